@@ -1,0 +1,418 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Tx is a digest batch: one buntdb write transaction plus the event records
+// and bodies the batch adds. Projects and issues read through a Tx are
+// cached in it and written back when it commits, so callers change the
+// returned structs in place.
+type Tx struct {
+	db       *DB
+	kv       *buntdb.Tx
+	projects map[int]*Project
+	issues   map[uint32]*Issue
+	pending  map[int]*pendingLog
+}
+
+// pendingLog is what a batch appends to one project's event log.
+type pendingLog struct {
+	el      *eventLog
+	startN  uint32 // first record number of the batch
+	segNo   uint32
+	segOff  uint32 // offset of body[0] in segment segNo
+	rotated bool   // the batch starts a new segment
+	recs    []record
+	body    []byte
+	ids     map[[16]byte]bool
+}
+
+// Digest runs fn as one batch. When fn returns nil, the batch's event
+// bodies and records are written and fsync'd, and then the metadata commits
+// in one buntdb transaction (one fsync). When fn returns an error or
+// panics, nothing is written. Batches are serialised.
+func (db *DB) Digest(fn func(tx *Tx) error) (err error) {
+	db.digestMu.Lock()
+	defer db.digestMu.Unlock()
+	kv, err := db.kv.Begin(true)
+	if err != nil {
+		return err
+	}
+	t := &Tx{db: db, kv: kv, projects: map[int]*Project{}, issues: map[uint32]*Issue{}, pending: map[int]*pendingLog{}}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: panic in digest batch: %v", r)
+		}
+		if err != nil {
+			kv.Rollback()
+		}
+	}()
+	if err = fn(t); err != nil {
+		return err
+	}
+	if err = t.flushMeta(); err != nil {
+		return err
+	}
+	if err = t.writeFiles(); err != nil {
+		return err
+	}
+	if err = kv.Commit(); err != nil {
+		return err
+	}
+	t.publish()
+	return nil
+}
+
+func (t *Tx) flushMeta() error {
+	for _, p := range t.projects {
+		if err := setJSON(t.kv, projectKey(p.ID), p); err != nil {
+			return err
+		}
+	}
+	for _, iss := range t.issues {
+		if err := setJSON(t.kv, issueKey(iss.ID), iss); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFiles writes and syncs every pending body and record.
+func (t *Tx) writeFiles() error {
+	for _, pl := range t.pending {
+		if len(pl.recs) == 0 {
+			continue
+		}
+		el := pl.el
+		seg := el.seg
+		if pl.rotated {
+			f, err := os.OpenFile(el.segPath(pl.segNo), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+			if err != nil {
+				return err
+			}
+			seg = f
+		}
+		if _, err := seg.WriteAt(pl.body, int64(pl.segOff)); err != nil {
+			return fmt.Errorf("write event bodies: %w", err)
+		}
+		buf := make([]byte, len(pl.recs)*recSize)
+		for i := range pl.recs {
+			pl.recs[i].marshal(buf[i*recSize:])
+		}
+		if _, err := el.log.WriteAt(buf, int64(pl.startN)*recSize); err != nil {
+			return fmt.Errorf("write event log: %w", err)
+		}
+		if err := seg.Sync(); err != nil {
+			return fmt.Errorf("sync event bodies: %w", err)
+		}
+		if err := el.log.Sync(); err != nil {
+			return fmt.Errorf("sync event log: %w", err)
+		}
+		if pl.rotated {
+			if err := syncDir(el.dir); err != nil {
+				return err
+			}
+			// Hand the new segment to publish via the pending log.
+			pl.el.nextSeg = seg
+		}
+	}
+	return nil
+}
+
+// publish makes the committed records visible to readers.
+func (t *Tx) publish() {
+	for _, pl := range t.pending {
+		if len(pl.recs) == 0 {
+			continue
+		}
+		el := pl.el
+		el.mu.Lock()
+		if pl.rotated {
+			el.segMu.Lock()
+			el.segs[el.segNo] = el.seg
+			el.segMu.Unlock()
+			el.seg, el.nextSeg = el.nextSeg, nil
+			el.segNo = pl.segNo
+		}
+		el.segOff = pl.segOff + uint32(len(pl.body))
+		el.n = pl.startN + uint32(len(pl.recs))
+		idOf := func(n uint32) [16]byte {
+			if n >= pl.startN {
+				return pl.recs[n-pl.startN].EventID
+			}
+			var b [16]byte
+			el.log.ReadAt(b[:], int64(n)*recSize)
+			return b
+		}
+		for i := range pl.recs {
+			el.ids.insert(pl.recs[i].EventID, pl.startN+uint32(i), idOf)
+		}
+		el.mu.Unlock()
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Project returns the project for this batch; changes to it are saved at
+// commit.
+func (t *Tx) Project(id int) (*Project, error) {
+	if p, ok := t.projects[id]; ok {
+		return p, nil
+	}
+	var p Project
+	if err := getJSON(t.kv, projectKey(id), &p); err != nil {
+		return nil, err
+	}
+	t.projects[id] = &p
+	return &p, nil
+}
+
+// Issue returns the issue for this batch; changes to it are saved at
+// commit.
+func (t *Tx) Issue(id uint32) (*Issue, error) {
+	if iss, ok := t.issues[id]; ok {
+		return iss, nil
+	}
+	var iss Issue
+	if err := getJSON(t.kv, issueKey(id), &iss); err != nil {
+		return nil, err
+	}
+	t.issues[id] = &iss
+	return &iss, nil
+}
+
+// Grouping is one grouping key of an issue.
+type Grouping struct {
+	Issue     uint32 `json:"issue"`
+	Key       string `json:"key"`
+	Mechanism string `json:"mechanism"`
+}
+
+// IssueForGrouping returns the issue that the grouping key with the given
+// sha256 hex hash belongs to.
+func (t *Tx) IssueForGrouping(project int, hash string) (*Issue, error) {
+	var g Grouping
+	if err := getJSON(t.kv, groupingKey(project, hash), &g); err != nil {
+		return nil, err
+	}
+	return t.Issue(g.Issue)
+}
+
+// CreateIssue creates iss in project p with the grouping key (hash, key,
+// mechanism), assigning its id and digest order.
+func (t *Tx) CreateIssue(p *Project, iss *Issue, hash, key, mechanism string) error {
+	id, err := nextSeq(t.kv, "issue")
+	if err != nil {
+		return err
+	}
+	if id > uint64(^uint32(0)-1) {
+		return errors.New("store: issue ids exhausted")
+	}
+	p.IssueCount++
+	iss.ID = uint32(id)
+	iss.ProjectID = p.ID
+	iss.DigestOrder = p.IssueCount
+	t.issues[iss.ID] = iss
+	if _, _, err := t.kv.Set(projectIssueKey(p.ID, iss.DigestOrder), strconv.FormatUint(id, 10), nil); err != nil {
+		return err
+	}
+	return setJSON(t.kv, groupingKey(p.ID, hash), Grouping{Issue: iss.ID, Key: key, Mechanism: mechanism})
+}
+
+// NewEvent is an event to store.
+type NewEvent struct {
+	EventID    [16]byte
+	Ingested   time.Time
+	Timestamp  time.Time
+	Body       []byte // the normalised event JSON; stored compressed
+	NeverEvict bool
+}
+
+// HasEvent reports whether project already stores an event with this id,
+// counting the events added earlier in this batch.
+func (t *Tx) HasEvent(project int, id [16]byte) bool {
+	if pl, ok := t.pending[project]; ok && pl.ids[id] {
+		return true
+	}
+	el := t.db.eventLog(project)
+	if el == nil {
+		return false
+	}
+	el.mu.RLock()
+	defer el.mu.RUnlock()
+	_, ok := el.find(id)
+	return ok
+}
+
+// AddEvent stores ev as the next event of iss in project p. The caller has
+// already counted the event in iss.DigestedEventCount, which becomes the
+// event's digest order within the issue. AddEvent updates the stored counts
+// and the committed extents; digested counts and timestamps are the
+// caller's.
+func (t *Tx) AddEvent(p *Project, iss *Issue, ev *NewEvent) error {
+	pl, err := t.pendingFor(p)
+	if err != nil {
+		return err
+	}
+	n := pl.startN + uint32(len(pl.recs))
+	if n == ^uint32(0) {
+		return errors.New("store: event log full")
+	}
+	off := pl.segOff + uint32(len(pl.body))
+	pl.body = compressBlob(pl.body, ev.Body)
+	r := record{
+		EventID:   ev.EventID,
+		Issue:     iss.ID,
+		Order:     uint32(iss.DigestedEventCount),
+		Ingested:  ev.Ingested.UnixMilli(),
+		Digested:  t.db.Now().UnixMilli(),
+		Timestamp: ev.Timestamp.UnixMilli(),
+		Seg:       pl.segNo,
+		Off:       off,
+		Len:       pl.segOff + uint32(len(pl.body)) - off,
+		Prev:      iss.LastRec,
+	}
+	if ev.NeverEvict {
+		r.Flags |= flagNeverEvict
+	}
+	pl.recs = append(pl.recs, r)
+	pl.ids[ev.EventID] = true
+	iss.LastRec = n + 1
+	if iss.FirstRec == 0 {
+		iss.FirstRec = n + 1
+	}
+	iss.StoredEventCount++
+	p.StoredEventCount++
+	p.LogLen = n + 1
+	p.Seg = pl.segNo
+	p.SegOff = pl.segOff + uint32(len(pl.body))
+	return nil
+}
+
+func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
+	if pl, ok := t.pending[p.ID]; ok {
+		return pl, nil
+	}
+	el := t.db.eventLog(p.ID)
+	if el == nil {
+		return nil, fmt.Errorf("store: project %d has no event log", p.ID)
+	}
+	el.mu.RLock()
+	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: map[[16]byte]bool{}}
+	el.mu.RUnlock()
+	if pl.segOff >= segmentMax {
+		pl.rotated = true
+		pl.segNo++
+		pl.segOff = 0
+	}
+	t.pending[p.ID] = pl
+	return pl, nil
+}
+
+func (db *DB) eventLog(project int) *eventLog {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.logs[project]
+}
+
+// maxTagValues caps the distinct values counted per issue and tag key, so
+// that a tag with a unique value per event (a request id) cannot make the
+// metadata grow with the number of events.
+const maxTagValues = 100
+
+// CountTag adds one to the count of key=value on the issue.
+func (t *Tx) CountTag(iss *Issue, key, value string) error {
+	k := issueTagKey(iss.ID, key, value)
+	s, err := t.kv.Get(k)
+	if errors.Is(err, buntdb.ErrNotFound) {
+		nk := issueTagCountKey(iss.ID, key)
+		ns, _ := t.kv.Get(nk)
+		distinct, _ := strconv.Atoi(ns)
+		if distinct >= maxTagValues {
+			k = issueTagKey(iss.ID, key, OtherTagValue)
+			s, _ = t.kv.Get(k)
+		} else if _, _, err := t.kv.Set(nk, strconv.Itoa(distinct+1), nil); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	n, _ := strconv.ParseInt(s, 10, 64)
+	_, _, err = t.kv.Set(k, strconv.FormatInt(n+1, 10), nil)
+	return err
+}
+
+// Release is a version of a project's code, created when an event first
+// names it.
+type Release struct {
+	Project      int       `json:"project"`
+	Version      string    `json:"version"`
+	DateReleased time.Time `json:"date_released"`
+}
+
+// EnsureRelease creates the release when the project does not have it yet,
+// and reports whether it did.
+func (t *Tx) EnsureRelease(project int, version string, at time.Time) (bool, error) {
+	if version == "" {
+		return false, nil
+	}
+	k := releaseKey(project, version)
+	if _, err := t.kv.Get(k); err == nil {
+		return false, nil
+	} else if !errors.Is(err, buntdb.ErrNotFound) {
+		return false, err
+	}
+	return true, setJSON(t.kv, k, Release{Project: project, Version: version, DateReleased: at.UTC()})
+}
+
+// SetSpoolPos records how far the spool has been digested, in the same
+// transaction as the batch.
+func (t *Tx) SetSpoolPos(pos string) error {
+	_, _, err := t.kv.Set(keySpoolPos, pos, nil)
+	return err
+}
+
+// SpoolPos returns the spool position recorded by the last batch ("" when
+// none).
+func (db *DB) SpoolPos() (string, error) {
+	var pos string
+	err := db.view(func(tx *buntdb.Tx) error {
+		s, err := tx.Get(keySpoolPos)
+		if errors.Is(err, buntdb.ErrNotFound) {
+			return nil
+		}
+		pos = s
+		return err
+	})
+	return pos, err
+}
+
+// Releases returns the project's releases, newest first.
+func (db *DB) Releases(project int) ([]Release, error) {
+	var out []Release
+	err := db.view(func(tx *buntdb.Tx) error {
+		return tx.AscendKeys(releasePrefix(project)+"*", func(k, v string) bool {
+			var r Release
+			if jsonUnmarshal(v, &r) == nil {
+				out = append(out, r)
+			}
+			return true
+		})
+	})
+	sortReleases(out)
+	return out, err
+}

@@ -1,0 +1,408 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Per-event data lives outside buntdb, so that resident memory does not grow
+// with the number of stored events. Each project has a directory
+// events/<pid>/ holding:
+//
+//	log          fixed-size records, one per digested event, in digest order;
+//	             the record number is an event's position in the project
+//	seg-<n>      compressed event bodies, appended, each a zstd frame;
+//	             a new segment starts at segmentMax bytes
+//
+// The project row in buntdb holds how many records and segment bytes are
+// committed (LogLen, Seg, SegOff). Files are written and fsync'd before the
+// buntdb transaction that counts them commits, and anything past the
+// committed lengths is cut off on open: a crash between the two leaves no
+// trace, and the spool replays the batch.
+//
+// In memory each project keeps only an open-addressing table of record
+// numbers keyed by event id (4 bytes a slot, at most half full), used to
+// reject duplicates and to find an event by id. Each record holds the
+// number of the previous record of the same issue, so an issue's events are
+// a chain walked from Issue.LastRec.
+
+const (
+	recSize    = 80
+	segmentMax = 64 << 20
+
+	flagDeleted = 1 << 0
+	// flagNeverEvict marks the events that retention must keep (the first
+	// event of an issue, and those that regressed or unmuted it).
+	flagNeverEvict = 1 << 1
+)
+
+// record is the on-disk index entry of one event (little endian):
+//
+//	0  event id [16]
+//	16 issue id u32       20 digest order in issue u32
+//	24 ingested ms i64    32 digested ms i64       40 event timestamp ms i64
+//	48 segment u32        52 offset u32            56 length u32
+//	60 prev record+1 u32  64 flags u32             68 reserved [12]
+type record struct {
+	EventID   [16]byte
+	Issue     uint32
+	Order     uint32
+	Ingested  int64
+	Digested  int64
+	Timestamp int64
+	Seg       uint32
+	Off       uint32
+	Len       uint32
+	Prev      uint32
+	Flags     uint32
+}
+
+func (r *record) marshal(b []byte) {
+	_ = b[recSize-1]
+	copy(b[0:16], r.EventID[:])
+	le := binary.LittleEndian
+	le.PutUint32(b[16:], r.Issue)
+	le.PutUint32(b[20:], r.Order)
+	le.PutUint64(b[24:], uint64(r.Ingested))
+	le.PutUint64(b[32:], uint64(r.Digested))
+	le.PutUint64(b[40:], uint64(r.Timestamp))
+	le.PutUint32(b[48:], r.Seg)
+	le.PutUint32(b[52:], r.Off)
+	le.PutUint32(b[56:], r.Len)
+	le.PutUint32(b[60:], r.Prev)
+	le.PutUint32(b[64:], r.Flags)
+	clear(b[68:recSize])
+}
+
+func (r *record) unmarshal(b []byte) {
+	_ = b[recSize-1]
+	copy(r.EventID[:], b[0:16])
+	le := binary.LittleEndian
+	r.Issue = le.Uint32(b[16:])
+	r.Order = le.Uint32(b[20:])
+	r.Ingested = int64(le.Uint64(b[24:]))
+	r.Digested = int64(le.Uint64(b[32:]))
+	r.Timestamp = int64(le.Uint64(b[40:]))
+	r.Seg = le.Uint32(b[48:])
+	r.Off = le.Uint32(b[52:])
+	r.Len = le.Uint32(b[56:])
+	r.Prev = le.Uint32(b[60:])
+	r.Flags = le.Uint32(b[64:])
+}
+
+// ParseEventID parses 32 hex digits, or a dashed UUID, into 16 bytes.
+func ParseEventID(s string) ([16]byte, bool) {
+	var id [16]byte
+	if len(s) == 36 {
+		s = strings.ReplaceAll(s, "-", "")
+	}
+	if len(s) != 32 {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, false
+	}
+	return id, true
+}
+
+func msTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// eventLog is one project's event index and body segments.
+type eventLog struct {
+	dir string
+
+	mu      sync.RWMutex // guards the fields below and the files' committed regions
+	log     *os.File
+	n       uint32 // committed records
+	seg     *os.File
+	segNo   uint32
+	segOff  uint32
+	ids     idTable
+	segMu   sync.Mutex          // guards segs
+	segs    map[uint32]*os.File // read handles of older segments
+	nextSeg *os.File            // a new segment written by a batch, not yet published
+}
+
+func openEventLog(dir string, n, segNo, segOff uint32) (*eventLog, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	lf, err := os.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	el := &eventLog{dir: dir, log: lf, n: n, segNo: segNo, segOff: segOff, segs: map[uint32]*os.File{}}
+	// Cut off whatever a batch that never committed left behind.
+	st, err := lf.Stat()
+	if err != nil {
+		lf.Close()
+		return nil, err
+	}
+	if want := int64(n) * recSize; st.Size() < want {
+		lf.Close()
+		return nil, fmt.Errorf("event log %s is shorter (%d bytes) than committed (%d records)", dir, st.Size(), n)
+	} else if st.Size() > want {
+		if err := lf.Truncate(want); err != nil {
+			lf.Close()
+			return nil, err
+		}
+	}
+	if err := el.openSegment(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	if err := el.removeSegmentsAfter(segNo); err != nil {
+		el.close()
+		return nil, err
+	}
+	if err := el.loadIDs(); err != nil {
+		el.close()
+		return nil, err
+	}
+	return el, nil
+}
+
+func (el *eventLog) segPath(n uint32) string {
+	return filepath.Join(el.dir, "seg-"+strconv.FormatUint(uint64(n), 10))
+}
+
+// openSegment opens the current segment for appending and cuts it to the
+// committed length.
+func (el *eventLog) openSegment() error {
+	f, err := os.OpenFile(el.segPath(el.segNo), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if st.Size() < int64(el.segOff) {
+		f.Close()
+		return fmt.Errorf("segment %s is shorter than committed", el.segPath(el.segNo))
+	}
+	if st.Size() > int64(el.segOff) {
+		if err := f.Truncate(int64(el.segOff)); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	el.seg = f
+	return nil
+}
+
+func (el *eventLog) removeSegmentsAfter(n uint32) error {
+	entries, err := os.ReadDir(el.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		s, ok := strings.CutPrefix(e.Name(), "seg-")
+		if !ok {
+			continue
+		}
+		k, err := strconv.ParseUint(s, 10, 32)
+		if err == nil && uint32(k) > n {
+			if err := os.Remove(filepath.Join(el.dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loadIDs rebuilds the id table from the committed records.
+func (el *eventLog) loadIDs() error {
+	el.ids = newIDTable(int(el.n))
+	buf := make([]byte, 1024*recSize)
+	var r record
+	for start := uint32(0); start < el.n; {
+		cnt := min(el.n-start, 1024)
+		b := buf[:int(cnt)*recSize]
+		if _, err := el.log.ReadAt(b, int64(start)*recSize); err != nil {
+			return fmt.Errorf("read event log: %w", err)
+		}
+		for i := range cnt {
+			r.unmarshal(b[int(i)*recSize:])
+			if r.Flags&flagDeleted == 0 {
+				el.ids.insert(r.EventID, start+i, nil)
+			}
+		}
+		start += cnt
+	}
+	return nil
+}
+
+func (el *eventLog) close() error {
+	var errs []error
+	if el.log != nil {
+		errs = append(errs, el.log.Close())
+	}
+	if el.seg != nil {
+		errs = append(errs, el.seg.Close())
+	}
+	for _, f := range el.segs {
+		errs = append(errs, f.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// readRecord reads committed record n. Callers hold el.mu (either mode).
+func (el *eventLog) readRecord(n uint32) (record, error) {
+	var r record
+	if n >= el.n {
+		return r, ErrNotFound
+	}
+	var b [recSize]byte
+	if _, err := el.log.ReadAt(b[:], int64(n)*recSize); err != nil {
+		return r, fmt.Errorf("read event record: %w", err)
+	}
+	r.unmarshal(b[:])
+	return r, nil
+}
+
+// find returns the record number of the live event with the given id.
+// Callers hold el.mu.
+func (el *eventLog) find(id [16]byte) (uint32, bool) {
+	return el.ids.lookup(id, func(n uint32) [16]byte {
+		var b [16]byte
+		el.log.ReadAt(b[:], int64(n)*recSize)
+		return b
+	})
+}
+
+// readBody reads the compressed body the record points at. Callers hold
+// el.mu.
+func (el *eventLog) readBody(r record) ([]byte, error) {
+	f := el.seg
+	if r.Seg != el.segNo {
+		var err error
+		if f, err = el.segmentFile(r.Seg); err != nil {
+			return nil, err
+		}
+	}
+	b := make([]byte, r.Len)
+	if _, err := f.ReadAt(b, int64(r.Off)); err != nil && !(errors.Is(err, io.EOF) && r.Len == 0) {
+		return nil, fmt.Errorf("read event body: %w", err)
+	}
+	return b, nil
+}
+
+func (el *eventLog) segmentFile(n uint32) (*os.File, error) {
+	// Read handles of old segments are opened under the read lock, so they
+	// need their own guard.
+	el.segMu.Lock()
+	defer el.segMu.Unlock()
+	if f, ok := el.segs[n]; ok {
+		return f, nil
+	}
+	f, err := os.Open(el.segPath(n))
+	if err != nil {
+		return nil, err
+	}
+	el.segs[n] = f
+	return f, nil
+}
+
+// idTable maps event ids to record numbers. Slots hold record+1 (0 = empty);
+// the table is kept at most half full and grows by doubling. Keys are not
+// stored: a probe reads the candidate record's id back from the log, so the
+// table costs 4 bytes a slot, 8–16 bytes per stored event.
+type idTable struct {
+	slots []uint32
+	n     int
+	seed  maphash.Seed
+}
+
+func newIDTable(n int) idTable {
+	size := 1024
+	for size < 2*n+2 {
+		size <<= 1
+	}
+	return idTable{slots: make([]uint32, size), seed: maphash.MakeSeed()}
+}
+
+func (t *idTable) hash(id [16]byte) uint64 { return maphash.Bytes(t.seed, id[:]) }
+
+func (t *idTable) lookup(id [16]byte, idOf func(uint32) [16]byte) (uint32, bool) {
+	mask := uint64(len(t.slots) - 1)
+	for i := t.hash(id) & mask; ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			return 0, false
+		}
+		if s != tombstone && idOf(s-1) == id {
+			return s - 1, true
+		}
+	}
+}
+
+const tombstone = ^uint32(0)
+
+// insert adds id → rec. idOf is needed only when the table grows past
+// half full; loadIDs passes nil because it sizes the table up front.
+func (t *idTable) insert(id [16]byte, rec uint32, idOf func(uint32) [16]byte) {
+	if 2*(t.n+1) > len(t.slots) {
+		t.grow(idOf)
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := t.hash(id) & mask; ; i = (i + 1) & mask {
+		if t.slots[i] == 0 || t.slots[i] == tombstone {
+			t.slots[i] = rec + 1
+			t.n++
+			return
+		}
+	}
+}
+
+// remove deletes the slot holding rec for id.
+func (t *idTable) remove(id [16]byte, rec uint32) {
+	mask := uint64(len(t.slots) - 1)
+	for i := t.hash(id) & mask; ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			return
+		}
+		if s == rec+1 {
+			t.slots[i] = tombstone
+			t.n--
+			return
+		}
+	}
+}
+
+func (t *idTable) grow(idOf func(uint32) [16]byte) {
+	old := t.slots
+	t.slots = make([]uint32, 2*len(old))
+	t.n = 0
+	mask := uint64(len(t.slots) - 1)
+	for _, s := range old {
+		if s == 0 || s == tombstone {
+			continue
+		}
+		id := idOf(s - 1)
+		for i := t.hash(id) & mask; ; i = (i + 1) & mask {
+			if t.slots[i] == 0 {
+				t.slots[i] = s
+				t.n++
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,223 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Issue is a group of events that share a grouping key.
+type Issue struct {
+	ID                 uint32    `json:"id"`
+	ProjectID          int       `json:"project"`
+	DigestOrder        int       `json:"digest_order"`
+	FirstSeen          time.Time `json:"first_seen"`
+	LastSeen           time.Time `json:"last_seen"`
+	DigestedEventCount int64     `json:"digested_event_count"`
+	StoredEventCount   int64     `json:"stored_event_count"`
+	CalculatedType     string    `json:"calculated_type"`
+	CalculatedValue    string    `json:"calculated_value"`
+	Transaction        string    `json:"transaction"`
+	LastFrameFilename  string    `json:"last_frame_filename"`
+	LastFrameModule    string    `json:"last_frame_module"`
+	LastFrameFunction  string    `json:"last_frame_function"`
+	Level              string    `json:"level"`
+	Platform           string    `json:"platform"`
+
+	IsResolved              bool     `json:"is_resolved"`
+	IsResolvedByNextRelease bool     `json:"is_resolved_by_next_release"`
+	FixedAt                 []string `json:"fixed_at,omitempty"`
+	IsMuted                 bool     `json:"is_muted"`
+	// EventsAt lists the releases this issue's events were seen in.
+	EventsAt []string `json:"events_at,omitempty"`
+
+	// FirstRec and LastRec are record numbers + 1 of the issue's first and
+	// last stored events in the project's event log (0 = none).
+	FirstRec uint32 `json:"first_rec"`
+	LastRec  uint32 `json:"last_rec"`
+}
+
+// Title returns "<type>: <first line of value>", or just the message for
+// log messages.
+func (i *Issue) Title() string {
+	first, _, _ := strings.Cut(i.CalculatedValue, "\n")
+	if i.CalculatedType == "Log Message" {
+		return first
+	}
+	if first == "" {
+		return i.CalculatedType
+	}
+	return i.CalculatedType + ": " + first
+}
+
+// Issue returns the issue with the given id.
+func (db *DB) Issue(id uint32) (*Issue, error) {
+	var iss Issue
+	if err := db.view(func(tx *buntdb.Tx) error { return getJSON(tx, issueKey(id), &iss) }); err != nil {
+		return nil, err
+	}
+	return &iss, nil
+}
+
+// IssueByRef returns the issue named by ref: its numeric id, or a friendly
+// id "SLUG-N" (case-insensitive).
+func (db *DB) IssueByRef(ref string) (*Issue, error) {
+	if n, err := strconv.ParseUint(ref, 10, 32); err == nil {
+		return db.Issue(uint32(n))
+	}
+	i := strings.LastIndexByte(ref, '-')
+	if i <= 0 {
+		return nil, ErrNotFound
+	}
+	order, err := strconv.Atoi(ref[i+1:])
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	p, err := db.ProjectBySlug(ref[:i])
+	if err != nil {
+		return nil, err
+	}
+	var iss Issue
+	err = db.view(func(tx *buntdb.Tx) error {
+		s, err := tx.Get(projectIssueKey(p.ID, order))
+		if errors.Is(err, buntdb.ErrNotFound) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		n, _ := strconv.ParseUint(s, 10, 32)
+		return getJSON(tx, issueKey(uint32(n)), &iss)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &iss, nil
+}
+
+// FriendlyID returns the issue's "SLUG-N" name.
+func FriendlyID(p *Project, iss *Issue) string {
+	return fmt.Sprintf("%s-%d", strings.ToUpper(p.Slug), iss.DigestOrder)
+}
+
+// IssueSort names an order for Issues.
+type IssueSort string
+
+// The orders Issues knows.
+const (
+	SortDigestOrder IssueSort = "digest_order"
+	SortLastSeen    IssueSort = "last_seen"
+	SortEventCount  IssueSort = "digested_event_count"
+)
+
+// IssueFilter selects and orders a page of a project's issues.
+type IssueFilter struct {
+	Project int
+	Sort    IssueSort // default SortDigestOrder
+	Desc    bool
+	Offset  int
+	Limit   int // default 250
+}
+
+// Issues returns one page of the project's issues in the filter's order,
+// and whether more follow. It returns an empty slice, not an error, when
+// none match.
+func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
+	if f.Limit <= 0 {
+		f.Limit = 250
+	}
+	var all []Issue
+	err := db.view(func(tx *buntdb.Tx) error {
+		var ierr error
+		err := tx.AscendKeys(projectIssuePrefix(f.Project)+"*", func(k, v string) bool {
+			var iss Issue
+			if ierr = getJSON(tx, issueKey(parseID(v)), &iss); ierr != nil {
+				return false
+			}
+			all = append(all, iss)
+			return true
+		})
+		return errors.Join(err, ierr)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	less := func(a, b *Issue) bool { return a.DigestOrder < b.DigestOrder }
+	switch f.Sort {
+	case SortLastSeen:
+		less = func(a, b *Issue) bool {
+			if !a.LastSeen.Equal(b.LastSeen) {
+				return a.LastSeen.Before(b.LastSeen)
+			}
+			return a.DigestOrder < b.DigestOrder
+		}
+	case SortEventCount:
+		less = func(a, b *Issue) bool {
+			if a.DigestedEventCount != b.DigestedEventCount {
+				return a.DigestedEventCount < b.DigestedEventCount
+			}
+			return a.DigestOrder < b.DigestOrder
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if f.Desc {
+			return less(&all[j], &all[i])
+		}
+		return less(&all[i], &all[j])
+	})
+	if f.Offset >= len(all) {
+		return []Issue{}, false, nil
+	}
+	all = all[f.Offset:]
+	more := len(all) > f.Limit
+	if more {
+		all = all[:f.Limit]
+	}
+	return all, more, nil
+}
+
+func parseID(s string) uint32 {
+	n, _ := strconv.ParseUint(s, 10, 32)
+	return uint32(n)
+}
+
+// TagCount is how many of an issue's events carried a tag value.
+type TagCount struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	Count int64  `json:"count"`
+}
+
+// OtherTagValue stands for the values counted after an issue already has
+// maxTagValues distinct values for a key.
+const OtherTagValue = "\x00other"
+
+// IssueTags returns the tag counts of an issue, ordered by key, then by
+// count (highest first).
+func (db *DB) IssueTags(id uint32) ([]TagCount, error) {
+	var out []TagCount
+	prefix := issueTagPrefix(id)
+	err := db.view(func(tx *buntdb.Tx) error {
+		return tx.AscendKeys(prefix+"*", func(k, v string) bool {
+			kv := strings.TrimPrefix(k, prefix)
+			key, val, ok := strings.Cut(kv, "\x00")
+			if !ok {
+				return true
+			}
+			n, _ := strconv.ParseInt(v, 10, 64)
+			out = append(out, TagCount{Key: key, Value: val, Count: n})
+			return true
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Key != out[j].Key {
+			return out[i].Key < out[j].Key
+		}
+		return out[i].Count > out[j].Count
+	})
+	return out, err
+}

@@ -1,0 +1,58 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// The buntdb key layout, in one place. Numbers are zero-padded so that
+// buntdb's lexical key order is numeric order.
+//
+//	meta:format                         data-directory format version
+//	seq:<name>                          last id handed out for <name> (project, issue)
+//	project:<pid 6>                     Project JSON
+//	user:<name>                         User JSON
+//	token:<sha256 hex of token>         Token JSON
+//	issue:<iid 10>                      Issue JSON
+//	pissue:<pid 6>:<digest order 10>    issue id, for listing a project's issues and friendly ids
+//	grouping:<pid 6>:<sha256 hex>       Grouping JSON (issue id, key, mechanism)
+//	release:<pid 6>:<version>           Release JSON
+//	itag:<iid 10>:<key>\x00<value>      times the issue's events carried the tag
+//	itagn:<iid 10>:<key>                distinct values counted under itag for the key
+//	spool:pos                           spool position digested so far ("seg:off")
+//
+// Event bodies and the per-event index are not in buntdb: see eventlog.go.
+const (
+	keyFormat   = "meta:format"
+	keySpoolPos = "spool:pos"
+)
+
+func seqKey(name string) string   { return "seq:" + name }
+func projectKey(id int) string    { return fmt.Sprintf("project:%06d", id) }
+func userKey(name string) string  { return "user:" + name }
+func tokenKey(hash string) string { return "token:" + hash }
+func issueKey(id uint32) string   { return fmt.Sprintf("issue:%010d", id) }
+func groupingKey(pid int, hash string) string {
+	return fmt.Sprintf("grouping:%06d:%s", pid, hash)
+}
+func releaseKey(pid int, version string) string {
+	return fmt.Sprintf("release:%06d:%s", pid, version)
+}
+func releasePrefix(pid int) string { return fmt.Sprintf("release:%06d:", pid) }
+
+func projectIssueKey(pid int, order int) string {
+	return fmt.Sprintf("pissue:%06d:%010d", pid, order)
+}
+func projectIssuePrefix(pid int) string { return fmt.Sprintf("pissue:%06d:", pid) }
+
+func issueTagKey(iid uint32, key, value string) string {
+	return "itag:" + pad10(iid) + ":" + key + "\x00" + value
+}
+func issueTagPrefix(iid uint32) string               { return "itag:" + pad10(iid) + ":" }
+func issueTagCountKey(iid uint32, key string) string { return "itagn:" + pad10(iid) + ":" + key }
+
+func pad10(n uint32) string {
+	s := strconv.FormatUint(uint64(n), 10)
+	const zeros = "0000000000"
+	return zeros[:10-len(s)] + s
+}

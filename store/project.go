@@ -1,0 +1,154 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidwall/buntdb"
+)
+
+// DefaultRetention is the number of events a project keeps by default.
+const DefaultRetention = 10000
+
+// Project is one project: a DSN key and the issues and events sent with it.
+type Project struct {
+	ID                 int       `json:"id"`
+	Name               string    `json:"name"`
+	Slug               string    `json:"slug"`
+	Key                string    `json:"key"` // 32 hex, the DSN's public key
+	CreatedAt          time.Time `json:"created_at"`
+	DigestedEventCount int64     `json:"digested_event_count"`
+	StoredEventCount   int64     `json:"stored_event_count"`
+	// IssueCount is the number of issues ever created: the digest order
+	// (friendly number) of the newest issue.
+	IssueCount        int  `json:"issue_count"`
+	RetentionMax      int  `json:"retention_max_event_count"`
+	AlertOnNewIssue   bool `json:"alert_on_new_issue"`
+	AlertOnRegression bool `json:"alert_on_regression"`
+	AlertOnUnmute     bool `json:"alert_on_unmute"`
+
+	// Committed extent of the event log and body segments (eventlog.go).
+	LogLen uint32 `json:"log_len"`
+	Seg    uint32 `json:"seg"`
+	SegOff uint32 `json:"seg_off"`
+}
+
+// Slugify turns a project name into its slug: lower-case letters, digits
+// and single dashes.
+func Slugify(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case b.Len() > 0 && !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
+}
+
+// CreateProject creates a project with a fresh DSN key. It returns
+// ErrExists when a project with the same slug exists.
+func (db *DB) CreateProject(name string) (*Project, error) {
+	name = strings.TrimSpace(name)
+	slug := Slugify(name)
+	if slug == "" {
+		return nil, fmt.Errorf("store: project name %q has no letters or digits", name)
+	}
+	var key [16]byte
+	rand.Read(key[:])
+	p := &Project{
+		Name: name, Slug: slug, Key: hex.EncodeToString(key[:]), CreatedAt: db.Now().UTC(),
+		RetentionMax: DefaultRetention, AlertOnNewIssue: true, AlertOnRegression: true, AlertOnUnmute: true,
+	}
+	err := db.update(func(tx *buntdb.Tx) error {
+		exists := false
+		err := tx.AscendKeys("project:*", func(k, v string) bool {
+			var q Project
+			if jsonUnmarshal(v, &q) == nil && q.Slug == slug {
+				exists = true
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if exists {
+			return fmt.Errorf("%w: project %q", ErrExists, slug)
+		}
+		id, err := nextSeq(tx, "project")
+		if err != nil {
+			return err
+		}
+		p.ID = int(id)
+		return setJSON(tx, projectKey(p.ID), p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.openProject(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Project returns the project with the given id.
+func (db *DB) Project(id int) (*Project, error) {
+	var p Project
+	err := db.view(func(tx *buntdb.Tx) error { return getJSON(tx, projectKey(id), &p) })
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// ProjectBySlug returns the project with the given slug.
+func (db *DB) ProjectBySlug(slug string) (*Project, error) {
+	ps, err := db.Projects()
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if strings.EqualFold(ps[i].Slug, slug) {
+			return &ps[i], nil
+		}
+	}
+	return nil, ErrNotFound
+}
+
+// Projects returns every project, ordered by name.
+func (db *DB) Projects() ([]Project, error) {
+	var out []Project
+	err := db.view(func(tx *buntdb.Tx) error {
+		var ierr error
+		err := tx.AscendKeys("project:*", func(k, v string) bool {
+			var p Project
+			if ierr = jsonUnmarshal(v, &p); ierr != nil {
+				return false
+			}
+			out = append(out, p)
+			return true
+		})
+		return errors.Join(err, ierr)
+	})
+	sortProjects(out)
+	return out, err
+}
+
+// ProjectKey returns the DSN key of project id, for ingest authentication.
+// It reads an in-memory copy and never blocks on a digest batch.
+func (db *DB) ProjectKey(id int) (string, bool) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	k, ok := db.keys[id]
+	return k, ok
+}

@@ -1,0 +1,215 @@
+// Package store is the only package that touches the data directory: the
+// buntdb file with all metadata (projects, users, issues, groupings,
+// releases, tag counts) and the per-project event logs and compressed event
+// bodies beside it.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Errors returned by the store.
+var (
+	// ErrNotFound is returned when the requested object does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists is returned when creating an object whose name is taken.
+	ErrExists = errors.New("store: already exists")
+	// ErrLocked is returned by Open when another process holds the data
+	// directory.
+	ErrLocked = errors.New("store: data directory is in use by another process")
+	// ErrNewerFormat is returned by Open for a data directory written by a
+	// newer tinysink.
+	ErrNewerFormat = errors.New("store: data directory has a newer format")
+)
+
+// formatVersion is the data-directory format this build reads and writes.
+const formatVersion = 1
+
+// DB is an open data directory.
+type DB struct {
+	dir  string
+	kv   *buntdb.DB
+	lock *os.File
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+
+	mu   sync.RWMutex // guards logs and keys
+	logs map[int]*eventLog
+	keys map[int]string // project id → DSN key, for ingest auth
+
+	digestMu sync.Mutex // serialises Digest batches
+}
+
+// Open opens (creating if needed) the data directory dir. It takes an
+// exclusive lock on the directory, so a second process gets ErrLocked.
+func Open(dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{dir: dir, lock: lock, Now: time.Now, logs: map[int]*eventLog{}, keys: map[int]string{}}
+	if err := db.open(); err != nil {
+		unlockDir(lock)
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+func (db *DB) open() error {
+	path := filepath.Join(db.dir, "store.db")
+	kv, err := buntdb.Open(path)
+	if err != nil && errors.Is(err, buntdb.ErrInvalid) {
+		// A damaged tail (torn write, garbage) makes buntdb refuse the whole
+		// file: keep a copy and cut the file at the last whole command.
+		if rerr := repairAOF(path); rerr != nil {
+			return fmt.Errorf("%w (repair: %v)", err, rerr)
+		}
+		kv, err = buntdb.Open(path)
+	}
+	if err != nil {
+		return err
+	}
+	// Every digest batch is one transaction, so one fsync per batch.
+	// Shrinking runs from the maintenance loop, not at random moments.
+	if err := kv.SetConfig(buntdb.Config{
+		SyncPolicy:           buntdb.Always,
+		AutoShrinkPercentage: 100,
+		AutoShrinkMinSize:    32 << 20,
+		AutoShrinkDisabled:   true,
+	}); err != nil {
+		kv.Close()
+		return err
+	}
+	db.kv = kv
+	if err := db.checkFormat(); err != nil {
+		kv.Close()
+		return err
+	}
+	projects, err := db.Projects()
+	if err != nil {
+		kv.Close()
+		return err
+	}
+	for _, p := range projects {
+		if err := db.openProject(&p); err != nil {
+			db.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) checkFormat() error {
+	return db.update(func(tx *buntdb.Tx) error {
+		v, err := tx.Get(keyFormat)
+		if errors.Is(err, buntdb.ErrNotFound) {
+			_, _, err = tx.Set(keyFormat, strconv.Itoa(formatVersion), nil)
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		n, _ := strconv.Atoi(v)
+		if n > formatVersion {
+			return fmt.Errorf("%w (%d; this build knows %d)", ErrNewerFormat, n, formatVersion)
+		}
+		return nil
+	})
+}
+
+func (db *DB) openProject(p *Project) error {
+	el, err := openEventLog(db.projectDir(p.ID), p.LogLen, p.Seg, p.SegOff)
+	if err != nil {
+		return fmt.Errorf("open events of project %d: %w", p.ID, err)
+	}
+	db.mu.Lock()
+	db.logs[p.ID] = el
+	db.keys[p.ID] = p.Key
+	db.mu.Unlock()
+	return nil
+}
+
+func (db *DB) projectDir(id int) string {
+	return filepath.Join(db.dir, "events", strconv.Itoa(id))
+}
+
+// Dir returns the data directory.
+func (db *DB) Dir() string { return db.dir }
+
+// Close closes the store and releases the directory lock.
+func (db *DB) Close() error {
+	var errs []error
+	db.mu.Lock()
+	for id, el := range db.logs {
+		errs = append(errs, el.close())
+		delete(db.logs, id)
+	}
+	db.mu.Unlock()
+	if db.kv != nil {
+		errs = append(errs, db.kv.Close())
+	}
+	unlockDir(db.lock)
+	return errors.Join(errs...)
+}
+
+// update runs fn in a buntdb write transaction. A panic inside fn rolls the
+// transaction back and becomes an error (buntdb would otherwise commit the
+// partial writes).
+func (db *DB) update(fn func(tx *buntdb.Tx) error) error {
+	return db.kv.Update(func(tx *buntdb.Tx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("store: panic in transaction: %v", r)
+			}
+		}()
+		return fn(tx)
+	})
+}
+
+func (db *DB) view(fn func(tx *buntdb.Tx) error) error { return db.kv.View(fn) }
+
+func getJSON(tx *buntdb.Tx, key string, v any) error {
+	s, err := tx.Get(key)
+	if errors.Is(err, buntdb.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(s), v)
+}
+
+func setJSON(tx *buntdb.Tx, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, _, err = tx.Set(key, string(b), nil)
+	return err
+}
+
+// nextSeq increments and returns the counter name.
+func nextSeq(tx *buntdb.Tx, name string) (uint64, error) {
+	var n uint64
+	s, err := tx.Get(seqKey(name))
+	if err == nil {
+		n, _ = strconv.ParseUint(s, 10, 64)
+	} else if !errors.Is(err, buntdb.ErrNotFound) {
+		return 0, err
+	}
+	n++
+	_, _, err = tx.Set(seqKey(name), strconv.FormatUint(n, 10), nil)
+	return n, err
+}
