@@ -1,0 +1,224 @@
+package spool
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+)
+
+// ReadFrom calls fn, in order, for up to max records that are durable and lie
+// after p, stopping early once about maxBytes of payload were passed
+// (maxBytes <= 0: no byte limit); next is the position just after that
+// record. It returns the position after the last record passed to fn (p if
+// none). If fn returns an error, ReadFrom stops and returns that error with
+// the position after the last record for which fn returned nil. r and
+// r.Payload are only valid during fn.
+//
+// A damaged record inside a segment (bad CRC, impossible length) ends that
+// segment: ReadFrom counts it in Stats.Damaged (once per segment) and goes on
+// with the next segment. An incomplete record at the end of a segment left by
+// an earlier process (a crash during a write that was never acknowledged) is
+// skipped silently.
+func (s *Spool) ReadFrom(p Pos, max int, maxBytes int64, fn func(r *Record, next Pos) error) (Pos, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return p, ErrClosed
+	}
+	var segs []segment
+	for _, sg := range s.segs {
+		if sg.seq >= p.Seg {
+			segs = append(segs, sg)
+		}
+	}
+	s.mu.Unlock()
+
+	sc := scanners.Get().(*scanner)
+	defer scanners.Put(sc)
+
+	pos := p
+	var n int
+	var total int64
+	for _, sg := range segs {
+		if n >= max {
+			break
+		}
+		off := fileHeaderSize
+		if sg.seq == p.Seg && p.Off > off {
+			off = p.Off
+		}
+		if off >= sg.size {
+			continue
+		}
+		res, err := s.scan(sc, sg, off, func(r *Record, next Pos) (bool, error) {
+			if err := fn(r, next); err != nil {
+				return true, err
+			}
+			pos = next
+			n++
+			total += int64(len(r.Payload))
+			return n >= max || maxBytes > 0 && total >= maxBytes, nil
+		})
+		if err != nil {
+			return pos, err
+		}
+		switch res {
+		case scanStopped:
+			return pos, nil
+		case scanDamaged:
+			s.noteDamaged(sg.seq)
+		}
+	}
+	return pos, nil
+}
+
+// noteDamaged counts segment seq as damaged, once.
+func (s *Spool) noteDamaged(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.damSeen[seq] {
+		s.damSeen[seq] = true
+		s.damaged++
+	}
+}
+
+// scanResult says why scan returned.
+type scanResult int
+
+const (
+	scanEnd     scanResult = iota // reached the segment's durable end, or a torn tail
+	scanStopped                   // emit asked to stop
+	scanDamaged                   // met a damaged record
+)
+
+// scanner holds the buffers of one ReadFrom call; pooled.
+type scanner struct {
+	br   *bufio.Reader
+	hdr  [frameHeaderSize]byte
+	body []byte
+	rec  Record
+}
+
+var scanners = sync.Pool{New: func() any {
+	return &scanner{br: bufio.NewReaderSize(nil, 64<<10)}
+}}
+
+// maxKeptBody bounds the body buffer a pooled scanner keeps.
+const maxKeptBody = 2 << 20
+
+// scan reads the records of segment sg from offset off up to sg.size and
+// passes each to emit, which reports whether to stop.
+func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos) (bool, error)) (scanResult, error) {
+	f, err := os.Open(s.path(sg.seq))
+	if errors.Is(err, fs.ErrNotExist) {
+		return scanEnd, nil // released meanwhile
+	}
+	if err != nil {
+		return scanEnd, fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	defer func() {
+		sc.br.Reset(nil)
+		if cap(sc.body) > maxKeptBody {
+			sc.body = nil
+		}
+	}()
+
+	if sg.size < fileHeaderSize {
+		return scanEnd, nil // crashed before the magic was written
+	}
+	var magic [fileHeaderSize]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil {
+		return readFailure(err)
+	}
+	if string(magic[:]) != fileMagic {
+		return scanDamaged, nil
+	}
+
+	sc.br.Reset(io.NewSectionReader(f, off, sg.size-off))
+	for off < sg.size {
+		rem := sg.size - off
+		if rem < frameHeaderSize {
+			return scanEnd, nil // torn frame header
+		}
+		if _, err := io.ReadFull(sc.br, sc.hdr[:]); err != nil {
+			return readFailure(err)
+		}
+		l, ok := frameLength(sc.hdr[:])
+		if !ok {
+			zero, err := zeroTail(sc.hdr[:], sc.br)
+			if err != nil {
+				return readFailure(err)
+			}
+			if zero {
+				return scanEnd, nil // file extended with zeros by a crash
+			}
+			return scanDamaged, nil
+		}
+		if frameHeaderSize+l > rem {
+			return scanEnd, nil // torn body
+		}
+		if int64(cap(sc.body)) < l {
+			sc.body = make([]byte, l)
+		}
+		body := sc.body[:l]
+		if _, err := io.ReadFull(sc.br, body); err != nil {
+			return readFailure(err)
+		}
+		if !checkBody(sc.hdr[:], body) || decodeBody(body, &sc.rec) != nil {
+			return scanDamaged, nil
+		}
+		off += frameHeaderSize + l
+		stop, err := emit(&sc.rec, Pos{Seg: sg.seq, Off: off})
+		sc.rec = Record{}
+		if err != nil {
+			return scanStopped, err
+		}
+		if stop {
+			return scanStopped, nil
+		}
+	}
+	return scanEnd, nil
+}
+
+// readFailure treats a file that ends early (truncated behind our back) as
+// the end of the segment and anything else as an error.
+func readFailure(err error) (scanResult, error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return scanEnd, nil
+	}
+	return scanEnd, fmt.Errorf("spool: read: %w", err)
+}
+
+// zeroTail reports whether head and everything left in r are zero bytes.
+func zeroTail(head []byte, r io.Reader) (bool, error) {
+	if !allZero(head) {
+		return false, nil
+	}
+	var buf [4096]byte
+	for {
+		n, err := r.Read(buf[:])
+		if !allZero(buf[:n]) {
+			return false, nil
+		}
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

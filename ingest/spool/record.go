@@ -1,0 +1,129 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"time"
+)
+
+// On-disk format.
+//
+// A segment file starts with the 8 bytes of fileMagic. Records follow back to
+// back, each framed as
+//
+//	length  uint32 little endian: the number of body bytes
+//	lcrc    uint32 little endian: CRC-32C (Castagnoli) of the 4 length bytes
+//	crc     uint32 little endian: CRC-32C of the body
+//	body    version byte (1)
+//	        uvarint project
+//	        varint  IngestedAt as Unix nanoseconds (0 for the zero time)
+//	        uvarint len, EventID bytes
+//	        uvarint len, RemoteAddr bytes
+//	        Payload (the rest of the body)
+//
+// The length has a CRC of its own so that a reader can tell a damaged length
+// (damage) from a record that runs past the end of the file (a torn write).
+const (
+	fileMagic       = "TSSPOOL\x01"
+	fileHeaderSize  = int64(len(fileMagic))
+	frameHeaderSize = 12
+	recordVersion   = 1
+	// minBodySize is the smallest valid body: the version byte and four
+	// one-byte varints.
+	minBodySize = 5
+	// maxBodySize bounds one record. Anything longer is a damaged length.
+	maxBodySize = 64 << 20
+	// maxFieldLen bounds EventID and RemoteAddr.
+	maxFieldLen = 1024
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+var errBadBody = errors.New("spool: malformed record body")
+
+// appendMeta appends the body fields that precede the payload.
+func appendMeta(dst []byte, r *Record) []byte {
+	dst = append(dst, recordVersion)
+	dst = binary.AppendUvarint(dst, uint64(r.Project))
+	var ns int64
+	if !r.IngestedAt.IsZero() {
+		ns = r.IngestedAt.UnixNano()
+	}
+	dst = binary.AppendVarint(dst, ns)
+	dst = binary.AppendUvarint(dst, uint64(len(r.EventID)))
+	dst = append(dst, r.EventID...)
+	dst = binary.AppendUvarint(dst, uint64(len(r.RemoteAddr)))
+	dst = append(dst, r.RemoteAddr...)
+	return dst
+}
+
+// frameHeader returns the frame header for a body made of meta and payload.
+func frameHeader(meta, payload []byte) [frameHeaderSize]byte {
+	var h [frameHeaderSize]byte
+	binary.LittleEndian.PutUint32(h[:4], uint32(len(meta)+len(payload)))
+	binary.LittleEndian.PutUint32(h[4:8], crc32.Checksum(h[:4], castagnoli))
+	crc := crc32.Update(0, castagnoli, meta)
+	crc = crc32.Update(crc, castagnoli, payload)
+	binary.LittleEndian.PutUint32(h[8:], crc)
+	return h
+}
+
+// frameLength returns the body length in frame header h, and false if the
+// length field is damaged.
+func frameLength(h []byte) (int64, bool) {
+	if crc32.Checksum(h[:4], castagnoli) != binary.LittleEndian.Uint32(h[4:8]) {
+		return 0, false
+	}
+	l := int64(binary.LittleEndian.Uint32(h[:4]))
+	return l, l >= minBodySize && l <= maxBodySize
+}
+
+// checkBody reports whether body matches the CRC in frame header h.
+func checkBody(h []byte, body []byte) bool {
+	return crc32.Checksum(body, castagnoli) == binary.LittleEndian.Uint32(h[8:])
+}
+
+// decodeBody fills r from body. r.Payload aliases body.
+func decodeBody(body []byte, r *Record) error {
+	if len(body) < minBodySize || body[0] != recordVersion {
+		return errBadBody
+	}
+	b := body[1:]
+	project, n := binary.Uvarint(b)
+	if n <= 0 || project > 1<<31 {
+		return errBadBody
+	}
+	b = b[n:]
+	ns, n := binary.Varint(b)
+	if n <= 0 {
+		return errBadBody
+	}
+	b = b[n:]
+	id, b, ok := cutField(b)
+	if !ok {
+		return errBadBody
+	}
+	addr, b, ok := cutField(b)
+	if !ok {
+		return errBadBody
+	}
+	r.Project = int(project)
+	r.IngestedAt = time.Time{}
+	if ns != 0 {
+		r.IngestedAt = time.Unix(0, ns).UTC()
+	}
+	r.EventID = string(id)
+	r.RemoteAddr = string(addr)
+	r.Payload = b
+	return nil
+}
+
+// cutField splits a uvarint-length-prefixed field off b.
+func cutField(b []byte) (field, rest []byte, ok bool) {
+	l, n := binary.Uvarint(b)
+	if n <= 0 || l > maxFieldLen || l > uint64(len(b)-n) {
+		return nil, nil, false
+	}
+	return b[n : n+int(l)], b[n+int(l):], true
+}
