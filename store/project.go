@@ -152,3 +152,39 @@ func (db *DB) ProjectKey(id int) (string, bool) {
 	k, ok := db.keys[id]
 	return k, ok
 }
+
+// SetProjectKey replaces a project's DSN key, for example to keep the DSNs
+// of an installation that tinysink replaces. A key is 8 to 64 ASCII
+// letters and digits.
+func (db *DB) SetProjectKey(id int, key string) error {
+	if !validKey(key) {
+		return fmt.Errorf("store: a project key is 8 to 64 letters and digits")
+	}
+	err := db.update(func(tx *buntdb.Tx) error {
+		var p Project
+		if err := getJSON(tx, projectKey(id), &p); err != nil {
+			return err
+		}
+		p.Key = key
+		return setJSON(tx, projectKey(id), &p)
+	})
+	if err != nil {
+		return err
+	}
+	db.mu.Lock()
+	db.keys[id] = key
+	db.mu.Unlock()
+	return nil
+}
+
+func validKey(k string) bool {
+	if len(k) < 8 || len(k) > 64 {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -80,7 +80,7 @@ func TestDigestStoresAndReopens(t *testing.T) {
 	}
 	addEvents(t, db, p.ID, "a", 0, 10)
 	addEvents(t, db, p.ID, "b", 10, 5)
-	addEvents(t, db, p.ID, "a", 5, 5)  // duplicates: stores nothing
+	addEvents(t, db, p.ID, "a", 5, 5) // duplicates: stores nothing
 	addEvents(t, db, p.ID, "a", 15, 5)
 	check := func(db *DB) {
 		t.Helper()

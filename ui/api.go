@@ -1,0 +1,391 @@
+// Package ui serves the web UI and the JSON API ("canonical API",
+// /api/canonical/0/), both read from the store.
+package ui
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tinysink/tinysink/store"
+)
+
+// API serves /api/canonical/0/.
+type API struct {
+	db      *store.DB
+	baseURL string
+	log     *slog.Logger
+}
+
+// NewAPI returns the JSON API over db. baseURL (for example
+// "http://127.0.0.1:8000") builds DSNs and pagination links.
+func NewAPI(db *store.DB, baseURL string, log *slog.Logger) *API {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &API{db: db, baseURL: strings.TrimRight(baseURL, "/"), log: log}
+}
+
+const apiPrefix = "/api/canonical/0"
+
+// Register adds the API routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	route := func(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+		mux.Handle("GET "+apiPrefix+pattern, a.requireToken(a.wrap(h)))
+	}
+	route("/projects/", a.handleProjectList)
+	route("/projects/{id}/", a.handleProjectShow)
+	route("/issues/", a.handleIssueList)
+	route("/issues/{id}/", a.handleIssueShow)
+	route("/events/", a.handleEventList)
+	route("/events/{id}/", a.handleEventShow)
+	route("/events/{id}/stacktrace/", a.handleEventStacktrace)
+}
+
+// badRequest is an error whose text is meant for the client.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func errBadRequest(format string, args ...any) error {
+	return &badRequest{msg: fmt.Sprintf(format, args...)}
+}
+
+// wrap turns a handler's error into a JSON reply; only errors built on
+// purpose reach the client.
+func (a *API) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var br *badRequest
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
+		case errors.As(err, &br):
+			writeJSON(w, http.StatusBadRequest, map[string]string{"detail": br.msg})
+		default:
+			a.log.Error("api request failed", "path", r.URL.Path, "err", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"detail": "Internal error."})
+		}
+	})
+}
+
+func (a *API) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if subtle.ConstantTimeCompare([]byte(strings.ToLower(scheme)), []byte("bearer")) != 1 || !a.db.CheckToken(strings.TrimSpace(tok)) {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"detail": "Invalid or missing bearer token."})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"detail":"Internal error."}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte{'\n'})
+}
+
+// page is a cursor-paginated list.
+type page struct {
+	Next     *string `json:"next"`
+	Previous *string `json:"previous"`
+	Results  any     `json:"results"`
+}
+
+// pageURL returns the request's URL with the cursor parameter set.
+func (a *API) pageURL(r *http.Request, cursor string) *string {
+	if cursor == "" {
+		return nil
+	}
+	q := r.URL.Query()
+	q.Set("cursor", cursor)
+	s := a.baseURL + r.URL.Path + "?" + q.Encode()
+	return &s
+}
+
+// DSN returns the DSN of project p for an installation at baseURL.
+func DSN(baseURL string, p *store.Project) string {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s://%s@%s%s/%d", u.Scheme, p.Key, u.Host, strings.TrimRight(u.Path, "/"), p.ID)
+}
+
+type apiProject struct {
+	ID                 int     `json:"id"`
+	Team               *string `json:"team"`
+	Name               string  `json:"name"`
+	Slug               string  `json:"slug"`
+	DSN                string  `json:"dsn"`
+	DigestedEventCount int64   `json:"digested_event_count"`
+	StoredEventCount   int64   `json:"stored_event_count"`
+	AlertOnNewIssue    bool    `json:"alert_on_new_issue"`
+	AlertOnRegression  bool    `json:"alert_on_regression"`
+	AlertOnUnmute      bool    `json:"alert_on_unmute"`
+	Visibility         string  `json:"visibility"`
+	RetentionMax       int     `json:"retention_max_event_count"`
+}
+
+func (a *API) project(p *store.Project) apiProject {
+	return apiProject{
+		ID: p.ID, Name: p.Name, Slug: p.Slug, DSN: DSN(a.baseURL, p),
+		DigestedEventCount: p.DigestedEventCount, StoredEventCount: p.StoredEventCount,
+		AlertOnNewIssue: p.AlertOnNewIssue, AlertOnRegression: p.AlertOnRegression, AlertOnUnmute: p.AlertOnUnmute,
+		Visibility: "team_members", RetentionMax: p.RetentionMax,
+	}
+}
+
+// handleProjectList serves GET /projects/.
+func (a *API) handleProjectList(w http.ResponseWriter, r *http.Request) error {
+	ps, err := a.db.Projects()
+	if err != nil {
+		return err
+	}
+	out := make([]apiProject, 0, len(ps))
+	for i := range ps {
+		out = append(out, a.project(&ps[i]))
+	}
+	writeJSON(w, http.StatusOK, page{Results: out})
+	return nil
+}
+
+// handleProjectShow serves GET /projects/{id}/.
+func (a *API) handleProjectShow(w http.ResponseWriter, r *http.Request) error {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil {
+		return store.ErrNotFound
+	}
+	p, err := a.db.Project(id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a.project(p))
+	return nil
+}
+
+type apiIssue struct {
+	ID                      string    `json:"id"`
+	FriendlyID              string    `json:"friendly_id"`
+	Project                 int       `json:"project"`
+	DigestOrder             int       `json:"digest_order"`
+	LastSeen                time.Time `json:"last_seen"`
+	FirstSeen               time.Time `json:"first_seen"`
+	DigestedEventCount      int64     `json:"digested_event_count"`
+	StoredEventCount        int64     `json:"stored_event_count"`
+	CalculatedType          string    `json:"calculated_type"`
+	CalculatedValue         string    `json:"calculated_value"`
+	Title                   string    `json:"title"`
+	Transaction             string    `json:"transaction"`
+	LastFrameFilename       string    `json:"last_frame_filename"`
+	LastFrameModule         string    `json:"last_frame_module"`
+	LastFrameFunction       string    `json:"last_frame_function"`
+	IsResolved              bool      `json:"is_resolved"`
+	IsResolvedByNextRelease bool      `json:"is_resolved_by_next_release"`
+	IsResolvedInRelease     bool      `json:"is_resolved_in_release"`
+	IsMuted                 bool      `json:"is_muted"`
+}
+
+func apiIssueOf(p *store.Project, iss *store.Issue) apiIssue {
+	return apiIssue{
+		ID: strconv.FormatUint(uint64(iss.ID), 10), FriendlyID: store.FriendlyID(p, iss), Project: iss.ProjectID,
+		DigestOrder: iss.DigestOrder, LastSeen: iss.LastSeen.UTC(), FirstSeen: iss.FirstSeen.UTC(),
+		DigestedEventCount: iss.DigestedEventCount, StoredEventCount: iss.StoredEventCount,
+		CalculatedType: iss.CalculatedType, CalculatedValue: iss.CalculatedValue, Title: iss.Title(),
+		Transaction: iss.Transaction, LastFrameFilename: iss.LastFrameFilename, LastFrameModule: iss.LastFrameModule,
+		LastFrameFunction: iss.LastFrameFunction, IsResolved: iss.IsResolved,
+		IsResolvedByNextRelease: iss.IsResolvedByNextRelease, IsResolvedInRelease: len(iss.FixedAt) > 0,
+		IsMuted: iss.IsMuted,
+	}
+}
+
+// handleIssueList serves GET /issues/?project=ID[&sort=...&order=...].
+func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	pid, err := strconv.Atoi(q.Get("project"))
+	if err != nil {
+		return errBadRequest("the project parameter is required")
+	}
+	p, err := a.db.Project(pid)
+	if err != nil {
+		return err
+	}
+	f := store.IssueFilter{Project: pid, Sort: store.SortDigestOrder}
+	switch s := q.Get("sort"); s {
+	case "", "digest_order":
+	case "last_seen":
+		f.Sort = store.SortLastSeen
+	case "digested_event_count":
+		f.Sort = store.SortEventCount
+	default:
+		return errBadRequest("sort must be digest_order, last_seen or digested_event_count")
+	}
+	switch q.Get("order") {
+	case "", "asc":
+	case "desc":
+		f.Desc = true
+	default:
+		return errBadRequest("order must be asc or desc")
+	}
+	offset, err := parseCursor(q.Get("cursor"))
+	if err != nil {
+		return err
+	}
+	f.Offset = int(offset)
+	f.Limit = pageSize
+	issues, more, err := a.db.Issues(f)
+	if err != nil {
+		return err
+	}
+	out := make([]apiIssue, 0, len(issues))
+	for i := range issues {
+		out = append(out, apiIssueOf(p, &issues[i]))
+	}
+	res := page{Results: out}
+	if more {
+		res.Next = a.pageURL(r, strconv.Itoa(f.Offset+pageSize))
+	}
+	if f.Offset > 0 {
+		res.Previous = a.pageURL(r, strconv.Itoa(max(0, f.Offset-pageSize)))
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+const pageSize = 250
+
+func parseCursor(s string) (uint32, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, errBadRequest("invalid cursor")
+	}
+	return uint32(n), nil
+}
+
+func (a *API) issue(ref string) (*store.Project, *store.Issue, error) {
+	iss, err := a.db.IssueByRef(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := a.db.Project(iss.ProjectID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, iss, nil
+}
+
+// handleIssueShow serves GET /issues/{id}/; id may be the friendly id.
+func (a *API) handleIssueShow(w http.ResponseWriter, r *http.Request) error {
+	p, iss, err := a.issue(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiIssueOf(p, iss))
+	return nil
+}
+
+type apiEvent struct {
+	ID          string          `json:"id"`
+	IngestedAt  time.Time       `json:"ingested_at"`
+	DigestedAt  time.Time       `json:"digested_at"`
+	Issue       string          `json:"issue"`
+	Grouping    *string         `json:"grouping"`
+	EventID     string          `json:"event_id"`
+	Project     int             `json:"project"`
+	Timestamp   time.Time       `json:"timestamp"`
+	DigestOrder int             `json:"digest_order"`
+	Data        json.RawMessage `json:"data,omitempty"`
+	StackMD     *string         `json:"stacktrace_md,omitempty"`
+}
+
+func apiEventOf(ev *store.Event) apiEvent {
+	return apiEvent{
+		ID: ev.ID, IngestedAt: ev.IngestedAt, DigestedAt: ev.DigestedAt, Issue: strconv.FormatUint(uint64(ev.IssueID), 10),
+		EventID: ev.ID, Project: ev.ProjectID, Timestamp: ev.Timestamp, DigestOrder: ev.DigestOrder,
+	}
+}
+
+// handleEventList serves GET /events/?issue=ID[&order=asc|desc].
+func (a *API) handleEventList(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	ref := q.Get("issue")
+	if ref == "" {
+		return errBadRequest("the issue parameter is required")
+	}
+	_, iss, err := a.issue(ref)
+	if err != nil {
+		return err
+	}
+	asc := false
+	switch q.Get("order") {
+	case "", "desc":
+	case "asc":
+		asc = true
+	default:
+		return errBadRequest("order must be asc or desc")
+	}
+	cursor, err := parseCursor(q.Get("cursor"))
+	if err != nil {
+		return err
+	}
+	pg, err := a.db.Events(iss, asc, cursor, pageSize)
+	if err != nil {
+		return err
+	}
+	out := make([]apiEvent, 0, len(pg.Events))
+	for i := range pg.Events {
+		out = append(out, apiEventOf(&pg.Events[i]))
+	}
+	res := page{Results: out}
+	if pg.Next != 0 {
+		res.Next = a.pageURL(r, strconv.FormatUint(uint64(pg.Next), 10))
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// handleEventShow serves GET /events/{id}/ with the stored event as data.
+func (a *API) handleEventShow(w http.ResponseWriter, r *http.Request) error {
+	ev, body, err := a.db.Event(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := apiEventOf(ev)
+	out.Data = body
+	md := StacktraceMarkdown(body)
+	out.StackMD = &md
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// handleEventStacktrace serves GET /events/{id}/stacktrace/ as Markdown.
+func (a *API) handleEventStacktrace(w http.ResponseWriter, r *http.Request) error {
+	_, body, err := a.db.Event(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	w.Write([]byte(StacktraceMarkdown(body)))
+	return nil
+}
