@@ -82,12 +82,14 @@ func (db *DB) open() error {
 		return err
 	}
 	// Every digest batch is one transaction, so one fsync per batch.
-	// Shrinking runs from the maintenance loop, not at random moments.
+	// buntdb rewrites its append-only file once it is twice the size it had
+	// after the last rewrite (and at least 32 MB), so the file stays
+	// proportional to the live metadata.
 	if err := kv.SetConfig(buntdb.Config{
 		SyncPolicy:           buntdb.Always,
 		AutoShrinkPercentage: 100,
 		AutoShrinkMinSize:    32 << 20,
-		AutoShrinkDisabled:   true,
+		AutoShrinkDisabled:   false,
 	}); err != nil {
 		kv.Close()
 		return err

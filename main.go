@@ -1,0 +1,478 @@
+// Command tinysink is a self-hosted error tracker that any Sentry SDK can
+// report to: one binary, one data directory, under a memory ceiling.
+//
+// Usage:
+//
+//	tinysink [serve] [flags]          run the server (the default)
+//	tinysink project create NAME      create a project, print its DSN
+//	tinysink project list             list projects and their DSNs
+//	tinysink token create             create an API bearer token
+//
+// Every flag takes its default from an environment variable; `tinysink -h`
+// lists both.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/digest"
+	"github.com/tinysink/tinysink/ingest"
+	"github.com/tinysink/tinysink/ingest/spool"
+	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/ui"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+// config is every setting; each is a flag whose default comes from an
+// environment variable.
+type config struct {
+	Addr         string
+	Data         string
+	BaseURL      string
+	MemoryLimit  string
+	MaxEvent     string
+	MaxEventComp string
+	MaxEnv       string
+	MaxEnvComp   string
+	TrustProxy   bool
+	LogFormat    string
+	LogLevel     string
+}
+
+// setting describes one flag for the help text and the README.
+type setting struct{ flag, env, def, help string }
+
+var settings = []setting{
+	{"addr", "TINYSINK_ADDR", ":8000", "address to listen on"},
+	{"data", "TINYSINK_DATA", "./data", "data directory (created if missing)"},
+	{"base-url", "TINYSINK_BASE_URL", "", "URL the server is reached at, used in DSNs and links (default http://localhost:<port>)"},
+	{"memory-limit", "TINYSINK_MEMORY_LIMIT", "24MiB", "Go memory limit; ingest answers 429 before the live heap gets near it (0 = none)"},
+	{"max-event-size", "TINYSINK_MAX_EVENT_SIZE", "1MiB", "largest event, decompressed"},
+	{"max-event-compressed-size", "TINYSINK_MAX_EVENT_COMPRESSED_SIZE", "200KiB", "largest /store/ request body as sent"},
+	{"max-envelope-size", "TINYSINK_MAX_ENVELOPE_SIZE", "100MiB", "largest envelope, decompressed"},
+	{"max-envelope-compressed-size", "TINYSINK_MAX_ENVELOPE_COMPRESSED_SIZE", "20MiB", "largest /envelope/ request body as sent"},
+	{"trust-proxy", "TINYSINK_TRUST_PROXY", "false", "take client addresses from X-Real-IP / X-Forwarded-For"},
+	{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json"},
+	{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
+}
+
+func envDefault(s setting) string {
+	if v, ok := os.LookupEnv(s.env); ok {
+		return v
+	}
+	return s.def
+}
+
+func parseFlags(name string, args []string, stderr io.Writer) (*config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &config{}
+	dst := map[string]*string{
+		"addr": &c.Addr, "data": &c.Data, "base-url": &c.BaseURL, "memory-limit": &c.MemoryLimit,
+		"max-event-size": &c.MaxEvent, "max-event-compressed-size": &c.MaxEventComp,
+		"max-envelope-size": &c.MaxEnv, "max-envelope-compressed-size": &c.MaxEnvComp,
+		"log-format": &c.LogFormat, "log-level": &c.LogLevel,
+	}
+	for _, s := range settings {
+		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
+		if s.flag == "trust-proxy" {
+			b, _ := strconv.ParseBool(envDefault(s))
+			fs.BoolVar(&c.TrustProxy, s.flag, b, help)
+			continue
+		}
+		fs.StringVar(dst[s.flag], s.flag, envDefault(s), help)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [flags]\n\nFlags (each defaults to its environment variable):\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nFirst start: TINYSINK_ADMIN_USER (default admin) and TINYSINK_ADMIN_PASSWORD (default: generated and printed once).\n")
+	}
+	err := fs.Parse(args)
+	return c, fs, err
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = cmdServe(args, stdout, stderr)
+	case "project":
+		err = cmdProject(args, stdout, stderr)
+	case "token":
+		err = cmdToken(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, buildVersion())
+	case "help":
+		parseFlags("tinysink", []string{"-h"}, stderr)
+	default:
+		err = fmt.Errorf("unknown command %q (try tinysink -h)", cmd)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "tinysink:", err)
+		return 1
+	}
+	return 0
+}
+
+// openStore opens the data directory for a command, with a clear message
+// when a running server holds it.
+func openStore(dir string) (*store.DB, error) {
+	db, err := store.Open(dir)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("the data directory %s is in use by a running tinysink; stop it first", dir)
+	}
+	return db, err
+}
+
+func cmdProject(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: tinysink project create NAME | tinysink project list")
+	}
+	sub := args[0]
+	var name, key string
+	rest := args[1:]
+	if sub == "create" {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return errors.New("usage: tinysink project create NAME [-key KEY]")
+		}
+		name, rest = rest[0], rest[1:]
+		// -key KEY keeps a DSN key from another installation.
+		if len(rest) >= 2 && (rest[0] == "-key" || rest[0] == "--key") {
+			key, rest = rest[1], rest[2:]
+		}
+	}
+	c, _, err := parseFlags("tinysink project "+sub, rest, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(c.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	base := baseURL(c, nil)
+	switch sub {
+	case "create":
+		p, err := db.CreateProject(name)
+		if err != nil {
+			return err
+		}
+		if key != "" {
+			if err := db.SetProjectKey(p.ID, key); err != nil {
+				return err
+			}
+			p.Key = key
+		}
+		fmt.Fprintln(stdout, ui.DSN(base, p))
+	case "list":
+		ps, err := db.Projects()
+		if err != nil {
+			return err
+		}
+		for i := range ps {
+			fmt.Fprintf(stdout, "%d\t%s\t%s\n", ps[i].ID, ps[i].Slug, ui.DSN(base, &ps[i]))
+		}
+	default:
+		return fmt.Errorf("unknown project command %q", sub)
+	}
+	return nil
+}
+
+func cmdToken(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: tinysink token create")
+	}
+	c, _, err := parseFlags("tinysink token create", args[1:], stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(c.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tok, err := db.CreateToken()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// baseURL is the configured base URL, or http://localhost:<port> from the
+// listener (or the -addr setting).
+func baseURL(c *config, ln net.Listener) string {
+	if c.BaseURL != "" {
+		return strings.TrimRight(c.BaseURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if ln != nil {
+		host, port, err = net.SplitHostPort(ln.Addr().String())
+	}
+	if err != nil {
+		return "http://localhost:8000"
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("bad -log-level %q", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad -log-format %q (text or json)", c.LogFormat)
+}
+
+// sizes parses the size settings.
+func (c *config) sizes() (limit, ev, evc, env, envc int64, err error) {
+	parse := func(name, s string) int64 {
+		if err != nil {
+			return 0
+		}
+		var n int64
+		n, err = budget.ParseSize(s)
+		if err != nil {
+			err = fmt.Errorf("-%s: %w", name, err)
+		}
+		return n
+	}
+	limit = parse("memory-limit", c.MemoryLimit)
+	ev = parse("max-event-size", c.MaxEvent)
+	evc = parse("max-event-compressed-size", c.MaxEventComp)
+	env = parse("max-envelope-size", c.MaxEnv)
+	envc = parse("max-envelope-compressed-size", c.MaxEnvComp)
+	return
+}
+
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	c, _, err := parseFlags("tinysink serve", args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	s, err := newServer(c, log)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	fmt.Fprintf(stdout, "tinysink %s listening on %s\n", buildVersion(), s.base)
+	fmt.Fprintf(stdout, "  data:  %s\n", c.Data)
+	fmt.Fprintf(stdout, "  UI:    %s/\n", s.base)
+	if ps, err := s.db.Projects(); err == nil && len(ps) > 0 {
+		fmt.Fprintf(stdout, "  DSN:   %s\n", ui.DSN(s.base, &ps[0]))
+	}
+	if s.adminMsg != "" {
+		fmt.Fprint(stdout, s.adminMsg)
+	}
+	log.Info("tinysink ready", "addr", s.ln.Addr().String(), "version", buildVersion(), "data", c.Data, "memory_limit", s.limiter.Limit())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return s.serve(ctx)
+}
+
+// server is a running tinysink: store, spool, digest worker and HTTP.
+type server struct {
+	log      *slog.Logger
+	db       *store.DB
+	sp       *spool.Spool
+	worker   *digest.Worker
+	limiter  *budget.Limiter
+	ln       net.Listener
+	http     *http.Server
+	base     string
+	adminMsg string
+}
+
+// newServer opens the data directory and starts listening; serve then runs
+// it. On error everything opened is closed again.
+func newServer(c *config, log *slog.Logger) (_ *server, err error) {
+	limit, maxEv, maxEvC, maxEnv, maxEnvC, err := c.sizes()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{log: log, limiter: budget.NewLimiter(limit)}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.db, err = openStore(c.Data); err != nil {
+		return nil, err
+	}
+	if s.adminMsg, err = firstStart(s.db); err != nil {
+		return nil, err
+	}
+	if s.sp, err = spool.Open(filepath.Join(c.Data, "spool"), spool.Options{}); err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	if s.worker, err = digest.New(s.db, s.sp, log.With("component", "digest")); err != nil {
+		return nil, err
+	}
+	s.worker.Pressure = s.limiter.Short
+	if s.ln, err = net.Listen("tcp", c.Addr); err != nil {
+		return nil, err
+	}
+	s.base = baseURL(c, s.ln)
+
+	ing := ingest.New(ingest.Config{
+		Projects: s.db, Admit: s.limiter, Spool: s.sp, Logger: log.With("component", "ingest"),
+		BaseURL: s.base, TrustProxy: c.TrustProxy,
+		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
+	})
+	mux := http.NewServeMux()
+	ing.Register(mux)
+	ui.NewAPI(s.db, s.base, log.With("component", "api")).Register(mux)
+	// UI routes (the web UI registers its pages here).
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
+	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "tinysink %s\nJSON API: %s/api/canonical/0/ (Authorization: Bearer <token from `tinysink token create`>)\n", buildVersion(), s.base)
+	})
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// serve runs the digest worker and the HTTP server until ctx is done, then
+// shuts both down gracefully.
+func (s *server) serve(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.worker.Run(wctx) })
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- s.http.Serve(s.ln) }()
+	var err error
+	select {
+	case err = <-srvErr:
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = s.http.Shutdown(sctx)
+		scancel()
+	}
+	cancel()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// close releases what newServer opened.
+func (s *server) close() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.sp != nil {
+		s.sp.Close()
+	}
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// firstStart creates the admin user and the default project on a new data
+// directory. It returns what to print about the admin's password.
+func firstStart(db *store.DB) (string, error) {
+	var msg string
+	n, err := db.UserCount()
+	if err != nil {
+		return "", err
+	}
+	if n == 0 {
+		name := os.Getenv("TINYSINK_ADMIN_USER")
+		if name == "" {
+			name = "admin"
+		}
+		pw := os.Getenv("TINYSINK_ADMIN_PASSWORD")
+		if pw == "" {
+			var b [12]byte
+			rand.Read(b[:])
+			pw = hex.EncodeToString(b[:])
+			msg = fmt.Sprintf("  login: %s / %s   (generated; shown only now)\n", name, pw)
+		} else {
+			msg = fmt.Sprintf("  login: %s / (TINYSINK_ADMIN_PASSWORD)\n", name)
+		}
+		if _, err := db.CreateUser(name, pw, true); err != nil {
+			return "", err
+		}
+	}
+	ps, err := db.Projects()
+	if err != nil {
+		return "", err
+	}
+	if len(ps) == 0 {
+		if _, err := db.CreateProject("default"); err != nil {
+			return "", err
+		}
+	}
+	return msg, nil
+}
