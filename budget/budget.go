@@ -10,7 +10,6 @@ package budget
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"runtime/metrics"
 	"sort"
 	"strconv"
@@ -170,11 +169,4 @@ func FormatSize(n int64) string {
 		return fmt.Sprintf("%.1fKiB", float64(n)/(1<<10))
 	}
 	return strconv.FormatInt(n, 10) + "B"
-}
-
-// numGC returns the number of completed GC cycles.
-func numGC() uint32 {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.NumGC
 }

@@ -1,0 +1,535 @@
+// Package profile is `tinysink budget`: a RAM profile of the tinysink
+// binary, stage by stage, each stage measured in a fresh process, in the
+// shape of Bugsink's published table so the two read side by side.
+package profile
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
+	"github.com/tinysink/tinysink/budget"
+)
+
+// Result is one row of the profile.
+type Result struct {
+	Stage     string   `json:"stage"`
+	RSS       int64    `json:"vm_rss"`
+	RSSAnon   int64    `json:"rss_anon"`
+	HeapInUse uint64   `json:"heap_inuse"`
+	Loaded    []string `json:"loaded,omitempty"`
+	Note      string   `json:"note,omitempty"`
+}
+
+// Report is the whole profile.
+type Report struct {
+	Binary       string   `json:"binary"`
+	Results      []Result `json:"stages"`
+	PerEventByte float64  `json:"per_event_bytes"`
+	Events       int      `json:"events"`
+	MaxRSS       int64    `json:"max_rss,omitempty"`
+	Crossed      string   `json:"crossed,omitempty"`
+}
+
+const adminPassword = "profile-password"
+
+// Run implements `tinysink budget [flags]`. It returns the exit code.
+func Run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tinysink budget", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	events := fs.Int("events", 10000, "events to store for the per-event cost")
+	maxRSS := fs.String("max-rss", "", "exit 1 when the fully warmed VmRSS is over this size (e.g. 20MiB)")
+	asJSON := fs.Bool("json", false, "print JSON instead of a Markdown table")
+	bin := fs.String("binary", "", "tinysink binary to profile (default: this one)")
+	memLimit := fs.String("memory-limit", "", "-memory-limit for the profiled server (default: its default)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var limit int64
+	if *maxRSS != "" {
+		var err error
+		if limit, err = budget.ParseSize(*maxRSS); err != nil {
+			fmt.Fprintln(stderr, "tinysink budget:", err)
+			return 2
+		}
+	}
+	if *bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(stderr, "tinysink budget:", err)
+			return 1
+		}
+		*bin = exe
+	}
+	p := &profiler{bin: *bin, memLimit: *memLimit}
+	rep, err := p.run(max(*events, 1001))
+	if err != nil {
+		fmt.Fprintln(stderr, "tinysink budget:", err)
+		return 1
+	}
+	rep.MaxRSS = limit
+	code := 0
+	if limit > 0 {
+		for _, r := range rep.Results {
+			if r.RSS > limit {
+				rep.Crossed = r.Stage
+				break
+			}
+		}
+		for _, r := range rep.Results {
+			if r.Stage == stageWarm && r.RSS > limit {
+				code = 1
+			}
+		}
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		writeTable(stdout, rep)
+	}
+	if code != 0 {
+		fmt.Fprintf(stderr, "tinysink budget: fully warmed VmRSS is over %s (first stage over it: %s)\n", budget.FormatSize(limit), rep.Crossed)
+	}
+	return code
+}
+
+func writeTable(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "| stage | VmRSS | RssAnon | Go heap in use | parts loaded |\n|---|---|---|---|---|\n")
+	for _, r := range rep.Results {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.Stage, mib(r.RSS), mib(r.RSSAnon), mib(int64(r.HeapInUse)), strings.Join(r.Loaded, ", "))
+	}
+	fmt.Fprintf(w, "\nPer stored event, from 1,000 to %d events: %.1f bytes of VmRSS.\n", rep.Events, rep.PerEventByte)
+	if rep.MaxRSS > 0 {
+		verdict := "within"
+		if rep.Crossed != "" {
+			verdict = "first crossed at: " + rep.Crossed
+		}
+		fmt.Fprintf(w, "Ceiling %s: %s.\n", mib(rep.MaxRSS), verdict)
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// Stage names; stageWarm is what -max-rss gates on.
+const (
+	stageBare   = "bare binary (idle process)"
+	stageSetup  = "after setup (store open, listening)"
+	stageIngest = "+ first ingest (event stored)"
+	stageBad    = "+ first invalid event"
+	stageUI     = "+ first UI request"
+	stageWarm   = "fully warmed (everything loaded, all pages served)"
+)
+
+type step func(s *session) error
+
+type profiler struct {
+	bin      string
+	memLimit string
+}
+
+func (p *profiler) run(events int) (*Report, error) {
+	rep := &Report{Binary: p.bin, Events: events}
+	encodings := []string{"gzip", "deflate", "br", "zstd"}
+	type stage struct {
+		name  string
+		steps []step
+	}
+	ingest := (*session).firstIngest
+	stages := []stage{
+		{stageSetup, nil},
+		{stageIngest, []step{ingest}},
+	}
+	for _, enc := range encodings {
+		stages = append(stages, stage{"+ first " + enc + " request", []step{ingest, encoded(enc)}})
+	}
+	var all []step
+	all = append(all, ingest)
+	for _, enc := range encodings {
+		all = append(all, encoded(enc))
+	}
+	all = append(all, (*session).invalid, (*session).uiFirst, (*session).crawl)
+	stages = append(stages,
+		stage{stageBad, []step{ingest, (*session).invalid}},
+		stage{stageUI, []step{ingest, (*session).uiFirst}},
+		stage{stageWarm, all},
+	)
+
+	bare, err := p.bare()
+	if err != nil {
+		return nil, err
+	}
+	rep.Results = append(rep.Results, bare)
+	for _, st := range stages {
+		s, err := p.start()
+		if err != nil {
+			return nil, err
+		}
+		for _, fn := range st.steps {
+			if err = fn(s); err != nil {
+				break
+			}
+		}
+		var r Result
+		if err == nil {
+			r, err = s.measure(st.name)
+		}
+		s.stop()
+		if err != nil {
+			return nil, fmt.Errorf("stage %q: %w", st.name, err)
+		}
+		rep.Results = append(rep.Results, r)
+	}
+
+	// Per-event cost: the same process after 1,000 and after N events.
+	s, err := p.start()
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	if err := s.sendMany(1000); err != nil {
+		return nil, err
+	}
+	r1, err := s.measure("after 1,000 stored events")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.sendMany(events - 1000); err != nil {
+		return nil, err
+	}
+	rN, err := s.measure(fmt.Sprintf("after %d stored events", events))
+	if err != nil {
+		return nil, err
+	}
+	rep.Results = append(rep.Results, r1, rN)
+	rep.PerEventByte = float64(rN.RSS-r1.RSS) / float64(events-1000)
+	return rep, nil
+}
+
+// bare measures the binary doing nothing.
+func (p *profiler) bare() (Result, error) {
+	cmd := exec.Command(p.bin, "idle")
+	if err := cmd.Start(); err != nil {
+		return Result{}, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+	pr := budget.ReadProcPID(cmd.Process.Pid)
+	if pr.RSS == 0 {
+		return Result{}, errors.New("cannot read the idle process's /proc status")
+	}
+	return Result{Stage: stageBare, RSS: pr.RSS, RSSAnon: pr.RSSAnon}, nil
+}
+
+// session is one fresh server process on a fresh data directory.
+type session struct {
+	cmd    *exec.Cmd
+	dir    string
+	base   string
+	key    string
+	token  string
+	client *http.Client
+	sent   atomic.Int64
+}
+
+func (p *profiler) start() (*session, error) {
+	dir, err := os.MkdirTemp("", "tinysink-budget-")
+	if err != nil {
+		return nil, err
+	}
+	s := &session{dir: dir}
+	out, err := exec.Command(p.bin, "token", "create", "-data", dir).Output()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("token create: %w", err)
+	}
+	s.token = strings.TrimSpace(string(out))
+	args := []string{"serve", "-addr", "127.0.0.1:0", "-data", dir, "-log-level", "error"}
+	if p.memLimit != "" {
+		args = append(args, "-memory-limit", p.memLimit)
+	}
+	s.cmd = exec.Command(p.bin, args...)
+	s.cmd.Env = append(os.Environ(), "TINYSINK_ADMIN_USER=admin", "TINYSINK_ADMIN_PASSWORD="+adminPassword)
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if _, rest, ok := strings.Cut(line, " listening on "); ok {
+			s.base = strings.TrimSpace(rest)
+		}
+		if rest, ok := strings.CutPrefix(line, "DSN:"); ok {
+			u, err := url.Parse(strings.TrimSpace(rest))
+			if err == nil && u.User != nil {
+				s.key = u.User.Username()
+			}
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	if s.base == "" || s.key == "" {
+		s.stop()
+		return nil, errors.New("the server did not print its address and DSN")
+	}
+	jar, _ := cookiejar.New(nil)
+	s.client = &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	return s, nil
+}
+
+func (s *session) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	}
+	os.RemoveAll(s.dir)
+}
+
+// measure waits for the process to settle and reads its memory.
+func (s *session) measure(stage string) (Result, error) {
+	time.Sleep(300 * time.Millisecond)
+	var snap budget.Snapshot
+	if err := s.getJSON("/debug/budget?format=json", &snap); err != nil {
+		return Result{}, err
+	}
+	// Read /proc after the request, as the process sees itself at rest.
+	pr := budget.ReadProcPID(s.cmd.Process.Pid)
+	r := Result{Stage: stage, RSS: pr.RSS, RSSAnon: pr.RSSAnon, HeapInUse: snap.HeapInUse}
+	for _, p := range snap.Parts {
+		if p.Loaded {
+			r.Loaded = append(r.Loaded, p.Name)
+		}
+	}
+	return r, nil
+}
+
+func (s *session) getJSON(path string, v any) error {
+	req, _ := http.NewRequest("GET", s.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// post sends an envelope with one event, encoded as enc ("" = plain).
+func (s *session) post(enc string, n int) error {
+	ev := sampleEvent(n)
+	body := envelope(ev)
+	var buf bytes.Buffer
+	switch enc {
+	case "":
+		buf.Write(body)
+	case "gzip":
+		w := gzip.NewWriter(&buf)
+		w.Write(body)
+		w.Close()
+	case "deflate":
+		w, _ := flate.NewWriter(&buf, flate.DefaultCompression)
+		w.Write(body)
+		w.Close()
+	case "br":
+		w := brotli.NewWriter(&buf)
+		w.Write(body)
+		w.Close()
+	case "zstd":
+		w, _ := zstd.NewWriter(&buf)
+		w.Write(body)
+		w.Close()
+	}
+	req, _ := http.NewRequest("POST", s.base+"/api/1/envelope/?sentry_key="+s.key, &buf)
+	if enc != "" {
+		req.Header.Set("Content-Encoding", enc)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("ingest (%s): %s", enc, resp.Status)
+	}
+	s.sent.Add(1)
+	return nil
+}
+
+// waitStored waits until the project stores every event sent.
+func (s *session) waitStored() error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var p struct {
+			Stored int64 `json:"stored_event_count"`
+		}
+		if err := s.getJSON("/api/canonical/0/projects/1/", &p); err != nil {
+			return err
+		}
+		if p.Stored >= s.sent.Load() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d events stored", p.Stored, s.sent.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *session) firstIngest() error {
+	if err := s.post("", int(s.sent.Load())); err != nil {
+		return err
+	}
+	return s.waitStored()
+}
+
+func encoded(enc string) step {
+	return func(s *session) error {
+		if err := s.post(enc, int(s.sent.Load())); err != nil {
+			return err
+		}
+		return s.waitStored()
+	}
+}
+
+func (s *session) invalid() error {
+	resp, err := s.client.Post(s.base+"/api/1/store/?sentry_key="+s.key, "application/json", strings.NewReader(`{"event_id": "broken`))
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		return fmt.Errorf("invalid event: got %s, want 400", resp.Status)
+	}
+	return nil
+}
+
+// uiFirst loads the login page.
+func (s *session) uiFirst() error {
+	resp, err := s.client.Get(s.base + "/login")
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return nil
+}
+
+// crawl logs in and requests every same-site page reachable by GET links,
+// up to 200 pages.
+func (s *session) crawl() error {
+	form := url.Values{"username": {"admin"}, "password": {adminPassword}}
+	req, _ := http.NewRequest("POST", s.base+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if resp, err := s.client.Do(req); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	seen := map[string]bool{}
+	queue := []string{"/"}
+	for len(queue) > 0 && len(seen) < 200 {
+		path := queue[0]
+		queue = queue[1:]
+		if seen[path] {
+			continue
+		}
+		seen[path] = true
+		resp, err := s.client.Get(s.base + path)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		resp.Body.Close()
+		if !strings.Contains(resp.Header.Get("Content-Type"), "html") {
+			continue
+		}
+		for _, link := range links(b) {
+			if !seen[link] && !strings.Contains(link, "logout") {
+				queue = append(queue, link)
+			}
+		}
+	}
+	// The JSON API too.
+	var v any
+	for _, p := range []string{"/api/canonical/0/projects/", "/api/canonical/0/issues/?project=1", "/api/canonical/0/events/?issue=1"} {
+		s.getJSON(p, &v)
+	}
+	return nil
+}
+
+// links returns the same-site paths of href attributes in an HTML page.
+func links(page []byte) []string {
+	var out []string
+	for rest := page; ; {
+		i := bytes.Index(rest, []byte(`href="`))
+		if i < 0 {
+			return out
+		}
+		rest = rest[i+6:]
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			return out
+		}
+		h := strings.ReplaceAll(string(rest[:j]), "&amp;", "&")
+		if strings.HasPrefix(h, "/") && !strings.HasPrefix(h, "//") {
+			out = append(out, h)
+		}
+	}
+}
+
+// sendMany stores n more events from 4 connections.
+func (s *session) sendMany(n int) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for range 4 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				if err := s.post("", int(i)); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return err
+	}
+	return s.waitStored()
+}
