@@ -1,0 +1,204 @@
+// Package event turns the raw bytes of one Sentry event (a /store/ body or an
+// envelope's event item, in every shape real SDKs send) into the fields digest
+// needs and a normalised JSON document to store.
+//
+// Everything is computed from a single fastjson parse. The grouping key,
+// calculated type/value, title, crash frame and tags follow Bugsink's
+// behaviour as written up in reference/bugsink-behaviour.md §4, §5 and §9.6;
+// the default grouper is the "bugsink-v2" one. Nothing here is translated from
+// Bugsink's or Sentry's code, except the message-parameterisation regexes in
+// parameterize.go, which carry their own attribution.
+package event
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/valyala/fastjson"
+)
+
+// ErrInvalid is wrapped by every error Normalize returns: the payload cannot
+// be an event at all (not JSON, not a JSON object, or nested too deeply).
+var ErrInvalid = errors.New("event: invalid")
+
+// Meta is what ingest knew about the event.
+type Meta struct {
+	// EventID is the 32 lowercase hex id chosen by ingest (the envelope
+	// header wins over the payload). It may be "" for old data.
+	EventID    string
+	IngestedAt time.Time
+	// RemoteAddr is the client address; it replaces "{{auto}}" in
+	// user.ip_address.
+	RemoteAddr string
+}
+
+// Tag is one key/value pair deduced from an event (reference §9.6).
+type Tag struct{ Key, Value string }
+
+// Event is what digest needs from one event. All strings are valid UTF-8
+// without NUL bytes and do not alias parser memory.
+type Event struct {
+	// EventID is 32 lowercase hex: Meta.EventID, else the payload's
+	// event_id (dashes removed, lowercased), else a new random UUID4.
+	EventID string
+	// Timestamp is the event's own timestamp at microsecond precision, or
+	// Meta.IngestedAt when the payload has none or an unreadable one.
+	Timestamp time.Time
+
+	// Platform defaults to "other", Level to "error"; the other scalars are
+	// "" when absent. All are cut to the lengths of reference §4 step 10.
+	Platform, Level, Logger, ServerName, Release, Dist, Environment, Transaction string
+	SDKName, SDKVersion                                                          string
+
+	// CalculatedType and CalculatedValue follow reference §5.4.
+	CalculatedType, CalculatedValue string
+	// Title is the display title of §5.4.
+	Title string
+
+	// GroupingKey is the key of §5.1 with the bugsink-v2 default grouper
+	// of §5.3. GroupingMechanism is "bugsink-v2", or "none" when a custom
+	// fingerprint without "{{ default }}" made the key.
+	GroupingKey       string
+	GroupingMechanism string
+
+	// LastFrame* describe the crash frame (§5.4); Function is trimmed
+	// (see trimFunction).
+	LastFrameFilename, LastFrameModule, LastFrameFunction string
+
+	// Handled is "true" or "false" from the main exception's
+	// mechanism.handled, or "" when absent.
+	Handled string
+
+	// Tags are deduced as in §9.6: in source order, one per key (a later
+	// source overwrites the value of an earlier one), at most MaxTags,
+	// values cut to MaxTagValue characters.
+	Tags []Tag
+}
+
+// Grouping mechanisms a key can be tagged with.
+const (
+	MechanismV2   = "bugsink-v2"
+	MechanismNone = "none"
+)
+
+// Limits applied while normalising.
+const (
+	MaxTags     = 100
+	MaxTagValue = 200
+	// bigEvent is the payload size above which Normalize parses with a
+	// throwaway parser, so a Normalizer does not keep a huge high-water
+	// mark (fastjson keeps ~13 MB after a 1 MB event) for the rest of its
+	// life.
+	bigEvent = 256 << 10
+	// maxKeepBuf is the largest output buffer a Normalizer keeps between
+	// calls.
+	maxKeepBuf = 1 << 20
+)
+
+// Normalizer holds reusable parser state. It is not safe for concurrent use.
+type Normalizer struct {
+	p   fastjson.Parser
+	buf []byte // output scratch, copied out at the end of every call
+}
+
+// NewNormalizer returns a Normalizer ready for use.
+func NewNormalizer() *Normalizer {
+	return &Normalizer{}
+}
+
+// Normalize parses raw and returns the event's fields and the normalised JSON
+// to store. The returned slice is freshly allocated (it does not alias parser
+// memory). It returns an error wrapping ErrInvalid only when raw cannot be an
+// event at all; anything else is tolerated and normalised.
+func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
+	p := &n.p
+	if len(raw) > bigEvent {
+		p = new(fastjson.Parser)
+	}
+	root, err := p.ParseBytes(raw)
+	if err != nil {
+		msg := err.Error()
+		if strings.Contains(msg, "too big depth") {
+			return nil, nil, fmt.Errorf("%w: nesting deeper than %d levels", ErrInvalid, fastjson.MaxDepth)
+		}
+		if len(msg) > 200 {
+			msg = msg[:200] + "..."
+		}
+		return nil, nil, fmt.Errorf("%w: invalid JSON: %s", ErrInvalid, msg)
+	}
+	if root.Type() != fastjson.TypeObject {
+		return nil, nil, fmt.Errorf("%w: payload is not a JSON object", ErrInvalid)
+	}
+	if m.IngestedAt.IsZero() {
+		m.IngestedAt = time.Now()
+	}
+
+	var d doc
+	d.index(root)
+	ev := d.extract(m)
+
+	w := writer{buf: n.buf[:0]}
+	if err := w.document(&d, ev, m); err != nil {
+		return nil, nil, err
+	}
+	out := make([]byte, len(w.buf))
+	copy(out, w.buf)
+	if cap(w.buf) <= maxKeepBuf {
+		n.buf = w.buf[:0]
+	} else {
+		n.buf = nil
+	}
+	return ev, out, nil
+}
+
+// GroupingHash returns the lowercase hex SHA-256 of a grouping key, the form
+// in which keys are indexed.
+func GroupingHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// normalizeEventID returns id as 32 lowercase hex digits (dashes removed), or
+// "" when it is not a 128-bit hex id.
+func normalizeEventID(id string) string {
+	if len(id) != 32 && len(id) != 36 {
+		return ""
+	}
+	var b [32]byte
+	j := 0
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c == '-':
+			continue
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			c += 'a' - 'A'
+		default:
+			return ""
+		}
+		if j == len(b) {
+			return ""
+		}
+		b[j] = c
+		j++
+	}
+	if j != len(b) {
+		return ""
+	}
+	return string(b[:])
+}
+
+// newEventID returns a random UUID4 as 32 lowercase hex digits.
+func newEventID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24+)
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return hex.EncodeToString(u[:])
+}

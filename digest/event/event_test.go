@@ -1,0 +1,464 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden")
+
+// testMeta is the ingest metadata the sample tests use.
+var testMeta = Meta{
+	IngestedAt: time.Date(2025, 1, 2, 3, 4, 5, 123456000, time.UTC),
+	RemoteAddr: "192.0.2.1",
+}
+
+// samples returns the paths of all sample events, relative to
+// testdata/events.
+func samples(t testing.TB) []string {
+	t.Helper()
+	paths, err := filepath.Glob("testdata/events/*/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 150 {
+		t.Fatalf("found %d sample events, want the whole corpus", len(paths))
+	}
+	for i, p := range paths {
+		paths[i] = strings.TrimPrefix(filepath.ToSlash(p), "testdata/events/")
+	}
+	return paths
+}
+
+func readSample(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata/events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// summary is the stable, reviewable form of an Event kept in the golden
+// files.
+type summary struct {
+	EventID           string      `json:"event_id"`
+	Timestamp         string      `json:"timestamp"`
+	Platform          string      `json:"platform"`
+	Level             string      `json:"level"`
+	Release           string      `json:"release"`
+	Environment       string      `json:"environment"`
+	Transaction       string      `json:"transaction"`
+	CalculatedType    string      `json:"calculated_type"`
+	CalculatedValue   string      `json:"calculated_value"`
+	Title             string      `json:"title"`
+	GroupingKey       string      `json:"grouping_key"`
+	GroupingMechanism string      `json:"grouping_mechanism"`
+	LastFrameFilename string      `json:"last_frame_filename"`
+	LastFrameModule   string      `json:"last_frame_module"`
+	LastFrameFunction string      `json:"last_frame_function"`
+	Handled           string      `json:"handled"`
+	Tags              [][2]string `json:"tags"`
+}
+
+// randomID stands in the golden files for an event id Normalize had to
+// make up because the payload has none.
+const randomID = "<random uuid4>"
+
+func summarize(ev *Event, raw []byte) summary {
+	s := summary{
+		EventID:           ev.EventID,
+		Timestamp:         ev.Timestamp.Format(time.RFC3339Nano),
+		Platform:          ev.Platform,
+		Level:             ev.Level,
+		Release:           ev.Release,
+		Environment:       ev.Environment,
+		Transaction:       ev.Transaction,
+		CalculatedType:    ev.CalculatedType,
+		CalculatedValue:   ev.CalculatedValue,
+		Title:             ev.Title,
+		GroupingKey:       ev.GroupingKey,
+		GroupingMechanism: ev.GroupingMechanism,
+		LastFrameFilename: ev.LastFrameFilename,
+		LastFrameModule:   ev.LastFrameModule,
+		LastFrameFunction: ev.LastFrameFunction,
+		Handled:           ev.Handled,
+		Tags:              [][2]string{},
+	}
+	var payload struct {
+		EventID any `json:"event_id"`
+	}
+	_ = json.Unmarshal(raw, &payload)
+	if id, _ := payload.EventID.(string); normalizeEventID(id) == "" {
+		s.EventID = randomID
+	}
+	for _, tag := range ev.Tags {
+		s.Tags = append(s.Tags, [2]string{tag.Key, tag.Value})
+	}
+	return s
+}
+
+// TestGolden normalises every sample and compares what digest would use
+// with testdata/golden. Run with -update to rewrite the files.
+func TestGolden(t *testing.T) {
+	n := NewNormalizer()
+	for _, name := range samples(t) {
+		t.Run(name, func(t *testing.T) {
+			raw := readSample(t, name)
+			ev, _, err := n.Normalize(raw, testMeta)
+			if err != nil {
+				t.Fatalf("Normalize: %v", err)
+			}
+			got, err := json.MarshalIndent(summarize(ev, raw), "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			path := filepath.Join("testdata/golden", name)
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("summary differs from %s (run with -update and review the diff)\ngot:\n%s", path, got)
+			}
+		})
+	}
+}
+
+// TestGoldenRandomID checks the samples without an event id get a fresh
+// UUID4 each time.
+func TestGoldenRandomID(t *testing.T) {
+	raw := readSample(t, "unknown/sentry-cli_event.json") // dashed id
+	ev, _, err := NewNormalizer().Normalize(raw, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ev.EventID, "7c2cd07e4c0b474894dbd6b7fc632dab"; got != want {
+		t.Errorf("dashed payload id: EventID = %q, want %q", got, want)
+	}
+	raw = readSample(t, "php/bugsink_laravel.json") // no id
+	a, _, _ := NewNormalizer().Normalize(raw, testMeta)
+	b, _, _ := NewNormalizer().Normalize(raw, testMeta)
+	if a.EventID == b.EventID || !isUUID4(a.EventID) || !isUUID4(b.EventID) {
+		t.Errorf("missing id: got %q and %q, want two different random uuid4s", a.EventID, b.EventID)
+	}
+}
+
+func isUUID4(s string) bool {
+	return normalizeEventID(s) == s && s[12] == '4' && strings.ContainsRune("89ab", rune(s[16]))
+}
+
+// TestNormalizedJSON checks the stored document of every sample: valid
+// JSON, one shape for the normalised keys, and the same Event when it is
+// normalised again.
+func TestNormalizedJSON(t *testing.T) {
+	n := NewNormalizer()
+	for _, name := range samples(t) {
+		raw := readSample(t, name)
+		ev1, out1, err := n.Normalize(raw, testMeta)
+		if err != nil {
+			t.Errorf("%s: Normalize: %v", name, err)
+			continue
+		}
+		if !json.Valid(out1) {
+			t.Errorf("%s: normalised JSON is not valid JSON", name)
+			continue
+		}
+		checkShape(t, name, out1, ev1)
+
+		ev2, out2, err := n.Normalize(out1, testMeta)
+		if err != nil {
+			t.Errorf("%s: second Normalize: %v", name, err)
+			continue
+		}
+		if !reflect.DeepEqual(ev1, ev2) {
+			t.Errorf("%s: Event changed when normalised again:\nfirst:  %+v\nsecond: %+v", name, *ev1, *ev2)
+		}
+		if !bytes.Equal(out1, out2) {
+			t.Errorf("%s: normalised JSON changed when normalised again", name)
+		}
+	}
+}
+
+// checkShape checks the invariants readers of the stored JSON rely on.
+func checkShape(t *testing.T, name string, out []byte, ev *Event) {
+	t.Helper()
+	var d map[string]any
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Errorf("%s: %v", name, err)
+		return
+	}
+	for _, k := range []string{"exception", "breadcrumbs", "threads"} {
+		v, ok := d[k]
+		if !ok {
+			continue
+		}
+		o, ok := v.(map[string]any)
+		if !ok {
+			t.Errorf("%s: %s is %T, want an object", name, k, v)
+			continue
+		}
+		if _, ok := o["values"].([]any); !ok {
+			t.Errorf("%s: %s.values is %T, want a list", name, k, o["values"])
+		}
+	}
+	if got := d["event_id"]; got != ev.EventID {
+		t.Errorf("%s: event_id = %v, want %q", name, got, ev.EventID)
+	}
+	ts, ok := d["timestamp"].(float64)
+	if !ok || time.UnixMicro(int64(ts*1e6+0.5)).Sub(ev.Timestamp).Abs() > time.Microsecond {
+		t.Errorf("%s: timestamp = %v, want epoch seconds of %v", name, d["timestamp"], ev.Timestamp)
+	}
+	if got, want := d["received"], float64(testMeta.IngestedAt.UnixMicro())/1e6; got != want {
+		t.Errorf("%s: received = %v, want %v", name, got, want)
+	}
+	if got := d["level"]; got != ev.Level {
+		t.Errorf("%s: level = %v, want %q", name, got, ev.Level)
+	}
+	if got := d["platform"]; got != ev.Platform {
+		t.Errorf("%s: platform = %v, want %q", name, got, ev.Platform)
+	}
+	if m, ok := d["message"]; ok {
+		if _, ok := m.(string); !ok {
+			t.Errorf("%s: message is %T, want a string", name, m)
+		}
+	}
+	if l, ok := d["logentry"]; ok {
+		if _, ok := l.(map[string]any); !ok {
+			t.Errorf("%s: logentry is %T, want an object", name, l)
+		}
+	}
+	if u, ok := d["user"].(map[string]any); ok && u["ip_address"] == autoIP {
+		t.Errorf("%s: user.ip_address still %q", name, autoIP)
+	}
+}
+
+// TestNormalizedJSONKeepsData checks that normalising drops nothing but what
+// it is meant to change.
+func TestNormalizedJSONKeepsData(t *testing.T) {
+	raw := []byte(`{"event_id":"0123456789abcdef0123456789abcdef","extra":{"a":[1,2.5,"x",null,true]},` +
+		`"exception":[{"type":"E","value":"v"}],"breadcrumbs":[{"message":"m"}],` +
+		`"threads":{"values":[{"id":1}],"note":"kept"},"user":{"id":7,"ip_address":"{{auto}}"},` +
+		`"message":{"formatted":"hello"},"level":30,"timestamp":"2024-01-02T03:04:05.5Z"}`)
+	_, out, err := NewNormalizer().Normalize(raw, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := json.Unmarshal([]byte(`{"event_id":"0123456789abcdef0123456789abcdef","extra":{"a":[1,2.5,"x",null,true]},`+
+		`"exception":{"values":[{"type":"E","value":"v"}]},"breadcrumbs":{"values":[{"message":"m"}]},`+
+		`"threads":{"values":[{"id":1}],"note":"kept"},"user":{"id":7,"ip_address":"192.0.2.1"},`+
+		`"logentry":{"formatted":"hello"},"level":"warning","timestamp":1704164645.5,`+
+		`"platform":"other","received":1735787045.123456}`), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("normalised JSON\ngot:  %s\nwant: %v", out, want)
+	}
+}
+
+func TestNormalizeInvalid(t *testing.T) {
+	deep := strings.Repeat("[", 10000) + strings.Repeat("]", 10000)
+	deepObj := `{"a":` + strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10001)
+	for _, tt := range []struct {
+		name, in, want string
+	}{
+		{"empty", "", "invalid JSON"},
+		{"not JSON", "hello", "invalid JSON"},
+		{"truncated", `{"a":`, "invalid JSON"},
+		{"trailing garbage", `{} x`, "invalid JSON"},
+		{"array", `[{"message":"x"}]`, "not a JSON object"},
+		{"string", `"x"`, "not a JSON object"},
+		{"null", `null`, "not a JSON object"},
+		{"deep array", deep, "nesting"},
+		{"deep object", deepObj, "nesting"},
+	} {
+		ev, out, err := NewNormalizer().Normalize([]byte(tt.in), testMeta)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: err = %v, want ErrInvalid mentioning %q", tt.name, err, tt.want)
+		}
+		if ev != nil || out != nil {
+			t.Errorf("%s: got a result with an error", tt.name)
+		}
+		if err != nil && len(err.Error()) > 300 {
+			t.Errorf("%s: error message is %d bytes long", tt.name, len(err.Error()))
+		}
+	}
+}
+
+// TestNormalizeDepthLimit checks that an event nested close to fastjson's
+// limit either fails cleanly or produces JSON that parses again, also when
+// wrapping a bare exception list adds levels.
+func TestNormalizeDepthLimit(t *testing.T) {
+	for depth := 290; depth <= 302; depth++ {
+		in := `{"exception":[` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `]}`
+		_, out, err := NewNormalizer().Normalize([]byte(in), testMeta)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("depth %d: err = %v, want ErrInvalid", depth, err)
+			}
+			continue
+		}
+		if _, _, err := NewNormalizer().Normalize(out, testMeta); err != nil {
+			t.Errorf("depth %d: output does not normalise again: %v", depth, err)
+		}
+	}
+}
+
+func TestNormalizeHostile(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	for _, tt := range []struct {
+		name string
+		in   string
+		// check inspects the result; nil means "no error, valid JSON".
+		check func(t *testing.T, ev *Event, out []byte)
+	}{
+		{"invalid UTF-8", "{\"message\":\"a\xff\xfeb\",\"tags\":{\"k\xc3\":\"v\x80\"},\"x\xff\":1}", func(t *testing.T, ev *Event, out []byte) {
+			if ev.Title != "a\uFFFDb" {
+				t.Errorf("Title = %q, want %q", ev.Title, "a\uFFFDb")
+			}
+			if got, want := ev.Tags, []Tag{{"k\uFFFD", "v\uFFFD"}}; !reflect.DeepEqual(got, want) {
+				t.Errorf("Tags = %q, want %q", got, want)
+			}
+			if !bytes.Contains(out, []byte("\"a\uFFFDb\"")) || !bytes.Contains(out, []byte("\"x\uFFFD\":1")) {
+				t.Errorf("invalid bytes not replaced in %s", out)
+			}
+		}},
+		{"NUL bytes", `{"mes\u0000sage":"x","message":"a\u0000b","tags":{"k\u0000":"v\u0000w"},"extra":{"n\u0000":"\u0000"}}`, func(t *testing.T, ev *Event, out []byte) {
+			if ev.Title != "ab" {
+				t.Errorf("Title = %q, want %q", ev.Title, "ab")
+			}
+			if got, want := ev.Tags, []Tag{{"k", "vw"}}; !reflect.DeepEqual(got, want) {
+				t.Errorf("Tags = %q, want %q", got, want)
+			}
+			if bytes.Contains(out, []byte(`\u0000`)) || bytes.IndexByte(out, 0) >= 0 {
+				t.Errorf("NUL left in %s", out)
+			}
+			if !bytes.Contains(out, []byte(`"extra":{"n":""}`)) {
+				t.Errorf("extra not sanitised in %s", out)
+			}
+		}},
+		{"raw control characters", "{\"message\":\"a\tb\x01c\"}", func(t *testing.T, ev *Event, out []byte) {
+			if !bytes.Contains(out, []byte(`"message":"a\tb\u0001c"`)) {
+				t.Errorf("control characters not escaped in %s", out)
+			}
+		}},
+		{"bad escapes and numbers", `{"message":"\q\u12","extra":{"a":NaN,"b":-Inf,"c":01,"d":1.,"e":1e999,"f":--1},"level":"info"}`, nil},
+		{"1 MiB string", `{"message":"` + big + `"}`, func(t *testing.T, ev *Event, out []byte) {
+			if got := len([]rune(ev.CalculatedValue)); got != maxValueLen {
+				t.Errorf("CalculatedValue has %d runes, want %d", got, maxValueLen)
+			}
+			if len(out) < 1<<20 {
+				t.Errorf("stored JSON has %d bytes, want the whole message kept", len(out))
+			}
+		}},
+		{"1 MiB exception value", `{"exception":{"values":[{"type":"E","value":"` + big + `"}]}}`, func(t *testing.T, ev *Event, out []byte) {
+			if !strings.HasSuffix(ev.CalculatedValue, "…") || len([]rune(ev.CalculatedValue)) != maxValueLen {
+				t.Errorf("CalculatedValue not cut to %d runes with an ellipsis", maxValueLen)
+			}
+		}},
+		{"many tags", `{"tags":{` + manyTags(5000) + `}}`, func(t *testing.T, ev *Event, out []byte) {
+			if len(ev.Tags) != MaxTags {
+				t.Errorf("got %d tags, want %d", len(ev.Tags), MaxTags)
+			}
+		}},
+		{"wrong types everywhere", `{"exception":"boom","breadcrumbs":5,"threads":"x","tags":"t","user":[1],` +
+			`"contexts":[],"request":"r","fingerprint":"f","level":[],"platform":{},"timestamp":{},"sdk":1,` +
+			`"stacktrace":{"frames":{}},"logentry":7,"message":[1],"event_id":5}`, nil},
+		{"nulls everywhere", `{"exception":null,"breadcrumbs":null,"threads":null,"tags":null,"user":null,` +
+			`"contexts":null,"request":null,"fingerprint":null,"level":null,"platform":null,"timestamp":null,` +
+			`"exception":{"values":[null]},"message":null,"logentry":null}`, nil},
+		{"frames of wrong types", `{"exception":{"values":[{"mechanism":{"synthetic":true},"stacktrace":{"frames":[1,null,"x",[],{"function":null}]}}]}}`, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, out, err := NewNormalizer().Normalize([]byte(tt.in), testMeta)
+			if err != nil {
+				t.Fatalf("Normalize: %v", err)
+			}
+			if !json.Valid(out) {
+				t.Fatalf("normalised JSON is not valid: %.300s", out)
+			}
+			if _, _, err := NewNormalizer().Normalize(out, testMeta); err != nil {
+				t.Errorf("normalised JSON does not normalise again: %v", err)
+			}
+			if tt.check != nil {
+				tt.check(t, ev, out)
+			}
+		})
+	}
+}
+
+func manyTags(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"k`)
+		b.WriteString(strings.Repeat("x", i%7))
+		b.WriteString(`_`)
+		b.WriteString(time.Duration(i).String())
+		b.WriteString(`":"v"`)
+	}
+	return b.String()
+}
+
+// TestNormalizerReuse checks that results do not alias parser memory that
+// the next call overwrites.
+func TestNormalizerReuse(t *testing.T) {
+	n := NewNormalizer()
+	first := []byte(`{"message":"first message","tags":{"a":"first"},"release":"r1"}`)
+	ev1, out1, err := n.Normalize(first, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := string(out1)
+	if _, _, err := n.Normalize([]byte(`{"message":"SECOND MESSAGE","tags":{"a":"SECOND"},"release":"R2"}`), testMeta); err != nil {
+		t.Fatal(err)
+	}
+	if ev1.Title != "first message" || ev1.Tags[0].Value != "first" || ev1.Release != "r1" {
+		t.Errorf("first Event changed after reuse: %+v", *ev1)
+	}
+	if string(out1) != keep {
+		t.Errorf("first output changed after reuse: %s", out1)
+	}
+	for i := range first {
+		first[i] = 'x'
+	}
+	if ev1.Title != "first message" {
+		t.Errorf("Event aliases the input")
+	}
+}
+
+func TestGroupingHash(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{"KeyError: exception message", "6496bbc04e9f061fa43336aee2ca1ef2824bb0287f0df3ee92ee6d4bfd3219e3"},
+	} {
+		if got := GroupingHash(tt.in); got != tt.want {
+			t.Errorf("GroupingHash(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

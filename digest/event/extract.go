@@ -1,0 +1,362 @@
+package event
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fastjson"
+)
+
+// doc is one parsed event: the top-level values Normalize looks at (first
+// occurrence of each key, as fastjson's Get finds it) and what was derived
+// from them for the writer.
+type doc struct {
+	root *fastjson.Object
+
+	eventID, timestamp, level, platform         *fastjson.Value
+	logger, serverName, release, dist           *fastjson.Value
+	environment, transaction, sdk               *fastjson.Value
+	exception, breadcrumbs, threads, stacktrace *fastjson.Value
+	message, logentry, user, tags, contexts     *fastjson.Value
+	request, fingerprint                        *fastjson.Value
+
+	// excPresent reports whether exception is truthy (reference §5.4);
+	// excVals are its values once normalised to a list.
+	excPresent bool
+	excVals    []*fastjson.Value
+
+	// Derived for the writer.
+	tsMicro, receivedMicro int64
+	// messageOut is what to write as the top-level "message" (a string),
+	// hasMessageOut whether to write it at all.
+	messageOut    string
+	hasMessageOut bool
+	// logentryOut is the object to write as "logentry"; logentryStr is set
+	// instead when a bare string logentry becomes {"formatted": ...}.
+	logentryOut    *fastjson.Value
+	logentryStr    string
+	hasLogentryStr bool
+}
+
+// index records the first occurrence of every top-level key Normalize uses.
+func (d *doc) index(root *fastjson.Value) {
+	o, _ := root.Object()
+	d.root = o
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		var p **fastjson.Value
+		switch string(k) {
+		case "event_id":
+			p = &d.eventID
+		case "timestamp":
+			p = &d.timestamp
+		case "level":
+			p = &d.level
+		case "platform":
+			p = &d.platform
+		case "logger":
+			p = &d.logger
+		case "server_name":
+			p = &d.serverName
+		case "release":
+			p = &d.release
+		case "dist":
+			p = &d.dist
+		case "environment":
+			p = &d.environment
+		case "transaction":
+			p = &d.transaction
+		case "sdk":
+			p = &d.sdk
+		case "exception":
+			p = &d.exception
+		case "breadcrumbs":
+			p = &d.breadcrumbs
+		case "threads":
+			p = &d.threads
+		case "stacktrace":
+			p = &d.stacktrace
+		case "message":
+			p = &d.message
+		case "logentry":
+			p = &d.logentry
+		case "user":
+			p = &d.user
+		case "tags":
+			p = &d.tags
+		case "contexts":
+			p = &d.contexts
+		case "request":
+			p = &d.request
+		case "fingerprint":
+			p = &d.fingerprint
+		default:
+			return
+		}
+		if *p == nil {
+			*p = v
+		}
+	})
+}
+
+// extract computes the Event and the writer's plan.
+func (d *doc) extract(m Meta) *Event {
+	ev := &Event{}
+
+	ev.EventID = normalizeEventID(m.EventID)
+	if ev.EventID == "" {
+		ev.EventID = normalizeEventID(strOf(d.eventID))
+	}
+	if ev.EventID == "" {
+		ev.EventID = newEventID()
+	}
+
+	d.receivedMicro = microOf(m.IngestedAt)
+	us, ok := parseTimestamp(d.timestamp)
+	if !ok {
+		us = d.receivedMicro
+	}
+	d.tsMicro = us
+	ev.Timestamp = time.UnixMicro(us).UTC()
+
+	ev.Platform = truncate(scalarOf(d.platform), 64)
+	if ev.Platform == "" {
+		ev.Platform = "other"
+	}
+	ev.Level = levelOf(d.level)
+	ev.Logger = truncate(scalarOf(d.logger), 64)
+	ev.ServerName = truncate(scalarOf(d.serverName), 255)
+	ev.Release = truncate(scalarOf(d.release), 250)
+	ev.Dist = truncate(scalarOf(d.dist), 64)
+	ev.Environment = truncate(scalarOf(d.environment), 64)
+	ev.Transaction = truncate(scalarOf(d.transaction), 200)
+	ev.SDKName = truncate(scalarOf(get(d.sdk, "name")), 255)
+	ev.SDKVersion = truncate(scalarOf(get(d.sdk, "version")), 255)
+
+	d.excVals, d.excPresent = exceptionValues(d.exception)
+	d.planMessage()
+
+	d.calculate(ev)
+	ev.GroupingKey, ev.GroupingMechanism = groupingKey(d.fingerprint, ev)
+	d.crashFrame(ev)
+	if mech := get(d.mainException(), "mechanism"); mech != nil {
+		switch typeOf(get(mech, "handled")) {
+		case fastjson.TypeTrue:
+			ev.Handled = "true"
+		case fastjson.TypeFalse:
+			ev.Handled = "false"
+		}
+	}
+	ev.Tags = d.deduceTags(ev, m)
+	return ev
+}
+
+// mainException returns the last exception value (the outermost of a
+// chain), or nil.
+func (d *doc) mainException() *fastjson.Value {
+	if !d.excPresent || len(d.excVals) == 0 {
+		return nil
+	}
+	return d.excVals[len(d.excVals)-1]
+}
+
+// planMessage decides how "message" and "logentry" are stored so readers see
+// one shape: "message" is a string or absent, "logentry" an object or
+// absent. An object "message" (the Java SDK's old shape) becomes "logentry"
+// when there is none, else it is reduced to its text; a string "logentry"
+// becomes {"formatted": ...}. The calculated value reads the same candidates
+// in both the raw and the stored form, so normalising twice changes nothing.
+func (d *doc) planMessage() {
+	switch typeOf(d.logentry) {
+	case fastjson.TypeObject:
+		d.logentryOut = d.logentry
+	case fastjson.TypeString:
+		d.logentryStr, d.hasLogentryStr = strOf(d.logentry), true
+	}
+	switch typeOf(d.message) {
+	case fastjson.TypeString:
+		d.messageOut, d.hasMessageOut = strOf(d.message), true
+	case fastjson.TypeObject:
+		if d.logentryOut == nil && !d.hasLogentryStr {
+			d.logentryOut = d.message
+			return
+		}
+		for _, k := range [...]string{"message", "formatted"} {
+			if s := strOf(get(d.message, k)); strings.TrimSpace(s) != "" {
+				d.messageOut, d.hasMessageOut = s, true
+				return
+			}
+		}
+	}
+}
+
+// typeOf returns v's type, or TypeNull for a missing value.
+func typeOf(v *fastjson.Value) fastjson.Type {
+	if v == nil {
+		return fastjson.TypeNull
+	}
+	return v.Type()
+}
+
+// exceptionValues returns the exception list of an event and whether the
+// exception is present at all. Falsy values (null, {}, [], scalars) count as
+// absent, as in Bugsink, where an empty exception falls through to the log
+// message. A list is used as is, {"values": ...} gives its values (an
+// object there is one exception, anything else none), and a bare exception
+// object is a one-element list.
+func exceptionValues(v *fastjson.Value) ([]*fastjson.Value, bool) {
+	switch typeOf(v) {
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		return a, len(a) > 0
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		if o.Len() == 0 {
+			return nil, false
+		}
+		return containerValues(v), true
+	}
+	return nil, false
+}
+
+// containerValues returns the values of an exception, breadcrumbs or threads
+// container given as a list, as {"values": [...]} or as one bare item. The
+// writer stores exactly this list as "values".
+func containerValues(v *fastjson.Value) []*fastjson.Value {
+	switch typeOf(v) {
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		return a
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		if o.Len() == 0 {
+			return nil
+		}
+		vals := o.Get("values")
+		if vals == nil {
+			return []*fastjson.Value{v}
+		}
+		switch vals.Type() {
+		case fastjson.TypeArray:
+			a, _ := vals.Array()
+			return a
+		case fastjson.TypeObject:
+			return []*fastjson.Value{vals}
+		}
+	}
+	return nil
+}
+
+// levelOf returns the event level as a string. Integer levels (raven's
+// logging numbers) map to names; anything unreadable is "error".
+func levelOf(v *fastjson.Value) string {
+	switch typeOf(v) {
+	case fastjson.TypeString:
+		if s := truncate(strOf(v), 64); s != "" {
+			return s
+		}
+	case fastjson.TypeNumber:
+		switch v.GetFloat64() {
+		case 10:
+			return "debug"
+		case 20:
+			return "info"
+		case 30:
+			return "warning"
+		case 40:
+			return "error"
+		case 50:
+			return "fatal"
+		}
+	}
+	return "error"
+}
+
+// Timestamps outside years 1..9999 are treated as unreadable.
+const (
+	minEpoch = -62135596800 // 0001-01-01T00:00:00Z
+	maxEpoch = 253402300799 // 9999-12-31T23:59:59Z
+)
+
+// parseTimestamp reads an event timestamp as microseconds since the epoch.
+// It accepts epoch seconds as a number (or a numeric string) and RFC 3339
+// strings with any number of fractional digits and a "Z" or numeric offset;
+// a string without a zone is UTC.
+func parseTimestamp(v *fastjson.Value) (int64, bool) {
+	switch typeOf(v) {
+	case fastjson.TypeNumber:
+		return epochMicro(v.GetFloat64())
+	case fastjson.TypeString:
+		b, _ := v.StringBytes()
+		return parseTimeString(strings.TrimSpace(string(b)))
+	}
+	return 0, false
+}
+
+func parseTimeString(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	if c := s[0]; c == '-' || c == '+' || c == '.' || c >= '0' && c <= '9' && !strings.ContainsAny(s, "T :") {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, false
+		}
+		return epochMicro(f)
+	}
+	if len(s) > 10 && s[10] == ' ' {
+		s = s[:10] + "T" + s[11:]
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t, err = time.Parse("2006-01-02T15:04:05", s) // no zone: UTC
+	}
+	if err != nil {
+		return 0, false
+	}
+	sec := t.Unix()
+	if sec < minEpoch || sec > maxEpoch {
+		return 0, false
+	}
+	return microOf(t), true
+}
+
+// epochMicro converts epoch seconds to microseconds, rounding to the nearest
+// microsecond.
+func epochMicro(f float64) (int64, bool) {
+	if math.IsNaN(f) || f < minEpoch || f > maxEpoch {
+		return 0, false
+	}
+	return int64(math.Round(f * 1e6)), true
+}
+
+// microOf returns t as microseconds since the epoch, rounded.
+func microOf(t time.Time) int64 {
+	return t.Round(time.Microsecond).UnixMicro()
+}
+
+// appendEpoch appends us microseconds since the epoch as decimal seconds
+// ("1712345678.5", "1712345678.0"), exactly, without going through a float.
+func appendEpoch(dst []byte, us int64) []byte {
+	if us < 0 {
+		dst = append(dst, '-')
+		us = -us
+	}
+	dst = strconv.AppendInt(dst, us/1e6, 10)
+	frac := us % 1e6
+	dst = append(dst, '.')
+	if frac == 0 {
+		return append(dst, '0')
+	}
+	var b [6]byte
+	for i := 5; i >= 0; i-- {
+		b[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := 6
+	for n > 1 && b[n-1] == '0' {
+		n--
+	}
+	return append(dst, b[:n]...)
+}

@@ -1,0 +1,286 @@
+package event
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/tinysink/tinysink/budget"
+)
+
+// The regular expressions below are taken from Sentry's
+// src/sentry/grouping/parameterization.py at commit
+// 597d25951d00a7d412f3aa047aa9d00fb6c66cd2 (https://github.com/getsentry/sentry),
+// Copyright Functional Software, Inc. dba Sentry, licensed under the Apache
+// License, Version 2.0 (http://www.apache.org/licenses/LICENSE-2.0). They are
+// the patterns Bugsink's bugsink-v2 grouper applies (reference §5.3).
+//
+// Changes made here: the verbose-mode ((?x)) whitespace and comments were
+// removed (note that verbose mode also drops the space in the kitchen-time
+// pattern's "(?: [aApP][Mm])?", so it is written without it); each pattern
+// became its own regexp instead of one named-group alternation (see
+// parameterizer.replace for why the result is the same); and the "="
+// lookbehinds of quoted_str and bool, which RE2 cannot express, are emulated
+// by matching the "=" and checking the position. Go's \d, \s and \b are
+// ASCII-only where Python's are Unicode-aware, so non-ASCII digits and
+// letters behave differently.
+var paramPatterns = [...]struct {
+	name    string
+	pattern string
+	// afterEq marks the patterns Sentry anchors with the lookbehind (?<==).
+	afterEq bool
+}{
+	{name: "email", pattern: `[a-zA-Z0-9.!#$%&'*+/=?^_` + "`" + `{|}~-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*`},
+	{name: "url", pattern: `\b(wss?|https?|ftp)://[^\s/$.?#].[^\s]*`},
+	{name: "hostname", pattern: `\b([a-zA-Z0-9\-]{1,63}\.)+?(` +
+		`(COM|NET|ORG|JP|DE|UK|FR|BR|IT|RU|ES|ME|GOV|PL|CA|AU|CN|CO|IN|NL|EDU|INFO|EU|CH|ID|AT|KR|CZ|MX|BE|TV|SE|TR|TW|AL|UA|IR|VN|CL|SK|LY|CC|TO|NO|FI|US|PT|DK|AR|HU|TK|GR|IL|NEWS|RO|MY|BIZ|IE|ZA|NZ|SG|EE|TH|IO|XYZ|PE|BG|HK|RS|LT|LINK|PH|CLUB|SI|SITE|MOBI|BY|CAT|WIKI|LA|GA|XXX|CF|HR|NG|JOBS|ONLINE|KZ|UG|GQ|AE|IS|LV|PRO|FM|TIPS|MS|SA|APP)|` +
+		`(com|net|org|jp|de|uk|fr|br|it|ru|es|me|gov|pl|ca|au|cn|co|in|nl|edu|info|eu|ch|id|at|kr|cz|mx|be|tv|se|tr|tw|al|ua|ir|vn|cl|sk|ly|cc|to|no|fi|us|pt|dk|ar|hu|tk|gr|il|news|ro|my|biz|ie|za|nz|sg|ee|th|io|xyz|pe|bg|hk|rs|lt|link|ph|club|si|site|mobi|by|cat|wiki|la|ga|xxx|cf|hr|ng|jobs|online|kz|ug|gq|ae|is|lv|pro|fm|tips|ms|sa|app)` +
+		`)\b`},
+	{name: "ip", pattern: `(` +
+		`([0-9a-fA-F]{1,4}:){7,7}[0-9a-fA-F]{1,4}|` +
+		`([0-9a-fA-F]{1,4}:){1,7}:|` +
+		`([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|` +
+		`([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}|` +
+		`([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|` +
+		`([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}|` +
+		`([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|` +
+		`[0-9a-fA-F]{1,4}:((:[0-9a-fA-F]{1,4}){1,6})|` +
+		`:((:[0-9a-fA-F]{1,4}){1,7}|:)|` +
+		`fe80:(:[0-9a-fA-F]{0,4}){0,4}%[0-9a-zA-Z]{1,}|` +
+		`::(ffff(:0{1,4}){0,1}:){0,1}` +
+		`((25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\.){3,3}` +
+		`(25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])|` +
+		`([0-9a-fA-F]{1,4}:){1,4}:` +
+		`((25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\.){3,3}` +
+		`(25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\b` +
+		`)|(` +
+		`\b((25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\.){3,3}` +
+		`(25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\b` +
+		`)`},
+	{name: "uuid", pattern: `\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`},
+	{name: "sha1", pattern: `\b[0-9a-fA-F]{40}\b`},
+	{name: "md5", pattern: `\b[0-9a-fA-F]{32}\b`},
+	{name: "date", pattern: `` +
+		// RFC822, RFC1123, RFC1123Z
+		`((?:Sun|Mon|Tue|Wed|Thu|Fri|Sat),\s\d{1,2}\s(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s\d{2,4}\s\d{1,2}:\d{1,2}(:\d{1,2})?\s([-\+][\d]{2}[0-5][\d]|(?:UT|GMT|(?:E|C|M|P)(?:ST|DT)|[A-IK-Z])))` +
+		// Similar to RFC822, but "Mon Jan 02, 1999", "Jan 02, 1999"
+		`|(((?:Sun|Mon|Tue|Wed|Thu|Fri|Sat)\s)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s[0-3]\d,\s\d{2,4})` +
+		// RFC850
+		`|((?:Sunday|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday),\s\d{2}-(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-\d{2}\s\d{2}:\d{2}:\d{2}\s(?:UT|GMT|(?:E|C|M|P)(?:ST|DT)|[A-IK-Z]))` +
+		// RFC3339, RFC3339Nano
+		`|(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z?([+-]?\d{2}:\d{2})?)` +
+		// Datetime
+		`|(\d{4}-?[01]\d-?[0-3]\d\s[0-2]\d:[0-5]\d:[0-5]\d)(\.\d+)?` +
+		// Kitchen
+		`|(\d{1,2}:\d{2}(:\d{2})?(?:[aApP][Mm])?)` +
+		// Date
+		`|(\d{4}-[01]\d-[0-3]\d)` +
+		// Time
+		`|([0-2]\d:[0-5]\d:[0-5]\d)` +
+		// Old date formats
+		`|((\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d\.\d+([+-][0-2]\d:[0-5]\d|Z))|` +
+		`(\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d([+-][0-2]\d:[0-5]\d|Z))|` +
+		`(\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d([+-][0-2]\d:[0-5]\d|Z)))` +
+		`|(\b(?:(Sun|Mon|Tue|Wed|Thu|Fri|Sat)\s+)?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+([\d]{1,2})\s+([\d]{2}:[\d]{2}:[\d]{2})\s+[\d]{4})` +
+		`|(\b(?:(Sun|Mon|Tue|Wed|Thu|Fri|Sat),\s+)?(0[1-9]|[1-2]?[\d]|3[01])\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+(19[\d]{2}|[2-9][\d]{3})\s+(2[0-3]|[0-1][\d]):([0-5][\d])(?::(60|[0-5][\d]))?\s+([-\+][\d]{2}[0-5][\d]|(?:UT|GMT|(?:E|C|M|P)(?:ST|DT)|[A-IK-Z])))` +
+		`|(datetime.datetime\(.*?\))`},
+	{name: "duration", pattern: `\b(\d+ms)|(\d(\.\d+)?s)\b`},
+	{name: "hex", pattern: `\b0[xX][0-9a-fA-F]+\b`},
+	{name: "float", pattern: `-\d+\.\d+\b|\b\d+\.\d+\b`},
+	{name: "int", pattern: `-\d+\b|\b\d+\b`},
+	{name: "quoted_str", pattern: `'([^']+)'|"([^"]+)"`, afterEq: true},
+	{name: "bool", pattern: `True|true|False|false`, afterEq: true},
+}
+
+// paramRegexps builds the parameterizer on first use.
+var paramRegexps = budget.Lazy("grouping-regexps", compileParam)
+
+// paramRE is one compiled pattern of paramPatterns.
+type paramRE struct {
+	// placeholder is "<name>".
+	placeholder string
+	// re finds the pattern; for afterEq patterns it is "=(?:pattern)".
+	re *regexp.Regexp
+	// ctx matches the pattern anchored one byte into the text after a
+	// leading ASCII word byte, so \b at the start of a search window sees
+	// the byte before it (Go has no "search from offset with context").
+	ctx     *regexp.Regexp
+	afterEq bool
+}
+
+// parameterizer replaces variable parts of a message (ids, numbers,
+// addresses, dates) by placeholders such as "<int>".
+type parameterizer struct {
+	res []paramRE
+}
+
+func compileParam() *parameterizer {
+	p := &parameterizer{}
+	for _, pp := range paramPatterns {
+		r := paramRE{placeholder: "<" + pp.name + ">", afterEq: pp.afterEq}
+		if pp.afterEq {
+			r.re = regexp.MustCompile(`=(?:` + pp.pattern + `)`)
+		} else {
+			r.re = regexp.MustCompile(`(?:` + pp.pattern + `)`)
+			r.ctx = regexp.MustCompile(`\A[0-9A-Za-z_](?:` + pp.pattern + `)`)
+		}
+		p.res = append(p.res, r)
+	}
+	return p
+}
+
+// match is a match of pattern i at s[start:end]; start < 0 means none.
+type match struct{ start, end int }
+
+// replace returns s with every match replaced by its placeholder.
+//
+// Sentry joins all patterns into one alternation and substitutes with
+// Python's re.sub: scanning left to right, the leftmost position where any
+// pattern matches wins, ties going to the earlier pattern, and the scan
+// resumes after the match. Searching each pattern separately and taking the
+// leftmost (earliest pattern on ties) gives the same matches, lets each
+// pattern run on Go's fast backtracking matcher, and lets patterns that
+// cannot occur (no digit, no "@", ...) be skipped.
+func (p *parameterizer) replace(s string) string {
+	var cand [len(paramPatterns)]match
+	active := candidates(s)
+	for i := range cand {
+		if active&(1<<i) == 0 {
+			cand[i] = match{-1, -1}
+			continue
+		}
+		cand[i] = p.find(i, s, 0)
+	}
+	var b strings.Builder
+	last := 0
+	for {
+		best := -1
+		for i := range cand {
+			if cand[i].start >= 0 && (best < 0 || cand[i].start < cand[best].start) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		m := cand[best]
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:m.start])
+		b.WriteString(p.res[best].placeholder)
+		last = m.end
+		for i := range cand {
+			if cand[i].start >= 0 && cand[i].start < last {
+				cand[i] = p.find(i, s, last)
+			}
+		}
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// find returns the leftmost match of pattern i in s that starts at or after
+// pos, judging \b and the "=" lookbehind against the whole of s.
+func (p *parameterizer) find(i int, s string, pos int) match {
+	r := &p.res[i]
+	if r.afterEq {
+		// The "=" may be the last byte of the previous match: lookbehind
+		// sees text that was already consumed.
+		from := max(pos-1, 0)
+		loc := r.re.FindStringIndex(s[from:])
+		if loc == nil {
+			return match{-1, -1}
+		}
+		return match{from + loc[0] + 1, from + loc[1]}
+	}
+	for pos <= len(s) {
+		if pos == 0 || !isWordByte(s[pos-1]) {
+			// The start of s[pos:] has the same \b context as s at pos.
+			loc := r.re.FindStringIndex(s[pos:])
+			if loc == nil {
+				return match{-1, -1}
+			}
+			return match{pos + loc[0], pos + loc[1]}
+		}
+		// After a word byte, a match at pos itself must be judged with
+		// that byte in view.
+		if loc := r.ctx.FindStringIndex(s[pos-1:]); loc != nil {
+			return match{pos, pos - 1 + loc[1]}
+		}
+		loc := r.re.FindStringIndex(s[pos:])
+		if loc == nil {
+			return match{-1, -1}
+		}
+		if loc[0] > 0 {
+			return match{pos + loc[0], pos + loc[1]}
+		}
+		pos++ // a match at pos only without context: look further on
+	}
+	return match{-1, -1}
+}
+
+func isWordByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+}
+
+// candidates returns a bit set of the patterns (indexes into paramPatterns)
+// that can possibly match s: every pattern needs some byte that a quick scan
+// finds (an "@" for email, a digit for numbers, ...).
+func candidates(s string) uint32 {
+	var at, colon, dot, dash, eq, digit, quote bool
+	hexRun, maxHexRun := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c == '@':
+			at = true
+		case c == ':':
+			colon = true
+		case c == '.':
+			dot = true
+		case c == '-':
+			dash = true
+		case c == '=':
+			eq = true
+		case c == '\'' || c == '"':
+			quote = true
+		}
+		if c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' {
+			hexRun++
+			maxHexRun = max(maxHexRun, hexRun)
+		} else {
+			hexRun = 0
+		}
+	}
+	var set uint32
+	add := func(name string, ok bool) {
+		if !ok {
+			return
+		}
+		for i, pp := range paramPatterns {
+			if pp.name == name {
+				set |= 1 << i
+			}
+		}
+	}
+	add("email", at)
+	add("url", colon)
+	add("hostname", dot)
+	add("ip", colon || dot)
+	add("uuid", dash && maxHexRun >= 8)
+	add("sha1", maxHexRun >= 40)
+	add("md5", maxHexRun >= 32)
+	add("date", digit || strings.Contains(s, "datetime"))
+	add("duration", digit)
+	add("hex", digit)
+	add("float", digit && dot)
+	add("int", digit)
+	add("quoted_str", eq && quote)
+	add("bool", eq)
+	return set
+}

@@ -1,0 +1,216 @@
+package event
+
+import (
+	"sync"
+
+	"github.com/mssola/useragent"
+	"github.com/tinysink/tinysink/budget"
+	"github.com/valyala/fastjson"
+)
+
+// autoIP is the placeholder SDKs send to ask the server to fill in the
+// client address.
+const autoIP = "{{auto}}"
+
+// tagSet collects tags with the semantics of an insertion-ordered map: a key
+// keeps the position of its first appearance, a later value overwrites an
+// earlier one, and keys beyond MaxTags are ignored.
+type tagSet struct{ tags []Tag }
+
+func (t *tagSet) set(key, value string) {
+	if key == "" || value == "" {
+		return
+	}
+	key = truncate(key, MaxTagValue)
+	value = truncate(value, MaxTagValue)
+	for i := range t.tags {
+		if t.tags[i].Key == key {
+			t.tags[i].Value = value
+			return
+		}
+	}
+	if len(t.tags) < MaxTags {
+		t.tags = append(t.tags, Tag{Key: key, Value: value})
+	}
+}
+
+// tagValue renders a tag value: strings as themselves, booleans as
+// "true"/"false", numbers as their JSON text; null, objects and arrays
+// give "" (no tag).
+func tagValue(v *fastjson.Value) string {
+	return scalarOf(v)
+}
+
+// deduceTags returns the event's tags, from these sources in order
+// (reference §9.6): the event's own tags (an object, or a list of
+// [key, value] pairs); server_name, release, environment and transaction;
+// handled; the trace, browser and os contexts, with browser and os taken
+// from the request's User-Agent header when the event has no such context;
+// and the user. level, url, logger, mechanism.type and runtime are not tags.
+// Keys and values are cut to MaxTagValue characters; empty ones are skipped.
+func (d *doc) deduceTags(ev *Event, m Meta) []Tag {
+	var t tagSet
+	switch typeOf(d.tags) {
+	case fastjson.TypeObject:
+		o, _ := d.tags.Object()
+		o.Visit(func(k []byte, v *fastjson.Value) {
+			t.set(sanitize(k), tagValue(v))
+		})
+	case fastjson.TypeArray:
+		a, _ := d.tags.Array()
+		for _, pair := range a {
+			kv, _ := pair.Array()
+			if len(kv) == 2 && typeOf(kv[0]) == fastjson.TypeString {
+				t.set(strOf(kv[0]), tagValue(kv[1]))
+			}
+		}
+	}
+
+	t.set("server_name", ev.ServerName)
+	t.set("release", ev.Release)
+	t.set("environment", ev.Environment)
+	t.set("transaction", ev.Transaction)
+	t.set("handled", ev.Handled)
+
+	ctx := d.contexts
+	if trace := get(ctx, "trace"); trace != nil {
+		id, span := strOf(get(trace, "trace_id")), strOf(get(trace, "span_id"))
+		t.set("trace", id)
+		t.set("trace.span", span)
+		if id != "" && span != "" {
+			t.set("trace.ctx", id+"."+span)
+		}
+	}
+
+	bName, bVersion := contextNameVersion(get(ctx, "browser"))
+	oName, oVersion := contextNameVersion(get(ctx, "os"))
+	if bName == "" || oName == "" {
+		if ua := userAgentHeader(get(d.request, "headers")); ua != "" {
+			info := parseUA(ua)
+			if bName == "" {
+				bName, bVersion = info.browser, info.browserVersion
+			}
+			if oName == "" {
+				oName, oVersion = info.os, info.osVersion
+			}
+		}
+	}
+	setNameVersion(&t, "browser", bName, bVersion)
+	setNameVersion(&t, "os", oName, oVersion)
+
+	first := ""
+	for _, k := range [...]string{"id", "username", "email", "ip_address"} {
+		v := tagValue(get(d.user, k))
+		if k == "ip_address" && v == autoIP {
+			v = m.RemoteAddr
+		}
+		t.set("user."+k, v)
+		if first == "" {
+			first = v
+		}
+	}
+	t.set("user", first)
+	return t.tags
+}
+
+// contextNameVersion returns a browser or os context's name and version;
+// a context without a name counts as absent.
+func contextNameVersion(c *fastjson.Value) (name, version string) {
+	name = scalarOf(get(c, "name"))
+	if name == "" {
+		return "", ""
+	}
+	return name, scalarOf(get(c, "version"))
+}
+
+// setNameVersion sets <prefix>.name, <prefix>.version and <prefix> =
+// "name version".
+func setNameVersion(t *tagSet, prefix, name, version string) {
+	if name == "" {
+		return
+	}
+	t.set(prefix+".name", name)
+	t.set(prefix+".version", version)
+	if version != "" {
+		t.set(prefix, name+" "+version)
+	} else {
+		t.set(prefix, name)
+	}
+}
+
+// userAgentHeader returns the User-Agent request header. Headers come as an
+// object or as a list of [name, value] pairs; names are matched without
+// regard to case. A value that is a list (the PHP and .NET SDKs send those)
+// gives its first element; a value that is not a string is ignored.
+func userAgentHeader(h *fastjson.Value) string {
+	var val *fastjson.Value
+	switch typeOf(h) {
+	case fastjson.TypeObject:
+		o, _ := h.Object()
+		o.Visit(func(k []byte, v *fastjson.Value) {
+			if val == nil && isUserAgent(k) {
+				val = v
+			}
+		})
+	case fastjson.TypeArray:
+		a, _ := h.Array()
+		for _, pair := range a {
+			kv, _ := pair.Array()
+			if len(kv) == 2 && typeOf(kv[0]) == fastjson.TypeString {
+				k, _ := kv[0].StringBytes()
+				if isUserAgent(k) {
+					val = kv[1]
+					break
+				}
+			}
+		}
+	}
+	if typeOf(val) == fastjson.TypeArray {
+		a, _ := val.Array()
+		val = nil
+		if len(a) > 0 {
+			val = a[0]
+		}
+	}
+	return strOf(val)
+}
+
+func isUserAgent(k []byte) bool {
+	const name = "user-agent"
+	if len(k) != len(name) {
+		return false
+	}
+	for i := range k {
+		c := k[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != name[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// uaInfo is what the tags use from a parsed User-Agent.
+type uaInfo struct {
+	browser, browserVersion, os, osVersion string
+}
+
+// uaParsers hands out reusable User-Agent parsers; it is built on first use.
+var uaParsers = budget.Lazy("useragent", func() *sync.Pool {
+	return &sync.Pool{New: func() any { return new(useragent.UserAgent) }}
+})
+
+// parseUA parses a browser User-Agent string.
+func parseUA(s string) uaInfo {
+	pool := uaParsers()
+	ua := pool.Get().(*useragent.UserAgent)
+	defer pool.Put(ua)
+	ua.Parse(s)
+	var info uaInfo
+	info.browser, info.browserVersion = ua.Browser()
+	osi := ua.OSInfo()
+	info.os, info.osVersion = osi.Name, osi.Version
+	return info
+}

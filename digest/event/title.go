@@ -1,0 +1,261 @@
+package event
+
+import (
+	"strings"
+
+	"github.com/valyala/fastjson"
+)
+
+// Types used when an event gives none (reference §5.4).
+const (
+	typeUnknown   = "<unknown>"
+	typeDefault   = "Error"
+	typeLog       = "Log Message"
+	noLogMessage  = "<no log message>"
+	maxTypeLen    = 128
+	maxValueLen   = 1024
+	maxFrameField = 255
+)
+
+// calculate sets CalculatedType, CalculatedValue and Title (reference §5.4).
+func (d *doc) calculate(ev *Event) {
+	typ, val, isLog := d.typeAndValue(ev.Platform)
+	ev.CalculatedType, ev.CalculatedValue = typ, val
+	ev.Title = title(typ, val, isLog)
+}
+
+// typeAndValue returns the calculated type and value and whether the event
+// is a log message rather than an exception.
+func (d *doc) typeAndValue(platform string) (typ, val string, isLog bool) {
+	if !d.excPresent {
+		return typeLog, d.logMessage(), true
+	}
+	main := d.mainException()
+	if main == nil {
+		return typeUnknown, "", false
+	}
+	if typeOf(get(get(main, "mechanism"), "synthetic")) == fastjson.TypeTrue {
+		// A synthetic exception's type and value are platform labels
+		// (SIGSEGV, "Segfault"); the crash frame's function names it.
+		fn := syntheticFunction(d.frames(), platform)
+		if fn == "" {
+			fn = typeUnknown
+		}
+		return truncate(fn, maxTypeLen), "", false
+	}
+	switch t := get(main, "type"); typeOf(t) {
+	case fastjson.TypeNull:
+	case fastjson.TypeString:
+		typ = strOf(t)
+	default:
+		typ = pyStr(t)
+	}
+	if typ == "" {
+		typ = typeDefault
+	}
+	switch v := get(main, "value"); typeOf(v) {
+	case fastjson.TypeNull:
+	case fastjson.TypeString:
+		val = strOf(v)
+	default:
+		val = pyStr(v)
+	}
+	return truncate(typ, maxTypeLen), truncateEllipsis(val, maxValueLen), false
+}
+
+// logMessage returns the value of a log-message event: the first line of
+// the first non-empty of logentry.message, logentry.formatted and the
+// top-level message, stripped and cut to 1024 characters. It reads the
+// planned (normalised) shapes; see planMessage for why that equals reading
+// message.message and message.formatted of the raw event.
+func (d *doc) logMessage() string {
+	cands := [3]string{}
+	if d.logentryOut != nil {
+		cands[0] = strOf(get(d.logentryOut, "message"))
+		cands[1] = strOf(get(d.logentryOut, "formatted"))
+	} else if d.hasLogentryStr {
+		cands[1] = d.logentryStr
+	}
+	if d.hasMessageOut {
+		cands[2] = d.messageOut
+	}
+	for _, s := range cands {
+		if s = strings.TrimSpace(s); s != "" {
+			return truncate(strings.TrimSpace(firstLine(s)), maxValueLen)
+		}
+	}
+	return noLogMessage
+}
+
+// title returns the display title: "<type>: <first line of value>", just the
+// type when that line is empty, and just the message for log messages.
+func title(typ, val string, isLog bool) string {
+	if isLog {
+		return val
+	}
+	if line := firstLine(val); line != "" {
+		return typ + ": " + line
+	}
+	return typ
+}
+
+// frames returns the frames to look for the crash frame in: the main
+// exception's stacktrace, else the top-level stacktrace, else the stacktrace
+// of the only thread. Frames run oldest first, crash last.
+func (d *doc) frames() []*fastjson.Value {
+	if fr := framesOf(get(d.mainException(), "stacktrace")); len(fr) > 0 {
+		return fr
+	}
+	if fr := framesOf(d.stacktrace); len(fr) > 0 {
+		return fr
+	}
+	if th := containerValues(d.threads); len(th) == 1 {
+		return framesOf(get(th[0], "stacktrace"))
+	}
+	return nil
+}
+
+func framesOf(st *fastjson.Value) []*fastjson.Value {
+	fr := get(st, "frames")
+	if typeOf(fr) != fastjson.TypeArray {
+		return nil
+	}
+	a, _ := fr.Array()
+	return a
+}
+
+// crashFrame sets the LastFrame* fields from the last in-app frame, else the
+// last frame.
+func (d *doc) crashFrame(ev *Event) {
+	frames := d.frames()
+	var crash *fastjson.Value
+	for i := len(frames) - 1; i >= 0; i-- {
+		f := frames[i]
+		if typeOf(f) != fastjson.TypeObject {
+			continue
+		}
+		if crash == nil {
+			crash = f // the last frame, in case none is in-app
+		}
+		if typeOf(get(f, "in_app")) == fastjson.TypeTrue {
+			crash = f
+			break
+		}
+	}
+	if crash == nil {
+		return
+	}
+	ev.LastFrameFilename = truncate(strOf(get(crash, "filename")), maxFrameField)
+	ev.LastFrameModule = truncate(strOf(get(crash, "module")), maxFrameField)
+	ev.LastFrameFunction = truncate(frameFunction(crash, ev.Platform), maxFrameField)
+}
+
+// syntheticFunction returns the function of the last in-app frame that has a
+// usable function name, else of the last frame that has one, else "".
+func syntheticFunction(frames []*fastjson.Value, platform string) string {
+	fallback := ""
+	for i := len(frames) - 1; i >= 0; i-- {
+		f := frames[i]
+		if typeOf(f) != fastjson.TypeObject {
+			continue
+		}
+		fn := frameFunction(f, platform)
+		if fn == "" || fn == "<redacted>" || fn == "<unknown>" {
+			continue
+		}
+		if typeOf(get(f, "in_app")) == fastjson.TypeTrue {
+			return fn
+		}
+		if fallback == "" {
+			fallback = fn
+		}
+	}
+	return fallback
+}
+
+// frameFunction returns the frame's function name, trimmed for its
+// platform (the frame's own, else the event's).
+func frameFunction(f *fastjson.Value, platform string) string {
+	if p := strOf(get(f, "platform")); p != "" {
+		platform = p
+	}
+	return trimFunction(strOf(get(f, "function")), platform)
+}
+
+// trimFunction shortens native (C, C++, Objective-C, Swift) symbol names to
+// what a reader needs: it drops trailing qualifiers (const, noexcept, &),
+// the argument list and a leading return type, so
+// "std::string foo::bar(int, char const*) const" becomes "foo::bar".
+// Objective-C method names ("-[Class selector:]") are kept whole, as are the
+// names of every other platform, which SDKs already send short. Templates
+// are left alone.
+func trimFunction(fn, platform string) string {
+	switch platform {
+	case "native", "c", "cpp", "cocoa", "objc", "swift":
+	default:
+		return fn
+	}
+	s := strings.TrimSpace(fn)
+	if strings.HasPrefix(s, "-[") || strings.HasPrefix(s, "+[") {
+		return s
+	}
+	for trimmed := true; trimmed; {
+		trimmed = false
+		for _, q := range [...]string{" const", " volatile", " noexcept", " override", " &&", " &"} {
+			if strings.HasSuffix(s, q) {
+				s = strings.TrimSpace(s[:len(s)-len(q)])
+				trimmed = true
+			}
+		}
+	}
+	if strings.HasSuffix(s, ")") {
+		if open := openingParen(s); open > 0 && !strings.HasSuffix(s[:open], "operator") {
+			s = strings.TrimSpace(s[:open])
+		}
+	}
+	if i := returnTypeEnd(s); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// openingParen returns the index of the "(" that matches the ")" ending s,
+// or -1.
+func openingParen(s string) int {
+	depth := 0
+	for i := len(s) - 1; i >= 0; i-- {
+		switch s[i] {
+		case ')':
+			depth++
+		case '(':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// returnTypeEnd returns the index of the last space of s that is outside
+// <>, (), [] and `...' and does not follow the keyword "operator", or -1.
+func returnTypeEnd(s string) int {
+	depth, quoted, last := 0, false, -1
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted:
+			quoted = c != '\''
+		case c == '`':
+			quoted = true
+		case c == '<' || c == '(' || c == '[':
+			depth++
+		case c == '>' || c == ')' || c == ']':
+			if depth > 0 {
+				depth--
+			}
+		case c == ' ' && depth == 0 && !strings.HasSuffix(s[:i], "operator"):
+			last = i
+		}
+	}
+	return last
+}
