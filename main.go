@@ -7,6 +7,7 @@
 //	tinysink project create NAME      create a project, print its DSN
 //	tinysink project list             list projects and their DSNs
 //	tinysink token create             create an API bearer token
+//	tinysink budget [-max-rss SIZE]   print the RAM profile, stage by stage
 //
 // Every flag takes its default from an environment variable; `tinysink -h`
 // lists both.
@@ -16,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +36,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/budget/profile"
 	"github.com/tinysink/tinysink/digest"
 	"github.com/tinysink/tinysink/ingest"
 	"github.com/tinysink/tinysink/ingest/spool"
@@ -143,6 +146,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdProject(args, stdout, stderr)
 	case "token":
 		err = cmdToken(args, stdout, stderr)
+	case "budget":
+		return profile.Run(args, stdout, stderr)
+	case "idle":
+		// A process that only sleeps: the "bare binary" row of the profile.
+		select {}
 	case "version":
 		fmt.Fprintln(stdout, buildVersion())
 	case "help":
@@ -383,6 +391,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ing.Register(mux)
 	ui.NewAPI(s.db, s.base, log.With("component", "api")).Register(mux)
 	// UI routes (the web UI registers its pages here).
+	mux.Handle("GET /debug/budget", s.requireToken(http.HandlerFunc(s.handleBudget)))
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
 	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -424,6 +433,36 @@ func (s *server) serve(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// requireToken lets through requests with a valid API bearer token.
+func (s *server) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !s.db.CheckToken(strings.TrimSpace(tok)) {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, `{"detail":"Invalid or missing bearer token."}`, http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// budgetPage is what /debug/budget shows.
+type budgetPage struct {
+	budget.Snapshot
+	Spool  spool.Stats  `json:"spool"`
+	Digest digest.Stats `json:"digest"`
+}
+
+// handleBudget serves GET /debug/budget: memory, limit, spool backlog and
+// the optional parts loaded so far (JSON; ?gc=1 collects garbage first).
+func (s *server) handleBudget(w http.ResponseWriter, r *http.Request) {
+	page := budgetPage{Snapshot: budget.Read(r.URL.Query().Get("gc") == "1"), Spool: s.sp.Stats(), Digest: s.worker.Stats()}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(page)
 }
 
 // close releases what newServer opened.

@@ -62,7 +62,14 @@ func errBadRequest(format string, args ...any) error {
 // purpose reach the client.
 func (a *API) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := h(w, r)
+		err := func() (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					err = fmt.Errorf("panic: %v", v)
+				}
+			}()
+			return h(w, r)
+		}()
 		if err == nil {
 			return
 		}

@@ -40,7 +40,11 @@ func StacktraceMarkdown(body []byte) string {
 			if len(frames) == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "# Thread %s\n", th.Get("id").String())
+			name := "Thread"
+			if id := th.Get("id"); id != nil {
+				name += " " + strings.Trim(id.String(), `"`)
+			}
+			fmt.Fprintf(&b, "# %s\n", name)
 			for j := len(frames) - 1; j >= 0; j-- {
 				writeFrameMD(&b, frames[j])
 			}

@@ -1,0 +1,314 @@
+// Package digest turns spooled events into stored events and issues. One
+// worker goroutine reads the spool in batches, parses each event once,
+// groups it, and commits the whole batch, spool position included, in one
+// store transaction. Replaying the spool after a crash stores nothing twice:
+// the position commits with the batch, and event ids are unique per
+// project.
+package digest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/ingest/spool"
+	"github.com/tinysink/tinysink/store"
+)
+
+// Defaults for a batch.
+const (
+	DefaultBatchEvents = 200
+	DefaultBatchBytes  = 4 << 20
+)
+
+// Worker is the digest worker.
+type Worker struct {
+	db    *store.DB
+	spool *spool.Spool
+	log   *slog.Logger
+	norm  *event.Normalizer
+	// Pressure, when set, reports whether memory is short; the worker then
+	// takes small batches.
+	Pressure func() bool
+
+	mu  sync.Mutex // guards pos
+	pos spool.Pos
+
+	digested   atomic.Int64
+	duplicates atomic.Int64
+	invalid    atomic.Int64
+	batches    atomic.Int64
+	lastBatch  atomic.Int64 // unix nanos of the last committed batch
+	lastNanos  atomic.Int64 // duration of the last batch
+	idle       atomic.Bool  // the last read found the spool empty
+}
+
+// New returns a worker that digests sp into db, starting where the last
+// committed batch left off.
+func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
+	s, err := db.SpoolPos()
+	if err != nil {
+		return nil, err
+	}
+	pos, err := parsePos(s)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Worker{db: db, spool: sp, log: log, norm: event.NewNormalizer(), pos: pos}, nil
+}
+
+func parsePos(s string) (spool.Pos, error) {
+	if s == "" {
+		return spool.Pos{}, nil
+	}
+	a, b, ok := strings.Cut(s, ":")
+	seg, err1 := strconv.ParseUint(a, 10, 64)
+	off, err2 := strconv.ParseInt(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return spool.Pos{}, fmt.Errorf("digest: bad spool position %q", s)
+	}
+	return spool.Pos{Seg: seg, Off: off}, nil
+}
+
+func formatPos(p spool.Pos) string {
+	return strconv.FormatUint(p.Seg, 10) + ":" + strconv.FormatInt(p.Off, 10)
+}
+
+// Stats are the worker's counters.
+type Stats struct {
+	Digested   int64         `json:"digested"`
+	Duplicates int64         `json:"duplicates"`
+	Invalid    int64         `json:"invalid"`
+	Batches    int64         `json:"batches"`
+	LastBatch  time.Time     `json:"last_batch,omitzero"`
+	BatchTime  time.Duration `json:"last_batch_ns"`
+	Idle       bool          `json:"idle"`
+}
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() Stats {
+	s := Stats{
+		Digested: w.digested.Load(), Duplicates: w.duplicates.Load(), Invalid: w.invalid.Load(),
+		Batches: w.batches.Load(), BatchTime: time.Duration(w.lastNanos.Load()), Idle: w.idle.Load(),
+	}
+	if n := w.lastBatch.Load(); n != 0 {
+		s.LastBatch = time.Unix(0, n)
+	}
+	return s
+}
+
+// Run digests until ctx is done. It drains whatever the spool holds first,
+// then waits for new records.
+func (w *Worker) Run(ctx context.Context) error {
+	notify := w.spool.Notify()
+	backoff := time.Second
+	for {
+		n, err := w.Batch()
+		if err != nil {
+			w.log.Error("digest batch failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Minute)
+			continue
+		}
+		backoff = time.Second
+		if n > 0 {
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-notify:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// Drain digests until the spool holds nothing more to read.
+func (w *Worker) Drain() error {
+	for {
+		n, err := w.Batch()
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// item is one spooled event, parsed.
+type item struct {
+	project    int
+	ingestedAt time.Time
+	ev         *event.Event
+	body       []byte
+}
+
+// Batch digests one batch and returns how many spool records it consumed.
+func (w *Worker) Batch() (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	start := time.Now()
+	maxEvents, maxBytes := DefaultBatchEvents, int64(DefaultBatchBytes)
+	if w.Pressure != nil && w.Pressure() {
+		maxEvents, maxBytes = 10, 256<<10
+	}
+	var items []item
+	n := 0
+	next, err := w.spool.ReadFrom(w.pos, maxEvents, maxBytes, func(r *spool.Record, _ spool.Pos) error {
+		n++
+		ev, body, err := w.norm.Normalize(r.Payload, event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr})
+		if err != nil {
+			w.invalid.Add(1)
+			w.log.Warn("event dropped", "project_id", r.Project, "event_id", r.EventID, "err", err)
+			return nil
+		}
+		items = append(items, item{project: r.Project, ingestedAt: r.IngestedAt, ev: ev, body: body})
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read spool: %w", err)
+	}
+	w.idle.Store(n == 0)
+	if n == 0 {
+		return 0, nil
+	}
+	var stored, dups int64
+	err = w.db.Digest(func(tx *store.Tx) error {
+		stored, dups = 0, 0
+		for i := range items {
+			ok, err := digestOne(tx, &items[i])
+			if err != nil {
+				return err
+			}
+			if ok {
+				stored++
+			} else {
+				dups++
+			}
+		}
+		return tx.SetSpoolPos(formatPos(next))
+	})
+	if err != nil {
+		return 0, err
+	}
+	w.pos = next
+	w.digested.Add(stored)
+	w.duplicates.Add(dups)
+	w.batches.Add(1)
+	w.lastBatch.Store(time.Now().UnixNano())
+	w.lastNanos.Store(int64(time.Since(start)))
+	if err := w.spool.Release(next); err != nil {
+		w.log.Warn("spool release failed", "err", err)
+	}
+	return n, nil
+}
+
+// mostlyUnique are the tag keys whose values are (nearly) unique per event:
+// searchable, but not counted per issue (reference §9.6).
+func mostlyUnique(key string) bool {
+	return strings.HasPrefix(key, "user") || strings.HasPrefix(key, "trace") ||
+		key == "browser" || key == "browser.version" || key == "os" || key == "os.version"
+}
+
+// digestOne adds one event to the batch. It returns false for a duplicate
+// or an event of an unknown project, which are dropped.
+func digestOne(tx *store.Tx, it *item) (bool, error) {
+	p, err := tx.Project(it.project)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	ev := it.ev
+	id, ok := store.ParseEventID(ev.EventID)
+	if !ok {
+		return false, fmt.Errorf("digest: bad event id %q", ev.EventID)
+	}
+	if tx.HasEvent(p.ID, id) {
+		return false, nil
+	}
+	p.DigestedEventCount++
+	hash := event.GroupingHash(ev.GroupingKey)
+	iss, err := tx.IssueForGrouping(p.ID, hash)
+	isNew := false
+	if errors.Is(err, store.ErrNotFound) {
+		isNew = true
+		iss = &store.Issue{
+			FirstSeen:         it.ingestedAt,
+			Transaction:       ev.Transaction,
+			LastFrameFilename: ev.LastFrameFilename,
+			LastFrameModule:   ev.LastFrameModule,
+			LastFrameFunction: ev.LastFrameFunction,
+		}
+		if err := tx.CreateIssue(p, iss, hash, ev.GroupingKey, ev.GroupingMechanism); err != nil {
+			return false, err
+		}
+	} else if err != nil {
+		return false, err
+	}
+	if it.ingestedAt.After(iss.LastSeen) {
+		iss.LastSeen = it.ingestedAt
+	}
+	iss.DigestedEventCount++
+	// The title follows the latest event.
+	iss.CalculatedType = ev.CalculatedType
+	iss.CalculatedValue = ev.CalculatedValue
+	iss.Level = ev.Level
+	iss.Platform = ev.Platform
+	if ev.Release != "" {
+		if _, err := tx.EnsureRelease(p.ID, ev.Release, it.ingestedAt); err != nil {
+			return false, err
+		}
+		if !slices.Contains(iss.EventsAt, ev.Release) && len(iss.EventsAt) < maxEventsAt {
+			iss.EventsAt = append(iss.EventsAt, ev.Release)
+		}
+	}
+	if err := tx.AddEvent(p, iss, &store.NewEvent{
+		EventID: id, Ingested: it.ingestedAt, Timestamp: ev.Timestamp, Body: it.body, NeverEvict: isNew,
+	}); err != nil {
+		return false, err
+	}
+	for _, subject := range []string{store.IssueSubject(iss.ID), store.ProjectSubject(p.ID), store.InstallSubject} {
+		if err := tx.CountHour(subject, it.ingestedAt, 1); err != nil {
+			return false, err
+		}
+	}
+	for _, tag := range ev.Tags {
+		if mostlyUnique(tag.Key) {
+			continue
+		}
+		if err := tx.CountTag(iss, tag.Key, tag.Value); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// maxEventsAt caps the releases remembered per issue.
+const maxEventsAt = 200
+
+// Pressure returns a Pressure function that reports memory as short when
+// the live heap is above frac of the limit (0 = no limit).
+func Pressure(limit int64, frac float64) func() bool {
+	if limit <= 0 {
+		return nil
+	}
+	return func() bool { return float64(budget.HeapInUse()) > frac*float64(limit) }
+}
