@@ -1,0 +1,134 @@
+package ingest
+
+import (
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// projectID returns the project id in r's path: a small positive integer.
+func projectID(r *http.Request) (int, error) {
+	s := r.PathValue("project_id")
+	if s == "" || len(s) > 9 {
+		return 0, errNoProject
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errNoProject
+		}
+	}
+	id, _ := strconv.Atoi(s)
+	if id <= 0 {
+		return 0, errNoProject
+	}
+	return id, nil
+}
+
+// requestKey returns the public key a request carries outside its body: the
+// sentry_key query parameter, else the sentry_key of an X-Sentry-Auth
+// header ("Sentry k=v, k=v"). It returns "" if there is none.
+func requestKey(r *http.Request) string {
+	if k := r.URL.Query().Get("sentry_key"); k != "" {
+		return k
+	}
+	scheme, params, ok := strings.Cut(strings.TrimSpace(r.Header.Get("X-Sentry-Auth")), " ")
+	if !ok || !strings.EqualFold(scheme, "Sentry") {
+		return ""
+	}
+	for kv := range strings.SplitSeq(params, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.TrimSpace(k) == "sentry_key" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// dsnKey returns the public key in a DSN's userinfo, or "" if dsn is not a
+// usable DSN.
+func dsnKey(dsn []byte) string {
+	u, err := url.Parse(string(dsn))
+	if err != nil || u.User == nil {
+		return ""
+	}
+	return u.User.Username()
+}
+
+// authorize checks that key is project's key and that the project may send
+// another event now.
+func (h *Handler) authorize(r *http.Request, project int, key string) error {
+	want, ok := h.projects.ProjectKey(project)
+	if !ok || want == "" || subtle.ConstantTimeCompare([]byte(key), []byte(want)) != 1 {
+		return &ingestError{kind: unauthorized, msg: "Project not found or key incorrect: " + h.dsn(r, key, project)}
+	}
+	if h.admit == nil {
+		return nil
+	}
+	if ok, after, reason := h.admit.Admit(project); !ok {
+		return &ingestError{
+			kind:       refused,
+			msg:        "Event refused (" + reasonCode(reason) + "); retry after " + strconv.Itoa(retrySeconds(after)) + "s",
+			retryAfter: after,
+			reason:     reason,
+		}
+	}
+	return nil
+}
+
+// dsn rebuilds the DSN a client used: <scheme>://<key>@<host>[/<path>]/<project>.
+func (h *Handler) dsn(r *http.Request, key string, project int) string {
+	base := h.baseURL
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	if len(key) > 64 { // the key is the client's; don't echo a novel
+		key = key[:64] + "..."
+	}
+	u.User = url.User(key)
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + strconv.Itoa(project)
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
+}
+
+// remoteAddr returns the client's IP address.
+func (h *Handler) remoteAddr(r *http.Request) string {
+	if h.trustProxy {
+		if ip, ok := parseIP(r.Header.Get("X-Real-IP")); ok {
+			return ip
+		}
+		if hops := r.Header.Values("X-Forwarded-For"); len(hops) > 0 {
+			last := hops[len(hops)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip, ok := parseIP(last); ok {
+				return ip
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func parseIP(s string) (string, bool) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return "", false
+	}
+	return a.String(), true
+}

@@ -1,0 +1,89 @@
+// Package ingest serves the HTTP endpoints that Sentry SDKs send events to,
+// and writes every accepted event to the spool (package ingest/spool) before
+// it answers. It does only cheap work: authenticate, ask for admission,
+// decode the body under size caps, parse the envelope, keep the one event.
+// Everything else (normalising, grouping, storing) is digest's job.
+//
+// # Endpoints
+//
+//	POST /api/{project_id}/envelope/   a Sentry envelope (the main path)
+//	POST /api/{project_id}/store/      one event as a JSON object (older SDKs,
+//	                                   sentry-python 1.x for errors)
+//	OPTIONS on both                    CORS preflight: 200, Access-Control-Max-Age: 3600
+//
+// Any other method on these paths gets 405. {project_id} must be a positive
+// integer (else 404). Every response, errors included, carries
+// Access-Control-Allow-Origin: * and the allowed methods and headers, since
+// browser SDKs post cross-site; the DSN key is what authenticates them.
+//
+// # Authentication
+//
+// The project's public key is taken from, in this order: the sentry_key
+// query parameter; the sentry_key of an "X-Sentry-Auth: Sentry k=v, k=v"
+// header; for envelopes only, the user part of the envelope header's dsn.
+// No key gives 403 "Unable to find authentication information"; a wrong key
+// or unknown project gives 403 "Project not found or key incorrect: <DSN>".
+// The key is compared in constant time.
+//
+// # Admission
+//
+// Once the key is known (before the body is read, or right after the
+// envelope header line when the key is in its dsn) the Admitter is asked
+// whether the project may send another event. If not: 429 with Retry-After
+// and "X-Sentry-Rate-Limits: <seconds>::organization:<reason>" (empty
+// categories: all of them), and the body is not read.
+//
+// # Bodies
+//
+// Bodies may come with Content-Length or chunked, with any Content-Type or
+// none. Content-Encoding may be gzip, deflate (zlib-wrapped or raw),
+// br or zstd; identity or absent means none; anything else is 400. Brotli
+// and zstd decoders (up to 16 MiB of state each) run at most two at a time.
+// Two caps apply: the compressed one on the raw body (uncompressed bodies
+// included), the other on the decoded bytes, so a decompression bomb stops
+// as soon as it passes the cap:
+//
+//	                   raw body                  decoded
+//	/store/            MaxEventCompressedSize    MaxEventSize (1 MiB)
+//	                   (200 KiB)
+//	/envelope/         MaxEnvelopeCompressedSize MaxEnvelopeSize (100 MiB);
+//	                   (20 MiB)                  the event item: MaxEventSize
+//
+// Over a cap: 413 {"message": "Max length (<name>: <bytes>) exceeded"}.
+// Corrupt compressed data: 400.
+//
+// # Envelopes
+//
+// The envelope is parsed as it streams in: a header line (a JSON object of
+// at most 8 KiB; {} is fine), then items, each an item header line (a JSON
+// object of at most 8 KiB) and a payload that is exactly `length` bytes long
+// when the header has a length (then followed by a newline or the end), or
+// runs to the next newline or the end when it has none. CRLF line ends,
+// blank lines between items and a last item without a newline are accepted.
+//
+// Item types: only "event" is kept. Its payload must be a JSON object (at
+// most MaxEventSize bytes and 300 levels deep; bad UTF-8 inside strings is
+// accepted and repaired by digest) or the request gets 400. Every other
+// type (transaction, session, sessions, client_report, attachment,
+// user_report, feedback, profile, profile_chunk, replay_*, check_in, log,
+// span, statsd, trace_metric, unknown types) is read through the capped
+// stream and dropped, and counted in Counters.Dropped. An envelope with more
+// than one event item is accepted and none of its events is kept (as
+// Bugsink does). At most one event is ever held in memory.
+//
+// Malformed envelopes get 400 with a message saying what is wrong: a header
+// that is not a JSON object, a line over 8 KiB, an item shorter than its
+// length (truncated), bytes after an item other than a newline (a length
+// that lies), an item header at the very end.
+//
+// # Event ids and replies
+//
+// The event id is the envelope header's event_id (32 hex digits or a dashed
+// UUID, stored as 32 lowercase hex; invalid values and the nil UUID are
+// ignored), else the event's own top-level event_id, else a new random
+// UUID. The event is appended to the spool with that id, and only once it
+// is on disk does the reply go out: 200 {"id": "<32 hex>"}. An envelope
+// without an event gets 200 {} (or {"id": ...} with the header's event_id).
+// A spool failure gets 503; a panic, which should not happen, 500. All
+// error bodies are JSON {"message": "..."}.
+package ingest

@@ -1,0 +1,155 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// kind classifies an ingestError; writeError maps each kind to one status.
+type kind int
+
+const (
+	malformed    kind = iota + 1 // 400: the request cannot be understood
+	unauthorized                 // 403: no key, wrong key, unknown project
+	notFound                     // 404: the path's project id is not a project id
+	badMethod                    // 405
+	tooLarge                     // 413: a size limit was exceeded
+	refused                      // 429: not admitted
+	unavailable                  // 503: the event could not be stored
+)
+
+// ingestError is an error whose msg may be shown to the client. err, if
+// set, is the underlying cause: logged for 5xx, never sent.
+type ingestError struct {
+	kind       kind
+	msg        string
+	err        error
+	retryAfter time.Duration // refused only
+	reason     string        // refused only
+}
+
+func (e *ingestError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *ingestError) Unwrap() error { return e.err }
+
+func malformedf(format string, args ...any) error {
+	return &ingestError{kind: malformed, msg: fmt.Sprintf(format, args...)}
+}
+
+func tooLargeErr(l limit) error {
+	return &ingestError{kind: tooLarge, msg: fmt.Sprintf("Max length (%s: %d) exceeded", l.name, l.n)}
+}
+
+var (
+	errNoKey     = &ingestError{kind: unauthorized, msg: "Unable to find authentication information"}
+	errNoProject = &ingestError{kind: notFound, msg: "Unknown project: the project id must be a positive integer"}
+	errMethod    = &ingestError{kind: badMethod, msg: "Method not allowed: use POST"}
+)
+
+// writeError answers a request that failed with err. This is the one place
+// where errors become statuses (and counters).
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *ingestError
+	if !errors.As(err, &e) {
+		e = &ingestError{msg: "Internal error", err: err}
+	}
+	hdr := w.Header()
+	status := http.StatusInternalServerError
+	switch e.kind {
+	case malformed:
+		status = http.StatusBadRequest
+		h.refusedMalformed.Add(1)
+		hdr.Set("Connection", "close") // the rest of the body is of no use
+	case unauthorized:
+		status = http.StatusForbidden
+		h.refusedAuth.Add(1)
+	case notFound:
+		status = http.StatusNotFound
+	case badMethod:
+		status = http.StatusMethodNotAllowed
+		hdr.Set("Allow", "OPTIONS, POST")
+	case tooLarge:
+		status = http.StatusRequestEntityTooLarge
+		h.refusedSize.Add(1)
+		hdr.Set("Connection", "close")
+	case refused:
+		status = http.StatusTooManyRequests
+		h.refusedAdmission.Add(1)
+		secs := retrySeconds(e.retryAfter)
+		hdr.Set("Retry-After", strconv.Itoa(secs))
+		hdr.Set("X-Sentry-Rate-Limits", rateLimits(secs, e.reason))
+	case unavailable:
+		status = http.StatusServiceUnavailable
+	}
+	if status >= 500 {
+		h.log.Error("ingest request failed", "path", r.URL.Path, "status", status, "err", err)
+	} else {
+		h.log.Debug("ingest request refused", "path", r.URL.Path, "status", status, "err", err)
+	}
+	writeJSON(w, status, struct {
+		Message string `json:"message"`
+	}{e.msg})
+}
+
+// retrySeconds rounds d up to whole seconds, at least 1.
+func retrySeconds(d time.Duration) int {
+	s := math.Ceil(d.Seconds())
+	if s < 1 || math.IsNaN(s) {
+		return 1
+	}
+	return int(min(s, 86400))
+}
+
+// rateLimits builds an X-Sentry-Rate-Limits value
+// (retry_after:categories:scope:reason_code, see develop.sentry.dev "Rate
+// Limiting"). The categories are left empty, meaning all of them: a refused
+// installation or project takes nothing, not even sessions or transactions.
+func rateLimits(secs int, reason string) string {
+	return strconv.Itoa(secs) + "::organization:" + reasonCode(reason)
+}
+
+// reasonCode reduces reason to the characters safe in the header's grammar.
+func reasonCode(reason string) string {
+	var b strings.Builder
+	for _, c := range reason {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-', c == '.':
+			b.WriteRune(c)
+		case c >= 'A' && c <= 'Z':
+			b.WriteRune(c + 'a' - 'A')
+		case c == ' ':
+			b.WriteByte('_')
+		}
+		if b.Len() >= 64 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "refused"
+	}
+	return b.String()
+}
+
+// writeJSON writes v as the JSON body of a response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(`{"message":"Internal error"}`)
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,220 @@
+package ingest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/tinysink/tinysink/ingest/spool"
+	"github.com/valyala/fastjson"
+)
+
+// maxJSONDepth is the deepest nesting an event may have: fastjson's parser
+// limit, which digest runs into anyway.
+const maxJSONDepth = fastjson.MaxDepth
+
+// checkEventJSON checks that b is a JSON object nested at most maxJSONDepth
+// deep. It does not check UTF-8: digest repairs bad sequences.
+func checkEventJSON(b []byte) error {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i == len(b) || b[i] != '{' {
+		return malformedf("The event is not a JSON object")
+	}
+	// fastjson.Validate recurses once per level: bound the depth first.
+	if !depthAtMost(b, maxJSONDepth) {
+		return malformedf("The event JSON is nested deeper than %d levels", maxJSONDepth)
+	}
+	if err := fastjson.ValidateBytes(b); err != nil {
+		return malformedf("The event is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// depthAtMost reports whether the brackets of JSON text b nest at most max
+// deep. Brackets inside strings do not count.
+func depthAtMost(b []byte, max int) bool {
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > max {
+				return false
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return true
+}
+
+// normalizeEventID returns id as 32 lowercase hex digits, accepting that
+// form in any case and the dashed UUID form. It returns "" for anything
+// else, and for the nil UUID, which sentry-cli sends for every --raw event
+// and which would make digest treat them all as one event.
+func normalizeEventID(id []byte) string {
+	var out [32]byte
+	switch len(id) {
+	case 32:
+	case 36:
+		if id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+			return ""
+		}
+	default:
+		return ""
+	}
+	n, zero := 0, true
+	for _, c := range id {
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			c += 'a' - 'A'
+		case c == '-' && len(id) == 36:
+			continue
+		default:
+			return ""
+		}
+		if n == len(out) {
+			return ""
+		}
+		out[n] = c
+		n++
+		zero = zero && c == '0'
+	}
+	if n != len(out) || zero {
+		return ""
+	}
+	return string(out[:])
+}
+
+// newEventID returns a random (version 4) UUID as 32 hex digits.
+func newEventID() string {
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return hex.EncodeToString(u[:])
+}
+
+// payloadParsers parse events for their event_id. A parser keeps memory in
+// proportion to the largest document it parsed, so only those used on small
+// events go back to the pool.
+var payloadParsers fastjson.ParserPool
+
+const maxPooledParse = 64 << 10
+
+// payloadEventID returns the normalised top-level event_id of the JSON event
+// b, or "".
+func payloadEventID(b []byte) string {
+	p := payloadParsers.Get()
+	v, err := p.ParseBytes(b)
+	id := ""
+	if err == nil {
+		id = normalizeEventID(v.GetStringBytes("event_id"))
+	}
+	if len(b) <= maxPooledParse {
+		payloadParsers.Put(p)
+	}
+	return id
+}
+
+// eventID picks the id to store an event under: the envelope header's
+// (headerID, already normalised), else the payload's, else a new one.
+func eventID(headerID string, payload []byte) string {
+	if headerID != "" {
+		return headerID
+	}
+	if id := payloadEventID(payload); id != "" {
+		return id
+	}
+	return newEventID()
+}
+
+// spoolEvent writes an accepted event to the spool; it returns once the
+// event is on disk.
+func (h *Handler) spoolEvent(r *http.Request, project int, id string, payload []byte) error {
+	err := h.spool.Append(&spool.Record{
+		Project:    project,
+		EventID:    id,
+		IngestedAt: h.now(),
+		RemoteAddr: h.remoteAddr(r),
+		Payload:    payload,
+	})
+	if err != nil {
+		return &ingestError{kind: unavailable, msg: "Could not store the event; try again later", err: err}
+	}
+	h.accepted.Add(1)
+	return nil
+}
+
+// writeID answers a request that was accepted: {"id": id}, or {} without id.
+func writeID(w http.ResponseWriter, id string) error {
+	if id == "" {
+		writeJSON(w, http.StatusOK, struct{}{})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, struct {
+		ID string `json:"id"`
+	}{id})
+	return nil
+}
+
+// eventBuf holds one event's bytes; pooled.
+type eventBuf struct{ b []byte }
+
+var eventBufs = sync.Pool{New: func() any { return new(eventBuf) }}
+
+// maxPooledEvent bounds the buffers kept in the pool.
+const maxPooledEvent = DefaultMaxEventSize + 64<<10
+
+func getEventBuf() *eventBuf { return eventBufs.Get().(*eventBuf) }
+
+func putEventBuf(e *eventBuf) {
+	if cap(e.b) > maxPooledEvent {
+		return
+	}
+	e.b = e.b[:0]
+	eventBufs.Put(e)
+}
+
+// readAll reads r to its end. hint, if positive, is the expected size.
+func (e *eventBuf) readAll(r io.Reader, hint int64) error {
+	e.b = e.b[:0]
+	if hint > 0 && hint < maxPooledEvent {
+		e.b = slices.Grow(e.b, int(hint)+1)
+	}
+	for {
+		if len(e.b) == cap(e.b) {
+			e.b = slices.Grow(e.b, max(4<<10, len(e.b)))
+		}
+		n, err := r.Read(e.b[len(e.b):cap(e.b)])
+		e.b = e.b[:len(e.b)+n]
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

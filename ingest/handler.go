@@ -1,0 +1,146 @@
+package ingest
+
+import (
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/tinysink/tinysink/ingest/spool"
+)
+
+// Projects looks up a project's public (DSN) key.
+type Projects interface {
+	ProjectKey(id int) (key string, ok bool)
+}
+
+// Admitter decides, before the body is read, whether the installation can
+// take another event for project (memory ceiling, quotas). When !ok,
+// retryAfter says when to try again (at least 1s is sent) and reason is a
+// short code such as "memory" or "project_quota", sent as the reason_code of
+// X-Sentry-Rate-Limits.
+type Admitter interface {
+	Admit(project int) (ok bool, retryAfter time.Duration, reason string)
+}
+
+// Config configures a Handler. Projects and Spool are required.
+type Config struct {
+	Projects Projects
+	Admit    Admitter // nil: always admit
+	Spool    *spool.Spool
+	Logger   *slog.Logger // nil: discard
+	// BaseURL is the server's public URL, e.g. "http://127.0.0.1:8000",
+	// used to rebuild the DSN in the text of a 403. Empty: taken from the
+	// request's Host.
+	BaseURL string
+	// TrustProxy takes the client address from X-Real-IP, else from the
+	// last hop of X-Forwarded-For. Set it only behind a reverse proxy that
+	// sets these headers.
+	TrustProxy bool
+
+	// Size limits in bytes; 0 means the default. The compressed limits
+	// apply to the raw request body (so also to uncompressed bodies), the
+	// others to the decoded body; MaxEventSize also caps the event item of
+	// an envelope.
+	MaxEventSize              int64 // default 1 MiB
+	MaxEventCompressedSize    int64 // default 200 KiB
+	MaxEnvelopeSize           int64 // default 100 MiB
+	MaxEnvelopeCompressedSize int64 // default 20 MiB
+
+	Now func() time.Time // nil: time.Now
+}
+
+// Default size limits (Bugsink's).
+const (
+	DefaultMaxEventSize              = 1 << 20
+	DefaultMaxEventCompressedSize    = 200 << 10
+	DefaultMaxEnvelopeSize           = 100 << 20
+	DefaultMaxEnvelopeCompressedSize = 20 << 20
+)
+
+// Counters are running totals of what the handler did with requests.
+type Counters struct {
+	Accepted         int64 // events written to the spool
+	RefusedAuth      int64 // 403: no key, wrong key or unknown project
+	RefusedSize      int64 // 413: a size limit was exceeded
+	RefusedMalformed int64 // 400: bad encoding, envelope or event JSON
+	RefusedAdmission int64 // 429: Admit said no
+	// Dropped counts envelope items read and discarded: every item that is
+	// not an event, and the events of envelopes holding more than one.
+	Dropped int64
+}
+
+// Handler serves the Sentry ingest endpoints. Create it with New and mount
+// it with Register.
+type Handler struct {
+	projects   Projects
+	admit      Admitter
+	spool      *spool.Spool
+	log        *slog.Logger
+	baseURL    string
+	trustProxy bool
+	now        func() time.Time
+
+	event    limit // the event payload (store body, envelope event item)
+	store    limits
+	envelope limits
+
+	accepted, refusedAuth, refusedSize, refusedMalformed, refusedAdmission, dropped atomic.Int64
+}
+
+// limit is one size limit and the name it is reported under.
+type limit struct {
+	n    int64
+	name string
+}
+
+// limits are the caps on one endpoint's body.
+type limits struct {
+	raw, decoded limit
+}
+
+// New returns a Handler for cfg.
+func New(cfg Config) *Handler {
+	h := &Handler{
+		projects:   cfg.Projects,
+		admit:      cfg.Admit,
+		spool:      cfg.Spool,
+		log:        cfg.Logger,
+		baseURL:    cfg.BaseURL,
+		trustProxy: cfg.TrustProxy,
+		now:        cfg.Now,
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	orDefault := func(n, def int64) int64 {
+		if n > 0 {
+			return n
+		}
+		return def
+	}
+	h.event = limit{orDefault(cfg.MaxEventSize, DefaultMaxEventSize), "MaxEventSize"}
+	h.store = limits{
+		raw:     limit{orDefault(cfg.MaxEventCompressedSize, DefaultMaxEventCompressedSize), "MaxEventCompressedSize"},
+		decoded: h.event,
+	}
+	h.envelope = limits{
+		raw:     limit{orDefault(cfg.MaxEnvelopeCompressedSize, DefaultMaxEnvelopeCompressedSize), "MaxEnvelopeCompressedSize"},
+		decoded: limit{orDefault(cfg.MaxEnvelopeSize, DefaultMaxEnvelopeSize), "MaxEnvelopeSize"},
+	}
+	return h
+}
+
+// Counters returns the running totals.
+func (h *Handler) Counters() Counters {
+	return Counters{
+		Accepted:         h.accepted.Load(),
+		RefusedAuth:      h.refusedAuth.Load(),
+		RefusedSize:      h.refusedSize.Load(),
+		RefusedMalformed: h.refusedMalformed.Load(),
+		RefusedAdmission: h.refusedAdmission.Load(),
+		Dropped:          h.dropped.Load(),
+	}
+}

@@ -1,0 +1,90 @@
+package ingest
+
+import (
+	"net/http"
+	"runtime/debug"
+)
+
+// Register mounts the ingest endpoints on mux:
+//
+//	POST    /api/{project_id}/store/     a single event (JSON body)
+//	POST    /api/{project_id}/envelope/  a Sentry envelope
+//	OPTIONS on both                      CORS preflight
+//
+// Other methods on these paths get 405.
+func (h *Handler) Register(mux *http.ServeMux) {
+	const store, envelope = "/api/{project_id}/store/{$}", "/api/{project_id}/envelope/{$}"
+	mux.Handle("POST "+store, h.endpoint(h.handleStore))
+	mux.Handle("POST "+envelope, h.endpoint(h.handleEnvelope))
+	mux.Handle("OPTIONS "+store, h.endpoint(h.handlePreflight))
+	mux.Handle("OPTIONS "+envelope, h.endpoint(h.handlePreflight))
+	mux.Handle(store, h.endpoint(h.handleMethodNotAllowed))
+	mux.Handle(envelope, h.endpoint(h.handleMethodNotAllowed))
+}
+
+// handlerFunc is an endpoint that returns its failure instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// endpoint wraps fn with the middleware every ingest response goes through.
+func (h *Handler) endpoint(fn handlerFunc) http.Handler {
+	return h.recoverPanic(withCORS(h.wrap(fn)))
+}
+
+// wrap adapts fn to http.Handler: a returned error is written by writeError.
+func (h *Handler) wrap(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			h.writeError(w, r, err)
+		}
+	})
+}
+
+// recoverPanic turns a panic in next into a 500 JSON reply. Ingest code is
+// written not to panic; this is the net under it.
+func (h *Handler) recoverPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.log.Error("ingest handler panicked", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			writeJSON(w, http.StatusInternalServerError, struct {
+				Message string `json:"message"`
+			}{"Internal error"})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// corsAllowHeaders are the request headers browser SDKs may send.
+const corsAllowHeaders = "Content-Type, X-Sentry-Auth, X-Requested-With, Origin, Accept, " +
+	"Authentication, Authorization, Content-Encoding, sentry-trace, baggage, X-CSRFToken"
+
+// withCORS adds the CORS headers browser SDKs need to every response:
+// events are posted cross-site by design and authenticated by the DSN key.
+func withCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		hdr.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		hdr.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handlePreflight answers a CORS preflight request.
+func (h *Handler) handlePreflight(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Access-Control-Max-Age", "3600")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// handleMethodNotAllowed answers any method other than POST and OPTIONS.
+func (h *Handler) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) error {
+	return errMethod
+}

@@ -1,0 +1,41 @@
+package ingest
+
+import "net/http"
+
+// handleStore serves POST /api/{project_id}/store/: the body is one event.
+func (h *Handler) handleStore(w http.ResponseWriter, r *http.Request) error {
+	project, err := projectID(r)
+	if err != nil {
+		return err
+	}
+	key := requestKey(r)
+	if key == "" {
+		return errNoKey
+	}
+	if err := h.authorize(r, project, key); err != nil {
+		return err
+	}
+
+	b, err := h.openBody(w, r, h.store)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	ev := getEventBuf()
+	defer putEventBuf(ev)
+	hint := int64(0)
+	if b.identity() {
+		hint = r.ContentLength
+	}
+	if err := ev.readAll(b, hint); err != nil {
+		return err
+	}
+	if err := checkEventJSON(ev.b); err != nil {
+		return err
+	}
+	id := eventID("", ev.b)
+	if err := h.spoolEvent(r, project, id, ev.b); err != nil {
+		return err
+	}
+	return writeID(w, id)
+}
