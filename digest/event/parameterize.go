@@ -23,84 +23,92 @@ import (
 // by matching the "=" and checking the position. Go's \d, \s and \b are
 // ASCII-only where Python's are Unicode-aware, so non-ASCII digits and
 // letters behave differently.
+// Top 100 TLDs, as Sentry lists them for the hostname pattern.
+const (
+	tldUpper = "COM|NET|ORG|JP|DE|UK|FR|BR|IT|RU|ES|ME|GOV|PL|CA|AU|CN|CO|IN|NL|EDU|INFO|EU|CH|ID|AT|KR|CZ|MX|BE|TV|SE|TR|TW|AL|UA|IR|VN|CL|SK|LY|CC|TO|NO|FI|US|PT|DK|AR|HU|TK|GR|IL|NEWS|RO|MY|BIZ|IE|ZA|NZ|SG|EE|TH|IO|XYZ|PE|BG|HK|RS|LT|LINK|PH|CLUB|SI|SITE|MOBI|BY|CAT|WIKI|LA|GA|XXX|CF|HR|NG|JOBS|ONLINE|KZ|UG|GQ|AE|IS|LV|PRO|FM|TIPS|MS|SA|APP"
+	tldLower = "com|net|org|jp|de|uk|fr|br|it|ru|es|me|gov|pl|ca|au|cn|co|in|nl|edu|info|eu|ch|id|at|kr|cz|mx|be|tv|se|tr|tw|al|ua|ir|vn|cl|sk|ly|cc|to|no|fi|us|pt|dk|ar|hu|tk|gr|il|news|ro|my|biz|ie|za|nz|sg|ee|th|io|xyz|pe|bg|hk|rs|lt|link|ph|club|si|site|mobi|by|cat|wiki|la|ga|xxx|cf|hr|ng|jobs|online|kz|ug|gq|ae|is|lv|pro|fm|tips|ms|sa|app"
+)
+
 var paramPatterns = [...]struct {
-	name    string
-	pattern string
+	name string
+	// parts are the pattern's top-level alternatives; Sentry's pattern is
+	// their alternation.
+	parts []string
 	// afterEq marks the patterns Sentry anchors with the lookbehind (?<==).
 	afterEq bool
 }{
-	{name: "email", pattern: `[a-zA-Z0-9.!#$%&'*+/=?^_` + "`" + `{|}~-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*`},
-	{name: "url", pattern: `\b(wss?|https?|ftp)://[^\s/$.?#].[^\s]*`},
-	{name: "hostname", pattern: `\b([a-zA-Z0-9\-]{1,63}\.)+?(` +
-		`(COM|NET|ORG|JP|DE|UK|FR|BR|IT|RU|ES|ME|GOV|PL|CA|AU|CN|CO|IN|NL|EDU|INFO|EU|CH|ID|AT|KR|CZ|MX|BE|TV|SE|TR|TW|AL|UA|IR|VN|CL|SK|LY|CC|TO|NO|FI|US|PT|DK|AR|HU|TK|GR|IL|NEWS|RO|MY|BIZ|IE|ZA|NZ|SG|EE|TH|IO|XYZ|PE|BG|HK|RS|LT|LINK|PH|CLUB|SI|SITE|MOBI|BY|CAT|WIKI|LA|GA|XXX|CF|HR|NG|JOBS|ONLINE|KZ|UG|GQ|AE|IS|LV|PRO|FM|TIPS|MS|SA|APP)|` +
-		`(com|net|org|jp|de|uk|fr|br|it|ru|es|me|gov|pl|ca|au|cn|co|in|nl|edu|info|eu|ch|id|at|kr|cz|mx|be|tv|se|tr|tw|al|ua|ir|vn|cl|sk|ly|cc|to|no|fi|us|pt|dk|ar|hu|tk|gr|il|news|ro|my|biz|ie|za|nz|sg|ee|th|io|xyz|pe|bg|hk|rs|lt|link|ph|club|si|site|mobi|by|cat|wiki|la|ga|xxx|cf|hr|ng|jobs|online|kz|ug|gq|ae|is|lv|pro|fm|tips|ms|sa|app)` +
-		`)\b`},
-	{name: "ip", pattern: `(` +
-		`([0-9a-fA-F]{1,4}:){7,7}[0-9a-fA-F]{1,4}|` +
-		`([0-9a-fA-F]{1,4}:){1,7}:|` +
-		`([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|` +
-		`([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}|` +
-		`([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|` +
-		`([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}|` +
-		`([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|` +
-		`[0-9a-fA-F]{1,4}:((:[0-9a-fA-F]{1,4}){1,6})|` +
-		`:((:[0-9a-fA-F]{1,4}){1,7}|:)|` +
-		`fe80:(:[0-9a-fA-F]{0,4}){0,4}%[0-9a-zA-Z]{1,}|` +
+	{name: "email", parts: []string{`[a-zA-Z0-9.!#$%&'*+/=?^_` + "`" + `{|}~-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*`}},
+	{name: "url", parts: []string{`\b(wss?|https?|ftp)://[^\s/$.?#].[^\s]*`}},
+	{name: "hostname", parts: []string{`\b([a-zA-Z0-9\-]{1,63}\.)+?((` + tldUpper + `)|(` + tldLower + `))\b`}},
+	// ip: the IPv6 group's alternatives, then IPv4.
+	{name: "ip", parts: []string{
+		`([0-9a-fA-F]{1,4}:){7,7}[0-9a-fA-F]{1,4}`,
+		`([0-9a-fA-F]{1,4}:){1,7}:`,
+		`([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}`,
+		`([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}`,
+		`([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}`,
+		`([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}`,
+		`([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}`,
+		`[0-9a-fA-F]{1,4}:((:[0-9a-fA-F]{1,4}){1,6})`,
+		`:((:[0-9a-fA-F]{1,4}){1,7}|:)`,
+		`fe80:(:[0-9a-fA-F]{0,4}){0,4}%[0-9a-zA-Z]{1,}`,
 		`::(ffff(:0{1,4}){0,1}:){0,1}` +
-		`((25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\.){3,3}` +
-		`(25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])|` +
+			`((25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\.){3,3}` +
+			`(25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])`,
 		`([0-9a-fA-F]{1,4}:){1,4}:` +
-		`((25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\.){3,3}` +
-		`(25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\b` +
-		`)|(` +
+			`((25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\.){3,3}` +
+			`(25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\b`,
 		`\b((25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\.){3,3}` +
-		`(25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\b` +
-		`)`},
-	{name: "uuid", pattern: `\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`},
-	{name: "sha1", pattern: `\b[0-9a-fA-F]{40}\b`},
-	{name: "md5", pattern: `\b[0-9a-fA-F]{32}\b`},
-	{name: "date", pattern: `` +
+			`(25[0-5]|(2[0-4]|1{0,1}[0-9]){0,1}[0-9])\b`,
+	}},
+	{name: "uuid", parts: []string{`\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`}},
+	{name: "sha1", parts: []string{`\b[0-9a-fA-F]{40}\b`}},
+	{name: "md5", parts: []string{`\b[0-9a-fA-F]{32}\b`}},
+	{name: "date", parts: []string{
 		// RFC822, RFC1123, RFC1123Z
-		`((?:Sun|Mon|Tue|Wed|Thu|Fri|Sat),\s\d{1,2}\s(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s\d{2,4}\s\d{1,2}:\d{1,2}(:\d{1,2})?\s([-\+][\d]{2}[0-5][\d]|(?:UT|GMT|(?:E|C|M|P)(?:ST|DT)|[A-IK-Z])))` +
+		`((?:Sun|Mon|Tue|Wed|Thu|Fri|Sat),\s\d{1,2}\s(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s\d{2,4}\s\d{1,2}:\d{1,2}(:\d{1,2})?\s([-\+][\d]{2}[0-5][\d]|(?:UT|GMT|(?:E|C|M|P)(?:ST|DT)|[A-IK-Z])))`,
 		// Similar to RFC822, but "Mon Jan 02, 1999", "Jan 02, 1999"
-		`|(((?:Sun|Mon|Tue|Wed|Thu|Fri|Sat)\s)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s[0-3]\d,\s\d{2,4})` +
+		`(((?:Sun|Mon|Tue|Wed|Thu|Fri|Sat)\s)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s[0-3]\d,\s\d{2,4})`,
 		// RFC850
-		`|((?:Sunday|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday),\s\d{2}-(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-\d{2}\s\d{2}:\d{2}:\d{2}\s(?:UT|GMT|(?:E|C|M|P)(?:ST|DT)|[A-IK-Z]))` +
+		`((?:Sunday|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday),\s\d{2}-(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-\d{2}\s\d{2}:\d{2}:\d{2}\s(?:UT|GMT|(?:E|C|M|P)(?:ST|DT)|[A-IK-Z]))`,
 		// RFC3339, RFC3339Nano
-		`|(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z?([+-]?\d{2}:\d{2})?)` +
+		`(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z?([+-]?\d{2}:\d{2})?)`,
 		// Datetime
-		`|(\d{4}-?[01]\d-?[0-3]\d\s[0-2]\d:[0-5]\d:[0-5]\d)(\.\d+)?` +
+		`(\d{4}-?[01]\d-?[0-3]\d\s[0-2]\d:[0-5]\d:[0-5]\d)(\.\d+)?`,
 		// Kitchen
-		`|(\d{1,2}:\d{2}(:\d{2})?(?:[aApP][Mm])?)` +
+		`(\d{1,2}:\d{2}(:\d{2})?(?:[aApP][Mm])?)`,
 		// Date
-		`|(\d{4}-[01]\d-[0-3]\d)` +
+		`(\d{4}-[01]\d-[0-3]\d)`,
 		// Time
-		`|([0-2]\d:[0-5]\d:[0-5]\d)` +
+		`([0-2]\d:[0-5]\d:[0-5]\d)`,
 		// Old date formats
-		`|((\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d\.\d+([+-][0-2]\d:[0-5]\d|Z))|` +
-		`(\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d([+-][0-2]\d:[0-5]\d|Z))|` +
-		`(\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d([+-][0-2]\d:[0-5]\d|Z)))` +
-		`|(\b(?:(Sun|Mon|Tue|Wed|Thu|Fri|Sat)\s+)?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+([\d]{1,2})\s+([\d]{2}:[\d]{2}:[\d]{2})\s+[\d]{4})` +
-		`|(\b(?:(Sun|Mon|Tue|Wed|Thu|Fri|Sat),\s+)?(0[1-9]|[1-2]?[\d]|3[01])\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+(19[\d]{2}|[2-9][\d]{3})\s+(2[0-3]|[0-1][\d]):([0-5][\d])(?::(60|[0-5][\d]))?\s+([-\+][\d]{2}[0-5][\d]|(?:UT|GMT|(?:E|C|M|P)(?:ST|DT)|[A-IK-Z])))` +
-		`|(datetime.datetime\(.*?\))`},
-	{name: "duration", pattern: `\b(\d+ms)|(\d(\.\d+)?s)\b`},
-	{name: "hex", pattern: `\b0[xX][0-9a-fA-F]+\b`},
-	{name: "float", pattern: `-\d+\.\d+\b|\b\d+\.\d+\b`},
-	{name: "int", pattern: `-\d+\b|\b\d+\b`},
-	{name: "quoted_str", pattern: `'([^']+)'|"([^"]+)"`, afterEq: true},
-	{name: "bool", pattern: `True|true|False|false`, afterEq: true},
+		`((\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d\.\d+([+-][0-2]\d:[0-5]\d|Z))|` +
+			`(\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d([+-][0-2]\d:[0-5]\d|Z))|` +
+			`(\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d([+-][0-2]\d:[0-5]\d|Z)))`,
+		`(\b(?:(Sun|Mon|Tue|Wed|Thu|Fri|Sat)\s+)?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+([\d]{1,2})\s+([\d]{2}:[\d]{2}:[\d]{2})\s+[\d]{4})`,
+		`(\b(?:(Sun|Mon|Tue|Wed|Thu|Fri|Sat),\s+)?(0[1-9]|[1-2]?[\d]|3[01])\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+(19[\d]{2}|[2-9][\d]{3})\s+(2[0-3]|[0-1][\d]):([0-5][\d])(?::(60|[0-5][\d]))?\s+([-\+][\d]{2}[0-5][\d]|(?:UT|GMT|(?:E|C|M|P)(?:ST|DT)|[A-IK-Z])))`,
+		`(datetime.datetime\(.*?\))`,
+	}},
+	{name: "duration", parts: []string{`\b(\d+ms)|(\d(\.\d+)?s)\b`}},
+	{name: "hex", parts: []string{`\b0[xX][0-9a-fA-F]+\b`}},
+	{name: "float", parts: []string{`-\d+\.\d+\b|\b\d+\.\d+\b`}},
+	{name: "int", parts: []string{`-\d+\b|\b\d+\b`}},
+	{name: "quoted_str", parts: []string{`'([^']+)'|"([^"]+)"`}, afterEq: true},
+	{name: "bool", parts: []string{`True|true|False|false`}, afterEq: true},
 }
 
 // paramRegexps builds the parameterizer on first use.
 var paramRegexps = budget.Lazy("grouping-regexps", compileParam)
 
-// paramRE is one compiled pattern of paramPatterns.
+// paramRE is one compiled part of a pattern of paramPatterns.
 type paramRE struct {
+	pattern int // index into paramPatterns
+	part    int // index into its parts
 	// placeholder is "<name>".
 	placeholder string
-	// re finds the pattern; for afterEq patterns it is "=(?:pattern)".
+	// re finds the part; for afterEq patterns it is "=(?:part)".
 	re *regexp.Regexp
-	// ctx matches the pattern anchored one byte into the text after a
+	// ctx matches the part anchored one byte into the text after a
 	// leading ASCII word byte, so \b at the start of a search window sees
 	// the byte before it (Go has no "search from offset with context").
 	ctx     *regexp.Regexp
@@ -110,45 +118,58 @@ type paramRE struct {
 // parameterizer replaces variable parts of a message (ids, numbers,
 // addresses, dates) by placeholders such as "<int>".
 type parameterizer struct {
-	res []paramRE
+	res  []paramRE
+	tlds map[string]bool
 }
 
 func compileParam() *parameterizer {
-	p := &parameterizer{}
-	for _, pp := range paramPatterns {
-		r := paramRE{placeholder: "<" + pp.name + ">", afterEq: pp.afterEq}
-		if pp.afterEq {
-			r.re = regexp.MustCompile(`=(?:` + pp.pattern + `)`)
-		} else {
-			r.re = regexp.MustCompile(`(?:` + pp.pattern + `)`)
-			r.ctx = regexp.MustCompile(`\A[0-9A-Za-z_](?:` + pp.pattern + `)`)
+	p := &parameterizer{tlds: make(map[string]bool)}
+	for i, pp := range paramPatterns {
+		for j, part := range pp.parts {
+			r := paramRE{pattern: i, part: j, placeholder: "<" + pp.name + ">", afterEq: pp.afterEq}
+			if pp.afterEq {
+				r.re = regexp.MustCompile(`=(?:` + part + `)`)
+			} else {
+				r.re = regexp.MustCompile(`(?:` + part + `)`)
+				r.ctx = regexp.MustCompile(`\A[0-9A-Za-z_](?:` + part + `)`)
+			}
+			p.res = append(p.res, r)
 		}
-		p.res = append(p.res, r)
+	}
+	for _, t := range strings.Split(tldUpper+"|"+tldLower, "|") {
+		p.tlds[t] = true
 	}
 	return p
 }
 
-// match is a match of pattern i at s[start:end]; start < 0 means none.
+// match is a match at s[start:end]; start < 0 means none.
 type match struct{ start, end int }
 
 // replace returns s with every match replaced by its placeholder.
 //
 // Sentry joins all patterns into one alternation and substitutes with
 // Python's re.sub: scanning left to right, the leftmost position where any
-// pattern matches wins, ties going to the earlier pattern, and the scan
-// resumes after the match. Searching each pattern separately and taking the
-// leftmost (earliest pattern on ties) gives the same matches, lets each
-// pattern run on Go's fast backtracking matcher, and lets patterns that
-// cannot occur (no digit, no "@", ...) be skipped.
+// alternative matches wins, ties going to the earlier alternative, and the
+// scan resumes after the match. Searching each alternative separately and
+// taking the leftmost match (the earliest alternative on ties) gives the
+// same matches, lets each part run on Go's fast backtracking matcher
+// instead of its NFA, and lets parts that cannot match (no digit, no "@",
+// ...) be skipped.
 func (p *parameterizer) replace(s string) string {
-	var cand [len(paramPatterns)]match
-	active := candidates(s)
+	f := p.scan(s)
+	var buf [48]match
+	cand := buf[:0]
+	if len(p.res) <= len(buf) {
+		cand = buf[:len(p.res)]
+	} else {
+		cand = make([]match, len(p.res))
+	}
 	for i := range cand {
-		if active&(1<<i) == 0 {
+		if f.possible(&p.res[i]) {
+			cand[i] = p.find(i, s, 0)
+		} else {
 			cand[i] = match{-1, -1}
-			continue
 		}
-		cand[i] = p.find(i, s, 0)
 	}
 	var b strings.Builder
 	last := 0
@@ -182,7 +203,7 @@ func (p *parameterizer) replace(s string) string {
 	return b.String()
 }
 
-// find returns the leftmost match of pattern i in s that starts at or after
+// find returns the leftmost match of part i in s that starts at or after
 // pos, judging \b and the "=" lookbehind against the whole of s.
 func (p *parameterizer) find(i int, s string, pos int) match {
 	r := &p.res[i]
@@ -226,61 +247,115 @@ func isWordByte(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
 }
 
-// candidates returns a bit set of the patterns (indexes into paramPatterns)
-// that can possibly match s: every pattern needs some byte that a quick scan
-// finds (an "@" for email, a digit for numbers, ...).
-func candidates(s string) uint32 {
-	var at, colon, dot, dash, eq, digit, quote bool
-	hexRun, maxHexRun := 0, 0
+func isHexByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// features records what a quick scan of a string found. Every part needs
+// one of them to match at all, so parts whose feature is missing are not
+// searched.
+type features struct {
+	at, scheme, tld, ipv6, ipv4, dateHint, digit, dot, dash, eq, quote bool
+	maxHexRun                                                          int
+}
+
+// scan computes the features of s.
+func (p *parameterizer) scan(s string) features {
+	var f features
+	f.scheme = strings.Contains(s, "://")
+	f.ipv6 = strings.Contains(s, "fe80:")
+	f.dateHint = strings.Contains(s, "datetime")
+	hexRun, hexColons := 0, 0 // run of [0-9a-fA-F:] and its colons
+	numDots := 0              // dots in the current run of [0-9.]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		digit := c >= '0' && c <= '9'
 		switch {
-		case c >= '0' && c <= '9':
-			digit = true
+		case digit:
+			f.digit = true
 		case c == '@':
-			at = true
-		case c == ':':
-			colon = true
+			f.at = true
 		case c == '.':
-			dot = true
+			f.dot = true
+			if !f.tld {
+				j := i + 1
+				for j < len(s) && isWordByte(s[j]) {
+					j++
+				}
+				f.tld = p.tlds[s[i+1:j]]
+			}
 		case c == '-':
-			dash = true
+			f.dash = true
 		case c == '=':
-			eq = true
+			f.eq = true
 		case c == '\'' || c == '"':
-			quote = true
+			f.quote = true
 		}
-		if c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' {
+		if isHexByte(c) {
 			hexRun++
-			maxHexRun = max(maxHexRun, hexRun)
+			f.maxHexRun = max(f.maxHexRun, hexRun)
 		} else {
 			hexRun = 0
 		}
-	}
-	var set uint32
-	add := func(name string, ok bool) {
-		if !ok {
-			return
+		switch {
+		case c == ':':
+			hexColons++
+			if hexColons >= 2 {
+				f.ipv6 = true
+			}
+		case !isHexByte(c):
+			hexColons = 0
 		}
-		for i, pp := range paramPatterns {
-			if pp.name == name {
-				set |= 1 << i
+		switch {
+		case c == '.':
+			numDots++
+			if numDots >= 3 {
+				f.ipv4 = true
+			}
+		case !digit:
+			numDots = 0
+		}
+		if digit && i+2 < len(s) {
+			// digit:digit, digit-digit, or "dd, " as in "Jan 02, 1999".
+			if n := s[i+1]; (n == ':' || n == '-') && s[i+2] >= '0' && s[i+2] <= '9' ||
+				n >= '0' && n <= '9' && s[i+2] == ',' {
+				f.dateHint = true
 			}
 		}
 	}
-	add("email", at)
-	add("url", colon)
-	add("hostname", dot)
-	add("ip", colon || dot)
-	add("uuid", dash && maxHexRun >= 8)
-	add("sha1", maxHexRun >= 40)
-	add("md5", maxHexRun >= 32)
-	add("date", digit || strings.Contains(s, "datetime"))
-	add("duration", digit)
-	add("hex", digit)
-	add("float", digit && dot)
-	add("int", digit)
-	add("quoted_str", eq && quote)
-	add("bool", eq)
-	return set
+	return f
+}
+
+// possible reports whether part r can match a string with features f.
+func (f *features) possible(r *paramRE) bool {
+	switch paramPatterns[r.pattern].name {
+	case "email":
+		return f.at
+	case "url":
+		return f.scheme
+	case "hostname":
+		return f.tld
+	case "ip":
+		if r.part == len(paramPatterns[r.pattern].parts)-1 {
+			return f.ipv4
+		}
+		return f.ipv6
+	case "uuid":
+		return f.dash && f.maxHexRun >= 8
+	case "sha1":
+		return f.maxHexRun >= 40
+	case "md5":
+		return f.maxHexRun >= 32
+	case "date":
+		return f.dateHint
+	case "duration", "hex", "int":
+		return f.digit
+	case "float":
+		return f.digit && f.dot
+	case "quoted_str":
+		return f.eq && f.quote
+	case "bool":
+		return f.eq
+	}
+	return true
 }

@@ -115,7 +115,7 @@ func (w *writer) str(b []byte) {
 	start := 0
 	for i := 0; i < len(b); {
 		c := b[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+		if plain[c] {
 			i++
 			continue
 		}
@@ -161,6 +161,15 @@ func (w *writer) str(b []byte) {
 }
 
 const hexDigit = "0123456789abcdef"
+
+// plain marks the bytes str copies as they are: printable ASCII other than
+// '"' and '\\'.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // Top-level keys the writer produces itself.
 const (

@@ -1,0 +1,46 @@
+package event
+
+import (
+	"testing"
+)
+
+// benchSample is a 13.4 KB .NET event: exception with frames, request with
+// headers (User-Agent parsed), tags, contexts and a logentry.
+const benchSample = "csharp/bugsink_headers_as_lists.json"
+
+// BenchmarkNormalize measures one event per op with a reused Normalizer.
+func BenchmarkNormalize(b *testing.B) {
+	raw := readSample(b, benchSample)
+	n := NewNormalizer()
+	if _, _, err := n.Normalize(raw, testMeta); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := n.Normalize(raw, testMeta); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNormalizeCorpus normalises every sample once per op.
+func BenchmarkNormalizeCorpus(b *testing.B) {
+	var raws [][]byte
+	size := 0
+	for _, name := range samples(b) {
+		raw := readSample(b, name)
+		raws = append(raws, raw)
+		size += len(raw)
+	}
+	n := NewNormalizer()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, raw := range raws {
+			if _, _, err := n.Normalize(raw, testMeta); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
