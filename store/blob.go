@@ -14,9 +14,12 @@ import (
 var blobEncoder = budget.Lazy("zstd-encoder", func() *zstd.Encoder {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		// SpeedFastest keeps ~0.35 MB of encoder state against ~1.4 MB for
+		// SpeedDefault, for output about 6% larger (measured on loadgen's
+		// ~14 KB events: 19.0% vs 17.9% of the input).
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithLowerEncoderMem(true),
-		zstd.WithWindowSize(256<<10),
+		zstd.WithWindowSize(64<<10),
 	)
 	if err != nil {
 		panic(err) // only on invalid options
@@ -37,6 +40,10 @@ var blobDecoder = budget.Lazy("zstd-blob-decoder", func() *zstd.Decoder {
 })
 
 func compressBlob(dst, src []byte) []byte { return blobEncoder().EncodeAll(src, dst) }
+
+// CompressBody returns the stored (compressed) form of an event body, for
+// NewEvent.Compressed. Safe for concurrent use.
+func CompressBody(body []byte) []byte { return compressBlob(nil, body) }
 
 func decompressBlob(src []byte) ([]byte, error) {
 	b, err := blobDecoder().DecodeAll(src, nil)

@@ -239,6 +239,9 @@ type NewEvent struct {
 	Ingested   time.Time
 	Timestamp  time.Time
 	Body       []byte // the normalised event JSON; stored compressed
+	// Compressed, when set, is Body already passed through CompressBody
+	// (Body is then ignored), so a batch need not hold the plain bodies.
+	Compressed []byte
 	NeverEvict bool
 }
 
@@ -273,7 +276,11 @@ func (t *Tx) AddEvent(p *Project, iss *Issue, ev *NewEvent) error {
 		return errors.New("store: event log full")
 	}
 	off := pl.segOff + uint32(len(pl.body))
-	pl.body = compressBlob(pl.body, ev.Body)
+	if ev.Compressed != nil {
+		pl.body = append(pl.body, ev.Compressed...)
+	} else {
+		pl.body = compressBlob(pl.body, ev.Body)
+	}
 	r := record{
 		EventID:   ev.EventID,
 		Issue:     iss.ID,
