@@ -391,6 +391,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ing.Register(mux)
 	ui.NewAPI(s.db, s.base, log.With("component", "api")).Register(mux)
 	// UI routes (the web UI registers its pages here).
+	ui.New(ui.Config{DB: s.db, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy}).Register(mux)
 	mux.Handle("GET /debug/budget", s.requireToken(http.HandlerFunc(s.handleBudget)))
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
 	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })

@@ -217,3 +217,21 @@ func cleanComment(s string) string {
 	}
 	return s
 }
+
+// Groupings returns the grouping keys that lead to the issue, for the
+// issue page's Grouping tab. It scans the project's groupings (one key per
+// issue, usually). It sits here, not in issue.go, only because of who owned
+// which file when it was written.
+func (db *DB) Groupings(iss *Issue) ([]Grouping, error) {
+	out := []Grouping{}
+	err := db.view(func(tx *buntdb.Tx) error {
+		return tx.AscendKeys(groupingKey(iss.ProjectID, "")+"*", func(k, v string) bool {
+			var g Grouping
+			if jsonUnmarshal(v, &g) == nil && g.Issue == iss.ID {
+				out = append(out, g)
+			}
+			return true
+		})
+	})
+	return out, err
+}

@@ -106,3 +106,15 @@ func TestApplyActionAndHistory(t *testing.T) {
 		t.Errorf("history of b has %d entries, want 3", len(h))
 	}
 }
+
+func TestGroupings(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "a", 0, 2)
+	addEvents(t, db, p.ID, "b", 2, 1)
+	issues, _, _ := db.Issues(IssueFilter{Project: p.ID})
+	gs, err := db.Groupings(&issues[1])
+	if err != nil || len(gs) != 1 || gs[0].Key != "b" || gs[0].Mechanism != "test" {
+		t.Errorf("Groupings = %+v, %v", gs, err)
+	}
+}

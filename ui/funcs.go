@@ -1,0 +1,124 @@
+package ui
+
+import (
+	"fmt"
+	"html/template"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// funcs are the template helpers: small pure functions. None of them turns
+// event data into template.HTML.
+var funcs = template.FuncMap{
+	"ago":      ago,
+	"when":     when,
+	"truncate": truncate,
+	"plural":   plural,
+	"safeURL":  safeURL,
+	"percent":  percent,
+	"count":    count,
+	"add":      func(a, b int) int { return a + b },
+}
+
+// when formats t as an absolute UTC time to the second, or "—" for the
+// zero time.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// ago formats how long before now t was, coarsely: "just now", "5 min ago",
+// "3 h ago", "12 days ago".
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min ago"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + " h ago"
+	case d < 60*24*time.Hour:
+		return strconv.Itoa(int(d/(24*time.Hour))) + " days ago"
+	}
+	return t.UTC().Format("2006-01-02")
+}
+
+// truncate cuts s to at most n characters, marking a cut with "…".
+func truncate(n int, s string) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for j := range s {
+		if i == n-1 {
+			return s[:j] + "…"
+		}
+		i++
+	}
+	return s
+}
+
+// plural returns "1 event", "2 events": the word with an "s" unless n is 1.
+func plural(n int64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return count(n) + " " + word + "s"
+}
+
+// count formats n with thin thousands separators: 12 345.
+func count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteString("\u202f")
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// percent returns part as a whole-number percentage of total.
+func percent(part, total int64) string {
+	if total <= 0 {
+		return "0%"
+	}
+	p := float64(part) * 100 / float64(total)
+	if p > 0 && p < 1 {
+		return "<1%"
+	}
+	return fmt.Sprintf("%.0f%%", p)
+}
+
+// safeURL returns s when it is an absolute http or https URL, and "" for
+// anything else (javascript:, data:, relative or malformed), so that a URL
+// from an event is made a link only when following it is harmless.
+func safeURL(s string) string {
+	if len(s) > 2000 {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		return s
+	}
+	return ""
+}

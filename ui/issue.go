@@ -1,0 +1,538 @@
+package ui
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tinysink/tinysink/store"
+)
+
+// The issue page (reference §9.3–9.5): a header with the title, request
+// line, crash location and actions; a side box with the key facts and tag
+// distributions; and tabs. The event tabs (Stacktrace, Event details,
+// Breadcrumbs) show one event, chosen by {ev} in the path: "last", "first",
+// the event's number within the issue, or its 32-hex id.
+
+// frameBodies is how many frames of a page carry their code and variables;
+// the others link to ?frame=N. It keeps a deep trace's page small.
+const frameBodies = 30
+
+// tagDist is the distribution of one tag key's values.
+type tagDist struct {
+	Key    string
+	Total  int64
+	Values []tagShare
+}
+
+type tagShare struct {
+	Value string
+	Count int64
+	Other bool
+}
+
+// eventNav links to the first, previous (older), next (newer) and last
+// events; "" where there is none.
+type eventNav struct {
+	First, Prev, Next, Last string
+}
+
+type issuePage struct {
+	layout
+	Project    store.Project
+	Issue      store.Issue
+	IssueTitle string
+	FriendlyID string
+	Crash      string
+	State      string
+	Actions    []actionButton
+	Releases   []string
+	MoreRel    int
+	TagBox     []tagDist
+	Tabs       []tabLink
+	Now        time.Time
+
+	// Event tabs.
+	Event     *eventView
+	EventRef  *store.Event
+	EventBase string // /issues/{id}/event/{n}/
+	Nav       eventNav
+	InAppOnly bool
+	AllURL    string
+	AppURL    string
+	Histogram template.HTML
+
+	// Other tabs.
+	Events     []store.Event
+	NextEvents string
+	AllTags    []tagDist
+	Groupings  []store.Grouping
+	History    []store.HistoryEntry
+}
+
+// RequestLine is "METHOD URL" of the shown event's request.
+func (p *issuePage) RequestLine() string {
+	if p.Event == nil {
+		return ""
+	}
+	return p.Event.RequestLine()
+}
+
+// issue loads the issue named by {id} when the user may see its project.
+func (u *UI) issue(r *http.Request) (*store.Project, *store.Issue, error) {
+	iss, err := u.db.IssueByRef(r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, errNotFound
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if usr := currentUser(r); usr == nil || !usr.CanSee(iss.ProjectID) {
+		return nil, nil, errNotFound
+	}
+	p, err := u.db.Project(iss.ProjectID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, iss, nil
+}
+
+// issueActions returns the buttons the issue's state allows. Later
+// lifecycle actions (resolve in a release, timed mutes) add entries here.
+func issueActions(iss *store.Issue) []actionButton {
+	var out []actionButton
+	for _, a := range []store.Action{store.ActionResolve, store.ActionReopen, store.ActionMute, store.ActionUnmute} {
+		if a.Allowed(iss) {
+			out = append(out, actionButton{Value: a, Label: actionLabels[a], Enabled: true})
+		}
+	}
+	return out
+}
+
+func issueState(iss *store.Issue) string {
+	switch {
+	case iss.IsResolved && len(iss.FixedAt) > 0:
+		return "Resolved (in " + clean(strings.Join(iss.FixedAt, ", "), maxText, false) + ")"
+	case iss.IsResolved:
+		return "Resolved"
+	case iss.IsMuted:
+		return "Muted"
+	}
+	return "Open"
+}
+
+// base fills what every tab of the issue page shows.
+func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab string) (*issuePage, error) {
+	page := &issuePage{
+		layout: u.layout(r, clean(iss.Title(), 100, false)), Project: *p, Issue: *iss,
+		IssueTitle: clean(iss.Title(), maxLong, true), FriendlyID: store.FriendlyID(p, iss),
+		State: issueState(iss), Actions: issueActions(iss), Now: u.now(),
+	}
+	loc := iss.LastFrameModule
+	if loc == "" {
+		loc = iss.LastFrameFilename
+	}
+	if loc != "" || iss.LastFrameFunction != "" {
+		if loc == "" {
+			loc = "?"
+		}
+		page.Crash = clean(loc, maxText, false)
+		if iss.LastFrameFunction != "" {
+			page.Crash += " in " + clean(iss.LastFrameFunction, maxText, false)
+		}
+	}
+	rel := iss.EventsAt
+	if len(rel) > 12 {
+		page.MoreRel = len(rel) - 10
+		rel = append(append([]string{}, rel[:5]...), rel[len(rel)-5:]...)
+	}
+	for _, v := range rel {
+		page.Releases = append(page.Releases, clean(v, 100, false))
+	}
+	tags, err := u.db.IssueTags(iss.ID)
+	if err != nil {
+		return nil, err
+	}
+	page.TagBox = distributions(tags, 4)
+	prefix := "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/"
+	ev := r.PathValue("ev")
+	if ev == "" {
+		ev = "last"
+	}
+	for _, t := range []struct{ name, label, url string }{
+		{"stacktrace", "Stacktrace", prefix + "event/" + ev + "/"},
+		{"details", "Event details", prefix + "event/" + ev + "/details/"},
+		{"breadcrumbs", "Breadcrumbs", prefix + "event/" + ev + "/breadcrumbs/"},
+		{"events", "Events", prefix + "events/"},
+		{"tags", "Tags", prefix + "tags/"},
+		{"grouping", "Grouping", prefix + "grouping/"},
+		{"history", "History", prefix + "history/"},
+	} {
+		page.Tabs = append(page.Tabs, tabLink{Label: t.label, URL: t.url, Active: t.name == tab})
+	}
+	return page, nil
+}
+
+// distributions groups tag counts by key and keeps the top n values of
+// each, summing the rest as "Other".
+func distributions(tags []store.TagCount, n int) []tagDist {
+	var out []tagDist
+	for i := 0; i < len(tags); {
+		j := i
+		d := tagDist{Key: clean(tags[i].Key, maxKey, false)}
+		var other int64
+		for ; j < len(tags) && tags[j].Key == tags[i].Key; j++ {
+			d.Total += tags[j].Count
+			if tags[j].Value == store.OtherTagValue || len(d.Values) >= n {
+				other += tags[j].Count
+				continue
+			}
+			d.Values = append(d.Values, tagShare{Value: clean(tags[j].Value, maxKey, false), Count: tags[j].Count})
+		}
+		if other > 0 {
+			d.Values = append(d.Values, tagShare{Value: "Other", Count: other, Other: true})
+		}
+		out = append(out, d)
+		i = j
+	}
+	return out
+}
+
+// handleIssueShow serves GET /issues/{id}/: the Stacktrace tab of the
+// latest event.
+func (u *UI) handleIssueShow(w http.ResponseWriter, r *http.Request) error {
+	_, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	return redirect(w, r, "/issues/"+strconv.FormatUint(uint64(iss.ID), 10)+"/event/last/")
+}
+
+// locate finds the event named ref in the issue's chain and its newer and
+// older neighbours. Walking the chain reads one small record per event
+// between the newest and the target.
+func (u *UI) locate(iss *store.Issue, ref string) (newer, cur, older *store.Event, err error) {
+	var match func(*store.Event) bool
+	switch {
+	case ref == "last":
+		match = func(*store.Event) bool { return true }
+	case ref == "first":
+		pg, err := u.db.Events(iss, true, 0, 2)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if len(pg.Events) == 0 {
+			return nil, nil, nil, nil
+		}
+		if len(pg.Events) > 1 {
+			newer = &pg.Events[1]
+		}
+		return newer, &pg.Events[0], nil, nil
+	default:
+		if n, err := strconv.Atoi(ref); err == nil {
+			// The event with this number, or the nearest older one when it
+			// was evicted.
+			match = func(e *store.Event) bool { return e.DigestOrder <= n }
+		} else if _, ok := store.ParseEventID(ref); ok {
+			hex := strings.ToLower(strings.ReplaceAll(ref, "-", ""))
+			match = func(e *store.Event) bool { return e.ID == hex }
+		} else {
+			return nil, nil, nil, errNotFound
+		}
+	}
+	var cursor uint32
+	var prev *store.Event
+	for {
+		pg, err := u.db.Events(iss, false, cursor, 250)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for i := range pg.Events {
+			e := &pg.Events[i]
+			if cur != nil {
+				return newer, cur, e, nil
+			}
+			if match(e) {
+				cur, newer = e, prev
+				continue
+			}
+			prev = e
+		}
+		if pg.Next == 0 {
+			return newer, cur, nil, nil
+		}
+		cursor = pg.Next
+	}
+}
+
+// eventTab fills the page for one of the event tabs.
+func (u *UI) eventTab(r *http.Request, tab string, opt frameOptions) (*issuePage, error) {
+	p, iss, err := u.issue(r)
+	if err != nil {
+		return nil, err
+	}
+	page, err := u.issueBase(r, p, iss, tab)
+	if err != nil {
+		return nil, err
+	}
+	newer, cur, older, err := u.locate(iss, r.PathValue("ev"))
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		// An issue whose events were all evicted still shows its header.
+		page.Event = &eventView{}
+		return page, nil
+	}
+	body, err := u.db.EventBody(cur)
+	if err != nil {
+		return nil, err
+	}
+	page.Event = parseEvent(body, opt)
+	page.EventRef = cur
+	prefix := "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/event/"
+	suffix := ""
+	if tab != "stacktrace" {
+		suffix = tab + "/"
+	}
+	page.EventBase = prefix + strconv.Itoa(cur.DigestOrder) + "/"
+	if older != nil {
+		page.Nav.First = prefix + "first/" + suffix
+		page.Nav.Prev = prefix + strconv.Itoa(older.DigestOrder) + "/" + suffix
+	}
+	if newer != nil {
+		page.Nav.Next = prefix + strconv.Itoa(newer.DigestOrder) + "/" + suffix
+		page.Nav.Last = prefix + "last/" + suffix
+	}
+	// Tabs follow the shown event.
+	for i := range page.Tabs {
+		if i < 3 {
+			page.Tabs[i].URL = strings.Replace(page.Tabs[i].URL, "/event/"+r.PathValue("ev")+"/", "/event/"+strconv.Itoa(cur.DigestOrder)+"/", 1)
+		}
+	}
+	return page, nil
+}
+
+// handleIssueStacktrace serves GET /issues/{id}/event/{ev}/ with
+// ?frames=app for in-app frames only and ?frame=N to load frame N's code.
+func (u *UI) handleIssueStacktrace(w http.ResponseWriter, r *http.Request) error {
+	qs := r.URL.Query()
+	opt := frameOptions{bodies: frameBodies, frame: -1, inAppOnly: qs.Get("frames") == "app"}
+	if n, err := strconv.Atoi(qs.Get("frame")); err == nil && n >= 0 {
+		opt.frame = n
+	}
+	page, err := u.eventTab(r, "stacktrace", opt)
+	if err != nil {
+		return err
+	}
+	page.InAppOnly = opt.inAppOnly
+	page.AllURL = "?frames=all"
+	page.AppURL = "?frames=app"
+	return u.render(w, "issue_stacktrace", page)
+}
+
+// handleIssueDetails serves GET /issues/{id}/event/{ev}/details/.
+func (u *UI) handleIssueDetails(w http.ResponseWriter, r *http.Request) error {
+	page, err := u.eventTab(r, "details", frameOptions{frame: -1})
+	if err != nil {
+		return err
+	}
+	page.Histogram = sparkline(u.histogram28(store.IssueSubject(page.Issue.ID)), 560, 60, "events in the last 28 days, per 6 hours")
+	return u.render(w, "issue_details", page)
+}
+
+// handleIssueBreadcrumbs serves GET /issues/{id}/event/{ev}/breadcrumbs/.
+func (u *UI) handleIssueBreadcrumbs(w http.ResponseWriter, r *http.Request) error {
+	page, err := u.eventTab(r, "breadcrumbs", frameOptions{frame: -1})
+	if err != nil {
+		return err
+	}
+	return u.render(w, "issue_breadcrumbs", page)
+}
+
+// handleIssueEvents serves GET /issues/{id}/events/?cursor=.
+func (u *UI) handleIssueEvents(w http.ResponseWriter, r *http.Request) error {
+	p, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	page, err := u.issueBase(r, p, iss, "events")
+	if err != nil {
+		return err
+	}
+	cursor, _ := strconv.ParseUint(r.URL.Query().Get("cursor"), 10, 32)
+	pg, err := u.db.Events(iss, false, uint32(cursor), 250)
+	if err != nil {
+		return err
+	}
+	page.Events = pg.Events
+	if pg.Next != 0 {
+		page.NextEvents = "?cursor=" + strconv.FormatUint(uint64(pg.Next), 10)
+	}
+	return u.render(w, "issue_events", page)
+}
+
+// handleIssueTags serves GET /issues/{id}/tags/.
+func (u *UI) handleIssueTags(w http.ResponseWriter, r *http.Request) error {
+	p, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	page, err := u.issueBase(r, p, iss, "tags")
+	if err != nil {
+		return err
+	}
+	tags, err := u.db.IssueTags(iss.ID)
+	if err != nil {
+		return err
+	}
+	page.AllTags = distributions(tags, 25)
+	return u.render(w, "issue_tags", page)
+}
+
+// handleIssueGrouping serves GET /issues/{id}/grouping/.
+func (u *UI) handleIssueGrouping(w http.ResponseWriter, r *http.Request) error {
+	p, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	page, err := u.issueBase(r, p, iss, "grouping")
+	if err != nil {
+		return err
+	}
+	gs, err := u.db.Groupings(iss)
+	if err != nil {
+		return err
+	}
+	for i := range gs {
+		gs[i].Key = clean(gs[i].Key, maxLong, true)
+		gs[i].Mechanism = clean(gs[i].Mechanism, maxText, false)
+	}
+	page.Groupings = gs
+	return u.render(w, "issue_grouping", page)
+}
+
+// handleIssueHistory serves GET /issues/{id}/history/: state changes and
+// comments, newest first, after the synthetic "first seen" entry.
+func (u *UI) handleIssueHistory(w http.ResponseWriter, r *http.Request) error {
+	p, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	page, err := u.issueBase(r, p, iss, "history")
+	if err != nil {
+		return err
+	}
+	h, err := u.db.History(iss.ID)
+	if err != nil {
+		return err
+	}
+	h = append([]store.HistoryEntry{{Kind: "first_seen", At: iss.FirstSeen}}, h...)
+	sort.SliceStable(h, func(i, j int) bool { return h[i].At.After(h[j].At) })
+	page.History = h
+	return u.render(w, "issue_history", page)
+}
+
+// handleIssueAction serves POST /issues/{id}/action/ with action= and an
+// optional comment=.
+func (u *UI) handleIssueAction(w http.ResponseWriter, r *http.Request) error {
+	_, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	a := store.Action(r.PostFormValue("action"))
+	if _, ok := actionLabels[a]; !ok {
+		return errBadInput("Unknown action.")
+	}
+	if _, err := u.db.ApplyAction(iss.ID, a, currentUser(r).Name, r.PostFormValue("comment")); err != nil {
+		return err
+	}
+	back := localPath(r.PostFormValue("return"))
+	if back == "/projects/" {
+		back = "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/"
+	}
+	return redirect(w, r, back)
+}
+
+// handleIssueComment serves POST /issues/{id}/comment/.
+func (u *UI) handleIssueComment(w http.ResponseWriter, r *http.Request) error {
+	_, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	c := strings.TrimSpace(r.PostFormValue("comment"))
+	if c == "" {
+		return errBadInput("The comment is empty.")
+	}
+	if err := u.db.AddComment(iss.ID, currentUser(r).Name, c); err != nil {
+		return err
+	}
+	return redirect(w, r, "/issues/"+strconv.FormatUint(uint64(iss.ID), 10)+"/history/")
+}
+
+// The event downloads. Event JSON is served as data, never as a page:
+// nosniff and a sandboxing policy keep a browser from running it.
+
+func (u *UI) eventBody(r *http.Request) (*store.Issue, *store.Event, []byte, error) {
+	_, iss, err := u.issue(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	_, cur, _, err := u.locate(iss, r.PathValue("ev"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cur == nil {
+		return nil, nil, nil, errNotFound
+	}
+	body, err := u.db.EventBody(cur)
+	return iss, cur, body, err
+}
+
+func dataHeaders(w http.ResponseWriter, ctype, disposition string) {
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Disposition", disposition)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Cache-Control", "no-store")
+}
+
+// handleEventJSON serves GET /issues/{id}/event/{ev}/json/: the stored
+// JSON, shown in the browser.
+func (u *UI) handleEventJSON(w http.ResponseWriter, r *http.Request) error {
+	_, _, body, err := u.eventBody(r)
+	if err != nil {
+		return err
+	}
+	dataHeaders(w, "application/json", "inline")
+	w.Write(body)
+	return nil
+}
+
+// handleEventDownload serves GET /issues/{id}/event/{ev}/download/.
+func (u *UI) handleEventDownload(w http.ResponseWriter, r *http.Request) error {
+	_, ev, body, err := u.eventBody(r)
+	if err != nil {
+		return err
+	}
+	dataHeaders(w, "application/json", `attachment; filename="event-`+ev.ID+`.json"`)
+	w.Write(body)
+	return nil
+}
+
+// handleEventMarkdown serves GET /issues/{id}/event/{ev}/md/: the title
+// and stack traces as Markdown, for pasting into a chat or an LLM.
+func (u *UI) handleEventMarkdown(w http.ResponseWriter, r *http.Request) error {
+	iss, ev, body, err := u.eventBody(r)
+	if err != nil {
+		return err
+	}
+	dataHeaders(w, "text/markdown; charset=utf-8", `attachment; filename="event-`+ev.ID+`.md"`)
+	w.Write([]byte("# " + iss.Title() + "\n\nEvent " + ev.ID + " at " + when(ev.Timestamp) + "\n\n"))
+	w.Write([]byte(StacktraceMarkdown(body)))
+	return nil
+}

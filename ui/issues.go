@@ -1,0 +1,254 @@
+package ui
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/tinysink/tinysink/store"
+)
+
+// Issue list (reference §9.2): tabs by state, two sorts, search, bulk
+// actions and pages of issuesPerPage.
+
+const (
+	issuesPerPage = 100
+	// maxIssueScan bounds how many issues of a project one list request
+	// reads; the store keeps one small row per issue.
+	maxIssueScan = 1 << 20
+)
+
+// issueTab is one state tab of the issue list.
+type issueTab struct {
+	Name  string
+	Label string
+	match func(*store.Issue) bool
+	// actions are the bulk actions that can apply to some issue shown.
+	actions []store.Action
+}
+
+var issueTabs = []issueTab{
+	{"open", "Open", func(i *store.Issue) bool { return !i.IsResolved && !i.IsMuted },
+		[]store.Action{store.ActionResolve, store.ActionMute}},
+	{"unresolved", "Unresolved", func(i *store.Issue) bool { return !i.IsResolved },
+		[]store.Action{store.ActionResolve, store.ActionMute, store.ActionUnmute}},
+	{"muted", "Muted", func(i *store.Issue) bool { return i.IsMuted },
+		[]store.Action{store.ActionResolve, store.ActionUnmute}},
+	{"resolved", "Resolved", func(i *store.Issue) bool { return i.IsResolved },
+		[]store.Action{store.ActionReopen}},
+	{"all", "All", func(i *store.Issue) bool { return true },
+		[]store.Action{store.ActionResolve, store.ActionReopen, store.ActionMute, store.ActionUnmute}},
+}
+
+func tabNamed(name string) issueTab {
+	for _, t := range issueTabs {
+		if t.Name == name {
+			return t
+		}
+	}
+	return issueTabs[0]
+}
+
+// actionLabels name the actions on buttons.
+var actionLabels = map[store.Action]string{
+	store.ActionResolve: "Resolve",
+	store.ActionReopen:  "Reopen",
+	store.ActionMute:    "Mute",
+	store.ActionUnmute:  "Unmute",
+}
+
+type actionButton struct {
+	Value   store.Action
+	Label   string
+	Enabled bool
+}
+
+type tabLink struct {
+	Label  string
+	URL    string
+	Active bool
+}
+
+type issueRow struct {
+	Issue      store.Issue
+	Title      string
+	FriendlyID string
+	Spark      template.HTML
+}
+
+type issueListPage struct {
+	layout
+	Project store.Project
+	Tab     string
+	Tabs    []tabLink
+	Sort    string
+	SortURL map[string]string
+	Q       string
+	Rows    []issueRow
+	Buttons []actionButton
+	Prev    string
+	Next    string
+	Skipped int64
+	Return  string
+	Now     time.Time
+}
+
+// handleIssueList serves GET /projects/{pid}/?tab=&sort=&q=&page=.
+func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
+	p, err := u.project(r)
+	if err != nil {
+		return err
+	}
+	qs := r.URL.Query()
+	tab := tabNamed(qs.Get("tab"))
+	sortBy := qs.Get("sort")
+	f := store.IssueFilter{Project: p.ID, Sort: store.SortLastSeen, Desc: true, Limit: maxIssueScan}
+	if sortBy == "events" {
+		f.Sort = store.SortEventCount
+	} else {
+		sortBy = "last_seen"
+	}
+	pageNo, _ := strconv.Atoi(qs.Get("page"))
+	pageNo = max(pageNo, 1)
+	q := qs.Get("q")
+	if len(q) > 500 {
+		q = q[:500]
+	}
+	query := parseQuery(q)
+
+	all, _, err := u.db.Issues(f)
+	if err != nil {
+		return err
+	}
+	var matched []store.Issue
+	skip := (pageNo - 1) * issuesPerPage
+	more := false
+	for i := range all {
+		iss := &all[i]
+		if !tab.match(iss) || !query.matchText(iss) {
+			continue
+		}
+		if len(query.Tags) > 0 {
+			tags, err := u.db.IssueTags(iss.ID)
+			if err != nil {
+				return err
+			}
+			if !query.matchTags(tags) {
+				continue
+			}
+		}
+		if skip > 0 {
+			skip--
+			continue
+		}
+		if len(matched) == issuesPerPage {
+			more = true
+			break
+		}
+		matched = append(matched, *iss)
+	}
+
+	link := func(tab, sort string, page int) string {
+		v := url.Values{}
+		if tab != "open" {
+			v.Set("tab", tab)
+		}
+		if sort != "last_seen" {
+			v.Set("sort", sort)
+		}
+		if q != "" {
+			v.Set("q", q)
+		}
+		if page > 1 {
+			v.Set("page", strconv.Itoa(page))
+		}
+		s := "/projects/" + strconv.Itoa(p.ID) + "/"
+		if len(v) > 0 {
+			s += "?" + v.Encode()
+		}
+		return s
+	}
+	page := &issueListPage{
+		layout: u.layout(r, p.Name), Project: *p, Tab: tab.Name, Sort: sortBy, Q: q, Now: u.now(),
+		SortURL: map[string]string{"last_seen": link(tab.Name, "last_seen", 1), "events": link(tab.Name, "events", 1)},
+	}
+	page.Skipped, _ = strconv.ParseInt(qs.Get("skipped"), 10, 64)
+	page.Return = link(tab.Name, sortBy, pageNo)
+	for _, t := range issueTabs {
+		page.Tabs = append(page.Tabs, tabLink{Label: t.Label, URL: link(t.Name, sortBy, 1), Active: t.Name == tab.Name})
+	}
+	for _, a := range []store.Action{store.ActionResolve, store.ActionReopen, store.ActionMute, store.ActionUnmute} {
+		enabled := false
+		for _, ta := range tab.actions {
+			enabled = enabled || ta == a
+		}
+		page.Buttons = append(page.Buttons, actionButton{Value: a, Label: actionLabels[a], Enabled: enabled})
+	}
+	if pageNo > 1 {
+		page.Prev = link(tab.Name, sortBy, pageNo-1)
+	}
+	if more {
+		page.Next = link(tab.Name, sortBy, pageNo+1)
+	}
+	for i := range matched {
+		iss := &matched[i]
+		page.Rows = append(page.Rows, issueRow{
+			Issue: *iss, Title: clean(iss.Title(), 100, false), FriendlyID: store.FriendlyID(p, iss),
+			Spark: sparkline(u.hourly24(store.IssueSubject(iss.ID)), 72, 18, "events in the last 24 hours"),
+		})
+	}
+	return u.render(w, "issues", page)
+}
+
+// handleIssueBulk serves POST /projects/{pid}/issues/: one action on the
+// checked issues. Issues for which the action is not valid are skipped and
+// counted on the list it returns to.
+func (u *UI) handleIssueBulk(w http.ResponseWriter, r *http.Request) error {
+	p, err := u.project(r)
+	if err != nil {
+		return err
+	}
+	if err := r.ParseForm(); err != nil {
+		return errBadInput("Bad form.")
+	}
+	a := store.Action(r.PostForm.Get("action"))
+	if _, ok := actionLabels[a]; !ok {
+		return errBadInput("Unknown action.")
+	}
+	var ids []uint32
+	for _, s := range r.PostForm["issue"] {
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			continue
+		}
+		iss, err := u.db.Issue(uint32(n))
+		if errors.Is(err, store.ErrNotFound) || err == nil && iss.ProjectID != p.ID {
+			continue
+		} else if err != nil {
+			return err
+		}
+		ids = append(ids, iss.ID)
+		if len(ids) > 1000 {
+			return errBadInput("Too many issues at once.")
+		}
+	}
+	unapplied, err := u.db.ApplyActions(ids, a, currentUser(r).Name)
+	if err != nil {
+		return err
+	}
+	back := localPath(r.PostForm.Get("return"))
+	if back == "/projects/" {
+		back = "/projects/" + strconv.Itoa(p.ID) + "/"
+	}
+	if len(unapplied) > 0 {
+		bu, _ := url.Parse(back)
+		v := bu.Query()
+		v.Set("skipped", strconv.Itoa(len(unapplied)))
+		bu.RawQuery = v.Encode()
+		back = bu.String()
+	}
+	return redirect(w, r, back)
+}

@@ -1,0 +1,53 @@
+package ui
+
+import "net/http"
+
+// Register adds the web UI's routes to mux. Every route requires a login
+// except the login page and the static files, and every route is wrapped
+// in cross-origin protection, so a form posted from another site is
+// refused. (Ingest at /api/{id}/envelope/ is cross-site by design and is
+// not registered here.)
+func (u *UI) Register(mux *http.ServeMux) {
+	open := func(pattern string, h handlerFunc) {
+		mux.Handle(pattern, u.cop.Handler(u.wrap(h)))
+	}
+	auth := func(pattern string, h handlerFunc) {
+		mux.Handle(pattern, u.cop.Handler(u.requireLogin(u.wrap(h))))
+	}
+	admin := func(pattern string, h handlerFunc) { auth(pattern, requireAdmin(h)) }
+
+	open("GET /static/{file}", u.handleStatic)
+	open("GET /accounts/login/{$}", u.handleLoginForm)
+	open("POST /accounts/login/{$}", u.handleLogin)
+	open("POST /accounts/logout/{$}", u.handleLogout)
+	auth("GET /accounts/password/{$}", u.handlePasswordForm)
+	auth("POST /accounts/password/{$}", u.handlePassword)
+
+	auth("GET /users/{$}", requireAdmin(u.handleUserList))
+	admin("POST /users/{$}", u.handleUserCreate)
+	admin("POST /users/{name}/{$}", u.handleUserUpdate)
+
+	auth("GET /projects/{$}", u.handleProjectList)
+	admin("GET /projects/new/{$}", u.handleProjectNewForm)
+	admin("POST /projects/new/{$}", u.handleProjectCreate)
+	auth("GET /projects/{pid}/{$}", u.handleIssueList)
+	auth("POST /projects/{pid}/issues/{$}", u.handleIssueBulk)
+	auth("GET /projects/{pid}/settings/{$}", u.handleProjectSettings)
+	admin("POST /projects/{pid}/settings/{$}", u.handleProjectSave)
+	admin("GET /projects/{pid}/members/{$}", u.handleProjectMembers)
+	admin("POST /projects/{pid}/members/{$}", u.handleProjectMembersSave)
+
+	auth("GET /issues/{id}/{$}", u.handleIssueShow)
+	auth("GET /issues/{id}/event/{ev}/{$}", u.handleIssueStacktrace)
+	auth("GET /issues/{id}/event/{ev}/details/{$}", u.handleIssueDetails)
+	auth("GET /issues/{id}/event/{ev}/breadcrumbs/{$}", u.handleIssueBreadcrumbs)
+	auth("GET /issues/{id}/event/{ev}/json/{$}", u.handleEventJSON)
+	auth("GET /issues/{id}/event/{ev}/download/{$}", u.handleEventDownload)
+	auth("GET /issues/{id}/event/{ev}/md/{$}", u.handleEventMarkdown)
+	auth("GET /issues/{id}/events/{$}", u.handleIssueEvents)
+	auth("GET /issues/{id}/tags/{$}", u.handleIssueTags)
+	auth("GET /issues/{id}/grouping/{$}", u.handleIssueGrouping)
+	auth("GET /issues/{id}/history/{$}", u.handleIssueHistory)
+	auth("POST /issues/{id}/action/{$}", u.handleIssueAction)
+	auth("POST /issues/{id}/comment/{$}", u.handleIssueComment)
+}

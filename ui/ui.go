@@ -1,0 +1,187 @@
+package ui
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tinysink/tinysink/store"
+)
+
+// Config is what the web UI needs.
+type Config struct {
+	DB *store.DB
+	// BaseURL is where the installation is reached, for example
+	// "https://errors.example.com". It builds DSNs, and an https URL makes
+	// the session cookie Secure.
+	BaseURL string
+	Log     *slog.Logger
+	// SessionTTL is how long a login lasts; default 14 days.
+	SessionTTL time.Duration
+	// TrustProxy takes the client address for login rate limits from the
+	// last X-Forwarded-For entry instead of the connection.
+	TrustProxy bool
+	// Now returns the current time; tests replace it. Default time.Now.
+	Now func() time.Time
+}
+
+// UI serves the server-rendered web pages. Its templates are parsed on the
+// first request that renders one.
+type UI struct {
+	db         *store.DB
+	base       string
+	log        *slog.Logger
+	ttl        time.Duration
+	secure     bool
+	trustProxy bool
+	now        func() time.Time
+	limits     *loginLimiter
+	cop        *http.CrossOriginProtection
+}
+
+// New returns the web UI over cfg.DB.
+func New(cfg Config) *UI {
+	u := &UI{
+		db: cfg.DB, base: strings.TrimRight(cfg.BaseURL, "/"), log: cfg.Log, ttl: cfg.SessionTTL,
+		trustProxy: cfg.TrustProxy, now: cfg.Now, limits: newLoginLimiter(),
+		cop: http.NewCrossOriginProtection(),
+	}
+	if u.log == nil {
+		u.log = slog.Default()
+	}
+	if u.ttl <= 0 {
+		u.ttl = 14 * 24 * time.Hour
+	}
+	if u.now == nil {
+		u.now = time.Now
+	}
+	if bu, err := url.Parse(u.base); err == nil && bu.Scheme == "https" {
+		u.secure = true
+	}
+	u.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.writeError(w, r, errForbidden("This form was sent from another site and was refused."))
+	}))
+	return u
+}
+
+// handlerFunc is a UI handler; its error becomes the error page.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// userError is an error whose text is meant for the user, with a status.
+type userError struct {
+	status int
+	msg    string
+}
+
+func (e *userError) Error() string { return e.msg }
+
+func errBadInput(format string, args ...any) error {
+	return &userError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+func errForbidden(msg string) error { return &userError{status: http.StatusForbidden, msg: msg} }
+
+// errNotFound hides a project or issue the user may not see, the same way
+// as one that does not exist.
+var errNotFound = &userError{status: http.StatusNotFound, msg: "Not found."}
+
+// wrap adapts h: an error maps to a status and the error page; only 5xx
+// errors are logged, and only errors built on purpose reach the page.
+func (u *UI) wrap(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			u.writeError(w, r, err)
+		}
+	})
+}
+
+func (u *UI) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := http.StatusInternalServerError, "Something went wrong on our side; the error is logged."
+	var ue *userError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		status, msg = http.StatusNotFound, "Not found."
+	case errors.Is(err, store.ErrInvalidAction):
+		status, msg = http.StatusConflict, "That action is not possible in the issue's current state."
+	case errors.As(err, &ue):
+		status, msg = ue.status, ue.msg
+	default:
+		u.log.Error("ui request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	p := errorPage{layout: u.layout(r, http.StatusText(status)), Status: status, Message: msg}
+	var buf bytes.Buffer
+	if terr := u.execute(&buf, "error", &p); terr != nil {
+		u.log.Error("ui error page failed", "err", terr)
+		securityHeaders(w)
+		http.Error(w, msg, status)
+		return
+	}
+	writeHTML(w, status, buf.Bytes())
+}
+
+type errorPage struct {
+	layout
+	Status  int
+	Message string
+}
+
+// render executes page name with data into a buffer, then writes it with
+// status 200.
+func (u *UI) render(w http.ResponseWriter, name string, data any) error {
+	var buf bytes.Buffer
+	if err := u.execute(&buf, name, data); err != nil {
+		return err
+	}
+	writeHTML(w, http.StatusOK, buf.Bytes())
+	return nil
+}
+
+// contentSecurityPolicy allows no inline script, no inline style and no
+// foreign origin: event data that slipped through escaping still cannot
+// run.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func securityHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+}
+
+func writeHTML(w http.ResponseWriter, status int, b []byte) {
+	securityHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// redirect answers a form post or a moved page with 303 See Other.
+func redirect(w http.ResponseWriter, r *http.Request, to string) error {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+// layout is the data every page shares.
+type layout struct {
+	Title      string
+	User       *store.User
+	CSSVersion string
+	// TopNav marks the active top navigation entry.
+	TopNav string
+}
+
+func (u *UI) layout(r *http.Request, title string) layout {
+	l := layout{Title: title, CSSVersion: staticVersion()}
+	if usr, ok := r.Context().Value(userKey{}).(*store.User); ok {
+		l.User = usr
+	}
+	return l
+}
