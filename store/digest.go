@@ -3,6 +3,9 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"time"
@@ -235,10 +238,10 @@ func (t *Tx) CreateIssue(p *Project, iss *Issue, hash, key, mechanism string) er
 
 // NewEvent is an event to store.
 type NewEvent struct {
-	EventID    [16]byte
-	Ingested   time.Time
-	Timestamp  time.Time
-	Body       []byte // the normalised event JSON; stored compressed
+	EventID   [16]byte
+	Ingested  time.Time
+	Timestamp time.Time
+	Body      []byte // the normalised event JSON; stored compressed
 	// Compressed, when set, is Body already passed through CompressBody
 	// (Body is then ignored), so a batch need not hold the plain bodies.
 	Compressed []byte
@@ -296,6 +299,7 @@ func (t *Tx) AddEvent(p *Project, iss *Issue, ev *NewEvent) error {
 	if ev.NeverEvict {
 		r.Flags |= flagNeverEvict
 	}
+	r.Irrelevance = uint8(bits.Len64(uint64(math.Round(rand.Float64() * float64(iss.StoredEventCount+1) * 2))))
 	pl.recs = append(pl.recs, r)
 	pl.ids[ev.EventID] = true
 	iss.LastRec = n + 1

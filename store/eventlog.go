@@ -52,7 +52,8 @@ const (
 //	16 issue id u32       20 digest order in issue u32
 //	24 ingested ms i64    32 digested ms i64       40 event timestamp ms i64
 //	48 segment u32        52 offset u32            56 length u32
-//	60 prev record+1 u32  64 flags u32             68 reserved [12]
+//	60 prev record+1 u32  64 flags u32             68 item irrelevance u8
+//	69 reserved [11]
 type record struct {
 	EventID   [16]byte
 	Issue     uint32
@@ -65,6 +66,10 @@ type record struct {
 	Len       uint32
 	Prev      uint32
 	Flags     uint32
+	// Irrelevance is the event's item irrelevance for retention (§7.1):
+	// the bit length of a random number up to twice the issue's stored
+	// count, so frequent issues' events are evicted first.
+	Irrelevance uint8
 }
 
 func (r *record) marshal(b []byte) {
@@ -81,7 +86,8 @@ func (r *record) marshal(b []byte) {
 	le.PutUint32(b[56:], r.Len)
 	le.PutUint32(b[60:], r.Prev)
 	le.PutUint32(b[64:], r.Flags)
-	clear(b[68:recSize])
+	b[68] = r.Irrelevance
+	clear(b[69:recSize])
 }
 
 func (r *record) unmarshal(b []byte) {
@@ -98,6 +104,7 @@ func (r *record) unmarshal(b []byte) {
 	r.Len = le.Uint32(b[56:])
 	r.Prev = le.Uint32(b[60:])
 	r.Flags = le.Uint32(b[64:])
+	r.Irrelevance = b[68]
 }
 
 // ParseEventID parses 32 hex digits, or a dashed UUID, into 16 bytes.
@@ -133,9 +140,10 @@ type eventLog struct {
 	segNo   uint32
 	segOff  uint32
 	ids     idTable
-	segMu   sync.Mutex          // guards segs
-	segs    map[uint32]*os.File // read handles of older segments
-	nextSeg *os.File            // a new segment written by a batch, not yet published
+	live    map[uint32]*liveIssue // counted by loadIDs, consumed by DB.reconcile
+	segMu   sync.Mutex            // guards segs
+	segs    map[uint32]*os.File   // read handles of older segments
+	nextSeg *os.File              // a new segment written by a batch, not yet published
 }
 
 func openEventLog(dir string, n, segNo, segOff uint32) (*eventLog, error) {
@@ -227,8 +235,16 @@ func (el *eventLog) removeSegmentsAfter(n uint32) error {
 	return nil
 }
 
-// loadIDs rebuilds the id table from the committed records.
+// liveIssue is what the log says about one issue's stored events.
+type liveIssue struct {
+	count       int64
+	first, last uint32 // record+1
+}
+
+// loadIDs rebuilds the id table from the committed records and notes each
+// issue's live events.
 func (el *eventLog) loadIDs() error {
+	el.live = map[uint32]*liveIssue{}
 	el.ids = newIDTable(int(el.n))
 	buf := make([]byte, 1024*recSize)
 	var r record
@@ -242,6 +258,13 @@ func (el *eventLog) loadIDs() error {
 			r.unmarshal(b[int(i)*recSize:])
 			if r.Flags&flagDeleted == 0 {
 				el.ids.insert(r.EventID, start+i, nil)
+				li := el.live[r.Issue]
+				if li == nil {
+					li = &liveIssue{first: start + i + 1}
+					el.live[r.Issue] = li
+				}
+				li.count++
+				li.last = start + i + 1
 			}
 		}
 		start += cnt

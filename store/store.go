@@ -140,7 +140,47 @@ func (db *DB) openProject(p *Project) error {
 	db.logs[p.ID] = el
 	db.keys[p.ID] = p.Key
 	db.mu.Unlock()
-	return nil
+	err = db.reconcile(p.ID, el.live)
+	el.live = nil
+	return err
+}
+
+// reconcile makes the stored counts and chain ends agree with the log. They
+// differ only after a crash in the middle of a retention round.
+func (db *DB) reconcile(pid int, live map[uint32]*liveIssue) error {
+	return db.update(func(tx *buntdb.Tx) error {
+		var total int64
+		var ierr error
+		err := tx.AscendKeys(projectIssuePrefix(pid)+"*", func(k, v string) bool {
+			var iss Issue
+			id := parseID(v)
+			if ierr = getJSON(tx, issueKey(id), &iss); ierr != nil {
+				return false
+			}
+			li := live[id]
+			if li == nil {
+				li = &liveIssue{}
+			}
+			total += li.count
+			if iss.StoredEventCount != li.count || iss.FirstRec != li.first || iss.LastRec != li.last {
+				iss.StoredEventCount, iss.FirstRec, iss.LastRec = li.count, li.first, li.last
+				ierr = setJSON(tx, issueKey(id), &iss)
+			}
+			return ierr == nil
+		})
+		if err = errors.Join(err, ierr); err != nil {
+			return err
+		}
+		var p Project
+		if err := getJSON(tx, projectKey(pid), &p); err != nil {
+			return err
+		}
+		if p.StoredEventCount != total {
+			p.StoredEventCount = total
+			return setJSON(tx, projectKey(pid), &p)
+		}
+		return nil
+	})
 }
 
 func (db *DB) projectDir(id int) string {

@@ -1,0 +1,342 @@
+package store
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Retention (reference §7.1, §7.2). Evicting an event marks its record
+// deleted in the project's log, relinks its issue's chain around it, punches
+// its body out of the segment file (or deletes a segment with no live
+// bodies left), and lowers the stored counts in one buntdb transaction. The
+// files change first: a crash in between leaves counts a little high,
+// which Open recomputes from the log.
+
+// EvictTarget returns how many events an eviction round should remove from
+// a project storing stored events under a maximum of max: at least the
+// overflow, and at least 5% of the maximum so that rounds are rare.
+func EvictTarget(stored int64, max int) int {
+	if max <= 0 || stored <= int64(max) {
+		return 0
+	}
+	return int(max64(stored-int64(max), int64(max)/20))
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// ageBand returns an event's age band (§7.1): 0 within the current hour,
+// then k for ages of 4^(k-1) to 4^k-1 whole hours.
+func ageBand(digestedMs int64, now time.Time) int {
+	age := (now.UnixMilli() - digestedMs) / int64(time.Hour/time.Millisecond)
+	if age <= 0 {
+		return 0
+	}
+	return (bits.Len64(uint64(age))-1)/2 + 1
+}
+
+// candidate is a live event considered by a retention round.
+type candidate struct {
+	n     uint32
+	r     record
+	score int
+}
+
+// scanLive returns the project's live records. Callers hold el.mu.
+func (el *eventLog) scanLive(fn func(n uint32, r *record)) error {
+	buf := make([]byte, 1024*recSize)
+	var r record
+	for start := uint32(0); start < el.n; {
+		cnt := min(el.n-start, 1024)
+		b := buf[:int(cnt)*recSize]
+		if _, err := el.log.ReadAt(b, int64(start)*recSize); err != nil {
+			return fmt.Errorf("read event log: %w", err)
+		}
+		for i := range cnt {
+			r.unmarshal(b[int(i)*recSize:])
+			if r.Flags&flagDeleted == 0 {
+				fn(start+i, &r)
+			}
+		}
+		start += cnt
+	}
+	return nil
+}
+
+// EvictProject removes up to target events of project pid, the most
+// irrelevant first: highest item irrelevance plus age band, older first
+// among equals, never-evict events only when nothing else is left. It
+// returns how many it removed.
+func (db *DB) EvictProject(pid int, target int) (int, error) {
+	if target <= 0 {
+		return 0, nil
+	}
+	now := db.Now()
+	return db.removeEvents(pid, func(cands []candidate) []uint32 {
+		for i := range cands {
+			cands[i].score = int(cands[i].r.Irrelevance) + ageBand(cands[i].r.Digested, now)
+		}
+		slices.SortFunc(cands, func(a, b candidate) int {
+			an, bn := a.r.Flags&flagNeverEvict != 0, b.r.Flags&flagNeverEvict != 0
+			if an != bn {
+				if an {
+					return 1
+				}
+				return -1
+			}
+			if c := cmp.Compare(b.score, a.score); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.n, b.n)
+		})
+		out := make([]uint32, 0, min(target, len(cands)))
+		for _, c := range cands[:min(target, len(cands))] {
+			out = append(out, c.n)
+		}
+		return out
+	})
+}
+
+// EvictOlderThan removes every event of project pid digested before cutoff,
+// never-evict ones included (age-based retention, §7.2).
+func (db *DB) EvictOlderThan(pid int, cutoff time.Time) (int, error) {
+	ms := cutoff.UnixMilli()
+	return db.removeEvents(pid, func(cands []candidate) []uint32 {
+		var out []uint32
+		for _, c := range cands {
+			if c.r.Digested < ms {
+				out = append(out, c.n)
+			}
+		}
+		return out
+	})
+}
+
+// removeEvents removes the records that pick chooses among the project's
+// live records, as one step between digest batches.
+func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error) {
+	db.digestMu.Lock()
+	defer db.digestMu.Unlock()
+	el := db.eventLog(pid)
+	if el == nil {
+		return 0, ErrNotFound
+	}
+	el.mu.Lock()
+	defer el.mu.Unlock()
+	var cands []candidate
+	if err := el.scanLive(func(n uint32, r *record) { cands = append(cands, candidate{n: n, r: *r}) }); err != nil {
+		return 0, err
+	}
+	doomed := pick(slices.Clone(cands))
+	if len(doomed) == 0 {
+		return 0, nil
+	}
+	return len(doomed), db.applyRemoval(pid, el, cands, doomed, nil)
+}
+
+// applyRemoval deletes the doomed records of el, given all live records
+// (in log order). Callers hold digestMu and el.mu. extra, when set, runs in
+// the same buntdb transaction.
+func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uint32, extra func(tx *buntdb.Tx) error) error {
+	dead := make(map[uint32]bool, len(doomed))
+	for _, n := range doomed {
+		dead[n] = true
+	}
+	// 1. Mark the records deleted.
+	var flag [4]byte
+	for _, c := range live {
+		if dead[c.n] {
+			putU32(flag[:], c.r.Flags|flagDeleted)
+			if _, err := el.log.WriteAt(flag[:], int64(c.n)*recSize+64); err != nil {
+				return fmt.Errorf("mark event deleted: %w", err)
+			}
+		}
+	}
+	if err := el.log.Sync(); err != nil {
+		return err
+	}
+	// 2. Relink each issue's chain over the survivors; note first and last.
+	type ends struct {
+		first, last uint32 // record+1
+		removed     int64
+	}
+	issues := map[uint32]*ends{}
+	segLive := map[uint32]int{}
+	var prev [4]byte
+	for _, c := range live {
+		e := issues[c.r.Issue]
+		if e == nil {
+			e = &ends{}
+			issues[c.r.Issue] = e
+		}
+		if dead[c.n] {
+			e.removed++
+			continue
+		}
+		segLive[c.r.Seg]++
+		if c.r.Prev != e.last {
+			putU32(prev[:], e.last)
+			if _, err := el.log.WriteAt(prev[:], int64(c.n)*recSize+60); err != nil {
+				return fmt.Errorf("relink events: %w", err)
+			}
+		}
+		if e.first == 0 {
+			e.first = c.n + 1
+		}
+		e.last = c.n + 1
+	}
+	if err := el.log.Sync(); err != nil {
+		return err
+	}
+	// 3. Give the disk space back.
+	deadSegs := map[uint32]bool{}
+	open := map[uint32]*os.File{el.segNo: el.seg}
+	for _, c := range live {
+		if !dead[c.n] {
+			continue
+		}
+		if segLive[c.r.Seg] == 0 && c.r.Seg != el.segNo {
+			deadSegs[c.r.Seg] = true
+			continue
+		}
+		f, ok := open[c.r.Seg]
+		if !ok {
+			var err error
+			if f, err = os.OpenFile(el.segPath(c.r.Seg), os.O_RDWR, 0); err != nil {
+				continue
+			}
+			open[c.r.Seg] = f
+			defer f.Close()
+		}
+		punchHole(f, int64(c.r.Off), int64(c.r.Len))
+	}
+	for s := range deadSegs {
+		el.dropSegment(s)
+	}
+	// 4. The counts.
+	var removed int64
+	err := db.update(func(tx *buntdb.Tx) error {
+		for id, e := range issues {
+			if e.removed == 0 {
+				continue
+			}
+			removed += e.removed
+			var iss Issue
+			if err := getJSON(tx, issueKey(id), &iss); errors.Is(err, ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			iss.StoredEventCount = max64(0, iss.StoredEventCount-e.removed)
+			iss.FirstRec, iss.LastRec = e.first, e.last
+			if err := setJSON(tx, issueKey(id), &iss); err != nil {
+				return err
+			}
+		}
+		var p Project
+		if err := getJSON(tx, projectKey(pid), &p); err != nil {
+			return err
+		}
+		p.StoredEventCount = max64(0, p.StoredEventCount-removed)
+		if err := setJSON(tx, projectKey(pid), &p); err != nil {
+			return err
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range live {
+		if dead[c.n] {
+			el.ids.remove(c.r.EventID, c.n)
+		}
+	}
+	return nil
+}
+
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+// dropSegment deletes an old segment that holds no live body.
+func (el *eventLog) dropSegment(n uint32) {
+	el.segMu.Lock()
+	if f, ok := el.segs[n]; ok {
+		f.Close()
+		delete(el.segs, n)
+	}
+	el.segMu.Unlock()
+	os.Remove(el.segPath(n))
+}
+
+// DeleteIssue deletes an issue with its events, groupings, tag counts,
+// counters and history. New events with its grouping key then open a new
+// issue.
+func (db *DB) DeleteIssue(id uint32) error {
+	iss, err := db.Issue(id)
+	if err != nil {
+		return err
+	}
+	db.digestMu.Lock()
+	defer db.digestMu.Unlock()
+	el := db.eventLog(iss.ProjectID)
+	if el == nil {
+		return ErrNotFound
+	}
+	el.mu.Lock()
+	defer el.mu.Unlock()
+	var live []candidate
+	var doomed []uint32
+	if err := el.scanLive(func(n uint32, r *record) {
+		live = append(live, candidate{n: n, r: *r})
+		if r.Issue == id {
+			doomed = append(doomed, n)
+		}
+	}); err != nil {
+		return err
+	}
+	return db.applyRemoval(iss.ProjectID, el, live, doomed, func(tx *buntdb.Tx) error {
+		var keys []string
+		collect := func(pattern string) error {
+			return tx.AscendKeys(pattern, func(k, v string) bool { keys = append(keys, k); return true })
+		}
+		for _, pat := range []string{
+			issueTagPrefix(id) + "*", "itagn:" + pad10(id) + ":*", "history:" + pad10(id) + ":*",
+			"hourly:" + IssueSubject(id) + ":*",
+		} {
+			if err := collect(pat); err != nil {
+				return err
+			}
+		}
+		if err := tx.AscendKeys(fmt.Sprintf("grouping:%06d:*", iss.ProjectID), func(k, v string) bool {
+			var g Grouping
+			if jsonUnmarshal(v, &g) == nil && g.Issue == id {
+				keys = append(keys, k)
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		keys = append(keys, issueKey(id), projectIssueKey(iss.ProjectID, iss.DigestOrder))
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
+}

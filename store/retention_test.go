@@ -1,0 +1,196 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestAgeBand(t *testing.T) {
+	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		hours int
+		want  int
+	}{{0, 0}, {1, 1}, {3, 1}, {4, 2}, {15, 2}, {16, 3}, {63, 3}, {64, 4}, {255, 4}, {256, 5}, {1023, 5}, {1024, 6}} {
+		ms := now.Add(-time.Duration(tt.hours) * time.Hour).UnixMilli()
+		if got := ageBand(ms, now); got != tt.want {
+			t.Errorf("ageBand(%dh) = %d, want %d", tt.hours, got, tt.want)
+		}
+	}
+}
+
+func TestEvictTarget(t *testing.T) {
+	for _, tt := range []struct {
+		stored int64
+		max    int
+		want   int
+	}{{100, 1000, 0}, {1001, 1000, 50}, {1100, 1000, 100}, {10, 0, 0}} {
+		if got := EvictTarget(tt.stored, tt.max); got != tt.want {
+			t.Errorf("EvictTarget(%d, %d) = %d, want %d", tt.stored, tt.max, got, tt.want)
+		}
+	}
+}
+
+// eventIDs walks an issue's chain.
+func chainIDs(t *testing.T, db *DB, iss *Issue) []string {
+	t.Helper()
+	page, err := db.Events(iss, true, 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range page.Events {
+		if _, err := db.EventBody(&e); err != nil {
+			t.Errorf("body of %s: %v", e.ID, err)
+		}
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+func TestEvictKeepsFirstEventsAndRareIssues(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "frequent", 0, 900)
+	addEvents(t, db, p.ID, "rare", 900, 20)
+	addEvents(t, db, p.ID, "frequent", 920, 100)
+	n, err := db.EvictProject(p.ID, 500)
+	if err != nil || n != 500 {
+		t.Fatalf("EvictProject = %d, %v", n, err)
+	}
+	freq, _ := db.IssueByRef("P-1")
+	rare, _ := db.IssueByRef("P-2")
+	if freq.StoredEventCount+rare.StoredEventCount != 520 {
+		t.Errorf("stored %d + %d, want 520", freq.StoredEventCount, rare.StoredEventCount)
+	}
+	// Rare issues keep proportionally more.
+	if float64(rare.StoredEventCount)/20 <= float64(freq.StoredEventCount)/1000 {
+		t.Errorf("rare kept %d/20, frequent kept %d/1000", rare.StoredEventCount, freq.StoredEventCount)
+	}
+	// The first event of each issue survives, the chains are intact, the
+	// counts match the chains.
+	for _, iss := range []*Issue{freq, rare} {
+		ids := chainIDs(t, db, iss)
+		if int64(len(ids)) != iss.StoredEventCount {
+			t.Errorf("%s: chain has %d, count says %d", iss.CalculatedValue, len(ids), iss.StoredEventCount)
+		}
+	}
+	first := fmt.Sprintf("%x", eventID(0))
+	if _, _, err := db.Event(first); err != nil {
+		t.Errorf("first event of the frequent issue was evicted: %v", err)
+	}
+	pr, _ := db.Project(p.ID)
+	if pr.StoredEventCount != 520 {
+		t.Errorf("project stored = %d", pr.StoredEventCount)
+	}
+	// Evicted ids are gone and may be stored again.
+	db.Close()
+	db2 := openTest(t, dir)
+	freq2, _ := db2.IssueByRef("P-1")
+	if got := chainIDs(t, db2, freq2); int64(len(got)) != freq2.StoredEventCount {
+		t.Errorf("after reopen: chain %d, count %d", len(got), freq2.StoredEventCount)
+	}
+}
+
+func TestEvictOlderThanAndDropSegments(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return now }
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "a", 0, 10)
+	now = now.Add(48 * time.Hour)
+	addEvents(t, db, p.ID, "a", 10, 5)
+	n, err := db.EvictOlderThan(p.ID, now.Add(-24*time.Hour))
+	if err != nil || n != 10 {
+		t.Fatalf("EvictOlderThan = %d, %v", n, err)
+	}
+	iss, _ := db.IssueByRef("P-1")
+	if ids := chainIDs(t, db, iss); len(ids) != 5 || iss.StoredEventCount != 5 {
+		t.Errorf("left %d events (count %d), want 5", len(ids), iss.StoredEventCount)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")); err != nil {
+		t.Errorf("current segment removed: %v", err)
+	}
+}
+
+func TestDeleteIssue(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "a", 0, 5)
+	addEvents(t, db, p.ID, "b", 5, 3)
+	a, _ := db.IssueByRef("P-1")
+	if err := db.DeleteIssue(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Issue(a.ID); err != ErrNotFound {
+		t.Errorf("issue still there: %v", err)
+	}
+	if tags, _ := db.IssueTags(a.ID); len(tags) != 0 {
+		t.Errorf("tags left: %v", tags)
+	}
+	pr, _ := db.Project(p.ID)
+	if pr.StoredEventCount != 3 {
+		t.Errorf("project stored = %d, want 3", pr.StoredEventCount)
+	}
+	// A new event with the deleted issue's key opens a new issue.
+	addEvents(t, db, p.ID, "a", 100, 1)
+	issues, _, _ := db.Issues(IssueFilter{Project: p.ID})
+	if len(issues) != 2 || issues[1].DigestOrder != 3 || issues[1].StoredEventCount != 1 {
+		t.Errorf("issues after delete = %+v", issues)
+	}
+}
+
+// BenchmarkEvictRound100k measures one retention round over a project
+// holding 100,000 events, evicting 5% of them.
+func BenchmarkEvictRound100k(b *testing.B) {
+	db, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	p, _ := db.CreateProject("p")
+	next := 0
+	fill := func(n int) {
+		for n > 0 {
+			k := min(n, 2000)
+			err := db.Digest(func(tx *Tx) error {
+				pr, _ := tx.Project(p.ID)
+				for i := next; i < next+k; i++ {
+					hash := fmt.Sprintf("issue-%d", i%50)
+					iss, err := tx.IssueForGrouping(p.ID, hash)
+					if err == ErrNotFound {
+						iss = &Issue{}
+						if err := tx.CreateIssue(pr, iss, hash, hash, "test"); err != nil {
+							return err
+						}
+					}
+					iss.DigestedEventCount++
+					if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Compressed: []byte("body")}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			next += k
+			n -= k
+		}
+	}
+	fill(100000)
+	b.ResetTimer()
+	for b.Loop() {
+		n, err := db.EvictProject(p.ID, 5000)
+		if err != nil || n != 5000 {
+			b.Fatalf("EvictProject = %d, %v", n, err)
+		}
+		b.StopTimer()
+		fill(5000)
+		b.StartTimer()
+	}
+}
