@@ -317,3 +317,25 @@ func TestNormalizeEventID(t *testing.T) {
 		t.Errorf("newEventID() = %q, want a v4 UUID in 32 hex", id)
 	}
 }
+
+func TestDepthAtMost(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		max  int
+		want bool
+	}{
+		{`{}`, 1, true},
+		{`{"a":[]}`, 1, false},
+		{`{"a":"[[["}`, 1, true},
+		{`{"a":"\"[[["}`, 1, true},
+		{`{"a":"\\"}`, 1, true},
+		{`{"a":"\\","b":[[]]}`, 2, false},
+		{`{"a":"\\\"[","b":[]}`, 2, true},
+		{`{"a":"unterminated [[[`, 1, true},
+		{`[[[]]][[[]]]`, 3, true},
+	} {
+		if got := depthAtMost([]byte(tt.in), tt.max); got != tt.want {
+			t.Errorf("depthAtMost(%s, %d) = %v, want %v", tt.in, tt.max, got, tt.want)
+		}
+	}
+}
