@@ -30,8 +30,10 @@ func alertBackendKey(id uint32) string { return "alertbackend:" + pad10(id) }
 
 const alertBackendPattern = "alertbackend:*"
 
-func alertOptOutKey(pid int, user string) string { return fmt.Sprintf("alertoptout:%06d:%s", pid, user) }
-func alertAddrKey(user string) string            { return "alertaddr:" + user }
+func alertOptOutKey(pid int, user string) string {
+	return fmt.Sprintf("alertoptout:%06d:%s", pid, user)
+}
+func alertAddrKey(user string) string { return "alertaddr:" + user }
 
 // The kinds of alert backend.
 const (
