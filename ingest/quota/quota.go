@@ -1,0 +1,220 @@
+// Package quota counts accepted events per project and for the whole
+// installation over 5 minutes, an hour and a month, and refuses events
+// once a limit is reached (reference §7.3). Unlike Bugsink, it counts at
+// ingest: a burst over quota gets 429 at once instead of being dropped
+// after a 200.
+package quota
+
+import (
+	"sync"
+	"time"
+)
+
+// Limits are event counts per window; 0 means no limit.
+type Limits struct {
+	FiveMin int64 `json:"per_5_minutes"`
+	Hour    int64 `json:"per_hour"`
+	Month   int64 `json:"per_month"`
+}
+
+// Config configures a Quota.
+type Config struct {
+	Project Limits // default limits of every project
+	Install Limits // limits of the installation as a whole
+	// Override, when set, returns a project's own limits (ok=false: use
+	// Project).
+	Override func(project int) (Limits, bool)
+	// Seed, when set, is asked once per subject for what was counted before
+	// this process started: the events of the current clock hour so far,
+	// and per day (oldest first, ending today) for the last 32 days. A
+	// subject is "all" or a project id.
+	Seed func(project int, install bool, now time.Time) (hour int64, days []int64)
+	Now  func() time.Time
+}
+
+// Quota is the counter and the admission check. Safe for concurrent use.
+type Quota struct {
+	cfg Config
+
+	mu      sync.Mutex // guards install and project
+	install *window
+	project map[int]*window
+}
+
+// New returns a Quota.
+func New(cfg Config) *Quota {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Quota{cfg: cfg, project: map[int]*window{}}
+}
+
+// window counts events per minute for the last hour and per day for the
+// last 32 days.
+type window struct {
+	minute     [60]int64
+	minuteAt   [60]int64 // unix minute of each slot
+	seedHour   int64     // events counted before start in the clock hour seedHourAt
+	seedHourAt int64     // unix hour
+	day        [32]int64
+	dayAt      [32]int64 // unix day of each slot
+}
+
+func (q *Quota) windowFor(project int, install bool, now time.Time) *window {
+	var w *window
+	if install {
+		w = q.install
+	} else {
+		w = q.project[project]
+	}
+	if w != nil {
+		return w
+	}
+	w = &window{}
+	if q.cfg.Seed != nil {
+		hour, days := q.cfg.Seed(project, install, now)
+		w.seedHour, w.seedHourAt = hour, now.Unix()/3600
+		today := now.Unix() / 86400
+		for i, n := range days {
+			d := today - int64(len(days)-1-i)
+			w.day[d%32], w.dayAt[d%32] = n, d
+		}
+	}
+	if install {
+		q.install = w
+	} else {
+		q.project[project] = w
+	}
+	return w
+}
+
+func (w *window) add(now time.Time) {
+	m := now.Unix() / 60
+	if w.minuteAt[m%60] != m {
+		w.minute[m%60], w.minuteAt[m%60] = 0, m
+	}
+	w.minute[m%60]++
+	d := now.Unix() / 86400
+	if w.dayAt[d%32] != d {
+		w.day[d%32], w.dayAt[d%32] = 0, d
+	}
+	w.day[d%32]++
+}
+
+// over reports whether w has reached one of the limits, and when it will
+// have dropped below it again.
+func (w *window) over(l Limits, now time.Time) (bool, time.Time, string) {
+	m := now.Unix() / 60
+	// minutes sums the last span minutes.
+	minutes := func(span int64) int64 {
+		var sum int64
+		for i := int64(0); i < span; i++ {
+			if mm := m - i; w.minuteAt[mm%60] == mm {
+				sum += w.minute[mm%60]
+			}
+		}
+		return sum
+	}
+	// until returns when enough of the oldest minutes have left the span
+	// for sum to drop below limit.
+	until := func(span, limit, sum int64) time.Time {
+		for i := span - 1; i >= 0; i-- {
+			mm := m - i
+			if w.minuteAt[mm%60] == mm {
+				sum -= w.minute[mm%60]
+			}
+			if sum < limit {
+				return time.Unix((mm+span)*60, 0)
+			}
+		}
+		return time.Unix((m+1)*60, 0)
+	}
+	if l.FiveMin > 0 {
+		if n := minutes(5); n >= l.FiveMin {
+			return true, until(5, l.FiveMin, n), "5 minutes"
+		}
+	}
+	if l.Hour > 0 {
+		n := minutes(60)
+		if w.seedHourAt == now.Unix()/3600 {
+			n += w.seedHour
+		}
+		if n >= l.Hour {
+			at := until(60, l.Hour, n)
+			if w.seedHourAt == now.Unix()/3600 {
+				at = time.Unix((w.seedHourAt+1)*3600, 0)
+			}
+			return true, at, "hour"
+		}
+	}
+	if l.Month > 0 {
+		// A rolling calendar month, counted in whole days.
+		start := now.AddDate(0, -1, 0).Unix() / 86400
+		today := now.Unix() / 86400
+		var sum int64
+		for d := start + 1; d <= today; d++ {
+			if w.dayAt[d%32] == d {
+				sum += w.day[d%32]
+			}
+		}
+		if sum >= l.Month {
+			// Drops below once the oldest days leave the window.
+			for d := start + 1; d <= today; d++ {
+				if w.dayAt[d%32] == d {
+					sum -= w.day[d%32]
+				}
+				if sum < l.Month {
+					return true, time.Unix(d*86400, 0).AddDate(0, 1, 0).Add(24 * time.Hour), "month"
+				}
+			}
+			return true, time.Unix((today+1)*86400, 0).AddDate(0, 1, 0), "month"
+		}
+	}
+	return false, time.Time{}, ""
+}
+
+// Admit implements ingest.Admitter: it refuses when the installation or
+// the project has reached a limit. The reason names the scope ("project_quota"
+// or "org_quota", as Sentry's rate-limit reason codes do).
+func (q *Quota) Admit(project int) (ok bool, retryAfter time.Duration, reason string) {
+	now := q.cfg.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if over, until, _ := q.windowFor(0, true, now).over(q.cfg.Install, now); over {
+		return false, max(time.Second, until.Sub(now)), "org_quota"
+	}
+	limits := q.cfg.Project
+	if q.cfg.Override != nil {
+		if l, ok := q.cfg.Override(project); ok {
+			limits = l
+		}
+	}
+	if over, until, _ := q.windowFor(project, false, now).over(limits, now); over {
+		return false, max(time.Second, until.Sub(now)), "project_quota"
+	}
+	return true, 0, ""
+}
+
+// Count records one accepted event of project.
+func (q *Quota) Count(project int) {
+	now := q.cfg.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.windowFor(0, true, now).add(now)
+	q.windowFor(project, false, now).add(now)
+}
+
+// Admitters combines admission checks: the first refusal wins.
+type Admitters []interface {
+	Admit(project int) (bool, time.Duration, string)
+}
+
+// Admit asks each in turn.
+func (as Admitters) Admit(project int) (bool, time.Duration, string) {
+	for _, a := range as {
+		if ok, d, r := a.Admit(project); !ok {
+			return ok, d, r
+		}
+	}
+	return true, 0, ""
+}

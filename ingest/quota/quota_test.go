@@ -1,0 +1,101 @@
+package quota
+
+import (
+	"testing"
+	"time"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestFiveMinuteLimit(t *testing.T) {
+	c := &clock{time.Date(2026, 6, 1, 12, 0, 30, 0, time.UTC)}
+	q := New(Config{Project: Limits{FiveMin: 3}, Now: c.now})
+	for i := range 3 {
+		if ok, _, _ := q.Admit(1); !ok {
+			t.Fatalf("event %d refused", i)
+		}
+		q.Count(1)
+		c.t = c.t.Add(time.Minute)
+	}
+	ok, retry, reason := q.Admit(1)
+	if ok || reason != "project_quota" {
+		t.Fatalf("4th event: ok=%v reason=%q", ok, reason)
+	}
+	// The first event (12:00) leaves the 5-minute window at 12:05; now is 12:03:30.
+	if want := 90 * time.Second; retry != want {
+		t.Errorf("retry after %v, want %v", retry, want)
+	}
+	if ok, _, _ := q.Admit(2); !ok {
+		t.Error("another project was refused")
+	}
+	c.t = c.t.Add(retry)
+	if ok, _, _ := q.Admit(1); !ok {
+		t.Error("still refused after Retry-After")
+	}
+}
+
+func TestInstallLimitAndOverride(t *testing.T) {
+	c := &clock{time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	q := New(Config{
+		Project: Limits{Hour: 2}, Install: Limits{Hour: 5}, Now: c.now,
+		Override: func(p int) (Limits, bool) { return Limits{}, p == 9 }, // project 9: no limit
+	})
+	for range 4 {
+		q.Count(9)
+	}
+	if ok, _, _ := q.Admit(9); !ok {
+		t.Error("project with no limit refused below the installation limit")
+	}
+	q.Count(1)
+	q.Count(1)
+	if ok, _, reason := q.Admit(1); ok || reason != "org_quota" {
+		t.Errorf("installation over its hour limit: ok=%v reason=%q", ok, reason)
+	}
+}
+
+func TestMonthAndSeed(t *testing.T) {
+	c := &clock{time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)}
+	q := New(Config{
+		Project: Limits{Month: 100, Hour: 50}, Now: c.now,
+		Seed: func(p int, install bool, now time.Time) (int64, []int64) {
+			if install {
+				return 0, nil
+			}
+			days := make([]int64, 32)
+			days[31] = 40 // today
+			days[10] = 60 // 21 days ago
+			return 49, days
+		},
+	})
+	ok, retry, _ := q.Admit(1)
+	if ok {
+		t.Fatal("seeded month total of 100 admitted")
+	}
+	// 21 days ago (May 25) leaves the window a month after it, on June 26.
+	if got := c.t.Add(retry); got.Before(time.Date(2026, 6, 25, 0, 0, 0, 0, time.UTC)) || got.After(time.Date(2026, 6, 27, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("month quota lifts at %v", got)
+	}
+	q2 := New(Config{Project: Limits{Hour: 50}, Now: c.now, Seed: func(int, bool, time.Time) (int64, []int64) { return 49, nil }})
+	if ok, _, _ := q2.Admit(1); !ok {
+		t.Fatal("49 of 50 refused")
+	}
+	q2.Count(1)
+	if ok, retry, _ := q2.Admit(1); ok || retry != 48*time.Hour/48 {
+		t.Errorf("seeded hour: ok=%v retry=%v (want until 13:00)", ok, retry)
+	}
+}
+
+func TestAdmitters(t *testing.T) {
+	c := &clock{time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	q := New(Config{Project: Limits{FiveMin: 1}, Now: c.now})
+	q.Count(1)
+	as := Admitters{q}
+	if ok, _, _ := as.Admit(1); ok {
+		t.Error("combined admit passed a refusal")
+	}
+	if ok, _, _ := (Admitters{}).Admit(1); !ok {
+		t.Error("empty Admitters refused")
+	}
+}
