@@ -30,6 +30,9 @@ const (
 	DefaultBatchBytes  = 2 << 20 // of spooled (uncompressed) payload
 )
 
+// ExpireEvery is how often age-based retention runs.
+const ExpireEvery = 10 * time.Minute
+
 // Linger is how long the worker waits after a batch that did not fill, so
 // that the next one gathers more events.
 const Linger = 50 * time.Millisecond
@@ -43,6 +46,9 @@ type Worker struct {
 	// Pressure, when set, reports whether memory is short; the worker then
 	// takes small batches.
 	Pressure func() bool
+	// MaxEventAge, when positive, removes events older than this, checked
+	// at start and every ExpireEvery.
+	MaxEventAge time.Duration
 
 	mu  sync.Mutex // guards pos
 	pos spool.Pos
@@ -50,6 +56,7 @@ type Worker struct {
 	digested   atomic.Int64
 	duplicates atomic.Int64
 	invalid    atomic.Int64
+	evicted    atomic.Int64
 	batches    atomic.Int64
 	lastBatch  atomic.Int64 // unix nanos of the last committed batch
 	lastNanos  atomic.Int64 // duration of the last batch
@@ -95,6 +102,7 @@ type Stats struct {
 	Digested   int64         `json:"digested"`
 	Duplicates int64         `json:"duplicates"`
 	Invalid    int64         `json:"invalid"`
+	Evicted    int64         `json:"evicted"`
 	Batches    int64         `json:"batches"`
 	LastBatch  time.Time     `json:"last_batch,omitzero"`
 	BatchTime  time.Duration `json:"last_batch_ns"`
@@ -104,7 +112,7 @@ type Stats struct {
 // Stats returns the worker's counters.
 func (w *Worker) Stats() Stats {
 	s := Stats{
-		Digested: w.digested.Load(), Duplicates: w.duplicates.Load(), Invalid: w.invalid.Load(),
+		Digested: w.digested.Load(), Duplicates: w.duplicates.Load(), Invalid: w.invalid.Load(), Evicted: w.evicted.Load(),
 		Batches: w.batches.Load(), BatchTime: time.Duration(w.lastNanos.Load()), Idle: w.idle.Load(),
 	}
 	if n := w.lastBatch.Load(); n != 0 {
@@ -118,7 +126,13 @@ func (w *Worker) Stats() Stats {
 func (w *Worker) Run(ctx context.Context) error {
 	notify := w.spool.Notify()
 	backoff := time.Second
+	w.expire()
+	nextExpire := time.Now().Add(ExpireEvery)
 	for {
+		if time.Now().After(nextExpire) {
+			w.expire()
+			nextExpire = time.Now().Add(ExpireEvery)
+		}
 		n, err := w.Batch()
 		if err != nil {
 			w.log.Error("digest batch failed", "err", err)
@@ -203,8 +217,10 @@ func (w *Worker) Batch() (int, error) {
 		return 0, nil
 	}
 	var stored, dups int64
+	touched := map[int]bool{}
 	err = w.db.Digest(func(tx *store.Tx) error {
 		stored, dups = 0, 0
+		clear(touched)
 		for i := range items {
 			ok, err := digestOne(tx, &items[i])
 			if err != nil {
@@ -212,6 +228,7 @@ func (w *Worker) Batch() (int, error) {
 			}
 			if ok {
 				stored++
+				touched[items[i].project] = true
 			} else {
 				dups++
 			}
@@ -230,7 +247,52 @@ func (w *Worker) Batch() (int, error) {
 	if err := w.spool.Release(next); err != nil {
 		w.log.Warn("spool release failed", "err", err)
 	}
+	for pid := range touched {
+		w.retain(pid)
+	}
 	return n, nil
+}
+
+// retain runs a retention round when project pid stores more events than
+// its maximum.
+func (w *Worker) retain(pid int) {
+	p, err := w.db.Project(pid)
+	if err != nil {
+		return
+	}
+	target := store.EvictTarget(p.StoredEventCount, p.RetentionMax)
+	if target == 0 {
+		return
+	}
+	start := time.Now()
+	n, err := w.db.EvictProject(pid, target)
+	if err != nil {
+		w.log.Error("retention round failed", "project_id", pid, "err", err)
+		return
+	}
+	w.evicted.Add(int64(n))
+	w.log.Debug("retention round", "project_id", pid, "evicted", n, "took", time.Since(start))
+}
+
+// expire removes events older than MaxEventAge from every project.
+func (w *Worker) expire() {
+	if w.MaxEventAge <= 0 {
+		return
+	}
+	ps, err := w.db.Projects()
+	if err != nil {
+		w.log.Error("age retention failed", "err", err)
+		return
+	}
+	cutoff := w.db.Now().Add(-w.MaxEventAge)
+	for _, p := range ps {
+		n, err := w.db.EvictOlderThan(p.ID, cutoff)
+		if err != nil {
+			w.log.Error("age retention failed", "project_id", p.ID, "err", err)
+			continue
+		}
+		w.evicted.Add(int64(n))
+	}
 }
 
 // mostlyUnique are the tag keys whose values are (nearly) unique per event:

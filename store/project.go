@@ -31,10 +31,33 @@ type Project struct {
 	AlertOnRegression bool `json:"alert_on_regression"`
 	AlertOnUnmute     bool `json:"alert_on_unmute"`
 
+	// Quota, when set, replaces the installation's default per-project
+	// limits for this project.
+	Quota *QuotaLimits `json:"quota,omitempty"`
+	// Scrub holds the project's server-side scrubbing settings.
+	Scrub ScrubSettings `json:"scrub"`
+
 	// Committed extent of the event log and body segments (eventlog.go).
 	LogLen uint32 `json:"log_len"`
 	Seg    uint32 `json:"seg"`
 	SegOff uint32 `json:"seg_off"`
+}
+
+// QuotaLimits are event counts allowed per window; 0 means no limit.
+type QuotaLimits struct {
+	FiveMin int64 `json:"per_5_minutes"`
+	Hour    int64 `json:"per_hour"`
+	Month   int64 `json:"per_month"`
+}
+
+// ScrubSettings control server-side scrubbing of a project's events.
+type ScrubSettings struct {
+	// Off turns scrubbing off (it is on by default).
+	Off bool `json:"off,omitempty"`
+	// ExtraKeys are more key names to scrub.
+	ExtraKeys []string `json:"extra_keys,omitempty"`
+	// IP removes client IP addresses too.
+	IP bool `json:"ip,omitempty"`
 }
 
 // Slugify turns a project name into its slug: lower-case letters, digits
@@ -187,4 +210,48 @@ func validKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// ProjectQuota returns a project's own quota limits, if it has any. It
+// reads an in-memory copy and never blocks on a digest batch.
+func (db *DB) ProjectQuota(id int) (QuotaLimits, bool) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	q, ok := db.quotas[id]
+	if !ok {
+		return QuotaLimits{}, false
+	}
+	return q, true
+}
+
+// SetProjectQuota sets (or, with nil, removes) a project's own quota.
+func (db *DB) SetProjectQuota(id int, q *QuotaLimits) error {
+	err := db.update(func(tx *buntdb.Tx) error {
+		var p Project
+		if err := getJSON(tx, projectKey(id), &p); err != nil {
+			return err
+		}
+		p.Quota = q
+		return setJSON(tx, projectKey(id), &p)
+	})
+	if err != nil {
+		return err
+	}
+	db.cacheProject(id, "", q, false)
+	return nil
+}
+
+// cacheProject updates the in-memory copies ingest reads; key "" keeps the
+// key.
+func (db *DB) cacheProject(id int, key string, q *QuotaLimits, setKey bool) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if setKey {
+		db.keys[id] = key
+	}
+	if q != nil {
+		db.quotas[id] = *q
+	} else {
+		delete(db.quotas, id)
+	}
 }

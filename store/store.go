@@ -42,9 +42,10 @@ type DB struct {
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 
-	mu   sync.RWMutex // guards logs and keys
-	logs map[int]*eventLog
-	keys map[int]string // project id → DSN key, for ingest auth
+	mu     sync.RWMutex // guards logs and keys
+	logs   map[int]*eventLog
+	keys   map[int]string      // project id → DSN key, for ingest auth
+	quotas map[int]QuotaLimits // project id → its own quota, if any
 
 	digestMu sync.Mutex // serialises Digest batches
 }
@@ -59,7 +60,7 @@ func Open(dir string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{dir: dir, lock: lock, Now: time.Now, logs: map[int]*eventLog{}, keys: map[int]string{}}
+	db := &DB{dir: dir, lock: lock, Now: time.Now, logs: map[int]*eventLog{}, keys: map[int]string{}, quotas: map[int]QuotaLimits{}}
 	if err := db.open(); err != nil {
 		unlockDir(lock)
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -138,8 +139,8 @@ func (db *DB) openProject(p *Project) error {
 	}
 	db.mu.Lock()
 	db.logs[p.ID] = el
-	db.keys[p.ID] = p.Key
 	db.mu.Unlock()
+	db.cacheProject(p.ID, p.Key, p.Quota, true)
 	err = db.reconcile(p.ID, el.live)
 	el.live = nil
 	return err
