@@ -253,3 +253,24 @@ func TestNowAndPanic(t *testing.T) {
 type panicProjects struct{}
 
 func (panicProjects) ProjectKey(int) (string, bool) { panic("boom") }
+
+func TestSpoolFailure(t *testing.T) {
+	ts := newTestServer(t)
+	ts.sp.Close() // Append now fails
+	for _, path := range []string{"/api/1/store/", "/api/1/envelope/"} {
+		body := `{"message":"lost"}`
+		if strings.HasSuffix(path, "/envelope/") {
+			body = "{}\n{\"type\":\"event\"}\n" + body
+		}
+		status, hdr, reply := ts.post(t, path+"?sentry_key="+testKey, strings.NewReader(body))
+		if status != http.StatusServiceUnavailable || hdr.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("%s: %d %s, want 503", path, status, reply)
+		}
+		if msg := message(t, reply); strings.Contains(msg, "spool") {
+			t.Errorf("%s: internal error text %q reaches the client", path, msg)
+		}
+	}
+	if c := ts.h.Counters(); c.Accepted != 0 {
+		t.Errorf("Accepted = %d after failed writes", c.Accepted)
+	}
+}

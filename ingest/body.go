@@ -176,7 +176,7 @@ func (b *body) classify(err error) error {
 	return &ingestError{kind: malformed, msg: "Corrupt " + b.enc + " body", err: err}
 }
 
-// Close releases the decoders and buffers.
+// Close releases the decoders and buffers. It may be called more than once.
 func (b *body) Close() error {
 	for _, f := range slices.Backward(b.release) {
 		f()

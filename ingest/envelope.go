@@ -56,6 +56,7 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	b.Close() // free the decoder (br, zstd: up to 16 MiB) before waiting for the disk
 	if p.events != 1 {
 		// No event, or several: Bugsink ignores envelopes with more than one.
 		return writeID(w, p.eventID)

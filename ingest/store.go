@@ -30,6 +30,7 @@ func (h *Handler) handleStore(w http.ResponseWriter, r *http.Request) error {
 	if err := ev.readAll(b, hint); err != nil {
 		return err
 	}
+	b.Close() // free the decoder before waiting for the disk
 	if err := checkEventJSON(ev.b); err != nil {
 		return err
 	}
