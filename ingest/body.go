@@ -44,7 +44,7 @@ var (
 )
 
 // openBody opens r's body for reading under lim. The caller must Close it.
-func (h *Handler) openBody(w http.ResponseWriter, r *http.Request, lim limits) (*body, error) {
+func openBody(w http.ResponseWriter, r *http.Request, lim limits) (*body, error) {
 	if r.ContentLength > lim.raw.n {
 		return nil, tooLargeErr(lim.raw)
 	}

@@ -27,7 +27,7 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
-	b, err := h.openBody(w, r, h.envelope)
+	b, err := openBody(w, r, h.envelope)
 	if err != nil {
 		return err
 	}

@@ -177,6 +177,9 @@ func (h *Handler) spoolEvent(r *http.Request, project int, id string, payload []
 		return &ingestError{kind: unavailable, msg: "Could not store the event; try again later", err: err}
 	}
 	h.accepted.Add(1)
+	if h.onAccept != nil {
+		h.onAccept(project)
+	}
 	return nil
 }
 

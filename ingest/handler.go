@@ -47,6 +47,10 @@ type Config struct {
 	MaxEnvelopeCompressedSize int64 // default 20 MiB
 
 	Now func() time.Time // nil: time.Now
+
+	// OnAccept, when set, is called once for every event written to the
+	// spool, e.g. to count it against a quota.
+	OnAccept func(project int)
 }
 
 // Default size limits (Bugsink's).
@@ -74,6 +78,7 @@ type Counters struct {
 type Handler struct {
 	projects   Projects
 	admit      Admitter
+	onAccept   func(project int)
 	spool      *spool.Spool
 	log        *slog.Logger
 	baseURL    string
@@ -103,6 +108,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		projects:   cfg.Projects,
 		admit:      cfg.Admit,
+		onAccept:   cfg.OnAccept,
 		spool:      cfg.Spool,
 		log:        cfg.Logger,
 		baseURL:    cfg.BaseURL,

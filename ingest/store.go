@@ -16,7 +16,7 @@ func (h *Handler) handleStore(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	b, err := h.openBody(w, r, h.store)
+	b, err := openBody(w, r, h.store)
 	if err != nil {
 		return err
 	}
