@@ -39,6 +39,7 @@ import (
 	"github.com/tinysink/tinysink/budget/profile"
 	"github.com/tinysink/tinysink/digest"
 	"github.com/tinysink/tinysink/ingest"
+	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/ui"
@@ -75,6 +76,8 @@ type config struct {
 	TrustProxy   bool
 	LogFormat    string
 	LogLevel     string
+	MaxEventAge  string
+	Quota        [6]string // project 5m, hour, month; installation 5m, hour, month
 }
 
 // setting describes one flag for the help text and the README.
@@ -90,6 +93,13 @@ var settings = []setting{
 	{"max-envelope-size", "TINYSINK_MAX_ENVELOPE_SIZE", "100MiB", "largest envelope, decompressed"},
 	{"max-envelope-compressed-size", "TINYSINK_MAX_ENVELOPE_COMPRESSED_SIZE", "20MiB", "largest /envelope/ request body as sent"},
 	{"trust-proxy", "TINYSINK_TRUST_PROXY", "false", "take client addresses from X-Real-IP / X-Forwarded-For"},
+	{"max-event-age", "TINYSINK_MAX_EVENT_AGE", "0", "delete events older than this, e.g. 90d or 72h (0 = keep until the count limit)"},
+	{"quota-project-5m", "TINYSINK_QUOTA_PROJECT_5M", "1000", "events a project may send per 5 minutes (0 = no limit)"},
+	{"quota-project-hour", "TINYSINK_QUOTA_PROJECT_HOUR", "5000", "events a project may send per hour (0 = no limit)"},
+	{"quota-project-month", "TINYSINK_QUOTA_PROJECT_MONTH", "1000000", "events a project may send per month (0 = no limit)"},
+	{"quota-install-5m", "TINYSINK_QUOTA_INSTALL_5M", "1000", "events the installation takes per 5 minutes (0 = no limit)"},
+	{"quota-install-hour", "TINYSINK_QUOTA_INSTALL_HOUR", "5000", "events the installation takes per hour (0 = no limit)"},
+	{"quota-install-month", "TINYSINK_QUOTA_INSTALL_MONTH", "1000000", "events the installation takes per month (0 = no limit)"},
 	{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json"},
 	{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
 }
@@ -109,7 +119,9 @@ func parseFlags(name string, args []string, stderr io.Writer) (*config, *flag.Fl
 		"addr": &c.Addr, "data": &c.Data, "base-url": &c.BaseURL, "memory-limit": &c.MemoryLimit,
 		"max-event-size": &c.MaxEvent, "max-event-compressed-size": &c.MaxEventComp,
 		"max-envelope-size": &c.MaxEnv, "max-envelope-compressed-size": &c.MaxEnvComp,
-		"log-format": &c.LogFormat, "log-level": &c.LogLevel,
+		"log-format": &c.LogFormat, "log-level": &c.LogLevel, "max-event-age": &c.MaxEventAge,
+		"quota-project-5m": &c.Quota[0], "quota-project-hour": &c.Quota[1], "quota-project-month": &c.Quota[2],
+		"quota-install-5m": &c.Quota[3], "quota-install-hour": &c.Quota[4], "quota-install-month": &c.Quota[5],
 	}
 	for _, s := range settings {
 		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
@@ -287,6 +299,32 @@ func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("bad -log-format %q (text or json)", c.LogFormat)
 }
 
+// parseAge parses a duration that may also be given in days ("90d").
+func parseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad age %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	if s == "0" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// quotas parses the quota settings.
+func (c *config) quotas() (project, install quota.Limits, err error) {
+	var n [6]int64
+	for i, s := range c.Quota {
+		if n[i], err = strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil || n[i] < 0 {
+			return project, install, fmt.Errorf("bad quota %q", s)
+		}
+	}
+	return quota.Limits{FiveMin: n[0], Hour: n[1], Month: n[2]}, quota.Limits{FiveMin: n[3], Hour: n[4], Month: n[5]}, nil
+}
+
 // sizes parses the size settings.
 func (c *config) sizes() (limit, ev, evc, env, envc int64, err error) {
 	parse := func(name, s string) int64 {
@@ -345,6 +383,7 @@ type server struct {
 	sp       *spool.Spool
 	worker   *digest.Worker
 	limiter  *budget.Limiter
+	quota    *quota.Quota
 	ln       net.Listener
 	http     *http.Server
 	base     string
@@ -355,6 +394,14 @@ type server struct {
 // it. On error everything opened is closed again.
 func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	limit, maxEv, maxEvC, maxEnv, maxEnvC, err := c.sizes()
+	if err != nil {
+		return nil, err
+	}
+	maxAge, err := parseAge(c.MaxEventAge)
+	if err != nil {
+		return nil, fmt.Errorf("-max-event-age: %w", err)
+	}
+	projQuota, installQuota, err := c.quotas()
 	if err != nil {
 		return nil, err
 	}
@@ -377,14 +424,23 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 	s.worker.Pressure = s.limiter.Short
+	s.worker.MaxEventAge = maxAge
+	s.quota = quota.New(quota.Config{
+		Project: projQuota, Install: installQuota,
+		Override: func(pid int) (quota.Limits, bool) {
+			q, ok := s.db.ProjectQuota(pid)
+			return quota.Limits(q), ok
+		},
+		Seed: s.seedQuota,
+	})
 	if s.ln, err = net.Listen("tcp", c.Addr); err != nil {
 		return nil, err
 	}
 	s.base = baseURL(c, s.ln)
 
 	ing := ingest.New(ingest.Config{
-		Projects: s.db, Admit: s.limiter, Spool: s.sp, Logger: log.With("component", "ingest"),
-		BaseURL: s.base, TrustProxy: c.TrustProxy,
+		Projects: s.db, Admit: quota.Admitters{s.limiter, s.quota}, Spool: s.sp, Logger: log.With("component", "ingest"),
+		BaseURL: s.base, TrustProxy: c.TrustProxy, OnAccept: s.quota.Count,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
 	})
 	mux := http.NewServeMux()
@@ -464,6 +520,25 @@ func (s *server) handleBudget(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(page)
+}
+
+// seedQuota tells the quota what was counted before this process started,
+// from the store's hourly counters.
+func (s *server) seedQuota(pid int, install bool, now time.Time) (int64, []int64) {
+	subject := store.ProjectSubject(pid)
+	if install {
+		subject = store.InstallSubject
+	}
+	hour := now.UTC().Truncate(time.Hour)
+	h, err := s.db.Hourly(subject, hour, hour.Add(time.Hour))
+	if err != nil || len(h) == 0 {
+		return 0, nil
+	}
+	days, err := s.db.Daily(subject, now.AddDate(0, 0, -31), now.AddDate(0, 0, 1))
+	if err != nil {
+		return h[0], nil
+	}
+	return h[0], days
 }
 
 // close releases what newServer opened.

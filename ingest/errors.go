@@ -113,10 +113,18 @@ func retrySeconds(d time.Duration) int {
 
 // rateLimits builds an X-Sentry-Rate-Limits value
 // (retry_after:categories:scope:reason_code, see develop.sentry.dev "Rate
-// Limiting"). The categories are left empty, meaning all of them: a refused
-// installation or project takes nothing, not even sessions or transactions.
+// Limiting"). A quota counts error events, so a quota refusal names the
+// event categories (error, default, security) and its scope; any other
+// refusal (memory) leaves the categories empty, meaning all of them.
 func rateLimits(secs int, reason string) string {
-	return strconv.Itoa(secs) + "::organization:" + reasonCode(reason)
+	code := reasonCode(reason)
+	switch code {
+	case "project_quota":
+		return strconv.Itoa(secs) + ":error;default;security:project:" + code
+	case "org_quota":
+		return strconv.Itoa(secs) + ":error;default;security:organization:" + code
+	}
+	return strconv.Itoa(secs) + "::organization:" + code
 }
 
 // reasonCode reduces reason to the characters safe in the header's grammar.
