@@ -36,6 +36,8 @@ const (
 	maxBodySize = 64 << 20
 	// maxFieldLen bounds EventID and RemoteAddr.
 	maxFieldLen = 1024
+	// maxProject bounds Project.
+	maxProject = 1 << 31
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -91,7 +93,7 @@ func decodeBody(body []byte, r *Record) error {
 	}
 	b := body[1:]
 	project, n := binary.Uvarint(b)
-	if n <= 0 || project > 1<<31 {
+	if n <= 0 || project > maxProject {
 		return errBadBody
 	}
 	b = b[n:]

@@ -36,6 +36,8 @@ var (
 	// ErrTooLarge is returned by Append for a record larger than 64 MiB or
 	// with an EventID or RemoteAddr longer than 1 KiB.
 	ErrTooLarge = errors.New("spool: record too large")
+	// ErrInvalid is returned by Append for a Project outside 0..2^31.
+	ErrInvalid = errors.New("spool: invalid record")
 )
 
 // Record is one accepted event.
@@ -255,7 +257,10 @@ func syncDir(dir string) error {
 // Append writes r to the spool and returns once it is durable (fsync'd).
 // It is safe for concurrent use; concurrent calls share one fsync.
 func (s *Spool) Append(r *Record) error {
-	if len(r.EventID) > maxFieldLen || len(r.RemoteAddr) > maxFieldLen || r.Project < 0 {
+	if r.Project < 0 || r.Project > maxProject {
+		return ErrInvalid
+	}
+	if len(r.EventID) > maxFieldLen || len(r.RemoteAddr) > maxFieldLen {
 		return ErrTooLarge
 	}
 	var metaBuf [64]byte

@@ -462,6 +462,28 @@ func TestReopenContinuesFromSavedPos(t *testing.T) {
 	}
 }
 
+func TestAppendRefusesBadRecords(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
+	defer s.Close()
+	for _, tt := range []struct {
+		r    Record
+		want error
+	}{
+		{Record{Project: -1}, ErrInvalid},
+		{Record{Project: 1<<31 + 1}, ErrInvalid},
+		{Record{EventID: strings.Repeat("e", 2000)}, ErrTooLarge},
+		{Record{RemoteAddr: strings.Repeat("a", 2000)}, ErrTooLarge},
+		{Record{Payload: make([]byte, 65<<20)}, ErrTooLarge},
+	} {
+		if err := s.Append(&tt.r); err != tt.want {
+			t.Errorf("Append(project %d, %d/%d/%d bytes) = %v, want %v", tt.r.Project, len(tt.r.EventID), len(tt.r.RemoteAddr), len(tt.r.Payload), err, tt.want)
+		}
+	}
+	if got, _ := readAll(t, s, Pos{}, 10); len(got) != 0 {
+		t.Errorf("%d refused records were written", len(got))
+	}
+}
+
 func TestNotifyAndStats(t *testing.T) {
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
 	defer s.Close()
