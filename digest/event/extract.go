@@ -153,12 +153,15 @@ func (d *doc) extract(m Meta) *Event {
 }
 
 // mainException returns the last exception value (the outermost of a
-// chain), or nil.
+// chain), or nil when there is none or it is not an object.
 func (d *doc) mainException() *fastjson.Value {
 	if !d.excPresent || len(d.excVals) == 0 {
 		return nil
 	}
-	return d.excVals[len(d.excVals)-1]
+	if main := d.excVals[len(d.excVals)-1]; typeOf(main) == fastjson.TypeObject {
+		return main
+	}
+	return nil
 }
 
 // planMessage decides how "message" and "logentry" are stored so readers see

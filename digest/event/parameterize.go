@@ -108,10 +108,10 @@ type paramRE struct {
 	placeholder string
 	// re finds the part; for afterEq patterns it is "=(?:part)".
 	re *regexp.Regexp
-	// ctx matches the part anchored one byte into the text after a
-	// leading ASCII word byte, so \b at the start of a search window sees
-	// the byte before it (Go has no "search from offset with context").
-	ctx     *regexp.Regexp
+	// after is `\A(?s:.+?)(part)`: run on s[pos-1:], its group 1 is the
+	// leftmost match starting at or after pos, with \b judged against the
+	// byte before pos (Go has no "search from an offset with context").
+	after   *regexp.Regexp
 	afterEq bool
 }
 
@@ -131,7 +131,7 @@ func compileParam() *parameterizer {
 				r.re = regexp.MustCompile(`=(?:` + part + `)`)
 			} else {
 				r.re = regexp.MustCompile(`(?:` + part + `)`)
-				r.ctx = regexp.MustCompile(`\A[0-9A-Za-z_](?:` + part + `)`)
+				r.after = regexp.MustCompile(`\A(?s:.+?)(` + part + `)`)
 			}
 			p.res = append(p.res, r)
 		}
@@ -217,30 +217,19 @@ func (p *parameterizer) find(i int, s string, pos int) match {
 		}
 		return match{from + loc[0] + 1, from + loc[1]}
 	}
-	for pos <= len(s) {
-		if pos == 0 || !isWordByte(s[pos-1]) {
-			// The start of s[pos:] has the same \b context as s at pos.
-			loc := r.re.FindStringIndex(s[pos:])
-			if loc == nil {
-				return match{-1, -1}
-			}
-			return match{pos + loc[0], pos + loc[1]}
-		}
-		// After a word byte, a match at pos itself must be judged with
-		// that byte in view.
-		if loc := r.ctx.FindStringIndex(s[pos-1:]); loc != nil {
-			return match{pos, pos - 1 + loc[1]}
-		}
+	if pos == 0 || !isWordByte(s[pos-1]) {
+		// The start of s[pos:] has the same \b context as s at pos.
 		loc := r.re.FindStringIndex(s[pos:])
 		if loc == nil {
 			return match{-1, -1}
 		}
-		if loc[0] > 0 {
-			return match{pos + loc[0], pos + loc[1]}
-		}
-		pos++ // a match at pos only without context: look further on
+		return match{pos + loc[0], pos + loc[1]}
 	}
-	return match{-1, -1}
+	loc := r.after.FindStringSubmatchIndex(s[pos-1:])
+	if loc == nil {
+		return match{-1, -1}
+	}
+	return match{pos - 1 + loc[2], pos - 1 + loc[3]}
 }
 
 func isWordByte(c byte) bool {
