@@ -189,7 +189,7 @@ var nonPublic = func() []netip.Prefix {
 }()
 
 var (
-	nat64   = netip.MustParsePrefix("64:ff9b::/96")
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFour = netip.MustParsePrefix("2002::/16")
 )
 
