@@ -274,3 +274,29 @@ func TestSpoolFailure(t *testing.T) {
 		t.Errorf("Accepted = %d after failed writes", c.Accepted)
 	}
 }
+
+func TestOnAccept(t *testing.T) {
+	var calls []int
+	ts := newTestServer(t, func(c *Config) {
+		c.Projects = fakeProjects{1: testKey, 2: "key2"}
+		c.OnAccept = func(project int) { calls = append(calls, project) }
+	})
+	ts.post(t, "/api/2/store/?sentry_key=key2", strings.NewReader(`{}`))
+	ts.postEnvelope(t, envelope(`{}`, `{"type":"event"}`, `{}`))
+	ts.postEnvelope(t, envelope(`{}`, `{"type":"session"}`, `{}`))      // no event
+	ts.postEnvelope(t, envelope(`{}`, `{"type":"event"}`, `[]`))        // refused
+	ts.post(t, "/api/1/store/?sentry_key=bad", strings.NewReader(`{}`)) // refused
+	if len(calls) != 2 || calls[0] != 2 || calls[1] != 1 {
+		t.Errorf("OnAccept calls %v, want [2 1]", calls)
+	}
+	// The quota reasons name the event categories in X-Sentry-Rate-Limits.
+	for reason, want := range map[string]string{
+		"project_quota": "60:error;default;security:project:project_quota",
+		"org_quota":     "60:error;default;security:organization:org_quota",
+		"memory":        "60::organization:memory",
+	} {
+		if got := rateLimits(60, reason); got != want {
+			t.Errorf("rateLimits(60, %q) = %q, want %q", reason, got, want)
+		}
+	}
+}

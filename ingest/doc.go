@@ -30,8 +30,12 @@
 // Once the key is known (before the body is read, or right after the
 // envelope header line when the key is in its dsn) the Admitter is asked
 // whether the project may send another event. If not: 429 with Retry-After
-// and "X-Sentry-Rate-Limits: <seconds>::organization:<reason>" (empty
-// categories: all of them), and the body is not read.
+// and X-Sentry-Rate-Limits (retry_after:categories:scope:reason_code): for
+// the quota reasons "project_quota" and "org_quota" the error event
+// categories, "<seconds>:error;default;security:<project|organization>:<reason>";
+// for any other reason (memory) empty categories, meaning all of them,
+// "<seconds>::organization:<reason>". The body is not read. Config.OnAccept
+// is called for every event spooled, so quotas are counted at ingest.
 //
 // # Bodies
 //
