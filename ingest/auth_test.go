@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,16 +277,19 @@ func TestSpoolFailure(t *testing.T) {
 }
 
 func TestOnAccept(t *testing.T) {
+	var mu sync.Mutex // guards calls
 	var calls []int
 	ts := newTestServer(t, func(c *Config) {
 		c.Projects = fakeProjects{1: testKey, 2: "key2"}
-		c.OnAccept = func(project int) { calls = append(calls, project) }
+		c.OnAccept = func(project int) { mu.Lock(); calls = append(calls, project); mu.Unlock() }
 	})
 	ts.post(t, "/api/2/store/?sentry_key=key2", strings.NewReader(`{}`))
 	ts.postEnvelope(t, envelope(`{}`, `{"type":"event"}`, `{}`))
 	ts.postEnvelope(t, envelope(`{}`, `{"type":"session"}`, `{}`))      // no event
 	ts.postEnvelope(t, envelope(`{}`, `{"type":"event"}`, `[]`))        // refused
 	ts.post(t, "/api/1/store/?sentry_key=bad", strings.NewReader(`{}`)) // refused
+	mu.Lock()
+	defer mu.Unlock()
 	if len(calls) != 2 || calls[0] != 2 || calls[1] != 1 {
 		t.Errorf("OnAccept calls %v, want [2 1]", calls)
 	}
