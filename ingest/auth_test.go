@@ -78,14 +78,18 @@ func TestAuth(t *testing.T) {
 
 // fakeAdmitter refuses the projects in no.
 type fakeAdmitter struct {
+	asked atomic.Int64
+
+	mu     sync.Mutex // guards the fields below
 	no     map[int]bool
 	after  time.Duration
 	reason string
-	asked  atomic.Int64
 }
 
 func (a *fakeAdmitter) Admit(project int) (bool, time.Duration, string) {
 	a.asked.Add(1)
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.no[project] {
 		return false, a.after, a.reason
 	}
@@ -168,7 +172,9 @@ func TestAdmission(t *testing.T) {
 	}
 
 	// A retry-after under a second is sent as 1.
+	adm.mu.Lock()
 	adm.after, adm.reason = 10*time.Millisecond, ""
+	adm.mu.Unlock()
 	_, hdr, _ = ts.post(t, "/api/1/store/?sentry_key="+testKey, strings.NewReader(`{}`))
 	if hdr.Get("Retry-After") != "1" || hdr.Get("X-Sentry-Rate-Limits") != "1::organization:refused" {
 		t.Errorf("short refusal: Retry-After %q, X-Sentry-Rate-Limits %q", hdr.Get("Retry-After"), hdr.Get("X-Sentry-Rate-Limits"))
