@@ -97,9 +97,12 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	} else {
 		h.log.Debug("ingest request refused", "path", r.URL.Path, "status", status, "err", err)
 	}
-	writeJSON(w, status, struct {
-		Message string `json:"message"`
-	}{e.msg})
+	writeJSON(w, status, messageBody{e.msg})
+}
+
+// messageBody is the JSON body of every error reply.
+type messageBody struct {
+	Message string `json:"message"`
 }
 
 // retrySeconds rounds d up to whole seconds, at least 1.

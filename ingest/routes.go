@@ -52,9 +52,7 @@ func (h *Handler) recoverPanic(next http.Handler) http.Handler {
 				panic(v)
 			}
 			h.log.Error("ingest handler panicked", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-			writeJSON(w, http.StatusInternalServerError, struct {
-				Message string `json:"message"`
-			}{"Internal error"})
+			writeJSON(w, http.StatusInternalServerError, messageBody{"Internal error"})
 		}()
 		next.ServeHTTP(w, r)
 	})

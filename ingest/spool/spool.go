@@ -17,6 +17,7 @@
 package spool
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -192,18 +193,8 @@ func listSegments(dir string) ([]segment, error) {
 		}
 		segs = append(segs, segment{seq: seq, size: info.Size(), sealed: true})
 	}
-	slices.SortFunc(segs, func(a, b segment) int { return cmpUint(a.seq, b.seq) })
+	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
 	return segs, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func segmentName(seq uint64) string { return fmt.Sprintf("%016x.spool", seq) }
