@@ -289,7 +289,8 @@ const (
 func parseTimestamp(v *fastjson.Value) (int64, bool) {
 	switch typeOf(v) {
 	case fastjson.TypeNumber:
-		return epochMicro(v.GetFloat64())
+		var buf [32]byte
+		return parseEpoch(string(v.MarshalTo(buf[:0])))
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
 		return parseTimeString(strings.TrimSpace(string(b)))
@@ -302,11 +303,7 @@ func parseTimeString(s string) (int64, bool) {
 		return 0, false
 	}
 	if c := s[0]; c == '-' || c == '+' || c == '.' || c >= '0' && c <= '9' && !strings.ContainsAny(s, "T :") {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return 0, false
-		}
-		return epochMicro(f)
+		return parseEpoch(s)
 	}
 	if len(s) > 10 && s[10] == ' ' {
 		s = s[:10] + "T" + s[11:]
@@ -325,13 +322,52 @@ func parseTimeString(s string) (int64, bool) {
 	return microOf(t), true
 }
 
-// epochMicro converts epoch seconds to microseconds, rounding to the nearest
-// microsecond.
-func epochMicro(f float64) (int64, bool) {
-	if math.IsNaN(f) || f < minEpoch || f > maxEpoch {
+// parseEpoch reads epoch seconds written as a decimal number and returns
+// them in microseconds, rounded half away from zero. Plain decimals are read
+// digit by digit, because a float64 cannot hold microseconds for dates far
+// from today and the stored timestamp must read back exactly; other forms
+// (exponents) go through a float.
+func parseEpoch(s string) (int64, bool) {
+	neg := strings.HasPrefix(s, "-")
+	digits := strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
+	intPart, frac, _ := strings.Cut(digits, ".")
+	if intPart == "" && frac == "" || len(intPart) > 12 || !allDigits(intPart) || !allDigits(frac) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || f < minEpoch || f > maxEpoch {
+			return 0, false
+		}
+		return int64(math.Round(f * 1e6)), true
+	}
+	var sec, us int64
+	for i := 0; i < len(intPart); i++ {
+		sec = sec*10 + int64(intPart[i]-'0')
+	}
+	for i := 0; i < 6; i++ {
+		us *= 10
+		if i < len(frac) {
+			us += int64(frac[i] - '0')
+		}
+	}
+	if len(frac) > 6 && frac[6] >= '5' {
+		us++
+	}
+	us += sec * 1e6
+	if neg {
+		us = -us
+	}
+	if us < minEpoch*1e6 || us > maxEpoch*1e6 {
 		return 0, false
 	}
-	return int64(math.Round(f * 1e6)), true
+	return us, true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // microOf returns t as microseconds since the epoch, rounded.
