@@ -1,0 +1,514 @@
+// Package scrub removes secrets from an event before it is stored: the
+// server-side PII scrubbing that works whatever the SDK was configured to
+// send.
+//
+// Scrub reads the normalised event document that digest stores and replaces
+// secret values by "[Filtered]". It looks only in the parts of an event
+// where SDKs put user data:
+//
+//	request   headers, cookies, query_string, data, env, url, fragment
+//	extra, user, contexts
+//	exception.values[].stacktrace.frames[].vars (and raw_stacktrace),
+//	threads.values[].stacktrace.frames[].vars, stacktrace.frames[].vars
+//	breadcrumbs.values[].data and .message
+//
+// and leaves the rest (the exception's type and value, the frames' code,
+// tags, the SDK's own fields) as it is.
+//
+// Within those parts:
+//
+//   - The value of a key that matches a secret name (DefaultKeys, plus
+//     Options.ExtraKeys) is replaced whatever its type: "password": {"a": 1}
+//     becomes "password": "[Filtered]". A null stays null. Keys are HTTP
+//     header names, cookie names, query and form parameter names and the
+//     keys of JSON objects at any depth.
+//   - Query strings, form-encoded bodies and cookie strings are filtered
+//     per parameter: "a=1&password=x" becomes "a=1&password=[Filtered]".
+//     The Cookie header is a cookie string like request.cookies; cookies
+//     are also secret when their name says "session", "login" or "remember"
+//     in one of the common ways (see DefaultKeys).
+//   - A request body (request.data) that is a string holding JSON is parsed
+//     and scrubbed like an object; one that holds form data like a query
+//     string.
+//   - Every other string is scanned as free text: for key=value and
+//     key: value pairs with a secret key ("token=abc",
+//     "Authorization: Bearer abc", "{'password': 'x'}"), for passwords in
+//     URLs ("postgres://app:pw@db") and for card numbers.
+//   - Card numbers are runs of 13 to 19 digits, in groups separated by
+//     single spaces or dashes, starting with 2 to 6 and passing the Luhn
+//     check, in strings or as JSON integers. Only the number is replaced.
+//   - With Options.ScrubIP, the client's IP address is filtered too:
+//     user.ip_address, request.env.REMOTE_ADDR, and the X-Forwarded-For,
+//     X-Real-IP, Forwarded, CF-Connecting-IP and True-Client-IP headers.
+//
+// Scrubbing is idempotent, and a document without secrets costs one scan
+// of its bytes and no allocation.
+package scrub
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+)
+
+// Options adjusts what Scrub filters. The zero value scrubs the default keys
+// and keeps IP addresses.
+type Options struct {
+	// ExtraKeys are more key names to scrub (case-insensitive substring
+	// match, like the defaults).
+	ExtraKeys []string
+	// ScrubIP removes client IP addresses (user.ip_address,
+	// request.env.REMOTE_ADDR, X-Forwarded-For/X-Real-IP headers).
+	ScrubIP bool
+}
+
+// Scrub returns doc with the values of secret-looking keys replaced by
+// "[Filtered]", and whether anything changed. It never fails: a document it
+// cannot parse is returned unchanged with false. When nothing changed the
+// result is doc itself, not a copy; otherwise it is a new slice and doc is
+// not modified. The output is valid JSON whenever doc is.
+func Scrub(doc []byte, opts Options) ([]byte, bool) {
+	s := scrubbers.Get().(*scrubber)
+	defer s.release()
+	s.reset(doc)
+	s.scrubIP = opts.ScrubIP
+	for _, k := range opts.ExtraKeys {
+		start := len(s.extraBuf)
+		s.extraBuf = normalize(s.extraBuf, []byte(k))
+		if len(s.extraBuf) > start {
+			s.extra = append(s.extra, span{start, len(s.extraBuf)})
+		}
+	}
+	s.extraKeys = s.extraBuf
+	out, changed, ok := s.run(mRoot)
+	if !ok || !changed {
+		return doc, false
+	}
+	return out, true
+}
+
+var scrubbers = sync.Pool{New: func() any { return new(scrubber) }}
+
+// scrubber walks one JSON document and collects its edits.
+type scrubber struct {
+	src   []byte
+	pos   int
+	depth int
+
+	// out holds src[:last] with the edits so far; nil until the first.
+	out  []byte
+	last int
+
+	scrubIP bool
+	// extra are the normalised Options.ExtraKeys, as ranges of extraKeys.
+	extra     []span
+	extraKeys []byte
+	extraBuf  []byte // owns extraKeys in a top-level scrubber
+
+	key   []byte // the current object key, decoded
+	norm  []byte // a key being matched, normalised
+	dec   []byte // a query parameter name, percent-decoded
+	str   []byte // the current string's contents, decoded
+	enc   []byte // a replacement string, encoded
+	spans []span // the current string's edits
+}
+
+func (s *scrubber) reset(src []byte) {
+	s.src, s.pos, s.depth = src, 0, 0
+	s.out, s.last = nil, 0
+	s.extra, s.extraBuf = s.extra[:0], s.extraBuf[:0]
+	s.extraKeys = nil
+}
+
+// release puts s back in the pool without keeping the caller's memory.
+func (s *scrubber) release() {
+	s.src, s.out, s.extraKeys = nil, nil, nil
+	s.extra = s.extra[:0]
+	if cap(s.str) > 64<<10 {
+		s.str, s.enc = nil, nil // do not pin one huge body forever
+	}
+	scrubbers.Put(s)
+}
+
+// run walks the whole document as a value in mode m. It returns the
+// scrubbed document, whether it differs from src, and whether src is
+// well-formed JSON.
+func (s *scrubber) run(m mode) (out []byte, changed, ok bool) {
+	if !s.value(m) {
+		return nil, false, false
+	}
+	s.ws()
+	if s.pos != len(s.src) {
+		return nil, false, false
+	}
+	if s.out == nil {
+		return s.src, false, true
+	}
+	return append(s.out, s.src[s.last:]...), true, true
+}
+
+// edit replaces src[from:to] by repl. Edits come in increasing order.
+func (s *scrubber) edit(from, to int, repl string) {
+	if s.out == nil {
+		s.out = make([]byte, 0, len(s.src)+64)
+	}
+	s.out = append(s.out, s.src[s.last:from]...)
+	s.out = append(s.out, repl...)
+	s.last = to
+}
+
+// editBytes is edit for a replacement held in a byte slice.
+func (s *scrubber) editBytes(from, to int, repl []byte) {
+	if s.out == nil {
+		s.out = make([]byte, 0, len(s.src)+len(repl))
+	}
+	s.out = append(s.out, s.src[s.last:from]...)
+	s.out = append(s.out, repl...)
+	s.last = to
+}
+
+const quotedFiltered = `"` + filtered + `"`
+
+// filter replaces the value src[from:to] by "[Filtered]" unless it is null
+// or already that.
+func (s *scrubber) filter(from, to int) {
+	switch string(s.src[from:to]) {
+	case "null", quotedFiltered:
+		return
+	}
+	s.edit(from, to, quotedFiltered)
+}
+
+// sensitive reports whether the key name (raw bytes, not normalised) is
+// secret: it matches a default key or an extra key, or, for a cookie name,
+// matchCookie.
+func (s *scrubber) sensitive(name []byte, cookie bool) bool {
+	s.norm = normalize(s.norm[:0], name)
+	n := s.norm
+	if matchDefault(n) || cookie && matchCookie(n) {
+		return true
+	}
+	for _, e := range s.extra {
+		if bytes.Contains(n, s.extraKeys[e.from:e.to]) {
+			return true
+		}
+	}
+	return false
+}
+
+// ipHeader reports whether the normalised header name n carries a client IP
+// address.
+func ipHeader(n []byte) bool {
+	switch string(n) {
+	case "xforwardedfor", "xrealip", "forwarded", "cfconnectingip", "trueclientip":
+		return true
+	}
+	return false
+}
+
+// value walks the value at the cursor in mode m and reports whether it is
+// well-formed.
+func (s *scrubber) value(m mode) bool {
+	s.ws()
+	start := s.pos
+	switch c := s.peek(); {
+	case c == '{':
+		if !s.object(m) {
+			return false
+		}
+	case c == '[':
+		if !s.array(m) {
+			return false
+		}
+	case c == '"':
+		if m != mFilter {
+			return s.string(m, start)
+		}
+		if _, ok := s.skipString(); !ok {
+			return false
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		if !s.skipNumber() {
+			return false
+		}
+		if m != mFilter && strKind[m] != kNone && cardNumber(s.src[start:s.pos]) {
+			s.edit(start, s.pos, quotedFiltered)
+		}
+	default:
+		if !s.skipLiteral() {
+			return false
+		}
+	}
+	if m == mFilter {
+		s.filter(start, s.pos)
+	}
+	return true
+}
+
+// cardNumber reports whether the JSON number n is an integer that looks
+// like a card number.
+func cardNumber(n []byte) bool {
+	if len(n) < 13 || len(n) > 19 || n[0] < '2' || n[0] > '6' {
+		return false
+	}
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return luhnWindow(n, 0, len(n))
+}
+
+// object walks the object at the cursor; each member's value is walked in
+// the mode child(m, key).
+func (s *scrubber) object(m mode) bool {
+	if s.depth++; s.depth > maxDepth {
+		return false
+	}
+	s.pos++ // '{'
+	s.ws()
+	if s.peek() == '}' {
+		s.pos++
+		s.depth--
+		return true
+	}
+	for {
+		s.ws()
+		if s.peek() != '"' {
+			return false
+		}
+		ks := s.pos
+		esc, ok := s.skipString()
+		if !ok {
+			return false
+		}
+		cm := mSkip
+		if m != mSkip && m != mFilter {
+			key := s.src[ks+1 : s.pos-1]
+			if esc {
+				s.key = decodeString(s.key[:0], key)
+				key = s.key
+			}
+			cm = s.child(m, key)
+		}
+		s.ws()
+		if s.peek() != ':' {
+			return false
+		}
+		s.pos++
+		if !s.value(cm) {
+			return false
+		}
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// array walks the array at the cursor; each element is walked in the mode
+// elem(m). For the list-of-pairs modes, an element that is an array is a
+// [name, value] pair.
+func (s *scrubber) array(m mode) bool {
+	if s.depth++; s.depth > maxDepth {
+		return false
+	}
+	s.pos++ // '['
+	s.ws()
+	if s.peek() == ']' {
+		s.pos++
+		s.depth--
+		return true
+	}
+	em := elem[m]
+	for {
+		s.ws()
+		var ok bool
+		if em == mPair {
+			if s.peek() == '[' {
+				ok = s.pair(m)
+			} else {
+				ok = s.value(m) // a lone string in a header list, say
+			}
+		} else {
+			ok = s.value(em)
+		}
+		if !ok {
+			return false
+		}
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// pair walks a [name, value...] pair in a list whose elements are keyed as
+// members of a container in mode m: the values are walked in child(m,
+// name). A pair whose first element is not a string is walked as mArea.
+func (s *scrubber) pair(m mode) bool {
+	if s.depth++; s.depth > maxDepth {
+		return false
+	}
+	s.pos++ // '['
+	s.ws()
+	if s.peek() == ']' {
+		s.pos++
+		s.depth--
+		return true
+	}
+	cm := mArea
+	if s.peek() == '"' {
+		ks := s.pos
+		esc, ok := s.skipString()
+		if !ok {
+			return false
+		}
+		key := s.src[ks+1 : s.pos-1]
+		if esc {
+			s.key = decodeString(s.key[:0], key)
+			key = s.key
+		}
+		cm = s.child(m, key)
+	} else if !s.value(mArea) {
+		return false
+	}
+	for {
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.pos++
+			if !s.value(cm) {
+				return false
+			}
+		case ']':
+			s.pos++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// string walks the string at the cursor (starting at start) and scans it
+// as strKind[m] says.
+func (s *scrubber) string(m mode, start int) bool {
+	esc, ok := s.skipString()
+	if !ok {
+		return false
+	}
+	kind := strKind[m]
+	if kind == kNone {
+		return true
+	}
+	end := s.pos
+	content := s.src[start+1 : end-1]
+	if esc {
+		s.str = decodeString(s.str[:0], content)
+		content = s.str
+	}
+	if kind == kBody && s.jsonBody(content, start, end) {
+		return true
+	}
+	s.spans = s.spans[:0]
+	switch kind {
+	case kText:
+		s.scanText(content)
+	case kQuery:
+		s.scanQuery(content, 0, len(content))
+	case kCookie:
+		s.scanCookies(content)
+	case kURL:
+		s.scanURL(content)
+	case kBody:
+		if bytes.IndexByte(content, '=') >= 0 && bytes.IndexByte(content, '\n') < 0 {
+			s.scanQuery(content, 0, len(content))
+		} else {
+			s.scanText(content)
+		}
+	}
+	if len(s.spans) == 0 {
+		return true
+	}
+	s.sortSpans()
+	if !esc {
+		// The contents are the raw bytes: splice in place.
+		for _, sp := range s.spans {
+			s.edit(start+1+sp.from, start+1+sp.to, filtered)
+		}
+		return true
+	}
+	enc := append(s.enc[:0], '"')
+	last := 0
+	for _, sp := range s.spans {
+		enc = appendEscaped(enc, content[last:sp.from])
+		enc = append(enc, filtered...)
+		last = sp.to
+	}
+	enc = appendEscaped(enc, content[last:])
+	s.enc = append(enc, '"')
+	s.editBytes(start, end, s.enc)
+	return true
+}
+
+// sortSpans puts s.spans in order and merges overlapping ones, for the few
+// scanners (a URL inside a query) that can find them out of order.
+func (s *scrubber) sortSpans() {
+	sorted := true
+	for i := 1; i < len(s.spans); i++ {
+		if s.spans[i].from < s.spans[i-1].to {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return
+	}
+	slices.SortFunc(s.spans, func(a, b span) int { return a.from - b.from })
+	out := s.spans[:1]
+	for _, sp := range s.spans[1:] {
+		if last := &out[len(out)-1]; sp.from < last.to {
+			last.to = max(last.to, sp.to)
+			continue
+		}
+		out = append(out, sp)
+	}
+	s.spans = out
+}
+
+// jsonBody scrubs a request body that holds a JSON object or array. It
+// reports whether content was JSON (and so has been dealt with).
+func (s *scrubber) jsonBody(content []byte, start, end int) bool {
+	t := bytes.TrimLeft(content, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' && t[0] != '[' {
+		return false
+	}
+	sub := scrubbers.Get().(*scrubber)
+	defer sub.release()
+	sub.reset(content)
+	sub.scrubIP, sub.extra, sub.extraKeys = s.scrubIP, append(sub.extra, s.extra...), s.extraKeys
+	out, changed, ok := sub.run(mArea)
+	if !ok {
+		return false
+	}
+	if changed {
+		s.enc = appendString(s.enc[:0], out)
+		s.editBytes(start, end, s.enc)
+	}
+	return true
+}
