@@ -424,6 +424,7 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		}
 	}
 	first := *page == 0
+	opened := false
 	for i := len(arr) - 1; i >= 0; i-- {
 		f := arr[i]
 		if f.Type() != fastjson.TypeObject {
@@ -454,14 +455,16 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		if opt.inAppOnly {
 			fv.LoadURL = "?frames=app&frame=" + strconv.Itoa(fv.Index) + "#f" + strconv.Itoa(fv.Index)
 		}
-		fv.Open = first && len(s.Frames) == 0 || fv.Index == opt.frame
 		if fv.Body {
 			frameBody(&fv, f)
-		} else {
-			// Still say whether there is anything to load.
-			if f.Get("context_line") != nil || f.Get("vars") != nil || f.Get("pre_context") != nil {
-				fv.Context = &line{}
-			}
+		} else if f.Get("context_line") != nil || f.Get("vars") != nil || f.Get("pre_context") != nil {
+			fv.Context = &line{} // there is something to load
+		}
+		// Expanded at first: the crash-most frame with something to show
+		// in the page's first trace, and a frame asked for by ?frame=.
+		if first && !opened && fv.HasDetail() || fv.Index == opt.frame {
+			fv.Open = true
+			opened = opened || first
 		}
 		s.Frames = append(s.Frames, fv)
 	}

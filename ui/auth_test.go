@@ -1,0 +1,416 @@
+package ui
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// route is one UI route with a concrete path, for the auth tests.
+type route struct{ method, path string }
+
+func allRoutes(pid int, iid uint32) []route {
+	p := fmt.Sprintf("/projects/%d/", pid)
+	i := fmt.Sprintf("/issues/%d/", iid)
+	return []route{
+		{"GET", "/accounts/password/"}, {"POST", "/accounts/password/"},
+		{"GET", "/users/"}, {"POST", "/users/"}, {"POST", "/users/user/"},
+		{"GET", "/projects/"}, {"GET", "/projects/new/"}, {"POST", "/projects/new/"},
+		{"GET", p}, {"POST", p + "issues/"}, {"GET", p + "settings/"}, {"POST", p + "settings/"},
+		{"GET", p + "members/"}, {"POST", p + "members/"},
+		{"GET", i}, {"GET", i + "event/last/"}, {"GET", i + "event/last/details/"}, {"GET", i + "event/last/breadcrumbs/"},
+		{"GET", i + "event/last/json/"}, {"GET", i + "event/last/download/"}, {"GET", i + "event/last/md/"},
+		{"GET", i + "events/"}, {"GET", i + "tags/"}, {"GET", i + "grouping/"}, {"GET", i + "history/"},
+		{"POST", i + "action/"}, {"POST", i + "comment/"},
+	}
+}
+
+func TestEveryRouteNeedsASession(t *testing.T) {
+	s := newTestServer(t)
+	s.ingest(t, s.project.ID, []byte(`{"message":"hello"}`))
+	iss := s.issues(t, s.project.ID)[0]
+	form := url.Values{"action": {"resolve"}, "comment": {"x"}, "name": {"p2"}, "op": {"deactivate"}}
+	bogus := &http.Cookie{Name: sessionCookie, Value: strings.Repeat("ab", 32)}
+	for _, cookie := range []*http.Cookie{nil, bogus} {
+		for _, rt := range allRoutes(s.project.ID, iss.ID) {
+			var f url.Values
+			if rt.method == "POST" {
+				f = form
+			}
+			rec := s.do(rt.method, rt.path, f, cookie)
+			switch rt.method {
+			case "GET":
+				loc := rec.Header().Get("Location")
+				if rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/accounts/login/?next=") {
+					t.Errorf("GET %s without a session: %d to %q, want a redirect to the login page", rt.path, rec.Code, loc)
+				}
+			default:
+				if rec.Code != http.StatusUnauthorized {
+					t.Errorf("POST %s without a session: %d, want 401", rt.path, rec.Code)
+				}
+			}
+		}
+	}
+	if got, _ := s.db.Issue(iss.ID); got.IsResolved {
+		t.Error("an action without a session changed the issue")
+	}
+	if u, _ := s.db.User("user"); !u.Active {
+		t.Error("a post without a session deactivated a user")
+	}
+	// The login page and the static files are open.
+	for _, p := range []string{"/accounts/login/", "/static/style.css", "/static/copy.js"} {
+		if rec := s.do("GET", p, nil, nil); rec.Code != http.StatusOK {
+			t.Errorf("GET %s: %d", p, rec.Code)
+		}
+	}
+}
+
+func TestPlainUsersSeeOnlyTheirProjects(t *testing.T) {
+	s := newTestServer(t)
+	other, err := s.db.CreateProject("Other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ingest(t, s.project.ID, []byte(`{"message":"mine"}`))
+	s.ingest(t, other.ID, []byte(`{"message":"theirs"}`))
+	if err := s.db.SetUserProjects("user", []int{s.project.ID}); err != nil {
+		t.Fatal(err)
+	}
+	user := s.login(t, "user")
+	theirs := s.issues(t, other.ID)[0]
+	for _, rt := range allRoutes(other.ID, theirs.ID) {
+		if strings.HasPrefix(rt.path, "/accounts/") || rt.path == "/projects/" {
+			continue
+		}
+		var f url.Values
+		if rt.method == "POST" {
+			f = url.Values{"action": {"resolve"}, "issue": {fmt.Sprint(theirs.ID)}, "comment": {"x"}, "op": {"deactivate"}, "name": {"x"}}
+		}
+		rec := s.do(rt.method, rt.path, f, user)
+		if rec.Code != http.StatusNotFound && rec.Code != http.StatusForbidden {
+			t.Errorf("%s %s as a user without the project: %d, want 403 or 404", rt.method, rt.path, rec.Code)
+		}
+	}
+	if got, _ := s.db.Issue(theirs.ID); got.IsResolved {
+		t.Error("a user resolved an issue of a project not granted")
+	}
+	body := s.do("GET", "/projects/", nil, user).Body.String()
+	if strings.Contains(body, "Other") || !strings.Contains(body, "Shop") {
+		t.Error("the project list shows a project not granted, or hides a granted one")
+	}
+	// Bulk actions ignore issues of other projects.
+	mine := s.issues(t, s.project.ID)[0]
+	rec := s.do("POST", fmt.Sprintf("/projects/%d/issues/", s.project.ID),
+		url.Values{"action": {"mute"}, "issue": {fmt.Sprint(mine.ID), fmt.Sprint(theirs.ID)}}, user)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("bulk mute: %d", rec.Code)
+	}
+	if got, _ := s.db.Issue(theirs.ID); got.IsMuted {
+		t.Error("a bulk action reached an issue of another project")
+	}
+	if got, _ := s.db.Issue(mine.ID); !got.IsMuted {
+		t.Error("the bulk action did not mute the user's issue")
+	}
+}
+
+func TestCrossOriginPostsAreRefused(t *testing.T) {
+	s := newTestServer(t)
+	s.ingest(t, s.project.ID, []byte(`{"message":"hello"}`))
+	iss := s.issues(t, s.project.ID)[0]
+	admin := s.login(t, "admin")
+	target := fmt.Sprintf("/issues/%d/action/", iss.ID)
+	form := url.Values{"action": {"resolve"}}
+	for _, hdr := range [][]string{
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site"},
+		{"Origin", "http://evil.example"},
+	} {
+		rec := s.do("POST", target, form, admin, hdr...)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("POST with %s: %s: %d, want 403", hdr[0], hdr[1], rec.Code)
+		}
+	}
+	for _, rt := range allRoutes(s.project.ID, iss.ID) {
+		if rt.method != "POST" {
+			continue
+		}
+		if rec := s.do("POST", rt.path, form, admin, "Sec-Fetch-Site", "cross-site"); rec.Code != http.StatusForbidden {
+			t.Errorf("cross-site POST %s: %d, want 403", rt.path, rec.Code)
+		}
+	}
+	for _, p := range []string{"/accounts/login/", "/accounts/logout/"} {
+		if rec := s.do("POST", p, url.Values{"name": {"admin"}, "password": {testPassword}}, nil, "Sec-Fetch-Site", "cross-site"); rec.Code != http.StatusForbidden {
+			t.Errorf("cross-site POST %s: %d, want 403", p, rec.Code)
+		}
+	}
+	if got, _ := s.db.Issue(iss.ID); got.IsResolved {
+		t.Fatal("a cross-site post resolved the issue")
+	}
+	// The same post from the same origin goes through.
+	rec := s.do("POST", target, form, admin, "Sec-Fetch-Site", "same-origin", "Origin", "http://example.com")
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("same-origin POST: %d", rec.Code)
+	}
+	if got, _ := s.db.Issue(iss.ID); !got.IsResolved {
+		t.Error("the same-origin post did not resolve the issue")
+	}
+}
+
+func TestLoginLogoutAndCookie(t *testing.T) {
+	s := newTestServer(t)
+	rec := s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {testPassword}, "next": {"https://evil.example/"}}, nil)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/projects/" {
+		t.Errorf("login with a foreign next: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	c := rec.Result().Cookies()[0]
+	if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure || c.Path != "/" || c.MaxAge <= 0 {
+		t.Errorf("session cookie = %+v", c)
+	}
+	if rec := s.do("GET", "/projects/", nil, c); rec.Code != http.StatusOK {
+		t.Fatalf("with the cookie: %d", rec.Code)
+	}
+	rec = s.do("POST", "/accounts/logout/", url.Values{}, c)
+	if rec.Code != http.StatusSeeOther {
+		t.Errorf("logout: %d", rec.Code)
+	}
+	if rec := s.do("GET", "/projects/", nil, c); rec.Code != http.StatusSeeOther {
+		t.Errorf("the old cookie still works after logout: %d", rec.Code)
+	}
+	rec = s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {"wrong"}}, nil)
+	if rec.Code != http.StatusUnauthorized || len(rec.Result().Cookies()) != 0 || !strings.Contains(rec.Body.String(), "Wrong user name or password") {
+		t.Errorf("wrong password: %d, cookies %v", rec.Code, rec.Result().Cookies())
+	}
+
+	// Over https the cookie is Secure.
+	u := New(Config{DB: s.db, BaseURL: "https://errors.example.com"})
+	mux := http.NewServeMux()
+	u.Register(mux)
+	s.mux = mux
+	rec = s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {testPassword}}, nil)
+	if c := rec.Result().Cookies(); len(c) != 1 || !c[0].Secure {
+		t.Errorf("https cookie = %+v", c)
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	s := newTestServer(t)
+	now := time.Now()
+	s.ui.now = func() time.Time { return now }
+	var last int
+	for i := 0; i < maxPerAccount+1; i++ {
+		last = s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {"guess"}}, nil).Code
+	}
+	if last != http.StatusTooManyRequests {
+		t.Fatalf("attempt %d on one account: %d, want 429", maxPerAccount+1, last)
+	}
+	// Even the right password is refused while limited.
+	if code := s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {testPassword}}, nil).Code; code != http.StatusTooManyRequests {
+		t.Errorf("right password while limited: %d", code)
+	}
+	now = now.Add(loginWindow)
+	if code := s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {testPassword}}, nil).Code; code != http.StatusSeeOther {
+		t.Errorf("after the window: %d", code)
+	}
+	// Per address: many accounts from one address.
+	for i := 0; i < maxPerIP; i++ {
+		s.do("POST", "/accounts/login/", url.Values{"name": {fmt.Sprint("nobody", i)}, "password": {"x"}}, nil)
+	}
+	if code := s.do("POST", "/accounts/login/", url.Values{"name": {"user"}, "password": {testPassword}}, nil).Code; code != http.StatusTooManyRequests {
+		t.Errorf("address over its limit: %d, want 429", code)
+	}
+}
+
+func TestLoginLimiterIsBounded(t *testing.T) {
+	l := newLoginLimiter()
+	now := time.Now()
+	for i := 0; i < 5; i++ {
+		l.allow("10.0.0.1", "victim", now)
+	}
+	for i := 0; i < 3*maxLimitEntries; i++ {
+		l.allow(fmt.Sprint("ip", i), fmt.Sprint("name", i), now)
+	}
+	if len(l.ip) > maxLimitEntries || len(l.name) > maxLimitEntries {
+		t.Errorf("limiter maps grew to %d and %d", len(l.ip), len(l.name))
+	}
+	if a := l.name["victim"]; a == nil || a.n != 5 {
+		t.Errorf("a flood of fresh names pushed out the account under attack: %+v", a)
+	}
+}
+
+func TestUserAdministration(t *testing.T) {
+	s := newTestServer(t)
+	admin := s.login(t, "admin")
+	user := s.login(t, "user")
+	if rec := s.do("GET", "/users/", nil, user); rec.Code != http.StatusForbidden {
+		t.Errorf("a plain user opened /users/: %d", rec.Code)
+	}
+	rec := s.do("POST", "/users/", url.Values{"name": {"carol"}, "password": {"longenough"}, "project": {fmt.Sprint(s.project.ID)}}, admin)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("create user: %d %s", rec.Code, rec.Body.String())
+	}
+	carol, err := s.db.User("carol")
+	if err != nil || !carol.CanSee(s.project.ID) || carol.Admin {
+		t.Fatalf("carol = %+v, %v", carol, err)
+	}
+	for _, bad := range []url.Values{{"name": {"carol"}, "password": {"longenough"}}, {"name": {"d d"}, "password": {"longenough"}}, {"name": {"dave"}, "password": {"short"}}} {
+		if rec := s.do("POST", "/users/", bad, admin); rec.Code != http.StatusBadRequest {
+			t.Errorf("create %v: %d, want 400", bad, rec.Code)
+		}
+	}
+	if rec := s.do("POST", "/users/user/", url.Values{"op": {"deactivate"}}, admin); rec.Code != http.StatusSeeOther {
+		t.Fatalf("deactivate: %d", rec.Code)
+	}
+	if rec := s.do("GET", "/projects/", nil, user); rec.Code != http.StatusSeeOther {
+		t.Errorf("a deactivated user's session still works: %d", rec.Code)
+	}
+	if rec := s.do("POST", "/users/admin/", url.Values{"op": {"deactivate"}}, admin); rec.Code != http.StatusBadRequest {
+		t.Errorf("self-deactivation: %d, want 400", rec.Code)
+	}
+	s.do("POST", "/users/user/", url.Values{"op": {"activate"}}, admin)
+	if u, _ := s.db.User("user"); !u.Active {
+		t.Error("activate did not work")
+	}
+	s.do("POST", "/users/carol/", url.Values{"op": {"projects"}}, admin)
+	if c, _ := s.db.User("carol"); c.CanSee(s.project.ID) {
+		t.Error("removing carol's projects did not work")
+	}
+	// Members page: grant the project to carol again.
+	rec = s.do("POST", fmt.Sprintf("/projects/%d/members/", s.project.ID), url.Values{"member": {"carol"}}, admin)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("members: %d", rec.Code)
+	}
+	if c, _ := s.db.User("carol"); !c.CanSee(s.project.ID) {
+		t.Error("the members page did not grant the project")
+	}
+	if u, _ := s.db.User("user"); u.CanSee(s.project.ID) {
+		t.Error("the members page granted an unchecked user")
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	s := newTestServer(t)
+	c := s.login(t, "user")
+	other := s.login(t, "user")
+	for _, bad := range []url.Values{
+		{"old": {"wrong"}, "new": {"newpassword"}, "new2": {"newpassword"}},
+		{"old": {testPassword}, "new": {"newpassword"}, "new2": {"different"}},
+		{"old": {testPassword}, "new": {"short"}, "new2": {"short"}},
+	} {
+		if rec := s.do("POST", "/accounts/password/", bad, c); rec.Code != http.StatusBadRequest {
+			t.Errorf("change password %v: %d, want 400", bad, rec.Code)
+		}
+	}
+	rec := s.do("POST", "/accounts/password/", url.Values{"old": {testPassword}, "new": {"newpassword"}, "new2": {"newpassword"}}, c)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("change password: %d", rec.Code)
+	}
+	if _, err := s.db.CheckPassword("user", "newpassword"); err != nil {
+		t.Error("new password does not work")
+	}
+	if rec := s.do("GET", "/projects/", nil, other); rec.Code != http.StatusSeeOther {
+		t.Error("another session survived the password change")
+	}
+	fresh := rec.Result().Cookies()[0]
+	if rec := s.do("GET", "/accounts/password/?done", nil, fresh); rec.Code != http.StatusOK {
+		t.Errorf("the session after the change: %d", rec.Code)
+	}
+}
+
+func TestIssueActionsThroughTheUI(t *testing.T) {
+	s := newTestServer(t)
+	s.ingest(t, s.project.ID, []byte(`{"message":"one"}`), []byte(`{"message":"two"}`))
+	issues := s.issues(t, s.project.ID)
+	a, b := issues[0], issues[1]
+	admin := s.login(t, "admin")
+	act := func(id uint32, action string) int {
+		return s.do("POST", fmt.Sprintf("/issues/%d/action/", id), url.Values{"action": {action}, "comment": {"because"}}, admin).Code
+	}
+	if code := act(a.ID, "resolve"); code != http.StatusSeeOther {
+		t.Fatalf("resolve: %d", code)
+	}
+	if code := act(a.ID, "mute"); code != http.StatusConflict {
+		t.Errorf("mute a resolved issue: %d, want 409", code)
+	}
+	if code := act(a.ID, "resolved_next"); code != http.StatusBadRequest {
+		t.Errorf("an action the UI does not offer yet: %d, want 400", code)
+	}
+	body := s.do("GET", fmt.Sprintf("/issues/%d/event/last/", a.ID), nil, admin).Body.String()
+	if strings.Contains(body, `id="action-mute"`) || strings.Contains(body, `id="action-resolve"`) || !strings.Contains(body, `id="action-reopen"`) {
+		t.Error("a resolved issue shows buttons that cannot work, or lacks Reopen")
+	}
+	if code := s.do("POST", fmt.Sprintf("/issues/%d/comment/", a.ID), url.Values{"comment": {"a note"}}, admin).Code; code != http.StatusSeeOther {
+		t.Errorf("comment: %d", code)
+	}
+	hist := s.do("GET", fmt.Sprintf("/issues/%d/history/", a.ID), nil, admin).Body.String()
+	for _, want := range []string{"Resolved", "because", "a note", "First seen"} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("history lacks %q", want)
+		}
+	}
+	// Bulk: mute both; the resolved one is skipped and reported.
+	rec := s.do("POST", fmt.Sprintf("/projects/%d/issues/", s.project.ID),
+		url.Values{"action": {"mute"}, "issue": {fmt.Sprint(a.ID), fmt.Sprint(b.ID)}, "return": {fmt.Sprintf("/projects/%d/?tab=all", s.project.ID)}}, admin)
+	if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || !strings.Contains(loc, "skipped=1") || !strings.Contains(loc, "tab=all") {
+		t.Errorf("bulk mute: %d to %q", rec.Code, loc)
+	}
+	list := s.do("GET", rec.Header().Get("Location"), nil, admin).Body.String()
+	if !strings.Contains(list, "1 issue skipped") {
+		t.Error("the list does not report the skipped issue")
+	}
+	if got, _ := s.db.Issue(b.ID); !got.IsMuted {
+		t.Error("bulk mute did not mute the open issue")
+	}
+	for tab, want := range map[string]int{"open": 0, "unresolved": 1, "muted": 1, "resolved": 1, "all": 2} {
+		body := s.do("GET", fmt.Sprintf("/projects/%d/?tab=%s", s.project.ID, tab), nil, admin).Body.String()
+		if got := strings.Count(body, `name="issue"`); got != want {
+			t.Errorf("tab %s lists %d issues, want %d", tab, got, want)
+		}
+	}
+}
+
+func TestProjectPages(t *testing.T) {
+	s := newTestServer(t)
+	admin := s.login(t, "admin")
+	rec := s.do("POST", "/projects/new/", url.Values{"name": {"Web Shop"}}, admin)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("create project: %d", rec.Code)
+	}
+	p, err := s.db.ProjectBySlug("web-shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := s.do("GET", rec.Header().Get("Location"), nil, admin).Body.String()
+	if dsn := DSN("http://127.0.0.1:8000", p); !strings.Contains(body, dsn) {
+		t.Errorf("settings page lacks the DSN %s", dsn)
+	}
+	for _, bad := range []string{"", "!!!", "Web Shop"} {
+		if rec := s.do("POST", "/projects/new/", url.Values{"name": {bad}}, admin); rec.Code != http.StatusBadRequest {
+			t.Errorf("create %q: %d, want 400", bad, rec.Code)
+		}
+	}
+	rec = s.do("POST", fmt.Sprintf("/projects/%d/settings/", p.ID), url.Values{"name": {"Web Shop 2"}, "retention": {"500"}, "alert_new": {"1"}}, admin)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("save settings: %d", rec.Code)
+	}
+	got, _ := s.db.Project(p.ID)
+	if got.Name != "Web Shop 2" || got.RetentionMax != 500 || !got.AlertOnNewIssue || got.AlertOnRegression || got.AlertOnUnmute {
+		t.Errorf("project after save = %+v", got)
+	}
+	if rec := s.do("POST", fmt.Sprintf("/projects/%d/settings/", p.ID), url.Values{"name": {"x"}, "retention": {"zero"}}, admin); rec.Code != http.StatusBadRequest {
+		t.Errorf("bad retention: %d", rec.Code)
+	}
+	user := s.login(t, "user")
+	if rec := s.do("POST", "/projects/new/", url.Values{"name": {"Mine"}}, user); rec.Code != http.StatusForbidden {
+		t.Errorf("a plain user created a project: %d", rec.Code)
+	}
+	s.db.SetUserProjects("user", []int{p.ID})
+	if rec := s.do("GET", fmt.Sprintf("/projects/%d/settings/", p.ID), nil, user); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), `name="retention"`) {
+		t.Errorf("a member's settings page: %d (form shown: %v)", rec.Code, strings.Contains(rec.Body.String(), `name="retention"`))
+	}
+	if rec := s.do("POST", fmt.Sprintf("/projects/%d/settings/", p.ID), url.Values{"name": {"x"}, "retention": {"5"}}, user); rec.Code != http.StatusForbidden {
+		t.Errorf("a member saved settings: %d", rec.Code)
+	}
+}

@@ -1,0 +1,200 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath returns a Chromium or Chrome binary, or "" when there is
+// none. CHROMIUM overrides the search.
+func chromiumPath() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// newBrowser starts a headless Chromium with a fresh profile and returns a
+// context for driving it.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	bin := chromiumPath()
+	if bin == "" {
+		t.Skip("no chromium binary found (apt-get install chromium, or set CHROMIUM): browser test skipped")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1200, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	ctx, cancelC := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium %s: %v", bin, err)
+	}
+	return ctx
+}
+
+// do runs steps in the browser and fails the test on an error.
+func do(t *testing.T, ctx context.Context, step string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+}
+
+// get runs one action that returns a value.
+func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	return v
+}
+
+// TestBrowserFlow drives the UI in Chromium: log in, open the issue list,
+// open an issue, expand a frame, resolve it, mute another, log out.
+func TestBrowserFlow(t *testing.T) {
+	s := newTestServer(t)
+	events := corpus(t)
+	s.ingest(t, s.project.ID, events["python/bugsink_visualshots-rich.json"])
+	s.ingest(t, s.project.ID, events["java/sentry-grouping_java-chained.json"])
+	srv := httptest.NewServer(s.mux)
+	defer srv.Close()
+	ctx := newBrowser(t)
+
+	do(t, ctx, "visit without a session",
+		chromedp.Navigate(srv.URL+"/projects/"),
+		chromedp.WaitVisible(chromedp.ID("login")))
+	if loc := get(t, ctx, chromedp.Location()); !strings.Contains(loc, "/accounts/login/") {
+		t.Errorf("unauthenticated visit landed on %s, want the login page", loc)
+	}
+	do(t, ctx, "log in",
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "admin"),
+		chromedp.SendKeys(chromedp.CSS("input[name=password]"), testPassword),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("logout")))
+	if loc := get(t, ctx, chromedp.Location()); !strings.HasSuffix(loc, "/projects/") {
+		t.Errorf("after login at %s, want the page asked for first", loc)
+	}
+	do(t, ctx, "open the issue list",
+		chromedp.Click(chromedp.CSS("table.list td a")),
+		chromedp.WaitVisible(chromedp.CSS("ul.issues")))
+	if text := get(t, ctx, chromedp.Text(chromedp.CSS("ul.issues"))); !strings.Contains(text, "VisualshotsCheckoutError") {
+		t.Errorf("issue list shows %q", text)
+	}
+
+	// Open the Python issue and expand a frame that starts collapsed.
+	do(t, ctx, "open an issue",
+		chromedp.Click(`//ul[@class="issues"]//a[contains(., "VisualshotsCheckoutError")]`),
+		chromedp.WaitVisible(chromedp.CSS("ol.frames")))
+	if !get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("ol.frames details").open`)) {
+		t.Error("the crash frame is not expanded at first")
+	}
+	const second = `document.querySelectorAll("ol.frames details")[1].open`
+	if get(t, ctx, chromedp.Evaluate[bool](second)) {
+		t.Error("the second frame is expanded at first")
+	}
+	do(t, ctx, "expand a frame", chromedp.Click(`(//ol[@class="frames"]//details)[2]/summary`))
+	if !get(t, ctx, chromedp.Evaluate[bool](second)) {
+		t.Error("clicking the second frame did not expand it")
+	}
+	do(t, ctx, "resolve",
+		chromedp.Click(chromedp.ID("action-resolve")),
+		chromedp.WaitVisible(chromedp.ID("action-reopen")))
+	if text := get(t, ctx, chromedp.Text(chromedp.CSS("dd.state"))); text != "Resolved" {
+		t.Errorf("state after resolve = %q", text)
+	}
+
+	// Mute the other issue from its page.
+	do(t, ctx, "mute the other issue",
+		chromedp.Navigate(fmt.Sprintf("%s/projects/%d/", srv.URL, s.project.ID)),
+		chromedp.WaitVisible(chromedp.CSS("ul.issues")),
+		chromedp.Click(`//ul[@class="issues"]//a[not(contains(., "VisualshotsCheckoutError"))]`),
+		chromedp.WaitVisible(chromedp.ID("action-mute")),
+		chromedp.Click(chromedp.ID("action-mute")),
+		chromedp.WaitVisible(chromedp.ID("action-unmute")))
+	if text := get(t, ctx, chromedp.Text(chromedp.CSS("dd.state"))); text != "Muted" {
+		t.Errorf("state after mute = %q", text)
+	}
+	do(t, ctx, "log out",
+		chromedp.Click(chromedp.ID("logout")),
+		chromedp.WaitVisible(chromedp.ID("login")),
+		chromedp.Navigate(srv.URL+"/projects/"),
+		chromedp.WaitVisible(chromedp.ID("login")))
+
+	var resolved, muted int
+	for _, iss := range s.issues(t, s.project.ID) {
+		if iss.IsResolved {
+			resolved++
+		}
+		if iss.IsMuted {
+			muted++
+		}
+	}
+	if resolved != 1 || muted != 1 {
+		t.Errorf("store has %d resolved and %d muted issues, want 1 and 1", resolved, muted)
+	}
+}
+
+// TestScreenshots writes PNGs of the main pages to $TINYSINK_SCREENSHOTS,
+// for looking at the UI; it is skipped when that is not set.
+func TestScreenshots(t *testing.T) {
+	dir := os.Getenv("TINYSINK_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set TINYSINK_SCREENSHOTS=dir to write screenshots")
+	}
+	s := newTestServer(t)
+	events := corpus(t)
+	for _, n := range []string{"python/bugsink_visualshots-rich.json", "java/sentry-grouping_java-chained.json", "javascript/sentry-grouping_minified-javascript.json", "csharp/glitchtip_dotnet_error.json"} {
+		s.ingest(t, s.project.ID, events[n])
+	}
+	srv := httptest.NewServer(s.mux)
+	defer srv.Close()
+	ctx := newBrowser(t)
+	do(t, ctx, "log in", chromedp.Navigate(srv.URL+"/accounts/login/"),
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "admin"),
+		chromedp.SendKeys(chromedp.CSS("input[name=password]"), testPassword),
+		chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("logout")))
+	iss := s.issues(t, s.project.ID)
+	for _, w := range []int64{1200, 390} {
+		for name, path := range map[string]string{
+			"projects": "/projects/", "issues": fmt.Sprintf("/projects/%d/", s.project.ID),
+			"stacktrace": fmt.Sprintf("/issues/%d/event/last/", iss[len(iss)-1].ID),
+			"details":    fmt.Sprintf("/issues/%d/event/last/details/", iss[len(iss)-1].ID),
+			"crumbs":     fmt.Sprintf("/issues/%d/event/last/breadcrumbs/", iss[0].ID),
+			"settings":   fmt.Sprintf("/projects/%d/settings/", s.project.ID),
+		} {
+			do(t, ctx, name, chromedp.EmulateViewport(w, 900), chromedp.Navigate(srv.URL+path))
+			png := get(t, ctx, chromedp.CaptureScreenshot())
+			if err := os.WriteFile(fmt.Sprintf("%s/%s-%d.png", dir, name, w), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
