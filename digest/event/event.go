@@ -8,6 +8,25 @@
 // the default grouper is the "bugsink-v2" one. Nothing here is translated from
 // Bugsink's or Sentry's code, except the message-parameterisation regexes in
 // parameterize.go, which carry their own attribution.
+//
+// The normalised JSON is the received document, in its key order, with these
+// changes, so readers only ever see one shape:
+//
+//   - exception, breadcrumbs and threads are {"values": [...]} (a bare list
+//     is wrapped, a bare item becomes a one-element list; a falsy exception
+//     is dropped);
+//   - event_id is Event.EventID; timestamp is epoch seconds (microsecond
+//     precision) of Event.Timestamp; received is Meta.IngestedAt the same way;
+//     level and platform are Event.Level and Event.Platform;
+//   - message is a string or absent and logentry an object or absent (an
+//     object message becomes logentry when there is none);
+//   - user.ip_address "{{auto}}" is Meta.RemoteAddr, or removed;
+//   - every string and key is valid UTF-8 (U+FFFD for invalid bytes) without
+//     NUL bytes, and numbers fastjson accepts but JSON does not (NaN, 01)
+//     are rewritten or null.
+//
+// Normalising the normalised JSON again gives the same Event and the same
+// bytes.
 package event
 
 import (
@@ -88,7 +107,10 @@ const (
 
 // Limits applied while normalising.
 const (
-	MaxTags     = 100
+	// MaxTags is the most tags an event gets; later new keys are dropped.
+	MaxTags = 100
+	// MaxTagValue is the length, in characters, tag values and keys are
+	// cut to.
 	MaxTagValue = 200
 	// bigEvent is the payload size above which Normalize parses with a
 	// throwaway parser, so a Normalizer does not keep a huge high-water

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -104,6 +105,16 @@ func summarize(ev *Event, raw []byte) summary {
 		s.Tags = append(s.Tags, [2]string{tag.Key, tag.Value})
 	}
 	return s
+}
+
+// normalize runs Normalize on a JSON literal with testMeta.
+func normalize(t *testing.T, in string) *Event {
+	t.Helper()
+	ev, _, err := NewNormalizer().Normalize([]byte(in), testMeta)
+	if err != nil {
+		t.Fatalf("Normalize(%s): %v", in, err)
+	}
+	return ev
 }
 
 // TestGolden normalises every sample and compares what digest would use
@@ -461,4 +472,23 @@ func TestGroupingHash(t *testing.T) {
 			t.Errorf("GroupingHash(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// TestConcurrentNormalizers runs one Normalizer per goroutine over the
+// corpus; with -race it checks that the shared lazily built parts (regexps,
+// User-Agent parsers) are safe to share.
+func TestConcurrentNormalizers(t *testing.T) {
+	names := samples(t)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			n := NewNormalizer()
+			for i := g; i < len(names); i += 2 {
+				if _, _, err := n.Normalize(readSample(t, names[i]), testMeta); err != nil {
+					t.Errorf("%s: %v", names[i], err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -98,6 +99,40 @@ func checkEvent(t *testing.T, ev *Event) {
 	for _, s := range strs {
 		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
 			t.Errorf("field %q is not clean UTF-8", s)
+		}
+	}
+}
+
+// TestNormalizeLargeInputsAreLinear guards against work per element that
+// grows with the input: each payload is ~1 MiB of one repeated shape and
+// must normalise within a generous bound.
+func TestNormalizeLargeInputsAreLinear(t *testing.T) {
+	repeat := func(prefix, item, suffix string) []byte {
+		n := (1 << 20) / len(item)
+		return []byte(prefix + strings.TrimSuffix(strings.Repeat(item, n), ",") + suffix)
+	}
+	for _, tt := range []struct {
+		name string
+		in   []byte
+	}{
+		{"default fingerprint parts", repeat(`{"message":"job 1 failed","fingerprint":[`, `"{{ default }}",`, `]}`)},
+		{"tags", repeat(`{"tags":[`, `["k","v"],`, `]}`)},
+		{"frames", repeat(`{"exception":[{"type":"E","mechanism":{"synthetic":true},"stacktrace":{"frames":[`, `{"function":"<unknown>","in_app":true},`, `]}}]}`)},
+		{"headers", repeat(`{"request":{"headers":[`, `["X-A","b"],`, `]}}`)},
+		{"breadcrumbs", repeat(`{"breadcrumbs":[`, `{"message":"m 1 2 3"},`, `]}`)},
+		{"numbers", repeat(`{"extra":[`, `1e999,`, `]}`)},
+	} {
+		start := time.Now()
+		_, out, err := NewNormalizer().Normalize(tt.in, testMeta)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if !json.Valid(out) {
+			t.Errorf("%s: invalid JSON", tt.name)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s: took %v for %d bytes", tt.name, d, len(tt.in))
 		}
 	}
 }

@@ -29,14 +29,17 @@ func groupingKey(fp *fastjson.Value, ev *Event) (key, mechanism string) {
 	}
 	var b strings.Builder
 	mechanism = MechanismNone
+	def := ""
 	for i, p := range parts {
 		if i > 0 {
 			b.WriteString(keyJoiner)
 		}
 		s := pyStr(p)
 		if s == DefaultFingerprint {
-			s = defaultKey(ev)
-			mechanism = MechanismV2
+			if mechanism == MechanismNone {
+				def, mechanism = defaultKey(ev), MechanismV2
+			}
+			s = def
 		}
 		b.WriteString(s)
 	}

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -167,13 +168,11 @@ func appendNumber(dst []byte, v *fastjson.Value) []byte {
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	dst = dst[:start]
-	if err != nil || f != f || f > maxFloat || f < -maxFloat {
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(dst, "null"...)
 	}
 	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }
-
-const maxFloat = 1.7976931348623157e308
 
 // validNumber reports whether b is a number as JSON's grammar defines it.
 func validNumber(b []byte) bool {

@@ -103,7 +103,8 @@ func (w *writer) keyString(k string) {
 	w.buf = append(w.buf, '"', ':')
 }
 
-func (w *writer) string(s string) {
+// text appends s as a JSON string (see str).
+func (w *writer) text(s string) {
 	w.str([]byte(s))
 }
 
@@ -250,7 +251,7 @@ func (w *writer) managed(i int, d *doc, ev *Event, m Meta) {
 	switch i {
 	case kEventID:
 		w.keyString("event_id")
-		w.string(ev.EventID)
+		w.text(ev.EventID)
 	case kTimestamp:
 		w.keyString("timestamp")
 		w.buf = appendEpoch(w.buf, d.tsMicro)
@@ -259,10 +260,10 @@ func (w *writer) managed(i int, d *doc, ev *Event, m Meta) {
 		w.buf = appendEpoch(w.buf, d.receivedMicro)
 	case kLevel:
 		w.keyString("level")
-		w.string(ev.Level)
+		w.text(ev.Level)
 	case kPlatform:
 		w.keyString("platform")
-		w.string(ev.Platform)
+		w.text(ev.Platform)
 	case kException:
 		if d.excPresent {
 			w.keyString("exception")
@@ -280,7 +281,7 @@ func (w *writer) managed(i int, d *doc, ev *Event, m Meta) {
 	case kMessage:
 		if d.hasMessageOut {
 			w.keyString("message")
-			w.string(d.messageOut)
+			w.text(d.messageOut)
 		}
 	case kLogentry:
 		switch {
@@ -290,7 +291,7 @@ func (w *writer) managed(i int, d *doc, ev *Event, m Meta) {
 		case d.hasLogentryStr:
 			w.keyString("logentry")
 			w.buf = append(w.buf, `{"formatted":`...)
-			w.string(d.logentryStr)
+			w.text(d.logentryStr)
 			w.buf = append(w.buf, '}')
 		}
 	case kUser:
@@ -359,7 +360,7 @@ func (w *writer) user(u *fastjson.Value, remote string) {
 			w.value(v, 3)
 		} else if remote != "" {
 			w.keyString("ip_address")
-			w.string(remote)
+			w.text(remote)
 		}
 	})
 	w.depth, w.first = depth0, first0
