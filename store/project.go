@@ -255,3 +255,15 @@ func (db *DB) cacheProject(id int, key string, q *QuotaLimits, setKey bool) {
 		delete(db.quotas, id)
 	}
 }
+
+// SetProjectScrub changes a project's scrubbing settings.
+func (db *DB) SetProjectScrub(id int, s ScrubSettings) error {
+	return db.update(func(tx *buntdb.Tx) error {
+		var p Project
+		if err := getJSON(tx, projectKey(id), &p); err != nil {
+			return err
+		}
+		p.Scrub = s
+		return setJSON(tx, projectKey(id), &p)
+	})
+}

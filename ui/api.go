@@ -47,6 +47,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("/events/", a.handleEventList)
 	route("/events/{id}/", a.handleEventShow)
 	route("/events/{id}/stacktrace/", a.handleEventStacktrace)
+	a.registerWrites(mux)
 }
 
 // badRequest is an error whose text is meant for the client.

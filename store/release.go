@@ -1,0 +1,111 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Deploy is one deployment of a release to an environment, as sentry-cli
+// reports it.
+type Deploy struct {
+	Project      int       `json:"project"`
+	Version      string    `json:"version"`
+	Environment  string    `json:"environment"`
+	Name         string    `json:"name,omitempty"`
+	URL          string    `json:"url,omitempty"`
+	DateStarted  time.Time `json:"date_started,omitzero"`
+	DateFinished time.Time `json:"date_finished"`
+}
+
+func deployKey(pid int, version string, seq uint64) string {
+	return fmt.Sprintf("deploy:%06d:%s\x00%020d", pid, version, seq)
+}
+
+// MaxVersionLen caps a release version, as Sentry does.
+const MaxVersionLen = 250
+
+func checkVersion(v string) error {
+	if v == "" || len(v) > MaxVersionLen || strings.ContainsAny(v, "\x00\n\r\t") {
+		return fmt.Errorf("%w: a release version has 1 to %d characters and no control characters", ErrInvalid, MaxVersionLen)
+	}
+	return nil
+}
+
+// ErrInvalid is returned for input the store refuses; its text says why and
+// is meant for the user.
+var ErrInvalid = errors.New("invalid")
+
+// Release returns the project's release with the given version.
+func (db *DB) Release(project int, version string) (*Release, error) {
+	var r Release
+	if err := db.view(func(tx *buntdb.Tx) error { return getJSON(tx, releaseKey(project, version), &r) }); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// CreateRelease creates a release (or, when it exists, returns it
+// unchanged with created false). A zero date means now.
+func (db *DB) CreateRelease(project int, version string, date time.Time) (r *Release, created bool, err error) {
+	if err := checkVersion(version); err != nil {
+		return nil, false, err
+	}
+	if date.IsZero() {
+		date = db.Now()
+	}
+	err = db.Digest(func(tx *Tx) error {
+		if _, err := tx.Project(project); err != nil {
+			return err
+		}
+		created, err = tx.EnsureRelease(project, version, date)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	r, err = db.Release(project, version)
+	return r, created, err
+}
+
+// AddDeploy records a deploy of an existing release.
+func (db *DB) AddDeploy(d *Deploy) error {
+	if d.Environment == "" {
+		return fmt.Errorf("%w: a deploy needs an environment", ErrInvalid)
+	}
+	return db.update(func(tx *buntdb.Tx) error {
+		if _, err := tx.Get(releaseKey(d.Project, d.Version)); err != nil {
+			if errors.Is(err, buntdb.ErrNotFound) {
+				return ErrNotFound
+			}
+			return err
+		}
+		seq, err := nextSeq(tx, "deploy")
+		if err != nil {
+			return err
+		}
+		return setJSON(tx, deployKey(d.Project, d.Version, seq), d)
+	})
+}
+
+// Deploys returns the deploys of a release, oldest first.
+func (db *DB) Deploys(project int, version string) ([]Deploy, error) {
+	var out []Deploy
+	err := db.view(func(tx *buntdb.Tx) error {
+		prefix := fmt.Sprintf("deploy:%06d:%s\x00", project, version)
+		return tx.AscendGreaterOrEqual("", prefix, func(k, v string) bool {
+			if !strings.HasPrefix(k, prefix) {
+				return false
+			}
+			var d Deploy
+			if jsonUnmarshal(v, &d) == nil {
+				out = append(out, d)
+			}
+			return true
+		})
+	})
+	return out, err
+}
