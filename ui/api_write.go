@@ -93,7 +93,7 @@ type projectPatch struct {
 	AlertOnNewIssue   *bool                `json:"alert_on_new_issue"`
 	AlertOnRegression *bool                `json:"alert_on_regression"`
 	AlertOnUnmute     *bool                `json:"alert_on_unmute"`
-	Quota             *json.RawMessage     `json:"quota"` // object, or null to use the installation's defaults
+	Quota             json.RawMessage      `json:"quota"` // object, or null to use the installation's defaults
 	Scrub             *store.ScrubSettings `json:"scrubbing"`
 }
 
