@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -142,6 +143,9 @@ func TestBrowserFlow(t *testing.T) {
 	if text := get(t, ctx, chromedp.Text(chromedp.CSS("dd.state"))); text != "Muted" {
 		t.Errorf("state after mute = %q", text)
 	}
+	do(t, ctx, "settings page",
+		chromedp.Navigate(fmt.Sprintf("%s/projects/%d/settings/", srv.URL, s.project.ID)),
+		chromedp.WaitVisible(chromedp.CSS("button.copy")))
 	do(t, ctx, "log out",
 		chromedp.Click(chromedp.ID("logout")),
 		chromedp.WaitVisible(chromedp.ID("login")),
@@ -196,5 +200,48 @@ func TestScreenshots(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestBrowserWithoutJavaScript logs in, resolves an issue and logs out with
+// scripts switched off: every page and action is plain HTML.
+func TestBrowserWithoutJavaScript(t *testing.T) {
+	s := newTestServer(t)
+	s.ingest(t, s.project.ID, corpus(t)["python/bugsink_visualshots-rich.json"])
+	srv := httptest.NewServer(s.mux)
+	defer srv.Close()
+	ctx := newBrowser(t)
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatalf("disable scripts: %v", err)
+	}
+	do(t, ctx, "log in, open an issue, resolve it, log out",
+		chromedp.Navigate(srv.URL+"/projects/"),
+		chromedp.WaitVisible(chromedp.ID("login")),
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "admin"),
+		chromedp.SendKeys(chromedp.CSS("input[name=password]"), testPassword),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("logout")),
+		chromedp.Navigate(fmt.Sprintf("%s/projects/%d/", srv.URL, s.project.ID)),
+		chromedp.Click(chromedp.CSS("ul.issues a.title")),
+		chromedp.WaitVisible(chromedp.ID("action-resolve")),
+		chromedp.Click(`(//ol[@class="frames"]//details)[2]/summary`),
+		chromedp.Click(chromedp.ID("action-resolve")),
+		chromedp.WaitVisible(chromedp.ID("action-reopen")),
+		chromedp.Click(chromedp.ID("logout")),
+		chromedp.WaitVisible(chromedp.ID("login")))
+	if iss := s.issues(t, s.project.ID)[0]; !iss.IsResolved {
+		t.Error("the issue was not resolved")
+	}
+	// Scripts really were off: the copy button stays hidden.
+	s.login(t, "admin")
+	do(t, ctx, "settings page",
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "admin"),
+		chromedp.SendKeys(chromedp.CSS("input[name=password]"), testPassword),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("logout")),
+		chromedp.Navigate(fmt.Sprintf("%s/projects/%d/settings/", srv.URL, s.project.ID)),
+		chromedp.WaitVisible(chromedp.ID("dsn")))
+	if !get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("button.copy").hidden`)) {
+		t.Error("the copy script ran although scripts were disabled")
 	}
 }

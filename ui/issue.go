@@ -156,7 +156,15 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 	if err != nil {
 		return nil, err
 	}
-	page.TagBox = distributions(tags, 4)
+	// The side box leaves out keys whose values are unique per event
+	// (reference §9.6); the Tags tab shows them all.
+	box := tags[:0:0]
+	for _, tc := range tags {
+		if !mostlyUnique(tc.Key) {
+			box = append(box, tc)
+		}
+	}
+	page.TagBox = distributions(box, 4)
 	prefix := "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/"
 	ev := r.PathValue("ev")
 	if ev == "" {
@@ -174,6 +182,13 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 		page.Tabs = append(page.Tabs, tabLink{Label: t.label, URL: t.url, Active: t.name == tab})
 	}
 	return page, nil
+}
+
+// mostlyUnique reports the tag keys whose values are (nearly) unique per
+// event: user*, trace*, browser, browser.version, os, os.version.
+func mostlyUnique(key string) bool {
+	return strings.HasPrefix(key, "user") || strings.HasPrefix(key, "trace") ||
+		key == "browser" || key == "browser.version" || key == "os" || key == "os.version"
 }
 
 // distributions groups tag counts by key and keeps the top n values of

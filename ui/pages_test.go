@@ -5,11 +5,13 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path"
 	"sort"
 	"strings"
 	"testing"
+	"html/template"
 	"text/template/parse"
+
+	"github.com/tinysink/tinysink/budget"
 )
 
 func TestMain(m *testing.M) {
@@ -35,25 +37,18 @@ func flagAllTestsRan() bool {
 }
 
 // unexecutedTemplates lists the page templates no test rendered, and the
-// shared templates that no rendered page refers to.
+// shared templates that no rendered page uses.
 func unexecutedTemplates() []string {
 	var missing []string
 	used := map[string]bool{}
-	files, _ := fs.Glob(templateFS, "templates/pages/*.html")
-	for _, f := range files {
-		name := strings.TrimSuffix(path.Base(f), ".html")
+	t := pages()
+	for _, name := range pageNames() {
 		if _, ok := executed.Load(name); !ok {
 			missing = append(missing, name)
 			continue
 		}
-		t := pages()[name]
-		for _, tt := range t.Templates() {
-			if tt.Tree != nil {
-				collectRefs(tt.Tree.Root, used)
-			}
-		}
+		markUsed(t, name, used)
 	}
-	used["layout"] = true
 	shared, _ := fs.Glob(templateFS, "templates/partials/*.html")
 	shared = append(shared, "templates/layout.html")
 	for _, f := range shared {
@@ -67,6 +62,23 @@ func unexecutedTemplates() []string {
 	}
 	sort.Strings(missing)
 	return missing
+}
+
+// markUsed marks name and every template it calls, transitively.
+func markUsed(t *template.Template, name string, used map[string]bool) {
+	if used[name] {
+		return
+	}
+	used[name] = true
+	tt := t.Lookup(name)
+	if tt == nil || tt.Tree == nil {
+		return
+	}
+	refs := map[string]bool{}
+	collectRefs(tt.Tree.Root, refs)
+	for r := range refs {
+		markUsed(t, r, used)
+	}
 }
 
 func collectRefs(n parse.Node, used map[string]bool) {
@@ -97,9 +109,9 @@ func TestTemplatesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"login", "projects", "issues", "issue_stacktrace", "error"} {
-		if m[want] == nil {
-			t.Errorf("no page %q", want)
+	for _, want := range []string{"login", "projects", "issues", "issue_stacktrace", "error", "header", "footer", "stack"} {
+		if m.Lookup(want) == nil {
+			t.Errorf("no template %q", want)
 		}
 	}
 }
@@ -203,4 +215,31 @@ func TestEveryPageForEverySample(t *testing.T) {
 	if rec := s.do("GET", "/issues/99999/event/last/", nil, admin); rec.Code != http.StatusNotFound {
 		t.Errorf("unknown issue: %d, want 404", rec.Code)
 	}
+}
+
+// TestTemplatesLoadLazily checks that registering the UI parses nothing,
+// and reports what the first render cost (go test -v -run Lazily, in a
+// process of its own for clean numbers).
+func TestTemplatesLoadLazily(t *testing.T) {
+	part := func() budget.Part {
+		for _, p := range budget.Parts() {
+			if p.Name == "ui-templates" {
+				return p
+			}
+		}
+		t.Fatal("ui-templates is not a budget part")
+		return budget.Part{}
+	}
+	if !part().Loaded {
+		s := newTestServer(t)
+		if part().Loaded {
+			t.Fatal("New and Register parsed the templates")
+		}
+		s.do("GET", "/accounts/login/", nil, nil)
+	}
+	p := part()
+	if !p.Loaded {
+		t.Fatal("rendering a page did not load the templates")
+	}
+	t.Logf("ui-templates: build %v, heap %+d B, RSS %+d B", p.BuildTime, p.HeapDelta, p.RSSDelta)
 }

@@ -120,6 +120,7 @@ func (u *UI) handleProjectSettings(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	page := &projectSettingsPage{layout: u.layout(r, p.Name+" settings"), Project: *p, DSN: DSN(u.base, p), Saved: r.URL.Query().Has("saved")}
+	page.CopyScript = true
 	page.SDK = r.URL.Query().Get("sdk")
 	switch page.SDK {
 	case "python", "javascript", "go", "php":

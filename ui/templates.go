@@ -16,10 +16,12 @@ import (
 	"github.com/tinysink/tinysink/budget"
 )
 
-// templateFS holds the page templates: templates/layout.html and
-// templates/partials/*.html are shared; each templates/pages/<name>.html
-// is one page, parsed together with the shared files into its own set so
-// that every page can define "content".
+// templateFS holds the templates: templates/layout.html ("header" and
+// "footer") and templates/partials/*.html are shared; each
+// templates/pages/<name>.html defines the page template <name>, which
+// starts with {{template "header" .}} and ends with {{template "footer" .}}.
+// All of them form one set, so the shared parts are parsed and escaped once
+// rather than once per page.
 //
 //go:embed templates
 var templateFS embed.FS
@@ -30,58 +32,56 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// pages are the parsed template sets, keyed by page name. They are built on
-// the first request that renders a page, not at start: a server that only
-// ingests never pays for them.
-var pages = budget.Lazy("ui-templates", func() map[string]*template.Template {
-	m, err := parseTemplates()
+// pages is the parsed template set. It is built on the first request that
+// renders a page, not at start: a server that only ingests never pays for
+// it.
+var pages = budget.Lazy("ui-templates", func() *template.Template {
+	t, err := parseTemplates()
 	if err != nil {
 		// The templates are embedded: a parse error is a build defect that
 		// TestTemplatesParse catches.
 		panic(err)
 	}
-	return m
+	return t
 })
 
-func parseTemplates() (map[string]*template.Template, error) {
-	shared := []string{"templates/layout.html"}
-	partials, err := fs.Glob(templateFS, "templates/partials/*.html")
+// pageNames are the page templates, one per file in templates/pages/.
+func pageNames() []string {
+	files, _ := fs.Glob(templateFS, "templates/pages/*.html")
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = strings.TrimSuffix(path.Base(f), ".html")
+	}
+	return names
+}
+
+func parseTemplates() (*template.Template, error) {
+	t, err := template.New("tinysink").Funcs(funcs).ParseFS(templateFS,
+		"templates/layout.html", "templates/partials/*.html", "templates/pages/*.html")
 	if err != nil {
 		return nil, err
 	}
-	shared = append(shared, partials...)
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, shared...)
-	if err != nil {
-		return nil, err
-	}
-	files, err := fs.Glob(templateFS, "templates/pages/*.html")
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*template.Template, len(files))
-	for _, f := range files {
-		name := strings.TrimSuffix(path.Base(f), ".html")
-		t, err := template.Must(base.Clone()).ParseFS(templateFS, f)
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", f, err)
+	for _, name := range pageNames() {
+		if t.Lookup(name) == nil {
+			return nil, fmt.Errorf("ui: templates/pages/%s.html does not define %q", name, name)
 		}
-		out[name] = t
+		// html/template escapes a template on its first execution. Run
+		// each page once now, on no data (which stops at the first field),
+		// so that the cost shows in the budget part and not in some
+		// user's request.
+		t.ExecuteTemplate(io.Discard, name, nil)
 	}
-	return out, nil
+	return t, nil
 }
 
 // executed records the pages rendered so far, for the test that every page
 // template is exercised. It holds at most one entry per page.
 var executed sync.Map
 
-// execute runs page name's "layout" template with data.
+// execute runs page name with data.
 func (u *UI) execute(w io.Writer, name string, data any) error {
-	t, ok := pages()[name]
-	if !ok {
-		return fmt.Errorf("ui: no page template %q", name)
-	}
 	executed.Store(name, true)
-	if err := t.ExecuteTemplate(w, "layout", data); err != nil {
+	if err := pages().ExecuteTemplate(w, name, data); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
 	}
 	return nil

@@ -176,6 +176,8 @@ type layout struct {
 	CSSVersion string
 	// TopNav marks the active top navigation entry.
 	TopNav string
+	// CopyScript loads the copy-button script (the only script).
+	CopyScript bool
 }
 
 func (u *UI) layout(r *http.Request, title string) layout {
