@@ -2,13 +2,13 @@ package ui
 
 import (
 	"fmt"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"os"
 	"sort"
 	"strings"
 	"testing"
-	"html/template"
 	"text/template/parse"
 
 	"github.com/tinysink/tinysink/budget"
