@@ -43,6 +43,15 @@
 //
 // Scrubbing is idempotent, and a document without secrets costs one scan
 // of its bytes and no allocation.
+//
+// Matching by substring errs on the side of hiding: a leaked password is
+// worse than a hidden harmless value. So "DESKTOP_SESSION", "SSH_AUTH_SOCK",
+// "is_authenticated" and "max_tokens" are filtered too. The one exception is
+// "auth" inside "author…"/"authority", which names people and hosts (and
+// the HTTP/2 ":authority" header) far more often than secrets; "authorize"
+// and "authorization" still match. Not covered: multipart bodies, secrets
+// under keys with none of the names, and tags and messages outside the parts
+// listed above.
 package scrub
 
 import (
