@@ -158,29 +158,37 @@ func scrub(f *store.Failure, secrets []string) {
 			f.Error = strings.ReplaceAll(f.Error, q[1:len(q)-1], m)
 		}
 		if u, err := url.Parse(sec); err == nil && u.Host != "" {
-			if rest := u.RequestURI(); len(rest) > 16 {
-				f.Error = strings.ReplaceAll(f.Error, rest, rest[:16]+"…")
-				f.Body = strings.ReplaceAll(f.Body, rest, rest[:16]+"…")
+			if rest := u.RequestURI(); len(rest) > 1 {
+				f.Error = strings.ReplaceAll(f.Error, rest, maskPath(rest))
+				f.Body = strings.ReplaceAll(f.Body, rest, maskPath(rest))
 			}
 		}
 	}
 }
 
-// maskSecret shows enough of a secret to recognise it: a URL's scheme,
-// host and the start of its path; a bot token's bot id.
+// maskSecret shows enough of a secret to recognise it: a URL's scheme and
+// host and the end of a long path (the path of a webhook URL is its
+// secret); a bot token's bot id.
 func maskSecret(v string) string {
 	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
-		p := u.EscapedPath()
-		const keep = 16
-		if len(p) <= keep && u.RawQuery == "" && u.User == nil && u.Fragment == "" {
-			return u.Scheme + "://" + u.Host + p
-		}
-		return u.Scheme + "://" + u.Host + p[:min(keep, len(p))] + "…"
+		return u.Scheme + "://" + u.Host + maskPath(u.RequestURI())
 	}
-	if id, _, ok := strings.Cut(v, ":"); ok && id != "" && len(id) < len(v)/2+1 {
+	if id, _, ok := strings.Cut(v, ":"); ok && id != "" && len(id) <= len(v)/2 {
 		return id + ":…"
 	}
 	return v[:min(4, len(v)/4)] + "…"
+}
+
+// maskPath hides a URL's path and query, keeping the last four characters
+// of a long one.
+func maskPath(p string) string {
+	switch {
+	case len(p) <= 1:
+		return "/"
+	case len(p) >= 16:
+		return "/…" + p[len(p)-4:]
+	}
+	return "/…"
 }
 
 // maskConfig returns a copy of the config with its secrets masked.
