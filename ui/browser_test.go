@@ -186,12 +186,19 @@ func TestScreenshots(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("input[name=password]"), testPassword),
 		chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("logout")))
 	iss := s.issues(t, s.project.ID)
+	if os.Getenv("TINYSINK_SCREENSHOTS_DARK") != "" {
+		dark := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, dark); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, w := range []int64{1200, 390} {
 		for name, path := range map[string]string{
 			"projects": "/projects/", "issues": fmt.Sprintf("/projects/%d/", s.project.ID),
 			"stacktrace": fmt.Sprintf("/issues/%d/event/last/", iss[len(iss)-1].ID),
 			"details":    fmt.Sprintf("/issues/%d/event/last/details/", iss[len(iss)-1].ID),
 			"crumbs":     fmt.Sprintf("/issues/%d/event/last/breadcrumbs/", iss[0].ID),
+			"pystack":    fmt.Sprintf("/issues/%d/event/last/", iss[0].ID),
 			"settings":   fmt.Sprintf("/projects/%d/settings/", s.project.ID),
 		} {
 			do(t, ctx, name, chromedp.EmulateViewport(w, 900), chromedp.Navigate(srv.URL+path))

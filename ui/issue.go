@@ -445,6 +445,10 @@ func (u *UI) handleIssueHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	for i := range h {
+		h[i].Comment = clean(h[i].Comment, store.MaxCommentLen, true)
+		h[i].User = clean(h[i].User, maxKey, false)
+	}
 	h = append([]store.HistoryEntry{{Kind: "first_seen", At: iss.FirstSeen}}, h...)
 	sort.SliceStable(h, func(i, j int) bool { return h[i].At.After(h[j].At) })
 	page.History = h

@@ -59,13 +59,14 @@ func (u *UI) renderUsers(w http.ResponseWriter, r *http.Request, status int, nam
 	return u.renderStatus(w, status, "users", page)
 }
 
-// validUserName accepts 1 to 64 printable characters without spaces.
+// validUserName accepts 1 to 64 letters, digits and the characters
+// . _ @ + - (an e-mail address works).
 func validUserName(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
 	}
 	for _, r := range s {
-		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._@+-", r) {
 			return false
 		}
 	}
@@ -82,7 +83,7 @@ func (u *UI) handleUserCreate(w http.ResponseWriter, r *http.Request) error {
 	pw := r.PostForm.Get("password")
 	switch {
 	case !validUserName(name):
-		return u.renderUsers(w, r, http.StatusBadRequest, name, "A user name has 1 to 64 characters and no spaces.")
+		return u.renderUsers(w, r, http.StatusBadRequest, name, "A user name has 1 to 64 letters, digits and . _ @ + - characters.")
 	case len(pw) < store.MinPasswordLen:
 		return u.renderUsers(w, r, http.StatusBadRequest, name, "A password has at least 8 characters.")
 	}
