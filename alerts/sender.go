@@ -171,7 +171,7 @@ const storeHold = time.Minute
 // goroutine, at most MaxInFlight at once, and its deliveries go one at a
 // time in the order they were enqueued; among due destinations, those with
 // fewer failed attempts go first, so a dead endpoint's retries do not hold
-// up fresh alerts. Run at most one Run per store.
+// up fresh alerts. Start at most one Run per store.
 func (s *Sender) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
