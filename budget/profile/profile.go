@@ -265,6 +265,10 @@ func (p *profiler) start() (*session, error) {
 	}
 	s.token = strings.TrimSpace(string(out))
 	args := []string{"serve", "-addr", "127.0.0.1:0", "-data", dir, "-log-level", "error"}
+	// The profile stores thousands of events in seconds: no quotas.
+	for _, q := range []string{"project-5m", "project-hour", "project-month", "install-5m", "install-hour", "install-month"} {
+		args = append(args, "-quota-"+q, "0")
+	}
 	if p.memLimit != "" {
 		args = append(args, "-memory-limit", p.memLimit)
 	}
@@ -299,6 +303,20 @@ func (p *profiler) start() (*session, error) {
 	}
 	jar, _ := cookiejar.New(nil)
 	s.client = &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	// Keep every event the profile sends: the per-event cost is about
+	// stored events.
+	req, _ := http.NewRequest("PATCH", s.base+"/api/canonical/0/projects/1/", strings.NewReader(`{"retention_max_event_count": 1000000}`))
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		s.stop()
+		return nil, fmt.Errorf("raising the retention: %s", resp.Status)
+	}
 	return s, nil
 }
 
