@@ -108,7 +108,7 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u.limits.success(name)
+	u.limits.success(ip, name)
 	u.setSessionCookie(w, tok, int(u.ttl/time.Second))
 	return redirect(w, r, localPath(next))
 }
@@ -241,10 +241,14 @@ func (l *loginLimiter) allow(ip, name string, now time.Time) bool {
 	return a <= maxPerIP && b <= maxPerAccount
 }
 
-// success forgets the failed attempts on an account after a good login.
-func (l *loginLimiter) success(name string) {
+// success forgets the attempts on an account after a good login, and does
+// not count the login against the address (many people may share one).
+func (l *loginLimiter) success(ip, name string) {
 	l.mu.Lock()
 	delete(l.name, strings.ToLower(name))
+	if a, ok := l.ip[ip]; ok && a.n > 0 {
+		a.n--
+	}
 	l.mu.Unlock()
 }
 

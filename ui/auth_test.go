@@ -414,3 +414,10 @@ func TestProjectPages(t *testing.T) {
 		t.Errorf("a member saved settings: %d", rec.Code)
 	}
 }
+
+func TestGoodLoginsDoNotUseUpTheAddress(t *testing.T) {
+	s := newTestServer(t)
+	for i := 0; i < 2*maxPerIP; i++ {
+		s.login(t, "admin")
+	}
+}
