@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tinysink/tinysink/alerts"
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/budget/profile"
 	"github.com/tinysink/tinysink/digest"
@@ -78,6 +79,12 @@ type config struct {
 	LogLevel     string
 	MaxEventAge  string
 	Quota        [6]string // project 5m, hour, month; installation 5m, hour, month
+	SMTP         struct{ Host, Port, User, Password, From, TLS string }
+	EmailsPerHr  string
+	AlertDenyNP  bool
+	AlertAllow   string
+	AlertDeny    string
+	TelegramAPI  string
 }
 
 // setting describes one flag for the help text and the README.
@@ -100,6 +107,17 @@ var settings = []setting{
 	{"quota-install-5m", "TINYSINK_QUOTA_INSTALL_5M", "1000", "events the installation takes per 5 minutes (0 = no limit)"},
 	{"quota-install-hour", "TINYSINK_QUOTA_INSTALL_HOUR", "5000", "events the installation takes per hour (0 = no limit)"},
 	{"quota-install-month", "TINYSINK_QUOTA_INSTALL_MONTH", "1000000", "events the installation takes per month (0 = no limit)"},
+	{"smtp-host", "TINYSINK_SMTP_HOST", "", "mail server for alert emails (empty = no email)"},
+	{"smtp-port", "TINYSINK_SMTP_PORT", "0", "mail server port (0 = 587 for starttls, 465 for tls, 25 for none)"},
+	{"smtp-user", "TINYSINK_SMTP_USER", "", "SMTP AUTH user (empty = no AUTH)"},
+	{"smtp-password", "TINYSINK_SMTP_PASSWORD", "", "SMTP AUTH password (better set through the environment)"},
+	{"smtp-from", "TINYSINK_SMTP_FROM", "", "sender of alert emails, e.g. tinysink <alerts@example.org>"},
+	{"smtp-tls", "TINYSINK_SMTP_TLS", "starttls", "starttls, tls (implicit) or none"},
+	{"emails-per-hour", "TINYSINK_EMAILS_PER_HOUR", "60", "installation-wide cap on alert emails per hour (-1 = no cap)"},
+	{"alert-deny-non-public", "TINYSINK_ALERT_DENY_NON_PUBLIC", "false", "refuse webhook targets on loopback, private and link-local addresses"},
+	{"alert-allow", "TINYSINK_ALERT_ALLOW", "", "comma list of hosts (*.x for subdomains), IPs or CIDRs webhooks may always reach"},
+	{"alert-deny", "TINYSINK_ALERT_DENY", "", "comma list of hosts, IPs or CIDRs webhooks may never reach"},
+	{"telegram-api", "TINYSINK_TELEGRAM_API", "https://api.telegram.org", "Telegram Bot API base URL"},
 	{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json"},
 	{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
 }
@@ -122,12 +140,15 @@ func parseFlags(name string, args []string, stderr io.Writer) (*config, *flag.Fl
 		"log-format": &c.LogFormat, "log-level": &c.LogLevel, "max-event-age": &c.MaxEventAge,
 		"quota-project-5m": &c.Quota[0], "quota-project-hour": &c.Quota[1], "quota-project-month": &c.Quota[2],
 		"quota-install-5m": &c.Quota[3], "quota-install-hour": &c.Quota[4], "quota-install-month": &c.Quota[5],
+		"smtp-host": &c.SMTP.Host, "smtp-port": &c.SMTP.Port, "smtp-user": &c.SMTP.User, "smtp-password": &c.SMTP.Password,
+		"smtp-from": &c.SMTP.From, "smtp-tls": &c.SMTP.TLS, "emails-per-hour": &c.EmailsPerHr,
+		"alert-allow": &c.AlertAllow, "alert-deny": &c.AlertDeny, "telegram-api": &c.TelegramAPI,
 	}
 	for _, s := range settings {
 		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
-		if s.flag == "trust-proxy" {
-			b, _ := strconv.ParseBool(envDefault(s))
-			fs.BoolVar(&c.TrustProxy, s.flag, b, help)
+		if b, ok := map[string]*bool{"trust-proxy": &c.TrustProxy, "alert-deny-non-public": &c.AlertDenyNP}[s.flag]; ok {
+			def, _ := strconv.ParseBool(envDefault(s))
+			fs.BoolVar(b, s.flag, def, help)
 			continue
 		}
 		fs.StringVar(dst[s.flag], s.flag, envDefault(s), help)
@@ -314,6 +335,40 @@ func parseAge(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
+// alertsConfig builds the alert sender's settings.
+func (c *config) alertsConfig() (*alerts.SMTP, int, alerts.OutboundPolicy, error) {
+	var smtp *alerts.SMTP
+	if c.SMTP.Host != "" {
+		port, err := strconv.Atoi(c.SMTP.Port)
+		if err != nil {
+			return nil, 0, alerts.OutboundPolicy{}, fmt.Errorf("-smtp-port: bad number %q", c.SMTP.Port)
+		}
+		smtp = &alerts.SMTP{Host: c.SMTP.Host, Port: port, User: c.SMTP.User, Password: c.SMTP.Password, From: c.SMTP.From, TLS: c.SMTP.TLS}
+		if err := smtp.Validate(); err != nil {
+			return nil, 0, alerts.OutboundPolicy{}, err
+		}
+	}
+	perHour, err := strconv.Atoi(c.EmailsPerHr)
+	if err != nil {
+		return nil, 0, alerts.OutboundPolicy{}, fmt.Errorf("-emails-per-hour: bad number %q", c.EmailsPerHr)
+	}
+	pol := alerts.OutboundPolicy{DenyNonPublic: c.AlertDenyNP, Allow: splitList(c.AlertAllow), Deny: splitList(c.AlertDeny)}
+	if err := pol.Validate(); err != nil {
+		return nil, 0, pol, err
+	}
+	return smtp, perHour, pol, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // quotas parses the quota settings.
 func (c *config) quotas() (project, install quota.Limits, err error) {
 	var n [6]int64
@@ -384,6 +439,7 @@ type server struct {
 	worker   *digest.Worker
 	limiter  *budget.Limiter
 	quota    *quota.Quota
+	alerts   *alerts.Sender
 	ln       net.Listener
 	http     *http.Server
 	base     string
@@ -402,6 +458,10 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		return nil, fmt.Errorf("-max-event-age: %w", err)
 	}
 	projQuota, installQuota, err := c.quotas()
+	if err != nil {
+		return nil, err
+	}
+	smtp, perHour, outbound, err := c.alertsConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -437,6 +497,11 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 	s.base = baseURL(c, s.ln)
+	s.alerts = alerts.New(alerts.Config{
+		DB: s.db, BaseURL: s.base, SMTP: smtp, EmailsPerHour: perHour, Log: log.With("component", "alerts"),
+		Outbound: outbound, TelegramAPI: c.TelegramAPI,
+	})
+	s.worker.OnAlert = s.alerts.Poke
 
 	ing := ingest.New(ingest.Config{
 		Projects: s.db, Admit: quota.Admitters{s.limiter, s.quota}, Spool: s.sp, Logger: log.With("component", "ingest"),
@@ -445,7 +510,10 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	})
 	mux := http.NewServeMux()
 	ing.Register(mux)
-	ui.NewAPI(s.db, s.base, log.With("component", "api")).Register(mux)
+	api := ui.NewAPI(s.db, s.base, log.With("component", "api"))
+	api.ReleaseEpoch = digest.ReleaseEpoch
+	api.Register(mux)
+	s.alerts.RegisterAPI(mux, s.requireToken)
 	// UI routes (the web UI registers its pages here).
 	ui.New(ui.Config{DB: s.db, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy}).Register(mux)
 	mux.Handle("GET /debug/budget", s.requireToken(http.HandlerFunc(s.handleBudget)))
@@ -473,6 +541,7 @@ func (s *server) serve(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { s.worker.Run(wctx) })
+	wg.Go(func() { s.alerts.Run(wctx) })
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- s.http.Serve(s.ln) }()
 	var err error

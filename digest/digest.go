@@ -20,6 +20,8 @@ import (
 
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/release"
+	"github.com/tinysink/tinysink/digest/scrub"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
@@ -46,6 +48,9 @@ type Worker struct {
 	// Pressure, when set, reports whether memory is short; the worker then
 	// takes small batches.
 	Pressure func() bool
+	// OnAlert, when set, is called after a batch that enqueued alerts
+	// (the alert sender's wake-up).
+	OnAlert func()
 	// MaxEventAge, when positive, removes events older than this, checked
 	// at start and every ExpireEvery.
 	MaxEventAge time.Duration
@@ -181,6 +186,8 @@ func (w *Worker) Drain() error {
 type item struct {
 	project    int
 	ingestedAt time.Time
+	digestedAt time.Time
+	alerted    bool // the event enqueued an alert
 	ev         *event.Event
 	body       []byte // compressed, see store.CompressBody
 }
@@ -196,6 +203,8 @@ func (w *Worker) Batch() (int, error) {
 	}
 	var items []item
 	n := 0
+	scrubs := map[int]*store.ScrubSettings{}
+	now := w.db.Now().UTC()
 	next, err := w.spool.ReadFrom(w.pos, maxEvents, maxBytes, func(r *spool.Record, _ spool.Pos) error {
 		n++
 		ev, body, err := w.norm.Normalize(r.Payload, event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr})
@@ -204,9 +213,21 @@ func (w *Worker) Batch() (int, error) {
 			w.log.Warn("event dropped", "project_id", r.Project, "event_id", r.EventID, "err", err)
 			return nil
 		}
+		// Scrub before anything is stored (on unless the project turned it
+		// off).
+		sc, ok := scrubs[r.Project]
+		if !ok {
+			if p, err := w.db.Project(r.Project); err == nil {
+				sc = &p.Scrub
+			}
+			scrubs[r.Project] = sc
+		}
+		if sc != nil && !sc.Off {
+			body, _ = scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP})
+		}
 		// Keep only the compressed body: a batch then holds ~3 KB per
 		// event instead of the ~14 KB JSON.
-		items = append(items, item{project: r.Project, ingestedAt: r.IngestedAt, ev: ev, body: store.CompressBody(body)})
+		items = append(items, item{project: r.Project, ingestedAt: r.IngestedAt, digestedAt: now, ev: ev, body: store.CompressBody(body)})
 		return nil
 	})
 	if err != nil {
@@ -246,6 +267,9 @@ func (w *Worker) Batch() (int, error) {
 	w.lastNanos.Store(int64(time.Since(start)))
 	if err := w.spool.Release(next); err != nil {
 		w.log.Warn("spool release failed", "err", err)
+	}
+	if w.OnAlert != nil && slices.ContainsFunc(items, func(it item) bool { return it.alerted }) {
+		w.OnAlert()
 	}
 	for pid := range touched {
 		w.retain(pid)
@@ -302,8 +326,10 @@ func mostlyUnique(key string) bool {
 		key == "browser" || key == "browser.version" || key == "os" || key == "os.version"
 }
 
-// digestOne adds one event to the batch. It returns false for a duplicate
-// or an event of an unknown project, which are dropped.
+// digestOne adds one event to the batch, following reference §4: grouping,
+// release, regression (§6.3), unmute (§6.4), the event itself, counters,
+// tags and alerts. It returns false for a duplicate or an event of an
+// unknown project, which are dropped.
 func digestOne(tx *store.Tx, it *item) (bool, error) {
 	p, err := tx.Project(it.project)
 	if errors.Is(err, store.ErrNotFound) {
@@ -320,6 +346,7 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 		return false, nil
 	}
 	p.DigestedEventCount++
+	now := it.digestedAt
 	hash := event.GroupingHash(ev.GroupingKey)
 	iss, err := tx.IssueForGrouping(p.ID, hash)
 	isNew := false
@@ -347,18 +374,54 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 	iss.CalculatedValue = ev.CalculatedValue
 	iss.Level = ev.Level
 	iss.Platform = ev.Platform
-	if ev.Release != "" {
-		if _, err := tx.EnsureRelease(p.ID, ev.Release, it.ingestedAt); err != nil {
+
+	// A new release may resolve issues waiting for "the next release"
+	// (this one included), so it comes before the regression check.
+	if _, err := tx.EnsureRelease(p.ID, ev.Release, it.ingestedAt, ReleaseEpoch); err != nil {
+		return false, err
+	}
+	neverEvict := isNew
+	var alert *store.Alert
+	if isNew {
+		if err := tx.AddHistory(iss.ID, store.HistoryEntry{Kind: store.HistoryFirstSeen, At: now, EventID: ev.EventID}); err != nil {
 			return false, err
 		}
-		if !slices.Contains(iss.EventsAt, ev.Release) && len(iss.EventsAt) < maxEventsAt {
-			iss.EventsAt = append(iss.EventsAt, ev.Release)
+		alert = &store.Alert{Project: p.ID, Issue: iss.ID, Reason: store.ReasonNew, EventID: ev.EventID}
+	} else {
+		regressed, err := isRegression(tx, p.ID, iss, ev.Release)
+		if err != nil {
+			return false, err
+		}
+		if regressed {
+			iss.IsResolved, iss.IsResolvedByNextRelease, iss.ResolvedUnconditionally = false, false, false
+			neverEvict = true
+			if err := tx.AddHistory(iss.ID, store.HistoryEntry{Kind: store.HistoryRegressed, At: now, EventID: ev.EventID,
+				Comment: regressionNote(ev.Release)}); err != nil {
+				return false, err
+			}
+			alert = &store.Alert{Project: p.ID, Issue: iss.ID, Reason: store.ReasonRegressed, EventID: ev.EventID}
 		}
 	}
+	if ev.Release != "" && !slices.Contains(iss.EventsAt, ev.Release) && len(iss.EventsAt) < maxEventsAt {
+		iss.EventsAt = append(iss.EventsAt, ev.Release)
+	}
 	if err := tx.AddEvent(p, iss, &store.NewEvent{
-		EventID: id, Ingested: it.ingestedAt, Timestamp: ev.Timestamp, Compressed: it.body, NeverEvict: isNew,
+		EventID: id, Ingested: it.ingestedAt, Timestamp: ev.Timestamp, Compressed: it.body, NeverEvict: neverEvict,
 	}); err != nil {
 		return false, err
+	}
+	// Unmute checks count this event, so they come after it is added.
+	if reason, err := unmuteReason(tx, iss, now); err != nil {
+		return false, err
+	} else if reason != "" {
+		iss.IsMuted, iss.UnmuteAfter, iss.UnmuteOnVolume = false, time.Time{}, nil
+		tx.MarkNeverEvict(p.ID, iss)
+		if err := tx.AddHistory(iss.ID, store.HistoryEntry{Kind: store.HistoryUnmutedByEvent, At: now, EventID: ev.EventID, Comment: reason}); err != nil {
+			return false, err
+		}
+		if alert == nil {
+			alert = &store.Alert{Project: p.ID, Issue: iss.ID, Reason: store.ReasonUnmuted, UnmuteReason: reason, EventID: ev.EventID}
+		}
 	}
 	for _, subject := range []string{store.IssueSubject(iss.ID), store.ProjectSubject(p.ID), store.InstallSubject} {
 		if err := tx.CountHour(subject, it.ingestedAt, 1); err != nil {
@@ -373,7 +436,72 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 			return false, err
 		}
 	}
+	if alert != nil {
+		alert.CreatedAt = now
+		if err := tx.EnqueueAlert(alert); err != nil {
+			return false, err
+		}
+		it.alerted = true
+	}
 	return true, nil
+}
+
+func regressionNote(version string) string {
+	if version == "" {
+		return "an event after the issue was resolved"
+	}
+	return "an event in release " + version + " after the issue was resolved"
+}
+
+// isRegression applies §6.3 to an event of a resolved issue.
+func isRegression(tx *store.Tx, pid int, iss *store.Issue, version string) (bool, error) {
+	if !iss.IsResolved {
+		return false, nil
+	}
+	rs, err := tx.Releases(pid)
+	if err != nil {
+		return false, err
+	}
+	return release.IsRegression(toReleases(rs), release.Resolution{
+		Resolved: iss.IsResolved, Unconditionally: iss.ResolvedUnconditionally, ByNextRelease: iss.IsResolvedByNextRelease,
+		FixedAt: iss.FixedAt, EventsAt: iss.EventsAt,
+	}, version), nil
+}
+
+// unmuteReason applies §6.4: it returns why the event unmutes the muted
+// issue, or "".
+func unmuteReason(tx *store.Tx, iss *store.Issue, now time.Time) (string, error) {
+	if !iss.IsMuted {
+		return "", nil
+	}
+	if !iss.UnmuteAfter.IsZero() && now.After(iss.UnmuteAfter) {
+		return "An event was observed after the mute deadline of " + iss.UnmuteAfter.UTC().Format(time.RFC3339) + ".", nil
+	}
+	if c := iss.UnmuteOnVolume; c != nil {
+		n, err := tx.RecentEvents(iss, store.AddPeriods(now, c.Period, -c.N), c.Volume)
+		if err != nil {
+			return "", err
+		}
+		if n >= c.Volume {
+			return fmt.Sprintf("More than %d events per %d %s(s) occurred, unmuting the issue.", c.Volume-1, c.N, c.Period), nil
+		}
+	}
+	return "", nil
+}
+
+func toReleases(rs []store.Release) []release.Release {
+	out := make([]release.Release, len(rs))
+	for i, r := range rs {
+		out[i] = release.Release{Version: r.Version, DateReleased: r.DateReleased, SortEpoch: r.SortEpoch}
+	}
+	return out
+}
+
+// ReleaseEpoch places a new release among a project's releases with the
+// ordering rules of reference §10 (store.EpochFunc).
+func ReleaseEpoch(existing []store.Release, version string, at time.Time) (int, bool) {
+	r, latest := release.Create(toReleases(existing), version, at)
+	return r.SortEpoch, latest
 }
 
 // maxEventsAt caps the releases remembered per issue.

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,19 +31,64 @@ func historyPrefix(iid uint32) string { return "history:" + pad10(iid) + ":" }
 // is not known.
 var ErrInvalidAction = errors.New("store: action not allowed in the issue's state")
 
-// Action is what a user does to an issue, named as in reference §6.2.
-// Resolving in a release, resolving in the next release and muting for a
-// time or until a volume come with the release lifecycle; Apply rejects
-// them (ErrInvalidAction) until then.
+// Action is what a user does to an issue, named as in reference §6.2. The
+// parameterised ones are built with ResolveInRelease, MuteFor and
+// MuteUntil.
 type Action string
 
-// The actions Apply knows.
+// The actions without parameters.
 const (
-	ActionResolve Action = "resolve"
-	ActionReopen  Action = "reopen"
-	ActionMute    Action = "mute"
-	ActionUnmute  Action = "unmute"
+	ActionResolve     Action = "resolve"
+	ActionResolveNext Action = "resolve_next"
+	ActionReopen      Action = "reopen"
+	ActionMute        Action = "mute"
+	ActionUnmute      Action = "unmute"
 )
+
+// ResolveInRelease resolves an issue in a release: an event in a later
+// release regresses it, one in an earlier release does not.
+func ResolveInRelease(version string) Action { return Action("resolve_release:" + version) }
+
+// MuteFor mutes an issue until n periods have passed; the first event after
+// that unmutes it.
+func MuteFor(period string, n int) Action { return Action(fmt.Sprintf("mute_for:%s,%d", period, n)) }
+
+// MuteUntil mutes an issue until it sees volume events within n periods.
+func MuteUntil(period string, n int, volume int64) Action {
+	return Action(fmt.Sprintf("mute_until:%s,%d,%d", period, n, volume))
+}
+
+// parts splits a parameterised action into its name and arguments, and
+// checks them.
+func (a Action) parts() (name string, version string, cond VolumeCondition, ok bool) {
+	name, arg, _ := strings.Cut(string(a), ":")
+	switch name {
+	case "resolve", "resolve_next", "reopen", "mute", "unmute":
+		return name, "", cond, arg == ""
+	case "resolve_release":
+		return name, arg, cond, arg != "" && len(arg) <= MaxVersionLen
+	case "mute_for", "mute_until":
+		f := strings.Split(arg, ",")
+		if name == "mute_for" && len(f) != 2 || name == "mute_until" && len(f) != 3 {
+			return name, "", cond, false
+		}
+		cond.Period = f[0]
+		n, err := strconv.Atoi(f[1])
+		if err != nil || n < 1 || n > 1000 || !ValidPeriod(cond.Period) {
+			return name, "", cond, false
+		}
+		cond.N = n
+		if name == "mute_until" {
+			v, err := strconv.ParseInt(f[2], 10, 64)
+			if err != nil || v < 1 {
+				return name, "", cond, false
+			}
+			cond.Volume = v
+		}
+		return name, "", cond, true
+	}
+	return name, "", cond, false
+}
 
 // History kinds. Digest will add regressed, unmuted-by-event and
 // next-release kinds with the lifecycle change.
@@ -59,6 +106,9 @@ type HistoryEntry struct {
 	User    string    `json:"user"` // "" for the system
 	At      time.Time `json:"at"`
 	Comment string    `json:"comment,omitempty"`
+	// EventID is the event that caused the change (32 hex), for the
+	// changes digest makes.
+	EventID string `json:"event_id,omitempty"`
 }
 
 // MaxCommentLen caps a history comment, in bytes.
@@ -66,42 +116,74 @@ const MaxCommentLen = 4000
 
 // Allowed reports whether action a is valid for the issue's current state.
 func (a Action) Allowed(iss *Issue) bool {
-	switch a {
-	case ActionResolve:
+	name, _, _, ok := a.parts()
+	if !ok {
+		return false
+	}
+	switch name {
+	case "resolve", "resolve_next", "resolve_release":
 		return !iss.IsResolved
-	case ActionReopen:
+	case "reopen":
 		return iss.IsResolved
-	case ActionMute:
+	case "mute", "mute_for", "mute_until":
 		return !iss.IsResolved && !iss.IsMuted
-	case ActionUnmute:
+	case "unmute":
 		return !iss.IsResolved && iss.IsMuted
 	}
 	return false
 }
 
-// apply changes iss for action a and returns the history kind to record.
-// It is the one place that knows what each action does; new actions go
-// here and in Allowed.
-func (a Action) apply(iss *Issue) (string, error) {
+// apply changes iss for action a at time now and returns the history kind
+// to record. It is the one place that knows what each action does; new
+// actions go here and in Allowed.
+func (a Action) apply(iss *Issue, now time.Time) (string, error) {
 	if !a.Allowed(iss) {
 		return "", ErrInvalidAction
 	}
-	switch a {
-	case ActionResolve:
+	name, version, cond, _ := a.parts()
+	unmute := func() {
+		iss.IsMuted = false
+		iss.UnmuteAfter = time.Time{}
+		iss.UnmuteOnVolume = nil
+	}
+	switch name {
+	case "resolve":
 		// Muted and resolved exclude each other: resolving unmutes.
 		iss.IsResolved = true
-		iss.IsMuted = false
+		iss.ResolvedUnconditionally = true
+		unmute()
 		return HistoryResolved, nil
-	case ActionReopen:
+	case "resolve_release":
+		iss.IsResolved = true
+		if !slices.Contains(iss.FixedAt, version) {
+			iss.FixedAt = append(iss.FixedAt, version)
+		}
+		unmute()
+		return HistoryResolved, nil
+	case "resolve_next":
+		iss.IsResolved = true
+		iss.IsResolvedByNextRelease = true
+		unmute()
+		return HistoryResolved, nil
+	case "reopen":
 		// FixedAt is kept: it records where the issue was fixed before.
 		iss.IsResolved = false
 		iss.IsResolvedByNextRelease = false
+		iss.ResolvedUnconditionally = false
 		return HistoryReopened, nil
-	case ActionMute:
+	case "mute":
 		iss.IsMuted = true
 		return HistoryMuted, nil
-	case ActionUnmute:
-		iss.IsMuted = false
+	case "mute_for":
+		iss.IsMuted = true
+		iss.UnmuteAfter = AddPeriods(now, cond.Period, cond.N)
+		return HistoryMuted, nil
+	case "mute_until":
+		iss.IsMuted = true
+		iss.UnmuteOnVolume = &cond
+		return HistoryMuted, nil
+	case "unmute":
+		unmute()
 		return HistoryUnmuted, nil
 	}
 	return "", ErrInvalidAction
@@ -149,7 +231,7 @@ func applyAction(tx *buntdb.Tx, now time.Time, id uint32, a Action, user, commen
 	if err := getJSON(tx, issueKey(id), iss); err != nil {
 		return err
 	}
-	kind, err := a.apply(iss)
+	kind, err := a.apply(iss, now)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ type Tx struct {
 	projects map[int]*Project
 	issues   map[uint32]*Issue
 	pending  map[int]*pendingLog
+	histSeq  int
 }
 
 // pendingLog is what a batch appends to one project's event log.
@@ -368,16 +369,24 @@ func (t *Tx) CountTag(iss *Issue, key, value string) error {
 }
 
 // Release is a version of a project's code, created when an event first
-// names it.
+// names it (or through the API).
 type Release struct {
 	Project      int       `json:"project"`
 	Version      string    `json:"version"`
 	DateReleased time.Time `json:"date_released"`
+	// SortEpoch orders releases across switches between semver and
+	// date-ordered versions (reference §10).
+	SortEpoch int `json:"sort_epoch"`
 }
 
+// EpochFunc decides where a new release goes among the existing ones: its
+// sort epoch, and whether it becomes the latest release.
+type EpochFunc func(existing []Release, version string, at time.Time) (epoch int, latest bool)
+
 // EnsureRelease creates the release when the project does not have it yet,
-// and reports whether it did.
-func (t *Tx) EnsureRelease(project int, version string, at time.Time) (bool, error) {
+// and reports whether it did. When the new release is the latest, every
+// issue waiting to be resolved "in the next release" is resolved in it.
+func (t *Tx) EnsureRelease(project int, version string, at time.Time, epoch EpochFunc) (bool, error) {
 	if version == "" {
 		return false, nil
 	}
@@ -387,7 +396,70 @@ func (t *Tx) EnsureRelease(project int, version string, at time.Time) (bool, err
 	} else if !errors.Is(err, buntdb.ErrNotFound) {
 		return false, err
 	}
-	return true, setJSON(t.kv, k, Release{Project: project, Version: version, DateReleased: at.UTC()})
+	existing, err := t.Releases(project)
+	if err != nil {
+		return false, err
+	}
+	r := Release{Project: project, Version: version, DateReleased: at.UTC()}
+	latest := false
+	if epoch != nil {
+		r.SortEpoch, latest = epoch(existing, version, at)
+	}
+	if err := setJSON(t.kv, k, r); err != nil {
+		return false, err
+	}
+	if latest {
+		return true, t.materializeNext(project, version, at)
+	}
+	return true, nil
+}
+
+// Releases returns the project's releases, as stored in this batch.
+func (t *Tx) Releases(project int) ([]Release, error) {
+	var out []Release
+	err := t.kv.AscendKeys(releasePrefix(project)+"*", func(k, v string) bool {
+		var r Release
+		if jsonUnmarshal(v, &r) == nil {
+			out = append(out, r)
+		}
+		return true
+	})
+	return out, err
+}
+
+// materializeNext resolves in version every issue of the project that was
+// resolved "in the next release".
+func (t *Tx) materializeNext(project int, version string, at time.Time) error {
+	var ids []uint32
+	if err := t.kv.AscendKeys(projectIssuePrefix(project)+"*", func(k, v string) bool {
+		ids = append(ids, parseID(v))
+		return true
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		iss, err := t.Issue(id)
+		if err != nil {
+			return err
+		}
+		if !iss.IsResolvedByNextRelease {
+			continue
+		}
+		iss.IsResolvedByNextRelease = false
+		iss.FixedAt = append(iss.FixedAt, version)
+		if err := t.AddHistory(iss.ID, HistoryEntry{Kind: HistoryNextMaterialized, At: at.UTC(), Comment: "resolved in " + version}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddHistory records an entry in an issue's history.
+func (t *Tx) AddHistory(issue uint32, e HistoryEntry) error {
+	// Entries of one batch share a clock reading; keep their keys apart.
+	t.histSeq++
+	e.At = e.At.Add(time.Duration(t.histSeq))
+	return addHistory(t.kv, issue, e)
 }
 
 // SetSpoolPos records how far the spool has been digested, in the same
@@ -426,4 +498,48 @@ func (db *DB) Releases(project int) ([]Release, error) {
 	})
 	sortReleases(out)
 	return out, err
+}
+
+// RecentEvents counts the issue's stored events digested at or after since,
+// this batch's included, and stops counting at limit. It walks the issue's
+// chain from its newest event, so it costs at most limit record reads.
+func (t *Tx) RecentEvents(iss *Issue, since time.Time, limit int64) (int64, error) {
+	el := t.db.eventLog(iss.ProjectID)
+	if el == nil {
+		return 0, nil
+	}
+	pl := t.pending[iss.ProjectID]
+	ms := since.UnixMilli()
+	el.mu.RLock()
+	defer el.mu.RUnlock()
+	var n int64
+	for next := iss.LastRec; next != 0 && n < limit; {
+		var r record
+		if pl != nil && next-1 >= pl.startN {
+			r = pl.recs[next-1-pl.startN]
+		} else {
+			var err error
+			if r, err = el.readRecord(next - 1); err != nil {
+				return n, err
+			}
+		}
+		if r.Digested < ms {
+			break
+		}
+		if r.Flags&flagDeleted == 0 {
+			n++
+		}
+		next = r.Prev
+	}
+	return n, nil
+}
+
+// MarkNeverEvict marks the issue's newest event, added in this batch, as
+// one retention must keep (it regressed or unmuted the issue).
+func (t *Tx) MarkNeverEvict(project int, iss *Issue) {
+	pl := t.pending[project]
+	if pl == nil || iss.LastRec == 0 || iss.LastRec-1 < pl.startN {
+		return
+	}
+	pl.recs[iss.LastRec-1-pl.startN].Flags |= flagNeverEvict
 }

@@ -29,10 +29,19 @@ type Issue struct {
 	Level              string    `json:"level"`
 	Platform           string    `json:"platform"`
 
-	IsResolved              bool     `json:"is_resolved"`
-	IsResolvedByNextRelease bool     `json:"is_resolved_by_next_release"`
+	IsResolved              bool `json:"is_resolved"`
+	IsResolvedByNextRelease bool `json:"is_resolved_by_next_release"`
+	// ResolvedUnconditionally is set by a plain resolve: any later event
+	// regresses the issue, whatever its release.
+	ResolvedUnconditionally bool     `json:"is_resolved_unconditionally,omitempty"`
 	FixedAt                 []string `json:"fixed_at,omitempty"`
 	IsMuted                 bool     `json:"is_muted"`
+	// UnmuteAfter, when set on a muted issue, unmutes it at the first event
+	// after that time.
+	UnmuteAfter time.Time `json:"unmute_after,omitzero"`
+	// UnmuteOnVolume, when set on a muted issue, unmutes it once its events
+	// reach the volume within the window.
+	UnmuteOnVolume *VolumeCondition `json:"unmute_on_volume,omitempty"`
 	// EventsAt lists the releases this issue's events were seen in.
 	EventsAt []string `json:"events_at,omitempty"`
 
@@ -41,6 +50,54 @@ type Issue struct {
 	FirstRec uint32 `json:"first_rec"`
 	LastRec  uint32 `json:"last_rec"`
 }
+
+// VolumeCondition is "at least Volume events within N periods".
+type VolumeCondition struct {
+	Period string `json:"period"` // minute, hour, day, week, month, year
+	N      int    `json:"nr_of_periods"`
+	Volume int64  `json:"volume"`
+}
+
+// Window returns the length of the condition's window ending at now.
+func (c *VolumeCondition) Window(now time.Time) time.Duration {
+	return now.Sub(AddPeriods(now, c.Period, -c.N))
+}
+
+// AddPeriods adds n calendar periods to t.
+func AddPeriods(t time.Time, period string, n int) time.Time {
+	switch period {
+	case "minute":
+		return t.Add(time.Duration(n) * time.Minute)
+	case "hour":
+		return t.Add(time.Duration(n) * time.Hour)
+	case "day":
+		return t.AddDate(0, 0, n)
+	case "week":
+		return t.AddDate(0, 0, 7*n)
+	case "month":
+		return t.AddDate(0, n, 0)
+	case "year":
+		return t.AddDate(n, 0, 0)
+	}
+	return t
+}
+
+// ValidPeriod reports whether p names a period.
+func ValidPeriod(p string) bool {
+	switch p {
+	case "minute", "hour", "day", "week", "month", "year":
+		return true
+	}
+	return false
+}
+
+// History kinds written by digest (the actions' kinds are in actions.go).
+const (
+	HistoryFirstSeen        = "first_seen"
+	HistoryRegressed        = "regressed"
+	HistoryUnmutedByEvent   = "unmuted_by_event"
+	HistoryNextMaterialized = "next_release_materialized"
+)
 
 // Title returns "<type>: <first line of value>", or just the message for
 // log messages.

@@ -50,7 +50,7 @@ func (db *DB) Release(project int, version string) (*Release, error) {
 
 // CreateRelease creates a release (or, when it exists, returns it
 // unchanged with created false). A zero date means now.
-func (db *DB) CreateRelease(project int, version string, date time.Time) (r *Release, created bool, err error) {
+func (db *DB) CreateRelease(project int, version string, date time.Time, epoch EpochFunc) (r *Release, created bool, err error) {
 	if err := checkVersion(version); err != nil {
 		return nil, false, err
 	}
@@ -61,7 +61,7 @@ func (db *DB) CreateRelease(project int, version string, date time.Time) (r *Rel
 		if _, err := tx.Project(project); err != nil {
 			return err
 		}
-		created, err = tx.EnsureRelease(project, version, date)
+		created, err = tx.EnsureRelease(project, version, date, epoch)
 		return err
 	})
 	if err != nil {

@@ -194,3 +194,32 @@ func BenchmarkEvictRound100k(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// A crash after the log marked events deleted but before the counts were
+// lowered: Open recomputes the counts from the log.
+func TestOpenReconcilesCounts(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "a", 0, 6)
+	addEvents(t, db, p.ID, "b", 6, 2)
+	el := db.eventLog(p.ID)
+	var flag [4]byte
+	putU32(flag[:], flagDeleted)
+	if _, err := el.log.WriteAt(flag[:], 2*recSize+64); err != nil { // the third event, behind the store's back
+		t.Fatal(err)
+	}
+	db.Close()
+	db2 := openTest(t, dir)
+	iss, err := db2.IssueByRef("P-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, _ := db2.Project(p.ID)
+	if iss.StoredEventCount != 5 || pr.StoredEventCount != 7 {
+		t.Errorf("after reopen: issue %d (want 5), project %d (want 7)", iss.StoredEventCount, pr.StoredEventCount)
+	}
+	if ids := chainIDs(t, db2, iss); len(ids) != 5 {
+		t.Errorf("chain has %d events", len(ids))
+	}
+}

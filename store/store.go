@@ -151,12 +151,20 @@ func (db *DB) openProject(p *Project) error {
 func (db *DB) reconcile(pid int, live map[uint32]*liveIssue) error {
 	return db.update(func(tx *buntdb.Tx) error {
 		var total int64
-		var ierr error
+		var ids []uint32
 		err := tx.AscendKeys(projectIssuePrefix(pid)+"*", func(k, v string) bool {
+			ids = append(ids, parseID(v))
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		// Writes wait until the iteration is over (buntdb refuses them
+		// inside it).
+		for _, id := range ids {
 			var iss Issue
-			id := parseID(v)
-			if ierr = getJSON(tx, issueKey(id), &iss); ierr != nil {
-				return false
+			if err := getJSON(tx, issueKey(id), &iss); err != nil {
+				return err
 			}
 			li := live[id]
 			if li == nil {
@@ -165,12 +173,10 @@ func (db *DB) reconcile(pid int, live map[uint32]*liveIssue) error {
 			total += li.count
 			if iss.StoredEventCount != li.count || iss.FirstRec != li.first || iss.LastRec != li.last {
 				iss.StoredEventCount, iss.FirstRec, iss.LastRec = li.count, li.first, li.last
-				ierr = setJSON(tx, issueKey(id), &iss)
+				if err := setJSON(tx, issueKey(id), &iss); err != nil {
+					return err
+				}
 			}
-			return ierr == nil
-		})
-		if err = errors.Join(err, ierr); err != nil {
-			return err
 		}
 		var p Project
 		if err := getJSON(tx, projectKey(pid), &p); err != nil {

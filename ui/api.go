@@ -22,6 +22,9 @@ type API struct {
 	db      *store.DB
 	baseURL string
 	log     *slog.Logger
+	// ReleaseEpoch places new releases among a project's releases (digest
+	// knows the ordering rules); nil orders them by date only.
+	ReleaseEpoch store.EpochFunc
 }
 
 // NewAPI returns the JSON API over db. baseURL (for example

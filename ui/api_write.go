@@ -262,7 +262,7 @@ func (a *API) handleReleaseCreate(w http.ResponseWriter, r *http.Request) error 
 		}
 		return err
 	}
-	rel, created, err := a.db.CreateRelease(in.Project, in.Version, in.Timestamp)
+	rel, created, err := a.db.CreateRelease(in.Project, in.Version, in.Timestamp, a.ReleaseEpoch)
 	if err != nil {
 		return storeErr(err)
 	}
@@ -404,7 +404,7 @@ func (a *API) handleCLIReleaseNew(w http.ResponseWriter, r *http.Request) error 
 	}
 	anyNew := false
 	for _, p := range ps {
-		_, created, err := a.db.CreateRelease(p.ID, in.Version, at)
+		_, created, err := a.db.CreateRelease(p.ID, in.Version, at, a.ReleaseEpoch)
 		if err != nil {
 			return storeErr(err)
 		}
@@ -463,7 +463,7 @@ func (a *API) handleCLIReleaseUpdate(w http.ResponseWriter, r *http.Request) err
 			at = *in.DateRelease
 		}
 		for _, p := range ps {
-			if _, _, err := a.db.CreateRelease(p.ID, version, at); err != nil {
+			if _, _, err := a.db.CreateRelease(p.ID, version, at, a.ReleaseEpoch); err != nil {
 				return storeErr(err)
 			}
 		}

@@ -101,7 +101,7 @@ func (s *testServer) ingest(tb testing.TB, pid int, raws ...[]byte) {
 			iss.CalculatedType, iss.CalculatedValue = ev.CalculatedType, ev.CalculatedValue
 			iss.Level, iss.Platform = ev.Level, ev.Platform
 			if ev.Release != "" {
-				if _, err := tx.EnsureRelease(pid, ev.Release, at); err != nil {
+				if _, err := tx.EnsureRelease(pid, ev.Release, at, nil); err != nil {
 					return err
 				}
 				if !slices.Contains(iss.EventsAt, ev.Release) {
