@@ -421,3 +421,55 @@ func TestGoodLoginsDoNotUseUpTheAddress(t *testing.T) {
 		s.login(t, "admin")
 	}
 }
+
+func TestReleaseResolvesAndTimedMutes(t *testing.T) {
+	s := newTestServer(t)
+	s.ingest(t, s.project.ID, []byte(`{"message":"one","release":"1.0.0"}`), []byte(`{"message":"two","release":"1.2.0"}`), []byte(`{"message":"three"}`))
+	issues := s.issues(t, s.project.ID)
+	a, b, c := issues[0], issues[1], issues[2]
+	admin := s.login(t, "admin")
+	act := func(id uint32, action string) int {
+		return s.do("POST", fmt.Sprintf("/issues/%d/action/", id), url.Values{"action": {action}}, admin).Code
+	}
+	page := s.do("GET", fmt.Sprintf("/issues/%d/event/last/", a.ID), nil, admin).Body.String()
+	for _, want := range []string{"Resolve in the next release", "Resolve in the latest release (1.2.0)", "Mute for 1 week", "Mute until 100 events in 24 hours"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("issue page lacks the choice %q", want)
+		}
+	}
+	if code := act(a.ID, "resolve_release:0.9"); code != http.StatusBadRequest {
+		t.Errorf("resolving in a release the UI did not offer: %d, want 400", code)
+	}
+	if code := act(a.ID, "resolve_release:1.2.0"); code != http.StatusSeeOther {
+		t.Fatalf("resolve in latest: %d", code)
+	}
+	if code := act(b.ID, "resolve_next"); code != http.StatusSeeOther {
+		t.Fatalf("resolve next: %d", code)
+	}
+	if code := act(c.ID, "mute_for:week,1"); code != http.StatusSeeOther {
+		t.Fatalf("mute for a week: %d", code)
+	}
+	for id, want := range map[uint32]string{a.ID: "Resolved in 1.2.0", b.ID: "Resolved in the next release", c.ID: "Muted until "} {
+		body := s.do("GET", fmt.Sprintf("/issues/%d/event/last/", id), nil, admin).Body.String()
+		if !strings.Contains(body, want) {
+			t.Errorf("issue %d page lacks the state %q", id, want)
+		}
+		if strings.Contains(body, "Mute for 1 week") {
+			t.Errorf("issue %d offers a mute in a state that forbids it", id)
+		}
+	}
+	if code := act(c.ID, "unmute"); code != http.StatusSeeOther {
+		t.Fatalf("unmute: %d", code)
+	}
+	if code := act(c.ID, "mute_until:hour,24,100"); code != http.StatusSeeOther {
+		t.Fatalf("mute until: %d", code)
+	}
+	if body := s.do("GET", fmt.Sprintf("/issues/%d/history/", c.ID), nil, admin).Body.String(); !strings.Contains(body, "Muted until 100 events in 24 hours") || strings.Count(body, "<b>Muted</b>") != 2 {
+		t.Error("history or state of the volume mute is wrong")
+	}
+	// Bulk: the presets are there, enabled where they can apply.
+	list := s.do("GET", fmt.Sprintf("/projects/%d/?tab=all", s.project.ID), nil, admin).Body.String()
+	if !strings.Contains(list, `value="mute_for:day,1"`) || !strings.Contains(list, `value="resolve_release:1.2.0"`) {
+		t.Error("the issue list lacks the bulk presets")
+	}
+}

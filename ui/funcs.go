@@ -13,14 +13,15 @@ import (
 // funcs are the template helpers: small pure functions. None of them turns
 // event data into template.HTML.
 var funcs = template.FuncMap{
-	"ago":      ago,
-	"when":     when,
-	"truncate": truncate,
-	"plural":   plural,
-	"safeURL":  safeURL,
-	"percent":  percent,
-	"count":    count,
-	"add":      func(a, b int) int { return a + b },
+	"ago":          ago,
+	"when":         when,
+	"truncate":     truncate,
+	"plural":       plural,
+	"safeURL":      safeURL,
+	"percent":      percent,
+	"count":        count,
+	"add":          func(a, b int) int { return a + b },
+	"historyLabel": historyLabel,
 }
 
 // when formats t as an absolute UTC time to the second, or "—" for the

@@ -50,6 +50,7 @@ type issuePage struct {
 	Crash      string
 	State      string
 	Actions    []actionButton
+	More       []actionButton
 	Releases   []string
 	MoreRel    int
 	TagBox     []tagDist
@@ -100,37 +101,18 @@ func (u *UI) issue(r *http.Request) (*store.Project, *store.Issue, error) {
 	return p, iss, nil
 }
 
-// issueActions returns the buttons the issue's state allows. Later
-// lifecycle actions (resolve in a release, timed mutes) add entries here.
-func issueActions(iss *store.Issue) []actionButton {
-	var out []actionButton
-	for _, a := range []store.Action{store.ActionResolve, store.ActionReopen, store.ActionMute, store.ActionUnmute} {
-		if a.Allowed(iss) {
-			out = append(out, actionButton{Value: a, Label: actionLabels[a], Enabled: true})
-		}
-	}
-	return out
-}
-
-func issueState(iss *store.Issue) string {
-	switch {
-	case iss.IsResolved && len(iss.FixedAt) > 0:
-		return "Resolved (in " + clean(strings.Join(iss.FixedAt, ", "), maxText, false) + ")"
-	case iss.IsResolved:
-		return "Resolved"
-	case iss.IsMuted:
-		return "Muted"
-	}
-	return "Open"
-}
-
 // base fills what every tab of the issue page shows.
 func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab string) (*issuePage, error) {
 	page := &issuePage{
 		layout: u.layout(r, clean(iss.Title(), 100, false)), Project: *p, Issue: *iss,
 		IssueTitle: clean(iss.Title(), maxLong, true), FriendlyID: store.FriendlyID(p, iss),
-		State: issueState(iss), Actions: issueActions(iss), Now: u.now(),
+		State: issueState(iss), Now: u.now(),
 	}
+	latest, err := u.latestRelease(p.ID)
+	if err != nil {
+		return nil, err
+	}
+	page.Actions, page.More = issueActions(iss, latest)
 	loc := iss.LastFrameModule
 	if loc == "" {
 		loc = iss.LastFrameFilename
@@ -445,11 +427,16 @@ func (u *UI) handleIssueHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	seen := false
 	for i := range h {
 		h[i].Comment = clean(h[i].Comment, store.MaxCommentLen, true)
 		h[i].User = clean(h[i].User, maxKey, false)
+		seen = seen || h[i].Kind == store.HistoryFirstSeen
 	}
-	h = append([]store.HistoryEntry{{Kind: "first_seen", At: iss.FirstSeen}}, h...)
+	if !seen {
+		// Issues from before digest wrote history.
+		h = append([]store.HistoryEntry{{Kind: store.HistoryFirstSeen, At: iss.FirstSeen}}, h...)
+	}
 	sort.SliceStable(h, func(i, j int) bool { return h[i].At.After(h[j].At) })
 	page.History = h
 	return u.render(w, "issue_history", page)
@@ -462,8 +449,12 @@ func (u *UI) handleIssueAction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	latest, err := u.latestRelease(iss.ProjectID)
+	if err != nil {
+		return err
+	}
 	a := store.Action(r.PostFormValue("action"))
-	if _, ok := actionLabels[a]; !ok {
+	if !offered(a, latest) {
 		return errBadInput("Unknown action.")
 	}
 	if _, err := u.db.ApplyAction(iss.ID, a, currentUser(r).Name, r.PostFormValue("comment")); err != nil {

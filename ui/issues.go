@@ -52,20 +52,6 @@ func tabNamed(name string) issueTab {
 	return issueTabs[0]
 }
 
-// actionLabels name the actions on buttons.
-var actionLabels = map[store.Action]string{
-	store.ActionResolve: "Resolve",
-	store.ActionReopen:  "Reopen",
-	store.ActionMute:    "Mute",
-	store.ActionUnmute:  "Unmute",
-}
-
-type actionButton struct {
-	Value   store.Action
-	Label   string
-	Enabled bool
-}
-
 type tabLink struct {
 	Label  string
 	URL    string
@@ -89,6 +75,7 @@ type issueListPage struct {
 	Q       string
 	Rows    []issueRow
 	Buttons []actionButton
+	More    []actionButton
 	Prev    string
 	Next    string
 	Skipped int64
@@ -180,13 +167,11 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	for _, t := range issueTabs {
 		page.Tabs = append(page.Tabs, tabLink{Label: t.Label, URL: link(t.Name, sortBy, 1), Active: t.Name == tab.Name})
 	}
-	for _, a := range []store.Action{store.ActionResolve, store.ActionReopen, store.ActionMute, store.ActionUnmute} {
-		enabled := false
-		for _, ta := range tab.actions {
-			enabled = enabled || ta == a
-		}
-		page.Buttons = append(page.Buttons, actionButton{Value: a, Label: actionLabels[a], Enabled: enabled})
+	latest, err := u.latestRelease(p.ID)
+	if err != nil {
+		return err
 	}
+	page.Buttons, page.More = bulkActions(tab, latest)
 	if pageNo > 1 {
 		page.Prev = link(tab.Name, sortBy, pageNo-1)
 	}
@@ -214,8 +199,12 @@ func (u *UI) handleIssueBulk(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return errBadInput("Bad form.")
 	}
+	latest, err := u.latestRelease(p.ID)
+	if err != nil {
+		return err
+	}
 	a := store.Action(r.PostForm.Get("action"))
-	if _, ok := actionLabels[a]; !ok {
+	if !offered(a, latest) {
 		return errBadInput("Unknown action.")
 	}
 	var ids []uint32
