@@ -86,6 +86,23 @@ func Lazy[T any](name string, build func() T) func() T {
 	})
 }
 
+// FirstUse registers an optional part that is made anew for each use (a
+// decoder per request) rather than built once, and returns the function
+// that marks it loaded; only its first call does anything. Its deltas stay
+// 0: what it costs is per use, bounded by the caller (e.g. a semaphore).
+func FirstUse(name string) func() {
+	p := register(name)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			registry.mu.Lock()
+			p.Loaded = true
+			p.LoadedAt = time.Now()
+			registry.mu.Unlock()
+		})
+	}
+}
+
 // Parts returns a snapshot of the registry, sorted by name.
 func Parts() []Part {
 	registry.mu.Lock()

@@ -31,7 +31,7 @@ func NewLimiter(limit int64) *Limiter {
 	} else {
 		debug.SetMemoryLimit(math.MaxInt64)
 	}
-	return &Limiter{limit: limit, High: 0.7, Retry: time.Second, LiveHeap: liveHeapAtGC}
+	return &Limiter{limit: limit, High: 0.7, Retry: time.Second, LiveHeap: heapNow}
 }
 
 // Limit returns the ceiling in bytes (0 = none).
@@ -54,19 +54,28 @@ func (l *Limiter) Admit(project int) (ok bool, retryAfter time.Duration, reason 
 	return true, 0, ""
 }
 
-var liveSample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+// heapNow returns the bytes in heap objects right now, garbage not yet
+// collected included: under a flood it rises before the next GC could tell
+// what is live, which is when admission must start refusing.
+func heapNow() uint64 {
+	live, objects := heapReadings()
+	return max(live, objects)
+}
+
+var liveSample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
 var liveMu sync.Mutex // guards liveSample
 
-// liveHeapAtGC returns the heap that the last GC marked live. With the
-// memory limit set, the GC runs often enough near the ceiling for this to
-// track what a request holds.
-func liveHeapAtGC() uint64 {
+// heapReadings returns the heap the last GC marked live and the bytes in
+// heap objects now.
+func heapReadings() (live, objects uint64) {
 	liveMu.Lock()
 	defer liveMu.Unlock()
 	metrics.Read(liveSample)
-	var live uint64
 	if liveSample[0].Value.Kind() == metrics.KindUint64 {
 		live = liveSample[0].Value.Uint64()
 	}
-	return live
+	if liveSample[1].Value.Kind() == metrics.KindUint64 {
+		objects = liveSample[1].Value.Uint64()
+	}
+	return live, objects
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
+	"github.com/tinysink/tinysink/budget"
 )
 
 // body is a request body opened for reading: the raw bytes capped at
@@ -59,6 +60,15 @@ func openBody(w http.ResponseWriter, r *http.Request, lim limits) (*body, error)
 	return b, nil
 }
 
+// The request decoders, in the budget registry: each is made (or taken
+// from a pool) per request, so the registry records only their first use.
+var (
+	gzipUsed    = budget.FirstUse("gzip-decoder")
+	deflateUsed = budget.FirstUse("deflate-decoder")
+	brotliUsed  = budget.FirstUse("brotli-decoder")
+	zstdUsed    = budget.FirstUse("zstd-decoder")
+)
+
 // identity reports whether the body is not encoded.
 func (b *body) identity() bool { return b.enc == "" || b.enc == "identity" }
 
@@ -79,6 +89,7 @@ func (b *body) decoder(r *http.Request) (io.Reader, error) {
 
 	switch b.enc {
 	case "gzip", "x-gzip":
+		gzipUsed()
 		zr, _ := gzipReaders.Get().(*gzip.Reader)
 		if zr == nil {
 			zr = new(gzip.Reader)
@@ -89,6 +100,7 @@ func (b *body) decoder(r *http.Request) (io.Reader, error) {
 		}
 		return zr, nil
 	case "deflate":
+		deflateUsed()
 		// RFC 9110 says zlib-wrapped; many clients send raw deflate.
 		if head, err := src.Peek(2); err == nil && isZlibHeader(head) {
 			return zlibDecoder(b, src)
@@ -111,8 +123,10 @@ func (b *body) decoder(r *http.Request) (io.Reader, error) {
 		return nil, &ingestError{kind: unavailable, msg: "Server busy", err: r.Context().Err()}
 	}
 	if b.enc == "br" {
+		brotliUsed()
 		return brotli.NewReader(src), nil
 	}
+	zstdUsed()
 	zr, err := zstd.NewReader(src,
 		zstd.WithDecoderConcurrency(1),
 		zstd.WithDecoderLowmem(true),

@@ -215,6 +215,11 @@ func (p *envelopeParser) readSized(n int64, keep bool, ev *eventBuf) error {
 		if n > p.maxEvent.n {
 			return tooLargeErr(p.maxEvent)
 		}
+		if n >= bigBody {
+			if err := ev.takeBig(); err != nil {
+				return err
+			}
+		}
 		ev.b = slices.Grow(ev.b[:0], int(n))[:n]
 		_, err = io.ReadFull(p.br, ev.b)
 	} else {
@@ -252,6 +257,11 @@ func (p *envelopeParser) readToNewline(keep bool, ev *eventBuf) error {
 		if keep {
 			if int64(len(ev.b)+len(chunk)) > p.maxEvent.n+2 { // room for CRLF
 				return tooLargeErr(p.maxEvent)
+			}
+			if len(ev.b)+len(chunk) >= bigBody {
+				if err := ev.takeBig(); err != nil {
+					return err
+				}
 			}
 			ev.b = append(ev.b, chunk...)
 		}

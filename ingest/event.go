@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/valyala/fastjson"
@@ -196,7 +197,22 @@ func writeID(w http.ResponseWriter, id string) error {
 }
 
 // eventBuf holds one event's bytes; pooled.
-type eventBuf struct{ b []byte }
+type eventBuf struct {
+	b   []byte
+	big bool // holds a bigBodies slot
+}
+
+// bigBodies bounds how many requests may hold a large event in memory at
+// once: a flood of 1 MB events then costs ~2 MB of buffers, not one per
+// connection. The others wait for a slot (briefly) or get a 503.
+var bigBodies = make(chan struct{}, 2)
+
+// bigBody is the buffer size above which a request needs a bigBodies slot,
+// and above which its buffer is not pooled.
+const bigBody = 256 << 10
+
+// bigBodyWait is how long a request waits for a bigBodies slot.
+const bigBodyWait = 5 * time.Second
 
 var eventBufs = sync.Pool{New: func() any { return new(eventBuf) }}
 
@@ -206,21 +222,51 @@ const maxPooledEvent = DefaultMaxEventSize + 64<<10
 func getEventBuf() *eventBuf { return eventBufs.Get().(*eventBuf) }
 
 func putEventBuf(e *eventBuf) {
-	if cap(e.b) > maxPooledEvent {
-		return
+	if e.big {
+		<-bigBodies
+		e.big = false
+	}
+	if cap(e.b) > bigBody {
+		return // let the GC have it: large buffers are rare
 	}
 	e.b = e.b[:0]
 	eventBufs.Put(e)
+}
+
+// takeBig takes a bigBodies slot for e (once).
+func (e *eventBuf) takeBig() error {
+	if e.big {
+		return nil
+	}
+	t := time.NewTimer(bigBodyWait)
+	defer t.Stop()
+	select {
+	case bigBodies <- struct{}{}:
+		e.big = true
+		return nil
+	case <-t.C:
+		return &ingestError{kind: unavailable, msg: "Server busy with large events; try again later"}
+	}
 }
 
 // readAll reads r to its end. hint, if positive, is the expected size.
 func (e *eventBuf) readAll(r io.Reader, hint int64) error {
 	e.b = e.b[:0]
 	if hint > 0 && hint < maxPooledEvent {
+		if hint >= bigBody {
+			if err := e.takeBig(); err != nil {
+				return err
+			}
+		}
 		e.b = slices.Grow(e.b, int(hint)+1)
 	}
 	for {
 		if len(e.b) == cap(e.b) {
+			if 2*len(e.b) >= bigBody {
+				if err := e.takeBig(); err != nil {
+					return err
+				}
+			}
 			e.b = slices.Grow(e.b, max(4<<10, len(e.b)))
 		}
 		n, err := r.Read(e.b[len(e.b):cap(e.b)])

@@ -138,6 +138,11 @@ func NewNormalizer() *Normalizer {
 // memory). It returns an error wrapping ErrInvalid only when raw cannot be an
 // event at all; anything else is tolerated and normalised.
 func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
+	// A value-dense event is trimmed first (see dense.go); counting is a
+	// byte scan, and small events cannot be dense enough to matter.
+	if len(raw) > 64<<10 && countValues(raw, maxValues) > maxValues {
+		raw, _ = trimDense(raw)
+	}
 	p := &n.p
 	if len(raw) > bigEvent {
 		p = new(fastjson.Parser)

@@ -97,10 +97,17 @@ type segment struct {
 // batch is the set of records the committer writes with one write and one
 // fsync.
 type batch struct {
-	buf  []byte        // framed records, back to back
-	n    int           // number of records in buf
-	done chan struct{} // closed once buf is durable or failed
-	err  error         // set before done is closed
+	buf []byte // the records' frame headers and metadata
+	// parts are the batch's bytes in order: each record's header and
+	// metadata (a slice of buf) and its payload, which is the caller's own
+	// slice: Append blocks until the batch is written, so a payload is
+	// never copied.
+	parts   [][]byte
+	size    int64
+	bufDone int           // bytes of buf already in parts
+	n       int           // number of records in buf
+	done    chan struct{} // closed once buf is durable or failed
+	err     error         // set before done is closed
 }
 
 // Spool is an open spool directory. Its methods are safe for concurrent use.
@@ -268,16 +275,43 @@ func (s *Spool) Append(r *Record) error {
 		return ErrClosed
 	}
 	b := s.pending
-	b.buf = append(b.buf, hdr[:]...)
-	b.buf = append(b.buf, meta...)
-	b.buf = append(b.buf, r.Payload...)
-	b.n++
+	b.add(hdr[:], meta, r.Payload)
 	s.mu.Unlock()
 
 	s.kick()
 	<-b.done
 	return b.err
 }
+
+// add appends a record to the batch. Small payloads are copied next to
+// their header, so a batch of ordinary events is one write; a large one is
+// referenced, not copied.
+func (b *batch) add(hdr, meta, payload []byte) {
+	b.n++
+	b.size += int64(len(hdr) + len(meta) + len(payload))
+	if len(payload) <= copyLimit {
+		b.buf = append(b.buf, hdr...)
+		b.buf = append(b.buf, meta...)
+		b.buf = append(b.buf, payload...)
+		return
+	}
+	b.flushBuf()
+	b.buf = append(b.buf, hdr...)
+	b.buf = append(b.buf, meta...)
+	b.flushBuf()
+	b.parts = append(b.parts, payload)
+}
+
+// flushBuf moves the bytes gathered in buf since the last part into parts.
+func (b *batch) flushBuf() {
+	if b.bufDone < len(b.buf) {
+		b.parts = append(b.parts, b.buf[b.bufDone:len(b.buf):len(b.buf)])
+		b.bufDone = len(b.buf)
+	}
+}
+
+// copyLimit is the largest payload a batch copies rather than references.
+const copyLimit = 64 << 10
 
 // kick wakes the committer without blocking.
 func (s *Spool) kick() {
@@ -306,7 +340,8 @@ func (s *Spool) run() {
 			s.pending = &batch{buf: s.spare[:0], done: make(chan struct{})}
 			s.mu.Unlock()
 
-			b.err = s.commit(b.buf)
+			b.flushBuf()
+			b.err = s.commit(b.parts, b.size)
 			close(b.done)
 			s.spare = nil
 			if cap(b.buf) <= maxSpare {
@@ -321,13 +356,22 @@ func (s *Spool) run() {
 }
 
 // commit appends buf to the active segment and makes it durable.
-func (s *Spool) commit(buf []byte) error {
-	if s.rotate || (s.fsize > fileHeaderSize && s.fsize+int64(len(buf)) > s.opts.SegmentSize) {
+func (s *Spool) commit(parts [][]byte, size int64) error {
+	if s.rotate || (s.fsize > fileHeaderSize && s.fsize+size > s.opts.SegmentSize) {
 		if err := s.startSegment(); err != nil {
 			return err
 		}
 	}
-	n, err := s.f.Write(buf)
+	var n int
+	var err error
+	for _, p := range parts {
+		var k int
+		k, err = s.f.Write(p)
+		n += k
+		if err != nil {
+			break
+		}
+	}
 	if s.testHookSync != nil {
 		s.testHookSync()
 	}
