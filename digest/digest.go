@@ -138,7 +138,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.expire()
 			nextExpire = time.Now().Add(ExpireEvery)
 		}
-		n, err := w.Batch()
+		n, full, err := w.batch()
 		if err != nil {
 			w.log.Error("digest batch failed", "err", err)
 			select {
@@ -150,7 +150,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = time.Second
-		if n >= DefaultBatchEvents {
+		if full {
 			continue // a backlog: keep going
 		}
 		if n > 0 {
@@ -194,6 +194,13 @@ type item struct {
 
 // Batch digests one batch and returns how many spool records it consumed.
 func (w *Worker) Batch() (int, error) {
+	n, _, err := w.batch()
+	return n, err
+}
+
+// batch is Batch; full reports that the batch stopped at a size limit, so
+// more records are waiting.
+func (w *Worker) batch() (n int, full bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	start := time.Now()
@@ -202,11 +209,12 @@ func (w *Worker) Batch() (int, error) {
 		maxEvents, maxBytes = 10, 256<<10
 	}
 	var items []item
-	n := 0
+	var read int64
 	scrubs := map[int]*store.ScrubSettings{}
 	now := w.db.Now().UTC()
 	next, err := w.spool.ReadFrom(w.pos, maxEvents, maxBytes, func(r *spool.Record, _ spool.Pos) error {
 		n++
+		read += int64(len(r.Payload))
 		ev, body, err := w.norm.Normalize(r.Payload, event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr})
 		if err != nil {
 			w.invalid.Add(1)
@@ -231,11 +239,12 @@ func (w *Worker) Batch() (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("read spool: %w", err)
+		return 0, false, fmt.Errorf("read spool: %w", err)
 	}
 	w.idle.Store(n == 0)
+	full = n >= maxEvents || read >= maxBytes
 	if n == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	var stored, dups int64
 	touched := map[int]bool{}
@@ -257,7 +266,7 @@ func (w *Worker) Batch() (int, error) {
 		return tx.SetSpoolPos(formatPos(next))
 	})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	w.pos = next
 	w.digested.Add(stored)
@@ -274,7 +283,7 @@ func (w *Worker) Batch() (int, error) {
 	for pid := range touched {
 		w.retain(pid)
 	}
-	return n, nil
+	return n, full, nil
 }
 
 // retain runs a retention round when project pid stores more events than
