@@ -255,7 +255,7 @@ func syncDir(dir string) error {
 // Append writes r to the spool and returns once it is durable (fsync'd).
 // It is safe for concurrent use; concurrent calls share one fsync.
 func (s *Spool) Append(r *Record) error {
-	if r.Project < 0 || r.Project > maxProject {
+	if r.Project < 0 || int64(r.Project) > maxProject {
 		return ErrInvalid
 	}
 	if len(r.EventID) > maxFieldLen || len(r.RemoteAddr) > maxFieldLen {
