@@ -512,6 +512,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ing.Register(mux)
 	api := ui.NewAPI(s.db, s.base, log.With("component", "api"))
 	api.ReleaseEpoch = digest.ReleaseEpoch
+	api.LatestRelease = digest.LatestRelease
 	api.Register(mux)
 	s.alerts.RegisterAPI(mux, s.requireToken)
 	// UI routes (the web UI registers its pages here).

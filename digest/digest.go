@@ -506,6 +506,13 @@ func toReleases(rs []store.Release) []release.Release {
 	return out
 }
 
+// LatestRelease returns the version of the latest of a project's releases
+// by the ordering rules of reference §10.
+func LatestRelease(rs []store.Release) (string, bool) {
+	r, ok := release.Latest(toReleases(rs))
+	return r.Version, ok
+}
+
 // ReleaseEpoch places a new release among a project's releases with the
 // ordering rules of reference §10 (store.EpochFunc).
 func ReleaseEpoch(existing []store.Release, version string, at time.Time) (int, bool) {

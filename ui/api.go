@@ -25,6 +25,8 @@ type API struct {
 	// ReleaseEpoch places new releases among a project's releases (digest
 	// knows the ordering rules); nil orders them by date only.
 	ReleaseEpoch store.EpochFunc
+	// LatestRelease picks a project's latest release by those rules.
+	LatestRelease func([]store.Release) (string, bool)
 }
 
 // NewAPI returns the JSON API over db. baseURL (for example

@@ -175,3 +175,55 @@ func TestAPIProjectsAndReleases(t *testing.T) {
 		t.Errorf("release list = %s", b)
 	}
 }
+
+func TestAPILifecycleActions(t *testing.T) {
+	srv, db, tok := apiServer(t)
+	post := func(path, body string) (int, map[string]any) {
+		return call(t, srv, tok, "POST", "/api/canonical/0/issues/"+path, body)
+	}
+	if code, _ := post("WEB-1/resolve-latest/", ""); code != 400 {
+		t.Errorf("resolve-latest without releases = %d", code)
+	}
+	for _, v := range []string{"1.0.0", "1.2.0"} {
+		if _, _, err := db.CreateRelease(1, v, time.Time{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := post("WEB-1/resolve-latest/", "")
+	if code != 200 || body["is_resolved"] != true || body["is_resolved_in_release"] != true {
+		t.Fatalf("resolve-latest = %d %v", code, body)
+	}
+	if iss, _ := db.IssueByRef("WEB-1"); len(iss.FixedAt) != 1 || iss.FixedAt[0] != "1.2.0" {
+		t.Errorf("fixed at %v", iss.FixedAt)
+	}
+	if code, _ := post("WEB-1/resolve-next/", ""); code != 400 {
+		t.Errorf("resolve-next on a resolved issue = %d", code)
+	}
+	post("WEB-1/reopen/", "")
+	if code, body := post("WEB-1/resolve-next/", ""); code != 200 || body["is_resolved_by_next_release"] != true {
+		t.Errorf("resolve-next = %d %v", code, body)
+	}
+	for _, bad := range []string{`{"period_name":"fortnight","nr_of_periods":1}`, `{"period_name":"day","nr_of_periods":0}`, `{`} {
+		if code, _ := post("WEB-2/mute-for/", bad); code != 400 {
+			t.Errorf("mute-for %s = %d", bad, code)
+		}
+	}
+	if code, _ := post("WEB-2/mute-until/", `{"period_name":"hour","nr_of_periods":1}`); code != 400 {
+		t.Errorf("mute-until without a threshold = %d", code)
+	}
+	if code, body := post("WEB-2/mute-until/", `{"period_name":"hour","nr_of_periods":1,"gte_threshold":5}`); code != 200 || body["is_muted"] != true {
+		t.Errorf("mute-until = %d %v", code, body)
+	}
+	if iss, _ := db.IssueByRef("WEB-2"); iss.UnmuteOnVolume == nil || iss.UnmuteOnVolume.Volume != 5 {
+		t.Errorf("volume condition = %+v", iss.UnmuteOnVolume)
+	}
+	code, _ = call(t, srv, tok, "POST", "/api/canonical/0/issue-comments/", `{"issue":"WEB-2","comment":"looking into it"}`)
+	if code != 201 {
+		t.Errorf("comment = %d", code)
+	}
+	iss, _ := db.IssueByRef("WEB-2")
+	h, _ := db.History(iss.ID)
+	if len(h) == 0 || h[len(h)-1].Comment != "looking into it" {
+		t.Errorf("history = %+v", h)
+	}
+}
