@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -273,4 +274,114 @@ func TestRetentionHoldsTheCap(t *testing.T) {
 	if len(page.Events) == 0 || page.Events[0].DigestOrder != 1 {
 		t.Errorf("first event of the issue was evicted: %+v", page.Events)
 	}
+}
+
+// A simulated month of traffic with an injected clock: retention holds the
+// cap, the never-evict events survive, rare issues keep their events, the
+// recent past is kept more densely, and memory stays flat.
+func TestSimulatedMonthOfRetention(t *testing.T) {
+	r := newRig(t)
+	const cap = 300
+	if err := r.db.SetProjectSettings(r.pid, store.ProjectSettings{Name: "app", RetentionMax: cap, AlertOnNewIssue: true}); err != nil {
+		t.Fatal(err)
+	}
+	type sent struct {
+		id  string
+		day int
+	}
+	var rare, frequent []sent
+	var regressionID string
+	seq := 0
+	emit := func(typ string, day int) string {
+		seq++
+		id := fmt.Sprintf("%032x", seq)
+		ev := fmt.Sprintf(`{"exception":{"values":[{"type":%q,"value":"boom"}]}}`, typ)
+		if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now, Payload: []byte(ev)}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	heapAt := map[int]uint64{}
+	start := r.now
+	for day := range 30 {
+		for h := range 24 {
+			r.now = start.Add(time.Duration(day*24+h) * time.Hour)
+			for range 5 {
+				frequent = append(frequent, sent{emit("Frequent", day), day})
+			}
+			if h%6 == 0 {
+				emit("Medium", day)
+			}
+			if h == 12 && day%3 == 0 {
+				rare = append(rare, sent{emit("Rare", day), day})
+			}
+			if err := r.w.Drain(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if day == 14 {
+			// Resolve the medium issue; its next event regresses it.
+			med, _ := r.db.IssueByRef("APP-2")
+			r.act(med, store.ActionResolve)
+			regressionID = emit("Medium", day)
+			r.w.Drain()
+		}
+		if day == 9 || day == 29 {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			heapAt[day] = ms.HeapAlloc
+		}
+	}
+	p, _ := r.db.Project(r.pid)
+	if p.StoredEventCount > cap {
+		t.Errorf("stored %d events, cap %d", p.StoredEventCount, cap)
+	}
+	if p.DigestedEventCount < 3600 {
+		t.Errorf("digested only %d", p.DigestedEventCount)
+	}
+	stored := func(id string) bool { _, _, err := r.db.Event(id); return err == nil }
+	// Never-evict: each issue's first event, and the regressing one.
+	for _, ref := range []string{"APP-1", "APP-2", "APP-3"} {
+		iss, err := r.db.IssueByRef(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := r.db.Events(iss, true, 0, 1)
+		if len(page.Events) == 0 || page.Events[0].DigestOrder != 1 {
+			t.Errorf("%s lost its first event", ref)
+		}
+	}
+	if !stored(regressionID) {
+		t.Error("the event that regressed an issue was evicted")
+	}
+	// Rare issues keep proportionally far more.
+	keptRare := 0
+	for _, s := range rare {
+		if stored(s.id) {
+			keptRare++
+		}
+	}
+	keptRecent, keptOld := 0, 0
+	for _, s := range frequent {
+		if stored(s.id) {
+			if s.day >= 25 {
+				keptRecent++
+			} else if s.day < 5 {
+				keptOld++
+			}
+		}
+	}
+	if float64(keptRare)/float64(len(rare)) < 0.8 {
+		t.Errorf("rare issue kept %d of %d events", keptRare, len(rare))
+	}
+	if keptRecent <= keptOld {
+		t.Errorf("frequent issue kept %d events of the last 5 days, %d of the first 5", keptRecent, keptOld)
+	}
+	// Memory does not grow with the events that went through.
+	if grew := int64(heapAt[29]) - int64(heapAt[9]); grew > 1<<20 {
+		t.Errorf("heap grew by %d bytes from day 10 to day 30", grew)
+	}
+	t.Logf("stored %d of %d; rare kept %d/%d; frequent kept %d (last 5 days) vs %d (first 5); heap day 10 %d, day 30 %d",
+		p.StoredEventCount, p.DigestedEventCount, keptRare, len(rare), keptRecent, keptOld, heapAt[9], heapAt[29])
 }
