@@ -199,30 +199,64 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 	if err := el.log.Sync(); err != nil {
 		return err
 	}
-	// 3. Give the disk space back.
-	deadSegs := map[uint32]bool{}
-	open := map[uint32]*os.File{el.segNo: el.seg}
+	// 3. Give the disk space back: punch every gap between the surviving
+	// bodies of each segment a dead body touched (a hole frees only whole
+	// blocks, so gaps are punched whole, old holes included), and delete
+	// old segments with no body left.
+	touched := map[uint32]bool{}
 	for _, c := range live {
-		if !dead[c.n] {
+		if dead[c.n] {
+			touched[c.r.Seg] = true
+		}
+	}
+	ranges := map[uint32][][2]int64{}
+	for _, c := range live {
+		if !dead[c.n] && touched[c.r.Seg] {
+			ranges[c.r.Seg] = append(ranges[c.r.Seg], [2]int64{int64(c.r.Off), int64(c.r.Off) + int64(c.r.Len)})
+		}
+	}
+	for seg := range touched {
+		if len(ranges[seg]) == 0 && seg != el.segNo {
+			el.dropSegment(seg)
 			continue
 		}
-		if segLive[c.r.Seg] == 0 && c.r.Seg != el.segNo {
-			deadSegs[c.r.Seg] = true
-			continue
-		}
-		f, ok := open[c.r.Seg]
-		if !ok {
+		f := el.seg
+		end := int64(el.segOff)
+		if seg != el.segNo {
 			var err error
-			if f, err = os.OpenFile(el.segPath(c.r.Seg), os.O_RDWR, 0); err != nil {
+			if f, err = os.OpenFile(el.segPath(seg), os.O_RDWR, 0); err != nil {
 				continue
 			}
-			open[c.r.Seg] = f
-			defer f.Close()
+			if st, err := f.Stat(); err == nil {
+				end = st.Size()
+			}
 		}
-		punchHole(f, int64(c.r.Off), int64(c.r.Len))
-	}
-	for s := range deadSegs {
-		el.dropSegment(s)
+		rs := ranges[seg]
+		slices.SortFunc(rs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+		// Punch the gap around each newly dead body, once per gap.
+		gaps := map[[2]int64]bool{}
+		for _, c := range live {
+			if !dead[c.n] || c.r.Seg != seg {
+				continue
+			}
+			k, _ := slices.BinarySearchFunc(rs, int64(c.r.Off), func(r [2]int64, off int64) int { return cmp.Compare(r[0], off) })
+			from, to := int64(0), end
+			if k > 0 {
+				from = rs[k-1][1]
+			}
+			if k < len(rs) {
+				to = rs[k][0]
+			}
+			gaps[[2]int64{from, to}] = true
+		}
+		for g := range gaps {
+			if g[1] > g[0] {
+				punchHole(f, g[0], g[1]-g[0])
+			}
+		}
+		if f != el.seg {
+			f.Close()
+		}
 	}
 	// 4. The counts.
 	var removed int64

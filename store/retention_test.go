@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -222,4 +223,52 @@ func TestOpenReconcilesCounts(t *testing.T) {
 	if ids := chainIDs(t, db2, iss); len(ids) != 5 {
 		t.Errorf("chain has %d events", len(ids))
 	}
+}
+
+// Evicted bodies give their disk space back (holes punched in the
+// segment).
+func TestEvictionReclaimsDisk(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	err := db.Digest(func(tx *Tx) error {
+		pr, _ := tx.Project(p.ID)
+		iss := &Issue{}
+		if err := tx.CreateIssue(pr, iss, "h", "h", "test"); err != nil {
+			return err
+		}
+		for i := range 2000 {
+			body := make([]byte, 8192)
+			for j := range body {
+				body[j] = byte((i*7919 + j*104729) >> 3) // poorly compressible
+			}
+			iss.DigestedEventCount++
+			if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Body: body}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+	before := diskBytes(t, seg)
+	if n, err := db.EvictProject(p.ID, 1500); err != nil || n != 1500 {
+		t.Fatalf("EvictProject = %d, %v", n, err)
+	}
+	after := diskBytes(t, seg)
+	if after > before/2 {
+		t.Errorf("segment uses %d bytes on disk after evicting 75%% of its events, %d before", after, before)
+	}
+	t.Logf("segment on disk: %d -> %d bytes", before, after)
+}
+
+func diskBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
 }
