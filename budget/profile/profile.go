@@ -202,7 +202,7 @@ func (p *profiler) run(events int) (*Report, error) {
 	}
 
 	// Per-event cost: the same process after 1,000 and after N events.
-	s, err := p.start()
+	s, err := p.startWith(true)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,11 @@ type session struct {
 	sent   atomic.Int64
 }
 
-func (p *profiler) start() (*session, error) {
+func (p *profiler) start() (*session, error) { return p.startWith(false) }
+
+// startWith starts a server; with keepAll it raises the project's retention
+// so that every event sent stays stored.
+func (p *profiler) startWith(keepAll bool) (*session, error) {
 	dir, err := os.MkdirTemp("", "tinysink-budget-")
 	if err != nil {
 		return nil, err
@@ -303,6 +307,9 @@ func (p *profiler) start() (*session, error) {
 	}
 	jar, _ := cookiejar.New(nil)
 	s.client = &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	if !keepAll {
+		return s, nil
+	}
 	// Keep every event the profile sends: the per-event cost is about
 	// stored events.
 	req, _ := http.NewRequest("PATCH", s.base+"/api/canonical/0/projects/1/", strings.NewReader(`{"retention_max_event_count": 1000000}`))
@@ -328,15 +335,16 @@ func (s *session) stop() {
 	os.RemoveAll(s.dir)
 }
 
-// measure waits for the process to settle and reads its memory.
+// measure waits for the process to settle and reads its memory: VmRSS and
+// RssAnon from /proc before asking the process anything, then its Go heap
+// and loaded parts from /debug/budget.
 func (s *session) measure(stage string) (Result, error) {
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	pr := budget.ReadProcPID(s.cmd.Process.Pid)
 	var snap budget.Snapshot
 	if err := s.getJSON("/debug/budget?format=json", &snap); err != nil {
 		return Result{}, err
 	}
-	// Read /proc after the request, as the process sees itself at rest.
-	pr := budget.ReadProcPID(s.cmd.Process.Pid)
 	r := Result{Stage: stage, RSS: pr.RSS, RSSAnon: pr.RSSAnon, HeapInUse: snap.HeapInUse}
 	for _, p := range snap.Parts {
 		if p.Loaded {
