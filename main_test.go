@@ -996,3 +996,43 @@ func TestFloodOfLargeEventsUnderMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// The CLI commands work on a data directory no server holds, and refuse
+// with a clear message while one does.
+func TestCLICommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a subprocess")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out, err := exec.Command(bin, "project", "create", "Backend API", "-data", dir, "-base-url", "https://errors.example.org").Output()
+	if err != nil {
+		t.Fatalf("project create: %v", err)
+	}
+	dsn := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(dsn, "https://") || !strings.HasSuffix(dsn, "@errors.example.org/1") {
+		t.Errorf("DSN = %q", dsn)
+	}
+	out, err = exec.Command(bin, "project", "list", "-data", dir).Output()
+	if err != nil || !strings.Contains(string(out), "backend-api") {
+		t.Errorf("project list = %q, %v", out, err)
+	}
+	if out, err := exec.Command(bin, "token", "create", "-data", dir).Output(); err != nil || len(strings.TrimSpace(string(out))) != 40 {
+		t.Errorf("token create = %q, %v", out, err)
+	}
+	help, _ := exec.Command(bin, "-h").CombinedOutput()
+	for _, s := range settings {
+		if !strings.Contains(string(help), "-"+s.flag) || !strings.Contains(string(help), s.env) {
+			t.Errorf("-h does not list -%s / %s", s.flag, s.env)
+		}
+	}
+	startProc(t, dir)
+	cmd := exec.Command(bin, "project", "list", "-data", dir)
+	msg, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "in use by a running tinysink") {
+		t.Errorf("project list while a server runs: %v, %q", err, msg)
+	}
+}
