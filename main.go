@@ -183,7 +183,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return profile.Run(args, stdout, stderr)
 	case "idle":
 		// A process that only sleeps: the "bare binary" row of the profile.
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "version":
 		fmt.Fprintln(stdout, buildVersion())
 	case "help":
