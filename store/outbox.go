@@ -164,6 +164,7 @@ func (db *DB) DeliveryDone(id uint64, at time.Time) error {
 		if err != nil || d == nil {
 			return err
 		}
+		db.ops.delivered.Add(1)
 		if d.Backend != 0 {
 			return recordBackendResult(tx, d.Backend, nil, at)
 		}
@@ -183,6 +184,7 @@ func (db *DB) DeliveryRetry(id uint64, f Failure, next time.Time) error {
 			return err
 		}
 		d.Attempts++
+		db.ops.failures.Add(1)
 		d.NextAttempt = next.UTC()
 		d.LastError = f.Error
 		if d.LastError == "" && f.Status != 0 {
@@ -203,6 +205,8 @@ func (db *DB) DeliveryGiveUp(id uint64, f *Failure) error {
 		if err != nil || d == nil || f == nil {
 			return err
 		}
+		db.ops.failures.Add(1)
+		db.ops.givenUp.Add(1)
 		return recordFailure(tx, d, f)
 	})
 }

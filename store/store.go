@@ -48,6 +48,8 @@ type DB struct {
 	quotas map[int]QuotaLimits // project id → its own quota, if any
 
 	digestMu sync.Mutex // serialises Digest batches
+
+	ops opsState // counters for monitoring; see AlertStats, BackupRunning
 }
 
 // Open opens (creating if needed) the data directory dir. It takes an

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tinysink/tinysink/budget"
+)
+
+// DiskSpace is what the file system holding a directory reports.
+type DiskSpace struct {
+	// Avail is the space an unprivileged process may still use, in bytes.
+	Avail int64
+	// Total is the size of the file system, in bytes.
+	Total int64
+}
+
+// DefaultMinFree is the default of -min-free-disk: the disk counts as full
+// below 64 MiB or below 1% of its size, whichever is larger.
+const DefaultMinFree = "64MiB,1%"
+
+// ParseMinFree parses a free-space threshold: a comma list of sizes
+// ("64MiB") and percentages of the file system ("1%"). The disk is full
+// when the available space is below any of them. "0" turns the check off.
+func ParseMinFree(s string) (bytes int64, frac float64, err error) {
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if p, ok := strings.CutSuffix(f, "%"); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+			if err != nil || v < 0 || v > 100 {
+				return 0, 0, fmt.Errorf("bad free-space percentage %q", f)
+			}
+			frac = max(frac, v/100)
+			continue
+		}
+		n, err := budget.ParseSize(f)
+		if err != nil {
+			return 0, 0, err
+		}
+		bytes = max(bytes, n)
+	}
+	return bytes, frac, nil
+}
+
+// DiskGuard watches the free space of the file system holding the data
+// directory. It is ingest's admission check for the disk (reason
+// "disk_full") and the readiness check's disk reading. It reads the file
+// system at most once a second, and never writes.
+type DiskGuard struct {
+	// Dir is the directory whose file system is watched.
+	Dir string
+	// MinFree and MinFreeFrac are the thresholds (see ParseMinFree); the
+	// disk is low when Avail < max(MinFree, MinFreeFrac*Total).
+	MinFree     int64
+	MinFreeFrac float64
+	// Retry is what a refused client is asked to wait (default 60 s).
+	Retry time.Duration
+	// Statfs reads the file system; tests replace it (default Statfs).
+	Statfs func(dir string) (DiskSpace, error)
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+
+	mu    sync.Mutex // guards the fields below
+	at    time.Time  // when space was read
+	space DiskSpace
+	err   error
+}
+
+// cacheFor is how long a reading of the file system is reused.
+const cacheFor = time.Second
+
+// Space returns the file system's current figures (read at most once a
+// second).
+func (g *DiskGuard) Space() (DiskSpace, error) {
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	statfs := Statfs
+	if g.Statfs != nil {
+		statfs = g.Statfs
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := now()
+	if g.at.IsZero() || t.Sub(g.at) >= cacheFor || t.Before(g.at) {
+		g.space, g.err = statfs(g.Dir)
+		g.at = t
+	}
+	return g.space, g.err
+}
+
+// Threshold returns the free space below which the disk counts as full,
+// for a file system of total bytes.
+func (g *DiskGuard) Threshold(total int64) int64 {
+	return max(g.MinFree, int64(g.MinFreeFrac*float64(total)))
+}
+
+// Low reports whether the available space is below the threshold. A file
+// system that cannot be read is not low (err says why).
+func (g *DiskGuard) Low() (bool, DiskSpace, error) {
+	sp, err := g.Space()
+	if err != nil {
+		return false, sp, err
+	}
+	return sp.Avail < g.Threshold(sp.Total), sp, nil
+}
+
+// Admit implements ingest's admission check: it refuses every event while
+// the disk is low, so that nothing is acknowledged that cannot be kept. It
+// admits again as soon as space returns.
+func (g *DiskGuard) Admit(project int) (ok bool, retryAfter time.Duration, reason string) {
+	if low, _, _ := g.Low(); low {
+		retry := g.Retry
+		if retry <= 0 {
+			retry = time.Minute
+		}
+		return false, retry, "disk_full"
+	}
+	return true, 0, ""
+}
+
+// probeFile is the file ProbeWrite rewrites; backups leave it out.
+const probeFile = "probe"
+
+// ProbeWrite checks that the data directory takes writes: it rewrites 8
+// bytes of a small file in it and syncs them. It costs one block write, so
+// callers rate-limit it.
+func (db *DB) ProbeWrite() error {
+	f, err := os.OpenFile(filepath.Join(db.dir, probeFile), os.O_WRONLY|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("write probe: %w", err)
+	}
+	b := strconv.AppendInt(nil, time.Now().UnixNano(), 10)
+	_, err = f.WriteAt(append(b, '\n'), 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write probe: %w", err)
+	}
+	return nil
+}
