@@ -7,6 +7,8 @@
 //	tinysink project create NAME      create a project, print its DSN
 //	tinysink project list             list projects and their DSNs
 //	tinysink token create             create an API bearer token
+//	tinysink backup FILE              write a backup archive (online, through a running server)
+//	tinysink restore FILE             rebuild an empty data directory from a backup
 //	tinysink budget [-max-rss SIZE]   print the RAM profile, stage by stage
 //
 // Every flag takes its default from an environment variable; `tinysink -h`
@@ -37,6 +39,7 @@ import (
 
 	"github.com/tinysink/tinysink/alerts"
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/budget/ops"
 	"github.com/tinysink/tinysink/budget/profile"
 	"github.com/tinysink/tinysink/digest"
 	"github.com/tinysink/tinysink/ingest"
@@ -85,6 +88,9 @@ type config struct {
 	AlertAllow   string
 	AlertDeny    string
 	TelegramAPI  string
+	MaxDisk      string
+	MinFreeDisk  string
+	MetricsAddr  string
 }
 
 // setting describes one flag for the help text and the README.
@@ -118,6 +124,9 @@ var settings = []setting{
 	{"alert-allow", "TINYSINK_ALERT_ALLOW", "", "comma list of hosts (*.x for subdomains), IPs or CIDRs webhooks may always reach"},
 	{"alert-deny", "TINYSINK_ALERT_DENY", "", "comma list of hosts, IPs or CIDRs webhooks may never reach"},
 	{"telegram-api", "TINYSINK_TELEGRAM_API", "https://api.telegram.org", "Telegram Bot API base URL"},
+	{"max-disk", "TINYSINK_MAX_DISK", "0", "disk budget of stored events and metadata, e.g. 4GiB; the least relevant events are evicted to stay under it (0 = none)"},
+	{"min-free-disk", "TINYSINK_MIN_FREE_DISK", store.DefaultMinFree, "free space below which ingest refuses events (429, reason disk_full) and /health/ready fails: sizes and percentages, the largest counts (0 = no check)"},
+	{"metrics-addr", "TINYSINK_METRICS_ADDR", "", "separate address serving /metrics and /health/* without a token (empty: /metrics on -addr with an API token)"},
 	{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json"},
 	{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
 }
@@ -143,6 +152,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (*config, *flag.Fl
 		"smtp-host": &c.SMTP.Host, "smtp-port": &c.SMTP.Port, "smtp-user": &c.SMTP.User, "smtp-password": &c.SMTP.Password,
 		"smtp-from": &c.SMTP.From, "smtp-tls": &c.SMTP.TLS, "emails-per-hour": &c.EmailsPerHr,
 		"alert-allow": &c.AlertAllow, "alert-deny": &c.AlertDeny, "telegram-api": &c.TelegramAPI,
+		"max-disk": &c.MaxDisk, "min-free-disk": &c.MinFreeDisk, "metrics-addr": &c.MetricsAddr,
 	}
 	for _, s := range settings {
 		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
@@ -154,7 +164,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (*config, *flag.Fl
 		fs.StringVar(dst[s.flag], s.flag, envDefault(s), help)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [flags]\n\nFlags (each defaults to its environment variable):\n")
+		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [flags]\n  tinysink backup FILE [-url URL] [-token TOKEN] [flags]\n  tinysink restore FILE [flags]\n\nFlags (each defaults to its environment variable):\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nFirst start: TINYSINK_ADMIN_USER (default admin) and TINYSINK_ADMIN_PASSWORD (default: generated and printed once).\n")
 	}
@@ -179,6 +189,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdProject(args, stdout, stderr)
 	case "token":
 		err = cmdToken(args, stdout, stderr)
+	case "backup":
+		err = cmdBackup(args, stdout, stderr)
+	case "restore":
+		err = cmdRestore(args, stdout, stderr)
 	case "budget":
 		return profile.Run(args, stdout, stderr)
 	case "idle":
@@ -285,6 +299,98 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// cmdBackup writes a backup archive to FILE. When a server holds the data
+// directory, the server makes it (POST /api/canonical/0/backup/ with an API
+// token from -token or TINYSINK_TOKEN, at -url or TINYSINK_URL, by default
+// the local -addr); otherwise the store is opened directly.
+func cmdBackup(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("usage: tinysink backup FILE [-url URL] [-token TOKEN] [flags]")
+	}
+	file, rest := args[0], args[1:]
+	url, token := os.Getenv("TINYSINK_URL"), os.Getenv("TINYSINK_TOKEN")
+	for len(rest) >= 2 && (rest[0] == "-url" || rest[0] == "-token") {
+		if rest[0] == "-url" {
+			url = rest[1]
+		} else {
+			token = rest[1]
+		}
+		rest = rest[2:]
+	}
+	c, _, err := parseFlags("tinysink backup", rest, stderr)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(c.Data, "store.db")); err != nil {
+		return fmt.Errorf("no tinysink data directory at %s (-data)", c.Data)
+	}
+	db, err := store.Open(c.Data)
+	switch {
+	case err == nil:
+		err = ops.WriteBackup(db, file)
+		db.Close()
+	case errors.Is(err, store.ErrLocked):
+		if token == "" {
+			return ops.ErrNoToken
+		}
+		if url == "" {
+			url = baseURL(&config{Addr: strings.Replace(c.Addr, "0.0.0.0:", "127.0.0.1:", 1)}, nil)
+		}
+		err = ops.FetchBackup(context.Background(), url, token, file)
+	}
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := store.ReadManifest(f)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d projects, %d stored events, %d spool files\n", file, len(m.Projects), m.StoredEvents(), m.SpoolFiles)
+	return nil
+}
+
+// cmdRestore rebuilds the data directory -data, which must be empty, from
+// a backup archive, and opens it once to check it.
+func cmdRestore(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("usage: tinysink restore FILE -data DIR")
+	}
+	c, _, err := parseFlags("tinysink restore", args[1:], stderr)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := store.Restore(f, c.Data)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(c.Data)
+	if err != nil {
+		return fmt.Errorf("the restored directory %s does not open: %w", c.Data, err)
+	}
+	defer db.Close()
+	ps, err := db.Projects()
+	if err != nil {
+		return err
+	}
+	var events int64
+	for _, p := range ps {
+		events += p.StoredEventCount
+	}
+	fmt.Fprintf(stdout, "restored %s into %s: %d projects, %d stored events (backup of %s); undigested events in the spool are digested at the next start\n",
+		args[0], c.Data, len(ps), events, m.Created.Format(time.RFC3339))
 	return nil
 }
 
@@ -426,6 +532,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if s.adminMsg != "" {
 		fmt.Fprint(stdout, s.adminMsg)
 	}
+	// Start-up is over: stop counting its code pages as resident.
+	budget.DropStartupPages()
 	log.Info("tinysink ready", "addr", s.ln.Addr().String(), "version", buildVersion(), "data", c.Data, "memory_limit", s.limiter.Limit())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -446,6 +554,11 @@ type server struct {
 	http     *http.Server
 	base     string
 	adminMsg string
+	disk     *store.DiskGuard
+	ops      *ops.Watch
+	// metricsLn and metrics serve -metrics-addr, when set.
+	metricsLn net.Listener
+	metrics   *http.Server
 }
 
 // newServer opens the data directory and starts listening; serve then runs
@@ -467,7 +580,16 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	maxDisk, err := budget.ParseSize(c.MaxDisk)
+	if err != nil {
+		return nil, fmt.Errorf("-max-disk: %w", err)
+	}
+	minFree, minFreeFrac, err := store.ParseMinFree(c.MinFreeDisk)
+	if err != nil {
+		return nil, fmt.Errorf("-min-free-disk: %w", err)
+	}
 	s := &server{log: log, limiter: budget.NewLimiter(limit)}
+	s.disk = &store.DiskGuard{Dir: c.Data, MinFree: minFree, MinFreeFrac: minFreeFrac}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -505,8 +627,9 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	})
 	s.worker.OnAlert = s.alerts.Poke
 
+	refusals := ops.CountRefusals(quota.Admitters{s.limiter, s.disk, s.quota})
 	ing := ingest.New(ingest.Config{
-		Projects: s.db, Admit: quota.Admitters{s.limiter, s.quota}, Spool: s.sp, Logger: log.With("component", "ingest"),
+		Projects: s.db, Admit: refusals, Spool: s.sp, Logger: log.With("component", "ingest"),
 		BaseURL: s.base, TrustProxy: c.TrustProxy, OnAccept: s.quota.Count,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
 	})
@@ -520,12 +643,16 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	// UI routes (the web UI registers its pages here).
 	ui.New(ui.Config{DB: s.db, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy}).Register(mux)
 	mux.Handle("GET /debug/budget", s.requireToken(http.HandlerFunc(s.handleBudget)))
-	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
-	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "tinysink %s\nJSON API: %s/api/canonical/0/ (Authorization: Bearer <token from `tinysink token create`>)\n", buildVersion(), s.base)
-	})
+	s.ops = ops.New(ops.Config{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
+	s.ops.Register(mux, s.requireToken)
+	mux.Handle("POST "+ops.BackupPath, s.requireToken(ops.BackupHandler(s.db, log.With("component", "backup"))))
+	if c.MetricsAddr != "" {
+		if s.metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("-metrics-addr: %w", err)
+		}
+		s.metrics = &http.Server{Handler: s.ops.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	}
+	mux.Handle("GET /{$}", http.RedirectHandler("/projects/", http.StatusFound))
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -545,8 +672,13 @@ func (s *server) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.worker.Run(wctx) })
 	wg.Go(func() { s.alerts.Run(wctx) })
+	wg.Go(func() { s.ops.KeepMaxDisk(wctx, s.log.With("component", "retention")) })
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- s.http.Serve(s.ln) }()
+	if s.metrics != nil {
+		go s.metrics.Serve(s.metricsLn)
+		defer s.metrics.Close()
+	}
 	var err error
 	select {
 	case err = <-srvErr:
@@ -617,6 +749,9 @@ func (s *server) seedQuota(pid int, install bool, now time.Time) (int64, []int64
 func (s *server) close() {
 	if s.ln != nil {
 		s.ln.Close()
+	}
+	if s.metricsLn != nil {
+		s.metricsLn.Close()
 	}
 	if s.sp != nil {
 		s.sp.Close()
