@@ -1036,3 +1036,193 @@ func TestCLICommands(t *testing.T) {
 		t.Errorf("project list while a server runs: %v, %q", err, msg)
 	}
 }
+
+// noQuota turns the default quotas off for load tests.
+var noQuota = []string{"-quota-install-5m", "0", "-quota-project-5m", "0", "-quota-install-hour", "0", "-quota-project-hour", "0"}
+
+// A backup taken through the running server while events keep arriving
+// restores into a data directory that holds every event acknowledged before
+// the backup started; ingest answers throughout.
+func TestBackupUnderLoadRestoresEveryAckedEvent(t *testing.T) {
+	ts := startServer(t, noQuota...)
+	ps, _ := ts.db.Projects()
+	p := ps[0]
+	url := fmt.Sprintf("%s/api/%d/store/", ts.base, p.ID)
+	hdr := map[string]string{"X-Sentry-Auth": "Sentry sentry_version=7, sentry_key=" + p.Key, "Content-Type": "application/json"}
+
+	var mu sync.Mutex
+	var acked []string // in acknowledgement order
+	var failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := newID()
+				body := fmt.Sprintf(`{"event_id":"%s","exception":{"values":[{"type":"LoadError%d","value":"worker %d event %d"}]}}`, id, i%7, w, i)
+				req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+				for k, v := range hdr {
+					req.Header.Set(k, v)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, id)
+				mu.Unlock()
+			}
+		})
+	}
+	waitFor(t, 20*time.Second, "500 events acknowledged", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 500
+	})
+	mu.Lock()
+	before := slices.Clone(acked)
+	mu.Unlock()
+
+	file := filepath.Join(t.TempDir(), "backup.tar.zst")
+	var out, errOut bytes.Buffer
+	// The server holds the data directory: the command goes through it.
+	if code := run([]string{"backup", file, "-url", ts.base, "-token", ts.token, "-data", ts.db.Dir()}, &out, &errOut); code != 0 {
+		t.Fatalf("backup: %d %s", code, errOut.String())
+	}
+	mu.Lock()
+	during := len(acked) - len(before)
+	mu.Unlock()
+	close(stop)
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d requests failed during the test", n)
+	}
+	t.Logf("%s; %d events acknowledged before the backup, %d while it ran", strings.TrimSpace(out.String()), len(before), during)
+
+	dir := filepath.Join(t.TempDir(), "restored")
+	out.Reset()
+	if code := run([]string{"restore", file, "-data", dir}, &out, &errOut); code != 0 {
+		t.Fatalf("restore: %d %s", code, errOut.String())
+	}
+	// A restore refuses a directory that is not empty.
+	if code := run([]string{"restore", file, "-data", dir}, io.Discard, &errOut); code == 0 || !strings.Contains(errOut.String(), "not empty") {
+		t.Errorf("restore into a used directory: %d %s", code, errOut.String())
+	}
+
+	// Open the restored directory as a server does and digest its spool.
+	s, err := newServer(defaultConfig(dir), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("newServer on the restored directory: %v", err)
+	}
+	defer s.close()
+	if err := s.worker.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	missing := 0
+	for _, id := range before {
+		eid, _ := store.ParseEventID(id)
+		if _, _, err := s.db.ProjectEvent(p.ID, eid); err != nil {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d events acknowledged before the backup are missing after restore", missing, len(before))
+	}
+	rp, _ := s.db.Project(p.ID)
+	if rp.StoredEventCount < int64(len(before)) {
+		t.Errorf("restored project stores %d events, want at least %d", rp.StoredEventCount, len(before))
+	}
+}
+
+// Without a running server, backup opens the store itself; with one and no
+// token, it says what to do.
+func TestBackupCommandOffline(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := db.CreateProject("offline")
+	db.Close()
+	file := filepath.Join(t.TempDir(), "b.tar.zst")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"backup", file, "-data", dir}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "1 projects") {
+		t.Fatalf("offline backup: %d %q %q", code, out.String(), errOut.String())
+	}
+	restored := filepath.Join(t.TempDir(), "r")
+	if code := run([]string{"restore", file, "-data", restored}, &out, &errOut); code != 0 {
+		t.Fatalf("restore: %s", errOut.String())
+	}
+	rdb, err := store.Open(restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := rdb.ProjectKey(p.ID); !ok || k != p.Key {
+		t.Errorf("restored project key = %q, %v", k, ok)
+	}
+	rdb.Close()
+	if code := run([]string{"backup", file, "-data", filepath.Join(dir, "nope")}, io.Discard, &errOut); code == 0 {
+		t.Error("backup of a missing data directory succeeded")
+	}
+
+	ts := startServer(t)
+	errOut.Reset()
+	t.Setenv("TINYSINK_TOKEN", "")
+	if code := run([]string{"backup", file, "-data", ts.db.Dir()}, io.Discard, &errOut); code == 0 || !strings.Contains(errOut.String(), "-token") {
+		t.Errorf("backup of a held directory without a token: %d %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"backup", file, "-url", ts.base, "-token", "wrong", "-data", ts.db.Dir()}, io.Discard, &errOut); code == 0 || !strings.Contains(errOut.String(), "401") {
+		t.Errorf("backup with a wrong token: %d %q", code, errOut.String())
+	}
+}
+
+// The server mounts the health checks and the metrics: /metrics needs a
+// token on -addr and none on -metrics-addr.
+func TestOpsEndpoints(t *testing.T) {
+	ts := startServer(t, "-metrics-addr", "127.0.0.1:0", "-max-disk", "1GiB")
+	for _, path := range []string{"/health/live", "/health/ready"} {
+		resp, err := http.Get(ts.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "OK\n" {
+			t.Errorf("GET %s = %d %q", path, resp.StatusCode, b)
+		}
+	}
+	if code := ts.apiGet(t, "/metrics", nil); code != 200 {
+		t.Errorf("/metrics with a token = %d", code)
+	}
+	resp, err := http.Get(ts.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("/metrics without a token = %d", resp.StatusCode)
+	}
+	resp, err = http.Get("http://" + ts.metricsLn.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "tinysink_data_max_bytes 1.073741824e+09\n") ||
+		!strings.Contains(string(b), `tinysink_events_refused_total{reason="memory"} 0`) {
+		t.Errorf("-metrics-addr /metrics = %d\n%s", resp.StatusCode, b)
+	}
+}

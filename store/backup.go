@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/tidwall/buntdb"
 )
 
 // Backups. An archive is a tar stream compressed with zstd, holding
@@ -133,6 +134,12 @@ func (db *DB) backupLocked(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, name := range spoolFiles {
+		if st, err := os.Stat(filepath.Join(db.dir, "spool", name)); err == nil {
+			m.SpoolFiles++
+			m.SpoolBytes += st.Size()
+		}
+	}
 
 	zw, err := newArchiveWriter(w)
 	if err != nil {
@@ -174,23 +181,29 @@ func (db *DB) backupLocked(w io.Writer) error {
 
 // manifest describes the committed state. Callers hold digestMu.
 func (db *DB) manifest() (*Manifest, error) {
-	m := &Manifest{ArchiveFormat: ArchiveFormat, DataFormat: formatVersion, Created: db.Now().UTC()}
+	m := &Manifest{ArchiveFormat: ArchiveFormat, Created: db.Now().UTC()}
 	var err error
 	if m.SpoolPos, err = db.SpoolPos(); err != nil {
 		return nil, err
+	}
+	err = db.view(func(tx *buntdb.Tx) error {
+		v, err := tx.Get(keyFormat)
+		m.DataFormat, _ = strconv.Atoi(v)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("backup: read the format: %w", err)
 	}
 	ps, err := db.Projects()
 	if err != nil {
 		return nil, err
 	}
+	// Under digestMu the committed extents in the project rows are those
+	// of the open event logs; the rows are also right before the logs are
+	// opened (a backup before a format migration).
 	for _, p := range ps {
-		mp := ManifestProject{ID: p.ID, Slug: p.Slug, StoredEvents: p.StoredEventCount}
-		if el := db.eventLog(p.ID); el != nil {
-			el.mu.RLock()
-			mp.LogLen, mp.Seg, mp.SegOff = el.n, el.segNo, el.segOff
-			el.mu.RUnlock()
-		}
-		m.Projects = append(m.Projects, mp)
+		m.Projects = append(m.Projects, ManifestProject{ID: p.ID, Slug: p.Slug, StoredEvents: p.StoredEventCount,
+			LogLen: p.LogLen, Seg: p.Seg, SegOff: p.SegOff})
 	}
 	slices.SortFunc(m.Projects, func(a, b ManifestProject) int { return a.ID - b.ID })
 	return m, nil

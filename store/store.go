@@ -117,7 +117,8 @@ func (db *DB) open() error {
 }
 
 func (db *DB) checkFormat() error {
-	return db.update(func(tx *buntdb.Tx) error {
+	from := formatVersion
+	err := db.update(func(tx *buntdb.Tx) error {
 		v, err := tx.Get(keyFormat)
 		if errors.Is(err, buntdb.ErrNotFound) {
 			_, _, err = tx.Set(keyFormat, strconv.Itoa(formatVersion), nil)
@@ -130,8 +131,13 @@ func (db *DB) checkFormat() error {
 		if n > formatVersion {
 			return fmt.Errorf("%w (%d; this build knows %d)", ErrNewerFormat, n, formatVersion)
 		}
+		from = n
 		return nil
 	})
+	if err != nil || from >= formatVersion {
+		return err
+	}
+	return db.migrate(from) // see migrate.go
 }
 
 func (db *DB) openProject(p *Project) error {

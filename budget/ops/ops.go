@@ -11,6 +11,7 @@ package ops
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tinysink/tinysink/digest"
@@ -59,7 +60,8 @@ type Watch struct {
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 
-	start time.Time
+	start       time.Time
+	diskEvicted atomic.Int64 // events evicted by KeepMaxDisk
 
 	mu      sync.Mutex // guards the fields below
 	pending *check     // the readiness check running now, if any

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrOverBudget is returned by EnforceMaxDisk when evicting events cannot
+// bring the data directory under the budget.
+var ErrOverBudget = errors.New("store: the data directory is over its disk budget")
+
+// EnforceMaxDisk evicts stored events until the metadata and the events
+// take at most max bytes (allocated blocks; the spool's backlog and other
+// files such as migration backups are left out): round by round from
+// the project that takes the most space, the least relevant events first
+// (EvictProject's order, so never-evict events go last). It returns how
+// many events it evicted. When the metadata alone exceeds the budget it
+// evicts nothing and returns ErrOverBudget.
+func (db *DB) EnforceMaxDisk(max int64) (int, error) {
+	if max <= 0 {
+		return 0, nil
+	}
+	evicted, idle := 0, 0
+	for range 64 {
+		u, err := db.DataUsage()
+		if err != nil {
+			return evicted, err
+		}
+		used := u.Store + u.Events
+		over := used - max
+		if over <= 0 {
+			return evicted, nil
+		}
+		if over >= u.Events {
+			return evicted, fmt.Errorf("%w: %d bytes used, %d allowed, and events take only %d", ErrOverBudget, used, max, u.Events)
+		}
+		us, err := db.ProjectUsage()
+		if err != nil {
+			return evicted, err
+		}
+		var big *ProjectUsage
+		for i := range us {
+			if us[i].StoredEvents > 0 && (big == nil || us[i].Bytes > big.Bytes) {
+				big = &us[i]
+			}
+		}
+		if big == nil || big.Bytes <= 0 {
+			return evicted, fmt.Errorf("%w: no event left to evict", ErrOverBudget)
+		}
+		// Evict what the project's average event takes times the overshoot,
+		// plus a tenth, and at least 1% of its events so that rounds are
+		// few.
+		perEvent := max64(1, big.Bytes/big.StoredEvents)
+		n := max64(over/perEvent+over/perEvent/10+1, big.StoredEvents/100)
+		k, err := db.EvictProject(big.ID, int(min(n, big.StoredEvents)))
+		evicted += k
+		if err != nil {
+			return evicted, err
+		}
+		// Space comes back only in whole blocks between live bodies: give
+		// up when rounds stop freeing anything.
+		if after, err := db.DataUsage(); err == nil && after.Store+after.Events >= used {
+			if idle++; idle >= 3 {
+				return evicted, fmt.Errorf("%w: evicting events frees no space", ErrOverBudget)
+			}
+		} else {
+			idle = 0
+		}
+	}
+	return evicted, nil
+}

@@ -1,0 +1,83 @@
+package store
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Format migrations. A build that changes the data directory's format
+// raises formatVersion and adds the step from the previous format to
+// migrations. Open then, for a directory of an older format, first writes a
+// backup archive into the directory (backup-format<N>-<time>.tar.zst, the
+// same archive `tinysink backup` makes; `tinysink restore` brings it back),
+// and only then runs the steps in order, recording the format after each,
+// so that a crash resumes at the step that did not finish.
+//
+// A step runs inside Open, before the projects' event logs are opened: it
+// may rewrite metadata (through db.update) and the files under events/.
+var migrations = map[int]func(db *DB) error{}
+
+// migrate brings the directory from format from to formatVersion. A
+// backup left by an earlier attempt that failed is kept and not made again:
+// it is the state before any step ran, and a crash loop must not fill the
+// disk with backups.
+func (db *DB) migrate(from int) error {
+	prefix := filepath.Join(db.dir, "backup-format"+strconv.Itoa(from)+"-")
+	path := prefix + db.Now().UTC().Format("20060102-150405") + ".tar.zst"
+	if done, _ := filepath.Glob(prefix + "*.tar.zst"); len(done) > 0 {
+		path = done[0]
+	} else if err := db.backupToFile(path); err != nil {
+		return fmt.Errorf("backup before migrating from format %d: %w", from, err)
+	}
+	for v := from; v < formatVersion; v++ {
+		step := migrations[v]
+		if step == nil {
+			return fmt.Errorf("store: no migration from format %d to %d", v, v+1)
+		}
+		if err := step(db); err != nil {
+			return fmt.Errorf("migrate from format %d to %d (backup in %s): %w", v, v+1, path, err)
+		}
+		err := db.update(func(tx *buntdb.Tx) error {
+			_, _, err := tx.Set(keyFormat, strconv.Itoa(v+1), nil)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backupToFile writes a backup archive to path, through a temporary file
+// that is synced and renamed.
+func (db *DB) backupToFile(path string) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 256<<10)
+	err = db.Backup(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(db.dir)
+}
