@@ -55,7 +55,7 @@ func defaultConfig(dir string, args ...string) *config {
 	return c
 }
 
-func startServer(t *testing.T, args ...string) *testServer {
+func startServer(t testing.TB, args ...string) *testServer {
 	t.Helper()
 	t.Setenv("TINYSINK_ADMIN_PASSWORD", "test-password")
 	log := slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -1225,4 +1225,175 @@ func TestOpsEndpoints(t *testing.T) {
 		!strings.Contains(string(b), `tinysink_events_refused_total{reason="memory"} 0`) {
 		t.Errorf("-metrics-addr /metrics = %d\n%s", resp.StatusCode, b)
 	}
+}
+
+// BenchmarkBackup100k measures an online backup of 100,000 stored events
+// taken through the running server's endpoint while four clients keep
+// sending events, and reports the archive size and the ingest latency
+// meanwhile. "samples" stores the sample events round robin (whose
+// repeats the archive's zstd finds again); "unique" stores incompressible
+// bodies of the same mean compressed size (1.2 KB), the worst case. Run it
+// with
+//
+//	go test -run '^$' -bench Backup100k -benchtime 1x .
+func BenchmarkBackup100k(b *testing.B) {
+	var samples [][]byte
+	filepath.WalkDir(filepath.Join("digest", "event", "testdata", "events"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".json") {
+			if raw, err := os.ReadFile(path); err == nil {
+				samples = append(samples, raw)
+			}
+		}
+		return nil
+	})
+	b.Run("samples", func(b *testing.B) {
+		benchBackup(b, samples, func(i int) []byte { return store.CompressBody(samples[i%len(samples)]) })
+	})
+	b.Run("unique", func(b *testing.B) {
+		benchBackup(b, samples, func(i int) []byte {
+			body := make([]byte, 1200)
+			rand.Read(body)
+			return store.CompressBody(body)
+		})
+	})
+}
+
+func benchBackup(b *testing.B, samples [][]byte, body func(i int) []byte) {
+	const events = 100_000
+	ts := startServer(b, noQuota...)
+	ps, _ := ts.db.Projects()
+	p := ps[0]
+	for from := 0; from < events; from += 1000 {
+		err := ts.db.Digest(func(tx *store.Tx) error {
+			pr, err := tx.Project(p.ID)
+			if err != nil {
+				return err
+			}
+			pr.RetentionMax = 2 * events // keep them all
+			for i := from; i < from+1000; i++ {
+				k := i % len(samples)
+				hash := fmt.Sprintf("%064x", k)
+				iss, err := tx.IssueForGrouping(p.ID, hash)
+				if err != nil {
+					iss = &store.Issue{CalculatedType: "Sample", CalculatedValue: strconv.Itoa(k)}
+					if err := tx.CreateIssue(pr, iss, hash, hash, "bench"); err != nil {
+						return err
+					}
+				}
+				iss.DigestedEventCount++
+				pr.DigestedEventCount++
+				var id [16]byte
+				copy(id[:], fmt.Sprintf("%016d", i))
+				if err := tx.AddEvent(pr, iss, &store.NewEvent{EventID: id, Ingested: time.Now(), Timestamp: time.Now(), Compressed: body(i)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	u, _ := ts.db.DataUsage()
+	b.Logf("%d events stored: %s of events, %s of metadata", events, budget.FormatSize(u.Events), budget.FormatSize(u.Store))
+
+	url := fmt.Sprintf("%s/api/%d/store/", ts.base, p.ID)
+	file := filepath.Join(b.TempDir(), "backup.tar.zst")
+	for b.Loop() {
+		var mu sync.Mutex
+		var lat []time.Duration
+		var failed atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					req, _ := http.NewRequest("POST", url, bytes.NewReader(samples[i%len(samples)]))
+					req.Header.Set("X-Sentry-Auth", "Sentry sentry_version=7, sentry_key="+p.Key)
+					start := time.Now()
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						failed.Add(1)
+						b.Logf("ingest during the backup: %d %s", resp.StatusCode, resp.Header.Get("X-Sentry-Rate-Limits"))
+					}
+					mu.Lock()
+					lat = append(lat, time.Since(start))
+					mu.Unlock()
+				}
+			})
+		}
+		time.Sleep(100 * time.Millisecond) // the clients are under way
+		start := time.Now()
+		mu.Lock()
+		n0 := len(lat)
+		mu.Unlock()
+		if code := run([]string{"backup", file, "-url", ts.base, "-token", ts.token, "-data", ts.db.Dir()}, io.Discard, os.Stderr); code != 0 {
+			b.Fatal("backup failed")
+		}
+		took := time.Since(start)
+		mu.Lock()
+		during := slices.Clone(lat[n0:])
+		mu.Unlock()
+		close(stop)
+		wg.Wait()
+		st, _ := os.Stat(file)
+		slices.Sort(during)
+		var p99, worst time.Duration
+		if len(during) > 0 {
+			p99, worst = during[len(during)*99/100], during[len(during)-1]
+		}
+		b.ReportMetric(took.Seconds(), "s/backup")
+		b.ReportMetric(float64(st.Size())/(1<<20), "MiB/archive")
+		b.ReportMetric(float64(len(during))/took.Seconds(), "ingest-req/s")
+		b.ReportMetric(float64(p99.Microseconds())/1000, "ingest-p99-ms")
+		b.ReportMetric(float64(failed.Load()), "ingest-failed")
+		b.Logf("backup %.2fs, archive %s, %d ingest requests answered meanwhile (p99 %v, max %v), %d failed",
+			took.Seconds(), budget.FormatSize(st.Size()), len(during), p99, worst, failed.Load())
+	}
+}
+
+// The README's settings table is generated from the settings list
+// (go test . -run TestREADMESettings -update).
+func TestREADMESettings(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("| flag | environment | default | meaning |\n| --- | --- | --- | --- |\n")
+	for _, s := range settings {
+		def := "`" + s.def + "`"
+		if s.def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `-%s` | `%s` | %s | %s |\n", s.flag, s.env, def, strings.ReplaceAll(s.help, "|", "\\|"))
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const open, close = "<!-- settings -->\n", "<!-- /settings -->"
+	i, j := bytes.Index(readme, []byte(open)), bytes.Index(readme, []byte(close))
+	if i < 0 || j < i {
+		t.Fatal("README.md has no settings markers")
+	}
+	got := string(readme[i+len(open) : j])
+	if got == b.String() {
+		return
+	}
+	if *update {
+		out := append(append(append([]byte{}, readme[:i+len(open)]...), b.String()...), readme[j:]...)
+		if err := os.WriteFile("README.md", out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("README.md's settings table is out of date (go test . -run TestREADMESettings -update)")
 }
