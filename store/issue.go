@@ -75,11 +75,21 @@ func AddPeriods(t time.Time, period string, n int) time.Time {
 	case "week":
 		return t.AddDate(0, 0, 7*n)
 	case "month":
-		return t.AddDate(0, n, 0)
+		return addMonths(t, n)
 	case "year":
-		return t.AddDate(n, 0, 0)
+		return addMonths(t, 12*n)
 	}
 	return t
+}
+
+// addMonths adds n calendar months, clamping the day to the end of the
+// target month (Jan 31 + 1 month = Feb 28 or 29), as calendar arithmetic
+// does; time.AddDate would roll over into March.
+func addMonths(t time.Time, n int) time.Time {
+	y, m, d := t.Date()
+	first := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	return first.AddDate(0, 0, min(d, last)-1)
 }
 
 // ValidPeriod reports whether p names a period.
