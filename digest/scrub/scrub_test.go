@@ -513,12 +513,8 @@ func quote(s string) string {
 // headers as lists, contexts and tags.
 const benchSample = "csharp/bugsink_headers_as_lists.json"
 
-func sampleDir() string {
-	if _, err := os.Stat("../event/testdata/events"); err == nil {
-		return "../event/testdata/events"
-	}
-	return "../../../shared/samples/events"
-}
+// sampleDir is the repository's copy of the sample corpus.
+func sampleDir() string { return "../event/testdata/events" }
 
 func samples(t testing.TB) []string {
 	t.Helper()
