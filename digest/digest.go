@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +74,7 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	pos, err := parsePos(s)
+	pos, err := spool.ParsePos(s)
 	if err != nil {
 		return nil, err
 	}
@@ -83,23 +82,6 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 		log = slog.Default()
 	}
 	return &Worker{db: db, spool: sp, log: log, norm: event.NewNormalizer(), pos: pos}, nil
-}
-
-func parsePos(s string) (spool.Pos, error) {
-	if s == "" {
-		return spool.Pos{}, nil
-	}
-	a, b, ok := strings.Cut(s, ":")
-	seg, err1 := strconv.ParseUint(a, 10, 64)
-	off, err2 := strconv.ParseInt(b, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
-		return spool.Pos{}, fmt.Errorf("digest: bad spool position %q", s)
-	}
-	return spool.Pos{Seg: seg, Off: off}, nil
-}
-
-func formatPos(p spool.Pos) string {
-	return strconv.FormatUint(p.Seg, 10) + ":" + strconv.FormatInt(p.Off, 10)
 }
 
 // Stats are the worker's counters.
@@ -263,7 +245,7 @@ func (w *Worker) batch() (n int, full bool, err error) {
 				dups++
 			}
 		}
-		return tx.SetSpoolPos(formatPos(next))
+		return tx.SetSpoolPos(next.String())
 	})
 	if err != nil {
 		return 0, false, err

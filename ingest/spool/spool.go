@@ -498,3 +498,22 @@ func (s *Spool) Stats() Stats {
 	})
 	return st
 }
+
+// String formats p as "seg:off", the form ParsePos reads.
+func (p Pos) String() string {
+	return strconv.FormatUint(p.Seg, 10) + ":" + strconv.FormatInt(p.Off, 10)
+}
+
+// ParsePos parses a position formatted by Pos.String; "" is the zero Pos.
+func ParsePos(s string) (Pos, error) {
+	if s == "" {
+		return Pos{}, nil
+	}
+	a, b, ok := strings.Cut(s, ":")
+	seg, err1 := strconv.ParseUint(a, 10, 64)
+	off, err2 := strconv.ParseInt(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil || off < 0 {
+		return Pos{}, fmt.Errorf("spool: bad position %q", s)
+	}
+	return Pos{Seg: seg, Off: off}, nil
+}

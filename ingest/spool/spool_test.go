@@ -561,3 +561,20 @@ func BenchmarkAppendParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 }
+
+func TestPosRoundTrip(t *testing.T) {
+	for _, p := range []Pos{{}, {Seg: 3, Off: 4096}, {Seg: 1<<40 + 1, Off: 1 << 33}} {
+		got, err := ParsePos(p.String())
+		if err != nil || got != p {
+			t.Errorf("ParsePos(%q) = %v, %v", p.String(), got, err)
+		}
+	}
+	if p, err := ParsePos(""); err != nil || p != (Pos{}) {
+		t.Errorf(`ParsePos("") = %v, %v`, p, err)
+	}
+	for _, bad := range []string{"1", "a:b", "1:-2", ":"} {
+		if _, err := ParsePos(bad); err == nil {
+			t.Errorf("ParsePos(%q) accepted", bad)
+		}
+	}
+}
