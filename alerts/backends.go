@@ -356,34 +356,16 @@ func telegramPayload(m *message, chatID, threadID string) any {
 // webhookIssue is the generic webhook's payload: the issue as the JSON API
 // shows it, plus what the alert is about.
 type webhookIssue struct {
-	ID                 string    `json:"id"`
-	FriendlyID         string    `json:"friendly_id"`
-	Project            int       `json:"project"`
-	DigestOrder        int       `json:"digest_order"`
-	FirstSeen          time.Time `json:"first_seen"`
-	LastSeen           time.Time `json:"last_seen"`
-	DigestedEventCount int64     `json:"digested_event_count"`
-	StoredEventCount   int64     `json:"stored_event_count"`
-	CalculatedType     string    `json:"calculated_type"`
-	CalculatedValue    string    `json:"calculated_value"`
-	Title              string    `json:"title"`
-	Transaction        string    `json:"transaction"`
-	IsResolved         bool      `json:"is_resolved"`
-	IsMuted            bool      `json:"is_muted"`
-	ProjectName        string    `json:"project_name"`
-	URL                string    `json:"url"`
-	AlertReason        string    `json:"alert_reason"`
-	UnmuteReason       string    `json:"unmute_reason,omitempty"`
+	store.IssueView
+	ProjectName  string `json:"project_name"`
+	URL          string `json:"url"`
+	AlertReason  string `json:"alert_reason"`
+	UnmuteReason string `json:"unmute_reason,omitempty"`
 }
 
 func webhookPayload(m *message) any {
-	iss := m.issue
 	return webhookIssue{
-		ID: strconv.FormatUint(uint64(iss.ID), 10), FriendlyID: m.FriendlyID(), Project: iss.ProjectID,
-		DigestOrder: iss.DigestOrder, FirstSeen: iss.FirstSeen.UTC(), LastSeen: iss.LastSeen.UTC(),
-		DigestedEventCount: iss.DigestedEventCount, StoredEventCount: iss.StoredEventCount,
-		CalculatedType: iss.CalculatedType, CalculatedValue: iss.CalculatedValue, Title: iss.Title(),
-		Transaction: iss.Transaction, IsResolved: iss.IsResolved, IsMuted: iss.IsMuted,
-		ProjectName: m.project.Name, URL: m.URL, AlertReason: m.Reason, UnmuteReason: m.UnmuteReason,
+		IssueView: m.issue.View(m.project), ProjectName: m.project.Name, URL: m.URL,
+		AlertReason: m.Reason, UnmuteReason: m.UnmuteReason,
 	}
 }

@@ -288,3 +288,41 @@ func (db *DB) IssueTags(id uint32) ([]TagCount, error) {
 	})
 	return out, err
 }
+
+// IssueView is an issue as the JSON API shows it (reference §12); the
+// generic alert webhook sends the same fields.
+type IssueView struct {
+	ID                      string    `json:"id"`
+	FriendlyID              string    `json:"friendly_id"`
+	Project                 int       `json:"project"`
+	DigestOrder             int       `json:"digest_order"`
+	LastSeen                time.Time `json:"last_seen"`
+	FirstSeen               time.Time `json:"first_seen"`
+	DigestedEventCount      int64     `json:"digested_event_count"`
+	StoredEventCount        int64     `json:"stored_event_count"`
+	CalculatedType          string    `json:"calculated_type"`
+	CalculatedValue         string    `json:"calculated_value"`
+	Title                   string    `json:"title"`
+	Transaction             string    `json:"transaction"`
+	LastFrameFilename       string    `json:"last_frame_filename"`
+	LastFrameModule         string    `json:"last_frame_module"`
+	LastFrameFunction       string    `json:"last_frame_function"`
+	IsResolved              bool      `json:"is_resolved"`
+	IsResolvedByNextRelease bool      `json:"is_resolved_by_next_release"`
+	IsResolvedInRelease     bool      `json:"is_resolved_in_release"`
+	IsMuted                 bool      `json:"is_muted"`
+}
+
+// View returns the issue as the JSON API shows it.
+func (i *Issue) View(p *Project) IssueView {
+	return IssueView{
+		ID: strconv.FormatUint(uint64(i.ID), 10), FriendlyID: FriendlyID(p, i), Project: i.ProjectID,
+		DigestOrder: i.DigestOrder, LastSeen: i.LastSeen.UTC(), FirstSeen: i.FirstSeen.UTC(),
+		DigestedEventCount: i.DigestedEventCount, StoredEventCount: i.StoredEventCount,
+		CalculatedType: i.CalculatedType, CalculatedValue: i.CalculatedValue, Title: i.Title(),
+		Transaction: i.Transaction, LastFrameFilename: i.LastFrameFilename, LastFrameModule: i.LastFrameModule,
+		LastFrameFunction: i.LastFrameFunction, IsResolved: i.IsResolved,
+		IsResolvedByNextRelease: i.IsResolvedByNextRelease, IsResolvedInRelease: i.IsResolved && len(i.FixedAt) > 0,
+		IsMuted: i.IsMuted,
+	}
+}

@@ -195,40 +195,8 @@ func (a *API) handleProjectShow(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type apiIssue struct {
-	ID                      string    `json:"id"`
-	FriendlyID              string    `json:"friendly_id"`
-	Project                 int       `json:"project"`
-	DigestOrder             int       `json:"digest_order"`
-	LastSeen                time.Time `json:"last_seen"`
-	FirstSeen               time.Time `json:"first_seen"`
-	DigestedEventCount      int64     `json:"digested_event_count"`
-	StoredEventCount        int64     `json:"stored_event_count"`
-	CalculatedType          string    `json:"calculated_type"`
-	CalculatedValue         string    `json:"calculated_value"`
-	Title                   string    `json:"title"`
-	Transaction             string    `json:"transaction"`
-	LastFrameFilename       string    `json:"last_frame_filename"`
-	LastFrameModule         string    `json:"last_frame_module"`
-	LastFrameFunction       string    `json:"last_frame_function"`
-	IsResolved              bool      `json:"is_resolved"`
-	IsResolvedByNextRelease bool      `json:"is_resolved_by_next_release"`
-	IsResolvedInRelease     bool      `json:"is_resolved_in_release"`
-	IsMuted                 bool      `json:"is_muted"`
-}
-
-func apiIssueOf(p *store.Project, iss *store.Issue) apiIssue {
-	return apiIssue{
-		ID: strconv.FormatUint(uint64(iss.ID), 10), FriendlyID: store.FriendlyID(p, iss), Project: iss.ProjectID,
-		DigestOrder: iss.DigestOrder, LastSeen: iss.LastSeen.UTC(), FirstSeen: iss.FirstSeen.UTC(),
-		DigestedEventCount: iss.DigestedEventCount, StoredEventCount: iss.StoredEventCount,
-		CalculatedType: iss.CalculatedType, CalculatedValue: iss.CalculatedValue, Title: iss.Title(),
-		Transaction: iss.Transaction, LastFrameFilename: iss.LastFrameFilename, LastFrameModule: iss.LastFrameModule,
-		LastFrameFunction: iss.LastFrameFunction, IsResolved: iss.IsResolved,
-		IsResolvedByNextRelease: iss.IsResolvedByNextRelease, IsResolvedInRelease: len(iss.FixedAt) > 0,
-		IsMuted: iss.IsMuted,
-	}
-}
+// apiIssueOf is the API's view of an issue.
+func apiIssueOf(p *store.Project, iss *store.Issue) store.IssueView { return iss.View(p) }
 
 // handleIssueList serves GET /issues/?project=ID[&sort=...&order=...].
 func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
@@ -268,7 +236,7 @@ func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]apiIssue, 0, len(issues))
+	out := make([]store.IssueView, 0, len(issues))
 	for i := range issues {
 		out = append(out, apiIssueOf(p, &issues[i]))
 	}
