@@ -246,30 +246,16 @@ type liveIssue struct {
 func (el *eventLog) loadIDs() error {
 	el.live = map[uint32]*liveIssue{}
 	el.ids = newIDTable(int(el.n))
-	buf := make([]byte, 1024*recSize)
-	var r record
-	for start := uint32(0); start < el.n; {
-		cnt := min(el.n-start, 1024)
-		b := buf[:int(cnt)*recSize]
-		if _, err := el.log.ReadAt(b, int64(start)*recSize); err != nil {
-			return fmt.Errorf("read event log: %w", err)
+	return el.scanLive(func(n uint32, r *record) {
+		el.ids.insert(r.EventID, n, nil)
+		li := el.live[r.Issue]
+		if li == nil {
+			li = &liveIssue{first: n + 1}
+			el.live[r.Issue] = li
 		}
-		for i := range cnt {
-			r.unmarshal(b[int(i)*recSize:])
-			if r.Flags&flagDeleted == 0 {
-				el.ids.insert(r.EventID, start+i, nil)
-				li := el.live[r.Issue]
-				if li == nil {
-					li = &liveIssue{first: start + i + 1}
-					el.live[r.Issue] = li
-				}
-				li.count++
-				li.last = start + i + 1
-			}
-		}
-		start += cnt
-	}
-	return nil
+		li.count++
+		li.last = n + 1
+	})
 }
 
 func (el *eventLog) close() error {
