@@ -18,6 +18,9 @@ type DiskSpace struct {
 	Avail int64
 	// Total is the size of the file system, in bytes.
 	Total int64
+	// ReadOnly is set when the file system is mounted read-only (as ext4
+	// remounts itself after an I/O error, a common end of an SD card).
+	ReadOnly bool
 }
 
 // DefaultMinFree is the default of -min-free-disk: the disk counts as full

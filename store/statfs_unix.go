@@ -14,7 +14,8 @@ func Statfs(dir string) (DiskSpace, error) {
 		return DiskSpace{}, err
 	}
 	bs := int64(st.Bsize)
-	return DiskSpace{Avail: int64(st.Bavail) * bs, Total: int64(st.Blocks) * bs}, nil
+	// Bit 1 of the flags is ST_RDONLY (Linux) or MNT_RDONLY (BSDs).
+	return DiskSpace{Avail: int64(st.Bavail) * bs, Total: int64(st.Blocks) * bs, ReadOnly: st.Flags&1 != 0}, nil
 }
 
 // allocated returns the disk space a file takes: its allocated blocks, so

@@ -36,7 +36,8 @@ type check struct {
 //   - the digest has committed no batch for StallAfter while the spool holds
 //     an event older than StallAfter (a stalled or failing worker);
 //   - the data directory's disk is below its free-space threshold;
-//   - the write probe (at most every ProbeEvery) fails;
+//   - the data directory's file system is read-only, or the write probe
+//     (at most every ProbeEvery) fails;
 //   - the checks do not finish within CheckTimeout (a store or disk that
 //     does not answer).
 func (w *Watch) Ready() Readiness {
@@ -88,7 +89,11 @@ func (w *Watch) check() Readiness {
 		}
 	}
 	if g := w.cfg.Disk; g != nil {
-		if low, sp, _ := g.Low(); low {
+		low, sp, _ := g.Low()
+		if sp.ReadOnly {
+			r.Reasons = append(r.Reasons, "the data directory's file system is mounted read-only")
+		}
+		if low {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("disk nearly full: %s available of %s (threshold %s); ingest refuses events",
 				budget.FormatSize(sp.Avail), budget.FormatSize(sp.Total), budget.FormatSize(g.Threshold(sp.Total))))
 		}

@@ -41,6 +41,8 @@ type env struct {
 	free atomic.Int64
 	// skew moves the watch's clock forward.
 	skew atomic.Int64
+	// readOnly makes the fake disk read-only.
+	readOnly atomic.Bool
 }
 
 func newEnv(t *testing.T) *env {
@@ -66,7 +68,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	disk := &store.DiskGuard{Dir: dir, MinFree: 64 << 20, MinFreeFrac: 0.01, Statfs: func(string) (store.DiskSpace, error) {
-		return store.DiskSpace{Avail: e.free.Load(), Total: 100 << 30}, nil
+		return store.DiskSpace{Avail: e.free.Load(), Total: 100 << 30, ReadOnly: e.readOnly.Load()}, nil
 	}, Now: func() time.Time { return time.Now().Add(time.Hour) }}
 	// The guard's clock jumps an hour ahead at each call so that its
 	// one-second cache never hides a change the test makes.
@@ -249,6 +251,12 @@ func TestDiskFullAndWriteProbe(t *testing.T) {
 	if code, body := e.get(t, "/health/ready", ""); code != 200 {
 		t.Errorf("ready after space returned = %d %s", code, body)
 	}
+	e.readOnly.Store(true)
+	code, body = e.get(t, "/health/ready", "")
+	if r := readyReasons(t, body); code != 503 || !strings.Contains(r[0], "read-only") {
+		t.Errorf("ready on a read-only file system = %d %q", code, r)
+	}
+	e.readOnly.Store(false)
 
 	// The probe file turned into a directory: writes fail. The last probe
 	// is reused for ProbeEvery; a digest batch committed since then counts
@@ -262,9 +270,9 @@ func TestDiskFullAndWriteProbe(t *testing.T) {
 	if code, _ := e.get(t, "/health/ready", ""); code != 200 {
 		t.Errorf("ready within ProbeEvery of a good probe = %d", code)
 	}
-	e.skew.Store(int64(11 * time.Second))
+	e.skew.Store(int64(61 * time.Second))
 	e.get(t, "/health/ready", "")
-	e.skew.Store(int64(22 * time.Second))
+	e.skew.Store(int64(122 * time.Second))
 	code, body = e.get(t, "/health/ready", "")
 	if code != 503 {
 		t.Fatalf("ready with a failing probe = %d", code)
