@@ -304,8 +304,9 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 
 // cmdBackup writes a backup archive to FILE. When a server holds the data
 // directory, the server makes it (POST /api/canonical/0/backup/ with an API
-// token from -token or TINYSINK_TOKEN, at -url or TINYSINK_URL, by default
-// the local -addr); otherwise the store is opened directly.
+// token from -token, TINYSINK_TOKEN or the file api-token in the data
+// directory, at -url or TINYSINK_URL, by default the local -addr);
+// otherwise the store is opened directly.
 func cmdBackup(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return errors.New("usage: tinysink backup FILE [-url URL] [-token TOKEN] [flags]")
@@ -333,6 +334,11 @@ func cmdBackup(args []string, stdout, stderr io.Writer) error {
 		err = ops.WriteBackup(db, file)
 		db.Close()
 	case errors.Is(err, store.ErrLocked):
+		if token == "" {
+			// The Debian package leaves a token for this in the data directory.
+			b, _ := os.ReadFile(filepath.Join(c.Data, "api-token"))
+			token = strings.TrimSpace(string(b))
+		}
 		if token == "" {
 			return ops.ErrNoToken
 		}

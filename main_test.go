@@ -1187,6 +1187,13 @@ func TestBackupCommandOffline(t *testing.T) {
 	if code := run([]string{"backup", file, "-url", ts.base, "-token", "wrong", "-data", ts.db.Dir()}, io.Discard, &errOut); code == 0 || !strings.Contains(errOut.String(), "401") {
 		t.Errorf("backup with a wrong token: %d %q", code, errOut.String())
 	}
+	// The token may also come from <data>/api-token (the Debian package
+	// writes one).
+	os.WriteFile(filepath.Join(ts.db.Dir(), "api-token"), []byte(ts.token+"\n"), 0o600)
+	errOut.Reset()
+	if code := run([]string{"backup", file, "-url", ts.base, "-data", ts.db.Dir()}, io.Discard, &errOut); code != 0 {
+		t.Errorf("backup with the token file: %d %q", code, errOut.String())
+	}
 }
 
 // The server mounts the health checks and the metrics: /metrics needs a

@@ -128,4 +128,4 @@ func writeAtomically(path string, fill func(f *os.File) error) error {
 
 // ErrNoToken is returned when a backup must go through the running server
 // and no API token was given.
-var ErrNoToken = errors.New("the data directory is in use by a running tinysink: give its URL and an API token (-url, -token or TINYSINK_URL, TINYSINK_TOKEN)")
+var ErrNoToken = errors.New("the data directory is in use by a running tinysink: give its URL and an API token (-url, -token or TINYSINK_URL, TINYSINK_TOKEN, or put the token in <data>/api-token)")
