@@ -43,6 +43,11 @@ func groupingKey(fp *fastjson.Value, ev *Event) (key, mechanism string) {
 		}
 		b.WriteString(s)
 	}
+	if strings.Trim(b.String(), keyJoiner) == "" {
+		// A fingerprint of only empty strings would put every such event of
+		// the project into one issue keyed by nothing: group it normally.
+		return defaultKey(ev), MechanismV2
+	}
 	return b.String(), mechanism
 }
 
