@@ -331,7 +331,9 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 	ev := it.ev
 	id, ok := store.ParseEventID(ev.EventID)
 	if !ok {
-		return false, fmt.Errorf("digest: bad event id %q", ev.EventID)
+		// Normalize always gives 32 hex digits; should one ever not, drop
+		// the event rather than fail (and so retry forever) the batch.
+		return false, nil
 	}
 	if tx.HasEvent(p.ID, id) {
 		return false, nil
