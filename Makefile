@@ -4,7 +4,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 
-.PHONY: build run test fuzz lint check bench cross cross-smoke budget clean
+.PHONY: build run test fuzz lint check bench cross cross-smoke deb budget clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o tinysink .
@@ -39,6 +39,12 @@ cross-smoke: cross
 	bash .ci/cross-smoke qemu-aarch64-static bin/tinysink-linux-arm64
 	bash .ci/cross-smoke qemu-arm-static bin/tinysink-linux-armv7
 	bash .ci/cross-smoke "qemu-arm-static -cpu arm1176" bin/tinysink-linux-armv6
+
+# Debian packages in bin/: armhf (the GOARM=6 build, for every Pi), arm64 and
+# amd64, each with the systemd unit, /etc/default/tinysink and a man page
+# made from `tinysink -h` (see .ci/deb/).
+deb: cross
+	bash .ci/deb/build $(VERSION)
 
 # The RAM profile; CI gates on it with BUDGET_FLAGS="-max-rss 20MiB".
 budget: build
