@@ -190,36 +190,7 @@ func (w *Worker) batch() (n int, full bool, err error) {
 	if w.Pressure != nil && w.Pressure() {
 		maxEvents, maxBytes = 10, 256<<10
 	}
-	var items []item
-	var read int64
-	scrubs := map[int]*store.ScrubSettings{}
-	now := w.db.Now().UTC()
-	next, err := w.spool.ReadFrom(w.pos, maxEvents, maxBytes, func(r *spool.Record, _ spool.Pos) error {
-		n++
-		read += int64(len(r.Payload))
-		ev, body, err := w.norm.Normalize(r.Payload, event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr})
-		if err != nil {
-			w.invalid.Add(1)
-			w.log.Warn("event dropped", "project_id", r.Project, "event_id", r.EventID, "err", err)
-			return nil
-		}
-		// Scrub before anything is stored (on unless the project turned it
-		// off).
-		sc, ok := scrubs[r.Project]
-		if !ok {
-			if p, err := w.db.Project(r.Project); err == nil {
-				sc = &p.Scrub
-			}
-			scrubs[r.Project] = sc
-		}
-		if sc != nil && !sc.Off {
-			body, _ = scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP})
-		}
-		// Keep only the compressed body: a batch then holds ~3 KB per
-		// event instead of the ~14 KB JSON.
-		items = append(items, item{project: r.Project, ingestedAt: r.IngestedAt, digestedAt: now, ev: ev, body: store.CompressBody(body)})
-		return nil
-	})
+	items, next, read, n, err := w.prepare(maxEvents, maxBytes, maxEvents == DefaultBatchEvents)
 	if err != nil {
 		return 0, false, fmt.Errorf("read spool: %w", err)
 	}
@@ -234,7 +205,7 @@ func (w *Worker) batch() (n int, full bool, err error) {
 		stored, dups = 0, 0
 		clear(touched)
 		for i := range items {
-			ok, err := digestOne(tx, &items[i])
+			ok, err := digestOne(tx, items[i])
 			if err != nil {
 				return err
 			}
@@ -259,7 +230,7 @@ func (w *Worker) batch() (n int, full bool, err error) {
 	if err := w.spool.Release(next); err != nil {
 		w.log.Warn("spool release failed", "err", err)
 	}
-	if w.OnAlert != nil && slices.ContainsFunc(items, func(it item) bool { return it.alerted }) {
+	if w.OnAlert != nil && slices.ContainsFunc(items, func(it *item) bool { return it.alerted }) {
 		w.OnAlert()
 	}
 	for pid := range touched {
@@ -308,6 +279,62 @@ func (w *Worker) expire() {
 		}
 		w.evicted.Add(int64(n))
 	}
+}
+
+// prepare reads up to maxEvents records (about maxBytes of payload) after
+// the worker's position, and parses, scrubs and compresses each. With
+// parallel set, compression (about half of the work) runs on a second
+// goroutine while the next event is parsed. It returns the events, the
+// position after the last record read, and how many records and payload
+// bytes it read (invalid events count but are not returned).
+func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []*item, next spool.Pos, read int64, n int, err error) {
+	scrubs := map[int]*store.ScrubSettings{}
+	now := w.db.Now().UTC()
+	compress := func(it *item, body []byte) { it.body = store.CompressBody(body) }
+	if parallel {
+		type job struct {
+			it   *item
+			body []byte
+		}
+		jobs := make(chan job, 16)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for j := range jobs {
+				j.it.body = store.CompressBody(j.body)
+			}
+		})
+		defer func() { close(jobs); wg.Wait() }()
+		compress = func(it *item, body []byte) { jobs <- job{it, body} }
+	}
+	next, err = w.spool.ReadFrom(w.pos, maxEvents, maxBytes, func(r *spool.Record, _ spool.Pos) error {
+		n++
+		read += int64(len(r.Payload))
+		ev, body, err := w.norm.Normalize(r.Payload, event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr})
+		if err != nil {
+			w.invalid.Add(1)
+			w.log.Warn("event dropped", "project_id", r.Project, "event_id", r.EventID, "err", err)
+			return nil
+		}
+		// Scrub before anything is stored (on unless the project turned it
+		// off).
+		sc, ok := scrubs[r.Project]
+		if !ok {
+			if p, err := w.db.Project(r.Project); err == nil {
+				sc = &p.Scrub
+			}
+			scrubs[r.Project] = sc
+		}
+		if sc != nil && !sc.Off {
+			body, _ = scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP})
+		}
+		// Keep only the compressed body: a batch then holds ~3 KB per
+		// event instead of the ~14 KB JSON.
+		it := &item{project: r.Project, ingestedAt: r.IngestedAt, digestedAt: now, ev: ev}
+		items = append(items, it)
+		compress(it, body)
+		return nil
+	})
+	return items, next, read, n, err
 }
 
 // mostlyUnique are the tag keys whose values are (nearly) unique per event:
