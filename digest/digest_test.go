@@ -421,7 +421,7 @@ func BenchmarkDigest(b *testing.B) {
 			n++
 			payload := raw
 			if n%100 == 0 {
-				payload = bytes.Replace(raw, []byte(`"DivideByZeroException"`), fmt.Appendf(nil, `"E%d"`, n), 1)
+				payload = bytes.Replace(raw, []byte(`"System.NullReferenceException"`), fmt.Appendf(nil, `"E%d"`, n), 1)
 			}
 			if err := sp.Append(&spool.Record{Project: p.ID, EventID: fmt.Sprintf("%032x", n), IngestedAt: time.Now(), Payload: payload}); err != nil {
 				b.Fatal(err)
