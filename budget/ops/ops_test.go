@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -475,5 +476,88 @@ func TestPromEscaping(t *testing.T) {
 	s := parseProm(t, p.b.String())
 	if len(s) != 1 || s[0].labels["l"] != "q\"uo\\te\nnl" {
 		t.Errorf("parsed %+v", s)
+	}
+}
+
+// After a restart, a spool segment that was fully digested but not yet
+// released (the active segment of the previous process) holds no backlog:
+// readiness starts from the position the store recorded, not from the
+// first record on disk.
+func TestReadyAfterRestartWithDigestedSpool(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := db.CreateProject("app")
+	sp, err := spool.Open(filepath.Join(dir, "spool"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sp.Append(&spool.Record{Project: p.ID, EventID: strings.Repeat("ab", 16), IngestedAt: time.Now().Add(-time.Hour),
+		Payload: []byte(`{"message":"old"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := digest.New(db, sp, slog.New(slog.DiscardHandler))
+	if err := w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	sp.Close()
+	db.Close()
+
+	if db, err = store.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if sp, err = spool.Open(filepath.Join(dir, "spool"), spool.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if w, err = digest.New(db, sp, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	watch := New(Config{DB: db, Spool: sp, Worker: w})
+	watch.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	if r := watch.Ready(); !r.Ready() || r.Backlog != 0 {
+		t.Errorf("Ready after a restart = %+v", r)
+	}
+	// (spool.Stats().Oldest still shows the digested record here: it
+	// starts at the last released position, which a new process has not
+	// set yet.)
+	t.Logf("spool.Stats().Oldest = %v", sp.Stats().Oldest)
+}
+
+// KeepMaxDisk evicts at once when the budget is exceeded, and the metrics
+// report it.
+func TestKeepMaxDisk(t *testing.T) {
+	e := newEnv(t)
+	for i := range 40 {
+		pad := make([]byte, 8000)
+		rand.Read(pad)
+		body := fmt.Sprintf(`{"message":"m%d","extra":{"pad":"%x"}}`, i, pad)
+		if code, _ := e.send(t, "", body); code != 200 {
+			t.Fatalf("send = %d", code)
+		}
+	}
+	e.waitDigested(t, 40)
+	u, _ := e.db.DataUsage()
+	e.watch.cfg.MaxDisk = u.Store + u.Events/2
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.watch.KeepMaxDisk(ctx, slog.New(slog.DiscardHandler)); close(done) }()
+	waitFor(t, func() bool { return e.watch.diskEvicted.Load() > 0 })
+	cancel()
+	<-done
+	after, _ := e.db.DataUsage()
+	if after.Store+after.Events > e.watch.cfg.MaxDisk {
+		t.Errorf("usage %d over the budget %d", after.Store+after.Events, e.watch.cfg.MaxDisk)
+	}
+	_, text := e.get(t, "/metrics", e.token)
+	if !strings.Contains(text, "tinysink_events_evicted_disk_total "+strconv.FormatInt(e.watch.diskEvicted.Load(), 10)+"\n") {
+		t.Error("metrics do not report the evictions")
 	}
 }
