@@ -7,24 +7,66 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tinysink/tinysink/store"
 )
 
 // route is one UI route with a concrete path, for the auth tests.
 type route struct{ method, path string }
 
-func allRoutes(pid int, iid uint32) []route {
+func allRoutes(pid int, iid, bid uint32) []route {
 	p := fmt.Sprintf("/projects/%d/", pid)
 	i := fmt.Sprintf("/issues/%d/", iid)
+	b := fmt.Sprintf("%salerts/%d/", p, bid)
 	return []route{
+		{"GET", "/accounts/"}, {"POST", "/accounts/alerts/"},
 		{"GET", "/accounts/password/"}, {"POST", "/accounts/password/"},
 		{"GET", "/users/"}, {"POST", "/users/"}, {"POST", "/users/user/"},
 		{"GET", "/projects/"}, {"GET", "/projects/new/"}, {"POST", "/projects/new/"},
 		{"GET", p}, {"POST", p + "issues/"}, {"GET", p + "settings/"}, {"POST", p + "settings/"},
+		{"POST", p + "quota/"}, {"POST", p + "scrubbing/"},
+		{"GET", p + "alerts/new/?kind=webhook"}, {"POST", p + "alerts/new/"},
+		{"GET", b}, {"POST", b}, {"POST", b + "delete/"}, {"POST", b + "test/"},
 		{"GET", p + "members/"}, {"POST", p + "members/"},
 		{"GET", i}, {"GET", i + "event/last/"}, {"GET", i + "event/last/details/"}, {"GET", i + "event/last/breadcrumbs/"},
 		{"GET", i + "event/last/json/"}, {"GET", i + "event/last/download/"}, {"GET", i + "event/last/md/"},
 		{"GET", i + "events/"}, {"GET", i + "tags/"}, {"GET", i + "grouping/"}, {"GET", i + "history/"},
-		{"POST", i + "action/"}, {"POST", i + "comment/"},
+		{"POST", i + "action/"}, {"POST", i + "comment/"}, {"GET", i + "delete/"}, {"POST", i + "delete/"},
+		{"GET", "/debug/budget/"},
+	}
+}
+
+// addBackend gives project pid a webhook backend pointing at a closed
+// port.
+func addBackend(t *testing.T, s *testServer, pid int) *store.AlertBackend {
+	t.Helper()
+	b := &store.AlertBackend{Project: pid, Kind: store.BackendWebhook, Name: "hook", Config: map[string]string{"webhook_url": "http://127.0.0.1:1/hook"}}
+	if err := s.db.CreateAlertBackend(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// unchanged fails the test if a refused request changed the issue, the
+// user, the project's settings or its backend.
+func unchanged(t *testing.T, s *testServer, pid int, iid, bid uint32) {
+	t.Helper()
+	if got, err := s.db.Issue(iid); err != nil || got.IsResolved {
+		t.Error("a refused request resolved or deleted the issue")
+	}
+	if u, _ := s.db.User("user"); !u.Active {
+		t.Error("a refused request deactivated a user")
+	}
+	if p, _ := s.db.Project(pid); p.Quota != nil || p.Scrub.Off {
+		t.Errorf("a refused request changed quota or scrubbing: %+v %+v", p.Quota, p.Scrub)
+	}
+	if b, err := s.db.AlertBackend(bid); err != nil || b.Name != "hook" || b.LastFailure != nil {
+		t.Errorf("a refused request changed, tested or deleted the backend: %+v, %v", b, err)
+	}
+	for _, name := range []string{"admin", "user"} {
+		if on, _ := s.db.EmailAlerts(name, pid); !on {
+			t.Errorf("a refused request turned off %s's email alerts", name)
+		}
 	}
 }
 
@@ -32,10 +74,11 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"hello"}`))
 	iss := s.issues(t, s.project.ID)[0]
-	form := url.Values{"action": {"resolve"}, "comment": {"x"}, "name": {"p2"}, "op": {"deactivate"}}
+	b := addBackend(t, s, s.project.ID)
+	form := url.Values{"action": {"resolve"}, "comment": {"x"}, "name": {"p2"}, "op": {"deactivate"}, "confirm": {"yes"}, "per_hour": {"1"}, "extra_keys": {"x"}}
 	bogus := &http.Cookie{Name: sessionCookie, Value: strings.Repeat("ab", 32)}
 	for _, cookie := range []*http.Cookie{nil, bogus} {
-		for _, rt := range allRoutes(s.project.ID, iss.ID) {
+		for _, rt := range allRoutes(s.project.ID, iss.ID, b.ID) {
 			var f url.Values
 			if rt.method == "POST" {
 				f = form
@@ -54,12 +97,7 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 			}
 		}
 	}
-	if got, _ := s.db.Issue(iss.ID); got.IsResolved {
-		t.Error("an action without a session changed the issue")
-	}
-	if u, _ := s.db.User("user"); !u.Active {
-		t.Error("a post without a session deactivated a user")
-	}
+	unchanged(t, s, s.project.ID, iss.ID, b.ID)
 	// The login page and the static files are open.
 	for _, p := range []string{"/accounts/login/", "/static/style.css", "/static/copy.js"} {
 		if rec := s.do("GET", p, nil, nil); rec.Code != http.StatusOK {
@@ -81,22 +119,22 @@ func TestPlainUsersSeeOnlyTheirProjects(t *testing.T) {
 	}
 	user := s.login(t, "user")
 	theirs := s.issues(t, other.ID)[0]
-	for _, rt := range allRoutes(other.ID, theirs.ID) {
+	b := addBackend(t, s, other.ID)
+	for _, rt := range allRoutes(other.ID, theirs.ID, b.ID) {
 		if strings.HasPrefix(rt.path, "/accounts/") || rt.path == "/projects/" {
 			continue
 		}
 		var f url.Values
 		if rt.method == "POST" {
-			f = url.Values{"action": {"resolve"}, "issue": {fmt.Sprint(theirs.ID)}, "comment": {"x"}, "op": {"deactivate"}, "name": {"x"}}
+			f = url.Values{"action": {"resolve"}, "issue": {fmt.Sprint(theirs.ID)}, "comment": {"x"}, "op": {"deactivate"}, "name": {"x"},
+				"confirm": {"yes"}, "per_hour": {"1"}, "kind": {"webhook"}, "webhook_url": {"http://127.0.0.1:1/x"}}
 		}
 		rec := s.do(rt.method, rt.path, f, user)
 		if rec.Code != http.StatusNotFound && rec.Code != http.StatusForbidden {
 			t.Errorf("%s %s as a user without the project: %d, want 403 or 404", rt.method, rt.path, rec.Code)
 		}
 	}
-	if got, _ := s.db.Issue(theirs.ID); got.IsResolved {
-		t.Error("a user resolved an issue of a project not granted")
-	}
+	unchanged(t, s, other.ID, theirs.ID, b.ID)
 	body := s.do("GET", "/projects/", nil, user).Body.String()
 	if strings.Contains(body, "Other") || !strings.Contains(body, "Shop") {
 		t.Error("the project list shows a project not granted, or hides a granted one")
@@ -120,9 +158,10 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"hello"}`))
 	iss := s.issues(t, s.project.ID)[0]
+	b := addBackend(t, s, s.project.ID)
 	admin := s.login(t, "admin")
 	target := fmt.Sprintf("/issues/%d/action/", iss.ID)
-	form := url.Values{"action": {"resolve"}}
+	form := url.Values{"action": {"resolve"}, "confirm": {"yes"}, "per_hour": {"1"}, "name": {"x"}, "kind": {"webhook"}, "webhook_url": {"http://127.0.0.1:1/x"}}
 	for _, hdr := range [][]string{
 		{"Sec-Fetch-Site", "cross-site"},
 		{"Sec-Fetch-Site", "same-site"},
@@ -133,7 +172,7 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 			t.Errorf("POST with %s: %s: %d, want 403", hdr[0], hdr[1], rec.Code)
 		}
 	}
-	for _, rt := range allRoutes(s.project.ID, iss.ID) {
+	for _, rt := range allRoutes(s.project.ID, iss.ID, b.ID) {
 		if rt.method != "POST" {
 			continue
 		}
@@ -146,8 +185,9 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 			t.Errorf("cross-site POST %s: %d, want 403", p, rec.Code)
 		}
 	}
-	if got, _ := s.db.Issue(iss.ID); got.IsResolved {
-		t.Fatal("a cross-site post resolved the issue")
+	unchanged(t, s, s.project.ID, iss.ID, b.ID)
+	if bs, _ := s.db.AlertBackends(s.project.ID); len(bs) != 1 {
+		t.Errorf("a cross-site post created a backend: %d backends", len(bs))
 	}
 	// The same post from the same origin goes through.
 	rec := s.do("POST", target, form, admin, "Sec-Fetch-Site", "same-origin", "Origin", "http://example.com")

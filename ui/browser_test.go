@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -146,6 +147,27 @@ func TestBrowserFlow(t *testing.T) {
 	do(t, ctx, "settings page",
 		chromedp.Navigate(fmt.Sprintf("%s/projects/%d/settings/", srv.URL, s.project.ID)),
 		chromedp.WaitVisible(chromedp.CSS("button.copy")))
+
+	// Add a webhook backend pointing at a receiver on 127.0.0.1 and send
+	// it the test message.
+	rc := newReceiver(t)
+	do(t, ctx, "add a webhook backend",
+		chromedp.Click(chromedp.ID("add-webhook")),
+		chromedp.WaitVisible(chromedp.ID("backend")),
+		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "Browser hook"),
+		chromedp.SendKeys(chromedp.CSS("input[name=webhook_url]"), rc.URL+"/hooks/from-the-browser-0001"),
+		chromedp.Click(chromedp.ID("save-backend")),
+		chromedp.WaitVisible(chromedp.CSS("ul.backends")))
+	if text := get(t, ctx, chromedp.Text(chromedp.CSS("ul.backends"))); !strings.Contains(text, "Browser hook") || !strings.Contains(text, rc.URL+"/…0001") || strings.Contains(text, "from-the-browser") {
+		t.Errorf("backend list shows %q", text)
+	}
+	do(t, ctx, "send test message",
+		chromedp.Click(chromedp.CSS("ul.backends button")),
+		chromedp.WaitVisible(chromedp.ID("test-ok")))
+	if got := rc.received(); len(got) != 1 || !json.Valid([]byte(got[0])) || !strings.Contains(got[0], `"alert_reason":"TEST"`) {
+		t.Errorf("the receiver got %q, want one JSON test message", got)
+	}
+
 	do(t, ctx, "log out",
 		chromedp.Click(chromedp.ID("logout")),
 		chromedp.WaitVisible(chromedp.ID("login")),
@@ -200,6 +222,9 @@ func TestScreenshots(t *testing.T) {
 			"crumbs":     fmt.Sprintf("/issues/%d/event/last/breadcrumbs/", iss[0].ID),
 			"pystack":    fmt.Sprintf("/issues/%d/event/last/", iss[0].ID),
 			"settings":   fmt.Sprintf("/projects/%d/settings/", s.project.ID),
+			"account":    "/accounts/",
+			"budget":     "/debug/budget/",
+			"webhook":    fmt.Sprintf("/projects/%d/alerts/new/?kind=telegram", s.project.ID),
 		} {
 			do(t, ctx, name, chromedp.EmulateViewport(w, 900), chromedp.Navigate(srv.URL+path))
 			png := get(t, ctx, chromedp.CaptureScreenshot())
@@ -250,5 +275,18 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("dsn")))
 	if !get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("button.copy").hidden`)) {
 		t.Error("the copy script ran although scripts were disabled")
+	}
+	// Deleting an issue: the confirmation is a plain form.
+	do(t, ctx, "delete the issue",
+		chromedp.Navigate(fmt.Sprintf("%s/projects/%d/?tab=all", srv.URL, s.project.ID)),
+		chromedp.Click(chromedp.CSS("ul.issues a.title")),
+		chromedp.WaitVisible(chromedp.ID("action-delete")),
+		chromedp.Click(chromedp.ID("action-delete")),
+		chromedp.WaitVisible(chromedp.ID("confirm-delete")),
+		chromedp.Click(chromedp.ID("confirm-delete")),
+		chromedp.Click(chromedp.ID("delete-issue")),
+		chromedp.WaitVisible(chromedp.ID("deleted")))
+	if n := len(s.issues(t, s.project.ID)); n != 0 {
+		t.Errorf("%d issues after the delete", n)
 	}
 }

@@ -22,6 +22,7 @@ var funcs = template.FuncMap{
 	"count":        count,
 	"add":          func(a, b int) int { return a + b },
 	"historyLabel": historyLabel,
+	"bytes":        bytesText,
 }
 
 // when formats t as an absolute UTC time to the second, or "—" for the
@@ -122,4 +123,31 @@ func safeURL(s string) string {
 		return s
 	}
 	return ""
+}
+
+// bytesText formats a byte count (any integer type) in B, KiB or MiB, with
+// its sign: "512 B", "3.2 KiB", "-1.5 MiB".
+func bytesText(v any) string {
+	var n float64
+	switch v := v.(type) {
+	case int:
+		n = float64(v)
+	case int64:
+		n = float64(v)
+	case uint64:
+		n = float64(v)
+	default:
+		return fmt.Sprint(v)
+	}
+	a := n
+	if a < 0 {
+		a = -a
+	}
+	switch {
+	case a < 1024:
+		return fmt.Sprintf("%.0f B", n)
+	case a < 1<<20:
+		return fmt.Sprintf("%.1f KiB", n/1024)
+	}
+	return fmt.Sprintf("%.1f MiB", n/(1<<20))
 }

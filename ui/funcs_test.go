@@ -121,3 +121,17 @@ func TestLocalPath(t *testing.T) {
 		}
 	}
 }
+
+func TestBytesText(t *testing.T) {
+	for _, tt := range []struct {
+		in   any
+		want string
+	}{
+		{0, "0 B"}, {int64(1023), "1023 B"}, {uint64(1536), "1.5 KiB"}, {int64(-3 << 20), "-3.0 MiB"},
+		{uint64(25 << 20), "25.0 MiB"}, {"x", "x"},
+	} {
+		if got := bytesText(tt.in); got != tt.want {
+			t.Errorf("bytesText(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

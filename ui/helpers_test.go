@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinysink/tinysink/alerts"
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/store"
 )
@@ -32,6 +33,10 @@ type testServer struct {
 }
 
 const testPassword = "password123"
+
+// testQuotaDefaults are the installation's per-project limits the test
+// server shows.
+var testQuotaDefaults = store.QuotaLimits{FiveMin: 1000, Hour: 5000, Month: 1000000}
 
 func newTestServer(t testing.TB) *testServer {
 	t.Helper()
@@ -56,7 +61,13 @@ func newTestServer(t testing.TB) *testServer {
 	if tt, ok := t.(*testing.T); ok {
 		s.t = tt
 	}
-	s.ui = New(Config{DB: db, BaseURL: "http://127.0.0.1:8000", Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	// The real alert sender, unstarted: only its SendTest is used.
+	sender := alerts.New(alerts.Config{DB: db, BaseURL: "http://127.0.0.1:8000", Log: log})
+	s.ui = New(Config{
+		DB: db, BaseURL: "http://127.0.0.1:8000", Log: log, SendTest: sender.SendTest,
+		QuotaDefaults: &testQuotaDefaults, Status: func() any { return map[string]int{"spool_backlog": 7} },
+	})
 	s.mux = http.NewServeMux()
 	s.ui.Register(s.mux)
 	return s
@@ -182,6 +193,8 @@ func (s *testServer) do(method, target string, form url.Values, cookie *http.Coo
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
+	// A browser never sends the fragment of a URL it follows.
+	target, _, _ = strings.Cut(target, "#")
 	r := httptest.NewRequest(method, target, body)
 	if form != nil {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")

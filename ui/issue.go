@@ -338,6 +338,7 @@ func (u *UI) handleIssueDetails(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	page.Histogram = sparkline(u.histogram28(store.IssueSubject(page.Issue.ID)), 560, 60, "events in the last 28 days, per 6 hours")
+	addUAContexts(page.Event)
 	return u.render(w, "issue_details", page)
 }
 
@@ -481,6 +482,51 @@ func (u *UI) handleIssueComment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return redirect(w, r, "/issues/"+strconv.FormatUint(uint64(iss.ID), 10)+"/history/")
+}
+
+type issueDeletePage struct {
+	layout
+	Project    store.Project
+	Issue      store.Issue
+	IssueTitle string
+	FriendlyID string
+	Error      string
+}
+
+func (u *UI) issueDeletePage(r *http.Request, p *store.Project, iss *store.Issue) *issueDeletePage {
+	return &issueDeletePage{
+		layout: u.layout(r, "Delete "+store.FriendlyID(p, iss)), Project: *p, Issue: *iss,
+		IssueTitle: clean(iss.Title(), maxText, false), FriendlyID: store.FriendlyID(p, iss),
+	}
+}
+
+// handleIssueDeleteForm serves GET /issues/{id}/delete/: the confirmation
+// step, a plain form, so that it works without JavaScript.
+func (u *UI) handleIssueDeleteForm(w http.ResponseWriter, r *http.Request) error {
+	p, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	return u.render(w, "issue_delete", u.issueDeletePage(r, p, iss))
+}
+
+// handleIssueDelete serves POST /issues/{id}/delete/ with confirm=yes: the
+// issue goes with its events, tags, groupings and history, and the browser
+// returns to the project's issue list.
+func (u *UI) handleIssueDelete(w http.ResponseWriter, r *http.Request) error {
+	p, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		page := u.issueDeletePage(r, p, iss)
+		page.Error = "Tick the box to confirm the deletion."
+		return u.renderStatus(w, http.StatusBadRequest, "issue_delete", page)
+	}
+	if err := u.db.DeleteIssue(iss.ID); err != nil {
+		return err
+	}
+	return redirect(w, r, "/projects/"+strconv.Itoa(p.ID)+"/?deleted")
 }
 
 // The event downloads. Event JSON is served as data, never as a page:

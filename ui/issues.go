@@ -79,6 +79,8 @@ type issueListPage struct {
 	Prev    string
 	Next    string
 	Skipped int64
+	// Deleted says an issue was just deleted.
+	Deleted bool
 	Return  string
 	Now     time.Time
 }
@@ -163,6 +165,7 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 		SortURL: map[string]string{"last_seen": link(tab.Name, "last_seen", 1), "events": link(tab.Name, "events", 1)},
 	}
 	page.Skipped, _ = strconv.ParseInt(qs.Get("skipped"), 10, 64)
+	page.Deleted = qs.Has("deleted")
 	page.Return = link(tab.Name, sortBy, pageNo)
 	for _, t := range issueTabs {
 		page.Tabs = append(page.Tabs, tabLink{Label: t.Label, URL: link(t.Name, sortBy, 1), Active: t.Name == tab.Name})

@@ -166,8 +166,13 @@ func TestEveryPageForEverySample(t *testing.T) {
 		get("/projects/" + pid + "/settings/" + sdk)
 	}
 	get("/projects/" + pid + "/members/")
+	for _, bk := range backendKinds {
+		get("/projects/" + pid + "/alerts/new/?kind=" + bk.Kind)
+	}
 	get("/users/")
+	get("/accounts/")
 	get("/accounts/password/")
+	get("/debug/budget/")
 
 	issues := s.issues(t, s.project.ID)
 	if len(issues) < 50 {
@@ -179,7 +184,7 @@ func TestEveryPageForEverySample(t *testing.T) {
 			t.Errorf("GET %s: %d, want a redirect", base, rec.Code)
 		}
 		for _, tab := range []string{"event/last/", "event/first/", "event/1/", "event/last/?frames=app", "event/last/?frame=40",
-			"event/last/details/", "event/last/breadcrumbs/", "events/", "tags/", "grouping/", "history/"} {
+			"event/last/details/", "event/last/breadcrumbs/", "events/", "tags/", "grouping/", "history/", "delete/"} {
 			get(base + tab)
 		}
 		for _, dl := range []string{"json/", "download/", "md/"} {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/tinysink/tinysink/store"
 )
@@ -107,19 +108,62 @@ type projectSettingsPage struct {
 	SDK   string
 	Saved bool
 	Error string
+
+	// Quota has the project's own limits per window, with the
+	// installation's defaults.
+	Quota []quotaField
+	// ExtraKeys are the project's extra scrubbing keys, one per line.
+	ExtraKeys string
+
+	Backends []backendView
+	Kinds    []backendKind
+	CanTest  bool
+	// Tested names the backend a test message just went to, and TestFailed
+	// says whether it failed.
+	Tested     string
+	TestFailed bool
+	// EmailAlerts and AlertAddress are the viewing user's email alerts for
+	// the project.
+	EmailAlerts  bool
+	AlertAddress string
+}
+
+// quotaField is one window of the quota form.
+type quotaField struct {
+	Name   string // the form field, named as in the JSON API
+	Window string // "5 minutes", "hour", "month"
+	// Value is the project's own limit, "" when it has none.
+	Value string
+	// Default is the installation's limit, "" when unknown.
+	Default string
 }
 
 // SDKs lists the set-up snippets the settings page offers.
 func (projectSettingsPage) SDKs() []string { return []string{"python", "javascript", "go", "php"} }
 
-// handleProjectSettings serves GET /projects/{pid}/settings/: the DSN with
-// SDK set-up snippets for every member; the form for admins.
-func (u *UI) handleProjectSettings(w http.ResponseWriter, r *http.Request) error {
-	p, err := u.project(r)
-	if err != nil {
-		return err
+// quotaWindows are the quota form's fields, in the order of
+// store.QuotaLimits.
+var quotaWindows = [3]struct{ name, window string }{
+	{"per_5_minutes", "5 minutes"}, {"per_hour", "hour"}, {"per_month", "month"},
+}
+
+func quotaValues(q store.QuotaLimits) [3]int64 { return [3]int64{q.FiveMin, q.Hour, q.Month} }
+
+// limitText formats a quota limit for reading: 0 is no limit.
+func limitText(n int64) string {
+	if n == 0 {
+		return "no limit"
 	}
-	page := &projectSettingsPage{layout: u.layout(r, p.Name+" settings"), Project: *p, DSN: DSN(u.base, p), Saved: r.URL.Query().Has("saved")}
+	return count(n)
+}
+
+// settingsPage fills the settings page of project p.
+func (u *UI) settingsPage(r *http.Request, p *store.Project) (*projectSettingsPage, error) {
+	usr := currentUser(r)
+	page := &projectSettingsPage{
+		layout: u.layout(r, p.Name+" settings"), Project: *p, DSN: DSN(u.base, p), Saved: r.URL.Query().Has("saved"),
+		ExtraKeys: strings.Join(p.Scrub.ExtraKeys, "\n"), Kinds: backendKinds, CanTest: u.sendTest != nil && usr.Admin,
+	}
 	page.CopyScript = true
 	page.SDK = r.URL.Query().Get("sdk")
 	switch page.SDK {
@@ -127,7 +171,60 @@ func (u *UI) handleProjectSettings(w http.ResponseWriter, r *http.Request) error
 	default:
 		page.SDK = "python"
 	}
+	for i, w := range quotaWindows {
+		f := quotaField{Name: w.name, Window: w.window}
+		if p.Quota != nil {
+			f.Value = strconv.FormatInt(quotaValues(*p.Quota)[i], 10)
+		}
+		if u.quotaDef != nil {
+			f.Default = limitText(quotaValues(*u.quotaDef)[i])
+		}
+		page.Quota = append(page.Quota, f)
+	}
+	bs, err := u.db.AlertBackends(p.ID)
+	if err != nil {
+		return nil, err
+	}
+	tested := r.URL.Query().Get("tested")
+	for i := range bs {
+		v := viewBackend(&bs[i])
+		if tested != "" && tested == strconv.FormatUint(uint64(v.ID), 10) {
+			page.Tested, page.TestFailed = v.Name, v.Failure != nil
+		}
+		page.Backends = append(page.Backends, v)
+	}
+	if page.EmailAlerts, err = u.db.EmailAlerts(usr.Name, p.ID); err != nil {
+		return nil, err
+	}
+	if page.AlertAddress, err = u.db.AlertAddress(usr.Name); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// handleProjectSettings serves GET /projects/{pid}/settings/: the DSN with
+// SDK set-up snippets, the settings, quota, scrubbing and alert backends;
+// forms for admins.
+func (u *UI) handleProjectSettings(w http.ResponseWriter, r *http.Request) error {
+	p, err := u.project(r)
+	if err != nil {
+		return err
+	}
+	page, err := u.settingsPage(r, p)
+	if err != nil {
+		return err
+	}
 	return u.render(w, "project_settings", page)
+}
+
+// settingsError renders the settings page with msg and status 400.
+func (u *UI) settingsError(w http.ResponseWriter, r *http.Request, p *store.Project, msg string) error {
+	page, err := u.settingsPage(r, p)
+	if err != nil {
+		return err
+	}
+	page.Error = msg
+	return u.renderStatus(w, http.StatusBadRequest, "project_settings", page)
 }
 
 // handleProjectSave serves POST /projects/{pid}/settings/.
@@ -149,11 +246,92 @@ func (u *UI) handleProjectSave(w http.ResponseWriter, r *http.Request) error {
 		if errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		page := &projectSettingsPage{layout: u.layout(r, p.Name+" settings"), Project: *p, DSN: DSN(u.base, p), SDK: "python",
-			Error: "Not saved: a name has 1 to 100 characters and retention is 1 to " + strconv.Itoa(store.MaxRetention) + " events."}
-		return u.renderStatus(w, http.StatusBadRequest, "project_settings", page)
+		return u.settingsError(w, r, p, "Not saved: a name has 1 to 100 characters and retention is 1 to "+strconv.Itoa(store.MaxRetention)+" events.")
 	}
-	return redirect(w, r, "/projects/"+strconv.Itoa(p.ID)+"/settings/?saved")
+	return redirect(w, r, settingsURL(p, "saved", ""))
+}
+
+// handleProjectQuotaSave serves POST /projects/{pid}/quota/ with
+// per_5_minutes, per_hour and per_month: all empty go back to the
+// installation defaults; otherwise an empty one takes the installation
+// default as it is now, and 0 is no limit.
+func (u *UI) handleProjectQuotaSave(w http.ResponseWriter, r *http.Request) error {
+	p, err := u.project(r)
+	if err != nil {
+		return err
+	}
+	var in [3]string
+	set := false
+	for i, qw := range quotaWindows {
+		in[i] = strings.TrimSpace(r.PostFormValue(qw.name))
+		set = set || in[i] != ""
+	}
+	var q *store.QuotaLimits
+	if set {
+		var n [3]int64
+		for i, v := range in {
+			if v == "" {
+				if u.quotaDef == nil {
+					return u.settingsError(w, r, p, "Not saved: fill in all three limits, or none for the installation defaults.")
+				}
+				n[i] = quotaValues(*u.quotaDef)[i]
+				continue
+			}
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || x < 0 {
+				return u.settingsError(w, r, p, "Not saved: a limit is a whole number of events, 0 for no limit.")
+			}
+			n[i] = x
+		}
+		q = &store.QuotaLimits{FiveMin: n[0], Hour: n[1], Month: n[2]}
+	}
+	if err := u.db.SetProjectQuota(p.ID, q); err != nil {
+		return err
+	}
+	return redirect(w, r, settingsURL(p, "saved", "quota"))
+}
+
+// Bounds on a project's extra scrubbing keys.
+const (
+	maxScrubKeys   = 50
+	maxScrubKeyLen = 100
+)
+
+// parseScrubKeys reads extra scrubbing keys, one per line or separated by
+// commas; it drops empty ones and repeats (in any case).
+func parseScrubKeys(s string) ([]string, bool) {
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' }) {
+		k = strings.TrimSpace(k)
+		if k == "" || seen[strings.ToLower(k)] {
+			continue
+		}
+		if len(k) > maxScrubKeyLen || strings.IndexFunc(k, unicode.IsControl) >= 0 {
+			return nil, false
+		}
+		seen[strings.ToLower(k)] = true
+		out = append(out, k)
+	}
+	return out, len(out) <= maxScrubKeys
+}
+
+// handleProjectScrubSave serves POST /projects/{pid}/scrubbing/ with the
+// checkboxes scrub and ip and the text extra_keys.
+func (u *UI) handleProjectScrubSave(w http.ResponseWriter, r *http.Request) error {
+	p, err := u.project(r)
+	if err != nil {
+		return err
+	}
+	keys, ok := parseScrubKeys(r.PostFormValue("extra_keys"))
+	if !ok {
+		return u.settingsError(w, r, p, "Not saved: at most "+strconv.Itoa(maxScrubKeys)+" extra keys, each up to "+strconv.Itoa(maxScrubKeyLen)+" characters.")
+	}
+	s := store.ScrubSettings{Off: r.PostFormValue("scrub") == "", IP: r.PostFormValue("ip") != "", ExtraKeys: keys}
+	if err := u.db.SetProjectScrub(p.ID, s); err != nil {
+		return err
+	}
+	return redirect(w, r, settingsURL(p, "saved", "scrubbing"))
 }
 
 type memberRow struct {

@@ -20,6 +20,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	open("GET /accounts/login/{$}", u.handleLoginForm)
 	open("POST /accounts/login/{$}", u.handleLogin)
 	open("POST /accounts/logout/{$}", u.handleLogout)
+	auth("GET /accounts/{$}", u.handleAccount)
+	auth("POST /accounts/alerts/{$}", u.handleAccountAlerts)
 	auth("GET /accounts/password/{$}", u.handlePasswordForm)
 	auth("POST /accounts/password/{$}", u.handlePassword)
 
@@ -34,6 +36,14 @@ func (u *UI) Register(mux *http.ServeMux) {
 	auth("POST /projects/{pid}/issues/{$}", u.handleIssueBulk)
 	auth("GET /projects/{pid}/settings/{$}", u.handleProjectSettings)
 	admin("POST /projects/{pid}/settings/{$}", u.handleProjectSave)
+	admin("POST /projects/{pid}/quota/{$}", u.handleProjectQuotaSave)
+	admin("POST /projects/{pid}/scrubbing/{$}", u.handleProjectScrubSave)
+	admin("GET /projects/{pid}/alerts/new/{$}", u.handleBackendNewForm)
+	admin("POST /projects/{pid}/alerts/new/{$}", u.handleBackendCreate)
+	admin("GET /projects/{pid}/alerts/{bid}/{$}", u.handleBackendEditForm)
+	admin("POST /projects/{pid}/alerts/{bid}/{$}", u.handleBackendUpdate)
+	admin("POST /projects/{pid}/alerts/{bid}/delete/{$}", u.handleBackendDelete)
+	admin("POST /projects/{pid}/alerts/{bid}/test/{$}", u.handleBackendTest)
 	admin("GET /projects/{pid}/members/{$}", u.handleProjectMembers)
 	admin("POST /projects/{pid}/members/{$}", u.handleProjectMembersSave)
 
@@ -50,4 +60,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	auth("GET /issues/{id}/history/{$}", u.handleIssueHistory)
 	auth("POST /issues/{id}/action/{$}", u.handleIssueAction)
 	auth("POST /issues/{id}/comment/{$}", u.handleIssueComment)
+	auth("GET /issues/{id}/delete/{$}", u.handleIssueDeleteForm)
+	auth("POST /issues/{id}/delete/{$}", u.handleIssueDelete)
+
+	admin("GET /debug/budget/{$}", u.handleBudget)
 }

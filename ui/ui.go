@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,17 @@ type Config struct {
 	TrustProxy bool
 	// Now returns the current time; tests replace it. Default time.Now.
 	Now func() time.Time
+	// SendTest sends an alert backend's test message through the alert
+	// sender and records the outcome on the backend (alerts.Sender.SendTest).
+	// Nil hides the "Send test message" button.
+	SendTest func(ctx context.Context, backend uint32) (*store.Failure, error)
+	// QuotaDefaults are the installation's default per-project limits,
+	// shown next to a project's quota override; nil shows them as
+	// "installation default" and makes a partial override an error.
+	QuotaDefaults *store.QuotaLimits
+	// Status returns more to show on /debug/budget/ (for example spool and
+	// digest figures), rendered as indented JSON. Nil shows nothing more.
+	Status func() any
 }
 
 // UI serves the server-rendered web pages. Its templates are parsed on the
@@ -42,6 +54,9 @@ type UI struct {
 	now        func() time.Time
 	limits     *loginLimiter
 	cop        *http.CrossOriginProtection
+	sendTest   func(ctx context.Context, backend uint32) (*store.Failure, error)
+	quotaDef   *store.QuotaLimits
+	status     func() any
 }
 
 // New returns the web UI over cfg.DB.
@@ -49,7 +64,8 @@ func New(cfg Config) *UI {
 	u := &UI{
 		db: cfg.DB, base: strings.TrimRight(cfg.BaseURL, "/"), log: cfg.Log, ttl: cfg.SessionTTL,
 		trustProxy: cfg.TrustProxy, now: cfg.Now, limits: newLoginLimiter(),
-		cop: http.NewCrossOriginProtection(),
+		cop:      http.NewCrossOriginProtection(),
+		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status,
 	}
 	if u.log == nil {
 		u.log = slog.Default()

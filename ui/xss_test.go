@@ -6,8 +6,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tinysink/tinysink/store"
 )
 
 // hostileEvent carries script in every field a page shows. Each payload
@@ -97,6 +99,49 @@ func TestEventDataIsEscaped(t *testing.T) {
 	}
 }
 
+// hostileBackend gives project pid a backend whose name and last failure
+// carry script, and returns its pages.
+func hostileBackend(t *testing.T, s *testServer, pid int) []string {
+	t.Helper()
+	b := &store.AlertBackend{Project: pid, Kind: store.BackendWebhook, Name: "<script>window.__xss=32</script>",
+		Config: map[string]string{"webhook_url": "http://127.0.0.1:1/hooks/secretpath0123456789"}}
+	if err := s.db.CreateAlertBackend(b); err != nil {
+		t.Fatal(err)
+	}
+	f := &store.Failure{At: time.Now(), Status: 500, Body: failBody + "\x1b[31m\u202e", Error: `<img src=x onerror="window.__xss=33"> POST "http://127.0.0.1:1/hooks/secretpath0123456789"`}
+	if err := s.db.RecordBackendResult(b.ID, f, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return []string{fmt.Sprintf("/projects/%d/settings/", pid), fmt.Sprintf("/projects/%d/alerts/%d/", pid, b.ID)}
+}
+
+func TestAlertBackendDataIsEscaped(t *testing.T) {
+	s := newTestServer(t)
+	pages := hostileBackend(t, s, s.project.ID)
+	admin := s.login(t, "admin")
+	for _, target := range pages {
+		rec := s.do("GET", target, nil, admin)
+		body := rec.Body.String()
+		checkPage(t, target, rec.Code, body)
+		if m := rawMarkup.FindString(body); m != "" {
+			i := strings.Index(body, m)
+			t.Errorf("GET %s: unescaped backend data %q near %q", target, m, body[max(0, i-80):min(len(body), i+80)])
+		}
+		if !strings.Contains(body, "&lt;script&gt;window.__xss=32&lt;/script&gt;") {
+			t.Errorf("GET %s: the backend name is not shown escaped", target)
+		}
+		if strings.Contains(body, "secretpath") {
+			t.Errorf("GET %s: the webhook URL's path is shown", target)
+		}
+	}
+	settings := s.do("GET", pages[0], nil, admin).Body.String()
+	for _, want := range []string{"&lt;script&gt;window.__xss=30&lt;/script&gt;", "&lt;img src=x onerror=&#34;window.__xss=33&#34;&gt;", "␛[31m\uFFFD"} {
+		if !strings.Contains(settings, want) {
+			t.Errorf("settings page lacks the escaped failure %q", want)
+		}
+	}
+}
+
 func TestSafeURLAndClean(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"https://example.com/a?b=c", "https://example.com/a?b=c"},
@@ -143,6 +188,7 @@ func TestBrowserRunsNoEventScript(t *testing.T) {
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(hostileEvent))
 	iss := s.issues(t, s.project.ID)[0]
+	backendPages := hostileBackend(t, s, s.project.ID)
 	srv := httptest.NewServer(s.mux)
 	defer srv.Close()
 	ctx := newBrowser(t)
@@ -150,7 +196,7 @@ func TestBrowserRunsNoEventScript(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("input[name=name]"), "admin"),
 		chromedp.SendKeys(chromedp.CSS("input[name=password]"), testPassword),
 		chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("logout")))
-	for _, target := range xssPages(iss.ID, s.project.ID) {
+	for _, target := range append(xssPages(iss.ID, s.project.ID), backendPages...) {
 		do(t, ctx, target, chromedp.Navigate(srv.URL+target), chromedp.WaitReady(chromedp.CSS("main")))
 		// Open every frame, so that markup inside collapsed details is live too.
 		get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("details").forEach(d => d.open = true); 0`))
@@ -160,7 +206,8 @@ func TestBrowserRunsNoEventScript(t *testing.T) {
 		if title := get(t, ctx, chromedp.Title()); strings.Contains(title, "pwned") || !strings.HasSuffix(title, "tinysink") {
 			t.Errorf("%s: title %q", target, title)
 		}
-		if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("script, iframe, img, svg[onload], a[href^='javascript']").length`)); n != 0 {
+		// The one script a page may load is the copy button's.
+		if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("script:not([src^='/static/copy.js']), iframe, img, svg[onload], a[href^='javascript']").length`)); n != 0 {
 			t.Errorf("%s: %d live elements from event data", target, n)
 		}
 	}
