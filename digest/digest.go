@@ -81,6 +81,11 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	// Segments digested before a restart go now, not at the first batch:
+	// the spool's backlog figures start out right.
+	if err := sp.Release(pos); err != nil {
+		log.Warn("spool release failed", "err", err)
+	}
 	return &Worker{db: db, spool: sp, log: log, norm: event.NewNormalizer(), pos: pos}, nil
 }
 

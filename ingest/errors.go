@@ -88,6 +88,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.refusedAdmission.Add(1)
 		secs := retrySeconds(e.retryAfter)
 		hdr.Set("Retry-After", strconv.Itoa(secs))
+		if e.reason == "disk_full" {
+			// Not a rate limit: the server cannot keep what it would
+			// acknowledge. /health/ready says so too, so no log line per
+			// request.
+			status = http.StatusInsufficientStorage
+			writeJSON(w, status, messageBody{"The server's disk is full; the event was not stored. Try again later."})
+			return
+		}
 		hdr.Set("X-Sentry-Rate-Limits", rateLimits(secs, e.reason))
 	case unavailable:
 		status = http.StatusServiceUnavailable
