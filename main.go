@@ -647,7 +647,12 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	api.Register(mux)
 	s.alerts.RegisterAPI(mux, s.requireToken)
 	// UI routes (the web UI registers its pages here).
-	ui.New(ui.Config{DB: s.db, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy, SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota))}).Register(mux)
+	ui.New(ui.Config{
+		DB: s.db, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
+		SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota)),
+		Status:   func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
+		Problems: func() []string { return s.ops.Ready().Reasons },
+	}).Register(mux)
 	mux.Handle("GET /debug/budget", s.requireToken(http.HandlerFunc(s.handleBudget)))
 	s.ops = ops.New(ops.Config{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
 	s.ops.Register(mux, s.requireToken)

@@ -30,6 +30,8 @@ type testServer struct {
 	project *store.Project
 	norm    *event.Normalizer
 	now     time.Time
+	// problems is what Config.Problems reports.
+	problems []string
 }
 
 const testPassword = "password123"
@@ -67,6 +69,7 @@ func newTestServer(t testing.TB) *testServer {
 	s.ui = New(Config{
 		DB: db, BaseURL: "http://127.0.0.1:8000", Log: log, SendTest: sender.SendTest,
 		QuotaDefaults: &testQuotaDefaults, Status: func() any { return map[string]int{"spool_backlog": 7} },
+		Problems: func() []string { return s.problems },
 	})
 	s.mux = http.NewServeMux()
 	s.ui.Register(s.mux)

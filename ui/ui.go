@@ -40,6 +40,10 @@ type Config struct {
 	// Status returns more to show on /debug/budget/ (for example spool and
 	// digest figures), rendered as indented JSON. Nil shows nothing more.
 	Status func() any
+	// Problems returns what is wrong with the installation right now (disk
+	// nearly full, digest stalled, store not writable), shown as a banner on
+	// every page to logged-in users. Nil or empty shows none.
+	Problems func() []string
 }
 
 // UI serves the server-rendered web pages. Its templates are parsed on the
@@ -57,6 +61,7 @@ type UI struct {
 	sendTest   func(ctx context.Context, backend uint32) (*store.Failure, error)
 	quotaDef   *store.QuotaLimits
 	status     func() any
+	problems   func() []string
 }
 
 // New returns the web UI over cfg.DB.
@@ -65,7 +70,7 @@ func New(cfg Config) *UI {
 		db: cfg.DB, base: strings.TrimRight(cfg.BaseURL, "/"), log: cfg.Log, ttl: cfg.SessionTTL,
 		trustProxy: cfg.TrustProxy, now: cfg.Now, limits: newLoginLimiter(),
 		cop:      http.NewCrossOriginProtection(),
-		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status,
+		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
 	}
 	if u.log == nil {
 		u.log = slog.Default()
@@ -194,12 +199,17 @@ type layout struct {
 	TopNav string
 	// CopyScript loads the copy-button script (the only script).
 	CopyScript bool
+	// Problems are shown as a banner above the page.
+	Problems []string
 }
 
 func (u *UI) layout(r *http.Request, title string) layout {
 	l := layout{Title: title, CSSVersion: staticVersion()}
 	if usr, ok := r.Context().Value(userKey{}).(*store.User); ok {
 		l.User = usr
+		if u.problems != nil {
+			l.Problems = u.problems()
+		}
 	}
 	return l
 }
