@@ -81,9 +81,18 @@ func TestDeepStackPageSize(t *testing.T) {
 	if size := rec.Body.Len() + len(css); size > 150<<10 {
 		t.Errorf("500-frame page is %d bytes of HTML and CSS, over 150 KB", size)
 	}
-	// A frame beyond the first ones loads on request.
-	body := s.do("GET", fmt.Sprintf("/issues/%d/event/last/?frame=400", iss.ID), nil, admin).Body.String()
-	if !strings.Contains(body, "handle_level_100(request") {
-		t.Error("?frame=400 does not show that frame's code")
+	// A frame far from the raise loads on request (Python's frames run
+	// oldest first, so page frame 100 is the stack's frame 100).
+	if strings.Contains(rec.Body.String(), "handle_level_101(request") {
+		t.Error("a frame far from the raise carries its code on the first load")
+	}
+	body := s.do("GET", fmt.Sprintf("/issues/%d/event/last/?frame=100", iss.ID), nil, admin).Body.String()
+	if !strings.Contains(body, "handle_level_101(request") {
+		t.Error("?frame=100 does not show that frame's code")
+	}
+	// The raise frame (the newest, last on the page) carries its code and
+	// its badge.
+	if !strings.Contains(rec.Body.String(), "handle_level_500(request") || !strings.Contains(rec.Body.String(), "raise RecursionError") {
+		t.Error("the raise frame lacks its code or badge")
 	}
 }

@@ -115,8 +115,17 @@ func TestBrowserFlow(t *testing.T) {
 	do(t, ctx, "open an issue",
 		chromedp.Click(`//ul[@class="issues"]//a[contains(., "VisualshotsCheckoutError")]`),
 		chromedp.WaitVisible(chromedp.CSS("ol.frames")))
-	if !get(t, ctx, chromedp.Evaluate[bool](`document.querySelector("ol.frames details").open`)) {
-		t.Error("the crash frame is not expanded at first")
+	// Python frames run oldest first, the raise frame last, with its
+	// badge. It has no code here, so the newest frame that has is the one
+	// expanded at first.
+	if got := get(t, ctx, chromedp.Text(chromedp.CSS("ol.frames li:last-child .badge"))); got != "raise VisualshotsCheckoutError" {
+		t.Errorf("the last frame's badge is %q", got)
+	}
+	if !get(t, ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll("ol.frames details")].pop().open`)) {
+		t.Error("the newest frame with code is not expanded at first")
+	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("ol.frames details[open]").length`)); n != 1 {
+		t.Errorf("%d frames expanded at first, want 1", n)
 	}
 	const second = `document.querySelectorAll("ol.frames details")[1].open`
 	if get(t, ctx, chromedp.Evaluate[bool](second)) {

@@ -118,7 +118,12 @@ type frameView struct {
 	// asked for (the others link to ?frame=N).
 	Body    bool
 	LoadURL string // where a frame without its body loads it
-	Open    bool   // expanded at first: the crash frame
+	Open    bool   // expanded at first: the main exception's raise frame
+	// Badges mark where an exception was raised ("raise KeyError", with
+	// "(handled)" for the inner exceptions of a chain) and where the
+	// program began ("→ begin", or "try…" in a chained exception).
+	Badges []string
+	raise  bool // the main exception's raise frame
 }
 
 // HasDetail reports whether the frame has code context or variables.
@@ -137,6 +142,10 @@ type stackView struct {
 	Frames    []frameView
 	Hidden    int // frames left out by the in-app filter
 	Truncated int // frames left out by maxFrames
+	// raise and begin are the badges for the stack's newest and oldest
+	// frames ("" for none); mainRaise marks the main exception's stack.
+	raise, begin string
+	mainRaise    bool
 }
 
 // crumbView is one breadcrumb.
@@ -219,9 +228,11 @@ func (e *eventView) Mechanism() string {
 
 // frameOptions say which frames a stack trace shows.
 type frameOptions struct {
-	inAppOnly bool
-	bodies    int // frames (in page order) that carry their code and variables
-	frame     int // a frame asked for with ?frame=, -1 for none
+	// chronological lists frames oldest first (Python's order).
+	chronological bool
+	inAppOnly     bool
+	bodies        int // frames (in page order) that carry their code and variables
+	frame         int // a frame asked for with ?frame=, -1 for none
 }
 
 var eventParsers fastjson.ParserPool
@@ -259,7 +270,16 @@ func parseEvent(body []byte, opt frameOptions) *eventView {
 	if len(excs) > maxExcs {
 		excs = excs[len(excs)-maxExcs:]
 	}
-	for i := len(excs) - 1; i >= 0; i-- {
+	// Python reads chronologically (innermost cause first, most recent
+	// call last); every other platform as a stack of plates (outermost
+	// exception first, most recent call first), as Sentry and Bugsink show
+	// them.
+	opt.chronological = text(v.Get("platform")) == "python"
+	for k := range excs {
+		i := len(excs) - 1 - k
+		if opt.chronological {
+			i = k
+		}
 		e := excs[i]
 		if e.Type() != fastjson.TypeObject {
 			continue
@@ -267,6 +287,15 @@ func parseEvent(body []byte, opt frameOptions) *eventView {
 		s := stackView{
 			Type: text(e.Get("type")), Value: long(e.Get("value")), Module: text(e.Get("module")),
 			Mechanism: text(e.Get("mechanism", "type")),
+		}
+		typ := s.Type
+		if typ == "" {
+			typ = "Error"
+		}
+		if main := i == len(excs)-1; main {
+			s.raise, s.begin, s.mainRaise = "raise "+typ, "→ begin", true
+		} else {
+			s.raise, s.begin = "raise "+typ+" (handled)", "try…"
 		}
 		if h := e.Get("mechanism", "handled"); h != nil && h.Type() != fastjson.TypeNull {
 			s.Handled = text(h)
@@ -306,6 +335,8 @@ func parseEvent(body []byte, opt frameOptions) *eventView {
 			ev.Threads = append(ev.Threads, s)
 		}
 	}
+
+	openFirstDetail(ev, opt)
 
 	crumbs := values(v.Get("breadcrumbs"))
 	if len(crumbs) > maxCrumbs {
@@ -423,9 +454,11 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 			}
 		}
 	}
-	first := *page == 0
-	opened := false
-	for i := len(arr) - 1; i >= 0; i-- {
+	for k := range arr {
+		i := len(arr) - 1 - k // newest first
+		if opt.chronological {
+			i = k
+		}
 		f := arr[i]
 		if f.Type() != fastjson.TypeObject {
 			continue
@@ -450,7 +483,13 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		if fv.Location == "" {
 			fv.Location = "?"
 		}
-		fv.Body = fv.Index < opt.bodies || fv.Index == opt.frame
+		// The frames nearest the raise carry their code: the first ones on
+		// the page, or in chronological order the newest of the stack.
+		near := fv.Index < opt.bodies
+		if opt.chronological {
+			near = len(arr)-1-i < opt.bodies
+		}
+		fv.Body = near || fv.Index == opt.frame
 		fv.LoadURL = "?frame=" + strconv.Itoa(fv.Index) + "#f" + strconv.Itoa(fv.Index)
 		if opt.inAppOnly {
 			fv.LoadURL = "?frames=app&frame=" + strconv.Itoa(fv.Index) + "#f" + strconv.Itoa(fv.Index)
@@ -460,11 +499,18 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		} else if f.Get("context_line") != nil || f.Get("vars") != nil || f.Get("pre_context") != nil {
 			fv.Context = &line{} // there is something to load
 		}
-		// Expanded at first: the crash-most frame with something to show
-		// in the page's first trace, and a frame asked for by ?frame=.
-		if first && !opened && fv.HasDetail() || fv.Index == opt.frame {
+		if i == len(arr)-1 && s.raise != "" {
+			fv.Badges = append(fv.Badges, s.raise)
+			fv.raise = s.mainRaise
+		}
+		if i == 0 && s.begin != "" && s.Truncated == 0 && len(arr) > 1 {
+			fv.Badges = append(fv.Badges, s.begin)
+		}
+		// Expanded at first: the main exception's raise frame (see
+		// openFirstDetail for the fallback), and a frame asked for by
+		// ?frame=.
+		if fv.raise && fv.HasDetail() || fv.Index == opt.frame {
 			fv.Open = true
-			opened = opened || first
 		}
 		s.Frames = append(s.Frames, fv)
 	}
@@ -592,4 +638,37 @@ func epoch(v *fastjson.Value) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// openFirstDetail expands, when the main exception's raise frame could not
+// be (it has no code or variables, or there is no exception), the first
+// frame on the page that has something to show.
+func openFirstDetail(ev *eventView, opt frameOptions) {
+	stacks := append(ev.Exceptions[:len(ev.Exceptions):len(ev.Exceptions)], ev.Threads...)
+	for _, s := range stacks {
+		for _, f := range s.Frames {
+			if f.Open && f.Index != opt.frame {
+				return
+			}
+		}
+	}
+	if opt.chronological && len(ev.Exceptions) > 0 {
+		// The raise frame is the last of the last exception.
+		s := &ev.Exceptions[len(ev.Exceptions)-1]
+		for i := len(s.Frames) - 1; i >= 0; i-- {
+			if s.Frames[i].HasDetail() {
+				s.Frames[i].Open = true
+				return
+			}
+		}
+	}
+	for si := range stacks {
+		frames := stacks[si].Frames
+		for fi := range frames {
+			if frames[fi].HasDetail() {
+				frames[fi].Open = true
+				return
+			}
+		}
+	}
 }
