@@ -532,6 +532,9 @@ func startProc(t *testing.T, dir string, extra ...string) *proc {
 	cmd.Env = append(os.Environ(), "TINYSINK_ADMIN_PASSWORD=test-password")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
+	if *verbose {
+		cmd.Stderr = os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +569,10 @@ func load(p *proc, workers int, stop <-chan struct{}, acked chan<- string) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	for w := range workers {
 		wg.Go(func() {
-			for i := 0; ; i++ {
+			// At most 350 events per worker and round: three rounds stay
+			// under the default retention of 10,000, so every acknowledged
+			// event must still be there at the end.
+			for i := 0; i < 350; i++ {
 				select {
 				case <-stop:
 					return

@@ -71,6 +71,7 @@ type ManifestProject struct {
 	LogLen       uint32 `json:"log_len"`
 	Seg          uint32 `json:"seg"`
 	SegOff       uint32 `json:"seg_off"`
+	SegFirst     uint32 `json:"seg_first,omitempty"`
 }
 
 // StoredEvents is the number of events stored in all projects.
@@ -203,7 +204,7 @@ func (db *DB) manifest() (*Manifest, error) {
 	// opened (a backup before a format migration).
 	for _, p := range ps {
 		m.Projects = append(m.Projects, ManifestProject{ID: p.ID, Slug: p.Slug, StoredEvents: p.StoredEventCount,
-			LogLen: p.LogLen, Seg: p.Seg, SegOff: p.SegOff})
+			LogLen: p.LogLen, Seg: p.Seg, SegOff: p.SegOff, SegFirst: p.SegFirst})
 	}
 	slices.SortFunc(m.Projects, func(a, b ManifestProject) int { return a.ID - b.ID })
 	return m, nil
@@ -224,7 +225,7 @@ func (db *DB) backupProject(tw *tar.Writer, p ManifestProject, at time.Time) err
 	var segs []uint32
 	for _, e := range entries {
 		if s, ok := strings.CutPrefix(e.Name(), "seg-"); ok {
-			if n, err := strconv.ParseUint(s, 10, 32); err == nil && uint32(n) <= p.Seg {
+			if n, err := strconv.ParseUint(s, 10, 32); err == nil && uint32(n) <= p.Seg && uint32(n) >= p.SegFirst {
 				segs = append(segs, uint32(n))
 			}
 		}

@@ -325,7 +325,11 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 	}
 	el.mu.RLock()
 	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: map[[16]byte]bool{}}
+	broken := el.broken
 	el.mu.RUnlock()
+	if broken != nil {
+		return nil, broken
+	}
 	if pl.segOff >= segmentMax {
 		pl.rotated = true
 		pl.segNo++

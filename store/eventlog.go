@@ -141,14 +141,29 @@ type eventLog struct {
 	segOff  uint32
 	ids     idTable
 	live    map[uint32]*liveIssue // counted by loadIDs, consumed by DB.reconcile
+	broken  error                 // set when the files on disk are not the ones open
 	segMu   sync.Mutex            // guards segs
 	segs    map[uint32]*os.File   // read handles of older segments
 	nextSeg *os.File              // a new segment written by a batch, not yet published
 }
 
-func openEventLog(dir string, n, segNo, segOff uint32) (*eventLog, error) {
+func openEventLog(dir string, n, segFirst, segNo, segOff uint32, logNext bool) (*eventLog, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
+	}
+	// Finish (or undo) a compaction that a crash interrupted.
+	next := filepath.Join(dir, "log.new")
+	if _, err := os.Stat(next); err == nil {
+		if logNext {
+			if err := os.Rename(next, filepath.Join(dir, "log")); err != nil {
+				return nil, err
+			}
+		} else if err := os.Remove(next); err != nil {
+			return nil, err
+		}
+		if err := syncDir(dir); err != nil {
+			return nil, err
+		}
 	}
 	lf, err := os.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
@@ -174,7 +189,7 @@ func openEventLog(dir string, n, segNo, segOff uint32) (*eventLog, error) {
 		lf.Close()
 		return nil, err
 	}
-	if err := el.removeSegmentsAfter(segNo); err != nil {
+	if err := el.removeSegments(func(k uint32) bool { return k > segNo || k < segFirst }); err != nil {
 		el.close()
 		return nil, err
 	}
@@ -215,7 +230,18 @@ func (el *eventLog) openSegment() error {
 	return nil
 }
 
+// removeSegmentsBefore deletes the segments numbered below n (left over
+// from before a compaction).
+func (el *eventLog) removeSegmentsBefore(n uint32) error {
+	return el.removeSegments(func(k uint32) bool { return k < n })
+}
+
 func (el *eventLog) removeSegmentsAfter(n uint32) error {
+	return el.removeSegments(func(k uint32) bool { return k > n })
+}
+
+// removeSegments deletes the segment files whose number doom accepts.
+func (el *eventLog) removeSegments(doom func(uint32) bool) error {
 	entries, err := os.ReadDir(el.dir)
 	if err != nil {
 		return err
@@ -226,7 +252,7 @@ func (el *eventLog) removeSegmentsAfter(n uint32) error {
 			continue
 		}
 		k, err := strconv.ParseUint(s, 10, 32)
-		if err == nil && uint32(k) > n {
+		if err == nil && doom(uint32(k)) {
 			if err := os.Remove(filepath.Join(el.dir, e.Name())); err != nil {
 				return err
 			}

@@ -37,10 +37,15 @@ type Project struct {
 	// Scrub holds the project's server-side scrubbing settings.
 	Scrub ScrubSettings `json:"scrub"`
 
-	// Committed extent of the event log and body segments (eventlog.go).
-	LogLen uint32 `json:"log_len"`
-	Seg    uint32 `json:"seg"`
-	SegOff uint32 `json:"seg_off"`
+	// Committed extent of the event log and body segments (eventlog.go):
+	// the segments in use are SegFirst..Seg, the last up to SegOff.
+	LogLen   uint32 `json:"log_len"`
+	Seg      uint32 `json:"seg"`
+	SegOff   uint32 `json:"seg_off"`
+	SegFirst uint32 `json:"seg_first,omitempty"`
+	// LogNext says that a committed compaction's log.new has not yet been
+	// renamed over log (compact.go).
+	LogNext bool `json:"log_next,omitempty"`
 }
 
 // QuotaLimits are event counts allowed per window; 0 means no limit.

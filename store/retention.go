@@ -132,17 +132,24 @@ func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error
 	if el == nil {
 		return 0, ErrNotFound
 	}
-	el.mu.Lock()
-	defer el.mu.Unlock()
-	var cands []candidate
-	if err := el.scanLive(func(n uint32, r *record) { cands = append(cands, candidate{n: n, r: *r}) }); err != nil {
-		return 0, err
+	n, err := func() (int, error) {
+		el.mu.Lock()
+		defer el.mu.Unlock()
+		var cands []candidate
+		if err := el.scanLive(func(n uint32, r *record) { cands = append(cands, candidate{n: n, r: *r}) }); err != nil {
+			return 0, err
+		}
+		doomed := pick(slices.Clone(cands))
+		if len(doomed) == 0 {
+			return 0, nil
+		}
+		return len(doomed), db.applyRemoval(pid, el, cands, doomed, nil)
+	}()
+	if err != nil || n == 0 {
+		return n, err
 	}
-	doomed := pick(slices.Clone(cands))
-	if len(doomed) == 0 {
-		return 0, nil
-	}
-	return len(doomed), db.applyRemoval(pid, el, cands, doomed, nil)
+	_, err = db.compactLocked(pid, false)
+	return n, err
 }
 
 // applyRemoval deletes the doomed records of el, given all live records
@@ -331,6 +338,17 @@ func (db *DB) DeleteIssue(id uint32) error {
 	if el == nil {
 		return ErrNotFound
 	}
+	if err := db.deleteIssueLocked(el, iss); err != nil {
+		return err
+	}
+	_, err = db.compactLocked(iss.ProjectID, false)
+	return err
+}
+
+// deleteIssueLocked removes the issue's events and keys; callers hold
+// digestMu.
+func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) error {
+	id := iss.ID
 	el.mu.Lock()
 	defer el.mu.Unlock()
 	var live []candidate

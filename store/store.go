@@ -141,7 +141,7 @@ func (db *DB) checkFormat() error {
 }
 
 func (db *DB) openProject(p *Project) error {
-	el, err := openEventLog(db.projectDir(p.ID), p.LogLen, p.Seg, p.SegOff)
+	el, err := openEventLog(db.projectDir(p.ID), p.LogLen, p.SegFirst, p.Seg, p.SegOff, p.LogNext)
 	if err != nil {
 		return fmt.Errorf("open events of project %d: %w", p.ID, err)
 	}
@@ -149,6 +149,13 @@ func (db *DB) openProject(p *Project) error {
 	db.logs[p.ID] = el
 	db.mu.Unlock()
 	db.cacheProject(p.ID, p.Key, p.Quota, true)
+	if p.LogNext {
+		// openEventLog finished the compaction; a stale flag would make
+		// the next open take an uncommitted log.new for the log.
+		if err := db.clearLogNext(p.ID); err != nil {
+			return err
+		}
+	}
 	err = db.reconcile(p.ID, el.live)
 	el.live = nil
 	return err

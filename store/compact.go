@@ -1,0 +1,268 @@
+package store
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tidwall/buntdb"
+)
+
+// Compaction. Retention deletes records by flagging them and frees their
+// bodies by punching holes, but a hole frees only whole blocks and the log
+// keeps an 80-byte record for every event ever digested. When a project's
+// log holds half again as many records as live events (and at least
+// compactMinDead dead ones), compaction rewrites the project: the live
+// bodies, in order, into new segments numbered after the current one, and
+// a new log ("log.new") with renumbered records and rebuilt issue chains.
+//
+// It is crash-safe by roll-forward. The new files are written and fsync'd
+// first; then one buntdb transaction commits the new extents (LogLen, Seg,
+// SegOff, SegFirst), the issues' chain ends, and LogNext ("log.new is the
+// log"); then log.new is renamed over log and the old segments are deleted.
+// Open finishes an interrupted compaction: it renames log.new when LogNext
+// is set (and deletes it when not), and deletes segments outside
+// [SegFirst, Seg].
+
+// compactCrash, set by tests, is called after the new files are written
+// and after the commit; an error stops the compaction there, leaving the
+// files as a crash would.
+var compactCrash func(stage string) error
+
+// compactMinDead is the fewest dead records worth a compaction.
+const compactMinDead = 5000
+
+// compactDue reports whether a log of n records of which live are live is
+// worth rewriting.
+func compactDue(n uint32, live int) bool {
+	dead := int(n) - live
+	return dead >= compactMinDead && 2*int(n) >= 3*live
+}
+
+// CompactProject rewrites project pid's event files when enough of them is
+// dead (see above) and reports whether it did. Digest batches wait while it
+// runs; readers do not.
+func (db *DB) CompactProject(pid int) (bool, error) {
+	db.digestMu.Lock()
+	defer db.digestMu.Unlock()
+	return db.compactLocked(pid, false)
+}
+
+// compactLocked is CompactProject for callers holding digestMu; force skips
+// the check.
+func (db *DB) compactLocked(pid int, force bool) (bool, error) {
+	el := db.eventLog(pid)
+	if el == nil {
+		return false, ErrNotFound
+	}
+	// A flag left set by a failed update must not outlive this point: the
+	// log.new written below is not committed until the flag is set again.
+	if err := db.clearLogNext(pid); err != nil {
+		return false, err
+	}
+	el.mu.RLock()
+	var live []candidate
+	err := el.scanLive(func(n uint32, r *record) { live = append(live, candidate{n: n, r: *r}) })
+	if err != nil || !force && !compactDue(el.n, len(live)) {
+		el.mu.RUnlock()
+		return false, err
+	}
+	ext, ends, err := el.writeCompacted(live)
+	el.mu.RUnlock()
+	if err == nil && compactCrash != nil {
+		err = compactCrash("written")
+		if err != nil {
+			return false, err // as if the process died: no clean-up
+		}
+	}
+	if err != nil {
+		el.removeCompacted()
+		return false, fmt.Errorf("compact project %d: %w", pid, err)
+	}
+
+	// Commit: from here on the new files are the project's.
+	err = db.update(func(tx *buntdb.Tx) error {
+		var p Project
+		if err := getJSON(tx, projectKey(pid), &p); err != nil {
+			return err
+		}
+		var ids []uint32
+		if err := tx.AscendKeys(projectIssuePrefix(pid)+"*", func(k, v string) bool {
+			ids = append(ids, parseID(v))
+			return true
+		}); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			var iss Issue
+			if err := getJSON(tx, issueKey(id), &iss); err != nil {
+				return err
+			}
+			e := ends[id]
+			iss.FirstRec, iss.LastRec = e[0], e[1]
+			if err := setJSON(tx, issueKey(id), &iss); err != nil {
+				return err
+			}
+		}
+		p.LogLen, p.Seg, p.SegOff, p.SegFirst, p.LogNext = ext.n, ext.segNo, ext.segOff, ext.segFirst, true
+		return setJSON(tx, projectKey(pid), &p)
+	})
+	if err != nil {
+		el.removeCompacted()
+		return false, fmt.Errorf("compact project %d: %w", pid, err)
+	}
+	if compactCrash != nil {
+		if err := compactCrash("committed"); err != nil {
+			return true, err
+		}
+	}
+	el.mu.Lock()
+	err = el.switchTo(ext, live)
+	if err != nil {
+		// The store says the new files are the project's but this process
+		// could not switch to them: refuse further batches for the
+		// project (they would be written against the old ones) until a
+		// restart, whose Open finishes the job.
+		el.broken = fmt.Errorf("store: project %d needs a restart to finish a compaction: %w", pid, err)
+	}
+	el.mu.Unlock()
+	if err != nil {
+		return true, el.broken
+	}
+	return true, db.clearLogNext(pid)
+}
+
+// clearLogNext records that log.new has become the log.
+func (db *DB) clearLogNext(pid int) error {
+	return db.update(func(tx *buntdb.Tx) error {
+		var p Project
+		if err := getJSON(tx, projectKey(pid), &p); err != nil {
+			return err
+		}
+		if !p.LogNext {
+			return nil
+		}
+		p.LogNext = false
+		return setJSON(tx, projectKey(pid), &p)
+	})
+}
+
+// extents describes a project's committed files.
+type extents struct {
+	n               uint32
+	segFirst, segNo uint32
+	segOff          uint32
+}
+
+// writeCompacted writes the live records' bodies into new segments after
+// el.segNo and the renumbered records into log.new, all fsync'd. It returns
+// the new extents and each issue's chain ends (record+1). Callers hold
+// el.mu (read).
+func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uint32, error) {
+	ext := extents{n: uint32(len(live)), segFirst: el.segNo + 1, segNo: el.segNo + 1}
+	ends := map[uint32][2]uint32{}
+	lf, err := os.OpenFile(filepath.Join(el.dir, "log.new"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return ext, nil, err
+	}
+	defer lf.Close()
+	lw := bufio.NewWriterSize(lf, 64<<10)
+	seg, err := os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return ext, nil, err
+	}
+	closeSeg := func() error {
+		err := seg.Sync()
+		return errors.Join(err, seg.Close())
+	}
+	var b [recSize]byte
+	for i, c := range live {
+		body, err := el.readBody(c.r)
+		if err != nil {
+			seg.Close()
+			return ext, nil, err
+		}
+		if ext.segOff > 0 && int64(ext.segOff)+int64(len(body)) > segmentMax {
+			if err := closeSeg(); err != nil {
+				return ext, nil, err
+			}
+			ext.segNo++
+			ext.segOff = 0
+			if seg, err = os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640); err != nil {
+				return ext, nil, err
+			}
+		}
+		if _, err := seg.WriteAt(body, int64(ext.segOff)); err != nil {
+			seg.Close()
+			return ext, nil, err
+		}
+		r := c.r
+		e := ends[r.Issue]
+		r.Seg, r.Off, r.Prev = ext.segNo, ext.segOff, e[1]
+		if e[0] == 0 {
+			e[0] = uint32(i) + 1
+		}
+		e[1] = uint32(i) + 1
+		ends[r.Issue] = e
+		ext.segOff += uint32(len(body))
+		r.marshal(b[:])
+		if _, err := lw.Write(b[:]); err != nil {
+			seg.Close()
+			return ext, nil, err
+		}
+	}
+	if err := closeSeg(); err != nil {
+		return ext, nil, err
+	}
+	if err := lw.Flush(); err != nil {
+		return ext, nil, err
+	}
+	if err := lf.Sync(); err != nil {
+		return ext, nil, err
+	}
+	return ext, ends, syncDir(el.dir)
+}
+
+// removeCompacted deletes the files of a compaction that did not commit.
+func (el *eventLog) removeCompacted() {
+	os.Remove(filepath.Join(el.dir, "log.new"))
+	el.removeSegmentsAfter(el.segNo)
+}
+
+// switchTo makes the committed compaction's files the open ones: log.new
+// becomes log, the new last segment the one appended to, the old segments
+// go, and the id table is rebuilt. Callers hold el.mu.
+func (el *eventLog) switchTo(ext extents, live []candidate) error {
+	if err := os.Rename(filepath.Join(el.dir, "log.new"), filepath.Join(el.dir, "log")); err != nil {
+		return err
+	}
+	if err := syncDir(el.dir); err != nil {
+		return err
+	}
+	lf, err := os.OpenFile(filepath.Join(el.dir, "log"), os.O_RDWR, 0o640)
+	if err != nil {
+		return err
+	}
+	seg, err := os.OpenFile(el.segPath(ext.segNo), os.O_RDWR, 0o640)
+	if err != nil {
+		lf.Close()
+		return err
+	}
+	el.log.Close()
+	el.seg.Close()
+	el.segMu.Lock()
+	for n, f := range el.segs {
+		f.Close()
+		delete(el.segs, n)
+	}
+	el.segMu.Unlock()
+	el.removeSegmentsBefore(ext.segFirst)
+	el.log, el.seg, el.n, el.segNo, el.segOff = lf, seg, ext.n, ext.segNo, ext.segOff
+	el.ids = newIDTable(len(live))
+	for i, c := range live {
+		el.ids.insert(c.r.EventID, uint32(i), nil)
+	}
+	return nil
+}

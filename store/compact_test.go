@@ -1,0 +1,122 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// fillAndEvict digests n events over three issues and evicts all but keep
+// of them.
+func fillAndEvict(t *testing.T, db *DB, pid, n, keep int) {
+	t.Helper()
+	for i := 0; i < n; i += 1000 {
+		for _, k := range []string{"a", "b", "c"} {
+			addEvents(t, db, pid, k, i+map[string]int{"a": 0, "b": 400, "c": 800}[k], map[string]int{"a": 400, "b": 400, "c": 200}[k])
+		}
+	}
+	if _, err := db.EvictProject(pid, n-keep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkProject(t *testing.T, db *DB, pid int, want int64) {
+	t.Helper()
+	p, _ := db.Project(pid)
+	if p.StoredEventCount != want {
+		t.Errorf("stored %d, want %d", p.StoredEventCount, want)
+	}
+	var total int64
+	for _, ref := range []string{"P-1", "P-2", "P-3"} {
+		iss, err := db.IssueByRef(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := chainIDs(t, db, iss) // also reads every body
+		if int64(len(ids)) != iss.StoredEventCount {
+			t.Errorf("%s: chain %d, count %d", ref, len(ids), iss.StoredEventCount)
+		}
+		for _, id := range ids {
+			if _, body, err := db.Event(id); err != nil || len(body) == 0 {
+				t.Fatalf("event %s: %v", id, err)
+			}
+		}
+		total += int64(len(ids))
+	}
+	if total != want {
+		t.Errorf("chains hold %d events, want %d", total, want)
+	}
+}
+
+func TestCompactionAfterEviction(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	fillAndEvict(t, db, p.ID, 10000, 3000)
+	pr, _ := db.Project(p.ID)
+	if pr.LogLen != 3000 || pr.SegFirst != 1 || pr.LogNext {
+		t.Fatalf("not compacted: %+v", pr)
+	}
+	pdir := filepath.Join(dir, "events", fmt.Sprint(p.ID))
+	if st, _ := os.Stat(filepath.Join(pdir, "log")); st.Size() != 3000*recSize {
+		t.Errorf("log is %d bytes", st.Size())
+	}
+	if _, err := os.Stat(filepath.Join(pdir, "seg-0")); !os.IsNotExist(err) {
+		t.Errorf("old segment kept: %v", err)
+	}
+	checkProject(t, db, p.ID, 3000)
+	// Digest goes on after a compaction, duplicates are still known, and
+	// everything survives a reopen.
+	addEvents(t, db, p.ID, "a", 20000, 50)
+	addEvents(t, db, p.ID, "a", 20000, 50)
+	checkProject(t, db, p.ID, 3050)
+	db.Close()
+	db2 := openTest(t, dir)
+	checkProject(t, db2, p.ID, 3050)
+}
+
+func TestCompactionCrashes(t *testing.T) {
+	for _, stage := range []string{"written", "committed"} {
+		t.Run(stage, func(t *testing.T) {
+			dir := t.TempDir()
+			db := openTest(t, dir)
+			p, _ := db.CreateProject("p")
+			crash := errors.New("crash")
+			compactCrash = func(s string) error {
+				if s == stage {
+					return crash
+				}
+				return nil
+			}
+			defer func() { compactCrash = nil }()
+			for i := 0; i < 10000; i += 1000 {
+				for _, k := range []string{"a", "b", "c"} {
+					addEvents(t, db, p.ID, k, i+map[string]int{"a": 0, "b": 400, "c": 800}[k], map[string]int{"a": 400, "b": 400, "c": 200}[k])
+				}
+			}
+			if _, err := db.EvictProject(p.ID, 7000); !errors.Is(err, crash) {
+				t.Fatalf("EvictProject = %v, want the crash", err)
+			}
+			compactCrash = nil
+			db.Close()
+			db2 := openTest(t, dir)
+			pr, _ := db2.Project(p.ID)
+			wantLen := uint32(10000)
+			if stage == "committed" {
+				wantLen = 3000
+			}
+			if pr.LogLen != wantLen || pr.LogNext {
+				t.Errorf("after the crash: %+v", pr)
+			}
+			pdir := filepath.Join(dir, "events", fmt.Sprint(p.ID))
+			if _, err := os.Stat(filepath.Join(pdir, "log.new")); !os.IsNotExist(err) {
+				t.Errorf("log.new left: %v", err)
+			}
+			checkProject(t, db2, p.ID, 3000)
+			addEvents(t, db2, p.ID, "b", 50000, 10)
+			checkProject(t, db2, p.ID, 3010)
+		})
+	}
+}
