@@ -199,7 +199,20 @@ func typeOf(v *fastjson.Value) fastjson.Type {
 	if v == nil {
 		return fastjson.TypeNull
 	}
-	return v.Type()
+	t := v.Type()
+	if t == fastjson.TypeNumber && nullNumber(v) {
+		// The writer stores numbers JSON cannot hold (NaN, "1.2.3") as
+		// null, so the extraction reads them as null too: normalising the
+		// stored document again must give the same event.
+		return fastjson.TypeNull
+	}
+	return t
+}
+
+// nullNumber reports whether the number v is written as null.
+func nullNumber(v *fastjson.Value) bool {
+	var buf [32]byte
+	return string(appendNumber(buf[:0], v)) == "null"
 }
 
 // exceptionValues returns the exception list of an event and whether the

@@ -82,7 +82,7 @@ func scalarOf(v *fastjson.Value) string {
 	if v == nil {
 		return ""
 	}
-	switch v.Type() {
+	switch typeOf(v) {
 	case fastjson.TypeString:
 		return strOf(v)
 	case fastjson.TypeNumber:
@@ -104,7 +104,7 @@ func pyStr(v *fastjson.Value) string {
 	if v == nil {
 		return "None"
 	}
-	switch v.Type() {
+	switch typeOf(v) {
 	case fastjson.TypeString:
 		return strOf(v)
 	case fastjson.TypeNumber:
