@@ -56,16 +56,26 @@ func (db *DB) migrate(from int) error {
 // backupToFile writes a backup archive to path, through a temporary file
 // that is synced and renamed.
 func (db *DB) backupToFile(path string) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	return WriteFileAtomic(path, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 256<<10)
+		if err := db.Backup(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+}
+
+// WriteFileAtomic creates path through a temporary file beside it that
+// fill writes; the file is synced and renamed into place, and the directory
+// synced, only when fill succeeds. A crash leaves either the old file or
+// the new one, never part of it.
+func WriteFileAtomic(path string, fill func(f *os.File) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 256<<10)
-	err = db.Backup(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
+	tmp := f.Name()
+	err = fill(f)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -79,5 +89,5 @@ func (db *DB) backupToFile(path string) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(db.dir)
+	return syncDir(filepath.Dir(path))
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -78,7 +77,7 @@ func FetchBackup(ctx context.Context, baseURL, token, path string) error {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("the server refused the backup: %s %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	return writeAtomically(path, func(f *os.File) error {
+	return store.WriteFileAtomic(path, func(f *os.File) error {
 		if _, err := io.Copy(f, resp.Body); err != nil {
 			return fmt.Errorf("receive the backup: %w", err)
 		}
@@ -94,36 +93,7 @@ func FetchBackup(ctx context.Context, baseURL, token, path string) error {
 
 // WriteBackup writes a backup of db, opened by this process, to path.
 func WriteBackup(db *store.DB, path string) error {
-	return writeAtomically(path, func(f *os.File) error { return db.Backup(f) })
-}
-
-// writeAtomically creates path through a temporary file beside it that
-// fill writes; the file is synced and renamed into place only on success.
-func writeAtomically(path string, fill func(f *os.File) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = fill(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return store.WriteFileAtomic(path, func(f *os.File) error { return db.Backup(f) })
 }
 
 // ErrNoToken is returned when a backup must go through the running server
