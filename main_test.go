@@ -562,6 +562,23 @@ func startProc(t *testing.T, dir string, extra ...string) *proc {
 	return p
 }
 
+// get fetches an API path of the subprocess with the bearer token tok,
+// decodes its JSON into v (when set) and returns the status.
+func (p *proc) get(t *testing.T, tok, path string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil {
+		json.NewDecoder(resp.Body).Decode(v)
+	}
+	return resp.StatusCode
+}
+
 // load sends envelopes from workers until stop is closed and records the
 // event ids that got a 200.
 func load(p *proc, workers int, stop <-chan struct{}, acked chan<- string) {
@@ -628,19 +645,7 @@ func TestCrashSafety(t *testing.T) {
 	// Restart; the digest drains the spool left behind.
 	tok := createToken(t, dir)
 	p := startProc(t, dir)
-	get := func(path string, v any) int {
-		req, _ := http.NewRequest("GET", p.base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if v != nil {
-			json.NewDecoder(resp.Body).Decode(v)
-		}
-		return resp.StatusCode
-	}
+	get := func(path string, v any) int { return p.get(t, tok, path, v) }
 	var proj struct {
 		Stored int `json:"stored_event_count"`
 	}
@@ -824,16 +829,9 @@ func TestSentryCLIReleases(t *testing.T) {
 // budgetOf reads a subprocess's /debug/budget.
 func budgetOf(t *testing.T, p *proc, tok string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest("GET", p.base+"/debug/budget", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatal(err)
+	if code := p.get(t, tok, "/debug/budget", &m); code != 200 || m == nil {
+		t.Fatalf("GET /debug/budget = %d", code)
 	}
 	return m
 }
@@ -967,19 +965,7 @@ func TestFloodOfLargeEventsUnderMemoryLimit(t *testing.T) {
 	}
 	wg.Wait()
 	// Wait for the digest to catch up, still sampling.
-	get := func(path string, v any) int {
-		req, _ := http.NewRequest("GET", p.base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if v != nil {
-			json.NewDecoder(resp.Body).Decode(v)
-		}
-		return resp.StatusCode
-	}
+	get := func(path string, v any) int { return p.get(t, tok, path, v) }
 	var proj struct {
 		Stored int `json:"stored_event_count"`
 	}
@@ -1489,19 +1475,7 @@ func BenchmarkAlertLatency(b *testing.B) {
 // returns the number of stored events.
 func consistent(t *testing.T, p *proc, tok string) int {
 	t.Helper()
-	get := func(path string, v any) int {
-		req, _ := http.NewRequest("GET", p.base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if v != nil {
-			json.NewDecoder(resp.Body).Decode(v)
-		}
-		return resp.StatusCode
-	}
+	get := func(path string, v any) int { return p.get(t, tok, path, v) }
 	var issues struct {
 		Results []struct {
 			ID     string `json:"id"`
