@@ -210,19 +210,19 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 	// bodies of each segment a dead body touched (a hole frees only whole
 	// blocks, so gaps are punched whole, old holes included), and delete
 	// old segments with no body left.
-	touched := map[uint32]bool{}
+	deadOffs := map[uint32][]int64{} // segment → offsets of its newly dead bodies
 	for _, c := range live {
 		if dead[c.n] {
-			touched[c.r.Seg] = true
+			deadOffs[c.r.Seg] = append(deadOffs[c.r.Seg], int64(c.r.Off))
 		}
 	}
 	ranges := map[uint32][][2]int64{}
 	for _, c := range live {
-		if !dead[c.n] && touched[c.r.Seg] {
+		if _, ok := deadOffs[c.r.Seg]; ok && !dead[c.n] {
 			ranges[c.r.Seg] = append(ranges[c.r.Seg], [2]int64{int64(c.r.Off), int64(c.r.Off) + int64(c.r.Len)})
 		}
 	}
-	for seg := range touched {
+	for seg, offs := range deadOffs {
 		if len(ranges[seg]) == 0 && seg != el.segNo {
 			el.dropSegment(seg)
 			continue
@@ -242,11 +242,8 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 		slices.SortFunc(rs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
 		// Punch the gap around each newly dead body, once per gap.
 		gaps := map[[2]int64]bool{}
-		for _, c := range live {
-			if !dead[c.n] || c.r.Seg != seg {
-				continue
-			}
-			k, _ := slices.BinarySearchFunc(rs, int64(c.r.Off), func(r [2]int64, off int64) int { return cmp.Compare(r[0], off) })
+		for _, off := range offs {
+			k, _ := slices.BinarySearchFunc(rs, off, func(r [2]int64, off int64) int { return cmp.Compare(r[0], off) })
 			from, to := int64(0), end
 			if k > 0 {
 				from = rs[k-1][1]
