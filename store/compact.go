@@ -57,15 +57,16 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 	if el == nil {
 		return false, ErrNotFound
 	}
-	// A flag left set by a failed update must not outlive this point: the
-	// log.new written below is not committed until the flag is set again.
-	if err := db.clearLogNext(pid); err != nil {
-		return false, err
-	}
 	el.mu.RLock()
 	var live []candidate
 	err := el.scanLive(func(n uint32, r *record) { live = append(live, candidate{n: n, r: *r}) })
 	if err != nil || !force && !compactDue(el.n, len(live)) {
+		el.mu.RUnlock()
+		return false, err
+	}
+	// A flag left set by a failed update must not outlive this point: the
+	// log.new written below is not committed until the flag is set again.
+	if err := db.clearLogNext(pid); err != nil {
 		el.mu.RUnlock()
 		return false, err
 	}
