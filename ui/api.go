@@ -195,9 +195,6 @@ func (a *API) handleProjectShow(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// apiIssueOf is the API's view of an issue.
-func apiIssueOf(p *store.Project, iss *store.Issue) store.IssueView { return iss.View(p) }
-
 // handleIssueList serves GET /issues/?project=ID[&sort=...&order=...].
 func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
@@ -238,7 +235,7 @@ func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]store.IssueView, 0, len(issues))
 	for i := range issues {
-		out = append(out, apiIssueOf(p, &issues[i]))
+		out = append(out, issues[i].View(p))
 	}
 	res := page{Results: out}
 	if more {
@@ -282,7 +279,7 @@ func (a *API) handleIssueShow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, apiIssueOf(p, iss))
+	writeJSON(w, http.StatusOK, iss.View(p))
 	return nil
 }
 

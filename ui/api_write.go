@@ -187,7 +187,7 @@ func (a *API) handleIssueAction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	writeJSON(w, http.StatusOK, apiIssueOf(p, iss))
+	writeJSON(w, http.StatusOK, iss.View(p))
 	return nil
 }
 
