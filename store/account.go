@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tidwall/buntdb"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -24,7 +23,7 @@ func (u *User) CanSee(pid int) bool {
 // Users returns every user, ordered by name.
 func (db *DB) Users() ([]User, error) {
 	var out []User
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		var ierr error
 		err := tx.AscendKeys("user:*", func(k, v string) bool {
 			var u User
@@ -49,7 +48,7 @@ func (db *DB) SetPassword(name, password string) error {
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	return db.updateUser(name, func(tx *buntdb.Tx, u *User) error {
+	return db.updateUser(name, func(tx *kvTx, u *User) error {
 		u.PasswordHash = string(h)
 		return deleteUserSessions(tx, name)
 	})
@@ -58,7 +57,7 @@ func (db *DB) SetPassword(name, password string) error {
 // SetUserActive activates or deactivates a user. Deactivating ends the
 // user's sessions; a deactivated user cannot log in.
 func (db *DB) SetUserActive(name string, active bool) error {
-	return db.updateUser(name, func(tx *buntdb.Tx, u *User) error {
+	return db.updateUser(name, func(tx *kvTx, u *User) error {
 		u.Active = active
 		if !active {
 			return deleteUserSessions(tx, name)
@@ -70,7 +69,7 @@ func (db *DB) SetUserActive(name string, active bool) error {
 // SetUserProjects replaces the projects granted to a user. Ids of projects
 // that do not exist are dropped.
 func (db *DB) SetUserProjects(name string, projects []int) error {
-	return db.updateUser(name, func(tx *buntdb.Tx, u *User) error {
+	return db.updateUser(name, func(tx *kvTx, u *User) error {
 		var keep []int
 		for _, pid := range projects {
 			if _, err := tx.Get(projectKey(pid)); err == nil && !slices.Contains(keep, pid) {
@@ -83,8 +82,8 @@ func (db *DB) SetUserProjects(name string, projects []int) error {
 	})
 }
 
-func (db *DB) updateUser(name string, fn func(tx *buntdb.Tx, u *User) error) error {
-	return db.update(func(tx *buntdb.Tx) error {
+func (db *DB) updateUser(name string, fn func(tx *kvTx, u *User) error) error {
+	return db.update(func(tx *kvTx) error {
 		var u User
 		if err := getJSON(tx, userKey(name), &u); err != nil {
 			return err
@@ -118,7 +117,7 @@ func (db *DB) SetProjectSettings(id int, s ProjectSettings) error {
 	if s.RetentionMax < 1 || s.RetentionMax > MaxRetention {
 		return fmt.Errorf("store: retention is 1 to %d events", MaxRetention)
 	}
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		var p Project
 		if err := getJSON(tx, projectKey(id), &p); err != nil {
 			return err

@@ -194,7 +194,7 @@ func (a Action) apply(iss *Issue, now time.Time) (string, error) {
 // issue's state does not allow the action, and the changed issue otherwise.
 func (db *DB) ApplyAction(id uint32, a Action, user, comment string) (*Issue, error) {
 	var iss Issue
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		return applyAction(tx, db.Now().UTC(), id, a, user, comment, &iss)
 	})
 	if err != nil {
@@ -207,7 +207,7 @@ func (db *DB) ApplyAction(id uint32, a Action, user, comment string) (*Issue, er
 // returns the ids for which the action was not valid. An unknown id is an
 // error and changes nothing.
 func (db *DB) ApplyActions(ids []uint32, a Action, user string) (unapplied []uint32, err error) {
-	err = db.update(func(tx *buntdb.Tx) error {
+	err = db.update(func(tx *kvTx) error {
 		unapplied = unapplied[:0]
 		now := db.Now().UTC()
 		for i, id := range ids {
@@ -227,7 +227,7 @@ func (db *DB) ApplyActions(ids []uint32, a Action, user string) (unapplied []uin
 	return unapplied, err
 }
 
-func applyAction(tx *buntdb.Tx, now time.Time, id uint32, a Action, user, comment string, iss *Issue) error {
+func applyAction(tx *kvTx, now time.Time, id uint32, a Action, user, comment string, iss *Issue) error {
 	if err := getJSON(tx, issueKey(id), iss); err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func applyAction(tx *buntdb.Tx, now time.Time, id uint32, a Action, user, commen
 	if err != nil {
 		return err
 	}
-	if err := setJSON(tx, issueKey(id), iss); err != nil {
+	if err := putIssue(tx, iss); err != nil {
 		return err
 	}
 	return addHistory(tx, id, HistoryEntry{Kind: kind, User: user, At: now, Comment: cleanComment(comment)})
@@ -247,7 +247,7 @@ func (db *DB) AddComment(id uint32, user, comment string) error {
 	if comment == "" {
 		return fmt.Errorf("store: empty comment")
 	}
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(issueKey(id)); err != nil {
 			if errors.Is(err, buntdb.ErrNotFound) {
 				return ErrNotFound
@@ -259,7 +259,7 @@ func (db *DB) AddComment(id uint32, user, comment string) error {
 }
 
 // addHistory stores e under the first free key at or after e.At.
-func addHistory(tx *buntdb.Tx, id uint32, e HistoryEntry) error {
+func addHistory(tx *kvTx, id uint32, e HistoryEntry) error {
 	for {
 		k := historyKey(id, e.At)
 		if _, err := tx.Get(k); errors.Is(err, buntdb.ErrNotFound) {
@@ -274,7 +274,7 @@ func addHistory(tx *buntdb.Tx, id uint32, e HistoryEntry) error {
 // History returns the issue's history, oldest first.
 func (db *DB) History(id uint32) ([]HistoryEntry, error) {
 	out := []HistoryEntry{}
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		return tx.AscendKeys(historyPrefix(id)+"*", func(k, v string) bool {
 			var e HistoryEntry
 			if jsonUnmarshal(v, &e) == nil {
@@ -301,19 +301,25 @@ func cleanComment(s string) string {
 }
 
 // Groupings returns the grouping keys that lead to the issue, for the
-// issue page's Grouping tab. It scans the project's groupings (one key per
-// issue, usually). It sits here, not in issue.go, only because of who owned
-// which file when it was written.
+// issue page's Grouping tab. It sits here, not in issue.go, only because of
+// who owned which file when it was written.
 func (db *DB) Groupings(iss *Issue) ([]Grouping, error) {
 	out := []Grouping{}
-	err := db.view(func(tx *buntdb.Tx) error {
-		return tx.AscendKeys(groupingKey(iss.ProjectID, "")+"*", func(k, v string) bool {
-			var g Grouping
-			if jsonUnmarshal(v, &g) == nil && g.Issue == iss.ID {
-				out = append(out, g)
-			}
+	err := db.view(func(tx *kvTx) error {
+		var hashes []string
+		tx.ascend(issueGroupingPrefix(iss.ID), func(k, v string) bool {
+			hashes = append(hashes, k[len(issueGroupingPrefix(iss.ID)):])
 			return true
 		})
+		for _, h := range hashes {
+			var g Grouping
+			if err := getJSON(tx, groupingKey(iss.ProjectID, h), &g); err == nil && g.Issue == iss.ID {
+				out = append(out, g)
+			} else if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		return nil
 	})
 	return out, err
 }

@@ -206,7 +206,7 @@ func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) 
 // AlertBackends returns the project's alert backends, ordered by id.
 func (db *DB) AlertBackends(project int) ([]AlertBackend, error) {
 	out := []AlertBackend{}
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		var err error
 		out, err = alertBackends(tx, project)
 		return err
@@ -214,7 +214,7 @@ func (db *DB) AlertBackends(project int) ([]AlertBackend, error) {
 	return out, err
 }
 
-func alertBackends(tx *buntdb.Tx, project int) ([]AlertBackend, error) {
+func alertBackends(tx *kvTx, project int) ([]AlertBackend, error) {
 	out := []AlertBackend{}
 	var ierr error
 	err := tx.AscendKeys(alertBackendPattern, func(k, v string) bool {
@@ -233,7 +233,7 @@ func alertBackends(tx *buntdb.Tx, project int) ([]AlertBackend, error) {
 // AlertBackend returns the alert backend with the given id.
 func (db *DB) AlertBackend(id uint32) (*AlertBackend, error) {
 	var b AlertBackend
-	if err := db.view(func(tx *buntdb.Tx) error { return getJSON(tx, alertBackendKey(id), &b) }); err != nil {
+	if err := db.view(func(tx *kvTx) error { return getJSON(tx, alertBackendKey(id), &b) }); err != nil {
 		return nil, err
 	}
 	return &b, nil
@@ -250,7 +250,7 @@ func (db *DB) CreateAlertBackend(b *AlertBackend) error {
 		return err
 	}
 	b.LastFailure, b.LastSuccess = nil, time.Time{}
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(projectKey(b.Project)); errors.Is(err, buntdb.ErrNotFound) {
 			return ErrNotFound
 		} else if err != nil {
@@ -280,7 +280,7 @@ func (db *DB) UpdateAlertBackend(b *AlertBackend) error {
 		return err
 	}
 	now := db.Now()
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		var cur AlertBackend
 		if err := getJSON(tx, alertBackendKey(b.ID), &cur); err != nil {
 			return err
@@ -297,7 +297,7 @@ func (db *DB) UpdateAlertBackend(b *AlertBackend) error {
 // DeleteAlertBackend deletes the backend and the deliveries waiting for
 // it.
 func (db *DB) DeleteAlertBackend(id uint32) error {
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		if _, err := tx.Delete(alertBackendKey(id)); errors.Is(err, buntdb.ErrNotFound) {
 			return ErrNotFound
 		} else if err != nil {
@@ -310,10 +310,10 @@ func (db *DB) DeleteAlertBackend(id uint32) error {
 // RecordBackendResult notes the outcome of a message sent to the backend
 // outside the outbox (a test message): f == nil is a success at at.
 func (db *DB) RecordBackendResult(id uint32, f *Failure, at time.Time) error {
-	return db.update(func(tx *buntdb.Tx) error { return recordBackendResult(tx, id, f, at) })
+	return db.update(func(tx *kvTx) error { return recordBackendResult(tx, id, f, at) })
 }
 
-func recordBackendResult(tx *buntdb.Tx, id uint32, f *Failure, at time.Time) error {
+func recordBackendResult(tx *kvTx, id uint32, f *Failure, at time.Time) error {
 	var b AlertBackend
 	if err := getJSON(tx, alertBackendKey(id), &b); errors.Is(err, ErrNotFound) {
 		return nil // deleted meanwhile
@@ -334,7 +334,7 @@ func recordBackendResult(tx *buntdb.Tx, id uint32, f *Failure, at time.Time) err
 // SetEmailAlerts turns the user's alert emails for the project on or off.
 // Email alerts are on unless turned off.
 func (db *DB) SetEmailAlerts(user string, project int, on bool) error {
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(userKey(user)); errors.Is(err, buntdb.ErrNotFound) {
 			return ErrNotFound
 		} else if err != nil {
@@ -361,7 +361,7 @@ func (db *DB) SetEmailAlerts(user string, project int, on bool) error {
 // (when the user is a member with an address).
 func (db *DB) EmailAlerts(user string, project int) (bool, error) {
 	on := true
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		_, err := tx.Get(alertOptOutKey(project, user))
 		if err == nil {
 			on = false
@@ -382,7 +382,7 @@ func (db *DB) SetAlertAddress(user, addr string) error {
 	if addr != "" && !isAddress(addr) {
 		return fmt.Errorf("store: %q is not an email address", addr)
 	}
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(userKey(user)); errors.Is(err, buntdb.ErrNotFound) {
 			return ErrNotFound
 		} else if err != nil {
@@ -403,7 +403,7 @@ func (db *DB) SetAlertAddress(user, addr string) error {
 // with SetAlertAddress, else the user name when it is an address, else "".
 func (db *DB) AlertAddress(user string) (string, error) {
 	var addr string
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		var err error
 		addr, err = alertAddress(tx, user)
 		return err
@@ -411,7 +411,7 @@ func (db *DB) AlertAddress(user string) (string, error) {
 	return addr, err
 }
 
-func alertAddress(tx *buntdb.Tx, user string) (string, error) {
+func alertAddress(tx *kvTx, user string) (string, error) {
 	a, err := tx.Get(alertAddrKey(user))
 	if err == nil {
 		return a, nil
@@ -445,7 +445,7 @@ type Recipient struct {
 // address, and have not turned them off; one per address.
 func (db *DB) AlertRecipients(project int) ([]Recipient, error) {
 	var out []Recipient
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		var err error
 		out, err = alertRecipients(tx, project)
 		return err
@@ -453,7 +453,7 @@ func (db *DB) AlertRecipients(project int) ([]Recipient, error) {
 	return out, err
 }
 
-func alertRecipients(tx *buntdb.Tx, project int) ([]Recipient, error) {
+func alertRecipients(tx *kvTx, project int) ([]Recipient, error) {
 	var users []User
 	var ierr error
 	err := tx.AscendKeys("user:*", func(k, v string) bool {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/tidwall/buntdb"
 )
 
 // Backups. An archive is a tar stream compressed with zstd, holding
@@ -120,11 +119,15 @@ func (db *DB) backupLocked(w io.Writer) error {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	bw := bufio.NewWriterSize(tmp, 64<<10)
-	if err := db.kv.Save(bw); err != nil {
-		return fmt.Errorf("backup: snapshot store: %w", err)
+	treeTmp, err := os.CreateTemp(db.dir, "backup-*.tmp")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
-	if err := bw.Flush(); err != nil {
+	defer func() {
+		treeTmp.Close()
+		os.Remove(treeTmp.Name())
+	}()
+	if err := db.snapshotMeta(tmp, treeTmp); err != nil {
 		return fmt.Errorf("backup: snapshot store: %w", err)
 	}
 	m, err := db.manifest()
@@ -161,6 +164,12 @@ func (db *DB) backupLocked(w io.Writer) error {
 	if err := writeEntry(tw, "store.db", st.Size(), m.Created, io.NewSectionReader(tmp, 0, st.Size())); err != nil {
 		return err
 	}
+	if st, err = treeTmp.Stat(); err != nil {
+		return err
+	}
+	if err := writeEntry(tw, "tree.db", st.Size(), m.Created, io.NewSectionReader(treeTmp, 0, st.Size())); err != nil {
+		return err
+	}
 	for _, p := range m.Projects {
 		if err := db.backupProject(tw, p, m.Created); err != nil {
 			return err
@@ -180,6 +189,26 @@ func (db *DB) backupLocked(w io.Writer) error {
 	return nil
 }
 
+// snapshotMeta writes buntdb's snapshot to kvw and the tree's to treew.
+// It holds the tree's writer for both, and every metadata write begins by
+// taking it, so the two agree on the tree sequence (see kvtx.go).
+func (db *DB) snapshotMeta(kvw, treew io.Writer) error {
+	t := db.tree.Begin()
+	defer t.Rollback()
+	bw := bufio.NewWriterSize(kvw, 64<<10)
+	if err := db.kv.Save(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	bw = bufio.NewWriterSize(treew, 64<<10)
+	if err := t.WriteSnapshot(bw); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
 // manifest describes the committed state. Callers hold digestMu.
 func (db *DB) manifest() (*Manifest, error) {
 	m := &Manifest{ArchiveFormat: ArchiveFormat, Created: db.Now().UTC()}
@@ -187,7 +216,7 @@ func (db *DB) manifest() (*Manifest, error) {
 	if m.SpoolPos, err = db.SpoolPos(); err != nil {
 		return nil, err
 	}
-	err = db.view(func(tx *buntdb.Tx) error {
+	err = db.view(func(tx *kvTx) error {
 		v, err := tx.Get(keyFormat)
 		m.DataFormat, _ = strconv.Atoi(v)
 		return err
@@ -321,7 +350,7 @@ func writeEntry(tw *tar.Writer, name string, size int64, mtime time.Time, r io.R
 // refused, so a crafted archive cannot write outside the directory.
 var (
 	spoolName   = regexp.MustCompile(`^[0-9a-f]{16}\.spool$`)
-	archiveName = regexp.MustCompile(`^(store\.db|events/[1-9][0-9]{0,9}/(log|seg-(0|[1-9][0-9]{0,9}))|spool/[0-9a-f]{16}\.spool)$`)
+	archiveName = regexp.MustCompile(`^(store\.db|tree\.db|events/[1-9][0-9]{0,9}/(log|seg-(0|[1-9][0-9]{0,9}))|spool/[0-9a-f]{16}\.spool)$`)
 )
 
 // ReadManifest reads the manifest at the start of an archive.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/tidwall/buntdb"
 )
 
 // Compaction. Retention deletes records by flagging them and frees their
@@ -83,29 +81,14 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		return false, fmt.Errorf("compact project %d: %w", pid, err)
 	}
 
-	// Commit: from here on the new files are the project's.
-	err = db.update(func(tx *buntdb.Tx) error {
+	// Commit: from here on the new files are the project's. The issues'
+	// chain ends follow in transactions of their own while readers of the
+	// project's events wait; a crash before they are all written leaves
+	// them to reconcile at the next open, which counts them from the log.
+	err = db.update(func(tx *kvTx) error {
 		var p Project
 		if err := getJSON(tx, projectKey(pid), &p); err != nil {
 			return err
-		}
-		var ids []uint32
-		if err := tx.AscendKeys(projectIssuePrefix(pid)+"*", func(k, v string) bool {
-			ids = append(ids, parseID(v))
-			return true
-		}); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			var iss Issue
-			if err := getJSON(tx, issueKey(id), &iss); err != nil {
-				return err
-			}
-			e := ends[id]
-			iss.FirstRec, iss.LastRec = e[0], e[1]
-			if err := setJSON(tx, issueKey(id), &iss); err != nil {
-				return err
-			}
 		}
 		p.LogLen, p.Seg, p.SegOff, p.SegFirst, p.LogNext = ext.n, ext.segNo, ext.segOff, ext.segFirst, true
 		return setJSON(tx, projectKey(pid), &p)
@@ -120,7 +103,17 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		}
 	}
 	el.mu.Lock()
-	err = el.switchTo(ext, live)
+	err = db.updateIssues(pid, func(iss *Issue) bool {
+		e := ends[iss.ID]
+		if iss.FirstRec == e[0] && iss.LastRec == e[1] {
+			return false
+		}
+		iss.FirstRec, iss.LastRec = e[0], e[1]
+		return true
+	})
+	if err == nil {
+		err = el.switchTo(ext, live)
+	}
 	if err != nil {
 		// The store says the new files are the project's but this process
 		// could not switch to them: refuse further batches for the
@@ -137,7 +130,7 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 
 // clearLogNext records that log.new has become the log.
 func (db *DB) clearLogNext(pid int) error {
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		var p Project
 		if err := getJSON(tx, projectKey(pid), &p); err != nil {
 			return err

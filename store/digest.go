@@ -19,7 +19,7 @@ import (
 // returned structs in place.
 type Tx struct {
 	db       *DB
-	kv       *buntdb.Tx
+	kv       *kvTx
 	projects map[int]*Project
 	issues   map[uint32]*Issue
 	pending  map[int]*pendingLog
@@ -45,17 +45,22 @@ type pendingLog struct {
 func (db *DB) Digest(fn func(tx *Tx) error) (err error) {
 	db.digestMu.Lock()
 	defer db.digestMu.Unlock()
-	kv, err := db.kv.Begin(true)
+	tt := db.tree.Begin()
+	btx, err := db.kv.Begin(true)
 	if err != nil {
+		tt.Rollback()
 		return err
 	}
+	kv := &kvTx{kv: btx, t: tt}
+	committed := false
 	t := &Tx{db: db, kv: kv, projects: map[int]*Project{}, issues: map[uint32]*Issue{}, pending: map[int]*pendingLog{}}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("store: panic in digest batch: %v", r)
 		}
-		if err != nil {
-			kv.Rollback()
+		if err != nil && !committed {
+			btx.Rollback()
+			tt.Rollback()
 		}
 	}()
 	if err = fn(t); err != nil {
@@ -67,10 +72,25 @@ func (db *DB) Digest(fn func(tx *Tx) error) (err error) {
 	if err = t.writeFiles(); err != nil {
 		return err
 	}
-	if err = kv.Commit(); err != nil {
+	if err = prepareTree(btx, tt); err != nil {
+		return err
+	}
+	if err = btx.Commit(); err != nil {
+		return err
+	}
+	committed = true
+	if err = tt.Apply(); err != nil {
 		return err
 	}
 	t.publish()
+	if day := dayString(db.Now()); day != db.rolledUp {
+		// Once a day (and at the first batch): fold old hourly counts
+		// into daily ones and drop what is past its keep.
+		if _, err := db.RollUp(); err != nil {
+			return fmt.Errorf("roll up counters: %w", err)
+		}
+		db.rolledUp = day
+	}
 	return nil
 }
 
@@ -81,7 +101,7 @@ func (t *Tx) flushMeta() error {
 		}
 	}
 	for _, iss := range t.issues {
-		if err := setJSON(t.kv, issueKey(iss.ID), iss); err != nil {
+		if err := putIssue(t.kv, iss); err != nil {
 			return err
 		}
 	}
@@ -232,6 +252,9 @@ func (t *Tx) CreateIssue(p *Project, iss *Issue, hash, key, mechanism string) er
 	iss.DigestOrder = p.IssueCount
 	t.issues[iss.ID] = iss
 	if _, _, err := t.kv.Set(projectIssueKey(p.ID, iss.DigestOrder), strconv.FormatUint(id, 10), nil); err != nil {
+		return err
+	}
+	if _, _, err := t.kv.Set(issueGroupingKey(iss.ID, hash), "", nil); err != nil {
 		return err
 	}
 	return setJSON(t.kv, groupingKey(p.ID, hash), Grouping{Issue: iss.ID, Key: key, Mechanism: mechanism})
@@ -435,12 +458,10 @@ func (t *Tx) Releases(project int) ([]Release, error) {
 // resolved "in the next release".
 func (t *Tx) materializeNext(project int, version string, at time.Time) error {
 	var ids []uint32
-	if err := t.kv.AscendKeys(projectIssuePrefix(project)+"*", func(k, v string) bool {
-		ids = append(ids, parseID(v))
+	t.kv.ascend(nextReleasePrefix(project), func(k, v string) bool {
+		ids = append(ids, issueIDOfIndexKey(k))
 		return true
-	}); err != nil {
-		return err
-	}
+	})
 	for _, id := range ids {
 		iss, err := t.Issue(id)
 		if err != nil {
@@ -477,7 +498,7 @@ func (t *Tx) SetSpoolPos(pos string) error {
 // none).
 func (db *DB) SpoolPos() (string, error) {
 	var pos string
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		s, err := tx.Get(keySpoolPos)
 		if errors.Is(err, buntdb.ErrNotFound) {
 			return nil
@@ -491,7 +512,7 @@ func (db *DB) SpoolPos() (string, error) {
 // Releases returns the project's releases, newest first.
 func (db *DB) Releases(project int) ([]Release, error) {
 	var out []Release
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		return tx.AscendKeys(releasePrefix(project)+"*", func(k, v string) bool {
 			var r Release
 			if jsonUnmarshal(v, &r) == nil {

@@ -9,25 +9,67 @@ import (
 	"github.com/tidwall/buntdb"
 )
 
-// Event counts per hour, for sparklines, histograms and quotas. One key per
-// subject and UTC day holds 24 comma-separated counts, so a busy issue
-// costs one small key a day, not one per hour or per event:
+// Event counts, for sparklines, histograms and quotas. They live in the
+// tree, one key per subject and UTC day, the day first so that old days are
+// found by a range scan:
 //
-//	hourly:<subject>:<yyyymmdd>   "c0,c1,…,c23"
+//	hourly:<yyyymmdd>:<subject>   "c0,c1,…,c23"   today and yesterday
+//	daily:<yyyymmdd>:<subject>    "n"             the days before
 //
 // Subjects are "i<issue id>", "p<project id>" and "all" (the installation).
+// The totals (projects and the installation) use the families thourly and
+// tdaily instead, so that each family has one keep.
+// Hourly counts are kept only as long as the 24-hour sparklines and the
+// quotas need them: RollUp folds each older day into one daily count, and
+// deletes daily counts after dailyKeep (issues) or dailyKeepTotals
+// (projects and the installation). So the counters of an issue cost at
+// most two hourly keys and 90 small daily keys, whatever its age.
+
+const (
+	// hourlyDays is how many days (today included) keep hourly counts.
+	hourlyDays = 2
+	// dailyKeep is how many days an issue's daily counts are kept (the
+	// issue page's 90-day histogram).
+	dailyKeep = 90
+	// dailyKeepTotals is the same for projects and the installation.
+	dailyKeepTotals = 400
+	// rollUpChunk bounds the keys one roll-up transaction changes.
+	rollUpChunk = 1000
+)
+
+func dayString(t time.Time) string { return t.UTC().Format("20060102") }
 
 func hourlyKey(subject string, day time.Time) string {
-	return "hourly:" + subject + ":" + day.UTC().Format("20060102")
+	return hourlyFamily(subject) + dayString(day) + ":" + subject
 }
 
-// IssueSubject, ProjectSubject and InstallSubject name hourly counters.
+func dailyKey(subject string, day time.Time) string {
+	return dailyFamily(subject) + dayString(day) + ":" + subject
+}
+
+func isIssueSubject(subject string) bool { return strings.HasPrefix(subject, "i") }
+
+func hourlyFamily(subject string) string {
+	if isIssueSubject(subject) {
+		return "hourly:"
+	}
+	return "thourly:"
+}
+
+func dailyFamily(subject string) string {
+	if isIssueSubject(subject) {
+		return "daily:"
+	}
+	return "tdaily:"
+}
+
+// IssueSubject names an issue's counters.
 func IssueSubject(id uint32) string { return "i" + strconv.FormatUint(uint64(id), 10) }
 
-// ProjectSubject names a project's hourly counter.
+// ProjectSubject names a project's counters.
 func ProjectSubject(id int) string { return "p" + strconv.Itoa(id) }
 
-// InstallSubject names the installation's hourly counter.
+// InstallSubject names the installation's counters.
 const InstallSubject = "all"
 
 func parseHours(s string) [24]int64 {
@@ -51,26 +93,31 @@ func formatHours(h *[24]int64) string {
 
 // CountHour adds n to subject's count for the hour of t.
 func (t *Tx) CountHour(subject string, at time.Time, n int64) error {
+	return countHour(t.kv, subject, at, n)
+}
+
+func countHour(tx *kvTx, subject string, at time.Time, n int64) error {
 	k := hourlyKey(subject, at)
-	s, err := t.kv.Get(k)
+	s, err := tx.Get(k)
 	if err != nil && !errors.Is(err, buntdb.ErrNotFound) {
 		return err
 	}
 	h := parseHours(s)
 	h[at.UTC().Hour()] += n
-	_, _, err = t.kv.Set(k, formatHours(&h), nil)
+	_, _, err = tx.Set(k, formatHours(&h), nil)
 	return err
 }
 
 // Hourly returns subject's counts for the hours from..to (both truncated to
-// the hour, from inclusive, to exclusive), oldest first.
+// the hour, from inclusive, to exclusive), oldest first. Hours of days that
+// have been rolled up into daily counts read as 0.
 func (db *DB) Hourly(subject string, from, to time.Time) ([]int64, error) {
 	from, to = from.UTC().Truncate(time.Hour), to.UTC().Truncate(time.Hour)
 	if !to.After(from) {
 		return []int64{}, nil
 	}
 	out := make([]int64, 0, int(to.Sub(from)/time.Hour))
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		var day time.Time
 		var h [24]int64
 		for at := from; at.Before(to); at = at.Add(time.Hour) {
@@ -94,19 +141,141 @@ func (db *DB) Hourly(subject string, from, to time.Time) ([]int64, error) {
 func (db *DB) Daily(subject string, from, to time.Time) ([]int64, error) {
 	from, to = from.UTC().Truncate(24*time.Hour), to.UTC().Truncate(24*time.Hour)
 	var out []int64
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		for d := from; d.Before(to); d = d.Add(24 * time.Hour) {
-			s, err := tx.Get(hourlyKey(subject, d))
-			if err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+			n, err := dayCount(tx, subject, d)
+			if err != nil {
 				return err
 			}
-			var sum int64
-			for _, n := range parseHours(s) {
-				sum += n
-			}
-			out = append(out, sum)
+			out = append(out, n)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// dayCount is subject's count for day d: its daily count, or the sum of
+// its hourly counts while the day has not been rolled up.
+func dayCount(tx *kvTx, subject string, d time.Time) (int64, error) {
+	s, err := tx.Get(dailyKey(subject, d))
+	if err == nil {
+		return strconv.ParseInt(s, 10, 64)
+	}
+	if !errors.Is(err, buntdb.ErrNotFound) {
+		return 0, err
+	}
+	s, err = tx.Get(hourlyKey(subject, d))
+	if errors.Is(err, buntdb.ErrNotFound) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, n := range parseHours(s) {
+		sum += n
+	}
+	return sum, nil
+}
+
+// counterKeys returns every key that may hold subject's counts at now, for
+// deleting them.
+func counterKeys(subject string, now time.Time) []string {
+	day := now.UTC().Truncate(24 * time.Hour)
+	keep := dailyKeep
+	if !isIssueSubject(subject) {
+		keep = dailyKeepTotals
+	}
+	var out []string
+	// A day or two of slack on both sides covers a roll-up that has not
+	// run yet and a clock that moved.
+	for i := -2; i <= hourlyDays+2; i++ {
+		out = append(out, hourlyKey(subject, day.AddDate(0, 0, -i)))
+	}
+	for i := -2; i <= keep+2; i++ {
+		out = append(out, dailyKey(subject, day.AddDate(0, 0, -i)))
+	}
+	return out
+}
+
+// RollUp folds the hourly counts of days before the last hourlyDays into
+// daily counts and deletes daily counts past their keep. It works in
+// transactions of at most rollUpChunk keys, each of which moves counts
+// from one form to the other whole, so a crash between them loses and
+// doubles nothing. It returns how many keys it changed.
+func (db *DB) RollUp() (int, error) {
+	today := db.Now().UTC().Truncate(24 * time.Hour)
+	oldestHourly := dayString(today.AddDate(0, 0, -(hourlyDays - 1)))
+	fold := func(daily string) func(tx *kvTx, k, v string) error {
+		return func(tx *kvTx, k, v string) error {
+			_, rest, _ := strings.Cut(k, ":")
+			var sum int64
+			for _, c := range parseHours(v) {
+				sum += c
+			}
+			dk := daily + rest
+			prev, err := tx.Get(dk)
+			if err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+				return err
+			}
+			p, _ := strconv.ParseInt(prev, 10, 64)
+			if _, _, err := tx.Set(dk, strconv.FormatInt(p+sum, 10), nil); err != nil {
+				return err
+			}
+			_, err = tx.Delete(k)
+			return err
+		}
+	}
+	drop := func(tx *kvTx, k, v string) error {
+		_, err := tx.Delete(k)
+		return err
+	}
+	changed := 0
+	for _, step := range []struct {
+		prefix, before string
+		fn             func(tx *kvTx, k, v string) error
+	}{
+		{"hourly:", oldestHourly, fold("daily:")},
+		{"thourly:", oldestHourly, fold("tdaily:")},
+		{"daily:", dayString(today.AddDate(0, 0, -dailyKeep)), drop},
+		{"tdaily:", dayString(today.AddDate(0, 0, -dailyKeepTotals)), drop},
+	} {
+		for {
+			n, err := db.rollUpChunk(step.prefix, step.before, step.fn)
+			changed += n
+			if err != nil {
+				return changed, err
+			}
+			if n < rollUpChunk {
+				break
+			}
+		}
+	}
+	return changed, nil
+}
+
+// rollUpChunk applies fn to up to rollUpChunk keys with prefix whose day
+// is before beforeDay, in one transaction, and returns how many it
+// changed.
+func (db *DB) rollUpChunk(prefix, beforeDay string, fn func(tx *kvTx, k, v string) error) (int, error) {
+	n := 0
+	err := db.update(func(tx *kvTx) error {
+		type kv struct{ k, v string }
+		var batch []kv
+		tx.ascend(prefix, func(k, v string) bool {
+			day, _, _ := strings.Cut(k[len(prefix):], ":")
+			if day >= beforeDay {
+				return false
+			}
+			batch = append(batch, kv{k, v})
+			return len(batch) < rollUpChunk
+		})
+		for _, e := range batch {
+			if err := fn(tx, e.k, e.v); err != nil {
+				return err
+			}
+		}
+		n = len(batch)
+		return nil
+	})
+	return n, err
 }

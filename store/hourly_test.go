@@ -9,6 +9,7 @@ import (
 func TestHourlyCounts(t *testing.T) {
 	db := openTest(t, t.TempDir())
 	base := time.Date(2026, 3, 1, 22, 30, 0, 0, time.UTC)
+	db.Now = func() time.Time { return base.Add(4 * time.Hour) }
 	err := db.Digest(func(tx *Tx) error {
 		for _, at := range []time.Time{base, base, base.Add(time.Hour), base.Add(3 * time.Hour)} {
 			if err := tx.CountHour("i7", at, 1); err != nil {
@@ -31,5 +32,79 @@ func TestHourlyCounts(t *testing.T) {
 	days, _ := db.Daily("i7", base, base.Add(48*time.Hour))
 	if want := []int64{3, 1}; !slices.Equal(days, want) {
 		t.Errorf("Daily = %v, want %v", days, want)
+	}
+}
+
+// Counters roll up: hourly counts older than yesterday become one daily
+// count, an issue's daily counts go after 90 days and the totals' after
+// 400, so an issue's counters cost a bounded number of keys however long
+// it lives; no count is lost or doubled on the way.
+func TestCountersRollUp(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	start := time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)
+	now := start
+	db.Now = func() time.Time { return now }
+	const days = 200
+	for d := 0; d < days; d++ {
+		now = start.AddDate(0, 0, d)
+		err := db.Digest(func(tx *Tx) error {
+			for _, s := range []string{"i7", ProjectSubject(1)} {
+				if err := tx.CountHour(s, now, 2); err != nil {
+					return err
+				}
+				if err := tx.CountHour(s, now.Add(3*time.Hour), 1); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(prefix string) int {
+		n := 0
+		db.view(func(tx *kvTx) error {
+			tx.ascend(prefix, func(k, v string) bool { n++; return true })
+			return nil
+		})
+		return n
+	}
+	// The last batch ran on day 199: its roll-up left today and yesterday
+	// hourly and 90 days of the issue's daily counts.
+	if n := count("hourly:"); n != hourlyDays {
+		t.Errorf("hourly keys = %d, want %d", n, hourlyDays)
+	}
+	if n := count("daily:"); n > dailyKeep {
+		t.Errorf("issue daily keys = %d, want at most %d", n, dailyKeep)
+	}
+	if n := count("tdaily:"); n != days-hourlyDays {
+		t.Errorf("total daily keys = %d, want %d (kept 400 days)", n, days-hourlyDays)
+	}
+	today := now.Truncate(24 * time.Hour)
+	got, err := db.Daily("i7", today.AddDate(0, 0, -(dailyKeep-1)), today.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range got {
+		if n != 3 {
+			t.Fatalf("issue day %d of the last %d = %d, want 3 (counts: %v)", i, dailyKeep, n, got)
+		}
+	}
+	old, _ := db.Daily("i7", start, start.AddDate(0, 0, 10))
+	if !slices.Equal(old, make([]int64, 10)) {
+		t.Errorf("issue days past the keep = %v, want zeros", old)
+	}
+	tot, _ := db.Daily(ProjectSubject(1), start, today.AddDate(0, 0, 1))
+	var sum int64
+	for _, n := range tot {
+		sum += n
+	}
+	if sum != 3*days {
+		t.Errorf("project total over %d days = %d, want %d", days, sum, 3*days)
+	}
+	h, _ := db.Hourly("i7", today, today.Add(24*time.Hour))
+	if h[10] != 2 || h[13] != 1 {
+		t.Errorf("today's hourly counts = %v", h)
 	}
 }

@@ -125,7 +125,7 @@ func (i *Issue) Title() string {
 // Issue returns the issue with the given id.
 func (db *DB) Issue(id uint32) (*Issue, error) {
 	var iss Issue
-	if err := db.view(func(tx *buntdb.Tx) error { return getJSON(tx, issueKey(id), &iss) }); err != nil {
+	if err := db.view(func(tx *kvTx) error { return getJSON(tx, issueKey(id), &iss) }); err != nil {
 		return nil, err
 	}
 	return &iss, nil
@@ -150,7 +150,7 @@ func (db *DB) IssueByRef(ref string) (*Issue, error) {
 		return nil, err
 	}
 	var iss Issue
-	err = db.view(func(tx *buntdb.Tx) error {
+	err = db.view(func(tx *kvTx) error {
 		s, err := tx.Get(projectIssueKey(p.ID, order))
 		if errors.Is(err, buntdb.ErrNotFound) {
 			return ErrNotFound
@@ -186,65 +186,93 @@ type IssueFilter struct {
 	Project int
 	Sort    IssueSort // default SortDigestOrder
 	Desc    bool
-	Offset  int
-	Limit   int // default 250
+	State   IssueState // default StateAll
+	// Tags, when set, keeps only issues whose events carried every one of
+	// these key=value pairs.
+	Tags []TagCount
+	// Match, when set, keeps only the issues it accepts. It must not call
+	// the store.
+	Match func(*Issue) bool
+	// Offset and Limit count the issues that pass the filter.
+	Offset int
+	Limit  int // default 250
 }
 
 // Issues returns one page of the project's issues in the filter's order,
-// and whether more follow. It returns an empty slice, not an error, when
-// none match.
+// and whether more follow. It walks an index in that order and decodes
+// only the issues it examines, so the first pages cost the same however
+// many issues the project has. It returns an empty slice, not an error,
+// when none match.
 func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
 	if f.Limit <= 0 {
 		f.Limit = 250
 	}
-	var all []Issue
-	err := db.view(func(tx *buntdb.Tx) error {
+	if f.State == "" {
+		f.State = StateAll
+	}
+	var prefix string
+	byOrder := false
+	switch f.Sort {
+	case SortLastSeen:
+		prefix = lastSeenPrefix(f.Project, f.State)
+	case SortEventCount:
+		prefix = eventCountPrefix(f.Project, f.State)
+	default:
+		prefix, byOrder = projectIssuePrefix(f.Project), true
+	}
+	// Without a filter on the issue itself, skipping needs no decoding.
+	plain := f.Match == nil && len(f.Tags) == 0 && (!byOrder || f.State == StateAll)
+	out := []Issue{}
+	more := false
+	skip := f.Offset
+	err := db.view(func(tx *kvTx) error {
 		var ierr error
-		err := tx.AscendKeys(projectIssuePrefix(f.Project)+"*", func(k, v string) bool {
+		visit := func(k, v string) bool {
+			if plain && skip > 0 {
+				skip--
+				return true
+			}
+			id := issueIDOfIndexKey(k)
+			if byOrder {
+				id = parseID(v)
+			}
 			var iss Issue
-			if ierr = getJSON(tx, issueKey(parseID(v)), &iss); ierr != nil {
+			if err := getJSON(tx, issueKey(id), &iss); errors.Is(err, ErrNotFound) {
+				return true
+			} else if err != nil {
+				ierr = err
 				return false
 			}
-			all = append(all, iss)
+			if byOrder && !contains(iss.states(), f.State) || f.Match != nil && !f.Match(&iss) {
+				return true
+			}
+			for _, t := range f.Tags {
+				if _, err := tx.Get(issueTagKey(id, t.Key, t.Value)); err != nil {
+					return true
+				}
+			}
+			if skip > 0 {
+				skip--
+				return true
+			}
+			if len(out) == f.Limit {
+				more = true
+				return false
+			}
+			out = append(out, iss)
 			return true
-		})
-		return errors.Join(err, ierr)
+		}
+		if f.Desc {
+			tx.descend(prefix, visit)
+		} else {
+			tx.ascend(prefix, visit)
+		}
+		return ierr
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	less := func(a, b *Issue) bool { return a.DigestOrder < b.DigestOrder }
-	switch f.Sort {
-	case SortLastSeen:
-		less = func(a, b *Issue) bool {
-			if !a.LastSeen.Equal(b.LastSeen) {
-				return a.LastSeen.Before(b.LastSeen)
-			}
-			return a.DigestOrder < b.DigestOrder
-		}
-	case SortEventCount:
-		less = func(a, b *Issue) bool {
-			if a.DigestedEventCount != b.DigestedEventCount {
-				return a.DigestedEventCount < b.DigestedEventCount
-			}
-			return a.DigestOrder < b.DigestOrder
-		}
-	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if f.Desc {
-			return less(&all[j], &all[i])
-		}
-		return less(&all[i], &all[j])
-	})
-	if f.Offset >= len(all) {
-		return []Issue{}, false, nil
-	}
-	all = all[f.Offset:]
-	more := len(all) > f.Limit
-	if more {
-		all = all[:f.Limit]
-	}
-	return all, more, nil
+	return out, more, nil
 }
 
 func parseID(s string) uint32 {
@@ -268,7 +296,7 @@ const OtherTagValue = "\x00other"
 func (db *DB) IssueTags(id uint32) ([]TagCount, error) {
 	var out []TagCount
 	prefix := issueTagPrefix(id)
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		return tx.AscendKeys(prefix+"*", func(k, v string) bool {
 			kv := strings.TrimPrefix(k, prefix)
 			key, val, ok := strings.Cut(kv, "\x00")

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-
-	"github.com/tidwall/buntdb"
 )
 
 // Format migrations. A build that changes the data directory's format
@@ -42,7 +40,7 @@ func (db *DB) migrate(from int) error {
 		if err := step(db); err != nil {
 			return fmt.Errorf("migrate from format %d to %d (backup in %s): %w", v, v+1, path, err)
 		}
-		err := db.update(func(tx *buntdb.Tx) error {
+		err := db.update(func(tx *kvTx) error {
 			_, _, err := tx.Set(keyFormat, strconv.Itoa(v+1), nil)
 			return err
 		})

@@ -6,13 +6,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-
-	"github.com/tidwall/buntdb"
 )
 
 func setFormat(t *testing.T, db *DB, v int) {
 	t.Helper()
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		_, _, err := tx.Set(keyFormat, strconv.Itoa(v), nil)
 		return err
 	})
@@ -24,7 +22,7 @@ func setFormat(t *testing.T, db *DB, v int) {
 func formatOf(t *testing.T, db *DB) string {
 	t.Helper()
 	var v string
-	db.view(func(tx *buntdb.Tx) error {
+	db.view(func(tx *kvTx) error {
 		v, _ = tx.Get(keyFormat)
 		return nil
 	})
@@ -77,7 +75,7 @@ func TestOpenMigratesAfterBackup(t *testing.T) {
 		if fail {
 			return errors.New("step failed")
 		}
-		return db.update(func(tx *buntdb.Tx) error {
+		return db.update(func(tx *kvTx) error {
 			_, _, err := tx.Set("migrated", "yes", nil)
 			return err
 		})
@@ -99,7 +97,7 @@ func TestOpenMigratesAfterBackup(t *testing.T) {
 		t.Errorf("format after migrating = %q, want %d", got, formatVersion)
 	}
 	var migrated string
-	db2.view(func(tx *buntdb.Tx) error { migrated, _ = tx.Get("migrated"); return nil })
+	db2.view(func(tx *kvTx) error { migrated, _ = tx.Get("migrated"); return nil })
 	if migrated != "yes" {
 		t.Error("the migration step did not run")
 	}

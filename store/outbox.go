@@ -141,7 +141,7 @@ func (t *Tx) EnqueueAlert(a *Alert) error {
 // Outbox returns the deliveries waiting to be made, in id order.
 func (db *DB) Outbox() ([]Delivery, error) {
 	var out []Delivery
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		var ierr error
 		err := tx.AscendKeys(outboxPattern, func(k, v string) bool {
 			var d Delivery
@@ -159,7 +159,7 @@ func (db *DB) Outbox() ([]Delivery, error) {
 // DeliveryDone removes a delivery that was made and records the success
 // on its backend (clearing its last failure) or in the EmailStatus.
 func (db *DB) DeliveryDone(id uint64, at time.Time) error {
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		d, err := takeDelivery(tx, id)
 		if err != nil || d == nil {
 			return err
@@ -176,7 +176,7 @@ func (db *DB) DeliveryDone(id uint64, at time.Time) error {
 // at next, and records f as the last failure of its backend or in the
 // EmailStatus.
 func (db *DB) DeliveryRetry(id uint64, f Failure, next time.Time) error {
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		var d Delivery
 		if err := getJSON(tx, outboxKey(id), &d); errors.Is(err, ErrNotFound) {
 			return nil
@@ -200,7 +200,7 @@ func (db *DB) DeliveryRetry(id uint64, f Failure, next time.Time) error {
 // DeliveryGiveUp removes a delivery that will not be made. When f is not
 // nil it becomes the last failure of the delivery's backend or of email.
 func (db *DB) DeliveryGiveUp(id uint64, f *Failure) error {
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		d, err := takeDelivery(tx, id)
 		if err != nil || d == nil || f == nil {
 			return err
@@ -211,7 +211,7 @@ func (db *DB) DeliveryGiveUp(id uint64, f *Failure) error {
 	})
 }
 
-func recordFailure(tx *buntdb.Tx, d *Delivery, f *Failure) error {
+func recordFailure(tx *kvTx, d *Delivery, f *Failure) error {
 	if d.Backend != 0 {
 		return recordBackendResult(tx, d.Backend, f, f.At)
 	}
@@ -223,7 +223,7 @@ func recordFailure(tx *buntdb.Tx, d *Delivery, f *Failure) error {
 }
 
 // takeDelivery deletes and returns the delivery (nil when it is gone).
-func takeDelivery(tx *buntdb.Tx, id uint64) (*Delivery, error) {
+func takeDelivery(tx *kvTx, id uint64) (*Delivery, error) {
 	var d Delivery
 	if err := getJSON(tx, outboxKey(id), &d); errors.Is(err, ErrNotFound) {
 		return nil, nil
@@ -236,7 +236,7 @@ func takeDelivery(tx *buntdb.Tx, id uint64) (*Delivery, error) {
 
 // rescheduleDeliveries makes the deliveries waiting for a retry to the
 // backend due at now.
-func rescheduleDeliveries(tx *buntdb.Tx, backend uint32, now time.Time) error {
+func rescheduleDeliveries(tx *kvTx, backend uint32, now time.Time) error {
 	return updateDeliveries(tx, backend, func(d *Delivery) bool {
 		if d.NextAttempt.After(now) {
 			d.NextAttempt = now.UTC()
@@ -246,7 +246,7 @@ func rescheduleDeliveries(tx *buntdb.Tx, backend uint32, now time.Time) error {
 	})
 }
 
-func deleteDeliveries(tx *buntdb.Tx, backend uint32) error {
+func deleteDeliveries(tx *kvTx, backend uint32) error {
 	var keys []string
 	err := tx.AscendKeys(outboxPattern, func(k, v string) bool {
 		var d Delivery
@@ -267,7 +267,7 @@ func deleteDeliveries(tx *buntdb.Tx, backend uint32) error {
 }
 
 // updateDeliveries saves the deliveries to backend that fn changed.
-func updateDeliveries(tx *buntdb.Tx, backend uint32, fn func(d *Delivery) bool) error {
+func updateDeliveries(tx *kvTx, backend uint32, fn func(d *Delivery) bool) error {
 	var changed []Delivery
 	err := tx.AscendKeys(outboxPattern, func(k, v string) bool {
 		var d Delivery
@@ -300,7 +300,7 @@ type EmailStatus struct {
 // EmailStatus returns how sending alert emails has gone.
 func (db *DB) EmailStatus() (*EmailStatus, error) {
 	var s EmailStatus
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		if err := getJSON(tx, keyEmailStatus, &s); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -309,7 +309,7 @@ func (db *DB) EmailStatus() (*EmailStatus, error) {
 	return &s, err
 }
 
-func updateEmailStatus(tx *buntdb.Tx, fn func(s *EmailStatus)) error {
+func updateEmailStatus(tx *kvTx, fn func(s *EmailStatus)) error {
 	var s EmailStatus
 	if err := getJSON(tx, keyEmailStatus, &s); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
@@ -326,7 +326,7 @@ func updateEmailStatus(tx *buntdb.Tx, fn func(s *EmailStatus)) error {
 // delivery is gone.
 func (db *DB) ClaimEmail(id uint64, at time.Time, perHour int) (bool, error) {
 	ok := false
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		var d Delivery
 		if err := getJSON(tx, outboxKey(id), &d); errors.Is(err, ErrNotFound) {
 			return nil
@@ -368,7 +368,7 @@ func (db *DB) ClaimEmail(id uint64, at time.Time, perHour int) (bool, error) {
 // of at.
 func (db *DB) EmailsSent(at time.Time) (int, error) {
 	n := 0
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		s, err := tx.Get(emailCountKey(at))
 		if errors.Is(err, buntdb.ErrNotFound) {
 			return nil

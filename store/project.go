@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/tidwall/buntdb"
 )
 
 // DefaultRetention is the number of events a project keeps by default.
@@ -97,7 +95,7 @@ func (db *DB) CreateProject(name string) (*Project, error) {
 		Name: name, Slug: slug, Key: hex.EncodeToString(key[:]), CreatedAt: db.Now().UTC(),
 		RetentionMax: DefaultRetention, AlertOnNewIssue: true, AlertOnRegression: true, AlertOnUnmute: true,
 	}
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		exists := false
 		err := tx.AscendKeys("project:*", func(k, v string) bool {
 			var q Project
@@ -132,7 +130,7 @@ func (db *DB) CreateProject(name string) (*Project, error) {
 // Project returns the project with the given id.
 func (db *DB) Project(id int) (*Project, error) {
 	var p Project
-	err := db.view(func(tx *buntdb.Tx) error { return getJSON(tx, projectKey(id), &p) })
+	err := db.view(func(tx *kvTx) error { return getJSON(tx, projectKey(id), &p) })
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +154,7 @@ func (db *DB) ProjectBySlug(slug string) (*Project, error) {
 // Projects returns every project, ordered by name.
 func (db *DB) Projects() ([]Project, error) {
 	var out []Project
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		var ierr error
 		err := tx.AscendKeys("project:*", func(k, v string) bool {
 			var p Project
@@ -188,7 +186,7 @@ func (db *DB) SetProjectKey(id int, key string) error {
 	if !validKey(key) {
 		return fmt.Errorf("store: a project key is 8 to 64 letters and digits")
 	}
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		var p Project
 		if err := getJSON(tx, projectKey(id), &p); err != nil {
 			return err
@@ -231,7 +229,7 @@ func (db *DB) ProjectQuota(id int) (QuotaLimits, bool) {
 
 // SetProjectQuota sets (or, with nil, removes) a project's own quota.
 func (db *DB) SetProjectQuota(id int, q *QuotaLimits) error {
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		var p Project
 		if err := getJSON(tx, projectKey(id), &p); err != nil {
 			return err
@@ -263,7 +261,7 @@ func (db *DB) cacheProject(id int, key string, q *QuotaLimits, setKey bool) {
 
 // SetProjectScrub changes a project's scrubbing settings.
 func (db *DB) SetProjectScrub(id int, s ScrubSettings) error {
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		var p Project
 		if err := getJSON(tx, projectKey(id), &p); err != nil {
 			return err

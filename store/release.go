@@ -42,7 +42,7 @@ var ErrInvalid = errors.New("invalid")
 // Release returns the project's release with the given version.
 func (db *DB) Release(project int, version string) (*Release, error) {
 	var r Release
-	if err := db.view(func(tx *buntdb.Tx) error { return getJSON(tx, releaseKey(project, version), &r) }); err != nil {
+	if err := db.view(func(tx *kvTx) error { return getJSON(tx, releaseKey(project, version), &r) }); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -76,7 +76,7 @@ func (db *DB) AddDeploy(d *Deploy) error {
 	if d.Environment == "" {
 		return fmt.Errorf("%w: a deploy needs an environment", ErrInvalid)
 	}
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(releaseKey(d.Project, d.Version)); err != nil {
 			if errors.Is(err, buntdb.ErrNotFound) {
 				return ErrNotFound
@@ -94,18 +94,16 @@ func (db *DB) AddDeploy(d *Deploy) error {
 // Deploys returns the deploys of a release, oldest first.
 func (db *DB) Deploys(project int, version string) ([]Deploy, error) {
 	var out []Deploy
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		prefix := fmt.Sprintf("deploy:%06d:%s\x00", project, version)
-		return tx.AscendGreaterOrEqual("", prefix, func(k, v string) bool {
-			if !strings.HasPrefix(k, prefix) {
-				return false
-			}
+		tx.ascend(prefix, func(k, v string) bool {
 			var d Deploy
 			if jsonUnmarshal(v, &d) == nil {
 				out = append(out, d)
 			}
 			return true
 		})
+		return nil
 	})
 	return out, err
 }

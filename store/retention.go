@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tidwall/buntdb"
@@ -155,7 +156,7 @@ func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error
 // applyRemoval deletes the doomed records of el, given all live records
 // (in log order). Callers hold digestMu and el.mu. extra, when set, runs in
 // the same buntdb transaction.
-func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uint32, extra func(tx *buntdb.Tx) error) error {
+func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uint32, extra func(tx *kvTx) error) error {
 	dead := make(map[uint32]bool, len(doomed))
 	for _, n := range doomed {
 		dead[n] = true
@@ -264,7 +265,7 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 	}
 	// 4. The counts.
 	var removed int64
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		for id, e := range issues {
 			if e.removed == 0 {
 				continue
@@ -278,7 +279,7 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 			}
 			iss.StoredEventCount = max64(0, iss.StoredEventCount-e.removed)
 			iss.FirstRec, iss.LastRec = e.first, e.last
-			if err := setJSON(tx, issueKey(id), &iss); err != nil {
+			if err := putIssue(tx, &iss); err != nil {
 				return err
 			}
 		}
@@ -358,34 +359,30 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) error {
 	}); err != nil {
 		return err
 	}
-	return db.applyRemoval(iss.ProjectID, el, live, doomed, func(tx *buntdb.Tx) error {
+	return db.applyRemoval(iss.ProjectID, el, live, doomed, func(tx *kvTx) error {
 		var keys []string
-		collect := func(pattern string) error {
-			return tx.AscendKeys(pattern, func(k, v string) bool { keys = append(keys, k); return true })
+		collect := func(prefix string) {
+			tx.ascend(prefix, func(k, v string) bool { keys = append(keys, k); return true })
 		}
-		for _, pat := range []string{
-			issueTagPrefix(id) + "*", "itagn:" + pad10(id) + ":*", "history:" + pad10(id) + ":*",
-			"hourly:" + IssueSubject(id) + ":*",
-		} {
-			if err := collect(pat); err != nil {
-				return err
+		collect(issueTagPrefix(id))
+		collect("itagn:" + pad10(id) + ":")
+		collect(historyPrefix(id))
+		collect(issueGroupingPrefix(id))
+		for _, k := range keys {
+			if hash, ok := strings.CutPrefix(k, issueGroupingPrefix(id)); ok {
+				keys = append(keys, groupingKey(iss.ProjectID, hash))
 			}
 		}
-		if err := tx.AscendKeys(fmt.Sprintf("grouping:%06d:*", iss.ProjectID), func(k, v string) bool {
-			var g Grouping
-			if jsonUnmarshal(v, &g) == nil && g.Issue == id {
-				keys = append(keys, k)
-			}
-			return true
-		}); err != nil {
-			return err
-		}
-		keys = append(keys, issueKey(id), projectIssueKey(iss.ProjectID, iss.DigestOrder))
+		keys = append(keys, counterKeys(IssueSubject(id), db.Now())...)
 		for _, k := range keys {
 			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
 				return err
 			}
 		}
-		return nil
+		var cur Issue
+		if err := getJSON(tx, issueKey(id), &cur); err != nil {
+			return err
+		}
+		return dropIssue(tx, &cur)
 	})
 }

@@ -46,7 +46,7 @@ func (db *DB) CreateSession(user string, ttl time.Duration) (string, error) {
 	tok := hex.EncodeToString(b[:])
 	now := db.Now().UTC()
 	s := Session{User: user, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(userKey(user)); err != nil {
 			if errors.Is(err, buntdb.ErrNotFound) {
 				return ErrNotFound
@@ -75,7 +75,7 @@ func (db *DB) SessionUser(tok string) (*User, error) {
 	}
 	var s Session
 	var u User
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		if err := getJSON(tx, sessionKey(sessionHash(tok)), &s); err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func (db *DB) SessionUser(tok string) (*User, error) {
 // DeleteSession ends the session with the given token. Ending an unknown
 // session is not an error.
 func (db *DB) DeleteSession(tok string) error {
-	return db.update(func(tx *buntdb.Tx) error {
+	return db.update(func(tx *kvTx) error {
 		_, err := tx.Delete(sessionKey(sessionHash(tok)))
 		if errors.Is(err, buntdb.ErrNotFound) {
 			return nil
@@ -107,10 +107,10 @@ func (db *DB) DeleteSession(tok string) error {
 // DeleteUserSessions ends every session of user, for example after a
 // password change or a deactivation.
 func (db *DB) DeleteUserSessions(user string) error {
-	return db.update(func(tx *buntdb.Tx) error { return deleteUserSessions(tx, user) })
+	return db.update(func(tx *kvTx) error { return deleteUserSessions(tx, user) })
 }
 
-func deleteUserSessions(tx *buntdb.Tx, user string) error {
+func deleteUserSessions(tx *kvTx, user string) error {
 	var keys []string
 	err := tx.AscendKeys(sessionPrefix+"*", func(k, v string) bool {
 		var s Session

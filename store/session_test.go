@@ -4,8 +4,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/tidwall/buntdb"
 )
 
 func TestSessions(t *testing.T) {
@@ -29,7 +27,7 @@ func TestSessions(t *testing.T) {
 	}
 
 	t.Run("only the hash is stored", func(t *testing.T) {
-		db.view(func(tx *buntdb.Tx) error {
+		db.view(func(tx *kvTx) error {
 			if _, err := tx.Get(sessionKey(tok)); err == nil {
 				t.Error("the raw token is a key")
 			}

@@ -2,8 +2,6 @@ package store
 
 import (
 	"sync/atomic"
-
-	"github.com/tidwall/buntdb"
 )
 
 // AlertStats are the figures of the alert outbox, for monitoring.
@@ -32,7 +30,7 @@ func (db *DB) AlertStats() (AlertStats, error) {
 		Failures:  db.ops.failures.Load(),
 		GivenUp:   db.ops.givenUp.Load(),
 	}
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		return tx.AscendKeys(outboxPattern, func(k, v string) bool {
 			s.Pending++
 			var d struct {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/tidwall/buntdb"
+
+	"github.com/tinysink/tinysink/store/btree"
 )
 
 // Errors returned by the store.
@@ -32,12 +34,13 @@ var (
 )
 
 // formatVersion is the data-directory format this build reads and writes.
-const formatVersion = 1
+const formatVersion = 2
 
 // DB is an open data directory.
 type DB struct {
 	dir  string
 	kv   *buntdb.DB
+	tree *btree.DB // the growing metadata; see kvtx.go
 	lock *os.File
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
@@ -48,6 +51,7 @@ type DB struct {
 	quotas map[int]QuotaLimits // project id → its own quota, if any
 
 	digestMu sync.Mutex // serialises Digest batches
+	rolledUp string     // the day RollUp last ran in Digest; guarded by digestMu
 
 	ops opsState // counters for monitoring; see AlertStats, BackupRunning
 }
@@ -98,7 +102,12 @@ func (db *DB) open() error {
 		return err
 	}
 	db.kv = kv
+	if err := db.openTree(); err != nil {
+		kv.Close()
+		return err
+	}
 	if err := db.checkFormat(); err != nil {
+		db.tree.Close()
 		kv.Close()
 		return err
 	}
@@ -118,7 +127,7 @@ func (db *DB) open() error {
 
 func (db *DB) checkFormat() error {
 	from := formatVersion
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		v, err := tx.Get(keyFormat)
 		if errors.Is(err, buntdb.ErrNotFound) {
 			_, _, err = tx.Set(keyFormat, strconv.Itoa(formatVersion), nil)
@@ -162,37 +171,26 @@ func (db *DB) openProject(p *Project) error {
 }
 
 // reconcile makes the stored counts and chain ends agree with the log. They
-// differ only after a crash in the middle of a retention round.
+// differ only after a crash in the middle of a retention round or of a
+// compaction.
 func (db *DB) reconcile(pid int, live map[uint32]*liveIssue) error {
-	return db.update(func(tx *buntdb.Tx) error {
-		var total int64
-		var ids []uint32
-		err := tx.AscendKeys(projectIssuePrefix(pid)+"*", func(k, v string) bool {
-			ids = append(ids, parseID(v))
-			return true
-		})
-		if err != nil {
-			return err
+	var total int64
+	err := db.updateIssues(pid, func(iss *Issue) bool {
+		li := live[iss.ID]
+		if li == nil {
+			li = &liveIssue{}
 		}
-		// Writes wait until the iteration is over (buntdb refuses them
-		// inside it).
-		for _, id := range ids {
-			var iss Issue
-			if err := getJSON(tx, issueKey(id), &iss); err != nil {
-				return err
-			}
-			li := live[id]
-			if li == nil {
-				li = &liveIssue{}
-			}
-			total += li.count
-			if iss.StoredEventCount != li.count || iss.FirstRec != li.first || iss.LastRec != li.last {
-				iss.StoredEventCount, iss.FirstRec, iss.LastRec = li.count, li.first, li.last
-				if err := setJSON(tx, issueKey(id), &iss); err != nil {
-					return err
-				}
-			}
+		total += li.count
+		if iss.StoredEventCount == li.count && iss.FirstRec == li.first && iss.LastRec == li.last {
+			return false
 		}
+		iss.StoredEventCount, iss.FirstRec, iss.LastRec = li.count, li.first, li.last
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return db.update(func(tx *kvTx) error {
 		var p Project
 		if err := getJSON(tx, projectKey(pid), &p); err != nil {
 			return err
@@ -204,6 +202,48 @@ func (db *DB) reconcile(pid int, live map[uint32]*liveIssue) error {
 		return nil
 	})
 }
+
+// updateIssues calls fn for every issue of the project, in digest order,
+// and saves those for which it returns true. It works in transactions of
+// at most issueChunk issues, so that memory does not grow with the number
+// of issues; callers make sure that stopping between two of them is safe.
+func (db *DB) updateIssues(pid int, fn func(iss *Issue) bool) error {
+	from := projectIssuePrefix(pid)
+	for {
+		var last string
+		n := 0
+		err := db.update(func(tx *kvTx) error {
+			var ids []uint32
+			tx.ascendFrom(projectIssuePrefix(pid), from, func(k, v string) bool {
+				ids = append(ids, parseID(v))
+				last = k
+				return len(ids) < issueChunk
+			})
+			n = len(ids)
+			for _, id := range ids {
+				var iss Issue
+				if err := getJSON(tx, issueKey(id), &iss); errors.Is(err, ErrNotFound) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				if fn(&iss) {
+					if err := putIssue(tx, &iss); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil || n < issueChunk {
+			return err
+		}
+		from = last + "\x00"
+	}
+}
+
+// issueChunk is how many issues one updateIssues transaction handles.
+const issueChunk = 1000
 
 func (db *DB) projectDir(id int) string {
 	return filepath.Join(db.dir, "events", strconv.Itoa(id))
@@ -221,6 +261,9 @@ func (db *DB) Close() error {
 		delete(db.logs, id)
 	}
 	db.mu.Unlock()
+	if db.tree != nil {
+		errs = append(errs, db.tree.Close())
+	}
 	if db.kv != nil {
 		errs = append(errs, db.kv.Close())
 	}
@@ -228,23 +271,76 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// update runs fn in a buntdb write transaction. A panic inside fn rolls the
-// transaction back and becomes an error (buntdb would otherwise commit the
-// partial writes).
-func (db *DB) update(fn func(tx *buntdb.Tx) error) error {
-	return db.kv.Update(func(tx *buntdb.Tx) (err error) {
+// treeCache bounds the tree's page cache.
+const treeCache = 1 << 20
+
+// openTree opens tree.db, redoing its journal up to the sequence that
+// buntdb recorded (see kvtx.go).
+func (db *DB) openTree() error {
+	var committed uint64
+	err := db.kv.View(func(tx *buntdb.Tx) error {
+		s, err := tx.Get(treeSeqKey)
+		if errors.Is(err, buntdb.ErrNotFound) {
+			return nil
+		}
+		committed, _ = strconv.ParseUint(s, 10, 64)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	t, err := btree.Open(filepath.Join(db.dir, "tree.db"), committed, btree.Options{CacheBytes: treeCache})
+	if err != nil {
+		return fmt.Errorf("open tree: %w", err)
+	}
+	db.tree = t
+	return nil
+}
+
+// update runs fn in one write transaction over buntdb and the tree. A panic
+// inside fn rolls both back and becomes an error (buntdb would otherwise
+// commit the partial writes).
+func (db *DB) update(fn func(tx *kvTx) error) error {
+	t := db.tree.Begin()
+	err := db.kv.Update(func(btx *buntdb.Tx) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				err = fmt.Errorf("store: panic in transaction: %v", r)
 			}
 		}()
-		return fn(tx)
+		if err := fn(&kvTx{kv: btx, t: t}); err != nil {
+			return err
+		}
+		return prepareTree(btx, t)
+	})
+	if err != nil {
+		t.Rollback()
+		return err
+	}
+	return t.Apply()
+}
+
+// prepareTree journals the tree's changes and records their sequence in
+// the buntdb transaction that is about to commit.
+func prepareTree(btx *buntdb.Tx, t *btree.Tx) error {
+	if !t.Dirty() {
+		return nil
+	}
+	if _, _, err := btx.Set(treeSeqKey, strconv.FormatUint(t.Seq(), 10), nil); err != nil {
+		return err
+	}
+	return t.Prepare()
+}
+
+// view runs fn in a read transaction over buntdb and the tree. Views must
+// not nest.
+func (db *DB) view(fn func(tx *kvTx) error) error {
+	return db.tree.View(func(t *btree.Tx) error {
+		return db.kv.View(func(btx *buntdb.Tx) error { return fn(&kvTx{kv: btx, t: t}) })
 	})
 }
 
-func (db *DB) view(fn func(tx *buntdb.Tx) error) error { return db.kv.View(fn) }
-
-func getJSON(tx *buntdb.Tx, key string, v any) error {
+func getJSON(tx *kvTx, key string, v any) error {
 	s, err := tx.Get(key)
 	if errors.Is(err, buntdb.ErrNotFound) {
 		return ErrNotFound
@@ -255,7 +351,7 @@ func getJSON(tx *buntdb.Tx, key string, v any) error {
 	return json.Unmarshal([]byte(s), v)
 }
 
-func setJSON(tx *buntdb.Tx, key string, v any) error {
+func setJSON(tx *kvTx, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -265,7 +361,7 @@ func setJSON(tx *buntdb.Tx, key string, v any) error {
 }
 
 // nextSeq increments and returns the counter name.
-func nextSeq(tx *buntdb.Tx, name string) (uint64, error) {
+func nextSeq(tx *kvTx, name string) (uint64, error) {
 	var n uint64
 	s, err := tx.Get(seqKey(name))
 	if err == nil {

@@ -70,7 +70,7 @@ func (db *DB) DataUsage() (DataUsage, error) {
 			u.Events += n
 		case e.Name() == "spool":
 			u.Spool += n
-		case strings.HasPrefix(e.Name(), "store.db"):
+		case strings.HasPrefix(e.Name(), "store.db"), strings.HasPrefix(e.Name(), "tree.db"):
 			u.Store += n
 		default:
 			u.Other += n

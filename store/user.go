@@ -38,7 +38,7 @@ func (db *DB) CreateUser(name, password string, admin bool) (*User, error) {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
 	u := &User{Name: name, PasswordHash: string(h), Admin: admin, Active: true, CreatedAt: db.Now().UTC()}
-	err = db.update(func(tx *buntdb.Tx) error {
+	err = db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(userKey(name)); err == nil {
 			return fmt.Errorf("%w: user %q", ErrExists, name)
 		}
@@ -53,7 +53,7 @@ func (db *DB) CreateUser(name, password string, admin bool) (*User, error) {
 // User returns the user with the given name.
 func (db *DB) User(name string) (*User, error) {
 	var u User
-	if err := db.view(func(tx *buntdb.Tx) error { return getJSON(tx, userKey(name), &u) }); err != nil {
+	if err := db.view(func(tx *kvTx) error { return getJSON(tx, userKey(name), &u) }); err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -62,7 +62,7 @@ func (db *DB) User(name string) (*User, error) {
 // UserCount returns the number of users.
 func (db *DB) UserCount() (int, error) {
 	n := 0
-	err := db.view(func(tx *buntdb.Tx) error {
+	err := db.view(func(tx *kvTx) error {
 		return tx.AscendKeys("user:*", func(k, v string) bool { n++; return true })
 	})
 	return n, err
@@ -102,7 +102,7 @@ func (db *DB) CreateToken() (string, error) {
 	rand.Read(b[:])
 	tok := hex.EncodeToString(b[:])
 	h := hashToken(tok)
-	err := db.update(func(tx *buntdb.Tx) error {
+	err := db.update(func(tx *kvTx) error {
 		return setJSON(tx, tokenKey(h), Token{Hash: h, CreatedAt: db.Now().UTC()})
 	})
 	if err != nil {
@@ -117,7 +117,7 @@ func (db *DB) CheckToken(tok string) bool {
 		return false
 	}
 	found := false
-	db.view(func(tx *buntdb.Tx) error {
+	db.view(func(tx *kvTx) error {
 		_, err := tx.Get(tokenKey(hashToken(tok)))
 		found = err == nil
 		if err != nil && !errors.Is(err, buntdb.ErrNotFound) {

@@ -337,7 +337,7 @@ func (u *UI) handleIssueDetails(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page.Histogram = sparkline(u.histogram28(store.IssueSubject(page.Issue.ID)), 560, 60, "events in the last 28 days, per 6 hours")
+	page.Histogram = sparkline(u.histogram90(store.IssueSubject(page.Issue.ID)), 560, 60, "events in the last 90 days, per day")
 	addUAContexts(page.Event)
 	return u.render(w, "issue_details", page)
 }

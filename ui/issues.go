@@ -16,30 +16,27 @@ import (
 
 const (
 	issuesPerPage = 100
-	// maxIssueScan bounds how many issues of a project one list request
-	// reads; the store keeps one small row per issue.
-	maxIssueScan = 1 << 20
 )
 
 // issueTab is one state tab of the issue list.
 type issueTab struct {
 	Name  string
 	Label string
-	match func(*store.Issue) bool
+	state store.IssueState
 	// actions are the bulk actions that can apply to some issue shown.
 	actions []store.Action
 }
 
 var issueTabs = []issueTab{
-	{"open", "Open", func(i *store.Issue) bool { return !i.IsResolved && !i.IsMuted },
+	{"open", "Open", store.StateOpen,
 		[]store.Action{store.ActionResolve, store.ActionMute}},
-	{"unresolved", "Unresolved", func(i *store.Issue) bool { return !i.IsResolved },
+	{"unresolved", "Unresolved", store.StateUnresolved,
 		[]store.Action{store.ActionResolve, store.ActionMute, store.ActionUnmute}},
-	{"muted", "Muted", func(i *store.Issue) bool { return i.IsMuted },
+	{"muted", "Muted", store.StateMuted,
 		[]store.Action{store.ActionResolve, store.ActionUnmute}},
-	{"resolved", "Resolved", func(i *store.Issue) bool { return i.IsResolved },
+	{"resolved", "Resolved", store.StateResolved,
 		[]store.Action{store.ActionReopen}},
-	{"all", "All", func(i *store.Issue) bool { return true },
+	{"all", "All", store.StateAll,
 		[]store.Action{store.ActionResolve, store.ActionReopen, store.ActionMute, store.ActionUnmute}},
 }
 
@@ -94,7 +91,7 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	qs := r.URL.Query()
 	tab := tabNamed(qs.Get("tab"))
 	sortBy := qs.Get("sort")
-	f := store.IssueFilter{Project: p.ID, Sort: store.SortLastSeen, Desc: true, Limit: maxIssueScan}
+	f := store.IssueFilter{Project: p.ID, Sort: store.SortLastSeen, Desc: true, State: tab.state}
 	if sortBy == "events" {
 		f.Sort = store.SortEventCount
 	} else {
@@ -107,37 +104,16 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 		q = q[:500]
 	}
 	query := parseQuery(q)
-
-	all, _, err := u.db.Issues(f)
+	if query.Text != "" {
+		f.Match = query.matchText
+	}
+	for _, t := range query.Tags {
+		f.Tags = append(f.Tags, store.TagCount{Key: t.Key, Value: t.Value})
+	}
+	f.Offset, f.Limit = (pageNo-1)*issuesPerPage, issuesPerPage
+	matched, more, err := u.db.Issues(f)
 	if err != nil {
 		return err
-	}
-	var matched []store.Issue
-	skip := (pageNo - 1) * issuesPerPage
-	more := false
-	for i := range all {
-		iss := &all[i]
-		if !tab.match(iss) || !query.matchText(iss) {
-			continue
-		}
-		if len(query.Tags) > 0 {
-			tags, err := u.db.IssueTags(iss.ID)
-			if err != nil {
-				return err
-			}
-			if !query.matchTags(tags) {
-				continue
-			}
-		}
-		if skip > 0 {
-			skip--
-			continue
-		}
-		if len(matched) == issuesPerPage {
-			more = true
-			break
-		}
-		matched = append(matched, *iss)
 	}
 
 	link := func(tab, sort string, page int) string {

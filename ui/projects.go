@@ -53,18 +53,12 @@ func (u *UI) handleProjectList(w http.ResponseWriter, r *http.Request) error {
 		if !usr.CanSee(ps[i].ID) {
 			continue
 		}
-		issues, _, err := u.db.Issues(store.IssueFilter{Project: ps[i].ID, Limit: maxIssueScan})
+		open, err := u.db.IssueCount(ps[i].ID, store.StateOpen)
 		if err != nil {
 			return err
 		}
-		open := 0
-		for j := range issues {
-			if !issues[j].IsResolved && !issues[j].IsMuted {
-				open++
-			}
-		}
 		page.Projects = append(page.Projects, projectRow{
-			Project: ps[i], OpenCount: open,
+			Project: ps[i], OpenCount: int(open),
 			Spark: sparkline(u.hourly24(store.ProjectSubject(ps[i].ID)), 96, 20, "events in the last 24 hours"),
 		})
 	}

@@ -65,20 +65,3 @@ func (q *query) matchText(iss *store.Issue) bool {
 	t := strings.ToLower(q.Text)
 	return strings.Contains(strings.ToLower(iss.CalculatedType), t) || strings.Contains(strings.ToLower(iss.CalculatedValue), t)
 }
-
-// matchTags reports whether every pair of q has a count on the issue.
-func (q *query) matchTags(tags []store.TagCount) bool {
-	for _, want := range q.Tags {
-		found := false
-		for _, tc := range tags {
-			if tc.Key == want.Key && tc.Value == want.Value && tc.Count > 0 {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}

@@ -80,17 +80,13 @@ func (u *UI) hourly24(subject string) []int64 {
 	return c
 }
 
-// histogram28 returns subject's counts for the 28 days up to now in
-// 6-hour buckets (112 of them), oldest first.
-func (u *UI) histogram28(subject string) []int64 {
-	now := u.now().UTC().Truncate(6 * time.Hour).Add(6 * time.Hour)
-	c, err := u.db.Hourly(subject, now.Add(-28*24*time.Hour), now)
+// histogram90 returns subject's counts per day for the 90 days up to
+// today, oldest first (the store keeps daily counts that long).
+func (u *UI) histogram90(subject string) []int64 {
+	today := u.now().UTC().Truncate(24 * time.Hour)
+	c, err := u.db.Daily(subject, today.AddDate(0, 0, -89), today.AddDate(0, 0, 1))
 	if err != nil {
 		return nil
 	}
-	out := make([]int64, (len(c)+5)/6)
-	for i, n := range c {
-		out[i/6] += n
-	}
-	return out
+	return c
 }
