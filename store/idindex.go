@@ -28,6 +28,9 @@ import (
 //	        60 crc32 (IEEE) of bytes 0–59
 //	slot    0 record+1 u32 (0 = empty)   4 tag u32 (the hash's top 32 bits)
 //
+// The counts in the header (used, covered) are exact when it is clean or
+// just built; while the log is open they are kept in memory.
+//
 // A probe reads the 80-byte log record only when a slot's tag matches, and
 // then checks the id and the deleted flag, so an evicted event is simply
 // absent and its slot stays, keeping probe chains intact, until the table
