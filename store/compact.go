@@ -112,7 +112,7 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		return true
 	})
 	if err == nil {
-		err = el.switchTo(ext, live)
+		err = el.switchTo(ext)
 	}
 	if err != nil {
 		// The store says the new files are the project's but this process
@@ -157,7 +157,7 @@ type extents struct {
 func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uint32, error) {
 	ext := extents{n: uint32(len(live)), segFirst: el.segNo + 1, segNo: el.segNo + 1}
 	ends := map[uint32][2]uint32{}
-	lf, err := os.OpenFile(filepath.Join(el.dir, "log.new"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	lf, err := os.OpenFile(filepath.Join(el.dir, "log.new"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return ext, nil, err
 	}
@@ -216,20 +216,33 @@ func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uin
 	if err := lf.Sync(); err != nil {
 		return ext, nil, err
 	}
+	// The new log's id index, installed by switchTo.
+	ids, err := buildIDIndex(filepath.Join(el.dir, "ids.new"), lf, ext.n, ext.segFirst, uint64(ext.n), nil)
+	if err != nil {
+		return ext, nil, err
+	}
+	if err := ids.f.Close(); err != nil {
+		return ext, nil, err
+	}
 	return ext, ends, syncDir(el.dir)
 }
 
 // removeCompacted deletes the files of a compaction that did not commit.
 func (el *eventLog) removeCompacted() {
 	os.Remove(filepath.Join(el.dir, "log.new"))
+	os.Remove(filepath.Join(el.dir, "ids.new"))
 	el.removeSegmentsAfter(el.segNo)
 }
 
 // switchTo makes the committed compaction's files the open ones: log.new
 // becomes log, the new last segment the one appended to, the old segments
-// go, and the id table is rebuilt. Callers hold el.mu.
-func (el *eventLog) switchTo(ext extents, live []candidate) error {
+// go, and the id index built with log.new replaces the old one. Callers
+// hold el.mu.
+func (el *eventLog) switchTo(ext extents) error {
 	if err := os.Rename(filepath.Join(el.dir, "log.new"), filepath.Join(el.dir, "log")); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(el.dir, "ids.new"), filepath.Join(el.dir, "ids")); err != nil {
 		return err
 	}
 	if err := syncDir(el.dir); err != nil {
@@ -244,6 +257,12 @@ func (el *eventLog) switchTo(ext extents, live []candidate) error {
 		lf.Close()
 		return err
 	}
+	ids, err := installIDIndex(el.dir, ext.n, ext.segFirst)
+	if err != nil {
+		lf.Close()
+		seg.Close()
+		return err
+	}
 	el.log.Close()
 	el.seg.Close()
 	el.segMu.Lock()
@@ -254,9 +273,7 @@ func (el *eventLog) switchTo(ext extents, live []candidate) error {
 	el.segMu.Unlock()
 	el.removeSegmentsBefore(ext.segFirst)
 	el.log, el.seg, el.n, el.segNo, el.segOff = lf, seg, ext.n, ext.segNo, ext.segOff
-	el.ids = newIDTable(len(live))
-	for i, c := range live {
-		el.ids.insert(c.r.EventID, uint32(i), nil)
-	}
+	el.ids.close(0, false)
+	el.ids = ids
 	return nil
 }

@@ -157,6 +157,7 @@ func (t *Tx) publish() {
 			continue
 		}
 		el := pl.el
+		next, ierr := el.growIDs(pl.startN+uint32(len(pl.recs)), len(pl.recs))
 		el.mu.Lock()
 		if pl.rotated {
 			el.segMu.Lock()
@@ -167,17 +168,7 @@ func (t *Tx) publish() {
 		}
 		el.segOff = pl.segOff + uint32(len(pl.body))
 		el.n = pl.startN + uint32(len(pl.recs))
-		idOf := func(n uint32) [16]byte {
-			if n >= pl.startN {
-				return pl.recs[n-pl.startN].EventID
-			}
-			var b [16]byte
-			el.log.ReadAt(b[:], int64(n)*recSize)
-			return b
-		}
-		for i := range pl.recs {
-			el.ids.insert(pl.recs[i].EventID, pl.startN+uint32(i), idOf)
-		}
+		el.indexBatch(pl.startN, pl.recs, next, ierr)
 		el.mu.Unlock()
 	}
 }

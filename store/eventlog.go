@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"os"
 	"path/filepath"
@@ -30,11 +29,12 @@ import (
 // committed lengths is cut off on open: a crash between the two leaves no
 // trace, and the spool replays the batch.
 //
-// In memory each project keeps only an open-addressing table of record
-// numbers keyed by event id (4 bytes a slot, at most half full), used to
-// reject duplicates and to find an event by id. Each record holds the
-// number of the previous record of the same issue, so an issue's events are
-// a chain walked from Issue.LastRec.
+//	ids          a hash index from event id to record number, used to reject
+//	             duplicates and to find an event by id; derived from the log
+//	             and kept on disk, not in memory (see idindex.go)
+//
+// Each record holds the number of the previous record of the same issue, so
+// an issue's events are a chain walked from Issue.LastRec.
 
 const (
 	recSize    = 80
@@ -139,7 +139,7 @@ type eventLog struct {
 	seg     *os.File
 	segNo   uint32
 	segOff  uint32
-	ids     idTable
+	ids     *idIndex
 	live    map[uint32]*liveIssue // counted by loadIDs, consumed by DB.reconcile
 	broken  error                 // set when the files on disk are not the ones open
 	segMu   sync.Mutex            // guards segs
@@ -193,7 +193,7 @@ func openEventLog(dir string, n, segFirst, segNo, segOff uint32, logNext bool) (
 		el.close()
 		return nil, err
 	}
-	if err := el.loadIDs(); err != nil {
+	if err := el.loadIDs(segFirst); err != nil {
 		el.close()
 		return nil, err
 	}
@@ -267,13 +267,11 @@ type liveIssue struct {
 	first, last uint32 // record+1
 }
 
-// loadIDs rebuilds the id table from the committed records and notes each
-// issue's live events.
-func (el *eventLog) loadIDs() error {
+// loadIDs opens the id index of the committed records (generation gen),
+// and notes each issue's live events while it reads the log.
+func (el *eventLog) loadIDs(gen uint32) error {
 	el.live = map[uint32]*liveIssue{}
-	el.ids = newIDTable(int(el.n))
-	return el.scanLive(func(n uint32, r *record) {
-		el.ids.insert(r.EventID, n, nil)
+	ids, err := openIDIndex(el.dir, el.log, el.n, gen, func(n uint32, r *record) {
 		li := el.live[r.Issue]
 		if li == nil {
 			li = &liveIssue{first: n + 1}
@@ -282,10 +280,17 @@ func (el *eventLog) loadIDs() error {
 		li.count++
 		li.last = n + 1
 	})
+	el.ids = ids
+	return err
 }
 
 func (el *eventLog) close() error {
 	var errs []error
+	if el.ids != nil {
+		// A project left broken may have its files half switched: its
+		// index stays dirty, so the next open rebuilds it.
+		errs = append(errs, el.ids.close(el.n, el.broken == nil))
+	}
 	if el.log != nil {
 		errs = append(errs, el.log.Close())
 	}
@@ -315,11 +320,51 @@ func (el *eventLog) readRecord(n uint32) (record, error) {
 // find returns the record number of the live event with the given id.
 // Callers hold el.mu.
 func (el *eventLog) find(id [16]byte) (uint32, bool) {
-	return el.ids.lookup(id, func(n uint32) [16]byte {
-		var b [16]byte
-		el.log.ReadAt(b[:], int64(n)*recSize)
-		return b
-	})
+	n, ok, err := el.ids.lookup(el.log, el.n, &id)
+	return n, ok && err == nil
+}
+
+// growIDs returns a larger id index, built from the log, when the current
+// one has no room for add more records; n counts the committed records,
+// the add new ones included. Callers hold digestMu but not el.mu: readers
+// go on with the current index meanwhile.
+func (el *eventLog) growIDs(n uint32, add int) (*idIndex, error) {
+	if el.ids.room(add) {
+		return nil, nil
+	}
+	path := filepath.Join(el.dir, "ids")
+	x, err := buildIDIndex(path+".new", el.log, n, el.ids.gen, max(el.ids.slots, el.ids.used+uint64(add)), nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		x.f.Close()
+		return nil, err
+	}
+	if err := syncDir(el.dir); err != nil {
+		x.f.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+// indexBatch indexes the records a batch committed from record start on,
+// or switches to next, which growIDs built with them (err is growIDs').
+// When the index cannot be brought up to date, the project refuses
+// further batches until a restart rebuilds it. Callers hold el.mu and
+// have counted the records in el.n.
+func (el *eventLog) indexBatch(start uint32, recs []record, next *idIndex, err error) {
+	if next != nil {
+		el.ids.close(0, false)
+		el.ids = next
+		return
+	}
+	for i := 0; err == nil && i < len(recs); i++ {
+		err = el.ids.insert(el.n, &recs[i].EventID, start+uint32(i))
+	}
+	if err != nil && el.broken == nil {
+		el.broken = fmt.Errorf("store: event-id index of %s: %w (a restart rebuilds it)", el.dir, err)
+	}
 }
 
 // readBody reads the compressed body the record points at. Callers hold
@@ -353,91 +398,4 @@ func (el *eventLog) segmentFile(n uint32) (*os.File, error) {
 	}
 	el.segs[n] = f
 	return f, nil
-}
-
-// idTable maps event ids to record numbers. Slots hold record+1 (0 = empty);
-// the table is kept at most half full and grows by doubling. Keys are not
-// stored: a probe reads the candidate record's id back from the log, so the
-// table costs 4 bytes a slot, 8–16 bytes per stored event.
-type idTable struct {
-	slots []uint32
-	n     int
-	seed  maphash.Seed
-}
-
-func newIDTable(n int) idTable {
-	size := 1024
-	for size < 2*n+2 {
-		size <<= 1
-	}
-	return idTable{slots: make([]uint32, size), seed: maphash.MakeSeed()}
-}
-
-func (t *idTable) hash(id [16]byte) uint64 { return maphash.Bytes(t.seed, id[:]) }
-
-func (t *idTable) lookup(id [16]byte, idOf func(uint32) [16]byte) (uint32, bool) {
-	mask := uint64(len(t.slots) - 1)
-	for i := t.hash(id) & mask; ; i = (i + 1) & mask {
-		s := t.slots[i]
-		if s == 0 {
-			return 0, false
-		}
-		if s != tombstone && idOf(s-1) == id {
-			return s - 1, true
-		}
-	}
-}
-
-const tombstone = ^uint32(0)
-
-// insert adds id → rec. idOf is needed only when the table grows past
-// half full; loadIDs passes nil because it sizes the table up front.
-func (t *idTable) insert(id [16]byte, rec uint32, idOf func(uint32) [16]byte) {
-	if 2*(t.n+1) > len(t.slots) {
-		t.grow(idOf)
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := t.hash(id) & mask; ; i = (i + 1) & mask {
-		if t.slots[i] == 0 || t.slots[i] == tombstone {
-			t.slots[i] = rec + 1
-			t.n++
-			return
-		}
-	}
-}
-
-// remove deletes the slot holding rec for id.
-func (t *idTable) remove(id [16]byte, rec uint32) {
-	mask := uint64(len(t.slots) - 1)
-	for i := t.hash(id) & mask; ; i = (i + 1) & mask {
-		s := t.slots[i]
-		if s == 0 {
-			return
-		}
-		if s == rec+1 {
-			t.slots[i] = tombstone
-			t.n--
-			return
-		}
-	}
-}
-
-func (t *idTable) grow(idOf func(uint32) [16]byte) {
-	old := t.slots
-	t.slots = make([]uint32, 2*len(old))
-	t.n = 0
-	mask := uint64(len(t.slots) - 1)
-	for _, s := range old {
-		if s == 0 || s == tombstone {
-			continue
-		}
-		id := idOf(s - 1)
-		for i := t.hash(id) & mask; ; i = (i + 1) & mask {
-			if t.slots[i] == 0 {
-				t.slots[i] = s
-				t.n++
-				break
-			}
-		}
-	}
 }

@@ -296,15 +296,8 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, c := range live {
-		if dead[c.n] {
-			el.ids.remove(c.r.EventID, c.n)
-		}
-	}
-	return nil
+	// The id index needs no change: it skips records flagged deleted.
+	return err
 }
 
 func putU32(b []byte, v uint32) {

@@ -243,28 +243,3 @@ func TestRepairDamagedTail(t *testing.T) {
 		t.Fatalf("after repair: %+v, %v", got, err)
 	}
 }
-
-func TestIDTableGrowsAndRemoves(t *testing.T) {
-	ids := map[uint32][16]byte{}
-	idOf := func(n uint32) [16]byte { return ids[n] }
-	tab := newIDTable(0)
-	for i := range 5000 {
-		ids[uint32(i)] = eventID(i)
-		tab.insert(eventID(i), uint32(i), idOf)
-	}
-	for i := range 5000 {
-		if n, ok := tab.lookup(eventID(i), idOf); !ok || n != uint32(i) {
-			t.Fatalf("lookup %d = %d, %v", i, n, ok)
-		}
-	}
-	if _, ok := tab.lookup(eventID(5000), idOf); ok {
-		t.Error("found an id never inserted")
-	}
-	tab.remove(eventID(7), 7)
-	if _, ok := tab.lookup(eventID(7), idOf); ok {
-		t.Error("found a removed id")
-	}
-	if n, ok := tab.lookup(eventID(8), idOf); !ok || n != 8 {
-		t.Error("lost a neighbour of a removed id")
-	}
-}
