@@ -5,23 +5,35 @@ import (
 	"strconv"
 )
 
-// The buntdb key layout, in one place. Numbers are zero-padded so that
-// buntdb's lexical key order is numeric order.
+// The key layout, in one place. Numbers are zero-padded so that lexical
+// key order is numeric order. kvtx.go routes each family to its home.
+//
+// In buntdb (in memory; what the operator controls):
 //
 //	meta:format                         data-directory format version
-//	seq:<name>                          last id handed out for <name> (project, issue)
+//	tree:seq                            last tree transaction committed (kvtx.go)
+//	seq:<name>                          last id handed out for <name> (project, issue, outbox, deploy)
 //	project:<pid 6>                     Project JSON
 //	user:<name>                         User JSON
 //	token:<sha256 hex of token>         Token JSON
-//	issue:<iid 10>                      Issue JSON
-//	pissue:<pid 6>:<digest order 10>    issue id, for listing a project's issues and friendly ids
-//	grouping:<pid 6>:<sha256 hex>       Grouping JSON (issue id, key, mechanism)
-//	release:<pid 6>:<version>           Release JSON
-//	itag:<iid 10>:<key>\x00<value>      times the issue's events carried the tag
-//	itagn:<iid 10>:<key>                distinct values counted under itag for the key
+//	session:<hash>                      Session JSON (expires)
+//	alertbackend:…, alertaddr:…, alertoptout:…, emailstatus, emailcount:… (expires)
 //	spool:pos                           spool position digested so far ("seg:off")
 //
-// Event bodies and the per-event index are not in buntdb: see eventlog.go.
+// In the tree (tree.db, on disk; what grows with traffic and time):
+//
+//	issue:<iid 10>                      Issue JSON
+//	pissue:, ils:, iec:, inext:, icnt:, igrp:   issue indexes (issueindex.go)
+//	grouping:<pid 6>:<sha256 hex>       Grouping JSON (issue id, key, mechanism)
+//	release:<pid 6>:<version>           Release JSON
+//	deploy:<pid 6>:<version>\x00<seq>   Deploy JSON (release.go)
+//	itag:<iid 10>:<key>\x00<value>      times the issue's events carried the tag
+//	itagn:<iid 10>:<key>                distinct values counted under itag for the key
+//	history:<iid 10>:<nanos 20>         HistoryEntry JSON (actions.go)
+//	hourly:, daily:, thourly:, tdaily:  event counters (hourly.go)
+//	outbox:<id 16>                      Delivery JSON (outbox.go)
+//
+// Event bodies and the per-event index are in neither: see eventlog.go.
 const (
 	keyFormat   = "meta:format"
 	keySpoolPos = "spool:pos"
