@@ -168,7 +168,6 @@ func BenchmarkItemBomb(b *testing.B) {
 	mux, _ := newDirectHandler(b)
 	body := gzipped(itemBomb(5_000_000))
 	b.ReportAllocs()
-	b.ReportMetric(float64(len(body)), "body-bytes")
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, "/api/1/envelope/?sentry_key="+testKey, bytes.NewReader(body))
 		req.Header.Set("Content-Encoding", "gzip")
@@ -178,6 +177,7 @@ func BenchmarkItemBomb(b *testing.B) {
 			b.Fatalf("status %d %s", w.Code, w.Body)
 		}
 	}
+	b.ReportMetric(float64(len(body)), "body-bytes")
 }
 
 // BenchmarkDenseBomb measures one value-dense 1 KB gzip bomb (1 MiB, ~520k
