@@ -65,29 +65,47 @@
 // runs to the next newline or the end when it has none. CRLF line ends,
 // blank lines between items and a last item without a newline are accepted.
 //
-// Item types: only "event" is kept. Its payload must be a JSON object (at
-// most MaxEventSize bytes and 300 levels deep; bad UTF-8 inside strings is
-// accepted and repaired by digest) or the request gets 400. Every other
-// type (transaction, session, sessions, client_report, attachment,
-// user_report, feedback, profile, profile_chunk, replay_*, check_in, log,
-// span, statsd, trace_metric, unknown types) is read through the capped
-// stream and dropped, and counted in Counters.Dropped. An envelope with more
-// than one event item is accepted and none of its events is kept (as
-// Bugsink does). At most one event is ever held in memory.
+// Item types: "event" items are kept, each as its own event. An event
+// payload must be a JSON object (at most MaxEventSize bytes and 300 levels
+// deep; bad UTF-8 inside strings is accepted and repaired by digest) or the
+// request gets 400. Every other type (transaction, session, sessions,
+// client_report, attachment, user_report, feedback, profile, profile_chunk,
+// replay_*, check_in, log, span, statsd, trace_metric, unknown types) is
+// read through the capped stream and dropped, and counted in
+// Counters.Dropped. At most one event is ever held in memory: an event is
+// written to the spool before the next event item is read, so when an
+// envelope turns out malformed after its first events those stay stored
+// and the reply is 400. An envelope holds at most MaxEnvelopeItems (100)
+// items and 100 blank lines between them; the first item past that gets 413
+// and the first blank line past that 400, without the rest being read.
 //
 // Malformed envelopes get 400 with a message saying what is wrong: a header
 // that is not a JSON object, a line over 8 KiB, an item shorter than its
 // length (truncated), bytes after an item other than a newline (a length
 // that lies), an item header at the very end.
 //
+// # Dense events
+//
+// Ingest never builds a JSON tree of an event, whose cost grows with the
+// number of values (fastjson: ~80 bytes each; 1 KB of gzip can carry
+// 520,000 of them). It checks the payload with fastjson.ValidateBytes (no
+// allocation) and finds its top-level event_id with a byte scan that also
+// counts its values. An event of more than event.MaxValues (20,000) values
+// is trimmed by digest's rule (event.TrimDense: containers keep their first
+// 1,000 entries and a marker) before it is spooled.
+//
 // # Event ids and replies
 //
-// The event id is the envelope header's event_id (32 hex digits or a dashed
-// UUID, stored as 32 lowercase hex; invalid values and the nil UUID are
-// ignored), else the event's own top-level event_id, else a new random
-// UUID. The event is appended to the spool with that id, and only once it
-// is on disk does the reply go out: 200 {"id": "<32 hex>"}. An envelope
-// without an event gets 200 {} (or {"id": ...} with the header's event_id).
-// A spool failure gets 503; a panic, which should not happen, 500. All
-// error bodies are JSON {"message": "..."}.
+// The first event's id is the envelope header's event_id (32 hex digits or
+// a dashed UUID, stored as 32 lowercase hex; invalid values and the nil UUID
+// are ignored), else the event's own top-level event_id, else a new random
+// UUID. A later event of the same envelope gets its own event_id, unless an
+// earlier event has it (Android puts a Java and a native event under one
+// id): then its id is derived from the first event's and its position
+// (SHA-256, as a version 8 UUID), so that an envelope sent twice is stored
+// once. Each event is appended to the spool with its id, and only once all
+// are on disk does the reply go out: 200 {"id": "<first event's id>"}. An
+// envelope without an event gets 200 {} (or {"id": ...} with the header's
+// event_id). A spool failure gets 503; a panic, which should not happen,
+// 500. All error bodies are JSON {"message": "..."}.
 package ingest

@@ -4,16 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"sync"
-
-	"github.com/valyala/fastjson"
 )
 
-// handleEnvelope serves POST /api/{project_id}/envelope/: it keeps the
-// envelope's one event item and drops every other item after reading it.
+// handleEnvelope serves POST /api/{project_id}/envelope/: it spools every
+// event item, each as its own event, and drops every other item after
+// reading it.
 func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	project, err := projectID(r)
 	if err != nil {
@@ -51,31 +51,42 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 
 	ev := getEventBuf()
 	defer putEventBuf(ev)
-	err = p.readItems(ev)
+	ids := envelopeIDs{header: p.eventID}
+	spoolOne := func(payload []byte) error {
+		payloadID, payload := prepareEvent(payload)
+		return h.spoolEvent(r, project, ids.pick(payloadID), payload)
+	}
+	err = p.readItems(ev, spoolOne)
 	h.dropped.Add(int64(p.dropped))
 	if err != nil {
 		return err
 	}
 	b.Close() // free the decoder (br, zstd: up to 16 MiB) before waiting for the disk
-	if p.events != 1 {
-		// No event, or several: Bugsink ignores envelopes with more than one.
-		return writeID(w, p.eventID)
+	if p.pending {
+		if err := spoolOne(ev.b); err != nil {
+			return err
+		}
 	}
-	id := eventID(p.eventID, ev.b)
-	if err := h.spoolEvent(r, project, id, ev.b); err != nil {
-		return err
-	}
-	return writeID(w, id)
+	return writeID(w, ids.first())
 }
 
 // maxLine is the longest envelope or item header line accepted.
 const maxLine = 8 << 10
 
+// MaxEnvelopeItems is the most items an envelope may hold; at the first item
+// past it the request gets 413 without the rest being read. Real envelopes
+// hold a handful (an event, its attachments, a client report; Sentry itself
+// takes at most 100 sessions in one envelope), and every item costs a header
+// parse, so an envelope of millions of empty items would otherwise cost
+// seconds of CPU.
+const MaxEnvelopeItems = 100
+
+// maxBlankLines is the most blank lines an envelope may have between its
+// items, for the same reason.
+const maxBlankLines = MaxEnvelopeItems
+
 // lineReaders buffer decoded envelopes; a header line must fit in one.
 var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 2*maxLine) }}
-
-// headerParsers parse header lines (at most maxLine bytes each).
-var headerParsers fastjson.ParserPool
 
 // envelopeParser reads a Sentry envelope from a stream: a header line, then
 // items, each an item header line and a payload that is either `length`
@@ -91,8 +102,11 @@ type envelopeParser struct {
 	dsnKey  string // public key of the header dsn; "" if absent or invalid
 
 	// Set by readItems.
-	events  int // event items seen
-	dropped int // items read and discarded
+	items   int  // items seen
+	blank   int  // blank lines seen
+	events  int  // event items seen
+	dropped int  // items read and discarded
+	pending bool // the last event read is in the event buffer, not yet handed on
 }
 
 // readHeader reads the envelope header line.
@@ -104,24 +118,22 @@ func (p *envelopeParser) readHeader() error {
 	if eof && len(line) == 0 {
 		return malformedf("Empty envelope: no header line")
 	}
-	jp := headerParsers.Get()
-	defer headerParsers.Put(jp)
-	v, err := jp.ParseBytes(line)
-	if err != nil || v.Type() != fastjson.TypeObject {
-		return malformedf("The envelope header is not a JSON object")
+	// Invalid event_id and dsn values are ignored, not refused (as Bugsink
+	// does).
+	hdr, err := scanHeader(line, "The envelope header")
+	if err != nil {
+		return err
 	}
-	// Invalid values are ignored, not refused (as Bugsink does).
-	p.eventID = normalizeEventID(v.GetStringBytes("event_id"))
-	if dsn := v.GetStringBytes("dsn"); dsn != nil {
-		p.dsnKey = dsnKey(dsn)
-	}
+	p.eventID, p.dsnKey = hdr.eventID, hdr.dsnKey
 	return nil
 }
 
-// readItems reads the items up to the end of the envelope. The first event
-// item's payload is left in ev; if a second event item turns up, ev is
-// emptied and every further event is dropped as well.
-func (p *envelopeParser) readItems(ev *eventBuf) error {
+// readItems reads the items up to the end of the envelope. Each event
+// item's payload is read into ev and checked; before the next event item
+// is read into ev, the previous one is handed to keep. The last one is left
+// in ev with p.pending set, so that the caller can release the body's
+// decoder before handing it on.
+func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error) error {
 	for {
 		line, eof, err := p.readLine("item header")
 		if err != nil {
@@ -131,60 +143,49 @@ func (p *envelopeParser) readItems(ev *eventBuf) error {
 			if eof {
 				return nil
 			}
+			if p.blank++; p.blank > maxBlankLines {
+				return malformedf("More than %d blank lines between the items of the envelope", maxBlankLines)
+			}
 			continue
 		}
-		isEvent, length, err := parseItemHeader(line)
+		if p.items++; p.items > MaxEnvelopeItems {
+			return &ingestError{kind: tooLarge, msg: fmt.Sprintf("Too many items in the envelope (at most %d)", MaxEnvelopeItems)}
+		}
+		hdr, err := scanHeader(line, "An item header")
+		if err != nil {
+			return err
+		}
+		length, err := hdr.itemLength()
 		if err != nil {
 			return err
 		}
 		if eof && length != 0 {
 			return malformedf("Truncated envelope: it ends right after an item header")
 		}
-		keep := false
-		if isEvent {
-			p.events++
-			keep = p.events == 1
-			if p.events == 2 {
-				ev.b = ev.b[:0]
-				p.dropped++ // the first one
+		if hdr.isEvent && p.pending {
+			if err := keep(ev.b); err != nil {
+				return err
 			}
+			p.pending = false
 		}
 		if length >= 0 {
-			err = p.readSized(length, keep, ev)
+			err = p.readSized(length, hdr.isEvent, ev)
 		} else {
-			err = p.readToNewline(keep, ev)
+			err = p.readToNewline(hdr.isEvent, ev)
 		}
 		if err != nil {
 			return err
 		}
-		if !keep {
+		if !hdr.isEvent {
 			p.dropped++
 			continue
 		}
 		if err := checkEventJSON(ev.b); err != nil {
 			return err
 		}
+		p.events++
+		p.pending = true
 	}
-}
-
-// parseItemHeader returns whether the item is an event and its declared
-// length (-1 if none).
-func parseItemHeader(line []byte) (isEvent bool, length int64, err error) {
-	jp := headerParsers.Get()
-	defer headerParsers.Put(jp)
-	v, err := jp.ParseBytes(line)
-	if err != nil || v.Type() != fastjson.TypeObject {
-		return false, 0, malformedf("An item header is not a JSON object")
-	}
-	length = -1
-	if lv := v.Get("length"); lv != nil && lv.Type() != fastjson.TypeNull {
-		n, err := lv.Int64()
-		if err != nil || n < 0 {
-			return false, 0, malformedf("An item length is not a non-negative integer")
-		}
-		length = n
-	}
-	return string(v.GetStringBytes("type")) == "event", length, nil
 }
 
 // readLine returns the next line without its line end, and whether the

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,17 +67,64 @@ func TestEnvelopeSeveralEvents(t *testing.T) {
 	env := envelope(`{"event_id":"44444444444444444444444444444444"}`,
 		`{"type":"event"}`, `{"message":"one"}`,
 		`{"type":"attachment","length":3}`, `abc`,
-		`{"type":"event"}`, `{"message":"two"}`,
+		`{"type":"event"}`, `{"message":"two","event_id":"55555555555555555555555555555555"}`,
 		`{"type":"event","length":2}`, `{}`)
 	status, body := ts.postEnvelope(t, env)
 	if status != 200 || strings.TrimSpace(string(body)) != `{"id":"44444444444444444444444444444444"}` {
 		t.Errorf("%d %s", status, body)
 	}
-	if recs := ts.newRecords(t); len(recs) != 0 {
-		t.Errorf("%d records spooled from an envelope with 3 events, want none", len(recs))
+	recs := ts.newRecords(t)
+	if len(recs) != 3 {
+		t.Fatalf("%d records spooled from an envelope with 3 events, want 3", len(recs))
 	}
-	if c := ts.h.Counters(); c.Dropped != 4 || c.Accepted != 0 {
-		t.Errorf("Counters = %+v, want 4 dropped", c)
+	third := derivedEventID("44444444444444444444444444444444", 2)
+	for i, want := range []struct{ id, payload string }{
+		{"44444444444444444444444444444444", `{"message":"one"}`},
+		{"55555555555555555555555555555555", `{"message":"two","event_id":"55555555555555555555555555555555"}`},
+		{third, `{}`},
+	} {
+		if recs[i].EventID != want.id || string(recs[i].Payload) != want.payload {
+			t.Errorf("record %d: %s %s, want %s %s", i, recs[i].EventID, recs[i].Payload, want.id, want.payload)
+		}
+	}
+	if c := ts.h.Counters(); c.Dropped != 1 || c.Accepted != 3 {
+		t.Errorf("Counters = %+v, want 1 dropped, 3 accepted", c)
+	}
+
+	// A second event with the first one's id (Android's Java and native
+	// events) gets an id of its own, the same on every retry.
+	env, err := os.ReadFile("testdata/envelopes/sentry-java/android-java-then-native.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first []string
+	for try := range 2 {
+		status, body = ts.postEnvelope(t, env)
+		const headerID = "9ec79c33ec9942ab8353589fcb2e04dc"
+		if status != 200 || strings.TrimSpace(string(body)) != `{"id":"`+headerID+`"}` {
+			t.Errorf("%d %s", status, body)
+		}
+		var ids []string
+		for _, r := range ts.newRecords(t) {
+			ids = append(ids, r.EventID)
+		}
+		if len(ids) != 2 || ids[0] != headerID || ids[1] == headerID || normalizeEventID([]byte(ids[1])) != ids[1] {
+			t.Errorf("spooled ids %v, want %s and another", ids, headerID)
+		}
+		if try == 1 && !slices.Equal(ids, first) {
+			t.Errorf("retry spooled ids %v, want %v again", ids, first)
+		}
+		first = ids
+	}
+
+	// An envelope that goes bad after its first event: the event is
+	// stored (it was spooled before the rest arrived), the reply is 400.
+	env = envelope(`{}`, `{"type":"event"}`, `{"message":"one"}`, `{"type":"event"}`, `{"message":"two"}`, `not a header`, ``)
+	if status, body := ts.postEnvelope(t, env); status != 400 {
+		t.Errorf("%d %s, want 400", status, body)
+	}
+	if recs := ts.newRecords(t); len(recs) != 1 || string(recs[0].Payload) != `{"message":"one"}` {
+		t.Errorf("%d records, want the first event", len(recs))
 	}
 }
 
@@ -245,13 +293,14 @@ func TestConcurrentRequests(t *testing.T) {
 }
 
 // parseEnvelopeBytes runs the envelope parser over data as the handler does.
-func parseEnvelopeBytes(data []byte, maxEvent int64) (*envelopeParser, *eventBuf, error) {
+// keep is called with each event but the last, which stays in the buffer.
+func parseEnvelopeBytes(data []byte, maxEvent int64, keep func([]byte) error) (*envelopeParser, *eventBuf, error) {
 	p := &envelopeParser{br: bufio.NewReaderSize(bytes.NewReader(data), 2*maxLine), maxEvent: limit{maxEvent, "MaxEventSize"}}
 	ev := &eventBuf{}
 	if err := p.readHeader(); err != nil {
 		return p, ev, err
 	}
-	return p, ev, p.readItems(ev)
+	return p, ev, p.readItems(ev, keep)
 }
 
 // FuzzEnvelope checks that the envelope parser never panics or hangs, and
@@ -273,7 +322,17 @@ func FuzzEnvelope(f *testing.F) {
 	f.Add([]byte("{}\n{\"type\":\"event\"}\n[[[[{}]]]]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const maxEvent = 4 << 10
-		p, ev, err := parseEnvelopeBytes(data, maxEvent)
+		check := func(ev []byte) error {
+			if len(ev) > maxEvent {
+				t.Fatalf("kept an event of %d bytes over the %d cap", len(ev), maxEvent)
+			}
+			if err := checkEventJSON(ev); err != nil {
+				t.Fatalf("kept an event that is not a JSON object: %v", err)
+			}
+			return nil
+		}
+		kept := 0
+		p, ev, err := parseEnvelopeBytes(data, maxEvent, func(ev []byte) error { kept++; return check(ev) })
 		if err != nil {
 			var ie *ingestError
 			if !errors.As(err, &ie) || ie.kind != malformed && ie.kind != tooLarge {
@@ -281,13 +340,12 @@ func FuzzEnvelope(f *testing.F) {
 			}
 			return
 		}
-		if p.events == 1 {
-			if len(ev.b) > maxEvent {
-				t.Fatalf("kept an event of %d bytes over the %d cap", len(ev.b), maxEvent)
-			}
-			if err := checkEventJSON(ev.b); err != nil {
-				t.Fatalf("kept an event that is not a JSON object: %v", err)
-			}
+		if p.pending {
+			kept++
+			check(ev.b)
+		}
+		if kept != p.events || p.items > MaxEnvelopeItems {
+			t.Fatalf("%d events handed on of %d read (%d items)", kept, p.events, p.items)
 		}
 		if p.eventID != "" && normalizeEventID([]byte(p.eventID)) != p.eventID {
 			t.Fatalf("event id %q not normalised", p.eventID)

@@ -3,13 +3,16 @@ package ingest
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/valyala/fastjson"
 )
@@ -130,38 +133,69 @@ func newEventID() string {
 	return hex.EncodeToString(u[:])
 }
 
-// payloadParsers parse events for their event_id. A parser keeps memory in
-// proportion to the largest document it parsed, so only those used on small
-// events go back to the pool.
-var payloadParsers fastjson.ParserPool
-
-const maxPooledParse = 64 << 10
-
-// payloadEventID returns the normalised top-level event_id of the JSON event
-// b, or "".
-func payloadEventID(b []byte) string {
-	p := payloadParsers.Get()
-	v, err := p.ParseBytes(b)
-	id := ""
-	if err == nil {
-		id = normalizeEventID(v.GetStringBytes("event_id"))
+// prepareEvent readies a checked event payload for the spool: it returns
+// the payload's own event_id (normalised, or "") and the payload to store,
+// which is b itself unless b is value-dense. A dense event is trimmed here
+// by digest's rule (event.TrimDense), so that the spool, the forwarder and
+// digest never see more than event.MaxValues values of it. Neither step
+// builds a JSON tree: the cost is a byte scan, plus one buffer of about b's
+// size for a dense event.
+func prepareEvent(b []byte) (payloadID string, payload []byte) {
+	id, values := scanEvent(b)
+	if values > event.MaxValues {
+		b, _ = event.TrimDense(b)
 	}
-	if len(b) <= maxPooledParse {
-		payloadParsers.Put(p)
+	return id, b
+}
+
+// envelopeIDs picks the id each event of one request is stored under.
+type envelopeIDs struct {
+	header string   // the envelope header's event_id, normalised; "" if none
+	used   []string // the ids picked so far, in order
+}
+
+// pick returns the id for the next event, whose own event_id is payloadID
+// (normalised, or ""). The first event gets the envelope header's id, else
+// its own, else a new one. A later event gets its own id unless an earlier
+// event of the envelope has it (Android sends a Java and a native event
+// under one id); then it gets an id derived from the first event's and its
+// position, so that an envelope sent twice is stored once.
+func (e *envelopeIDs) pick(payloadID string) string {
+	var id string
+	switch {
+	case len(e.used) == 0 && e.header != "":
+		id = e.header
+	case payloadID != "" && !slices.Contains(e.used, payloadID):
+		id = payloadID
+	case len(e.used) == 0:
+		id = newEventID()
+	default:
+		for k := len(e.used); id == "" || slices.Contains(e.used, id); k++ {
+			id = derivedEventID(e.used[0], k)
+		}
 	}
+	e.used = append(e.used, id)
 	return id
 }
 
-// eventID picks the id to store an event under: the envelope header's
-// (headerID, already normalised), else the payload's, else a new one.
-func eventID(headerID string, payload []byte) string {
-	if headerID != "" {
-		return headerID
+// first returns the id to answer with: the first event's, else the
+// envelope header's, else "".
+func (e *envelopeIDs) first() string {
+	if len(e.used) > 0 {
+		return e.used[0]
 	}
-	if id := payloadEventID(payload); id != "" {
-		return id
-	}
-	return newEventID()
+	return e.header
+}
+
+// derivedEventID returns the id of the k-th event (from 0) of an envelope
+// whose first event has id base: a UUID (version 8, RFC 9562) made of the
+// SHA-256 of both, as 32 hex digits.
+func derivedEventID(base string, k int) string {
+	sum := sha256.Sum256([]byte(base + "/" + strconv.Itoa(k)))
+	u := sum[:16]
+	u[6] = u[6]&0x0f | 0x80
+	u[8] = u[8]&0x3f | 0x80
+	return hex.EncodeToString(u)
 }
 
 // spoolEvent writes an accepted event to the spool; it returns once the
@@ -249,8 +283,10 @@ func (e *eventBuf) takeBig() error {
 	}
 }
 
-// readAll reads r to its end. hint, if positive, is the expected size.
-func (e *eventBuf) readAll(r io.Reader, hint int64) error {
+// readAll reads r to its end. hint, if positive, is the expected size;
+// limit is the most r can yield (it fails past that), so the buffer never
+// grows beyond limit+1, the room needed to see the end.
+func (e *eventBuf) readAll(r io.Reader, hint, limit int64) error {
 	e.b = e.b[:0]
 	if hint > 0 && hint < maxPooledEvent {
 		if hint >= bigBody {
@@ -258,16 +294,21 @@ func (e *eventBuf) readAll(r io.Reader, hint int64) error {
 				return err
 			}
 		}
-		e.b = slices.Grow(e.b, int(hint)+1)
+		e.b = slices.Grow(e.b, int(min(hint, limit)+1))
 	}
 	for {
 		if len(e.b) == cap(e.b) {
-			if 2*len(e.b) >= bigBody {
+			// Grow by doubling, exactly (append's growth overshoots).
+			n := int(min(max(4<<10, 2*int64(len(e.b))), limit+1))
+			if n <= len(e.b) {
+				n = len(e.b) + 4<<10 // past the limit: r will say so
+			}
+			if n >= bigBody {
 				if err := e.takeBig(); err != nil {
 					return err
 				}
 			}
-			e.b = slices.Grow(e.b, max(4<<10, len(e.b)))
+			e.b = append(make([]byte, 0, n), e.b...)
 		}
 		n, err := r.Read(e.b[len(e.b):cap(e.b)])
 		e.b = e.b[:len(e.b)+n]

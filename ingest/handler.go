@@ -69,7 +69,7 @@ type Counters struct {
 	RefusedMalformed int64 // 400: bad encoding, envelope or event JSON
 	RefusedAdmission int64 // 429: Admit said no
 	// Dropped counts envelope items read and discarded: every item that is
-	// not an event, and the events of envelopes holding more than one.
+	// not an event.
 	Dropped int64
 }
 

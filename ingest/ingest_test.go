@@ -203,7 +203,7 @@ var cutFromEnvelope = map[string]string{
 }
 
 // TestSampleEnvelopes posts every sample envelope and checks that exactly
-// its event item, byte for byte, ends up in the spool.
+// its event items, byte for byte, end up in the spool.
 func TestSampleEnvelopes(t *testing.T) {
 	ts := newTestServer(t)
 	files, err := filepath.Glob("testdata/envelopes/*/*")
@@ -246,29 +246,30 @@ func TestSampleEnvelopes(t *testing.T) {
 			continue
 		}
 		headerID, events := eventItems(t, env)
-		if len(events) != 1 {
-			if len(recs) != 0 {
-				t.Errorf("%s: %d event items, but %d records spooled", f, len(events), len(recs))
+		if len(recs) != len(events) {
+			t.Errorf("%s: %d records spooled, want one per event item (%d)", f, len(recs), len(events))
+			continue
+		}
+		if len(events) == 0 {
+			continue
+		}
+		stored += len(recs)
+		for i, ev := range events {
+			if !bytes.Equal(recs[i].Payload, ev) {
+				t.Errorf("%s: spooled payload %d (%d bytes) differs from the event item (%d bytes)", f, i, len(recs[i].Payload), len(ev))
 			}
-			continue
 		}
-		if len(recs) != 1 {
-			t.Errorf("%s: %d records spooled, want 1", f, len(recs))
-			continue
-		}
-		stored++
 		r := recs[0]
-		if !bytes.Equal(r.Payload, events[0]) {
-			t.Errorf("%s: spooled payload (%d bytes) differs from the event item (%d bytes)", f, len(r.Payload), len(events[0]))
-		}
 		if want, ok := cut[filepath.Base(f)]; ok && !bytes.Equal(r.Payload, want) {
 			t.Errorf("%s: spooled payload differs from the corpus's cut-out event", f)
 		}
 		if want := normalizeEventID([]byte(headerID)); want != "" && r.EventID != want {
 			t.Errorf("%s: EventID = %q, want the header's %q", f, r.EventID, want)
 		}
-		if len(r.EventID) != 32 || normalizeEventID([]byte(r.EventID)) != r.EventID {
-			t.Errorf("%s: EventID %q is not 32 lowercase hex", f, r.EventID)
+		for _, r := range recs {
+			if len(r.EventID) != 32 || normalizeEventID([]byte(r.EventID)) != r.EventID {
+				t.Errorf("%s: EventID %q is not 32 lowercase hex", f, r.EventID)
+			}
 		}
 		if wantReply := `{"id":"` + r.EventID + `"}`; strings.TrimSpace(string(body)) != wantReply {
 			t.Errorf("%s: reply %s, want %s", f, body, wantReply)

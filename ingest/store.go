@@ -27,15 +27,17 @@ func (h *Handler) handleStore(w http.ResponseWriter, r *http.Request) error {
 	if b.identity() {
 		hint = r.ContentLength
 	}
-	if err := ev.readAll(b, hint); err != nil {
+	if err := ev.readAll(b, hint, h.store.decoded.n); err != nil {
 		return err
 	}
 	b.Close() // free the decoder before waiting for the disk
 	if err := checkEventJSON(ev.b); err != nil {
 		return err
 	}
-	id := eventID("", ev.b)
-	if err := h.spoolEvent(r, project, id, ev.b); err != nil {
+	payloadID, payload := prepareEvent(ev.b)
+	var ids envelopeIDs
+	id := ids.pick(payloadID)
+	if err := h.spoolEvent(r, project, id, payload); err != nil {
 		return err
 	}
 	return writeID(w, id)

@@ -17,6 +17,12 @@ const (
 	maxItems  = 1000
 )
 
+// MaxValues is the number of JSON values above which an event is trimmed
+// (see TrimDense). Ingest counts the values of every event as it scans it
+// for its id, and trims the dense ones before they reach the spool, so
+// neither ingest nor digest ever parses more than about this many values.
+const MaxValues = maxValues
+
 // TrimMarker starts the text that stands for trimmed entries.
 const TrimMarker = "[tinysink: "
 
@@ -51,10 +57,17 @@ func isDelim(c byte) bool {
 	return c == ',' || c == ']' || c == '}' || c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == ':'
 }
 
+// TrimDense returns raw with containers cut as described above, and whether
+// anything was cut. Input that is not valid JSON is returned unchanged. Its
+// cost is a byte scan and one output buffer of about raw's size; it builds
+// no values.
+func TrimDense(raw []byte) ([]byte, bool) { return trimDense(raw) }
+
 // trimDense returns raw with containers cut as described above, and whether
 // anything was cut. Input that is not valid JSON is returned unchanged.
 func trimDense(raw []byte) ([]byte, bool) {
-	t := trimmer{in: raw, out: make([]byte, 0, len(raw)/2)}
+	// Dense events usually trim to a small fraction of their size.
+	t := trimmer{in: raw, out: make([]byte, 0, min(len(raw)/2, 64<<10))}
 	end, ok := t.value(t.skipSpace(0), 0)
 	if !ok || t.skipSpace(end) != len(raw) {
 		return raw, false

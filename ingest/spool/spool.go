@@ -47,7 +47,7 @@ type Record struct {
 	EventID    string // 32 lowercase hex
 	IngestedAt time.Time
 	RemoteAddr string
-	Payload    []byte // the event JSON as received (decompressed)
+	Payload    []byte // the event JSON as received (decompressed; trimmed if value-dense)
 }
 
 // Pos is a position in the spool: the segment and the byte offset just after
