@@ -538,8 +538,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if s.adminMsg != "" {
 		fmt.Fprint(stdout, s.adminMsg)
 	}
-	// Start-up is over: stop counting its code pages as resident.
-	budget.DropStartupPages()
 	log.Info("tinysink ready", "addr", s.ln.Addr().String(), "version", buildVersion(), "data", c.Data, "memory_limit", s.limiter.Limit())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
