@@ -631,10 +631,12 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	})
 	s.worker.OnAlert = s.alerts.Poke
 
-	refusals := ops.CountRefusals(quota.Admitters{s.limiter, s.disk, s.quota})
+	refusals := ops.NewRefusals(log.With("component", "ingest"))
 	ing := ingest.New(ingest.Config{
-		Projects: s.db, Admit: refusals, Spool: s.sp, Logger: log.With("component", "ingest"),
-		BaseURL: s.base, TrustProxy: c.TrustProxy, OnAccept: s.quota.Count,
+		Projects: s.db, Admit: quota.Admitters{s.disk, s.quota}, Memory: s.limiter, Spool: s.sp, Logger: log.With("component", "ingest"),
+		BaseURL: s.base, TrustProxy: c.TrustProxy,
+		OnAccept: func(project int) { s.quota.Count(project); refusals.Accepted(project) },
+		OnRefuse: refusals.Refused,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
 	})
 	mux := http.NewServeMux()
