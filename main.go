@@ -635,8 +635,8 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ing := ingest.New(ingest.Config{
 		Projects: s.db, Admit: quota.Admitters{s.disk, s.quota}, Memory: s.limiter, Spool: s.sp, Logger: log.With("component", "ingest"),
 		BaseURL: s.base, TrustProxy: c.TrustProxy,
-		OnAccept: func(project int) { s.quota.Count(project); refusals.Accepted(project) },
-		OnRefuse: refusals.Refused,
+		OnAccept:     func(project int) { s.quota.Count(project); refusals.Accepted(project) },
+		OnRefuse:     refusals.Refused,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
 	})
 	mux := http.NewServeMux()

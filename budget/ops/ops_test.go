@@ -618,7 +618,9 @@ func TestSustainedRefusalsFailReadiness(t *testing.T) {
 			t.Fatalf("send over the quota = %d %s", code, body)
 		}
 	}
-	warnings := func() int { return strings.Count(e.logBuf.String(), `level=WARN msg="ingest refusing events" reason=project_quota project_id=1 `) }
+	warnings := func() int {
+		return strings.Count(e.logBuf.String(), `level=WARN msg="ingest refusing events" reason=project_quota project_id=1 `)
+	}
 
 	if code, body := e.send(t, "", `{"message":"within quota"}`); code != 200 {
 		t.Fatalf("first send = %d %s", code, body)
