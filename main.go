@@ -100,7 +100,7 @@ var settings = []setting{
 	{"addr", "TINYSINK_ADDR", ":8000", "address to listen on"},
 	{"data", "TINYSINK_DATA", "./data", "data directory (created if missing)"},
 	{"base-url", "TINYSINK_BASE_URL", "", "URL the server is reached at, used in DSNs and links (default http://localhost:<port>)"},
-	{"memory-limit", "TINYSINK_MEMORY_LIMIT", "24MiB", "Go memory limit; ingest answers 429 before the live heap gets near it (0 = none)"},
+	{"memory-limit", "TINYSINK_MEMORY_LIMIT", "24MiB", "Go memory limit; ingest answers 429 when requests in flight would push the heap past 70% of it, never when none is (0 = none)"},
 	{"max-event-size", "TINYSINK_MAX_EVENT_SIZE", "1MiB", "largest event, decompressed"},
 	{"max-event-compressed-size", "TINYSINK_MAX_EVENT_COMPRESSED_SIZE", "200KiB", "largest /store/ request body as sent"},
 	{"max-envelope-size", "TINYSINK_MAX_ENVELOPE_SIZE", "100MiB", "largest envelope, decompressed"},
