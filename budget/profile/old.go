@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -163,39 +165,59 @@ func Populate(dir string, size OldSize, progress io.Writer) (*OldStats, error) {
 		}
 	}
 
-	// One goroutine builds and prepares events while this one digests
-	// them, batch by batch.
+	// One goroutine makes the events of a batch, prepareWorkers parse and
+	// compress them, and this one digests the batch before.
 	type batch struct {
 		evs  []*digest.Prepared
 		last time.Time
 		err  error
 	}
-	batches := make(chan batch, 2)
+	batches := make(chan batch, 1)
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
 		defer close(batches)
 		g := newOldGen(size, first, end)
 		per := max(min(loadBatch, size.Events/10), 1)
-		l := digest.NewLoader()
-		var b batch
-		for i := range size.Events {
-			project, at, raw := g.next(i)
-			ev, err := l.Prepare(project, raw, at)
-			if err != nil {
-				b.err = fmt.Errorf("event %d: %w", i, err)
+		workers := max(min(runtime.GOMAXPROCS(0), 4), 1)
+		loaders := make([]*digest.Loader, workers)
+		for w := range loaders {
+			loaders[w] = digest.NewLoader()
+		}
+		type raw struct {
+			project int
+			at      time.Time
+			b       []byte
+		}
+		raws := make([]raw, 0, per)
+		for i := 0; i < size.Events; {
+			raws = raws[:0]
+			for ; i < size.Events && len(raws) < per; i++ {
+				project, at, b := g.next(i)
+				raws = append(raws, raw{project, at, b})
 			}
-			b.evs, b.last = append(b.evs, ev), at
-			if len(b.evs) == per || i == size.Events-1 || b.err != nil {
-				select {
-				case batches <- b:
-				case <-stop:
-					return
-				}
-				if b.err != nil {
-					return
-				}
-				b = batch{evs: make([]*digest.Prepared, 0, loadBatch)}
+			b := batch{evs: make([]*digest.Prepared, len(raws)), last: raws[len(raws)-1].at}
+			errs := make([]error, workers)
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for k := w; k < len(raws); k += workers {
+						if b.evs[k], errs[w] = loaders[w].Prepare(raws[k].project, raws[k].b, raws[k].at); errs[w] != nil {
+							errs[w] = fmt.Errorf("event %d: %w", i-len(raws)+k, errs[w])
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.err = errors.Join(errs...)
+			select {
+			case batches <- b:
+			case <-stop:
+				return
+			}
+			if b.err != nil {
+				return
 			}
 		}
 	}()

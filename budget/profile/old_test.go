@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinysink/tinysink/digest"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -68,6 +69,22 @@ func TestLetters(t *testing.T) {
 	for n, want := range map[int]string{0: "A", 25: "Z", 26: "BA", 99999: "FRYD"} {
 		if got := letters(n); got != want {
 			t.Errorf("letters(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// BenchmarkOldPrepare is the part of Populate that does not depend on the
+// store: making an event and normalising and compressing it.
+func BenchmarkOldPrepare(b *testing.B) {
+	size := OldSize{Issues: 100000, Events: 1000000, Days: 365, Projects: 3}
+	now := time.Now()
+	g := newOldGen(size, now.AddDate(0, 0, -365), now)
+	l := digest.NewLoader()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		project, at, raw := g.next(i % size.Events)
+		if _, err := l.Prepare(project, raw, at); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
