@@ -4,7 +4,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 
-.PHONY: build run test fuzz lint check bench cross cross-smoke deb budget clean
+.PHONY: build run test fuzz lint check bench cross cross-smoke deb budget budget-old clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o tinysink .
@@ -46,9 +46,16 @@ cross-smoke: cross
 deb: cross
 	bash .ci/deb/build $(VERSION)
 
-# The RAM profile; CI gates on it with BUDGET_FLAGS="-max-rss 20MiB".
+# The RAM profile; CI gates on it with BUDGET_FLAGS="-max-rss 20MiB -max-rss-anon 10MiB".
 budget: build
 	./tinysink budget $(BUDGET_FLAGS)
+
+# The RAM profile of an old installation: a server fully warmed on a data
+# directory of a year of events (built first, through the store's digest
+# batches). CI gates on it with BUDGET_FLAGS="-max-rss 20MiB -max-rss-anon 10MiB".
+OLD_SIZE ?= -issues 100000 -events 1000000 -days 365
+budget-old: build
+	./tinysink budget -scenario old $(OLD_SIZE) $(BUDGET_FLAGS)
 
 lint:
 	go vet ./...

@@ -100,7 +100,7 @@ var settings = []setting{
 	{"addr", "TINYSINK_ADDR", ":8000", "address to listen on"},
 	{"data", "TINYSINK_DATA", "./data", "data directory (created if missing)"},
 	{"base-url", "TINYSINK_BASE_URL", "", "URL the server is reached at, used in DSNs and links (default http://localhost:<port>)"},
-	{"memory-limit", "TINYSINK_MEMORY_LIMIT", "24MiB", "Go memory limit; ingest answers 429 before the live heap gets near it (0 = none)"},
+	{"memory-limit", "TINYSINK_MEMORY_LIMIT", "24MiB", "Go memory limit; ingest answers 429 when requests in flight would push the heap past 70% of it, never when none is (0 = none)"},
 	{"max-event-size", "TINYSINK_MAX_EVENT_SIZE", "1MiB", "largest event, decompressed"},
 	{"max-event-compressed-size", "TINYSINK_MAX_EVENT_COMPRESSED_SIZE", "200KiB", "largest /store/ request body as sent"},
 	{"max-envelope-size", "TINYSINK_MAX_ENVELOPE_SIZE", "100MiB", "largest envelope, decompressed"},
@@ -538,8 +538,6 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if s.adminMsg != "" {
 		fmt.Fprint(stdout, s.adminMsg)
 	}
-	// Start-up is over: stop counting its code pages as resident.
-	budget.DropStartupPages()
 	log.Info("tinysink ready", "addr", s.ln.Addr().String(), "version", buildVersion(), "data", c.Data, "memory_limit", s.limiter.Limit())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -633,10 +631,12 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	})
 	s.worker.OnAlert = s.alerts.Poke
 
-	refusals := ops.CountRefusals(quota.Admitters{s.limiter, s.disk, s.quota})
+	refusals := ops.NewRefusals(log.With("component", "ingest"))
 	ing := ingest.New(ingest.Config{
-		Projects: s.db, Admit: refusals, Spool: s.sp, Logger: log.With("component", "ingest"),
-		BaseURL: s.base, TrustProxy: c.TrustProxy, OnAccept: s.quota.Count,
+		Projects: s.db, Admit: quota.Admitters{s.disk, s.quota}, Memory: s.limiter, Spool: s.sp, Logger: log.With("component", "ingest"),
+		BaseURL: s.base, TrustProxy: c.TrustProxy,
+		OnAccept:     func(project int) { s.quota.Count(project); refusals.Accepted(project) },
+		OnRefuse:     refusals.Refused,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
 	})
 	mux := http.NewServeMux()

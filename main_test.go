@@ -34,6 +34,7 @@ import (
 
 	"github.com/getsentry/sentry-go"
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/budget/profile"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/ui"
 )
@@ -1586,5 +1587,63 @@ func TestCrashDuringRetentionAndBackup(t *testing.T) {
 	n := consistent(t, p, tok)
 	if n == 0 || n > 300+300/20+50 {
 		t.Errorf("%d events stored with a retention of 300", n)
+	}
+}
+
+// `tinysink budget -scenario old` at a small size builds its data
+// directory, warms a real server on it and reports the fully warmed rows,
+// VmRSS and RssAnon; the ceilings gate that row.
+func TestBudgetOldScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server subprocess")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(extra ...string) (int, profile.Report, string) {
+		args := append([]string{"budget", "-scenario", "old", "-issues", "200", "-events", "2000", "-days", "30", "-json"}, extra...)
+		cmd := exec.Command(bin, args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		var rep profile.Report
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("budget output: %v\n%s\n%s", err, out, stderr.String())
+		}
+		return code, rep, stderr.String()
+	}
+	code, rep, stderr := run()
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if rep.Old == nil || rep.Old.Issues != 200 || rep.Old.Events != 2000 || rep.Old.Days != 30 {
+		t.Errorf("old = %+v", rep.Old)
+	}
+	if n := strings.Count(stderr, "populating:"); n != 10 {
+		t.Errorf("%d progress lines, want one per 10%%:\n%s", n, stderr)
+	}
+	var warm *profile.Result
+	for i, r := range rep.Results {
+		if r.RSS <= 0 || r.RSSAnon <= 0 || r.RSSAnon > r.RSS {
+			t.Errorf("row %q: VmRSS %d, RssAnon %d", r.Stage, r.RSS, r.RSSAnon)
+		}
+		if r.Stage == rep.Gate {
+			warm = &rep.Results[i]
+		}
+	}
+	if warm == nil || len(rep.Results) != 3 || !slices.Contains(warm.Loaded, "ui-templates") || !slices.Contains(warm.Loaded, "zstd-decoder") {
+		t.Fatalf("no fully warmed row, or not fully warmed: %+v", rep.Results)
+	}
+	// A ceiling below the fully warmed RssAnon fails the run.
+	code, rep, _ = run("-max-rss-anon", "1MiB")
+	if code != 1 || rep.CrossedAnon == "" {
+		t.Errorf("with -max-rss-anon 1MiB: exit %d, crossed %q", code, rep.CrossedAnon)
 	}
 }

@@ -54,20 +54,52 @@ func TestLazyBuildsOnceOnFirstUse(t *testing.T) {
 	}
 }
 
-func TestLimiterAdmit(t *testing.T) {
+func TestLimiterReserve(t *testing.T) {
 	l := NewLimiter(100 << 20)
 	defer NewLimiter(0)
-	live := uint64(10 << 20)
-	l.LiveHeap = func() uint64 { return live }
-	if ok, _, _ := l.Admit(1); !ok {
-		t.Error("refused at 10% of the limit")
+	base := uint64(10 << 20)
+	l.Baseline = func() uint64 { return base }
+	// room = 70 MiB - 10 MiB = 60 MiB.
+	r1, ok, _ := l.Reserve(40 << 20)
+	if !ok {
+		t.Fatal("first request refused")
 	}
-	live = 90 << 20
-	ok, retry, reason := l.Admit(1)
-	if ok || retry < time.Second || reason != "memory" {
-		t.Errorf("Admit at 90%% = %v, %v, %q", ok, retry, reason)
+	if _, ok, _ := l.Reserve(30 << 20); ok {
+		t.Error("admitted 70 MiB in flight with 60 MiB of room")
 	}
-	if ok, _, _ := (&Limiter{}).Admit(1); !ok {
+	r2, ok, _ := l.Reserve(20 << 20)
+	if !ok {
+		t.Fatal("refused 60 MiB in flight with 60 MiB of room")
+	}
+	if n, b := l.InFlight(); n != 2 || b != 60<<20 {
+		t.Errorf("InFlight = %d, %d", n, b)
+	}
+	r1()
+	r1() // a second call does nothing
+	if n, b := l.InFlight(); n != 1 || b != 20<<20 {
+		t.Errorf("InFlight after one release = %d, %d", n, b)
+	}
+	r2()
+
+	// A baseline above the limit: one request at a time is always
+	// admitted, and MinRoom (12.5 MiB) is left for requests in flight.
+	base = 200 << 20
+	r1, ok, _ = l.Reserve(50 << 20)
+	if !ok {
+		t.Fatal("a request with nothing in flight was refused")
+	}
+	if _, ok, retry := l.Reserve(12 << 20); ok || retry < time.Second {
+		t.Errorf("Reserve beyond MinRoom = %v, %v", ok, retry)
+	}
+	r1()
+	r1, _, _ = l.Reserve(4 << 20)
+	r2, ok, _ = l.Reserve(4 << 20)
+	if !ok {
+		t.Error("refused 8 MiB in flight with MinRoom 12.5 MiB")
+	}
+	r1()
+	r2()
+	if _, ok, _ := (&Limiter{}).Reserve(1 << 40); !ok {
 		t.Error("a Limiter without a limit refused")
 	}
 }
@@ -76,19 +108,5 @@ func TestReadProc(t *testing.T) {
 	p := ReadProc()
 	if p.RSS <= 0 || p.RSSAnon <= 0 || p.HWM < p.RSS {
 		t.Errorf("ReadProc = %+v", p)
-	}
-}
-
-func TestDropStartupPages(t *testing.T) {
-	before := ReadProc()
-	DropStartupPages()
-	after := ReadProc()
-	// The test binary keeps running normally afterwards; its file-backed
-	// resident memory does not grow from the call.
-	if after.RSSFile > before.RSSFile {
-		t.Errorf("RssFile grew from %d to %d", before.RSSFile, after.RSSFile)
-	}
-	if p := ReadProc(); p.RSS <= 0 {
-		t.Errorf("process unwell after dropping pages: %+v", p)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // projectID returns the project id in r's path: a small positive integer.
@@ -59,24 +60,59 @@ func dsnKey(dsn []byte) string {
 }
 
 // authorize checks that key is project's key and that the project may send
-// another event now.
-func (h *Handler) authorize(r *http.Request, project int, key string) error {
+// another event now, and reserves the memory the request is expected to
+// hold (cost). The caller calls release once the request is answered.
+func (h *Handler) authorize(r *http.Request, project int, key string, cost int64) (release func(), err error) {
 	want, ok := h.projects.ProjectKey(project)
 	if !ok || want == "" || subtle.ConstantTimeCompare([]byte(key), []byte(want)) != 1 {
-		return &ingestError{kind: unauthorized, msg: "Project not found or key incorrect: " + h.dsn(r, key, project)}
+		return nil, &ingestError{kind: unauthorized, msg: "Project not found or key incorrect: " + h.dsn(r, key, project)}
 	}
-	if h.admit == nil {
-		return nil
-	}
-	if ok, after, reason := h.admit.Admit(project); !ok {
-		return &ingestError{
-			kind:       refused,
-			msg:        "Event refused (" + reasonCode(reason) + "); retry after " + strconv.Itoa(retrySeconds(after)) + "s",
-			retryAfter: after,
-			reason:     reason,
+	if h.admit != nil {
+		if ok, after, reason := h.admit.Admit(project); !ok {
+			return nil, refusal(project, after, reason)
 		}
 	}
-	return nil
+	if h.memory == nil {
+		return func() {}, nil
+	}
+	release, ok, after := h.memory.Reserve(cost)
+	if !ok {
+		return nil, refusal(project, after, "memory")
+	}
+	return release, nil
+}
+
+// refusal is the error of a request that admission refused.
+func refusal(project int, after time.Duration, reason string) error {
+	return &ingestError{
+		kind:       refused,
+		msg:        "Event refused (" + reasonCode(reason) + "); retry after " + strconv.Itoa(retrySeconds(after)) + "s",
+		retryAfter: after,
+		reason:     reason,
+		project:    project,
+	}
+}
+
+// Expected memory of a request, for Memory.Reserve (see cost).
+const (
+	requestOverhead  = 64 << 10 // buffers, parser, a gzip or deflate window
+	compressionRatio = 8        // decoded bytes per compressed byte, expected
+)
+
+// cost returns what a request is expected to hold in memory while it runs:
+// requestOverhead plus its event, which is at most MaxEventSize (an
+// envelope's other items are read into the void) and expected to be its
+// Content-Length, times compressionRatio when the body is compressed. A
+// body of unknown length is expected to be as large as an event may be.
+func (h *Handler) cost(r *http.Request) int64 {
+	ev := h.event.n
+	if n := r.ContentLength; n >= 0 {
+		if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+			n *= compressionRatio
+		}
+		ev = min(ev, n)
+	}
+	return requestOverhead + ev
 }
 
 // dsn rebuilds the DSN a client used: <scheme>://<key>@<host>[/<path>]/<project>.

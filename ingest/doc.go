@@ -29,7 +29,15 @@
 //
 // Once the key is known (before the body is read, or right after the
 // envelope header line when the key is in its dsn) the Admitter is asked
-// whether the project may send another event. If not: 429 with Retry-After
+// whether the project may send another event (quotas, disk), and then
+// Memory reserves what the request is expected to hold: its event, from
+// Content-Length (times 8 when compressed; the event cap when unknown),
+// capped at MaxEventSize, plus 64 KiB. The reservation is released when the
+// request is answered. Memory (budget.Limiter) refuses only in-flight work
+// beyond the room the heap leaves, never a request that finds nothing in
+// flight, so a large steady heap slows ingest down instead of refusing
+// every event. Config.OnRefuse hears of every refusal, with its project
+// and reason (for the readiness check). If not admitted: 429 with Retry-After
 // and X-Sentry-Rate-Limits (retry_after:categories:scope:reason_code): for
 // the quota reasons "project_quota" and "org_quota" the error event
 // categories, "<seconds>:error;default;security:<project|organization>:<reason>";

@@ -21,10 +21,13 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	}
 	// With the key in the query or a header, refuse before reading the body.
 	key := requestKey(r)
+	cost := h.cost(r)
 	if key != "" {
-		if err := h.authorize(r, project, key); err != nil {
+		release, err := h.authorize(r, project, key, cost)
+		if err != nil {
 			return err
 		}
+		defer release()
 	}
 
 	b, err := openBody(w, r, h.envelope)
@@ -44,9 +47,11 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		if p.dsnKey == "" {
 			return errNoKey
 		}
-		if err := h.authorize(r, project, p.dsnKey); err != nil {
+		release, err := h.authorize(r, project, p.dsnKey, cost)
+		if err != nil {
 			return err
 		}
+		defer release()
 	}
 
 	ev := getEventBuf()

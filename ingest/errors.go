@@ -32,6 +32,7 @@ type ingestError struct {
 	err        error
 	retryAfter time.Duration // refused only
 	reason     string        // refused only
+	project    int           // refused only
 }
 
 func (e *ingestError) Error() string {
@@ -86,6 +87,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case refused:
 		status = http.StatusTooManyRequests
 		h.refusedAdmission.Add(1)
+		if h.onRefuse != nil {
+			h.onRefuse(e.project, e.reason)
+		}
 		secs := retrySeconds(e.retryAfter)
 		hdr.Set("Retry-After", strconv.Itoa(secs))
 		if e.reason == "disk_full" {

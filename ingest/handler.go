@@ -22,10 +22,18 @@ type Admitter interface {
 	Admit(project int) (ok bool, retryAfter time.Duration, reason string)
 }
 
+// Memory admits requests by the memory they are about to hold
+// (budget.Limiter): Reserve is asked, after the Admitter, with a request's
+// expected cost, and release is called once the request is answered.
+type Memory interface {
+	Reserve(cost int64) (release func(), ok bool, retryAfter time.Duration)
+}
+
 // Config configures a Handler. Projects and Spool are required.
 type Config struct {
 	Projects Projects
 	Admit    Admitter // nil: always admit
+	Memory   Memory   // nil: no memory admission
 	Spool    *spool.Spool
 	Logger   *slog.Logger // nil: discard
 	// BaseURL is the server's public URL, e.g. "http://127.0.0.1:8000",
@@ -51,6 +59,10 @@ type Config struct {
 	// OnAccept, when set, is called once for every event written to the
 	// spool, e.g. to count it against a quota.
 	OnAccept func(project int)
+	// OnRefuse, when set, is called for every request that admission
+	// refused (429 or 507), with its project and the reason ("memory",
+	// "project_quota", "org_quota", "disk_full", ...).
+	OnRefuse func(project int, reason string)
 }
 
 // Default size limits (Bugsink's).
@@ -78,7 +90,9 @@ type Counters struct {
 type Handler struct {
 	projects   Projects
 	admit      Admitter
+	memory     Memory
 	onAccept   func(project int)
+	onRefuse   func(project int, reason string)
 	spool      *spool.Spool
 	log        *slog.Logger
 	baseURL    string
@@ -108,7 +122,9 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		projects:   cfg.Projects,
 		admit:      cfg.Admit,
+		memory:     cfg.Memory,
 		onAccept:   cfg.OnAccept,
+		onRefuse:   cfg.OnRefuse,
 		spool:      cfg.Spool,
 		log:        cfg.Logger,
 		baseURL:    cfg.BaseURL,

@@ -12,9 +12,11 @@ func (h *Handler) handleStore(w http.ResponseWriter, r *http.Request) error {
 	if key == "" {
 		return errNoKey
 	}
-	if err := h.authorize(r, project, key); err != nil {
+	release, err := h.authorize(r, project, key, h.cost(r))
+	if err != nil {
 		return err
 	}
+	defer release()
 
 	b, err := openBody(w, r, h.store)
 	if err != nil {

@@ -38,6 +38,9 @@ type check struct {
 //   - the data directory's disk is below its free-space threshold;
 //   - the data directory's file system is read-only, or the write probe
 //     (at most every ProbeEvery) fails;
+//   - ingest has refused the events of a project for one reason for
+//     30 s with none of them accepted (Refusals: sustained refusals of
+//     memory, quota or disk);
 //   - the checks do not finish within CheckTimeout (a store or disk that
 //     does not answer).
 func (w *Watch) Ready() Readiness {
@@ -96,6 +99,16 @@ func (w *Watch) check() Readiness {
 		if low {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("disk nearly full: %s available of %s (threshold %s); ingest refuses events",
 				budget.FormatSize(sp.Avail), budget.FormatSize(sp.Total), budget.FormatSize(g.Threshold(sp.Total))))
+		}
+	}
+	if rf := w.cfg.Refusals; rf != nil {
+		for _, su := range rf.Sustained() {
+			name := "?"
+			if p, err := w.cfg.DB.Project(su.Project); err == nil {
+				name = p.Slug
+			}
+			r.Reasons = append(r.Reasons, fmt.Sprintf("ingest refusing events: %s (project %d '%s') for %s, %d refused",
+				su.Reason, su.Project, name, rf.Now().Sub(su.Since).Round(time.Second), su.Refused))
 		}
 	}
 	if err := w.probe(now, st.LastBatch); err != nil {

@@ -115,10 +115,10 @@ func (w *Watch) writeMetrics(p *promWriter) {
 
 	// Memory.
 	m := budget.Read(false)
-	p.one("tinysink_memory_rss_bytes", "gauge", "Resident memory (VmRSS).", float64(m.RSS))
+	p.one("tinysink_memory_rss_bytes", "gauge", "Resident memory (VmRSS): what ps shows.", float64(m.RSS))
 	p.one("tinysink_memory_rss_peak_bytes", "gauge", "Peak resident memory (VmHWM).", float64(m.HWM))
-	p.one("tinysink_memory_rss_anon_bytes", "gauge", "Anonymous resident memory (RssAnon): what the process really holds.", float64(m.RSSAnon))
-	p.one("tinysink_memory_rss_file_bytes", "gauge", "File-backed resident memory (RssFile): code pages, reclaimable.", float64(m.RSSFile))
+	p.one("tinysink_memory_rss_anon_bytes", "gauge", "Anonymous resident memory (RssAnon): heap, stacks and other memory of the process's own.", float64(m.RSSAnon))
+	p.one("tinysink_memory_rss_file_bytes", "gauge", "File-backed resident memory (RssFile): pages of the binary in use.", float64(m.RSSFile))
 	p.one("tinysink_go_heap_inuse_bytes", "gauge", "Go heap in use (HeapInuse).", float64(m.HeapInUse))
 	p.one("tinysink_go_heap_alloc_bytes", "gauge", "Go heap allocated objects (HeapAlloc).", float64(m.HeapAlloc))
 	p.one("tinysink_memory_limit_bytes", "gauge", "The Go memory limit (0 = none).", float64(m.Limit))

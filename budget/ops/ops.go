@@ -27,7 +27,8 @@ type Config struct {
 	Worker *digest.Worker
 	// Ingest, when set, provides the accepted and refused counts.
 	Ingest *ingest.Handler
-	// Refusals, when set, splits ingest's admission refusals by reason.
+	// Refusals, when set, splits ingest's admission refusals by reason,
+	// and its sustained refusals fail the readiness check.
 	Refusals *Refusals
 	// Disk, when set, is the free-space check of the data directory.
 	Disk *store.DiskGuard

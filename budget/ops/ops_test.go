@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -44,12 +45,39 @@ type env struct {
 	skew atomic.Int64
 	// readOnly makes the fake disk read-only.
 	readOnly atomic.Bool
+	refusals *Refusals
+	quota    *quota.Quota
+	log      *slog.Logger
+	logBuf   syncBuffer
 }
 
-func newEnv(t *testing.T) *env {
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func newEnv(t *testing.T) *env { return newEnvQuota(t, quota.Limits{}) }
+
+// newEnvQuota is newEnv with a per-project quota; its log lines go to
+// e.logBuf.
+func newEnvQuota(t *testing.T, projectQuota quota.Limits) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{}
+	e.log = slog.New(slog.NewTextHandler(&e.logBuf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e.free.Store(50 << 30)
 	var err error
 	if e.db, err = store.Open(dir); err != nil {
@@ -75,10 +103,13 @@ func newEnv(t *testing.T) *env {
 	// one-second cache never hides a change the test makes.
 	var tick atomic.Int64
 	disk.Now = func() time.Time { return time.Unix(tick.Add(10), 0) }
-	refusals := CountRefusals(quota.Admitters{disk})
-	ing := ingest.New(ingest.Config{Projects: e.db, Admit: refusals, Spool: e.sp, Logger: log})
-	e.watch = New(Config{DB: e.db, Spool: e.sp, Worker: e.worker, Ingest: ing, Refusals: refusals, Disk: disk, Version: "test"})
+	e.refusals = NewRefusals(e.log)
+	e.quota = quota.New(quota.Config{Project: projectQuota})
+	ing := ingest.New(ingest.Config{Projects: e.db, Admit: quota.Admitters{disk, e.quota}, Spool: e.sp, Logger: log,
+		OnAccept: func(p int) { e.quota.Count(p); e.refusals.Accepted(p) }, OnRefuse: e.refusals.Refused})
+	e.watch = New(Config{DB: e.db, Spool: e.sp, Worker: e.worker, Ingest: ing, Refusals: e.refusals, Disk: disk, Version: "test"})
 	e.watch.Now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
+	e.refusals.Now = e.watch.Now
 	mux := http.NewServeMux()
 	ing.Register(mux)
 	e.watch.Register(mux, func(next http.Handler) http.Handler {
@@ -560,5 +591,107 @@ func TestKeepMaxDisk(t *testing.T) {
 	_, text := e.get(t, "/metrics", e.token)
 	if !strings.Contains(text, "tinysink_events_evicted_disk_total "+strconv.FormatInt(e.watch.diskEvicted.Load(), 10)+"\n") {
 		t.Error("metrics do not report the evictions")
+	}
+}
+
+// Refusals that go on for 30 s with no event of the project accepted fail
+// readiness with the reason and the project, and are logged at Warn at
+// most once a minute; readiness recovers by itself when the refusals stop
+// (10 s without one) or when an event of the project gets through.
+func TestSustainedRefusalsFailReadiness(t *testing.T) {
+	e := newEnvQuota(t, quota.Limits{FiveMin: 1})
+	at := func(d time.Duration) { e.skew.Store(int64(d)) }
+	ready := func(when string) []string {
+		t.Helper()
+		code, body := e.get(t, "/health/ready", "")
+		if code == 200 {
+			return nil
+		}
+		if code != 503 {
+			t.Fatalf("%s: ready = %d %s", when, code, body)
+		}
+		return readyReasons(t, body)
+	}
+	refuse := func() {
+		t.Helper()
+		if code, body := e.send(t, "", `{"message":"over quota"}`); code != http.StatusTooManyRequests {
+			t.Fatalf("send over the quota = %d %s", code, body)
+		}
+	}
+	warnings := func() int {
+		return strings.Count(e.logBuf.String(), `level=WARN msg="ingest refusing events" reason=project_quota project_id=1 `)
+	}
+
+	if code, body := e.send(t, "", `{"message":"within quota"}`); code != 200 {
+		t.Fatalf("first send = %d %s", code, body)
+	}
+	e.waitDigested(t, 1) // else the skewed clock sees a stalled digest
+	for _, s := range []int{0, 9, 18, 27} {
+		at(time.Duration(s) * time.Second)
+		refuse()
+	}
+	if r := ready("after 27 s of refusals"); r != nil {
+		t.Errorf("ready failed before 30 s of refusals: %q", r)
+	}
+	at(36 * time.Second)
+	refuse()
+	r := ready("after 36 s of refusals")
+	if want := "ingest refusing events: project_quota (project 1 'app') for 36s, 5 refused"; len(r) != 1 || r[0] != want {
+		t.Errorf("reasons = %q, want [%q]", r, want)
+	}
+	if n := warnings(); n != 1 {
+		t.Errorf("%d warnings after 36 s, want 1:\n%s", n, e.logBuf.String())
+	}
+	// Refusals every 9 s: one more line once a minute has passed.
+	for s := 45; s <= 90; s += 9 {
+		at(time.Duration(s) * time.Second)
+		refuse()
+	}
+	if n := warnings(); n != 1 {
+		t.Errorf("%d warnings within a minute of the first, want 1", n)
+	}
+	at(99 * time.Second)
+	refuse()
+	if n := warnings(); n != 2 {
+		t.Errorf("%d warnings after a minute, want 2", n)
+	}
+	if !strings.Contains(e.logBuf.String(), "refused=7") {
+		t.Errorf("the second line does not count the 7 refusals since the first:\n%s", e.logBuf.String())
+	}
+	if r := ready("while refusing"); len(r) != 1 {
+		t.Errorf("reasons while refusing = %q", r)
+	}
+	// No refusal for more than 10 s: ready again.
+	at(110 * time.Second)
+	if r := ready("after the refusals stopped"); r != nil {
+		t.Errorf("ready after the refusals stopped: %q", r)
+	}
+	if _, m := e.get(t, "/metrics", e.token); !strings.Contains(m, `tinysink_events_refused_total{reason="project_quota"} 12`) {
+		t.Error("metrics do not count the 12 quota refusals")
+	}
+}
+
+// A disk that fills up gives sustained disk_full refusals; the first event
+// accepted once space returns ends them at once.
+func TestSustainedRefusalsEndWithAnAcceptedEvent(t *testing.T) {
+	e := newEnv(t)
+	e.free.Store(500 << 20)
+	for _, s := range []int{0, 8, 16, 24, 32} {
+		e.skew.Store(int64(time.Duration(s) * time.Second))
+		if code, _ := e.send(t, "", `{"message":"no room"}`); code != http.StatusInsufficientStorage {
+			t.Fatalf("send on a full disk = %d", code)
+		}
+	}
+	e.free.Store(20 << 30)
+	code, body := e.get(t, "/health/ready", "")
+	if r := readyReasons(t, body); code != 503 || len(r) != 1 || !strings.HasPrefix(r[0], "ingest refusing events: disk_full (project 1 'app') for 32s") {
+		t.Fatalf("ready after 32 s of disk_full = %d %q", code, r)
+	}
+	if code, _ := e.send(t, "", `{"message":"room again"}`); code != 200 {
+		t.Fatalf("send after space returned = %d", code)
+	}
+	e.waitDigested(t, 1) // else the skewed clock sees a stalled digest
+	if code, body := e.get(t, "/health/ready", ""); code != 200 {
+		t.Errorf("ready after an accepted event = %d %s", code, body)
 	}
 }

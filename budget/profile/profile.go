@@ -40,12 +40,23 @@ type Result struct {
 
 // Report is the whole profile.
 type Report struct {
-	Binary       string   `json:"binary"`
-	Results      []Result `json:"stages"`
-	PerEventByte float64  `json:"per_event_bytes"`
-	Events       int      `json:"events"`
-	MaxRSS       int64    `json:"max_rss,omitempty"`
-	Crossed      string   `json:"crossed,omitempty"`
+	Binary   string   `json:"binary"`
+	Scenario string   `json:"scenario"`
+	Results  []Result `json:"stages"`
+	// PerEventByte and PerEventAnon are what each stored event adds to
+	// VmRSS and to RssAnon (the default scenario only).
+	PerEventByte float64 `json:"per_event_bytes,omitempty"`
+	PerEventAnon float64 `json:"per_event_anon_bytes,omitempty"`
+	Events       int     `json:"events"`
+	// Old describes the data directory of the "old" scenario.
+	Old *OldStats `json:"old,omitempty"`
+	// Gate is the row -max-rss and -max-rss-anon check.
+	Gate       string `json:"gate"`
+	MaxRSS     int64  `json:"max_rss,omitempty"`
+	MaxRSSAnon int64  `json:"max_rss_anon,omitempty"`
+	// Crossed and CrossedAnon name the first row over each ceiling.
+	Crossed     string `json:"crossed,omitempty"`
+	CrossedAnon string `json:"crossed_anon,omitempty"`
 }
 
 const adminPassword = "profile-password"
@@ -54,8 +65,14 @@ const adminPassword = "profile-password"
 func Run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tinysink budget", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	events := fs.Int("events", 10000, "events to store for the per-event cost")
+	scenario := fs.String("scenario", "new", "new: stage by stage on a fresh data directory; old: a fully warmed server on a data directory of -issues, -events and -days")
+	events := fs.Int("events", 10000, "events to store (new: for the per-event cost; old: events in the data directory)")
+	issues := fs.Int("issues", 100000, "old: issues in the data directory")
+	days := fs.Int("days", 365, "old: days of history (ingest times and counters span them)")
+	projects := fs.Int("projects", 3, "old: projects the events are spread over")
+	keep := fs.String("keep", "", "old: build the data directory here and keep it (default: a temporary one, removed)")
 	maxRSS := fs.String("max-rss", "", "exit 1 when the fully warmed VmRSS is over this size (e.g. 20MiB)")
+	maxAnon := fs.String("max-rss-anon", "", "exit 1 when the fully warmed RssAnon is over this size (e.g. 10MiB)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a Markdown table")
 	bin := fs.String("binary", "", "tinysink binary to profile (default: this one)")
 	memLimit := fs.String("memory-limit", "", "-memory-limit for the profiled server (default: its default)")
@@ -65,10 +82,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	var limit int64
-	if *maxRSS != "" {
+	var limit, limitAnon int64
+	for _, l := range []struct {
+		s   string
+		dst *int64
+	}{{*maxRSS, &limit}, {*maxAnon, &limitAnon}} {
+		if l.s == "" {
+			continue
+		}
 		var err error
-		if limit, err = budget.ParseSize(*maxRSS); err != nil {
+		if *l.dst, err = budget.ParseSize(l.s); err != nil {
 			fmt.Fprintln(stderr, "tinysink budget:", err)
 			return 2
 		}
@@ -81,27 +104,23 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		*bin = exe
 	}
-	p := &profiler{bin: *bin, memLimit: *memLimit}
-	rep, err := p.run(max(*events, 1001))
+	p := &profiler{bin: *bin, memLimit: *memLimit, progress: stderr}
+	var rep *Report
+	var err error
+	switch *scenario {
+	case "new":
+		rep, err = p.run(max(*events, 1001))
+	case "old":
+		rep, err = p.runOld(OldSize{Issues: *issues, Events: *events, Days: *days, Projects: *projects}, *keep)
+	default:
+		fmt.Fprintf(stderr, "tinysink budget: unknown -scenario %q (new or old)\n", *scenario)
+		return 2
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "tinysink budget:", err)
 		return 1
 	}
-	rep.MaxRSS = limit
-	code := 0
-	if limit > 0 {
-		for _, r := range rep.Results {
-			if r.RSS > limit {
-				rep.Crossed = r.Stage
-				break
-			}
-		}
-		for _, r := range rep.Results {
-			if r.Stage == stageWarm && r.RSS > limit {
-				code = 1
-			}
-		}
-	}
+	code := rep.check(limit, limitAnon)
 	if *asJSON {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Fprintln(stdout, string(b))
@@ -109,23 +128,56 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		writeTable(stdout, rep)
 	}
 	if code != 0 {
-		fmt.Fprintf(stderr, "tinysink budget: fully warmed VmRSS is over %s (first stage over it: %s)\n", budget.FormatSize(limit), rep.Crossed)
+		fmt.Fprintf(stderr, "tinysink budget: %s is over its ceiling (VmRSS %s, RssAnon %s; first rows over them: %q, %q)\n",
+			rep.Gate, budget.FormatSize(limit), budget.FormatSize(limitAnon), rep.Crossed, rep.CrossedAnon)
+	}
+	return code
+}
+
+// check records the ceilings and the first rows over them, and returns 1
+// when the gate row is over either ceiling (0 = no ceiling).
+func (rep *Report) check(limit, limitAnon int64) int {
+	rep.MaxRSS, rep.MaxRSSAnon = limit, limitAnon
+	code := 0
+	for _, r := range rep.Results {
+		if limit > 0 && r.RSS > limit && rep.Crossed == "" {
+			rep.Crossed = r.Stage
+		}
+		if limitAnon > 0 && r.RSSAnon > limitAnon && rep.CrossedAnon == "" {
+			rep.CrossedAnon = r.Stage
+		}
+		if r.Stage == rep.Gate && (limit > 0 && r.RSS > limit || limitAnon > 0 && r.RSSAnon > limitAnon) {
+			code = 1
+		}
 	}
 	return code
 }
 
 func writeTable(w io.Writer, rep *Report) {
+	if o := rep.Old; o != nil {
+		fmt.Fprintf(w, "Data directory: %d projects, %d issues, %d stored events over %d days (%s on disk), populated in %s.\n\n",
+			o.Projects, o.Issues, o.Events, o.Days, mib(o.DiskBytes), o.Populate.Round(time.Second))
+	}
 	fmt.Fprintf(w, "| stage | VmRSS | RssAnon | Go heap in use | parts loaded |\n|---|---|---|---|---|\n")
 	for _, r := range rep.Results {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.Stage, mib(r.RSS), mib(r.RSSAnon), mib(int64(r.HeapInUse)), strings.Join(r.Loaded, ", "))
 	}
-	fmt.Fprintf(w, "\nPer stored event, from 1,000 to %d events: %.1f bytes of VmRSS.\n", rep.Events, rep.PerEventByte)
-	if rep.MaxRSS > 0 {
-		verdict := "within"
-		if rep.Crossed != "" {
-			verdict = "first crossed at: " + rep.Crossed
+	if rep.PerEventByte != 0 || rep.PerEventAnon != 0 {
+		fmt.Fprintf(w, "\nPer stored event, from 1,000 to %d events: %.1f bytes of VmRSS, %.1f bytes of RssAnon.\n", rep.Events, rep.PerEventByte, rep.PerEventAnon)
+	}
+	for _, c := range []struct {
+		name    string
+		limit   int64
+		crossed string
+	}{{"VmRSS", rep.MaxRSS, rep.Crossed}, {"RssAnon", rep.MaxRSSAnon, rep.CrossedAnon}} {
+		if c.limit <= 0 {
+			continue
 		}
-		fmt.Fprintf(w, "Ceiling %s: %s.\n", mib(rep.MaxRSS), verdict)
+		verdict := "within"
+		if c.crossed != "" {
+			verdict = "first crossed at: " + c.crossed
+		}
+		fmt.Fprintf(w, "%s ceiling %s (gate: %s): %s.\n", c.name, mib(c.limit), rep.Gate, verdict)
 	}
 }
 
@@ -146,10 +198,12 @@ type step func(s *session) error
 type profiler struct {
 	bin      string
 	memLimit string
+	// progress receives progress lines of long steps.
+	progress io.Writer
 }
 
 func (p *profiler) run(events int) (*Report, error) {
-	rep := &Report{Binary: p.bin, Events: events}
+	rep := &Report{Binary: p.bin, Scenario: "new", Events: events, Gate: stageWarm}
 	encodings := []string{"gzip", "deflate", "br", "zstd"}
 	type stage struct {
 		name  string
@@ -223,6 +277,7 @@ func (p *profiler) run(events int) (*Report, error) {
 	}
 	rep.Results = append(rep.Results, r1, rN)
 	rep.PerEventByte = float64(rN.RSS-r1.RSS) / float64(events-1000)
+	rep.PerEventAnon = float64(rN.RSSAnon-r1.RSSAnon) / float64(events-1000)
 	return rep, nil
 }
 
@@ -245,6 +300,7 @@ func (p *profiler) bare() (Result, error) {
 type session struct {
 	cmd    *exec.Cmd
 	dir    string
+	owned  bool // stop removes dir
 	base   string
 	key    string
 	token  string
@@ -254,17 +310,42 @@ type session struct {
 
 func (p *profiler) start() (*session, error) { return p.startWith(false) }
 
-// startWith starts a server; with keepAll it raises the project's retention
-// so that every event sent stays stored.
+// startWith starts a server on a new temporary data directory; with
+// keepAll it raises the project's retention so that every event sent stays
+// stored.
 func (p *profiler) startWith(keepAll bool) (*session, error) {
 	dir, err := os.MkdirTemp("", "tinysink-budget-")
 	if err != nil {
 		return nil, err
 	}
-	s := &session{dir: dir}
+	s, err := p.startIn(dir, true)
+	if err != nil || !keepAll {
+		return s, err
+	}
+	// Keep every event the profile sends: the per-event cost is about
+	// stored events.
+	req, _ := http.NewRequest("PATCH", s.base+"/api/canonical/0/projects/1/", strings.NewReader(`{"retention_max_event_count": 1000000}`))
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		s.stop()
+		return nil, fmt.Errorf("raising the retention: %s", resp.Status)
+	}
+	return s, nil
+}
+
+// startIn starts a server on the data directory dir, which stop removes
+// when owned is set.
+func (p *profiler) startIn(dir string, owned bool) (*session, error) {
+	s := &session{dir: dir, owned: owned}
 	out, err := exec.Command(p.bin, "token", "create", "-data", dir).Output()
 	if err != nil {
-		os.RemoveAll(dir)
+		s.stop()
 		return nil, fmt.Errorf("token create: %w", err)
 	}
 	s.token = strings.TrimSpace(string(out))
@@ -283,7 +364,8 @@ func (p *profiler) startWith(keepAll bool) (*session, error) {
 		return nil, err
 	}
 	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
+		s.cmd = nil
+		s.stop()
 		return nil, err
 	}
 	sc := bufio.NewScanner(stdout)
@@ -306,24 +388,7 @@ func (p *profiler) startWith(keepAll bool) (*session, error) {
 		return nil, errors.New("the server did not print its address and DSN")
 	}
 	jar, _ := cookiejar.New(nil)
-	s.client = &http.Client{Jar: jar, Timeout: 30 * time.Second}
-	if !keepAll {
-		return s, nil
-	}
-	// Keep every event the profile sends: the per-event cost is about
-	// stored events.
-	req, _ := http.NewRequest("PATCH", s.base+"/api/canonical/0/projects/1/", strings.NewReader(`{"retention_max_event_count": 1000000}`))
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		s.stop()
-		return nil, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		s.stop()
-		return nil, fmt.Errorf("raising the retention: %s", resp.Status)
-	}
+	s.client = &http.Client{Jar: jar, Timeout: 5 * time.Minute}
 	return s, nil
 }
 
@@ -332,7 +397,9 @@ func (s *session) stop() {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
 	}
-	os.RemoveAll(s.dir)
+	if s.owned {
+		os.RemoveAll(s.dir)
+	}
 }
 
 // measure waits for the process to settle and reads its memory: VmRSS and
@@ -490,7 +557,31 @@ func (s *session) uiFirst() error {
 
 // crawl logs in and requests every same-site page reachable by GET links,
 // up to 200 pages.
-func (s *session) crawl() error {
+func (s *session) crawl() error { return s.crawlFrom(nil) }
+
+// useProject1 sends to project 1 (the server's DSN line names the first
+// project by name) and counts the events it stores already as sent.
+func (s *session) useProject1() error {
+	var p struct {
+		DSN    string `json:"dsn"`
+		Stored int64  `json:"stored_event_count"`
+	}
+	if err := s.getJSON("/api/canonical/0/projects/1/", &p); err != nil {
+		return err
+	}
+	u, err := url.Parse(p.DSN)
+	if err != nil || u.User == nil {
+		return fmt.Errorf("project 1 has no usable DSN: %q", p.DSN)
+	}
+	s.key = u.User.Username()
+	s.sent.Store(p.Stored)
+	return nil
+}
+
+// crawlFrom logs in, requests first, and then every same-site page
+// reachable by GET links from them and from the project list, up to 200
+// pages besides first.
+func (s *session) crawlFrom(first []string) error {
 	form := url.Values{"name": {"admin"}, "password": {adminPassword}}
 	req, _ := http.NewRequest("POST", s.base+"/accounts/login/", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -506,8 +597,8 @@ func (s *session) crawl() error {
 		return errors.New("could not log in to the UI")
 	}
 	seen := map[string]bool{}
-	queue := []string{"/projects/"}
-	for len(queue) > 0 && len(seen) < 200 {
+	queue := append(append([]string(nil), first...), "/projects/")
+	for len(queue) > 0 && len(seen) < 200+len(first) {
 		path := queue[0]
 		queue = queue[1:]
 		if seen[path] {
@@ -520,6 +611,9 @@ func (s *session) crawl() error {
 		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			return fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
 		if !strings.Contains(resp.Header.Get("Content-Type"), "html") {
 			continue
 		}
