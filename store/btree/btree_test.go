@@ -1,10 +1,13 @@
 package btree
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -149,12 +152,17 @@ func checkPages(t testing.TB, db *DB) {
 type model map[string]string
 
 func (m model) scan(prefix, from string, desc, bounded bool, limit int) []string {
-	keys := slices.Sorted(maps.Keys(m))
-	if desc {
-		slices.Reverse(keys)
-	}
+	return m.scanSorted(slices.Sorted(maps.Keys(m)), prefix, from, desc, bounded, limit)
+}
+
+// scanSorted is scan over keys, m's keys in ascending order.
+func (m model) scanSorted(keys []string, prefix, from string, desc, bounded bool, limit int) []string {
 	var out []string
-	for _, k := range keys {
+	for i := range keys {
+		k := keys[i]
+		if desc {
+			k = keys[len(keys)-1-i]
+		}
 		if !strings.HasPrefix(k, prefix) {
 			continue
 		}
@@ -231,12 +239,13 @@ func (g gen) scanArgs(m model) (prefix, from string) {
 
 func checkScans(t *testing.T, g gen, tx *Tx, m model, n int) {
 	t.Helper()
+	keys := slices.Sorted(maps.Keys(m))
 	for range n {
 		prefix, from := g.scanArgs(m)
 		limit := 1 + g.r.IntN(40)
 		for _, c := range []struct{ desc, bounded bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
 			got := scanTx(tx, prefix, from, c.desc, c.bounded, limit)
-			want := m.scan(prefix, from, c.desc, c.bounded, limit)
+			want := m.scanSorted(keys, prefix, from, c.desc, c.bounded, limit)
 			if !slices.Equal(got, want) {
 				t.Fatalf("scan(prefix %q, from %q, desc %v, bounded %v, limit %d): got %d strings, want %d\ngot keys  %q\nwant keys %q",
 					prefix, from, c.desc, c.bounded, limit, len(got), len(want), evens(got), evens(want))
@@ -353,5 +362,602 @@ func TestModel(t *testing.T) {
 	checkPages(t, db)
 	if st := db.Stats(); st.Pages-st.FreePages != 2 {
 		t.Errorf("empty tree uses %d pages, want 2 (meta and root)", st.Pages-st.FreePages)
+	}
+}
+
+// crash closes db's files without a checkpoint, leaving the tree file and
+// journal as a crash would, and ends tx, a prepared transaction.
+func crash(t testing.TB, db *DB, tx *Tx) {
+	t.Helper()
+	db.mu.Lock()
+	db.closed = true
+	db.mu.Unlock()
+	db.f.Close()
+	db.jf.Close()
+	if tx != nil {
+		tx.done = true
+		db.wmu.Unlock()
+	}
+}
+
+func setAll(t testing.TB, db *DB, kv ...string) {
+	t.Helper()
+	tx := db.Begin()
+	for i := 0; i < len(kv); i += 2 {
+		if err := tx.Set(kv[i], kv[i+1]); err != nil {
+			t.Fatalf("Set: %v", err)
+		}
+	}
+	mustCommit(t, tx)
+}
+
+func fileSize(t testing.TB, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+func TestRollback(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	setAll(t, db, "a", "1", "b", strings.Repeat("x", 5000))
+	before := db.Stats()
+	seq := db.Seq()
+
+	tx := db.Begin()
+	tx.Set("a", "2")
+	tx.Set("c", strings.Repeat("y", 50000))
+	tx.Delete("b")
+	if !tx.Dirty() {
+		t.Fatal("Dirty = false after Set")
+	}
+	if v, _ := tx.Get("a"); v != "2" {
+		t.Errorf("tx.Get(a) = %q, want 2", v)
+	}
+	tx.Rollback()
+
+	journal := fileSize(t, path+".journal")
+	tx = db.Begin()
+	tx.Set("a", "3")
+	if err := tx.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if fileSize(t, path+".journal") == journal {
+		t.Error("journal did not grow in Prepare")
+	}
+	tx.Rollback()
+	if n := fileSize(t, path+".journal"); n != journal {
+		t.Errorf("journal is %d bytes after Rollback, want %d", n, journal)
+	}
+
+	if v, _ := get(t, db, "a"); v != "1" {
+		t.Errorf("a = %q, want 1", v)
+	}
+	if v, _ := get(t, db, "b"); len(v) != 5000 {
+		t.Errorf("b has %d bytes, want 5000", len(v))
+	}
+	if _, ok := get(t, db, "c"); ok {
+		t.Error("c exists after Rollback")
+	}
+	if db.Seq() != seq {
+		t.Errorf("Seq = %d after Rollback, want %d", db.Seq(), seq)
+	}
+	if got := db.Stats(); got.Pages != before.Pages || got.FreePages != before.FreePages {
+		t.Errorf("Stats = %+v after Rollback, want %+v", got, before)
+	}
+	if tx.Set("x", "y") != ErrTxDone {
+		t.Error("Set after Rollback did not return ErrTxDone")
+	}
+	checkPages(t, db)
+}
+
+func TestCleanTx(t *testing.T) {
+	db, _ := newTestDB(t, Options{})
+	tx := db.Begin()
+	if tx.Seq() != 1 {
+		t.Errorf("Seq = %d, want 1", tx.Seq())
+	}
+	tx.Delete("missing")
+	if tx.Dirty() {
+		t.Error("Dirty after deleting a missing key")
+	}
+	mustCommit(t, tx)
+	if db.Seq() != 0 {
+		t.Errorf("db.Seq = %d after a clean commit, want 0", db.Seq())
+	}
+	setAll(t, db, "k", "v")
+	if db.Seq() != 1 {
+		t.Errorf("db.Seq = %d, want 1", db.Seq())
+	}
+}
+
+func TestViewIsolation(t *testing.T) {
+	db, _ := newTestDB(t, Options{})
+	setAll(t, db, "k", "old")
+	tx := db.Begin()
+	tx.Set("k", "new")
+	tx.Set("n", "new")
+	if v, _ := get(t, db, "k"); v != "old" {
+		t.Errorf("View sees k = %q during the write tx, want old", v)
+	}
+	if err := tx.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := get(t, db, "n"); ok {
+		t.Error("View sees n after Prepare")
+	}
+	if err := tx.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := get(t, db, "k"); v != "new" {
+		t.Errorf("k = %q after Apply, want new", v)
+	}
+	err := db.View(func(tx *Tx) error { return tx.Set("a", "b") })
+	if !errors.Is(err, ErrReadOnly) {
+		t.Errorf("Set in View: %v, want ErrReadOnly", err)
+	}
+}
+
+// TestViewDuringCommit runs a View that spans another goroutine's commit:
+// the View keeps seeing the old state, and the commit lands after it.
+func TestViewDuringCommit(t *testing.T) {
+	db, _ := newTestDB(t, Options{CacheBytes: 16 * pageSize})
+	tx := db.Begin()
+	for i := range 2000 {
+		tx.Set(fmt.Sprintf("k%05d", i), "v0")
+	}
+	mustCommit(t, tx)
+
+	prepared := make(chan struct{})
+	done := make(chan error)
+	err := db.View(func(vtx *Tx) error {
+		go func() {
+			tx := db.Begin()
+			for i := range 2000 {
+				tx.Set(fmt.Sprintf("k%05d", i), "v1")
+			}
+			err := tx.Prepare()
+			close(prepared)
+			if err == nil {
+				err = tx.Apply() // waits for the View
+			}
+			done <- err
+		}()
+		<-prepared
+		n := 0
+		vtx.Ascend("k", func(k, v string) bool {
+			if v != "v0" {
+				t.Errorf("View sees %s = %s", k, v)
+				return false
+			}
+			n++
+			return true
+		})
+		if n != 2000 {
+			t.Errorf("View saw %d keys, want 2000", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := get(t, db, "k01999"); v != "v1" {
+		t.Errorf("after commit k01999 = %q, want v1", v)
+	}
+}
+
+// TestConcurrentReaders runs readers against a writer, for -race.
+func TestConcurrentReaders(t *testing.T) {
+	db, _ := newTestDB(t, Options{CacheBytes: 16 * pageSize})
+	stop := make(chan struct{})
+	errc := make(chan error, 4)
+	for r := range 4 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errc <- nil
+					return
+				default:
+				}
+				err := db.View(func(tx *Tx) error {
+					// Every committed batch sets all of its keys to the same value.
+					var first string
+					bad := false
+					tx.Ascend("k", func(k, v string) bool {
+						if first == "" {
+							first = v
+						}
+						bad = v != first
+						return !bad
+					})
+					if bad {
+						return fmt.Errorf("reader %d saw a partial commit", r)
+					}
+					return nil
+				})
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 30 {
+		tx := db.Begin()
+		for j := range 300 {
+			tx.Set(fmt.Sprintf("k%04d", j), fmt.Sprint(i))
+		}
+		mustCommit(t, tx)
+	}
+	close(stop)
+	for range 4 {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestRecoverRedo(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	setAll(t, db, "a", "1")
+	tx := db.Begin()
+	tx.Set("a", "2")
+	tx.Set("big", strings.Repeat("z", 20000))
+	if err := tx.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	seq := tx.Seq()
+	crash(t, db, tx)
+
+	db = openTest(t, path, seq, Options{})
+	defer db.Close()
+	if v, _ := get(t, db, "a"); v != "2" {
+		t.Errorf("a = %q after redo, want 2", v)
+	}
+	if v, _ := get(t, db, "big"); len(v) != 20000 {
+		t.Errorf("big has %d bytes after redo, want 20000", len(v))
+	}
+	if db.Seq() != seq {
+		t.Errorf("Seq = %d, want %d", db.Seq(), seq)
+	}
+	if n := fileSize(t, path+".journal"); n != 0 {
+		t.Errorf("journal is %d bytes after Open, want 0", n)
+	}
+	checkPages(t, db)
+}
+
+func TestRecoverDiscard(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	setAll(t, db, "a", "1")
+	tx := db.Begin()
+	tx.Set("a", "2")
+	if err := tx.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	seq := tx.Seq()
+	crash(t, db, tx)
+
+	db = openTest(t, path, seq-1, Options{})
+	if v, _ := get(t, db, "a"); v != "1" {
+		t.Errorf("a = %q after discard, want 1", v)
+	}
+	if db.Seq() != seq-1 {
+		t.Errorf("Seq = %d, want %d", db.Seq(), seq-1)
+	}
+	// The discarded sequence is handed out again.
+	setAll(t, db, "a", "3")
+	if db.Seq() != seq {
+		t.Errorf("Seq = %d, want %d", db.Seq(), seq)
+	}
+	db.Close()
+	db = openTest(t, path, seq, Options{})
+	defer db.Close()
+	if v, _ := get(t, db, "a"); v != "3" {
+		t.Errorf("a = %q, want 3", v)
+	}
+}
+
+func TestRecoverAhead(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	setAll(t, db, "a", "1")
+	setAll(t, db, "a", "2")
+	db.Close()
+	if _, err := Open(path, 1, Options{}); !errors.Is(err, ErrAhead) {
+		t.Errorf("Open behind the tree: %v, want ErrAhead", err)
+	}
+}
+
+// TestRecoverMany loses every tree write since the last checkpoint (the
+// tree file is put back to a copy taken then): redo brings all back.
+func TestRecoverMany(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	setAll(t, db, "base", "1")
+	db.Close()
+	snapshot, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = openTest(t, path, 1, Options{})
+	m := model{"base": "1"}
+	g := gen{rand.New(rand.NewPCG(3, 4))}
+	for range 5 {
+		tx := db.Begin()
+		for range 100 {
+			k, v := g.key(), g.value()
+			tx.Set(k, v)
+			m[k] = v
+		}
+		mustCommit(t, tx)
+	}
+	seq := db.Seq()
+	crash(t, db, nil)
+	if err := os.WriteFile(path, snapshot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db = openTest(t, path, seq, Options{})
+	defer db.Close()
+	compareAll(t, db, m)
+	checkPages(t, db)
+}
+
+func TestRecoverTorn(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		tear func(t *testing.T, journal string)
+	}{
+		{"truncated mid-entry", func(t *testing.T, journal string) {
+			if err := os.Truncate(journal, fileSize(t, journal)-100); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"truncated in header", func(t *testing.T, journal string) {
+			if err := os.Truncate(journal, 10); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"flipped byte", func(t *testing.T, journal string) {
+			b, err := os.ReadFile(journal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0x40
+			if err := os.WriteFile(journal, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, path := newTestDB(t, Options{})
+			setAll(t, db, "a", "1")
+			tx := db.Begin()
+			tx.Set("a", "2")
+			if err := tx.Prepare(); err != nil {
+				t.Fatal(err)
+			}
+			seq := tx.Seq()
+			crash(t, db, tx)
+			tt.tear(t, path+".journal")
+			db = openTest(t, path, seq, Options{})
+			defer db.Close()
+			if v, _ := get(t, db, "a"); v != "1" {
+				t.Errorf("a = %q after a torn entry, want 1", v)
+			}
+			if n := fileSize(t, path+".journal"); n != 0 {
+				t.Errorf("journal is %d bytes after Open, want 0", n)
+			}
+		})
+	}
+}
+
+// TestRecoverPartialApply writes some of an entry's pages to the tree file
+// by hand, one of them torn, then reopens: redo repairs the file.
+func TestRecoverPartialApply(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	m := model{}
+	tx := db.Begin()
+	for i := range 3000 {
+		k := fmt.Sprintf("key%05d", i)
+		tx.Set(k, "v")
+		m[k] = "v"
+	}
+	mustCommit(t, tx)
+	db.Close()
+	db = openTest(t, path, db.Seq(), Options{})
+
+	tx = db.Begin()
+	for i := 0; i < 3000; i += 7 {
+		k := fmt.Sprintf("key%05d", i)
+		tx.Set(k, "changed")
+		m[k] = "changed"
+	}
+	if err := tx.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	seq := tx.Seq()
+	crash(t, db, tx)
+
+	j, err := os.ReadFile(path + ".journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(le.Uint32(j[4:]))
+	if n < 4 {
+		t.Fatalf("entry has %d pages, want more", n)
+	}
+	for i := 0; i < n/2; i++ {
+		rec := j[entryHdrSize+i*entryPageSize:]
+		pg := int64(le.Uint32(rec))
+		img := rec[4 : 4+pageSize]
+		if i == n/2-1 {
+			img = img[:pageSize/2] // torn
+		}
+		if _, err := f.WriteAt(img, pg*pageSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+
+	db = openTest(t, path, seq, Options{})
+	defer db.Close()
+	compareAll(t, db, m)
+	checkPages(t, db)
+}
+
+func TestCorruptPage(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	tx := db.Begin()
+	for i := range 1000 {
+		tx.Set(fmt.Sprintf("key%05d", i), "value")
+	}
+	mustCommit(t, tx)
+	db.Close()
+
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0xde, 0xad}, 2*pageSize+100); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	db = openTest(t, path, db.Seq(), Options{})
+	defer db.Close()
+	err = db.View(func(tx *Tx) error {
+		tx.Ascend("", func(k, v string) bool { return true })
+		return nil
+	})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Ascend over a corrupt page: %v, want ErrCorrupt", err)
+	}
+	tx = db.Begin()
+	for i := range 1000 {
+		tx.Set(fmt.Sprintf("key%05d", i), "other")
+	}
+	if err := tx.Commit(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Commit over a corrupt page: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	tx := db.Begin()
+	if err := tx.Set(strings.Repeat("k", MaxKeySize+1), "v"); err != ErrKeyTooLarge {
+		t.Errorf("Set with a long key: %v, want ErrKeyTooLarge", err)
+	}
+	if err := tx.Set("k", strings.Repeat("v", MaxValueSize+1)); err != ErrValueTooLarge {
+		t.Errorf("Set with a long value: %v, want ErrValueTooLarge", err)
+	}
+	long := strings.Repeat("k", MaxKeySize)
+	big := strings.Repeat("0123456789", MaxValueSize/10) + "0123"
+	for i := range 20 {
+		if err := tx.Set(fmt.Sprintf("%s%03d", long[:MaxKeySize-3], i), big[:len(big)-i]); err != nil {
+			t.Fatalf("Set: %v", err)
+		}
+	}
+	tx.Set("", "empty key")
+	mustCommit(t, tx)
+	db.Close()
+	db = openTest(t, path, db.Seq(), Options{})
+	defer db.Close()
+	for i := range 20 {
+		if v, _ := get(t, db, fmt.Sprintf("%s%03d", long[:MaxKeySize-3], i)); v != big[:len(big)-i] {
+			t.Errorf("value %d: got %d bytes, want %d", i, len(v), len(big)-i)
+		}
+	}
+	if v, _ := get(t, db, ""); v != "empty key" {
+		t.Errorf("empty key = %q", v)
+	}
+	checkPages(t, db)
+}
+
+// TestChurn inserts, deletes and inserts again: the file does not grow,
+// because freed pages are reused.
+func TestChurn(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	const n = 50000
+	r := rand.New(rand.NewPCG(5, 6))
+	insert := func(day int) {
+		for _, batch := range slices.Collect(slices.Chunk(r.Perm(n), 10000)) {
+			tx := db.Begin()
+			for _, i := range batch {
+				tx.Set(fmt.Sprintf("hour:%03d:%06d", day, i), "12345")
+			}
+			mustCommit(t, tx)
+		}
+	}
+	remove := func(day int) {
+		for _, batch := range slices.Collect(slices.Chunk(r.Perm(n), 10000)) {
+			tx := db.Begin()
+			for _, i := range batch {
+				if !tx.Delete(fmt.Sprintf("hour:%03d:%06d", day, i)) {
+					t.Fatalf("Delete %d/%d = false", day, i)
+				}
+			}
+			mustCommit(t, tx)
+		}
+	}
+	insert(0)
+	full := db.Stats().Pages
+	remove(0)
+	if st := db.Stats(); st.Pages-st.FreePages != 2 {
+		t.Errorf("after deleting all, %d pages in use, want 2", st.Pages-st.FreePages)
+	}
+	insert(1)
+	remove(1)
+	insert(2)
+	checkPages(t, db)
+	if got := db.Stats().Pages; got > full+full/20 {
+		t.Errorf("file has %d pages after churn, %d after the first insert", got, full)
+	}
+	db.Close()
+	if got := fileSize(t, path); got > int64(full+full/20)*pageSize {
+		t.Errorf("file is %d bytes", got)
+	}
+}
+
+// TestMemory inserts 200k keys and checks that the heap stays small: it
+// holds the page cache, not the keys.
+func TestMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200k inserts")
+	}
+	db, _ := newTestDB(t, Options{})
+	const n = 200000
+	r := rand.New(rand.NewPCG(7, 8))
+	perm := r.Perm(n)
+	for i := 0; i < n; i += 5000 {
+		tx := db.Begin()
+		for _, k := range perm[i : i+5000] {
+			tx.Set(fmt.Sprintf("issue:%010d", k), fmt.Sprintf(`{"count":%d,"title":"some error"}`, k))
+		}
+		mustCommit(t, tx)
+	}
+	if err := db.View(func(tx *Tx) error {
+		n := 0
+		tx.Ascend("issue:", func(k, v string) bool { n++; return true })
+		if n != 200000 {
+			t.Errorf("Ascend saw %d keys", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("HeapInuse %d KiB, file %d pages, cache %d pages", ms.HeapInuse>>10, db.Stats().Pages, db.Stats().CachedPages)
+	if ms.HeapInuse > 4<<20 {
+		t.Errorf("HeapInuse = %d KiB after 200k keys, want < 4 MiB", ms.HeapInuse>>10)
 	}
 }
