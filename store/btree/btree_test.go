@@ -961,3 +961,31 @@ func TestMemory(t *testing.T) {
 		t.Errorf("HeapInuse = %d KiB after 200k keys, want < 4 MiB", ms.HeapInuse>>10)
 	}
 }
+
+// TestSparseDeletes deletes 90% of the keys at random: underfull leaves are
+// merged, so the pages in use shrink with the keys.
+func TestSparseDeletes(t *testing.T) {
+	db, _ := newTestDB(t, Options{})
+	const n = 20000
+	tx := db.Begin()
+	for i := range n {
+		tx.Set(fmt.Sprintf("itag:%06d:browser", i), "1234")
+	}
+	mustCommit(t, tx)
+	full := db.Stats()
+	r := rand.New(rand.NewPCG(9, 9))
+	tx = db.Begin()
+	for i, k := range r.Perm(n) {
+		if i%10 != 0 {
+			tx.Delete(fmt.Sprintf("itag:%06d:browser", k))
+		}
+	}
+	mustCommit(t, tx)
+	checkPages(t, db)
+	st := db.Stats()
+	inUse, was := st.Pages-st.FreePages, full.Pages-full.FreePages
+	t.Logf("pages in use: %d with %d keys, %d with %d", was, n, inUse, n/10)
+	if inUse > was/4 {
+		t.Errorf("%d pages in use after deleting 90%% of keys, %d before", inUse, was)
+	}
+}

@@ -50,9 +50,10 @@
 // iteration keeps a stack of pages from the root.
 //
 // Keys are at most MaxKeySize (512) bytes, values at most MaxValueSize
-// (1 MiB). Deletes leave pages underfull, but an emptied leaf or branch is
-// removed from its parent and freed, and a root branch with one child is
-// replaced by it. Freed pages go on the freelist (trunk pages of up to 1019
+// (1 MiB). A leaf left less than a quarter full by a delete is merged
+// with a sibling when the two fit in one page; branches are not merged, but
+// an emptied branch is removed from its parent and freed, and a root
+// branch with one child is replaced by it. Freed pages go on the freelist (trunk pages of up to 1019
 // page numbers each) and are reused before the file grows.
 //
 // # Journal

@@ -26,7 +26,8 @@ type Tx struct {
 	err      error             // sticky error
 	done     bool
 	prepared bool
-	jstart   int64 // journal size before this transaction's entry
+	jstart   int64    // journal size before this transaction's entry
+	pgs      []uint32 // prepared pages, in order
 	path     []step
 }
 
@@ -390,12 +391,56 @@ func (tx *Tx) delete(key string) (bool, error) {
 	n.remove(i)
 	if len(n.cells) > 0 || len(tx.path) == 0 {
 		tx.dirty[pg] = n.encode()
+		if len(tx.path) > 0 && n.size(0, len(n.cells)) < usable/4 {
+			return true, tx.merge(pg, n)
+		}
 		return true, nil
 	}
 	if err := tx.free(pg); err != nil {
 		return false, err
 	}
 	return true, tx.removeChild(len(tx.path))
+}
+
+// merge merges underfull leaf n, page pg, reached through tx.path, with a
+// sibling under the same parent when both fit in one page, so that random
+// deletes do not leave the file full of nearly empty leaves.
+func (tx *Tx) merge(pg uint32, n *node) error {
+	s := &tx.path[len(tx.path)-1]
+	pp, err := tx.page(s.pg)
+	if err != nil {
+		return err
+	}
+	j := s.idx - 1
+	if j < 0 {
+		j = s.idx + 1
+	}
+	if j > numCells(pp) {
+		return nil
+	}
+	spg := child(pp, j)
+	sp, err := tx.page(spg)
+	if err != nil {
+		return err
+	}
+	if sp[0] != typeLeaf {
+		return fmt.Errorf("btree: page %d: %w", spg, errType)
+	}
+	sib := decode(sp)
+	if n.size(0, len(n.cells))+sib.size(0, len(sib.cells)) > usable {
+		return nil
+	}
+	left, right, lpg, rpg, ridx := sib, n, spg, pg, s.idx
+	if j > s.idx {
+		left, right, lpg, rpg, ridx = n, sib, pg, spg, j
+	}
+	left.cells = append(left.cells, right.cells...)
+	tx.dirty[lpg] = left.encode()
+	if err := tx.free(rpg); err != nil {
+		return err
+	}
+	s.idx = ridx // removeChild drops the right page and the separator before it
+	return tx.removeChild(len(tx.path))
 }
 
 // removeChild removes the child taken at tx.path[depth-1] from its branch,
@@ -554,6 +599,7 @@ func (tx *Tx) Prepare() error {
 		seal(p)
 	}
 	slices.Sort(pgs)
+	tx.pgs = pgs
 	tx.jstart = db.joff
 	tx.prepared = true // from here on Rollback cuts the journal back
 	length := int64(entryHdrSize + len(pgs)*entryPageSize + 4)
@@ -610,7 +656,8 @@ func (tx *Tx) Apply() error {
 	}
 	var err error
 	db.mu.Lock()
-	for pg, p := range tx.dirty {
+	for _, pg := range tx.pgs {
+		p := tx.dirty[pg]
 		if _, werr := db.f.WriteAt(p, int64(pg)*pageSize); werr != nil && err == nil {
 			err = fmt.Errorf("btree: write page %d: %w", pg, werr)
 		}
