@@ -289,7 +289,7 @@ func TestModel(t *testing.T) {
 	defer func() { db.Close() }()
 	g := gen{rand.New(rand.NewPCG(1, 2))}
 	m := model{}
-	txs := 400
+	txs := 250
 	if testing.Short() {
 		txs = 100
 	}

@@ -19,7 +19,7 @@ type centry struct {
 }
 
 func newCache(maxPages int) *cache {
-	c := &cache{max: maxPages, m: make(map[uint32]*centry, maxPages)}
+	c := &cache{max: maxPages, m: make(map[uint32]*centry, min(maxPages, 1024))}
 	c.root.prev, c.root.next = &c.root, &c.root
 	return c
 }

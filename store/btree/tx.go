@@ -18,17 +18,18 @@ import (
 //
 // Writes (Set, Delete) are not allowed during an Ascend or Descend callback.
 type Tx struct {
-	db       *DB
-	writable bool
-	seq      uint64
-	meta     meta
-	dirty    map[uint32][]byte // write tx: private page images by page number
-	err      error             // sticky error
-	done     bool
-	prepared bool
-	jstart   int64    // journal size before this transaction's entry
-	pgs      []uint32 // prepared pages, in order
-	path     []step
+	db        *DB
+	writable  bool
+	seq       uint64
+	meta      meta
+	dirty     map[uint32][]byte // write tx: private page images by page number
+	err       error             // sticky error
+	done      bool
+	prepared  bool     // the journal entry is durable
+	journaled bool     // the journal may hold part of an entry: Rollback cuts it
+	jstart    int64    // journal size before this transaction's entry
+	pgs       []uint32 // prepared pages, in order
+	path      []step
 }
 
 // step is one branch on the way from the root to a leaf.
@@ -601,7 +602,7 @@ func (tx *Tx) Prepare() error {
 	slices.Sort(pgs)
 	tx.pgs = pgs
 	tx.jstart = db.joff
-	tx.prepared = true // from here on Rollback cuts the journal back
+	tx.journaled = true
 	length := int64(entryHdrSize + len(pgs)*entryPageSize + 4)
 	hdr := make([]byte, entryHdrSize)
 	le.PutUint32(hdr, journalMagic)
@@ -628,6 +629,7 @@ func (tx *Tx) Prepare() error {
 		return tx.fail(fmt.Errorf("btree: sync journal: %w", err))
 	}
 	db.joff += length
+	tx.prepared = true
 	return nil
 }
 
@@ -643,7 +645,7 @@ func (tx *Tx) Apply() error {
 		return ErrTxDone
 	case !tx.writable:
 		return ErrReadOnly
-	case tx.err != nil:
+	case len(tx.dirty) > 0 && !tx.prepared && tx.err != nil:
 		tx.Rollback()
 		return tx.err
 	case len(tx.dirty) > 0 && !tx.prepared:
@@ -687,7 +689,7 @@ func (tx *Tx) Rollback() {
 		return
 	}
 	defer tx.end()
-	if tx.prepared {
+	if tx.journaled {
 		if err := truncateJournal(tx.db.jf, tx.jstart); err != nil {
 			tx.db.werr = err
 			return
