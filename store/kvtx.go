@@ -50,6 +50,9 @@ func (x *kvTx) Get(key string) (string, error) {
 		if v, ok := x.t.Get(key); ok {
 			return v, nil
 		}
+		if err := x.t.Err(); err != nil {
+			return "", err
+		}
 		return "", buntdb.ErrNotFound
 	}
 	return x.kv.Get(key)
@@ -86,7 +89,7 @@ func (x *kvTx) AscendKeys(pattern string, fn func(k, v string) bool) error {
 			return fmt.Errorf("store: pattern %q: only prefix* patterns on disk", pattern)
 		}
 		x.t.Ascend(prefix, fn)
-		return nil
+		return x.t.Err()
 	}
 	return x.kv.AscendKeys(pattern, fn)
 }
