@@ -143,12 +143,12 @@ func (s *scrubber) child(m mode, key []byte) mode {
 			return mCookies
 		case s.scrubIP && ipHeader(s.norm):
 			return mFilter
-		case s.sensitive(key, false):
+		case s.sensitive(key, keyField):
 			return mFilter
 		}
 		return mArea
 	case mCookies:
-		if s.sensitive(key, true) {
+		if s.sensitive(key, keyCookie) {
 			return mFilter
 		}
 		return mArea
@@ -171,7 +171,7 @@ func (s *scrubber) child(m mode, key []byte) mode {
 // areaChild is the mode of a member of user data: filtered when its key is
 // secret, user data again otherwise.
 func (s *scrubber) areaChild(key []byte) mode {
-	if s.sensitive(key, false) {
+	if s.sensitive(key, keyField) {
 		return mFilter
 	}
 	return mArea

@@ -116,6 +116,8 @@ type scrubber struct {
 
 	key   []byte // the current object key, decoded
 	norm  []byte // a key being matched, normalised
+	words []byte // a key being matched, split into words (parts)
+	parts []span
 	dec   []byte // a query parameter name, percent-decoded
 	str   []byte // the current string's contents, decoded
 	enc   []byte // a replacement string, encoded
@@ -189,12 +191,19 @@ func (s *scrubber) filter(from, to int) {
 }
 
 // sensitive reports whether the key name (raw bytes, not normalised) is
-// secret: it matches a default key or an extra key, or, for a cookie name,
-// matchCookie.
-func (s *scrubber) sensitive(name []byte, cookie bool) bool {
+// secret: its words match (see matchWords), it contains an extra key, or,
+// for a cookie name, matchCookie.
+func (s *scrubber) sensitive(name []byte, kind keyKind) bool {
+	s.words, s.parts = splitWords(s.words[:0], s.parts[:0], name)
+	if matchWords(s.words, s.parts, kind) {
+		return true
+	}
+	if kind != keyCookie && len(s.extra) == 0 {
+		return false
+	}
 	s.norm = normalize(s.norm[:0], name)
 	n := s.norm
-	if matchDefault(n) || cookie && matchCookie(n) {
+	if kind == keyCookie && matchCookie(n) {
 		return true
 	}
 	for _, e := range s.extra {

@@ -43,10 +43,12 @@ func TestScrubKeys(t *testing.T) {
 	for _, key := range []string{
 		"password", "Password", "PASSWORD", "user_password", "passwd", "db_passwd", "passphrase",
 		"secret", "client_secret", "SECRET_KEY", "token", "access_token", "refreshToken", "X-CSRF-Token",
-		"api_key", "apikey", "API-KEY", "x_api_key", "auth", "oauth_state", "Authorization", "authorize_url",
-		"is_authenticated", "cookie", "cookies", "set-cookie", "session", "sessionid", "SESSION_ID", "PHPSESSID",
-		"csrf", "csrfmiddlewaretoken", "XSRF-TOKEN", "credentials", "aws_credential", "private_key", "privateKey",
-		"PRIVATE.KEY", "jwt", "pass_word",
+		"api_key", "apikey", "API-KEY", "x_api_key", "apiKey", "APIKey", "auth", "Authorization", "Proxy-Authorization",
+		"cookie", "cookies", "set-cookie", "Set-Cookie", "sessionid", "SESSION_ID", "session_key", "PHPSESSID", "JSESSIONID",
+		"csrf", "csrfmiddlewaretoken", "XSRF-TOKEN", "XSRFToken", "credentials", "aws_credential", "private_key", "privateKey",
+		"PRIVATE.KEY", "jwt", "pass_word", "pass", "PASS", "db_pass", "pwd", "mysql.pwd", "pin", "PIN", "card_pin", "userPin",
+		"cvv", "CVV", "card:cvv", "cvc", "sig", "Sig", "url_sig", "signature", "X-Signature", "X-Hub-Signature-256",
+		"ssn", "user ssn", "passcode", "refresh-token", "auth.token", "access_token:v2",
 	} {
 		check(t, scrubTest{
 			name: "key " + key,
@@ -56,9 +58,12 @@ func TestScrubKeys(t *testing.T) {
 	}
 	// Keys that look alike but are kept.
 	for _, key := range []string{
-		"author", "authors", "authored_by", "authority", ":authority", "pass", "passenger", "bypass",
+		"author", "authors", "authored_by", "authority", ":authority", "passenger", "bypass", "compass",
 		"user", "username", "email", "id", "key", "private", "public_key", "toke",
-		"sess", "sid", "remember_me",
+		"sess", "sid", "remember_me", "session", "session:duration", "DESKTOP_SESSION", "sessions", "session.status",
+		"max_tokens", "input_tokens", "gen_ai.usage.output_tokens", "promptTokens", "tokenizer",
+		"oauth_state", "authorize_url", "is_authenticated", "pinned", "spinner", "pinky",
+		"signal", "sigma", "design", "assign", "cvvalue", "ssnap", "pwdx", "passive", "keyboard",
 	} {
 		check(t, scrubTest{name: "kept key " + key, in: `{"extra":{"` + key + `":"v"}}`})
 	}
@@ -70,7 +75,8 @@ func TestScrubValueTypes(t *testing.T) {
 		{name: "number", in: `{"extra":{"pin_password":1234}}`, want: `{"extra":{"pin_password":"[Filtered]"}}`},
 		{name: "bool", in: `{"extra":{"token":true}}`, want: `{"extra":{"token":"[Filtered]"}}`},
 		{name: "object", in: `{"extra":{"secret":{"a":{"b":[1,2]}},"x":2}}`, want: `{"extra":{"secret":"[Filtered]","x":2}}`},
-		{name: "list", in: `{"extra":{"tokens":["a","b"]}}`, want: `{"extra":{"tokens":"[Filtered]"}}`},
+		{name: "list", in: `{"extra":{"token":["a","b"]}}`, want: `{"extra":{"token":"[Filtered]"}}`},
+		{name: "raven-js session duration kept", in: `{"extra":{"session:duration":1234}}`},
 		{name: "empty string", in: `{"extra":{"password":""}}`, want: `{"extra":{"password":"[Filtered]"}}`},
 		{name: "null stays", in: `{"extra":{"password":null}}`},
 		{name: "already filtered", in: `{"extra":{"password":"[Filtered]"}}`},
@@ -401,7 +407,7 @@ func TestScrubNoAllocs(t *testing.T) {
 
 func TestDefaultKeys(t *testing.T) {
 	keys := DefaultKeys()
-	for _, want := range []string{"password", "secret", "token", "auth", "cookie", "session", "csrf", "credential"} {
+	for _, want := range []string{"password", "pass", "pwd", "pin", "cvv", "sig", "signature", "ssn", "secret", "token", "auth", "cookie", "csrf", "credential"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("DefaultKeys() lacks %q", want)
 		}

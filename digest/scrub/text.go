@@ -117,7 +117,7 @@ func (s *scrubber) textPair(b []byte, i int) int {
 	for k > 0 && keyChar[b[k-1]] {
 		k--
 	}
-	if k == ke || quote != 0 && (k == 0 || b[k-1] != quote) || !s.sensitive(b[k:ke], false) {
+	if k == ke || quote != 0 && (k == 0 || b[k-1] != quote) || !s.sensitive(b[k:ke], keyParam) {
 		return i + 1
 	}
 	v := i + 1
@@ -315,7 +315,7 @@ func (s *scrubber) scanQuery(b []byte, from, to int) {
 		} else {
 			v := p + eq + 1
 			s.dec = unescapeQuery(s.dec[:0], b[p:p+eq])
-			if s.sensitive(s.dec, false) {
+			if s.sensitive(s.dec, keyParam) {
 				if v < e && string(b[v:e]) != filtered {
 					s.add(v, e)
 				}
@@ -360,7 +360,7 @@ func (s *scrubber) scanCookies(b []byte) {
 		eq := bytes.IndexByte(b[q:e], '=')
 		if eq < 0 {
 			s.scanValue(b, q, e)
-		} else if v := q + eq + 1; s.sensitive(bytes.TrimSpace(b[q:q+eq]), true) {
+		} else if v := q + eq + 1; s.sensitive(bytes.TrimSpace(b[q:q+eq]), keyCookie) {
 			if v < e && string(b[v:e]) != filtered {
 				s.add(v, e)
 			}
