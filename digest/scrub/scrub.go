@@ -194,6 +194,9 @@ func (s *scrubber) filter(from, to int) {
 // secret: its words match (see matchWords), it contains an extra key, or,
 // for a cookie name, matchCookie.
 func (s *scrubber) sensitive(name []byte, kind keyKind) bool {
+	if string(name) == "PWD" {
+		return false // the shell's working directory, in every environment dump
+	}
 	s.words, s.parts = splitWords(s.words[:0], s.parts[:0], name)
 	if matchWords(s.words, s.parts, kind) {
 		return true
@@ -447,6 +450,8 @@ func (s *scrubber) string(m mode, start int) bool {
 	switch kind {
 	case kText:
 		s.scanText(content)
+	case kCode:
+		s.scanCode(content)
 	case kQuery:
 		s.scanQuery(content, 0, len(content))
 	case kCookie:

@@ -46,7 +46,7 @@ func TestScrubKeys(t *testing.T) {
 		"api_key", "apikey", "API-KEY", "x_api_key", "apiKey", "APIKey", "auth", "Authorization", "Proxy-Authorization",
 		"cookie", "cookies", "set-cookie", "Set-Cookie", "sessionid", "SESSION_ID", "session_key", "PHPSESSID", "JSESSIONID",
 		"csrf", "csrfmiddlewaretoken", "XSRF-TOKEN", "XSRFToken", "credentials", "aws_credential", "private_key", "privateKey",
-		"PRIVATE.KEY", "jwt", "pass_word", "pass", "PASS", "db_pass", "pwd", "mysql.pwd", "pin", "PIN", "card_pin", "userPin",
+		"PRIVATE.KEY", "jwt", "pass_word", "pass", "PASS", "db_pass", "pwd", "DB_PWD", "mysql.pwd", "pin", "PIN", "card_pin", "userPin",
 		"cvv", "CVV", "card:cvv", "cvc", "sig", "Sig", "url_sig", "signature", "X-Signature", "X-Hub-Signature-256",
 		"ssn", "user ssn", "passcode", "refresh-token", "auth.token", "access_token:v2",
 	} {
@@ -63,7 +63,7 @@ func TestScrubKeys(t *testing.T) {
 		"sess", "sid", "remember_me", "session", "session:duration", "DESKTOP_SESSION", "sessions", "session.status",
 		"max_tokens", "input_tokens", "gen_ai.usage.output_tokens", "promptTokens", "tokenizer",
 		"oauth_state", "authorize_url", "is_authenticated", "pinned", "spinner", "pinky",
-		"signal", "sigma", "design", "assign", "cvvalue", "ssnap", "pwdx", "passive", "keyboard",
+		"signal", "sigma", "design", "assign", "cvvalue", "ssnap", "pwdx", "passive", "keyboard", "PWD",
 	} {
 		check(t, scrubTest{name: "kept key " + key, in: `{"extra":{"` + key + `":"v"}}`})
 	}
@@ -96,9 +96,24 @@ func TestScrubValueTypes(t *testing.T) {
 
 func TestScrubAreas(t *testing.T) {
 	for _, tt := range []scrubTest{
-		// Outside the scrubbed parts nothing changes.
-		{name: "top level", in: `{"password":"x","tags":{"token":"t"},"message":"password=x","logentry":{"message":"token: y"}}`},
-		{name: "exception value and code", in: `{"exception":{"values":[{"type":"E","value":"password=x","stacktrace":{"frames":[{"context_line":"password = 'x'","pre_context":["token=1"],"vars":{"a":1}}]}}]}}`},
+		// Unknown top-level keys are not user data.
+		{name: "unknown top level", in: `{"password":"x","server_name":"token=1"}`},
+		{name: "tags, message, logentry, transaction, culprit",
+			in:   `{"tags":{"token":"t","url":"/a?api_key=k","n":4111111111111111},"message":"password=x","logentry":{"message":"token: y","params":["4111 1111 1111 1111",{"pwd":"p"}]},"transaction":"/cb?token=t","culprit":"card 4111111111111111"}`,
+			want: `{"tags":{"token":"[Filtered]","url":"/a?api_key=[Filtered]","n":"[Filtered]"},"message":"password=[Filtered]","logentry":{"message":"token: [Filtered]","params":["[Filtered]",{"pwd":"[Filtered]"}]},"transaction":"/cb?token=[Filtered]","culprit":"card [Filtered]"}`},
+		{name: "tags as pairs",
+			in:   `{"tags":[["X-Signature","abc"],["level","card 4111-1111-1111-1111 declined"]]}`,
+			want: `{"tags":[["X-Signature","[Filtered]"],["level","card [Filtered] declined"]]}`},
+		{name: "exception value and code",
+			in:   `{"exception":{"values":[{"type":"E","value":"password=x","stacktrace":{"frames":[{"context_line":"password = 'x'","pre_context":["token=1","key = get('token')"],"post_context":["s = 'sk_live_abcdefgh12345678'"],"vars":{"a":1}}]}}]}}`,
+			want: `{"exception":{"values":[{"type":"E","value":"password=[Filtered]","stacktrace":{"frames":[{"context_line":"password = '[Filtered]'","pre_context":["token=1","key = get('token')"],"post_context":["s = '[Filtered]'"],"vars":{"a":1}}]}}]}}`},
+		{name: "single exception object value",
+			in:   `{"exception":{"type":"E","value":"Bearer abcdefgh123"}}`,
+			want: `{"exception":{"type":"E","value":"Bearer [Filtered]"}}`},
+		{name: "span description, data, tags",
+			in:   `{"spans":[{"op":"db","description":"SELECT 1 -- postgres://u:pw@h/db","data":{"secret":"s"},"tags":{"auth":"a"}}]}`,
+			want: `{"spans":[{"op":"db","description":"SELECT 1 -- postgres://u:[Filtered]@h/db","data":{"secret":"[Filtered]"},"tags":{"auth":"[Filtered]"}}]}`},
+		{name: "code keeps code", in: `{"exception":{"values":[{"stacktrace":{"frames":[{"context_line":"    password = request.POST['password']  # token: x","pre_context":["if (pwd === \"\") {"]}]}}]}}`},
 		{name: "sdk and modules", in: `{"sdk":{"name":"sentry.python","packages":[{"name":"secretstorage"}]},"modules":{"secretstorage":"3.3.1"}}`},
 
 		{name: "exception frame vars",
@@ -338,7 +353,7 @@ func TestScrubCards(t *testing.T) {
 			want: `{"request":{"cookies":"cc=[Filtered]"}}`},
 		{name: "card in an escaped string", in: `{"extra":{"s":"\"4111111111111111\"\n"}}`,
 			want: `{"extra":{"s":"\"[Filtered]\"\n"}}`},
-		{name: "card outside the areas", in: `{"exception":{"values":[{"value":"4111111111111111"}]},"tags":{"n":"4111111111111111"}}`},
+		{name: "card outside the areas", in: `{"exception":{"values":[{"type":"4111111111111111"}]},"sdk":{"n":"4111111111111111"}}`},
 	} {
 		check(t, tt)
 	}
