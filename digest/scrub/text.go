@@ -146,6 +146,9 @@ func (s *scrubber) textPair(b []byte, i int, quoted bool) int {
 		return i + 1
 	}
 	v := i + 1
+	if b[i] == '=' && v < len(b) && b[v] == '>' {
+		v++ // PHP's 'key' => 'value'
+	}
 	for v < len(b) && (b[v] == ' ' || b[v] == '\t') {
 		v++
 	}
