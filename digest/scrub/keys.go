@@ -114,6 +114,9 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // matchWords reports whether the words parts of w make a secret key.
 func matchWords(w []byte, parts []span, kind keyKind) bool {
+	if len(w) < 3 {
+		return false // every secret word has three letters or more
+	}
 	if kind != keyField && len(parts) == 1 && string(w[parts[0].from:parts[0].to]) == "key" {
 		return true
 	}

@@ -359,6 +359,54 @@ func TestScrubCards(t *testing.T) {
 	}
 }
 
+func TestScrubShapes(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"Authorization failed: Bearer abc123.DEF-456_ghi", "Authorization failed: Bearer [Filtered]"},
+		{"sent bearer  0123456789abcdef", "sent bearer  [Filtered]"},
+		{"the Bearer authentication scheme", ""},
+		{"Bearer short1", ""},
+		{"Bearer [Filtered]", ""},
+		{"key sk_live_51HxYzAbCdEfGh12 used", "key [Filtered] used"},
+		{"sk_test_4eC39HqLyjWDarjtT1zdp7dc", "[Filtered]"},
+		{"rk_live_abcdefgh1234 rk_test_abcdefgh1234", "[Filtered] [Filtered]"},
+		{"sk_live_short", ""},
+		{"mask_live_abcdefgh1234", ""},
+		{"xoxb-2093847561-abcDEF123456, xoxp-1234567890-x", "[Filtered], [Filtered]"},
+		{"xoxz-2093847561-abcDEF123456", ""},
+		{"ghp_aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF", "[Filtered]"},
+		{"github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "[Filtered]"},
+		{"ghp_short", ""},
+		{"id AKIAIOSFODNN7EXAMPLE.", "id [Filtered]."},
+		{"ASIAIOSFODNN7EXAMPLE", "[Filtered]"},
+		{"AKIAIOSFODNN7EXAMPLE1", ""}, // 21 characters
+		{"AKIAiosfodnn7example", ""},
+		{"AIzaSyB1234567890abcdefghijklmnopqrstuv", "[Filtered]"},
+		{"AIzaSyB123", ""},
+		{"t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2ln-X_y end", "t=[Filtered] end"},
+		{"eyJhbGciOiJub25lIn0.eyJzdWIiOiIxMjM0In0.", "[Filtered]"},
+		{"eyJhbGciOiJIUzI1NiJ9 alone", ""},
+		{"theyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.x", ""},
+		{"a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIB\n-----END RSA PRIVATE KEY-----\nb", "a\n[Filtered]\nb"},
+		{"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN (cut)", "[Filtered]"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----", "[Filtered]"},
+		{"-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----", ""},
+		{"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", ""},
+		{"clone https://deploy:s3cr3t@git.example.com/r.git", "clone https://deploy:[Filtered]@git.example.com/r.git"},
+		{"GET /maps?key=AIzaSyB1234567890abcdefghijklmnopqrstuv&q=x", "GET /maps?key=[Filtered]&q=x"},
+		{"cache key=user:42 missed", "cache key=[Filtered] missed"},
+	} {
+		want := ""
+		if tt.want != "" {
+			want = `{"extra":{"s":` + quote(tt.want) + `}}`
+		}
+		check(t, scrubTest{name: "shape " + tt.in, in: `{"extra":{"s":` + quote(tt.in) + `}}`, want: want})
+	}
+	// Shapes in query values and cookies too.
+	check(t, scrubTest{name: "shape in a cookie",
+		in:   `{"request":{"cookies":"id=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2ln; a=b"}}`,
+		want: `{"request":{"cookies":"id=[Filtered]; a=b"}}`})
+}
+
 func TestScrubIP(t *testing.T) {
 	in := `{"user":{"id":"1","ip_address":"192.0.2.1"},"request":{"env":{"REMOTE_ADDR":"192.0.2.1","SERVER_PORT":"80"},"headers":[["X-Real-IP","192.0.2.1"]]},"contexts":{"client_ip":"192.0.2.1"}}`
 	check(t, scrubTest{name: "ip kept", in: in})

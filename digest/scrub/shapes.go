@@ -48,6 +48,14 @@ var prefixed = [...]struct {
 	{"AIza", &b64url, 35}, // Google API keys
 }
 
+// prefixedBy indexes prefixed by first byte.
+var prefixedBy = func() (t [256][]int) {
+	for k, p := range prefixed {
+		t[p.prefix[0]] = append(t[p.prefix[0]], k)
+	}
+	return t
+}()
+
 // shapeAt looks for a secret that starts at b[i], a byte of shapeFirst at
 // the start of a word. It returns the range to filter, or to == 0:
 //
@@ -84,7 +92,8 @@ func shapeAt(b []byte, i int) (from, to int) {
 			return 0, 0
 		}
 	}
-	for _, p := range prefixed {
+	for _, k := range prefixedBy[b[i]] {
+		p := &prefixed[k]
 		if !bytes.HasPrefix(rest, []byte(p.prefix)) {
 			continue
 		}
@@ -155,7 +164,9 @@ func pemAt(b []byte, i int) (from, to int) {
 	if !bytes.HasPrefix(b[i:], []byte(begin)) {
 		return 0, 0
 	}
-	line := b[i:]
+	// The BEGIN line is short ("-----BEGIN ENCRYPTED PRIVATE KEY-----");
+	// looking no further keeps a text of many BEGINs linear.
+	line := b[i:min(len(b), i+64)]
 	if n := bytes.IndexByte(line, '\n'); n >= 0 {
 		line = line[:n]
 	}
