@@ -296,35 +296,37 @@ func TestLoginAttackerCannotLockOutAdmin(t *testing.T) {
 
 // TestLoginAddressBackoffDoubles: an address gets addrFreeFails guesses,
 // then waits addrBaseWait, then twice that after its next wrong guess.
+// (The limiter alone: every guess through the handler costs a bcrypt.)
 func TestLoginAddressBackoffDoubles(t *testing.T) {
-	s := newTestServer(t)
+	l := newLoginLimiter()
 	now := time.Now()
-	s.ui.now = func() time.Time { return now }
-	const addr = "10.0.0.1:1"
+	const addr = "10.0.0.1"
 	for i := 0; i < addrFreeFails; i++ {
-		if code := s.loginFrom(addr, "nobody", "x").Code; code != wrongPW {
-			t.Fatalf("guess %d: %d, want %d", i+1, code, wrongPW)
+		if w := l.wait(addr, "nobody", now); w != 0 {
+			t.Fatalf("guess %d: wait %v", i+1, w)
 		}
+		l.failed(addr, "nobody", now)
 	}
-	for _, wait := range []time.Duration{addrBaseWait, 2 * addrBaseWait, 4 * addrBaseWait} {
-		if rec := s.loginFrom(addr, "nobody", "x"); rec.Code != limited || rec.Header().Get("Retry-After") != fmt.Sprint(int(wait.Seconds())) {
-			t.Fatalf("during a wait of %v: %d, Retry-After %q", wait, rec.Code, rec.Header().Get("Retry-After"))
+	for _, want := range []time.Duration{addrBaseWait, 2 * addrBaseWait, 4 * addrBaseWait} {
+		if w := l.wait(addr, "nobody", now); w != want {
+			t.Fatalf("wait %v, want %v", w, want)
 		}
-		now = now.Add(wait - time.Second)
-		if code := s.loginFrom(addr, "nobody", "x").Code; code != limited {
-			t.Fatalf("a second before the end of a %v wait: %d", wait, code)
+		now = now.Add(want)
+		if w := l.wait(addr, "nobody", now); w != 0 {
+			t.Fatalf("after a %v wait: still %v", want, w)
 		}
-		now = now.Add(time.Second)
-		if code := s.loginFrom(addr, "nobody", "x").Code; code != wrongPW {
-			t.Fatalf("after a %v wait: %d, want the guess checked", wait, code)
-		}
+		l.failed(addr, "nobody", now)
+	}
+	for i := 0; i < 20; i++ {
+		l.failed(addr, "nobody", now)
+	}
+	if w := l.wait(addr, "nobody", now); w != addrMaxWait {
+		t.Errorf("wait after many guesses %v, want the cap %v", w, addrMaxWait)
 	}
 	// A quiet hour after the wait forgets the address.
-	now = now.Add(8*addrBaseWait + failForget)
-	for i := 0; i < addrFreeFails; i++ {
-		if code := s.loginFrom(addr, "nobody", "x").Code; code != wrongPW {
-			t.Fatalf("forgotten address, guess %d: %d", i+1, code)
-		}
+	now = now.Add(addrMaxWait + failForget)
+	if w := l.wait(addr, "nobody", now); w != 0 || l.addr.get(addrKey(addr), now) != nil {
+		t.Errorf("forgotten address: wait %v", w)
 	}
 }
 
@@ -335,34 +337,31 @@ func TestLoginBruteForceAcrossAddresses(t *testing.T) {
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
-	// 10 addresses, each used for addrCleanFails guesses first, so all of
-	// them are failing addresses.
+	// 10 addresses that have each failed addrCleanFails times already.
 	var addrs []string
 	for i := 0; i < 10; i++ {
 		addrs = append(addrs, fmt.Sprintf("10.1.0.%d:80", i))
-	}
-	for _, a := range addrs {
 		for j := 0; j < addrCleanFails; j++ {
-			s.loginFrom(a, "admin", "warmup")
+			s.ui.limits.failed(fmt.Sprintf("10.1.0.%d", i), "admin", now)
 		}
 	}
-	// Then half an hour of one request per second, round robin. Count the
-	// guesses that were checked.
+	// Then a quarter of an hour of one request per second, round robin.
+	// Count the guesses that were checked.
 	checked := 0
-	const period = 30 * time.Minute
+	const period = 15 * time.Minute
 	for sec := 0; sec < int(period/time.Second); sec++ {
 		now = now.Add(time.Second)
 		if s.loginFrom(addrs[sec%len(addrs)], "admin", "guess").Code == wrongPW {
 			checked++
 		}
-		if sec%600 == 0 {
+		if sec%400 == 0 {
 			if code := s.loginFrom("192.0.2.50:5000", "admin", testPassword).Code; code != loggedIn {
 				t.Fatalf("second %d: admin from a clean address: %d", sec, code)
 			}
 		}
 	}
 	// At most about one per acctMaxWait once the backoff is at its cap.
-	if max := int(period/acctMaxWait) + 10; checked > max {
+	if max := int(period/acctMaxWait) + 5; checked > max {
 		t.Errorf("%d guesses checked in %v across %d addresses, want at most %d", checked, period, len(addrs), max)
 	}
 	if checked == 0 {
@@ -374,35 +373,44 @@ func TestLoginTrustProxy(t *testing.T) {
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
+	for i := 0; i < addrFreeFails; i++ {
+		s.ui.limits.failed("10.0.0.1", "nobody", now)
+		s.ui.limits.failed("203.0.113.9", "nobody", now)
+	}
 	// Without TrustProxy a forged X-Forwarded-For changes nothing: the
 	// connection's address is limited.
-	for i := 0; i < addrFreeFails; i++ {
-		s.loginFrom("10.0.0.1:1", "nobody", "x", "X-Forwarded-For", fmt.Sprint("203.0.113.", i))
-	}
-	if code := s.loginFrom("10.0.0.1:1", "nobody", "x", "X-Forwarded-For", "203.0.113.200").Code; code != limited {
+	if code := s.loginFrom("10.0.0.1:1", "admin", testPassword, "X-Forwarded-For", "203.0.113.200").Code; code != limited {
 		t.Errorf("forged X-Forwarded-For escaped the limit: %d", code)
 	}
-	// With it, the proxy's last entry is the client.
+	// With it, the last entry (the one our proxy added) is the client.
 	s.ui.trustProxy = true
-	for i := 0; i < addrFreeFails; i++ {
-		s.loginFrom("127.0.0.1:1", "nobody", "x", "X-Forwarded-For", "1.1.1.1, 203.0.113.9")
-	}
-	if code := s.loginFrom("127.0.0.1:1", "nobody", "x", "X-Forwarded-For", "203.0.113.9").Code; code != limited {
+	if code := s.loginFrom("127.0.0.1:1", "admin", testPassword, "X-Forwarded-For", "1.1.1.1, 203.0.113.9").Code; code != limited {
 		t.Errorf("client behind the proxy not limited: %d", code)
 	}
-	if code := s.loginFrom("127.0.0.1:1", "admin", testPassword, "X-Forwarded-For", "203.0.113.10").Code; code != loggedIn {
+	if code := s.loginFrom("10.0.0.1:1", "admin", testPassword, "X-Forwarded-For", "203.0.113.9, 203.0.113.10").Code; code != loggedIn {
 		t.Errorf("another client behind the same proxy: %d", code)
 	}
 }
 
 func TestLoginIPv6CountsBy64(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+		{"::ffff:192.0.2.1", "::ffff:192.0.2.1"},
+		{"192.0.2.1", "192.0.2.1"},
+		{"not an address", "not an address"},
+	} {
+		if got := addrKey(tt.in); got != tt.want {
+			t.Errorf("addrKey(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
 	for i := 0; i < addrFreeFails; i++ {
-		s.loginFrom(fmt.Sprintf("[2001:db8:1:2::%x]:1", i+1), "nobody", "x")
+		s.ui.limits.failed(fmt.Sprintf("2001:db8:1:2::%x", i+1), "nobody", now)
 	}
-	if code := s.loginFrom("[2001:db8:1:2:ffff::1]:1", "nobody", "x").Code; code != limited {
+	if code := s.loginFrom("[2001:db8:1:2:ffff::1]:1", "admin", testPassword).Code; code != limited {
 		t.Errorf("same /64: %d, want %d", code, limited)
 	}
 	if code := s.loginFrom("[2001:db8:1:3::1]:1", "admin", testPassword).Code; code != loggedIn {
@@ -415,11 +423,14 @@ func TestChangePasswordGuessesAreLimited(t *testing.T) {
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
 	c := s.login(t, "admin")
-	var code int
-	for i := 0; i <= addrFreeFails; i++ {
-		code = s.do("POST", "/accounts/password/", url.Values{"old": {"guess"}, "new": {"newpassword1"}, "new2": {"newpassword1"}}, c).Code
+	for i := 0; i < addrFreeFails-1; i++ {
+		s.ui.limits.failed("192.0.2.1", "admin", now) // httptest's address
 	}
-	if code != limited {
+	form := url.Values{"old": {"guess"}, "new": {"newpassword1"}, "new2": {"newpassword1"}}
+	if code := s.do("POST", "/accounts/password/", form, c).Code; code != http.StatusBadRequest {
+		t.Errorf("wrong current password: %d", code)
+	}
+	if code := s.do("POST", "/accounts/password/", form, c).Code; code != limited {
 		t.Errorf("wrong current password %d times: %d, want %d", addrFreeFails+1, code, limited)
 	}
 }
@@ -623,7 +634,7 @@ func TestProjectPages(t *testing.T) {
 
 func TestGoodLoginsDoNotUseUpTheAddress(t *testing.T) {
 	s := newTestServer(t)
-	for i := 0; i < 2*addrFreeFails+1; i++ {
+	for i := 0; i < addrFreeFails+1; i++ {
 		s.login(t, "admin")
 	}
 }
