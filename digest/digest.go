@@ -314,7 +314,8 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 	next, err = w.spool.ReadFrom(w.pos, maxEvents, maxBytes, func(r *spool.Record, _ spool.Pos) error {
 		n++
 		read += int64(len(r.Payload))
-		ev, body, err := w.norm.Normalize(r.Payload, event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr})
+		meta := event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr}
+		ev, body, err := w.norm.Normalize(r.Payload, meta)
 		if err != nil {
 			w.invalid.Add(1)
 			w.log.Warn("event dropped", "project_id", r.Project, "event_id", r.EventID, "err", err)
@@ -330,7 +331,17 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 			scrubs[r.Project] = sc
 		}
 		if sc != nil && !sc.Off {
-			body, _ = scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP})
+			if scrubbed, changed := scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP}); changed {
+				// The title, tags and other index fields were computed
+				// from the event as it came: compute them again from the
+				// scrubbed one (normalising is idempotent, so only what
+				// scrubbing changed differs).
+				if ev, body, err = w.norm.Normalize(scrubbed, meta); err != nil {
+					w.invalid.Add(1)
+					w.log.Error("scrubbed event dropped", "project_id", r.Project, "event_id", r.EventID, "err", err)
+					return nil
+				}
+			}
 		}
 		// Keep only the compressed body: a batch then holds ~3 KB per
 		// event instead of the ~14 KB JSON.

@@ -245,6 +245,56 @@ func TestScrubbedBeforeStorage(t *testing.T) {
 	}
 }
 
+// TestIndexFieldsScrubbed checks that the issue's title, transaction and
+// tag counts are computed from the scrubbed event: secrets in the
+// exception value, tags and transaction reach neither the event nor the
+// index.
+func TestIndexFieldsScrubbed(t *testing.T) {
+	r := newRig(t)
+	secrets := []string{"4111-1111-1111-1111", "valsecret1", "tagsecret1", "tagsecret2", "5500 0000 0000 0004", "txsecret1"}
+	const extra = `,"transaction":"/pay?token=txsecret1","tags":{"api_key":"tagsecret1","note":"token=tagsecret2","cc":"5500 0000 0000 0004","plan":"pro"}`
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	ev := fmt.Sprintf(`{"event_id":"%s","exception":{"values":[{"type":"PaymentError","value":"card 4111-1111-1111-1111 declined, api_key=valsecret1"}]}%s}`, id, extra)
+	if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now, Payload: []byte(ev)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	e, body, err := r.db.Event(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := r.db.Issue(e.IssueID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := r.db.IssueTags(iss.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := fmt.Sprintf("%+v %+v", *iss, tags)
+	for _, s := range secrets {
+		if strings.Contains(index, s) {
+			t.Errorf("%q is in the index: %s", s, index)
+		}
+		if bytes.Contains(body, []byte(s)) {
+			t.Errorf("%q is in the stored event", s)
+		}
+	}
+	if want := "card [Filtered] declined, api_key=[Filtered]"; iss.CalculatedValue != want {
+		t.Errorf("calculated value %q, want %q", iss.CalculatedValue, want)
+	}
+	if want := "/pay?token=[Filtered]"; iss.Transaction != want {
+		t.Errorf("transaction %q, want %q", iss.Transaction, want)
+	}
+	if !strings.Contains(index, "{Key:plan Value:pro Count:1}") {
+		t.Errorf("a harmless tag was lost: %s", index)
+	}
+}
+
 func TestRetentionHoldsTheCap(t *testing.T) {
 	r := newRig(t)
 	if err := r.db.SetProjectSettings(r.pid, store.ProjectSettings{Name: "app", RetentionMax: 40, AlertOnNewIssue: true}); err != nil {

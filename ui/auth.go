@@ -1,11 +1,14 @@
 package ui
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -92,13 +95,13 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	next := r.PostFormValue("next")
 	page := &loginPage{layout: u.layout(r, "Log in"), Name: name, Next: next}
 	ip := u.clientIP(r)
-	if !u.limits.allow(ip, name, u.now()) {
+	if wait := u.limits.wait(ip, name, u.now()); wait > 0 {
 		page.Error = "Too many login attempts. Wait a few minutes and try again."
-		w.Header().Set("Retry-After", "300")
-		return u.renderStatus(w, http.StatusTooManyRequests, "login", page)
+		return u.tooMany(w, wait, "login", page)
 	}
 	usr, err := u.db.CheckPassword(name, password)
 	if errors.Is(err, store.ErrNotFound) {
+		u.limits.failed(ip, name, u.now())
 		page.Error = "Wrong user name or password."
 		return u.renderStatus(w, http.StatusUnauthorized, "login", page)
 	} else if err != nil {
@@ -108,7 +111,6 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u.limits.success(ip, name)
 	u.setSessionCookie(w, tok, int(u.ttl/time.Second))
 	return redirect(w, r, localPath(next))
 }
@@ -141,9 +143,10 @@ func (u *UI) handlePassword(w http.ResponseWriter, r *http.Request) error {
 	usr := currentUser(r)
 	page := &passwordPage{layout: u.layout(r, "Change password")}
 	old, pw, pw2 := r.PostFormValue("old"), r.PostFormValue("new"), r.PostFormValue("new2")
-	if !u.limits.allow(u.clientIP(r), usr.Name, u.now()) {
+	ip := u.clientIP(r)
+	if wait := u.limits.wait(ip, usr.Name, u.now()); wait > 0 {
 		page.Error = "Too many attempts. Wait a few minutes and try again."
-		return u.renderStatus(w, http.StatusTooManyRequests, "password", page)
+		return u.tooMany(w, wait, "password", page)
 	}
 	switch {
 	case pw != pw2:
@@ -153,6 +156,7 @@ func (u *UI) handlePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	if page.Error == "" {
 		if _, err := u.db.CheckPassword(usr.Name, old); err != nil {
+			u.limits.failed(ip, usr.Name, u.now())
 			page.Error = "The current password is wrong."
 		}
 	}
@@ -168,6 +172,12 @@ func (u *UI) handlePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	u.setSessionCookie(w, tok, int(u.ttl/time.Second))
 	return redirect(w, r, "/accounts/password/?done")
+}
+
+// tooMany answers 429 with a Retry-After of wait, rounded up to a second.
+func (u *UI) tooMany(w http.ResponseWriter, wait time.Duration, name string, data any) error {
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	return u.renderStatus(w, http.StatusTooManyRequests, name, data)
 }
 
 func (u *UI) renderStatus(w http.ResponseWriter, status int, name string, data any) error {
@@ -191,6 +201,9 @@ func localPath(p string) string {
 	return p
 }
 
+// clientIP returns the address login attempts are counted against: the
+// connection's address, or with TrustProxy the last X-Forwarded-For entry
+// (the one our own proxy appended).
 func (u *UI) clientIP(r *http.Request) string {
 	if u.trustProxy {
 		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
@@ -205,84 +218,145 @@ func (u *UI) clientIP(r *http.Request) string {
 	return host
 }
 
-// Login attempts are limited per client address and per account name, in
-// a fixed window. Each map holds at most maxLimitEntries; when full, expired
-// entries go first, then the entry with the fewest attempts, so a flood of
-// fresh names or addresses cannot push out the ones under attack.
+// Login attempts are limited in two ways, and only wrong passwords count
+// (a good login costs nothing):
+//
+//   - Per source address (an IPv6 address counts by its /64): after
+//     addrFreeFails wrong passwords the address waits addrBaseWait before
+//     its next attempt is even checked, and each further wrong password
+//     doubles the wait, up to addrMaxWait. This is what stops one attacker,
+//     and it never touches anyone on another address.
+//   - Per account, across addresses: after acctFreeFails wrong passwords
+//     the account backs off, acctBaseWait doubling up to acctMaxWait per
+//     further wrong password. While it does, only attempts from addresses
+//     that are themselves failing (addrCleanFails or more wrong passwords)
+//     are refused. An address with no recent failures is always checked,
+//     so the real user, on their own address, logs in with the right
+//     password however long the attack goes on; an attacker spreading
+//     guesses over addresses gets at most one guess per acctMaxWait from
+//     addresses already used, and fewer than addrCleanFails from each
+//     fresh one.
+//
+// A failure record is forgotten failForget after its last failure once
+// its wait is over. Each table keeps at most maxLimitEntries records and
+// drops the least recently failed first, so memory stays bounded.
 const (
-	loginWindow     = 10 * time.Minute
-	maxPerIP        = 20
-	maxPerAccount   = 10
+	addrFreeFails  = 10
+	addrBaseWait   = time.Minute
+	addrMaxWait    = time.Hour
+	addrCleanFails = 2
+	acctFreeFails  = 10
+	acctBaseWait   = 2 * time.Second
+	acctMaxWait    = time.Minute
+	failForget     = time.Hour
+
 	maxLimitEntries = 4096
 )
 
+// loginLimiter holds the two failure tables.
 type loginLimiter struct {
-	mu   sync.Mutex // guards ip and name
-	ip   map[string]*attempts
-	name map[string]*attempts
-}
-
-type attempts struct {
-	n     int
-	start time.Time
+	mu   sync.Mutex // guards addr and acct
+	addr *failTable
+	acct *failTable
 }
 
 func newLoginLimiter() *loginLimiter {
-	return &loginLimiter{ip: map[string]*attempts{}, name: map[string]*attempts{}}
+	return &loginLimiter{addr: newFailTable(maxLimitEntries), acct: newFailTable(maxLimitEntries)}
 }
 
-// allow counts an attempt from ip on account name and reports whether it
-// may go ahead.
-func (l *loginLimiter) allow(ip, name string, now time.Time) bool {
+// wait returns how long an attempt from ip on account name must wait
+// before its password may be checked; 0 means check it now.
+func (l *loginLimiter) wait(ip, name string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	a := hit(l.ip, ip, now)
-	b := hit(l.name, strings.ToLower(name), now)
-	return a <= maxPerIP && b <= maxPerAccount
+	a := l.addr.get(addrKey(ip), now)
+	if a != nil && now.Before(a.until) {
+		return a.until.Sub(now)
+	}
+	if a == nil || a.fails < addrCleanFails {
+		return 0 // a clean address is always heard
+	}
+	if c := l.acct.get(strings.ToLower(name), now); c != nil && now.Before(c.until) {
+		return c.until.Sub(now)
+	}
+	return 0
 }
 
-// success forgets the attempts on an account after a good login, and does
-// not count the login against the address (many people may share one).
-func (l *loginLimiter) success(ip, name string) {
+// failed records a wrong password from ip on account name.
+func (l *loginLimiter) failed(ip, name string, now time.Time) {
 	l.mu.Lock()
-	delete(l.name, strings.ToLower(name))
-	if a, ok := l.ip[ip]; ok && a.n > 0 {
-		a.n--
-	}
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	l.addr.fail(addrKey(ip), now, addrFreeFails, addrBaseWait, addrMaxWait)
+	l.acct.fail(strings.ToLower(name), now, acctFreeFails, acctBaseWait, acctMaxWait)
 }
 
-func hit(m map[string]*attempts, key string, now time.Time) int {
-	a, ok := m[key]
-	if ok && now.Sub(a.start) >= loginWindow {
-		a.n, a.start = 0, now
+// addrKey is the key an address counts under: an IPv6 address by its /64
+// (one subscriber usually holds a whole /64), anything else as it is.
+func addrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
 	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// failTable is a fixed-size table of failure records, least recently
+// failed first out. It is not safe for concurrent use.
+type failTable struct {
+	max int
+	m   map[string]*list.Element // of *failRecord
+	lru list.List                // front: most recently failed
+}
+
+type failRecord struct {
+	key   string
+	fails int
+	last  time.Time // of the last failure
+	until time.Time // no attempt is checked before this
+}
+
+func newFailTable(size int) *failTable {
+	return &failTable{max: size, m: map[string]*list.Element{}}
+}
+
+// get returns key's record, or nil when there is none or it is forgotten.
+func (t *failTable) get(key string, now time.Time) *failRecord {
+	e, ok := t.m[key]
 	if !ok {
-		if len(m) >= maxLimitEntries {
-			evict(m, now)
-		}
-		a = &attempts{start: now}
-		m[key] = a
+		return nil
 	}
-	a.n++
-	return a.n
+	r := e.Value.(*failRecord)
+	if !now.Before(r.until) && now.Sub(r.last) >= failForget {
+		t.lru.Remove(e)
+		delete(t.m, key)
+		return nil
+	}
+	return r
 }
 
-func evict(m map[string]*attempts, now time.Time) {
-	for k, a := range m {
-		if now.Sub(a.start) >= loginWindow {
-			delete(m, k)
+// fail records a failure for key. From the free-th failure on, key waits
+// base, doubled for every further failure, at most ceiling.
+func (t *failTable) fail(key string, now time.Time, free int, base, ceiling time.Duration) {
+	r := t.get(key, now)
+	if r == nil {
+		if t.lru.Len() >= t.max {
+			old := t.lru.Back()
+			t.lru.Remove(old)
+			delete(t.m, old.Value.(*failRecord).key)
 		}
+		r = &failRecord{key: key}
+		t.m[key] = t.lru.PushFront(r)
+	} else {
+		t.lru.MoveToFront(t.m[key])
 	}
-	if len(m) < maxLimitEntries {
-		return
-	}
-	var minKey string
-	minN := -1
-	for k, a := range m {
-		if minN < 0 || a.n < minN {
-			minKey, minN = k, a.n
+	r.fails++
+	r.last = now
+	if n := r.fails - free; n >= 0 {
+		w := ceiling
+		if n < 32 && base<<n > 0 && base<<n < ceiling {
+			w = base << n
 		}
+		r.until = now.Add(w)
 	}
-	delete(m, minKey)
 }

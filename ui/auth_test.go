@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -235,48 +236,224 @@ func TestLoginLogoutAndCookie(t *testing.T) {
 	}
 }
 
-func TestLoginRateLimit(t *testing.T) {
+// loginFrom posts a login for name from the client address addr (host:port).
+func (s *testServer) loginFrom(addr, name, password string, hdr ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", "/accounts/login/", strings.NewReader(url.Values{"name": {name}, "password": {password}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.RemoteAddr = addr
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	s.mux.ServeHTTP(rec, r)
+	return rec
+}
+
+// A login check refused by the limiter is a 429; one that was checked is a
+// 303 (right password) or a 401 (wrong one).
+const (
+	loggedIn = http.StatusSeeOther
+	wrongPW  = http.StatusUnauthorized
+	limited  = http.StatusTooManyRequests
+)
+
+// TestLoginAttackerCannotLockOutAdmin is the lockout scenario: an attacker
+// on 10.0.0.1 guesses the admin's password for hours, one request a
+// minute after its first burst; the admin, on another address, logs in
+// every time, while the attacker's own address is refused.
+func TestLoginAttackerCannotLockOutAdmin(t *testing.T) {
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
-	var last int
-	for i := 0; i < maxPerAccount+1; i++ {
-		last = s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {"guess"}}, nil).Code
+	const attacker, admin = "10.0.0.1:4000", "192.0.2.50:5000"
+	for i := 0; i < 30; i++ {
+		s.loginFrom(attacker, "admin", fmt.Sprint("guess", i))
 	}
-	if last != http.StatusTooManyRequests {
-		t.Fatalf("attempt %d on one account: %d, want 429", maxPerAccount+1, last)
+	if code := s.loginFrom(attacker, "admin", "guess").Code; code != limited {
+		t.Errorf("attacker after 30 guesses: %d, want %d", code, limited)
 	}
-	// Even the right password is refused while limited.
-	if code := s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {testPassword}}, nil).Code; code != http.StatusTooManyRequests {
-		t.Errorf("right password while limited: %d", code)
+	// Even the right password is not checked from the limited address.
+	if rec := s.loginFrom(attacker, "admin", testPassword); rec.Code != limited || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("right password from the limited address: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
 	}
-	now = now.Add(loginWindow)
-	if code := s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {testPassword}}, nil).Code; code != http.StatusSeeOther {
-		t.Errorf("after the window: %d", code)
+	for minute := 0; minute < 180; minute++ {
+		now = now.Add(time.Minute)
+		s.loginFrom(attacker, "admin", "guess")
+		if minute%30 == 0 {
+			if code := s.loginFrom(admin, "admin", testPassword).Code; code != loggedIn {
+				t.Fatalf("minute %d: admin from another address: %d, want %d", minute, code, loggedIn)
+			}
+		}
 	}
-	// Per address: many accounts from one address.
-	for i := 0; i < maxPerIP; i++ {
-		s.do("POST", "/accounts/login/", url.Values{"name": {fmt.Sprint("nobody", i)}, "password": {"x"}}, nil)
+	if code := s.loginFrom(attacker, "admin", testPassword).Code; code != limited {
+		t.Errorf("attacker's address after 3 hours of one guess a minute: %d, want %d", code, limited)
 	}
-	if code := s.do("POST", "/accounts/login/", url.Values{"name": {"user"}, "password": {testPassword}}, nil).Code; code != http.StatusTooManyRequests {
-		t.Errorf("address over its limit: %d, want 429", code)
+	// Another user from a third address is not affected either.
+	if code := s.loginFrom("198.51.100.7:1", "user", testPassword).Code; code != loggedIn {
+		t.Errorf("other user: %d", code)
+	}
+}
+
+// TestLoginAddressBackoffDoubles: an address gets addrFreeFails guesses,
+// then waits addrBaseWait, then twice that after its next wrong guess.
+// (The limiter alone: every guess through the handler costs a bcrypt.)
+func TestLoginAddressBackoffDoubles(t *testing.T) {
+	l := newLoginLimiter()
+	now := time.Now()
+	const addr = "10.0.0.1"
+	for i := 0; i < addrFreeFails; i++ {
+		if w := l.wait(addr, "nobody", now); w != 0 {
+			t.Fatalf("guess %d: wait %v", i+1, w)
+		}
+		l.failed(addr, "nobody", now)
+	}
+	for _, want := range []time.Duration{addrBaseWait, 2 * addrBaseWait, 4 * addrBaseWait} {
+		if w := l.wait(addr, "nobody", now); w != want {
+			t.Fatalf("wait %v, want %v", w, want)
+		}
+		now = now.Add(want)
+		if w := l.wait(addr, "nobody", now); w != 0 {
+			t.Fatalf("after a %v wait: still %v", want, w)
+		}
+		l.failed(addr, "nobody", now)
+	}
+	for i := 0; i < 20; i++ {
+		l.failed(addr, "nobody", now)
+	}
+	if w := l.wait(addr, "nobody", now); w != addrMaxWait {
+		t.Errorf("wait after many guesses %v, want the cap %v", w, addrMaxWait)
+	}
+	// A quiet hour after the wait forgets the address.
+	now = now.Add(addrMaxWait + failForget)
+	if w := l.wait(addr, "nobody", now); w != 0 || l.addr.get(addrKey(addr), now) != nil {
+		t.Errorf("forgotten address: wait %v", w)
+	}
+}
+
+// TestLoginBruteForceAcrossAddresses: guesses spread over many addresses
+// are slowed by the account's backoff, yet the admin on a clean address
+// still gets in.
+func TestLoginBruteForceAcrossAddresses(t *testing.T) {
+	s := newTestServer(t)
+	now := time.Now()
+	s.ui.now = func() time.Time { return now }
+	// 10 addresses that have each failed addrCleanFails times already.
+	var addrs []string
+	for i := 0; i < 10; i++ {
+		addrs = append(addrs, fmt.Sprintf("10.1.0.%d:80", i))
+		for j := 0; j < addrCleanFails; j++ {
+			s.ui.limits.failed(fmt.Sprintf("10.1.0.%d", i), "admin", now)
+		}
+	}
+	// Then a quarter of an hour of one request per second, round robin.
+	// Count the guesses that were checked.
+	checked := 0
+	const period = 15 * time.Minute
+	for sec := 0; sec < int(period/time.Second); sec++ {
+		now = now.Add(time.Second)
+		if s.loginFrom(addrs[sec%len(addrs)], "admin", "guess").Code == wrongPW {
+			checked++
+		}
+		if sec%400 == 0 {
+			if code := s.loginFrom("192.0.2.50:5000", "admin", testPassword).Code; code != loggedIn {
+				t.Fatalf("second %d: admin from a clean address: %d", sec, code)
+			}
+		}
+	}
+	// At most about one per acctMaxWait once the backoff is at its cap.
+	if max := int(period/acctMaxWait) + 5; checked > max {
+		t.Errorf("%d guesses checked in %v across %d addresses, want at most %d", checked, period, len(addrs), max)
+	}
+	if checked == 0 {
+		t.Error("no guess was checked at all: the account is locked, not slowed")
+	}
+}
+
+func TestLoginTrustProxy(t *testing.T) {
+	s := newTestServer(t)
+	now := time.Now()
+	s.ui.now = func() time.Time { return now }
+	for i := 0; i < addrFreeFails; i++ {
+		s.ui.limits.failed("10.0.0.1", "nobody", now)
+		s.ui.limits.failed("203.0.113.9", "nobody", now)
+	}
+	// Without TrustProxy a forged X-Forwarded-For changes nothing: the
+	// connection's address is limited.
+	if code := s.loginFrom("10.0.0.1:1", "admin", testPassword, "X-Forwarded-For", "203.0.113.200").Code; code != limited {
+		t.Errorf("forged X-Forwarded-For escaped the limit: %d", code)
+	}
+	// With it, the last entry (the one our proxy added) is the client.
+	s.ui.trustProxy = true
+	if code := s.loginFrom("127.0.0.1:1", "admin", testPassword, "X-Forwarded-For", "1.1.1.1, 203.0.113.9").Code; code != limited {
+		t.Errorf("client behind the proxy not limited: %d", code)
+	}
+	if code := s.loginFrom("10.0.0.1:1", "admin", testPassword, "X-Forwarded-For", "203.0.113.9, 203.0.113.10").Code; code != loggedIn {
+		t.Errorf("another client behind the same proxy: %d", code)
+	}
+}
+
+func TestLoginIPv6CountsBy64(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+		{"::ffff:192.0.2.1", "::ffff:192.0.2.1"},
+		{"192.0.2.1", "192.0.2.1"},
+		{"not an address", "not an address"},
+	} {
+		if got := addrKey(tt.in); got != tt.want {
+			t.Errorf("addrKey(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	s := newTestServer(t)
+	now := time.Now()
+	s.ui.now = func() time.Time { return now }
+	for i := 0; i < addrFreeFails; i++ {
+		s.ui.limits.failed(fmt.Sprintf("2001:db8:1:2::%x", i+1), "nobody", now)
+	}
+	if code := s.loginFrom("[2001:db8:1:2:ffff::1]:1", "admin", testPassword).Code; code != limited {
+		t.Errorf("same /64: %d, want %d", code, limited)
+	}
+	if code := s.loginFrom("[2001:db8:1:3::1]:1", "admin", testPassword).Code; code != loggedIn {
+		t.Errorf("another /64: %d", code)
+	}
+}
+
+func TestChangePasswordGuessesAreLimited(t *testing.T) {
+	s := newTestServer(t)
+	now := time.Now()
+	s.ui.now = func() time.Time { return now }
+	c := s.login(t, "admin")
+	for i := 0; i < addrFreeFails-1; i++ {
+		s.ui.limits.failed("192.0.2.1", "admin", now) // httptest's address
+	}
+	form := url.Values{"old": {"guess"}, "new": {"newpassword1"}, "new2": {"newpassword1"}}
+	if code := s.do("POST", "/accounts/password/", form, c).Code; code != http.StatusBadRequest {
+		t.Errorf("wrong current password: %d", code)
+	}
+	if code := s.do("POST", "/accounts/password/", form, c).Code; code != limited {
+		t.Errorf("wrong current password %d times: %d, want %d", addrFreeFails+1, code, limited)
 	}
 }
 
 func TestLoginLimiterIsBounded(t *testing.T) {
 	l := newLoginLimiter()
 	now := time.Now()
-	for i := 0; i < 5; i++ {
-		l.allow("10.0.0.1", "victim", now)
-	}
 	for i := 0; i < 3*maxLimitEntries; i++ {
-		l.allow(fmt.Sprint("ip", i), fmt.Sprint("name", i), now)
+		l.failed(fmt.Sprint("10.9.", i/256, ".", i%256), fmt.Sprint("name", i), now)
 	}
-	if len(l.ip) > maxLimitEntries || len(l.name) > maxLimitEntries {
-		t.Errorf("limiter maps grew to %d and %d", len(l.ip), len(l.name))
+	if l.addr.lru.Len() > maxLimitEntries || len(l.addr.m) > maxLimitEntries || len(l.acct.m) > maxLimitEntries {
+		t.Errorf("limiter tables grew to %d and %d", len(l.addr.m), len(l.acct.m))
 	}
-	if a := l.name["victim"]; a == nil || a.n != 5 {
-		t.Errorf("a flood of fresh names pushed out the account under attack: %+v", a)
+	// The address under attack keeps failing, so it stays in the table
+	// however many others come and go.
+	for i := 0; i < 3*maxLimitEntries; i++ {
+		l.failed(fmt.Sprint("10.8.", i/256, ".", i%256), "x", now)
+		if i%100 == 0 {
+			l.failed("10.0.0.1", "admin", now)
+		}
+	}
+	if r := l.addr.get("10.0.0.1", now); r == nil || r.fails < addrFreeFails {
+		t.Errorf("the attacker's record was pushed out: %+v", r)
 	}
 }
 
@@ -457,7 +634,7 @@ func TestProjectPages(t *testing.T) {
 
 func TestGoodLoginsDoNotUseUpTheAddress(t *testing.T) {
 	s := newTestServer(t)
-	for i := 0; i < 2*maxPerIP; i++ {
+	for i := 0; i < addrFreeFails+1; i++ {
 		s.login(t, "admin")
 	}
 }

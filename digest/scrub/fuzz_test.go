@@ -17,6 +17,9 @@ func FuzzScrub(f *testing.F) {
 		`{"exception":{"values":[{"stacktrace":{"frames":[{"vars":{"secret":{"a":[1,2]},"n":4111111111111111}}]}}]}}`,
 		`{"breadcrumbs":[{"message":"auth=\u0041\ud83d\ude00","data":{"k":"\"token\": [\"x\""}}]}`,
 		`{"request":{"data":"a=%zz&pass%77ord=1"}}`,
+		`{"tags":[["X-Signature","a"],["n","4111-1111-1111-1111"]],"message":"Bearer abcdefgh1","logentry":{"params":["sk_live_abcdefgh1"]},"transaction":"/x?key=1"}`,
+		`{"exception":{"values":[{"value":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.x AKIAIOSFODNN7EXAMPLE","stacktrace":{"frames":[{"context_line":"'secret' => 'x'","pre_context":["pwd = \"y\""]}]}}]}}`,
+		`{"spans":[{"description":"-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----","data":{"sig":1},"tags":{"pin":"1"}}],"extra":{"session:duration":1}}`,
 	} {
 		f.Add([]byte(s), true)
 	}

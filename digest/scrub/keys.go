@@ -5,56 +5,67 @@ import (
 	"slices"
 )
 
-// defaultKeys are the key names whose values Scrub filters, in the
-// normalised form that matching uses (see normalize). A key matches when its
-// normalised form contains one of them. Names that another one already
-// covers ("authorization" by "auth", "set-cookie" by "cookie") are left out.
-var defaultKeys = [...]string{
-	"password",
-	"passwd",
-	"passphrase",
-	"secret",
-	"token",
-	"apikey",
-	"auth", // but see authorWord
-	"cookie",
-	"session",
-	"sessid",
-	"csrf",
-	"xsrf",
-	"credential",
-	"privatekey",
-	"jwt",
+// Key names are matched word by word. A key is split into words at every
+// byte that is not an ASCII letter or digit ('_', '-', '.', ':', ' ', '[',
+// …) and at camelCase humps ("refreshToken", "XSRFToken"), and lowered.
+// It is secret when
+//
+//   - a word, or two or three adjacent words written together, is one of
+//     secretWords: "pass", "X-Auth-Token", "api_key" ("api"+"key"),
+//     "session_id" ("session"+"id"), but not "session", "passenger",
+//     "max_tokens" or "authority";
+//   - a word contains one of secretStems, long names no ordinary word
+//     holds, or ends in "token": "csrfmiddlewaretoken", "PHPSESSID",
+//     "JSESSIONID", "userpassword", "accesstoken".
+//
+// In key=value text and query strings, the bare key "key" is secret too
+// ("?key=AIza…"); as a JSON key it names cache entries and list items far
+// more often.
+
+// secretWords are the words (after splitting and lowering) that make a key
+// secret.
+var secretWords = [...]string{
+	"pass", "pwd", "passwd", "password", "passphrase", "passcode",
+	"secret", "token", "apikey", "auth", "authorization",
+	"credential", "credentials", "pin", "cvv", "cvc", "sig", "signature",
+	"csrf", "xsrf", "cookie", "privatekey", "ssn", "jwt",
+	"sessionid", "sessionkey", "sessid",
+}
+
+// secretStems are the names that make a key secret wherever they appear
+// inside one word.
+var secretStems = [...]string{
+	"password", "passwd", "passphrase", "secret", "credential", "apikey",
+	"privatekey", "csrf", "xsrf", "cookie", "sessid", "sessionid", "authorization",
 }
 
 // cookieKeys are the extra names that mark a cookie (in request.cookies or
 // the Cookie header) as secret: session and login cookies whose names carry
-// none of the default words, such as PHP's PHPSESSID (caught by "sessid"),
-// Express's connect.sid, GitHub's _gh_sess, Laravel's remember_web_… and
-// WordPress's wordpress_logged_in_….
+// none of the secret words, such as Express's connect.sid, GitHub's
+// _gh_sess, Laravel's remember_web_… and WordPress's wordpress_logged_in_….
 var cookieKeys = [...]string{"sess", "remember", "loggedin", "wordpress"}
 
-// DefaultKeys returns the key names Scrub filters by default, as a
-// compliance reader would want to see them. Matching is case-insensitive,
-// ignores '-', '_', '.' and spaces, and is by substring: "auth" covers
-// "Authorization", "X-Auth-Token" and "oauth_state". Cookies are also
-// filtered when their name contains "sess", "remember", "loggedin" or
+// DefaultKeys returns the words whose keys Scrub filters by default, as a
+// compliance reader would want to see them. Matching is case-insensitive
+// and by word: "token" covers "access_token", "X-Auth-Token" and
+// "refreshToken" but not "max_tokens"; "api_key" is "apikey". Cookies are
+// also filtered when their name contains "sess", "remember", "loggedin" or
 // "wordpress", or ends in "sid".
 func DefaultKeys() []string {
-	return slices.Clone(defaultKeys[:])
+	return slices.Clone(secretWords[:])
 }
 
-// keysByFirst indexes defaultKeys by their first byte, so that matching a key
-// costs one table lookup per byte of the key.
-var keysByFirst = func() (t [256][]string) {
-	for _, k := range defaultKeys {
-		t[k[0]] = append(t[k[0]], k)
-	}
-	return t
-}()
+// keyKind says where a key name was found.
+type keyKind uint8
 
-// normalize appends name to dst in the form keys are matched in: ASCII
-// lower case, without '-', '_', '.' and spaces.
+const (
+	keyField  keyKind = iota // a JSON key or header name
+	keyParam                 // the key of a key=value pair in text, or a query parameter
+	keyCookie                // a cookie name
+)
+
+// normalize appends name to dst in the form extra keys are matched in:
+// ASCII lower case, without '-', '_', '.' and spaces.
 func normalize(dst, name []byte) []byte {
 	for _, c := range name {
 		switch {
@@ -68,35 +79,75 @@ func normalize(dst, name []byte) []byte {
 	return dst
 }
 
-// matchDefault reports whether the normalised key n contains one of
-// defaultKeys.
-//
-// "auth" alone does not match where it starts "author" or "authority"
-// ("author", "authors", "authored", "authority", the HTTP/2 ":authority"
-// pseudo-header), since those name people and hosts, not secrets; it does
-// match "authorization", "authorize" and "authorise" and every other
-// "auth…" ("authenticated", "oauth", "x-auth-token"). A key such as
-// "author_password" still matches through "password".
-func matchDefault(n []byte) bool {
-	for i, c := range n {
-		for _, k := range keysByFirst[c] {
-			if !bytes.HasPrefix(n[i:], []byte(k)) {
-				continue
+// splitWords appends the words of name, lowered, to dst, and their ranges
+// in dst to parts.
+func splitWords(dst []byte, parts []span, name []byte) ([]byte, []span) {
+	start := len(dst)
+	end := func() {
+		if len(dst) > start {
+			parts = append(parts, span{start, len(dst)})
+		}
+		start = len(dst)
+	}
+	for i, c := range name {
+		switch {
+		case isUpper(c):
+			// A hump: "aB", "1B", or the last capital of "XSRFToken".
+			if i > 0 && (isLower(name[i-1]) || isDigit(name[i-1]) ||
+				isUpper(name[i-1]) && i+1 < len(name) && isLower(name[i+1])) {
+				end()
 			}
-			if k == "auth" && authorWord(n[i+len(k):]) {
-				continue
-			}
+			dst = append(dst, c+'a'-'A')
+		case isLower(c) || isDigit(c) || c >= 0x80:
+			dst = append(dst, c)
+		default:
+			end()
+		}
+	}
+	end()
+	return dst, parts
+}
+
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// matchWords reports whether the words parts of w make a secret key.
+func matchWords(w []byte, parts []span, kind keyKind) bool {
+	if len(w) < 3 {
+		return false // every secret word has three letters or more
+	}
+	if kind != keyField && len(parts) == 1 && string(w[parts[0].from:parts[0].to]) == "key" {
+		return true
+	}
+	for i, p := range parts {
+		word := w[p.from:p.to]
+		if bytes.HasSuffix(word, []byte("token")) {
 			return true
+		}
+		for _, st := range secretStems {
+			if bytes.Contains(word, []byte(st)) {
+				return true
+			}
+		}
+		// The word alone and with its next one or two: parts are
+		// adjacent in w, so the joined words are a slice of it.
+		for j := i; j < len(parts) && j < i+3; j++ {
+			if isSecretWord(w[p.from:parts[j].to]) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// authorWord reports whether rest, what follows "auth" in a key, makes it
-// "author…" other than "authoriz…" / "authoris…".
-func authorWord(rest []byte) bool {
-	return bytes.HasPrefix(rest, []byte("or")) &&
-		!bytes.HasPrefix(rest, []byte("oriz")) && !bytes.HasPrefix(rest, []byte("oris"))
+func isSecretWord(w []byte) bool {
+	for _, k := range secretWords {
+		if string(w) == k {
+			return true
+		}
+	}
+	return false
 }
 
 // matchCookie reports whether the normalised cookie name n is secret.

@@ -27,6 +27,10 @@ const (
 	mCrumbs     // breadcrumbs: {"values": [...]} or a list
 	mCrumbsList // their "values"
 	mCrumb
+	mTags  // tags: an object or a list of pairs; keys matched, values text
+	mCode  // a frame's context lines: strings scanned as code
+	mSpans // spans: a list
+	mSpan
 	mPair // marks, in elem, a list whose arrays are [name, value] pairs
 	numModes
 )
@@ -39,6 +43,7 @@ const (
 	kCookie // a cookie string: see scanCookies
 	kBody   // a request body: JSON, form-encoded or text
 	kURL    // a URL: see scanURL
+	kCode   // source code: see scanCode
 )
 
 // strKind says how a string in each mode is scanned. Numbers are checked
@@ -52,6 +57,8 @@ var strKind = [numModes]uint8{
 	mEnv:     kText,
 	mURL:     kURL,
 	mUser:    kText,
+	mTags:    kText,
+	mCode:    kCode,
 }
 
 // elem gives the mode of an array's elements in each mode; mPair marks a
@@ -71,6 +78,9 @@ var elem = [numModes]mode{
 	mFrames:     mFrame,
 	mCrumbs:     mCrumb,
 	mCrumbsList: mCrumb,
+	mTags:       mPair,
+	mCode:       mCode,
+	mSpans:      mSpan,
 }
 
 // child returns the mode of the value of member key (raw, decoded) of an
@@ -81,8 +91,12 @@ func (s *scrubber) child(m mode, key []byte) mode {
 		switch string(key) {
 		case "request":
 			return mRequest
-		case "extra", "contexts":
+		case "extra", "contexts", "message", "logentry", "transaction", "culprit":
 			return mArea
+		case "tags":
+			return mTags
+		case "spans":
+			return mSpans
 		case "user":
 			return mUser
 		case "exception", "threads":
@@ -113,19 +127,33 @@ func (s *scrubber) child(m mode, key []byte) mode {
 			return mValuesList
 		case "stacktrace", "raw_stacktrace": // a single exception object
 			return mStacktrace
+		case "value":
+			return mArea
 		}
 	case mExcValue:
 		switch string(key) {
 		case "stacktrace", "raw_stacktrace":
 			return mStacktrace
+		case "value":
+			return mArea
 		}
 	case mStacktrace:
 		if string(key) == "frames" {
 			return mFrames
 		}
 	case mFrame:
-		if string(key) == "vars" {
+		switch string(key) {
+		case "vars":
 			return mArea
+		case "context_line", "pre_context", "post_context":
+			return mCode
+		}
+	case mSpan:
+		switch string(key) {
+		case "description", "data":
+			return mArea
+		case "tags":
+			return mTags
 		}
 	case mCrumbs:
 		if string(key) == "values" {
@@ -143,12 +171,12 @@ func (s *scrubber) child(m mode, key []byte) mode {
 			return mCookies
 		case s.scrubIP && ipHeader(s.norm):
 			return mFilter
-		case s.sensitive(key, false):
+		case s.sensitive(key, keyField):
 			return mFilter
 		}
 		return mArea
 	case mCookies:
-		if s.sensitive(key, true) {
+		if s.sensitive(key, keyCookie) {
 			return mFilter
 		}
 		return mArea
@@ -162,7 +190,7 @@ func (s *scrubber) child(m mode, key []byte) mode {
 			return mFilter
 		}
 		return s.areaChild(key)
-	case mArea, mQuery, mData, mURL:
+	case mArea, mQuery, mData, mURL, mTags:
 		return s.areaChild(key)
 	}
 	return mSkip
@@ -171,7 +199,7 @@ func (s *scrubber) child(m mode, key []byte) mode {
 // areaChild is the mode of a member of user data: filtered when its key is
 // secret, user data again otherwise.
 func (s *scrubber) areaChild(key []byte) mode {
-	if s.sensitive(key, false) {
+	if s.sensitive(key, keyField) {
 		return mFilter
 	}
 	return mArea

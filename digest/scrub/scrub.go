@@ -3,22 +3,29 @@
 // send.
 //
 // Scrub reads the normalised event document that digest stores and replaces
-// secret values by "[Filtered]". It looks only in the parts of an event
-// where SDKs put user data:
+// secrets by "[Filtered]". It looks only in the parts of an event where
+// SDKs put user data:
 //
 //	request   headers, cookies, query_string, data, env, url, fragment
-//	extra, user, contexts
-//	exception.values[].stacktrace.frames[].vars (and raw_stacktrace),
-//	threads.values[].stacktrace.frames[].vars, stacktrace.frames[].vars
+//	extra, user, contexts, tags, message, logentry, transaction, culprit
+//	exception.values[].value
+//	exception.values[].stacktrace.frames[].vars, context_line,
+//	  pre_context, post_context (and raw_stacktrace, threads and the
+//	  top-level stacktrace the same way)
 //	breadcrumbs.values[].data and .message
+//	spans[].description, .data and .tags
 //
-// and leaves the rest (the exception's type and value, the frames' code,
-// tags, the SDK's own fields) as it is.
+// and leaves the rest (the exception's type, the frames' file and function
+// names, the SDK's own fields) as it is. digest indexes the event (title,
+// tags, transaction) after scrubbing, so what is filtered here is filtered
+// there too.
 //
 // Within those parts:
 //
-//   - The value of a key that matches a secret name (DefaultKeys, plus
-//     Options.ExtraKeys) is replaced whatever its type: "password": {"a": 1}
+//   - The value of a key that is secret (see keys.go: matched word by
+//     word, so "pass", "X-Signature" and "api_key" match and
+//     "session:duration" and "max_tokens" do not; plus Options.ExtraKeys
+//     by substring) is replaced whatever its type: "password": {"a": 1}
 //     becomes "password": "[Filtered]". A null stays null. Keys are HTTP
 //     header names, cookie names, query and form parameter names and the
 //     keys of JSON objects at any depth.
@@ -26,14 +33,19 @@
 //     per parameter: "a=1&password=x" becomes "a=1&password=[Filtered]".
 //     The Cookie header is a cookie string like request.cookies; cookies
 //     are also secret when their name says "session", "login" or "remember"
-//     in one of the common ways (see DefaultKeys).
+//     in one of the common ways (see cookieKeys).
 //   - A request body (request.data) that is a string holding JSON is parsed
 //     and scrubbed like an object; one that holds form data like a query
 //     string.
-//   - Every other string is scanned as free text: for key=value and
-//     key: value pairs with a secret key ("token=abc",
-//     "Authorization: Bearer abc", "{'password': 'x'}"), for passwords in
-//     URLs ("postgres://app:pw@db") and for card numbers.
+//   - Every other string is scanned as free text, and only the secret part
+//     of it is replaced ("card [Filtered] declined"): key=value and
+//     key: value pairs with a secret key ("token=abc", "key=abc",
+//     "Authorization: Bearer abc", "{'password': 'x'}"), passwords in URLs
+//     ("postgres://app:pw@db"), card numbers, and secrets recognisable by
+//     their shape (shapes.go): bearer tokens, Stripe, Slack, GitHub, Google
+//     and AWS keys, JWTs and PEM private keys.
+//   - Context lines are source code: there a key=value pair counts only
+//     when the value is a quoted literal (`password = "x"`).
 //   - Card numbers are runs of 13 to 19 digits, in groups separated by
 //     single spaces or dashes, starting with 2 to 6 and passing the Luhn
 //     check, in strings or as JSON integers. Only the number is replaced.
@@ -44,14 +56,9 @@
 // Scrubbing is idempotent, and a document without secrets costs one scan
 // of its bytes and no allocation.
 //
-// Matching by substring errs on the side of hiding: a leaked password is
-// worse than a hidden harmless value. So "DESKTOP_SESSION", "SSH_AUTH_SOCK",
-// "is_authenticated" and "max_tokens" are filtered too. The one exception is
-// "auth" inside "author…"/"authority", which names people and hosts (and
-// the HTTP/2 ":authority" header) far more often than secrets; "authorize"
-// and "authorization" still match. Not covered: multipart bodies, secrets
-// under keys with none of the names, and tags and messages outside the parts
-// listed above.
+// Not covered: multipart bodies, secrets under keys with none of the words
+// and in no recognisable shape, and file names, function names and
+// exception types.
 package scrub
 
 import (
@@ -64,7 +71,7 @@ import (
 // and keeps IP addresses.
 type Options struct {
 	// ExtraKeys are more key names to scrub (case-insensitive substring
-	// match, like the defaults).
+	// match, ignoring '-', '_', '.' and spaces).
 	ExtraKeys []string
 	// ScrubIP removes client IP addresses (user.ip_address,
 	// request.env.REMOTE_ADDR, X-Forwarded-For/X-Real-IP headers).
@@ -116,6 +123,8 @@ type scrubber struct {
 
 	key   []byte // the current object key, decoded
 	norm  []byte // a key being matched, normalised
+	words []byte // a key being matched, split into words (parts)
+	parts []span
 	dec   []byte // a query parameter name, percent-decoded
 	str   []byte // the current string's contents, decoded
 	enc   []byte // a replacement string, encoded
@@ -189,12 +198,22 @@ func (s *scrubber) filter(from, to int) {
 }
 
 // sensitive reports whether the key name (raw bytes, not normalised) is
-// secret: it matches a default key or an extra key, or, for a cookie name,
-// matchCookie.
-func (s *scrubber) sensitive(name []byte, cookie bool) bool {
+// secret: its words match (see matchWords), it contains an extra key, or,
+// for a cookie name, matchCookie.
+func (s *scrubber) sensitive(name []byte, kind keyKind) bool {
+	if string(name) == "PWD" {
+		return false // the shell's working directory, in every environment dump
+	}
+	s.words, s.parts = splitWords(s.words[:0], s.parts[:0], name)
+	if matchWords(s.words, s.parts, kind) {
+		return true
+	}
+	if kind != keyCookie && len(s.extra) == 0 {
+		return false
+	}
 	s.norm = normalize(s.norm[:0], name)
 	n := s.norm
-	if matchDefault(n) || cookie && matchCookie(n) {
+	if kind == keyCookie && matchCookie(n) {
 		return true
 	}
 	for _, e := range s.extra {
@@ -438,6 +457,8 @@ func (s *scrubber) string(m mode, start int) bool {
 	switch kind {
 	case kText:
 		s.scanText(content)
+	case kCode:
+		s.scanCode(content)
 	case kQuery:
 		s.scanQuery(content, 0, len(content))
 	case kCookie:

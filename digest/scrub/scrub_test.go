@@ -43,10 +43,12 @@ func TestScrubKeys(t *testing.T) {
 	for _, key := range []string{
 		"password", "Password", "PASSWORD", "user_password", "passwd", "db_passwd", "passphrase",
 		"secret", "client_secret", "SECRET_KEY", "token", "access_token", "refreshToken", "X-CSRF-Token",
-		"api_key", "apikey", "API-KEY", "x_api_key", "auth", "oauth_state", "Authorization", "authorize_url",
-		"is_authenticated", "cookie", "cookies", "set-cookie", "session", "sessionid", "SESSION_ID", "PHPSESSID",
-		"csrf", "csrfmiddlewaretoken", "XSRF-TOKEN", "credentials", "aws_credential", "private_key", "privateKey",
-		"PRIVATE.KEY", "jwt", "pass_word",
+		"api_key", "apikey", "API-KEY", "x_api_key", "apiKey", "APIKey", "auth", "Authorization", "Proxy-Authorization",
+		"cookie", "cookies", "set-cookie", "Set-Cookie", "sessionid", "SESSION_ID", "session_key", "PHPSESSID", "JSESSIONID",
+		"csrf", "csrfmiddlewaretoken", "XSRF-TOKEN", "XSRFToken", "credentials", "aws_credential", "private_key", "privateKey",
+		"PRIVATE.KEY", "jwt", "pass_word", "pass", "PASS", "db_pass", "pwd", "DB_PWD", "mysql.pwd", "pin", "PIN", "card_pin", "userPin",
+		"cvv", "CVV", "card:cvv", "cvc", "sig", "Sig", "url_sig", "signature", "X-Signature", "X-Hub-Signature-256",
+		"ssn", "user ssn", "passcode", "refresh-token", "auth.token", "access_token:v2",
 	} {
 		check(t, scrubTest{
 			name: "key " + key,
@@ -56,9 +58,12 @@ func TestScrubKeys(t *testing.T) {
 	}
 	// Keys that look alike but are kept.
 	for _, key := range []string{
-		"author", "authors", "authored_by", "authority", ":authority", "pass", "passenger", "bypass",
+		"author", "authors", "authored_by", "authority", ":authority", "passenger", "bypass", "compass",
 		"user", "username", "email", "id", "key", "private", "public_key", "toke",
-		"sess", "sid", "remember_me",
+		"sess", "sid", "remember_me", "session", "session:duration", "DESKTOP_SESSION", "sessions", "session.status",
+		"max_tokens", "input_tokens", "gen_ai.usage.output_tokens", "promptTokens", "tokenizer",
+		"oauth_state", "authorize_url", "is_authenticated", "pinned", "spinner", "pinky",
+		"signal", "sigma", "design", "assign", "cvvalue", "ssnap", "pwdx", "passive", "keyboard", "PWD",
 	} {
 		check(t, scrubTest{name: "kept key " + key, in: `{"extra":{"` + key + `":"v"}}`})
 	}
@@ -70,7 +75,8 @@ func TestScrubValueTypes(t *testing.T) {
 		{name: "number", in: `{"extra":{"pin_password":1234}}`, want: `{"extra":{"pin_password":"[Filtered]"}}`},
 		{name: "bool", in: `{"extra":{"token":true}}`, want: `{"extra":{"token":"[Filtered]"}}`},
 		{name: "object", in: `{"extra":{"secret":{"a":{"b":[1,2]}},"x":2}}`, want: `{"extra":{"secret":"[Filtered]","x":2}}`},
-		{name: "list", in: `{"extra":{"tokens":["a","b"]}}`, want: `{"extra":{"tokens":"[Filtered]"}}`},
+		{name: "list", in: `{"extra":{"token":["a","b"]}}`, want: `{"extra":{"token":"[Filtered]"}}`},
+		{name: "raven-js session duration kept", in: `{"extra":{"session:duration":1234}}`},
 		{name: "empty string", in: `{"extra":{"password":""}}`, want: `{"extra":{"password":"[Filtered]"}}`},
 		{name: "null stays", in: `{"extra":{"password":null}}`},
 		{name: "already filtered", in: `{"extra":{"password":"[Filtered]"}}`},
@@ -90,9 +96,24 @@ func TestScrubValueTypes(t *testing.T) {
 
 func TestScrubAreas(t *testing.T) {
 	for _, tt := range []scrubTest{
-		// Outside the scrubbed parts nothing changes.
-		{name: "top level", in: `{"password":"x","tags":{"token":"t"},"message":"password=x","logentry":{"message":"token: y"}}`},
-		{name: "exception value and code", in: `{"exception":{"values":[{"type":"E","value":"password=x","stacktrace":{"frames":[{"context_line":"password = 'x'","pre_context":["token=1"],"vars":{"a":1}}]}}]}}`},
+		// Unknown top-level keys are not user data.
+		{name: "unknown top level", in: `{"password":"x","server_name":"token=1"}`},
+		{name: "tags, message, logentry, transaction, culprit",
+			in:   `{"tags":{"token":"t","url":"/a?api_key=k","n":4111111111111111},"message":"password=x","logentry":{"message":"token: y","params":["4111 1111 1111 1111",{"pwd":"p"}]},"transaction":"/cb?token=t","culprit":"card 4111111111111111"}`,
+			want: `{"tags":{"token":"[Filtered]","url":"/a?api_key=[Filtered]","n":"[Filtered]"},"message":"password=[Filtered]","logentry":{"message":"token: [Filtered]","params":["[Filtered]",{"pwd":"[Filtered]"}]},"transaction":"/cb?token=[Filtered]","culprit":"card [Filtered]"}`},
+		{name: "tags as pairs",
+			in:   `{"tags":[["X-Signature","abc"],["level","card 4111-1111-1111-1111 declined"]]}`,
+			want: `{"tags":[["X-Signature","[Filtered]"],["level","card [Filtered] declined"]]}`},
+		{name: "exception value and code",
+			in:   `{"exception":{"values":[{"type":"E","value":"password=x","stacktrace":{"frames":[{"context_line":"password = 'x'","pre_context":["token=1","key = get('token')"],"post_context":["s = 'sk_live_abcdefgh12345678'"],"vars":{"a":1}}]}}]}}`,
+			want: `{"exception":{"values":[{"type":"E","value":"password=[Filtered]","stacktrace":{"frames":[{"context_line":"password = '[Filtered]'","pre_context":["token=1","key = get('token')"],"post_context":["s = '[Filtered]'"],"vars":{"a":1}}]}}]}}`},
+		{name: "single exception object value",
+			in:   `{"exception":{"type":"E","value":"Bearer abcdefgh123"}}`,
+			want: `{"exception":{"type":"E","value":"Bearer [Filtered]"}}`},
+		{name: "span description, data, tags",
+			in:   `{"spans":[{"op":"db","description":"SELECT 1 -- postgres://u:pw@h/db","data":{"secret":"s"},"tags":{"auth":"a"}}]}`,
+			want: `{"spans":[{"op":"db","description":"SELECT 1 -- postgres://u:[Filtered]@h/db","data":{"secret":"[Filtered]"},"tags":{"auth":"[Filtered]"}}]}`},
+		{name: "code keeps code", in: `{"exception":{"values":[{"stacktrace":{"frames":[{"context_line":"    password = request.POST['password']  # token: x","pre_context":["if (pwd === \"\") {"]}]}}]}}`},
 		{name: "sdk and modules", in: `{"sdk":{"name":"sentry.python","packages":[{"name":"secretstorage"}]},"modules":{"secretstorage":"3.3.1"}}`},
 
 		{name: "exception frame vars",
@@ -332,10 +353,58 @@ func TestScrubCards(t *testing.T) {
 			want: `{"request":{"cookies":"cc=[Filtered]"}}`},
 		{name: "card in an escaped string", in: `{"extra":{"s":"\"4111111111111111\"\n"}}`,
 			want: `{"extra":{"s":"\"[Filtered]\"\n"}}`},
-		{name: "card outside the areas", in: `{"exception":{"values":[{"value":"4111111111111111"}]},"tags":{"n":"4111111111111111"}}`},
+		{name: "card outside the areas", in: `{"exception":{"values":[{"type":"4111111111111111"}]},"sdk":{"n":"4111111111111111"}}`},
 	} {
 		check(t, tt)
 	}
+}
+
+func TestScrubShapes(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"Authorization failed: Bearer abc123.DEF-456_ghi", "Authorization failed: Bearer [Filtered]"},
+		{"sent bearer  0123456789abcdef", "sent bearer  [Filtered]"},
+		{"the Bearer authentication scheme", ""},
+		{"Bearer short1", ""},
+		{"Bearer [Filtered]", ""},
+		{"key sk_live_51HxYzAbCdEfGh12 used", "key [Filtered] used"},
+		{"sk_test_4eC39HqLyjWDarjtT1zdp7dc", "[Filtered]"},
+		{"rk_live_abcdefgh1234 rk_test_abcdefgh1234", "[Filtered] [Filtered]"},
+		{"sk_live_short", ""},
+		{"mask_live_abcdefgh1234", ""},
+		{"xoxb-2093847561-abcDEF123456, xoxp-1234567890-x", "[Filtered], [Filtered]"},
+		{"xoxz-2093847561-abcDEF123456", ""},
+		{"ghp_aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF", "[Filtered]"},
+		{"github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "[Filtered]"},
+		{"ghp_short", ""},
+		{"id AKIAIOSFODNN7EXAMPLE.", "id [Filtered]."},
+		{"ASIAIOSFODNN7EXAMPLE", "[Filtered]"},
+		{"AKIAIOSFODNN7EXAMPLE1", ""}, // 21 characters
+		{"AKIAiosfodnn7example", ""},
+		{"AIzaSyB1234567890abcdefghijklmnopqrstuv", "[Filtered]"},
+		{"AIzaSyB123", ""},
+		{"t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2ln-X_y end", "t=[Filtered] end"},
+		{"eyJhbGciOiJub25lIn0.eyJzdWIiOiIxMjM0In0.", "[Filtered]"},
+		{"eyJhbGciOiJIUzI1NiJ9 alone", ""},
+		{"theyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.x", ""},
+		{"a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIB\n-----END RSA PRIVATE KEY-----\nb", "a\n[Filtered]\nb"},
+		{"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN (cut)", "[Filtered]"},
+		{"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----", "[Filtered]"},
+		{"-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----", ""},
+		{"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", ""},
+		{"clone https://deploy:s3cr3t@git.example.com/r.git", "clone https://deploy:[Filtered]@git.example.com/r.git"},
+		{"GET /maps?key=AIzaSyB1234567890abcdefghijklmnopqrstuv&q=x", "GET /maps?key=[Filtered]&q=x"},
+		{"cache key=user:42 missed", "cache key=[Filtered] missed"},
+	} {
+		want := ""
+		if tt.want != "" {
+			want = `{"extra":{"s":` + quote(tt.want) + `}}`
+		}
+		check(t, scrubTest{name: "shape " + tt.in, in: `{"extra":{"s":` + quote(tt.in) + `}}`, want: want})
+	}
+	// Shapes in query values and cookies too.
+	check(t, scrubTest{name: "shape in a cookie",
+		in:   `{"request":{"cookies":"id=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2ln; a=b"}}`,
+		want: `{"request":{"cookies":"id=[Filtered]; a=b"}}`})
 }
 
 func TestScrubIP(t *testing.T) {
@@ -401,7 +470,7 @@ func TestScrubNoAllocs(t *testing.T) {
 
 func TestDefaultKeys(t *testing.T) {
 	keys := DefaultKeys()
-	for _, want := range []string{"password", "secret", "token", "auth", "cookie", "session", "csrf", "credential"} {
+	for _, want := range []string{"password", "pass", "pwd", "pin", "cvv", "sig", "signature", "ssn", "secret", "token", "auth", "cookie", "csrf", "credential"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("DefaultKeys() lacks %q", want)
 		}

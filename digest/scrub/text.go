@@ -17,14 +17,21 @@ func (s *scrubber) add(from, to int) {
 }
 
 // textHot marks the bytes scanText stops at: digits (card numbers), '='
-// and ':' (key=value pairs, passwords in URLs).
+// and ':' (key=value pairs, passwords in URLs), and the first bytes of the
+// secret shapes (see shapeAt).
 var textHot = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
 	t['='], t[':'] = true, true
+	for _, c := range []byte(shapeFirst) {
+		t[c] = true
+	}
 	return t
 }()
+
+// shapeFirst are the bytes a secret shape starts with.
+const shapeFirst = "BbsrxgAe-"
 
 // alnum marks ASCII letters and digits.
 var alnum = func() (t [256]bool) {
@@ -68,6 +75,7 @@ var userinfoEnd = func() (t [256]bool) {
 
 // scanText scans free text for
 //   - card numbers (see cards);
+//   - secrets recognised by their shape (see shapeAt);
 //   - the values of key=value and key: value pairs whose key is secret, the
 //     key optionally quoted and the value optionally quoted:
 //     "GET /login?password=x", "token=abc; path=/",
@@ -75,6 +83,18 @@ var userinfoEnd = func() (t [256]bool) {
 //     `{"api_key": "abc"}`;
 //   - the password of a URL ("postgres://app:hunter2@db/app").
 func (s *scrubber) scanText(b []byte) {
+	s.scanFree(b, false)
+}
+
+// scanCode scans a line of source code (a frame's context lines) like
+// scanText, except that a key=value pair counts only when its value is a
+// quoted literal: `password = "hunter2"` is filtered, `password =
+// request.form["password"]` is code and stays.
+func (s *scrubber) scanCode(b []byte) {
+	s.scanFree(b, true)
+}
+
+func (s *scrubber) scanFree(b []byte, code bool) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if !textHot[c] {
@@ -82,28 +102,33 @@ func (s *scrubber) scanText(b []byte) {
 		}
 		switch c {
 		case '=':
-			i = s.textPair(b, i) - 1
+			i = s.textPair(b, i, code) - 1
 		case ':':
 			if bytes.HasPrefix(b[i+1:], []byte("//")) {
 				i = s.urlPassword(b, i) - 1
 			} else {
-				i = s.textPair(b, i) - 1
+				i = s.textPair(b, i, code) - 1
 			}
-		default:
+		case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 			if i > 0 && alnum[b[i-1]] {
 				i = skipDigits(b, i) - 1 // part of a word or hex number
 				continue
 			}
 			i = s.cards(b, i) - 1
+		default:
+			if from, to := shapeAt(b, i); to > 0 {
+				s.add(from, to)
+				i = to - 1
+			}
 		}
 	}
 }
 
 // textPair looks at the separator ('=' or ':') at b[i]. If the key before it
 // is secret, it filters the value after it: the contents of a quoted value,
-// else up to valueEnd ('=') or lineEnd (':'). It returns where scanning
-// goes on.
-func (s *scrubber) textPair(b []byte, i int) int {
+// else up to valueEnd ('=') or lineEnd (':'); with quoted set, only a
+// quoted value. It returns where scanning goes on.
+func (s *scrubber) textPair(b []byte, i int, quoted bool) int {
 	k := i
 	for k > 0 && (b[k-1] == ' ' || b[k-1] == '\t') {
 		k--
@@ -117,10 +142,13 @@ func (s *scrubber) textPair(b []byte, i int) int {
 	for k > 0 && keyChar[b[k-1]] {
 		k--
 	}
-	if k == ke || quote != 0 && (k == 0 || b[k-1] != quote) || !s.sensitive(b[k:ke], false) {
+	if k == ke || quote != 0 && (k == 0 || b[k-1] != quote) || !s.sensitive(b[k:ke], keyParam) {
 		return i + 1
 	}
 	v := i + 1
+	if b[i] == '=' && v < len(b) && b[v] == '>' {
+		v++ // PHP's 'key' => 'value'
+	}
 	for v < len(b) && (b[v] == ' ' || b[v] == '\t') {
 		v++
 	}
@@ -135,6 +163,9 @@ func (s *scrubber) textPair(b []byte, i int) int {
 			s.add(v, e)
 		}
 		return min(e+1, len(b))
+	}
+	if quoted {
+		return i + 1
 	}
 	if bytes.HasPrefix(b[v:], []byte(filtered)) {
 		return v + len(filtered)
@@ -208,8 +239,8 @@ func (s *scrubber) urlPassword(b []byte, i int) int {
 	return e + 1
 }
 
-// scanValue filters the card numbers and URL passwords in b[from:to], the
-// value of a parameter or cookie.
+// scanValue filters the card numbers, secret shapes and URL passwords in
+// b[from:to], the value of a parameter or cookie.
 func (s *scrubber) scanValue(b []byte, from, to int) {
 	b = b[:to]
 	for i := from; i < to; i++ {
@@ -220,6 +251,13 @@ func (s *scrubber) scanValue(b []byte, from, to int) {
 				i = s.urlPassword(b, i) - 1
 			}
 		case c < '0' || c > '9':
+			if !textHot[c] {
+				continue
+			}
+			if from, to := shapeAt(b, i); to > 0 {
+				s.add(from, to)
+				i = to - 1
+			}
 		case i > from && alnum[b[i-1]]:
 			i = skipDigits(b, i) - 1
 		default:
@@ -315,7 +353,7 @@ func (s *scrubber) scanQuery(b []byte, from, to int) {
 		} else {
 			v := p + eq + 1
 			s.dec = unescapeQuery(s.dec[:0], b[p:p+eq])
-			if s.sensitive(s.dec, false) {
+			if s.sensitive(s.dec, keyParam) {
 				if v < e && string(b[v:e]) != filtered {
 					s.add(v, e)
 				}
@@ -360,7 +398,7 @@ func (s *scrubber) scanCookies(b []byte) {
 		eq := bytes.IndexByte(b[q:e], '=')
 		if eq < 0 {
 			s.scanValue(b, q, e)
-		} else if v := q + eq + 1; s.sensitive(bytes.TrimSpace(b[q:q+eq]), true) {
+		} else if v := q + eq + 1; s.sensitive(bytes.TrimSpace(b[q:q+eq]), keyCookie) {
 			if v < e && string(b[v:e]) != filtered {
 				s.add(v, e)
 			}
