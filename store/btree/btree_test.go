@@ -989,3 +989,38 @@ func TestSparseDeletes(t *testing.T) {
 		t.Errorf("%d pages in use after deleting 90%% of keys, %d before", inUse, was)
 	}
 }
+
+func TestTxErrors(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	tx := db.Begin()
+	tx.Set("a", "1")
+	if err := tx.Apply(); err != ErrNotPrepared {
+		t.Errorf("Apply before Prepare: %v, want ErrNotPrepared", err)
+	}
+	if err := tx.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Set("b", "2"); !errors.Is(err, ErrTxDone) {
+		t.Errorf("Set after Prepare: %v, want ErrTxDone", err)
+	}
+	if err := tx.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Apply(); err != ErrTxDone {
+		t.Errorf("second Apply: %v, want ErrTxDone", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fileSize(t, path+".journal"); n != 0 {
+		t.Errorf("journal is %d bytes after Close, want 0", n)
+	}
+	if err := db.View(func(*Tx) error { return nil }); err != ErrClosed {
+		t.Errorf("View after Close: %v, want ErrClosed", err)
+	}
+	tx = db.Begin()
+	if err := tx.Set("a", "1"); err != ErrClosed {
+		t.Errorf("Set after Close: %v, want ErrClosed", err)
+	}
+	tx.Rollback()
+}
