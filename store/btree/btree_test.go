@@ -885,7 +885,10 @@ func TestLimits(t *testing.T) {
 // because freed pages are reused.
 func TestChurn(t *testing.T) {
 	db, path := newTestDB(t, Options{})
-	const n = 50000
+	n := 50000
+	if raceEnabled {
+		n = 10000 // the same shapes, five times fewer keys
+	}
 	r := rand.New(rand.NewPCG(5, 6))
 	insert := func(day int) {
 		for _, batch := range slices.Collect(slices.Chunk(r.Perm(n), 10000)) {
@@ -929,8 +932,8 @@ func TestChurn(t *testing.T) {
 // TestMemory inserts 200k keys and checks that the heap stays small: it
 // holds the page cache, not the keys.
 func TestMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("200k inserts")
+	if testing.Short() || raceEnabled {
+		t.Skip("200k inserts; the race detector's heap is not the one measured")
 	}
 	db, _ := newTestDB(t, Options{})
 	const n = 200000
@@ -988,4 +991,39 @@ func TestSparseDeletes(t *testing.T) {
 	if inUse > was/4 {
 		t.Errorf("%d pages in use after deleting 90%% of keys, %d before", inUse, was)
 	}
+}
+
+func TestTxErrors(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	tx := db.Begin()
+	tx.Set("a", "1")
+	if err := tx.Apply(); err != ErrNotPrepared {
+		t.Errorf("Apply before Prepare: %v, want ErrNotPrepared", err)
+	}
+	if err := tx.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Set("b", "2"); !errors.Is(err, ErrTxDone) {
+		t.Errorf("Set after Prepare: %v, want ErrTxDone", err)
+	}
+	if err := tx.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Apply(); err != ErrTxDone {
+		t.Errorf("second Apply: %v, want ErrTxDone", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fileSize(t, path+".journal"); n != 0 {
+		t.Errorf("journal is %d bytes after Close, want 0", n)
+	}
+	if err := db.View(func(*Tx) error { return nil }); err != ErrClosed {
+		t.Errorf("View after Close: %v, want ErrClosed", err)
+	}
+	tx = db.Begin()
+	if err := tx.Set("a", "1"); err != ErrClosed {
+		t.Errorf("Set after Close: %v, want ErrClosed", err)
+	}
+	tx.Rollback()
 }
