@@ -147,7 +147,7 @@ type eventLog struct {
 	nextSeg *os.File              // a new segment written by a batch, not yet published
 }
 
-func openEventLog(dir string, n, segFirst, segNo, segOff uint32, logNext bool) (*eventLog, error) {
+func openEventLog(dir string, n, segFirst, segNo, segOff uint32, logNext, count bool) (*eventLog, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func openEventLog(dir string, n, segFirst, segNo, segOff uint32, logNext bool) (
 		el.close()
 		return nil, err
 	}
-	if err := el.loadIDs(segFirst); err != nil {
+	if err := el.loadIDs(segFirst, count); err != nil {
 		el.close()
 		return nil, err
 	}
@@ -269,17 +269,21 @@ type liveIssue struct {
 
 // loadIDs opens the id index of the committed records (generation gen),
 // and notes each issue's live events while it reads the log.
-func (el *eventLog) loadIDs(gen uint32) error {
-	el.live = map[uint32]*liveIssue{}
-	ids, err := openIDIndex(el.dir, el.log, el.n, gen, func(n uint32, r *record) {
-		li := el.live[r.Issue]
-		if li == nil {
-			li = &liveIssue{first: n + 1}
-			el.live[r.Issue] = li
+func (el *eventLog) loadIDs(gen uint32, count bool) error {
+	var visit func(uint32, *record)
+	if count {
+		el.live = map[uint32]*liveIssue{}
+		visit = func(n uint32, r *record) {
+			li := el.live[r.Issue]
+			if li == nil {
+				li = &liveIssue{first: n + 1}
+				el.live[r.Issue] = li
+			}
+			li.count++
+			li.last = n + 1
 		}
-		li.count++
-		li.last = n + 1
-	})
+	}
+	ids, err := openIDIndex(el.dir, el.log, el.n, gen, visit)
 	el.ids = ids
 	return err
 }

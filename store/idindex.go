@@ -178,9 +178,11 @@ func openIDIndex(dir string, lf *os.File, n, gen uint32, visit func(uint32, *rec
 	if err == nil {
 		err = x.f.Sync()
 	}
-	if err == nil {
+	if err == nil && (visit != nil || covered < n) {
 		err = scanRecords(lf, n, make([]byte, idxScanRecs*recSize), func(k uint32, r *record) error {
-			visit(k, r)
+			if visit != nil {
+				visit(k, r)
+			}
 			if k < covered {
 				return nil
 			}

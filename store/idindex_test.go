@@ -449,7 +449,7 @@ func BenchmarkIDIndex1M(b *testing.B) {
 	const total, batch = 1_000_000, 1000
 	dir := b.TempDir()
 	before := heapInUse()
-	el, err := openEventLog(dir, 0, 0, 0, 0, false)
+	el, err := openEventLog(dir, 0, 0, 0, 0, false, true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -497,7 +497,7 @@ func BenchmarkIDIndex1M(b *testing.B) {
 	el.broken = errors.New("leave the index dirty")
 	el.close()
 	start = time.Now()
-	el, err = openEventLog(dir, total, 0, 0, 0, false)
+	el, err = openEventLog(dir, total, 0, 0, 0, false, true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -505,7 +505,7 @@ func BenchmarkIDIndex1M(b *testing.B) {
 	el.close()
 	// A clean open only reads the log to count live events.
 	start = time.Now()
-	el, err = openEventLog(dir, total, 0, 0, 0, false)
+	el, err = openEventLog(dir, total, 0, 0, 0, false, true)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tidwall/buntdb"
 )
 
 func TestAgeBand(t *testing.T) {
@@ -211,6 +213,7 @@ func TestOpenReconcilesCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+	forgetClean(t, dir) // as after a crash
 	db2 := openTest(t, dir)
 	iss, err := db2.IssueByRef("P-1")
 	if err != nil {
@@ -271,4 +274,42 @@ func diskBytes(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return st.Blocks * 512
+}
+
+// forgetClean removes the mark a clean Close leaves, as if the process had
+// died instead.
+func forgetClean(t *testing.T, dir string) {
+	t.Helper()
+	kv, err := buntdb.Open(filepath.Join(dir, "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kv.Close()
+	if err := kv.Update(func(tx *buntdb.Tx) error { _, err := tx.Delete(keyClean); return err }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// After a clean stop Open trusts the stored counts and does not count the
+// issues' events again; after an unclean one it does.
+func TestOpenTrustsCleanStop(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "a", 0, 6)
+	db.Close()
+	db2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := db2.eventLog(p.ID); el.live != nil {
+		t.Error("a clean open counted the log")
+	}
+	// The mark is gone while the store is open: a crash now is unclean.
+	var v string
+	db2.kv.View(func(tx *buntdb.Tx) error { v, _ = tx.Get(keyClean); return nil })
+	if v != "" {
+		t.Error("the clean mark survived Open")
+	}
+	db2.Close()
 }

@@ -50,6 +50,11 @@ type DB struct {
 	keys   map[int]string      // project id → DSN key, for ingest auth
 	quotas map[int]QuotaLimits // project id → its own quota, if any
 
+	// cleanOpen says the directory was closed cleanly (keyClean was set),
+	// so Open can trust the stored counts; set only while opening.
+	cleanOpen bool
+	opened    bool // Open finished: Close may mark the stop clean
+
 	digestMu sync.Mutex // serialises Digest batches
 	rolledUp string     // the day RollUp last ran in Digest; guarded by digestMu
 
@@ -116,13 +121,35 @@ func (db *DB) open() error {
 		kv.Close()
 		return err
 	}
+	if err := db.takeClean(); err != nil {
+		kv.Close()
+		return err
+	}
 	for _, p := range projects {
 		if err := db.openProject(&p); err != nil {
 			db.Close()
 			return err
 		}
 	}
+	db.cleanOpen = false
+	db.opened = true
 	return nil
+}
+
+// keyClean is set by Close once everything is on disk, and removed by
+// Open, so Open knows whether the last stop was clean.
+const keyClean = "meta:clean"
+
+// takeClean reads and removes keyClean.
+func (db *DB) takeClean() error {
+	return db.update(func(tx *kvTx) error {
+		_, err := tx.Delete(keyClean)
+		db.cleanOpen = err == nil
+		if errors.Is(err, buntdb.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
 }
 
 func (db *DB) checkFormat() error {
@@ -150,7 +177,11 @@ func (db *DB) checkFormat() error {
 }
 
 func (db *DB) openProject(p *Project) error {
-	el, err := openEventLog(db.projectDir(p.ID), p.LogLen, p.SegFirst, p.Seg, p.SegOff, p.LogNext)
+	// After a clean stop the stored counts are right: no need to count
+	// every issue's events in the log (a map as large as the issues). A
+	// compaction to finish renumbers the chains, which the counting fixes.
+	count := !db.cleanOpen || p.LogNext
+	el, err := openEventLog(db.projectDir(p.ID), p.LogLen, p.SegFirst, p.Seg, p.SegOff, p.LogNext, count)
 	if err != nil {
 		return fmt.Errorf("open events of project %d: %w", p.ID, err)
 	}
@@ -164,6 +195,9 @@ func (db *DB) openProject(p *Project) error {
 		if err := db.clearLogNext(p.ID); err != nil {
 			return err
 		}
+	}
+	if !count {
+		return nil
 	}
 	err = db.reconcile(p.ID, el.live)
 	el.live = nil
@@ -256,11 +290,20 @@ func (db *DB) Dir() string { return db.dir }
 func (db *DB) Close() error {
 	var errs []error
 	db.mu.Lock()
+	clean := true
 	for id, el := range db.logs {
-		errs = append(errs, el.close())
+		err := el.close()
+		clean = clean && err == nil && el.broken == nil
+		errs = append(errs, err)
 		delete(db.logs, id)
 	}
 	db.mu.Unlock()
+	if clean && db.opened {
+		errs = append(errs, db.update(func(tx *kvTx) error {
+			_, _, err := tx.Set(keyClean, "1", nil)
+			return err
+		}))
+	}
 	if db.tree != nil {
 		errs = append(errs, db.tree.Close())
 	}
