@@ -57,14 +57,15 @@ type Worker struct {
 	mu  sync.Mutex // guards pos
 	pos spool.Pos
 
-	digested   atomic.Int64
-	duplicates atomic.Int64
-	invalid    atomic.Int64
-	evicted    atomic.Int64
-	batches    atomic.Int64
-	lastBatch  atomic.Int64 // unix nanos of the last committed batch
-	lastNanos  atomic.Int64 // duration of the last batch
-	idle       atomic.Bool  // the last read found the spool empty
+	digested    atomic.Int64
+	duplicates  atomic.Int64
+	invalid     atomic.Int64
+	evicted     atomic.Int64
+	quarantined atomic.Int64
+	batches     atomic.Int64
+	lastBatch   atomic.Int64 // unix nanos of the last committed batch
+	lastNanos   atomic.Int64 // duration of the last batch
+	idle        atomic.Bool  // the last read found the spool empty
 }
 
 // New returns a worker that digests sp into db, starting where the last
@@ -91,21 +92,24 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 
 // Stats are the worker's counters.
 type Stats struct {
-	Digested   int64         `json:"digested"`
-	Duplicates int64         `json:"duplicates"`
-	Invalid    int64         `json:"invalid"`
-	Evicted    int64         `json:"evicted"`
-	Batches    int64         `json:"batches"`
-	LastBatch  time.Time     `json:"last_batch,omitzero"`
-	BatchTime  time.Duration `json:"last_batch_ns"`
-	Idle       bool          `json:"idle"`
+	Digested   int64 `json:"digested"`
+	Duplicates int64 `json:"duplicates"`
+	Invalid    int64 `json:"invalid"`
+	Evicted    int64 `json:"evicted"`
+	// Quarantined counts the events set aside (see isolate.go).
+	Quarantined int64         `json:"quarantined"`
+	Batches     int64         `json:"batches"`
+	LastBatch   time.Time     `json:"last_batch,omitzero"`
+	BatchTime   time.Duration `json:"last_batch_ns"`
+	Idle        bool          `json:"idle"`
 }
 
 // Stats returns the worker's counters.
 func (w *Worker) Stats() Stats {
 	s := Stats{
 		Digested: w.digested.Load(), Duplicates: w.duplicates.Load(), Invalid: w.invalid.Load(), Evicted: w.evicted.Load(),
-		Batches: w.batches.Load(), BatchTime: time.Duration(w.lastNanos.Load()), Idle: w.idle.Load(),
+		Quarantined: w.quarantined.Load(),
+		Batches:     w.batches.Load(), BatchTime: time.Duration(w.lastNanos.Load()), Idle: w.idle.Load(),
 	}
 	if n := w.lastBatch.Load(); n != 0 {
 		s.LastBatch = time.Unix(0, n)
@@ -172,11 +176,14 @@ func (w *Worker) Drain() error {
 // item is one spooled event, parsed.
 type item struct {
 	project    int
+	eventID    string // as spooled
 	ingestedAt time.Time
 	digestedAt time.Time
-	alerted    bool // the event enqueued an alert
+	at, next   spool.Pos // the positions before and after its spool record
+	alerted    bool      // the event enqueued an alert
 	ev         *event.Event
-	body       []byte // compressed, see store.CompressBody
+	body       []byte        // compressed, see store.CompressBody
+	fail       *eventFailure // set when preparing it failed (see isolate.go)
 }
 
 // Batch digests one batch and returns how many spool records it consumed.
@@ -195,7 +202,7 @@ func (w *Worker) batch() (n int, full bool, err error) {
 	if w.Pressure != nil && w.Pressure() {
 		maxEvents, maxBytes = 10, 256<<10
 	}
-	items, next, read, n, err := w.prepare(maxEvents, maxBytes, maxEvents == DefaultBatchEvents)
+	items, _, read, n, err := w.prepare(maxEvents, maxBytes, maxEvents == DefaultBatchEvents)
 	if err != nil {
 		return 0, false, fmt.Errorf("read spool: %w", err)
 	}
@@ -204,42 +211,27 @@ func (w *Worker) batch() (n int, full bool, err error) {
 	if n == 0 {
 		return 0, false, nil
 	}
-	var stored, dups int64
-	touched := map[int]bool{}
-	err = w.db.Digest(func(tx *store.Tx) error {
-		stored, dups = 0, 0
-		clear(touched)
-		for i := range items {
-			ok, err := digestOne(tx, items[i])
-			if err != nil {
-				return err
-			}
-			if ok {
-				stored++
-				touched[items[i].project] = true
-			} else {
-				dups++
-			}
+	// Commit the batch; an event that fails is set aside and the others
+	// commit (isolate.go). err is a failure that is not one event's: the
+	// events before it are committed, the rest wait for the next try.
+	res := outcome{touched: map[int]bool{}}
+	err = w.commitAll(items, &res)
+	if res.moved {
+		w.batches.Add(1)
+		w.lastBatch.Store(time.Now().UnixNano())
+		w.lastNanos.Store(int64(time.Since(start)))
+		if err := w.spool.Release(w.pos); err != nil {
+			w.log.Warn("spool release failed", "err", err)
 		}
-		return tx.SetSpoolPos(next.String())
-	})
-	if err != nil {
-		return 0, false, err
-	}
-	w.pos = next
-	w.digested.Add(stored)
-	w.duplicates.Add(dups)
-	w.batches.Add(1)
-	w.lastBatch.Store(time.Now().UnixNano())
-	w.lastNanos.Store(int64(time.Since(start)))
-	if err := w.spool.Release(next); err != nil {
-		w.log.Warn("spool release failed", "err", err)
 	}
 	if w.OnAlert != nil && slices.ContainsFunc(items, func(it *item) bool { return it.alerted }) {
 		w.OnAlert()
 	}
-	for pid := range touched {
+	for pid := range res.touched {
 		w.retain(pid)
+	}
+	if err != nil {
+		return 0, false, err
 	}
 	return n, full, nil
 }
@@ -295,7 +287,7 @@ func (w *Worker) expire() {
 func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []*item, next spool.Pos, read int64, n int, err error) {
 	scrubs := map[int]*store.ScrubSettings{}
 	now := w.db.Now().UTC()
-	compress := func(it *item, body []byte) { it.body = store.CompressBody(body) }
+	compress := compressItem
 	if parallel {
 		type job struct {
 			it   *item
@@ -305,52 +297,81 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			for j := range jobs {
-				j.it.body = store.CompressBody(j.body)
+				compressItem(j.it, j.body)
 			}
 		})
 		defer func() { close(jobs); wg.Wait() }()
 		compress = func(it *item, body []byte) { jobs <- job{it, body} }
 	}
-	next, err = w.spool.ReadFrom(w.pos, maxEvents, maxBytes, func(r *spool.Record, _ spool.Pos) error {
+	at := w.pos
+	next, err = w.spool.ReadFrom(w.pos, maxEvents, maxBytes, func(r *spool.Record, rnext spool.Pos) error {
 		n++
 		read += int64(len(r.Payload))
-		meta := event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr}
-		ev, body, err := w.norm.Normalize(r.Payload, meta)
-		if err != nil {
-			w.invalid.Add(1)
-			w.log.Warn("event dropped", "project_id", r.Project, "event_id", r.EventID, "err", err)
+		it := &item{project: r.Project, eventID: r.EventID, ingestedAt: r.IngestedAt, digestedAt: now, at: at, next: rnext}
+		at = rnext
+		items = append(items, it)
+		body, fail := w.normalize(r, it, scrubs)
+		if fail != nil {
+			// Set aside when the batch commits (commitAll).
+			if errors.Is(fail, event.ErrInvalid) {
+				w.invalid.Add(1)
+			}
+			it.fail = fail
 			return nil
-		}
-		// Scrub before anything is stored (on unless the project turned it
-		// off).
-		sc, ok := scrubs[r.Project]
-		if !ok {
-			if p, err := w.db.Project(r.Project); err == nil {
-				sc = &p.Scrub
-			}
-			scrubs[r.Project] = sc
-		}
-		if sc != nil && !sc.Off {
-			if scrubbed, changed := scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP}); changed {
-				// The title, tags and other index fields were computed
-				// from the event as it came: compute them again from the
-				// scrubbed one (normalising is idempotent, so only what
-				// scrubbing changed differs).
-				if ev, body, err = w.norm.Normalize(scrubbed, meta); err != nil {
-					w.invalid.Add(1)
-					w.log.Error("scrubbed event dropped", "project_id", r.Project, "event_id", r.EventID, "err", err)
-					return nil
-				}
-			}
 		}
 		// Keep only the compressed body: a batch then holds ~3 KB per
 		// event instead of the ~14 KB JSON.
-		it := &item{project: r.Project, ingestedAt: r.IngestedAt, digestedAt: now, ev: ev}
-		items = append(items, it)
 		compress(it, body)
 		return nil
 	})
 	return items, next, read, n, err
+}
+
+// normalize parses and scrubs the event of record r into it.ev and returns
+// the body to store. A panic in either becomes an eventFailure.
+func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.ScrubSettings) (body []byte, fail *eventFailure) {
+	stage := "normalize"
+	defer recoverEvent(&fail, &stage)
+	if testHookNormalize != nil {
+		testHookNormalize(r.Payload)
+	}
+	meta := event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr}
+	ev, body, err := w.norm.Normalize(r.Payload, meta)
+	if err != nil {
+		return nil, &eventFailure{stage: stage, err: err}
+	}
+	it.ev = ev
+	// Scrub before anything is stored (on unless the project turned it
+	// off).
+	stage = "scrub"
+	sc, ok := scrubs[r.Project]
+	if !ok {
+		if p, err := w.db.Project(r.Project); err == nil {
+			sc = &p.Scrub
+		}
+		scrubs[r.Project] = sc
+	}
+	if sc != nil && !sc.Off {
+		if scrubbed, changed := scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP}); changed {
+			// The title, tags and other index fields were computed from
+			// the event as it came: compute them again from the scrubbed
+			// one (normalising is idempotent, so only what scrubbing
+			// changed differs).
+			stage = "normalize scrubbed"
+			if ev, body, err = w.norm.Normalize(scrubbed, meta); err != nil {
+				return nil, &eventFailure{stage: stage, err: err}
+			}
+			it.ev = ev
+		}
+	}
+	return body, nil
+}
+
+// compressItem sets it.body to the compressed body; a panic sets it.fail.
+func compressItem(it *item, body []byte) {
+	stage := "compress"
+	defer recoverEvent(&it.fail, &stage)
+	it.body = store.CompressBody(body)
 }
 
 // mostlyUnique are the tag keys whose values are (nearly) unique per event:

@@ -52,6 +52,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("/events/", a.handleEventList)
 	route("/events/{id}/", a.handleEventShow)
 	route("/events/{id}/stacktrace/", a.handleEventStacktrace)
+	route("/quarantine/", a.handleQuarantineList)
+	route("/quarantine/{id}/raw", a.handleQuarantineRaw)
 	a.registerWrites(mux)
 }
 

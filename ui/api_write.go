@@ -25,6 +25,7 @@ func (a *API) registerWrites(mux *http.ServeMux) {
 	route("PATCH", "/projects/{id}/", a.handleProjectUpdate)
 	route("POST", "/issues/{id}/{action}/", a.handleIssueAction)
 	route("DELETE", "/issues/{id}/", a.handleIssueDelete)
+	route("DELETE", "/quarantine/{id}/", a.handleQuarantineDelete)
 	route("POST", "/issue-comments/", a.handleCommentCreate)
 	route("GET", "/releases/", a.handleReleaseList)
 	route("POST", "/releases/", a.handleReleaseCreate)

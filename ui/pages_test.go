@@ -173,6 +173,9 @@ func TestEveryPageForEverySample(t *testing.T) {
 	get("/accounts/")
 	get("/accounts/password/")
 	get("/debug/budget/")
+	get("/quarantine/")
+	quarantineOne(t, s.db, s.project.ID, `{"exception":"x"}`)
+	get("/quarantine/")
 
 	issues := s.issues(t, s.project.ID)
 	if len(issues) < 50 {

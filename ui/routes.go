@@ -64,4 +64,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	auth("POST /issues/{id}/delete/{$}", u.handleIssueDelete)
 
 	admin("GET /debug/budget/{$}", u.handleBudget)
+	admin("GET /quarantine/{$}", u.handleQuarantineList)
+	admin("GET /quarantine/{id}/raw", u.handleQuarantineRaw)
+	admin("POST /quarantine/{id}/delete/{$}", u.handleQuarantineDelete)
 }

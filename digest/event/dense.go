@@ -80,6 +80,9 @@ type trimmer struct {
 	out  []byte
 	kept int
 	cut  bool
+	// depthOnly keeps every entry and only replaces containers at
+	// maxContainerDepth and deeper (see depth.go).
+	depthOnly bool
 }
 
 func (t *trimmer) skipSpace(i int) int {
@@ -171,6 +174,11 @@ func (t *trimmer) value(i int, depth int) (int, bool) {
 		t.out = append(t.out, t.in[i:end]...)
 		return end, ok
 	}
+	if t.depthOnly && depth >= maxContainerDepth {
+		t.cut = true
+		t.out = append(t.out, `"`+DepthMarker+`"`...)
+		return t.skip(i, depth)
+	}
 	closer := byte(']')
 	if c == '{' {
 		closer = '}'
@@ -183,7 +191,7 @@ func (t *trimmer) value(i int, depth int) (int, bool) {
 	}
 	written, dropped := 0, 0
 	for {
-		keep := written < maxItems && t.kept < maxValues
+		keep := t.depthOnly || written < maxItems && t.kept < maxValues
 		var ok bool
 		keyStart := i
 		if c == '{' {

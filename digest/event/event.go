@@ -21,6 +21,8 @@
 //   - message is a string or absent and logentry an object or absent (an
 //     object message becomes logentry when there is none);
 //   - user.ip_address "{{auto}}" is Meta.RemoteAddr, or removed;
+//   - an array or object nested too deep to parse back (fastjson.MaxDepth,
+//     counting the levels that wrapping adds) is the string DepthMarker;
 //   - every string and key is valid UTF-8 (U+FFFD for invalid bytes) without
 //     NUL bytes, and numbers fastjson accepts but JSON does not (NaN, 01)
 //     are rewritten or null.
@@ -142,6 +144,10 @@ func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
 	// byte scan, and small events cannot be dense enough to matter.
 	if len(raw) > 64<<10 && countValues(raw, maxValues) > maxValues {
 		raw, _ = trimDense(raw)
+	}
+	// So is one nested deeper than the parser takes (see depth.go).
+	if tooDeep(raw) {
+		raw = trimDepth(raw)
 	}
 	p := &n.p
 	if len(raw) > bigEvent {

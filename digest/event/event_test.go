@@ -319,21 +319,58 @@ func TestNormalizeInvalid(t *testing.T) {
 	}
 }
 
-// TestNormalizeDepthLimit checks that an event nested close to fastjson's
-// limit either fails cleanly or produces JSON that parses again, also when
-// wrapping a bare exception list adds levels.
+// TestNormalizeDepthLimit checks that an event nested up to fastjson's
+// limit (what ingest accepts) is kept, also when wrapping a bare exception,
+// breadcrumbs or threads value adds levels: what would nest too deep
+// becomes DepthMarker, and the output normalises again to the same bytes.
+// (Ingest refuses more than 300 levels; 301 and 302 are kept as well.)
 func TestNormalizeDepthLimit(t *testing.T) {
-	for depth := 290; depth <= 302; depth++ {
-		in := `{"exception":[` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `]}`
-		_, out, err := NewNormalizer().Normalize([]byte(in), testMeta)
-		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("depth %d: err = %v, want ErrInvalid", depth, err)
+	shapes := map[string]func(n int) string{
+		"bare list": func(n int) string { // {"exception":[[[...]]]}
+			return `{"exception":[` + strings.Repeat("[", n-2) + `1` + strings.Repeat("]", n-2) + `]}`
+		},
+		"bare item": func(n int) string { // {"breadcrumbs":{"a":{"a":...}}}
+			return `{"breadcrumbs":` + strings.Repeat(`{"a":`, n-1) + `1` + strings.Repeat("}", n-1) + `}`
+		},
+		"objects in list items": func(n int) string { // {"threads":[{"a":[{"a":...}]}]}
+			var b strings.Builder
+			b.WriteString(`{"threads":[`)
+			for i := 2; i < n; i++ {
+				if i%2 == 0 {
+					b.WriteString(`{"a":`)
+				} else {
+					b.WriteString(`[`)
+				}
 			}
-			continue
-		}
-		if _, _, err := NewNormalizer().Normalize(out, testMeta); err != nil {
-			t.Errorf("depth %d: output does not normalise again: %v", depth, err)
+			b.WriteString(`"deep"`)
+			for i := n - 1; i >= 2; i-- {
+				if i%2 == 0 {
+					b.WriteString(`}`)
+				} else {
+					b.WriteString(`]`)
+				}
+			}
+			b.WriteString(`]}`)
+			return b.String()
+		},
+	}
+	for name, shape := range shapes {
+		for depth := 290; depth <= 302; depth++ {
+			in := shape(depth) // depth levels of brackets
+			_, out, err := NewNormalizer().Normalize([]byte(in), testMeta)
+			if err != nil {
+				t.Errorf("%s, depth %d: %v", name, depth, err)
+				continue
+			}
+			if depth >= 299 && !bytes.Contains(out, []byte(DepthMarker)) {
+				t.Errorf("%s, depth %d: output has no %q", name, depth, DepthMarker)
+			}
+			_, again, err := NewNormalizer().Normalize(out, testMeta)
+			if err != nil {
+				t.Errorf("%s, depth %d: output does not normalise again: %v", name, depth, err)
+			} else if !bytes.Equal(again, out) {
+				t.Errorf("%s, depth %d: normalising again changes the output", name, depth)
+			}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package event
 
 import (
-	"fmt"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -22,17 +21,19 @@ type writer struct {
 }
 
 // value appends v, found at the given nesting depth (counted as fastjson
-// counts: the top-level value is at depth 1). Output nested deeper than
-// fastjson will parse back is an error.
+// counts: the top-level value is at depth 1). An array or object whose
+// entries would lie deeper than fastjson parses back is written as
+// DepthMarker (see depth.go).
 func (w *writer) value(v *fastjson.Value, depth int) error {
 	if w.err != nil {
 		return w.err
 	}
-	if depth > fastjson.MaxDepth {
-		w.err = fmt.Errorf("%w: nesting deeper than %d levels", ErrInvalid, fastjson.MaxDepth)
-		return w.err
+	t := v.Type()
+	if depth >= fastjson.MaxDepth && (t == fastjson.TypeObject || t == fastjson.TypeArray) {
+		w.text(DepthMarker)
+		return nil
 	}
-	switch v.Type() {
+	switch t {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
 		w.object(o, depth)
