@@ -610,6 +610,11 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if s.sp, err = spool.Open(filepath.Join(c.Data, "spool"), spool.Options{}); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
+	if err := s.sp.Unavailable(); err != nil {
+		// Start anyway: the UI and API serve what is stored, ingest refuses
+		// (disk_full), /health/ready says why, and the spool retries.
+		log.Warn("the disk is full: serving read-only, ingest refuses events until space returns", "err", err)
+	}
 	if s.worker, err = digest.New(s.db, s.sp, log.With("component", "digest")); err != nil {
 		return nil, err
 	}
@@ -633,7 +638,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	})
 	s.worker.OnAlert = s.alerts.Poke
 
-	refusals := ops.CountRefusals(quota.Admitters{s.limiter, s.disk, s.quota})
+	refusals := ops.CountRefusals(quota.Admitters{s.limiter, s.disk, s.sp, s.quota})
 	ing := ingest.New(ingest.Config{
 		Projects: s.db, Admit: refusals, Spool: s.sp, Logger: log.With("component", "ingest"),
 		BaseURL: s.base, TrustProxy: c.TrustProxy, OnAccept: s.quota.Count,

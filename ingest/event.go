@@ -174,6 +174,9 @@ func (h *Handler) spoolEvent(r *http.Request, project int, id string, payload []
 		RemoteAddr: h.remoteAddr(r),
 		Payload:    payload,
 	})
+	if spool.IsDiskFull(err) {
+		return errDiskFull
+	}
 	if err != nil {
 		return &ingestError{kind: unavailable, msg: "Could not store the event; try again later", err: err}
 	}
