@@ -387,10 +387,10 @@ func (a *API) cliReleaseOf(version string, ps []*store.Project) (cliRelease, err
 // (`sentry-cli releases new`).
 func (a *API) handleCLIReleaseNew(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
-		Version     string     `json:"version"`
-		Projects    []string   `json:"projects"`
-		DateStarted *time.Time `json:"dateStarted"`
-		DateRelease *time.Time `json:"dateReleased"`
+		Version     string         `json:"version"`
+		Projects    cliProjectRefs `json:"projects"`
+		DateStarted *time.Time     `json:"dateStarted"`
+		DateRelease *time.Time     `json:"dateReleased"`
 	}
 	if err := decodeBody(r, &in); err != nil {
 		return err
@@ -447,8 +447,8 @@ func (a *API) releaseProjects(version string) ([]*store.Project, error) {
 func (a *API) handleCLIReleaseUpdate(w http.ResponseWriter, r *http.Request) error {
 	version := r.PathValue("version")
 	var in struct {
-		Projects    []string   `json:"projects"`
-		DateRelease *time.Time `json:"dateReleased"`
+		Projects    cliProjectRefs `json:"projects"`
+		DateRelease *time.Time     `json:"dateReleased"`
 	}
 	if err := decodeBody(r, &in); err != nil {
 		return err
@@ -499,12 +499,12 @@ func (a *API) handleCLIReleaseShow(w http.ResponseWriter, r *http.Request) error
 func (a *API) handleCLIDeployNew(w http.ResponseWriter, r *http.Request) error {
 	version := r.PathValue("version")
 	var in struct {
-		Environment  string     `json:"environment"`
-		Name         string     `json:"name"`
-		URL          string     `json:"url"`
-		DateStarted  *time.Time `json:"dateStarted"`
-		DateFinished *time.Time `json:"dateFinished"`
-		Projects     []string   `json:"projects"`
+		Environment  string         `json:"environment"`
+		Name         string         `json:"name"`
+		URL          string         `json:"url"`
+		DateStarted  *time.Time     `json:"dateStarted"`
+		DateFinished *time.Time     `json:"dateFinished"`
+		Projects     cliProjectRefs `json:"projects"`
 	}
 	if err := decodeBody(r, &in); err != nil {
 		return err
