@@ -381,6 +381,9 @@ type Release struct {
 	// SortEpoch orders releases across switches between semver and
 	// date-ordered versions (reference §10).
 	SortEpoch int `json:"sort_epoch"`
+	// DateFinalized is when sentry-cli finalized the release (its
+	// dateReleased); zero until then. See FinalizeRelease.
+	DateFinalized time.Time `json:"date_finalized,omitzero"`
 }
 
 // EpochFunc decides where a new release goes among the existing ones: its

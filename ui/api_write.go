@@ -371,6 +371,10 @@ func (a *API) cliReleaseOf(version string, ps []*store.Project) (cliRelease, err
 		if out.DateCreated.IsZero() || rel.DateReleased.Before(out.DateCreated) {
 			out.DateCreated = rel.DateReleased.UTC()
 		}
+		if f := rel.DateFinalized; !f.IsZero() && (out.DateReleased == nil || f.Before(*out.DateReleased)) {
+			f = f.UTC()
+			out.DateReleased = &f
+		}
 		out.Projects = append(out.Projects, cliProject{Slug: p.Slug, Name: p.Name})
 		ds, _ := a.db.Deploys(p.ID, version)
 		out.DeployCount += len(ds)
@@ -378,9 +382,22 @@ func (a *API) cliReleaseOf(version string, ps []*store.Project) (cliRelease, err
 	if len(out.Projects) == 0 {
 		return out, store.ErrNotFound
 	}
-	d := out.DateCreated
-	out.DateReleased = &d
+	// dateReleased stays null until `releases finalize`, as in Sentry.
 	return out, nil
+}
+
+// finalize marks the release finalized in each of ps (a PUT or POST with
+// dateReleased, as `releases finalize` and `releases new --finalize` send).
+func (a *API) finalize(version string, ps []*store.Project, at *time.Time) error {
+	if at == nil {
+		return nil
+	}
+	for _, p := range ps {
+		if err := a.db.FinalizeRelease(p.ID, version, *at); err != nil {
+			return storeErr(err)
+		}
+	}
+	return nil
 }
 
 // handleCLIReleaseNew serves POST /api/0/organizations/{org}/releases/
@@ -410,6 +427,9 @@ func (a *API) handleCLIReleaseNew(w http.ResponseWriter, r *http.Request) error 
 			return storeErr(err)
 		}
 		anyNew = anyNew || created
+	}
+	if err := a.finalize(in.Version, ps, in.DateRelease); err != nil {
+		return err
 	}
 	out, err := a.cliReleaseOf(in.Version, ps)
 	if err != nil {
@@ -469,6 +489,9 @@ func (a *API) handleCLIReleaseUpdate(w http.ResponseWriter, r *http.Request) err
 			}
 		}
 	} else if ps, err = a.releaseProjects(version); err != nil {
+		return err
+	}
+	if err := a.finalize(version, ps, in.DateRelease); err != nil {
 		return err
 	}
 	out, err := a.cliReleaseOf(version, ps)
