@@ -649,7 +649,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	refusals := ops.CountRefusals(quota.Admitters{s.limiter, s.disk, s.sp, s.quota})
 	ing := ingest.New(ingest.Config{
 		Projects: s.db, Admit: refusals, Spool: s.sp, Logger: log.With("component", "ingest"),
-		BaseURL: s.base, TrustProxy: c.TrustProxy, OnAccept: s.quota.Count,
+		BaseURL: s.base, TrustProxy: c.TrustProxy, OnAccept: s.quota.Count, OnRelease: s.quota.Release,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
 	})
 	mux := http.NewServeMux()

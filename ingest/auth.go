@@ -76,6 +76,9 @@ func (h *Handler) authorize(r *http.Request, project int, key string) error {
 			reason:     reason,
 		}
 	}
+	if a := admissionOf(r); a != nil {
+		a.project, a.held = project, true
+	}
 	return nil
 }
 

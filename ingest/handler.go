@@ -51,6 +51,11 @@ type Config struct {
 	// OnAccept, when set, is called once for every event written to the
 	// spool, e.g. to count it against a quota.
 	OnAccept func(project int)
+	// OnRelease, when set, is called once for every request that Admit
+	// admitted but that ended without an event in the spool (refused
+	// later, or an envelope without an event), so that an admission check
+	// holding a place per admitted request can give it back.
+	OnRelease func(project int)
 }
 
 // Default size limits (Bugsink's).
@@ -79,6 +84,7 @@ type Handler struct {
 	projects   Projects
 	admit      Admitter
 	onAccept   func(project int)
+	onRelease  func(project int)
 	spool      *spool.Spool
 	log        *slog.Logger
 	baseURL    string
@@ -109,6 +115,7 @@ func New(cfg Config) *Handler {
 		projects:   cfg.Projects,
 		admit:      cfg.Admit,
 		onAccept:   cfg.OnAccept,
+		onRelease:  cfg.OnRelease,
 		spool:      cfg.Spool,
 		log:        cfg.Logger,
 		baseURL:    cfg.BaseURL,
