@@ -183,6 +183,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	privateUmask()
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]

@@ -97,7 +97,7 @@ func (t *Tx) writeFiles() error {
 		el := pl.el
 		seg := el.seg
 		if pl.rotated {
-			f, err := os.OpenFile(el.segPath(pl.segNo), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+			f, err := os.OpenFile(el.segPath(pl.segNo), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 			if err != nil {
 				return err
 			}
