@@ -346,9 +346,10 @@ func (a *API) handleEventList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// handleEventShow serves GET /events/{id}/ with the stored event as data.
+// handleEventShow serves GET /events/{id}/[?project=ID] with the stored
+// event as data.
 func (a *API) handleEventShow(w http.ResponseWriter, r *http.Request) error {
-	ev, body, err := a.db.Event(r.PathValue("id"))
+	ev, body, err := a.event(r)
 	if err != nil {
 		return err
 	}
@@ -360,9 +361,10 @@ func (a *API) handleEventShow(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// handleEventStacktrace serves GET /events/{id}/stacktrace/ as Markdown.
+// handleEventStacktrace serves GET /events/{id}/stacktrace/[?project=ID] as
+// Markdown.
 func (a *API) handleEventStacktrace(w http.ResponseWriter, r *http.Request) error {
-	_, body, err := a.db.Event(r.PathValue("id"))
+	_, body, err := a.event(r)
 	if err != nil {
 		return err
 	}
