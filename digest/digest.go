@@ -21,6 +21,7 @@ import (
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/digest/release"
 	"github.com/tinysink/tinysink/digest/scrub"
+	"github.com/tinysink/tinysink/ingest/ratelog"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
@@ -43,6 +44,7 @@ type Worker struct {
 	db    *store.DB
 	spool *spool.Spool
 	log   *slog.Logger
+	drops *ratelog.Limiter // a line per drop reason and project per minute
 	norm  *event.Normalizer
 	// Pressure, when set, reports whether memory is short; the worker then
 	// takes small batches.
@@ -86,7 +88,7 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	if err := sp.Release(pos); err != nil {
 		log.Warn("spool release failed", "err", err)
 	}
-	return &Worker{db: db, spool: sp, log: log, norm: event.NewNormalizer(), pos: pos}, nil
+	return &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos}, nil
 }
 
 // Stats are the worker's counters.
@@ -174,7 +176,8 @@ type item struct {
 	project    int
 	ingestedAt time.Time
 	digestedAt time.Time
-	alerted    bool // the event enqueued an alert
+	alerted    bool   // the event enqueued an alert
+	dropped    string // why digestOne dropped the event ("duplicate", "unknown_project", "bad_event_id")
 	ev         *event.Event
 	body       []byte // compressed, see store.CompressBody
 }
@@ -229,6 +232,11 @@ func (w *Worker) batch() (n int, full bool, err error) {
 	w.pos = next
 	w.digested.Add(stored)
 	w.duplicates.Add(dups)
+	for _, it := range items {
+		if it.dropped != "" {
+			w.drops.Log(slog.LevelInfo, "event dropped", it.dropped, it.project, "event_id", it.ev.EventID)
+		}
+	}
 	w.batches.Add(1)
 	w.lastBatch.Store(time.Now().UnixNano())
 	w.lastNanos.Store(int64(time.Since(start)))
@@ -317,7 +325,7 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 		ev, body, err := w.norm.Normalize(r.Payload, event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr})
 		if err != nil {
 			w.invalid.Add(1)
-			w.log.Warn("event dropped", "project_id", r.Project, "event_id", r.EventID, "err", err)
+			w.drops.Log(slog.LevelWarn, "event dropped", "invalid", r.Project, "event_id", r.EventID, "err", err)
 			return nil
 		}
 		// Scrub before anything is stored (on unless the project turned it
@@ -354,8 +362,10 @@ func mostlyUnique(key string) bool {
 // tags and alerts. It returns false for a duplicate or an event of an
 // unknown project, which are dropped.
 func digestOne(tx *store.Tx, it *item) (bool, error) {
+	it.dropped = ""
 	p, err := tx.Project(it.project)
 	if errors.Is(err, store.ErrNotFound) {
+		it.dropped = "unknown_project"
 		return false, nil
 	} else if err != nil {
 		return false, err
@@ -365,9 +375,11 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 	if !ok {
 		// Normalize always gives 32 hex digits; should one ever not, drop
 		// the event rather than fail (and so retry forever) the batch.
+		it.dropped = "bad_event_id"
 		return false, nil
 	}
 	if tx.HasEvent(p.ID, id) {
+		it.dropped = "duplicate"
 		return false, nil
 	}
 	p.DigestedEventCount++

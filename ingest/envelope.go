@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
@@ -59,6 +60,9 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	b.Close() // free the decoder (br, zstd: up to 16 MiB) before waiting for the disk
 	if p.events != 1 {
 		// No event, or several: Bugsink ignores envelopes with more than one.
+		if p.events > 1 {
+			h.refusals.Log(slog.LevelInfo, "events dropped", "several_events", project, "events", p.events)
+		}
 		return writeID(w, p.eventID)
 	}
 	id := eventID(p.eventID, ev.b)

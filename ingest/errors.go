@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -103,8 +104,29 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.log.Error("ingest request failed", "path", r.URL.Path, "status", status, "err", err)
 	} else {
 		h.log.Debug("ingest request refused", "path", r.URL.Path, "status", status, "err", err)
+		if reason := refusalReason(e); reason != "" {
+			project, _ := strconv.Atoi(r.PathValue("project_id"))
+			h.refusals.Log(slog.LevelWarn, "event refused", reason, project, "status", status, "detail", e.msg)
+		}
 	}
 	writeJSON(w, status, messageBody{e.msg})
+}
+
+// refusalReason names why an event was refused, as the refusal metrics do
+// (auth, size, malformed, or the admission reason); "" for replies that
+// refuse no event (404, 405).
+func refusalReason(e *ingestError) string {
+	switch e.kind {
+	case malformed:
+		return "malformed"
+	case unauthorized:
+		return "auth"
+	case tooLarge:
+		return "size"
+	case refused:
+		return reasonCode(e.reason)
+	}
+	return ""
 }
 
 // messageBody is the JSON body of every error reply.

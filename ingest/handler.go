@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tinysink/tinysink/ingest/ratelog"
 	"github.com/tinysink/tinysink/ingest/spool"
 )
 
@@ -87,6 +88,7 @@ type Handler struct {
 	onRelease  func(project int)
 	spool      *spool.Spool
 	log        *slog.Logger
+	refusals   *ratelog.Limiter // a line per refusal reason and project per minute
 	baseURL    string
 	trustProxy bool
 	now        func() time.Time
@@ -128,6 +130,7 @@ func New(cfg Config) *Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.refusals = ratelog.New(h.log, ratelog.DefaultEvery, h.now)
 	orDefault := func(n, def int64) int64 {
 		if n > 0 {
 			return n
