@@ -138,7 +138,10 @@ func envDefault(s setting) string {
 	return s.def
 }
 
-func parseFlags(name string, args []string, stderr io.Writer) (*config, *flag.FlagSet, error) {
+// parseFlags parses a command's args: the settings, plus the flags extra
+// registers, in any order around the positional arguments, which it
+// returns.
+func parseFlags(name string, args []string, stderr io.Writer, extra ...func(*flag.FlagSet)) (*config, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := &config{}
@@ -164,12 +167,15 @@ func parseFlags(name string, args []string, stderr io.Writer) (*config, *flag.Fl
 		fs.StringVar(dst[s.flag], s.flag, envDefault(s), help)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [flags]\n  tinysink backup FILE [-url URL] [-token TOKEN] [flags]\n  tinysink restore FILE [flags]\n\nFlags (each defaults to its environment variable):\n")
+		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [flags]\n  tinysink backup FILE [-url URL] [-token TOKEN] [flags]\n  tinysink restore FILE [flags]\n\nFlags (before or after the arguments; each defaults to its environment variable):\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nFirst start: TINYSINK_ADMIN_USER (default admin) and TINYSINK_ADMIN_PASSWORD (default: generated and printed once).\n")
 	}
-	err := fs.Parse(args)
-	return c, fs, err
+	for _, f := range extra {
+		f(fs)
+	}
+	pos, err := parseInterspersed(fs, args)
+	return c, pos, err
 }
 
 func main() {
@@ -177,6 +183,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	privateUmask()
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -228,25 +235,31 @@ func openStore(dir string) (*store.DB, error) {
 }
 
 func cmdProject(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: tinysink project create NAME | tinysink project list")
-	}
-	sub := args[0]
-	var name, key string
-	rest := args[1:]
-	if sub == "create" {
-		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-			return errors.New("usage: tinysink project create NAME [-key KEY]")
-		}
-		name, rest = rest[0], rest[1:]
-		// -key KEY keeps a DSN key from another installation.
-		if len(rest) >= 2 && (rest[0] == "-key" || rest[0] == "--key") {
-			key, rest = rest[1], rest[2:]
-		}
-	}
-	c, _, err := parseFlags("tinysink project "+sub, rest, stderr)
+	const usage = "tinysink project create NAME [-key KEY] | tinysink project list"
+	var key string
+	// -key KEY keeps a DSN key from another installation.
+	c, pos, err := parseFlags("tinysink project", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&key, "key", "", "project create: the DSN key to keep (from another installation)")
+	})
 	if err != nil {
 		return err
+	}
+	if len(pos) == 0 {
+		return errors.New("usage: " + usage)
+	}
+	sub, name := pos[0], ""
+	switch sub {
+	case "create":
+		if err := wantArgs(pos, 2, 2, "tinysink project create NAME [-key KEY]"); err != nil {
+			return err
+		}
+		name = pos[1]
+	case "list":
+		if err := wantArgs(pos, 1, 1, "tinysink project list"); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown project command %q", sub)
 	}
 	db, err := openStore(c.Data)
 	if err != nil {
@@ -275,19 +288,17 @@ func cmdProject(args []string, stdout, stderr io.Writer) error {
 		for i := range ps {
 			fmt.Fprintf(stdout, "%d\t%s\t%s\n", ps[i].ID, ps[i].Slug, ui.DSN(base, &ps[i]))
 		}
-	default:
-		return fmt.Errorf("unknown project command %q", sub)
 	}
 	return nil
 }
 
 func cmdToken(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: tinysink token create")
-	}
-	c, _, err := parseFlags("tinysink token create", args[1:], stderr)
+	c, pos, err := parseFlags("tinysink token", args, stderr)
 	if err != nil {
 		return err
+	}
+	if len(pos) != 1 || pos[0] != "create" {
+		return errors.New("usage: tinysink token create")
 	}
 	db, err := openStore(c.Data)
 	if err != nil {
@@ -308,23 +319,18 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 // directory, at -url or TINYSINK_URL, by default the local -addr);
 // otherwise the store is opened directly.
 func cmdBackup(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("usage: tinysink backup FILE [-url URL] [-token TOKEN] [flags]")
-	}
-	file, rest := args[0], args[1:]
-	url, token := os.Getenv("TINYSINK_URL"), os.Getenv("TINYSINK_TOKEN")
-	for len(rest) >= 2 && (rest[0] == "-url" || rest[0] == "-token") {
-		if rest[0] == "-url" {
-			url = rest[1]
-		} else {
-			token = rest[1]
-		}
-		rest = rest[2:]
-	}
-	c, _, err := parseFlags("tinysink backup", rest, stderr)
+	var url, token string
+	c, pos, err := parseFlags("tinysink backup", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&url, "url", os.Getenv("TINYSINK_URL"), "URL of the running server (env TINYSINK_URL; default: the local -addr)")
+		fs.StringVar(&token, "token", os.Getenv("TINYSINK_TOKEN"), "API token (env TINYSINK_TOKEN; default: <data>/api-token)")
+	})
 	if err != nil {
 		return err
 	}
+	if err := wantArgs(pos, 1, 1, "tinysink backup FILE [-url URL] [-token TOKEN] [flags]"); err != nil {
+		return err
+	}
+	file := pos[0]
 	if _, err := os.Stat(filepath.Join(c.Data, "store.db")); err != nil {
 		return fmt.Errorf("no tinysink data directory at %s (-data)", c.Data)
 	}
@@ -366,14 +372,14 @@ func cmdBackup(args []string, stdout, stderr io.Writer) error {
 // cmdRestore rebuilds the data directory -data, which must be empty, from
 // a backup archive, and opens it once to check it.
 func cmdRestore(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("usage: tinysink restore FILE -data DIR")
-	}
-	c, _, err := parseFlags("tinysink restore", args[1:], stderr)
+	c, pos, err := parseFlags("tinysink restore", args, stderr)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(args[0])
+	if err := wantArgs(pos, 1, 1, "tinysink restore FILE -data DIR"); err != nil {
+		return err
+	}
+	f, err := os.Open(pos[0])
 	if err != nil {
 		return err
 	}
@@ -396,7 +402,7 @@ func cmdRestore(args []string, stdout, stderr io.Writer) error {
 		events += p.StoredEventCount
 	}
 	fmt.Fprintf(stdout, "restored %s into %s: %d projects, %d stored events (backup of %s); undigested events in the spool are digested at the next start\n",
-		args[0], c.Data, len(ps), events, m.Created.Format(time.RFC3339))
+		pos[0], c.Data, len(ps), events, m.Created.Format(time.RFC3339))
 	return nil
 }
 
@@ -516,9 +522,12 @@ func (c *config) sizes() (limit, ev, evc, env, envc int64, err error) {
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
-	c, _, err := parseFlags("tinysink serve", args, stderr)
+	c, pos, err := parseFlags("tinysink serve", args, stderr)
 	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q (try tinysink -h)", pos[0])
 	}
 	log, err := newLogger(c, stderr)
 	if err != nil {
@@ -608,6 +617,11 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if s.sp, err = spool.Open(filepath.Join(c.Data, "spool"), spool.Options{}); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
+	if err := s.sp.Unavailable(); err != nil {
+		// Start anyway: the UI and API serve what is stored, ingest refuses
+		// (disk_full), /health/ready says why, and the spool retries.
+		log.Warn("the disk is full: serving read-only, ingest refuses events until space returns", "err", err)
+	}
 	if s.worker, err = digest.New(s.db, s.sp, log.With("component", "digest")); err != nil {
 		return nil, err
 	}
@@ -633,10 +647,13 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 
 	refusals := ops.NewRefusals(log.With("component", "ingest"))
 	ing := ingest.New(ingest.Config{
-		Projects: s.db, Admit: quota.Admitters{s.disk, s.quota}, Memory: s.limiter, Spool: s.sp, Logger: log.With("component", "ingest"),
-		BaseURL: s.base, TrustProxy: c.TrustProxy,
+		// The quota goes last: it holds a place for each request it admits
+		// (given back through OnRelease when no event is spooled).
+		Projects: s.db, Admit: quota.Admitters{s.disk, s.sp, s.quota}, Memory: s.limiter, Spool: s.sp,
+		Logger: log.With("component", "ingest"), BaseURL: s.base, TrustProxy: c.TrustProxy,
 		OnAccept:     func(project int) { s.quota.Count(project); refusals.Accepted(project) },
 		OnRefuse:     refusals.Refused,
+		OnRelease:    s.quota.Release,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
 	})
 	mux := http.NewServeMux()

@@ -21,6 +21,7 @@ import (
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/digest/release"
 	"github.com/tinysink/tinysink/digest/scrub"
+	"github.com/tinysink/tinysink/ingest/ratelog"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
@@ -43,6 +44,7 @@ type Worker struct {
 	db    *store.DB
 	spool *spool.Spool
 	log   *slog.Logger
+	drops *ratelog.Limiter // a line per drop reason and project per minute
 	norm  *event.Normalizer
 	// Pressure, when set, reports whether memory is short; the worker then
 	// takes small batches.
@@ -87,7 +89,7 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	if err := sp.Release(pos); err != nil {
 		log.Warn("spool release failed", "err", err)
 	}
-	return &Worker{db: db, spool: sp, log: log, norm: event.NewNormalizer(), pos: pos}, nil
+	return &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos}, nil
 }
 
 // Stats are the worker's counters.
@@ -181,6 +183,7 @@ type item struct {
 	digestedAt time.Time
 	at, next   spool.Pos // the positions before and after its spool record
 	alerted    bool      // the event enqueued an alert
+	dropped    string    // why digestOne dropped the event ("duplicate", "unknown_project", "bad_event_id")
 	ev         *event.Event
 	body       []byte        // compressed, see store.CompressBody
 	fail       *eventFailure // set when preparing it failed (see isolate.go)
@@ -222,6 +225,11 @@ func (w *Worker) batch() (n int, full bool, err error) {
 		w.lastNanos.Store(int64(time.Since(start)))
 		if err := w.spool.Release(w.pos); err != nil {
 			w.log.Warn("spool release failed", "err", err)
+		}
+		for _, it := range items {
+			if it.dropped != "" && it.ev != nil {
+				w.drops.Log(slog.LevelInfo, "event dropped", it.dropped, it.project, "event_id", it.ev.EventID)
+			}
 		}
 	}
 	if w.OnAlert != nil && slices.ContainsFunc(items, func(it *item) bool { return it.alerted }) {
@@ -315,6 +323,7 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 			// Set aside when the batch commits (commitAll).
 			if errors.Is(fail, event.ErrInvalid) {
 				w.invalid.Add(1)
+				w.drops.Log(slog.LevelWarn, "event set aside", "invalid", r.Project, "event_id", r.EventID, "err", fail)
 			}
 			it.fail = fail
 			return nil
@@ -386,8 +395,10 @@ func mostlyUnique(key string) bool {
 // tags and alerts. It returns false for a duplicate or an event of an
 // unknown project, which are dropped.
 func digestOne(tx *store.Tx, it *item) (bool, error) {
+	it.dropped = ""
 	p, err := tx.Project(it.project)
 	if errors.Is(err, store.ErrNotFound) {
+		it.dropped = "unknown_project"
 		return false, nil
 	} else if err != nil {
 		return false, err
@@ -397,9 +408,11 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 	if !ok {
 		// Normalize always gives 32 hex digits; should one ever not, drop
 		// the event rather than fail (and so retry forever) the batch.
+		it.dropped = "bad_event_id"
 		return false, nil
 	}
 	if tx.HasEvent(p.ID, id) {
+		it.dropped = "duplicate"
 		return false, nil
 	}
 	p.DigestedEventCount++

@@ -72,6 +72,9 @@ func (h *Handler) authorize(r *http.Request, project int, key string, cost int64
 			return nil, refusal(project, after, reason)
 		}
 	}
+	if a := admissionOf(r); a != nil && h.admit != nil {
+		a.project, a.held = project, true
+	}
 	if h.memory == nil {
 		return func() {}, nil
 	}

@@ -131,7 +131,10 @@ func (b *body) decoder(r *http.Request) (io.Reader, error) {
 		zstd.WithDecoderConcurrency(1),
 		zstd.WithDecoderLowmem(true),
 		zstd.WithDecoderMaxWindow(maxZstdWindow),
-		zstd.WithDecoderMaxMemory(uint64(b.lim.decoded.n)),
+		// The memory option also caps the window: with the event cap (1
+		// MiB) it refused the usual 2–8 MiB windows of `zstd -3`. The
+		// decoder streams, so the decoded size is capped by b.out.
+		zstd.WithDecoderMaxMemory(uint64(max(b.lim.decoded.n, maxZstdWindow))),
 	)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -56,6 +57,10 @@ var (
 	errNoKey     = &ingestError{kind: unauthorized, msg: "Unable to find authentication information"}
 	errNoProject = &ingestError{kind: notFound, msg: "Unknown project: the project id must be a positive integer"}
 	errMethod    = &ingestError{kind: badMethod, msg: "Method not allowed: use POST"}
+	// errDiskFull refuses an event that the spool could not write for
+	// want of space (the admission check lets a few through before it
+	// notices).
+	errDiskFull = &ingestError{kind: refused, msg: "Event refused (disk_full); retry after 60s", retryAfter: time.Minute, reason: "disk_full"}
 )
 
 // writeError answers a request that failed with err. This is the one place
@@ -92,14 +97,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		}
 		secs := retrySeconds(e.retryAfter)
 		hdr.Set("Retry-After", strconv.Itoa(secs))
-		if e.reason == "disk_full" {
-			// Not a rate limit: the server cannot keep what it would
-			// acknowledge. /health/ready says so too, so no log line per
-			// request.
-			status = http.StatusInsufficientStorage
-			writeJSON(w, status, messageBody{"The server's disk is full; the event was not stored. Try again later."})
-			return
-		}
+		// A full disk is answered like any other refusal: SDKs back off
+		// only on a 429 with these headers (a 507 makes them retry at
+		// once, or drop without waiting).
 		hdr.Set("X-Sentry-Rate-Limits", rateLimits(secs, e.reason))
 	case unavailable:
 		status = http.StatusServiceUnavailable
@@ -108,8 +108,29 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.log.Error("ingest request failed", "path", r.URL.Path, "status", status, "err", err)
 	} else {
 		h.log.Debug("ingest request refused", "path", r.URL.Path, "status", status, "err", err)
+		if reason := refusalReason(e); reason != "" {
+			project, _ := strconv.Atoi(r.PathValue("project_id"))
+			h.refusals.Log(slog.LevelWarn, "event refused", reason, project, "status", status, "detail", e.msg)
+		}
 	}
 	writeJSON(w, status, messageBody{e.msg})
+}
+
+// refusalReason names why an event was refused, as the refusal metrics do
+// (auth, size, malformed, or the admission reason); "" for replies that
+// refuse no event (404, 405).
+func refusalReason(e *ingestError) string {
+	switch e.kind {
+	case malformed:
+		return "malformed"
+	case unauthorized:
+		return "auth"
+	case tooLarge:
+		return "size"
+	case refused:
+		return reasonCode(e.reason)
+	}
+	return ""
 }
 
 // messageBody is the JSON body of every error reply.
@@ -130,7 +151,8 @@ func retrySeconds(d time.Duration) int {
 // (retry_after:categories:scope:reason_code, see develop.sentry.dev "Rate
 // Limiting"). A quota counts error events, so a quota refusal names the
 // event categories (error, default, security) and its scope; any other
-// refusal (memory) leaves the categories empty, meaning all of them.
+// refusal (memory, disk_full) leaves the categories empty, meaning all of
+// them.
 func rateLimits(secs int, reason string) string {
 	code := reasonCode(reason)
 	switch code {

@@ -208,10 +208,16 @@ func (h *Handler) spoolEvent(r *http.Request, project int, id string, payload []
 		RemoteAddr: h.remoteAddr(r),
 		Payload:    payload,
 	})
+	if spool.IsDiskFull(err) {
+		return errDiskFull
+	}
 	if err != nil {
 		return &ingestError{kind: unavailable, msg: "Could not store the event; try again later", err: err}
 	}
 	h.accepted.Add(1)
+	if a := admissionOf(r); a != nil {
+		a.accepted = true
+	}
 	if h.onAccept != nil {
 		h.onAccept(project)
 	}

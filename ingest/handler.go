@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tinysink/tinysink/ingest/ratelog"
 	"github.com/tinysink/tinysink/ingest/spool"
 )
 
@@ -63,6 +64,11 @@ type Config struct {
 	// refused (429 or 507), with its project and the reason ("memory",
 	// "project_quota", "org_quota", "disk_full", ...).
 	OnRefuse func(project int, reason string)
+	// OnRelease, when set, is called once for every request that Admit
+	// admitted but that ended without an event in the spool (refused
+	// later, or an envelope without an event), so that an admission check
+	// holding a place per admitted request can give it back.
+	OnRelease func(project int)
 }
 
 // Default size limits (Bugsink's).
@@ -93,8 +99,10 @@ type Handler struct {
 	memory     Memory
 	onAccept   func(project int)
 	onRefuse   func(project int, reason string)
+	onRelease  func(project int)
 	spool      *spool.Spool
 	log        *slog.Logger
+	refusals   *ratelog.Limiter // a line per refusal reason and project per minute
 	baseURL    string
 	trustProxy bool
 	now        func() time.Time
@@ -125,6 +133,7 @@ func New(cfg Config) *Handler {
 		memory:     cfg.Memory,
 		onAccept:   cfg.OnAccept,
 		onRefuse:   cfg.OnRefuse,
+		onRelease:  cfg.OnRelease,
 		spool:      cfg.Spool,
 		log:        cfg.Logger,
 		baseURL:    cfg.BaseURL,
@@ -137,6 +146,7 @@ func New(cfg Config) *Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.refusals = ratelog.New(h.log, ratelog.DefaultEvery, h.now)
 	orDefault := func(n, def int64) int64 {
 		if n > 0 {
 			return n

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"net/http"
 	"runtime/debug"
 )
@@ -31,12 +32,39 @@ func (h *Handler) endpoint(fn handlerFunc) http.Handler {
 }
 
 // wrap adapts fn to http.Handler: a returned error is written by writeError.
+// A request that was admitted but spooled no event gives its admission back
+// (Config.OnRelease).
 func (h *Handler) wrap(fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.onRelease != nil {
+			adm := new(admission)
+			r = r.WithContext(context.WithValue(r.Context(), admissionKey{}, adm))
+			defer func() {
+				if adm.held && !adm.accepted {
+					h.onRelease(adm.project)
+				}
+			}()
+		}
 		if err := fn(w, r); err != nil {
 			h.writeError(w, r, err)
 		}
 	})
+}
+
+// admission is what one request was admitted for; wrap puts it in the
+// request's context.
+type admission struct {
+	project  int
+	held     bool // Admit admitted the request
+	accepted bool // its event is in the spool
+}
+
+type admissionKey struct{}
+
+// admissionOf returns r's admission record, or nil.
+func admissionOf(r *http.Request) *admission {
+	a, _ := r.Context().Value(admissionKey{}).(*admission)
+	return a
 }
 
 // recoverPanic turns a panic in next into a 500 JSON reply. Ingest code is

@@ -334,7 +334,7 @@ func (zeros) Read(b []byte) (int, error) {
 }
 
 func writeEntry(tw *tar.Writer, name string, size int64, mtime time.Time, r io.Reader) error {
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o640, ModTime: mtime, Format: tar.FormatPAX}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o600, ModTime: mtime, Format: tar.FormatPAX}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -399,7 +399,7 @@ func Restore(r io.Reader, dir string) (*Manifest, error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	m, err := restore(r, dir)
@@ -439,7 +439,7 @@ func restore(r io.Reader, dir string) (*Manifest, error) {
 		path := filepath.Join(dir, filepath.FromSlash(hdr.Name))
 		parent := filepath.Dir(path)
 		if !dirs[parent] {
-			if err := os.MkdirAll(parent, 0o750); err != nil {
+			if err := os.MkdirAll(parent, 0o700); err != nil {
 				return nil, fmt.Errorf("restore: %w", err)
 			}
 			dirs[parent] = true
@@ -464,7 +464,7 @@ func restore(r io.Reader, dir string) (*Manifest, error) {
 // writeSparse creates path from the size bytes of r, skipping over
 // all-zero blocks so that holes punched by retention stay holes.
 func writeSparse(path string, r io.Reader, size int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}

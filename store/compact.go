@@ -157,13 +157,13 @@ type extents struct {
 func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uint32, error) {
 	ext := extents{n: uint32(len(live)), segFirst: el.segNo + 1, segNo: el.segNo + 1}
 	ends := map[uint32][2]uint32{}
-	lf, err := os.OpenFile(filepath.Join(el.dir, "log.new"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	lf, err := os.OpenFile(filepath.Join(el.dir, "log.new"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return ext, nil, err
 	}
 	defer lf.Close()
 	lw := bufio.NewWriterSize(lf, 64<<10)
-	seg, err := os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	seg, err := os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return ext, nil, err
 	}
@@ -184,7 +184,7 @@ func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uin
 			}
 			ext.segNo++
 			ext.segOff = 0
-			if seg, err = os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640); err != nil {
+			if seg, err = os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 				return ext, nil, err
 			}
 		}
@@ -248,11 +248,11 @@ func (el *eventLog) switchTo(ext extents) error {
 	if err := syncDir(el.dir); err != nil {
 		return err
 	}
-	lf, err := os.OpenFile(filepath.Join(el.dir, "log"), os.O_RDWR, 0o640)
+	lf, err := os.OpenFile(filepath.Join(el.dir, "log"), os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
-	seg, err := os.OpenFile(el.segPath(ext.segNo), os.O_RDWR, 0o640)
+	seg, err := os.OpenFile(el.segPath(ext.segNo), os.O_RDWR, 0o600)
 	if err != nil {
 		lf.Close()
 		return err

@@ -117,7 +117,7 @@ func (t *Tx) writeFiles() error {
 		el := pl.el
 		seg := el.seg
 		if pl.rotated {
-			f, err := os.OpenFile(el.segPath(pl.segNo), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+			f, err := os.OpenFile(el.segPath(pl.segNo), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 			if err != nil {
 				return err
 			}
@@ -395,6 +395,9 @@ type Release struct {
 	// SortEpoch orders releases across switches between semver and
 	// date-ordered versions (reference §10).
 	SortEpoch int `json:"sort_epoch"`
+	// DateFinalized is when sentry-cli finalized the release (its
+	// dateReleased); zero until then. See FinalizeRelease.
+	DateFinalized time.Time `json:"date_finalized,omitzero"`
 }
 
 // EpochFunc decides where a new release goes among the existing ones: its

@@ -135,7 +135,7 @@ const probeFile = "probe"
 // bytes of a small file in it and syncs them. It costs one block write, so
 // callers rate-limit it.
 func (db *DB) ProbeWrite() error {
-	f, err := os.OpenFile(filepath.Join(db.dir, probeFile), os.O_WRONLY|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(filepath.Join(db.dir, probeFile), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("write probe: %w", err)
 	}

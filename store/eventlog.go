@@ -148,7 +148,7 @@ type eventLog struct {
 }
 
 func openEventLog(dir string, n, segFirst, segNo, segOff uint32, logNext, count bool) (*eventLog, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	// Finish (or undo) a compaction that a crash interrupted.
@@ -165,7 +165,7 @@ func openEventLog(dir string, n, segFirst, segNo, segOff uint32, logNext, count 
 			return nil, err
 		}
 	}
-	lf, err := os.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE, 0o640)
+	lf, err := os.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func (el *eventLog) segPath(n uint32) string {
 // openSegment opens the current segment for appending and cuts it to the
 // committed length.
 func (el *eventLog) openSegment() error {
-	f, err := os.OpenFile(el.segPath(el.segNo), os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(el.segPath(el.segNo), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}

@@ -206,7 +206,7 @@ func buildIDIndex(path string, lf *os.File, n, gen uint32, want uint64, visit fu
 	for slots/2 < want {
 		slots <<= 1
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ type DB struct {
 // Open opens (creating if needed) the data directory dir. It takes an
 // exclusive lock on the directory, so a second process gets ErrLocked.
 func Open(dir string) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)
@@ -76,6 +76,7 @@ func Open(dir string) (*DB, error) {
 		unlockDir(lock)
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	tightenModes(dir)
 	return db, nil
 }
 

@@ -87,6 +87,9 @@ func (a *API) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Ha
 			writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
 		case errors.As(err, &br):
 			writeJSON(w, http.StatusBadRequest, map[string]string{"detail": br.msg})
+		case diskFull(err):
+			a.log.Warn("api write refused: the disk is full", "path", r.URL.Path, "err", err)
+			writeJSON(w, http.StatusInsufficientStorage, map[string]string{"detail": errDiskFullMsg})
 		default:
 			a.log.Error("api request failed", "path", r.URL.Path, "err", err)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"detail": "Internal error."})
@@ -345,9 +348,10 @@ func (a *API) handleEventList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// handleEventShow serves GET /events/{id}/ with the stored event as data.
+// handleEventShow serves GET /events/{id}/[?project=ID] with the stored
+// event as data.
 func (a *API) handleEventShow(w http.ResponseWriter, r *http.Request) error {
-	ev, body, err := a.db.Event(r.PathValue("id"))
+	ev, body, err := a.event(r)
 	if err != nil {
 		return err
 	}
@@ -359,9 +363,10 @@ func (a *API) handleEventShow(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// handleEventStacktrace serves GET /events/{id}/stacktrace/ as Markdown.
+// handleEventStacktrace serves GET /events/{id}/stacktrace/[?project=ID] as
+// Markdown.
 func (a *API) handleEventStacktrace(w http.ResponseWriter, r *http.Request) error {
-	_, body, err := a.db.Event(r.PathValue("id"))
+	_, body, err := a.event(r)
 	if err != nil {
 		return err
 	}

@@ -372,6 +372,10 @@ func (a *API) cliReleaseOf(version string, ps []*store.Project) (cliRelease, err
 		if out.DateCreated.IsZero() || rel.DateReleased.Before(out.DateCreated) {
 			out.DateCreated = rel.DateReleased.UTC()
 		}
+		if f := rel.DateFinalized; !f.IsZero() && (out.DateReleased == nil || f.Before(*out.DateReleased)) {
+			f = f.UTC()
+			out.DateReleased = &f
+		}
 		out.Projects = append(out.Projects, cliProject{Slug: p.Slug, Name: p.Name})
 		ds, _ := a.db.Deploys(p.ID, version)
 		out.DeployCount += len(ds)
@@ -379,19 +383,32 @@ func (a *API) cliReleaseOf(version string, ps []*store.Project) (cliRelease, err
 	if len(out.Projects) == 0 {
 		return out, store.ErrNotFound
 	}
-	d := out.DateCreated
-	out.DateReleased = &d
+	// dateReleased stays null until `releases finalize`, as in Sentry.
 	return out, nil
+}
+
+// finalize marks the release finalized in each of ps (a PUT or POST with
+// dateReleased, as `releases finalize` and `releases new --finalize` send).
+func (a *API) finalize(version string, ps []*store.Project, at *time.Time) error {
+	if at == nil {
+		return nil
+	}
+	for _, p := range ps {
+		if err := a.db.FinalizeRelease(p.ID, version, *at); err != nil {
+			return storeErr(err)
+		}
+	}
+	return nil
 }
 
 // handleCLIReleaseNew serves POST /api/0/organizations/{org}/releases/
 // (`sentry-cli releases new`).
 func (a *API) handleCLIReleaseNew(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
-		Version     string     `json:"version"`
-		Projects    []string   `json:"projects"`
-		DateStarted *time.Time `json:"dateStarted"`
-		DateRelease *time.Time `json:"dateReleased"`
+		Version     string         `json:"version"`
+		Projects    cliProjectRefs `json:"projects"`
+		DateStarted *time.Time     `json:"dateStarted"`
+		DateRelease *time.Time     `json:"dateReleased"`
 	}
 	if err := decodeBody(r, &in); err != nil {
 		return err
@@ -411,6 +428,9 @@ func (a *API) handleCLIReleaseNew(w http.ResponseWriter, r *http.Request) error 
 			return storeErr(err)
 		}
 		anyNew = anyNew || created
+	}
+	if err := a.finalize(in.Version, ps, in.DateRelease); err != nil {
+		return err
 	}
 	out, err := a.cliReleaseOf(in.Version, ps)
 	if err != nil {
@@ -448,8 +468,8 @@ func (a *API) releaseProjects(version string) ([]*store.Project, error) {
 func (a *API) handleCLIReleaseUpdate(w http.ResponseWriter, r *http.Request) error {
 	version := r.PathValue("version")
 	var in struct {
-		Projects    []string   `json:"projects"`
-		DateRelease *time.Time `json:"dateReleased"`
+		Projects    cliProjectRefs `json:"projects"`
+		DateRelease *time.Time     `json:"dateReleased"`
 	}
 	if err := decodeBody(r, &in); err != nil {
 		return err
@@ -470,6 +490,9 @@ func (a *API) handleCLIReleaseUpdate(w http.ResponseWriter, r *http.Request) err
 			}
 		}
 	} else if ps, err = a.releaseProjects(version); err != nil {
+		return err
+	}
+	if err := a.finalize(version, ps, in.DateRelease); err != nil {
 		return err
 	}
 	out, err := a.cliReleaseOf(version, ps)
@@ -500,12 +523,12 @@ func (a *API) handleCLIReleaseShow(w http.ResponseWriter, r *http.Request) error
 func (a *API) handleCLIDeployNew(w http.ResponseWriter, r *http.Request) error {
 	version := r.PathValue("version")
 	var in struct {
-		Environment  string     `json:"environment"`
-		Name         string     `json:"name"`
-		URL          string     `json:"url"`
-		DateStarted  *time.Time `json:"dateStarted"`
-		DateFinished *time.Time `json:"dateFinished"`
-		Projects     []string   `json:"projects"`
+		Environment  string         `json:"environment"`
+		Name         string         `json:"name"`
+		URL          string         `json:"url"`
+		DateStarted  *time.Time     `json:"dateStarted"`
+		DateFinished *time.Time     `json:"dateFinished"`
+		Projects     cliProjectRefs `json:"projects"`
 	}
 	if err := decodeBody(r, &in); err != nil {
 		return err

@@ -36,6 +36,7 @@ type check struct {
 //   - the digest has committed no batch for StallAfter while the spool holds
 //     an event older than StallAfter (a stalled or failing worker);
 //   - the data directory's disk is below its free-space threshold;
+//   - the spool has no segment file to write to (a full disk at start);
 //   - the data directory's file system is read-only, or the write probe
 //     (at most every ProbeEvery) fails;
 //   - ingest has refused the events of a project for one reason for
@@ -91,6 +92,9 @@ func (w *Watch) check() Readiness {
 			r.Reasons = append(r.Reasons, msg)
 		}
 	}
+	if err := w.cfg.Spool.Unavailable(); err != nil {
+		r.Reasons = append(r.Reasons, "the spool cannot start a segment file, so ingest refuses events (retried every 10 s): "+err.Error())
+	}
 	if g := w.cfg.Disk; g != nil {
 		low, sp, _ := g.Low()
 		if sp.ReadOnly {
@@ -123,12 +127,14 @@ func (w *Watch) check() Readiness {
 func (w *Watch) probe(now, lastBatch time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.probeAt.IsZero() && now.Sub(w.probeAt) < w.ProbeEvery && !now.Before(w.probeAt) {
-		return w.probeOK
-	}
+	// A batch committed since the last probe is checked first: it clears
+	// a failed probe at once when the disk takes writes again.
 	if !w.probeAt.IsZero() && lastBatch.After(w.probeAt) {
 		w.probeAt, w.probeOK = now, nil
 		return nil
+	}
+	if !w.probeAt.IsZero() && now.Sub(w.probeAt) < w.ProbeEvery && !now.Before(w.probeAt) {
+		return w.probeOK
 	}
 	w.probeAt, w.probeOK = now, w.cfg.DB.ProbeWrite()
 	return w.probeOK

@@ -266,8 +266,8 @@ func TestDiskFullAndWriteProbe(t *testing.T) {
 	e := newEnv(t)
 	e.free.Store(500 << 20) // below 1% of 100 GiB
 	code, body := e.send(t, "", `{"message":"no room"}`)
-	if code != http.StatusInsufficientStorage || !strings.Contains(body, "disk is full") {
-		t.Errorf("send on a full disk = %d %s, want 507 with a message", code, body)
+	if code != http.StatusTooManyRequests || !strings.Contains(body, "disk_full") {
+		t.Errorf("send on a full disk = %d %s, want 429 with a message", code, body)
 	}
 	code, body = e.get(t, "/health/ready", "")
 	if code != 503 {

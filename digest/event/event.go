@@ -175,7 +175,7 @@ func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
 	d.index(root)
 	ev := d.extract(m)
 
-	w := writer{buf: n.buf[:0]}
+	w := writer{buf: n.buf[:0], meta: invalidUTF8Meta(raw, root)}
 	if err := w.document(&d, ev, m); err != nil {
 		return nil, nil, err
 	}

@@ -216,8 +216,40 @@ func trimFunction(fn, platform string) string {
 	if i := returnTypeEnd(s); i >= 0 {
 		s = s[i+1:]
 	}
-	return s
+	return normalizeLambdas(s)
 }
+
+// normalizeLambdas replaces the MSVC lambda names "<lambda_HEX>" (a hash
+// that changes with every build, e.g. "<lambda_5db80dab…>") by "<lambda>",
+// so that a crash in a lambda groups the same across builds.
+func normalizeLambdas(s string) string {
+	const open = "<lambda_"
+	i := strings.Index(s, open)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i >= 0 {
+		j := i + len(open)
+		k := j
+		for k < len(s) && isHex(s[k]) {
+			k++
+		}
+		if k > j && k < len(s) && s[k] == '>' {
+			b.WriteString(s[:i])
+			b.WriteString("<lambda>")
+		} else {
+			b.WriteString(s[:j])
+			k = j - 1 // keep what follows "<lambda_" as it is
+		}
+		s = s[k+1:]
+		i = strings.Index(s, open)
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 // openingParen returns the index of the "(" that matches the ")" ending s,
 // or -1.

@@ -14,6 +14,9 @@ import (
 type writer struct {
 	buf []byte
 	err error
+	// meta, when set, is written as the document's "_meta" in place of the
+	// event's own (see utf8meta.go).
+	meta map[string]any
 	// depth and first describe the object being visited by visitKV.
 	depth int
 	first bool
@@ -228,6 +231,9 @@ func (w *writer) document(d *doc, ev *Event, m Meta) error {
 		}
 		i := managedKey(k)
 		if i < 0 {
+			if w.meta != nil && string(k) == "_meta" {
+				return
+			}
 			w.key(k)
 			w.value(v, 2)
 			return
@@ -242,6 +248,9 @@ func (w *writer) document(d *doc, ev *Event, m Meta) error {
 		if !done[i] {
 			w.managed(i, d, ev, m)
 		}
+	}
+	if w.meta != nil {
+		w.appendMeta(w.meta)
 	}
 	w.buf = append(w.buf, '}')
 	return w.err

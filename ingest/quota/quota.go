@@ -36,9 +36,14 @@ type Config struct {
 type Quota struct {
 	cfg Config
 
-	mu      sync.Mutex // guards install and project
+	mu      sync.Mutex // guards the fields below
 	install *window
 	project map[int]*window
+	// pending counts admitted events neither counted nor released yet, per
+	// project and in all: they count against the limits, so concurrent
+	// requests cannot all pass a limit between Admit and Count.
+	pending        map[int]int64
+	installPending int64
 }
 
 // New returns a Quota.
@@ -46,7 +51,7 @@ func New(cfg Config) *Quota {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Quota{cfg: cfg, project: map[int]*window{}}
+	return &Quota{cfg: cfg, project: map[int]*window{}, pending: map[int]int64{}}
 }
 
 // window counts events per minute for the last hour and per day for the
@@ -101,13 +106,14 @@ func (w *window) add(now time.Time) {
 	w.day[d%32]++
 }
 
-// over reports whether w has reached one of the limits, and when it will
-// have dropped below it again.
-func (w *window) over(l Limits, now time.Time) (bool, time.Time, string) {
+// over reports whether w, with pending events admitted but not yet counted,
+// has reached one of the limits, and when it will have dropped below it
+// again.
+func (w *window) over(l Limits, pending int64, now time.Time) (bool, time.Time, string) {
 	m := now.Unix() / 60
-	// minutes sums the last span minutes.
+	// minutes sums the last span minutes and the pending events.
 	minutes := func(span int64) int64 {
-		var sum int64
+		sum := pending
 		for i := int64(0); i < span; i++ {
 			if mm := m - i; w.minuteAt[mm%60] == mm {
 				sum += w.minute[mm%60]
@@ -151,7 +157,7 @@ func (w *window) over(l Limits, now time.Time) (bool, time.Time, string) {
 		// A rolling calendar month, counted in whole days.
 		start := now.AddDate(0, -1, 0).Unix() / 86400
 		today := now.Unix() / 86400
-		var sum int64
+		sum := pending
 		for d := start + 1; d <= today; d++ {
 			if w.dayAt[d%32] == d {
 				sum += w.day[d%32]
@@ -176,11 +182,15 @@ func (w *window) over(l Limits, now time.Time) (bool, time.Time, string) {
 // Admit implements ingest.Admitter: it refuses when the installation or
 // the project has reached a limit. The reason names the scope ("project_quota"
 // or "org_quota", as Sentry's rate-limit reason codes do).
+//
+// Checking and taking a place are one step: an admitted event holds its
+// place until Count (it was accepted) or Release (it was not) is called
+// for it, so that concurrent senders cannot pass a limit together.
 func (q *Quota) Admit(project int) (ok bool, retryAfter time.Duration, reason string) {
 	now := q.cfg.Now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if over, until, _ := q.windowFor(0, true, now).over(q.cfg.Install, now); over {
+	if over, until, _ := q.windowFor(0, true, now).over(q.cfg.Install, q.installPending, now); over {
 		return false, max(time.Second, until.Sub(now)), "org_quota"
 	}
 	limits := q.cfg.Project
@@ -189,22 +199,51 @@ func (q *Quota) Admit(project int) (ok bool, retryAfter time.Duration, reason st
 			limits = l
 		}
 	}
-	if over, until, _ := q.windowFor(project, false, now).over(limits, now); over {
+	if over, until, _ := q.windowFor(project, false, now).over(limits, q.pending[project], now); over {
 		return false, max(time.Second, until.Sub(now)), "project_quota"
 	}
+	q.pending[project]++
+	q.installPending++
 	return true, 0, ""
 }
 
-// Count records one accepted event of project.
+// Count records one accepted event of project, in the place Admit held
+// for it (if any).
 func (q *Quota) Count(project int) {
 	now := q.cfg.Now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.settle(project)
 	q.windowFor(0, true, now).add(now)
 	q.windowFor(project, false, now).add(now)
 }
 
-// Admitters combines admission checks: the first refusal wins.
+// Release gives back the place Admit held for an event of project that
+// was not accepted after all (refused later, or a request without an
+// event).
+func (q *Quota) Release(project int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.settle(project)
+}
+
+// settle ends one pending admission of project, if it has one.
+func (q *Quota) settle(project int) {
+	n := q.pending[project]
+	if n == 0 {
+		return
+	}
+	if n > 1 {
+		q.pending[project] = n - 1
+	} else {
+		delete(q.pending, project)
+	}
+	q.installPending--
+}
+
+// Admitters combines admission checks: the first refusal wins. A Quota
+// takes a place when it admits, so it goes last: a check after it that
+// refused would leave that place held.
 type Admitters []interface {
 	Admit(project int) (bool, time.Duration, string)
 }

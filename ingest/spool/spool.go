@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -65,6 +67,9 @@ type Options struct {
 	// NoSync skips fsync. For tests and benchmarks only: Append then no
 	// longer means durable.
 	NoSync bool
+	// RetryEvery is how often the committer tries again to start a
+	// segment while it has none (see Unavailable). Default 10 s.
+	RetryEvery time.Duration
 }
 
 // Stats describes the spool's files.
@@ -81,6 +86,7 @@ type Stats struct {
 
 const (
 	defaultSegmentSize = 16 << 20
+	defaultRetryEvery  = 10 * time.Second
 	// maxSpare bounds the batch buffer the committer keeps for reuse.
 	maxSpare = 4 << 20
 )
@@ -127,9 +133,12 @@ type Spool struct {
 	damSeen  map[uint64]bool // segments already counted in damaged
 	released Pos             // the last position passed to Release
 	closeErr error           // the committer's error on shutdown
+	// segErr is why the committer has no segment to append to (the last
+	// failed attempt to create one), nil while it has one.
+	segErr error
 
 	// Owned by the committer goroutine.
-	f      *os.File // the active segment
+	f      *os.File // the active segment; nil while none could be created
 	fsize  int64    // bytes written to f (equal to its segment's size after a successful commit)
 	seq    uint64   // the active segment's seq
 	rotate bool     // start a new segment before the next write (after a failed one)
@@ -142,7 +151,9 @@ type Spool struct {
 
 // Open opens the spool in dir, creating the directory if needed, and starts
 // a new segment for this process's appends. Records left by earlier
-// processes stay readable with ReadFrom.
+// processes stay readable with ReadFrom. When the disk is full (or
+// read-only) Open still succeeds, without a segment: Unavailable says why,
+// Admit refuses, and the spool retries every Options.RetryEvery.
 func Open(dir string, opts Options) (*Spool, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = defaultSegmentSize
@@ -154,13 +165,12 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.RetryEvery <= 0 {
+		opts.RetryEvery = defaultRetryEvery
+	}
 	seq := uint64(1)
 	if len(segs) > 0 {
 		seq = segs[len(segs)-1].seq + 1
-	}
-	f, err := createSegment(dir, seq, !opts.NoSync)
-	if err != nil {
-		return nil, err
 	}
 	s := &Spool{
 		dir:     dir,
@@ -169,14 +179,52 @@ func Open(dir string, opts Options) (*Spool, error) {
 		notify:  make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 		pending: &batch{done: make(chan struct{})},
-		segs:    append(segs, segment{seq: seq, size: fileHeaderSize}),
+		segs:    segs,
 		damSeen: make(map[uint64]bool),
-		f:       f,
-		fsize:   fileHeaderSize,
-		seq:     seq,
+		seq:     seq - 1,
+	}
+	if err := s.startSegment(); err != nil {
+		if !IsDiskFull(err) {
+			return nil, err
+		}
+		// A full (or read-only) disk must not keep the server down: open
+		// without a segment, let Admit refuse, and retry every
+		// RetryEvery. What earlier processes spooled stays readable.
+		s.rotate = true
 	}
 	go s.run()
 	return s, nil
+}
+
+// IsDiskFull reports whether err means that the file system takes no more
+// writes: no space, quota exhausted, or mounted read-only.
+func IsDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)
+}
+
+// Unavailable returns why the spool cannot take appends (the error of its
+// last attempt to create a segment file, such as a full disk), or nil when
+// it can. The committer retries every Options.RetryEvery, and at every
+// Append.
+func (s *Spool) Unavailable() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.segErr
+}
+
+// Admit implements ingest's admission check: while the spool has no
+// segment to write to, every event is refused with reason "disk_full" (or
+// "spool_unavailable" for another cause), so that no request waits for a
+// write that cannot succeed.
+func (s *Spool) Admit(project int) (ok bool, retryAfter time.Duration, reason string) {
+	err := s.Unavailable()
+	if err == nil {
+		return true, 0, ""
+	}
+	if IsDiskFull(err) {
+		return false, s.opts.RetryEvery, "disk_full"
+	}
+	return false, s.opts.RetryEvery, "spool_unavailable"
 }
 
 // listSegments returns the segment files in dir, sorted, all sealed.
@@ -225,7 +273,12 @@ func createSegment(dir string, seq uint64, sync bool) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	_, err = f.WriteString(fileMagic)
+	if hook := testHookCreate.Load(); hook != nil {
+		err = (*hook)()
+	}
+	if err == nil {
+		_, err = f.WriteString(fileMagic)
+	}
 	if err == nil && sync {
 		err = f.Sync()
 	}
@@ -239,6 +292,10 @@ func createSegment(dir string, seq uint64, sync bool) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// testHookCreate, when set by a test, makes createSegment fail with its
+// error as if writing the segment's header had.
+var testHookCreate atomic.Pointer[func() error]
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -324,7 +381,32 @@ func (s *Spool) kick() {
 // run is the committer goroutine.
 func (s *Spool) run() {
 	defer close(s.stopped)
-	for range s.wake {
+	var retry *time.Ticker
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	for {
+		// Without a segment (see Open), try again now and then, so the
+		// spool recovers by itself when space returns even though Admit
+		// keeps every Append away meanwhile.
+		var retryC <-chan time.Time
+		if s.f == nil {
+			if retry == nil {
+				retry = time.NewTicker(s.opts.RetryEvery)
+			}
+			retryC = retry.C
+		} else if retry != nil {
+			retry.Stop()
+			retry = nil
+		}
+		select {
+		case <-s.wake:
+		case <-retryC:
+			s.startSegment()
+			continue
+		}
 		for {
 			s.mu.Lock()
 			b := s.pending
@@ -393,34 +475,46 @@ func (s *Spool) commit(parts [][]byte, size int64) error {
 	return nil
 }
 
-// startSegment seals the active segment and starts the next one.
+// startSegment seals the active segment, if any, and starts the next one.
+// On failure the spool is left without a segment (Unavailable says why)
+// until a later call succeeds.
 func (s *Spool) startSegment() error {
 	seq := s.seq + 1
 	f, err := createSegment(s.dir, seq, !s.opts.NoSync)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.segs); n > 0 {
+		s.segs[n-1].sealed = true
+	}
+	if s.f != nil {
+		s.f.Close() // everything in it was synced or cut back
+		s.f = nil
+	}
 	if err != nil {
+		s.segErr, s.rotate = err, true
 		return err
 	}
-	old := s.f
-	s.mu.Lock()
-	s.segs[len(s.segs)-1].sealed = true
+	s.segErr = nil
 	s.segs = append(s.segs, segment{seq: seq, size: fileHeaderSize})
-	s.mu.Unlock()
 	s.f, s.fsize, s.seq, s.rotate = f, fileHeaderSize, seq, false
-	old.Close() // everything in it was synced or cut back
 	return nil
 }
 
 // shutdown syncs and closes the active segment.
 func (s *Spool) shutdown() {
 	var err error
-	if !s.opts.NoSync {
-		err = s.f.Sync()
-	}
-	if cerr := s.f.Close(); err == nil {
-		err = cerr
+	if s.f != nil {
+		if !s.opts.NoSync {
+			err = s.f.Sync()
+		}
+		if cerr := s.f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	s.mu.Lock()
-	s.segs[len(s.segs)-1].sealed = true
+	if n := len(s.segs); n > 0 {
+		s.segs[n-1].sealed = true
+	}
 	if err != nil {
 		s.closeErr = fmt.Errorf("spool: close: %w", err)
 	}

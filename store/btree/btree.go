@@ -144,11 +144,11 @@ type DB struct {
 // to math.MaxUint64 accepts everything the journal holds. A tree file that
 // is behind committed (it was replaced, say) is not an error: compare Seq.
 func Open(path string, committed uint64, opt Options) (*DB, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("btree: open: %w", err)
 	}
-	jf, err := os.OpenFile(path+".journal", os.O_RDWR|os.O_CREATE, 0o644)
+	jf, err := os.OpenFile(path+".journal", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("btree: open journal: %w", err)

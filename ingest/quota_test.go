@@ -1,0 +1,54 @@
+package ingest
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tinysink/tinysink/ingest/quota"
+)
+
+// Sixteen senders against a project quota of 50: exactly 50 events get a
+// 200; a request that was admitted but stored nothing (malformed, or an
+// envelope without an event) gives its place back.
+func TestQuotaUnderConcurrentSenders(t *testing.T) {
+	q := quota.New(quota.Config{Project: quota.Limits{FiveMin: 50}})
+	ts := newTestServer(t, func(c *Config) { c.Admit, c.OnAccept, c.OnRelease = q, q.Count, q.Release })
+
+	// Places taken by requests that store nothing come back.
+	for range 60 {
+		if status, _, _ := ts.post(t, "/api/1/store/?sentry_key="+testKey, strings.NewReader(`{not json`)); status != 400 {
+			t.Fatalf("malformed event: %d", status)
+		}
+		if status, _ := ts.postEnvelope(t, envelope(`{}`, `{"type":"session"}`, `{"status":"ok"}`)); status != 200 {
+			t.Fatalf("session envelope: %d", status)
+		}
+	}
+
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 10 {
+				body := fmt.Sprintf(`{"message":"sender %d event %d"}`, w, i)
+				switch status, _, _ := ts.post(t, "/api/1/store/?sentry_key="+testKey, strings.NewReader(body)); status {
+				case 200:
+					ok.Add(1)
+				case 429:
+					refused.Add(1)
+				default:
+					t.Errorf("status %d", status)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 50 || refused.Load() != 110 {
+		t.Errorf("%d accepted and %d refused of 160 under a quota of 50", ok.Load(), refused.Load())
+	}
+	if recs := ts.newRecords(t); len(recs) != 50 {
+		t.Errorf("%d events spooled, want 50", len(recs))
+	}
+}
