@@ -678,7 +678,7 @@ func TestSustainedRefusalsEndWithAnAcceptedEvent(t *testing.T) {
 	e.free.Store(500 << 20)
 	for _, s := range []int{0, 8, 16, 24, 32} {
 		e.skew.Store(int64(time.Duration(s) * time.Second))
-		if code, _ := e.send(t, "", `{"message":"no room"}`); code != http.StatusInsufficientStorage {
+		if code, _ := e.send(t, "", `{"message":"no room"}`); code != http.StatusTooManyRequests {
 			t.Fatalf("send on a full disk = %d", code)
 		}
 	}

@@ -2,6 +2,7 @@ package profile
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +58,7 @@ func (p *profiler) runOld(size OldSize, keep string) (*Report, error) {
 		}
 		defer os.RemoveAll(dir)
 	}
-	st, err := Populate(dir, size, p.progress)
+	st, err := populateOnce(dir, keep != "", size, p.progress)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +98,32 @@ func (p *profiler) runOld(size OldSize, keep string) (*Report, error) {
 	}
 	rep.Results = append(rep.Results, r)
 	return rep, nil
+}
+
+// populateOnce is Populate, except that a kept directory populated before
+// with the same size (recorded in budget-old.json) is used as it is, so
+// that repeated measurements need not build it again. (Each run's warm-up
+// adds a few events to it.)
+func populateOnce(dir string, keep bool, size OldSize, progress io.Writer) (*OldStats, error) {
+	mark := filepath.Join(dir, "budget-old.json")
+	if keep {
+		var st OldStats
+		if b, err := os.ReadFile(mark); err == nil && json.Unmarshal(b, &st) == nil && st.OldSize == size {
+			fmt.Fprintf(progress, "using the directory populated before in %s\n", dir)
+			return &st, nil
+		}
+	}
+	st, err := Populate(dir, size, progress)
+	if err != nil {
+		return nil, err
+	}
+	if keep {
+		b, _ := json.Marshal(st)
+		if err := os.WriteFile(mark, b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 // oldPages are the pages the old scenario's warm-up asks for before it
