@@ -316,7 +316,7 @@ func (db *DB) Close() error {
 }
 
 // treeCache bounds the tree's page cache.
-const treeCache = 256 << 10
+const treeCache = 512 << 10
 
 // openTree opens tree.db, redoing its journal up to the sequence that
 // buntdb recorded (see kvtx.go).
