@@ -14,8 +14,15 @@ import (
 )
 
 // bcryptCost keeps a login under half a second on a Pi Zero 2 (about 57 ms
-// at cost 10 on a 2-core x86 VM; a Pi is several times slower).
-const bcryptCost = 10
+// at cost 10 on a 2-core x86 VM; a Pi is several times slower). It is a
+// variable only so that tests of other packages that log in thousands of
+// times can lower it with SetPasswordCostForTests.
+var bcryptCost = 10
+
+// SetPasswordCostForTests sets the bcrypt cost of passwords hashed from
+// now on (bcrypt's minimum is 4). Only tests call it: the UI's login
+// tests make thousands of guesses, each a full bcrypt comparison.
+func SetPasswordCostForTests(cost int) { bcryptCost = cost }
 
 // User is a person who can log in to the UI.
 type User struct {

@@ -12,9 +12,13 @@ import (
 	"text/template/parse"
 
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/store"
 )
 
 func TestMain(m *testing.M) {
+	// Passwords are hashed at bcrypt's lowest cost here: the lockout tests
+	// make thousands of guesses, and the cost is not what they test.
+	store.SetPasswordCostForTests(4)
 	code := m.Run()
 	if code == 0 && !testing.Short() && flagAllTestsRan() {
 		if missing := unexecutedTemplates(); len(missing) > 0 {
