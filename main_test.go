@@ -521,7 +521,7 @@ type proc struct {
 	key  string
 }
 
-func startProc(t *testing.T, dir string, extra ...string) *proc {
+func startProc(t testing.TB, dir string, extra ...string) *proc {
 	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
