@@ -14,11 +14,11 @@ import (
 const DefaultMaxConns = 256
 
 // ConnLimiter caps the connections an http.Server holds open. At the cap, a
-// new connection does not wait and is not refused: the connection that has
-// gone longest without progress and is not in the middle of a request (an
-// idle keep-alive connection, or one that has not finished sending its
-// first request's headers) is closed to make room. Only when every
-// connection is busy with a request does Accept wait for one to finish.
+// new connection is not refused: the connection that has gone longest
+// without progress and is not serving a request (an idle keep-alive
+// connection, or one that has not finished sending its first request's
+// headers) is closed to make room, provided it has made no progress for
+// evictGrace. While there is none, Accept waits.
 //
 // Wrap the listener with Listener and set the server's ConnState to the
 // limiter's ConnState.
@@ -26,11 +26,19 @@ type ConnLimiter struct {
 	max int
 
 	mu    sync.Mutex
+	grace time.Duration           // evictGrace; tests change it
 	conns map[net.Conn]*connEntry // open connections not yet evicted
-	freed chan struct{}           // signalled when a connection goes
+	freed chan struct{}           // signalled when a connection goes or goes idle
 	// Evicted counts connections closed to make room.
 	evicted int64
 }
+
+// evictGrace is how long a connection is safe from eviction after its last
+// progress: a burst of new clients must not evict one another before the
+// server has read their headers, nor a client its own connection between
+// two events. It also bounds how fast connections can be cycled at the cap
+// (cap per evictGrace), which is far above what a Pi can serve.
+const evictGrace = 100 * time.Millisecond
 
 // connEntry is what the limiter knows about one connection.
 type connEntry struct {
@@ -41,7 +49,7 @@ type connEntry struct {
 // NewConnLimiter returns a limiter for max open connections (≤ 0: no cap,
 // connections are only tracked).
 func NewConnLimiter(max int) *ConnLimiter {
-	return &ConnLimiter{max: max, conns: make(map[net.Conn]*connEntry), freed: make(chan struct{}, 1)}
+	return &ConnLimiter{max: max, grace: evictGrace, conns: make(map[net.Conn]*connEntry), freed: make(chan struct{}, 1)}
 }
 
 // ConnStats are the limiter's readings.
@@ -75,29 +83,44 @@ func (l *ConnLimiter) ConnState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateClosed, http.StateHijacked:
 		delete(l.conns, c)
+	case http.StateIdle, http.StateActive:
+		e.state, e.since = s, time.Now()
+	}
+	if s != http.StateActive {
 		select {
 		case l.freed <- struct{}{}:
 		default:
 		}
-	case http.StateIdle, http.StateActive:
-		e.state, e.since = s, time.Now()
 	}
 }
 
-// add records c as open, making room first; it waits while every
-// connection is busy, until one goes or done is closed.
+// add records c as open, making room first; it waits while no connection
+// can be evicted, until done is closed.
 func (l *ConnLimiter) add(c net.Conn, done <-chan struct{}) bool {
+	var poll *time.Timer
 	for {
 		l.mu.Lock()
 		if l.max <= 0 || len(l.conns) < l.max || l.evictLocked() {
 			l.conns[c] = &connEntry{state: http.StateNew, since: time.Now()}
 			l.mu.Unlock()
+			if poll != nil {
+				poll.Stop()
+			}
 			return true
 		}
 		l.mu.Unlock()
+		// Connections come of eviction age without an event: look again
+		// now and then.
+		if poll == nil {
+			poll = time.NewTimer(evictGrace / 4)
+		} else {
+			poll.Reset(evictGrace / 4)
+		}
 		select {
 		case <-l.freed:
+		case <-poll.C:
 		case <-done:
+			poll.Stop()
 			return false
 		}
 	}
@@ -109,8 +132,9 @@ func (l *ConnLimiter) add(c net.Conn, done <-chan struct{}) bool {
 func (l *ConnLimiter) evictLocked() bool {
 	var victim net.Conn
 	var oldest time.Time
+	young := time.Now().Add(-l.grace)
 	for c, e := range l.conns {
-		if e.state == http.StateActive {
+		if e.state == http.StateActive || e.since.After(young) {
 			continue
 		}
 		if victim == nil || e.since.Before(oldest) {

@@ -19,13 +19,17 @@ import (
 // address may have at most maxSlowPerSource of those at once: a further
 // one is cut off. Fast uploads from the same address (a NAT, a proxy) are
 // not counted.
-const (
+//
+// Variables, not constants, for tests.
+var (
 	bodyGrace        = 10 * time.Second
 	minBodyRate      = 2 << 10 // bytes per second: 16 kbit/s, below any working mobile link
 	slowUpload       = 2 * time.Second
 	maxSlowPerSource = 8
-	deadlineSlack    = 100 * time.Millisecond // move the deadline only by more than this
 )
+
+// deadlineSlack: the deadline is moved only by more than this.
+const deadlineSlack = 100 * time.Millisecond
 
 var (
 	errSlowBody   = &ingestError{kind: slow, msg: "The request body arrived too slowly"}
@@ -61,6 +65,7 @@ type rateBody struct {
 	n        int64     // bytes read
 	deadline time.Time // the read deadline last set
 	noDL     bool      // the connection does not take deadlines
+	eof      bool      // the body has been read to its end
 	timer    *time.Timer
 	killed   atomic.Bool // cut off as one slow upload too many
 
@@ -73,7 +78,7 @@ func (g *rateBody) Read(p []byte) (int, error) {
 	if !g.noDL {
 		// Bytes sent early buy time later, but no read waits longer than
 		// the grace period.
-		d := g.start.Add(bodyGrace + time.Duration(g.n)*time.Second/minBodyRate)
+		d := g.start.Add(bodyGrace + time.Duration(g.n)*time.Second/time.Duration(minBodyRate))
 		if stall := time.Now().Add(bodyGrace); d.After(stall) {
 			d = stall
 		}
@@ -93,6 +98,7 @@ func (g *rateBody) Read(p []byte) (int, error) {
 	g.n += int64(n)
 	switch {
 	case err == io.EOF:
+		g.eof = true
 		g.finish()
 	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
 		if g.killed.Load() {
@@ -121,10 +127,12 @@ func (g *rateBody) markSlow(src string) {
 	g.rc.SetReadDeadline(time.Unix(1, 0))
 }
 
-// finish ends the body's guard: its slow-upload slot is given back and the
-// read deadline cleared (net/http reads on in the background to notice a
-// client going away; that read must not time out). It may be called more
-// than once.
+// finish ends the body's guard: its slow-upload slot is given back, and
+// the read deadline is cleared if the body was read to its end (net/http
+// then reads on in the background to notice a client going away; that
+// read must not time out). A body left unread keeps its deadline: net/http
+// reads what is left of it after the handler. It may be called more than
+// once.
 func (g *rateBody) finish() {
 	g.timer.Stop()
 	g.mu.Lock()
@@ -137,7 +145,7 @@ func (g *rateBody) finish() {
 		g.slow.release(g.slowSrc)
 		g.slowSrc = ""
 	}
-	if !g.noDL && !g.killed.Load() {
+	if g.eof && !g.noDL && !g.killed.Load() {
 		g.rc.SetReadDeadline(time.Time{})
 	}
 }
