@@ -52,11 +52,13 @@ func knownEncoding(enc string) bool {
 }
 
 // maxPrefetch is how much of a raw body is read into memory before it is
-// decoded: every body the event cap allows, identity or compressed. The
-// heavy-decoder and big-event slots are taken only after that, so a client
-// that sends slowly waits for itself, holding no slot and no more memory
-// than it has sent.
-const maxPrefetch = DefaultMaxEventSize + 64<<10
+// decoded. The heavy-decoder and big-event slots are taken only after that,
+// so a client that sends slowly waits for itself, holding no slot and no
+// more memory than it has sent; to hold a slot, a client must have sent its
+// whole body or maxPrefetch bytes of it, and then keep up the minimum rate.
+// Larger prefetches would hold a second copy of every large event (a flood
+// of 1 MB events then took 30+ MiB of RSS under a 16 MiB limit, not 24).
+const maxPrefetch = bigBody
 
 // prefetchBuf holds a prefetched raw body; pooled when small.
 type prefetchBuf struct {
