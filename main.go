@@ -91,6 +91,7 @@ type config struct {
 	MaxDisk      string
 	MinFreeDisk  string
 	MetricsAddr  string
+	MaxConns     string
 }
 
 // setting describes one flag for the help text and the README.
@@ -127,6 +128,7 @@ var settings = []setting{
 	{"max-disk", "TINYSINK_MAX_DISK", "0", "disk budget of stored events and metadata, e.g. 4GiB; the least relevant events are evicted to stay under it (0 = none)"},
 	{"min-free-disk", "TINYSINK_MIN_FREE_DISK", store.DefaultMinFree, "free space below which ingest refuses events (429, reason disk_full) and /health/ready fails: sizes and percentages, the largest counts (0 = no check)"},
 	{"metrics-addr", "TINYSINK_METRICS_ADDR", "", "separate address serving /metrics and /health/* without a token (empty: /metrics on -addr with an API token)"},
+	{"max-conns", "TINYSINK_MAX_CONNS", strconv.Itoa(ingest.DefaultMaxConns), "open connections at most (~20 KB each); at the cap the connection idle the longest is closed to make room (0 = no cap)"},
 	{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json"},
 	{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
 }
@@ -156,6 +158,7 @@ func parseFlags(name string, args []string, stderr io.Writer, extra ...func(*fla
 		"smtp-from": &c.SMTP.From, "smtp-tls": &c.SMTP.TLS, "emails-per-hour": &c.EmailsPerHr,
 		"alert-allow": &c.AlertAllow, "alert-deny": &c.AlertDeny, "telegram-api": &c.TelegramAPI,
 		"max-disk": &c.MaxDisk, "min-free-disk": &c.MinFreeDisk, "metrics-addr": &c.MetricsAddr,
+		"max-conns": &c.MaxConns,
 	}
 	for _, s := range settings {
 		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
@@ -564,6 +567,7 @@ type server struct {
 	quota    *quota.Quota
 	alerts   *alerts.Sender
 	ln       net.Listener
+	conns    *ingest.ConnLimiter
 	http     *http.Server
 	base     string
 	adminMsg string
@@ -588,6 +592,10 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	projQuota, installQuota, err := c.quotas()
 	if err != nil {
 		return nil, err
+	}
+	maxConns, err := strconv.Atoi(strings.TrimSpace(c.MaxConns))
+	if err != nil || maxConns < 0 {
+		return nil, fmt.Errorf("-max-conns: bad number %q", c.MaxConns)
 	}
 	smtp, perHour, outbound, err := c.alertsConfig()
 	if err != nil {
@@ -639,6 +647,8 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 	s.base = baseURL(c, s.ln)
+	s.conns = ingest.NewConnLimiter(maxConns)
+	s.ln = s.conns.Listener(s.ln)
 	s.alerts = alerts.New(alerts.Config{
 		DB: s.db, BaseURL: s.base, SMTP: smtp, EmailsPerHour: perHour, Log: log.With("component", "alerts"),
 		Outbound: outbound, TelegramAPI: c.TelegramAPI,
@@ -682,13 +692,16 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	}
 	mux.Handle("GET /{$}", http.RedirectHandler("/projects/", http.StatusFound))
 	s.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
+		Handler: mux,
+		// Headers within 10 s; ingest bodies then keep to a minimum rate
+		// (ingest/slowbody.go), other bodies to ReadTimeout.
+		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState:         s.conns.ConnState,
 	}
 	return s, nil
 }
@@ -740,14 +753,15 @@ func (s *server) requireToken(next http.Handler) http.Handler {
 // budgetPage is what /debug/budget shows.
 type budgetPage struct {
 	budget.Snapshot
-	Spool  spool.Stats  `json:"spool"`
-	Digest digest.Stats `json:"digest"`
+	Spool  spool.Stats      `json:"spool"`
+	Digest digest.Stats     `json:"digest"`
+	Conns  ingest.ConnStats `json:"conns"`
 }
 
 // handleBudget serves GET /debug/budget: memory, limit, spool backlog and
 // the optional parts loaded so far (JSON; ?gc=1 collects garbage first).
 func (s *server) handleBudget(w http.ResponseWriter, r *http.Request) {
-	page := budgetPage{Snapshot: budget.Read(r.URL.Query().Get("gc") == "1"), Spool: s.sp.Stats(), Digest: s.worker.Stats()}
+	page := budgetPage{Snapshot: budget.Read(r.URL.Query().Get("gc") == "1"), Spool: s.sp.Stats(), Digest: s.worker.Stats(), Conns: s.conns.Stats()}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -522,7 +522,7 @@ type proc struct {
 	key  string
 }
 
-func startProc(t *testing.T, dir string, extra ...string) *proc {
+func startProc(t testing.TB, dir string, extra ...string) *proc {
 	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
@@ -565,7 +565,7 @@ func startProc(t *testing.T, dir string, extra ...string) *proc {
 
 // get fetches an API path of the subprocess with the bearer token tok,
 // decodes its JSON into v (when set) and returns the status.
-func (p *proc) get(t *testing.T, tok, path string, v any) int {
+func (p *proc) get(t testing.TB, tok, path string, v any) int {
 	t.Helper()
 	req, _ := http.NewRequest("GET", p.base+path, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -700,7 +700,7 @@ func TestCrashSafety(t *testing.T) {
 	t.Logf("%d acknowledged, %d stored after 3 kills", len(acked), total)
 }
 
-func createToken(t *testing.T, dir string) string {
+func createToken(t testing.TB, dir string) string {
 	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {

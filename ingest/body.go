@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
@@ -22,6 +24,7 @@ import (
 // at lim.decoded. Read errors come out as *ingestError.
 type body struct {
 	raw     rawReader
+	src     io.Reader // the raw body: prefetched, then the rest of raw
 	out     capReader
 	enc     string
 	lim     limits
@@ -35,6 +38,72 @@ const maxZstdWindow = 8 << 20
 // heavyDecoders bounds the brotli and zstd decoders running at once in the
 // process: each may hold 8–16 MiB however small the body.
 var heavyDecoders = make(chan struct{}, 2)
+
+// heavyDecoderWait is how long a request waits for a heavyDecoders slot.
+const heavyDecoderWait = 5 * time.Second
+
+// knownEncoding reports whether enc is a Content-Encoding decoder knows.
+func knownEncoding(enc string) bool {
+	switch enc {
+	case "gzip", "x-gzip", "deflate", "br", "zstd":
+		return true
+	}
+	return false
+}
+
+// maxPrefetch is how much of a raw body is read into memory before it is
+// decoded. The heavy-decoder and big-event slots are taken only after that,
+// so a client that sends slowly waits for itself, holding no slot and no
+// more memory than it has sent; to hold a slot, a client must have sent its
+// whole body or maxPrefetch bytes of it, and then keep up the minimum rate.
+// Larger prefetches would hold a second copy of every large event (a flood
+// of 1 MB events then took 30+ MiB of RSS under a 16 MiB limit, not 24).
+const maxPrefetch = bigBody
+
+// prefetchBuf holds a prefetched raw body; pooled when small.
+type prefetchBuf struct {
+	b  []byte
+	rd bytes.Reader
+}
+
+var prefetchBufs = sync.Pool{New: func() any { return new(prefetchBuf) }}
+
+// maxPooledPrefetch bounds the buffers kept in the pool.
+const maxPooledPrefetch = 64 << 10
+
+// prefetch reads the raw body into memory, up to maxPrefetch bytes, and
+// sets b.src to read it (and the rest, if any). The buffer grows with the
+// bytes that arrive, never with what the request announces.
+func (b *body) prefetch() error {
+	pb := prefetchBufs.Get().(*prefetchBuf)
+	b.release = append(b.release, func() {
+		pb.rd.Reset(nil)
+		if cap(pb.b) <= maxPooledPrefetch {
+			pb.b = pb.b[:0]
+			prefetchBufs.Put(pb)
+		}
+	})
+	buf := pb.b[:0]
+	defer func() { pb.b = buf }()
+	for len(buf) < maxPrefetch {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, max(4<<10, len(buf)))
+		}
+		n, err := b.raw.Read(buf[len(buf):min(cap(buf), maxPrefetch)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			pb.rd.Reset(buf)
+			b.src = &pb.rd
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	pb.rd.Reset(buf)
+	b.src = io.MultiReader(&pb.rd, &b.raw)
+	return nil
+}
 
 // Pools of the small decoders and of read buffers.
 var (
@@ -51,6 +120,14 @@ func openBody(w http.ResponseWriter, r *http.Request, lim limits) (*body, error)
 	}
 	b := &body{lim: lim, enc: strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))}
 	b.raw.r = http.MaxBytesReader(w, r.Body, lim.raw.n)
+	if !b.identity() && !knownEncoding(b.enc) {
+		b.Close()
+		return nil, malformedf("Unsupported Content-Encoding %q (use gzip, deflate, br or zstd)", truncate(b.enc, 40))
+	}
+	if err := b.prefetch(); err != nil {
+		b.Close()
+		return nil, b.classify(err)
+	}
 	dec, err := b.decoder(r)
 	if err != nil {
 		b.Close()
@@ -75,16 +152,11 @@ func (b *body) identity() bool { return b.enc == "" || b.enc == "identity" }
 // decoder returns the decoder for b.enc reading b.raw.
 func (b *body) decoder(r *http.Request) (io.Reader, error) {
 	if b.identity() {
-		return &b.raw, nil
-	}
-	switch b.enc {
-	case "gzip", "x-gzip", "deflate", "br", "zstd":
-	default:
-		return nil, malformedf("Unsupported Content-Encoding %q (use gzip, deflate, br or zstd)", truncate(b.enc, 40))
+		return b.src, nil
 	}
 	// Buffer the raw body: the decoders read it a byte at a time.
 	src := rawBuffers.Get().(*bufio.Reader)
-	src.Reset(&b.raw)
+	src.Reset(b.src)
 	b.release = append(b.release, func() { src.Reset(nil); rawBuffers.Put(src) })
 
 	switch b.enc {
@@ -115,10 +187,16 @@ func (b *body) decoder(r *http.Request) (io.Reader, error) {
 		return fr, nil
 	}
 
-	// brotli and zstd: at most len(heavyDecoders) at a time.
+	// brotli and zstd: at most len(heavyDecoders) at a time. The body is
+	// in memory by now (unless larger than maxPrefetch), so a slot is held
+	// for the time it takes to decode, not for a slow client's upload.
+	t := time.NewTimer(heavyDecoderWait)
+	defer t.Stop()
 	select {
 	case heavyDecoders <- struct{}{}:
 		b.release = append(b.release, func() { <-heavyDecoders })
+	case <-t.C:
+		return nil, &ingestError{kind: unavailable, msg: "Server busy decoding; try again later"}
 	case <-r.Context().Done():
 		return nil, &ingestError{kind: unavailable, msg: "Server busy", err: r.Context().Err()}
 	}

@@ -176,9 +176,14 @@ func sendBomb(t *testing.T, ts *testServer, path, enc string, write func(io.Writ
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		bw := bufio.NewWriterSize(httputil.NewChunkedWriter(conn), 32<<10)
+		cw := httputil.NewChunkedWriter(conn)
+		bw := bufio.NewWriterSize(cw, 32<<10)
 		write(bw)
 		bw.Flush()
+		// End the body as a real client does: the server reads a body
+		// (up to maxPrefetch) before it decodes it.
+		cw.Close()
+		io.WriteString(conn, "\r\n")
 	}()
 	defer func() { conn.Close(); <-done }()
 
@@ -230,13 +235,15 @@ func TestDecompressionBombs(t *testing.T) {
 	}
 	// brotli streams cannot be concatenated: encode one stream as it goes.
 	// A 16 MiB window (lgwin 24) makes the decoder allocate the most.
-	brotliStream := func(prefix []byte, lgwin int) func(io.Writer) {
+	// The server reads a body (up to maxPrefetch) before decoding it, so
+	// the whole stream is encoded: n bytes of zeros, a few times the cap.
+	brotliStream := func(prefix []byte, lgwin int, n int64) func(io.Writer) {
 		return func(w io.Writer) {
 			bw := brotli.NewWriterOptions(w, brotli.WriterOptions{Quality: 1, LGWin: lgwin})
 			if _, err := bw.Write(prefix); err != nil {
 				return
 			}
-			io.CopyN(bw, zeros{}, expanded)
+			io.CopyN(bw, zeros{}, n)
 			bw.Close()
 		}
 	}
@@ -251,11 +258,12 @@ func TestDecompressionBombs(t *testing.T) {
 	}{
 		{"gzip envelope", ts, envPath, "gzip", repeated("gzip", attachment), "MaxEnvelopeSize: 104857600"},
 		{"gzip event item", ts, envPath, "gzip", repeated("gzip", eventItem), "MaxEventSize: 1048576"},
-		{"gzip store", ts, "/api/1/store/?sentry_key=" + testKey, "gzip", repeated("gzip", []byte(`{"m":"`)), "MaxEventSize: 1048576"},
+		// A /store/ bomb passes the compressed cap before it is decoded.
+		{"gzip store", ts, "/api/1/store/?sentry_key=" + testKey, "gzip", repeated("gzip", []byte(`{"m":"`)), "MaxEventCompressedSize: 204800"},
 		{"zstd envelope", ts, envPath, "zstd", repeated("zstd", attachment), "MaxEnvelopeSize: 104857600"},
 		{"zstd event item", ts, envPath, "zstd", repeated("zstd", eventItem), "MaxEventSize: 1048576"},
-		{"brotli envelope", small, envPath, "br", brotliStream(attachment, 24), "MaxEnvelopeSize: 16777216"},
-		{"brotli store", ts, "/api/1/store/?sentry_key=" + testKey, "br", brotliStream([]byte(`{"m":"`), 18), "MaxEventSize: 1048576"},
+		{"brotli envelope", small, envPath, "br", brotliStream(attachment, 24, 32<<20), "MaxEnvelopeSize: 16777216"},
+		{"brotli store", ts, "/api/1/store/?sentry_key=" + testKey, "br", brotliStream([]byte(`{"m":"`), 18, expanded), "MaxEventCompressedSize: 204800"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()

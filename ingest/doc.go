@@ -64,6 +64,14 @@
 // Over a cap: 413 {"message": "Max length (<name>: <bytes>) exceeded"}.
 // Corrupt compressed data: 400.
 //
+// The raw body is read into memory (up to 256 KiB, in a buffer that grows
+// with the bytes received) before it is decoded, so a slow client holds no
+// decoder or big-event slot while it sends that much. A body may take
+// 10 s, then must keep up 2 KiB/s on average and never stall for 10 s; one
+// address may have at most 8 uploads running longer than 2 s at once. A
+// body that falls behind gets 408 and the connection is closed
+// (slowbody.go). ConnLimiter caps the server's connections (conn.go).
+//
 // # Envelopes
 //
 // The envelope is parsed as it streams in: a header line (a JSON object of

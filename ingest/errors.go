@@ -23,6 +23,7 @@ const (
 	tooLarge                     // 413: a size limit was exceeded
 	refused                      // 429: not admitted
 	unavailable                  // 503: the event could not be stored
+	slow                         // 408: the body arrived too slowly
 )
 
 // ingestError is an error whose msg may be shown to the client. err, if
@@ -103,6 +104,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		hdr.Set("X-Sentry-Rate-Limits", rateLimits(secs, e.reason))
 	case unavailable:
 		status = http.StatusServiceUnavailable
+	case slow:
+		status = http.StatusRequestTimeout
+		hdr.Set("Connection", "close")
 	}
 	if status >= 500 {
 		h.log.Error("ingest request failed", "path", r.URL.Path, "status", status, "err", err)

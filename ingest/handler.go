@@ -111,6 +111,8 @@ type Handler struct {
 	store    limits
 	envelope limits
 
+	slow slowUploads // slow uploads in progress per source
+
 	accepted, refusedAuth, refusedSize, refusedMalformed, refusedAdmission, dropped atomic.Int64
 }
 

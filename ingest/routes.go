@@ -28,7 +28,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // endpoint wraps fn with the middleware every ingest response goes through.
 func (h *Handler) endpoint(fn handlerFunc) http.Handler {
-	return h.recoverPanic(withCORS(h.wrap(fn)))
+	return h.recoverPanic(h.guardBody(withCORS(h.wrap(fn))))
 }
 
 // wrap adapts fn to http.Handler: a returned error is written by writeError.
