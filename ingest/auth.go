@@ -60,21 +60,29 @@ func dsnKey(dsn []byte) string {
 }
 
 // authorize checks that key is project's key and that the project may send
-// another event now, and reserves the memory the request is expected to
-// hold (cost). The caller calls release once the request is answered.
-func (h *Handler) authorize(r *http.Request, project int, key string, cost int64) (release func(), err error) {
+// another event now.
+func (h *Handler) authorize(r *http.Request, project int, key string) error {
 	want, ok := h.projects.ProjectKey(project)
 	if !ok || want == "" || subtle.ConstantTimeCompare([]byte(key), []byte(want)) != 1 {
-		return nil, &ingestError{kind: unauthorized, msg: "Project not found or key incorrect: " + h.dsn(r, key, project)}
+		return &ingestError{kind: unauthorized, msg: "Project not found or key incorrect: " + h.dsn(r, key, project)}
 	}
 	if h.admit != nil {
 		if ok, after, reason := h.admit.Admit(project); !ok {
-			return nil, refusal(project, after, reason)
+			return refusal(project, after, reason)
+		}
+		if a := admissionOf(r); a != nil {
+			a.project, a.held = project, true
 		}
 	}
-	if a := admissionOf(r); a != nil && h.admit != nil {
-		a.project, a.held = project, true
-	}
+	return nil
+}
+
+// reserve reserves the memory a request is expected to hold (cost) until
+// release is called. It is called once the body has begun to arrive
+// (openBody reads its first part before anything is decoded), so a slow
+// sender holds no reservation while it trickles, and cannot make
+// admission refuse everyone else.
+func (h *Handler) reserve(project int, cost int64) (release func(), err error) {
 	if h.memory == nil {
 		return func() {}, nil
 	}

@@ -40,6 +40,10 @@ type ConnLimiter struct {
 // (cap per evictGrace), which is far above what a Pi can serve.
 const evictGrace = 100 * time.Millisecond
 
+// idleGraceFactor times evictGrace is how long an idle keep-alive
+// connection is safe from eviction (see evictLocked).
+const idleGraceFactor = 10
+
 // connEntry is what the limiter knows about one connection.
 type connEntry struct {
 	state http.ConnState
@@ -128,18 +132,30 @@ func (l *ConnLimiter) add(c net.Conn, done <-chan struct{}) bool {
 
 // evictLocked closes the connection that has gone longest without
 // progress among those not serving a request, and reports whether there
-// was one.
+// was one. Connections that have not yet sent a whole request go first:
+// a keep-alive connection that has served one belongs to a client that
+// talks the protocol, which may be about to reuse it (a client does not
+// retry a POST on a connection closed under it), so it goes only when no
+// other can, and after idleGrace.
 func (l *ConnLimiter) evictLocked() bool {
-	var victim net.Conn
-	var oldest time.Time
-	young := time.Now().Add(-l.grace)
+	var victim, idle net.Conn
+	var oldest, oldestIdle time.Time
+	now := time.Now()
+	young, youngIdle := now.Add(-l.grace), now.Add(-idleGraceFactor*l.grace)
 	for c, e := range l.conns {
-		if e.state == http.StateActive || e.since.After(young) {
-			continue
+		switch {
+		case e.state == http.StateNew && !e.since.After(young):
+			if victim == nil || e.since.Before(oldest) {
+				victim, oldest = c, e.since
+			}
+		case e.state == http.StateIdle && !e.since.After(youngIdle):
+			if idle == nil || e.since.Before(oldestIdle) {
+				idle, oldestIdle = c, e.since
+			}
 		}
-		if victim == nil || e.since.Before(oldest) {
-			victim, oldest = c, e.since
-		}
+	}
+	if victim == nil {
+		victim = idle
 	}
 	if victim == nil {
 		return false

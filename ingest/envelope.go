@@ -23,11 +23,9 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	key := requestKey(r)
 	cost := h.cost(r)
 	if key != "" {
-		release, err := h.authorize(r, project, key, cost)
-		if err != nil {
+		if err := h.authorize(r, project, key); err != nil {
 			return err
 		}
-		defer release()
 	}
 
 	b, err := openBody(w, r, h.envelope)
@@ -35,6 +33,13 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer b.Close()
+	if key != "" {
+		release, err := h.reserve(project, cost)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	br := lineReaders.Get().(*bufio.Reader)
 	br.Reset(b)
 	defer func() { br.Reset(nil); lineReaders.Put(br) }()
@@ -47,7 +52,10 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		if p.dsnKey == "" {
 			return errNoKey
 		}
-		release, err := h.authorize(r, project, p.dsnKey, cost)
+		if err := h.authorize(r, project, p.dsnKey); err != nil {
+			return err
+		}
+		release, err := h.reserve(project, cost)
 		if err != nil {
 			return err
 		}

@@ -55,7 +55,9 @@ func TestMemoryAdmissionTellsPressureFromSize(t *testing.T) {
 		}
 	}
 
-	// Two requests in flight: admitted, and blocked reading their bodies.
+	// Two requests in flight: their first 300 KiB arrived (past what
+	// openBody reads before reserving), so they are admitted and hold
+	// memory; the rest of their bodies waits.
 	type reply struct {
 		status int
 		err    error
@@ -80,7 +82,7 @@ func TestMemoryAdmissionTellsPressureFromSize(t *testing.T) {
 			replies <- reply{status: resp.StatusCode}
 		}()
 		go func() {
-			pw.Write(env[:1000]) // the rest after the refusals below
+			pw.Write(env[:300<<10]) // the rest after the refusals below
 		}()
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
@@ -109,7 +111,7 @@ func TestMemoryAdmissionTellsPressureFromSize(t *testing.T) {
 	for i, pw := range writers {
 		env := bigEnvelope(size, 10+i)
 		go func() {
-			pw.Write(env[1000:])
+			pw.Write(env[300<<10:])
 			pw.Close()
 		}()
 	}

@@ -12,17 +12,20 @@ func (h *Handler) handleStore(w http.ResponseWriter, r *http.Request) error {
 	if key == "" {
 		return errNoKey
 	}
-	release, err := h.authorize(r, project, key, h.cost(r))
-	if err != nil {
+	if err := h.authorize(r, project, key); err != nil {
 		return err
 	}
-	defer release()
-
+	cost := h.cost(r)
 	b, err := openBody(w, r, h.store)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	release, err := h.reserve(project, cost)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ev := getEventBuf()
 	defer putEventBuf(ev)
 	hint := int64(0)
