@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +35,13 @@ const (
 
 // ExpireEvery is how often age-based retention runs.
 const ExpireEvery = 10 * time.Minute
+
+// After releaseAfter events, the worker hands free memory back to the
+// system once the spool has been empty for idleAfter.
+const (
+	releaseAfter = 1000
+	idleAfter    = 5 * time.Second
+)
 
 // Linger is how long the worker waits after a batch that did not fill, so
 // that the next one gathers more events.
@@ -126,6 +134,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	backoff := time.Second
 	w.expire()
 	nextExpire := time.Now().Add(ExpireEvery)
+	busy := 0 // events digested since memory was last handed back
 	for {
 		if time.Now().After(nextExpire) {
 			w.expire()
@@ -147,6 +156,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue // a backlog: keep going
 		}
 		if n > 0 {
+			busy += n
 			// Under a steady trickle, let a batch accumulate: every batch
 			// costs three fsyncs that compete with ingest's.
 			select {
@@ -160,7 +170,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-notify:
-		case <-time.After(5 * time.Second):
+		case <-time.After(idleAfter):
+			if busy >= releaseAfter {
+				// Idle after a burst: hand the heap the burst grew back
+				// to the system now, rather than when the runtime's
+				// scavenger gets to it minutes later.
+				debug.FreeOSMemory()
+				busy = 0
+			}
 		}
 	}
 }
