@@ -18,6 +18,11 @@ import (
 //     holds, or ends in "token": "csrfmiddlewaretoken", "PHPSESSID",
 //     "JSESSIONID", "userpassword", "accesstoken".
 //
+// A key whose last word says what kind of thing it names about the secret
+// rather than the secret itself ("SSH_AUTH_SOCK", "token_type",
+// "password_length", "auth_url") is not secret: see describingWords. (A
+// URL with credentials in it is still caught by its value.)
+//
 // In key=value text and query strings, the bare key "key" is secret too
 // ("?key=AIza…"); as a JSON key it names cache entries and list items far
 // more often.
@@ -30,6 +35,16 @@ var secretWords = [...]string{
 	"credential", "credentials", "pin", "cvv", "cvc", "sig", "signature",
 	"csrf", "xsrf", "cookie", "privatekey", "ssn", "jwt",
 	"sessionid", "sessionkey", "sessid",
+}
+
+// describingWords, as the last word of a key of two or more words, make it
+// name something about a secret (where it is, how long, of which kind)
+// rather than hold one.
+var describingWords = [...]string{
+	"sock", "socket", "path", "file", "dir", "url", "uri", "host", "port",
+	"type", "method", "scheme", "mode", "enabled", "required", "length", "len",
+	"count", "expires", "expiry", "ttl", "timeout", "policy", "provider",
+	"endpoint", "realm", "version",
 }
 
 // secretStems are the names that make a key secret wherever they appear
@@ -119,6 +134,12 @@ func matchWords(w []byte, parts []span, kind keyKind) bool {
 	}
 	if kind != keyField && len(parts) == 1 && string(w[parts[0].from:parts[0].to]) == "key" {
 		return true
+	}
+	if len(parts) > 1 {
+		last := parts[len(parts)-1]
+		if slices.Contains(describingWords[:], string(w[last.from:last.to])) {
+			return false
+		}
 	}
 	for i, p := range parts {
 		word := w[p.from:p.to]

@@ -66,12 +66,10 @@ var knownSecrets = map[string]map[string]string{
 		`.breadcrumbs[11].data.arguments[0]`: "the same envelope as the console call's argument",
 	},
 	"native/glitchtip_sentry_cli_send_event_no_level.json": {
-		// sentry-cli sends the whole environment; two variable names
-		// hold secret words. Neither value is a secret, but the key
-		// rule cannot know: a session id and an auth socket are the
-		// kind of thing it exists to hide.
-		`.extra.environ.GNOME_DESKTOP_SESSION_ID`: `"session"+"id" words (value "this-is-deprecated")`,
-		`.extra.environ.SSH_AUTH_SOCK`:            `"auth" word: the ssh-agent socket path`,
+		// sentry-cli sends the whole environment; one variable is a
+		// session identifier, the kind of value the key rule exists
+		// to hide (this one holds "this-is-deprecated").
+		`.extra.environ.GNOME_DESKTOP_SESSION_ID`: `"session"+"id" words: a session identifier`,
 	},
 	"other/sentry-java_sentry_event.json": {
 		`.contexts.response.cookies`: "the response's PHPSESSID and csrftoken cookies",

@@ -64,6 +64,8 @@ func TestScrubKeys(t *testing.T) {
 		"max_tokens", "input_tokens", "gen_ai.usage.output_tokens", "promptTokens", "tokenizer",
 		"oauth_state", "authorize_url", "is_authenticated", "pinned", "spinner", "pinky",
 		"signal", "sigma", "design", "assign", "cvvalue", "ssnap", "pwdx", "passive", "keyboard", "PWD",
+		// The last word says what the key names about a secret.
+		"SSH_AUTH_SOCK", "token_type", "password_length", "auth_url", "AUTH_METHOD", "secret_path", "tokenExpiry",
 	} {
 		check(t, scrubTest{name: "kept key " + key, in: `{"extra":{"` + key + `":"v"}}`})
 	}
