@@ -158,7 +158,7 @@ func Populate(dir string, size OldSize, progress io.Writer) (*OldStats, error) {
 		progress = io.Discard
 	}
 	start := time.Now()
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	db, err := store.Open(dir)
