@@ -3,6 +3,7 @@ package ingest
 import (
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -39,6 +40,10 @@ type ConnLimiter struct {
 // two events. It also bounds how fast connections can be cycled at the cap
 // (cap per evictGrace), which is far above what a Pi can serve.
 const evictGrace = 100 * time.Millisecond
+
+// maxPeeks bounds how many connections one eviction looks into (see
+// headersWaiting).
+const maxPeeks = 16
 
 // idleGraceFactor times evictGrace is how long an idle keep-alive
 // connection is safe from eviction (see evictLocked).
@@ -138,20 +143,31 @@ func (l *ConnLimiter) add(c net.Conn, done <-chan struct{}) bool {
 // retry a POST on a connection closed under it), so it goes only when no
 // other can, and after idleGrace.
 func (l *ConnLimiter) evictLocked() bool {
-	var victim, idle net.Conn
-	var oldest, oldestIdle time.Time
+	var fresh []net.Conn
+	var idle net.Conn
+	var oldestIdle time.Time
 	now := time.Now()
 	young, youngIdle := now.Add(-l.grace), now.Add(-idleGraceFactor*l.grace)
 	for c, e := range l.conns {
 		switch {
 		case e.state == http.StateNew && !e.since.After(young):
-			if victim == nil || e.since.Before(oldest) {
-				victim, oldest = c, e.since
-			}
+			fresh = append(fresh, c)
 		case e.state == http.StateIdle && !e.since.After(youngIdle):
 			if idle == nil || e.since.Before(oldestIdle) {
 				idle, oldestIdle = c, e.since
 			}
+		}
+	}
+	// The oldest connection without a request goes, unless its request's
+	// headers are all waiting in the socket: the server has only not got
+	// round to reading them yet (a busy server takes longer than the
+	// grace), and closing it would fail a client that did nothing wrong.
+	slices.SortFunc(fresh, func(a, b net.Conn) int { return l.conns[a].since.Compare(l.conns[b].since) })
+	var victim net.Conn
+	for i, c := range fresh {
+		if i >= maxPeeks || !headersWaiting(c) {
+			victim = c
+			break
 		}
 	}
 	if victim == nil {

@@ -1,0 +1,50 @@
+//go:build unix
+
+package ingest
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// headersWaiting sees a whole header block in the socket without taking
+// it, and does not mistake a header block begun for one.
+func TestHeadersWaiting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tt := range []struct {
+		sent string
+		want bool
+	}{
+		{"", false},
+		{"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nX-", false},
+		{"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", true},
+	} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, tt.sent)
+		time.Sleep(20 * time.Millisecond) // loopback delivery
+		if got := headersWaiting(s); got != tt.want {
+			t.Errorf("headersWaiting after %q = %v, want %v", tt.sent, got, tt.want)
+		}
+		if tt.sent != "" {
+			b := make([]byte, len(tt.sent))
+			if _, err := io.ReadFull(s, b); err != nil || string(b) != tt.sent {
+				t.Errorf("after the peek the server reads %q, %v", b, err)
+			}
+		}
+		c.Close()
+		s.Close()
+	}
+}
