@@ -153,7 +153,7 @@ func (l *ConnLimiter) evictLocked() bool {
 		case e.state == http.StateNew && !e.since.After(young):
 			fresh = append(fresh, c)
 		case e.state == http.StateIdle && !e.since.After(youngIdle):
-			if idle == nil || e.since.Before(oldestIdle) {
+			if (idle == nil || e.since.Before(oldestIdle)) && !headersWaiting(c) {
 				idle, oldestIdle = c, e.since
 			}
 		}
