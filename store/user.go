@@ -1,15 +1,10 @@
 package store
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/tidwall/buntdb"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -96,46 +91,3 @@ var dummyHash = sync.OnceValue(func() []byte {
 	h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), bcryptCost)
 	return h
 })
-
-// Token is an API bearer token. Only its hash is stored.
-type Token struct {
-	Hash      string    `json:"hash"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// CreateToken creates and returns a new API token: 40 lowercase hex digits.
-func (db *DB) CreateToken() (string, error) {
-	var b [20]byte
-	rand.Read(b[:])
-	tok := hex.EncodeToString(b[:])
-	h := hashToken(tok)
-	err := db.update(func(tx *kvTx) error {
-		return setJSON(tx, tokenKey(h), Token{Hash: h, CreatedAt: db.Now().UTC()})
-	})
-	if err != nil {
-		return "", err
-	}
-	return tok, nil
-}
-
-// CheckToken reports whether tok is a valid API token.
-func (db *DB) CheckToken(tok string) bool {
-	if len(tok) != 40 {
-		return false
-	}
-	found := false
-	db.view(func(tx *kvTx) error {
-		_, err := tx.Get(tokenKey(hashToken(tok)))
-		found = err == nil
-		if err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-			return err
-		}
-		return nil
-	})
-	return found
-}
-
-func hashToken(tok string) string {
-	h := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(h[:])
-}
