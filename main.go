@@ -39,7 +39,6 @@ import (
 
 	"github.com/tinysink/tinysink/alerts"
 	"github.com/tinysink/tinysink/budget"
-	"github.com/tinysink/tinysink/budget/ops"
 	"github.com/tinysink/tinysink/budget/profile"
 	"github.com/tinysink/tinysink/digest"
 	"github.com/tinysink/tinysink/ingest"
@@ -340,7 +339,7 @@ func cmdBackup(args []string, stdout, stderr io.Writer) error {
 	db, err := store.Open(c.Data)
 	switch {
 	case err == nil:
-		err = ops.WriteBackup(db, file)
+		err = store.WriteBackup(db, file)
 		db.Close()
 	case errors.Is(err, store.ErrLocked):
 		if token == "" {
@@ -349,12 +348,12 @@ func cmdBackup(args []string, stdout, stderr io.Writer) error {
 			token = strings.TrimSpace(string(b))
 		}
 		if token == "" {
-			return ops.ErrNoToken
+			return store.ErrNoToken
 		}
 		if url == "" {
 			url = baseURL(&config{Addr: strings.Replace(c.Addr, "0.0.0.0:", "127.0.0.1:", 1)}, nil)
 		}
-		err = ops.FetchBackup(context.Background(), url, token, file)
+		err = store.FetchBackup(context.Background(), url, token, file)
 	}
 	if err != nil {
 		return err
@@ -572,7 +571,7 @@ type server struct {
 	base     string
 	adminMsg string
 	disk     *store.DiskGuard
-	ops      *ops.Watch
+	ops      *Watch
 	// metricsLn and metrics serve -metrics-addr, when set.
 	metricsLn net.Listener
 	metrics   *http.Server
@@ -655,7 +654,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	})
 	s.worker.OnAlert = s.alerts.Poke
 
-	refusals := ops.NewRefusals(log.With("component", "ingest"))
+	refusals := NewRefusals(log.With("component", "ingest"))
 	ing := ingest.New(ingest.Config{
 		// The quota goes last: it holds a place for each request it admits
 		// (given back through OnRelease when no event is spooled).
@@ -681,9 +680,9 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		Problems: func() []string { return s.ops.Ready().Reasons },
 	}).Register(mux)
 	mux.Handle("GET /debug/budget", s.requireToken(http.HandlerFunc(s.handleBudget)))
-	s.ops = ops.New(ops.Config{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
+	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
 	s.ops.Register(mux, s.requireToken)
-	mux.Handle("POST "+ops.BackupPath, s.requireToken(ops.BackupHandler(s.db, log.With("component", "backup"))))
+	mux.Handle("POST "+store.BackupPath, s.requireToken(store.BackupHandler(s.db, log.With("component", "backup"))))
 	if c.MetricsAddr != "" {
 		if s.metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("-metrics-addr: %w", err)
@@ -713,7 +712,9 @@ func (s *server) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.worker.Run(wctx) })
 	wg.Go(func() { s.alerts.Run(wctx) })
-	wg.Go(func() { s.ops.KeepMaxDisk(wctx, s.log.With("component", "retention")) })
+	wg.Go(func() {
+		s.db.KeepMaxDisk(wctx, s.ops.cfg.MaxDisk, func() int64 { return s.worker.Stats().Batches }, s.log.With("component", "retention"))
+	})
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- s.http.Serve(s.ln) }()
 	if s.metrics != nil {

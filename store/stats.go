@@ -21,7 +21,13 @@ type opsState struct {
 	delivered, failures, givenUp atomic.Int64
 	// backups counts the Backups running now.
 	backups atomic.Int32
+	// diskEvicted counts the events KeepMaxDisk evicted.
+	diskEvicted atomic.Int64
 }
+
+// DiskEvicted returns how many events KeepMaxDisk has evicted to keep the
+// data directory under its disk budget.
+func (db *DB) DiskEvicted() int64 { return db.ops.diskEvicted.Load() }
 
 // AlertStats returns the outbox figures.
 func (db *DB) AlertStats() (AlertStats, error) {

@@ -1,4 +1,4 @@
-package ops
+package main
 
 import (
 	"bytes"
@@ -107,7 +107,7 @@ func newEnvQuota(t *testing.T, projectQuota quota.Limits) *env {
 	e.quota = quota.New(quota.Config{Project: projectQuota})
 	ing := ingest.New(ingest.Config{Projects: e.db, Admit: quota.Admitters{disk, e.quota}, Spool: e.sp, Logger: log,
 		OnAccept: func(p int) { e.quota.Count(p); e.refusals.Accepted(p) }, OnRefuse: e.refusals.Refused})
-	e.watch = New(Config{DB: e.db, Spool: e.sp, Worker: e.worker, Ingest: ing, Refusals: e.refusals, Disk: disk, Version: "test"})
+	e.watch = newWatch(watchConfig{DB: e.db, Spool: e.sp, Worker: e.worker, Ingest: ing, Refusals: e.refusals, Disk: disk, Version: "test"})
 	e.watch.Now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	e.refusals.Now = e.watch.Now
 	mux := http.NewServeMux()
@@ -224,7 +224,7 @@ func TestReadyReportsStalledDigest(t *testing.T) {
 		t.Fatalf("ingest during a stalled digest = %d %s", code, body)
 	}
 	// Give the worker the time to pick the event up and block on it.
-	waitFor(t, func() bool { return !e.worker.Stats().Idle })
+	waitUntil(t, func() bool { return !e.worker.Stats().Idle })
 	if code, body := e.get(t, "/health/ready", ""); code != 200 {
 		t.Fatalf("ready with a fresh backlog = %d %s", code, body)
 	}
@@ -248,7 +248,7 @@ func TestReadyReportsStalledDigest(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -551,7 +551,7 @@ func TestReadyAfterRestartWithDigestedSpool(t *testing.T) {
 	if err := w.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	watch := New(Config{DB: db, Spool: sp, Worker: w})
+	watch := newWatch(watchConfig{DB: db, Spool: sp, Worker: w})
 	watch.Now = func() time.Time { return time.Now().Add(time.Minute) }
 	if r := watch.Ready(); !r.Ready() || r.Backlog != 0 {
 		t.Errorf("Ready after a restart = %+v", r)
@@ -580,8 +580,12 @@ func TestKeepMaxDisk(t *testing.T) {
 	e.watch.cfg.MaxDisk = u.Store + u.Events/2
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { e.watch.KeepMaxDisk(ctx, slog.New(slog.DiscardHandler)); close(done) }()
-	waitFor(t, func() bool { return e.watch.diskEvicted.Load() > 0 })
+	batches := func() int64 { return e.worker.Stats().Batches }
+	go func() {
+		e.db.KeepMaxDisk(ctx, e.watch.cfg.MaxDisk, batches, slog.New(slog.DiscardHandler))
+		close(done)
+	}()
+	waitUntil(t, func() bool { return e.db.DiskEvicted() > 0 })
 	cancel()
 	<-done
 	after, _ := e.db.DataUsage()
@@ -589,7 +593,7 @@ func TestKeepMaxDisk(t *testing.T) {
 		t.Errorf("usage %d over the budget %d", after.Store+after.Events, e.watch.cfg.MaxDisk)
 	}
 	_, text := e.get(t, "/metrics", e.token)
-	if !strings.Contains(text, "tinysink_events_evicted_disk_total "+strconv.FormatInt(e.watch.diskEvicted.Load(), 10)+"\n") {
+	if !strings.Contains(text, "tinysink_events_evicted_disk_total "+strconv.FormatInt(e.db.DiskEvicted(), 10)+"\n") {
 		t.Error("metrics do not report the evictions")
 	}
 }

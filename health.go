@@ -1,4 +1,4 @@
-package ops
+package main
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package ops
+package main
 
 import (
 	"cmp"
@@ -50,7 +50,7 @@ type Refusals struct {
 
 	mu     sync.Mutex // guards the fields below
 	n      map[string]int64
-	runs   map[runKey]*run
+	runs   map[runKey]*refusalRun
 	logged map[runKey]time.Time // when the last line about a key was logged
 }
 
@@ -59,8 +59,8 @@ type runKey struct {
 	project int
 }
 
-// run is a run of refusals.
-type run struct {
+// refusalRun is a run of refusals.
+type refusalRun struct {
 	start, last time.Time
 	refused     int64 // refusals in the run
 	unlogged    int64 // refusals since the last log line
@@ -82,7 +82,7 @@ func NewRefusals(log *slog.Logger) *Refusals {
 	}
 	return &Refusals{
 		SustainedAfter: DefaultSustainedAfter, Gap: DefaultRefusalGap, Now: time.Now, log: log,
-		n: map[string]int64{}, runs: map[runKey]*run{}, logged: map[runKey]time.Time{},
+		n: map[string]int64{}, runs: map[runKey]*refusalRun{}, logged: map[runKey]time.Time{},
 	}
 }
 
@@ -95,7 +95,7 @@ func (r *Refusals) Refused(project int, reason string) {
 	r.n[reason]++
 	ru := r.runs[k]
 	if ru == nil || now.Sub(ru.last) > r.Gap {
-		ru = &run{start: now}
+		ru = &refusalRun{start: now}
 		r.runs[k] = ru
 		r.active.Store(int32(len(r.runs)))
 	}

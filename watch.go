@@ -1,17 +1,14 @@
-// Package ops is what an operator of a running tinysink uses: the
-// liveness and readiness checks (/health/live, /health/ready) and the
-// Prometheus metrics (/metrics).
-//
-// It reads the other packages through their exported figures (ingest
-// counters, digest and spool stats, store usage) and writes nothing but the
-// readiness check's rate-limited write probe. budget itself stays a leaf;
-// only main imports this package.
-package ops
+package main
+
+// What an operator of a running tinysink uses: the liveness and readiness
+// checks (/health/live, /health/ready) and the Prometheus metrics
+// (/metrics). They read the other packages through their exported figures
+// (ingest counters, digest and spool stats, store usage) and write nothing
+// but the readiness check's rate-limited write probe.
 
 import (
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tinysink/tinysink/digest"
@@ -20,8 +17,8 @@ import (
 	"github.com/tinysink/tinysink/store"
 )
 
-// Config names what a Watch reads. DB, Spool and Worker are required.
-type Config struct {
+// watchConfig names what a Watch reads. DB, Spool and Worker are required.
+type watchConfig struct {
 	DB     *store.DB
 	Spool  *spool.Spool
 	Worker *digest.Worker
@@ -51,7 +48,7 @@ const (
 
 // Watch serves the health checks and the metrics.
 type Watch struct {
-	cfg Config
+	cfg watchConfig
 	// StallAfter is how long the digest may go without committing a batch
 	// while the spool holds an event older than this, before readiness
 	// fails.
@@ -64,8 +61,7 @@ type Watch struct {
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 
-	start       time.Time
-	diskEvicted atomic.Int64 // events evicted by KeepMaxDisk
+	start time.Time
 
 	mu      sync.Mutex // guards the fields below
 	pending *check     // the readiness check running now, if any
@@ -73,8 +69,8 @@ type Watch struct {
 	probeOK error      // the result at probeAt
 }
 
-// New returns a Watch over cfg.
-func New(cfg Config) *Watch {
+// newWatch returns a Watch over cfg.
+func newWatch(cfg watchConfig) *Watch {
 	return &Watch{
 		cfg: cfg, StallAfter: DefaultStallAfter, ProbeEvery: DefaultProbeEvery, CheckTimeout: DefaultCheckTimeout,
 		Now: time.Now, start: time.Now(),

@@ -1,4 +1,4 @@
-package ops
+package main
 
 import (
 	"net/http"
@@ -95,7 +95,7 @@ func (w *Watch) writeMetrics(p *promWriter) {
 	}
 	if w.cfg.MaxDisk > 0 {
 		p.one("tinysink_data_max_bytes", "gauge", "The configured disk budget (-max-disk).", float64(w.cfg.MaxDisk))
-		p.one("tinysink_events_evicted_disk_total", "counter", "Events removed to keep the data directory under -max-disk.", float64(w.diskEvicted.Load()))
+		p.one("tinysink_events_evicted_disk_total", "counter", "Events removed to keep the data directory under -max-disk.", float64(w.cfg.DB.DiskEvicted()))
 	}
 	if g := w.cfg.Disk; g != nil {
 		if sp, err := g.Space(); err == nil {

@@ -1,4 +1,4 @@
-package ops
+package store
 
 import (
 	"context"
@@ -10,8 +10,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/tinysink/tinysink/store"
 )
 
 // BackupPath is the API endpoint that streams a backup of the running
@@ -26,10 +24,10 @@ const backupStatus = "X-Tinysink-Backup-Status"
 // server gives up (the digest waits while a backup runs).
 const writeStall = 30 * time.Second
 
-// BackupHandler serves POST BackupPath: the archive of store.DB.Backup as
+// BackupHandler serves POST BackupPath: the archive of DB.Backup as
 // the response body (application/zstd), with a trailer saying whether it
 // is complete. Guard it with the API token check.
-func BackupHandler(db *store.DB, log *slog.Logger) http.Handler {
+func BackupHandler(db *DB, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/zstd")
 		w.Header().Set("Content-Disposition", `attachment; filename="tinysink-`+time.Now().UTC().Format("20060102-150405")+`.tar.zst"`)
@@ -77,7 +75,7 @@ func FetchBackup(ctx context.Context, baseURL, token, path string) error {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("the server refused the backup: %s %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	return store.WriteFileAtomic(path, func(f *os.File) error {
+	return WriteFileAtomic(path, func(f *os.File) error {
 		if _, err := io.Copy(f, resp.Body); err != nil {
 			return fmt.Errorf("receive the backup: %w", err)
 		}
@@ -92,8 +90,8 @@ func FetchBackup(ctx context.Context, baseURL, token, path string) error {
 }
 
 // WriteBackup writes a backup of db, opened by this process, to path.
-func WriteBackup(db *store.DB, path string) error {
-	return store.WriteFileAtomic(path, func(f *os.File) error { return db.Backup(f) })
+func WriteBackup(db *DB, path string) error {
+	return WriteFileAtomic(path, func(f *os.File) error { return db.Backup(f) })
 }
 
 // ErrNoToken is returned when a backup must go through the running server
