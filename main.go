@@ -670,8 +670,10 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	api := ui.NewAPI(s.db, s.base, log.With("component", "api"))
 	api.ReleaseEpoch = digest.ReleaseEpoch
 	api.LatestRelease = digest.LatestRelease
+	api.SendTest, api.Poke = s.alerts.SendTest, s.alerts.Poke
+	api.Budget = http.HandlerFunc(s.handleBudget)
+	api.Backup = store.BackupHandler(s.db, log.With("component", "backup"))
 	api.Register(mux)
-	s.alerts.RegisterAPI(mux, s.requireToken)
 	// UI routes (the web UI registers its pages here).
 	ui.New(ui.Config{
 		DB: s.db, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
@@ -679,10 +681,8 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		Status:   func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
 		Problems: func() []string { return s.ops.Ready().Reasons },
 	}).Register(mux)
-	mux.Handle("GET /debug/budget", s.requireToken(http.HandlerFunc(s.handleBudget)))
 	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
-	s.ops.Register(mux, s.requireToken)
-	mux.Handle("POST "+store.BackupPath, s.requireToken(store.BackupHandler(s.db, log.With("component", "backup"))))
+	s.ops.Register(mux, api.Protect(store.ScopeRead))
 	if c.MetricsAddr != "" {
 		if s.metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("-metrics-addr: %w", err)
@@ -736,19 +736,6 @@ func (s *server) serve(ctx context.Context) error {
 		err = nil
 	}
 	return err
-}
-
-// requireToken lets through requests with a valid API bearer token.
-func (s *server) requireToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !s.db.CheckToken(strings.TrimSpace(tok)) {
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			http.Error(w, `{"detail":"Invalid or missing bearer token."}`, http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // budgetPage is what /debug/budget shows.

@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -64,9 +63,7 @@ func (s *Sender) sendBackend(ctx context.Context, b *store.AlertBackend, m *mess
 		return outcome{failure: &store.Failure{At: s.now(), Error: err.Error()}, permanent: true}
 	}
 	out := s.post(ctx, target, body, key)
-	if out.failure != nil {
-		scrub(out.failure, secrets(b))
-	}
+	out.failure = b.Scrubbed(out.failure)
 	return out
 }
 
@@ -131,76 +128,6 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-// secretKeys are the config values never shown in full.
-var secretKeys = map[string]bool{"webhook_url": true, "bot_token": true}
-
-func secrets(b *store.AlertBackend) []string {
-	var out []string
-	for k, v := range b.Config {
-		if secretKeys[k] && v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// scrub replaces the secrets in a failure's texts with their masks.
-func scrub(f *store.Failure, secrets []string) {
-	for _, sec := range secrets {
-		m := maskSecret(sec)
-		f.Error = strings.ReplaceAll(f.Error, sec, m)
-		f.Body = strings.ReplaceAll(f.Body, sec, m)
-		// net/http quotes the URL in its errors, with any password
-		// replaced: hide the path and query on their own too.
-		if q := strconv.Quote(sec); len(q) > 2 {
-			f.Error = strings.ReplaceAll(f.Error, q[1:len(q)-1], m)
-		}
-		if u, err := url.Parse(sec); err == nil && u.Host != "" {
-			if rest := u.RequestURI(); len(rest) > 1 {
-				f.Error = strings.ReplaceAll(f.Error, rest, maskPath(rest))
-				f.Body = strings.ReplaceAll(f.Body, rest, maskPath(rest))
-			}
-		}
-	}
-}
-
-// maskSecret shows enough of a secret to recognise it: a URL's scheme and
-// host and the end of a long path (the path of a webhook URL is its
-// secret); a bot token's bot id.
-func maskSecret(v string) string {
-	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
-		return u.Scheme + "://" + u.Host + maskPath(u.RequestURI())
-	}
-	if id, _, ok := strings.Cut(v, ":"); ok && id != "" && len(id) <= len(v)/2 {
-		return id + ":…"
-	}
-	return v[:min(4, len(v)/4)] + "…"
-}
-
-// maskPath hides a URL's path and query, keeping the last four characters
-// of a long one.
-func maskPath(p string) string {
-	switch {
-	case len(p) <= 1:
-		return "/"
-	case len(p) >= 16:
-		return "/…" + p[len(p)-4:]
-	}
-	return "/…"
-}
-
-// maskConfig returns a copy of the config with its secrets masked.
-func maskConfig(cfg map[string]string) map[string]string {
-	out := make(map[string]string, len(cfg))
-	for k, v := range cfg {
-		if secretKeys[k] {
-			v = maskSecret(v)
-		}
-		out[k] = v
-	}
-	return out
 }
 
 // reasonLine is "<REASON> issue", as the chat backends show it.

@@ -31,6 +31,10 @@ func historyPrefix(iid uint32) string { return "history:" + pad10(iid) + ":" }
 // is not known.
 var ErrInvalidAction = errors.New("store: action not allowed in the issue's state")
 
+// errActionNotAllowed is what apply returns: a *ValidationError of Kind
+// ErrInvalidAction.
+var errActionNotAllowed = &ValidationError{Kind: ErrInvalidAction, Msg: "action not allowed in the issue's state"}
+
 // Action is what a user does to an issue, named as in reference §6.2. The
 // parameterised ones are built with ResolveInRelease, MuteFor and
 // MuteUntil.
@@ -138,7 +142,7 @@ func (a Action) Allowed(iss *Issue) bool {
 // actions go here and in Allowed.
 func (a Action) apply(iss *Issue, now time.Time) (string, error) {
 	if !a.Allowed(iss) {
-		return "", ErrInvalidAction
+		return "", errActionNotAllowed
 	}
 	name, version, cond, _ := a.parts()
 	unmute := func() {
@@ -186,7 +190,7 @@ func (a Action) apply(iss *Issue, now time.Time) (string, error) {
 		unmute()
 		return HistoryUnmuted, nil
 	}
-	return "", ErrInvalidAction
+	return "", errActionNotAllowed
 }
 
 // ApplyAction performs action a on issue id as user, with an optional

@@ -44,29 +44,82 @@ const (
 	BackendWebhook    = "webhook" // a generic JSON webhook
 )
 
-// backendKeys lists the config keys of each kind: required ones first,
-// then optional ones after a "?".
-var backendKeys = map[string][]string{
-	BackendSlack:      {"webhook_url"},
-	BackendMattermost: {"webhook_url", "?channel"},
-	BackendDiscord:    {"webhook_url"},
-	BackendTelegram:   {"bot_token", "chat_id", "?message_thread_id"},
-	BackendWebhook:    {"webhook_url"},
+// BackendField is one config key of a kind of alert backend: the one
+// schema the store validates, the UI's forms show and the API accepts.
+type BackendField struct {
+	Key      string // the config key, e.g. "webhook_url"
+	Label    string // how a form names it
+	Help     string // a form's hint
+	Type     string // the form's input type: "url" or "text"
+	Optional bool
+	// Secret values are never shown in full: pages and API replies show
+	// MaskSecret of them, and failure texts are scrubbed of them.
+	Secret bool
 }
 
-// BackendKinds returns the kinds of alert backend, sorted.
+// BackendKind is a kind of alert backend and its config keys.
+type BackendKind struct {
+	Kind   string
+	Label  string
+	Fields []BackendField
+}
+
+var webhookField = BackendField{Key: "webhook_url", Label: "Webhook URL", Type: "url", Secret: true}
+
+func withHelp(f BackendField, help string) BackendField {
+	f.Help = help
+	return f
+}
+
+// backendKinds are the kinds of alert backend, in the order the settings
+// page offers them.
+var backendKinds = []BackendKind{
+	{BackendSlack, "Slack", []BackendField{withHelp(webhookField, "An incoming webhook, https://hooks.slack.com/services/…")}},
+	{BackendMattermost, "Mattermost", []BackendField{
+		withHelp(webhookField, "An incoming webhook, https://mattermost.example.com/hooks/…"),
+		{Key: "channel", Label: "Channel", Type: "text", Optional: true, Help: "Posts to this channel instead of the webhook's own."},
+	}},
+	{BackendDiscord, "Discord", []BackendField{withHelp(webhookField, "A channel webhook, https://discord.com/api/webhooks/…")}},
+	{BackendTelegram, "Telegram", []BackendField{
+		{Key: "bot_token", Label: "Bot token", Type: "text", Secret: true, Help: "From @BotFather, like 123456:ABC-def_GHI."},
+		{Key: "chat_id", Label: "Chat id", Type: "text", Help: "A number (negative for groups), or @channelname."},
+		{Key: "message_thread_id", Label: "Topic id", Type: "text", Optional: true, Help: "The message_thread_id of a topic in a forum group."},
+	}},
+	{BackendWebhook, "Webhook", []BackendField{withHelp(webhookField, "Receives the issue as JSON in a POST, with title, project_name, url and alert_reason.")}},
+}
+
+// AlertBackendKinds returns the kinds of alert backend with their config
+// keys, in the order the settings page offers them. Callers must not
+// change the result.
+func AlertBackendKinds() []BackendKind { return backendKinds }
+
+// AlertBackendKind returns the kind named k.
+func AlertBackendKind(k string) (BackendKind, bool) {
+	for _, bk := range backendKinds {
+		if bk.Kind == k {
+			return bk, true
+		}
+	}
+	return BackendKind{}, false
+}
+
+// BackendKinds returns the names of the kinds of alert backend, sorted.
 func BackendKinds() []string {
-	kinds := make([]string, 0, len(backendKeys))
-	for k := range backendKeys {
-		kinds = append(kinds, k)
+	kinds := make([]string, 0, len(backendKinds))
+	for _, bk := range backendKinds {
+		kinds = append(kinds, bk.Kind)
 	}
 	sort.Strings(kinds)
 	return kinds
 }
 
-// ErrInvalidBackend is returned (wrapped, with the reason after it) for an
+// ErrInvalidBackend is the Kind of the *ValidationError returned for an
 // alert backend whose kind, name or config is not acceptable.
 var ErrInvalidBackend = errors.New("store: invalid alert backend")
+
+func invalidBackend(field, msg string) error {
+	return &ValidationError{Kind: ErrInvalidBackend, Field: field, Msg: msg}
+}
 
 // Failure is what went wrong the last time a message could not be
 // delivered.
@@ -97,41 +150,40 @@ type AlertBackend struct {
 const MaxBackendName = 100
 
 // ValidateAlertBackend checks b's kind and config and tidies its name (an
-// empty name becomes the kind). It returns an error wrapping
+// empty name becomes the kind). It returns a *ValidationError of Kind
 // ErrInvalidBackend that says what is wrong.
 func ValidateAlertBackend(b *AlertBackend) error {
-	keys, ok := backendKeys[b.Kind]
+	bk, ok := AlertBackendKind(b.Kind)
 	if !ok {
-		return fmt.Errorf("%w: kind must be one of %s", ErrInvalidBackend, strings.Join(BackendKinds(), ", "))
+		return invalidBackend("kind", "must be one of "+strings.Join(BackendKinds(), ", "))
 	}
 	b.Name = strings.TrimSpace(b.Name)
 	if b.Name == "" {
 		b.Name = b.Kind
 	}
 	if utf8.RuneCountInString(b.Name) > MaxBackendName || hasControl(b.Name) {
-		return fmt.Errorf("%w: a name has at most %d characters and no control characters", ErrInvalidBackend, MaxBackendName)
+		return invalidBackend("", fmt.Sprintf("a name has at most %d characters and no control characters", MaxBackendName))
 	}
 	known := map[string]bool{}
-	for _, k := range keys {
-		opt := strings.HasPrefix(k, "?")
-		k = strings.TrimPrefix(k, "?")
+	for _, f := range bk.Fields {
+		k := f.Key
 		known[k] = true
 		v := strings.TrimSpace(b.Config[k])
 		if v == "" {
-			if !opt {
-				return fmt.Errorf("%w: config.%s is required for %s", ErrInvalidBackend, k, b.Kind)
+			if !f.Optional {
+				return invalidBackend("config."+k, "is required for "+b.Kind)
 			}
 			delete(b.Config, k)
 			continue
 		}
 		b.Config[k] = v
 		if err := checkConfigValue(k, v); err != nil {
-			return fmt.Errorf("%w: config.%s %v", ErrInvalidBackend, k, err)
+			return invalidBackend("config."+k, err.Error())
 		}
 	}
 	for k := range b.Config {
 		if !known[k] {
-			return fmt.Errorf("%w: config.%s is not a setting of %s", ErrInvalidBackend, k, b.Kind)
+			return invalidBackend("config."+k, "is not a setting of "+b.Kind)
 		}
 	}
 	return nil

@@ -109,7 +109,7 @@ func (db *DB) CreateProject(name string) (*Project, error) {
 			return err
 		}
 		if exists {
-			return fmt.Errorf("%w: project %q", ErrExists, slug)
+			return &ValidationError{Kind: ErrExists, Field: "name", Msg: fmt.Sprintf("gives the slug %q, which another project has", slug)}
 		}
 		id, err := nextSeq(tx, "project")
 		if err != nil {

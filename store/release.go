@@ -30,14 +30,15 @@ const MaxVersionLen = 250
 
 func checkVersion(v string) error {
 	if v == "" || len(v) > MaxVersionLen || strings.ContainsAny(v, "\x00\n\r\t") {
-		return fmt.Errorf("%w: a release version has 1 to %d characters and no control characters", ErrInvalid, MaxVersionLen)
+		return Invalid("version", fmt.Sprintf("has 1 to %d characters and no control characters", MaxVersionLen))
 	}
 	return nil
 }
 
-// ErrInvalid is returned for input the store refuses; its text says why and
-// is meant for the user.
-var ErrInvalid = errors.New("invalid")
+// ErrInvalid is the Kind of the *ValidationError returned for input the
+// store refuses (see Invalid); the error's text says why and is meant for
+// the user.
+var ErrInvalid = errors.New("store: invalid input")
 
 // Release returns the project's release with the given version.
 func (db *DB) Release(project int, version string) (*Release, error) {
@@ -74,7 +75,7 @@ func (db *DB) CreateRelease(project int, version string, date time.Time, epoch E
 // AddDeploy records a deploy of an existing release.
 func (db *DB) AddDeploy(d *Deploy) error {
 	if d.Environment == "" {
-		return fmt.Errorf("%w: a deploy needs an environment", ErrInvalid)
+		return Invalid("environment", "is required for a deploy")
 	}
 	return db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(releaseKey(d.Project, d.Version)); err != nil {

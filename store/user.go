@@ -42,7 +42,7 @@ func (db *DB) CreateUser(name, password string, admin bool) (*User, error) {
 	u := &User{Name: name, PasswordHash: string(h), Admin: admin, Active: true, CreatedAt: db.Now().UTC()}
 	err = db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(userKey(name)); err == nil {
-			return fmt.Errorf("%w: user %q", ErrExists, name)
+			return &ValidationError{Kind: ErrExists, Field: "name", Msg: fmt.Sprintf("%q is taken", name)}
 		}
 		return setJSON(tx, userKey(name), u)
 	})

@@ -3,7 +3,6 @@ package ui
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -14,110 +13,6 @@ import (
 // listed on its settings page and changed by admins on a form per kind.
 // Secrets (webhook URLs, bot tokens) are never shown in full: a page
 // shows their masks, and an edit form leaves a secret empty to keep it.
-
-// backendField is one config key of a kind of backend, as its form shows it.
-type backendField struct {
-	Key      string
-	Label    string
-	Help     string
-	Type     string // the input type
-	Optional bool
-	Secret   bool
-}
-
-// backendKind is a kind of backend and its form.
-type backendKind struct {
-	Kind   string
-	Label  string
-	Fields []backendField
-}
-
-var webhookField = backendField{Key: "webhook_url", Label: "Webhook URL", Type: "url", Secret: true}
-
-// backendKinds are the forms of the kinds store.BackendKinds names, in the
-// order the settings page offers them.
-var backendKinds = []backendKind{
-	{store.BackendSlack, "Slack", []backendField{withHelp(webhookField, "An incoming webhook, https://hooks.slack.com/services/…")}},
-	{store.BackendMattermost, "Mattermost", []backendField{
-		withHelp(webhookField, "An incoming webhook, https://mattermost.example.com/hooks/…"),
-		{Key: "channel", Label: "Channel", Type: "text", Optional: true, Help: "Posts to this channel instead of the webhook's own."},
-	}},
-	{store.BackendDiscord, "Discord", []backendField{withHelp(webhookField, "A channel webhook, https://discord.com/api/webhooks/…")}},
-	{store.BackendTelegram, "Telegram", []backendField{
-		{Key: "bot_token", Label: "Bot token", Type: "text", Secret: true, Help: "From @BotFather, like 123456:ABC-def_GHI."},
-		{Key: "chat_id", Label: "Chat id", Type: "text", Help: "A number (negative for groups), or @channelname."},
-		{Key: "message_thread_id", Label: "Topic id", Type: "text", Optional: true, Help: "The message_thread_id of a topic in a forum group."},
-	}},
-	{store.BackendWebhook, "Webhook", []backendField{withHelp(webhookField, "Receives the issue as JSON in a POST, with title, project_name, url and alert_reason.")}},
-}
-
-func withHelp(f backendField, help string) backendField {
-	f.Help = help
-	return f
-}
-
-// kindNamed returns the form of kind k.
-func kindNamed(k string) (backendKind, bool) {
-	for _, bk := range backendKinds {
-		if bk.Kind == k {
-			return bk, true
-		}
-	}
-	return backendKind{}, false
-}
-
-// maskSecret shows enough of a secret to recognise it: a URL's scheme and
-// host and the last four characters of the rest (a webhook URL's path is
-// its secret); a bot token's bot id and last four characters.
-func maskSecret(v string) string {
-	if u, err := url.Parse(v); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-		rest := u.RequestURI()
-		if rest == "/" || rest == "" {
-			return u.Scheme + "://" + u.Host + "/"
-		}
-		return u.Scheme + "://" + u.Host + "/…" + lastN(rest, 4)
-	}
-	if id, secret, ok := strings.Cut(v, ":"); ok && id != "" && strings.Trim(id, "0123456789") == "" {
-		return id + ":…" + lastN(secret, 4)
-	}
-	return "…"
-}
-
-// lastN returns the last n bytes of s when s is at least 4n long, else "".
-func lastN(s string, n int) string {
-	if len(s) < 4*n {
-		return ""
-	}
-	return s[len(s)-n:]
-}
-
-// scrubSecrets replaces the backend's secrets in s with their masks. The
-// sender does so before it stores a failure; this repeats it for display,
-// in case a secret reached the text another way.
-func scrubSecrets(s string, b *store.AlertBackend) string {
-	for _, f := range backendFields(b.Kind) {
-		sec := b.Config[f.Key]
-		if !f.Secret || sec == "" {
-			continue
-		}
-		m := maskSecret(sec)
-		s = strings.ReplaceAll(s, sec, m)
-		if u, err := url.Parse(sec); err == nil && u.Host != "" {
-			if rest := u.RequestURI(); len(rest) > 1 {
-				s = strings.ReplaceAll(s, rest, "/…"+lastN(rest, 4))
-			}
-		}
-		if _, tok, ok := strings.Cut(sec, ":"); ok && len(tok) >= 8 {
-			s = strings.ReplaceAll(s, tok, "…")
-		}
-	}
-	return s
-}
-
-func backendFields(kind string) []backendField {
-	bk, _ := kindNamed(kind)
-	return bk.Fields
-}
 
 // backendView is a backend as the settings page shows it: secrets masked,
 // everything cleaned.
@@ -139,7 +34,7 @@ type failureView struct {
 }
 
 func viewBackend(b *store.AlertBackend) backendView {
-	bk, _ := kindNamed(b.Kind)
+	bk, _ := store.AlertBackendKind(b.Kind)
 	v := backendView{ID: b.ID, Name: clean(b.Name, store.MaxBackendName, false), Kind: b.Kind, KindLabel: bk.Label}
 	if v.KindLabel == "" {
 		v.KindLabel = clean(b.Kind, maxKey, false)
@@ -150,15 +45,15 @@ func viewBackend(b *store.AlertBackend) backendView {
 			continue
 		}
 		if f.Secret {
-			val = maskSecret(val)
+			val = store.MaskSecret(val)
 		}
 		v.Config = append(v.Config, kv{Key: f.Label, Value: clean(val, maxText, false)})
 	}
 	if f := b.LastFailure; f != nil {
 		v.Failure = &failureView{
 			At: when(f.At), Status: f.Status,
-			Error: clean(scrubSecrets(f.Error, b), maxText, false),
-			Body:  clean(scrubSecrets(f.Body, b), 2000, true),
+			Error: clean(b.ScrubSecrets(f.Error), maxText, false),
+			Body:  clean(b.ScrubSecrets(f.Body), 2000, true),
 		}
 	}
 	if !b.LastSuccess.IsZero() {
@@ -187,7 +82,7 @@ func (u *UI) projectBackend(r *http.Request) (*store.Project, *store.AlertBacken
 
 // formField is one input of the backend form.
 type formField struct {
-	backendField
+	store.BackendField
 	Value string
 	// Current is the mask of the stored secret, on the edit form.
 	Current string
@@ -196,7 +91,7 @@ type formField struct {
 type backendFormPage struct {
 	layout
 	Project store.Project
-	Kind    backendKind
+	Kind    store.BackendKind
 	ID      uint32 // 0 on the form for a new backend
 	Name    string
 	Fields  []formField
@@ -212,7 +107,7 @@ func (p *backendFormPage) Action() string {
 	return base + strconv.FormatUint(uint64(p.ID), 10) + "/"
 }
 
-func (u *UI) backendForm(r *http.Request, p *store.Project, bk backendKind, b *store.AlertBackend) *backendFormPage {
+func (u *UI) backendForm(r *http.Request, p *store.Project, bk store.BackendKind, b *store.AlertBackend) *backendFormPage {
 	page := &backendFormPage{layout: u.layout(r, "New "+bk.Label+" backend"), Project: *p, Kind: bk}
 	if b != nil && b.ID != 0 {
 		page.Title = "Edit " + clean(b.Name, store.MaxBackendName, false)
@@ -222,11 +117,11 @@ func (u *UI) backendForm(r *http.Request, p *store.Project, bk backendKind, b *s
 		page.Name = b.Name
 	}
 	for _, f := range bk.Fields {
-		ff := formField{backendField: f}
+		ff := formField{BackendField: f}
 		if b != nil {
 			if f.Secret {
 				if v := b.Config[f.Key]; v != "" && b.ID != 0 {
-					ff.Current = maskSecret(v)
+					ff.Current = store.MaskSecret(v)
 				}
 			} else {
 				ff.Value = b.Config[f.Key]
@@ -244,7 +139,7 @@ func (u *UI) handleBackendNewForm(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	bk, ok := kindNamed(r.URL.Query().Get("kind"))
+	bk, ok := store.AlertBackendKind(r.URL.Query().Get("kind"))
 	if !ok {
 		return errBadInput("Unknown kind of alert backend.")
 	}
@@ -258,7 +153,7 @@ func (u *UI) handleBackendEditForm(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	bk, ok := kindNamed(b.Kind)
+	bk, ok := store.AlertBackendKind(b.Kind)
 	if !ok {
 		return errBadInput("This backend's kind is unknown; delete it through the API.")
 	}
@@ -267,7 +162,7 @@ func (u *UI) handleBackendEditForm(w http.ResponseWriter, r *http.Request) error
 
 // backendFromForm reads the form into a backend of kind bk; a secret left
 // empty keeps the one in cur (nil for a new backend).
-func backendFromForm(r *http.Request, bk backendKind, cur *store.AlertBackend) *store.AlertBackend {
+func backendFromForm(r *http.Request, bk store.BackendKind, cur *store.AlertBackend) *store.AlertBackend {
 	b := &store.AlertBackend{Kind: bk.Kind, Name: r.PostFormValue("name"), Config: map[string]string{}}
 	for _, f := range bk.Fields {
 		v := strings.TrimSpace(r.PostFormValue(f.Key))
@@ -283,8 +178,8 @@ func backendFromForm(r *http.Request, bk backendKind, cur *store.AlertBackend) *
 
 // backendSaveError renders the form again with the store's reason for
 // refusing the backend; other errors are returned.
-func (u *UI) backendSaveError(w http.ResponseWriter, r *http.Request, p *store.Project, bk backendKind, b *store.AlertBackend, err error) error {
-	if !errors.Is(err, store.ErrInvalidBackend) {
+func (u *UI) backendSaveError(w http.ResponseWriter, r *http.Request, p *store.Project, bk store.BackendKind, b *store.AlertBackend, err error) error {
+	if !store.IsValidation(err) {
 		return err
 	}
 	// Secrets typed into a refused form are not sent back to the browser.
@@ -299,13 +194,12 @@ func (u *UI) backendSaveError(w http.ResponseWriter, r *http.Request, p *store.P
 		if cur, cerr := u.db.AlertBackend(b.ID); cerr == nil {
 			for i := range page.Fields {
 				if page.Fields[i].Secret && cur.Config[page.Fields[i].Key] != "" {
-					page.Fields[i].Current = maskSecret(cur.Config[page.Fields[i].Key])
+					page.Fields[i].Current = store.MaskSecret(cur.Config[page.Fields[i].Key])
 				}
 			}
 		}
 	}
-	msg := strings.TrimPrefix(err.Error(), "store: invalid alert backend: ")
-	page.Error = "Not saved: " + clean(msg, maxText, false) + "."
+	page.Error = "Not saved: " + clean(err.Error(), maxText, false) + "."
 	return u.renderStatus(w, http.StatusBadRequest, "alert_backend", page)
 }
 
@@ -326,7 +220,7 @@ func (u *UI) handleBackendCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	bk, ok := kindNamed(r.PostFormValue("kind"))
+	bk, ok := store.AlertBackendKind(r.PostFormValue("kind"))
 	if !ok {
 		return errBadInput("Unknown kind of alert backend.")
 	}
@@ -345,7 +239,7 @@ func (u *UI) handleBackendUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	bk, ok := kindNamed(cur.Kind)
+	bk, ok := store.AlertBackendKind(cur.Kind)
 	if !ok {
 		return errBadInput("This backend's kind is unknown; delete it through the API.")
 	}

@@ -3,9 +3,8 @@
 package ui
 
 import (
-	"crypto/subtle"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -27,6 +26,14 @@ type API struct {
 	ReleaseEpoch store.EpochFunc
 	// LatestRelease picks a project's latest release by those rules.
 	LatestRelease func([]store.Release) (string, bool)
+	// SendTest sends a backend's test message now (the alert sender's);
+	// nil refuses the test route.
+	SendTest func(ctx context.Context, backend uint32) (*store.Failure, error)
+	// Poke tells the alert sender that deliveries may be due; may be nil.
+	Poke func()
+	// Budget serves GET /debug/budget and Backup POST store.BackupPath
+	// (main's); nil answers 404.
+	Budget, Backup http.Handler
 }
 
 // NewAPI returns the JSON API over db. baseURL (for example
@@ -36,89 +43,6 @@ func NewAPI(db *store.DB, baseURL string, log *slog.Logger) *API {
 		log = slog.Default()
 	}
 	return &API{db: db, baseURL: strings.TrimRight(baseURL, "/"), log: log}
-}
-
-const apiPrefix = "/api/canonical/0"
-
-// Register adds the API routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
-	route := func(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
-		mux.Handle("GET "+apiPrefix+pattern, a.requireToken(a.wrap(h)))
-	}
-	route("/projects/", a.handleProjectList)
-	route("/projects/{id}/", a.handleProjectShow)
-	route("/issues/", a.handleIssueList)
-	route("/issues/{id}/", a.handleIssueShow)
-	route("/events/", a.handleEventList)
-	route("/events/{id}/", a.handleEventShow)
-	route("/events/{id}/stacktrace/", a.handleEventStacktrace)
-	route("/quarantine/", a.handleQuarantineList)
-	route("/quarantine/{id}/raw", a.handleQuarantineRaw)
-	a.registerWrites(mux)
-}
-
-// badRequest is an error whose text is meant for the client.
-type badRequest struct{ msg string }
-
-func (e *badRequest) Error() string { return e.msg }
-
-func errBadRequest(format string, args ...any) error {
-	return &badRequest{msg: fmt.Sprintf(format, args...)}
-}
-
-// wrap turns a handler's error into a JSON reply; only errors built on
-// purpose reach the client.
-func (a *API) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := func() (err error) {
-			defer func() {
-				if v := recover(); v != nil {
-					err = fmt.Errorf("panic: %v", v)
-				}
-			}()
-			return h(w, r)
-		}()
-		if err == nil {
-			return
-		}
-		var br *badRequest
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
-		case errors.As(err, &br):
-			writeJSON(w, http.StatusBadRequest, map[string]string{"detail": br.msg})
-		case diskFull(err):
-			a.log.Warn("api write refused: the disk is full", "path", r.URL.Path, "err", err)
-			writeJSON(w, http.StatusInsufficientStorage, map[string]string{"detail": errDiskFullMsg})
-		default:
-			a.log.Error("api request failed", "path", r.URL.Path, "err", err)
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"detail": "Internal error."})
-		}
-	})
-}
-
-func (a *API) requireToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if subtle.ConstantTimeCompare([]byte(strings.ToLower(scheme)), []byte("bearer")) != 1 || !a.db.CheckToken(strings.TrimSpace(tok)) {
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"detail": "Invalid or missing bearer token."})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"detail":"Internal error."}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(b)
-	w.Write([]byte{'\n'})
 }
 
 // page is a cursor-paginated list.
@@ -205,7 +129,7 @@ func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	pid, err := strconv.Atoi(q.Get("project"))
 	if err != nil {
-		return errBadRequest("the project parameter is required")
+		return errBadInput("the project parameter is required")
 	}
 	p, err := a.db.Project(pid)
 	if err != nil {
@@ -219,14 +143,14 @@ func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	case "digested_event_count":
 		f.Sort = store.SortEventCount
 	default:
-		return errBadRequest("sort must be digest_order, last_seen or digested_event_count")
+		return errBadInput("sort must be digest_order, last_seen or digested_event_count")
 	}
 	switch q.Get("order") {
 	case "", "asc":
 	case "desc":
 		f.Desc = true
 	default:
-		return errBadRequest("order must be asc or desc")
+		return errBadInput("order must be asc or desc")
 	}
 	offset, err := parseCursor(q.Get("cursor"))
 	if err != nil {
@@ -261,7 +185,7 @@ func parseCursor(s string) (uint32, error) {
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
-		return 0, errBadRequest("invalid cursor")
+		return 0, errBadInput("invalid cursor")
 	}
 	return uint32(n), nil
 }
@@ -314,7 +238,7 @@ func (a *API) handleEventList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	ref := q.Get("issue")
 	if ref == "" {
-		return errBadRequest("the issue parameter is required")
+		return errBadInput("the issue parameter is required")
 	}
 	_, iss, err := a.issue(ref)
 	if err != nil {
@@ -326,7 +250,7 @@ func (a *API) handleEventList(w http.ResponseWriter, r *http.Request) error {
 	case "asc":
 		asc = true
 	default:
-		return errBadRequest("order must be asc or desc")
+		return errBadInput("order must be asc or desc")
 	}
 	cursor, err := parseCursor(q.Get("cursor"))
 	if err != nil {

@@ -22,7 +22,7 @@ func (a *API) event(r *http.Request) (*store.Event, []byte, error) {
 	if ref := r.URL.Query().Get("project"); ref != "" {
 		pid, err := strconv.Atoi(ref)
 		if err != nil {
-			return nil, nil, errBadRequest("project must be a project id")
+			return nil, nil, errBadInput("project must be a project id")
 		}
 		return a.db.ProjectEvent(pid, id)
 	}
@@ -54,5 +54,5 @@ func (a *API) event(r *http.Request) (*store.Event, []byte, error) {
 	for i, pid := range found {
 		ids[i] = strconv.Itoa(pid)
 	}
-	return nil, nil, errBadRequest("%s", fmt.Sprintf("event %s is stored in projects %s: name one with ?project=ID", r.PathValue("id"), strings.Join(ids, ", ")))
+	return nil, nil, errBadInput("%s", fmt.Sprintf("event %s is stored in projects %s: name one with ?project=ID", r.PathValue("id"), strings.Join(ids, ", ")))
 }

@@ -34,7 +34,7 @@ func (a *API) lifecycleAction(name string, r *http.Request, p *store.Project, is
 		}
 		if _, err := a.db.Release(p.ID, in.Version); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return "", true, errBadRequest("no release %q in this project", in.Version)
+				return "", true, errBadInput("no release %q in this project", in.Version)
 			}
 			return "", true, err
 		}
@@ -49,16 +49,16 @@ func (a *API) lifecycleAction(name string, r *http.Request, p *store.Project, is
 			return "", true, err
 		}
 		if !store.ValidPeriod(in.Period) {
-			return "", true, errBadRequest("period_name must be one of minute, hour, day, week, month, year")
+			return "", true, errBadInput("period_name must be one of minute, hour, day, week, month, year")
 		}
 		if in.N < 1 || in.N > 1000 {
-			return "", true, errBadRequest("nr_of_periods must be 1 to 1000")
+			return "", true, errBadInput("nr_of_periods must be 1 to 1000")
 		}
 		if name == "mute-for" {
 			return store.MuteFor(in.Period, in.N), true, nil
 		}
 		if in.Threshold < 1 {
-			return "", true, errBadRequest("gte_threshold must be at least 1")
+			return "", true, errBadInput("gte_threshold must be at least 1")
 		}
 		return store.MuteUntil(in.Period, in.N, in.Threshold), true, nil
 	}
@@ -73,7 +73,7 @@ func (a *API) latestRelease(pid int) (string, error) {
 		return "", err
 	}
 	if len(rs) == 0 {
-		return "", errBadRequest("the project has no releases yet")
+		return "", errBadInput("the project has no releases yet")
 	}
 	if a.LatestRelease != nil {
 		if v, ok := a.LatestRelease(rs); ok {
@@ -99,17 +99,17 @@ func (a *API) handleCommentCreate(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if strings.TrimSpace(in.Comment) == "" {
-		return errBadRequest("comment is required")
+		return errBadInput("comment is required")
 	}
 	_, iss, err := a.issue(in.Issue)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return errBadRequest("no issue %q", in.Issue)
+			return errBadInput("no issue %q", in.Issue)
 		}
 		return err
 	}
 	if err := a.db.AddComment(iss.ID, "", in.Comment); err != nil {
-		return storeErr(err)
+		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"issue": in.Issue, "comment": in.Comment, "created_at": time.Now().UTC()})
 	return nil

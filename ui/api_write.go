@@ -17,56 +17,22 @@ import (
 // and the endpoints sentry-cli calls for `releases new/finalize/list` and
 // `deploys new`.
 
-func (a *API) registerWrites(mux *http.ServeMux) {
-	route := func(method, pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
-		mux.Handle(method+" "+apiPrefix+pattern, a.requireToken(a.wrap(h)))
-	}
-	route("POST", "/projects/", a.handleProjectCreate)
-	route("PATCH", "/projects/{id}/", a.handleProjectUpdate)
-	route("POST", "/issues/{id}/{action}/", a.handleIssueAction)
-	route("DELETE", "/issues/{id}/", a.handleIssueDelete)
-	route("DELETE", "/quarantine/{id}/", a.handleQuarantineDelete)
-	route("POST", "/issue-comments/", a.handleCommentCreate)
-	route("GET", "/releases/", a.handleReleaseList)
-	route("POST", "/releases/", a.handleReleaseCreate)
-	route("GET", "/releases/{project}/{version}/", a.handleReleaseShow)
-
-	// sentry-cli speaks Sentry's own web API.
-	cli := func(method, pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
-		mux.Handle(method+" /api/0"+pattern, a.requireCLIToken(a.wrapCLI(h)))
-	}
-	cli("GET", "/{$}", a.handleCLIAuth)
-	cli("POST", "/organizations/{org}/releases/{$}", a.handleCLIReleaseNew)
-	cli("PUT", "/organizations/{org}/releases/{version}/{$}", a.handleCLIReleaseUpdate)
-	cli("GET", "/organizations/{org}/releases/{version}/{$}", a.handleCLIReleaseShow)
-	cli("POST", "/organizations/{org}/releases/{version}/deploys/{$}", a.handleCLIDeployNew)
-	cli("GET", "/projects/{org}/{project}/releases/{$}", a.handleCLIReleaseList)
-}
-
 // decodeBody reads a JSON request body of at most 64 KiB into v.
 func decodeBody(r *http.Request, v any) error {
 	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
 	if err != nil {
-		return errBadRequest("cannot read the request body")
+		return errBadInput("cannot read the request body")
 	}
 	if len(b) > 64<<10 {
-		return errBadRequest("the request body is over 64 KiB")
+		return errBadInput("the request body is over 64 KiB")
 	}
 	if len(b) == 0 {
 		return nil
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return errBadRequest("invalid JSON: %v", err)
+		return errBadInput("invalid JSON: %v", err)
 	}
 	return nil
-}
-
-// storeErr turns the store's refusals of bad input into 400s.
-func storeErr(err error) error {
-	if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrInvalidAction) || errors.Is(err, store.ErrExists) {
-		return errBadRequest("%s", strings.TrimPrefix(err.Error(), "store: "))
-	}
-	return err
 }
 
 // handleProjectCreate serves POST /projects/ {"name": ...}.
@@ -78,11 +44,11 @@ func (a *API) handleProjectCreate(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if strings.TrimSpace(in.Name) == "" {
-		return errBadRequest("name is required")
+		return errBadInput("name is required")
 	}
 	p, err := a.db.CreateProject(in.Name)
 	if err != nil {
-		return storeErr(err)
+		return err
 	}
 	writeJSON(w, http.StatusCreated, a.project(p))
 	return nil
@@ -131,23 +97,23 @@ func (a *API) handleProjectUpdate(w http.ResponseWriter, r *http.Request) error 
 		s.AlertOnUnmute = *in.AlertOnUnmute
 	}
 	if strings.TrimSpace(s.Name) == "" || len(s.Name) > 100 {
-		return errBadRequest("name has 1 to 100 characters")
+		return errBadInput("name has 1 to 100 characters")
 	}
 	if s.RetentionMax < 1 || s.RetentionMax > store.MaxRetention {
-		return errBadRequest("retention_max_event_count is 1 to %d", store.MaxRetention)
+		return errBadInput("retention_max_event_count is 1 to %d", store.MaxRetention)
 	}
 	var quota *store.QuotaLimits
 	if len(in.Quota) > 0 && string(in.Quota) != "null" {
 		quota = &store.QuotaLimits{}
 		if err := json.Unmarshal(in.Quota, quota); err != nil {
-			return errBadRequest("quota: %v", err)
+			return errBadInput("quota: %v", err)
 		}
 		if quota.FiveMin < 0 || quota.Hour < 0 || quota.Month < 0 {
-			return errBadRequest("quota limits are 0 (no limit) or more")
+			return errBadInput("quota limits are 0 (no limit) or more")
 		}
 	}
 	if err := a.db.SetProjectSettings(id, s); err != nil {
-		return storeErr(err)
+		return err
 	}
 	if len(in.Quota) > 0 {
 		if err := a.db.SetProjectQuota(id, quota); err != nil {
@@ -186,7 +152,7 @@ func (a *API) handleIssueAction(w http.ResponseWriter, r *http.Request) error {
 	}
 	iss, err = a.db.ApplyAction(iss.ID, act, "", "")
 	if err != nil {
-		return storeErr(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, iss.View(p))
 	return nil
@@ -231,7 +197,7 @@ func apiReleaseOf(r *store.Release) apiRelease {
 func (a *API) handleReleaseList(w http.ResponseWriter, r *http.Request) error {
 	pid, err := strconv.Atoi(r.URL.Query().Get("project"))
 	if err != nil {
-		return errBadRequest("the project parameter is required")
+		return errBadInput("the project parameter is required")
 	}
 	if _, err := a.db.Project(pid); err != nil {
 		return err
@@ -260,13 +226,13 @@ func (a *API) handleReleaseCreate(w http.ResponseWriter, r *http.Request) error 
 	}
 	if _, err := a.db.Project(in.Project); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return errBadRequest("no project %d", in.Project)
+			return errBadInput("no project %d", in.Project)
 		}
 		return err
 	}
 	rel, created, err := a.db.CreateRelease(in.Project, in.Version, in.Timestamp, a.ReleaseEpoch)
 	if err != nil {
-		return storeErr(err)
+		return err
 	}
 	status := http.StatusOK
 	if created {
@@ -288,24 +254,6 @@ func (a *API) handleReleaseShow(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, apiReleaseOf(rel))
 	return nil
-}
-
-// requireCLIToken accepts "<word> <token>" Authorization headers, as
-// sentry-cli sends "Bearer <token>"; it answers 401 {"error": ...}.
-func (a *API) requireCLIToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !a.db.CheckToken(strings.TrimSpace(tok)) {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid or missing token (create one with `tinysink token create`)"})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// wrapCLI is wrap with sentry-cli's error shape {"detail": ...}.
-func (a *API) wrapCLI(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
-	return a.wrap(h)
 }
 
 // handleCLIAuth serves GET /api/0/ (sentry-cli's token check).
@@ -350,14 +298,14 @@ func (a *API) cliProjects(refs []string) ([]*store.Project, error) {
 		}
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return nil, errBadRequest("unknown project %q", ref)
+				return nil, errBadInput("unknown project %q", ref)
 			}
 			return nil, err
 		}
 		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, errBadRequest("projects is required")
+		return nil, errBadInput("projects is required")
 	}
 	return out, nil
 }
@@ -395,7 +343,7 @@ func (a *API) finalize(version string, ps []*store.Project, at *time.Time) error
 	}
 	for _, p := range ps {
 		if err := a.db.FinalizeRelease(p.ID, version, *at); err != nil {
-			return storeErr(err)
+			return err
 		}
 	}
 	return nil
@@ -425,7 +373,7 @@ func (a *API) handleCLIReleaseNew(w http.ResponseWriter, r *http.Request) error 
 	for _, p := range ps {
 		_, created, err := a.db.CreateRelease(p.ID, in.Version, at, a.ReleaseEpoch)
 		if err != nil {
-			return storeErr(err)
+			return err
 		}
 		anyNew = anyNew || created
 	}
@@ -486,7 +434,7 @@ func (a *API) handleCLIReleaseUpdate(w http.ResponseWriter, r *http.Request) err
 		}
 		for _, p := range ps {
 			if _, _, err := a.db.CreateRelease(p.ID, version, at, a.ReleaseEpoch); err != nil {
-				return storeErr(err)
+				return err
 			}
 		}
 	} else if ps, err = a.releaseProjects(version); err != nil {
@@ -534,7 +482,7 @@ func (a *API) handleCLIDeployNew(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if in.Environment == "" {
-		return errBadRequest("environment is required")
+		return errBadInput("environment is required")
 	}
 	var ps []*store.Project
 	var err error

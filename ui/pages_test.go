@@ -170,7 +170,7 @@ func TestEveryPageForEverySample(t *testing.T) {
 		get("/projects/" + pid + "/settings/" + sdk)
 	}
 	get("/projects/" + pid + "/members/")
-	for _, bk := range backendKinds {
+	for _, bk := range store.AlertBackendKinds() {
 		get("/projects/" + pid + "/alerts/new/?kind=" + bk.Kind)
 	}
 	get("/users/")

@@ -110,7 +110,7 @@ type projectSettingsPage struct {
 	ExtraKeys string
 
 	Backends []backendView
-	Kinds    []backendKind
+	Kinds    []store.BackendKind
 	CanTest  bool
 	// Tested names the backend a test message just went to, and TestFailed
 	// says whether it failed.
@@ -156,7 +156,7 @@ func (u *UI) settingsPage(r *http.Request, p *store.Project) (*projectSettingsPa
 	usr := currentUser(r)
 	page := &projectSettingsPage{
 		layout: u.layout(r, p.Name+" settings"), Project: *p, DSN: DSN(u.base, p), Saved: r.URL.Query().Has("saved"),
-		ExtraKeys: strings.Join(p.Scrub.ExtraKeys, "\n"), Kinds: backendKinds, CanTest: u.sendTest != nil && usr.Admin,
+		ExtraKeys: strings.Join(p.Scrub.ExtraKeys, "\n"), Kinds: store.AlertBackendKinds(), CanTest: u.sendTest != nil && usr.Admin,
 	}
 	page.CopyScript = true
 	page.SDK = r.URL.Query().Get("sdk")
