@@ -25,7 +25,9 @@ func (e *ValidationError) Error() string {
 func (e *ValidationError) Unwrap() error { return e.Kind }
 
 // Invalid returns a *ValidationError of Kind ErrInvalid for field.
-func Invalid(field, msg string) error { return &ValidationError{Kind: ErrInvalid, Field: field, Msg: msg} }
+func Invalid(field, msg string) error {
+	return &ValidationError{Kind: ErrInvalid, Field: field, Msg: msg}
+}
 
 // IsValidation reports whether err is, or wraps, a *ValidationError.
 func IsValidation(err error) bool {

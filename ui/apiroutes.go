@@ -35,8 +35,8 @@ type apiRoute struct {
 }
 
 const (
-	apiPrefix = "/api/canonical/0"
-	cliPrefix = "/api/0" // Sentry's web API, as sentry-cli calls it
+	apiPrefix     = "/api/canonical/0"
+	cliPrefix     = "/api/0" // Sentry's web API, as sentry-cli calls it
 	alertsAPIPath = apiPrefix + "/projects/{id}/alerts/"
 )
 
