@@ -104,7 +104,9 @@ func (a *API) handleProjectList(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]apiProject, 0, len(ps))
 	for i := range ps {
-		out = append(out, a.project(&ps[i]))
+		if allowProject(r, ps[i].ID) == nil {
+			out = append(out, a.project(&ps[i]))
+		}
 	}
 	writeJSON(w, http.StatusOK, page{Results: out})
 	return nil
@@ -116,7 +118,7 @@ func (a *API) handleProjectShow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return store.ErrNotFound
 	}
-	p, err := a.db.Project(id)
+	p, err := a.projectFor(r, id)
 	if err != nil {
 		return err
 	}
@@ -131,7 +133,7 @@ func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errBadInput("the project parameter is required")
 	}
-	p, err := a.db.Project(pid)
+	p, err := a.projectFor(r, pid)
 	if err != nil {
 		return err
 	}
@@ -190,12 +192,23 @@ func parseCursor(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-func (a *API) issue(ref string) (*store.Project, *store.Issue, error) {
+// projectFor returns project id, which the request's token must be allowed
+// to touch.
+func (a *API) projectFor(r *http.Request, id int) (*store.Project, error) {
+	if err := allowProject(r, id); err != nil {
+		return nil, err
+	}
+	return a.db.Project(id)
+}
+
+// issue returns the issue ref names (id or friendly id) and its project,
+// which the request's token must be allowed to touch.
+func (a *API) issue(r *http.Request, ref string) (*store.Project, *store.Issue, error) {
 	iss, err := a.db.IssueByRef(ref)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := a.db.Project(iss.ProjectID)
+	p, err := a.projectFor(r, iss.ProjectID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -204,7 +217,7 @@ func (a *API) issue(ref string) (*store.Project, *store.Issue, error) {
 
 // handleIssueShow serves GET /issues/{id}/; id may be the friendly id.
 func (a *API) handleIssueShow(w http.ResponseWriter, r *http.Request) error {
-	p, iss, err := a.issue(r.PathValue("id"))
+	p, iss, err := a.issue(r, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -240,7 +253,7 @@ func (a *API) handleEventList(w http.ResponseWriter, r *http.Request) error {
 	if ref == "" {
 		return errBadInput("the issue parameter is required")
 	}
-	_, iss, err := a.issue(ref)
+	_, iss, err := a.issue(r, ref)
 	if err != nil {
 		return err
 	}

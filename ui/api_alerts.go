@@ -43,7 +43,7 @@ func (a *API) pathProject(r *http.Request) (*store.Project, error) {
 	if err != nil {
 		return nil, store.ErrNotFound
 	}
-	return a.db.Project(id)
+	return a.projectFor(r, id)
 }
 
 // backend returns the backend named in the path, which must belong to the

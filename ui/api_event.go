@@ -24,6 +24,9 @@ func (a *API) event(r *http.Request) (*store.Event, []byte, error) {
 		if err != nil {
 			return nil, nil, errBadInput("project must be a project id")
 		}
+		if err := allowProject(r, pid); err != nil {
+			return nil, nil, err
+		}
 		return a.db.ProjectEvent(pid, id)
 	}
 	ps, err := a.db.Projects()
@@ -34,6 +37,9 @@ func (a *API) event(r *http.Request) (*store.Event, []byte, error) {
 	var ev *store.Event
 	var body []byte
 	for i := range ps {
+		if allowProject(r, ps[i].ID) != nil {
+			continue
+		}
 		e, b, err := a.db.ProjectEvent(ps[i].ID, id)
 		if err == store.ErrNotFound {
 			continue

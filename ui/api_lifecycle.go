@@ -101,7 +101,7 @@ func (a *API) handleCommentCreate(w http.ResponseWriter, r *http.Request) error 
 	if strings.TrimSpace(in.Comment) == "" {
 		return errBadInput("comment is required")
 	}
-	_, iss, err := a.issue(in.Issue)
+	_, iss, err := a.issue(r, in.Issue)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errBadInput("no issue %q", in.Issue)

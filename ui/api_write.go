@@ -71,7 +71,7 @@ func (a *API) handleProjectUpdate(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return store.ErrNotFound
 	}
-	p, err := a.db.Project(id)
+	p, err := a.projectFor(r, id)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ var apiIssueActions = map[string]store.Action{
 
 // handleIssueAction serves POST /issues/{id}/{action}/.
 func (a *API) handleIssueAction(w http.ResponseWriter, r *http.Request) error {
-	p, iss, err := a.issue(r.PathValue("id"))
+	p, iss, err := a.issue(r, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (a *API) actionFor(r *http.Request, p *store.Project, iss *store.Issue) (st
 
 // handleIssueDelete serves DELETE /issues/{id}/.
 func (a *API) handleIssueDelete(w http.ResponseWriter, r *http.Request) error {
-	_, iss, err := a.issue(r.PathValue("id"))
+	_, iss, err := a.issue(r, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (a *API) handleReleaseList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errBadInput("the project parameter is required")
 	}
-	if _, err := a.db.Project(pid); err != nil {
+	if _, err := a.projectFor(r, pid); err != nil {
 		return err
 	}
 	rs, err := a.db.Releases(pid)
@@ -224,7 +224,7 @@ func (a *API) handleReleaseCreate(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	if _, err := a.db.Project(in.Project); err != nil {
+	if _, err := a.projectFor(r, in.Project); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errBadInput("no project %d", in.Project)
 		}
@@ -247,6 +247,9 @@ func (a *API) handleReleaseShow(w http.ResponseWriter, r *http.Request) error {
 	pid, err := strconv.Atoi(r.PathValue("project"))
 	if err != nil {
 		return store.ErrNotFound
+	}
+	if err := allowProject(r, pid); err != nil {
+		return err
 	}
 	rel, err := a.db.Release(pid, r.PathValue("version"))
 	if err != nil {
@@ -286,8 +289,9 @@ type cliProject struct {
 	Name string `json:"name"`
 }
 
-// cliProjects resolves sentry-cli's project slugs (or numeric ids).
-func (a *API) cliProjects(refs []string) ([]*store.Project, error) {
+// cliProjects resolves sentry-cli's project slugs (or numeric ids), which
+// the request's token must be allowed to touch.
+func (a *API) cliProjects(r *http.Request, refs []string) ([]*store.Project, error) {
 	var out []*store.Project
 	for _, ref := range refs {
 		p, err := a.db.ProjectBySlug(ref)
@@ -300,6 +304,9 @@ func (a *API) cliProjects(refs []string) ([]*store.Project, error) {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, errBadInput("unknown project %q", ref)
 			}
+			return nil, err
+		}
+		if err := allowProject(r, p.ID); err != nil {
 			return nil, err
 		}
 		out = append(out, p)
@@ -361,7 +368,7 @@ func (a *API) handleCLIReleaseNew(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	ps, err := a.cliProjects(in.Projects)
+	ps, err := a.cliProjects(r, in.Projects)
 	if err != nil {
 		return err
 	}
@@ -392,14 +399,18 @@ func (a *API) handleCLIReleaseNew(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// releaseProjects returns the projects that have the release.
-func (a *API) releaseProjects(version string) ([]*store.Project, error) {
+// releaseProjects returns the projects that have the release, of those the
+// request's token may touch.
+func (a *API) releaseProjects(r *http.Request, version string) ([]*store.Project, error) {
 	ps, err := a.db.Projects()
 	if err != nil {
 		return nil, err
 	}
 	var out []*store.Project
 	for i := range ps {
+		if allowProject(r, ps[i].ID) != nil {
+			continue
+		}
 		if _, err := a.db.Release(ps[i].ID, version); err == nil {
 			out = append(out, &ps[i])
 		}
@@ -425,7 +436,7 @@ func (a *API) handleCLIReleaseUpdate(w http.ResponseWriter, r *http.Request) err
 	var ps []*store.Project
 	var err error
 	if len(in.Projects) > 0 {
-		if ps, err = a.cliProjects(in.Projects); err != nil {
+		if ps, err = a.cliProjects(r, in.Projects); err != nil {
 			return err
 		}
 		var at time.Time
@@ -437,7 +448,7 @@ func (a *API) handleCLIReleaseUpdate(w http.ResponseWriter, r *http.Request) err
 				return err
 			}
 		}
-	} else if ps, err = a.releaseProjects(version); err != nil {
+	} else if ps, err = a.releaseProjects(r, version); err != nil {
 		return err
 	}
 	if err := a.finalize(version, ps, in.DateRelease); err != nil {
@@ -454,7 +465,7 @@ func (a *API) handleCLIReleaseUpdate(w http.ResponseWriter, r *http.Request) err
 // handleCLIReleaseShow serves GET /api/0/organizations/{org}/releases/{version}/.
 func (a *API) handleCLIReleaseShow(w http.ResponseWriter, r *http.Request) error {
 	version := r.PathValue("version")
-	ps, err := a.releaseProjects(version)
+	ps, err := a.releaseProjects(r, version)
 	if err != nil {
 		return err
 	}
@@ -487,9 +498,9 @@ func (a *API) handleCLIDeployNew(w http.ResponseWriter, r *http.Request) error {
 	var ps []*store.Project
 	var err error
 	if len(in.Projects) > 0 {
-		ps, err = a.cliProjects(in.Projects)
+		ps, err = a.cliProjects(r, in.Projects)
 	} else {
-		ps, err = a.releaseProjects(version)
+		ps, err = a.releaseProjects(r, version)
 	}
 	if err != nil {
 		return err
@@ -519,7 +530,7 @@ func (a *API) handleCLIDeployNew(w http.ResponseWriter, r *http.Request) error {
 // handleCLIReleaseList serves GET /api/0/projects/{org}/{project}/releases/
 // (`sentry-cli releases list`).
 func (a *API) handleCLIReleaseList(w http.ResponseWriter, r *http.Request) error {
-	ps, err := a.cliProjects([]string{r.PathValue("project")})
+	ps, err := a.cliProjects(r, []string{r.PathValue("project")})
 	if err != nil {
 		return store.ErrNotFound
 	}

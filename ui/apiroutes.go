@@ -158,12 +158,6 @@ func allowProject(r *http.Request, pid int) error {
 	return nil
 }
 
-// tokenProject returns the project the request's token is limited to, or 0.
-func tokenProject(r *http.Request) int {
-	tok, _ := r.Context().Value(tokenCtxKey{}).(store.Token)
-	return int(tok.Project)
-}
-
 // apiError is the body of every error reply.
 type apiError struct {
 	Detail string `json:"detail"`
