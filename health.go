@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tinysink/tinysink/budget"
@@ -149,7 +147,7 @@ func (w *Watch) oldestUndigested() (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	pos, err := parsePos(s)
+	pos, err := spool.ParsePos(s)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -159,20 +157,6 @@ func (w *Watch) oldestUndigested() (time.Time, error) {
 		return nil
 	})
 	return oldest, err
-}
-
-// parsePos parses the spool position the digest records ("seg:off").
-func parsePos(s string) (spool.Pos, error) {
-	if s == "" {
-		return spool.Pos{}, nil
-	}
-	a, b, ok := strings.Cut(s, ":")
-	seg, err1 := strconv.ParseUint(a, 10, 64)
-	off, err2 := strconv.ParseInt(b, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
-		return spool.Pos{}, fmt.Errorf("bad spool position %q", s)
-	}
-	return spool.Pos{Seg: seg, Off: off}, nil
 }
 
 func round(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }

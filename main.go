@@ -669,7 +669,6 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ing.Register(mux)
 	api := ui.NewAPI(s.db, s.base, log.With("component", "api"))
 	api.ReleaseEpoch = digest.ReleaseEpoch
-	api.LatestRelease = digest.LatestRelease
 	api.SendTest, api.Poke = s.alerts.SendTest, s.alerts.Poke
 	api.Budget = http.HandlerFunc(s.handleBudget)
 	api.Backup = store.BackupHandler(s.db, log.With("component", "backup"))

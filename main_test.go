@@ -35,6 +35,7 @@ import (
 	"github.com/getsentry/sentry-go"
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/budget/profile"
+	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/ui"
 )
@@ -1125,7 +1126,7 @@ func TestBackupUnderLoadRestoresEveryAckedEvent(t *testing.T) {
 	}
 	missing := 0
 	for _, id := range before {
-		eid, _ := store.ParseEventID(id)
+		eid, _ := event.ParseID(id)
 		if _, _, err := s.db.ProjectEvent(p.ID, eid); err != nil {
 			missing++
 		}

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -400,13 +399,6 @@ func compressItem(it *item, body []byte) {
 	it.body = store.CompressBody(body)
 }
 
-// mostlyUnique are the tag keys whose values are (nearly) unique per event:
-// searchable, but not counted per issue (reference §9.6).
-func mostlyUnique(key string) bool {
-	return strings.HasPrefix(key, "user") || strings.HasPrefix(key, "trace") ||
-		key == "browser" || key == "browser.version" || key == "os" || key == "os.version"
-}
-
 // digestOne adds one event to the batch, following reference §4: grouping,
 // release, regression (§6.3), unmute (§6.4), the event itself, counters,
 // tags and alerts. It returns false for a duplicate or an event of an
@@ -421,7 +413,7 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 		return false, err
 	}
 	ev := it.ev
-	id, ok := store.ParseEventID(ev.EventID)
+	id, ok := event.ParseID(ev.EventID)
 	if !ok {
 		// Normalize always gives 32 hex digits; should one ever not, drop
 		// the event rather than fail (and so retry forever) the batch.
@@ -516,7 +508,7 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 		}
 	}
 	for _, tag := range ev.Tags {
-		if mostlyUnique(tag.Key) {
+		if !event.CountedTag(tag.Key) {
 			continue
 		}
 		if err := tx.CountTag(iss, tag.Key, tag.Value); err != nil {
@@ -582,13 +574,6 @@ func toReleases(rs []store.Release) []release.Release {
 		out[i] = release.Release{Version: r.Version, DateReleased: r.DateReleased, SortEpoch: r.SortEpoch}
 	}
 	return out
-}
-
-// LatestRelease returns the version of the latest of a project's releases
-// by the ordering rules of reference §10.
-func LatestRelease(rs []store.Release) (string, bool) {
-	r, ok := release.Latest(toReleases(rs))
-	return r.Version, ok
 }
 
 // ReleaseEpoch places a new release among a project's releases with the

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
@@ -65,7 +66,7 @@ func (r *rig) send(typ, rel string, extra ...string) *store.Issue {
 	if err := r.w.Drain(); err != nil {
 		r.t.Fatal(err)
 	}
-	e, _, err := r.db.Event(id)
+	e, _, err := r.db.Event(mustID(r.t, id))
 	if err != nil {
 		r.t.Fatalf("event %s not stored: %v", id, err)
 	}
@@ -263,7 +264,7 @@ func TestIndexFieldsScrubbed(t *testing.T) {
 	if err := r.w.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	e, body, err := r.db.Event(id)
+	e, body, err := r.db.Event(mustID(r.t, id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +392,7 @@ func TestSimulatedMonthOfRetention(t *testing.T) {
 	if p.DigestedEventCount < 3600 {
 		t.Errorf("digested only %d", p.DigestedEventCount)
 	}
-	stored := func(id string) bool { _, _, err := r.db.Event(id); return err == nil }
+	stored := func(id string) bool { _, _, err := r.db.Event(mustID(r.t, id)); return err == nil }
 	// Never-evict: each issue's first event, and the regressing one.
 	for _, ref := range []string{"APP-1", "APP-2", "APP-3"} {
 		iss, err := r.db.IssueByRef(ref)
@@ -510,4 +511,14 @@ func benchDigest(b *testing.B, issues int) {
 		}
 	}
 	b.ReportMetric(float64(perRound*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// mustID parses an event id.
+func mustID(t testing.TB, s string) [16]byte {
+	t.Helper()
+	id, ok := event.ParseID(s)
+	if !ok {
+		t.Fatalf("event id %q", s)
+	}
+	return id
 }

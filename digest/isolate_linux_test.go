@@ -66,7 +66,7 @@ func TestStoreFailureQuarantinesNothing(t *testing.T) {
 		t.Fatalf("Drain once writes work: %v", err)
 	}
 	for _, id := range good {
-		if _, _, err := r.db.Event(id); err != nil {
+		if _, _, err := r.db.Event(mustID(r.t, id)); err != nil {
 			t.Errorf("event %s: %v", id, err)
 		}
 	}

@@ -2,7 +2,6 @@ package digest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -57,19 +56,13 @@ func withPoison(tb testing.TB) {
 // returns its id and payload.
 func (r *rig) spoolEvent(pid int, value string) (string, []byte) {
 	r.t.Helper()
-	id := newEventID()
+	id := event.NewID()
 	ev := fmt.Appendf(nil, `{"event_id":"%s","exception":{"values":[{"type":"Err","value":%q}]}}`, id, value)
 	if err := r.sp.Append(&spool.Record{Project: pid, EventID: id, IngestedAt: r.now, Payload: ev}); err != nil {
 		r.t.Fatal(err)
 	}
 	r.now = r.now.Add(time.Millisecond)
 	return id, ev
-}
-
-func newEventID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%x", b)
 }
 
 func (r *rig) quarantined() []store.QuarantineEntry {
@@ -111,7 +104,7 @@ func TestPoisonEventsSetAside(t *testing.T) {
 		t.Fatalf("Drain: %v", err)
 	}
 	for _, id := range good {
-		if _, _, err := r.db.Event(id); err != nil {
+		if _, _, err := r.db.Event(mustID(r.t, id)); err != nil {
 			t.Errorf("good event %s not stored: %v", id, err)
 		}
 	}
@@ -125,7 +118,7 @@ func TestPoisonEventsSetAside(t *testing.T) {
 			t.Errorf("quarantined %s, which is not a poison event", e.EventID)
 			continue
 		}
-		if _, _, err := r.db.Event(e.EventID); err == nil {
+		if _, _, err := r.db.Event(mustID(r.t, e.EventID)); err == nil {
 			t.Errorf("poison event %s was stored", e.EventID)
 		}
 		if e.Size != int64(len(raw)) || e.IngestedAt.IsZero() || e.Error == "" {
@@ -220,7 +213,7 @@ func TestDeepEventsStored(t *testing.T) {
 	}
 	ids := map[string]string{}
 	for name, p := range payloads {
-		id := newEventID()
+		id := event.NewID()
 		ids[name] = id
 		if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now, Payload: []byte(p)}); err != nil {
 			t.Fatal(err)
@@ -230,7 +223,7 @@ func TestDeepEventsStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, id := range ids {
-		_, body, err := r.db.Event(id)
+		_, body, err := r.db.Event(mustID(r.t, id))
 		if err != nil {
 			t.Errorf("%s: event not stored: %v", name, err)
 			continue
@@ -263,10 +256,10 @@ func TestQuarantineWriteFailureHolds(t *testing.T) {
 	if _, err := r.w.Batch(); err == nil {
 		t.Fatal("Batch succeeded with an unwritable quarantine")
 	}
-	if _, _, err := r.db.Event(before); err != nil {
+	if _, _, err := r.db.Event(mustID(r.t, before)); err != nil {
 		t.Errorf("the event before the poison one was not stored: %v", err)
 	}
-	if _, _, err := r.db.Event(after); err == nil {
+	if _, _, err := r.db.Event(mustID(r.t, after)); err == nil {
 		t.Error("the event after the poison one was stored before it was set aside")
 	}
 	if _, err := r.w.Batch(); err == nil {
@@ -276,7 +269,7 @@ func TestQuarantineWriteFailureHolds(t *testing.T) {
 	if err := r.w.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.db.Event(after); err != nil {
+	if _, _, err := r.db.Event(mustID(r.t, after)); err != nil {
 		t.Errorf("the event after the poison one: %v", err)
 	}
 	if es := r.quarantined(); len(es) != 1 || es[0].EventID != poisonID {
@@ -315,7 +308,7 @@ func BenchmarkPoisonBatch(b *testing.B) {
 				if i == DefaultBatchEvents/2 && which != "" {
 					value = which
 				}
-				id := newEventID()
+				id := event.NewID()
 				ev := fmt.Appendf(nil, `{"event_id":"%s","exception":{"values":[{"type":"Err","value":%q}]}}`, id, value)
 				if err := sp.Append(&spool.Record{Project: p.ID, EventID: id, IngestedAt: time.Now(), Payload: ev}); err != nil {
 					b.Fatal(err)

@@ -115,7 +115,7 @@ func TestDenseEventBoundedMemory(t *testing.T) {
 		if len(r.Payload) > 64<<10 || v.Message != "dense" || len(v.Extra.A) != 1001 || !strings.HasPrefix(fmt.Sprint(v.Extra.A[1000]), event.TrimMarker) {
 			t.Errorf("spooled %d bytes (message %q, %d array entries), want the event trimmed to 1000 entries and a marker", len(r.Payload), v.Message, len(v.Extra.A))
 		}
-		if normalizeEventID([]byte(r.EventID)) != r.EventID {
+		if event.NormalizeID(r.EventID) != r.EventID {
 			t.Errorf("spooled under id %q", r.EventID)
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tinysink/tinysink/digest/event"
 )
 
 func TestEnvelopeShapes(t *testing.T) {
@@ -108,7 +110,7 @@ func TestEnvelopeSeveralEvents(t *testing.T) {
 		for _, r := range ts.newRecords(t) {
 			ids = append(ids, r.EventID)
 		}
-		if len(ids) != 2 || ids[0] != headerID || ids[1] == headerID || normalizeEventID([]byte(ids[1])) != ids[1] {
+		if len(ids) != 2 || ids[0] != headerID || ids[1] == headerID || event.NormalizeID(ids[1]) != ids[1] {
 			t.Errorf("spooled ids %v, want %s and another", ids, headerID)
 		}
 		if try == 1 && !slices.Equal(ids, first) {
@@ -347,33 +349,10 @@ func FuzzEnvelope(f *testing.F) {
 		if kept != p.events || p.items > MaxEnvelopeItems {
 			t.Fatalf("%d events handed on of %d read (%d items)", kept, p.events, p.items)
 		}
-		if p.eventID != "" && normalizeEventID([]byte(p.eventID)) != p.eventID {
+		if p.eventID != "" && event.NormalizeID(p.eventID) != p.eventID {
 			t.Fatalf("event id %q not normalised", p.eventID)
 		}
 	})
-}
-
-func TestNormalizeEventID(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"},
-		{"0123456789ABCDEF0123456789ABCDEF", "0123456789abcdef0123456789abcdef"},
-		{"22d00b3f-d1b1-4b5d-8d20-49d138cd8a9c", "22d00b3fd1b14b5d8d2049d138cd8a9c"},
-		{"00000000-0000-0000-0000-000000000000", ""},
-		{"00000000000000000000000000000000", ""},
-		{"22d00b3fd-1b1-4b5d-8d20-49d138cd8a9c", ""},
-		{"22d00b3f-d1b1-4b5d-8d20-49d138cd8a9-", ""},
-		{"0123456789abcdef0123456789abcdeg", ""},
-		{"0123456789abcdef0123456789abcde", ""},
-		{"{22d00b3f-d1b1-4b5d-8d20-49d138cd8a9c}", ""},
-		{"", ""},
-	} {
-		if got := normalizeEventID([]byte(tt.in)); got != tt.want {
-			t.Errorf("normalizeEventID(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-	if id := newEventID(); normalizeEventID([]byte(id)) != id || id[12] != '4' {
-		t.Errorf("newEventID() = %q, want a v4 UUID in 32 hex", id)
-	}
 }
 
 func TestDepthAtMost(t *testing.T) {

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -84,55 +83,6 @@ func stringEnd(b []byte, i int) int {
 	}
 }
 
-// normalizeEventID returns id as 32 lowercase hex digits, accepting that
-// form in any case and the dashed UUID form. It returns "" for anything
-// else, and for the nil UUID, which sentry-cli sends for every --raw event
-// and which would make digest treat them all as one event.
-func normalizeEventID(id []byte) string {
-	var out [32]byte
-	switch len(id) {
-	case 32:
-	case 36:
-		if id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
-			return ""
-		}
-	default:
-		return ""
-	}
-	n, zero := 0, true
-	for _, c := range id {
-		switch {
-		case c >= '0' && c <= '9':
-		case c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			c += 'a' - 'A'
-		case c == '-' && len(id) == 36:
-			continue
-		default:
-			return ""
-		}
-		if n == len(out) {
-			return ""
-		}
-		out[n] = c
-		n++
-		zero = zero && c == '0'
-	}
-	if n != len(out) || zero {
-		return ""
-	}
-	return string(out[:])
-}
-
-// newEventID returns a random (version 4) UUID as 32 hex digits.
-func newEventID() string {
-	var u [16]byte
-	rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return hex.EncodeToString(u[:])
-}
-
 // prepareEvent readies a checked event payload for the spool: it returns
 // the payload's own event_id (normalised, or "") and the payload to store,
 // which is b itself unless b is value-dense. A dense event is trimmed here
@@ -168,7 +118,7 @@ func (e *envelopeIDs) pick(payloadID string) string {
 	case payloadID != "" && !slices.Contains(e.used, payloadID):
 		id = payloadID
 	case len(e.used) == 0:
-		id = newEventID()
+		id = event.NewID()
 	default:
 		for k := len(e.used); id == "" || slices.Contains(e.used, id); k++ {
 			id = derivedEventID(e.used[0], k)

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/tinysink/tinysink/digest/event"
 )
 
 // Ingest reads a handful of top-level fields (an event's event_id, an item
@@ -293,7 +295,7 @@ func scanEvent(b []byte) (id string, values int) {
 	var buf [maxIDField]byte
 	if len(f.val) <= len(buf) { // else too long to be an id, escaped or not
 		if raw, ok := f.str(buf[:0]); ok {
-			id = normalizeEventID(raw)
+			id = event.NormalizeID(raw)
 		}
 	}
 	return id, s.values
@@ -332,7 +334,7 @@ func scanHeader(line []byte, what string) (h header, err error) {
 	}
 	if len(evID.val) <= len(buf) {
 		if id, ok := evID.str(buf[:0]); ok {
-			h.eventID = normalizeEventID(id)
+			h.eventID = event.NormalizeID(id)
 		}
 	}
 	if d, ok := dsn.str(nil); ok {

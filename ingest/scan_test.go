@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/tinysink/tinysink/digest/event"
 )
 
 func TestScanEvent(t *testing.T) {
@@ -50,7 +52,7 @@ func fullEventID(b []byte) string {
 	if err != nil {
 		return "<invalid>"
 	}
-	return normalizeEventID(v.GetStringBytes("event_id"))
+	return event.NormalizeID(v.GetStringBytes("event_id"))
 }
 
 // countTree counts the values of a parsed JSON tree.
@@ -135,7 +137,7 @@ func FuzzHeader(f *testing.F) {
 		if want := string(fresh().GetStringBytes("type")) == "event"; h.isEvent != want {
 			t.Fatalf("isEvent %v, want %v", h.isEvent, want)
 		}
-		if want := normalizeEventID(fresh().GetStringBytes("event_id")); h.eventID != want {
+		if want := event.NormalizeID(fresh().GetStringBytes("event_id")); h.eventID != want {
 			t.Fatalf("eventID %q, want %q", h.eventID, want)
 		}
 		wantKey := ""

@@ -39,7 +39,7 @@ func checkProject(t *testing.T, db *DB, pid int, want int64) {
 			t.Errorf("%s: chain %d, count %d", ref, len(ids), iss.StoredEventCount)
 		}
 		for _, id := range ids {
-			if _, body, err := db.Event(id); err != nil || len(body) == 0 {
+			if _, body, err := db.Event(hexID(t, id)); err != nil || len(body) == 0 {
 				t.Fatalf("event %s: %v", id, err)
 			}
 		}

@@ -108,13 +108,9 @@ func (el *eventLog) eventsAsc(iss *Issue, cursor uint32, limit int) (EventPage, 
 	return page, nil
 }
 
-// Event returns the stored event with the given id (32 hex or a dashed
-// UUID) in any project, and its normalised JSON body.
-func (db *DB) Event(id string) (*Event, []byte, error) {
-	eid, ok := ParseEventID(id)
-	if !ok {
-		return nil, nil, ErrNotFound
-	}
+// Event returns the stored event with the given id (see
+// digest/event.ParseID) in any project, and its normalised JSON body.
+func (db *DB) Event(eid [16]byte) (*Event, []byte, error) {
 	db.mu.RLock()
 	ids := make([]int, 0, len(db.logs))
 	for pid := range db.logs {

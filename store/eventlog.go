@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -105,21 +104,6 @@ func (r *record) unmarshal(b []byte) {
 	r.Prev = le.Uint32(b[60:])
 	r.Flags = le.Uint32(b[64:])
 	r.Irrelevance = b[68]
-}
-
-// ParseEventID parses 32 hex digits, or a dashed UUID, into 16 bytes.
-func ParseEventID(s string) ([16]byte, bool) {
-	var id [16]byte
-	if len(s) == 36 {
-		s = strings.ReplaceAll(s, "-", "")
-	}
-	if len(s) != 32 {
-		return id, false
-	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return id, false
-	}
-	return id, true
 }
 
 func msTime(ms int64) time.Time {

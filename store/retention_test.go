@@ -82,7 +82,7 @@ func TestEvictKeepsFirstEventsAndRareIssues(t *testing.T) {
 		}
 	}
 	first := fmt.Sprintf("%x", eventID(0))
-	if _, _, err := db.Event(first); err != nil {
+	if _, _, err := db.Event(hexID(t, first)); err != nil {
 		t.Errorf("first event of the frequent issue was evicted: %v", err)
 	}
 	pr, _ := db.Project(p.ID)

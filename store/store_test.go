@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -114,7 +115,7 @@ func TestDigestStoresAndReopens(t *testing.T) {
 		if len(all) != 15 || all[0].DigestOrder != 1 || all[14].DigestOrder != 15 {
 			t.Errorf("ascending walk: %d events, first %d", len(all), all[0].DigestOrder)
 		}
-		ev, body, err := db.Event(all[3].ID)
+		ev, body, err := db.Event(hexID(t, all[3].ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +169,7 @@ func TestDigestErrorWritesNothing(t *testing.T) {
 	if err == nil {
 		t.Fatal("panic in batch: no error")
 	}
-	if _, _, err := db.Event(fmt.Sprintf("%x", eventID(99))); !errors.Is(err, ErrNotFound) {
+	if _, _, err := db.Event(hexID(t, fmt.Sprintf("%x", eventID(99)))); !errors.Is(err, ErrNotFound) {
 		t.Errorf("event of a failed batch is visible: %v", err)
 	}
 	iss, _ := db.IssueByRef("P-1")
@@ -242,4 +243,14 @@ func TestRepairDamagedTail(t *testing.T) {
 	if got, err := db2.Project(p.ID); err != nil || got.Name != "p" {
 		t.Fatalf("after repair: %+v, %v", got, err)
 	}
+}
+
+// hexID decodes an event id the tests hold as 32 hex digits.
+func hexID(t testing.TB, s string) [16]byte {
+	t.Helper()
+	var id [16]byte
+	if n, err := hex.Decode(id[:], []byte(s)); err != nil || n != 16 {
+		t.Fatalf("event id %q: %v", s, err)
+	}
+	return id
 }

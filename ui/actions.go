@@ -65,9 +65,15 @@ func offered(a store.Action, latest string) bool {
 	return false
 }
 
-// latestRelease returns the version of the project's latest release, or "".
-func (u *UI) latestRelease(pid int) (string, error) {
-	rs, err := u.db.Releases(pid)
+// latestRelease returns the version of the project's latest release, or ""
+// when it has none.
+func (u *UI) latestRelease(pid int) (string, error) { return latestRelease(u.db, pid) }
+
+// latestRelease returns the version of project pid's latest release by
+// digest/release's ordering rules, or "" when it has none: the one place
+// the UI and the API ask.
+func latestRelease(db *store.DB, pid int) (string, error) {
+	rs, err := db.Releases(pid)
 	if err != nil {
 		return "", err
 	}

@@ -24,8 +24,6 @@ type API struct {
 	// ReleaseEpoch places new releases among a project's releases (digest
 	// knows the ordering rules); nil orders them by date only.
 	ReleaseEpoch store.EpochFunc
-	// LatestRelease picks a project's latest release by those rules.
-	LatestRelease func([]store.Release) (string, bool)
 	// SendTest sends a backend's test message now (the alert sender's);
 	// nil refuses the test route.
 	SendTest func(ctx context.Context, backend uint32) (*store.Failure, error)

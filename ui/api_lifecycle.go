@@ -20,9 +20,12 @@ func (a *API) lifecycleAction(name string, r *http.Request, p *store.Project, is
 	case "resolve-next":
 		return store.ActionResolveNext, true, nil
 	case "resolve-latest":
-		latest, err := a.latestRelease(p.ID)
+		latest, err := latestRelease(a.db, p.ID)
 		if err != nil {
 			return "", true, err
+		}
+		if latest == "" {
+			return "", true, errBadInput("the project has no releases yet")
 		}
 		return store.ResolveInRelease(latest), true, nil
 	case "resolve-release":
@@ -63,30 +66,6 @@ func (a *API) lifecycleAction(name string, r *http.Request, p *store.Project, is
 		return store.MuteUntil(in.Period, in.N, in.Threshold), true, nil
 	}
 	return "", false, nil
-}
-
-// latestRelease returns the version of the project's latest release (the
-// ordering is digest's: a.LatestRelease; without it, the newest by date).
-func (a *API) latestRelease(pid int) (string, error) {
-	rs, err := a.db.Releases(pid)
-	if err != nil {
-		return "", err
-	}
-	if len(rs) == 0 {
-		return "", errBadInput("the project has no releases yet")
-	}
-	if a.LatestRelease != nil {
-		if v, ok := a.LatestRelease(rs); ok {
-			return v, nil
-		}
-	}
-	best := rs[0]
-	for _, r := range rs[1:] {
-		if r.SortEpoch > best.SortEpoch || r.SortEpoch == best.SortEpoch && r.DateReleased.After(best.DateReleased) {
-			best = r
-		}
-	}
-	return best.Version, nil
 }
 
 // handleCommentCreate serves POST /issue-comments/ {"issue", "comment"}.

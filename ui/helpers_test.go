@@ -91,7 +91,7 @@ func (s *testServer) ingest(tb testing.TB, pid int, raws ...[]byte) {
 			if err != nil {
 				return err
 			}
-			id, ok := store.ParseEventID(ev.EventID)
+			id, ok := event.ParseID(ev.EventID)
 			if !ok {
 				return fmt.Errorf("bad event id %q", ev.EventID)
 			}
@@ -131,7 +131,7 @@ func (s *testServer) ingest(tb testing.TB, pid int, raws ...[]byte) {
 				}
 			}
 			for _, tag := range ev.Tags {
-				if mostlyUnique(tag.Key) {
+				if !event.CountedTag(tag.Key) {
 					continue // digest does not count these per issue
 				}
 				if err := tx.CountTag(iss, tag.Key, tag.Value); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -142,7 +143,7 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 	// (reference §9.6); the Tags tab shows them all.
 	box := tags[:0:0]
 	for _, tc := range tags {
-		if !mostlyUnique(tc.Key) {
+		if event.CountedTag(tc.Key) {
 			box = append(box, tc)
 		}
 	}
@@ -164,13 +165,6 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 		page.Tabs = append(page.Tabs, tabLink{Label: t.label, URL: t.url, Active: t.name == tab})
 	}
 	return page, nil
-}
-
-// mostlyUnique reports the tag keys whose values are (nearly) unique per
-// event: user*, trace*, browser, browser.version, os, os.version.
-func mostlyUnique(key string) bool {
-	return strings.HasPrefix(key, "user") || strings.HasPrefix(key, "trace") ||
-		key == "browser" || key == "browser.version" || key == "os" || key == "os.version"
 }
 
 // distributions groups tag counts by key and keeps the top n values of
@@ -233,8 +227,7 @@ func (u *UI) locate(iss *store.Issue, ref string) (newer, cur, older *store.Even
 			// The event with this number, or the nearest older one when it
 			// was evicted.
 			match = func(e *store.Event) bool { return e.DigestOrder <= n }
-		} else if _, ok := store.ParseEventID(ref); ok {
-			hex := strings.ToLower(strings.ReplaceAll(ref, "-", ""))
+		} else if hex := event.NormalizeID(ref); hex != "" {
 			match = func(e *store.Event) bool { return e.ID == hex }
 		} else {
 			return nil, nil, nil, errNotFound

@@ -2,19 +2,9 @@ package ui
 
 import (
 	"strings"
-	"sync"
 
-	"github.com/mssola/useragent"
-	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/digest/event"
 )
-
-// uaParsers hands out reusable User-Agent parsers; it is built on the
-// first Event details page of an event without browser or os contexts.
-// (digest/event parses the same header for the browser and os tags, with
-// the same library and calls, so the two agree.)
-var uaParsers = budget.Lazy("ui-useragent", func() *sync.Pool {
-	return &sync.Pool{New: func() any { return new(useragent.UserAgent) }}
-})
 
 // maxUA is the longest User-Agent parsed, in bytes.
 const maxUA = 512
@@ -40,10 +30,8 @@ func addUAContexts(ev *eventView) {
 	if ua == "" || len(ua) > maxUA {
 		return
 	}
-	pool := uaParsers()
-	p := pool.Get().(*useragent.UserAgent)
-	defer pool.Put(p)
-	p.Parse(ua)
+	// digest/event's parser, so the page agrees with the browser and os tags.
+	p := event.ParseUserAgent(ua)
 	add := func(name, value, version string) {
 		if value == "" {
 			return
@@ -55,12 +43,10 @@ func addUAContexts(ev *eventView) {
 		ev.Contexts = append(ev.Contexts, section{Name: name + " (from the User-Agent header)", Rows: rows})
 	}
 	if !hasBrowser {
-		name, version := p.Browser()
-		add("browser", name, version)
+		add("browser", p.Browser, p.BrowserVersion)
 	}
 	if !hasOS {
-		osi := p.OSInfo()
-		add("os", osi.Name, osi.Version)
+		add("os", p.OS, p.OSVersion)
 	}
 }
 

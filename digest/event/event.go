@@ -32,7 +32,6 @@
 package event
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -194,44 +193,4 @@ func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
 func GroupingHash(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])
-}
-
-// normalizeEventID returns id as 32 lowercase hex digits (dashes removed), or
-// "" when it is not a 128-bit hex id.
-func normalizeEventID(id string) string {
-	if len(id) != 32 && len(id) != 36 {
-		return ""
-	}
-	var b [32]byte
-	j := 0
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c == '-':
-			continue
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			c += 'a' - 'A'
-		default:
-			return ""
-		}
-		if j == len(b) {
-			return ""
-		}
-		b[j] = c
-		j++
-	}
-	if j != len(b) {
-		return ""
-	}
-	return string(b[:])
-}
-
-// newEventID returns a random UUID4 as 32 lowercase hex digits.
-func newEventID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24+)
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return hex.EncodeToString(u[:])
 }

@@ -104,12 +104,12 @@ func (d *doc) index(root *fastjson.Value) {
 func (d *doc) extract(m Meta) *Event {
 	ev := &Event{}
 
-	ev.EventID = normalizeEventID(m.EventID)
+	ev.EventID = NormalizeID(m.EventID)
 	if ev.EventID == "" {
-		ev.EventID = normalizeEventID(strOf(d.eventID))
+		ev.EventID = NormalizeID(strOf(d.eventID))
 	}
 	if ev.EventID == "" {
-		ev.EventID = newEventID()
+		ev.EventID = NewID()
 	}
 
 	d.receivedMicro = microOf(m.IngestedAt)

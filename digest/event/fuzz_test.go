@@ -75,7 +75,7 @@ func FuzzNormalize(f *testing.F) {
 // checkEvent checks the invariants every Event must meet.
 func checkEvent(t *testing.T, ev *Event) {
 	t.Helper()
-	if normalizeEventID(ev.EventID) != ev.EventID {
+	if NormalizeID(ev.EventID) != ev.EventID {
 		t.Errorf("EventID %q is not 32 lowercase hex digits", ev.EventID)
 	}
 	if ev.Platform == "" || ev.Level == "" || ev.CalculatedType == "" || ev.GroupingKey == "" {

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/mssola/useragent"
@@ -32,6 +33,15 @@ func (t *tagSet) set(key, value string) {
 	if len(t.tags) < MaxTags {
 		t.tags = append(t.tags, Tag{Key: key, Value: value})
 	}
+}
+
+// CountedTag reports whether the tag key is counted per issue. Keys whose
+// values are (nearly) unique per event are searchable but not counted
+// (reference §9.6): user*, trace*, browser, browser.version, os,
+// os.version.
+func CountedTag(key string) bool {
+	return !(strings.HasPrefix(key, "user") || strings.HasPrefix(key, "trace") ||
+		key == "browser" || key == "browser.version" || key == "os" || key == "os.version")
 }
 
 // tagValue renders a tag value: strings as themselves, booleans as
@@ -86,12 +96,12 @@ func (d *doc) deduceTags(ev *Event, m Meta) []Tag {
 	oName, oVersion := contextNameVersion(get(ctx, "os"))
 	if bName == "" || oName == "" {
 		if ua := userAgentHeader(get(d.request, "headers")); ua != "" {
-			info := parseUA(ua)
+			info := ParseUserAgent(ua)
 			if bName == "" {
-				bName, bVersion = info.browser, info.browserVersion
+				bName, bVersion = info.Browser, info.BrowserVersion
 			}
 			if oName == "" {
-				oName, oVersion = info.os, info.osVersion
+				oName, oVersion = info.OS, info.OSVersion
 			}
 		}
 	}
@@ -192,9 +202,9 @@ func isUserAgent(k []byte) bool {
 	return true
 }
 
-// uaInfo is what the tags use from a parsed User-Agent.
-type uaInfo struct {
-	browser, browserVersion, os, osVersion string
+// UserAgent is what tinysink reads from a browser's User-Agent header.
+type UserAgent struct {
+	Browser, BrowserVersion, OS, OSVersion string
 }
 
 // uaParsers hands out reusable User-Agent parsers; it is built on first use.
@@ -202,15 +212,16 @@ var uaParsers = budget.Lazy("useragent", func() *sync.Pool {
 	return &sync.Pool{New: func() any { return new(useragent.UserAgent) }}
 })
 
-// parseUA parses a browser User-Agent string.
-func parseUA(s string) uaInfo {
+// ParseUserAgent parses a browser User-Agent string: the one parser behind
+// the browser and os tags and the UI's contexts taken from the header.
+func ParseUserAgent(s string) UserAgent {
 	pool := uaParsers()
 	ua := pool.Get().(*useragent.UserAgent)
 	defer pool.Put(ua)
 	ua.Parse(s)
-	var info uaInfo
-	info.browser, info.browserVersion = ua.Browser()
+	var info UserAgent
+	info.Browser, info.BrowserVersion = ua.Browser()
 	osi := ua.OSInfo()
-	info.os, info.osVersion = osi.Name, osi.Version
+	info.OS, info.OSVersion = osi.Name, osi.Version
 	return info
 }

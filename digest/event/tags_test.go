@@ -107,21 +107,21 @@ func TestTagLimits(t *testing.T) {
 	}
 }
 
-func TestParseUA(t *testing.T) {
+func TestParseUserAgent(t *testing.T) {
 	for _, tt := range []struct {
 		ua   string
-		want uaInfo
+		want UserAgent
 	}{
-		{firefoxUA, uaInfo{browser: "Firefox", browserVersion: "76.0", os: "Ubuntu"}},
-		{chromeUA, uaInfo{browser: "Chrome", browserVersion: "130.0.0.0", os: "Windows", osVersion: "10"}},
+		{firefoxUA, UserAgent{Browser: "Firefox", BrowserVersion: "76.0", OS: "Ubuntu"}},
+		{chromeUA, UserAgent{Browser: "Chrome", BrowserVersion: "130.0.0.0", OS: "Windows", OSVersion: "10"}},
 		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36",
-			uaInfo{browser: "Chrome", browserVersion: "119.0.0.0", os: "Mac OS X", osVersion: "10.15.7"}},
+			UserAgent{Browser: "Chrome", BrowserVersion: "119.0.0.0", OS: "Mac OS X", OSVersion: "10.15.7"}},
 		{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
-			uaInfo{browser: "Safari", browserVersion: "17.1", os: "iPhone OS", osVersion: "17.1"}},
-		{"", uaInfo{}},
+			UserAgent{Browser: "Safari", BrowserVersion: "17.1", OS: "iPhone OS", OSVersion: "17.1"}},
+		{"", UserAgent{}},
 	} {
-		if got := parseUA(tt.ua); got != tt.want {
-			t.Errorf("parseUA(%q) = %+v, want %+v", tt.ua, got, tt.want)
+		if got := ParseUserAgent(tt.ua); got != tt.want {
+			t.Errorf("ParseUserAgent(%q) = %+v, want %+v", tt.ua, got, tt.want)
 		}
 	}
 }
