@@ -23,6 +23,7 @@ test: lint
 fuzz:
 	go test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=$(FUZZTIME) ./ingest
 	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./digest/event
+	go test -run='^$$' -fuzz='^FuzzParseID$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./digest/scrub
 
 # Static binaries for the Raspberry Pi family and x86-64: GOARM=6 runs on a

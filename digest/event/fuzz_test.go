@@ -136,3 +136,34 @@ func TestNormalizeLargeInputsAreLinear(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseID checks the event-id rule: the string and byte forms agree,
+// a normalised id is 32 lowercase hex digits that parses to the same
+// bytes, and a refused id normalises to "".
+func FuzzParseID(f *testing.F) {
+	for _, s := range []string{
+		"0123456789abcdef0123456789abcdef", "22d00b3f-d1b1-4b5d-8d20-49d138cd8a9c",
+		"00000000-0000-0000-0000-000000000000", "22d00b3fd-1b1-4b5d-8d20-49d138cd8a9c", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, ok := ParseID(s)
+		if bid, bok := ParseID([]byte(s)); bid != id || bok != ok {
+			t.Fatalf("ParseID(%q): string %x %v, bytes %x %v", s, id, ok, bid, bok)
+		}
+		n := NormalizeID(s)
+		if !ok {
+			if n != "" {
+				t.Fatalf("NormalizeID(%q) = %q for a refused id", s, n)
+			}
+			return
+		}
+		if len(n) != 32 || strings.ToLower(n) != n {
+			t.Fatalf("NormalizeID(%q) = %q", s, n)
+		}
+		if again, ok := ParseID(n); !ok || again != id {
+			t.Fatalf("ParseID(NormalizeID(%q)) = %x %v, want %x", s, again, ok, id)
+		}
+	})
+}
