@@ -19,7 +19,7 @@ import (
 )
 
 // config is every setting; each is a flag whose default comes from an
-// environment variable.
+// environment variable (see newSettings).
 type config struct {
 	Addr         string
 	Data         string
@@ -33,7 +33,7 @@ type config struct {
 	LogFormat    string
 	LogLevel     string
 	MaxEventAge  string
-	Quota        [6]string // project 5m, hour, month; installation 5m, hour, month
+	Quota        struct{ Project, Install quotaSetting }
 	SMTP         struct{ Host, Port, User, Password, From, TLS string }
 	EmailsPerHr  string
 	AlertDenyNP  bool
@@ -46,43 +46,75 @@ type config struct {
 	MaxConns     string
 }
 
-// setting describes one flag for the help text and the README.
-type setting struct{ flag, env, def, help string }
+// quotaSetting is one subject's quota settings, as given; config.quotas
+// parses them.
+type quotaSetting struct{ FiveMin, Hour, Month string }
 
-var settings = []setting{
-	{"addr", "TINYSINK_ADDR", ":8000", "address to listen on"},
-	{"data", "TINYSINK_DATA", "./data", "data directory (created if missing)"},
-	{"base-url", "TINYSINK_BASE_URL", "", "URL the server is reached at, used in DSNs and links (default http://localhost:<port>)"},
-	{"memory-limit", "TINYSINK_MEMORY_LIMIT", "24MiB", "Go memory limit; ingest answers 429 when requests in flight would push the heap past 70% of it, never when none is (0 = none)"},
-	{"max-event-size", "TINYSINK_MAX_EVENT_SIZE", "1MiB", "largest event, decompressed"},
-	{"max-event-compressed-size", "TINYSINK_MAX_EVENT_COMPRESSED_SIZE", "200KiB", "largest /store/ request body as sent"},
-	{"max-envelope-size", "TINYSINK_MAX_ENVELOPE_SIZE", "100MiB", "largest envelope, decompressed"},
-	{"max-envelope-compressed-size", "TINYSINK_MAX_ENVELOPE_COMPRESSED_SIZE", "20MiB", "largest /envelope/ request body as sent"},
-	{"trust-proxy", "TINYSINK_TRUST_PROXY", "false", "take client addresses from X-Real-IP / X-Forwarded-For"},
-	{"max-event-age", "TINYSINK_MAX_EVENT_AGE", "0", "delete events older than this, e.g. 90d or 72h (0 = keep until the count limit)"},
-	{"quota-project-5m", "TINYSINK_QUOTA_PROJECT_5M", "1000", "events a project may send per 5 minutes (0 = no limit)"},
-	{"quota-project-hour", "TINYSINK_QUOTA_PROJECT_HOUR", "5000", "events a project may send per hour (0 = no limit)"},
-	{"quota-project-month", "TINYSINK_QUOTA_PROJECT_MONTH", "1000000", "events a project may send per month (0 = no limit)"},
-	{"quota-install-5m", "TINYSINK_QUOTA_INSTALL_5M", "1000", "events the installation takes per 5 minutes (0 = no limit)"},
-	{"quota-install-hour", "TINYSINK_QUOTA_INSTALL_HOUR", "5000", "events the installation takes per hour (0 = no limit)"},
-	{"quota-install-month", "TINYSINK_QUOTA_INSTALL_MONTH", "1000000", "events the installation takes per month (0 = no limit)"},
-	{"smtp-host", "TINYSINK_SMTP_HOST", "", "mail server for alert emails (empty = no email)"},
-	{"smtp-port", "TINYSINK_SMTP_PORT", "0", "mail server port (0 = 587 for starttls, 465 for tls, 25 for none)"},
-	{"smtp-user", "TINYSINK_SMTP_USER", "", "SMTP AUTH user (empty = no AUTH)"},
-	{"smtp-password", "TINYSINK_SMTP_PASSWORD", "", "SMTP AUTH password (better set through the environment)"},
-	{"smtp-from", "TINYSINK_SMTP_FROM", "", "sender of alert emails, e.g. tinysink <alerts@example.org>"},
-	{"smtp-tls", "TINYSINK_SMTP_TLS", "starttls", "starttls, tls (implicit) or none"},
-	{"emails-per-hour", "TINYSINK_EMAILS_PER_HOUR", "60", "installation-wide cap on alert emails per hour (-1 = no cap)"},
-	{"alert-deny-non-public", "TINYSINK_ALERT_DENY_NON_PUBLIC", "false", "refuse webhook targets on loopback, private and link-local addresses"},
-	{"alert-allow", "TINYSINK_ALERT_ALLOW", "", "comma list of hosts (*.x for subdomains), IPs or CIDRs webhooks may always reach"},
-	{"alert-deny", "TINYSINK_ALERT_DENY", "", "comma list of hosts, IPs or CIDRs webhooks may never reach"},
-	{"telegram-api", "TINYSINK_TELEGRAM_API", "https://api.telegram.org", "Telegram Bot API base URL"},
-	{"max-disk", "TINYSINK_MAX_DISK", "0", "disk budget of stored events and metadata, e.g. 4GiB; the least relevant events are evicted to stay under it (0 = none)"},
-	{"min-free-disk", "TINYSINK_MIN_FREE_DISK", store.DefaultMinFree, "free space below which ingest refuses events (429, reason disk_full) and /health/ready fails: sizes and percentages, the largest counts (0 = no check)"},
-	{"metrics-addr", "TINYSINK_METRICS_ADDR", "", "separate address serving /metrics and /health/* without a token (empty: /metrics on -addr with an API token)"},
-	{"max-conns", "TINYSINK_MAX_CONNS", strconv.Itoa(ingest.DefaultMaxConns), "open connections at most (~20 KB each); at the cap the connection idle the longest is closed to make room (0 = no cap)"},
-	{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json"},
-	{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
+// setting is one flag: its name, environment variable, default and help
+// (for -h and the README), and the value it sets.
+type setting struct {
+	flag, env, def, help string
+	value                flag.Value
+}
+
+// textValue is a setting kept as given, parsed where it is used.
+type textValue string
+
+func (v *textValue) String() string     { return string(*v) }
+func (v *textValue) Set(s string) error { *v = textValue(s); return nil }
+
+// boolValue is an on/off setting.
+type boolValue bool
+
+func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	*v = boolValue(b)
+	return err
+}
+
+// newSettings returns a config and its settings, each row with the value
+// it sets in that config.
+func newSettings() (*config, []setting) {
+	c := &config{}
+	text := func(p *string) flag.Value { return (*textValue)(p) }
+	on := func(p *bool) flag.Value { return (*boolValue)(p) }
+	return c, []setting{
+		{"addr", "TINYSINK_ADDR", ":8000", "address to listen on", text(&c.Addr)},
+		{"data", "TINYSINK_DATA", "./data", "data directory (created if missing)", text(&c.Data)},
+		{"base-url", "TINYSINK_BASE_URL", "", "URL the server is reached at, used in DSNs and links (default http://localhost:<port>)", text(&c.BaseURL)},
+		{"memory-limit", "TINYSINK_MEMORY_LIMIT", "24MiB", "Go memory limit; ingest answers 429 when requests in flight would push the heap past 70% of it, never when none is (0 = none)", text(&c.MemoryLimit)},
+		{"max-event-size", "TINYSINK_MAX_EVENT_SIZE", "1MiB", "largest event, decompressed", text(&c.MaxEvent)},
+		{"max-event-compressed-size", "TINYSINK_MAX_EVENT_COMPRESSED_SIZE", "200KiB", "largest /store/ request body as sent", text(&c.MaxEventComp)},
+		{"max-envelope-size", "TINYSINK_MAX_ENVELOPE_SIZE", "100MiB", "largest envelope, decompressed", text(&c.MaxEnv)},
+		{"max-envelope-compressed-size", "TINYSINK_MAX_ENVELOPE_COMPRESSED_SIZE", "20MiB", "largest /envelope/ request body as sent", text(&c.MaxEnvComp)},
+		{"trust-proxy", "TINYSINK_TRUST_PROXY", "false", "take client addresses from X-Real-IP / X-Forwarded-For", on(&c.TrustProxy)},
+		{"max-event-age", "TINYSINK_MAX_EVENT_AGE", "0", "delete events older than this, e.g. 90d or 72h (0 = keep until the count limit)", text(&c.MaxEventAge)},
+		{"quota-project-5m", "TINYSINK_QUOTA_PROJECT_5M", "1000", "events a project may send per 5 minutes (0 = no limit)", text(&c.Quota.Project.FiveMin)},
+		{"quota-project-hour", "TINYSINK_QUOTA_PROJECT_HOUR", "5000", "events a project may send per hour (0 = no limit)", text(&c.Quota.Project.Hour)},
+		{"quota-project-month", "TINYSINK_QUOTA_PROJECT_MONTH", "1000000", "events a project may send per month (0 = no limit)", text(&c.Quota.Project.Month)},
+		{"quota-install-5m", "TINYSINK_QUOTA_INSTALL_5M", "1000", "events the installation takes per 5 minutes (0 = no limit)", text(&c.Quota.Install.FiveMin)},
+		{"quota-install-hour", "TINYSINK_QUOTA_INSTALL_HOUR", "5000", "events the installation takes per hour (0 = no limit)", text(&c.Quota.Install.Hour)},
+		{"quota-install-month", "TINYSINK_QUOTA_INSTALL_MONTH", "1000000", "events the installation takes per month (0 = no limit)", text(&c.Quota.Install.Month)},
+		{"smtp-host", "TINYSINK_SMTP_HOST", "", "mail server for alert emails (empty = no email)", text(&c.SMTP.Host)},
+		{"smtp-port", "TINYSINK_SMTP_PORT", "0", "mail server port (0 = 587 for starttls, 465 for tls, 25 for none)", text(&c.SMTP.Port)},
+		{"smtp-user", "TINYSINK_SMTP_USER", "", "SMTP AUTH user (empty = no AUTH)", text(&c.SMTP.User)},
+		{"smtp-password", "TINYSINK_SMTP_PASSWORD", "", "SMTP AUTH password (better set through the environment)", text(&c.SMTP.Password)},
+		{"smtp-from", "TINYSINK_SMTP_FROM", "", "sender of alert emails, e.g. tinysink <alerts@example.org>", text(&c.SMTP.From)},
+		{"smtp-tls", "TINYSINK_SMTP_TLS", "starttls", "starttls, tls (implicit) or none", text(&c.SMTP.TLS)},
+		{"emails-per-hour", "TINYSINK_EMAILS_PER_HOUR", "60", "installation-wide cap on alert emails per hour (-1 = no cap)", text(&c.EmailsPerHr)},
+		{"alert-deny-non-public", "TINYSINK_ALERT_DENY_NON_PUBLIC", "false", "refuse webhook targets on loopback, private and link-local addresses", on(&c.AlertDenyNP)},
+		{"alert-allow", "TINYSINK_ALERT_ALLOW", "", "comma list of hosts (*.x for subdomains), IPs or CIDRs webhooks may always reach", text(&c.AlertAllow)},
+		{"alert-deny", "TINYSINK_ALERT_DENY", "", "comma list of hosts, IPs or CIDRs webhooks may never reach", text(&c.AlertDeny)},
+		{"telegram-api", "TINYSINK_TELEGRAM_API", "https://api.telegram.org", "Telegram Bot API base URL", text(&c.TelegramAPI)},
+		{"max-disk", "TINYSINK_MAX_DISK", "0", "disk budget of stored events and metadata, e.g. 4GiB; the least relevant events are evicted to stay under it (0 = none)", text(&c.MaxDisk)},
+		{"min-free-disk", "TINYSINK_MIN_FREE_DISK", store.DefaultMinFree, "free space below which ingest refuses events (429, reason disk_full) and /health/ready fails: sizes and percentages, the largest counts (0 = no check)", text(&c.MinFreeDisk)},
+		{"metrics-addr", "TINYSINK_METRICS_ADDR", "", "separate address serving /metrics and /health/* without a token (empty: /metrics on -addr with an API token)", text(&c.MetricsAddr)},
+		{"max-conns", "TINYSINK_MAX_CONNS", strconv.Itoa(ingest.DefaultMaxConns), "open connections at most (~20 KB each); at the cap the connection idle the longest is closed to make room (0 = no cap)", text(&c.MaxConns)},
+		{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json", text(&c.LogFormat)},
+		{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error", text(&c.LogLevel)},
+	}
 }
 
 func envDefault(s setting) string {
@@ -98,32 +130,17 @@ func envDefault(s setting) string {
 func parseFlags(name string, args []string, stderr io.Writer, extra ...func(*flag.FlagSet)) (*config, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := &config{}
-	dst := map[string]*string{
-		"addr": &c.Addr, "data": &c.Data, "base-url": &c.BaseURL, "memory-limit": &c.MemoryLimit,
-		"max-event-size": &c.MaxEvent, "max-event-compressed-size": &c.MaxEventComp,
-		"max-envelope-size": &c.MaxEnv, "max-envelope-compressed-size": &c.MaxEnvComp,
-		"log-format": &c.LogFormat, "log-level": &c.LogLevel, "max-event-age": &c.MaxEventAge,
-		"quota-project-5m": &c.Quota[0], "quota-project-hour": &c.Quota[1], "quota-project-month": &c.Quota[2],
-		"quota-install-5m": &c.Quota[3], "quota-install-hour": &c.Quota[4], "quota-install-month": &c.Quota[5],
-		"smtp-host": &c.SMTP.Host, "smtp-port": &c.SMTP.Port, "smtp-user": &c.SMTP.User, "smtp-password": &c.SMTP.Password,
-		"smtp-from": &c.SMTP.From, "smtp-tls": &c.SMTP.TLS, "emails-per-hour": &c.EmailsPerHr,
-		"alert-allow": &c.AlertAllow, "alert-deny": &c.AlertDeny, "telegram-api": &c.TelegramAPI,
-		"max-disk": &c.MaxDisk, "min-free-disk": &c.MinFreeDisk, "metrics-addr": &c.MetricsAddr,
-		"max-conns": &c.MaxConns,
-	}
+	c, settings := newSettings()
 	for _, s := range settings {
-		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
-		if b, ok := map[string]*bool{"trust-proxy": &c.TrustProxy, "alert-deny-non-public": &c.AlertDenyNP}[s.flag]; ok {
-			def, _ := strconv.ParseBool(envDefault(s))
-			fs.BoolVar(b, s.flag, def, help)
-			continue
+		// A bad boolean in the environment counts as false, as it always has.
+		if err := s.value.Set(envDefault(s)); err != nil {
+			s.value.Set("false")
 		}
-		fs.StringVar(dst[s.flag], s.flag, envDefault(s), help)
+		fs.Var(s.value, s.flag, fmt.Sprintf("%s (env %s)", s.help, s.env))
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [flags]\n  tinysink backup FILE [-url URL] [-token TOKEN] [flags]\n  tinysink restore FILE [flags]\n\nFlags (before or after the arguments; each defaults to its environment variable):\n")
-		fs.PrintDefaults()
+		printDefaults(fs)
 		fmt.Fprintf(stderr, "\nFirst start: TINYSINK_ADMIN_USER (default admin) and TINYSINK_ADMIN_PASSWORD (default: generated and printed once).\n")
 	}
 	for _, f := range extra {
@@ -131,6 +148,35 @@ func parseFlags(name string, args []string, stderr io.Writer, extra ...func(*fla
 	}
 	pos, err := parseInterspersed(fs, args)
 	return c, pos, err
+}
+
+// printDefaults writes fs's flags as flag.PrintDefaults does, naming a
+// textValue's type "string" and quoting its default as for a string flag.
+func printDefaults(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		if _, ok := f.Value.(*textValue); ok {
+			typ = "string"
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "  -%s", f.Name)
+		if typ != "" {
+			b.WriteString(" " + typ)
+		}
+		if b.Len() <= 4 {
+			b.WriteString("\t")
+		} else {
+			b.WriteString("\n    \t")
+		}
+		b.WriteString(strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch {
+		case typ == "string" && f.DefValue != "":
+			fmt.Fprintf(&b, " (default %q)", f.DefValue)
+		case typ != "string" && f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0":
+			fmt.Fprintf(&b, " (default %v)", f.DefValue)
+		}
+		fmt.Fprintln(fs.Output(), b.String())
+	})
 }
 
 // baseURL is the configured base URL, or http://localhost:<port> from the
@@ -218,13 +264,18 @@ func splitList(s string) []string {
 
 // quotas parses the quota settings.
 func (c *config) quotas() (project, install quota.Limits, err error) {
-	var n [6]int64
-	for i, s := range c.Quota {
-		if n[i], err = strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil || n[i] < 0 {
-			return project, install, fmt.Errorf("bad quota %q", s)
+	parse := func(s string) int64 {
+		n, perr := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if (perr != nil || n < 0) && err == nil {
+			err = fmt.Errorf("bad quota %q", s)
 		}
+		return n
 	}
-	return quota.Limits{FiveMin: n[0], Hour: n[1], Month: n[2]}, quota.Limits{FiveMin: n[3], Hour: n[4], Month: n[5]}, nil
+	limits := func(q quotaSetting) quota.Limits {
+		return quota.Limits{FiveMin: parse(q.FiveMin), Hour: parse(q.Hour), Month: parse(q.Month)}
+	}
+	project, install = limits(c.Quota.Project), limits(c.Quota.Install)
+	return project, install, err
 }
 
 // sizes parses the size settings.

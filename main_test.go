@@ -1017,6 +1017,7 @@ func TestCLICommands(t *testing.T) {
 		t.Errorf("token create = %q, %v", out, err)
 	}
 	help, _ := exec.Command(bin, "-h").CombinedOutput()
+	_, settings := newSettings()
 	for _, s := range settings {
 		if !strings.Contains(string(help), "-"+s.flag) || !strings.Contains(string(help), s.env) {
 			t.Errorf("-h does not list -%s / %s", s.flag, s.env)
@@ -1368,6 +1369,7 @@ func benchBackup(b *testing.B, samples [][]byte, body func(i int) []byte) {
 func TestREADMESettings(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("| flag | environment | default | meaning |\n| --- | --- | --- | --- |\n")
+	_, settings := newSettings()
 	for _, s := range settings {
 		def := "`" + s.def + "`"
 		if s.def == "" {
