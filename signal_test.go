@@ -15,6 +15,7 @@ import (
 // connections and waits (up to 10 s) for the requests in flight. A second
 // SIGINT meanwhile stops it at once.
 func TestSecondSignalStopsAtOnce(t *testing.T) {
+	t.Parallel() // a subprocess of its own; see TestStartOnFullDisk
 	dir := t.TempDir()
 	bin, err := buildBinary()
 	if err != nil {
