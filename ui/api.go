@@ -87,7 +87,7 @@ func (a *API) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Ha
 			writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
 		case errors.As(err, &br):
 			writeJSON(w, http.StatusBadRequest, map[string]string{"detail": br.msg})
-		case diskFull(err):
+		case store.IsDiskFull(err):
 			a.log.Warn("api write refused: the disk is full", "path", r.URL.Path, "err", err)
 			writeJSON(w, http.StatusInsufficientStorage, map[string]string{"detail": errDiskFullMsg})
 		default:
