@@ -67,6 +67,9 @@ func fillDisk(t *testing.T, name string) {
 // UI answer, the API reads, ingest refuses with a 429 that SDKs honour, and
 // once space returns ingest recovers by itself.
 func TestStartOnFullDisk(t *testing.T) {
+	// A subprocess of its own, mostly waiting: it runs beside the other
+	// such tests, after the serial ones (TestSlowloris among them).
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs subprocesses on a mounted file system")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/store"
 )
 
 // handleMetrics serves GET /metrics in the Prometheus text format.
@@ -36,7 +37,7 @@ func (w *Watch) writeMetrics(p *promWriter) {
 		p.sample("tinysink_events_refused_total", float64(c.RefusedMalformed), "reason", "malformed")
 		if w.cfg.Refusals != nil {
 			counts := w.cfg.Refusals.Counts()
-			for _, reason := range []string{"memory", "project_quota", "org_quota", "disk_full"} {
+			for _, reason := range []string{"memory", "project_quota", "org_quota", store.ErrDiskFull.Error()} {
 				if _, ok := counts[reason]; !ok {
 					counts[reason] = 0
 				}

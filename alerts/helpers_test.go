@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -139,8 +140,8 @@ func run(t *testing.T, s *Sender) (stop func()) {
 			cancel()
 			select {
 			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("Run = %v, want context.Canceled", err)
 				}
 			case <-time.After(10 * time.Second):
 				t.Error("Run did not return")

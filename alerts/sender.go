@@ -167,7 +167,7 @@ const storeHold = time.Minute
 
 // Run delivers the outbox until ctx is done, then waits for the
 // deliveries in flight (which ctx also cancels; an interrupted delivery
-// stays in the outbox as it was). Each destination gets its own
+// stays in the outbox as it was) and returns ctx.Err(). Each destination gets its own
 // goroutine, at most MaxInFlight at once, and its deliveries go one at a
 // time in the order they were enqueued; among due destinations, those with
 // fewer failed attempts go first, so a dead endpoint's retries do not hold
@@ -185,7 +185,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			return nil
+			return ctx.Err()
 		case <-s.poke:
 		case <-timer.C:
 		case f := <-done:

@@ -126,8 +126,9 @@ func (w *Worker) Stats() Stats {
 	return s
 }
 
-// Run digests until ctx is done. It drains whatever the spool holds first,
-// then waits for new records.
+// Run digests until ctx is done, and returns ctx.Err(). It drains whatever
+// the spool holds first, then waits for new records. A failing batch does
+// not end it: it is logged and retried with backoff.
 func (w *Worker) Run(ctx context.Context) error {
 	notify := w.spool.Notify()
 	backoff := time.Second
@@ -144,7 +145,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.log.Error("digest batch failed", "err", err)
 			select {
 			case <-ctx.Done():
-				return nil
+				return ctx.Err()
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, time.Minute)
@@ -160,14 +161,14 @@ func (w *Worker) Run(ctx context.Context) error {
 			// costs three fsyncs that compete with ingest's.
 			select {
 			case <-ctx.Done():
-				return nil
+				return ctx.Err()
 			case <-time.After(Linger):
 			}
 			continue
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return ctx.Err()
 		case <-notify:
 		case <-time.After(idleAfter):
 			if busy >= releaseAfter {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tinysink/tinysink/store"
 )
 
 // kind classifies an ingestError; writeError maps each kind to one status.
@@ -61,7 +63,7 @@ var (
 	// errDiskFull refuses an event that the spool could not write for
 	// want of space (the admission check lets a few through before it
 	// notices).
-	errDiskFull = &ingestError{kind: refused, msg: "Event refused (disk_full); retry after 60s", retryAfter: time.Minute, reason: "disk_full"}
+	errDiskFull = &ingestError{kind: refused, msg: "Event refused (" + store.ErrDiskFull.Error() + "); retry after 60s", retryAfter: time.Minute, reason: store.ErrDiskFull.Error()}
 )
 
 // writeError answers a request that failed with err. This is the one place

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/ingest/spool"
+	"github.com/tinysink/tinysink/store"
 	"github.com/valyala/fastjson"
 )
 
@@ -158,7 +159,7 @@ func (h *Handler) spoolEvent(r *http.Request, project int, id string, payload []
 		RemoteAddr: h.remoteAddr(r),
 		Payload:    payload,
 	})
-	if spool.IsDiskFull(err) {
+	if store.IsDiskFull(err) {
 		return errDiskFull
 	}
 	if err != nil {

@@ -25,7 +25,7 @@ func (db *DB) Users() ([]User, error) {
 	var out []User
 	err := db.view(func(tx *kvTx) error {
 		var ierr error
-		err := tx.AscendKeys("user:*", func(k, v string) bool {
+		err := tx.AscendKeys(userPattern, func(k, v string) bool {
 			var u User
 			if ierr = jsonUnmarshal(v, &u); ierr != nil {
 				return false

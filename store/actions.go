@@ -17,14 +17,6 @@ import (
 // issue's current state, changes the issue and appends a history entry:
 //
 //	history:<iid 10>:<unix nanos 20>   HistoryEntry JSON
-//
-// (The key family lives here rather than in keys.go because this file owns
-// it; historyKey and historyPrefix are the only places that build it.)
-
-func historyKey(iid uint32, at time.Time) string {
-	return fmt.Sprintf("history:%s:%020d", pad10(iid), at.UnixNano())
-}
-func historyPrefix(iid uint32) string { return "history:" + pad10(iid) + ":" }
 
 // ErrInvalidAction is returned for an action that the issue's state does
 // not allow (muting a resolved issue, reopening an open one, …) or that

@@ -18,22 +18,7 @@ import (
 // Alert configuration: the messaging backends a project's alerts go to,
 // and each user's email-alert settings. The outbox that carries the alerts
 // is in outbox.go.
-//
-// Keys, in the style of keys.go:
-//
-//	alertbackend:<id 10>          AlertBackend JSON
-//	alertoptout:<pid 6>:<user>    present when the user turned email alerts off for the project
-//	alertaddr:<user>              where the user's alert emails go, when set (else the user name, if it is an address)
-//	seq:alertbackend              last backend id handed out
-
-func alertBackendKey(id uint32) string { return "alertbackend:" + pad10(id) }
-
-const alertBackendPattern = "alertbackend:*"
-
-func alertOptOutKey(pid int, user string) string {
-	return fmt.Sprintf("alertoptout:%06d:%s", pid, user)
-}
-func alertAddrKey(user string) string { return "alertaddr:" + user }
+// Their keys are in keys.go.
 
 // The kinds of alert backend.
 const (
@@ -508,7 +493,7 @@ func (db *DB) AlertRecipients(project int) ([]Recipient, error) {
 func alertRecipients(tx *kvTx, project int) ([]Recipient, error) {
 	var users []User
 	var ierr error
-	err := tx.AscendKeys("user:*", func(k, v string) bool {
+	err := tx.AscendKeys(userPattern, func(k, v string) bool {
 		var u User
 		if ierr = jsonUnmarshal(v, &u); ierr != nil {
 			return false

@@ -123,29 +123,45 @@ func (t *Tx) writeFiles() error {
 			}
 			seg = f
 		}
-		if _, err := seg.WriteAt(pl.body, int64(pl.segOff)); err != nil {
-			return fmt.Errorf("write event bodies: %w", err)
-		}
-		buf := make([]byte, len(pl.recs)*recSize)
-		for i := range pl.recs {
-			pl.recs[i].marshal(buf[i*recSize:])
-		}
-		if _, err := el.log.WriteAt(buf, int64(pl.startN)*recSize); err != nil {
-			return fmt.Errorf("write event log: %w", err)
-		}
-		if err := seg.Sync(); err != nil {
-			return fmt.Errorf("sync event bodies: %w", err)
-		}
-		if err := el.log.Sync(); err != nil {
-			return fmt.Errorf("sync event log: %w", err)
+		if err := pl.write(seg); err != nil {
+			if pl.rotated {
+				// The new segment holds nothing committed: a retry of the
+				// batch creates it again.
+				seg.Close()
+				os.Remove(el.segPath(pl.segNo))
+			}
+			return err
 		}
 		if pl.rotated {
-			if err := syncDir(el.dir); err != nil {
-				return err
-			}
 			// Hand the new segment to publish via the pending log.
 			pl.el.nextSeg = seg
 		}
+	}
+	return nil
+}
+
+// write writes and syncs pl's bodies to seg and its records to the log,
+// and, when pl starts a new segment, the directory.
+func (pl *pendingLog) write(seg *os.File) error {
+	el := pl.el
+	if _, err := seg.WriteAt(pl.body, int64(pl.segOff)); err != nil {
+		return fmt.Errorf("write event bodies: %w", err)
+	}
+	buf := make([]byte, len(pl.recs)*recSize)
+	for i := range pl.recs {
+		pl.recs[i].marshal(buf[i*recSize:])
+	}
+	if _, err := el.log.WriteAt(buf, int64(pl.startN)*recSize); err != nil {
+		return fmt.Errorf("write event log: %w", err)
+	}
+	if err := seg.Sync(); err != nil {
+		return fmt.Errorf("sync event bodies: %w", err)
+	}
+	if err := el.log.Sync(); err != nil {
+		return fmt.Errorf("sync event log: %w", err)
+	}
+	if pl.rotated {
+		return syncDir(el.dir)
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tinysink/tinysink/budget"
@@ -50,9 +52,22 @@ func ParseMinFree(s string) (bytes int64, frac float64, err error) {
 	return bytes, frac, nil
 }
 
+// ErrDiskFull is the refusal of a write, or of an event, because the file
+// system takes no more writes: no space, quota exhausted, or mounted
+// read-only. Its text is the reason ingest reports (the reason code of
+// X-Sentry-Rate-Limits, the label of the refusal metrics). Test with
+// IsDiskFull, which also knows the system's own errors for it.
+var ErrDiskFull = errors.New("disk_full")
+
+// IsDiskFull reports whether err is or wraps ErrDiskFull, or an error of
+// a file system that takes no more writes (ENOSPC, EDQUOT, EROFS).
+func IsDiskFull(err error) bool {
+	return errors.Is(err, ErrDiskFull) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)
+}
+
 // DiskGuard watches the free space of the file system holding the data
 // directory. It is ingest's admission check for the disk (reason
-// "disk_full") and the readiness check's disk reading. It reads the file
+// ErrDiskFull) and the readiness check's disk reading. It reads the file
 // system at most once a second, and never writes.
 type DiskGuard struct {
 	// Dir is the directory whose file system is watched.
@@ -123,7 +138,7 @@ func (g *DiskGuard) Admit(project int) (ok bool, retryAfter time.Duration, reaso
 		if retry <= 0 {
 			retry = time.Minute
 		}
-		return false, retry, "disk_full"
+		return false, retry, ErrDiskFull.Error()
 	}
 	return true, 0, ""
 }

@@ -71,39 +71,56 @@ type record struct {
 	Irrelevance uint8
 }
 
+// The offsets of a record's fields (see record).
+const (
+	recEventID     = 0
+	recIssue       = 16
+	recOrder       = 20
+	recIngested    = 24
+	recDigested    = 32
+	recTimestamp   = 40
+	recSeg         = 48
+	recOff         = 52
+	recLen         = 56
+	recPrev        = 60
+	recFlags       = 64
+	recIrrelevance = 68
+	recReserved    = 69
+)
+
 func (r *record) marshal(b []byte) {
 	_ = b[recSize-1]
-	copy(b[0:16], r.EventID[:])
+	copy(b[recEventID:recIssue], r.EventID[:])
 	le := binary.LittleEndian
-	le.PutUint32(b[16:], r.Issue)
-	le.PutUint32(b[20:], r.Order)
-	le.PutUint64(b[24:], uint64(r.Ingested))
-	le.PutUint64(b[32:], uint64(r.Digested))
-	le.PutUint64(b[40:], uint64(r.Timestamp))
-	le.PutUint32(b[48:], r.Seg)
-	le.PutUint32(b[52:], r.Off)
-	le.PutUint32(b[56:], r.Len)
-	le.PutUint32(b[60:], r.Prev)
-	le.PutUint32(b[64:], r.Flags)
-	b[68] = r.Irrelevance
-	clear(b[69:recSize])
+	le.PutUint32(b[recIssue:], r.Issue)
+	le.PutUint32(b[recOrder:], r.Order)
+	le.PutUint64(b[recIngested:], uint64(r.Ingested))
+	le.PutUint64(b[recDigested:], uint64(r.Digested))
+	le.PutUint64(b[recTimestamp:], uint64(r.Timestamp))
+	le.PutUint32(b[recSeg:], r.Seg)
+	le.PutUint32(b[recOff:], r.Off)
+	le.PutUint32(b[recLen:], r.Len)
+	le.PutUint32(b[recPrev:], r.Prev)
+	le.PutUint32(b[recFlags:], r.Flags)
+	b[recIrrelevance] = r.Irrelevance
+	clear(b[recReserved:recSize])
 }
 
 func (r *record) unmarshal(b []byte) {
 	_ = b[recSize-1]
-	copy(r.EventID[:], b[0:16])
+	copy(r.EventID[:], b[recEventID:recIssue])
 	le := binary.LittleEndian
-	r.Issue = le.Uint32(b[16:])
-	r.Order = le.Uint32(b[20:])
-	r.Ingested = int64(le.Uint64(b[24:]))
-	r.Digested = int64(le.Uint64(b[32:]))
-	r.Timestamp = int64(le.Uint64(b[40:]))
-	r.Seg = le.Uint32(b[48:])
-	r.Off = le.Uint32(b[52:])
-	r.Len = le.Uint32(b[56:])
-	r.Prev = le.Uint32(b[60:])
-	r.Flags = le.Uint32(b[64:])
-	r.Irrelevance = b[68]
+	r.Issue = le.Uint32(b[recIssue:])
+	r.Order = le.Uint32(b[recOrder:])
+	r.Ingested = int64(le.Uint64(b[recIngested:]))
+	r.Digested = int64(le.Uint64(b[recDigested:]))
+	r.Timestamp = int64(le.Uint64(b[recTimestamp:]))
+	r.Seg = le.Uint32(b[recSeg:])
+	r.Off = le.Uint32(b[recOff:])
+	r.Len = le.Uint32(b[recLen:])
+	r.Prev = le.Uint32(b[recPrev:])
+	r.Flags = le.Uint32(b[recFlags:])
+	r.Irrelevance = b[recIrrelevance]
 }
 
 func msTime(ms int64) time.Time {

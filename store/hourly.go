@@ -37,31 +37,7 @@ const (
 	rollUpChunk = 1000
 )
 
-func dayString(t time.Time) string { return t.UTC().Format("20060102") }
-
-func hourlyKey(subject string, day time.Time) string {
-	return hourlyFamily(subject) + dayString(day) + ":" + subject
-}
-
-func dailyKey(subject string, day time.Time) string {
-	return dailyFamily(subject) + dayString(day) + ":" + subject
-}
-
 func isIssueSubject(subject string) bool { return strings.HasPrefix(subject, "i") }
-
-func hourlyFamily(subject string) string {
-	if isIssueSubject(subject) {
-		return "hourly:"
-	}
-	return "thourly:"
-}
-
-func dailyFamily(subject string) string {
-	if isIssueSubject(subject) {
-		return "daily:"
-	}
-	return "tdaily:"
-}
 
 // IssueSubject names an issue's counters.
 func IssueSubject(id uint32) string { return "i" + strconv.FormatUint(uint64(id), 10) }
@@ -234,10 +210,10 @@ func (db *DB) RollUp() (int, error) {
 		prefix, before string
 		fn             func(tx *kvTx, k, v string) error
 	}{
-		{"hourly:", oldestHourly, fold("daily:")},
-		{"thourly:", oldestHourly, fold("tdaily:")},
-		{"daily:", dayString(today.AddDate(0, 0, -dailyKeep)), drop},
-		{"tdaily:", dayString(today.AddDate(0, 0, -dailyKeepTotals)), drop},
+		{hourlyIssues, oldestHourly, fold(dailyIssues)},
+		{hourlyTotals, oldestHourly, fold(dailyTotals)},
+		{dailyIssues, dayString(today.AddDate(0, 0, -dailyKeep)), drop},
+		{dailyTotals, dayString(today.AddDate(0, 0, -dailyKeepTotals)), drop},
 	} {
 		for {
 			n, err := db.rollUpChunk(step.prefix, step.before, step.fn)

@@ -265,7 +265,7 @@ func scanRecords(lf *os.File, n uint32, buf []byte, fn func(uint32, *record) err
 			return fmt.Errorf("read event log: %w", err)
 		}
 		for i := range cnt {
-			if binary.LittleEndian.Uint32(b[int(i)*recSize+64:])&flagDeleted != 0 {
+			if binary.LittleEndian.Uint32(b[int(i)*recSize+recFlags:])&flagDeleted != 0 {
 				continue
 			}
 			r.unmarshal(b[int(i)*recSize:])

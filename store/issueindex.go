@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -57,15 +56,6 @@ func pad20(n int64) string {
 	const zeros = "00000000000000000000"
 	return zeros[:20-len(s)] + s
 }
-
-func lastSeenPrefix(pid int, s IssueState) string { return fmt.Sprintf("ils:%06d:%s:", pid, s) }
-func eventCountPrefix(pid int, s IssueState) string {
-	return fmt.Sprintf("iec:%06d:%s:", pid, s)
-}
-func nextReleasePrefix(pid int) string                { return fmt.Sprintf("inext:%06d:", pid) }
-func issueCountKey(pid int, s IssueState) string      { return fmt.Sprintf("icnt:%06d:%s", pid, s) }
-func issueGroupingKey(iid uint32, hash string) string { return "igrp:" + pad10(iid) + ":" + hash }
-func issueGroupingPrefix(iid uint32) string           { return "igrp:" + pad10(iid) + ":" }
 
 // indexKeys returns the list-index keys of iss (not pissue, icnt, igrp).
 func (i *Issue) indexKeys() []string {

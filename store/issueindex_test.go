@@ -48,6 +48,11 @@ func makeIssues(t testing.TB, db *DB, pid, n int, r *rand.Rand) []uint32 {
 // ordered the way Issues documents.
 func brute(t *testing.T, db *DB, pid int, f IssueFilter) []uint32 {
 	t.Helper()
+	return bruteOf(allIssues(db, pid), f)
+}
+
+// allIssues reads every issue row of project pid.
+func allIssues(db *DB, pid int) []Issue {
 	var all []Issue
 	db.view(func(tx *kvTx) error {
 		tx.ascend("issue:", func(k, v string) bool {
@@ -59,6 +64,11 @@ func brute(t *testing.T, db *DB, pid int, f IssueFilter) []uint32 {
 		})
 		return nil
 	})
+	return all
+}
+
+// bruteOf is brute over the issues all.
+func bruteOf(all []Issue, f IssueFilter) []uint32 {
 	state := f.State
 	if state == "" {
 		state = StateAll
@@ -121,11 +131,12 @@ func TestIssuesPagedByIndex(t *testing.T) {
 
 	check := func(stage string) {
 		t.Helper()
+		all := allIssues(db, p.ID)
 		for _, sort := range []IssueSort{SortDigestOrder, SortLastSeen, SortEventCount} {
 			for _, st := range []IssueState{StateAll, StateOpen, StateUnresolved, StateMuted, StateResolved} {
 				for _, desc := range []bool{false, true} {
 					f := IssueFilter{Project: p.ID, Sort: sort, State: st, Desc: desc}
-					want := brute(t, db, p.ID, f)
+					want := bruteOf(all, f)
 					if n, _ := db.IssueCount(p.ID, st); n != int64(len(want)) {
 						t.Errorf("%s: IssueCount(%s) = %d, want %d", stage, st, n, len(want))
 					}

@@ -29,8 +29,6 @@ type kvTx struct {
 	t  *btree.Tx
 }
 
-const treeSeqKey = "tree:seq"
-
 // diskFamilies are the key families that live in the tree.
 var diskFamilies = map[string]bool{
 	"issue": true, "pissue": true, "ils": true, "iec": true, "inext": true, "icnt": true,

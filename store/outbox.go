@@ -14,22 +14,7 @@ import (
 // alert in its batch transaction; the alert sender (package alerts) reads
 // them, delivers each, and deletes it once delivered. A delivery lives in
 // the store until then, so a restart loses none.
-//
-// Keys, in the style of keys.go:
-//
-//	outbox:<id 16>             Delivery JSON, in the order alerts were enqueued
-//	emailcount:<yyyymmddhh>    alert emails sent in that UTC hour (expires after two hours)
-//	emailstatus                EmailStatus JSON
-//	seq:outbox                 last delivery id handed out
-
-func outboxKey(id uint64) string { return fmt.Sprintf("outbox:%016d", id) }
-
-const (
-	outboxPattern  = "outbox:*"
-	keyEmailStatus = "emailstatus"
-)
-
-func emailCountKey(at time.Time) string { return "emailcount:" + at.UTC().Format("2006010215") }
+// Their keys are in keys.go.
 
 // The reasons for an alert (reference §6.7).
 const (

@@ -97,7 +97,7 @@ func (db *DB) CreateProject(name string) (*Project, error) {
 	}
 	err := db.update(func(tx *kvTx) error {
 		exists := false
-		err := tx.AscendKeys("project:*", func(k, v string) bool {
+		err := tx.AscendKeys(projectPattern, func(k, v string) bool {
 			var q Project
 			if jsonUnmarshal(v, &q) == nil && q.Slug == slug {
 				exists = true
@@ -156,7 +156,7 @@ func (db *DB) Projects() ([]Project, error) {
 	var out []Project
 	err := db.view(func(tx *kvTx) error {
 		var ierr error
-		err := tx.AscendKeys("project:*", func(k, v string) bool {
+		err := tx.AscendKeys(projectPattern, func(k, v string) bool {
 			var p Project
 			if ierr = jsonUnmarshal(v, &p); ierr != nil {
 				return false

@@ -21,10 +21,6 @@ type Deploy struct {
 	DateFinished time.Time `json:"date_finished"`
 }
 
-func deployKey(pid int, version string, seq uint64) string {
-	return fmt.Sprintf("deploy:%06d:%s\x00%020d", pid, version, seq)
-}
-
 // MaxVersionLen caps a release version, as Sentry does.
 const MaxVersionLen = 250
 
@@ -96,7 +92,7 @@ func (db *DB) AddDeploy(d *Deploy) error {
 func (db *DB) Deploys(project int, version string) ([]Deploy, error) {
 	var out []Deploy
 	err := db.view(func(tx *kvTx) error {
-		prefix := fmt.Sprintf("deploy:%06d:%s\x00", project, version)
+		prefix := deployPrefix(project, version)
 		tx.ascend(prefix, func(k, v string) bool {
 			var d Deploy
 			if jsonUnmarshal(v, &d) == nil {

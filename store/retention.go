@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -165,8 +166,8 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 	var flag [4]byte
 	for _, c := range live {
 		if dead[c.n] {
-			putU32(flag[:], c.r.Flags|flagDeleted)
-			if _, err := el.log.WriteAt(flag[:], int64(c.n)*recSize+64); err != nil {
+			binary.LittleEndian.PutUint32(flag[:], c.r.Flags|flagDeleted)
+			if _, err := el.log.WriteAt(flag[:], int64(c.n)*recSize+recFlags); err != nil {
 				return fmt.Errorf("mark event deleted: %w", err)
 			}
 		}
@@ -194,8 +195,8 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 		}
 		segLive[c.r.Seg]++
 		if c.r.Prev != e.last {
-			putU32(prev[:], e.last)
-			if _, err := el.log.WriteAt(prev[:], int64(c.n)*recSize+60); err != nil {
+			binary.LittleEndian.PutUint32(prev[:], e.last)
+			if _, err := el.log.WriteAt(prev[:], int64(c.n)*recSize+recPrev); err != nil {
 				return fmt.Errorf("relink events: %w", err)
 			}
 		}
@@ -300,10 +301,6 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 	return err
 }
 
-func putU32(b []byte, v uint32) {
-	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-}
-
 // dropSegment deletes an old segment that holds no live body.
 func (el *eventLog) dropSegment(n uint32) {
 	el.segMu.Lock()
@@ -358,7 +355,7 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) error {
 			tx.ascend(prefix, func(k, v string) bool { keys = append(keys, k); return true })
 		}
 		collect(issueTagPrefix(id))
-		collect("itagn:" + pad10(id) + ":")
+		collect(issueTagCountPrefix(id))
 		collect(historyPrefix(id))
 		collect(issueGroupingPrefix(id))
 		for _, k := range keys {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -208,8 +209,8 @@ func TestOpenReconcilesCounts(t *testing.T) {
 	addEvents(t, db, p.ID, "b", 6, 2)
 	el := db.eventLog(p.ID)
 	var flag [4]byte
-	putU32(flag[:], flagDeleted)
-	if _, err := el.log.WriteAt(flag[:], 2*recSize+64); err != nil { // the third event, behind the store's back
+	binary.LittleEndian.PutUint32(flag[:], flagDeleted)
+	if _, err := el.log.WriteAt(flag[:], 2*recSize+recFlags); err != nil { // the third event, behind the store's back
 		t.Fatal(err)
 	}
 	db.Close()

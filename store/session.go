@@ -14,16 +14,7 @@ import (
 
 // Sessions of the web UI. The browser holds a random 32-byte token; the
 // store keeps only the token's sha256, so a copy of the data directory
-// logs nobody in. buntdb expires the key by itself:
-//
-//	session:<sha256 hex of token>   Session JSON, with a TTL
-//
-// (The key family lives here rather than in keys.go because this file owns
-// it; the constructors below are the only place that builds it.)
-
-func sessionKey(hash string) string { return "session:" + hash }
-
-const sessionPrefix = "session:"
+// logs nobody in. buntdb expires the key by itself (keys.go: session:).
 
 // Session is a logged-in browser.
 type Session struct {

@@ -137,10 +137,6 @@ func (db *DB) open() error {
 	return nil
 }
 
-// keyClean is set by Close once everything is on disk, and removed by
-// Open, so Open knows whether the last stop was clean.
-const keyClean = "meta:clean"
-
 // takeClean reads and removes keyClean.
 func (db *DB) takeClean() error {
 	return db.update(func(tx *kvTx) error {

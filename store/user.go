@@ -65,7 +65,7 @@ func (db *DB) User(name string) (*User, error) {
 func (db *DB) UserCount() (int, error) {
 	n := 0
 	err := db.view(func(tx *kvTx) error {
-		return tx.AscendKeys("user:*", func(k, v string) bool { n++; return true })
+		return tx.AscendKeys(userPattern, func(k, v string) bool { n++; return true })
 	})
 	return n, err
 }

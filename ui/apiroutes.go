@@ -194,7 +194,7 @@ func (a *API) wrap(h apiHandler) http.Handler {
 			writeJSON(w, http.StatusBadRequest, apiError{ve.Error()})
 		case errors.As(err, &mbe):
 			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{"Request body too large."})
-		case diskFull(err):
+		case store.IsDiskFull(err):
 			a.log.Warn("api write refused: the disk is full", "path", r.URL.Path, "err", err)
 			writeJSON(w, http.StatusInsufficientStorage, apiError{errDiskFullMsg})
 		default:

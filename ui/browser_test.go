@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,34 +30,64 @@ func chromiumPath() string {
 	return ""
 }
 
-// newBrowser starts a headless Chromium with a fresh profile and returns a
-// context for driving it.
+// browser is the one headless Chromium of the package's tests, started by
+// the first test that needs it and stopped by TestMain.
+var browser struct {
+	once   sync.Once
+	ctx    context.Context // the browser; tests open tabs in it
+	err    error
+	cancel func()
+	dir    string // its profile
+}
+
+// stopBrowser stops the shared Chromium, if one was started.
+func stopBrowser() {
+	if browser.cancel != nil {
+		browser.cancel()
+		os.RemoveAll(browser.dir)
+	}
+}
+
+// newBrowser returns a context for driving a new tab of the shared
+// headless Chromium, in a browser context of its own (its own cookies and
+// storage, as a fresh profile), closed when the test ends.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	bin := chromiumPath()
 	if bin == "" {
 		t.Skip("no chromium binary found (apt-get install chromium, or set CHROMIUM): browser test skipped")
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1200, 900),
+	browser.once.Do(func() {
+		if browser.dir, browser.err = os.MkdirTemp("", "tinysink-chromium-"); browser.err != nil {
+			return
+		}
+		opts := []chromedp.ExecAllocatorOption{
+			chromedp.ExecPath(bin),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.NoDefaultBrowserCheck,
+			chromedp.UserDataDir(browser.dir),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-dev-shm-usage", true),
+			chromedp.WindowSize(1200, 900),
+		}
+		actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancelB := chromedp.NewContext(actx)
+		browser.ctx, browser.cancel = ctx, func() { cancelB(); cancelA() }
+		browser.err = chromedp.Do(ctx)
+	})
+	if browser.err != nil {
+		t.Fatalf("start chromium %s: %v", bin, browser.err)
 	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelC := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
+	ctx, cancelTab := chromedp.NewContext(browser.ctx, chromedp.WithNewBrowserContext())
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelT(); cancelTab() })
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium %s: %v", bin, err)
+		t.Fatalf("open a tab: %v", err)
 	}
 	return ctx
 }

@@ -20,6 +20,7 @@ func TestMain(m *testing.M) {
 	// make thousands of guesses, and the cost is not what they test.
 	store.SetPasswordCostForTests(4)
 	code := m.Run()
+	stopBrowser()
 	if code == 0 && !testing.Short() && flagAllTestsRan() {
 		if missing := unexecutedTemplates(); len(missing) > 0 {
 			fmt.Fprintf(os.Stderr, "FAIL: page templates never rendered by a test: %s\n", strings.Join(missing, ", "))

@@ -131,7 +131,7 @@ func (u *UI) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusConflict, "That action is not possible in the issue's current state."
 	case errors.As(err, &ue):
 		status, msg = ue.status, ue.msg
-	case diskFull(err):
+	case store.IsDiskFull(err):
 		status, msg = http.StatusInsufficientStorage, errDiskFullMsg
 		u.log.Warn("ui write refused: the disk is full", "method", r.Method, "path", r.URL.Path, "err", err)
 	default:

@@ -61,8 +61,20 @@ type Report struct {
 
 const adminPassword = "profile-password"
 
-// Run implements `tinysink budget [flags]`. It returns the exit code.
-func Run(args []string, stdout, stderr io.Writer) int {
+// UsageError is an error of Run about its arguments.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// ErrOverCeiling is returned by Run when the gate row is over a ceiling
+// given with -max-rss or -max-rss-anon; the report is printed all the same.
+var ErrOverCeiling = errors.New("over its ceiling")
+
+// Run implements `tinysink budget [flags]`. It returns an error wrapping
+// flag.ErrHelp after -h, a *UsageError for bad arguments and ErrOverCeiling when
+// the profile is over a ceiling.
+func Run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tinysink budget", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scenario := fs.String("scenario", "new", "new: stage by stage on a fresh data directory; old: a fully warmed server on a data directory of -issues, -events and -days")
@@ -78,9 +90,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	memLimit := fs.String("memory-limit", "", "-memory-limit for the profiled server (default: its default)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return err
 		}
-		return 2
+		return &UsageError{err}
 	}
 	var limit, limitAnon int64
 	for _, l := range []struct {
@@ -92,15 +104,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		var err error
 		if *l.dst, err = budget.ParseSize(l.s); err != nil {
-			fmt.Fprintln(stderr, "tinysink budget:", err)
-			return 2
+			return &UsageError{err}
 		}
 	}
 	if *bin == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			fmt.Fprintln(stderr, "tinysink budget:", err)
-			return 1
+			return err
 		}
 		*bin = exe
 	}
@@ -113,32 +123,30 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case "old":
 		rep, err = p.runOld(OldSize{Issues: *issues, Events: *events, Days: *days, Projects: *projects}, *keep)
 	default:
-		fmt.Fprintf(stderr, "tinysink budget: unknown -scenario %q (new or old)\n", *scenario)
-		return 2
+		return &UsageError{fmt.Errorf("unknown -scenario %q (new or old)", *scenario)}
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "tinysink budget:", err)
-		return 1
+		return err
 	}
-	code := rep.check(limit, limitAnon)
+	over := rep.check(limit, limitAnon)
 	if *asJSON {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Fprintln(stdout, string(b))
 	} else {
 		writeTable(stdout, rep)
 	}
-	if code != 0 {
-		fmt.Fprintf(stderr, "tinysink budget: %s is over its ceiling (VmRSS %s, RssAnon %s; first rows over them: %q, %q)\n",
-			rep.Gate, budget.FormatSize(limit), budget.FormatSize(limitAnon), rep.Crossed, rep.CrossedAnon)
+	if over {
+		return fmt.Errorf("%s is %w (VmRSS %s, RssAnon %s; first rows over them: %q, %q)",
+			rep.Gate, ErrOverCeiling, budget.FormatSize(limit), budget.FormatSize(limitAnon), rep.Crossed, rep.CrossedAnon)
 	}
-	return code
+	return nil
 }
 
-// check records the ceilings and the first rows over them, and returns 1
-// when the gate row is over either ceiling (0 = no ceiling).
-func (rep *Report) check(limit, limitAnon int64) int {
+// check records the ceilings and the first rows over them, and reports
+// whether the gate row is over either ceiling (0 = no ceiling).
+func (rep *Report) check(limit, limitAnon int64) bool {
 	rep.MaxRSS, rep.MaxRSSAnon = limit, limitAnon
-	code := 0
+	over := false
 	for _, r := range rep.Results {
 		if limit > 0 && r.RSS > limit && rep.Crossed == "" {
 			rep.Crossed = r.Stage
@@ -147,10 +155,10 @@ func (rep *Report) check(limit, limitAnon int64) int {
 			rep.CrossedAnon = r.Stage
 		}
 		if r.Stage == rep.Gate && (limit > 0 && r.RSS > limit || limitAnon > 0 && r.RSSAnon > limitAnon) {
-			code = 1
+			over = true
 		}
 	}
-	return code
+	return over
 }
 
 func writeTable(w io.Writer, rep *Report) {

@@ -28,8 +28,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/tinysink/tinysink/store"
 )
 
 // Errors returned by the spool.
@@ -184,7 +185,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 		seq:     seq - 1,
 	}
 	if err := s.startSegment(); err != nil {
-		if !IsDiskFull(err) {
+		if !store.IsDiskFull(err) {
 			return nil, err
 		}
 		// A full (or read-only) disk must not keep the server down: open
@@ -194,12 +195,6 @@ func Open(dir string, opts Options) (*Spool, error) {
 	}
 	go s.run()
 	return s, nil
-}
-
-// IsDiskFull reports whether err means that the file system takes no more
-// writes: no space, quota exhausted, or mounted read-only.
-func IsDiskFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)
 }
 
 // Unavailable returns why the spool cannot take appends (the error of its
@@ -213,7 +208,7 @@ func (s *Spool) Unavailable() error {
 }
 
 // Admit implements ingest's admission check: while the spool has no
-// segment to write to, every event is refused with reason "disk_full" (or
+// segment to write to, every event is refused with reason store.ErrDiskFull (or
 // "spool_unavailable" for another cause), so that no request waits for a
 // write that cannot succeed.
 func (s *Spool) Admit(project int) (ok bool, retryAfter time.Duration, reason string) {
@@ -221,8 +216,8 @@ func (s *Spool) Admit(project int) (ok bool, retryAfter time.Duration, reason st
 	if err == nil {
 		return true, 0, ""
 	}
-	if IsDiskFull(err) {
-		return false, s.opts.RetryEvery, "disk_full"
+	if store.IsDiskFull(err) {
+		return false, s.opts.RetryEvery, store.ErrDiskFull.Error()
 	}
 	return false, s.opts.RetryEvery, "spool_unavailable"
 }

@@ -1,0 +1,13 @@
+package store
+
+import (
+	"os"
+	"testing"
+)
+
+// Passwords are hashed at bcrypt's lowest cost in these tests: what they
+// check is not the cost, and at the real one each login takes ~60 ms.
+func TestMain(m *testing.M) {
+	SetPasswordCostForTests(4)
+	os.Exit(m.Run())
+}
