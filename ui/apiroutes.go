@@ -108,8 +108,8 @@ func (a *API) operator(h func() http.Handler) apiHandler {
 	}
 }
 
-// Protect returns the token check for scope, for routes outside the
-// table (the Prometheus /metrics).
+// Protect returns the token check for scope, with a token for all
+// projects, for routes outside the table (the Prometheus /metrics).
 func (a *API) Protect(scope store.Scope) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler { return a.requireToken(scope, true, next) }
 }
@@ -166,9 +166,8 @@ type apiError struct {
 // wrap is the error adapter: it turns a handler's error into a JSON reply.
 // Only errors built on purpose reach the client: 404 for unknown objects,
 // a userError's status (400, 403), 400 for input the store refused
-// (store.ValidationError), 413 for
-// an oversized body, 507 for a full disk; anything else is logged and
-// answered 500 with its text hidden.
+// (store.ValidationError), 413 for an oversized body, 507 for a full disk;
+// anything else is logged and answered 500 with its text hidden.
 func (a *API) wrap(h apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := func() (err error) {
