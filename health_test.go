@@ -26,6 +26,7 @@ import (
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/ui"
 )
 
 // env is a store, spool, digest worker and ingest handler behind a real
@@ -112,16 +113,7 @@ func newEnvQuota(t *testing.T, projectQuota quota.Limits) *env {
 	e.refusals.Now = e.watch.Now
 	mux := http.NewServeMux()
 	ing.Register(mux)
-	e.watch.Register(mux, func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !e.db.CheckToken(tok) {
-				http.Error(w, "no", http.StatusUnauthorized)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
+	e.watch.Register(mux, ui.NewAPI(e.db, "", log).Protect(store.ScopeRead))
 	e.srv = httptest.NewServer(mux)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

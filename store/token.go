@@ -156,11 +156,6 @@ func (db *DB) LookupToken(secret string) (Token, bool) {
 	return rec.token(), true
 }
 
-// CheckToken reports whether secret is a valid API token.
-func (db *DB) CheckToken(secret string) bool {
-	_, ok := db.LookupToken(secret)
-	return ok
-}
 
 // ListTokens returns every token, oldest first.
 func (db *DB) ListTokens() ([]Token, error) {
