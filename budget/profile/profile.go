@@ -23,7 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
 	"github.com/tinysink/tinysink/budget"
 )
@@ -478,9 +477,7 @@ func (s *session) post(enc string, n int) error {
 		w.Write(body)
 		w.Close()
 	case "br":
-		w := brotli.NewWriter(&buf)
-		w.Write(body)
-		w.Close()
+		buf.Write(storedBrotli(body))
 	case "zstd":
 		w, _ := zstd.NewWriter(&buf)
 		w.Write(body)
