@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,15 +16,7 @@ import (
 func TestSecondSignalStopsAtOnce(t *testing.T) {
 	t.Parallel() // a subprocess of its own; see TestStartOnFullDisk
 	dir := t.TempDir()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "token", "create", "-data", dir).Output()
-	if err != nil {
-		t.Fatalf("token create: %v", err)
-	}
-	tok := strings.TrimSpace(string(out))
+	tok := createToken(t, dir)
 	p := startProc(t, dir)
 	exited := make(chan error, 1)
 	go func() { exited <- p.cmd.Wait() }()

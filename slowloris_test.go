@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -283,9 +284,17 @@ func underAttack(tb testing.TB, v slowloris, fn func(p *proc, client *http.Clien
 }
 
 // While each variant runs, every event of a legitimate client is accepted.
+//
+// It measures a client beside 2,000 hostile connections, so it runs alone:
+// only when -run names it (make test runs it after the other packages).
+// Beside every other package's tests, as in a plain go test ./..., the
+// machine is too busy for the client it measures and it fails by itself.
 func TestSlowloris(t *testing.T) {
 	if testing.Short() {
 		t.Skip("holds thousands of connections to a subprocess")
+	}
+	if run := flag.Lookup("test.run"); run == nil || !strings.Contains(run.Value.String(), "Slowloris") {
+		t.Skip("runs alone: go test -run '^TestSlowloris$' . (as make test does)")
 	}
 	for _, v := range slowlorisVariants() {
 		t.Run(v.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,11 +264,23 @@ func TestRestartMidRetryDeliversOnce(t *testing.T) {
 	}
 	db.Close()
 
-	// A third start sends nothing again.
+	// A third start sends nothing again: once its first pass over the
+	// outbox has read the clock (after reading the outbox), it is stopped,
+	// which waits for any delivery that pass started.
 	db = openDB(t, dir, c)
 	defer db.Close()
-	stop = run(t, newSender(t, db, c, slow))
-	time.Sleep(200 * time.Millisecond)
+	passed := make(chan struct{})
+	var once sync.Once
+	stop = run(t, newSender(t, db, c, func(cfg *Config) {
+		slow(cfg)
+		now := cfg.Now
+		cfg.Now = func() time.Time { once.Do(func() { close(passed) }); return now() }
+	}))
+	select {
+	case <-passed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sender did not read the outbox")
+	}
 	stop()
 	hits := rc.got()
 	if len(hits) != 2 || hits[0].status != 503 || hits[1].status != 200 {

@@ -139,9 +139,6 @@ func liveHeap() uint64 {
 	return heapSample[0].Value.Uint64()
 }
 
-// HeapInUse returns the bytes of live and not yet swept heap objects.
-func HeapInUse() uint64 { return liveHeap() }
-
 // ParseSize parses a byte size such as "24MiB", "16MB", "512k", "1g" or a
 // plain number of bytes. Units are binary (K = KiB = 1024).
 func ParseSize(s string) (int64, error) {

@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/digest/release"
 	"github.com/tinysink/tinysink/digest/scrub"
@@ -586,15 +585,6 @@ func ReleaseEpoch(existing []store.Release, version string, at time.Time) (int, 
 
 // maxEventsAt caps the releases remembered per issue.
 const maxEventsAt = 200
-
-// Pressure returns a Pressure function that reports memory as short when
-// the live heap is above frac of the limit (0 = no limit).
-func Pressure(limit int64, frac float64) func() bool {
-	if limit <= 0 {
-		return nil
-	}
-	return func() bool { return float64(budget.HeapInUse()) > frac*float64(limit) }
-}
 
 // Loader digests raw events straight into a store batch, without the
 // spool: for tools that build a data directory, such as the RAM profile's

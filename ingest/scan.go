@@ -158,16 +158,6 @@ func literalEnd(c byte) bool {
 	return false
 }
 
-// rest skips the remaining members and reports whether the object was well
-// formed. Afterwards s.values holds the object's value count.
-func (s *objectScanner) rest() bool {
-	for {
-		if _, _, ok := s.next(); !ok {
-			return !s.bad
-		}
-	}
-}
-
 // field remembers the value of one top-level key the way fastjson's
 // Object.Get picks it among duplicates: the first member whose key is
 // written exactly as name; if there is none, the first whose key, once

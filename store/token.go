@@ -156,7 +156,6 @@ func (db *DB) LookupToken(secret string) (Token, bool) {
 	return rec.token(), true
 }
 
-
 // ListTokens returns every token, oldest first.
 func (db *DB) ListTokens() ([]Token, error) {
 	var out []Token

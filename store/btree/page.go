@@ -222,20 +222,6 @@ func (n *node) size(lo, hi int) int {
 
 func (n *node) fits() bool { return n.size(0, len(n.cells)) <= usable }
 
-// search returns the index of the first key >= key, and whether it is key.
-func (n *node) search(key string) (int, bool) {
-	lo, hi := 0, len(n.cells)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if string(n.cells[m].key) < key {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < len(n.cells) && string(n.cells[lo].key) == key
-}
-
 func (n *node) insert(i int, c cell) {
 	n.cells = append(n.cells, cell{})
 	copy(n.cells[i+1:], n.cells[i:])
