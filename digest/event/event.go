@@ -105,6 +105,9 @@ type Event struct {
 	// differs from GroupingKey; digest looks it up during a project's
 	// transition window so that existing issues do not split.
 	PreviousGroupingKey string
+	// fingerprinted says that the event's fingerprint made the key (with
+	// or without the default key in it).
+	fingerprinted bool
 
 	// LastFrame* describe the crash frame (§5.4); Function is trimmed
 	// (see trimFunction).

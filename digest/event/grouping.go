@@ -21,6 +21,7 @@ const (
 func (d *doc) group(ev *Event) {
 	def, mech := d.defaultKey(ev)
 	ev.GroupingKey, ev.GroupingMechanism = groupingKey(d.fingerprint, def, mech)
+	ev.fingerprinted = ev.GroupingKey != def
 	if d.prevKeyType != "" {
 		if prev, _ := groupingKey(d.fingerprint, title(d.prevKeyType, "", false), MechanismV2); prev != ev.GroupingKey {
 			ev.PreviousGroupingKey = prev
