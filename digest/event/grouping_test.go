@@ -32,6 +32,12 @@ func TestGroupingKey(t *testing.T) {
 			"Log Message: hi ⋄ in f ⋄ eu", MechanismMessage},
 		{"message with synthetic exception under a custom fingerprint", `{"fingerprint":["mine"],"message":"hi","exception":{"values":[{"value":"hi","mechanism":{"synthetic":true},"stacktrace":{"frames":[{"function":"f"}]}}]}}`,
 			"mine", MechanismNone},
+		{"message from minified JavaScript: the SDK's top frame is skipped", `{"platform":"javascript","message":"hi","exception":{"values":[{"type":null,"value":"hi","mechanism":{"synthetic":true},"stacktrace":{"frames":[` +
+			`{"function":"?","filename":"<anonymous>","in_app":true},{"function":"window.run","in_app":true},{"function":"cs","in_app":true},{"function":"Be","in_app":true}]}}]}}`,
+			"Log Message: hi ⋄ in cs", MechanismMessage},
+		{"message from readable JavaScript: the top frame is the caller", `{"platform":"javascript","message":"hi","exception":{"values":[{"value":"hi","mechanism":{"synthetic":true},"stacktrace":{"frames":[` +
+			`{"function":"main","in_app":true},{"function":"checkDisk","in_app":true}]}}]}}`,
+			"Log Message: hi ⋄ in checkDisk", MechanismMessage},
 		{"minified synthetic keeps the function as key", `{"platform":"javascript","exception":{"values":[{"type":"Error","mechanism":{"synthetic":true},"stacktrace":{"frames":[{"filename":"b.js","function":"wt","in_app":true}]}}]}}`,
 			"wt", MechanismV2},
 		{"multi-line value: first line of the first two", `{"exception":[{"type":"E","value":"first 1\n\nsecond 2\nthird"}]}`, "E: first <int>", MechanismV2},

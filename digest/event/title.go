@@ -74,6 +74,9 @@ func (d *doc) calculate(ev *Event) {
 			ev.Rule, isLog = RuleSyntheticMessage, true
 			ev.CalculatedType, ev.CalculatedValue, ev.MessageSource = typeLog, msg, src
 			d.prevKeyType = fn
+			if caller := messageCaller(d.frames(), ev.Platform); caller != "" {
+				ev.SyntheticFunction = truncate(caller, maxTypeLen)
+			}
 			break
 		}
 		ev.Rule = RuleSynthetic
@@ -158,6 +161,31 @@ func (d *doc) syntheticMessage(main *fastjson.Value) (msg, source string, ok boo
 		return firstLineCut(s), SourceExceptionValue, true
 	}
 	return "", "", false
+}
+
+// messageCaller returns the function that sent a message on JavaScript
+// when the crash frame is the SDK's own captureMessage, minified: the
+// browser SDKs drop their captureMessage frame by its name, which a
+// minifier has changed ("Be"), so the top frame then is the SDK's and the
+// one below it the caller's. It returns "" when the top frame is not a
+// minified JavaScript one (the crash frame stands).
+func messageCaller(frames []*fastjson.Value, platform string) string {
+	var objs []*fastjson.Value
+	for _, f := range frames {
+		if typeOf(f) == fastjson.TypeObject {
+			objs = append(objs, f)
+		}
+	}
+	if len(objs) < 2 {
+		return ""
+	}
+	top := objs[len(objs)-1]
+	fn := frameFunction(top, platform)
+	if strings.Trim(fn, "?") == "" || !unreadableFunction(fn, top, platform) {
+		return ""
+	}
+	caller, _ := syntheticFunction(objs[:len(objs)-1], platform)
+	return caller
 }
 
 // firstLineCut returns the stripped first line of s cut to maxValueLen
