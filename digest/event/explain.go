@@ -43,9 +43,9 @@ func Explain(ev *Event) (titleWhy, keyWhy string) {
 			"the function that sent it (%s). So two messages from one function are two issues, one message sent from two "+
 			"functions is two issues, and one message sent again from the same function is one issue.", ev.SyntheticFunction)
 		if ev.PreviousGroupingKey != "" {
-			keyWhy += fmt.Sprintf(" Before this rule (%s) the key was %q, the function alone; for 30 days after a project's "+
-				"first event under the rule, an issue of that key goes on under the new key (its history says so).",
-				MechanismMessage, ev.PreviousGroupingKey)
+			keyWhy += fmt.Sprintf(" Before this rule (%s) the key was %q, the function alone. In a project that has issues "+
+				"from before the rule, for 30 days after its first event under it, the first message whose new key is unknown "+
+				"goes on in the issue of that old key (its history says so).", MechanismMessage, ev.PreviousGroupingKey)
 		}
 	case ev.Rule == RuleSynthetic:
 		keyWhy = "The key is the crash frame's function alone (" + MechanismV2 + "), so every such crash in one function is one issue."
