@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/ui"
 )
 
@@ -213,4 +216,76 @@ func chromiumBinary() string {
 		}
 	}
 	return ""
+}
+
+// An installation upgraded with issues from before the message rule: the
+// recorded @sentry/node captureMessage (testdata/sdk-wire), replayed byte
+// for byte, continues the issue the previous build made of it (titled and
+// keyed "main", the calling function), now titled by its message, with a
+// "Grouping changed" history entry; a second message from main is an issue
+// of its own.
+func TestNodeWireMessageAfterUpgrade(t *testing.T) {
+	ts := startServer(t)
+	if err := ts.db.SetProjectKey(1, "publickey123"); err != nil { // the capture's key
+		t.Fatal(err)
+	}
+	// What the previous build stored for this event: an issue keyed and
+	// titled by the function, in a project without grouping rules.
+	var old *store.Issue
+	err := ts.db.Digest(func(tx *store.Tx) error {
+		p, err := tx.Project(1)
+		if err != nil {
+			return err
+		}
+		p.GroupingRules, p.GroupingUpgradedAt = 0, time.Time{}
+		old = &store.Issue{FirstSeen: time.Now().Add(-time.Hour), LastSeen: time.Now().Add(-time.Hour), CalculatedType: "main", Level: "warning", Platform: "node"}
+		return tx.CreateIssue(p, old, event.GroupingHash("main"), "main", event.MechanismV2)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay := func(body []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", ts.base+"/api/1/envelope/?sentry_version=7&sentry_key=publickey123&sentry_client=sentry.javascript.node%2F11.12.0", bytes.NewReader(body))
+		req.ContentLength = -1 // chunked, as @sentry/node sends
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("replay: %d", resp.StatusCode)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "sdk-wire", "node", "event-message-warning.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay(raw)
+	// The same function sending another message (the capture with its
+	// text and event id changed; the envelope's lengths are not used).
+	other := bytes.ReplaceAll(raw, []byte("Disk usage above 90% on /var/lib/data"), []byte("Disk check failed on /var/lib/data"))
+	other = bytes.ReplaceAll(other, []byte("210d073027c24c779b18e3bfed260439"), []byte("310d073027c24c779b18e3bfed260439"))
+	replay(other)
+	ts.drain(t)
+
+	iss, err := ts.db.Issue(old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss.Title() != "Disk usage above 90% on /var/lib/data" || iss.DigestedEventCount != 1 {
+		t.Errorf("old issue: title %q, %d events", iss.Title(), iss.DigestedEventCount)
+	}
+	h, _ := ts.db.History(old.ID)
+	found := false
+	for _, e := range h {
+		found = found || e.Kind == store.HistoryGroupingChanged && strings.Contains(e.Comment, `"main"`)
+	}
+	if !found {
+		t.Errorf("history %+v has no grouping change", h)
+	}
+	got := messageIssues(t, ts, 1, 2)
+	if got["Disk check failed on /var/lib/data"] != "1/warning" {
+		t.Errorf("issues %q: the other message is not an issue of its own", got)
+	}
 }
