@@ -82,12 +82,15 @@ func (d *doc) calculate(ev *Event) {
 		ev.Rule = RuleSynthetic
 		ev.CalculatedType = fn
 		if unreadableFunction(fn, frame, ev.Platform) {
-			// "?" or "wt" alone says nothing: say where it is. The key
-			// stays the function, as before.
-			if where := frameWhere(frame); where != "" {
-				ev.CalculatedType = truncate(where+" in "+fn, maxTypeLen)
-				d.keyType = fn
+			// "?" or "wt" alone says nothing: say where it is ("?" when
+			// the frame does not say either, as the crash line does). The
+			// key stays the function, as before.
+			where := frameWhere(frame)
+			if where == "" {
+				where = "?"
 			}
+			ev.CalculatedType = truncate(where+" in "+fn, maxTypeLen)
+			d.keyType = fn
 		}
 	default:
 		ev.Rule = RuleException
@@ -222,14 +225,17 @@ func unreadableFunction(fn string, frame *fastjson.Value, platform string) bool 
 }
 
 // frameWhere returns the frame's module, else the last element of its file
-// name (without a query or fragment), else "".
+// name, absolute path or native package (without a query or fragment),
+// else "".
 func frameWhere(frame *fastjson.Value) string {
 	if m := strings.TrimSpace(strOf(get(frame, "module"))); m != "" {
 		return m
 	}
-	f := strings.TrimSpace(strOf(get(frame, "filename")))
-	if f == "" {
-		f = strings.TrimSpace(strOf(get(frame, "abs_path")))
+	var f string
+	for _, k := range [...]string{"filename", "abs_path", "package"} {
+		if f = strings.TrimSpace(strOf(get(frame, k))); f != "" {
+			break
+		}
 	}
 	if i := strings.IndexAny(f, "?#"); i >= 0 {
 		f = f[:i]

@@ -80,9 +80,12 @@ func TestTypeAndValue(t *testing.T) {
 		{"synthetic: short names elsewhere are names", `{"platform":"native","exception":{"values":[{"type":"SIGSEGV","mechanism":{"synthetic":true},` +
 			`"stacktrace":{"frames":[{"filename":"a.c","function":"f","in_app":true}]}}]}}`,
 			"f", "", "f", "f"},
-		{"synthetic: minified without file or module stays", `{"platform":"javascript","exception":{"values":[{"type":"Error","mechanism":{"synthetic":true},` +
+		{"synthetic: minified without file or module", `{"platform":"javascript","exception":{"values":[{"type":"Error","mechanism":{"synthetic":true},` +
 			`"stacktrace":{"frames":[{"function":"wt","in_app":true}]}}]}}`,
-			"wt", "", "wt", "wt"},
+			"? in wt", "", "? in wt", "wt"},
+		{"synthetic: ? in a native package", `{"platform":"native","exception":{"values":[{"type":"SIGSEGV","mechanism":{"synthetic":true},` +
+			`"stacktrace":{"frames":[{"package":"/usr/lib/libcrash.so","function":"??","in_app":true}]}}]}}`,
+			"libcrash.so in ??", "", "libcrash.so in ??", "??"},
 		{"log: logentry.message before formatted", `{"logentry":{"message":"Hello %s","formatted":"Hello world","params":["world"]},"message":"x"}`,
 			"Log Message", "Hello %s", "Hello %s", ""},
 		{"log: logentry.formatted before message", `{"logentry":{"formatted":"Hello world"},"message":"x"}`,
