@@ -149,3 +149,37 @@ func TestGroupingTransitionOnlyOldShape(t *testing.T) {
 		t.Errorf("a message joined the log-message issue %q", plain.Title())
 	}
 }
+
+// Two messages from one function in one batch: the first continues the
+// old issue, the second (which reads the old grouping as the batch left
+// it) does not.
+func TestGroupingTransitionInOneBatch(t *testing.T) {
+	r := newRig(t)
+	old := r.sendRaw(r.pid, oldShape("checkDisk"))
+	r.setRules(r.pid, 0, time.Time{})
+	var ids []string
+	for _, text := range []string{"disk almost full", "disk check failed"} {
+		var b [16]byte
+		rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		ids = append(ids, id)
+		ev := fmt.Sprintf(`{"event_id":"%s","platform":"node",%s}`, id, message(text, "checkDisk"))
+		if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now, Payload: []byte(ev)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	var issues []uint32
+	for _, id := range ids {
+		e, _, err := r.db.Event(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		issues = append(issues, e.IssueID)
+	}
+	if issues[0] != old.ID || issues[1] == old.ID {
+		t.Errorf("issues %v, want the old issue %d then a new one", issues, old.ID)
+	}
+}
