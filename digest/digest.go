@@ -380,14 +380,15 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 	if sc != nil && !sc.Off {
 		if scrubbed, changed := scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP}); changed {
 			// The title, tags and other index fields were computed from
-			// the event as it came: compute them again from the scrubbed
-			// one (normalising is idempotent, so only what scrubbing
-			// changed differs).
+			// the event as it came: read them again from the scrubbed
+			// one. Normalising is idempotent, so the scrubbed body is
+			// stored as it is and only its fields are read
+			// (TestReindexAfterScrubIsNormalize).
 			stage = "normalize scrubbed"
-			if ev, body, err = w.norm.Normalize(scrubbed, meta); err != nil {
+			if ev, err = w.norm.Reindex(scrubbed, meta); err != nil {
 				return nil, &eventFailure{stage: stage, err: err}
 			}
-			it.ev = ev
+			it.ev, body = ev, scrubbed
 		}
 	}
 	return body, nil

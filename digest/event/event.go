@@ -140,6 +140,45 @@ func NewNormalizer() *Normalizer {
 // memory). It returns an error wrapping ErrInvalid only when raw cannot be an
 // event at all; anything else is tolerated and normalised.
 func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
+	raw, root, m, err := n.parse(raw, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	var d doc
+	d.index(root)
+	ev := d.extract(m)
+
+	w := writer{buf: n.buf[:0], meta: invalidUTF8Meta(raw, root)}
+	if err := w.document(&d, ev, m); err != nil {
+		return nil, nil, err
+	}
+	out := make([]byte, len(w.buf))
+	copy(out, w.buf)
+	if cap(w.buf) <= maxKeepBuf {
+		n.buf = w.buf[:0]
+	} else {
+		n.buf = nil
+	}
+	return ev, out, nil
+}
+
+// Reindex returns the fields of an event Normalize already wrote, without
+// writing it again: Normalize(body) would return body itself (normalising
+// is idempotent), so only the fields are new. The digest uses it after
+// scrubbing changed a normalised body.
+func (n *Normalizer) Reindex(body []byte, m Meta) (*Event, error) {
+	_, root, m, err := n.parse(body, m)
+	if err != nil {
+		return nil, err
+	}
+	var d doc
+	d.index(root)
+	return d.extract(m), nil
+}
+
+// parse trims raw as Normalize does and parses it with the Normalizer's
+// parser (a throwaway one for a big event).
+func (n *Normalizer) parse(raw []byte, m Meta) ([]byte, *fastjson.Value, Meta, error) {
 	// A value-dense event is trimmed first (see dense.go); counting is a
 	// byte scan, and small events cannot be dense enough to matter.
 	if len(raw) > 64<<10 && countValues(raw, maxValues) > maxValues {
@@ -157,36 +196,20 @@ func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
 	if err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "too big depth") {
-			return nil, nil, fmt.Errorf("%w: nesting deeper than %d levels", ErrInvalid, fastjson.MaxDepth)
+			return nil, nil, m, fmt.Errorf("%w: nesting deeper than %d levels", ErrInvalid, fastjson.MaxDepth)
 		}
 		if len(msg) > 200 {
 			msg = msg[:200] + "..."
 		}
-		return nil, nil, fmt.Errorf("%w: invalid JSON: %s", ErrInvalid, msg)
+		return nil, nil, m, fmt.Errorf("%w: invalid JSON: %s", ErrInvalid, msg)
 	}
 	if root.Type() != fastjson.TypeObject {
-		return nil, nil, fmt.Errorf("%w: payload is not a JSON object", ErrInvalid)
+		return nil, nil, m, fmt.Errorf("%w: payload is not a JSON object", ErrInvalid)
 	}
 	if m.IngestedAt.IsZero() {
 		m.IngestedAt = time.Now()
 	}
-
-	var d doc
-	d.index(root)
-	ev := d.extract(m)
-
-	w := writer{buf: n.buf[:0], meta: invalidUTF8Meta(raw, root)}
-	if err := w.document(&d, ev, m); err != nil {
-		return nil, nil, err
-	}
-	out := make([]byte, len(w.buf))
-	copy(out, w.buf)
-	if cap(w.buf) <= maxKeepBuf {
-		n.buf = w.buf[:0]
-	} else {
-		n.buf = nil
-	}
-	return ev, out, nil
+	return raw, root, m, nil
 }
 
 // GroupingHash returns the lowercase hex SHA-256 of a grouping key, the form
