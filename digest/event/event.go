@@ -140,7 +140,7 @@ func NewNormalizer() *Normalizer {
 // memory). It returns an error wrapping ErrInvalid only when raw cannot be an
 // event at all; anything else is tolerated and normalised.
 func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
-	raw, root, m, err := n.parse(raw, m)
+	raw, root, m, err := n.parse(raw, m, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -167,7 +167,7 @@ func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
 // is idempotent), so only the fields are new. The digest uses it after
 // scrubbing changed a normalised body.
 func (n *Normalizer) Reindex(body []byte, m Meta) (*Event, error) {
-	_, root, m, err := n.parse(body, m)
+	_, root, m, err := n.parse(body, m, false)
 	if err != nil {
 		return nil, err
 	}
@@ -176,16 +176,17 @@ func (n *Normalizer) Reindex(body []byte, m Meta) (*Event, error) {
 	return d.extract(m), nil
 }
 
-// parse trims raw as Normalize does and parses it with the Normalizer's
-// parser (a throwaway one for a big event).
-func (n *Normalizer) parse(raw []byte, m Meta) ([]byte, *fastjson.Value, Meta, error) {
+// parse parses raw with the Normalizer's parser (a throwaway one for a big
+// event), with trim first trimming it as Normalize does; a body Normalize
+// wrote needs no trimming.
+func (n *Normalizer) parse(raw []byte, m Meta, trim bool) ([]byte, *fastjson.Value, Meta, error) {
 	// A value-dense event is trimmed first (see dense.go); counting is a
 	// byte scan, and small events cannot be dense enough to matter.
-	if len(raw) > 64<<10 && countValues(raw, maxValues) > maxValues {
+	if trim && len(raw) > 64<<10 && countValues(raw, maxValues) > maxValues {
 		raw, _ = trimDense(raw)
 	}
 	// So is one nested deeper than the parser takes (see depth.go).
-	if tooDeep(raw) {
+	if trim && tooDeep(raw) {
 		raw = trimDepth(raw)
 	}
 	p := &n.p
