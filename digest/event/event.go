@@ -32,6 +32,7 @@
 package event
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -140,6 +141,17 @@ func NewNormalizer() *Normalizer {
 // memory). It returns an error wrapping ErrInvalid only when raw cannot be an
 // event at all; anything else is tolerated and normalised.
 func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
+	ev, out, err := n.NormalizeTemp(raw, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ev, bytes.Clone(out), nil
+}
+
+// NormalizeTemp is Normalize, but the JSON it returns is the Normalizer's
+// scratch buffer: valid only until the next call, so the caller copies what
+// it keeps (the digest scrubs it first, which copies it when it changes).
+func (n *Normalizer) NormalizeTemp(raw []byte, m Meta) (*Event, []byte, error) {
 	raw, root, m, err := n.parse(raw, m, true)
 	if err != nil {
 		return nil, nil, err
@@ -152,14 +164,12 @@ func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
 	if err := w.document(&d, ev, m); err != nil {
 		return nil, nil, err
 	}
-	out := make([]byte, len(w.buf))
-	copy(out, w.buf)
 	if cap(w.buf) <= maxKeepBuf {
 		n.buf = w.buf[:0]
 	} else {
 		n.buf = nil
 	}
-	return ev, out, nil
+	return ev, w.buf, nil
 }
 
 // Reindex returns the fields of an event Normalize already wrote, without
