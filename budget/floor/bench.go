@@ -38,7 +38,7 @@ func bench(args []string) error {
 	loadgenDir := fs.String("loadgen", os.Getenv("LOADGEN"), "the loadgen module's directory")
 	only := fs.String("only", "fast,1000,pinned", "scenarios to run (comma list of fast, 1000, pinned)")
 	memLimit := fs.String("memory-limit", "", "tinysink's -memory-limit (empty: its default)")
-	binary := fs.String("tinysink", "", "a tinysink binary to measure (default: built from the working directory)")
+	binary := fs.String("tinysink", "", "a tinysink binary to measure (default: built from the working directory as make build does)")
 	fs.Parse(args)
 
 	if *loadgenDir == "" {
@@ -63,7 +63,7 @@ func bench(args []string) error {
 	b.tinysink = *binary
 	if b.tinysink == "" {
 		b.tinysink = filepath.Join(tmp, "tinysink")
-		if err := run("", "go", "build", "-trimpath", "-o", b.tinysink, "."); err != nil {
+		if err := run("", "go", "build", "-trimpath", "-tags", "nethttpomithttp2", "-o", b.tinysink, "."); err != nil {
 			return fmt.Errorf("building tinysink (run from the repository's root): %w", err)
 		}
 	}
