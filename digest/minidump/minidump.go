@@ -884,7 +884,6 @@ func isWord(s string) bool {
 	return len(s) >= 4
 }
 
-
 func (d *Dump) readException(loc Location) {
 	b, ok := d.stream("exception", loc, exceptionStreamSize)
 	if !ok {

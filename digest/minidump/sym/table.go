@@ -247,11 +247,11 @@ func (t *Table) CFI(addr uint64) ([]string, bool) {
 
 // Win is a STACK WIN record.
 type Win struct {
-	Type                                                uint8
-	Addr                                                uint64
+	Type                                                 uint8
+	Addr                                                 uint64
 	Size, Prolog, Epilog, Params, SavedRegs, Locals, Max uint32
-	HasProgram, AllocatesBasePointer                    bool
-	Program                                             string
+	HasProgram, AllocatesBasePointer                     bool
+	Program                                              string
 }
 
 // Win returns the STACK WIN record covering addr, preferring FRAME_DATA
