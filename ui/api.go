@@ -27,6 +27,8 @@ type API struct {
 	ReleaseEpoch store.EpochFunc
 	// LatestRelease picks a project's latest release by those rules.
 	LatestRelease func([]store.Release) (string, bool)
+
+	native *Native // attachments, symbols, reprocessing; nil: not served
 }
 
 // NewAPI returns the JSON API over db. baseURL (for example

@@ -15,10 +15,12 @@
 package minidump
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -103,8 +105,9 @@ type Dump struct {
 	// as far as it goes.
 	Notes []string
 
-	r    io.ReaderAt
-	size int64
+	r      io.ReaderAt
+	size   int64
+	byBase []int32 // module indexes by base address, made on first use
 }
 
 // Location is a range of bytes in the file.
@@ -1063,9 +1066,24 @@ func (d *Dump) ThreadStack(t *Thread, max int) (mem []byte, base uint64) {
 
 // ModuleAt returns the module that contains addr, or nil.
 func (d *Dump) ModuleAt(addr uint64) *Module {
-	for i := range d.Modules {
-		if d.Modules[i].Contains(addr) {
-			return &d.Modules[i]
+	if d.byBase == nil {
+		d.byBase = make([]int32, len(d.Modules))
+		for i := range d.byBase {
+			d.byBase[i] = int32(i)
+		}
+		slices.SortFunc(d.byBase, func(a, b int32) int { return cmp.Compare(d.Modules[a].Base, d.Modules[b].Base) })
+	}
+	// The last module starting at or below addr; modules do not overlap
+	// in a sane dump, and a few steps back cover those that do.
+	i, _ := slices.BinarySearchFunc(d.byBase, addr, func(m int32, a uint64) int {
+		if d.Modules[m].Base <= a {
+			return -1
+		}
+		return 1
+	})
+	for j := i - 1; j >= 0 && j >= i-4; j-- {
+		if m := &d.Modules[d.byBase[j]]; m.Contains(addr) {
+			return m
 		}
 	}
 	return nil

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getsentry/sentry-go"
+
+	"github.com/tinysink/tinysink/ui"
+)
+
+const dumpDir = "digest/minidump/testdata/"
+
+// minidumpForm builds the multipart body Breakpad/Crashpad/Electron send.
+func minidumpForm(t *testing.T, dump []byte, fields map[string]string, extraFile []byte) (string, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("upload_file_minidump", "crash.dmp")
+	fw.Write(dump)
+	if extraFile != nil {
+		fw, _ = mw.CreateFormFile("log", "app.log")
+		fw.Write(extraFile)
+	}
+	mw.Close()
+	return mw.FormDataContentType(), buf.Bytes()
+}
+
+type apiEventT struct {
+	ID    string          `json:"event_id"`
+	Issue string          `json:"issue"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// nativeEvent is the part of a stored native event the tests read.
+type nativeEvent struct {
+	Level     string                  `json:"level"`
+	Release   string                  `json:"release"`
+	Platform  string                  `json:"platform"`
+	Tags      any                     `json:"tags"`
+	Extra     map[string]any          `json:"extra"`
+	Contexts  map[string]any          `json:"contexts"`
+	Exception struct{ Values []excT } `json:"exception"`
+	Threads   struct {
+		Values []struct {
+			ID      uint32 `json:"id"`
+			Crashed bool   `json:"crashed"`
+		} `json:"values"`
+	} `json:"threads"`
+	DebugMeta struct {
+		Images []map[string]any `json:"images"`
+	} `json:"debug_meta"`
+}
+
+type excT struct {
+	Type       string `json:"type"`
+	Value      string `json:"value"`
+	Stacktrace struct {
+		Frames []struct {
+			Function        string `json:"function"`
+			InstructionAddr string `json:"instruction_addr"`
+			Trust           string `json:"trust"`
+			Package         string `json:"package"`
+		} `json:"frames"`
+	} `json:"stacktrace"`
+}
+
+func (ts *testServer) apiDo(t *testing.T, method, path string, body []byte) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, ts.base+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+ts.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (ts *testServer) nativeEvent(t *testing.T, id string) (apiEventT, nativeEvent) {
+	t.Helper()
+	var ev apiEventT
+	if code := ts.apiGet(t, "/api/canonical/0/events/"+id+"/", &ev); code != 200 {
+		t.Fatalf("GET event %s: %d", id, code)
+	}
+	var ne nativeEvent
+	if err := json.Unmarshal(ev.Data, &ne); err != nil {
+		t.Fatal(err)
+	}
+	return ev, ne
+}
+
+func gunzipFile(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A Breakpad form post of test.dmp is stored as a fatal native event with
+// module+offset frames; once its symbols are uploaded, reprocessing gives
+// frame 0 as `anonymous namespace'::CrashFunction; the dump and the other
+// file are listed and downloadable.
+func TestMinidumpEndToEnd(t *testing.T) {
+	ts := startServer(t)
+	p, err := ts.db.Project(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := os.ReadFile(dumpDir + "test.dmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("%s/api/1/minidump/?sentry_key=%s", ts.base, p.Key)
+	ctype, body := minidumpForm(t, dump, map[string]string{
+		"sentry[release]":   "app@1.0",
+		"sentry[tags][foo]": "bar",
+		"_productName":      "TestApp",
+	}, []byte("log line\n"))
+	code, resp := post(t, url, map[string]string{"Content-Type": ctype}, body)
+	if code != 200 {
+		t.Fatalf("POST minidump: %d %s", code, resp)
+	}
+	var idResp struct{ ID string }
+	json.Unmarshal([]byte(resp), &idResp)
+	ts.drain(t)
+
+	_, ne := ts.nativeEvent(t, idResp.ID)
+	if ne.Level != "fatal" || ne.Release != "app@1.0" || ne.Platform != "native" {
+		t.Errorf("level %q release %q platform %q", ne.Level, ne.Release, ne.Platform)
+	}
+	if osc, _ := ne.Contexts["os"].(map[string]any); osc["name"] != "Windows" {
+		t.Errorf("os context = %v", ne.Contexts["os"])
+	}
+	if dev, _ := ne.Contexts["device"].(map[string]any); dev["arch"] != "x86" {
+		t.Errorf("device context = %v", ne.Contexts["device"])
+	}
+	if len(ne.Threads.Values) != 2 || !ne.Threads.Values[0].Crashed {
+		t.Errorf("threads = %+v", ne.Threads.Values)
+	}
+	if len(ne.DebugMeta.Images) != 13 || ne.DebugMeta.Images[0]["debug_id"] != "5a9832e5-2872-41c1-838e-d98914e9b7ff-1" {
+		t.Errorf("images: %d, first %v", len(ne.DebugMeta.Images), ne.DebugMeta.Images[0])
+	}
+	if len(ne.Exception.Values) != 1 {
+		t.Fatalf("exceptions = %+v", ne.Exception.Values)
+	}
+	exc := ne.Exception.Values[0]
+	frames := exc.Stacktrace.Frames
+	if exc.Type != "EXCEPTION_ACCESS_VIOLATION_WRITE" || !strings.HasPrefix(exc.Value, "Fatal Error: EXCEPTION_ACCESS_VIOLATION_WRITE") || len(frames) != 4 {
+		t.Fatalf("exception = %+v", exc)
+	}
+	if top := frames[len(frames)-1]; top.Function != "test_app.exe+0x429e" || top.Trust != "context" || top.InstructionAddr != "0x0040429e" {
+		t.Errorf("top frame = %+v", top)
+	}
+	if extra, _ := ne.Extra["minidump"].(map[string]any); extra == nil || !strings.Contains(fmt.Sprint(extra["missing_symbols"]), "5A9832E5287241C1838ED98914E9B7FF1") {
+		t.Errorf("extra.minidump = %v", ne.Extra["minidump"])
+	}
+	if ne.Extra["_productName"] != "TestApp" {
+		t.Errorf("extra = %v", ne.Extra)
+	}
+
+	// The attachments: the dump and the log, downloadable.
+	var list struct {
+		Results []struct {
+			ID       int    `json:"id"`
+			Name     string `json:"name"`
+			Type     string `json:"attachment_type"`
+			Size     int64  `json:"size"`
+			Download string `json:"download"`
+		} `json:"results"`
+	}
+	if code := ts.apiGet(t, "/api/canonical/0/events/"+idResp.ID+"/attachments/", &list); code != 200 || len(list.Results) != 2 {
+		t.Fatalf("attachments: %d %+v", code, list)
+	}
+	if a := list.Results[0]; a.Type != "event.minidump" || a.Size != int64(len(dump)) {
+		t.Errorf("attachment 0 = %+v", a)
+	}
+	code, got := ts.apiDo(t, "GET", strings.TrimPrefix(list.Results[0].Download, ts.base), nil)
+	if code != 200 || !bytes.Equal(got, dump) {
+		t.Errorf("download: %d, %d bytes (want %d)", code, len(got), len(dump))
+	}
+
+	// The symbols, then reprocessing.
+	code, got = ts.apiDo(t, "POST", "/api/canonical/0/symbols/", gunzipFile(t, dumpDir+"test_app.sym.gz"))
+	if code != 201 {
+		t.Fatalf("symbol upload: %d %s", code, got)
+	}
+	code, got = ts.apiDo(t, "POST", "/api/canonical/0/events/"+idResp.ID+"/reprocess/", nil)
+	if code != 202 {
+		t.Fatalf("reprocess: %d %s", code, got)
+	}
+	var re struct {
+		EventID string `json:"event_id"`
+	}
+	json.Unmarshal(got, &re)
+	ts.drain(t)
+	_, ne2 := ts.nativeEvent(t, re.EventID)
+	fr := ne2.Exception.Values[0].Stacktrace.Frames
+	if len(fr) != 4 || fr[3].Function != "`anonymous namespace'::CrashFunction" || fr[2].Function != "main" {
+		t.Errorf("reprocessed frames = %+v", fr)
+	}
+	if code := ts.apiGet(t, "/api/canonical/0/events/"+re.EventID+"/attachments/", &list); code != 200 || len(list.Results) != 2 {
+		t.Errorf("reprocessed event's attachments: %d %+v", code, list)
+	}
+
+	// Bad input: 4xx with a JSON message.
+	ctype, body = minidumpForm(t, []byte("not a dump"), nil, nil)
+	if code, resp := post(t, url, map[string]string{"Content-Type": ctype}, body); code != 400 || !strings.Contains(resp, "MDMP") {
+		t.Errorf("not a dump: %d %s", code, resp)
+	}
+	if code, resp := post(t, url, map[string]string{"Content-Type": "multipart/form-data; boundary=x"}, []byte("--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nb\r\n--x--\r\n")); code != 400 || !strings.Contains(resp, "upload_file_minidump") {
+		t.Errorf("no dump: %d %s", code, resp)
+	}
+	ctype, body = minidumpForm(t, dump, nil, nil)
+	if code, _ := post(t, fmt.Sprintf("%s/api/1/minidump/?sentry_key=wrong", ts.base), map[string]string{"Content-Type": ctype}, body); code != 403 && code != 401 {
+		t.Errorf("wrong key: %d", code)
+	}
+	// A malformed dump with an MDMP header is stored with a note.
+	bad, _ := os.ReadFile(dumpDir + "invalid-record-count.dmp")
+	ctype, body = minidumpForm(t, bad, nil, nil)
+	if code, resp := post(t, url, map[string]string{"Content-Type": ctype}, body); code != 200 {
+		t.Errorf("partly malformed dump: %d %s", code, resp)
+	}
+	ts.drain(t)
+}
+
+// An envelope with a minidump attachment and no event becomes a native
+// event; sentry-go's attachments are stored beside their event.
+func TestEnvelopeAttachments(t *testing.T) {
+	ts := startServer(t)
+	p, err := ts.db.Project(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump, err := os.ReadFile(dumpDir + "linux-mini.dmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newID()
+	var env bytes.Buffer
+	fmt.Fprintf(&env, `{"event_id":"%s"}`+"\n", id)
+	fmt.Fprintf(&env, `{"type":"attachment","length":%d,"attachment_type":"event.minidump","filename":"linux.dmp"}`+"\n", len(dump))
+	env.Write(dump)
+	env.WriteString("\n")
+	code, resp := post(t, fmt.Sprintf("%s/api/1/envelope/?sentry_key=%s", ts.base, p.Key), nil, env.Bytes())
+	if code != 200 {
+		t.Fatalf("envelope: %d %s", code, resp)
+	}
+	ts.drain(t)
+	_, ne := ts.nativeEvent(t, id)
+	if ne.Level != "fatal" || len(ne.Exception.Values) != 1 || ne.Exception.Values[0].Type != "SIGSEGV" {
+		t.Errorf("event = %+v", ne)
+	}
+	if osc, _ := ne.Contexts["os"].(map[string]any); osc["version"] != "4.9.60-linuxkit-aufs" {
+		t.Errorf("os = %v", ne.Contexts["os"])
+	}
+
+	// sentry-go with an attachment.
+	client, err := sentry.NewClient(sentry.ClientOptions{Dsn: ui.DSN(ts.base, p), Transport: sentry.NewHTTPSyncTransport()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := sentry.NewHub(client, sentry.NewScope())
+	var evID *sentry.EventID
+	hub.WithScope(func(scope *sentry.Scope) {
+		scope.AddAttachment(&sentry.Attachment{Filename: "state.json", ContentType: "application/json", Payload: []byte(`{"cart":3}`)})
+		evID = hub.CaptureMessage("checkout failed")
+	})
+	if !client.Flush(10*time.Second) || evID == nil {
+		t.Fatal("sentry-go did not send")
+	}
+	ts.drain(t)
+	var list struct {
+		Results []struct {
+			Name     string `json:"name"`
+			Download string `json:"download"`
+		} `json:"results"`
+	}
+	if code := ts.apiGet(t, "/api/canonical/0/events/"+string(*evID)+"/attachments/", &list); code != 200 || len(list.Results) != 1 || list.Results[0].Name != "state.json" {
+		t.Fatalf("attachments: %d %+v", code, list)
+	}
+	code, got := ts.apiDo(t, "GET", strings.TrimPrefix(list.Results[0].Download, ts.base), nil)
+	if code != 200 || string(got) != `{"cart":3}` {
+		t.Errorf("download: %d %q", code, got)
+	}
+}
