@@ -9,6 +9,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +308,50 @@ func TestEnvelopeAttachments(t *testing.T) {
 	code, got := ts.apiDo(t, "GET", strings.TrimPrefix(list.Results[0].Download, ts.base), nil)
 	if code != 200 || string(got) != `{"cart":3}` {
 		t.Errorf("download: %d %q", code, got)
+	}
+}
+
+// A real sentry-cli uploads a Breakpad symbol file (chunk-upload, then
+// difs/assemble); a dump sent afterwards is symbolicated at once, and one
+// sent for a module without symbols says which are missing.
+func TestSentryCLIDebugFiles(t *testing.T) {
+	cli := findSentryCLI(t)
+	ts := startServer(t)
+	dir := t.TempDir()
+	symDir := filepath.Join(dir, "test_app.pdb", "5A9832E5287241C1838ED98914E9B7FF1")
+	os.MkdirAll(symDir, 0o755)
+	if err := os.WriteFile(filepath.Join(symDir, "test_app.sym"), gunzipFile(t, dumpDir+"test_app.sym.gz"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(cli, "debug-files", "upload", "--type", "breakpad", "--wait", dir)
+	cmd.Env = append(os.Environ(), "SENTRY_URL="+ts.base, "SENTRY_AUTH_TOKEN="+ts.token,
+		"SENTRY_ORG=tinysink", "SENTRY_PROJECT=default", "SENTRY_DISABLE_UPDATE_CHECK=1", "SENTRY_LOAD_DOTENV=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sentry-cli debug-files upload: %v\n%s", err, out)
+	}
+	var list struct {
+		Results []struct {
+			DebugID string `json:"debug_id"`
+		} `json:"results"`
+	}
+	if code := ts.apiGet(t, "/api/canonical/0/symbols/", &list); code != 200 || len(list.Results) != 1 || list.Results[0].DebugID != "5A9832E5287241C1838ED98914E9B7FF1" {
+		t.Fatalf("symbols: %d %+v\n%s", code, list, out)
+	}
+
+	p, _ := ts.db.Project(1)
+	dump, _ := os.ReadFile(dumpDir + "test.dmp")
+	ctype, body := minidumpForm(t, dump, map[string]string{"sentry": `{"release":"r1","tags":{"k":"v"}}`}, nil)
+	code, resp := post(t, fmt.Sprintf("%s/api/1/minidump/?sentry_key=%s", ts.base, p.Key), map[string]string{"Content-Type": ctype}, body)
+	if code != 200 {
+		t.Fatalf("minidump: %d %s", code, resp)
+	}
+	var idResp struct{ ID string }
+	json.Unmarshal([]byte(resp), &idResp)
+	ts.drain(t)
+	_, ne := ts.nativeEvent(t, idResp.ID)
+	fr := ne.Exception.Values[0].Stacktrace.Frames
+	if len(fr) != 4 || fr[3].Function != "`anonymous namespace'::CrashFunction" || ne.Release != "r1" {
+		t.Errorf("frames = %+v, release %q", fr, ne.Release)
 	}
 }

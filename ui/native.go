@@ -3,6 +3,7 @@ package ui
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/tinysink/tinysink/digest/minidump"
+	"github.com/tinysink/tinysink/digest/minidump/sym"
 	"github.com/tinysink/tinysink/digest/minidump/symstore"
+	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
 )
 
@@ -40,6 +44,8 @@ const maxSymbolUpload = 512 << 20
 //	GET    symbols/                        uploaded Breakpad symbol files
 //	POST   symbols/                        upload one (.sym body)
 //	DELETE symbols/{debug_id}/             delete one
+//
+// and sentry-cli's POST /api/0/projects/{org}/{project}/files/difs/assemble/.
 func (a *API) RegisterNative(mux *http.ServeMux, n *Native) {
 	if n == nil || n.Attachments == nil {
 		return
@@ -52,6 +58,7 @@ func (a *API) RegisterNative(mux *http.ServeMux, n *Native) {
 	route("GET", "/events/{id}/attachments/{n}/", a.handleAttachmentGet)
 	route("POST", "/events/{id}/reprocess/", a.handleReprocess)
 	if n.Symbols != nil {
+		mux.Handle("POST /api/0/projects/{org}/{project}/files/difs/assemble/{$}", a.requireCLIToken(a.wrapCLI(a.handleDifsAssemble)))
 		route("GET", "/symbols/", a.handleSymbolList)
 		route("POST", "/symbols/", a.handleSymbolUpload)
 		route("DELETE", "/symbols/{debug_id}/", a.handleSymbolDelete)
@@ -196,4 +203,89 @@ func (a *API) handleSymbolDelete(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// difRequest is one file of a difs/assemble request.
+type difRequest struct {
+	Name    string   `json:"name"`
+	DebugID string   `json:"debug_id"`
+	Chunks  []string `json:"chunks"`
+}
+
+// maxDifFiles bounds one difs/assemble request.
+const maxDifFiles = 256
+
+// handleDifsAssemble serves POST /api/0/projects/{org}/{project}/files/difs/assemble/
+// (sentry-cli debug-files upload): for each file, by its SHA1, the chunks
+// still missing ("not_found"), or the file assembled from its chunks and
+// stored ("ok"). Only Breakpad .sym files are taken; other debug files get
+// "error" with the reason. Symbols are installation-wide (keyed by debug
+// id), so the project only has to exist.
+func (a *API) handleDifsAssemble(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.cliProject(r.PathValue("project")); err != nil {
+		return err
+	}
+	var req map[string]difRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&req); err != nil {
+		return errBadRequest("difs/assemble: the body is not a JSON object of files: %v", err)
+	}
+	if len(req) > maxDifFiles {
+		return errBadRequest("difs/assemble: at most %d files per request", maxDifFiles)
+	}
+	out := make(map[string]any, len(req))
+	for sum, f := range req {
+		out[sum] = a.assembleDif(sum, f)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) assembleDif(sum string, f difRequest) map[string]any {
+	fail := func(format string, args ...any) map[string]any {
+		return map[string]any{"state": "error", "missingChunks": []string{}, "detail": fmt.Sprintf(format, args...)}
+	}
+	missing, err := a.db.MissingChunks(f.Chunks)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if len(missing) > 0 {
+		return map[string]any{"state": "not_found", "missingChunks": missing}
+	}
+	file, _, err := a.db.AssembleChunks(sum, f.Chunks)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer file.Close()
+	info, err := a.native.Symbols.Add(file)
+	if err != nil {
+		if errors.Is(err, sym.ErrNotSym) {
+			return fail("%s: only Breakpad .sym files are taken (sentry-cli debug-files upload --type breakpad)", f.Name)
+		}
+		return fail("%s: %v", f.Name, err)
+	}
+	dashed := minidump.DashedID(info.DebugID)
+	return map[string]any{
+		"state":         "ok",
+		"missingChunks": []string{},
+		"dif": map[string]any{
+			"id": info.DebugID, "uuid": dashed, "debugId": dashed, "objectName": info.Name,
+			"cpuName": info.Arch, "sha1": sum, "symbolType": "breakpad", "size": info.Size,
+			"dateCreated": info.Added, "headers": map[string]string{},
+			"data": map[string]any{"features": []string{"symtab", "debug", "unwind"}},
+		},
+	}
+}
+
+// cliProject finds a project by slug or numeric id.
+func (a *API) cliProject(ref string) (*store.Project, error) {
+	if id, err := strconv.Atoi(ref); err == nil {
+		if p, err := a.db.Project(id); err == nil {
+			return p, nil
+		}
+	}
+	p, err := a.db.ProjectBySlug(ref)
+	if err != nil {
+		return nil, &statusError{http.StatusNotFound, fmt.Sprintf("project %q not found", ref)}
+	}
+	return p, nil
 }
