@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/cookiejar"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +107,33 @@ func (ts *testServer) nativeEvent(t *testing.T, id string) (apiEventT, nativeEve
 	return ev, ne
 }
 
+// uiGet fetches a UI page as the admin.
+func (ts *testServer) uiGet(t *testing.T, path string) string {
+	t.Helper()
+	if ts.jar == nil {
+		ts.jar, _ = cookiejar.New(nil)
+		c := &http.Client{Jar: ts.jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.PostForm(ts.base+"/accounts/login/", neturl.Values{"name": {"admin"}, "password": {"test-password"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login: %d", resp.StatusCode)
+		}
+	}
+	resp, err := (&http.Client{Jar: ts.jar}).Get(ts.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
 func gunzipFile(t *testing.T, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
@@ -151,7 +180,7 @@ func TestMinidumpEndToEnd(t *testing.T) {
 	json.Unmarshal([]byte(resp), &idResp)
 	ts.drain(t)
 
-	_, ne := ts.nativeEvent(t, idResp.ID)
+	apiEv, ne := ts.nativeEvent(t, idResp.ID)
 	if ne.Level != "fatal" || ne.Release != "app@1.0" || ne.Platform != "native" {
 		t.Errorf("level %q release %q platform %q", ne.Level, ne.Release, ne.Platform)
 	}
@@ -204,6 +233,17 @@ func TestMinidumpEndToEnd(t *testing.T) {
 	code, got := ts.apiDo(t, "GET", strings.TrimPrefix(list.Results[0].Download, ts.base), nil)
 	if code != 200 || !bytes.Equal(got, dump) {
 		t.Errorf("download: %d, %d bytes (want %d)", code, len(got), len(dump))
+	}
+
+	// The issue page lists the attachments and says how to reprocess.
+	page := ts.uiGet(t, "/issues/"+apiEv.Issue+"/event/last/")
+	for _, want := range []string{"Symbols missing", "5A9832E5287241C1838ED98914E9B7FF1", "/reprocess/", "crash.dmp", "app.log", "attachments/0/"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("issue page lacks %q", want)
+		}
+	}
+	if got := ts.uiGet(t, "/issues/"+apiEv.Issue+"/event/last/attachments/1/"); got != "log line\n" {
+		t.Errorf("UI download = %q", got)
 	}
 
 	// The symbols, then reprocessing.

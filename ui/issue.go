@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // The issue page (reference §9.3–9.5): a header with the title, request
@@ -66,6 +67,9 @@ type issuePage struct {
 	AllURL    string
 	AppURL    string
 	Histogram template.HTML
+	// Attachments of the shown event, and what its minidump lacked.
+	Attachments []attach.Item
+	Native      *nativeNote
 
 	// Other tabs.
 	Events     []store.Event
@@ -290,6 +294,10 @@ func (u *UI) eventTab(r *http.Request, tab string, opt frameOptions) (*issuePage
 	}
 	page.Event = parseEvent(body, opt)
 	page.EventRef = cur
+	if u.attach != nil {
+		page.Attachments, _ = u.attach.List(cur.ProjectID, cur.ID)
+		page.Native = nativeNoteOf(body, u.base, cur)
+	}
 	prefix := "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/event/"
 	suffix := ""
 	if tab != "stacktrace" {

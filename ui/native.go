@@ -289,3 +289,59 @@ func (a *API) cliProject(ref string) (*store.Project, error) {
 	}
 	return p, nil
 }
+
+// nativeNote is what the issue page says about a minidump event.
+type nativeNote struct {
+	Missing   []string // "debug_file DEBUGID" of modules without symbols
+	Notes     []string // what the reader could not read
+	Reprocess string   // the API call that processes the dump again
+}
+
+// nativeNoteOf reads extra.minidump of an event body; nil when the event
+// has no minidump.
+func nativeNoteOf(body []byte, base string, ev *store.Event) *nativeNote {
+	var v struct {
+		Extra struct {
+			Minidump *struct {
+				Missing []string `json:"missing_symbols"`
+				Notes   []string `json:"notes"`
+			} `json:"minidump"`
+		} `json:"extra"`
+	}
+	if json.Unmarshal(body, &v) != nil || v.Extra.Minidump == nil {
+		return nil
+	}
+	m := v.Extra.Minidump
+	return &nativeNote{
+		Missing:   m.Missing,
+		Notes:     m.Notes,
+		Reprocess: fmt.Sprintf("curl -X POST -H 'Authorization: Bearer <token>' %s%s/events/%s/reprocess/?project=%d", base, apiPrefix, ev.ID, ev.ProjectID),
+	}
+}
+
+// handleEventAttachment serves GET /issues/{id}/event/{ev}/attachments/{n}/.
+func (u *UI) handleEventAttachment(w http.ResponseWriter, r *http.Request) error {
+	if u.attach == nil {
+		return errNotFound
+	}
+	_, ev, _, err := u.eventBody(r)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil {
+		return errNotFound
+	}
+	f, it, err := u.attach.Open(ev.ProjectID, ev.ID, n)
+	if err != nil {
+		return errNotFound
+	}
+	defer f.Close()
+	dataHeaders(w, "application/octet-stream", mime.FormatMediaType("attachment", map[string]string{"filename": it.Name}))
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	http.ServeContent(w, r, "", fi.ModTime(), f)
+	return nil
+}

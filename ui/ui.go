@@ -12,11 +12,15 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // Config is what the web UI needs.
 type Config struct {
 	DB *store.DB
+	// Attachments, when set, lists an event's attachments on its page,
+	// downloadable.
+	Attachments *attach.Store
 	// BaseURL is where the installation is reached, for example
 	// "https://errors.example.com". It builds DSNs, and an https URL makes
 	// the session cookie Secure.
@@ -62,6 +66,7 @@ type UI struct {
 	quotaDef   *store.QuotaLimits
 	status     func() any
 	problems   func() []string
+	attach     *attach.Store
 }
 
 // New returns the web UI over cfg.DB.
@@ -71,6 +76,7 @@ func New(cfg Config) *UI {
 		trustProxy: cfg.TrustProxy, now: cfg.Now, limits: newLoginLimiter(),
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
+		attach: cfg.Attachments,
 	}
 	if u.log == nil {
 		u.log = slog.Default()
