@@ -22,7 +22,10 @@ import (
 	"github.com/tinysink/tinysink/ui"
 )
 
-const dumpDir = "digest/minidump/testdata/"
+const (
+	dumpDir   = "digest/minidump/testdata/"
+	sampleDir = "digest/minidump/sample/"
+)
 
 // minidumpForm builds the multipart body Breakpad/Crashpad/Electron send.
 func minidumpForm(t *testing.T, dump []byte, fields map[string]string, extraFile []byte) (string, []byte) {
@@ -162,7 +165,7 @@ func TestMinidumpEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dump, err := os.ReadFile(dumpDir + "test.dmp")
+	dump, err := os.ReadFile(sampleDir + "test.dmp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +250,7 @@ func TestMinidumpEndToEnd(t *testing.T) {
 	}
 
 	// The symbols, then reprocessing.
-	code, got = ts.apiDo(t, "POST", "/api/canonical/0/symbols/", gunzipFile(t, dumpDir+"test_app.sym.gz"))
+	code, got = ts.apiDo(t, "POST", "/api/canonical/0/symbols/", gunzipFile(t, sampleDir+"test_app.sym.gz"))
 	if code != 201 {
 		t.Fatalf("symbol upload: %d %s", code, got)
 	}
@@ -360,7 +363,7 @@ func TestSentryCLIDebugFiles(t *testing.T) {
 	dir := t.TempDir()
 	symDir := filepath.Join(dir, "test_app.pdb", "5A9832E5287241C1838ED98914E9B7FF1")
 	os.MkdirAll(symDir, 0o755)
-	if err := os.WriteFile(filepath.Join(symDir, "test_app.sym"), gunzipFile(t, dumpDir+"test_app.sym.gz"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(symDir, "test_app.sym"), gunzipFile(t, sampleDir+"test_app.sym.gz"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(cli, "debug-files", "upload", "--type", "breakpad", "--wait", dir)
@@ -380,7 +383,7 @@ func TestSentryCLIDebugFiles(t *testing.T) {
 	}
 
 	p, _ := ts.db.Project(1)
-	dump, _ := os.ReadFile(dumpDir + "test.dmp")
+	dump, _ := os.ReadFile(sampleDir + "test.dmp")
 	ctype, body := minidumpForm(t, dump, map[string]string{"sentry": `{"release":"r1","tags":{"k":"v"}}`}, nil)
 	code, resp := post(t, fmt.Sprintf("%s/api/1/minidump/?sentry_key=%s", ts.base, p.Key), map[string]string{"Content-Type": ctype}, body)
 	if code != 200 {

@@ -11,9 +11,18 @@ import (
 	"github.com/tinysink/tinysink/digest/minidump/sym"
 )
 
+// testFile is where a sample lives: test.dmp and its symbols are embedded
+// in package sample, the others are test data.
+func testFile(name string) string {
+	if name == "test.dmp" || name == "test_app.sym.gz" {
+		return filepath.Join("sample", name)
+	}
+	return filepath.Join("testdata", name)
+}
+
 func open(t testing.TB, name string) *Dump {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
+	f, err := os.Open(testFile(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +44,7 @@ func symbols(t testing.TB, names ...string) Symbols {
 	t.Helper()
 	tabs := map[string]*sym.Table{}
 	for _, name := range names {
-		f, err := os.Open(filepath.Join("testdata", name))
+		f, err := os.Open(testFile(name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +221,7 @@ func hasNote(d *Dump, s string) bool {
 
 func FuzzMinidump(f *testing.F) {
 	for _, name := range []string{"test.dmp", "linux-mini.dmp", "invalid-range.dmp", "invalid-record-count.dmp", "simple-crashpad.dmp"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
+		b, err := os.ReadFile(testFile(name))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -234,7 +243,7 @@ func BenchmarkProcessTestDump(b *testing.B) {
 	d0 := open(b, "test.dmp")
 	_ = d0
 	syms := symbols(b, "test_app.sym.gz")
-	raw, _ := os.ReadFile(filepath.Join("testdata", "test.dmp"))
+	raw, _ := os.ReadFile(testFile("test.dmp"))
 	b.ResetTimer()
 	for b.Loop() {
 		d, err := Read(bytes.NewReader(raw), int64(len(raw)))

@@ -11,7 +11,11 @@ import (
 // build indexes a gzipped .sym from ../testdata.
 func build(t testing.TB, name string) *Table {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "testdata", name))
+	dir := "testdata"
+	if name == "test_app.sym.gz" {
+		dir = "sample"
+	}
+	f, err := os.Open(filepath.Join("..", dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
