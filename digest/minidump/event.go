@@ -3,6 +3,7 @@ package minidump
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -29,6 +30,8 @@ type Event struct {
 	Extra   map[string]any
 }
 
+const zeros = "0000000000000000"
+
 // fingerprintFrames is how many of the top frames group a crash.
 const fingerprintFrames = 5
 
@@ -50,7 +53,13 @@ func Process(d *Dump, syms Symbols) *Event {
 		}
 		ev.Contexts["device"] = dev
 	}
-	hex := func(v uint64) string { return fmt.Sprintf("0x%0*x", ptr*2, v) }
+	hex := func(v uint64) string {
+		s := strconv.FormatUint(v, 16)
+		if pad := ptr*2 - len(s); pad > 0 {
+			s = zeros[:pad] + s
+		}
+		return "0x" + s
+	}
 
 	crashed := d.CrashingThread()
 	reason, addr, hasReason := d.Reason()
@@ -66,8 +75,10 @@ func Process(d *Dump, syms Symbols) *Event {
 			ctx = d.Exception.Context
 		}
 		var frames []Frame
-		if i < maxWalkThreads || i == crashed {
-			frames = d.Walk(t, ctx, syms)
+		if i == crashed {
+			frames = d.walk(t, ctx, syms, MaxFrames)
+		} else if i < maxWalkThreads {
+			frames = d.walk(t, ctx, syms, maxOtherFrames)
 		} else if ctx != nil {
 			frames = []Frame{{PC: ctx.PC(), Trust: TrustContext, Module: d.ModuleAt(ctx.PC())}}
 		}
@@ -210,26 +221,44 @@ func baseName(p string) string {
 	return path.Base(p)
 }
 
+// SentryFrame is one frame of the event, as Sentry's native frames have
+// it.
+type SentryFrame struct {
+	Function        string `json:"function,omitempty"`
+	Filename        string `json:"filename,omitempty"`
+	AbsPath         string `json:"abs_path,omitempty"`
+	Lineno          uint32 `json:"lineno,omitempty"`
+	Package         string `json:"package,omitempty"`
+	Module          string `json:"module,omitempty"`
+	InstructionAddr string `json:"instruction_addr"`
+	SymbolAddr      string `json:"symbol_addr,omitempty"`
+	ImageAddr       string `json:"image_addr,omitempty"`
+	Trust           string `json:"trust"`
+	InApp           bool   `json:"in_app"`
+	Inlined         bool   `json:"inlined,omitempty"`
+	// Symbolicated is false for a frame in a module whose symbols were
+	// missing (its function is module+offset).
+	Symbolicated *bool `json:"symbolicated,omitempty"`
+}
+
+var falseValue = false
+
 // sentryFrames turns walked frames (innermost first) into Sentry frames
 // (outermost first), one per inlined function.
-func sentryFrames(frames []Frame, hex func(uint64) string) []any {
-	out := make([]any, 0, len(frames))
+func sentryFrames(frames []Frame, hex func(uint64) string) []SentryFrame {
+	out := make([]SentryFrame, 0, len(frames))
 	for i := len(frames) - 1; i >= 0; i-- {
 		f := &frames[i]
-		base := map[string]any{
-			"instruction_addr": hex(f.PC),
-			"trust":            f.Trust,
-			"in_app":           true,
-		}
+		base := SentryFrame{InstructionAddr: hex(f.PC), Trust: f.Trust, InApp: true}
 		if f.Module != nil {
-			base["package"] = f.Module.Name
-			base["image_addr"] = hex(f.Module.Base)
-			base["module"] = baseName(f.Module.Name)
+			base.Package = f.Module.Name
+			base.ImageAddr = hex(f.Module.Base)
+			base.Module = baseName(f.Module.Name)
 		}
 		if len(f.Symbols) == 0 {
 			if f.Module != nil {
-				base["function"] = fmt.Sprintf("%s+0x%x", baseName(f.Module.Name), f.LookupAddr(i == 0)-f.Module.Base)
-				base["symbolicated"] = false
+				base.Function = base.Module + "+0x" + strconv.FormatUint(f.LookupAddr(i == 0)-f.Module.Base, 16)
+				base.Symbolicated = &falseValue
 			}
 			out = append(out, base)
 			continue
@@ -237,24 +266,17 @@ func sentryFrames(frames []Frame, hex func(uint64) string) []any {
 		// Outermost (the compiled function) first, inlined ones after.
 		for j := len(f.Symbols) - 1; j >= 0; j-- {
 			s := f.Symbols[j]
-			fr := make(map[string]any, len(base)+4)
-			for k, v := range base {
-				fr[k] = v
-			}
-			fr["function"] = s.Function
+			fr := base
+			fr.Function = s.Function
 			if s.File != "" {
-				fr["filename"] = baseName(s.File)
-				fr["abs_path"] = s.File
+				fr.Filename = baseName(s.File)
+				fr.AbsPath = s.File
 			}
-			if s.Line != 0 {
-				fr["lineno"] = s.Line
-			}
+			fr.Lineno = s.Line
 			if f.Module != nil {
-				fr["symbol_addr"] = hex(f.Module.Base + s.FuncAddr)
+				fr.SymbolAddr = hex(f.Module.Base + s.FuncAddr)
 			}
-			if s.Inlined {
-				fr["inlined"] = true
-			}
+			fr.Inlined = s.Inlined
 			out = append(out, fr)
 		}
 	}

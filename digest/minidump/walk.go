@@ -18,7 +18,8 @@ const (
 
 // Limits of a stack walk.
 const (
-	MaxFrames       = 256     // per thread
+	MaxFrames       = 256     // of the crashing thread
+	maxOtherFrames  = 64      // of every other thread
 	maxStack        = 1 << 20 // bytes of one thread's stack read
 	scanWords       = 40      // words scanned for a return address
 	scanWordsFirst  = 160     // from the context frame, where no CFI helped
@@ -83,6 +84,10 @@ type walker struct {
 // Walk walks a thread's stack from ctx (its registers, or the exception's
 // for the crashing thread).
 func (d *Dump) Walk(t *Thread, ctx *Context, syms Symbols) []Frame {
+	return d.walk(t, ctx, syms, MaxFrames)
+}
+
+func (d *Dump) walk(t *Thread, ctx *Context, syms Symbols, maxFrames int) []Frame {
 	if ctx == nil {
 		return nil
 	}
@@ -90,7 +95,7 @@ func (d *Dump) Walk(t *Thread, ctx *Context, syms Symbols) []Frame {
 	w.stack.ptr = ctx.Arch.PointerSize()
 	w.stack.b, w.stack.base = d.ThreadStack(t, maxStack)
 	frames := []Frame{{PC: ctx.PC(), Trust: TrustContext, ctx: ctx}}
-	for len(frames) < MaxFrames {
+	for len(frames) < maxFrames {
 		next := w.caller(frames)
 		if next == nil {
 			break
@@ -201,12 +206,22 @@ var calleeSaved = [...][]string{
 	ArchARM64: {"x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x29"},
 }
 
+// calleeSavedIdx are calleeSaved as register indexes.
+var calleeSavedIdx = func() [len(calleeSaved)][]int {
+	var out [len(calleeSaved)][]int
+	for a, names := range calleeSaved {
+		for _, n := range names {
+			out[a] = append(out[a], Arch(a).RegIndex(n))
+		}
+	}
+	return out
+}()
+
 func (w *walker) keepCalleeSaved(callee, c *Context) {
-	if int(w.arch) >= len(calleeSaved) {
+	if int(w.arch) >= len(calleeSavedIdx) {
 		return
 	}
-	for _, n := range calleeSaved[w.arch] {
-		i := w.arch.RegIndex(n)
+	for _, i := range calleeSavedIdx[w.arch] {
 		if v, ok := callee.Get(i); ok {
 			c.Set(i, v)
 		}
