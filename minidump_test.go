@@ -240,7 +240,7 @@ func TestMinidumpEndToEnd(t *testing.T) {
 
 	// The issue page lists the attachments and says how to reprocess.
 	page := ts.uiGet(t, "/issues/"+apiEv.Issue+"/event/last/")
-	for _, want := range []string{"Symbols missing", "5A9832E5287241C1838ED98914E9B7FF1", "/reprocess/", "crash.dmp", "app.log", "attachments/0/"} {
+	for _, want := range []string{"Symbols missing", "5A9832E5287241C1838ED98914E9B7FF1", "/reprocess/", "crash.dmp", "app.log", "attachments/0/", "test_app.exe&#43;0x429e", "0x0040429e", "found by frame pointer"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("issue page lacks %q", want)
 		}
