@@ -29,12 +29,14 @@ import (
 // ErrNotMinidump is returned by Read for a file without the minidump header.
 var ErrNotMinidump = errors.New("minidump: not a minidump (no MDMP header)")
 
-// Limits on what one dump may make the reader hold.
+// Limits on what one dump may make the reader hold (real dumps have a few
+// hundred threads and modules, full-memory dumps thousands of ranges); a
+// dump of a 100 MiB envelope stays under ~4 MiB of heap.
 const (
 	maxStreams    = 4096
-	maxThreads    = 16384
-	maxModules    = 16384
-	maxRanges     = 1 << 20
+	maxThreads    = 4096
+	maxModules    = 4096
+	maxRanges     = 1 << 16
 	maxString     = 64 << 10 // bytes of one string
 	maxTextStream = 64 << 10 // bytes kept of a Linux text stream
 	maxNotes      = 32
