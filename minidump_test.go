@@ -324,6 +324,32 @@ func TestEnvelopeAttachments(t *testing.T) {
 		t.Errorf("os = %v", ne.Contexts["os"])
 	}
 
+	// An event with a minidump beside it (Crashpad's macOS dump).
+	cp, err := os.ReadFile(dumpDir + "simple-crashpad.dmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = newID()
+	env.Reset()
+	evJSON := `{"release":"mac@2","tags":{"k":"v"}}`
+	fmt.Fprintf(&env, `{"event_id":"%s"}`+"\n", id)
+	fmt.Fprintf(&env, `{"type":"event","length":%d}`+"\n%s\n", len(evJSON), evJSON)
+	fmt.Fprintf(&env, `{"type":"attachment","length":%d,"attachment_type":"event.minidump","filename":"mac.dmp"}`+"\n", len(cp))
+	env.Write(cp)
+	code, resp = post(t, fmt.Sprintf("%s/api/1/envelope/?sentry_key=%s", ts.base, p.Key), nil, env.Bytes())
+	if code != 200 {
+		t.Fatalf("envelope: %d %s", code, resp)
+	}
+	ts.drain(t)
+	_, ne = ts.nativeEvent(t, id)
+	if ne.Release != "mac@2" || len(ne.Exception.Values) != 1 || ne.Exception.Values[0].Type != "EXC_CRASH / SIGABRT" ||
+		!strings.Contains(ne.Exception.Values[0].Value, "abort() called") {
+		t.Errorf("event = %+v", ne)
+	}
+	if mini, _ := ne.Extra["minidump"].(map[string]any); !strings.Contains(fmt.Sprint(mini["crashpad"]), "42F9DE72-518A-43DD-97D7-8DDC328D3662") {
+		t.Errorf("extra.minidump = %v", ne.Extra["minidump"])
+	}
+
 	// sentry-go with an attachment.
 	client, err := sentry.NewClient(sentry.ClientOptions{Dsn: ui.DSN(ts.base, p), Transport: sentry.NewHTTPSyncTransport()})
 	if err != nil {
