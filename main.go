@@ -725,7 +725,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	s.alerts.RegisterAPI(mux, s.requireToken)
 	// UI routes (the web UI registers its pages here).
 	ui.New(ui.Config{
-		DB: s.db, Attachments: native.Attachments, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
+		DB: s.db, Attachments: native.Attachments, Symbols: native.Symbols, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
 		SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota)),
 		Status:   func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
 		Problems: func() []string { return s.ops.Ready().Reasons },

@@ -254,6 +254,9 @@ func TestMinidumpEndToEnd(t *testing.T) {
 	if code != 201 {
 		t.Fatalf("symbol upload: %d %s", code, got)
 	}
+	if page := ts.uiGet(t, "/issues/"+apiEv.Issue+"/event/last/"); !strings.Contains(page, "Symbols have been uploaded since") {
+		t.Error("the issue page does not say the symbols arrived")
+	}
 	code, got = ts.apiDo(t, "POST", "/api/canonical/0/events/"+idResp.ID+"/reprocess/", nil)
 	if code != 202 {
 		t.Fatalf("reprocess: %d %s", code, got)

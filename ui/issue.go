@@ -296,7 +296,7 @@ func (u *UI) eventTab(r *http.Request, tab string, opt frameOptions) (*issuePage
 	page.EventRef = cur
 	if u.attach != nil {
 		page.Attachments, _ = u.attach.List(cur.ProjectID, cur.ID)
-		page.Native = nativeNoteOf(body, u.base, cur)
+		page.Native = nativeNoteOf(body, u.base, cur, u.symbols)
 	}
 	prefix := "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/event/"
 	suffix := ""

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/tinysink/tinysink/digest/minidump"
 	"github.com/tinysink/tinysink/digest/minidump/sym"
@@ -293,13 +294,14 @@ func (a *API) cliProject(ref string) (*store.Project, error) {
 // nativeNote is what the issue page says about a minidump event.
 type nativeNote struct {
 	Missing   []string // "debug_file DEBUGID" of modules without symbols
+	Arrived   []string // those of them uploaded since
 	Notes     []string // what the reader could not read
 	Reprocess string   // the API call that processes the dump again
 }
 
 // nativeNoteOf reads extra.minidump of an event body; nil when the event
 // has no minidump.
-func nativeNoteOf(body []byte, base string, ev *store.Event) *nativeNote {
+func nativeNoteOf(body []byte, base string, ev *store.Event, syms *symstore.Store) *nativeNote {
 	var v struct {
 		Extra struct {
 			Minidump *struct {
@@ -312,11 +314,19 @@ func nativeNoteOf(body []byte, base string, ev *store.Event) *nativeNote {
 		return nil
 	}
 	m := v.Extra.Minidump
-	return &nativeNote{
-		Missing:   m.Missing,
+	n := &nativeNote{
 		Notes:     m.Notes,
 		Reprocess: fmt.Sprintf("curl -X POST -H 'Authorization: Bearer <token>' %s%s/events/%s/reprocess/?project=%d", base, apiPrefix, ev.ID, ev.ProjectID),
 	}
+	for _, mod := range m.Missing {
+		_, id, _ := strings.Cut(mod, " ")
+		if syms != nil && syms.Has(id) {
+			n.Arrived = append(n.Arrived, mod)
+		} else {
+			n.Missing = append(n.Missing, mod)
+		}
+	}
+	return n
 }
 
 // handleEventAttachment serves GET /issues/{id}/event/{ev}/attachments/{n}/.

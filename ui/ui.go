@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/minidump/symstore"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
 )
@@ -21,6 +22,9 @@ type Config struct {
 	// Attachments, when set, lists an event's attachments on its page,
 	// downloadable.
 	Attachments *attach.Store
+	// Symbols, when set, lets a minidump event's page say which of its
+	// missing symbols have been uploaded since.
+	Symbols *symstore.Store
 	// BaseURL is where the installation is reached, for example
 	// "https://errors.example.com". It builds DSNs, and an https URL makes
 	// the session cookie Secure.
@@ -67,6 +71,7 @@ type UI struct {
 	status     func() any
 	problems   func() []string
 	attach     *attach.Store
+	symbols    *symstore.Store
 }
 
 // New returns the web UI over cfg.DB.
@@ -76,7 +81,7 @@ func New(cfg Config) *UI {
 		trustProxy: cfg.TrustProxy, now: cfg.Now, limits: newLoginLimiter(),
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
-		attach: cfg.Attachments,
+		attach: cfg.Attachments, symbols: cfg.Symbols,
 	}
 	if u.log == nil {
 		u.log = slog.Default()
