@@ -42,10 +42,12 @@ import (
 	"github.com/tinysink/tinysink/budget/ops"
 	"github.com/tinysink/tinysink/budget/profile"
 	"github.com/tinysink/tinysink/digest"
+	"github.com/tinysink/tinysink/digest/minidump/symstore"
 	"github.com/tinysink/tinysink/ingest"
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 	"github.com/tinysink/tinysink/ui"
 )
 
@@ -92,6 +94,7 @@ type config struct {
 	MinFreeDisk  string
 	MetricsAddr  string
 	MaxConns     string
+	Attach       struct{ EventSize, ProjectSize, MaxAge string }
 }
 
 // setting describes one flag for the help text and the README.
@@ -129,6 +132,9 @@ var settings = []setting{
 	{"min-free-disk", "TINYSINK_MIN_FREE_DISK", store.DefaultMinFree, "free space below which ingest refuses events (429, reason disk_full) and /health/ready fails: sizes and percentages, the largest counts (0 = no check)"},
 	{"metrics-addr", "TINYSINK_METRICS_ADDR", "", "separate address serving /metrics and /health/* without a token (empty: /metrics on -addr with an API token)"},
 	{"max-conns", "TINYSINK_MAX_CONNS", strconv.Itoa(ingest.DefaultMaxConns), "open connections at most (~20 KB each); at the cap the connection idle the longest is closed to make room (0 = no cap)"},
+	{"max-attachments-per-event", "TINYSINK_MAX_ATTACHMENTS_PER_EVENT", "100MiB", "bytes of attachments (minidumps included) one event may keep; a larger attachment is dropped, a larger minidump refused (413)"},
+	{"max-attachments-per-project", "TINYSINK_MAX_ATTACHMENTS_PER_PROJECT", "1GiB", "bytes of attachments one project may keep; over it new attachments are dropped until retention frees room"},
+	{"attachment-max-age", "TINYSINK_ATTACHMENT_MAX_AGE", "90d", "delete attachments older than this, e.g. 30d (0 = keep them as long as their event)"},
 	{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json"},
 	{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
 }
@@ -158,7 +164,8 @@ func parseFlags(name string, args []string, stderr io.Writer, extra ...func(*fla
 		"smtp-from": &c.SMTP.From, "smtp-tls": &c.SMTP.TLS, "emails-per-hour": &c.EmailsPerHr,
 		"alert-allow": &c.AlertAllow, "alert-deny": &c.AlertDeny, "telegram-api": &c.TelegramAPI,
 		"max-disk": &c.MaxDisk, "min-free-disk": &c.MinFreeDisk, "metrics-addr": &c.MetricsAddr,
-		"max-conns": &c.MaxConns,
+		"max-conns": &c.MaxConns, "max-attachments-per-event": &c.Attach.EventSize,
+		"max-attachments-per-project": &c.Attach.ProjectSize, "attachment-max-age": &c.Attach.MaxAge,
 	}
 	for _, s := range settings {
 		help := fmt.Sprintf("%s (env %s)", s.help, s.env)
@@ -578,6 +585,39 @@ type server struct {
 	metrics   *http.Server
 }
 
+// nativeParts are the attachment and symbol stores.
+type nativeParts struct {
+	ui.Native
+	maxAge time.Duration
+}
+
+// openNative opens <data>/attachments and <data>/symbols with the
+// attachment settings.
+func openNative(c *config) (*nativeParts, error) {
+	perEvent, err := budget.ParseSize(c.Attach.EventSize)
+	if err != nil {
+		return nil, fmt.Errorf("-max-attachments-per-event: %w", err)
+	}
+	perProject, err := budget.ParseSize(c.Attach.ProjectSize)
+	if err != nil {
+		return nil, fmt.Errorf("-max-attachments-per-project: %w", err)
+	}
+	maxAge, err := parseAge(c.Attach.MaxAge)
+	if err != nil {
+		return nil, fmt.Errorf("-attachment-max-age: %w", err)
+	}
+	n := &nativeParts{maxAge: maxAge}
+	n.OriginalName = digest.OriginalName
+	if n.Attachments, err = attach.Open(filepath.Join(c.Data, "attachments")); err != nil {
+		return nil, err
+	}
+	n.Attachments.MaxEventBytes, n.Attachments.MaxProjectBytes = perEvent, perProject
+	if n.Symbols, err = symstore.Open(filepath.Join(c.Data, "symbols")); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
 // newServer opens the data directory and starts listening; serve then runs
 // it. On error everything opened is closed again.
 func newServer(c *config, log *slog.Logger) (_ *server, err error) {
@@ -635,6 +675,11 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.worker.Pressure = s.limiter.Short
 	s.worker.MaxEventAge = maxAge
+	native, err := openNative(c)
+	if err != nil {
+		return nil, err
+	}
+	s.worker.Native = &digest.Native{Attachments: native.Attachments, Symbols: native.Symbols, MaxAge: native.maxAge}
 	s.quota = quota.New(quota.Config{
 		Project: projQuota, Install: installQuota,
 		Override: func(pid int) (quota.Limits, bool) {
@@ -665,6 +710,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		OnRefuse:     refusals.Refused,
 		OnRelease:    s.quota.Release,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
+		Attachments: native.Attachments,
 	})
 	mux := http.NewServeMux()
 	ing.Register(mux)
@@ -672,10 +718,14 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	api.ReleaseEpoch = digest.ReleaseEpoch
 	api.LatestRelease = digest.LatestRelease
 	api.Register(mux)
+	native.Respool = func(project int, id string, payload []byte) error {
+		return s.sp.Append(&spool.Record{Project: project, EventID: id, IngestedAt: time.Now(), Payload: payload})
+	}
+	api.RegisterNative(mux, &native.Native)
 	s.alerts.RegisterAPI(mux, s.requireToken)
 	// UI routes (the web UI registers its pages here).
 	ui.New(ui.Config{
-		DB: s.db, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
+		DB: s.db, Attachments: native.Attachments, Symbols: native.Symbols, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
 		SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota)),
 		Status:   func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
 		Problems: func() []string { return s.ops.Ready().Reasons },

@@ -64,6 +64,9 @@ type Worker struct {
 	// MaxEventAge, when positive, removes events older than this, checked
 	// at start and every ExpireEvery.
 	MaxEventAge time.Duration
+	// Native, when set, processes the minidumps of events that carry one
+	// and sweeps the attachments of events that are gone.
+	Native *Native
 
 	mu  sync.Mutex // guards pos
 	pos spool.Pos
@@ -283,8 +286,24 @@ func (w *Worker) retain(pid int) {
 	w.log.Debug("retention round", "project_id", pid, "evicted", n, "took", time.Since(start))
 }
 
-// expire removes events older than MaxEventAge from every project.
+// expire removes events older than MaxEventAge from every project, and
+// the attachments of events that are gone.
 func (w *Worker) expire() {
+	if w.Native != nil && w.Native.Attachments != nil {
+		// Attachments of evicted or deleted events, and those past their
+		// retention.
+		exists := func(pid int, id string) bool {
+			eid, ok := store.ParseEventID(id)
+			if !ok {
+				return false
+			}
+			_, _, err := w.db.ProjectEvent(pid, eid)
+			return err != store.ErrNotFound
+		}
+		if n := w.Native.Attachments.Sweep(exists, w.Native.MaxAge); n > 0 {
+			w.log.Info("attachments removed", "events", n)
+		}
+	}
 	if w.MaxEventAge <= 0 {
 		return
 	}
@@ -363,8 +382,18 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 		testHookNormalize(r.Payload)
 	}
 	meta := event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr}
+	payload := r.Payload
+	if w.Native != nil && hasMinidump(payload) {
+		stage = "minidump"
+		merged, err := w.Native.MergeMinidump(r.Project, r.EventID, payload)
+		if err != nil {
+			return nil, &eventFailure{stage: stage, err: err}
+		}
+		payload = merged
+		stage = "normalize"
+	}
 	// body is the normaliser's scratch until it is copied below.
-	ev, body, err := w.norm.NormalizeTemp(r.Payload, meta)
+	ev, body, err := w.norm.NormalizeTemp(payload, meta)
 	if err != nil {
 		return nil, &eventFailure{stage: stage, err: err}
 	}

@@ -27,6 +27,8 @@ type API struct {
 	ReleaseEpoch store.EpochFunc
 	// LatestRelease picks a project's latest release by those rules.
 	LatestRelease func([]store.Release) (string, bool)
+
+	native *Native // attachments, symbols, reprocessing; nil: not served
 }
 
 // NewAPI returns the JSON API over db. baseURL (for example
@@ -82,11 +84,14 @@ func (a *API) wrap(h func(w http.ResponseWriter, r *http.Request) error) http.Ha
 			return
 		}
 		var br *badRequest
+		var se *statusError
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
 		case errors.As(err, &br):
 			writeJSON(w, http.StatusBadRequest, map[string]string{"detail": br.msg})
+		case errors.As(err, &se):
+			writeJSON(w, se.status, map[string]string{"detail": se.msg})
 		case diskFull(err):
 			a.log.Warn("api write refused: the disk is full", "path", r.URL.Path, "err", err)
 			writeJSON(w, http.StatusInsufficientStorage, map[string]string{"detail": errDiskFullMsg})

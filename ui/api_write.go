@@ -41,6 +41,7 @@ func (a *API) registerWrites(mux *http.ServeMux) {
 	cli("GET", "/organizations/{org}/releases/{version}/{$}", a.handleCLIReleaseShow)
 	cli("POST", "/organizations/{org}/releases/{version}/deploys/{$}", a.handleCLIDeployNew)
 	cli("GET", "/projects/{org}/{project}/releases/{$}", a.handleCLIReleaseList)
+	a.registerUploads(cli)
 }
 
 // decodeBody reads a JSON request body of at most 64 KiB into v.

@@ -506,6 +506,17 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		if i == 0 && s.begin != "" && s.Truncated == 0 && len(arr) > 1 {
 			fv.Badges = append(fv.Badges, s.begin)
 		}
+		// Native frames (minidumps): inlined, and how the walk found them
+		// when it was a guess.
+		if f.GetBool("inlined") {
+			fv.Badges = append(fv.Badges, "inlined")
+		}
+		switch string(f.GetStringBytes("trust")) {
+		case "scan", "cfi_scan":
+			fv.Badges = append(fv.Badges, "found by stack scan")
+		case "fp":
+			fv.Badges = append(fv.Badges, "found by frame pointer")
+		}
 		// Expanded at first: the main exception's raise frame (see
 		// openFirstDetail for the fallback), and a frame asked for by
 		// ?frame=.

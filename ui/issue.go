@@ -11,6 +11,7 @@ import (
 
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // The issue page (reference §9.3–9.5): a header with the title, request
@@ -67,6 +68,9 @@ type issuePage struct {
 	AllURL    string
 	AppURL    string
 	Histogram template.HTML
+	// Attachments of the shown event, and what its minidump lacked.
+	Attachments []attach.Item
+	Native      *nativeNote
 
 	// Other tabs.
 	Events     []store.Event
@@ -298,6 +302,10 @@ func (u *UI) eventTab(r *http.Request, tab string, opt frameOptions) (*issuePage
 	}
 	page.Event = parseEvent(body, opt)
 	page.EventRef = cur
+	if u.attach != nil {
+		page.Attachments, _ = u.attach.List(cur.ProjectID, cur.ID)
+		page.Native = nativeNoteOf(body, u.base, cur, u.symbols)
+	}
 	prefix := "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/event/"
 	suffix := ""
 	if tab != "stacktrace" {

@@ -54,6 +54,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	auth("GET /issues/{id}/event/{ev}/json/{$}", u.handleEventJSON)
 	auth("GET /issues/{id}/event/{ev}/download/{$}", u.handleEventDownload)
 	auth("GET /issues/{id}/event/{ev}/md/{$}", u.handleEventMarkdown)
+	auth("GET /issues/{id}/event/{ev}/attachments/{n}/{$}", u.handleEventAttachment)
 	auth("GET /issues/{id}/events/{$}", u.handleIssueEvents)
 	auth("GET /issues/{id}/tags/{$}", u.handleIssueTags)
 	auth("GET /issues/{id}/grouping/{$}", u.handleIssueGrouping)

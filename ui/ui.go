@@ -11,12 +11,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/minidump/symstore"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // Config is what the web UI needs.
 type Config struct {
 	DB *store.DB
+	// Attachments, when set, lists an event's attachments on its page,
+	// downloadable.
+	Attachments *attach.Store
+	// Symbols, when set, lets a minidump event's page say which of its
+	// missing symbols have been uploaded since.
+	Symbols *symstore.Store
 	// BaseURL is where the installation is reached, for example
 	// "https://errors.example.com". It builds DSNs, and an https URL makes
 	// the session cookie Secure.
@@ -62,6 +70,8 @@ type UI struct {
 	quotaDef   *store.QuotaLimits
 	status     func() any
 	problems   func() []string
+	attach     *attach.Store
+	symbols    *symstore.Store
 }
 
 // New returns the web UI over cfg.DB.
@@ -71,6 +81,7 @@ func New(cfg Config) *UI {
 		trustProxy: cfg.TrustProxy, now: cfg.Now, limits: newLoginLimiter(),
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
+		attach: cfg.Attachments, symbols: cfg.Symbols,
 	}
 	if u.log == nil {
 		u.log = slog.Default()

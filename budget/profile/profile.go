@@ -229,6 +229,7 @@ func (p *profiler) run(events int) (*Report, error) {
 	stages = append(stages,
 		stage{stageBad, []step{ingest, (*session).invalid}},
 		stage{stageUI, []step{ingest, (*session).uiFirst}},
+		stage{stageMinidump, []step{ingest, (*session).minidump}},
 		stage{stageWarm, all},
 	)
 
