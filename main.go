@@ -42,6 +42,7 @@ import (
 	"github.com/tinysink/tinysink/budget/ops"
 	"github.com/tinysink/tinysink/budget/profile"
 	"github.com/tinysink/tinysink/digest"
+	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/ingest"
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
@@ -671,14 +672,17 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	api := ui.NewAPI(s.db, s.base, log.With("component", "api"))
 	api.ReleaseEpoch = digest.ReleaseEpoch
 	api.LatestRelease = digest.LatestRelease
+	maps := sourcemap.NewMapper(s.db)
+	api.SetSourceMaps(maps)
 	api.Register(mux)
 	s.alerts.RegisterAPI(mux, s.requireToken)
 	// UI routes (the web UI registers its pages here).
 	ui.New(ui.Config{
 		DB: s.db, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
 		SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota)),
-		Status:   func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
-		Problems: func() []string { return s.ops.Ready().Reasons },
+		Status:     func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
+		Problems:   func() []string { return s.ops.Ready().Reasons },
+		SourceMaps: maps,
 	}).Register(mux)
 	mux.Handle("GET /debug/budget", s.requireToken(http.HandlerFunc(s.handleBudget)))
 	s.ops = ops.New(ops.Config{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -44,6 +45,9 @@ type Config struct {
 	// nearly full, digest stalled, store not writable), shown as a banner on
 	// every page to logged-in users. Nil or empty shows none.
 	Problems func() []string
+	// SourceMaps applies uploaded source maps to the events shown; nil
+	// makes one over DB.
+	SourceMaps *sourcemap.Mapper
 }
 
 // UI serves the server-rendered web pages. Its templates are parsed on the
@@ -62,6 +66,7 @@ type UI struct {
 	quotaDef   *store.QuotaLimits
 	status     func() any
 	problems   func() []string
+	maps       *sourcemap.Mapper
 }
 
 // New returns the web UI over cfg.DB.
@@ -71,6 +76,10 @@ func New(cfg Config) *UI {
 		trustProxy: cfg.TrustProxy, now: cfg.Now, limits: newLoginLimiter(),
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
+		maps: cfg.SourceMaps,
+	}
+	if u.maps == nil {
+		u.maps = sourcemap.NewMapper(cfg.DB)
 	}
 	if u.log == nil {
 		u.log = slog.Default()
