@@ -88,12 +88,12 @@ func TestIndexMap(t *testing.T) {
 func TestParseBroken(t *testing.T) {
 	for _, in := range []string{
 		``, `{`, `[]`, `{"version":2,"mappings":""}`, `{"version":3}`,
-		`{"version":3,"sources":[],"mappings":"AAAA"}`,                 // source 0 of 0
-		`{"version":3,"sources":["a"],"mappings":"AA"}`,                // 2 fields
-		`{"version":3,"sources":["a"],"mappings":"AAAA!"}`,             // not base64
-		`{"version":3,"sources":["a"],"mappings":"g"}`,                 // VLQ ends early
-		`{"version":3,"sources":["a"],"mappings":"AAAAAA"}`,            // 6 fields
-		`{"version":3,"sources":["a"],"mappings":"D"}`,                 // negative column
+		`{"version":3,"sources":[],"mappings":"AAAA"}`,      // source 0 of 0
+		`{"version":3,"sources":["a"],"mappings":"AA"}`,     // 2 fields
+		`{"version":3,"sources":["a"],"mappings":"AAAA!"}`,  // not base64
+		`{"version":3,"sources":["a"],"mappings":"g"}`,      // VLQ ends early
+		`{"version":3,"sources":["a"],"mappings":"AAAAAA"}`, // 6 fields
+		`{"version":3,"sources":["a"],"mappings":"D"}`,      // negative column
 		`{"version":3,"sections":[{"offset":{"line":0,"column":0},"url":"x.map"}]}`,
 		`{"version":3,"sources":["a"],"mappings":"gggggggggggggggggggggggA"}`,
 	} {
