@@ -42,6 +42,10 @@ type Store interface {
 
 var _ Store = (*store.DB)(nil)
 
+// bigEvent is the size above which an event is parsed with a throwaway
+// parser.
+const bigEvent = 256 << 10
+
 // DefaultCacheBytes bounds the decoded maps a Mapper keeps.
 const DefaultCacheBytes = 4 << 20
 
@@ -50,7 +54,9 @@ const DefaultCacheBytes = 4 << 20
 type Mapper struct {
 	db         Store
 	cacheBytes int
-	mu         sync.Mutex // guards the cache and serialises Apply
+	mu         sync.Mutex // guards the fields below and the cache; serialises Apply
+	p          fastjson.Parser
+	a          fastjson.Arena
 }
 
 // NewMapper returns a mapper over db's uploads. It costs nothing until the
@@ -127,7 +133,15 @@ func (mp *Mapper) Apply(pid int, body []byte) []byte {
 	if mp == nil || !mayHaveJSFrames(body) {
 		return body
 	}
-	var p fastjson.Parser
+	mp.mu.Lock()
+	defer mp.mu.Unlock()
+	// The parser and arena are reused, except for a big event, whose
+	// parse would leave a large high-water mark behind (fastjson keeps
+	// ~13 MB after a 1 MB document); the result is a fresh slice.
+	p, a := &mp.p, &mp.a
+	if len(body) > bigEvent {
+		p, a = new(fastjson.Parser), new(fastjson.Arena)
+	}
 	root, err := p.ParseBytes(body)
 	if err != nil || root.Type() != fastjson.TypeObject {
 		return body
@@ -162,9 +176,7 @@ func (mp *Mapper) Apply(pid int, body []byte) []byte {
 	for _, th := range containerValues(root.Get("threads")) {
 		stacks = append(stacks, th.Get("stacktrace"))
 	}
-	mp.mu.Lock()
-	defer mp.mu.Unlock()
-	var a fastjson.Arena
+	a.Reset()
 	changed := false
 	for _, st := range stacks {
 		if st == nil {
@@ -178,7 +190,7 @@ func (mp *Mapper) Apply(pid int, body []byte) []byte {
 				continue
 			}
 			refs[i].o = o
-			if mp.mapFrame(ev, &a, &refs[i]) {
+			if mp.mapFrame(ev, a, &refs[i]) {
 				changed = true
 			}
 		}
