@@ -173,7 +173,7 @@ func checkMapped(t *testing.T, ts *testServer) {
 		}
 	}
 	md, _ := ev["stacktrace_md"].(string)
-	if !strings.Contains(md, "parseOrder") || !strings.Contains(md, "src/app.js") {
+	if !strings.Contains(md, "parseOrder") || !strings.Contains(md, "src/app.js") || !strings.Contains(md, "source-mapped from ") {
 		t.Errorf("stacktrace_md does not show the mapped frames:\n%s", md)
 	}
 }
