@@ -710,6 +710,27 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	return s, nil
 }
 
+// vacuumUploadsEvery is how often unused upload chunks and artifact
+// bundles are looked for.
+const vacuumUploadsEvery = time.Hour
+
+// vacuumUploads deletes unused upload chunks and artifact bundles
+// (store.VacuumUploads) at start and then hourly, until ctx is done.
+func vacuumUploads(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(vacuumUploadsEvery)
+	defer t.Stop()
+	for {
+		if chunks, bundles := db.VacuumUploads(time.Now()); chunks+bundles > 0 {
+			log.Info("unused uploads removed", "chunks", chunks, "bundles", bundles)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // serve runs the digest worker and the HTTP server until ctx is done, then
 // shuts both down gracefully.
 func (s *server) serve(ctx context.Context) error {
@@ -718,6 +739,7 @@ func (s *server) serve(ctx context.Context) error {
 	wg.Go(func() { s.worker.Run(wctx) })
 	wg.Go(func() { s.alerts.Run(wctx) })
 	wg.Go(func() { s.ops.KeepMaxDisk(wctx, s.log.With("component", "retention")) })
+	wg.Go(func() { vacuumUploads(wctx, s.db, s.log.With("component", "retention")) })
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- s.http.Serve(s.ln) }()
 	if s.metrics != nil {

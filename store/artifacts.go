@@ -43,7 +43,17 @@ const (
 	maxBundleUnpacked = 1 << 30
 	// touchEvery is how stale LastUsed may get before a lookup rewrites it.
 	touchEvery = 24 * time.Hour
+	// ArtifactRetention is how long a bundle neither uploaded again nor
+	// used to map a frame is kept.
+	ArtifactRetention = 90 * 24 * time.Hour
 )
+
+// VacuumUploads deletes the chunks unused for ChunkTTL and the bundles
+// unused for ArtifactRetention (with the bodies nothing refers to any
+// more), as of now.
+func (db *DB) VacuumUploads(now time.Time) (chunks, bundles int) {
+	return db.VacuumChunks(now.Add(-ChunkTTL)), db.VacuumArtifacts(now.Add(-ArtifactRetention))
+}
 
 // ArtifactBundle is one uploaded bundle of a project.
 type ArtifactBundle struct {
