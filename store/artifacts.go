@@ -386,6 +386,32 @@ func (db *DB) ArtifactBody(f *ArtifactFile, max int64) ([]byte, error) {
 	return b, err
 }
 
+// ArtifactTail returns at most the last n bytes of a file.
+func (db *DB) ArtifactTail(f *ArtifactFile, n int64) ([]byte, error) {
+	if !IsSHA1(f.SHA1) {
+		return nil, ErrNotFound
+	}
+	fh, err := os.Open(db.artifactPath(f.SHA1))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := max(0, st.Size()-n)
+	b := make([]byte, st.Size()-off)
+	_, err = fh.ReadAt(b, off)
+	if err == io.EOF {
+		err = nil
+	}
+	return b, err
+}
+
 // TouchArtifact records that f was used now, at most once per day (its
 // index entry and its bundle).
 func (db *DB) TouchArtifact(f *ArtifactFile) error {

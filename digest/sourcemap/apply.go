@@ -37,6 +37,7 @@ type Store interface {
 	HasReleaseArtifacts(pid int, release, dist string) bool
 	HasArtifacts(pid int) bool
 	ArtifactBody(f *store.ArtifactFile, max int64) ([]byte, error)
+	ArtifactTail(f *store.ArtifactFile, n int64) ([]byte, error)
 	TouchArtifact(f *store.ArtifactFile) error
 }
 
@@ -407,7 +408,7 @@ func (mp *Mapper) mapOf(ev *eventCtx, f *store.ArtifactFile) *store.ArtifactFile
 		ref = f.Header("x-sourcemap")
 	}
 	if ref == "" {
-		if b, err := mp.db.ArtifactBody(f, MaxMapSize); err == nil {
+		if b, err := mp.db.ArtifactTail(f, 4096); err == nil {
 			ref = sourceMappingURL(b)
 		}
 	}
