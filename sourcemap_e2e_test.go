@@ -10,31 +10,12 @@ import (
 	"github.com/tinysink/tinysink/ui"
 )
 
-// findNodeTools returns the node binary and a node_modules directory that
-// holds esbuild and @sentry/node (NODE_TOOLS names the directory whose
-// node_modules they are in; .ci/run installs them there).
+// findNodeTools returns the node binary and the node_modules directory
+// holding esbuild and @sentry/node (jsModules: `make jssdk` installs them).
 func findNodeTools(t *testing.T) (node, modules string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node not found; .ci/run installs it")
-		}
-		t.Skip("node not found")
-	}
-	dir := os.Getenv("NODE_TOOLS")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("NODE_TOOLS not set; .ci/run installs esbuild and @sentry/node there")
-		}
-		t.Skip("NODE_TOOLS not set (a directory where `npm install esbuild @sentry/node` ran)")
-	}
-	modules = filepath.Join(dir, "node_modules")
-	for _, p := range []string{".bin/esbuild", "@sentry/node/package.json"} {
-		if _, err := os.Stat(filepath.Join(modules, p)); err != nil {
-			t.Skipf("%s not in NODE_TOOLS: %v", p, err)
-		}
-	}
+	modules = jsModules(t)
+	node, _ = exec.LookPath("node")
 	return node, modules
 }
 
