@@ -7,6 +7,7 @@
 package digest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -362,10 +363,12 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 		testHookNormalize(r.Payload)
 	}
 	meta := event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr}
-	ev, body, err := w.norm.Normalize(r.Payload, meta)
+	// body is the normaliser's scratch until it is copied below.
+	ev, body, err := w.norm.NormalizeTemp(r.Payload, meta)
 	if err != nil {
 		return nil, &eventFailure{stage: stage, err: err}
 	}
+	owned := false
 	it.ev = ev
 	// Scrub before anything is stored (on unless the project turned it
 	// off).
@@ -380,15 +383,19 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 	if sc != nil && !sc.Off {
 		if scrubbed, changed := scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP}); changed {
 			// The title, tags and other index fields were computed from
-			// the event as it came: compute them again from the scrubbed
-			// one (normalising is idempotent, so only what scrubbing
-			// changed differs).
+			// the event as it came: read them again from the scrubbed
+			// one. Normalising is idempotent, so the scrubbed body is
+			// stored as it is and only its fields are read
+			// (TestReindexAfterScrubIsNormalize).
 			stage = "normalize scrubbed"
-			if ev, body, err = w.norm.Normalize(scrubbed, meta); err != nil {
+			if ev, err = w.norm.Reindex(scrubbed, meta); err != nil {
 				return nil, &eventFailure{stage: stage, err: err}
 			}
-			it.ev = ev
+			it.ev, body, owned = ev, scrubbed, true // Scrub's output is a new slice
 		}
+	}
+	if !owned {
+		body = bytes.Clone(body)
 	}
 	return body, nil
 }
