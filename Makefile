@@ -37,6 +37,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./digest/scrub
 	go test -run='^$$' -fuzz='^FuzzMinidump$$' -fuzztime=$(FUZZTIME) ./digest/minidump
 	go test -run='^$$' -fuzz='^FuzzSym$$' -fuzztime=$(FUZZTIME) ./digest/minidump/sym
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./digest/sourcemap
 
 # Static binaries for the Raspberry Pi family and x86-64: GOARM=6 runs on a
 # Pi Zero/1 (the default GOARM=7 dies there with SIGILL), GOARM=7 on 32-bit

@@ -43,6 +43,7 @@ import (
 	"github.com/tinysink/tinysink/budget/profile"
 	"github.com/tinysink/tinysink/digest"
 	"github.com/tinysink/tinysink/digest/minidump/symstore"
+	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/ingest"
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
@@ -717,6 +718,8 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	api := ui.NewAPI(s.db, s.base, log.With("component", "api"))
 	api.ReleaseEpoch = digest.ReleaseEpoch
 	api.LatestRelease = digest.LatestRelease
+	maps := sourcemap.NewMapper(s.db)
+	api.SetSourceMaps(maps)
 	api.Register(mux)
 	native.Respool = func(project int, id string, payload []byte) error {
 		return s.sp.Append(&spool.Record{Project: project, EventID: id, IngestedAt: time.Now(), Payload: payload})
@@ -727,8 +730,9 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ui.New(ui.Config{
 		DB: s.db, Attachments: native.Attachments, Symbols: native.Symbols, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
 		SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota)),
-		Status:   func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
-		Problems: func() []string { return s.ops.Ready().Reasons },
+		Status:     func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
+		Problems:   func() []string { return s.ops.Ready().Reasons },
+		SourceMaps: maps,
 	}).Register(mux)
 	mux.Handle("GET /debug/budget", s.requireToken(http.HandlerFunc(s.handleBudget)))
 	s.ops = ops.New(ops.Config{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
@@ -756,6 +760,27 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	return s, nil
 }
 
+// vacuumUploadsEvery is how often unused upload chunks and artifact
+// bundles are looked for.
+const vacuumUploadsEvery = time.Hour
+
+// vacuumUploads deletes unused upload chunks and artifact bundles
+// (store.VacuumUploads) at start and then hourly, until ctx is done.
+func vacuumUploads(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(vacuumUploadsEvery)
+	defer t.Stop()
+	for {
+		if chunks, bundles := db.VacuumUploads(time.Now()); chunks+bundles > 0 {
+			log.Info("unused uploads removed", "chunks", chunks, "bundles", bundles)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // serve runs the digest worker and the HTTP server until ctx is done, then
 // shuts both down gracefully.
 func (s *server) serve(ctx context.Context) error {
@@ -764,6 +789,7 @@ func (s *server) serve(ctx context.Context) error {
 	wg.Go(func() { s.worker.Run(wctx) })
 	wg.Go(func() { s.alerts.Run(wctx) })
 	wg.Go(func() { s.ops.KeepMaxDisk(wctx, s.log.With("component", "retention")) })
+	wg.Go(func() { vacuumUploads(wctx, s.db, s.log.With("component", "retention")) })
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- s.http.Serve(s.ln) }()
 	if s.metrics != nil {

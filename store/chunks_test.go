@@ -1,10 +1,12 @@
 package store
 
 import (
+	"archive/zip"
 	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -104,5 +106,51 @@ func TestChunksBoundedAndExpire(t *testing.T) {
 	db.chunkMu.Unlock()
 	if total != 60 {
 		t.Errorf("chunk bytes = %d, want 60", total)
+	}
+}
+
+// Bundles unused for ArtifactRetention go, with their bodies; a bundle
+// used since stays.
+func TestVacuumUploads(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("web")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return now }
+	add := func(name, debugID string) string {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		w, _ := zw.Create(name)
+		io.WriteString(w, name+" body")
+		w, _ = zw.Create("manifest.json")
+		fmt.Fprintf(w, `{"files":{%q:{"url":"~/%s","type":"source_map","headers":{"debug-id":%q}}}}`, name, name, debugID)
+		zw.Close()
+		sum := sha1hex(buf.Bytes())
+		if _, err := db.AddArtifactBundle([]int{p.ID}, sum, bytes.NewReader(buf.Bytes()), int64(buf.Len()), "", ""); err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	const used, unused = "11111111-0000-4000-8000-000000000001", "11111111-0000-4000-8000-000000000002"
+	add("a.js.map", used)
+	add("b.js.map", unused)
+	now = now.Add(ArtifactRetention - time.Hour)
+	f, err := db.ArtifactByDebugID(p.ID, used, "source_map")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.TouchArtifact(f)
+	now = now.Add(2 * time.Hour)
+	if _, bundles := db.VacuumUploads(now); bundles != 1 {
+		t.Errorf("VacuumUploads removed %d bundles, want 1", bundles)
+	}
+	if _, err := db.ArtifactByDebugID(p.ID, unused, "source_map"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the unused bundle's map is still found: %v", err)
+	}
+	if b, err := db.ArtifactBody(f, 1<<20); err != nil || string(b) != "a.js.map body" {
+		t.Errorf("the used bundle's body = %q, %v", b, err)
+	}
+	entries, _ := os.ReadDir(db.dir + "/artifacts")
+	if len(entries) != 1 {
+		t.Errorf("%d bodies left, want 1", len(entries))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -29,7 +30,13 @@ type API struct {
 	LatestRelease func([]store.Release) (string, bool)
 
 	native *Native // attachments, symbols, reprocessing; nil: not served
+	// maps applies uploaded source maps to events shown (SetSourceMaps).
+	maps *sourcemap.Mapper
 }
+
+// SetSourceMaps makes the API map events through m (shared with the UI, so
+// one cache serves both) instead of a mapper of its own.
+func (a *API) SetSourceMaps(m *sourcemap.Mapper) { a.maps = m }
 
 // NewAPI returns the JSON API over db. baseURL (for example
 // "http://127.0.0.1:8000") builds DSNs and pagination links.
@@ -37,7 +44,7 @@ func NewAPI(db *store.DB, baseURL string, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &API{db: db, baseURL: strings.TrimRight(baseURL, "/"), log: log}
+	return &API{db: db, baseURL: strings.TrimRight(baseURL, "/"), log: log, maps: sourcemap.NewMapper(db)}
 }
 
 const apiPrefix = "/api/canonical/0"

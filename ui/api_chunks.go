@@ -132,4 +132,5 @@ func chunkReadErr(err error) error {
 func (a *API) registerUploads(cli func(method, pattern string, h func(w http.ResponseWriter, r *http.Request) error)) {
 	cli("GET", "/organizations/{org}/chunk-upload/{$}", a.handleChunkOptions)
 	cli("POST", "/organizations/{org}/chunk-upload/{$}", a.handleChunkUpload)
+	cli("POST", "/organizations/{org}/artifactbundle/assemble/{$}", a.handleArtifactAssemble)
 }

@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -88,5 +89,38 @@ func TestChunkUpload(t *testing.T) {
 	}
 	if code, m := call(t, srv, tok, "POST", chunkPath, "not multipart"); code != 400 {
 		t.Errorf("POST a plain body = %d %v, want 400", code, m)
+	}
+}
+
+const assemblePath = "/api/0/organizations/acme/artifactbundle/assemble/"
+
+// assemble answers the missing chunks first, then assembles; a chunk set
+// that is not an artifact bundle gets a 400 saying why.
+func TestArtifactAssemble(t *testing.T) {
+	srv, db, tok := apiServer(t)
+	notZip := "this is not a zip file"
+	sum := sha1Of([]byte(notZip))
+	body := `{"checksum":"` + sum + `","chunks":["` + sum + `"],"projects":["web"]}`
+	code, m := call(t, srv, tok, "POST", assemblePath, body)
+	if code != 200 || m["state"] != "not_found" || len(m["missingChunks"].([]any)) != 1 {
+		t.Fatalf("assemble before upload = %d %v, want not_found with the chunk missing", code, m)
+	}
+	postChunks(t, srv, tok, [3]string{"file", sum, notZip})
+	if code, m = call(t, srv, tok, "POST", assemblePath, body); code != 400 || m["state"] != "error" || !strings.Contains(m["detail"].(string), "not a zip") {
+		t.Errorf("assemble of a non-zip = %d %v, want 400 with state error", code, m)
+	}
+	for _, bad := range []string{
+		`{"checksum":"` + sum + `","chunks":["` + sum + `"],"projects":["nope"]}`,
+		`{"checksum":"` + sum + `","chunks":["` + sum + `"]}`,
+		`{"checksum":"xyz","chunks":[],"projects":[1]}`,
+		`{"checksum":"` + sum + `","chunks":["../x"],"projects":[1]}`,
+		`{"checksum":`,
+	} {
+		if code, m := call(t, srv, tok, "POST", assemblePath, bad); code != 400 || m["detail"] == nil {
+			t.Errorf("assemble %s = %d %v, want 400 with a detail", bad, code, m)
+		}
+	}
+	if bs, _ := db.ArtifactBundles(1); len(bs) != 0 {
+		t.Errorf("%d bundles stored from bad input", len(bs))
 	}
 }

@@ -300,6 +300,7 @@ func (u *UI) eventTab(r *http.Request, tab string, opt frameOptions) (*issuePage
 	if err != nil {
 		return nil, err
 	}
+	body = u.maps.Apply(cur.ProjectID, body)
 	page.Event = parseEvent(body, opt)
 	page.EventRef = cur
 	if u.attach != nil {
@@ -587,7 +588,10 @@ func (u *UI) eventBody(r *http.Request) (*store.Issue, *store.Event, []byte, err
 		return nil, nil, nil, errNotFound
 	}
 	body, err := u.db.EventBody(cur)
-	return iss, cur, body, err
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return iss, cur, u.maps.Apply(cur.ProjectID, body), nil
 }
 
 func dataHeaders(w http.ResponseWriter, ctype, disposition string) {

@@ -46,6 +46,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	admin("POST /projects/{pid}/alerts/{bid}/test/{$}", u.handleBackendTest)
 	admin("GET /projects/{pid}/members/{$}", u.handleProjectMembers)
 	admin("POST /projects/{pid}/members/{$}", u.handleProjectMembersSave)
+	auth("GET /projects/{pid}/uploads/{$}", u.handleProjectUploads)
+	admin("POST /projects/{pid}/uploads/{bundle}/delete/{$}", u.handleProjectUploadDelete)
 
 	auth("GET /issues/{id}/{$}", u.handleIssueShow)
 	auth("GET /issues/{id}/event/{ev}/{$}", u.handleIssueStacktrace)

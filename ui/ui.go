@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/digest/minidump/symstore"
+	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	// nearly full, digest stalled, store not writable), shown as a banner on
 	// every page to logged-in users. Nil or empty shows none.
 	Problems func() []string
+	// SourceMaps applies uploaded source maps to the events shown; nil
+	// makes one over DB.
+	SourceMaps *sourcemap.Mapper
 }
 
 // UI serves the server-rendered web pages. Its templates are parsed on the
@@ -72,6 +76,7 @@ type UI struct {
 	problems   func() []string
 	attach     *attach.Store
 	symbols    *symstore.Store
+	maps       *sourcemap.Mapper
 }
 
 // New returns the web UI over cfg.DB.
@@ -82,6 +87,10 @@ func New(cfg Config) *UI {
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
 		attach: cfg.Attachments, symbols: cfg.Symbols,
+		maps: cfg.SourceMaps,
+	}
+	if u.maps == nil {
+		u.maps = sourcemap.NewMapper(cfg.DB)
 	}
 	if u.log == nil {
 		u.log = slog.Default()
