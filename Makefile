@@ -8,7 +8,7 @@ BUILD_TAGS := nethttpomithttp2
 GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 
-.PHONY: build run test jssdk fuzz lint check bench cross cross-smoke deb budget budget-old clean
+.PHONY: build run test jssdk fuzz lint check bench cross cross-smoke deb budget budget-old bench-floor clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o tinysink .
@@ -36,6 +36,9 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzParseID$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./digest/scrub
+	go test -run='^$$' -fuzz='^FuzzMinidump$$' -fuzztime=$(FUZZTIME) ./digest/minidump
+	go test -run='^$$' -fuzz='^FuzzSym$$' -fuzztime=$(FUZZTIME) ./digest/minidump/sym
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./digest/sourcemap
 
 # Static binaries for the Raspberry Pi family and x86-64: GOARM=6 runs on a
 # Pi Zero/1 (the default GOARM=7 dies there with SIGILL), GOARM=7 on 32-bit
@@ -80,6 +83,14 @@ check: lint test
 
 bench:
 	go test -run='^$$' -bench=. -benchtime=2s ./...
+
+# tinysink beside a bare fsync-per-group-commit server ("the floor"), with
+# the same loadgen, interleaved: the ratios of processed events/s (drain
+# included), ack latency at 1,000/s, peak memory, and all that pinned to one
+# core. Not part of `make test`. LOADGEN=DIR names the loadgen module.
+FLOOR_FLAGS ?= -rounds 3 -duration 10s
+bench-floor: build
+	go run ./budget/floor bench -tinysink ./tinysink $(FLOOR_FLAGS)
 
 clean:
 	rm -rf tinysink bin

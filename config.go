@@ -44,6 +44,7 @@ type config struct {
 	MinFreeDisk  string
 	MetricsAddr  string
 	MaxConns     string
+	Attach       struct{ EventSize, ProjectSize, MaxAge string }
 }
 
 // quotaSetting is one subject's quota settings, as given; config.quotas
@@ -112,6 +113,9 @@ func newSettings() (*config, []setting) {
 		{"min-free-disk", "TINYSINK_MIN_FREE_DISK", store.DefaultMinFree, "free space below which ingest refuses events (429, reason disk_full) and /health/ready fails: sizes and percentages, the largest counts (0 = no check)", text(&c.MinFreeDisk)},
 		{"metrics-addr", "TINYSINK_METRICS_ADDR", "", "separate address serving /metrics and /health/* without a token (empty: /metrics on -addr with an API token)", text(&c.MetricsAddr)},
 		{"max-conns", "TINYSINK_MAX_CONNS", strconv.Itoa(ingest.DefaultMaxConns), "open connections at most (~20 KB each); at the cap the connection idle the longest is closed to make room (0 = no cap)", text(&c.MaxConns)},
+		{"max-attachments-per-event", "TINYSINK_MAX_ATTACHMENTS_PER_EVENT", "100MiB", "bytes of attachments (minidumps included) one event may keep; a larger attachment is dropped, a larger minidump refused (413)", text(&c.Attach.EventSize)},
+		{"max-attachments-per-project", "TINYSINK_MAX_ATTACHMENTS_PER_PROJECT", "1GiB", "bytes of attachments one project may keep; over it new attachments are dropped until retention frees room", text(&c.Attach.ProjectSize)},
+		{"attachment-max-age", "TINYSINK_ATTACHMENT_MAX_AGE", "90d", "delete attachments older than this, e.g. 30d (0 = keep them as long as their event)", text(&c.Attach.MaxAge)},
 		{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json", text(&c.LogFormat)},
 		{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error", text(&c.LogLevel)},
 	}

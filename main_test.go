@@ -31,6 +31,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 type testServer struct {
 	*server
 	token string
+	jar   http.CookieJar // the UI session, once uiGet logged in
 }
 
 func defaultConfig(dir string, args ...string) *config {

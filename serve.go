@@ -23,10 +23,13 @@ import (
 	"github.com/tinysink/tinysink/alerts"
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/digest"
+	"github.com/tinysink/tinysink/digest/minidump/symstore"
+	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/ingest"
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 	"github.com/tinysink/tinysink/ui"
 )
 
@@ -171,6 +174,11 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.worker.Pressure = s.limiter.Short
 	s.worker.MaxEventAge = maxAge
+	native, err := openNative(c)
+	if err != nil {
+		return nil, err
+	}
+	s.worker.Native = &digest.Native{Attachments: native.Attachments, Symbols: native.Symbols, MaxAge: native.maxAge}
 	s.quota = quota.New(quota.Config{
 		Project: projQuota, Install: installQuota,
 		Override: func(pid int) (quota.Limits, bool) {
@@ -201,6 +209,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		OnRefuse:     refusals.Refused,
 		OnRelease:    s.quota.Release,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,
+		Attachments: native.Attachments,
 	})
 	mux := http.NewServeMux()
 	ing.Register(mux)
@@ -209,13 +218,20 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	api.SendTest, api.Poke = s.alerts.SendTest, s.alerts.Poke
 	api.Budget = http.HandlerFunc(s.handleBudget)
 	api.Backup = store.BackupHandler(s.db, log.With("component", "backup"))
+	maps := sourcemap.NewMapper(s.db)
+	api.SetSourceMaps(maps)
+	native.Respool = func(project int, id string, payload []byte) error {
+		return s.sp.Append(&spool.Record{Project: project, EventID: id, IngestedAt: time.Now(), Payload: payload})
+	}
+	api.SetNative(&native.Native)
 	api.Register(mux)
 	// UI routes (the web UI registers its pages here).
 	ui.New(ui.Config{
-		DB: s.db, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
+		DB: s.db, Attachments: native.Attachments, Symbols: native.Symbols, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
 		SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota)),
-		Status:   func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
-		Problems: func() []string { return s.ops.Ready().Reasons },
+		Status:     func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
+		Problems:   func() []string { return s.ops.Ready().Reasons },
+		SourceMaps: maps,
 	}).Register(mux)
 	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
 	s.ops.Register(mux, api.Protect(store.ScopeRead))
@@ -254,6 +270,7 @@ func (s *server) serve(ctx context.Context) error {
 			}
 		})
 	}
+	wg.Go(func() { vacuumUploads(wctx, s.db, s.log.With("component", "retention")) })
 	wg.Go(func() {
 		s.db.KeepMaxDisk(wctx, s.ops.cfg.MaxDisk, func() int64 { return s.worker.Stats().Batches }, s.log.With("component", "retention"))
 	})
@@ -373,4 +390,58 @@ func firstStart(db *store.DB) (string, error) {
 		}
 	}
 	return msg, nil
+}
+
+// nativeParts are the attachment and symbol stores.
+type nativeParts struct {
+	ui.Native
+	maxAge time.Duration
+}
+
+// openNative opens <data>/attachments and <data>/symbols with the
+// attachment settings.
+func openNative(c *config) (*nativeParts, error) {
+	perEvent, err := budget.ParseSize(c.Attach.EventSize)
+	if err != nil {
+		return nil, fmt.Errorf("-max-attachments-per-event: %w", err)
+	}
+	perProject, err := budget.ParseSize(c.Attach.ProjectSize)
+	if err != nil {
+		return nil, fmt.Errorf("-max-attachments-per-project: %w", err)
+	}
+	maxAge, err := parseAge(c.Attach.MaxAge)
+	if err != nil {
+		return nil, fmt.Errorf("-attachment-max-age: %w", err)
+	}
+	n := &nativeParts{maxAge: maxAge}
+	n.OriginalName = digest.OriginalName
+	if n.Attachments, err = attach.Open(filepath.Join(c.Data, "attachments")); err != nil {
+		return nil, err
+	}
+	n.Attachments.MaxEventBytes, n.Attachments.MaxProjectBytes = perEvent, perProject
+	if n.Symbols, err = symstore.Open(filepath.Join(c.Data, "symbols")); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// vacuumUploadsEvery is how often unused upload chunks and artifact
+// bundles are looked for.
+const vacuumUploadsEvery = time.Hour
+
+// vacuumUploads deletes unused upload chunks and artifact bundles
+// (store.VacuumUploads) at start and then hourly, until ctx is done.
+func vacuumUploads(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(vacuumUploadsEvery)
+	defer t.Stop()
+	for {
+		if chunks, bundles := db.VacuumUploads(time.Now()); chunks+bundles > 0 {
+			log.Info("unused uploads removed", "chunks", chunks, "bundles", bundles)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

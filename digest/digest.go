@@ -7,6 +7,7 @@
 package digest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +62,9 @@ type Worker struct {
 	// MaxEventAge, when positive, removes events older than this, checked
 	// at start and every ExpireEvery.
 	MaxEventAge time.Duration
+	// Native, when set, processes the minidumps of events that carry one
+	// and sweeps the attachments of events that are gone.
+	Native *Native
 
 	mu  sync.Mutex // guards pos
 	pos spool.Pos
@@ -281,8 +285,24 @@ func (w *Worker) retain(pid int) {
 	w.log.Debug("retention round", "project_id", pid, "evicted", n, "took", time.Since(start))
 }
 
-// expire removes events older than MaxEventAge from every project.
+// expire removes events older than MaxEventAge from every project, and
+// the attachments of events that are gone.
 func (w *Worker) expire() {
+	if w.Native != nil && w.Native.Attachments != nil {
+		// Attachments of evicted or deleted events, and those past their
+		// retention.
+		exists := func(pid int, id string) bool {
+			eid, ok := event.ParseID(id)
+			if !ok {
+				return false
+			}
+			_, _, err := w.db.ProjectEvent(pid, eid)
+			return err != store.ErrNotFound
+		}
+		if n := w.Native.Attachments.Sweep(exists, w.Native.MaxAge); n > 0 {
+			w.log.Info("attachments removed", "events", n)
+		}
+	}
 	if w.MaxEventAge <= 0 {
 		return
 	}
@@ -361,10 +381,22 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 		testHookNormalize(r.Payload)
 	}
 	meta := event.Meta{EventID: r.EventID, IngestedAt: r.IngestedAt, RemoteAddr: r.RemoteAddr}
-	ev, body, err := w.norm.Normalize(r.Payload, meta)
+	payload := r.Payload
+	if w.Native != nil && hasMinidump(payload) {
+		stage = "minidump"
+		merged, err := w.Native.MergeMinidump(r.Project, r.EventID, payload)
+		if err != nil {
+			return nil, &eventFailure{stage: stage, err: err}
+		}
+		payload = merged
+		stage = "normalize"
+	}
+	// body is the normaliser's scratch until it is copied below.
+	ev, body, err := w.norm.NormalizeTemp(payload, meta)
 	if err != nil {
 		return nil, &eventFailure{stage: stage, err: err}
 	}
+	owned := false
 	it.ev = ev
 	// Scrub before anything is stored (on unless the project turned it
 	// off).
@@ -379,15 +411,19 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 	if sc != nil && !sc.Off {
 		if scrubbed, changed := scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP}); changed {
 			// The title, tags and other index fields were computed from
-			// the event as it came: compute them again from the scrubbed
-			// one (normalising is idempotent, so only what scrubbing
-			// changed differs).
+			// the event as it came: read them again from the scrubbed
+			// one. Normalising is idempotent, so the scrubbed body is
+			// stored as it is and only its fields are read
+			// (TestReindexAfterScrubIsNormalize).
 			stage = "normalize scrubbed"
-			if ev, body, err = w.norm.Normalize(scrubbed, meta); err != nil {
+			if ev, err = w.norm.Reindex(scrubbed, meta); err != nil {
 				return nil, &eventFailure{stage: stage, err: err}
 			}
-			it.ev = ev
+			it.ev, body, owned = ev, scrubbed, true // Scrub's output is a new slice
 		}
+	}
+	if !owned {
+		body = bytes.Clone(body)
 	}
 	return body, nil
 }

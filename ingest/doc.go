@@ -9,7 +9,9 @@
 //	POST /api/{project_id}/envelope/   a Sentry envelope (the main path)
 //	POST /api/{project_id}/store/      one event as a JSON object (older SDKs,
 //	                                   sentry-python 1.x for errors)
-//	OPTIONS on both                    CORS preflight: 200, Access-Control-Max-Age: 3600
+//	POST /api/{project_id}/minidump/   a Breakpad/Crashpad/Electron minidump upload
+//	                                   (multipart form; see handleMinidump)
+//	OPTIONS on envelope and store      CORS preflight: 200, Access-Control-Max-Age: 3600
 //
 // Any other method on these paths gets 405. {project_id} must be a positive
 // integer (else 404). Every response, errors included, carries
@@ -84,8 +86,12 @@
 // Item types: "event" items are kept, each as its own event. An event
 // payload must be a JSON object (at most MaxEventSize bytes and 300 levels
 // deep; bad UTF-8 inside strings is accepted and repaired by digest) or the
-// request gets 400. Every other type (transaction, session, sessions,
-// client_report, attachment, user_report, feedback, profile, profile_chunk,
+// request gets 400. "attachment" items with a length are streamed to disk
+// (Config.Attachments) and kept with the envelope's last event; a minidump
+// attachment (attachment_type event.minidump) without an event gets one
+// made for it, other attachments without an event are dropped. Every other
+// type (transaction, session, sessions, client_report, user_report,
+// feedback, profile, profile_chunk,
 // replay_*, check_in, log, span, statsd, trace_metric, unknown types) is
 // read through the capped stream and dropped, and counted in
 // Counters.Dropped. At most one event is ever held in memory: an event is

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // handleEnvelope serves POST /api/{project_id}/envelope/: it spools every
@@ -69,12 +71,65 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		payloadID, payload := prepareEvent(payload)
 		return h.spoolEvent(r, project, ids.pick(payloadID), payload)
 	}
+	// Attachments go to disk as they are read, and belong to the last
+	// event of the envelope (or to one made for a minidump sent alone).
+	var aw *attach.Writer
+	if h.attach != nil {
+		p.attach = func(hdr *header, r io.Reader) error {
+			if aw == nil {
+				var err error
+				if aw, err = h.attach.Begin(project); err != nil {
+					return &ingestError{kind: unavailable, msg: "Could not store the attachment; try again later", err: err}
+				}
+			}
+			if _, err := aw.Add(hdr.filename, hdr.contentType, hdr.attachmentType, r); err != nil {
+				if errors.Is(err, attach.ErrTooLarge) {
+					h.log.Warn("attachment dropped", "project_id", project, "err", err)
+					p.dropped++
+					return nil
+				}
+				return &ingestError{kind: unavailable, msg: "Could not store the attachment; try again later", err: err}
+			}
+			return nil
+		}
+		defer func() {
+			if aw != nil {
+				aw.Abort() // a no-op once committed
+			}
+		}()
+	}
 	err = p.readItems(ev, spoolOne)
 	h.dropped.Add(int64(p.dropped))
 	if err != nil {
 		return err
 	}
 	b.Close() // free the decoder (br, zstd: up to 16 MiB) before waiting for the disk
+	if aw != nil && len(aw.Items()) > 0 {
+		dump, hasDump := aw.Minidump()
+		var payload []byte
+		switch {
+		case p.pending:
+			payload = ev.b
+		case hasDump:
+			payload = []byte(`{"platform":"native","level":"fatal"}`)
+		default:
+			h.dropped.Add(int64(len(aw.Items()))) // attachments without an event
+			return writeID(w, ids.first())
+		}
+		payloadID, payload := prepareEvent(payload)
+		id := ids.pick(payloadID)
+		if hasDump {
+			payload = markMinidump(payload, dump.N)
+		}
+		if err := aw.Commit(id); err != nil {
+			return &ingestError{kind: unavailable, msg: "Could not store the attachments; try again later", err: err}
+		}
+		if err := h.spoolEvent(r, project, id, payload); err != nil {
+			h.attach.Delete(project, id)
+			return err
+		}
+		return writeID(w, ids.first())
+	}
 	if p.pending {
 		if err := spoolOne(ev.b); err != nil {
 			return err
@@ -120,6 +175,11 @@ type envelopeParser struct {
 	events  int  // event items seen
 	dropped int  // items read and discarded
 	pending bool // the last event read is in the event buffer, not yet handed on
+
+	// attach, when set, is handed each attachment item with a length, to
+	// read its payload from r; nil: attachments are dropped like other
+	// items.
+	attach func(h *header, r io.Reader) error
 }
 
 // readHeader reads the envelope header line.
@@ -180,6 +240,12 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 				return err
 			}
 			p.pending = false
+		}
+		if hdr.isAttachment && p.attach != nil && length >= 0 {
+			if err := p.readAttachment(length, &hdr); err != nil {
+				return err
+			}
+			continue
 		}
 		if length >= 0 {
 			err = p.readSized(length, hdr.isEvent, ev)
@@ -245,8 +311,28 @@ func (p *envelopeParser) readSized(n int64, keep bool, ev *eventBuf) error {
 	if err != nil {
 		return err
 	}
+	return p.readLineEnd(n)
+}
 
-	// The payload must be followed by a line end or the end of the envelope.
+// readAttachment hands an attachment's n-byte payload to p.attach, then
+// reads what it left and the line end.
+func (p *envelopeParser) readAttachment(n int64, hdr *header) error {
+	lr := &io.LimitedReader{R: p.br, N: n}
+	if err := p.attach(hdr, lr); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, lr); err != nil {
+		return err
+	}
+	if lr.N > 0 {
+		return malformedf("Truncated envelope: an item is shorter than its length %d", n)
+	}
+	return p.readLineEnd(n)
+}
+
+// readLineEnd reads what must follow an n-byte payload: a line end or the
+// end of the envelope.
+func (p *envelopeParser) readLineEnd(n int64) error {
 	c, err := p.br.ReadByte()
 	if err == nil && c == '\r' {
 		c, err = p.br.ReadByte()

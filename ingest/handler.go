@@ -7,6 +7,7 @@ import (
 
 	"github.com/tinysink/tinysink/ingest/ratelog"
 	"github.com/tinysink/tinysink/ingest/spool"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // Projects looks up a project's public (DSN) key.
@@ -36,7 +37,11 @@ type Config struct {
 	Admit    Admitter // nil: always admit
 	Memory   Memory   // nil: no memory admission
 	Spool    *spool.Spool
-	Logger   *slog.Logger // nil: discard
+	// Attachments, when set, keeps envelope attachment items and the
+	// dumps of /minidump/ on disk; nil: attachments are dropped and
+	// /minidump/ answers 404.
+	Attachments *attach.Store
+	Logger      *slog.Logger // nil: discard
 	// BaseURL is the server's public URL, e.g. "http://127.0.0.1:8000",
 	// used to rebuild the DSN in the text of a 403. Empty: taken from the
 	// request's Host.
@@ -101,6 +106,7 @@ type Handler struct {
 	onRefuse   func(project int, reason string)
 	onRelease  func(project int)
 	spool      *spool.Spool
+	attach     *attach.Store
 	log        *slog.Logger
 	refusals   *ratelog.Limiter // a line per refusal reason and project per minute
 	baseURL    string
@@ -137,6 +143,7 @@ func New(cfg Config) *Handler {
 		onRefuse:   cfg.OnRefuse,
 		onRelease:  cfg.OnRelease,
 		spool:      cfg.Spool,
+		attach:     cfg.Attachments,
 		log:        cfg.Logger,
 		baseURL:    cfg.BaseURL,
 		trustProxy: cfg.TrustProxy,

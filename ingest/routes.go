@@ -10,7 +10,8 @@ import (
 //
 //	POST    /api/{project_id}/store/     a single event (JSON body)
 //	POST    /api/{project_id}/envelope/  a Sentry envelope
-//	OPTIONS on both                      CORS preflight
+//	POST    /api/{project_id}/minidump/  a minidump (multipart form), see handleMinidump
+//	OPTIONS on store and envelope        CORS preflight
 //
 // Other methods on these paths get 405.
 func (h *Handler) Register(mux *http.ServeMux) {
@@ -21,6 +22,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("OPTIONS "+envelope, h.endpoint(h.handlePreflight))
 	mux.Handle(store, h.endpoint(h.handleMethodNotAllowed))
 	mux.Handle(envelope, h.endpoint(h.handleMethodNotAllowed))
+	const minidump = "/api/{project_id}/minidump/{$}"
+	mux.Handle("POST "+minidump, h.endpoint(h.handleMinidump))
+	mux.Handle(minidump, h.endpoint(h.handleMethodNotAllowed))
 }
 
 // handlerFunc is an endpoint that returns its failure instead of writing it.

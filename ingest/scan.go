@@ -300,6 +300,7 @@ func scanHeader(line []byte, what string) (h header, err error) {
 	s := newObjectScanner(line)
 	typ, length := field{name: "type"}, field{name: "length"}
 	evID, dsn := field{name: "event_id"}, field{name: "dsn"}
+	atype, fname, ctype := field{name: "attachment_type"}, field{name: "filename"}, field{name: "content_type"}
 	for {
 		key, val, ok := s.next()
 		if !ok {
@@ -309,6 +310,9 @@ func scanHeader(line []byte, what string) (h header, err error) {
 		length.offer(key, val)
 		evID.offer(key, val)
 		dsn.offer(key, val)
+		atype.offer(key, val)
+		fname.offer(key, val)
+		ctype.offer(key, val)
 	}
 	if s.bad {
 		return h, malformedf("%s is not a JSON object", what)
@@ -317,6 +321,7 @@ func scanHeader(line []byte, what string) (h header, err error) {
 	if len(typ.val) <= len(buf) {
 		if t, ok := typ.str(buf[:0]); ok {
 			h.isEvent = string(t) == "event"
+			h.isAttachment = string(t) == "attachment"
 		}
 	}
 	if length.found && string(length.val) != "null" {
@@ -330,6 +335,18 @@ func scanHeader(line []byte, what string) (h header, err error) {
 	if d, ok := dsn.str(nil); ok {
 		h.dsnKey = dsnKey(d)
 	}
+	if h.isAttachment {
+		for _, f := range []struct {
+			f   *field
+			dst *string
+		}{{&atype, &h.attachmentType}, {&fname, &h.filename}, {&ctype, &h.contentType}} {
+			if len(f.f.val) <= 1024 {
+				if v, ok := f.f.str(nil); ok {
+					*f.dst = string(v)
+				}
+			}
+		}
+	}
 	return h, nil
 }
 
@@ -339,6 +356,10 @@ type header struct {
 	length  []byte // the length's JSON text; nil if absent or null
 	eventID string // event_id, normalised; "" if absent or unusable
 	dsnKey  string // the public key in dsn; "" if none
+
+	// Attachment items only.
+	isAttachment                          bool
+	attachmentType, filename, contentType string
 }
 
 // itemLength returns the declared payload length, or -1 if there is none.

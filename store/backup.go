@@ -26,6 +26,8 @@ import (
 //	events/<pid>/log          each project's event records, up to its committed length
 //	events/<pid>/seg-<n>      its body segments, the last one up to its committed offset
 //	spool/<seq>.spool         the ingest spool's segment files
+//	attachments/<pid>/<id>/…  events' attachments (store/attach)
+//	symbols/files/<ID>/….sym  uploaded Breakpad symbol files (not their index cache)
 //
 // Consistency: Backup holds the digest lock (digestMu) from the first
 // byte to the last. Every change to the event files — a digest batch, a
@@ -180,6 +182,9 @@ func (db *DB) backupLocked(w io.Writer) error {
 			return err
 		}
 	}
+	if err := db.backupFiles(tw); err != nil {
+		return err
+	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -291,6 +296,39 @@ func listSpool(dir string) ([]string, error) {
 	return out, nil
 }
 
+// backupFiles adds the attachments of events and the uploaded symbol
+// files (not their index cache, which is rebuilt on use). Files deleted
+// meanwhile (retention) are skipped.
+func (db *DB) backupFiles(tw *tar.Writer) error {
+	for _, top := range []string{"attachments", "symbols/files"} {
+		root := filepath.Join(db.dir, filepath.FromSlash(top))
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			rel, err := filepath.Rel(db.dir, path)
+			if err != nil {
+				return err
+			}
+			name := filepath.ToSlash(rel)
+			if !archiveName.MatchString(name) {
+				return nil // a temporary file of a request in progress
+			}
+			return copyFileEntry(tw, path, name, -1, true)
+		})
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+	}
+	return nil
+}
+
 // copyFileEntry writes the first size bytes of the file at path (all of it
 // when size < 0) as entry name. With mayVanish, a file deleted meanwhile
 // is skipped (a spool segment the digest released).
@@ -350,7 +388,8 @@ func writeEntry(tw *tar.Writer, name string, size int64, mtime time.Time, r io.R
 // refused, so a crafted archive cannot write outside the directory.
 var (
 	spoolName   = regexp.MustCompile(`^[0-9a-f]{16}\.spool$`)
-	archiveName = regexp.MustCompile(`^(store\.db|tree\.db|events/[1-9][0-9]{0,9}/(log|seg-(0|[1-9][0-9]{0,9}))|spool/[0-9a-f]{16}\.spool)$`)
+	archiveName = regexp.MustCompile(`^(store\.db|tree\.db|events/[1-9][0-9]{0,9}/(log|seg-(0|[1-9][0-9]{0,9}))|spool/[0-9a-f]{16}\.spool` +
+		`|attachments/[1-9][0-9]{0,9}/[0-9a-f]{32}/(meta\.json|original\.json|[0-9]{1,3})|symbols/files/[0-9A-F]{33,40}/[^/.][^/]{0,250}\.sym)$`)
 )
 
 // ReadManifest reads the manifest at the start of an archive.
@@ -404,7 +443,7 @@ func Restore(r io.Reader, dir string) (*Manifest, error) {
 	}
 	m, err := restore(r, dir)
 	if err != nil {
-		for _, name := range []string{"store.db", "events", "spool"} {
+		for _, name := range []string{"store.db", "events", "spool", "attachments", "symbols"} {
 			os.RemoveAll(filepath.Join(dir, name))
 		}
 		return nil, err

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -262,5 +265,46 @@ func TestBackupHoldsDigest(t *testing.T) {
 	m, err := ReadManifest(io.MultiReader(bytes.NewReader(first), bytes.NewReader(rest)))
 	if err != nil || m.Projects[0].LogLen != 3 {
 		t.Errorf("manifest = %+v, %v; want the 3 events committed before the backup", m, err)
+	}
+}
+
+// Attachments and uploaded symbol files are in the archive; temporary
+// files and the symbol index cache are not.
+func TestBackupAttachmentsAndSymbols(t *testing.T) {
+	src := t.TempDir()
+	db := openTest(t, src)
+	id := strings.Repeat("ab", 16)
+	files := map[string]string{
+		"attachments/1/" + id + "/meta.json":                           `[{"n":0}]`,
+		"attachments/1/" + id + "/0":                                   "MDMP...",
+		"attachments/1/" + id + "/original.json":                       "{}",
+		"symbols/files/5A9832E5287241C1838ED98914E9B7FF1/test_app.sym": "MODULE windows x86 5A9832E5287241C1838ED98914E9B7FF1 test_app.pdb\n",
+	}
+	skipped := []string{"attachments/1/.tmp-123/0", "symbols/cache/5A9832E5287241C1838ED98914E9B7FF1.idx"}
+	for _, name := range append(slices.Collect(maps.Keys(files)), skipped...) {
+		path := filepath.Join(src, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(path), 0o700)
+		if err := os.WriteFile(path, []byte(files[name]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := db.Backup(&buf); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "restored")
+	if _, err := Restore(bytes.NewReader(buf.Bytes()), dst); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dst, filepath.FromSlash(name)))
+		if err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v", name, got, err)
+		}
+	}
+	for _, name := range skipped {
+		if _, err := os.Stat(filepath.Join(dst, filepath.FromSlash(name))); err == nil {
+			t.Errorf("%s was archived", name)
+		}
 	}
 }

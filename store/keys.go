@@ -45,6 +45,12 @@ import (
 //	daily:<yyyymmdd>:<subject>          an issue's daily event counters
 //	thourly:, tdaily:                   the same for projects and the installation
 //	outbox:<id 16>                      Delivery JSON (outbox.go)
+//	artbundle:<pid 6>:<sha1>            ArtifactBundle JSON (artifacts.go)
+//	artfile:<pid 6>:<sha1>:<n 6>        ArtifactFile JSON, each file of a bundle
+//	artdebug:<pid 6>:<debug id>:<type>  ArtifactFile JSON, by debug id
+//	artrel:<pid 6>:<release>\x00<dist>\x00<url>   ArtifactFile JSON, by release URL
+//
+// Uploaded chunks and artifact bodies are files (chunks.go, artifacts.go).
 //
 // Event bodies and the per-event index are in neither: see eventlog.go.
 const (
@@ -155,4 +161,23 @@ func dailyFamily(subject string) string {
 		return dailyIssues
 	}
 	return dailyTotals
+}
+
+func artBundleKey(pid int, sum string) string { return fmt.Sprintf("artbundle:%06d:%s", pid, sum) }
+func artBundlePrefix(pid int) string          { return fmt.Sprintf("artbundle:%06d:", pid) }
+func artFileKey(pid int, bundle string, n int) string {
+	return fmt.Sprintf("artfile:%06d:%s:%06d", pid, bundle, n)
+}
+func artFilePrefix(pid int, bundle string) string {
+	return fmt.Sprintf("artfile:%06d:%s:", pid, bundle)
+}
+
+// artDebugKey with an empty typ is the prefix of the debug id's files.
+func artDebugKey(pid int, debugID, typ string) string {
+	return fmt.Sprintf("artdebug:%06d:%s:%s", pid, debugID, typ)
+}
+
+// artRelKey with an empty url is the prefix of the release's files.
+func artRelKey(pid int, release, dist, url string) string {
+	return fmt.Sprintf("artrel:%06d:%s\x00%s\x00%s", pid, release, dist, url)
 }

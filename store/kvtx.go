@@ -35,6 +35,7 @@ var diskFamilies = map[string]bool{
 	"grouping": true, "igrp": true, "itag": true, "itagn": true,
 	"release": true, "deploy": true, "history": true,
 	"hourly": true, "daily": true, "thourly": true, "tdaily": true, "outbox": true,
+	"artbundle": true, "artfile": true, "artdebug": true, "artrel": true,
 }
 
 func onDisk(key string) bool {

@@ -59,6 +59,9 @@ type DB struct {
 	rolledUp string     // the day RollUp last ran in Digest; guarded by digestMu
 
 	ops opsState // counters for monitoring; see AlertStats, BackupRunning
+
+	chunkMu sync.Mutex // guards chunk
+	chunk   chunkState // bytes held in <data>/chunks (chunks.go)
 }
 
 // Open opens (creating if needed) the data directory dir. It takes an

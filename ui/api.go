@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -32,7 +33,15 @@ type API struct {
 	// Budget serves GET /debug/budget and Backup POST store.BackupPath
 	// (main's); nil answers 404.
 	Budget, Backup http.Handler
+
+	native *Native // attachments, symbols, reprocessing; nil: not served
+	// maps applies uploaded source maps to events shown (SetSourceMaps).
+	maps *sourcemap.Mapper
 }
+
+// SetSourceMaps makes the API map events through m (shared with the UI, so
+// one cache serves both) instead of a mapper of its own.
+func (a *API) SetSourceMaps(m *sourcemap.Mapper) { a.maps = m }
 
 // NewAPI returns the JSON API over db. baseURL (for example
 // "http://127.0.0.1:8000") builds DSNs and pagination links.
@@ -40,7 +49,7 @@ func NewAPI(db *store.DB, baseURL string, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &API{db: db, baseURL: strings.TrimRight(baseURL, "/"), log: log}
+	return &API{db: db, baseURL: strings.TrimRight(baseURL, "/"), log: log, maps: sourcemap.NewMapper(db)}
 }
 
 // page is a cursor-paginated list.

@@ -28,7 +28,11 @@ func (a *API) event(r *http.Request) (*store.Event, []byte, error) {
 		if err := allowProject(r, pid); err != nil {
 			return nil, nil, err
 		}
-		return a.db.ProjectEvent(pid, id)
+		ev, body, err := a.db.ProjectEvent(pid, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ev, a.maps.Apply(pid, body), nil
 	}
 	ps, err := a.db.Projects()
 	if err != nil {
@@ -55,7 +59,7 @@ func (a *API) event(r *http.Request) (*store.Event, []byte, error) {
 	case 0:
 		return nil, nil, store.ErrNotFound
 	case 1:
-		return ev, body, nil
+		return ev, a.maps.Apply(found[0], body), nil
 	}
 	ids := make([]string, len(found))
 	for i, pid := range found {

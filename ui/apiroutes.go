@@ -44,7 +44,7 @@ const (
 // OpenAPI document lists them.
 func (a *API) routes() []apiRoute {
 	const r, w, admin = store.ScopeRead, store.ScopeWrite, store.ScopeAdmin
-	return []apiRoute{
+	rs := []apiRoute{
 		{"GET", apiPrefix + "/openapi.json", "", false, "this document", a.handleOpenAPI},
 
 		{"GET", apiPrefix + "/projects/", r, false, "list projects", a.handleProjectList},
@@ -87,7 +87,26 @@ func (a *API) routes() []apiRoute {
 		{"GET", cliPrefix + "/organizations/{org}/releases/{version}/{$}", r, false, "sentry-cli releases info", a.handleCLIReleaseShow},
 		{"POST", cliPrefix + "/organizations/{org}/releases/{version}/deploys/{$}", w, false, "sentry-cli deploys new", a.handleCLIDeployNew},
 		{"GET", cliPrefix + "/projects/{org}/{project}/releases/{$}", r, false, "sentry-cli releases list", a.handleCLIReleaseList},
+		{"GET", cliPrefix + "/organizations/{org}/chunk-upload/{$}", r, false, "sentry-cli: chunk upload options", a.handleChunkOptions},
+		{"POST", cliPrefix + "/organizations/{org}/chunk-upload/{$}", w, false, "sentry-cli: upload chunks", a.handleChunkUpload},
+		{"POST", cliPrefix + "/organizations/{org}/artifactbundle/assemble/{$}", w, false, "sentry-cli sourcemaps upload: assemble an artifact bundle", a.handleArtifactAssemble},
 	}
+	if a.native != nil {
+		rs = append(rs,
+			apiRoute{"GET", apiPrefix + "/events/{id}/attachments/", r, false, "an event's attachments", a.handleAttachmentList},
+			apiRoute{"GET", apiPrefix + "/events/{id}/attachments/{n}/", r, false, "one attachment's bytes", a.handleAttachmentGet},
+			apiRoute{"POST", apiPrefix + "/events/{id}/reprocess/", w, false, "process the event's minidump again (202)", a.handleReprocess},
+		)
+		if a.native.Symbols != nil {
+			rs = append(rs,
+				apiRoute{"POST", cliPrefix + "/projects/{org}/{project}/files/difs/assemble/{$}", w, false, "sentry-cli debug-files upload: assemble", a.handleDifsAssemble},
+				apiRoute{"GET", apiPrefix + "/symbols/", r, false, "uploaded Breakpad symbol files", a.handleSymbolList},
+				apiRoute{"POST", apiPrefix + "/symbols/", w, false, "upload a Breakpad .sym file (the body)", a.handleSymbolUpload},
+				apiRoute{"DELETE", apiPrefix + "/symbols/{debug_id}/", w, false, "delete a symbol file", a.handleSymbolDelete},
+			)
+		}
+	}
+	return rs
 }
 
 // Register adds every route of the table to mux.

@@ -124,6 +124,10 @@ type frameView struct {
 	// program began ("→ begin", or "try…" in a chained exception).
 	Badges []string
 	raise  bool // the main exception's raise frame
+	// SourceMap says where a source-mapped frame was in the minified file,
+	// or why a JavaScript frame could not be mapped (data.sourcemap).
+	SourceMap      string
+	SourceMapError bool
 }
 
 // HasDetail reports whether the frame has code context or variables.
@@ -473,6 +477,7 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 			Package: text(f.Get("package")), Addr: text(f.Get("instruction_addr")), InApp: inApp,
 		}
 		*page++
+		fv.SourceMap, fv.SourceMapError = sourceMapNote(f.Get("data", "sourcemap"))
 		fv.Location = text(f.Get("filename"))
 		if fv.Location == "" {
 			fv.Location = text(f.Get("module"))
@@ -505,6 +510,17 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		}
 		if i == 0 && s.begin != "" && s.Truncated == 0 && len(arr) > 1 {
 			fv.Badges = append(fv.Badges, s.begin)
+		}
+		// Native frames (minidumps): inlined, and how the walk found them
+		// when it was a guess.
+		if f.GetBool("inlined") {
+			fv.Badges = append(fv.Badges, "inlined")
+		}
+		switch string(f.GetStringBytes("trust")) {
+		case "scan", "cfi_scan":
+			fv.Badges = append(fv.Badges, "found by stack scan")
+		case "fp":
+			fv.Badges = append(fv.Badges, "found by frame pointer")
 		}
 		// Expanded at first: the main exception's raise frame (see
 		// openFirstDetail for the fallback), and a frame asked for by
@@ -671,4 +687,40 @@ func openFirstDetail(ev *eventView, opt frameOptions) {
 			}
 		}
 	}
+}
+
+// sourceMapNote describes a frame's data.sourcemap (set by
+// sourcemap.Mapper.Apply): where the mapped frame was in the minified file,
+// or why it was not mapped (bad is then true).
+func sourceMapNote(v *fastjson.Value) (note string, bad bool) {
+	if v == nil || v.Type() != fastjson.TypeObject {
+		return "", false
+	}
+	if text(v.Get("status")) != "mapped" {
+		return "not source-mapped: " + text(v.Get("reason")), true
+	}
+	m := v.Get("minified")
+	if m == nil {
+		return "source-mapped", false
+	}
+	loc := text(m.Get("abs_path"))
+	if loc == "" {
+		loc = text(m.Get("filename"))
+	}
+	note = "source-mapped from " + loc
+	if l := m.GetInt64("lineno"); l > 0 {
+		note += ":" + strconv.FormatInt(l, 10)
+		if c := m.GetInt64("colno"); c > 0 {
+			note += ":" + strconv.FormatInt(c, 10)
+		}
+	}
+	if fn := text(m.Get("function")); fn != "" {
+		note += " in " + fn
+	}
+	if id := text(v.Get("debug_id")); id != "" {
+		note += " (debug id " + id + ")"
+	} else if text(v.Get("via")) == "release" {
+		note += " (release file " + text(v.Get("map")) + ")"
+	}
+	return note, false
 }

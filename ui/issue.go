@@ -11,6 +11,7 @@ import (
 
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // The issue page (reference §9.3–9.5): a header with the title, request
@@ -67,6 +68,9 @@ type issuePage struct {
 	AllURL    string
 	AppURL    string
 	Histogram template.HTML
+	// Attachments of the shown event, and what its minidump lacked.
+	Attachments []attach.Item
+	Native      *nativeNote
 
 	// Other tabs.
 	Events     []store.Event
@@ -288,8 +292,13 @@ func (u *UI) eventTab(r *http.Request, tab string, opt frameOptions) (*issuePage
 	if err != nil {
 		return nil, err
 	}
+	body = u.maps.Apply(cur.ProjectID, body)
 	page.Event = parseEvent(body, opt)
 	page.EventRef = cur
+	if u.attach != nil {
+		page.Attachments, _ = u.attach.List(cur.ProjectID, cur.ID)
+		page.Native = nativeNoteOf(body, u.base, cur, u.symbols)
+	}
 	prefix := "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/event/"
 	suffix := ""
 	if tab != "stacktrace" {
@@ -571,7 +580,10 @@ func (u *UI) eventBody(r *http.Request) (*store.Issue, *store.Event, []byte, err
 		return nil, nil, nil, errNotFound
 	}
 	body, err := u.db.EventBody(cur)
-	return iss, cur, body, err
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return iss, cur, u.maps.Apply(cur.ProjectID, body), nil
 }
 
 func dataHeaders(w http.ResponseWriter, ctype, disposition string) {

@@ -66,6 +66,9 @@ func writeFrameMD(b *strings.Builder, f *fastjson.Value) {
 		inApp = " [in-app]"
 	}
 	fmt.Fprintf(b, "## %s:%d in %s%s\n", file, line, fn, inApp)
+	if note, _ := sourceMapNote(f.Get("data", "sourcemap")); note != "" {
+		fmt.Fprintf(b, "_%s_\n", note)
+	}
 	if cl := f.GetStringBytes("context_line"); cl != nil {
 		fmt.Fprintf(b, "    %s\n", strings.TrimRight(string(cl), "\r\n"))
 	}

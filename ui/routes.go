@@ -46,6 +46,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	admin("POST /projects/{pid}/alerts/{bid}/test/{$}", u.handleBackendTest)
 	admin("GET /projects/{pid}/members/{$}", u.handleProjectMembers)
 	admin("POST /projects/{pid}/members/{$}", u.handleProjectMembersSave)
+	auth("GET /projects/{pid}/uploads/{$}", u.handleProjectUploads)
+	admin("POST /projects/{pid}/uploads/{bundle}/delete/{$}", u.handleProjectUploadDelete)
 
 	auth("GET /issues/{id}/{$}", u.handleIssueShow)
 	auth("GET /issues/{id}/event/{ev}/{$}", u.handleIssueStacktrace)
@@ -54,6 +56,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	auth("GET /issues/{id}/event/{ev}/json/{$}", u.handleEventJSON)
 	auth("GET /issues/{id}/event/{ev}/download/{$}", u.handleEventDownload)
 	auth("GET /issues/{id}/event/{ev}/md/{$}", u.handleEventMarkdown)
+	auth("GET /issues/{id}/event/{ev}/attachments/{n}/{$}", u.handleEventAttachment)
 	auth("GET /issues/{id}/events/{$}", u.handleIssueEvents)
 	auth("GET /issues/{id}/tags/{$}", u.handleIssueTags)
 	auth("GET /issues/{id}/grouping/{$}", u.handleIssueGrouping)

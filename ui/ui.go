@@ -11,12 +11,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/minidump/symstore"
+	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // Config is what the web UI needs.
 type Config struct {
 	DB *store.DB
+	// Attachments, when set, lists an event's attachments on its page,
+	// downloadable.
+	Attachments *attach.Store
+	// Symbols, when set, lets a minidump event's page say which of its
+	// missing symbols have been uploaded since.
+	Symbols *symstore.Store
 	// BaseURL is where the installation is reached, for example
 	// "https://errors.example.com". It builds DSNs, and an https URL makes
 	// the session cookie Secure.
@@ -44,6 +53,9 @@ type Config struct {
 	// nearly full, digest stalled, store not writable), shown as a banner on
 	// every page to logged-in users. Nil or empty shows none.
 	Problems func() []string
+	// SourceMaps applies uploaded source maps to the events shown; nil
+	// makes one over DB.
+	SourceMaps *sourcemap.Mapper
 }
 
 // UI serves the server-rendered web pages. Its templates are parsed on the
@@ -62,6 +74,9 @@ type UI struct {
 	quotaDef   *store.QuotaLimits
 	status     func() any
 	problems   func() []string
+	attach     *attach.Store
+	symbols    *symstore.Store
+	maps       *sourcemap.Mapper
 }
 
 // New returns the web UI over cfg.DB.
@@ -71,6 +86,11 @@ func New(cfg Config) *UI {
 		trustProxy: cfg.TrustProxy, now: cfg.Now, limits: newLoginLimiter(),
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
+		attach: cfg.Attachments, symbols: cfg.Symbols,
+		maps: cfg.SourceMaps,
+	}
+	if u.maps == nil {
+		u.maps = sourcemap.NewMapper(cfg.DB)
 	}
 	if u.log == nil {
 		u.log = slog.Default()

@@ -200,6 +200,7 @@ const (
 	stageIngest = "+ first ingest (event stored)"
 	stageBad    = "+ first invalid event"
 	stageUI     = "+ first UI request"
+	stageSM     = "+ first source-mapped event"
 	stageWarm   = "fully warmed (everything loaded, all pages served)"
 )
 
@@ -235,7 +236,9 @@ func (p *profiler) run(events int) (*Report, error) {
 	all = append(all, (*session).invalid, (*session).uiFirst, (*session).crawl)
 	stages = append(stages,
 		stage{stageBad, []step{ingest, (*session).invalid}},
+		stage{stageSM, []step{ingest, (*session).sourceMapped}},
 		stage{stageUI, []step{ingest, (*session).uiFirst}},
+		stage{stageMinidump, []step{ingest, (*session).minidump}},
 		stage{stageWarm, all},
 	)
 

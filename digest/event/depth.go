@@ -1,6 +1,10 @@
 package event
 
-import "github.com/valyala/fastjson"
+import (
+	"bytes"
+
+	"github.com/valyala/fastjson"
+)
 
 // Deep events. Ingest accepts an event whose brackets nest up to
 // fastjson.MaxDepth (300) levels, but fastjson's parser counts every value,
@@ -28,11 +32,7 @@ func tooDeep(raw []byte) bool {
 	for i := 0; i < len(raw); i++ {
 		switch raw[i] {
 		case '"':
-			for i++; i < len(raw) && raw[i] != '"'; i++ {
-				if raw[i] == '\\' {
-					i++
-				}
-			}
+			i = stringEnd(raw, i+1)
 		case '{', '[':
 			if depth++; depth > maxContainerDepth {
 				return true
@@ -54,4 +54,26 @@ func trimDepth(raw []byte) []byte {
 		return raw
 	}
 	return t.out
+}
+
+// stringEnd returns the index of the quote that ends the JSON string whose
+// contents start at raw[i], or len(raw). It jumps from quote to quote
+// (bytes.IndexByte is vectorised), most of an event being strings.
+func stringEnd(raw []byte, i int) int {
+	for {
+		j := bytes.IndexByte(raw[i:], '"')
+		if j < 0 {
+			return len(raw)
+		}
+		q := i + j
+		// The quote is escaped when an odd number of backslashes precede it.
+		b := 0
+		for k := q - 1; k >= i && raw[k] == '\\'; k-- {
+			b++
+		}
+		if b%2 == 0 {
+			return q
+		}
+		i = q + 1
+	}
 }

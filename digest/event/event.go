@@ -32,6 +32,7 @@
 package event
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -164,13 +165,62 @@ func NewNormalizer() *Normalizer {
 // memory). It returns an error wrapping ErrInvalid only when raw cannot be an
 // event at all; anything else is tolerated and normalised.
 func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
+	ev, out, err := n.NormalizeTemp(raw, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ev, bytes.Clone(out), nil
+}
+
+// NormalizeTemp is Normalize, but the JSON it returns is the Normalizer's
+// scratch buffer: valid only until the next call, so the caller copies what
+// it keeps (the digest scrubs it first, which copies it when it changes).
+func (n *Normalizer) NormalizeTemp(raw []byte, m Meta) (*Event, []byte, error) {
+	raw, root, m, err := n.parse(raw, m, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	var d doc
+	d.index(root)
+	ev := d.extract(m)
+
+	w := writer{buf: n.buf[:0], meta: invalidUTF8Meta(raw, root)}
+	if err := w.document(&d, ev, m); err != nil {
+		return nil, nil, err
+	}
+	if cap(w.buf) <= maxKeepBuf {
+		n.buf = w.buf[:0]
+	} else {
+		n.buf = nil
+	}
+	return ev, w.buf, nil
+}
+
+// Reindex returns the fields of an event Normalize already wrote, without
+// writing it again: Normalize(body) would return body itself (normalising
+// is idempotent), so only the fields are new. The digest uses it after
+// scrubbing changed a normalised body.
+func (n *Normalizer) Reindex(body []byte, m Meta) (*Event, error) {
+	_, root, m, err := n.parse(body, m, false)
+	if err != nil {
+		return nil, err
+	}
+	var d doc
+	d.index(root)
+	return d.extract(m), nil
+}
+
+// parse parses raw with the Normalizer's parser (a throwaway one for a big
+// event), with trim first trimming it as Normalize does; a body Normalize
+// wrote needs no trimming.
+func (n *Normalizer) parse(raw []byte, m Meta, trim bool) ([]byte, *fastjson.Value, Meta, error) {
 	// A value-dense event is trimmed first (see dense.go); counting is a
 	// byte scan, and small events cannot be dense enough to matter.
-	if len(raw) > 64<<10 && countValues(raw, maxValues) > maxValues {
+	if trim && len(raw) > 64<<10 && countValues(raw, maxValues) > maxValues {
 		raw, _ = trimDense(raw)
 	}
 	// So is one nested deeper than the parser takes (see depth.go).
-	if tooDeep(raw) {
+	if trim && tooDeep(raw) {
 		raw = trimDepth(raw)
 	}
 	p := &n.p
@@ -181,36 +231,20 @@ func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
 	if err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "too big depth") {
-			return nil, nil, fmt.Errorf("%w: nesting deeper than %d levels", ErrInvalid, fastjson.MaxDepth)
+			return nil, nil, m, fmt.Errorf("%w: nesting deeper than %d levels", ErrInvalid, fastjson.MaxDepth)
 		}
 		if len(msg) > 200 {
 			msg = msg[:200] + "..."
 		}
-		return nil, nil, fmt.Errorf("%w: invalid JSON: %s", ErrInvalid, msg)
+		return nil, nil, m, fmt.Errorf("%w: invalid JSON: %s", ErrInvalid, msg)
 	}
 	if root.Type() != fastjson.TypeObject {
-		return nil, nil, fmt.Errorf("%w: payload is not a JSON object", ErrInvalid)
+		return nil, nil, m, fmt.Errorf("%w: payload is not a JSON object", ErrInvalid)
 	}
 	if m.IngestedAt.IsZero() {
 		m.IngestedAt = time.Now()
 	}
-
-	var d doc
-	d.index(root)
-	ev := d.extract(m)
-
-	w := writer{buf: n.buf[:0], meta: invalidUTF8Meta(raw, root)}
-	if err := w.document(&d, ev, m); err != nil {
-		return nil, nil, err
-	}
-	out := make([]byte, len(w.buf))
-	copy(out, w.buf)
-	if cap(w.buf) <= maxKeepBuf {
-		n.buf = w.buf[:0]
-	} else {
-		n.buf = nil
-	}
-	return ev, out, nil
+	return raw, root, m, nil
 }
 
 // GroupingHash returns the lowercase hex SHA-256 of a grouping key, the form

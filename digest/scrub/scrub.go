@@ -129,7 +129,15 @@ type scrubber struct {
 	str   []byte // the current string's contents, decoded
 	enc   []byte // a replacement string, encoded
 	spans []span // the current string's edits
+
+	// secret remembers matchWords' answer per key kind and name: the
+	// same few hundred keys come back in every event. Cleared when it
+	// holds secretCacheSize names.
+	secret map[string]bool
+	key1   []byte // the key of secret being looked up
 }
+
+const secretCacheSize = 1024
 
 func (s *scrubber) reset(src []byte) {
 	s.src, s.pos, s.depth = src, 0, 0
@@ -204,8 +212,7 @@ func (s *scrubber) sensitive(name []byte, kind keyKind) bool {
 	if string(name) == "PWD" {
 		return false // the shell's working directory, in every environment dump
 	}
-	s.words, s.parts = splitWords(s.words[:0], s.parts[:0], name)
-	if matchWords(s.words, s.parts, kind) {
+	if s.matchWords(name, kind) {
 		return true
 	}
 	if kind != keyCookie && len(s.extra) == 0 {
@@ -222,6 +229,25 @@ func (s *scrubber) sensitive(name []byte, kind keyKind) bool {
 		}
 	}
 	return false
+}
+
+// matchWords is matchWords of name split into words, remembered.
+func (s *scrubber) matchWords(name []byte, kind keyKind) bool {
+	if len(name) > 64 {
+		s.words, s.parts = splitWords(s.words[:0], s.parts[:0], name)
+		return matchWords(s.words, s.parts, kind)
+	}
+	s.key1 = append(append(s.key1[:0], byte(kind)), name...)
+	if v, ok := s.secret[string(s.key1)]; ok {
+		return v
+	}
+	s.words, s.parts = splitWords(s.words[:0], s.parts[:0], name)
+	v := matchWords(s.words, s.parts, kind)
+	if s.secret == nil || len(s.secret) >= secretCacheSize {
+		s.secret = make(map[string]bool, 64)
+	}
+	s.secret[string(s.key1)] = v
+	return v
 }
 
 // ipHeader reports whether the normalised header name n carries a client IP

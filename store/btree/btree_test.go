@@ -1030,3 +1030,41 @@ func TestTxErrors(t *testing.T) {
 	}
 	tx.Rollback()
 }
+
+// A value replaced by one of the same length is overwritten in its page
+// (counters): readers keep the old value until the commit, the change
+// survives a reopen, and the other cells of the page are untouched.
+func TestSameLengthOverwrite(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	var kv []string
+	for i := range 200 {
+		kv = append(kv, fmt.Sprintf("count:%03d", i), "10")
+	}
+	setAll(t, db, kv...)
+	for round := 11; round <= 30; round++ {
+		tx := db.Begin()
+		for i := 0; i < 200; i += 3 {
+			if err := tx.Set(fmt.Sprintf("count:%03d", i), fmt.Sprint(round)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v, _ := get(t, db, "count:000"); v != fmt.Sprint(round-1) {
+			t.Fatalf("a reader sees %q during the write, want %d", v, round-1)
+		}
+		mustCommit(t, tx)
+	}
+	seq := db.Seq()
+	db.Close()
+	db = openTest(t, path, seq, Options{})
+	defer db.Close()
+	for i := range 200 {
+		want := "10"
+		if i%3 == 0 {
+			want = "30"
+		}
+		if v, _ := get(t, db, fmt.Sprintf("count:%03d", i)); v != want {
+			t.Fatalf("count:%03d = %q after reopen, want %s", i, v, want)
+		}
+	}
+	checkPages(t, db)
+}

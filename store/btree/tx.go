@@ -2,6 +2,7 @@ package btree
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -223,7 +224,19 @@ func (tx *Tx) set(key, value string) error {
 	i, found := leafSearch(p, key)
 	if found {
 		old := leafVal(p, i)
-		if old[0] == valInline && string(old[valHdr:]) == value {
+		if old[0] == valInline && len(old) == valHdr+len(value) {
+			// A value of the same length (most counter updates) is
+			// overwritten in the page: no decode, no encode.
+			if string(old[valHdr:]) == value {
+				return nil
+			}
+			q, ok := tx.dirty[pg]
+			if !ok {
+				// p may be the cache's copy, which readers share.
+				q = bytes.Clone(p)
+				tx.dirty[pg] = q
+			}
+			copy(leafVal(q, i)[valHdr:], value)
 			return nil
 		}
 	}

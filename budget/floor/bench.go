@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// bench runs the floor server and tinysink side by side, interleaved, with
+// the same load generator, and prints each run and the medians' ratios:
+//
+//   - fast: c=8 as fast as possible; processed events/s counts an event once
+//     it is acknowledged and (tinysink) digested, so the drain after the load
+//     is included; peak VmRSS and RssAnon;
+//   - 1000/s: a steady 1,000 events/s; ack p50/p99;
+//   - pinned: fast, with the server pinned to one core (taskset -c 0).
+//
+// The loadgen is built from its own module (-loadgen, or $LOADGEN, or the
+// nearest shared/tools/loadgen above the working directory).
+func bench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	rounds := fs.Int("rounds", 3, "rounds; each runs every scenario on both servers")
+	duration := fs.Duration("duration", 10*time.Second, "load duration of each run")
+	dir := fs.String("dir", "", "directory for the data of each run (default: the system's temp dir; must be on the disk to measure, not tmpfs)")
+	loadgenDir := fs.String("loadgen", os.Getenv("LOADGEN"), "the loadgen module's directory")
+	only := fs.String("only", "fast,1000,pinned", "scenarios to run (comma list of fast, 1000, pinned)")
+	memLimit := fs.String("memory-limit", "", "tinysink's -memory-limit (empty: its default)")
+	binary := fs.String("tinysink", "", "a tinysink binary to measure (default: built from the working directory as make build does)")
+	fs.Parse(args)
+
+	if *loadgenDir == "" {
+		*loadgenDir = findUp(filepath.Join("shared", "tools", "loadgen"))
+		if *loadgenDir == "" {
+			return errors.New("loadgen not found: pass -loadgen DIR or set LOADGEN")
+		}
+	}
+	tmp, err := os.MkdirTemp(*dir, "floorbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	b := &bencher{tmp: tmp, duration: *duration, memLimit: *memLimit}
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	b.loadgen = filepath.Join(tmp, "loadgen")
+	if err := run(*loadgenDir, "go", "build", "-o", b.loadgen, "."); err != nil {
+		return fmt.Errorf("building loadgen: %w", err)
+	}
+	b.tinysink = *binary
+	if b.tinysink == "" {
+		b.tinysink = filepath.Join(tmp, "tinysink")
+		if err := run("", "go", "build", "-trimpath", "-tags", "nethttpomithttp2", "-o", b.tinysink, "."); err != nil {
+			return fmt.Errorf("building tinysink (run from the repository's root): %w", err)
+		}
+	}
+	var scen []scenario
+	for _, s := range allScenarios {
+		if slices.Contains(strings.Split(*only, ","), s.name) {
+			scen = append(scen, s)
+		}
+	}
+	fmt.Printf("load average at start: %s", loadavg())
+	results := map[string][]result{}
+	for r := 0; r < *rounds; r++ {
+		for _, s := range scen {
+			servers := []string{"floor", "tinysink"}
+			if r%2 == 1 {
+				servers = []string{"tinysink", "floor"}
+			}
+			for _, srv := range servers {
+				res, err := b.run(srv, s)
+				if err != nil {
+					return fmt.Errorf("round %d, %s, %s: %w", r+1, s.name, srv, err)
+				}
+				fmt.Printf("round %d %-6s %-8s %s\n", r+1, s.name, srv, res)
+				results[s.name+"/"+srv] = append(results[s.name+"/"+srv], res)
+			}
+		}
+	}
+	fmt.Printf("load average at end: %s", loadavg())
+	fmt.Printf("\nmedians of %d rounds (ratio = tinysink / floor)\n", *rounds)
+	fmt.Printf("%-32s %10s %10s %7s\n", "", "floor", "tinysink", "ratio")
+	line := func(label string, f, t float64) {
+		ratio := 0.0
+		if f > 0 {
+			ratio = t / f
+		}
+		fmt.Printf("%-32s %10.1f %10.1f %7.2f\n", label, f, t, ratio)
+	}
+	med := func(key string, get func(result) float64) float64 {
+		var xs []float64
+		for _, r := range results[key] {
+			xs = append(xs, get(r))
+		}
+		return median(xs)
+	}
+	for _, s := range scen {
+		f, t := s.name+"/floor", s.name+"/tinysink"
+		switch s.name {
+		case "fast", "pinned":
+			line(s.name+": processed events/s", med(f, result.processedEPS), med(t, result.processedEPS))
+			line(s.name+": ack p99 ms", med(f, func(r result) float64 { return r.p99 }), med(t, func(r result) float64 { return r.p99 }))
+			line(s.name+": peak VmRSS MiB", med(f, func(r result) float64 { return r.rssMiB }), med(t, func(r result) float64 { return r.rssMiB }))
+			line(s.name+": peak RssAnon MiB", med(f, func(r result) float64 { return r.anonMiB }), med(t, func(r result) float64 { return r.anonMiB }))
+			line(s.name+": refused (429)", med(f, func(r result) float64 { return r.refused }), med(t, func(r result) float64 { return r.refused }))
+		case "1000":
+			line("1000/s: ack p50 ms", med(f, func(r result) float64 { return r.p50 }), med(t, func(r result) float64 { return r.p50 }))
+			line("1000/s: ack p99 ms", med(f, func(r result) float64 { return r.p99 }), med(t, func(r result) float64 { return r.p99 }))
+			line("1000/s: refused (429)", med(f, func(r result) float64 { return r.refused }), med(t, func(r result) float64 { return r.refused }))
+		}
+	}
+	return nil
+}
+
+type scenario struct {
+	name   string
+	rate   int
+	pinned bool
+}
+
+var allScenarios = []scenario{
+	{name: "fast"},
+	{name: "1000", rate: 1000},
+	{name: "pinned", pinned: true},
+}
+
+type result struct {
+	acked, refused, other float64
+	elapsed, drain        time.Duration
+	p50, p99              float64
+	rssMiB, anonMiB       float64
+}
+
+// processedEPS counts an event once it is acknowledged and digested.
+func (r result) processedEPS() float64 {
+	return r.acked / (r.elapsed + r.drain).Seconds()
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("acked %6.0f  refused %3.0f  other %3.0f  processed %7.1f/s (drain %5.2fs)  p50 %6.2f p99 %6.2f ms  VmRSS %5.1f RssAnon %5.1f MiB",
+		r.acked, r.refused, r.other, r.processedEPS(), r.drain.Seconds(), r.p50, r.p99, r.rssMiB, r.anonMiB)
+}
+
+type bencher struct {
+	tmp, self, loadgen, tinysink string
+	duration                     time.Duration
+	memLimit                     string
+}
+
+// run starts one server in a fresh directory, loads it and stops it.
+func (b *bencher) run(server string, s scenario) (res result, err error) {
+	dir, err := os.MkdirTemp(b.tmp, server+"-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	var argv []string
+	var metrics string
+	if server == "floor" {
+		argv = []string{b.self, "serve", "-addr", "127.0.0.1:0", "-file", filepath.Join(dir, "floor.log")}
+	} else {
+		port, err := freePort()
+		if err != nil {
+			return res, err
+		}
+		if metrics, err = freePort(); err != nil {
+			return res, err
+		}
+		argv = []string{b.tinysink, "serve", "-addr", port, "-base-url", "http://" + port, "-data", dir,
+			"-metrics-addr", metrics, "-log-level", "warn"}
+		for _, q := range []string{"project-5m", "project-hour", "project-month", "install-5m", "install-hour", "install-month"} {
+			argv = append(argv, "-quota-"+q, "0")
+		}
+		if b.memLimit != "" {
+			argv = append(argv, "-memory-limit", b.memLimit)
+		}
+	}
+	if s.pinned {
+		argv = append([]string{"taskset", "-c", "0"}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "TINYSINK_ADMIN_PASSWORD=bench-password")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	dsn, err := readDSN(out, server)
+	if err != nil {
+		return res, err
+	}
+	go io.Copy(io.Discard, out)
+
+	pid := cmd.Process.Pid
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sampleMemory(ctx, pid, &res)
+	}()
+	lg := []string{"-dsn", dsn, "-duration", b.duration.String(), "-c", "8", "-rate", strconv.Itoa(s.rate),
+		"-new-issue-ratio", "0.01", "-q", "-progress", "0"}
+	outLG, err := exec.Command(b.loadgen, lg...).Output()
+	loadEnd := time.Now()
+	if err != nil {
+		stop()
+		return res, fmt.Errorf("loadgen: %w\n%s", err, outLG)
+	}
+	kv := parseResult(string(outLG))
+	res.acked, res.refused, res.other = kv["ok_2xx"], kv["r429"], kv["other"]+kv["errors"]
+	res.p50, res.p99 = kv["p50_ms"], kv["p99_ms"]
+	if kv["eps_2xx"] > 0 {
+		res.elapsed = time.Duration(res.acked / kv["eps_2xx"] * float64(time.Second))
+	}
+	if metrics != "" {
+		if err := waitDrained(metrics, res.acked); err != nil {
+			stop()
+			return res, err
+		}
+		res.drain = time.Since(loadEnd)
+	}
+	stop()
+	wg.Wait()
+	if hwm := statusKB(pid, "VmHWM:"); hwm/1024 > res.rssMiB {
+		res.rssMiB = hwm / 1024
+	}
+	return res, nil
+}
+
+// readDSN reads the server's start-up lines up to the one that names its
+// address.
+func readDSN(out io.Reader, server string) (string, error) {
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if server == "floor" {
+			if addr, ok := strings.CutPrefix(line, "listening on "); ok {
+				return "http://floorkey@" + addr + "/1", nil
+			}
+		} else if dsn, ok := strings.CutPrefix(line, "DSN:"); ok {
+			return strings.TrimSpace(dsn), nil
+		}
+	}
+	return "", fmt.Errorf("%s exited before printing its address", server)
+}
+
+// waitDrained polls tinysink's metrics until the digest has dealt with every
+// acknowledged event.
+func waitDrained(addr string, acked float64) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var done float64
+		for _, l := range strings.Split(string(body), "\n") {
+			for _, name := range []string{"tinysink_events_digested_total", "tinysink_events_duplicate_total",
+				"tinysink_events_invalid_total", "tinysink_events_quarantined_total"} {
+				if v, ok := strings.CutPrefix(l, name+" "); ok {
+					f, _ := strconv.ParseFloat(v, 64)
+					done += f
+				}
+			}
+		}
+		if done >= acked {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return errors.New("the digest did not catch up within 5 minutes")
+}
+
+// sampleMemory records the peak VmRSS and RssAnon of pid every 50 ms.
+func sampleMemory(ctx context.Context, pid int, res *result) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		res.rssMiB = max(res.rssMiB, statusKB(pid, "VmRSS:")/1024)
+		res.anonMiB = max(res.anonMiB, statusKB(pid, "RssAnon:")/1024)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func statusKB(pid int, field string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// parseResult reads loadgen's last line, "RESULT k=v k=v ...".
+func parseResult(out string) map[string]float64 {
+	kv := map[string]float64{}
+	for _, l := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(l, "RESULT ")
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Fields(rest) {
+			k, v, _ := strings.Cut(f, "=")
+			kv[k], _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return kv
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func run(dir string, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+// findUp returns the first dir/rel above the working directory, or "".
+func findUp(rel string) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if st, err := os.Stat(filepath.Join(dir, rel)); err == nil && st.IsDir() {
+			return filepath.Join(dir, rel)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return string(b)
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+}
