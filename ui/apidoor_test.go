@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/minidump/symstore"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // planted marks the secret part of every planted secret: no page or reply
@@ -163,7 +165,17 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	mux := &recordingMux{ServeMux: http.NewServeMux()}
-	NewAPI(db, "http://127.0.0.1", nil).Register(mux)
+	api := NewAPI(db, "http://127.0.0.1", nil)
+	// With the optional native routes on, so that they are checked too.
+	n := &Native{}
+	if n.Attachments, err = attach.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if n.Symbols, err = symstore.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	api.SetNative(n)
+	api.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -208,7 +220,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	if !slices.Equal(inDoc, registered) {
 		t.Errorf("routes in the document:\n%s\nroutes registered:\n%s", strings.Join(inDoc, "\n"), strings.Join(registered, "\n"))
 	}
-	if len(registered) < 30 {
+	if len(registered) < 40 {
 		t.Errorf("only %d routes registered", len(registered))
 	}
 }
