@@ -35,7 +35,7 @@ import (
 //	inext:<pid 6>:<iid>                 issues resolved for the next release
 //	icnt:<pid 6>:<state>                issues per state
 //	igrp:<iid 10>:<sha256 hex>          the issue's groupings
-//	grouping:<pid 6>:<sha256 hex>       Grouping JSON (issue id, key, mechanism)
+//	grouping:<pid 6>:<sha256 hex>       Grouping JSON (issue id, key, mechanism, succeeded_by)
 //	release:<pid 6>:<version>           Release JSON
 //	deploy:<pid 6>:<version>\x00<seq>   Deploy JSON (release.go)
 //	itag:<iid 10>:<key>\x00<value>      times the issue's events carried the tag
