@@ -122,6 +122,7 @@ func idsOf(is []Issue) []uint32 {
 // issues would, before and after actions change the issues' states, and the
 // state counts agree.
 func TestIssuesPagedByIndex(t *testing.T) {
+	t.Parallel() // a store of its own; runs beside TestKillDuringTreeWrites
 	db := openTest(t, t.TempDir())
 	p, _ := db.CreateProject("app")
 	r := rand.New(rand.NewPCG(1, 2))

@@ -90,6 +90,7 @@ func TestKillWriter(t *testing.T) {
 // and counter roll-ups, leaves a store whose issues, list indexes, state
 // counts and counters agree with each other and with the events digested.
 func TestKillDuringTreeWrites(t *testing.T) {
+	t.Parallel() // a store and subprocesses of its own; runs beside TestIssuesPagedByIndex
 	if testing.Short() {
 		t.Skip("kills a subprocess")
 	}
