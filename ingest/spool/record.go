@@ -20,8 +20,12 @@ import (
 //	        varint  IngestedAt as Unix nanoseconds (0 for the zero time)
 //	        uvarint len, EventID bytes
 //	        uvarint len, RemoteAddr bytes
+//	        (version 2 only) uvarint len, Type bytes
 //	        Payload (the rest of the body)
 //
+// Events (Type "") are written as version 1, so an older build reads every
+// event a newer one spooled; other items (sessions, client reports, ...) are
+// version 2.
 // The length has a CRC of its own so that a reader can tell a damaged length
 // (damage) from a record that runs past the end of the file (a torn write).
 const (
@@ -29,6 +33,7 @@ const (
 	fileHeaderSize  = int64(len(fileMagic))
 	frameHeaderSize = 12
 	recordVersion   = 1
+	recordVersion2  = 2 // with a Type
 	// minBodySize is the smallest valid body: the version byte and four
 	// one-byte varints.
 	minBodySize = 5
@@ -46,7 +51,11 @@ var errBadBody = errors.New("spool: malformed record body")
 
 // appendMeta appends the body fields that precede the payload.
 func appendMeta(dst []byte, r *Record) []byte {
-	dst = append(dst, recordVersion)
+	v := byte(recordVersion)
+	if r.Type != "" {
+		v = recordVersion2
+	}
+	dst = append(dst, v)
 	dst = binary.AppendUvarint(dst, uint64(r.Project))
 	var ns int64
 	if !r.IngestedAt.IsZero() {
@@ -57,6 +66,10 @@ func appendMeta(dst []byte, r *Record) []byte {
 	dst = append(dst, r.EventID...)
 	dst = binary.AppendUvarint(dst, uint64(len(r.RemoteAddr)))
 	dst = append(dst, r.RemoteAddr...)
+	if r.Type != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(r.Type)))
+		dst = append(dst, r.Type...)
+	}
 	return dst
 }
 
@@ -88,7 +101,7 @@ func checkBody(h []byte, body []byte) bool {
 
 // decodeBody fills r from body. r.Payload aliases body.
 func decodeBody(body []byte, r *Record) error {
-	if len(body) < minBodySize || body[0] != recordVersion {
+	if len(body) < minBodySize || body[0] != recordVersion && body[0] != recordVersion2 {
 		return errBadBody
 	}
 	b := body[1:]
@@ -110,6 +123,13 @@ func decodeBody(body []byte, r *Record) error {
 	if !ok {
 		return errBadBody
 	}
+	var typ []byte
+	if body[0] == recordVersion2 {
+		if typ, b, ok = cutField(b); !ok || len(typ) == 0 {
+			return errBadBody
+		}
+	}
+	r.Type = string(typ)
 	r.Project = int(project)
 	r.IngestedAt = time.Time{}
 	if ns != 0 {

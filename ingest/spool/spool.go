@@ -50,6 +50,9 @@ type Record struct {
 	IngestedAt time.Time
 	RemoteAddr string
 	Payload    []byte // the event JSON as received (decompressed; trimmed if value-dense)
+	// Type is "" for an event, else the envelope item type the payload is
+	// (e.g. "session"), for digest to dispatch on.
+	Type string
 }
 
 // Pos is a position in the spool: the segment and the byte offset just after
@@ -315,10 +318,10 @@ func (s *Spool) Append(r *Record) error {
 	if r.Project < 0 || int64(r.Project) > maxProject {
 		return ErrInvalid
 	}
-	if len(r.EventID) > maxFieldLen || len(r.RemoteAddr) > maxFieldLen {
+	if len(r.EventID) > maxFieldLen || len(r.RemoteAddr) > maxFieldLen || len(r.Type) > maxFieldLen {
 		return ErrTooLarge
 	}
-	var metaBuf [64]byte
+	var metaBuf [96]byte
 	meta := appendMeta(metaBuf[:0], r)
 	if len(meta)+len(r.Payload) > maxBodySize {
 		return ErrTooLarge

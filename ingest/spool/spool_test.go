@@ -26,7 +26,12 @@ func testRecord(i int, size int) *Record {
 		payload = append(payload, byte('a'+i%26))
 	}
 	payload = append(payload, `"}`...)
+	typ := ""
+	if i%4 == 3 {
+		typ = "session" // a version-2 record among version-1 ones
+	}
 	return &Record{
+		Type:       typ,
 		Project:    1 + i%3,
 		EventID:    fmt.Sprintf("%032x", i),
 		IngestedAt: time.Unix(1700000000, int64(i)*1000).UTC(),
@@ -66,6 +71,8 @@ func sameRecord(got Record, want *Record) error {
 		return fmt.Errorf("IngestedAt = %v, want %v", got.IngestedAt, want.IngestedAt)
 	case got.RemoteAddr != want.RemoteAddr:
 		return fmt.Errorf("RemoteAddr = %q, want %q", got.RemoteAddr, want.RemoteAddr)
+	case got.Type != want.Type:
+		return fmt.Errorf("Type = %q, want %q", got.Type, want.Type)
 	case !bytes.Equal(got.Payload, want.Payload):
 		return fmt.Errorf("Payload = %.40q..., want %.40q...", got.Payload, want.Payload)
 	}
