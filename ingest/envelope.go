@@ -72,15 +72,33 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	err = p.readItems(ev, spoolOne)
 	h.dropped.Add(int64(p.dropped))
 	if err != nil {
-		return err
-	}
-	b.Close() // free the decoder (br, zstd: up to 16 MiB) before waiting for the disk
-	if p.pending {
-		if err := spoolOne(ev.b); err != nil {
+		// A malformed item past which nothing can be read drops the rest
+		// of the envelope, not what came before it.
+		var ie *ingestError
+		if !p.framing || !errors.As(err, &ie) || ie.kind != malformed || !p.anyGood() {
 			return err
 		}
+		p.problem("", "The rest of the envelope was dropped: "+ie.msg)
 	}
-	return writeID(w, ids.first())
+	b.Close() // free the decoder (br, zstd: up to 16 MiB) before waiting for the disk
+	var last []byte
+	var lastID string
+	if p.pending {
+		payloadID, payload := prepareEvent(ev.b)
+		last, lastID = payload, ids.pick(payloadID)
+	}
+	if err := h.spoolItems(r, project, &p, lastID, last); err != nil {
+		return err
+	}
+	if p.bad > 0 {
+		h.malformedItems.Add(int64(p.bad))
+		if !p.anyGood() {
+			// Nothing in it was good: the envelope is refused as a whole,
+			// with the first item's reason.
+			return malformedf("%s", p.problems[0].Reason)
+		}
+	}
+	return writeEnvelopeReply(w, ids.first(), p.problems, p.bad)
 }
 
 // maxLine is the longest envelope or item header line accepted.
@@ -120,6 +138,24 @@ type envelopeParser struct {
 	events  int  // event items seen
 	dropped int  // items read and discarded
 	pending bool // the last event read is in the event buffer, not yet handed on
+	spooled int  // events handed to keep
+
+	keptBuf      []byte     // the kept items' payloads, back to back
+	kept         []keptItem // where each is in keptBuf
+	item         []byte     // scratch for reading one kept item
+	droppedTypes []typeCount
+	bad          int // items dropped as malformed or too large
+	problems     []itemProblem
+	// framing is set when readItems failed on the envelope's framing (an
+	// item header or length), not on the body's encoding.
+	framing bool
+}
+
+// framingf returns a malformed-envelope error and notes it as a framing
+// error.
+func (p *envelopeParser) framingf(format string, args ...any) error {
+	p.framing = true
+	return malformedf(format, args...)
 }
 
 // readHeader reads the envelope header line.
@@ -145,7 +181,10 @@ func (p *envelopeParser) readHeader() error {
 // item's payload is read into ev and checked; before the next event item
 // is read into ev, the previous one is handed to keep. The last one is left
 // in ev with p.pending set, so that the caller can release the body's
-// decoder before handing it on.
+// decoder before handing it on. Kept items (see keptType) are gathered in
+// p.keptBuf; other items are read into the void and counted. An item whose
+// payload is malformed or too large is dropped and noted in p.problems; an
+// error is returned only when the envelope cannot be read past it.
 func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error) error {
 	for {
 		line, eof, err := p.readLine("item header")
@@ -157,7 +196,7 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 				return nil
 			}
 			if p.blank++; p.blank > maxBlankLines {
-				return malformedf("More than %d blank lines between the items of the envelope", maxBlankLines)
+				return p.framingf("More than %d blank lines between the items of the envelope", maxBlankLines)
 			}
 			continue
 		}
@@ -166,39 +205,119 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 		}
 		hdr, err := scanHeader(line, "An item header")
 		if err != nil {
+			p.framing = true
 			return err
 		}
 		length, err := hdr.itemLength()
 		if err != nil {
+			p.framing = true
 			return err
 		}
 		if eof && length != 0 {
-			return malformedf("Truncated envelope: it ends right after an item header")
+			return p.framingf("Truncated envelope: it ends right after an item header")
 		}
-		if hdr.isEvent && p.pending {
-			if err := keep(ev.b); err != nil {
+		switch {
+		case hdr.isEvent:
+			if p.pending {
+				if err := keep(ev.b); err != nil {
+					return err
+				}
+				p.pending = false
+				p.spooled++
+			}
+			if err := p.readPayload(length, true, ev); err != nil {
 				return err
 			}
-			p.pending = false
+			if err := checkEventJSON(ev.b); err != nil {
+				p.problem("event", err.(*ingestError).msg)
+				continue
+			}
+			p.events++
+			p.pending = true
+		case keptType(hdr.typ):
+			if err := p.readKept(hdr.typ, length); err != nil {
+				return err
+			}
+		default:
+			if err := p.readPayload(length, false, nil); err != nil {
+				return err
+			}
+			p.noteDropped(hdr.typ)
 		}
-		if length >= 0 {
-			err = p.readSized(length, hdr.isEvent, ev)
-		} else {
-			err = p.readToNewline(hdr.isEvent, ev)
-		}
-		if err != nil {
-			return err
-		}
-		if !hdr.isEvent {
-			p.dropped++
-			continue
-		}
-		if err := checkEventJSON(ev.b); err != nil {
-			return err
-		}
-		p.events++
-		p.pending = true
 	}
+}
+
+// readPayload reads an item's payload (length bytes, or to the next newline
+// when length is -1), into ev if keep.
+func (p *envelopeParser) readPayload(length int64, keep bool, ev *eventBuf) error {
+	if length >= 0 {
+		return p.readSized(length, keep, ev)
+	}
+	return p.readToNewline(keep, ev)
+}
+
+// readKept reads a kept item of type typ into p.keptBuf, or drops it (a
+// problem) when it is too large or not a JSON object.
+func (p *envelopeParser) readKept(typ string, length int64) error {
+	if typ == "" {
+		typ = "unknown"
+	}
+	room := min(int64(maxItemSize), int64(maxKeptBytes-len(p.keptBuf)))
+	if length > room || (length < 0 && room <= 0) {
+		if err := p.readPayload(length, false, nil); err != nil {
+			return err
+		}
+		p.problem(typ, fmt.Sprintf("The %s item is larger than %d bytes (or the envelope's kept items than %d)", typ, maxItemSize, maxKeptBytes))
+		return nil
+	}
+	buf := eventBuf{b: p.item}
+	max := p.maxEvent
+	p.maxEvent = limit{room, "the kept-item limit"}
+	err := p.readPayload(length, true, &buf)
+	p.maxEvent = max
+	p.item = buf.b[:0]
+	if err != nil {
+		var ie *ingestError
+		if errors.As(err, &ie) && ie.kind == tooLarge {
+			p.problem(typ, fmt.Sprintf("The %s item is larger than %d bytes (or the envelope's kept items than %d)", typ, maxItemSize, maxKeptBytes))
+			return p.skipLine()
+		}
+		return err
+	}
+	if len(bytes.TrimSpace(buf.b)) == 0 {
+		p.noteDropped(typ) // an empty item: nothing to keep, nothing wrong
+		return nil
+	}
+	if err := checkItemJSON(buf.b); err != nil {
+		p.problem(typ, "The "+typ+" item "+err.Error())
+		return nil
+	}
+	start := len(p.keptBuf)
+	p.keptBuf = append(p.keptBuf, buf.b...)
+	p.kept = append(p.kept, keptItem{typ, start, len(p.keptBuf)})
+	return nil
+}
+
+// skipLine reads up to and including the next newline, for a payload
+// without length that was cut off at a limit.
+func (p *envelopeParser) skipLine() error {
+	for {
+		_, err := p.br.ReadSlice('\n')
+		switch {
+		case err == nil || err == io.EOF:
+			return nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return err
+		}
+	}
+}
+
+// anyGood reports whether the envelope had anything worth storing: an
+// event spooled or pending, or a kept item.
+func (p *envelopeParser) anyGood() bool {
+	return p.spooled > 0 || p.pending || len(p.kept) > 0
 }
 
 // readLine returns the next line without its line end, and whether the
@@ -240,7 +359,7 @@ func (p *envelopeParser) readSized(n int64, keep bool, ev *eventBuf) error {
 		_, err = io.CopyN(io.Discard, p.br, n)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return malformedf("Truncated envelope: an item is shorter than its length %d", n)
+		return p.framingf("Truncated envelope: an item is shorter than its length %d", n)
 	}
 	if err != nil {
 		return err
@@ -257,7 +376,7 @@ func (p *envelopeParser) readSized(n int64, keep bool, ev *eventBuf) error {
 	case err != nil:
 		return err
 	}
-	return malformedf("An item is longer than its length %d (trailing garbage after it)", n)
+	return p.framingf("An item is longer than its length %d (trailing garbage after it)", n)
 }
 
 // readToNewline reads a payload that runs to the next newline or the end,

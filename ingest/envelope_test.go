@@ -117,14 +117,15 @@ func TestEnvelopeSeveralEvents(t *testing.T) {
 		first = ids
 	}
 
-	// An envelope that goes bad after its first event: the event is
-	// stored (it was spooled before the rest arrived), the reply is 400.
+	// An envelope that goes bad after its events: what came before the bad
+	// item is stored, and the reply says what was dropped.
 	env = envelope(`{}`, `{"type":"event"}`, `{"message":"one"}`, `{"type":"event"}`, `{"message":"two"}`, `not a header`, ``)
-	if status, body := ts.postEnvelope(t, env); status != 400 {
-		t.Errorf("%d %s, want 400", status, body)
+	status, body = ts.postEnvelope(t, env)
+	if status != 200 || !strings.Contains(string(body), `"dropped":[{"item":3,"type":"","reason":"The rest of the envelope was dropped: An item header is not a JSON object"}]`) {
+		t.Errorf("%d %s, want 200 naming the dropped rest", status, body)
 	}
-	if recs := ts.newRecords(t); len(recs) != 1 || string(recs[0].Payload) != `{"message":"one"}` {
-		t.Errorf("%d records, want the first event", len(recs))
+	if recs := ts.newRecords(t); len(recs) != 2 || string(recs[0].Payload) != `{"message":"one"}` || string(recs[1].Payload) != `{"message":"two"}` {
+		t.Errorf("%d records, want both events", len(recs))
 	}
 }
 

@@ -87,8 +87,14 @@ type Counters struct {
 	RefusedMalformed int64 // 400: bad encoding, envelope or event JSON
 	RefusedAdmission int64 // 429: Admit said no
 	// Dropped counts envelope items read and discarded: every item that is
-	// not an event.
+	// not an event and not kept.
 	Dropped int64
+	// Kept counts envelope items other than events written to the spool
+	// (sessions, client reports).
+	Kept int64
+	// MalformedItems counts envelope items dropped as malformed or too
+	// large from envelopes whose other items were stored.
+	MalformedItems int64
 }
 
 // Handler serves the Sentry ingest endpoints. Create it with New and mount
@@ -114,6 +120,7 @@ type Handler struct {
 	slow slowUploads // slow uploads in progress per source
 
 	accepted, refusedAuth, refusedSize, refusedMalformed, refusedAdmission, dropped atomic.Int64
+	kept, malformedItems                                                            atomic.Int64
 }
 
 // limit is one size limit and the name it is reported under.
@@ -176,5 +183,7 @@ func (h *Handler) Counters() Counters {
 		RefusedMalformed: h.refusedMalformed.Load(),
 		RefusedAdmission: h.refusedAdmission.Load(),
 		Dropped:          h.dropped.Load(),
+		Kept:             h.kept.Load(),
+		MalformedItems:   h.malformedItems.Load(),
 	}
 }

@@ -96,21 +96,33 @@ func (ts *testServer) postEnvelope(t testing.TB, env []byte, kv ...string) (int,
 	return status, body
 }
 
-// newRecords returns copies of the records spooled since the last call.
+// newRecords returns copies of the event records spooled since the last
+// call (and forgets the other items').
 func (ts *testServer) newRecords(t testing.TB) []spool.Record {
 	t.Helper()
-	var out []spool.Record
+	events, _ := ts.newRecordsAndItems(t)
+	return events
+}
+
+// newRecordsAndItems returns copies of the records spooled since the last
+// call: the events, and the other items.
+func (ts *testServer) newRecordsAndItems(t testing.TB) (events, items []spool.Record) {
+	t.Helper()
 	next, err := ts.sp.ReadFrom(ts.pos, 1<<20, 0, func(r *spool.Record, _ spool.Pos) error {
 		c := *r
 		c.Payload = bytes.Clone(r.Payload)
-		out = append(out, c)
+		if c.Type == "" {
+			events = append(events, c)
+		} else {
+			items = append(items, c)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.pos = next
-	return out
+	return events, items
 }
 
 // checkStillServes sends a good envelope and expects its event in the spool.
