@@ -184,6 +184,12 @@ func (w *Worker) commit(items []*item, res *outcome) error {
 		clear(touched)
 		for i, it := range items {
 			it.alerted = false
+			if it.kind != "" { // not an event (health.go)
+				if fail := digestTypedItem(tx, it); fail != nil {
+					return &itemError{index: i, fail: fail}
+				}
+				continue
+			}
 			ok, fail := digestItem(tx, it)
 			if fail != nil {
 				return &itemError{index: i, fail: fail}
@@ -230,6 +236,16 @@ func digestItem(tx *store.Tx, it *item) (ok bool, fail *eventFailure) {
 		return false, &eventFailure{stage: stage, err: err}
 	}
 	return ok, nil
+}
+
+// digestTypedItem is digestTyped with a panic turned into an eventFailure.
+func digestTypedItem(tx *store.Tx, it *item) (fail *eventFailure) {
+	stage := "digest " + it.kind
+	defer recoverEvent(&fail, &stage)
+	if err := digestTyped(tx, it); err != nil {
+		return &eventFailure{stage: stage, err: err}
+	}
+	return nil
 }
 
 // setAside quarantines the event of it, with its spool bytes, and commits

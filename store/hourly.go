@@ -230,15 +230,20 @@ func (db *DB) RollUp() (int, error) {
 		return err
 	}
 	changed := 0
-	for _, step := range []struct {
+	type step struct {
 		prefix, before string
 		fn             func(tx *kvTx, k, v string) error
-	}{
+	}
+	steps := []step{
 		{"hourly:", oldestHourly, fold("daily:")},
 		{"thourly:", oldestHourly, fold("tdaily:")},
 		{"daily:", dayString(today.AddDate(0, 0, -dailyKeep)), drop},
 		{"tdaily:", dayString(today.AddDate(0, 0, -dailyKeepTotals)), drop},
-	} {
+	}
+	for _, f := range healthFamilies { // health.go
+		steps = append(steps, step{f, dayString(today.AddDate(0, 0, -healthKeep)), drop})
+	}
+	for _, step := range steps {
 		for {
 			n, err := db.rollUpChunk(step.prefix, step.before, step.fn)
 			changed += n

@@ -32,6 +32,8 @@ import (
 //	history:<iid 10>:<nanos 20>         HistoryEntry JSON (actions.go)
 //	hourly:, daily:, thourly:, tdaily:  event counters (hourly.go)
 //	outbox:<id 16>                      Delivery JSON (outbox.go)
+//	rh:, rhn:, crep:, crepn:, ditem:, ditemn:   release health, client reports,
+//	                                    dropped items per project and day (health.go)
 //
 // Event bodies and the per-event index are in neither: see eventlog.go.
 const (

@@ -37,6 +37,7 @@ var diskFamilies = map[string]bool{
 	"grouping": true, "igrp": true, "itag": true, "itagn": true,
 	"release": true, "deploy": true, "history": true,
 	"hourly": true, "daily": true, "thourly": true, "tdaily": true, "outbox": true,
+	"rh": true, "rhn": true, "crep": true, "crepn": true, "ditem": true, "ditemn": true,
 }
 
 func onDisk(key string) bool {
