@@ -218,10 +218,10 @@ func (a *API) handleIssueDelete(w http.ResponseWriter, r *http.Request) error {
 }
 
 type apiRelease struct {
-	Project      int       `json:"project"`
-	Version      string    `json:"version"`
-	DateReleased time.Time `json:"date_released"`
-	releaseHealth          // over the last 14 days (health.go)
+	Project       int       `json:"project"`
+	Version       string    `json:"version"`
+	DateReleased  time.Time `json:"date_released"`
+	releaseHealth           // over the last 14 days (health.go)
 }
 
 func apiReleaseOf(r *store.Release) apiRelease {
