@@ -1,7 +1,13 @@
 package ui
 
 import (
+	"cmp"
 	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/tinysink/tinysink/store"
 )
@@ -66,4 +72,156 @@ func releaseHealths(db *store.DB, project int) (map[string]releaseHealth, error)
 		out[hs[i].Release] = healthOf(&hs[i], total)
 	}
 	return out, nil
+}
+
+// releasesPage is the project's releases with their health.
+type releasesPage struct {
+	layout
+	Project store.Project
+	Days    int
+	Rows    []releaseRow
+}
+
+type releaseRow struct {
+	Release, Environment string
+	Date                 time.Time // when the release was first seen; zero if unknown
+	releaseHealth
+}
+
+// handleReleases serves GET /projects/{pid}/releases/: every release, with
+// its health per environment over the last healthDays days.
+func (u *UI) handleReleases(w http.ResponseWriter, r *http.Request) error {
+	p, err := u.project(r)
+	if err != nil {
+		return err
+	}
+	rs, err := u.db.Releases(p.ID)
+	if err != nil {
+		return err
+	}
+	hs, err := u.db.ReleaseHealths(p.ID, healthDays, true)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for i := range hs {
+		total += hs[i].Sessions
+	}
+	page := &releasesPage{layout: u.layout(r, p.Name+" · releases"), Project: *p, Days: healthDays}
+	seen := map[string]bool{}
+	dates := map[string]time.Time{}
+	for _, rel := range rs {
+		dates[rel.Version] = rel.DateReleased
+	}
+	for i := range hs {
+		h := &hs[i]
+		seen[h.Release] = true
+		page.Rows = append(page.Rows, releaseRow{Release: clean(h.Release, 100, false), Environment: clean(h.Environment, 64, false),
+			Date: dates[h.Release], releaseHealth: healthOf(h, total)})
+	}
+	for _, rel := range rs {
+		if !seen[rel.Version] {
+			page.Rows = append(page.Rows, releaseRow{Release: clean(rel.Version, 100, false), Date: rel.DateReleased})
+		}
+	}
+	// Newest first; a release's environments together.
+	slices.SortStableFunc(page.Rows, func(a, b releaseRow) int {
+		if c := b.Date.Compare(a.Date); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Release, b.Release)
+	})
+	return u.render(w, "releases", page)
+}
+
+// issueRelease is a release an issue's events were seen in, with that
+// release's crash-free sessions ("" without sessions).
+type issueRelease struct {
+	Version   string
+	CrashFree string
+}
+
+// issueReleases pairs versions with their release health.
+func (u *UI) issueReleases(project int, versions []string) []issueRelease {
+	hs, err := releaseHealths(u.db, project)
+	if err != nil {
+		hs = nil // the releases are still worth showing
+	}
+	out := make([]issueRelease, 0, len(versions))
+	for _, v := range versions {
+		ir := issueRelease{Version: clean(v, 100, false)}
+		if h, ok := hs[v]; ok && h.CrashFreeSessions != nil {
+			ir.CrashFree = strconv.FormatFloat(*h.CrashFreeSessions, 'f', -1, 64) + "%"
+		}
+		out = append(out, ir)
+	}
+	return out
+}
+
+// droppedSummary says what a project's SDKs dropped (client reports) and
+// what ingest dropped over the last reportDays days, for its page.
+type droppedSummary struct {
+	SDKTotal   int64
+	SDKReasons []reasonCount
+	Items      []reasonCount // envelope items tinysink does not keep, by type
+}
+
+type reasonCount struct {
+	Label string
+	N     int64
+}
+
+// reasonLabels says in words why an SDK dropped events (the client report
+// reasons of the SDK protocol).
+var reasonLabels = map[string]string{
+	"ratelimit_backoff":  "to rate limits",
+	"queue_overflow":     "to a full queue",
+	"cache_overflow":     "to a full cache",
+	"network_error":      "to network errors",
+	"send_error":         "to send errors",
+	"sample_rate":        "to sampling",
+	"before_send":        "in before_send",
+	"event_processor":    "in event processors",
+	"internal_sdk_error": "to SDK errors",
+	"buffer_overflow":    "to a full buffer",
+}
+
+func (u *UI) droppedSummary(project int) (*droppedSummary, error) {
+	reports, err := u.db.ClientReports(project, reportDays)
+	if err != nil {
+		return nil, err
+	}
+	items, err := u.db.DroppedItems(project, reportDays)
+	if err != nil {
+		return nil, err
+	}
+	s := &droppedSummary{}
+	byReason := map[string]int64{}
+	for k, n := range reports {
+		reason, _, _ := strings.Cut(k, ":")
+		byReason[reason] += n
+		s.SDKTotal += n
+	}
+	for reason, n := range byReason {
+		label := reasonLabels[reason]
+		if label == "" {
+			label = "(" + reason + ")"
+		}
+		s.SDKReasons = append(s.SDKReasons, reasonCount{label, n})
+	}
+	for typ, n := range items {
+		s.Items = append(s.Items, reasonCount{typ, n})
+	}
+	byCount := func(a, b reasonCount) int {
+		if a.N != b.N {
+			return cmp.Compare(b.N, a.N)
+		}
+		return strings.Compare(a.Label, b.Label)
+	}
+	slices.SortFunc(s.SDKReasons, byCount)
+	slices.SortFunc(s.Items, byCount)
+	if s.SDKTotal == 0 && len(s.Items) == 0 {
+		return nil, nil
+	}
+	return s, nil
 }

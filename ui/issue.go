@@ -51,7 +51,7 @@ type issuePage struct {
 	State      string
 	Actions    []actionButton
 	More       []actionButton
-	Releases   []string
+	Releases   []issueRelease // with their crash-free sessions (health.go)
 	MoreRel    int
 	TagBox     []tagDist
 	Tabs       []tabLink
@@ -131,9 +131,7 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 		page.MoreRel = len(rel) - 10
 		rel = append(append([]string{}, rel[:5]...), rel[len(rel)-5:]...)
 	}
-	for _, v := range rel {
-		page.Releases = append(page.Releases, clean(v, 100, false))
-	}
+	page.Releases = u.issueReleases(p.ID, rel)
 	tags, err := u.db.IssueTags(iss.ID)
 	if err != nil {
 		return nil, err

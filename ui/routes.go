@@ -34,6 +34,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	admin("POST /projects/new/{$}", u.handleProjectCreate)
 	auth("GET /projects/{pid}/{$}", u.handleIssueList)
 	auth("POST /projects/{pid}/issues/{$}", u.handleIssueBulk)
+	auth("GET /projects/{pid}/releases/{$}", u.handleReleases)
 	auth("GET /projects/{pid}/settings/{$}", u.handleProjectSettings)
 	admin("POST /projects/{pid}/settings/{$}", u.handleProjectSave)
 	admin("POST /projects/{pid}/quota/{$}", u.handleProjectQuotaSave)
