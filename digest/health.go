@@ -76,29 +76,40 @@ func sessionAttrs(v *fastjson.Value) (release, env string, ok bool) {
 }
 
 // digestSession counts one session update. The update that starts a
-// session (init) counts it; the one that ends it (status other than ok)
-// counts how it ended. Users are counted by distinct id.
+// session (init) counts it; an update that says it crashed, ended
+// abnormally or errored (status, or errors > 0) counts its id among those,
+// so that an SDK repeating the end does not count twice. Users are counted
+// by distinct id.
 func digestSession(tx *store.Tx, it *item, v *fastjson.Value) error {
 	release, env, ok := sessionAttrs(v)
 	if !ok {
 		it.dropped = "no_release"
 		return nil
 	}
-	u := store.SessionUpdate{Release: release, Environment: env, At: it.ingestedAt, User: did(v)}
+	sid := string(v.GetStringBytes("sid"))
+	if len(sid) > 100 {
+		sid = sid[:100]
+	}
+	u := store.SessionUpdate{Release: release, Environment: env, At: it.ingestedAt, User: did(v), SID: sid}
 	if v.GetBool("init") {
 		u.Sessions = 1
 	}
+	var crashed, errored, abnormal bool
 	switch string(v.GetStringBytes("status")) {
 	case "crashed":
-		u.Crashed, u.UserCrashed = 1, true
+		crashed = true
 	case "abnormal":
-		u.Abnormal = 1
+		abnormal = true
 	case "errored":
-		u.Errored = 1
-	case "exited":
-		if v.GetInt("errors") > 0 {
-			u.Errored = 1
-		}
+		errored = true
+	default:
+		errored = v.GetInt("errors") > 0
+	}
+	u.UserCrashed = crashed
+	if sid != "" {
+		u.SIDCrashed, u.SIDErrored, u.SIDAbnormal = crashed, errored, abnormal
+	} else { // no id to tell repeats by: count each update
+		u.Crashed, u.Errored, u.Abnormal = b2i(crashed), b2i(errored), b2i(abnormal)
 	}
 	if err := ensureSessionRelease(tx, it, release); err != nil {
 		return err
@@ -133,6 +144,13 @@ func digestSessionAggregates(tx *store.Tx, it *item, v *fastjson.Value) error {
 		}
 	}
 	return nil
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // did returns a session's distinct id: the user it counts as.

@@ -23,7 +23,8 @@ import (
 //	ditem:<yyyymmdd>:<pid 6>:<item type>                envelope items dropped by ingest
 //	ditemn:<yyyymmdd>:<pid 6>                           item types that day
 //
-// Users are HyperLogLog sketches (hll.go, 256 bytes each, base64). The
+// Users, and the ids of sessions that crashed, errored or ended abnormally,
+// are HyperLogLog sketches (hll.go, 256 bytes each, base64). The
 // *n keys cap the subjects of a project and day: past the cap, new
 // subjects are counted under OtherSubject. So a project costs at most
 // healthKeep days × (maxReleaseEnvs + maxReportKeys + maxItemTypes) keys.
@@ -57,11 +58,17 @@ type SessionUpdate struct {
 	Release, Environment string
 	At                   time.Time // the day it counts in
 	Sessions             int64     // sessions started
-	Crashed              int64
-	Errored              int64
-	Abnormal             int64
-	User                 string // distinct id ("did"); "" if none
-	UserCrashed          bool   // the user had a crashed session
+	// Sessions that ended so, counted exactly (aggregates, which have no
+	// session ids).
+	Crashed, Errored, Abnormal int64
+	// SID, when set, is the session's id, and the flags say how the
+	// update found it. An SDK may send a session's end more than once
+	// (@sentry/node sends "crashed" as it happens and again when the
+	// session ends), so these count distinct ids, approximately.
+	SID                                 string
+	SIDCrashed, SIDErrored, SIDAbnormal bool
+	User                                string // distinct id ("did"); "" if none
+	UserCrashed                         bool   // the user had a crashed session
 }
 
 // ReleaseHealth is the health of one release (in one environment, or all
@@ -69,13 +76,16 @@ type SessionUpdate struct {
 type ReleaseHealth struct {
 	Release, Environment string
 	Sessions             int64
-	Crashed              int64
+	Crashed              int64 // exact (aggregates) plus approximate (distinct session ids)
 	Errored              int64
 	Abnormal             int64
 	Users                int64 // approximate distinct users
 	CrashedUsers         int64 // approximate distinct users with a crashed session
 
-	users, crashedUsers hll
+	// The sketches behind the approximate counts: users, users with a
+	// crashed session, and session ids that crashed, errored or ended
+	// abnormally.
+	users, crashedUsers, crashedSIDs, erroredSIDs, abnormalSIDs hll
 }
 
 // CrashFreeSessions is the percentage of sessions that did not crash;
@@ -96,16 +106,20 @@ func (h *ReleaseHealth) CrashFreeUsers() (pct float64, ok bool) {
 	return 100 * float64(max(h.Users-h.CrashedUsers, 0)) / float64(h.Users), true
 }
 
+// healthFields is the number of comma-separated fields of an rh: value.
+const healthFields = 9
+
 func (h *ReleaseHealth) encode() string {
 	return strconv.FormatInt(h.Sessions, 10) + "," + strconv.FormatInt(h.Crashed, 10) + "," +
 		strconv.FormatInt(h.Errored, 10) + "," + strconv.FormatInt(h.Abnormal, 10) + "," +
-		h.users.encode() + "," + h.crashedUsers.encode()
+		h.users.encode() + "," + h.crashedUsers.encode() + "," +
+		h.crashedSIDs.encode() + "," + h.erroredSIDs.encode() + "," + h.abnormalSIDs.encode()
 }
 
 func decodeHealth(s string) ReleaseHealth {
 	var h ReleaseHealth
-	f := strings.SplitN(s, ",", 6)
-	for len(f) < 6 {
+	f := strings.SplitN(s, ",", healthFields)
+	for len(f) < healthFields {
 		f = append(f, "")
 	}
 	h.Sessions, _ = strconv.ParseInt(f[0], 10, 64)
@@ -113,6 +127,7 @@ func decodeHealth(s string) ReleaseHealth {
 	h.Errored, _ = strconv.ParseInt(f[2], 10, 64)
 	h.Abnormal, _ = strconv.ParseInt(f[3], 10, 64)
 	h.users, h.crashedUsers = decodeHLL(f[4]), decodeHLL(f[5])
+	h.crashedSIDs, h.erroredSIDs, h.abnormalSIDs = decodeHLL(f[6]), decodeHLL(f[7]), decodeHLL(f[8])
 	return h
 }
 
@@ -123,10 +138,17 @@ func (h *ReleaseHealth) add(o *ReleaseHealth) {
 	h.Abnormal += o.Abnormal
 	h.users.merge(&o.users)
 	h.crashedUsers.merge(&o.crashedUsers)
+	h.crashedSIDs.merge(&o.crashedSIDs)
+	h.erroredSIDs.merge(&o.erroredSIDs)
+	h.abnormalSIDs.merge(&o.abnormalSIDs)
 }
 
+// finish turns the sketches into counts.
 func (h *ReleaseHealth) finish() {
 	h.Users, h.CrashedUsers = h.users.count(), h.crashedUsers.count()
+	h.Crashed += h.crashedSIDs.count()
+	h.Errored += h.erroredSIDs.count()
+	h.Abnormal += h.abnormalSIDs.count()
 }
 
 // capped reports whether key exists or the project's day has room for
@@ -169,6 +191,17 @@ func (t *Tx) AddSession(project int, u SessionUpdate) error {
 	h.Crashed += u.Crashed
 	h.Errored += u.Errored
 	h.Abnormal += u.Abnormal
+	if u.SID != "" {
+		if u.SIDCrashed {
+			h.crashedSIDs.add(u.SID)
+		}
+		if u.SIDErrored {
+			h.erroredSIDs.add(u.SID)
+		}
+		if u.SIDAbnormal {
+			h.abnormalSIDs.add(u.SID)
+		}
+	}
 	if u.User != "" {
 		h.users.add(u.User)
 		if u.UserCrashed {
