@@ -22,6 +22,7 @@ test: lint
 # Each fuzz target runs briefly; a crash fails the build.
 fuzz:
 	go test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=$(FUZZTIME) ./ingest
+	go test -run='^$$' -fuzz='^FuzzCSP$$' -fuzztime=$(FUZZTIME) ./ingest
 	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./digest/scrub
 

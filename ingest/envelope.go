@@ -270,18 +270,23 @@ func (p *envelopeParser) readKept(typ string, length int64) error {
 		p.problem(typ, fmt.Sprintf("The %s item is larger than %d bytes (or the envelope's kept items than %d)", typ, maxItemSize, maxKeptBytes))
 		return nil
 	}
-	buf := eventBuf{b: p.item}
-	max := p.maxEvent
-	p.maxEvent = limit{room, "the kept-item limit"}
-	err := p.readPayload(length, true, &buf)
-	p.maxEvent = max
+	var buf eventBuf
+	var err error
+	if length >= 0 {
+		buf.b = p.item
+		maxEvent := p.maxEvent
+		p.maxEvent = limit{room, "kept items"} // length <= room: no error
+		err = p.readSized(length, true, &buf)
+		p.maxEvent = maxEvent
+	} else {
+		buf.b, err = p.readLineUpTo(p.item[:0], room)
+	}
 	p.item = buf.b[:0]
+	if errors.Is(err, errItemTooLarge) {
+		p.problem(typ, fmt.Sprintf("The %s item is larger than %d bytes (or the envelope's kept items than %d)", typ, maxItemSize, maxKeptBytes))
+		return nil
+	}
 	if err != nil {
-		var ie *ingestError
-		if errors.As(err, &ie) && ie.kind == tooLarge {
-			p.problem(typ, fmt.Sprintf("The %s item is larger than %d bytes (or the envelope's kept items than %d)", typ, maxItemSize, maxKeptBytes))
-			return p.skipLine()
-		}
 		return err
 	}
 	if len(bytes.TrimSpace(buf.b)) == 0 {
@@ -298,18 +303,34 @@ func (p *envelopeParser) readKept(typ string, length int64) error {
 	return nil
 }
 
-// skipLine reads up to and including the next newline, for a payload
-// without length that was cut off at a limit.
-func (p *envelopeParser) skipLine() error {
+// errItemTooLarge is readLineUpTo's error for a line over its limit.
+var errItemTooLarge = errors.New("item too large")
+
+// readLineUpTo appends the payload that runs to the next newline (or the
+// end) to dst, without its line end. Past max bytes it reads the rest of
+// the line into the void and returns errItemTooLarge.
+func (p *envelopeParser) readLineUpTo(dst []byte, max int64) ([]byte, error) {
+	over := false
 	for {
-		_, err := p.br.ReadSlice('\n')
+		chunk, err := p.br.ReadSlice('\n')
+		if !over {
+			dst = append(dst, chunk...)
+			over = int64(len(dst)) > max+2 // room for CRLF
+		}
 		switch {
 		case err == nil || err == io.EOF:
-			return nil
+			dst = bytes.TrimSuffix(bytes.TrimSuffix(dst, []byte{'\n'}), []byte{'\r'})
+			if over || int64(len(dst)) > max {
+				return dst[:0], errItemTooLarge
+			}
+			return dst, nil
 		case errors.Is(err, bufio.ErrBufferFull):
+			if over {
+				dst = dst[:0]
+			}
 			continue
 		default:
-			return err
+			return dst, err
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/json"
 	"bufio"
 	"bytes"
 	"errors"
@@ -321,6 +322,7 @@ func FuzzEnvelope(f *testing.F) {
 	}
 	f.Add([]byte("{}\n{\"type\":\"event\",\"length\":2}\r\n{}\r\n\n"))
 	f.Add([]byte("{}\n{\"type\":\"event\"}\n[[[[{}]]]]"))
+	f.Add([]byte("{}\n{\"type\":\"session\"}\n{\"sid\":\"x\"}\n{\"type\":\"sessions\",\"length\":3}\n{x}\n{\"type\":\"profile\"}\n{}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const maxEvent = 4 << 10
 		check := func(ev []byte) error {
@@ -350,6 +352,17 @@ func FuzzEnvelope(f *testing.F) {
 		}
 		if p.eventID != "" && normalizeEventID([]byte(p.eventID)) != p.eventID {
 			t.Fatalf("event id %q not normalised", p.eventID)
+		}
+		if len(p.keptBuf) > maxKeptBytes {
+			t.Fatalf("kept %d bytes of items, over the %d cap", len(p.keptBuf), maxKeptBytes)
+		}
+		for _, k := range p.kept {
+			if !keptType(k.typ) || k.end-k.start > maxItemSize || checkItemJSON(p.keptBuf[k.start:k.end]) != nil {
+				t.Fatalf("kept a bad %s item %q", k.typ, p.keptBuf[k.start:k.end])
+			}
+		}
+		if d := p.droppedPayload(); d != nil && !json.Valid(d) {
+			t.Fatalf("dropped-item counts %q are not JSON", d)
 		}
 	})
 }

@@ -10,7 +10,8 @@ import (
 //
 //	POST    /api/{project_id}/store/     a single event (JSON body)
 //	POST    /api/{project_id}/envelope/  a Sentry envelope
-//	OPTIONS on both                      CORS preflight
+//	POST    /api/{project_id}/security/  CSP reports (security.go)
+//	OPTIONS on these                     CORS preflight
 //
 // Other methods on these paths get 405.
 func (h *Handler) Register(mux *http.ServeMux) {
@@ -21,6 +22,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("OPTIONS "+envelope, h.endpoint(h.handlePreflight))
 	mux.Handle(store, h.endpoint(h.handleMethodNotAllowed))
 	mux.Handle(envelope, h.endpoint(h.handleMethodNotAllowed))
+	const security = "/api/{project_id}/security/{$}"
+	mux.Handle("POST "+security, h.endpoint(h.handleSecurity))
+	mux.Handle("OPTIONS "+security, h.endpoint(h.handlePreflight))
+	mux.Handle(security, h.endpoint(h.handleMethodNotAllowed))
 }
 
 // handlerFunc is an endpoint that returns its failure instead of writing it.
