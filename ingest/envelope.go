@@ -20,10 +20,13 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// With the key in the query or a header, refuse before reading the body.
+	// A quota refusal is for the event categories only (quotaErr): the
+	// envelope is read for its other items.
 	key := requestKey(r)
 	cost := h.cost(r)
+	var quotaErr error
 	if key != "" {
-		if err := h.authorize(r, project, key); err != nil {
+		if quotaErr, err = quotaOnly(h.authorize(r, project, key)); err != nil {
 			return err
 		}
 	}
@@ -52,7 +55,7 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		if p.dsnKey == "" {
 			return errNoKey
 		}
-		if err := h.authorize(r, project, p.dsnKey); err != nil {
+		if quotaErr, err = quotaOnly(h.authorize(r, project, p.dsnKey)); err != nil {
 			return err
 		}
 		release, err := h.reserve(project, cost)
@@ -69,6 +72,7 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		payloadID, payload := prepareEvent(payload)
 		return h.spoolEvent(r, project, ids.pick(payloadID), payload)
 	}
+	p.refuseEvents = quotaErr != nil
 	err = p.readItems(ev, spoolOne)
 	h.dropped.Add(int64(p.dropped))
 	if err != nil {
@@ -87,8 +91,14 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		payloadID, payload := prepareEvent(ev.b)
 		last, lastID = payload, ids.pick(payloadID)
 	}
+	if quotaErr != nil && len(p.kept) == 0 {
+		return quotaErr // nothing but events (or nothing): a plain 429
+	}
 	if err := h.spoolItems(r, project, &p, lastID, last); err != nil {
 		return err
+	}
+	if quotaErr != nil && p.refused > 0 {
+		h.refusedEvents(w, r, quotaErr)
 	}
 	if p.bad > 0 {
 		h.malformedItems.Add(int64(p.bad))
@@ -146,6 +156,10 @@ type envelopeParser struct {
 	droppedTypes []typeCount
 	bad          int // items dropped as malformed or too large
 	problems     []itemProblem
+	// refuseEvents drops event items (over quota), counting them in
+	// refused.
+	refuseEvents bool
+	refused      int
 	// framing is set when readItems failed on the envelope's framing (an
 	// item header or length), not on the body's encoding.
 	framing bool
@@ -217,6 +231,11 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 			return p.framingf("Truncated envelope: it ends right after an item header")
 		}
 		switch {
+		case hdr.isEvent && p.refuseEvents:
+			if err := p.readPayload(length, false, nil); err != nil {
+				return err
+			}
+			p.refused++
 		case hdr.isEvent:
 			if p.pending {
 				if err := keep(ev.b); err != nil {

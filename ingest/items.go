@@ -220,3 +220,36 @@ func writeEnvelopeReply(w http.ResponseWriter, id string, problems []itemProblem
 	}{id, strconv.Itoa(bad) + " malformed item(s) dropped; the rest was stored", problems})
 	return nil
 }
+
+// quotaOnly splits authorize's error: a quota refusal, which refuses the
+// event categories only (quotaErr), from anything else (err).
+func quotaOnly(e error) (quotaErr, err error) {
+	var ie *ingestError
+	if errors.As(e, &ie) && ie.kind == refused && isQuota(ie.reason) {
+		return e, nil
+	}
+	return nil, e
+}
+
+// isQuota reports whether an admission reason is a quota's, which counts
+// events only.
+func isQuota(reason string) bool {
+	return reason == "project_quota" || reason == "org_quota"
+}
+
+// refusedEvents notes that an accepted envelope's events were refused for
+// quotaErr: the reply (a 200, for the items that were kept) carries
+// X-Sentry-Rate-Limits for the event categories, so the SDK holds back
+// its events and goes on sending the rest.
+func (h *Handler) refusedEvents(w http.ResponseWriter, r *http.Request, quotaErr error) {
+	var ie *ingestError
+	if !errors.As(quotaErr, &ie) {
+		return
+	}
+	secs := retrySeconds(ie.retryAfter)
+	w.Header().Set("X-Sentry-Rate-Limits", rateLimits(secs, ie.reason))
+	h.refusedAdmission.Add(1)
+	if h.onRefuse != nil {
+		h.onRefuse(ie.project, ie.reason)
+	}
+}
