@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -20,6 +21,9 @@ const droppedItemsType = "dropped_items"
 
 var itemParsers fastjson.ParserPool
 
+// healthUsed marks the summaries' code loaded in the budget registry.
+var healthUsed = budget.FirstUse("item-summaries")
+
 // digestTyped adds the item it (not an event) to the batch. An item of a
 // type this build does not know, or of an unknown project, is skipped.
 func digestTyped(tx *store.Tx, it *item) error {
@@ -29,6 +33,7 @@ func digestTyped(tx *store.Tx, it *item) error {
 	} else if err != nil {
 		return err
 	}
+	healthUsed()
 	pp := itemParsers.Get()
 	defer itemParsers.Put(pp)
 	v, err := pp.ParseBytes(it.raw)

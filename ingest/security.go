@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/ingest/spool"
 )
 
@@ -23,6 +24,9 @@ import (
 //
 // Each report becomes an ordinary event, grouped by its directive and
 // blocked URI (fingerprint ["csp", directive, blocked-uri]).
+
+// cspUsed marks CSP report handling loaded in the budget registry.
+var cspUsed = budget.FirstUse("csp-reports")
 
 // maxReports bounds the reports taken from one reports+json request.
 const maxReports = 20
@@ -72,6 +76,7 @@ func (h *Handler) handleSecurity(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b.Close()
+	cspUsed()
 	events, err := cspEvents(r.Header.Get("Content-Type"), ev.b)
 	if err != nil {
 		return err

@@ -222,7 +222,7 @@ func (p *profiler) run(events int) (*Report, error) {
 	for _, enc := range encodings {
 		all = append(all, encoded(enc))
 	}
-	all = append(all, (*session).invalid, (*session).uiFirst, (*session).crawl)
+	all = append(all, (*session).invalid, (*session).items, (*session).uiFirst, (*session).crawl)
 	stages = append(stages,
 		stage{stageBad, []step{ingest, (*session).invalid}},
 		stage{stageUI, []step{ingest, (*session).uiFirst}},
