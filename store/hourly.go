@@ -112,28 +112,58 @@ func countHour(tx *kvTx, subject string, at time.Time, n int64) error {
 // the hour, from inclusive, to exclusive), oldest first. Hours of days that
 // have been rolled up into daily counts read as 0.
 func (db *DB) Hourly(subject string, from, to time.Time) ([]int64, error) {
-	from, to = from.UTC().Truncate(time.Hour), to.UTC().Truncate(time.Hour)
-	if !to.After(from) {
-		return []int64{}, nil
-	}
-	out := make([]int64, 0, int(to.Sub(from)/time.Hour))
+	var out []int64
 	err := db.view(func(tx *kvTx) error {
-		var day time.Time
-		var h [24]int64
-		for at := from; at.Before(to); at = at.Add(time.Hour) {
-			if d := at.Truncate(24 * time.Hour); !d.Equal(day) {
-				day = d
-				s, err := tx.Get(hourlyKey(subject, d))
-				if err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-					return err
-				}
-				h = parseHours(s)
+		var err error
+		out, err = hourly(tx, subject, from, to, time.Time{}, time.Time{})
+		return err
+	})
+	return out, err
+}
+
+// IssuesHourly is Hourly for each of issues, in one read: a list page's
+// sparklines. Days outside an issue's first..last seen are not looked up,
+// so an issue quiet for the whole span costs no read at all.
+func (db *DB) IssuesHourly(issues []Issue, from, to time.Time) ([][]int64, error) {
+	out := make([][]int64, len(issues))
+	err := db.view(func(tx *kvTx) error {
+		for i := range issues {
+			var err error
+			iss := &issues[i]
+			if out[i], err = hourly(tx, IssueSubject(iss.ID), from, to, iss.FirstSeen, iss.LastSeen); err != nil {
+				return err
 			}
-			out = append(out, h[at.Hour()])
 		}
 		return nil
 	})
 	return out, err
+}
+
+// hourly is Hourly within tx. When first and last are set, the subject has
+// no counts on days outside them, and those days are not read.
+func hourly(tx *kvTx, subject string, from, to, first, last time.Time) ([]int64, error) {
+	from, to = from.UTC().Truncate(time.Hour), to.UTC().Truncate(time.Hour)
+	if !to.After(from) {
+		return []int64{}, nil
+	}
+	firstDay, lastDay := first.UTC().Truncate(24*time.Hour), last.UTC().Truncate(24*time.Hour)
+	out := make([]int64, 0, int(to.Sub(from)/time.Hour))
+	var day time.Time
+	var h [24]int64
+	for at := from; at.Before(to); at = at.Add(time.Hour) {
+		if d := at.Truncate(24 * time.Hour); !d.Equal(day) {
+			day, h = d, [24]int64{}
+			if last.IsZero() || !d.Before(firstDay) && !d.After(lastDay) {
+				s, err := tx.Get(hourlyKey(subject, d))
+				if err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+					return nil, err
+				}
+				h = parseHours(s)
+			}
+		}
+		out = append(out, h[at.Hour()])
+	}
+	return out, nil
 }
 
 // Daily returns subject's counts per UTC day for the days from..to (from

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tinysink/tinysink/store"
@@ -55,11 +56,48 @@ type tabLink struct {
 	Active bool
 }
 
+// issueRow is one line of the issue list, formatted here rather than in
+// the template: a page has up to 100 of them, and each template action
+// costs reflection and an escaper call.
 type issueRow struct {
-	Issue      store.Issue
+	ID         uint32
+	Class      string // "resolved", "muted" or ""
+	Mark       string // "✓ ", "🔇 " or ""
 	Title      string
 	FriendlyID string
+	Meta       string
 	Spark      template.HTML
+}
+
+// newIssueRow formats iss for the list; counts are its last 24 hours.
+func newIssueRow(p *store.Project, iss *store.Issue, counts []int64, now time.Time) issueRow {
+	r := issueRow{ID: iss.ID, Title: clean(iss.Title(), 100, false), FriendlyID: store.FriendlyID(p, iss),
+		Spark: sparkline(counts, 72, 18, "events in the last 24 hours")}
+	switch {
+	case iss.IsResolved:
+		r.Class, r.Mark = "resolved", "✓ "
+	case iss.IsMuted:
+		r.Class, r.Mark = "muted", "🔇 "
+	}
+	var b strings.Builder
+	b.WriteString(r.FriendlyID)
+	b.WriteString(" · from ")
+	b.WriteString(ago(iss.FirstSeen, now))
+	b.WriteString(" · last ")
+	b.WriteString(ago(iss.LastSeen, now))
+	b.WriteString(" · ")
+	b.WriteString(plural(iss.DigestedEventCount, "event"))
+	if iss.StoredEventCount != iss.DigestedEventCount {
+		b.WriteString(" (")
+		b.WriteString(strconv.FormatInt(iss.StoredEventCount, 10))
+		b.WriteString(" kept)")
+	}
+	if iss.Transaction != "" {
+		b.WriteString(" · ")
+		b.WriteString(truncate(80, iss.Transaction))
+	}
+	r.Meta = b.String()
+	return r
 }
 
 type issueListPage struct {
@@ -163,12 +201,12 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	if more {
 		page.Next = link(tab.Name, sortBy, pageNo+1)
 	}
+	hours, err := u.db.IssuesHourly(matched, page.Now.Add(-23*time.Hour), page.Now.Add(time.Hour))
+	if err != nil {
+		return err
+	}
 	for i := range matched {
-		iss := &matched[i]
-		page.Rows = append(page.Rows, issueRow{
-			Issue: *iss, Title: clean(iss.Title(), 100, false), FriendlyID: store.FriendlyID(p, iss),
-			Spark: sparkline(u.hourly24(store.IssueSubject(iss.ID)), 72, 18, "events in the last 24 hours"),
-		})
+		page.Rows = append(page.Rows, newIssueRow(p, &matched[i], hours[i], page.Now))
 	}
 	return u.render(w, "issues", page)
 }

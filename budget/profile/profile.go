@@ -50,6 +50,8 @@ type Report struct {
 	Events       int     `json:"events"`
 	// Old describes the data directory of the "old" scenario.
 	Old *OldStats `json:"old,omitempty"`
+	// Latency is the issue list's latency on it, measured last.
+	Latency []Latency `json:"latency,omitempty"`
 	// Gate is the row -max-rss and -max-rss-anon check.
 	Gate       string `json:"gate"`
 	MaxRSS     int64  `json:"max_rss,omitempty"`
@@ -162,6 +164,7 @@ func writeTable(w io.Writer, rep *Report) {
 	for _, r := range rep.Results {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.Stage, mib(r.RSS), mib(r.RSSAnon), mib(int64(r.HeapInUse)), strings.Join(r.Loaded, ", "))
 	}
+	writeLatencies(w, rep.Latency)
 	if rep.PerEventByte != 0 || rep.PerEventAnon != 0 {
 		fmt.Fprintf(w, "\nPer stored event, from 1,000 to %d events: %.1f bytes of VmRSS, %.1f bytes of RssAnon.\n", rep.Events, rep.PerEventByte, rep.PerEventAnon)
 	}
