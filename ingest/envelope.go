@@ -12,8 +12,9 @@ import (
 )
 
 // handleEnvelope serves POST /api/{project_id}/envelope/: it spools every
-// event item, each as its own event, and drops every other item after
-// reading it.
+// event item, each as its own event, spools the other items it keeps
+// (items.go) each as a record of its type, and drops every other item
+// after reading it.
 func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	project, err := projectID(r)
 	if err != nil {
@@ -69,6 +70,13 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		payloadID, payload := prepareEvent(payload)
 		return h.spoolEvent(r, project, ids.pick(payloadID), payload)
 	}
+	p.other = func(typ string, payload []byte) error {
+		kept, err := h.spoolItem(r, project, typ, payload)
+		if err == nil && !kept {
+			p.dropped++
+		}
+		return err
+	}
 	err = p.readItems(ev, spoolOne)
 	h.dropped.Add(int64(p.dropped))
 	if err != nil {
@@ -113,6 +121,11 @@ type envelopeParser struct {
 	// Set by readHeader.
 	eventID string // header event_id, normalised; "" if absent or invalid
 	dsnKey  string // public key of the header dsn; "" if absent or invalid
+
+	// other, when set, takes the payload of each item that is not an
+	// event but has a type ingest keeps (items.go). The payload is only
+	// valid during the call.
+	other func(typ string, payload []byte) error
 
 	// Set by readItems.
 	items   int  // items seen
@@ -181,6 +194,12 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 			}
 			p.pending = false
 		}
+		if !hdr.isEvent && hdr.typ != "" && p.other != nil {
+			if err := p.readOther(length, hdr.typ); err != nil {
+				return err
+			}
+			continue
+		}
 		if length >= 0 {
 			err = p.readSized(length, hdr.isEvent, ev)
 		} else {
@@ -199,6 +218,23 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 		p.events++
 		p.pending = true
 	}
+}
+
+// readOther reads the payload of a kept item that is not an event into a
+// buffer of its own and hands it to p.other.
+func (p *envelopeParser) readOther(length int64, typ string) error {
+	ob := getEventBuf()
+	defer putEventBuf(ob)
+	var err error
+	if length >= 0 {
+		err = p.readSized(length, true, ob)
+	} else {
+		err = p.readToNewline(true, ob)
+	}
+	if err != nil {
+		return err
+	}
+	return p.other(typ, ob.b)
 }
 
 // readLine returns the next line without its line end, and whether the

@@ -324,7 +324,8 @@ func scanHeader(line []byte, what string) (h header, err error) {
 	var buf [maxIDField]byte
 	if len(typ.val) <= len(buf) {
 		if t, ok := typ.str(buf[:0]); ok {
-			h.isEvent = string(t) == "event"
+			h.typ = itemType(t)
+			h.isEvent = h.typ == itemEvent
 		}
 	}
 	if length.found && string(length.val) != "null" {
@@ -344,6 +345,7 @@ func scanHeader(line []byte, what string) (h header, err error) {
 // header holds what ingest reads from an envelope or item header.
 type header struct {
 	isEvent bool   // type is "event"
+	typ     string // the type if ingest keeps it (items.go), else ""
 	length  []byte // the length's JSON text; nil if absent or null
 	eventID string // event_id, normalised; "" if absent or unusable
 	dsnKey  string // the public key in dsn; "" if none

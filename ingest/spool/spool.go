@@ -50,6 +50,9 @@ type Record struct {
 	IngestedAt time.Time
 	RemoteAddr string
 	Payload    []byte // the event JSON as received (decompressed; trimmed if value-dense)
+	// Type is the envelope item type of a payload that is not an event
+	// ("check_in", "transaction", …); "" for an event.
+	Type string
 }
 
 // Pos is a position in the spool: the segment and the byte offset just after
@@ -315,7 +318,7 @@ func (s *Spool) Append(r *Record) error {
 	if r.Project < 0 || int64(r.Project) > maxProject {
 		return ErrInvalid
 	}
-	if len(r.EventID) > maxFieldLen || len(r.RemoteAddr) > maxFieldLen {
+	if len(r.EventID) > maxFieldLen || len(r.RemoteAddr) > maxFieldLen || len(r.Type) > maxFieldLen {
 		return ErrTooLarge
 	}
 	var metaBuf [64]byte
