@@ -32,6 +32,9 @@ import (
 //	history:<iid 10>:<nanos 20>         HistoryEntry JSON (actions.go)
 //	hourly:, daily:, thourly:, tdaily:  event counters (hourly.go)
 //	outbox:<id 16>                      Delivery JSON (outbox.go)
+//	txday:, txname:, txnamen:, txex:    transaction summaries and examples (perf.go)
+//	monitor:, mcheck:, mdue:            cron monitors, check-ins, deadlines (monitor.go)
+//	ifeedback:<iid 10>:<nanos 20>       user feedback on an issue (feedback.go)
 //
 // Event bodies and the per-event index are in neither: see eventlog.go.
 const (

@@ -37,6 +37,11 @@ var diskFamilies = map[string]bool{
 	"grouping": true, "igrp": true, "itag": true, "itagn": true,
 	"release": true, "deploy": true, "history": true,
 	"hourly": true, "daily": true, "thourly": true, "tdaily": true, "outbox": true,
+	// Performance and cron monitors (perf.go, monitor.go).
+	"txday": true, "txname": true, "txnamen": true, "txex": true,
+	"monitor": true, "mcheck": true, "mdue": true,
+	// User feedback (feedback.go).
+	"ifeedback": true,
 }
 
 func onDisk(key string) bool {
