@@ -11,9 +11,9 @@ import (
 // performancePage is /projects/{pid}/performance/.
 type performancePage struct {
 	layout
-	Project      store.Project
-	Days         int
-	Rows         []txRow
+	Project store.Project
+	Days    int
+	Rows    []txRow
 	// Name, when set, is the transaction whose examples are shown.
 	Name     string
 	Examples []store.TxExample
