@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -41,5 +43,47 @@ func TestFeedbackAttachedToIssue(t *testing.T) {
 	last := after[len(after)-1].Alert
 	if last.Reason != store.ReasonFeedback || last.Feedback == nil || last.Feedback.Message != "Still broken" {
 		t.Errorf("alert = %+v", last)
+	}
+}
+
+func TestFeedbackBeforeItsEventWaits(t *testing.T) {
+	r := newRig(t)
+	const id = "fedcba9876543210fedcba9876543210"
+	r.sendItem("user_report", []byte(`{"event_id":"`+id+`","name":"Ann","comments":"first!"}`))
+	r.sendItem("user_report", []byte(`{"event_id":"00000000000000000000000000000001","comments":"never"}`))
+	if _, err := r.w.Tick(r.now); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now,
+		Payload: []byte(`{"event_id":"` + id + `","message":"late event"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := r.db.Event(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, _ := r.db.Issue(e.IssueID)
+	if fb, _ := r.db.Feedback(iss.ID); len(fb) != 0 {
+		t.Fatalf("feedback before the tick: %+v", fb)
+	}
+	r.now = r.now.Add(store.FeedbackWait + time.Minute)
+	if _, err := r.w.Tick(r.now); err != nil {
+		t.Fatal(err)
+	}
+	if fb, _ := r.db.Feedback(iss.ID); len(fb) != 1 || fb[0].Message != "first!" {
+		t.Errorf("feedback after the tick: %+v", fb)
+	}
+	err = r.db.Digest(func(tx *store.Tx) error {
+		ps, err := tx.PendingFeedbacks(10)
+		if len(ps) != 0 {
+			t.Errorf("still waiting after %v: %+v", store.FeedbackWait, ps)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

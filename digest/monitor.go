@@ -178,6 +178,29 @@ func digestCheckIn(tx *store.Tx, it *item, v *fastjson.Value) error {
 	return nil
 }
 
+// Tick runs the scheduler's periodic work at now: the monitors past their
+// deadline are marked missed or timed out, with a failure event each
+// (CheckMonitors), and waiting user feedback whose event has arrived is
+// attached (digest/feedback.go). It returns whether anything enqueued an
+// alert.
+func (w *Worker) Tick(now time.Time) (alerted bool, err error) {
+	alerted, err = w.CheckMonitors(now)
+	if err != nil {
+		return alerted, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var fb bool
+	err = w.db.Digest(func(tx *store.Tx) error {
+		fb, err = attachPending(tx, now.UTC())
+		return err
+	})
+	if fb && w.OnAlert != nil {
+		w.OnAlert()
+	}
+	return alerted || fb, err
+}
+
 // CheckMonitors marks the monitors past their deadline at now as missed
 // or timed out, digesting a failure event for each. It returns whether
 // any failure enqueued an alert.
@@ -299,20 +322,20 @@ func monitorFailure(tx *store.Tx, m *store.Monitor, kind string, now time.Time, 
 	return it.alerted, nil
 }
 
-// MonitorEvery is how often RunMonitors looks for overdue monitors.
-const MonitorEvery = 15 * time.Second
+// TickEvery is how often RunScheduler calls Tick.
+const TickEvery = 15 * time.Second
 
-// RunMonitors runs CheckMonitors every MonitorEvery until ctx is done.
-func (w *Worker) RunMonitors(ctx context.Context) {
-	t := time.NewTicker(MonitorEvery)
+// RunScheduler calls Tick every TickEvery until ctx is done.
+func (w *Worker) RunScheduler(ctx context.Context) {
+	t := time.NewTicker(TickEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := w.CheckMonitors(w.db.Now()); err != nil {
-				w.log.Error("monitor check failed", "err", err)
+			if _, err := w.Tick(w.db.Now()); err != nil {
+				w.log.Error("scheduler tick failed", "err", err)
 			}
 		}
 	}

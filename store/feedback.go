@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -99,4 +100,86 @@ func (db *DB) Feedback(iid uint32) ([]Feedback, error) {
 		err = bad
 	}
 	return out, err
+}
+
+// Feedback can arrive before the event it names is digested (an SDK sends
+// both at once, on two connections). It then waits, for at most
+// FeedbackWait, until the scheduler finds the event (digest/feedback.go):
+//
+//	fbpend:<nanos 20>:<pid 6>    PendingFeedback JSON
+//	fbpendn:all                  how many wait, at most MaxPendingFeedback
+
+const (
+	// MaxPendingFeedback bounds the feedback waiting for its event.
+	MaxPendingFeedback = 1000
+	// FeedbackWait is how long feedback waits for its event.
+	FeedbackWait = time.Hour
+)
+
+const pendingFeedbackCountKey = "fbpendn:all"
+
+// PendingFeedback is feedback waiting for its event.
+type PendingFeedback struct {
+	Key      string   `json:"-"`
+	Project  int      `json:"project"`
+	Feedback Feedback `json:"feedback"`
+}
+
+// AddPendingFeedback keeps f, on an event of project pid not stored yet,
+// for a later try. It reports false when MaxPendingFeedback already wait.
+func (t *Tx) AddPendingFeedback(pid int, f *Feedback) (bool, error) {
+	n := 0
+	if s, err := t.kv.Get(pendingFeedbackCountKey); err == nil {
+		n, _ = strconv.Atoi(s)
+	}
+	if n >= MaxPendingFeedback {
+		return false, nil
+	}
+	at := f.At
+	key := func() string { return fmt.Sprintf("fbpend:%020d:%06d", at.UnixNano(), pid) }
+	for {
+		if _, err := t.kv.Get(key()); err != nil {
+			break
+		}
+		at = at.Add(1)
+	}
+	if err := setJSON(t.kv, key(), &PendingFeedback{Project: pid, Feedback: *f}); err != nil {
+		return false, err
+	}
+	_, _, err := t.kv.Set(pendingFeedbackCountKey, strconv.Itoa(n+1), nil)
+	return err == nil, err
+}
+
+// PendingFeedbacks returns up to limit waiting feedback entries, oldest
+// first.
+func (t *Tx) PendingFeedbacks(limit int) ([]PendingFeedback, error) {
+	var out []PendingFeedback
+	var bad error
+	t.kv.ascend("fbpend:", func(k, v string) bool {
+		var p PendingFeedback
+		if err := jsonUnmarshal(v, &p); err != nil {
+			bad = fmt.Errorf("store: %q: %w", k, err)
+			return false
+		}
+		p.Key = k
+		out = append(out, p)
+		return len(out) < limit
+	})
+	if err := t.kv.t.Err(); err != nil {
+		return nil, err
+	}
+	return out, bad
+}
+
+// DeletePendingFeedback removes a waiting entry.
+func (t *Tx) DeletePendingFeedback(p *PendingFeedback) error {
+	if _, err := t.kv.Delete(p.Key); err != nil {
+		return err
+	}
+	n := 0
+	if s, err := t.kv.Get(pendingFeedbackCountKey); err == nil {
+		n, _ = strconv.Atoi(s)
+	}
+	_, _, err := t.kv.Set(pendingFeedbackCountKey, strconv.Itoa(max(n-1, 0)), nil)
+	return err
 }

@@ -35,6 +35,7 @@ import (
 //	txday:, txname:, txnamen:, txex:    transaction summaries and examples (perf.go)
 //	monitor:, mcheck:, mdue:            cron monitors, check-ins, deadlines (monitor.go)
 //	ifeedback:<iid 10>:<nanos 20>       user feedback on an issue (feedback.go)
+//	fbpend:<nanos 20>:<pid 6>, fbpendn:all  feedback waiting for its event (feedback.go)
 //
 // Event bodies and the per-event index are in neither: see eventlog.go.
 const (

@@ -41,7 +41,7 @@ var diskFamilies = map[string]bool{
 	"txday": true, "txname": true, "txnamen": true, "txex": true,
 	"monitor": true, "mcheck": true, "mdue": true,
 	// User feedback (feedback.go).
-	"ifeedback": true,
+	"ifeedback": true, "fbpend": true, "fbpendn": true,
 }
 
 func onDisk(key string) bool {
