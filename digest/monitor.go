@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/valyala/fastjson"
 
+	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/digest/cron"
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/store"
@@ -270,9 +270,10 @@ func checkMonitor(tx *store.Tx, m *store.Monitor, now time.Time) (alerted bool, 
 	return monitorFailure(tx, m, failure, now, nil)
 }
 
-// failureNorm normalises failure events; it is used inside digest batches
-// only, which are serialised.
-var failureNorm = sync.OnceValue(event.NewNormalizer)
+// failureNorm normalises failure events, built at the first failure (a
+// server without cron monitors never pays for it). It is used inside
+// digest batches only, which are serialised.
+var failureNorm = budget.Lazy("monitor-failures", event.NewNormalizer)
 
 // monitorFailure digests an event for a failure of m, grouped by the
 // monitor, and reports whether it enqueued an alert.
