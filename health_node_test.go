@@ -13,17 +13,9 @@ import (
 
 // TestNodeSessions runs the real @sentry/node (testdata/node/sessions.js)
 // against the server and reads its release health back through the API.
-// It needs node and @sentry/node: SENTRY_NODE_MODULES names a node_modules
-// directory holding it (.ci/run installs one).
+// It needs node and @sentry/node (NODE_PATH, see findSentryNode).
 func TestNodeSessions(t *testing.T) {
-	mods := os.Getenv("SENTRY_NODE_MODULES")
-	node, err := exec.LookPath("node")
-	if err != nil || mods == "" {
-		t.Skip("needs node and SENTRY_NODE_MODULES (a node_modules with @sentry/node: npm install --prefix DIR @sentry/node@11.12.0)")
-	}
-	if _, err := os.Stat(filepath.Join(mods, "@sentry", "node")); err != nil {
-		t.Skipf("no @sentry/node in SENTRY_NODE_MODULES=%s", mods)
-	}
+	node := findSentryNode(t)
 	ts := startServer(t)
 	p, err := ts.db.Project(1)
 	if err != nil {
@@ -32,7 +24,7 @@ func TestNodeSessions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "node", "sessions.js"))
-	cmd.Env = append(os.Environ(), "NODE_PATH="+mods, "SENTRY_DSN="+ui.DSN(ts.base, p))
+	cmd.Env = append(os.Environ(), "SENTRY_DSN="+ui.DSN(ts.base, p))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("node: %v\n%s", err, out)
 	}

@@ -712,6 +712,7 @@ func (s *server) serve(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { s.worker.Run(wctx) })
+	wg.Go(func() { s.worker.RunScheduler(wctx) })
 	wg.Go(func() { s.alerts.Run(wctx) })
 	wg.Go(func() { s.ops.KeepMaxDisk(wctx, s.log.With("component", "retention")) })
 	srvErr := make(chan error, 1)

@@ -205,10 +205,10 @@ type item struct {
 	ev         *event.Event
 	body       []byte        // compressed, see store.CompressBody
 	fail       *eventFailure // set when preparing it failed (see isolate.go)
-	// kind is the spooled item type of an item that is not an event (see
-	// health.go), raw its payload; "" for events.
-	kind string
-	raw  []byte
+	// typ and raw are set for a record that is not an event: its item
+	// type and payload (items.go).
+	typ string
+	raw []byte
 }
 
 // Batch digests one batch and returns how many spool records it consumed.
@@ -340,8 +340,8 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 		it := &item{project: r.Project, eventID: r.EventID, ingestedAt: r.IngestedAt, digestedAt: now, at: at, next: rnext}
 		at = rnext
 		items = append(items, it)
-		if r.Type != "" { // not an event: digestTyped reads it
-			it.kind, it.raw = r.Type, bytes.Clone(r.Payload)
+		if r.Type != "" {
+			it.typ, it.raw = r.Type, bytes.Clone(r.Payload)
 			return nil
 		}
 		body, fail := w.normalize(r, it, scrubs)

@@ -1,7 +1,6 @@
 package digest
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/valyala/fastjson"
@@ -19,41 +18,11 @@ import (
 // droppedItemsType is ingest.DroppedItemsType.
 const droppedItemsType = "dropped_items"
 
-var itemParsers fastjson.ParserPool
-
 // healthUsed marks the summaries' code loaded in the budget registry.
 var healthUsed = budget.FirstUse("item-summaries")
 
-// digestTyped adds the item it (not an event) to the batch. An item of a
-// type this build does not know, or of an unknown project, is skipped.
-func digestTyped(tx *store.Tx, it *item) error {
-	if _, err := tx.Project(it.project); errors.Is(err, store.ErrNotFound) {
-		it.dropped = "unknown_project"
-		return nil
-	} else if err != nil {
-		return err
-	}
-	healthUsed()
-	pp := itemParsers.Get()
-	defer itemParsers.Put(pp)
-	v, err := pp.ParseBytes(it.raw)
-	if err != nil {
-		it.dropped = "malformed_item"
-		return nil
-	}
-	switch it.kind {
-	case "session":
-		return digestSession(tx, it, v)
-	case "sessions":
-		return digestSessionAggregates(tx, it, v)
-	case "client_report":
-		return digestClientReport(tx, it, v)
-	case droppedItemsType:
-		return digestDroppedItems(tx, it, v)
-	}
-	it.dropped = "unknown_item_type"
-	return nil
-}
+// The dispatch (digestTyped, items.go) calls the functions below, one per
+// item type.
 
 // Bounds on the names a summary is kept under.
 const (
@@ -86,6 +55,7 @@ func sessionAttrs(v *fastjson.Value) (release, env string, ok bool) {
 // so that an SDK repeating the end does not count twice. Users are counted
 // by distinct id.
 func digestSession(tx *store.Tx, it *item, v *fastjson.Value) error {
+	healthUsed()
 	release, env, ok := sessionAttrs(v)
 	if !ok {
 		it.dropped = "no_release"
@@ -125,6 +95,7 @@ func digestSession(tx *store.Tx, it *item, v *fastjson.Value) error {
 // digestSessionAggregates counts a "sessions" item: buckets of sessions
 // (server-mode SDKs) by how they ended.
 func digestSessionAggregates(tx *store.Tx, it *item, v *fastjson.Value) error {
+	healthUsed()
 	release, env, ok := sessionAttrs(v)
 	if !ok {
 		it.dropped = "no_release"
@@ -177,6 +148,7 @@ func ensureSessionRelease(tx *store.Tx, it *item, release string) error {
 // digestClientReport counts what an SDK reports it dropped, by reason and
 // data category.
 func digestClientReport(tx *store.Tx, it *item, v *fastjson.Value) error {
+	healthUsed()
 	for _, d := range v.GetArray("discarded_events") {
 		reason, category := reportName(d.GetStringBytes("reason")), reportName(d.GetStringBytes("category"))
 		n := d.GetInt64("quantity")
@@ -206,6 +178,7 @@ func reportName(b []byte) string {
 
 // digestDroppedItems counts the items ingest dropped from one envelope.
 func digestDroppedItems(tx *store.Tx, it *item, v *fastjson.Value) error {
+	healthUsed()
 	o, err := v.Object()
 	if err != nil {
 		return nil

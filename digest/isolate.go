@@ -184,15 +184,12 @@ func (w *Worker) commit(items []*item, res *outcome) error {
 		clear(touched)
 		for i, it := range items {
 			it.alerted = false
-			if it.kind != "" { // not an event (health.go)
-				if fail := digestTypedItem(tx, it); fail != nil {
-					return &itemError{index: i, fail: fail}
-				}
-				continue
-			}
 			ok, fail := digestItem(tx, it)
 			if fail != nil {
 				return &itemError{index: i, fail: fail}
+			}
+			if it.typ != "" {
+				continue // not an event (items.go)
 			}
 			if ok {
 				stored++
@@ -231,21 +228,17 @@ func digestItem(tx *store.Tx, it *item) (ok bool, fail *eventFailure) {
 	if testHookDigest != nil {
 		testHookDigest(it)
 	}
+	if it.typ != "" {
+		if err := digestTyped(tx, it); err != nil {
+			return false, &eventFailure{stage: stage, err: err}
+		}
+		return false, nil
+	}
 	ok, err := digestOne(tx, it)
 	if err != nil {
 		return false, &eventFailure{stage: stage, err: err}
 	}
 	return ok, nil
-}
-
-// digestTypedItem is digestTyped with a panic turned into an eventFailure.
-func digestTypedItem(tx *store.Tx, it *item) (fail *eventFailure) {
-	stage := "digest " + it.kind
-	defer recoverEvent(&fail, &stage)
-	if err := digestTyped(tx, it); err != nil {
-		return &eventFailure{stage: stage, err: err}
-	}
-	return nil
 }
 
 // setAside quarantines the event of it, with its spool bytes, and commits

@@ -12,8 +12,9 @@ import (
 )
 
 // handleEnvelope serves POST /api/{project_id}/envelope/: it spools every
-// event item, each as its own event, and drops every other item after
-// reading it.
+// event item, each as its own event, spools the other items it keeps
+// (items.go) each as a record of its type, and drops every other item
+// after reading it.
 func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	project, err := projectID(r)
 	if err != nil {
@@ -73,6 +74,16 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		return h.spoolEvent(r, project, ids.pick(payloadID), payload)
 	}
 	p.refuseEvents = quotaErr != nil
+	p.other = func(typ string, payload []byte) error {
+		kept, err := h.spoolItem(r, project, typ, payload)
+		if err == nil && !kept {
+			p.dropped++
+		}
+		if kept {
+			p.otherKept++
+		}
+		return err
+	}
 	err = p.readItems(ev, spoolOne)
 	h.dropped.Add(int64(p.dropped))
 	if err != nil {
@@ -91,7 +102,7 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		payloadID, payload := prepareEvent(ev.b)
 		last, lastID = payload, ids.pick(payloadID)
 	}
-	if quotaErr != nil && len(p.kept) == 0 {
+	if quotaErr != nil && len(p.kept) == 0 && p.otherKept == 0 {
 		return quotaErr // nothing but events (or nothing): a plain 429
 	}
 	if err := h.spoolItems(r, project, &p, lastID, last); err != nil {
@@ -142,13 +153,19 @@ type envelopeParser struct {
 	eventID string // header event_id, normalised; "" if absent or invalid
 	dsnKey  string // public key of the header dsn; "" if absent or invalid
 
+	// other, when set, takes the payload of each item that is not an
+	// event but has a type ingest keeps (items.go). The payload is only
+	// valid during the call.
+	other func(typ string, payload []byte) error
+
 	// Set by readItems.
-	items   int  // items seen
-	blank   int  // blank lines seen
-	events  int  // event items seen
-	dropped int  // items read and discarded
-	pending bool // the last event read is in the event buffer, not yet handed on
-	spooled int  // events handed to keep
+	otherKept int  // items handed to other and spooled
+	items     int  // items seen
+	blank     int  // blank lines seen
+	events    int  // event items seen
+	dropped   int  // items read and discarded
+	pending   bool // the last event read is in the event buffer, not yet handed on
+	spooled   int  // events handed to keep
 
 	keptBuf      []byte     // the kept items' payloads, back to back
 	kept         []keptItem // where each is in keptBuf
@@ -257,6 +274,10 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 			if err := p.readKept(hdr.typ, length); err != nil {
 				return err
 			}
+		case spooledAlone(hdr.typ) && p.other != nil:
+			if err := p.readOther(length, hdr.typ); err != nil {
+				return err
+			}
 		default:
 			if err := p.readPayload(length, false, nil); err != nil {
 				return err
@@ -264,6 +285,23 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 			p.noteDropped(hdr.typ)
 		}
 	}
+}
+
+// readOther reads the payload of a kept item that is not an event into a
+// buffer of its own and hands it to p.other.
+func (p *envelopeParser) readOther(length int64, typ string) error {
+	ob := getEventBuf()
+	defer putEventBuf(ob)
+	var err error
+	if length >= 0 {
+		err = p.readSized(length, true, ob)
+	} else {
+		err = p.readToNewline(true, ob)
+	}
+	if err != nil {
+		return err
+	}
+	return p.other(typ, ob.b)
 }
 
 // readPayload reads an item's payload (length bytes, or to the next newline
@@ -357,7 +395,7 @@ func (p *envelopeParser) readLineUpTo(dst []byte, max int64) ([]byte, error) {
 // anyGood reports whether the envelope had anything worth storing: an
 // event spooled or pending, or a kept item.
 func (p *envelopeParser) anyGood() bool {
-	return p.spooled > 0 || p.pending || len(p.kept) > 0
+	return p.spooled > 0 || p.pending || len(p.kept) > 0 || p.otherKept > 0
 }
 
 // readLine returns the next line without its line end, and whether the

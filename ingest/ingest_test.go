@@ -125,6 +125,19 @@ func (ts *testServer) newRecordsAndItems(t testing.TB) (events, items []spool.Re
 	return events, items
 }
 
+// eventRecords is newRecordsAndItems without the dropped-item counts
+// (health_items.go).
+func (ts *testServer) eventRecords(t testing.TB) (events, others []spool.Record) {
+	t.Helper()
+	events, items := ts.newRecordsAndItems(t)
+	for _, r := range items {
+		if r.Type != DroppedItemsType {
+			others = append(others, r)
+		}
+	}
+	return events, others
+}
+
 // checkStillServes sends a good envelope and expects its event in the spool.
 func (ts *testServer) checkStillServes(t testing.TB) {
 	t.Helper()
@@ -238,14 +251,15 @@ func TestSampleEnvelopes(t *testing.T) {
 		cut[env] = b
 	}
 
-	stored, malformedSeen := 0, 0
+	stored, malformedSeen, keptItems := 0, 0, 0
 	for _, f := range files {
 		env, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		status, body := ts.postEnvelope(t, env)
-		recs := ts.newRecords(t)
+		recs, others := ts.eventRecords(t)
+		keptItems += len(others)
 		if strings.Contains(f, "/malformed/") {
 			malformedSeen++
 			if status != http.StatusBadRequest || len(recs) != 0 {
@@ -291,6 +305,9 @@ func TestSampleEnvelopes(t *testing.T) {
 		}
 	}
 	t.Logf("stored %d events, counters %+v", stored, ts.h.Counters())
+	if keptItems < 10 {
+		t.Errorf("%d transaction, span, check-in or feedback items spooled, want more than 10", keptItems)
+	}
 	if stored < 18 || malformedSeen != 1 {
 		t.Errorf("stored %d events and saw %d malformed envelopes; want about 20 and 1", stored, malformedSeen)
 	}
@@ -378,7 +395,15 @@ func TestSDKWireReplay(t *testing.T) {
 		default:
 			t.Fatalf("%s: unexpected kind %q", label, m.Kind)
 		}
-		recs := ts.newRecords(t)
+		recs, others := ts.eventRecords(t)
+		for _, o := range others {
+			if !strings.Contains(label, o.Type) && !(o.Type == "span" && strings.Contains(label, "span")) {
+				t.Errorf("%s: spooled an item of type %q", label, o.Type)
+			}
+		}
+		if (strings.HasSuffix(label, "transaction") || strings.HasSuffix(label, "span-v2")) && len(others) != 1 {
+			t.Errorf("%s: %d kept items spooled, want 1", label, len(others))
+		}
 		if len(want) > 1 {
 			want = nil
 		}

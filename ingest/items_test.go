@@ -49,7 +49,7 @@ func TestEnvelopeItems(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("items spooled:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if c := ts.h.Counters(); c.Kept != 2 || c.MalformedItems != 1 || c.Dropped != 3 {
+	if c := ts.h.Counters(); c.Items != 2 || c.MalformedItems != 1 || c.Dropped != 3 {
 		t.Errorf("counters %+v", c)
 	}
 

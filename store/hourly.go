@@ -269,6 +269,7 @@ func (db *DB) RollUp() (int, error) {
 		{"thourly:", oldestHourly, fold("tdaily:")},
 		{"daily:", dayString(today.AddDate(0, 0, -dailyKeep)), drop},
 		{"tdaily:", dayString(today.AddDate(0, 0, -dailyKeepTotals)), drop},
+		{"txday:", dayString(today.AddDate(0, 0, -PerfKeepDays)), drop},
 	}
 	for _, f := range healthFamilies { // health.go
 		steps = append(steps, step{f, dayString(today.AddDate(0, 0, -healthKeep)), drop})
@@ -285,7 +286,8 @@ func (db *DB) RollUp() (int, error) {
 			}
 		}
 	}
-	return changed, nil
+	n, err := db.expireTxNames(dayString(today.AddDate(0, 0, -PerfKeepDays)))
+	return changed + n, err
 }
 
 // rollUpChunk applies fn to up to rollUpChunk keys with prefix whose day

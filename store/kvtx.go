@@ -37,7 +37,13 @@ var diskFamilies = map[string]bool{
 	"grouping": true, "igrp": true, "itag": true, "itagn": true,
 	"release": true, "deploy": true, "history": true,
 	"hourly": true, "daily": true, "thourly": true, "tdaily": true, "outbox": true,
+	// Release health, client reports, dropped items (health.go).
 	"rh": true, "rhn": true, "crep": true, "crepn": true, "ditem": true, "ditemn": true,
+	// Performance and cron monitors (perf.go, monitor.go).
+	"txday": true, "txname": true, "txnamen": true, "txex": true,
+	"monitor": true, "mcheck": true, "mdue": true,
+	// User feedback (feedback.go).
+	"ifeedback": true, "fbpend": true, "fbpendn": true,
 }
 
 func onDisk(key string) bool {

@@ -54,6 +54,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("/events/{id}/stacktrace/", a.handleEventStacktrace)
 	route("/quarantine/", a.handleQuarantineList)
 	route("/quarantine/{id}/raw", a.handleQuarantineRaw)
+	// Performance, cron monitors, feedback (api_perf.go).
+	route("/transactions/", a.handleTransactionList)
+	route("/monitors/", a.handleMonitorList)
+	route("/issues/{id}/feedback/", a.handleIssueFeedback)
 	a.registerWrites(mux)
 }
 

@@ -45,6 +45,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	admin("POST /projects/{pid}/alerts/{bid}/{$}", u.handleBackendUpdate)
 	admin("POST /projects/{pid}/alerts/{bid}/delete/{$}", u.handleBackendDelete)
 	admin("POST /projects/{pid}/alerts/{bid}/test/{$}", u.handleBackendTest)
+	auth("GET /projects/{pid}/performance/{$}", u.handleProjectPerformance)
+	auth("GET /projects/{pid}/monitors/{$}", u.handleProjectMonitors)
 	admin("GET /projects/{pid}/members/{$}", u.handleProjectMembers)
 	admin("POST /projects/{pid}/members/{$}", u.handleProjectMembersSave)
 

@@ -50,8 +50,8 @@ type Record struct {
 	IngestedAt time.Time
 	RemoteAddr string
 	Payload    []byte // the event JSON as received (decompressed; trimmed if value-dense)
-	// Type is "" for an event, else the envelope item type the payload is
-	// (e.g. "session"), for digest to dispatch on.
+	// Type is the envelope item type of a payload that is not an event
+	// ("check_in", "transaction", "session", …); "" for an event.
 	Type string
 }
 

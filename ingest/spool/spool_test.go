@@ -26,17 +26,13 @@ func testRecord(i int, size int) *Record {
 		payload = append(payload, byte('a'+i%26))
 	}
 	payload = append(payload, `"}`...)
-	typ := ""
-	if i%4 == 3 {
-		typ = "session" // a version-2 record among version-1 ones
-	}
 	return &Record{
-		Type:       typ,
 		Project:    1 + i%3,
 		EventID:    fmt.Sprintf("%032x", i),
 		IngestedAt: time.Unix(1700000000, int64(i)*1000).UTC(),
 		RemoteAddr: fmt.Sprintf("10.0.0.%d", i%250),
 		Payload:    payload,
+		Type:       []string{"", "", "transaction", "check_in", "span", "x_custom", "", "session"}[i%8],
 	}
 }
 
