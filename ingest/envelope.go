@@ -77,7 +77,7 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	p.other = func(typ string, payload []byte) error {
 		kept, err := h.spoolItem(r, project, typ, payload)
 		if err == nil && !kept {
-			p.dropped++
+			p.noteDropped(typ) // not JSON: counted with the dropped items
 		}
 		if kept {
 			p.otherKept++
