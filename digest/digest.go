@@ -209,6 +209,10 @@ type item struct {
 	// type and payload (items.go).
 	typ string
 	raw []byte
+	// norm is the worker's normaliser, for the events an item that is not
+	// an event may cause (a cron monitor's failure); the worker's lock
+	// serialises its users.
+	norm *event.Normalizer
 }
 
 // Batch digests one batch and returns how many spool records it consumed.
@@ -341,7 +345,7 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 		at = rnext
 		items = append(items, it)
 		if r.Type != "" {
-			it.typ, it.raw = r.Type, bytes.Clone(r.Payload)
+			it.typ, it.raw, it.norm = r.Type, bytes.Clone(r.Payload), w.norm
 			return nil
 		}
 		body, fail := w.normalize(r, it, scrubs)

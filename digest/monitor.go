@@ -171,7 +171,7 @@ func digestCheckIn(tx *store.Tx, it *item, v *fastjson.Value) error {
 		return err
 	}
 	if status == "error" {
-		alerted, err := monitorFailure(tx, m, store.MonitorError, now, v)
+		alerted, err := monitorFailure(tx, it.norm, m, store.MonitorError, now, v)
 		it.alerted = it.alerted || alerted
 		return err
 	}
@@ -217,7 +217,7 @@ func (w *Worker) CheckMonitors(now time.Time) (alerted bool, err error) {
 			}
 			n = len(ms)
 			for _, m := range ms {
-				a, err := checkMonitor(tx, m, now)
+				a, err := checkMonitor(tx, w.norm, m, now)
 				if err != nil {
 					return err
 				}
@@ -235,7 +235,7 @@ func (w *Worker) CheckMonitors(now time.Time) (alerted bool, err error) {
 }
 
 // checkMonitor handles one monitor past its deadline.
-func checkMonitor(tx *store.Tx, m *store.Monitor, now time.Time) (alerted bool, err error) {
+func checkMonitor(tx *store.Tx, norm *event.Normalizer, m *store.Monitor, now time.Time) (alerted bool, err error) {
 	var failure string
 	if ip := m.InProgress; ip != nil && !ip.At.Add(time.Duration(m.MaxRuntimeMin)*time.Minute).After(now) {
 		ip.Status = store.MonitorTimeout
@@ -267,17 +267,21 @@ func checkMonitor(tx *store.Tx, m *store.Monitor, now time.Time) (alerted bool, 
 	if failure == "" {
 		return false, nil
 	}
-	return monitorFailure(tx, m, failure, now, nil)
+	return monitorFailure(tx, norm, m, failure, now, nil)
 }
 
-// failureNorm normalises failure events, built at the first failure (a
-// server without cron monitors never pays for it). It is used inside
-// digest batches only, which are serialised.
+// failureNorm normalises failure events when no worker's normaliser is at
+// hand (an item digested outside a worker), built at first use. It is
+// used inside digest batches only, which are serialised.
 var failureNorm = budget.Lazy("monitor-failures", event.NewNormalizer)
 
 // monitorFailure digests an event for a failure of m, grouped by the
-// monitor, and reports whether it enqueued an alert.
-func monitorFailure(tx *store.Tx, m *store.Monitor, kind string, now time.Time, checkIn *fastjson.Value) (bool, error) {
+// monitor, normalised with norm (nil: failureNorm), and reports whether it
+// enqueued an alert.
+func monitorFailure(tx *store.Tx, norm *event.Normalizer, m *store.Monitor, kind string, now time.Time, checkIn *fastjson.Value) (bool, error) {
+	if norm == nil {
+		norm = failureNorm()
+	}
 	var what string
 	switch kind {
 	case store.MonitorMissed:
@@ -312,7 +316,7 @@ func monitorFailure(tx *store.Tx, m *store.Monitor, kind string, now time.Time, 
 	if err != nil {
 		return false, err
 	}
-	e, body, err := failureNorm().Normalize(raw, event.Meta{IngestedAt: now})
+	e, body, err := norm.Normalize(raw, event.Meta{IngestedAt: now})
 	if err != nil {
 		return false, err
 	}
