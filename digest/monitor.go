@@ -122,6 +122,10 @@ func digestCheckIn(tx *store.Tx, it *item, v *fastjson.Value) error {
 	now := it.ingestedAt
 	m, err := tx.Monitor(it.project, slug)
 	if errors.Is(err, store.ErrNotFound) {
+		if tx.MonitorsFull(it.project) {
+			it.dropped = "too_many_monitors"
+			return nil
+		}
 		m = &store.Monitor{Project: it.project, Slug: slug, Status: store.MonitorWaiting, Created: now}
 	} else if err != nil {
 		return err

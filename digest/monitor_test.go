@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -143,5 +144,19 @@ func TestMonitorErrorCheckInAndBadInput(t *testing.T) {
 	}
 	if iss := r.monitorIssues(); len(iss) != 1 {
 		t.Errorf("an error check-in: %d issues, want 1", len(iss))
+	}
+}
+
+func TestMonitorsCapped(t *testing.T) {
+	r := newRig(t)
+	for i := range store.MaxMonitors + 5 {
+		r.sp.Append(&spool.Record{Project: r.pid, IngestedAt: r.now, Type: "check_in",
+			Payload: fmt.Appendf(nil, `{"monitor_slug":"job-%d","status":"ok","monitor_config":{"schedule":{"type":"crontab","value":"@hourly"}}}`, i)})
+	}
+	if err := r.w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := r.db.Monitors(r.pid); len(ms) != store.MaxMonitors {
+		t.Errorf("%d monitors, want %d", len(ms), store.MaxMonitors)
 	}
 }

@@ -23,6 +23,20 @@ import (
 // MaxCheckIns is how many check-ins a monitor keeps.
 const MaxCheckIns = 50
 
+// MaxMonitors bounds the monitors of a project; check-ins for new slugs
+// past it are dropped.
+const MaxMonitors = 200
+
+// MonitorsFull reports whether project pid has MaxMonitors monitors.
+func (t *Tx) MonitorsFull(pid int) bool {
+	n := 0
+	t.kv.ascend(monitorPrefix(pid), func(_, _ string) bool {
+		n++
+		return n < MaxMonitors
+	})
+	return n >= MaxMonitors
+}
+
 // Monitor statuses.
 const (
 	MonitorOK      = "ok"
