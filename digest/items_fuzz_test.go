@@ -41,10 +41,10 @@ func FuzzTypedItems(f *testing.F) {
 	kinds := []string{"transaction", "span", "check_in", "feedback", "user_report"}
 	f.Fuzz(func(t *testing.T, kind uint8, payload []byte) {
 		now := time.Now()
-		it := &item{project: p.ID, kind: kinds[int(kind)%len(kinds)], raw: payload, ingestedAt: now, digestedAt: now}
+		it := &item{project: p.ID, typ: kinds[int(kind)%len(kinds)], raw: payload, ingestedAt: now, digestedAt: now}
 		db.Digest(func(tx *store.Tx) error {
-			if fail := digestTypedItem(tx, it); fail != nil && fail.stack != "" {
-				t.Fatalf("%s item %q panicked: %v\n%s", it.kind, payload, fail.err, fail.stack)
+			if _, fail := digestItem(tx, it); fail != nil && fail.stack != "" {
+				t.Fatalf("%s item %q panicked: %v\n%s", it.typ, payload, fail.err, fail.stack)
 			}
 			return nil
 		})
