@@ -628,7 +628,8 @@ func (s *session) crawlFrom(first []string) error {
 	}
 	// The JSON API too.
 	var v any
-	for _, p := range []string{"/api/canonical/0/projects/", "/api/canonical/0/issues/?project=1", "/api/canonical/0/events/?issue=1"} {
+	for _, p := range []string{"/api/canonical/0/projects/", "/api/canonical/0/issues/?project=1", "/api/canonical/0/events/?issue=1",
+		"/api/canonical/0/transactions/?project=1", "/api/canonical/0/monitors/?project=1"} {
 		s.getJSON(p, &v)
 	}
 	return nil
