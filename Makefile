@@ -8,7 +8,7 @@ BUILD_TAGS := nethttpomithttp2
 GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 
-.PHONY: build run test fuzz lint check bench cross cross-smoke deb budget budget-old clean
+.PHONY: build run test jssdk fuzz lint check bench cross cross-smoke deb budget budget-old clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o tinysink .
@@ -22,6 +22,13 @@ test: lint
 	go test -race -count=1 -skip '^TestSlowloris$$' ./...
 	go test -race -count=1 -run '^TestSlowloris$$' .
 	$(MAKE) fuzz
+
+# The real JavaScript SDKs (@sentry/node, @sentry/browser) and esbuild for
+# jssdk_test.go, at the versions of testdata/jssdk/package-lock.json, into
+# testdata/jssdk/node_modules (ignored by git). Without them those tests
+# skip.
+jssdk:
+	npm ci --no-audit --no-fund --prefix testdata/jssdk
 
 # Each fuzz target runs briefly; a crash fails the build.
 fuzz:

@@ -449,6 +449,9 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 	now := it.digestedAt
 	hash := event.GroupingHash(ev.GroupingKey)
 	iss, err := tx.IssueForGrouping(p.ID, hash)
+	if p.GroupingTransition(now) && errors.Is(err, store.ErrNotFound) && ev.PreviousGroupingKey != "" {
+		iss, err = carryOver(tx, p, ev, hash, now)
+	}
 	isNew := false
 	if errors.Is(err, store.ErrNotFound) {
 		isNew = true
@@ -544,6 +547,41 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 		it.alerted = true
 	}
 	return true, nil
+}
+
+// carryOver applies the transition window of reference §5.5 to an event
+// whose grouping key is new but whose previous key (before the grouping
+// rules changed) has an issue: the new key joins that issue, with a history
+// entry saying so. Only the first new key does: the old key then leads no
+// other (a function's old issue mixed all its messages; the others become
+// issues of their own). It returns store.ErrNotFound when there is no such
+// issue.
+func carryOver(tx *store.Tx, p *store.Project, ev *event.Event, hash string, now time.Time) (*store.Issue, error) {
+	oldHash := event.GroupingHash(ev.PreviousGroupingKey)
+	g, err := tx.Grouping(p.ID, oldHash)
+	if err != nil {
+		return nil, err
+	}
+	if g.SucceededBy != "" {
+		return nil, store.ErrNotFound
+	}
+	old, err := tx.Issue(g.Issue)
+	if err != nil {
+		return nil, err
+	}
+	if old.CalculatedType == "Log Message" || old.CalculatedValue != "" {
+		// Not an issue of the old synthetic shape (a function's name with
+		// no value), only one whose key has the same text.
+		return nil, store.ErrNotFound
+	}
+	iss, err := tx.CarryOver(p.ID, oldHash, g, hash, ev.GroupingKey, ev.GroupingMechanism)
+	if err != nil {
+		return nil, err
+	}
+	note := fmt.Sprintf("Grouping changed: a message sent with a synthetic exception is now grouped by its text and "+
+		"the function that sent it (key %q), no longer by the function alone (key %q). This issue goes on under the "+
+		"new key; other messages from %s become issues of their own.", ev.GroupingKey, ev.PreviousGroupingKey, ev.SyntheticFunction)
+	return iss, tx.AddHistory(iss.ID, store.HistoryEntry{Kind: store.HistoryGroupingChanged, At: now, EventID: ev.EventID, Comment: note})
 }
 
 func regressionNote(version string) string {

@@ -215,6 +215,38 @@ type Grouping struct {
 	Issue     uint32 `json:"issue"`
 	Key       string `json:"key"`
 	Mechanism string `json:"mechanism"`
+	// SucceededBy is the key that took over the issue from this one when
+	// the grouping rules changed (see Tx.CarryOver); the old key then
+	// leads no other new key to the issue.
+	SucceededBy string `json:"succeeded_by,omitempty"`
+}
+
+// Grouping returns the grouping with the given sha256 hex hash of its key.
+func (t *Tx) Grouping(project int, hash string) (*Grouping, error) {
+	var g Grouping
+	if err := getJSON(t.kv, groupingKey(project, hash), &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// CarryOver attaches the new grouping key (hash, key, mechanism) to the
+// issue of the old grouping (oldHash, old), records on old that it was
+// succeeded, and returns the issue: an event grouped by newer rules
+// continues the issue its previous key made (reference §5.5, ATTACH).
+func (t *Tx) CarryOver(project int, oldHash string, old *Grouping, hash, key, mechanism string) (*Issue, error) {
+	iss, err := t.Issue(old.Issue)
+	if err != nil {
+		return nil, err
+	}
+	old.SucceededBy = key
+	if err := setJSON(t.kv, groupingKey(project, oldHash), old); err != nil {
+		return nil, err
+	}
+	if _, _, err := t.kv.Set(issueGroupingKey(iss.ID, hash), "", nil); err != nil {
+		return nil, err
+	}
+	return iss, setJSON(t.kv, groupingKey(project, hash), Grouping{Issue: iss.ID, Key: key, Mechanism: mechanism})
 }
 
 // IssueForGrouping returns the issue that the grouping key with the given

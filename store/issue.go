@@ -107,6 +107,9 @@ const (
 	HistoryRegressed        = "regressed"
 	HistoryUnmutedByEvent   = "unmuted_by_event"
 	HistoryNextMaterialized = "next_release_materialized"
+	// HistoryGroupingChanged: the events are grouped by a new key
+	// (Comment says which and why).
+	HistoryGroupingChanged = "grouping_changed"
 )
 
 // Title returns "<type>: <first line of value>", or just the message for

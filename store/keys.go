@@ -24,7 +24,7 @@ import (
 //
 //	issue:<iid 10>                      Issue JSON
 //	pissue:, ils:, iec:, inext:, icnt:, igrp:   issue indexes (issueindex.go)
-//	grouping:<pid 6>:<sha256 hex>       Grouping JSON (issue id, key, mechanism)
+//	grouping:<pid 6>:<sha256 hex>       Grouping JSON (issue id, key, mechanism, succeeded_by)
 //	release:<pid 6>:<version>           Release JSON
 //	deploy:<pid 6>:<version>\x00<seq>   Deploy JSON (release.go)
 //	itag:<iid 10>:<key>\x00<value>      times the issue's events carried the tag

@@ -44,6 +44,39 @@ type Project struct {
 	// LogNext says that a committed compaction's log.new has not yet been
 	// renamed over log (compact.go).
 	LogNext bool `json:"log_next,omitempty"`
+
+	// GroupingRules is the version of the grouping rules the project's
+	// issues were made with (0: before GroupingRulesMessage).
+	// GroupingUpgradedAt is when digest first grouped one of its events
+	// with newer rules; for GroupingTransitionPeriod after it, an event
+	// whose key is unknown is also looked up by its previous key
+	// (reference §5.5), so that existing issues do not split.
+	GroupingRules      int       `json:"grouping_rules,omitempty"`
+	GroupingUpgradedAt time.Time `json:"grouping_upgraded_at,omitzero"`
+}
+
+// Grouping rule versions (Project.GroupingRules).
+const (
+	// GroupingRulesMessage: a message sent with a synthetic exception
+	// groups by its text and function (event.MechanismMessage).
+	GroupingRulesMessage = 1
+	// CurrentGroupingRules is what new projects start with.
+	CurrentGroupingRules = GroupingRulesMessage
+	// GroupingTransitionPeriod is how long after an upgrade of the rules
+	// previous keys are looked up, as Bugsink's
+	// GROUPING_TRANSITION_PERIOD.
+	GroupingTransitionPeriod = 30 * 24 * time.Hour
+)
+
+// GroupingTransition brings p to the current grouping rules, starting the
+// transition window when it was on older ones, and reports whether the
+// window is open at now.
+func (p *Project) GroupingTransition(now time.Time) bool {
+	if p.GroupingRules < CurrentGroupingRules {
+		p.GroupingRules = CurrentGroupingRules
+		p.GroupingUpgradedAt = now.UTC()
+	}
+	return !p.GroupingUpgradedAt.IsZero() && now.Before(p.GroupingUpgradedAt.Add(GroupingTransitionPeriod))
 }
 
 // QuotaLimits are event counts allowed per window; 0 means no limit.
@@ -94,6 +127,7 @@ func (db *DB) CreateProject(name string) (*Project, error) {
 	p := &Project{
 		Name: name, Slug: slug, Key: hex.EncodeToString(key[:]), CreatedAt: db.Now().UTC(),
 		RetentionMax: DefaultRetention, AlertOnNewIssue: true, AlertOnRegression: true, AlertOnUnmute: true,
+		GroupingRules: CurrentGroupingRules, // no issues of older rules to carry over
 	}
 	err := db.update(func(tx *kvTx) error {
 		exists := false

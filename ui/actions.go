@@ -166,6 +166,8 @@ func historyLabel(kind string) string {
 		return "Regressed"
 	case store.HistoryNextMaterialized:
 		return "Resolved in the release that came next"
+	case store.HistoryGroupingChanged:
+		return "Grouping changed"
 	case store.HistoryComment:
 		return "Comment"
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -76,7 +77,14 @@ type issuePage struct {
 	NextEvents string
 	AllTags    []tagDist
 	Groupings  []store.Grouping
+	Why        *groupingWhy
 	History    []store.HistoryEntry
+}
+
+// groupingWhy explains the title and grouping key of an issue's latest
+// event (the Grouping tab).
+type groupingWhy struct {
+	Title, TitleWhy, Key, Mechanism, KeyWhy string
 }
 
 // RequestLine is "METHOD URL" of the shown event's request.
@@ -418,9 +426,35 @@ func (u *UI) handleIssueGrouping(w http.ResponseWriter, r *http.Request) error {
 	for i := range gs {
 		gs[i].Key = clean(gs[i].Key, maxLong, true)
 		gs[i].Mechanism = clean(gs[i].Mechanism, maxText, false)
+		gs[i].SucceededBy = clean(gs[i].SucceededBy, maxLong, true)
 	}
 	page.Groupings = gs
+	if page.Why, err = u.groupingWhy(iss); err != nil {
+		return err
+	}
 	return u.render(w, "issue_grouping", page)
+}
+
+// groupingWhy normalises the issue's latest stored event again and says why
+// it has its title and key; nil when no event is stored.
+func (u *UI) groupingWhy(iss *store.Issue) (*groupingWhy, error) {
+	pg, err := u.db.Events(iss, false, 0, 1)
+	if err != nil || len(pg.Events) == 0 {
+		return nil, err
+	}
+	body, err := u.db.EventBody(&pg.Events[0])
+	if err != nil {
+		return nil, err
+	}
+	ev, _, err := event.NewNormalizer().Normalize(body, event.Meta{EventID: pg.Events[0].ID})
+	if err != nil {
+		return nil, nil // stored events normalise; should one not, say nothing
+	}
+	titleWhy, keyWhy := event.Explain(ev)
+	return &groupingWhy{
+		Title: clean(ev.Title, maxLong, true), TitleWhy: titleWhy,
+		Key: clean(ev.GroupingKey, maxLong, true), Mechanism: clean(ev.GroupingMechanism, maxText, false), KeyWhy: clean(keyWhy, maxLong, true),
+	}, nil
 }
 
 // handleIssueHistory serves GET /issues/{id}/history/: state changes and

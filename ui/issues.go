@@ -64,6 +64,7 @@ type issueRow struct {
 	Class      string // "resolved", "muted" or ""
 	Mark       string // "✓ ", "🔇 " or ""
 	Title      string
+	Level      string // shown beside a log message's title, else ""
 	FriendlyID string
 	Meta       string
 	Spark      template.HTML
@@ -73,6 +74,9 @@ type issueRow struct {
 func newIssueRow(p *store.Project, iss *store.Issue, counts []int64, now time.Time) issueRow {
 	r := issueRow{ID: iss.ID, Title: clean(iss.Title(), 100, false), FriendlyID: store.FriendlyID(p, iss),
 		Spark: sparkline(counts, 72, 18, "events in the last 24 hours")}
+	if iss.CalculatedType == "Log Message" {
+		r.Level = clean(iss.Level, 64, false)
+	}
 	switch {
 	case iss.IsResolved:
 		r.Class, r.Mark = "resolved", "✓ "

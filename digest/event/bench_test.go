@@ -44,3 +44,17 @@ func BenchmarkNormalizeCorpus(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNormalizeMessage measures @sentry/node's captureMessage as
+// recorded on the wire (the message rule, RuleSyntheticMessage).
+func BenchmarkNormalizeMessage(b *testing.B) {
+	raw := readSample(b, "node/sdk-wire_event-message-warning.json")
+	n := NewNormalizer()
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := n.Normalize(raw, testMeta); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -76,16 +76,38 @@ type Event struct {
 	Platform, Level, Logger, ServerName, Release, Dist, Environment, Transaction string
 	SDKName, SDKVersion                                                          string
 
-	// CalculatedType and CalculatedValue follow reference §5.4.
+	// CalculatedType and CalculatedValue follow reference §5.4, except
+	// for RuleSyntheticMessage (a log message) and unreadable synthetic
+	// function names (see Rule*).
 	CalculatedType, CalculatedValue string
 	// Title is the display title of §5.4.
 	Title string
+	// Rule is the Rule* constant that made the calculated type and value.
+	Rule string
+	// MessageSource is the Source* field the message came from, for
+	// RuleLogMessage and RuleSyntheticMessage ("" when there was none).
+	MessageSource string
+	// SyntheticFunction is the crash frame's function that names a
+	// synthetic exception (RuleSynthetic, RuleSyntheticMessage), or
+	// "<unknown>".
+	SyntheticFunction string
 
 	// GroupingKey is the key of §5.1 with the bugsink-v2 default grouper
-	// of §5.3. GroupingMechanism is "bugsink-v2", or "none" when a custom
-	// fingerprint without "{{ default }}" made the key.
+	// of §5.3, or for RuleSyntheticMessage the message grouper
+	// ("Log Message: <normalised message> ⋄ in <function>").
+	// GroupingMechanism is MechanismV2 or MechanismMessage for the
+	// default grouper, or MechanismNone when a custom fingerprint without
+	// "{{ default }}" made the key.
 	GroupingKey       string
 	GroupingMechanism string
+	// PreviousGroupingKey is the key this event had before
+	// RuleSyntheticMessage (bugsink-v2's: the function alone), when that
+	// differs from GroupingKey; digest looks it up during a project's
+	// transition window so that existing issues do not split.
+	PreviousGroupingKey string
+	// fingerprinted says that the event's fingerprint made the key (with
+	// or without the default key in it).
+	fingerprinted bool
 
 	// LastFrame* describe the crash frame (§5.4); Function is trimmed
 	// (see trimFunction).
@@ -105,6 +127,9 @@ type Event struct {
 const (
 	MechanismV2   = "bugsink-v2"
 	MechanismNone = "none"
+	// MechanismMessage tags keys made by RuleSyntheticMessage: bugsink-v2
+	// but for messages sent with a synthetic exception.
+	MechanismMessage = "tinysink-message-v1"
 )
 
 // Limits applied while normalising.

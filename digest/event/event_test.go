@@ -63,6 +63,7 @@ type summary struct {
 	Title             string      `json:"title"`
 	GroupingKey       string      `json:"grouping_key"`
 	GroupingMechanism string      `json:"grouping_mechanism"`
+	PreviousKey       string      `json:"previous_grouping_key,omitempty"`
 	LastFrameFilename string      `json:"last_frame_filename"`
 	LastFrameModule   string      `json:"last_frame_module"`
 	LastFrameFunction string      `json:"last_frame_function"`
@@ -88,6 +89,7 @@ func summarize(ev *Event, raw []byte) summary {
 		Title:             ev.Title,
 		GroupingKey:       ev.GroupingKey,
 		GroupingMechanism: ev.GroupingMechanism,
+		PreviousKey:       ev.PreviousGroupingKey,
 		LastFrameFilename: ev.LastFrameFilename,
 		LastFrameModule:   ev.LastFrameModule,
 		LastFrameFunction: ev.LastFrameFunction,
@@ -528,4 +530,65 @@ func TestConcurrentNormalizers(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestGoldenKeysKept proves that the message rule (RuleSyntheticMessage)
+// changes no other sample's grouping key: every sample keeps the key
+// recorded in testdata/keys-bugsink-v2.json before that rule, except the
+// ones listed in testdata/golden/CHANGES.md, which must be events the rule
+// covers and whose previous key is the recorded one.
+func TestGoldenKeysKept(t *testing.T) {
+	var before map[string]string
+	b, err := os.ReadFile("testdata/keys-bugsink-v2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &before); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := os.ReadFile("testdata/golden/CHANGES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, line := range strings.Split(string(changes), "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `"); ok {
+			if name, _, ok := strings.Cut(rest, "`"); ok {
+				listed[name] = true
+			}
+		}
+	}
+	n := NewNormalizer()
+	seen := map[string]bool{}
+	for _, name := range samples(t) {
+		raw := readSample(t, name)
+		ev, _, err := n.Normalize(raw, testMeta)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		old, had := before[name]
+		switch {
+		case had && old == ev.GroupingKey:
+			if listed[name] {
+				t.Errorf("%s: listed in CHANGES.md but its key %q did not change", name, old)
+			}
+		case !listed[name]:
+			t.Errorf("%s: grouping key %q, was %q (had a key: %v), and CHANGES.md does not say why", name, ev.GroupingKey, old, had)
+		case ev.Rule != RuleSyntheticMessage:
+			t.Errorf("%s: key changed under rule %q; only %q may change keys", name, ev.Rule, RuleSyntheticMessage)
+		case had && ev.PreviousGroupingKey != old:
+			t.Errorf("%s: previous key %q, want the recorded %q", name, ev.PreviousGroupingKey, old)
+		}
+		seen[name] = true
+	}
+	for name := range before {
+		if !seen[name] {
+			t.Errorf("%s: recorded in keys-bugsink-v2.json but no longer a sample", name)
+		}
+	}
+	for name := range listed {
+		if !seen[name] {
+			t.Errorf("%s: listed in CHANGES.md but not a sample", name)
+		}
+	}
 }

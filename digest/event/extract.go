@@ -38,6 +38,13 @@ type doc struct {
 	logentryOut    *fastjson.Value
 	logentryStr    string
 	hasLogentryStr bool
+
+	// keyType, when set, is the type the default grouper keys on instead
+	// of the calculated one (a synthetic exception titled "<file> in
+	// <function>" still keys on the function, with an empty value).
+	// prevKeyType set means RuleSyntheticMessage changed the event's key,
+	// and the key before it was (prevKeyType, "").
+	keyType, prevKeyType string
 }
 
 // index records the first occurrence of every top-level key Normalize uses.
@@ -138,7 +145,7 @@ func (d *doc) extract(m Meta) *Event {
 	d.planMessage()
 
 	d.calculate(ev)
-	ev.GroupingKey, ev.GroupingMechanism = groupingKey(d.fingerprint, ev)
+	d.group(ev)
 	d.crashFrame(ev)
 	if mech := get(d.mainException(), "mechanism"); mech != nil {
 		switch typeOf(get(mech, "handled")) {

@@ -16,29 +16,40 @@ const (
 	keyJoiner = " \u22c4 "
 )
 
+// group sets the event's grouping key and mechanism, and its previous key
+// when RuleSyntheticMessage changed it.
+func (d *doc) group(ev *Event) {
+	def, mech := d.defaultKey(ev)
+	ev.GroupingKey, ev.GroupingMechanism = groupingKey(d.fingerprint, def, mech)
+	ev.fingerprinted = ev.GroupingKey != def
+	if d.prevKeyType != "" {
+		if prev, _ := groupingKey(d.fingerprint, title(d.prevKeyType, "", false), MechanismV2); prev != ev.GroupingKey {
+			ev.PreviousGroupingKey = prev
+		}
+	}
+}
+
 // groupingKey returns the event's grouping key and mechanism. A non-empty
 // fingerprint list makes the key (each part as text, "{{ default }}"
-// replaced by the default key); otherwise the default grouper does.
-func groupingKey(fp *fastjson.Value, ev *Event) (key, mechanism string) {
+// replaced by def, the default grouper's key, of mechanism defMech);
+// otherwise def does.
+func groupingKey(fp *fastjson.Value, def, defMech string) (key, mechanism string) {
 	var parts []*fastjson.Value
 	if typeOf(fp) == fastjson.TypeArray {
 		parts, _ = fp.Array()
 	}
 	if len(parts) == 0 {
-		return defaultKey(ev), MechanismV2
+		return def, defMech
 	}
 	var b strings.Builder
 	mechanism = MechanismNone
-	def := ""
 	for i, p := range parts {
 		if i > 0 {
 			b.WriteString(keyJoiner)
 		}
 		s := pyStr(p)
 		if s == DefaultFingerprint {
-			if mechanism == MechanismNone {
-				def, mechanism = defaultKey(ev), MechanismV2
-			}
+			mechanism = defMech
 			s = def
 		}
 		b.WriteString(s)
@@ -46,16 +57,27 @@ func groupingKey(fp *fastjson.Value, ev *Event) (key, mechanism string) {
 	if strings.Trim(b.String(), keyJoiner) == "" {
 		// A fingerprint of only empty strings would put every such event of
 		// the project into one issue keyed by nothing: group it normally.
-		return defaultKey(ev), MechanismV2
+		return def, defMech
 	}
 	return b.String(), mechanism
 }
 
-// defaultKey is the bugsink-v2 default grouper: the title built from the
-// calculated type and the normalised calculated value (reference §5.3). It
-// has no transaction part.
-func defaultKey(ev *Event) string {
-	return title(ev.CalculatedType, NormalizeValue(ev.CalculatedValue), ev.CalculatedType == typeLog)
+// defaultKey is the default grouper. For bugsink-v2 it is the title built
+// from the calculated type and the normalised calculated value (reference
+// §5.3), without a transaction part. For RuleSyntheticMessage it is
+// "Log Message: <normalised message> ⋄ in <function>": one message from two
+// functions is two issues, two messages from one function too. The
+// "Log Message: " prefix keeps such keys apart from the bugsink-v2 key of a
+// plain log message.
+func (d *doc) defaultKey(ev *Event) (string, string) {
+	typ, val := ev.CalculatedType, ev.CalculatedValue
+	if d.keyType != "" {
+		typ, val = d.keyType, ""
+	}
+	if ev.Rule == RuleSyntheticMessage {
+		return typeLog + ": " + NormalizeValue(val) + keyJoiner + "in " + ev.SyntheticFunction, MechanismMessage
+	}
+	return title(typ, NormalizeValue(val), typ == typeLog), MechanismV2
 }
 
 // NormalizeValue is the bugsink-v2 value normalisation: keep the first two

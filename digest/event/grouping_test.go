@@ -1,6 +1,9 @@
 package event
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestGroupingKey(t *testing.T) {
 	const exc = `"exception":{"values":[{"type":"KeyError","value":"user 42 not found"}]}`
@@ -21,6 +24,22 @@ func TestGroupingKey(t *testing.T) {
 		{"logentry template groups across params", `{"logentry":{"message":"Hello %s","formatted":"Hello world"}}`, "Hello %s", MechanismV2},
 		{"synthetic key is the function", `{"exception":{"values":[{"type":"SIGSEGV","value":"Segfault","mechanism":{"synthetic":true},"stacktrace":{"frames":[{"function":"f","in_app":true}]}}]}}`,
 			"f", MechanismV2},
+		{"message with synthetic exception: message and function", `{"message":"Disk at 91%","exception":{"values":[{"value":"Disk at 91%","mechanism":{"synthetic":true},"stacktrace":{"frames":[{"function":"checkDisk","in_app":true}]}}]}}`,
+			"Log Message: Disk at <int>% ⋄ in checkDisk", MechanismMessage},
+		{"message with synthetic exception and no frames", `{"exception":{"values":[{"value":"hello","mechanism":{"synthetic":true}}]}}`,
+			"Log Message: hello ⋄ in <unknown>", MechanismMessage},
+		{"message with synthetic exception under a fingerprint with the default", `{"fingerprint":["{{ default }}","eu"],"message":"hi","exception":{"values":[{"value":"hi","mechanism":{"synthetic":true},"stacktrace":{"frames":[{"function":"f"}]}}]}}`,
+			"Log Message: hi ⋄ in f ⋄ eu", MechanismMessage},
+		{"message with synthetic exception under a custom fingerprint", `{"fingerprint":["mine"],"message":"hi","exception":{"values":[{"value":"hi","mechanism":{"synthetic":true},"stacktrace":{"frames":[{"function":"f"}]}}]}}`,
+			"mine", MechanismNone},
+		{"message from minified JavaScript: the SDK's top frame is skipped", `{"platform":"javascript","message":"hi","exception":{"values":[{"type":null,"value":"hi","mechanism":{"synthetic":true},"stacktrace":{"frames":[` +
+			`{"function":"?","filename":"<anonymous>","in_app":true},{"function":"window.run","in_app":true},{"function":"cs","in_app":true},{"function":"Be","in_app":true}]}}]}}`,
+			"Log Message: hi ⋄ in cs", MechanismMessage},
+		{"message from readable JavaScript: the top frame is the caller", `{"platform":"javascript","message":"hi","exception":{"values":[{"value":"hi","mechanism":{"synthetic":true},"stacktrace":{"frames":[` +
+			`{"function":"main","in_app":true},{"function":"checkDisk","in_app":true}]}}]}}`,
+			"Log Message: hi ⋄ in checkDisk", MechanismMessage},
+		{"minified synthetic keeps the function as key", `{"platform":"javascript","exception":{"values":[{"type":"Error","mechanism":{"synthetic":true},"stacktrace":{"frames":[{"filename":"b.js","function":"wt","in_app":true}]}}]}}`,
+			"wt", MechanismV2},
 		{"multi-line value: first line of the first two", `{"exception":[{"type":"E","value":"first 1\n\nsecond 2\nthird"}]}`, "E: first <int>", MechanismV2},
 		{"single line with trailing newline gets the marker", `{"exception":[{"type":"E","value":"boom\n"}]}`, "E: boom...", MechanismV2},
 	} {
@@ -68,5 +87,41 @@ func TestFirstLines(t *testing.T) {
 		if got := firstLines(tt.in, 2); got != tt.want {
 			t.Errorf("firstLines(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestMessageGrouping checks the message rule's promises: two messages from
+// one function are two issues, one message from two calls in one function
+// is one, one message from two functions is two; and the previous key
+// (bugsink-v2's function name) is kept for the transition.
+func TestMessageGrouping(t *testing.T) {
+	msg := func(text, fn string, line int) *Event {
+		return normalize(t, fmt.Sprintf(`{"platform":"node","message":%q,"exception":{"values":[{"value":%q,`+
+			`"stacktrace":{"frames":[{"function":"main","in_app":true},{"function":%q,"lineno":%d,"in_app":true}]},"mechanism":{"type":"generic","handled":true,"synthetic":true}}]}}`,
+			text, text, fn, line))
+	}
+	a1, a2 := msg("disk full on /var", "checkDisk", 10), msg("disk full on /var", "checkDisk", 12)
+	b := msg("disk almost full on /var", "checkDisk", 14)
+	c := msg("disk full on /var", "cleanup", 10)
+	if a1.GroupingKey != a2.GroupingKey {
+		t.Errorf("one message from two calls in one function: keys %q and %q, want one", a1.GroupingKey, a2.GroupingKey)
+	}
+	if a1.GroupingKey == b.GroupingKey {
+		t.Errorf("two messages from one function share the key %q", b.GroupingKey)
+	}
+	if a1.GroupingKey == c.GroupingKey {
+		t.Errorf("one message from two functions shares the key %q", c.GroupingKey)
+	}
+	for _, ev := range []*Event{a1, b} {
+		if ev.PreviousGroupingKey != "checkDisk" || ev.Rule != RuleSyntheticMessage || ev.SyntheticFunction != "checkDisk" {
+			t.Errorf("%s: previous key %q, rule %q, function %q", ev.Title, ev.PreviousGroupingKey, ev.Rule, ev.SyntheticFunction)
+		}
+	}
+	if a1.Title != "disk full on /var" || a1.MessageSource != SourceMessage {
+		t.Errorf("title %q from %q", a1.Title, a1.MessageSource)
+	}
+	plain := normalize(t, `{"message":"disk full on /var"}`)
+	if plain.PreviousGroupingKey != "" || plain.Rule != RuleLogMessage || plain.GroupingKey == a1.GroupingKey {
+		t.Errorf("plain log message: rule %q, key %q, previous %q", plain.Rule, plain.GroupingKey, plain.PreviousGroupingKey)
 	}
 }

@@ -17,58 +17,114 @@ const (
 	maxFrameField = 255
 )
 
-// calculate sets CalculatedType, CalculatedValue and Title (reference §5.4).
-func (d *doc) calculate(ev *Event) {
-	typ, val, isLog := d.typeAndValue(ev.Platform)
-	ev.CalculatedType, ev.CalculatedValue = typ, val
-	ev.Title = title(typ, val, isLog)
-}
+// Rules that make an event's calculated type, value, title and default
+// grouping key; Event.Rule names the one that applied.
+const (
+	// RuleException: the main exception's type and value (reference §5.4).
+	RuleException = "exception"
+	// RuleLogMessage: no exception; the log message (§5.4).
+	RuleLogMessage = "log message"
+	// RuleSynthetic: a synthetic exception without a message is named
+	// after the crash frame's function (§5.4), with the file or module in
+	// front when that name is minified or unknown.
+	RuleSynthetic = "synthetic exception"
+	// RuleSyntheticMessage: a synthetic exception that carries a message
+	// (what captureMessage of @sentry/node and @sentry/browser 11 sends)
+	// is a log message: titled by its text and grouped by its text and
+	// the crash frame's function. This departs from Bugsink, which names
+	// it after the function alone.
+	RuleSyntheticMessage = "message with synthetic exception"
+)
 
-// typeAndValue returns the calculated type and value and whether the event
-// is a log message rather than an exception.
-func (d *doc) typeAndValue(platform string) (typ, val string, isLog bool) {
-	if !d.excPresent {
-		return typeLog, d.logMessage(), true
-	}
-	main := d.mainException()
-	if main == nil {
-		return typeUnknown, "", false
-	}
-	if typeOf(get(get(main, "mechanism"), "synthetic")) == fastjson.TypeTrue {
+// Where the message of a RuleSyntheticMessage or RuleLogMessage event came
+// from (Event.MessageSource).
+const (
+	SourceLogentryMessage   = "logentry.message"
+	SourceLogentryFormatted = "logentry.formatted"
+	SourceMessage           = "message"
+	SourceExceptionValue    = "exception value"
+)
+
+// calculate sets Rule, CalculatedType, CalculatedValue and Title
+// (reference §5.4 and the rules above), and d.keyType and d.prevKeyType
+// (see doc).
+func (d *doc) calculate(ev *Event) {
+	isLog := false
+	ev.CalculatedType, ev.CalculatedValue = typeUnknown, ""
+	switch main := d.mainException(); {
+	case !d.excPresent:
+		ev.Rule, isLog = RuleLogMessage, true
+		msg, src, ok := d.logMessage()
+		if !ok {
+			msg = noLogMessage
+		}
+		ev.CalculatedType, ev.CalculatedValue, ev.MessageSource = typeLog, msg, src
+	case main == nil:
+		ev.Rule = RuleException
+	case typeOf(get(get(main, "mechanism"), "synthetic")) == fastjson.TypeTrue:
 		// A synthetic exception's type and value are platform labels
 		// (SIGSEGV, "Segfault"); the crash frame's function names it.
-		fn := syntheticFunction(d.frames(), platform)
+		fn, frame := syntheticFunction(d.frames(), ev.Platform)
 		if fn == "" {
 			fn = typeUnknown
 		}
-		return truncate(fn, maxTypeLen), "", false
-	}
-	switch t := get(main, "type"); typeOf(t) {
-	case fastjson.TypeNull:
-	case fastjson.TypeString:
-		typ = strOf(t)
+		fn = truncate(fn, maxTypeLen)
+		ev.SyntheticFunction = fn
+		if msg, src, ok := d.syntheticMessage(main); ok {
+			ev.Rule, isLog = RuleSyntheticMessage, true
+			ev.CalculatedType, ev.CalculatedValue, ev.MessageSource = typeLog, msg, src
+			d.prevKeyType = fn
+			if caller := messageCaller(d.frames(), ev.Platform); caller != "" {
+				ev.SyntheticFunction = truncate(caller, maxTypeLen)
+			}
+			break
+		}
+		ev.Rule = RuleSynthetic
+		ev.CalculatedType = fn
+		if unreadableFunction(fn, frame, ev.Platform) {
+			// "?" or "wt" alone says nothing: say where it is ("?" when
+			// the frame does not say either, as the crash line does). The
+			// key stays the function, as before.
+			where := frameWhere(frame)
+			if where == "" {
+				where = "?"
+			}
+			ev.CalculatedType = truncate(where+" in "+fn, maxTypeLen)
+			d.keyType = fn
+		}
 	default:
-		typ = pyStr(t)
+		ev.Rule = RuleException
+		var typ, val string
+		switch t := get(main, "type"); typeOf(t) {
+		case fastjson.TypeNull:
+		case fastjson.TypeString:
+			typ = strOf(t)
+		default:
+			typ = pyStr(t)
+		}
+		if typ == "" {
+			typ = typeDefault
+		}
+		switch v := get(main, "value"); typeOf(v) {
+		case fastjson.TypeNull:
+		case fastjson.TypeString:
+			val = strOf(v)
+		default:
+			val = pyStr(v)
+		}
+		ev.CalculatedType, ev.CalculatedValue = truncate(typ, maxTypeLen), truncateEllipsis(val, maxValueLen)
 	}
-	if typ == "" {
-		typ = typeDefault
-	}
-	switch v := get(main, "value"); typeOf(v) {
-	case fastjson.TypeNull:
-	case fastjson.TypeString:
-		val = strOf(v)
-	default:
-		val = pyStr(v)
-	}
-	return truncate(typ, maxTypeLen), truncateEllipsis(val, maxValueLen), false
+	ev.Title = title(ev.CalculatedType, ev.CalculatedValue, isLog)
 }
 
-// logMessage returns the value of a log-message event: the first line of
-// the first non-empty of logentry.message, logentry.formatted and the
-// top-level message, stripped and cut to 1024 characters. It reads the
-// planned (normalised) shapes; see planMessage for why that equals reading
-// message.message and message.formatted of the raw event.
-func (d *doc) logMessage() string {
+// logMessage returns the message of a log-message event and where it came
+// from: the first line of the first non-empty of logentry.message,
+// logentry.formatted and the top-level message, stripped and cut to 1024
+// characters; ok is false when there is none. It reads the planned
+// (normalised) shapes; see planMessage for why that equals reading
+// message.message and message.formatted of the raw event (and why an
+// object "message" is named as the logentry it is stored as).
+func (d *doc) logMessage() (msg, source string, ok bool) {
 	cands := [3]string{}
 	if d.logentryOut != nil {
 		cands[0] = strOf(get(d.logentryOut, "message"))
@@ -79,12 +135,116 @@ func (d *doc) logMessage() string {
 	if d.hasMessageOut {
 		cands[2] = d.messageOut
 	}
-	for _, s := range cands {
+	sources := [3]string{SourceLogentryMessage, SourceLogentryFormatted, SourceMessage}
+	for i, s := range cands {
 		if s = strings.TrimSpace(s); s != "" {
-			return truncate(strings.TrimSpace(firstLine(s)), maxValueLen)
+			return firstLineCut(s), sources[i], true
 		}
 	}
-	return noLogMessage
+	return "", "", false
+}
+
+// syntheticMessage returns the message a synthetic exception carries: the
+// event's log message, else the exception's own value when it has no type
+// (the JavaScript SDKs' captureMessage). A typed synthetic exception's value
+// ("Segfault", "Fatal Error: EXCEPTION_ACCESS_VIOLATION_WRITE") is a
+// platform label, not a message.
+func (d *doc) syntheticMessage(main *fastjson.Value) (msg, source string, ok bool) {
+	if msg, source, ok = d.logMessage(); ok {
+		return msg, source, true
+	}
+	if t := get(main, "type"); typeOf(t) != fastjson.TypeNull && !(typeOf(t) == fastjson.TypeString && strOf(t) == "") {
+		return "", "", false
+	}
+	v := get(main, "value")
+	if typeOf(v) != fastjson.TypeString {
+		return "", "", false
+	}
+	if s := strings.TrimSpace(strOf(v)); s != "" {
+		return firstLineCut(s), SourceExceptionValue, true
+	}
+	return "", "", false
+}
+
+// messageCaller returns the function that sent a message on JavaScript
+// when the crash frame is the SDK's own captureMessage, minified: the
+// browser SDKs drop their captureMessage frame by its name, which a
+// minifier has changed ("Be"), so the top frame then is the SDK's and the
+// one below it the caller's. It returns "" when the top frame is not a
+// minified JavaScript one (the crash frame stands).
+func messageCaller(frames []*fastjson.Value, platform string) string {
+	var objs []*fastjson.Value
+	for _, f := range frames {
+		if typeOf(f) == fastjson.TypeObject {
+			objs = append(objs, f)
+		}
+	}
+	if len(objs) < 2 {
+		return ""
+	}
+	top := objs[len(objs)-1]
+	fn := frameFunction(top, platform)
+	if strings.Trim(fn, "?") == "" || !unreadableFunction(fn, top, platform) {
+		return ""
+	}
+	caller, _ := syntheticFunction(objs[:len(objs)-1], platform)
+	return caller
+}
+
+// firstLineCut returns the stripped first line of s cut to maxValueLen
+// characters.
+func firstLineCut(s string) string {
+	return truncate(strings.TrimSpace(firstLine(s)), maxValueLen)
+}
+
+// unreadableFunction reports whether the function name fn of frame tells a
+// reader nothing on its own: "?" (an unsymbolicated native frame), or, on
+// JavaScript, a minifier's name of one or two characters ("wt", "e").
+func unreadableFunction(fn string, frame *fastjson.Value, platform string) bool {
+	if strings.Trim(fn, "?") == "" {
+		return true
+	}
+	if p := strOf(get(frame, "platform")); p != "" {
+		platform = p
+	}
+	switch platform {
+	case "javascript", "node":
+	default:
+		return false
+	}
+	if len(fn) > 2 {
+		return false
+	}
+	for i := 0; i < len(fn); i++ {
+		c := fn[i]
+		if !(c == '_' || c == '$' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// frameWhere returns the frame's module, else the last element of its file
+// name, absolute path or native package (without a query or fragment),
+// else "".
+func frameWhere(frame *fastjson.Value) string {
+	if m := strings.TrimSpace(strOf(get(frame, "module"))); m != "" {
+		return m
+	}
+	var f string
+	for _, k := range [...]string{"filename", "abs_path", "package"} {
+		if f = strings.TrimSpace(strOf(get(frame, k))); f != "" {
+			break
+		}
+	}
+	if i := strings.IndexAny(f, "?#"); i >= 0 {
+		f = f[:i]
+	}
+	f = strings.TrimRight(f, "/\\")
+	if i := strings.LastIndexAny(f, "/\\"); i >= 0 {
+		f = f[i+1:]
+	}
+	return f
 }
 
 // title returns the display title: "<type>: <first line of value>", just the
@@ -151,9 +311,10 @@ func (d *doc) crashFrame(ev *Event) {
 }
 
 // syntheticFunction returns the function of the last in-app frame that has a
-// usable function name, else of the last frame that has one, else "".
-func syntheticFunction(frames []*fastjson.Value, platform string) string {
-	fallback := ""
+// usable function name, else of the last frame that has one, else "", and
+// that frame.
+func syntheticFunction(frames []*fastjson.Value, platform string) (string, *fastjson.Value) {
+	fallback, fallbackFrame := "", (*fastjson.Value)(nil)
 	for i := len(frames) - 1; i >= 0; i-- {
 		f := frames[i]
 		if typeOf(f) != fastjson.TypeObject {
@@ -164,13 +325,13 @@ func syntheticFunction(frames []*fastjson.Value, platform string) string {
 			continue
 		}
 		if typeOf(get(f, "in_app")) == fastjson.TypeTrue {
-			return fn
+			return fn, f
 		}
 		if fallback == "" {
-			fallback = fn
+			fallback, fallbackFrame = fn, f
 		}
 	}
-	return fallback
+	return fallback, fallbackFrame
 }
 
 // frameFunction returns the frame's function name, trimmed for its

@@ -54,11 +54,38 @@ func TestTypeAndValue(t *testing.T) {
 		{"synthetic false is ignored", `{"exception":{"values":[{"type":"E","value":"v","mechanism":{"synthetic":false},"stacktrace":{"frames":[{"function":"f"}]}}]}}`,
 			"E", "v", "E: v", "f"},
 		// @sentry/node 11.12's captureMessage: an exception without a type,
-		// marked synthetic, with the caller's frame. §5.4 names synthetic
-		// exceptions after the crash frame's function.
+		// marked synthetic, with the caller's frame, and the message. It is
+		// a log message (RuleSyntheticMessage), not the function's name.
 		{"node captureMessage", `{"message":"Disk usage above 90% on /var/lib/data","exception":{"values":[{"value":"Disk usage above 90% on /var/lib/data",` +
 			`"stacktrace":{"frames":[{"filename":"/app/client.js","module":"client","function":"main","in_app":true}]},"mechanism":{"type":"generic","handled":true,"synthetic":true}}]}}`,
-			"main", "", "main", "main"},
+			"Log Message", "Disk usage above 90% on /var/lib/data", "Disk usage above 90% on /var/lib/data", "main"},
+		{"synthetic: the untyped exception's value is the message", `{"exception":{"values":[{"value":"browser says hello\nsecond line",` +
+			`"stacktrace":{"frames":[{"filename":"http://127.0.0.1/app.js","function":"wt","in_app":true}]},"mechanism":{"type":"generic","synthetic":true}}]},"platform":"javascript"}`,
+			"Log Message", "browser says hello", "browser says hello", "wt"},
+		{"synthetic: logentry template wins over its params", `{"logentry":{"message":"disk %s full","params":["/var"],"formatted":"disk /var full"},` +
+			`"exception":{"values":[{"value":"disk /var full","mechanism":{"synthetic":true},"stacktrace":{"frames":[{"function":"check","in_app":true}]}}]}}`,
+			"Log Message", "disk %s full", "disk %s full", "check"},
+		{"synthetic: a typed value is a label, not a message", `{"exception":{"values":[{"type":"SIGSEGV","value":"Segfault","mechanism":{"synthetic":true},` +
+			`"stacktrace":{"frames":[{"function":"crash_here","in_app":true}]}}]}}`,
+			"crash_here", "", "crash_here", "crash_here"},
+		{"synthetic: minified name gets its file", `{"platform":"javascript","exception":{"values":[{"type":"Error","mechanism":{"synthetic":true},` +
+			`"stacktrace":{"frames":[{"filename":"http://127.0.0.1:8080/static/bundle.min.js?v=3","function":"wt","in_app":true}]}}]}}`,
+			"bundle.min.js in wt", "", "bundle.min.js in wt", "wt"},
+		{"synthetic: minified name gets its module", `{"platform":"node","exception":{"values":[{"type":"Error","mechanism":{"synthetic":true},` +
+			`"stacktrace":{"frames":[{"filename":"/app/dist/x.js","module":"dist:x","function":"e","in_app":true}]}}]}}`,
+			"dist:x in e", "", "dist:x in e", "e"},
+		{"synthetic: ? gets its file on any platform", `{"platform":"native","exception":{"values":[{"type":"SIGSEGV","value":"Segfault","mechanism":{"synthetic":true},` +
+			`"stacktrace":{"frames":[{"filename":"C:\\app\\crash.dll","function":"?","in_app":true}]}}]}}`,
+			"crash.dll in ?", "", "crash.dll in ?", "?"},
+		{"synthetic: short names elsewhere are names", `{"platform":"native","exception":{"values":[{"type":"SIGSEGV","mechanism":{"synthetic":true},` +
+			`"stacktrace":{"frames":[{"filename":"a.c","function":"f","in_app":true}]}}]}}`,
+			"f", "", "f", "f"},
+		{"synthetic: minified without file or module", `{"platform":"javascript","exception":{"values":[{"type":"Error","mechanism":{"synthetic":true},` +
+			`"stacktrace":{"frames":[{"function":"wt","in_app":true}]}}]}}`,
+			"? in wt", "", "? in wt", "wt"},
+		{"synthetic: ? in a native package", `{"platform":"native","exception":{"values":[{"type":"SIGSEGV","mechanism":{"synthetic":true},` +
+			`"stacktrace":{"frames":[{"package":"/usr/lib/libcrash.so","function":"??","in_app":true}]}}]}}`,
+			"libcrash.so in ??", "", "libcrash.so in ??", "??"},
 		{"log: logentry.message before formatted", `{"logentry":{"message":"Hello %s","formatted":"Hello world","params":["world"]},"message":"x"}`,
 			"Log Message", "Hello %s", "Hello %s", ""},
 		{"log: logentry.formatted before message", `{"logentry":{"formatted":"Hello world"},"message":"x"}`,
