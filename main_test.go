@@ -80,7 +80,7 @@ func (ts *testServer) apiGet(t *testing.T, path string, v any) int {
 }
 
 // waitDigested waits until the spool is drained.
-func (ts *testServer) drain(t *testing.T) {
+func (ts *testServer) drain(t testing.TB) {
 	t.Helper()
 	if err := ts.worker.Drain(); err != nil {
 		t.Fatalf("Drain: %v", err)

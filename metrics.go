@@ -49,6 +49,7 @@ func (w *Watch) writeMetrics(p *promWriter) {
 			p.sample("tinysink_events_refused_total", float64(c.RefusedAdmission), "reason", "admission")
 		}
 		p.one("tinysink_envelope_items_dropped_total", "counter", "Envelope items read and discarded (not events, or extra events).", float64(c.Dropped))
+		p.one("tinysink_envelope_items_kept_total", "counter", "Envelope items that are not events spooled for their summaries (transactions, spans, check-ins, feedback).", float64(c.Items))
 	}
 
 	// Digest.

@@ -253,6 +253,7 @@ func TestSDKWireReplay(t *testing.T) {
 		results[i].Title = iss.Title()
 	}
 	sort.Slice(results, func(i, j int) bool { return results[i].Label < results[j].Label })
+	checkWireHealth(t, ts)
 	got, _ := json.MarshalIndent(results, "", "  ")
 	got = append(got, '\n')
 	golden := filepath.Join("testdata", "sdk-wire.golden.json")

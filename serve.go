@@ -270,6 +270,7 @@ func (s *server) serve(ctx context.Context) error {
 			}
 		})
 	}
+	wg.Go(func() { s.worker.RunScheduler(wctx) }) // cron monitors, waiting feedback
 	wg.Go(func() { vacuumUploads(wctx, s.db, s.log.With("component", "retention")) })
 	wg.Go(func() {
 		s.db.KeepMaxDisk(wctx, s.ops.cfg.MaxDisk, func() int64 { return s.worker.Stats().Batches }, s.log.With("component", "retention"))

@@ -242,7 +242,11 @@ func discordPayload(m *message) any {
 		Fields: []discordField{{Name: "Project", Value: truncate(m.ProjectName, 1024), Inline: true}},
 	}
 	if m.UnmuteReason != "" {
-		e.Fields = append(e.Fields, discordField{Name: "Unmute reason", Value: truncate(m.UnmuteReason, 1024)})
+		name := "Unmute reason"
+		if m.Reason == store.ReasonFeedback {
+			name = "Feedback"
+		}
+		e.Fields = append(e.Fields, discordField{Name: name, Value: truncate(m.UnmuteReason, 1024)})
 	}
 	return struct {
 		Embeds []discordEmbed `json:"embeds"`

@@ -15,7 +15,9 @@ const reasonTest = "TEST"
 
 // message is one alert as every backend renders it.
 type message struct {
-	Reason       string // store.ReasonNew, ReasonRegressed, ReasonUnmuted or reasonTest
+	Reason string // store.ReasonNew, ReasonRegressed, ReasonUnmuted, ReasonFeedback or reasonTest
+	// UnmuteReason says why an unmuted issue was unmuted; for user
+	// feedback it is the feedback, with who gave it.
 	UnmuteReason string
 	Title        string // the issue's title, control characters replaced
 	ProjectName  string
@@ -35,6 +37,8 @@ func (m *message) State() string {
 		return "Regression"
 	case store.ReasonUnmuted:
 		return "Unmuted issue"
+	case store.ReasonFeedback:
+		return "User feedback"
 	}
 	return "Test message"
 }
@@ -49,9 +53,13 @@ func (m *message) EventCount() int64 { return m.issue.DigestedEventCount }
 func (m *message) FirstSeen() time.Time { return m.issue.FirstSeen.UTC() }
 
 func (s *Sender) newMessage(p *store.Project, iss *store.Issue, a *store.Alert) *message {
+	detail := a.UnmuteReason
+	if f := a.Feedback; f != nil {
+		detail = feedbackLine(f)
+	}
 	return &message{
 		Reason:       a.Reason,
-		UnmuteReason: oneLine(a.UnmuteReason),
+		UnmuteReason: oneLine(detail),
 		Title:        oneLine(iss.Title()),
 		ProjectName:  oneLine(p.Name),
 		URL:          s.baseURL + "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/",
@@ -96,4 +104,16 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + "…"
+}
+
+// feedbackLine is user feedback as one line: `Jane <jane@x>: "It broke"`.
+func feedbackLine(f *store.Feedback) string {
+	who := f.Name
+	if f.Email != "" {
+		who = strings.TrimSpace(who + " <" + f.Email + ">")
+	}
+	if who == "" {
+		who = "A user"
+	}
+	return who + ": \"" + truncate(f.Message, 900) + "\""
 }

@@ -207,6 +207,14 @@ type item struct {
 	ev         *event.Event
 	body       []byte        // compressed, see store.CompressBody
 	fail       *eventFailure // set when preparing it failed (see isolate.go)
+	// typ and raw are set for a record that is not an event: its item
+	// type and payload (items.go).
+	typ string
+	raw []byte
+	// norm is the worker's normaliser, for the events an item that is not
+	// an event may cause (a cron monitor's failure); the worker's lock
+	// serialises its users.
+	norm *event.Normalizer
 }
 
 // Batch digests one batch and returns how many spool records it consumed.
@@ -354,6 +362,10 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 		it := &item{project: r.Project, eventID: r.EventID, ingestedAt: r.IngestedAt, digestedAt: now, at: at, next: rnext}
 		at = rnext
 		items = append(items, it)
+		if r.Type != "" {
+			it.typ, it.raw, it.norm = r.Type, bytes.Clone(r.Payload), w.norm
+			return nil
+		}
 		body, fail := w.normalize(r, it, scrubs)
 		if fail != nil {
 			// Set aside when the batch commits (commitAll).

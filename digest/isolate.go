@@ -188,6 +188,9 @@ func (w *Worker) commit(items []*item, res *outcome) error {
 			if fail != nil {
 				return &itemError{index: i, fail: fail}
 			}
+			if it.typ != "" {
+				continue // not an event (items.go)
+			}
 			if ok {
 				stored++
 				touched[it.project] = true
@@ -224,6 +227,12 @@ func digestItem(tx *store.Tx, it *item) (ok bool, fail *eventFailure) {
 	defer recoverEvent(&fail, &stage)
 	if testHookDigest != nil {
 		testHookDigest(it)
+	}
+	if it.typ != "" {
+		if err := digestTyped(tx, it); err != nil {
+			return false, &eventFailure{stage: stage, err: err}
+		}
+		return false, nil
 	}
 	ok, err := digestOne(tx, it)
 	if err != nil {

@@ -44,8 +44,12 @@
 // the quota reasons "project_quota" and "org_quota" the error event
 // categories, "<seconds>:error;default;security:<project|organization>:<reason>";
 // for any other reason (memory) empty categories, meaning all of them,
-// "<seconds>::organization:<reason>". The body is not read. Config.OnAccept
-// is called for every event spooled, so quotas are counted at ingest.
+// "<seconds>::organization:<reason>". The body is not read, except for an
+// envelope over a quota: quotas count events, so its event items are read
+// into the void and its other kept items (sessions, client reports) are
+// spooled, with a 200 carrying the same X-Sentry-Rate-Limits; an envelope
+// with nothing else gets the 429. Config.OnAccept is called for every
+// event spooled, so quotas are counted at ingest.
 //
 // # Bodies
 //

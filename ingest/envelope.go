@@ -14,18 +14,22 @@ import (
 )
 
 // handleEnvelope serves POST /api/{project_id}/envelope/: it spools every
-// event item, each as its own event, and drops every other item after
-// reading it.
+// event item, each as its own event, spools the other items it keeps
+// (items.go) each as a record of its type, and drops every other item
+// after reading it.
 func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	project, err := projectID(r)
 	if err != nil {
 		return err
 	}
 	// With the key in the query or a header, refuse before reading the body.
+	// A quota refusal is for the event categories only (quotaErr): the
+	// envelope is read for its other items.
 	key := requestKey(r)
 	cost := h.cost(r)
+	var quotaErr error
 	if key != "" {
-		if err := h.authorize(r, project, key); err != nil {
+		if quotaErr, err = quotaOnly(h.authorize(r, project, key)); err != nil {
 			return err
 		}
 	}
@@ -54,7 +58,7 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		if p.dsnKey == "" {
 			return errNoKey
 		}
-		if err := h.authorize(r, project, p.dsnKey); err != nil {
+		if quotaErr, err = quotaOnly(h.authorize(r, project, p.dsnKey)); err != nil {
 			return err
 		}
 		release, err := h.reserve(project, cost)
@@ -71,10 +75,22 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		payloadID, payload := prepareEvent(payload)
 		return h.spoolEvent(r, project, ids.pick(payloadID), payload)
 	}
+	p.refuseEvents = quotaErr != nil
+	p.other = func(typ string, payload []byte) error {
+		kept, err := h.spoolItem(r, project, typ, payload)
+		if err == nil && !kept {
+			p.noteDropped(typ) // not JSON: counted with the dropped items
+		}
+		if kept {
+			p.otherKept++
+		}
+		return err
+	}
 	// Attachments go to disk as they are read, and belong to the last
 	// event of the envelope (or to one made for a minidump sent alone).
+	// Over the event quota they are dropped with the events.
 	var aw *attach.Writer
-	if h.attach != nil {
+	if h.attach != nil && quotaErr == nil {
 		p.attach = func(hdr *header, r io.Reader) error {
 			if aw == nil {
 				var err error
@@ -101,41 +117,61 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	err = p.readItems(ev, spoolOne)
 	h.dropped.Add(int64(p.dropped))
 	if err != nil {
-		return err
+		// A malformed item past which nothing can be read drops the rest
+		// of the envelope, not what came before it.
+		var ie *ingestError
+		if !p.framing || !errors.As(err, &ie) || ie.kind != malformed || !p.anyGood() {
+			return err
+		}
+		p.problem("", "The rest of the envelope was dropped: "+ie.msg)
 	}
 	b.Close() // free the decoder (br, zstd: up to 16 MiB) before waiting for the disk
+	var last []byte
+	var lastID string
+	if p.pending {
+		payloadID, payload := prepareEvent(ev.b)
+		last, lastID = payload, ids.pick(payloadID)
+	}
+	committed := false
 	if aw != nil && len(aw.Items()) > 0 {
 		dump, hasDump := aw.Minidump()
-		var payload []byte
-		switch {
-		case p.pending:
-			payload = ev.b
-		case hasDump:
-			payload = []byte(`{"platform":"native","level":"fatal"}`)
-		default:
+		if last == nil && hasDump {
+			payloadID, payload := prepareEvent([]byte(`{"platform":"native","level":"fatal"}`))
+			last, lastID = payload, ids.pick(payloadID)
+		}
+		if last == nil {
 			h.dropped.Add(int64(len(aw.Items()))) // attachments without an event
-			return writeID(w, ids.first())
-		}
-		payloadID, payload := prepareEvent(payload)
-		id := ids.pick(payloadID)
-		if hasDump {
-			payload = markMinidump(payload, dump.N)
-		}
-		if err := aw.Commit(id); err != nil {
-			return &ingestError{kind: unavailable, msg: "Could not store the attachments; try again later", err: err}
-		}
-		if err := h.spoolEvent(r, project, id, payload); err != nil {
-			h.attach.Delete(project, id)
-			return err
-		}
-		return writeID(w, ids.first())
-	}
-	if p.pending {
-		if err := spoolOne(ev.b); err != nil {
-			return err
+		} else {
+			if hasDump {
+				last = markMinidump(last, dump.N)
+			}
+			if err := aw.Commit(lastID); err != nil {
+				return &ingestError{kind: unavailable, msg: "Could not store the attachments; try again later", err: err}
+			}
+			committed = true
 		}
 	}
-	return writeID(w, ids.first())
+	if quotaErr != nil && len(p.kept) == 0 && p.otherKept == 0 {
+		return quotaErr // nothing but events (or nothing): a plain 429
+	}
+	if err := h.spoolItems(r, project, &p, lastID, last); err != nil {
+		if committed {
+			h.attach.Delete(project, lastID)
+		}
+		return err
+	}
+	if quotaErr != nil && p.refused > 0 {
+		h.refusedEvents(w, r, quotaErr)
+	}
+	if p.bad > 0 {
+		h.malformedItems.Add(int64(p.bad))
+		if !p.anyGood() {
+			// Nothing in it was good: the envelope is refused as a whole,
+			// with the first item's reason.
+			return malformedf("%s", p.problems[0].Reason)
+		}
+	}
+	return writeEnvelopeReply(w, ids.first(), p.problems, p.bad)
 }
 
 // maxLine is the longest envelope or item header line accepted.
@@ -169,17 +205,45 @@ type envelopeParser struct {
 	eventID string // header event_id, normalised; "" if absent or invalid
 	dsnKey  string // public key of the header dsn; "" if absent or invalid
 
+	// other, when set, takes the payload of each item that is not an
+	// event but has a type ingest keeps (items.go). The payload is only
+	// valid during the call.
+	other func(typ string, payload []byte) error
+
 	// Set by readItems.
-	items   int  // items seen
-	blank   int  // blank lines seen
-	events  int  // event items seen
-	dropped int  // items read and discarded
-	pending bool // the last event read is in the event buffer, not yet handed on
+	otherKept int  // items handed to other and spooled
+	items     int  // items seen
+	blank     int  // blank lines seen
+	events    int  // event items seen
+	dropped   int  // items read and discarded
+	pending   bool // the last event read is in the event buffer, not yet handed on
+	spooled   int  // events handed to keep
+
+	keptBuf      []byte     // the kept items' payloads, back to back
+	kept         []keptItem // where each is in keptBuf
+	item         []byte     // scratch for reading one kept item
+	droppedTypes []typeCount
+	bad          int // items dropped as malformed or too large
+	problems     []itemProblem
+	// refuseEvents drops event items (over quota), counting them in
+	// refused.
+	refuseEvents bool
+	refused      int
+	// framing is set when readItems failed on the envelope's framing (an
+	// item header or length), not on the body's encoding.
+	framing bool
 
 	// attach, when set, is handed each attachment item with a length, to
 	// read its payload from r; nil: attachments are dropped like other
 	// items.
 	attach func(h *header, r io.Reader) error
+}
+
+// framingf returns a malformed-envelope error and notes it as a framing
+// error.
+func (p *envelopeParser) framingf(format string, args ...any) error {
+	p.framing = true
+	return malformedf(format, args...)
 }
 
 // readHeader reads the envelope header line.
@@ -205,7 +269,10 @@ func (p *envelopeParser) readHeader() error {
 // item's payload is read into ev and checked; before the next event item
 // is read into ev, the previous one is handed to keep. The last one is left
 // in ev with p.pending set, so that the caller can release the body's
-// decoder before handing it on.
+// decoder before handing it on. Kept items (see keptType) are gathered in
+// p.keptBuf; other items are read into the void and counted. An item whose
+// payload is malformed or too large is dropped and noted in p.problems; an
+// error is returned only when the envelope cannot be read past it.
 func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error) error {
 	for {
 		line, eof, err := p.readLine("item header")
@@ -217,7 +284,7 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 				return nil
 			}
 			if p.blank++; p.blank > maxBlankLines {
-				return malformedf("More than %d blank lines between the items of the envelope", maxBlankLines)
+				return p.framingf("More than %d blank lines between the items of the envelope", maxBlankLines)
 			}
 			continue
 		}
@@ -226,45 +293,170 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 		}
 		hdr, err := scanHeader(line, "An item header")
 		if err != nil {
+			p.framing = true
 			return err
 		}
 		length, err := hdr.itemLength()
 		if err != nil {
+			p.framing = true
 			return err
 		}
 		if eof && length != 0 {
-			return malformedf("Truncated envelope: it ends right after an item header")
+			return p.framingf("Truncated envelope: it ends right after an item header")
 		}
-		if hdr.isEvent && p.pending {
-			if err := keep(ev.b); err != nil {
+		switch {
+		case hdr.isEvent && p.refuseEvents:
+			if err := p.readPayload(length, false, nil); err != nil {
 				return err
 			}
-			p.pending = false
-		}
-		if hdr.isAttachment && p.attach != nil && length >= 0 {
+			p.refused++
+		case hdr.isEvent:
+			if p.pending {
+				if err := keep(ev.b); err != nil {
+					return err
+				}
+				p.pending = false
+				p.spooled++
+			}
+			if err := p.readPayload(length, true, ev); err != nil {
+				return err
+			}
+			if err := checkEventJSON(ev.b); err != nil {
+				p.problem("event", err.(*ingestError).msg)
+				continue
+			}
+			p.events++
+			p.pending = true
+		case hdr.isAttachment && p.attach != nil && length >= 0:
 			if err := p.readAttachment(length, &hdr); err != nil {
 				return err
 			}
-			continue
+		case keptType(hdr.typ):
+			if err := p.readKept(hdr.typ, length); err != nil {
+				return err
+			}
+		case spooledAlone(hdr.typ) && p.other != nil:
+			if err := p.readOther(length, hdr.typ); err != nil {
+				return err
+			}
+		default:
+			if err := p.readPayload(length, false, nil); err != nil {
+				return err
+			}
+			p.noteDropped(hdr.typ)
 		}
-		if length >= 0 {
-			err = p.readSized(length, hdr.isEvent, ev)
-		} else {
-			err = p.readToNewline(hdr.isEvent, ev)
-		}
-		if err != nil {
-			return err
-		}
-		if !hdr.isEvent {
-			p.dropped++
-			continue
-		}
-		if err := checkEventJSON(ev.b); err != nil {
-			return err
-		}
-		p.events++
-		p.pending = true
 	}
+}
+
+// readOther reads the payload of a kept item that is not an event into a
+// buffer of its own and hands it to p.other.
+func (p *envelopeParser) readOther(length int64, typ string) error {
+	ob := getEventBuf()
+	defer putEventBuf(ob)
+	var err error
+	if length >= 0 {
+		err = p.readSized(length, true, ob)
+	} else {
+		err = p.readToNewline(true, ob)
+	}
+	if err != nil {
+		return err
+	}
+	return p.other(typ, ob.b)
+}
+
+// readPayload reads an item's payload (length bytes, or to the next newline
+// when length is -1), into ev if keep.
+func (p *envelopeParser) readPayload(length int64, keep bool, ev *eventBuf) error {
+	if length >= 0 {
+		return p.readSized(length, keep, ev)
+	}
+	return p.readToNewline(keep, ev)
+}
+
+// readKept reads a kept item of type typ into p.keptBuf, or drops it (a
+// problem) when it is too large or not a JSON object.
+func (p *envelopeParser) readKept(typ string, length int64) error {
+	if typ == "" {
+		typ = "unknown"
+	}
+	room := min(int64(maxItemSize), int64(maxKeptBytes-len(p.keptBuf)))
+	if length > room || (length < 0 && room <= 0) {
+		if err := p.readPayload(length, false, nil); err != nil {
+			return err
+		}
+		p.problem(typ, fmt.Sprintf("The %s item is larger than %d bytes (or the envelope's kept items than %d)", typ, maxItemSize, maxKeptBytes))
+		return nil
+	}
+	var buf eventBuf
+	var err error
+	if length >= 0 {
+		buf.b = p.item
+		maxEvent := p.maxEvent
+		p.maxEvent = limit{room, "kept items"} // length <= room: no error
+		err = p.readSized(length, true, &buf)
+		p.maxEvent = maxEvent
+	} else {
+		buf.b, err = p.readLineUpTo(p.item[:0], room)
+	}
+	p.item = buf.b[:0]
+	if errors.Is(err, errItemTooLarge) {
+		p.problem(typ, fmt.Sprintf("The %s item is larger than %d bytes (or the envelope's kept items than %d)", typ, maxItemSize, maxKeptBytes))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(buf.b)) == 0 {
+		p.noteDropped(typ) // an empty item: nothing to keep, nothing wrong
+		return nil
+	}
+	if err := checkItemJSON(buf.b); err != nil {
+		p.problem(typ, "The "+typ+" item "+err.Error())
+		return nil
+	}
+	start := len(p.keptBuf)
+	p.keptBuf = append(p.keptBuf, buf.b...)
+	p.kept = append(p.kept, keptItem{typ, start, len(p.keptBuf)})
+	return nil
+}
+
+// errItemTooLarge is readLineUpTo's error for a line over its limit.
+var errItemTooLarge = errors.New("item too large")
+
+// readLineUpTo appends the payload that runs to the next newline (or the
+// end) to dst, without its line end. Past max bytes it reads the rest of
+// the line into the void and returns errItemTooLarge.
+func (p *envelopeParser) readLineUpTo(dst []byte, max int64) ([]byte, error) {
+	over := false
+	for {
+		chunk, err := p.br.ReadSlice('\n')
+		if !over {
+			dst = append(dst, chunk...)
+			over = int64(len(dst)) > max+2 // room for CRLF
+		}
+		switch {
+		case err == nil || err == io.EOF:
+			dst = bytes.TrimSuffix(bytes.TrimSuffix(dst, []byte{'\n'}), []byte{'\r'})
+			if over || int64(len(dst)) > max {
+				return dst[:0], errItemTooLarge
+			}
+			return dst, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			if over {
+				dst = dst[:0]
+			}
+			continue
+		default:
+			return dst, err
+		}
+	}
+}
+
+// anyGood reports whether the envelope had anything worth storing: an
+// event spooled or pending, or a kept item.
+func (p *envelopeParser) anyGood() bool {
+	return p.spooled > 0 || p.pending || len(p.kept) > 0 || p.otherKept > 0
 }
 
 // readLine returns the next line without its line end, and whether the
@@ -306,7 +498,7 @@ func (p *envelopeParser) readSized(n int64, keep bool, ev *eventBuf) error {
 		_, err = io.CopyN(io.Discard, p.br, n)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return malformedf("Truncated envelope: an item is shorter than its length %d", n)
+		return p.framingf("Truncated envelope: an item is shorter than its length %d", n)
 	}
 	if err != nil {
 		return err
@@ -343,7 +535,7 @@ func (p *envelopeParser) readLineEnd(n int64) error {
 	case err != nil:
 		return err
 	}
-	return malformedf("An item is longer than its length %d (trailing garbage after it)", n)
+	return p.framingf("An item is longer than its length %d (trailing garbage after it)", n)
 }
 
 // readToNewline reads a payload that runs to the next newline or the end,

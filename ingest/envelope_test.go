@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -119,14 +120,15 @@ func TestEnvelopeSeveralEvents(t *testing.T) {
 		first = ids
 	}
 
-	// An envelope that goes bad after its first event: the event is
-	// stored (it was spooled before the rest arrived), the reply is 400.
+	// An envelope that goes bad after its events: what came before the bad
+	// item is stored, and the reply says what was dropped.
 	env = envelope(`{}`, `{"type":"event"}`, `{"message":"one"}`, `{"type":"event"}`, `{"message":"two"}`, `not a header`, ``)
-	if status, body := ts.postEnvelope(t, env); status != 400 {
-		t.Errorf("%d %s, want 400", status, body)
+	status, body = ts.postEnvelope(t, env)
+	if status != 200 || !strings.Contains(string(body), `"dropped":[{"item":3,"type":"","reason":"The rest of the envelope was dropped: An item header is not a JSON object"}]`) {
+		t.Errorf("%d %s, want 200 naming the dropped rest", status, body)
 	}
-	if recs := ts.newRecords(t); len(recs) != 1 || string(recs[0].Payload) != `{"message":"one"}` {
-		t.Errorf("%d records, want the first event", len(recs))
+	if recs := ts.newRecords(t); len(recs) != 2 || string(recs[0].Payload) != `{"message":"one"}` || string(recs[1].Payload) != `{"message":"two"}` {
+		t.Errorf("%d records, want both events", len(recs))
 	}
 }
 
@@ -322,6 +324,7 @@ func FuzzEnvelope(f *testing.F) {
 	}
 	f.Add([]byte("{}\n{\"type\":\"event\",\"length\":2}\r\n{}\r\n\n"))
 	f.Add([]byte("{}\n{\"type\":\"event\"}\n[[[[{}]]]]"))
+	f.Add([]byte("{}\n{\"type\":\"session\"}\n{\"sid\":\"x\"}\n{\"type\":\"sessions\",\"length\":3}\n{x}\n{\"type\":\"profile\"}\n{}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const maxEvent = 4 << 10
 		check := func(ev []byte) error {
@@ -351,6 +354,17 @@ func FuzzEnvelope(f *testing.F) {
 		}
 		if p.eventID != "" && event.NormalizeID(p.eventID) != p.eventID {
 			t.Fatalf("event id %q not normalised", p.eventID)
+		}
+		if len(p.keptBuf) > maxKeptBytes {
+			t.Fatalf("kept %d bytes of items, over the %d cap", len(p.keptBuf), maxKeptBytes)
+		}
+		for _, k := range p.kept {
+			if !keptType(k.typ) || k.end-k.start > maxItemSize || checkItemJSON(p.keptBuf[k.start:k.end]) != nil {
+				t.Fatalf("kept a bad %s item %q", k.typ, p.keptBuf[k.start:k.end])
+			}
+		}
+		if d := p.droppedPayload(); d != nil && !json.Valid(d) {
+			t.Fatalf("dropped-item counts %q are not JSON", d)
 		}
 	})
 }

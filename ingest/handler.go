@@ -92,8 +92,15 @@ type Counters struct {
 	RefusedMalformed int64 // 400: bad encoding, envelope or event JSON
 	RefusedAdmission int64 // 429: Admit said no
 	// Dropped counts envelope items read and discarded: every item that is
-	// not an event.
+	// not an event and not kept (items.go), and kept items that are not JSON.
 	Dropped int64
+	// Items counts kept items that are not events (check-ins,
+	// transactions, spans, feedback, sessions, client reports) written to
+	// the spool.
+	Items int64
+	// MalformedItems counts envelope items dropped as malformed or too
+	// large from envelopes whose other items were stored.
+	MalformedItems int64
 }
 
 // Handler serves the Sentry ingest endpoints. Create it with New and mount
@@ -120,6 +127,7 @@ type Handler struct {
 	slow slowUploads // slow uploads in progress per source
 
 	accepted, refusedAuth, refusedSize, refusedMalformed, refusedAdmission, dropped atomic.Int64
+	items, malformedItems                                                           atomic.Int64 // kept items that are not events (items.go)
 }
 
 // limit is one size limit and the name it is reported under.
@@ -183,5 +191,7 @@ func (h *Handler) Counters() Counters {
 		RefusedMalformed: h.refusedMalformed.Load(),
 		RefusedAdmission: h.refusedAdmission.Load(),
 		Dropped:          h.dropped.Load(),
+		Items:            h.items.Load(),
+		MalformedItems:   h.malformedItems.Load(),
 	}
 }

@@ -97,21 +97,46 @@ func (ts *testServer) postEnvelope(t testing.TB, env []byte, kv ...string) (int,
 	return status, body
 }
 
-// newRecords returns copies of the records spooled since the last call.
+// newRecords returns copies of the event records spooled since the last
+// call (and forgets the other items').
 func (ts *testServer) newRecords(t testing.TB) []spool.Record {
 	t.Helper()
-	var out []spool.Record
+	events, _ := ts.newRecordsAndItems(t)
+	return events
+}
+
+// newRecordsAndItems returns copies of the records spooled since the last
+// call: the events, and the other items.
+func (ts *testServer) newRecordsAndItems(t testing.TB) (events, items []spool.Record) {
+	t.Helper()
 	next, err := ts.sp.ReadFrom(ts.pos, 1<<20, 0, func(r *spool.Record, _ spool.Pos) error {
 		c := *r
 		c.Payload = bytes.Clone(r.Payload)
-		out = append(out, c)
+		if c.Type == "" {
+			events = append(events, c)
+		} else {
+			items = append(items, c)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.pos = next
-	return out
+	return events, items
+}
+
+// eventRecords is newRecordsAndItems without the dropped-item counts
+// (health_items.go).
+func (ts *testServer) eventRecords(t testing.TB) (events, others []spool.Record) {
+	t.Helper()
+	events, items := ts.newRecordsAndItems(t)
+	for _, r := range items {
+		if r.Type != DroppedItemsType {
+			others = append(others, r)
+		}
+	}
+	return events, others
 }
 
 // checkStillServes sends a good envelope and expects its event in the spool.
@@ -227,14 +252,15 @@ func TestSampleEnvelopes(t *testing.T) {
 		cut[env] = b
 	}
 
-	stored, malformedSeen := 0, 0
+	stored, malformedSeen, keptItems := 0, 0, 0
 	for _, f := range files {
 		env, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		status, body := ts.postEnvelope(t, env)
-		recs := ts.newRecords(t)
+		recs, others := ts.eventRecords(t)
+		keptItems += len(others)
 		if strings.Contains(f, "/malformed/") {
 			malformedSeen++
 			if status != http.StatusBadRequest || len(recs) != 0 {
@@ -280,6 +306,9 @@ func TestSampleEnvelopes(t *testing.T) {
 		}
 	}
 	t.Logf("stored %d events, counters %+v", stored, ts.h.Counters())
+	if keptItems < 10 {
+		t.Errorf("%d transaction, span, check-in or feedback items spooled, want more than 10", keptItems)
+	}
 	if stored < 18 || malformedSeen != 1 {
 		t.Errorf("stored %d events and saw %d malformed envelopes; want about 20 and 1", stored, malformedSeen)
 	}
@@ -367,7 +396,15 @@ func TestSDKWireReplay(t *testing.T) {
 		default:
 			t.Fatalf("%s: unexpected kind %q", label, m.Kind)
 		}
-		recs := ts.newRecords(t)
+		recs, others := ts.eventRecords(t)
+		for _, o := range others {
+			if !strings.Contains(label, o.Type) && !(o.Type == "span" && strings.Contains(label, "span")) {
+				t.Errorf("%s: spooled an item of type %q", label, o.Type)
+			}
+		}
+		if (strings.HasSuffix(label, "transaction") || strings.HasSuffix(label, "span-v2")) && len(others) != 1 {
+			t.Errorf("%s: %d kept items spooled, want 1", label, len(others))
+		}
 		if len(want) > 1 {
 			want = nil
 		}

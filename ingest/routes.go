@@ -12,6 +12,8 @@ import (
 //	POST    /api/{project_id}/envelope/  a Sentry envelope
 //	POST    /api/{project_id}/minidump/  a minidump (multipart form), see handleMinidump
 //	OPTIONS on store and envelope        CORS preflight
+//	POST    /api/{project_id}/security/  CSP reports (security.go)
+//	OPTIONS on these                     CORS preflight
 //
 // Other methods on these paths get 405.
 func (h *Handler) Register(mux *http.ServeMux) {
@@ -25,6 +27,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	const minidump = "/api/{project_id}/minidump/{$}"
 	mux.Handle("POST "+minidump, h.endpoint(h.handleMinidump))
 	mux.Handle(minidump, h.endpoint(h.handleMethodNotAllowed))
+	const security = "/api/{project_id}/security/{$}"
+	mux.Handle("POST "+security, h.endpoint(h.handleSecurity))
+	mux.Handle("OPTIONS "+security, h.endpoint(h.handlePreflight))
+	mux.Handle(security, h.endpoint(h.handleMethodNotAllowed))
 }
 
 // handlerFunc is an endpoint that returns its failure instead of writing it.

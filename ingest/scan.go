@@ -322,6 +322,7 @@ func scanHeader(line []byte, what string) (h header, err error) {
 		if t, ok := typ.str(buf[:0]); ok {
 			h.isEvent = string(t) == "event"
 			h.isAttachment = string(t) == "attachment"
+			h.typ = itemType(t)
 		}
 	}
 	if length.found && string(length.val) != "null" {
@@ -353,6 +354,7 @@ func scanHeader(line []byte, what string) (h header, err error) {
 // header holds what ingest reads from an envelope or item header.
 type header struct {
 	isEvent bool   // type is "event"
+	typ     string // the item type, see itemType; "" if absent
 	length  []byte // the length's JSON text; nil if absent or null
 	eventID string // event_id, normalised; "" if absent or unusable
 	dsnKey  string // the public key in dsn; "" if none

@@ -236,15 +236,21 @@ func (db *DB) RollUp() (int, error) {
 		return err
 	}
 	changed := 0
-	for _, step := range []struct {
+	type step struct {
 		prefix, before string
 		fn             func(tx *kvTx, k, v string) error
-	}{
+	}
+	steps := []step{
 		{hourlyIssues, oldestHourly, fold(dailyIssues)},
 		{hourlyTotals, oldestHourly, fold(dailyTotals)},
 		{dailyIssues, dayString(today.AddDate(0, 0, -dailyKeep)), drop},
 		{dailyTotals, dayString(today.AddDate(0, 0, -dailyKeepTotals)), drop},
-	} {
+		{"txday:", dayString(today.AddDate(0, 0, -PerfKeepDays)), drop},
+	}
+	for _, f := range healthFamilies { // health.go
+		steps = append(steps, step{f, dayString(today.AddDate(0, 0, -healthKeep)), drop})
+	}
+	for _, step := range steps {
 		for {
 			n, err := db.rollUpChunk(step.prefix, step.before, step.fn)
 			changed += n
@@ -256,7 +262,8 @@ func (db *DB) RollUp() (int, error) {
 			}
 		}
 	}
-	return changed, nil
+	n, err := db.expireTxNames(dayString(today.AddDate(0, 0, -PerfKeepDays)))
+	return changed + n, err
 }
 
 // rollUpChunk applies fn to up to rollUpChunk keys with prefix whose day

@@ -52,6 +52,13 @@ import (
 //
 // Uploaded chunks and artifact bodies are files (chunks.go, artifacts.go).
 //
+//	rh:, rhn:, crep:, crepn:, ditem:, ditemn:   release health, client reports,
+//	                                    dropped items per project and day (health.go)
+//	txday:, txname:, txnamen:, txex:    transaction summaries and examples (perf.go)
+//	monitor:, mcheck:, mdue:            cron monitors, check-ins, deadlines (monitor.go)
+//	ifeedback:<iid 10>:<nanos 20>       user feedback on an issue (feedback.go)
+//	fbpend:<nanos 20>:<pid 6>, fbpendn:all  feedback waiting for its event (feedback.go)
+//
 // Event bodies and the per-event index are in neither: see eventlog.go.
 const (
 	keyFormat      = "meta:format"

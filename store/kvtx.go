@@ -36,6 +36,13 @@ var diskFamilies = map[string]bool{
 	"release": true, "deploy": true, "history": true,
 	"hourly": true, "daily": true, "thourly": true, "tdaily": true, "outbox": true,
 	"artbundle": true, "artfile": true, "artdebug": true, "artrel": true,
+	// Release health, client reports, dropped items (health.go).
+	"rh": true, "rhn": true, "crep": true, "crepn": true, "ditem": true, "ditemn": true,
+	// Performance and cron monitors (perf.go, monitor.go).
+	"txday": true, "txname": true, "txnamen": true, "txex": true,
+	"monitor": true, "mcheck": true, "mdue": true,
+	// User feedback (feedback.go).
+	"ifeedback": true, "fbpend": true, "fbpendn": true,
 }
 
 func onDisk(key string) bool {

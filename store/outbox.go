@@ -21,6 +21,8 @@ const (
 	ReasonNew       = "NEW"
 	ReasonRegressed = "REGRESSED"
 	ReasonUnmuted   = "UNMUTED"
+	// ReasonFeedback is user feedback on the issue (Alert.Feedback).
+	ReasonFeedback = "FEEDBACK"
 )
 
 // Alert is something that happened to an issue that people want to hear
@@ -32,6 +34,8 @@ type Alert struct {
 	Reason string `json:"reason"`
 	// UnmuteReason says why an unmuted issue was unmuted.
 	UnmuteReason string `json:"unmute_reason,omitempty"`
+	// Feedback is the user feedback a ReasonFeedback alert carries.
+	Feedback *Feedback `json:"feedback,omitempty"`
 	// EventID is the event that triggered the alert (32 hex), if known.
 	EventID   string    `json:"event_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -83,6 +87,8 @@ func (t *Tx) EnqueueAlert(a *Alert) error {
 		on = p.AlertOnRegression
 	case ReasonUnmuted:
 		on = p.AlertOnUnmute
+	case ReasonFeedback:
+		on = p.AlertOnNewIssue // no toggle of its own: feedback is as rare as new issues
 	default:
 		return fmt.Errorf("enqueue alert: unknown reason %q", a.Reason)
 	}

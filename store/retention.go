@@ -357,6 +357,7 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) error {
 		collect(issueTagPrefix(id))
 		collect(issueTagCountPrefix(id))
 		collect(historyPrefix(id))
+		collect(feedbackPrefix(id))
 		collect(issueGroupingPrefix(id))
 		for _, k := range keys {
 			if hash, ok := strings.CutPrefix(k, issueGroupingPrefix(id)); ok {

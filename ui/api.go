@@ -129,7 +129,22 @@ func (a *API) handleProjectShow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.project(p))
+	reports, err := a.db.ClientReports(id, reportDays)
+	if err != nil {
+		return err
+	}
+	dropped, err := a.db.DroppedItems(id, reportDays)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		apiProject
+		// What the project's SDKs reported dropping over the last 7 days,
+		// by "<reason>:<category>", and the envelope items ingest dropped,
+		// by type (health.go).
+		ClientReports map[string]int64 `json:"client_reports"`
+		DroppedItems  map[string]int64 `json:"dropped_items"`
+	}{a.project(p), reports, dropped})
 	return nil
 }
 

@@ -184,9 +184,10 @@ func (a *API) handleIssueDelete(w http.ResponseWriter, r *http.Request) error {
 }
 
 type apiRelease struct {
-	Project      int       `json:"project"`
-	Version      string    `json:"version"`
-	DateReleased time.Time `json:"date_released"`
+	Project       int       `json:"project"`
+	Version       string    `json:"version"`
+	DateReleased  time.Time `json:"date_released"`
+	releaseHealth           // over the last 14 days (health.go)
 }
 
 func apiReleaseOf(r *store.Release) apiRelease {
@@ -206,9 +207,15 @@ func (a *API) handleReleaseList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	health, err := releaseHealths(a.db, pid)
+	if err != nil {
+		return err
+	}
 	out := make([]apiRelease, 0, len(rs))
 	for i := range rs {
-		out = append(out, apiReleaseOf(&rs[i]))
+		ar := apiReleaseOf(&rs[i])
+		ar.releaseHealth = health[rs[i].Version]
+		out = append(out, ar)
 	}
 	writeJSON(w, http.StatusOK, page{Results: out})
 	return nil

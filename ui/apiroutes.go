@@ -74,6 +74,10 @@ func (a *API) routes() []apiRoute {
 		{"POST", apiPrefix + "/releases/", w, false, "create a release {project, version, timestamp}", a.handleReleaseCreate},
 		{"GET", apiPrefix + "/releases/{project}/{version}/", r, false, "show a release", a.handleReleaseShow},
 
+		{"GET", apiPrefix + "/transactions/", r, false, "a project's transactions by name: count, failure_rate, p50/p95/p99 ms ?project=ID[&days=N]", a.handleTransactionList},
+		{"GET", apiPrefix + "/monitors/", r, false, "a project's cron monitors: status, last check-in, next expected ?project=ID", a.handleMonitorList},
+		{"GET", apiPrefix + "/issues/{id}/feedback/", r, false, "user feedback on an issue", a.handleIssueFeedback},
+
 		{"GET", apiPrefix + "/quarantine/", r, true, "list quarantined payloads", a.handleQuarantineList},
 		{"GET", apiPrefix + "/quarantine/{id}/raw", r, true, "a quarantined payload as received", a.handleQuarantineRaw},
 		{"DELETE", apiPrefix + "/quarantine/{id}/", w, true, "delete a quarantined payload", a.handleQuarantineDelete},

@@ -23,6 +23,37 @@ var funcs = template.FuncMap{
 	"add":          func(a, b int) int { return a + b },
 	"historyLabel": historyLabel,
 	"bytes":        bytesText,
+	"ms":           ms,
+	"indent":       indent,
+}
+
+// ms formats a duration in milliseconds (a float64, or a *float64 that
+// may be nil): "0.42 ms", "12.3 ms", "1 204 ms" (count's separator).
+func ms(x any) string {
+	var v float64
+	switch x := x.(type) {
+	case float64:
+		v = x
+	case *float64:
+		if x == nil {
+			return "—"
+		}
+		v = *x
+	default:
+		return "—"
+	}
+	switch {
+	case v < 1:
+		return strconv.FormatFloat(v, 'f', 2, 64) + " ms"
+	case v < 100:
+		return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
+	}
+	return count(int64(v+0.5)) + " ms"
+}
+
+// indent is the prefix of a span at depth d of a span tree.
+func indent(d int) string {
+	return strings.Repeat(" ", min(max(d, 0), 32)) + "└ "
 }
 
 // when formats t as an absolute UTC time to the second, or "—" for the

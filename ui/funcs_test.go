@@ -135,3 +135,18 @@ func TestBytesText(t *testing.T) {
 		}
 	}
 }
+
+func TestMs(t *testing.T) {
+	d := 2.5
+	for _, tt := range []struct {
+		in   any
+		want string
+	}{{0.123, "0.12 ms"}, {12.34, "12.3 ms"}, {&d, "2.5 ms"}, {(*float64)(nil), "—"}, {"x", "—"}} {
+		if got := ms(tt.in); got != tt.want {
+			t.Errorf("ms(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got := indent(2); got != "\u2003\u2003└ " {
+		t.Errorf("indent(2) = %q", got)
+	}
+}

@@ -43,6 +43,9 @@ type eventNav struct {
 	First, Prev, Next, Last string
 }
 
+// sideFeedback is how much user feedback the issue's side box shows.
+const sideFeedback = 5
+
 type issuePage struct {
 	layout
 	Project    store.Project
@@ -53,9 +56,10 @@ type issuePage struct {
 	State      string
 	Actions    []actionButton
 	More       []actionButton
-	Releases   []string
+	Releases   []issueRelease // with their crash-free sessions (health.go)
 	MoreRel    int
 	TagBox     []tagDist
+	Feedback   []store.Feedback // the newest few, for the side box
 	Tabs       []tabLink
 	Now        time.Time
 
@@ -143,12 +147,18 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 		page.MoreRel = len(rel) - 10
 		rel = append(append([]string{}, rel[:5]...), rel[len(rel)-5:]...)
 	}
-	for _, v := range rel {
-		page.Releases = append(page.Releases, clean(v, 100, false))
-	}
+	page.Releases = u.issueReleases(p.ID, rel)
 	tags, err := u.db.IssueTags(iss.ID)
 	if err != nil {
 		return nil, err
+	}
+	if page.Feedback, err = u.db.Feedback(iss.ID); err != nil {
+		return nil, err
+	}
+	page.Feedback = page.Feedback[:min(len(page.Feedback), sideFeedback)]
+	for i := range page.Feedback {
+		f := &page.Feedback[i]
+		f.Name, f.Email, f.Message = clean(f.Name, 100, false), clean(f.Email, 100, false), clean(f.Message, maxLong, true)
 	}
 	// The side box leaves out keys whose values are unique per event
 	// (reference §9.6); the Tags tab shows them all.

@@ -122,6 +122,9 @@ type issueListPage struct {
 	Deleted bool
 	Return  string
 	Now     time.Time
+	// Dropped is what the SDKs and ingest dropped this week (health.go);
+	// nil when nothing.
+	Dropped *droppedSummary
 }
 
 // handleIssueList serves GET /projects/{pid}/?tab=&sort=&q=&page=.
@@ -193,6 +196,9 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	page.Buttons, page.More = bulkActions(tab, latest)
+	if page.Dropped, err = u.droppedSummary(p.ID); err != nil {
+		return err
+	}
 	if pageNo > 1 {
 		page.Prev = link(tab.Name, sortBy, pageNo-1)
 	}

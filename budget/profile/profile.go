@@ -233,7 +233,7 @@ func (p *profiler) run(events int) (*Report, error) {
 	for _, enc := range encodings {
 		all = append(all, encoded(enc))
 	}
-	all = append(all, (*session).invalid, (*session).uiFirst, (*session).crawl)
+	all = append(all, (*session).invalid, (*session).items, (*session).uiFirst, (*session).crawl)
 	stages = append(stages,
 		stage{stageBad, []step{ingest, (*session).invalid}},
 		stage{stageSM, []step{ingest, (*session).sourceMapped}},
@@ -636,7 +636,8 @@ func (s *session) crawlFrom(first []string) error {
 	}
 	// The JSON API too.
 	var v any
-	for _, p := range []string{"/api/canonical/0/projects/", "/api/canonical/0/issues/?project=1", "/api/canonical/0/events/?issue=1"} {
+	for _, p := range []string{"/api/canonical/0/projects/", "/api/canonical/0/issues/?project=1", "/api/canonical/0/events/?issue=1",
+		"/api/canonical/0/transactions/?project=1", "/api/canonical/0/monitors/?project=1"} {
 		s.getJSON(p, &v)
 	}
 	return nil

@@ -20,7 +20,12 @@ import (
 //	        varint  IngestedAt as Unix nanoseconds (0 for the zero time)
 //	        uvarint len, EventID bytes
 //	        uvarint len, RemoteAddr bytes
+//	        (version 2 only) uvarint len, Type bytes
 //	        Payload (the rest of the body)
+//
+// Version 1 records are events; version 2 records carry the envelope item
+// type of their payload, and are written only for items that are not
+// events, so a spool of events alone reads the same as before.
 //
 // The length has a CRC of its own so that a reader can tell a damaged length
 // (damage) from a record that runs past the end of the file (a torn write).
@@ -29,6 +34,7 @@ const (
 	fileHeaderSize  = int64(len(fileMagic))
 	frameHeaderSize = 12
 	recordVersion   = 1
+	typedVersion    = 2 // a record with a Type
 	// minBodySize is the smallest valid body: the version byte and four
 	// one-byte varints.
 	minBodySize = 5
@@ -46,7 +52,11 @@ var errBadBody = errors.New("spool: malformed record body")
 
 // appendMeta appends the body fields that precede the payload.
 func appendMeta(dst []byte, r *Record) []byte {
-	dst = append(dst, recordVersion)
+	if r.Type != "" {
+		dst = append(dst, typedVersion)
+	} else {
+		dst = append(dst, recordVersion)
+	}
 	dst = binary.AppendUvarint(dst, uint64(r.Project))
 	var ns int64
 	if !r.IngestedAt.IsZero() {
@@ -57,6 +67,10 @@ func appendMeta(dst []byte, r *Record) []byte {
 	dst = append(dst, r.EventID...)
 	dst = binary.AppendUvarint(dst, uint64(len(r.RemoteAddr)))
 	dst = append(dst, r.RemoteAddr...)
+	if r.Type != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(r.Type)))
+		dst = append(dst, r.Type...)
+	}
 	return dst
 }
 
@@ -88,7 +102,7 @@ func checkBody(h []byte, body []byte) bool {
 
 // decodeBody fills r from body. r.Payload aliases body.
 func decodeBody(body []byte, r *Record) error {
-	if len(body) < minBodySize || body[0] != recordVersion {
+	if len(body) < minBodySize || body[0] != recordVersion && body[0] != typedVersion {
 		return errBadBody
 	}
 	b := body[1:]
@@ -110,6 +124,12 @@ func decodeBody(body []byte, r *Record) error {
 	if !ok {
 		return errBadBody
 	}
+	var typ []byte
+	if body[0] == typedVersion {
+		if typ, b, ok = cutField(b); !ok || len(typ) == 0 {
+			return errBadBody
+		}
+	}
 	r.Project = int(project)
 	r.IngestedAt = time.Time{}
 	if ns != 0 {
@@ -117,6 +137,7 @@ func decodeBody(body []byte, r *Record) error {
 	}
 	r.EventID = string(id)
 	r.RemoteAddr = string(addr)
+	r.Type = itemType(typ)
 	r.Payload = b
 	return nil
 }
@@ -128,4 +149,31 @@ func cutField(b []byte) (field, rest []byte, ok bool) {
 		return nil, nil, false
 	}
 	return b[n : n+int(l)], b[n+int(l):], true
+}
+
+// itemType returns b as a string, without allocating for the common types.
+func itemType(b []byte) string {
+	switch string(b) {
+	case "":
+		return ""
+	case "check_in":
+		return "check_in"
+	case "transaction":
+		return "transaction"
+	case "span":
+		return "span"
+	case "feedback":
+		return "feedback"
+	case "user_report":
+		return "user_report"
+	case "session":
+		return "session"
+	case "sessions":
+		return "sessions"
+	case "client_report":
+		return "client_report"
+	case "dropped_items":
+		return "dropped_items"
+	}
+	return string(b)
 }

@@ -51,6 +51,9 @@ type Record struct {
 	IngestedAt time.Time
 	RemoteAddr string
 	Payload    []byte // the event JSON as received (decompressed; trimmed if value-dense)
+	// Type is the envelope item type of a payload that is not an event
+	// ("check_in", "transaction", "session", …); "" for an event.
+	Type string
 }
 
 // Pos is a position in the spool: the segment and the byte offset just after
@@ -307,13 +310,10 @@ func syncDir(dir string) error {
 // Append writes r to the spool and returns once it is durable (fsync'd).
 // It is safe for concurrent use; concurrent calls share one fsync.
 func (s *Spool) Append(r *Record) error {
-	if r.Project < 0 || int64(r.Project) > maxProject {
-		return ErrInvalid
+	if err := checkRecord(r); err != nil {
+		return err
 	}
-	if len(r.EventID) > maxFieldLen || len(r.RemoteAddr) > maxFieldLen {
-		return ErrTooLarge
-	}
-	var metaBuf [64]byte
+	var metaBuf [96]byte
 	meta := appendMeta(metaBuf[:0], r)
 	if len(meta)+len(r.Payload) > maxBodySize {
 		return ErrTooLarge
@@ -333,6 +333,54 @@ func (s *Spool) Append(r *Record) error {
 	s.kick()
 	<-b.done
 	return b.err
+}
+
+// AppendAll writes rs to the spool, in order and in one commit, and
+// returns once they are durable: all of them or, on an error, possibly
+// none.
+func (s *Spool) AppendAll(rs []*Record) error {
+	if len(rs) == 1 {
+		return s.Append(rs[0])
+	}
+	type framed struct {
+		hdr  [frameHeaderSize]byte
+		meta []byte
+	}
+	fs := make([]framed, len(rs))
+	for i, r := range rs {
+		if err := checkRecord(r); err != nil {
+			return err
+		}
+		fs[i].meta = appendMeta(nil, r)
+		if len(fs[i].meta)+len(r.Payload) > maxBodySize {
+			return ErrTooLarge
+		}
+		fs[i].hdr = frameHeader(fs[i].meta, r.Payload)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	b := s.pending
+	for i, r := range rs {
+		b.add(fs[i].hdr[:], fs[i].meta, r.Payload)
+	}
+	s.mu.Unlock()
+
+	s.kick()
+	<-b.done
+	return b.err
+}
+
+func checkRecord(r *Record) error {
+	if r.Project < 0 || int64(r.Project) > maxProject {
+		return ErrInvalid
+	}
+	if len(r.EventID) > maxFieldLen || len(r.RemoteAddr) > maxFieldLen || len(r.Type) > maxFieldLen {
+		return ErrTooLarge
+	}
+	return nil
 }
 
 // add appends a record to the batch. Small payloads are copied next to

@@ -32,6 +32,7 @@ func testRecord(i int, size int) *Record {
 		IngestedAt: time.Unix(1700000000, int64(i)*1000).UTC(),
 		RemoteAddr: fmt.Sprintf("10.0.0.%d", i%250),
 		Payload:    payload,
+		Type:       []string{"", "", "transaction", "check_in", "span", "x_custom", "", "session"}[i%8],
 	}
 }
 
@@ -66,6 +67,8 @@ func sameRecord(got Record, want *Record) error {
 		return fmt.Errorf("IngestedAt = %v, want %v", got.IngestedAt, want.IngestedAt)
 	case got.RemoteAddr != want.RemoteAddr:
 		return fmt.Errorf("RemoteAddr = %q, want %q", got.RemoteAddr, want.RemoteAddr)
+	case got.Type != want.Type:
+		return fmt.Errorf("Type = %q, want %q", got.Type, want.Type)
 	case !bytes.Equal(got.Payload, want.Payload):
 		return fmt.Errorf("Payload = %.40q..., want %.40q...", got.Payload, want.Payload)
 	}
