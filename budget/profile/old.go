@@ -83,7 +83,8 @@ func (p *profiler) runOld(size OldSize, keep string) (*Report, error) {
 	for _, enc := range []string{"gzip", "deflate", "br", "zstd"} {
 		warm = append(warm, encoded(enc))
 	}
-	warm = append(warm, (*session).invalid, (*session).uiFirst, func(s *session) error { return s.crawlFrom(oldPages(size.Projects)) })
+	warm = append(warm, (*session).invalid, (*session).items, (*session).sourceMapped, (*session).minidump,
+		(*session).uiFirst, func(s *session) error { return s.crawlFrom(oldPages(size.Projects)) })
 	for _, fn := range warm {
 		if err := fn(s); err != nil {
 			return nil, fmt.Errorf("warming the old installation: %w", err)

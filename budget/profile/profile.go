@@ -233,7 +233,8 @@ func (p *profiler) run(events int) (*Report, error) {
 	for _, enc := range encodings {
 		all = append(all, encoded(enc))
 	}
-	all = append(all, (*session).invalid, (*session).items, (*session).uiFirst, (*session).crawl)
+	// Everything: the lazy parts of source maps and minidumps too.
+	all = append(all, (*session).invalid, (*session).items, (*session).sourceMapped, (*session).minidump, (*session).uiFirst, (*session).crawl)
 	stages = append(stages,
 		stage{stageBad, []step{ingest, (*session).invalid}},
 		stage{stageSM, []step{ingest, (*session).sourceMapped}},

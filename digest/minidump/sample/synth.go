@@ -60,7 +60,7 @@ func Synth(threads, stack, modules int) []byte {
 	ths := make([]th, threads)
 	for i := range ths {
 		ths[i].stackRVA = at()
-		base := uint64(0x7f0000000000 + i<<24)
+		base := uint64(0x7f0000000000) + uint64(i)<<24
 		for j := 0; j < stack/8; j++ {
 			switch {
 			case j%7 == 3:
@@ -83,7 +83,7 @@ func Synth(threads, stack, modules int) []byte {
 	for i, t := range ths {
 		w([]uint32{uint32(1000 + i), 0, 0, 0})
 		w(uint64(0))
-		w(uint64(0x7f0000000000 + i<<24))
+		w(uint64(0x7f0000000000) + uint64(i)<<24)
 		w([]uint32{uint32(stack), t.stackRVA, 1232, t.ctxRVA})
 	}
 	ents = append(ents, ent{3, at() - tl, tl})
