@@ -179,3 +179,29 @@ func parseIP(s string) (string, bool) {
 	}
 	return a.String(), true
 }
+
+// admitBody starts a request whose key is in the query or a header: it
+// authorizes the key for the path's project, opens the body under lim and
+// reserves the request's memory once the body has begun to arrive. The
+// caller closes b and calls release.
+func (h *Handler) admitBody(w http.ResponseWriter, r *http.Request, lim limits) (project int, b *body, release func(), err error) {
+	if project, err = projectID(r); err != nil {
+		return 0, nil, nil, err
+	}
+	key := requestKey(r)
+	if key == "" {
+		return 0, nil, nil, errNoKey
+	}
+	if err := h.authorize(r, project, key); err != nil {
+		return 0, nil, nil, err
+	}
+	cost := h.cost(r)
+	if b, err = openBody(w, r, lim); err != nil {
+		return 0, nil, nil, err
+	}
+	if release, err = h.reserve(project, cost); err != nil {
+		b.Close()
+		return 0, nil, nil, err
+	}
+	return project, b, release, nil
+}

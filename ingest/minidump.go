@@ -55,27 +55,11 @@ func (h *Handler) handleMinidump(w http.ResponseWriter, r *http.Request) error {
 	if h.attach == nil {
 		return &ingestError{kind: notFound, msg: "Minidumps are not enabled on this server"}
 	}
-	project, err := projectID(r)
-	if err != nil {
-		return err
-	}
-	key := requestKey(r)
-	if key == "" {
-		return errNoKey
-	}
-	if err := h.authorize(r, project, key); err != nil {
-		return err
-	}
-	cost := h.cost(r)
-	b, err := openBody(w, r, h.envelope)
+	project, b, release, err := h.admitBody(w, r, h.envelope)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	release, err := h.reserve(project, cost)
-	if err != nil {
-		return err
-	}
 	defer release()
 
 	aw, err := h.attach.Begin(project)

@@ -4,27 +4,11 @@ import "net/http"
 
 // handleStore serves POST /api/{project_id}/store/: the body is one event.
 func (h *Handler) handleStore(w http.ResponseWriter, r *http.Request) error {
-	project, err := projectID(r)
-	if err != nil {
-		return err
-	}
-	key := requestKey(r)
-	if key == "" {
-		return errNoKey
-	}
-	if err := h.authorize(r, project, key); err != nil {
-		return err
-	}
-	cost := h.cost(r)
-	b, err := openBody(w, r, h.store)
+	project, b, release, err := h.admitBody(w, r, h.store)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	release, err := h.reserve(project, cost)
-	if err != nil {
-		return err
-	}
 	defer release()
 	ev := getEventBuf()
 	defer putEventBuf(ev)
