@@ -28,6 +28,9 @@ func (a *API) handleArtifactAssemble(w http.ResponseWriter, r *http.Request) err
 		return errBadInput("checksum must be the SHA1 of the bundle (40 hex digits)")
 	}
 	ps, err := a.cliProjects(r, in.Projects)
+	if ue := (*userError)(nil); errors.As(err, &ue) && ue.status == http.StatusForbidden {
+		return err // a project the token may not touch
+	}
 	if err != nil {
 		return errBadInput("projects must name existing tinysink projects by slug or id: %v", err)
 	}

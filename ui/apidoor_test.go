@@ -291,6 +291,11 @@ func TestAPITokenScopes(t *testing.T) {
 		{"project token, debug budget", mine, "GET", "/debug/budget", "", 403},
 		{"project token, sentry-cli other project", mine, "GET", "/api/0/projects/org/other/releases/", "", 404},
 		{"project token, sentry-cli new release in other project", mine, "POST", "/api/0/organizations/org/releases/", `{"version":"2.0","projects":["other"]}`, 403},
+		{"project token, chunk upload options", mine, "GET", "/api/0/organizations/org/chunk-upload/", "", 200},
+		{"project token, artifact bundle for its project", mine, "POST", "/api/0/organizations/org/artifactbundle/assemble/", artifactAssemble("web"), 200},
+		{"project token, artifact bundle for other project", mine, "POST", "/api/0/organizations/org/artifactbundle/assemble/", artifactAssemble("other"), 403},
+		{"project token, artifact bundle for both projects", mine, "POST", "/api/0/organizations/org/artifactbundle/assemble/", artifactAssemble("web", "other"), 403},
+		{"artifact bundle for an unknown project", write, "POST", "/api/0/organizations/org/artifactbundle/assemble/", artifactAssemble("nope"), 400},
 	} {
 		if resp := req("Bearer", tt.tok, tt.method, tt.path, tt.body); resp.StatusCode != tt.want {
 			t.Errorf("%s: %s %s = %d, want %d", tt.name, tt.method, tt.path, resp.StatusCode, tt.want)
@@ -300,5 +305,62 @@ func TestAPITokenScopes(t *testing.T) {
 	code, v := call(t, srv, mine, "GET", "/api/canonical/0/projects/", "")
 	if res, _ := v["results"].([]any); code != 200 || len(res) != 1 {
 		t.Errorf("project token lists %d %v", code, v)
+	}
+}
+
+// artifactAssemble is an artifactbundle/assemble body for projects whose
+// chunk was never uploaded: the reply, when allowed, is "not_found".
+func artifactAssemble(projects ...string) string {
+	b, _ := json.Marshal(map[string]any{
+		"checksum": strings.Repeat("a", 40),
+		"chunks":   []string{strings.Repeat("b", 40)},
+		"projects": projects,
+	})
+	return string(b)
+}
+
+// TestAPITokenScopesSymbols checks that the installation-wide symbol
+// routes, difs/assemble included, refuse a token limited to one project,
+// even the project difs/assemble names.
+func TestAPITokenScopesSymbols(t *testing.T) {
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	web, _ := db.CreateProject("web")
+	db.CreateProject("other")
+	api := NewAPI(db, "http://127.0.0.1", nil)
+	n := &Native{}
+	if n.Attachments, err = attach.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if n.Symbols, err = symstore.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	api.SetNative(n)
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	all, _, _ := db.CreateTokenWith("ci", []store.Scope{store.ScopeRead, store.ScopeWrite}, 0)
+	mine, _, _ := db.CreateTokenWith("web only", []store.Scope{store.ScopeRead, store.ScopeWrite}, int64(web.ID))
+
+	const difs = `{"` + "cccccccccccccccccccccccccccccccccccccccc" + `":{"name":"app.sym","debug_id":"","chunks":[]}}`
+	for _, tt := range []struct {
+		name, tok, method, path, body string
+		want                          int
+	}{
+		{"project token lists symbols", mine, "GET", "/api/canonical/0/symbols/", "", 403},
+		{"project token uploads a symbol file", mine, "POST", "/api/canonical/0/symbols/", "MODULE Linux x86_64 0 app\n", 403},
+		{"project token deletes a symbol file", mine, "DELETE", "/api/canonical/0/symbols/0123456789ABCDEF0123456789ABCDEF0/", "", 403},
+		{"project token, difs of its project", mine, "POST", "/api/0/projects/org/web/files/difs/assemble/", difs, 403},
+		{"project token, difs of other project", mine, "POST", "/api/0/projects/org/other/files/difs/assemble/", difs, 403},
+		{"all-projects token lists symbols", all, "GET", "/api/canonical/0/symbols/", "", 200},
+		{"all-projects token, difs", all, "POST", "/api/0/projects/org/web/files/difs/assemble/", difs, 200},
+	} {
+		if code, v := call(t, srv, tt.tok, tt.method, tt.path, tt.body); code != tt.want {
+			t.Errorf("%s: %s %s = %d %v, want %d", tt.name, tt.method, tt.path, code, v, tt.want)
+		}
 	}
 }

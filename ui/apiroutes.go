@@ -102,11 +102,15 @@ func (a *API) routes() []apiRoute {
 			apiRoute{"POST", apiPrefix + "/events/{id}/reprocess/", w, false, "process the event's minidump again (202)", a.handleReprocess},
 		)
 		if a.native.Symbols != nil {
+			// Symbols are keyed by debug id for the whole installation, so
+			// that a file uploaded once serves every project's minidumps:
+			// writing or listing them needs a token for all projects, even
+			// through difs/assemble, which names a project.
 			rs = append(rs,
-				apiRoute{"POST", cliPrefix + "/projects/{org}/{project}/files/difs/assemble/{$}", w, false, "sentry-cli debug-files upload: assemble", a.handleDifsAssemble},
-				apiRoute{"GET", apiPrefix + "/symbols/", r, false, "uploaded Breakpad symbol files", a.handleSymbolList},
-				apiRoute{"POST", apiPrefix + "/symbols/", w, false, "upload a Breakpad .sym file (the body)", a.handleSymbolUpload},
-				apiRoute{"DELETE", apiPrefix + "/symbols/{debug_id}/", w, false, "delete a symbol file", a.handleSymbolDelete},
+				apiRoute{"POST", cliPrefix + "/projects/{org}/{project}/files/difs/assemble/{$}", w, true, "sentry-cli debug-files upload: assemble", a.handleDifsAssemble},
+				apiRoute{"GET", apiPrefix + "/symbols/", r, true, "uploaded Breakpad symbol files", a.handleSymbolList},
+				apiRoute{"POST", apiPrefix + "/symbols/", w, true, "upload a Breakpad .sym file (the body)", a.handleSymbolUpload},
+				apiRoute{"DELETE", apiPrefix + "/symbols/{debug_id}/", w, true, "delete a symbol file", a.handleSymbolDelete},
 			)
 		}
 	}

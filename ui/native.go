@@ -201,7 +201,8 @@ const maxDifFiles = 256
 // still missing ("not_found"), or the file assembled from its chunks and
 // stored ("ok"). Only Breakpad .sym files are taken; other debug files get
 // "error" with the reason. Symbols are installation-wide (keyed by debug
-// id), so the project only has to exist.
+// id), so the project only has to exist, and the route (Global in the
+// route table) needs a token for all projects.
 func (a *API) handleDifsAssemble(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.cliProject(r.PathValue("project")); err != nil {
 		return err
