@@ -178,7 +178,7 @@ func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uin
 			seg.Close()
 			return ext, nil, err
 		}
-		if ext.segOff > 0 && int64(ext.segOff)+int64(len(body)) > segmentMax {
+		if ext.segOff > 0 && int64(ext.segOff)+int64(len(body)) > int64(segmentMax) {
 			if err := closeSeg(); err != nil {
 				return ext, nil, err
 			}

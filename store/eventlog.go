@@ -35,9 +35,12 @@ import (
 // Each record holds the number of the previous record of the same issue, so
 // an issue's events are a chain walked from Issue.LastRec.
 
+// segmentMax is the size at which a new segment starts; a variable so
+// that tests can rotate segments without writing 64 MiB.
+var segmentMax uint32 = 64 << 20
+
 const (
-	recSize    = 80
-	segmentMax = 64 << 20
+	recSize = 80
 
 	flagDeleted = 1 << 0
 	// flagNeverEvict marks the events that retention must keep (the first
