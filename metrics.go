@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -37,9 +38,9 @@ func (w *Watch) writeMetrics(p *promWriter) {
 		p.sample("tinysink_events_refused_total", float64(c.RefusedMalformed), "reason", "malformed")
 		if w.cfg.Refusals != nil {
 			counts := w.cfg.Refusals.Counts()
-			for _, reason := range []string{"memory", "project_quota", "org_quota", store.ErrDiskFull.Error()} {
-				if _, ok := counts[reason]; !ok {
-					counts[reason] = 0
+			for _, reason := range []error{budget.ErrMemory, quota.ErrProjectQuota, quota.ErrOrgQuota, store.ErrDiskFull} {
+				if _, ok := counts[reason.Error()]; !ok {
+					counts[reason.Error()] = 0
 				}
 			}
 			for _, reason := range sortedKeys(counts) {

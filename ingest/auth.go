@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tinysink/tinysink/budget"
 )
 
 // projectID returns the project id in r's path: a small positive integer.
@@ -67,8 +70,12 @@ func (h *Handler) authorize(r *http.Request, project int, key string) error {
 		return &ingestError{kind: unauthorized, msg: "Project not found or key incorrect: " + h.dsn(r, key, project)}
 	}
 	if h.admit != nil {
-		if ok, after, reason := h.admit.Admit(project); !ok {
-			return refusal(project, after, reason)
+		if err := h.admit.Admit(project); err != nil {
+			ae, ok := errors.AsType[*budget.AdmitError](err)
+			if !ok {
+				ae = &budget.AdmitError{Reason: err}
+			}
+			return refusal(project, ae.RetryAfter, ae.Reason)
 		}
 		if a := admissionOf(r); a != nil {
 			a.project, a.held = project, true
@@ -88,16 +95,16 @@ func (h *Handler) reserve(project int, cost int64) (release func(), err error) {
 	}
 	release, ok, after := h.memory.Reserve(cost)
 	if !ok {
-		return nil, refusal(project, after, "memory")
+		return nil, refusal(project, after, budget.ErrMemory)
 	}
 	return release, nil
 }
 
-// refusal is the error of a request that admission refused.
-func refusal(project int, after time.Duration, reason string) error {
+// refusal is the error of a request that admission refused for reason.
+func refusal(project int, after time.Duration, reason error) error {
 	return &ingestError{
 		kind:       refused,
-		msg:        "Event refused (" + reasonCode(reason) + "); retry after " + strconv.Itoa(retrySeconds(after)) + "s",
+		msg:        "Event refused (" + reasonCode(reason.Error()) + "); retry after " + strconv.Itoa(retrySeconds(after)) + "s",
 		retryAfter: after,
 		reason:     reason,
 		project:    project,

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -9,6 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/ingest/quota"
+	"github.com/tinysink/tinysink/store"
 )
 
 func TestAuth(t *testing.T) {
@@ -86,14 +91,25 @@ type fakeAdmitter struct {
 	reason string
 }
 
-func (a *fakeAdmitter) Admit(project int) (bool, time.Duration, string) {
+func (a *fakeAdmitter) Admit(project int) error {
 	a.asked.Add(1)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.no[project] {
-		return false, a.after, a.reason
+		return &budget.AdmitError{Reason: reasonOf(a.reason), RetryAfter: a.after}
 	}
-	return true, 0, ""
+	return nil
+}
+
+// reasonOf is the sentinel with reason code code, or a new error for
+// another code.
+func reasonOf(code string) error {
+	for _, err := range []error{budget.ErrMemory, store.ErrDiskFull, quota.ErrProjectQuota, quota.ErrOrgQuota} {
+		if err.Error() == code {
+			return err
+		}
+	}
+	return errors.New(code)
 }
 
 // countingReader counts the bytes read from it.

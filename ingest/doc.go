@@ -38,8 +38,11 @@
 // request is answered. Memory (budget.Limiter) refuses only in-flight work
 // beyond the room the heap leaves, never a request that finds nothing in
 // flight, so a large steady heap slows ingest down instead of refusing
-// every event. Config.OnRefuse hears of every refusal, with its project
-// and reason (for the readiness check). If not admitted: 429 with Retry-After
+// every event. A refusal is a *budget.AdmitError whose Reason is a
+// sentinel (budget.ErrMemory, store.ErrDiskFull, quota.ErrProjectQuota,
+// ...); the sentinel's text is the reason code on the wire and in the
+// logs. Config.OnRefuse hears of every refusal, with its project and
+// reason code (for the readiness check). If not admitted: 429 with Retry-After
 // and X-Sentry-Rate-Limits (retry_after:categories:scope:reason_code): for
 // the quota reasons "project_quota" and "org_quota" the error event
 // categories, "<seconds>:error;default;security:<project|organization>:<reason>";

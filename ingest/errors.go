@@ -35,7 +35,7 @@ type ingestError struct {
 	msg        string
 	err        error
 	retryAfter time.Duration // refused only
-	reason     string        // refused only
+	reason     error         // refused only: a sentinel, its text the reason code
 	project    int           // refused only
 }
 
@@ -63,7 +63,7 @@ var (
 	// errDiskFull refuses an event that the spool could not write for
 	// want of space (the admission check lets a few through before it
 	// notices).
-	errDiskFull = &ingestError{kind: refused, msg: "Event refused (" + store.ErrDiskFull.Error() + "); retry after 60s", retryAfter: time.Minute, reason: store.ErrDiskFull.Error()}
+	errDiskFull = &ingestError{kind: refused, msg: "Event refused (" + store.ErrDiskFull.Error() + "); retry after 60s", retryAfter: time.Minute, reason: store.ErrDiskFull}
 )
 
 // writeError answers a request that failed with err. This is the one place
@@ -96,14 +96,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status = http.StatusTooManyRequests
 		h.refusedAdmission.Add(1)
 		if h.onRefuse != nil {
-			h.onRefuse(e.project, e.reason)
+			h.onRefuse(e.project, e.reason.Error())
 		}
 		secs := retrySeconds(e.retryAfter)
 		hdr.Set("Retry-After", strconv.Itoa(secs))
 		// A full disk is answered like any other refusal: SDKs back off
 		// only on a 429 with these headers (a 507 makes them retry at
 		// once, or drop without waiting).
-		hdr.Set("X-Sentry-Rate-Limits", rateLimits(secs, e.reason))
+		hdr.Set("X-Sentry-Rate-Limits", rateLimits(secs, e.reason.Error()))
 	case unavailable:
 		status = http.StatusServiceUnavailable
 	case slow:
@@ -134,7 +134,7 @@ func refusalReason(e *ingestError) string {
 	case tooLarge:
 		return "size"
 	case refused:
-		return reasonCode(e.reason)
+		return reasonCode(e.reason.Error())
 	}
 	return ""
 }

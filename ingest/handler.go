@@ -16,12 +16,13 @@ type Projects interface {
 }
 
 // Admitter decides, before the body is read, whether the installation can
-// take another event for project (memory ceiling, quotas). When !ok,
-// retryAfter says when to try again (at least 1s is sent) and reason is a
-// short code such as "memory" or "project_quota", sent as the reason_code of
-// X-Sentry-Rate-Limits.
+// take another event for project (disk, spool, quotas). It returns nil to
+// admit, or a *budget.AdmitError: its RetryAfter says when to try again
+// (at least 1s is sent) and the text of its Reason (a sentinel such as
+// store.ErrDiskFull or quota.ErrProjectQuota) is the reason_code of
+// X-Sentry-Rate-Limits. Any other error refuses with itself as the reason.
 type Admitter interface {
-	Admit(project int) (ok bool, retryAfter time.Duration, reason string)
+	Admit(project int) error
 }
 
 // Memory admits requests by the memory they are about to hold
@@ -66,8 +67,9 @@ type Config struct {
 	// spool, e.g. to count it against a quota.
 	OnAccept func(project int)
 	// OnRefuse, when set, is called for every request that admission
-	// refused (429 or 507), with its project and the reason ("memory",
-	// "project_quota", "org_quota", "disk_full", ...).
+	// refused (429 or 507), with its project and the reason code (the
+	// text of the refusal's reason: "memory", "project_quota", "org_quota",
+	// "disk_full", ...).
 	OnRefuse func(project int, reason string)
 	// OnRelease, when set, is called once for every request that Admit
 	// admitted but that ended without an event in the spool (refused

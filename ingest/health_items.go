@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
@@ -234,8 +235,8 @@ func quotaOnly(e error) (quotaErr, err error) {
 
 // isQuota reports whether an admission reason is a quota's, which counts
 // events only.
-func isQuota(reason string) bool {
-	return reason == "project_quota" || reason == "org_quota"
+func isQuota(reason error) bool {
+	return errors.Is(reason, quota.ErrProjectQuota) || errors.Is(reason, quota.ErrOrgQuota)
 }
 
 // refusedEvents notes that an accepted envelope's events were refused for
@@ -248,9 +249,9 @@ func (h *Handler) refusedEvents(w http.ResponseWriter, r *http.Request, quotaErr
 		return
 	}
 	secs := retrySeconds(ie.retryAfter)
-	w.Header().Set("X-Sentry-Rate-Limits", rateLimits(secs, ie.reason))
+	w.Header().Set("X-Sentry-Rate-Limits", rateLimits(secs, ie.reason.Error()))
 	h.refusedAdmission.Add(1)
 	if h.onRefuse != nil {
-		h.onRefuse(ie.project, ie.reason)
+		h.onRefuse(ie.project, ie.reason.Error())
 	}
 }

@@ -129,18 +129,19 @@ func (g *DiskGuard) Low() (bool, DiskSpace, error) {
 	return sp.Avail < g.Threshold(sp.Total), sp, nil
 }
 
-// Admit implements ingest's admission check: it refuses every event while
-// the disk is low, so that nothing is acknowledged that cannot be kept. It
-// admits again as soon as space returns.
-func (g *DiskGuard) Admit(project int) (ok bool, retryAfter time.Duration, reason string) {
+// Admit implements ingest's admission check: it refuses every event (a
+// *budget.AdmitError with reason ErrDiskFull) while the disk is low, so
+// that nothing is acknowledged that cannot be kept. It admits again as
+// soon as space returns.
+func (g *DiskGuard) Admit(project int) error {
 	if low, _, _ := g.Low(); low {
 		retry := g.Retry
 		if retry <= 0 {
 			retry = time.Minute
 		}
-		return false, retry, ErrDiskFull.Error()
+		return &budget.AdmitError{Reason: ErrDiskFull, RetryAfter: retry}
 	}
-	return true, 0, ""
+	return nil
 }
 
 // probeFile is the file ProbeWrite rewrites; backups leave it out.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tinysink/tinysink/budget"
 )
 
 func TestParseMinFree(t *testing.T) {
@@ -48,9 +50,9 @@ func TestDiskGuard(t *testing.T) {
 	disk := &fakeDisk{avail: 10 << 30, total: 100 << 30}
 	now := time.Unix(1000, 0)
 	g := &DiskGuard{Dir: "/x", MinFree: 64 << 20, MinFreeFrac: 0.01, Statfs: disk.statfs, Now: func() time.Time { return now }}
-	admit := func() (bool, string) {
-		ok, _, reason := g.Admit(1)
-		return ok, reason
+	admit := func() (bool, error) {
+		err := g.Admit(1)
+		return err == nil, err
 	}
 	if ok, _ := admit(); !ok {
 		t.Fatal("refused with 10 GiB free")
@@ -61,11 +63,11 @@ func TestDiskGuard(t *testing.T) {
 		t.Error("the reading was not cached for a second")
 	}
 	now = now.Add(time.Second)
-	if ok, reason := admit(); ok || reason != "disk_full" {
-		t.Errorf("Admit with 500 MiB of 100 GiB free = %v %q, want refused disk_full", ok, reason)
+	if ok, err := admit(); ok || !errors.Is(err, ErrDiskFull) {
+		t.Errorf("Admit with 500 MiB of 100 GiB free = %v %v, want refused disk_full", ok, err)
 	}
-	if _, after, _ := g.Admit(1); after != time.Minute {
-		t.Errorf("retry after %v, want 1m", after)
+	if ae, ok := errors.AsType[*budget.AdmitError](g.Admit(1)); !ok || ae.RetryAfter != time.Minute {
+		t.Errorf("refusal %v, want a retry after 1m", ae)
 	}
 	// A small disk: 64 MiB is the larger threshold.
 	disk.avail, disk.total = 70<<20, 1<<30

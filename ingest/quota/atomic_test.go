@@ -1,6 +1,7 @@
 package quota
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,10 +22,10 @@ func TestAdmitTakesItsPlace(t *testing.T) {
 	release := make(chan struct{})
 	for range 16 {
 		wg.Go(func() {
-			ok, _, _ := q.Admit(1)
+			err := q.Admit(1)
 			asked.Done()
 			<-release // every sender has asked before any event is counted
-			if ok {
+			if err == nil {
 				admitted.Add(1)
 				q.Count(1)
 			}
@@ -36,8 +37,8 @@ func TestAdmitTakesItsPlace(t *testing.T) {
 	if got := admitted.Load(); got != 1 {
 		t.Errorf("%d of 16 concurrent senders admitted at 999 of 1000, want 1", got)
 	}
-	if ok, _, reason := q.Admit(1); ok || reason != "project_quota" {
-		t.Errorf("after the limit: ok=%v reason=%q", ok, reason)
+	if err := q.Admit(1); !errors.Is(err, ErrProjectQuota) {
+		t.Errorf("after the limit: %v, want project_quota", err)
 	}
 }
 
@@ -46,24 +47,24 @@ func TestAdmitTakesItsPlace(t *testing.T) {
 func TestReleaseGivesThePlaceBack(t *testing.T) {
 	c := &clock{time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	q := New(Config{Project: Limits{FiveMin: 2}, Install: Limits{FiveMin: 3}, Now: c.now})
-	if ok, _, _ := q.Admit(1); !ok {
+	if err := q.Admit(1); err != nil {
 		t.Fatal("first event refused")
 	}
-	if ok, _, _ := q.Admit(1); !ok {
+	if err := q.Admit(1); err != nil {
 		t.Fatal("second event refused")
 	}
-	if ok, _, _ := q.Admit(1); ok {
+	if err := q.Admit(1); err == nil {
 		t.Fatal("third event admitted over a limit of 2 with two places held")
 	}
 	q.Release(1)
-	if ok, _, _ := q.Admit(1); !ok {
+	if err := q.Admit(1); err != nil {
 		t.Fatal("a released place was not given back")
 	}
 	q.Release(2) // never admitted: changes nothing
-	if ok, _, reason := q.Admit(2); !ok {
-		t.Fatalf("project 2: %s", reason)
+	if err := q.Admit(2); err != nil {
+		t.Fatalf("project 2: %v", err)
 	}
-	if ok, _, reason := q.Admit(3); ok || reason != "org_quota" {
-		t.Errorf("installation with three places held: ok=%v reason=%q, want org_quota", ok, reason)
+	if err := q.Admit(3); !errors.Is(err, ErrOrgQuota) {
+		t.Errorf("installation with three places held: %v, want org_quota", err)
 	}
 }

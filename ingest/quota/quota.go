@@ -6,8 +6,11 @@
 package quota
 
 import (
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/tinysink/tinysink/budget"
 )
 
 // Limits are event counts per window; 0 means no limit.
@@ -179,19 +182,26 @@ func (w *window) over(l Limits, pending int64, now time.Time) (bool, time.Time, 
 	return false, time.Time{}, ""
 }
 
-// Admit implements ingest.Admitter: it refuses when the installation or
-// the project has reached a limit. The reason names the scope ("project_quota"
-// or "org_quota", as Sentry's rate-limit reason codes do).
+// The reasons of Admit's refusals: their texts name the scope, as
+// Sentry's rate-limit reason codes do.
+var (
+	ErrProjectQuota = errors.New("project_quota")
+	ErrOrgQuota     = errors.New("org_quota")
+)
+
+// Admit implements ingest.Admitter: it refuses, with a *budget.AdmitError
+// whose Reason is ErrOrgQuota or ErrProjectQuota, when the installation or
+// the project has reached a limit.
 //
 // Checking and taking a place are one step: an admitted event holds its
 // place until Count (it was accepted) or Release (it was not) is called
 // for it, so that concurrent senders cannot pass a limit together.
-func (q *Quota) Admit(project int) (ok bool, retryAfter time.Duration, reason string) {
+func (q *Quota) Admit(project int) error {
 	now := q.cfg.Now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if over, until, _ := q.windowFor(0, true, now).over(q.cfg.Install, q.installPending, now); over {
-		return false, max(time.Second, until.Sub(now)), "org_quota"
+		return &budget.AdmitError{Reason: ErrOrgQuota, RetryAfter: max(time.Second, until.Sub(now))}
 	}
 	limits := q.cfg.Project
 	if q.cfg.Override != nil {
@@ -200,11 +210,11 @@ func (q *Quota) Admit(project int) (ok bool, retryAfter time.Duration, reason st
 		}
 	}
 	if over, until, _ := q.windowFor(project, false, now).over(limits, q.pending[project], now); over {
-		return false, max(time.Second, until.Sub(now)), "project_quota"
+		return &budget.AdmitError{Reason: ErrProjectQuota, RetryAfter: max(time.Second, until.Sub(now))}
 	}
 	q.pending[project]++
 	q.installPending++
-	return true, 0, ""
+	return nil
 }
 
 // Count records one accepted event of project, in the place Admit held
@@ -245,15 +255,15 @@ func (q *Quota) settle(project int) {
 // takes a place when it admits, so it goes last: a check after it that
 // refused would leave that place held.
 type Admitters []interface {
-	Admit(project int) (bool, time.Duration, string)
+	Admit(project int) error
 }
 
 // Admit asks each in turn.
-func (as Admitters) Admit(project int) (bool, time.Duration, string) {
+func (as Admitters) Admit(project int) error {
 	for _, a := range as {
-		if ok, d, r := a.Admit(project); !ok {
-			return ok, d, r
+		if err := a.Admit(project); err != nil {
+			return err
 		}
 	}
-	return true, 0, ""
+	return nil
 }

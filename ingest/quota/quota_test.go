@@ -1,8 +1,11 @@
 package quota
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/tinysink/tinysink/budget"
 )
 
 type clock struct{ t time.Time }
@@ -13,25 +16,27 @@ func TestFiveMinuteLimit(t *testing.T) {
 	c := &clock{time.Date(2026, 6, 1, 12, 0, 30, 0, time.UTC)}
 	q := New(Config{Project: Limits{FiveMin: 3}, Now: c.now})
 	for i := range 3 {
-		if ok, _, _ := q.Admit(1); !ok {
+		if err := q.Admit(1); err != nil {
 			t.Fatalf("event %d refused", i)
 		}
 		q.Count(1)
 		c.t = c.t.Add(time.Minute)
 	}
-	ok, retry, reason := q.Admit(1)
-	if ok || reason != "project_quota" {
-		t.Fatalf("4th event: ok=%v reason=%q", ok, reason)
+	err := q.Admit(1)
+	ae, ok := errors.AsType[*budget.AdmitError](err)
+	if !ok || !errors.Is(err, ErrProjectQuota) || ae.Error() != "event refused (project_quota); retry after 1m30s" {
+		t.Fatalf("4th event: %v, want a project_quota refusal", err)
 	}
+	retry := ae.RetryAfter
 	// The first event (12:00) leaves the 5-minute window at 12:05; now is 12:03:30.
 	if want := 90 * time.Second; retry != want {
 		t.Errorf("retry after %v, want %v", retry, want)
 	}
-	if ok, _, _ := q.Admit(2); !ok {
+	if err := q.Admit(2); err != nil {
 		t.Error("another project was refused")
 	}
 	c.t = c.t.Add(retry)
-	if ok, _, _ := q.Admit(1); !ok {
+	if err := q.Admit(1); err != nil {
 		t.Error("still refused after Retry-After")
 	}
 }
@@ -45,13 +50,13 @@ func TestInstallLimitAndOverride(t *testing.T) {
 	for range 4 {
 		q.Count(9)
 	}
-	if ok, _, _ := q.Admit(9); !ok {
+	if err := q.Admit(9); err != nil {
 		t.Error("project with no limit refused below the installation limit")
 	}
 	q.Count(1)
 	q.Count(1)
-	if ok, _, reason := q.Admit(1); ok || reason != "org_quota" {
-		t.Errorf("installation over its hour limit: ok=%v reason=%q", ok, reason)
+	if err := q.Admit(1); !errors.Is(err, ErrOrgQuota) {
+		t.Errorf("installation over its hour limit: %v, want org_quota", err)
 	}
 }
 
@@ -69,21 +74,22 @@ func TestMonthAndSeed(t *testing.T) {
 			return 49, days
 		},
 	})
-	ok, retry, _ := q.Admit(1)
-	if ok {
+	ae, ok := errors.AsType[*budget.AdmitError](q.Admit(1))
+	if !ok {
 		t.Fatal("seeded month total of 100 admitted")
 	}
+	retry := ae.RetryAfter
 	// 21 days ago (May 25) leaves the window a month after it, on June 26.
 	if got := c.t.Add(retry); got.Before(time.Date(2026, 6, 25, 0, 0, 0, 0, time.UTC)) || got.After(time.Date(2026, 6, 27, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("month quota lifts at %v", got)
 	}
 	q2 := New(Config{Project: Limits{Hour: 50}, Now: c.now, Seed: func(int, bool, time.Time) (int64, []int64) { return 49, nil }})
-	if ok, _, _ := q2.Admit(1); !ok {
+	if err := q2.Admit(1); err != nil {
 		t.Fatal("49 of 50 refused")
 	}
 	q2.Count(1)
-	if ok, retry, _ := q2.Admit(1); ok || retry != 48*time.Hour/48 {
-		t.Errorf("seeded hour: ok=%v retry=%v (want until 13:00)", ok, retry)
+	if ae, ok := errors.AsType[*budget.AdmitError](q2.Admit(1)); !ok || ae.RetryAfter != 48*time.Hour/48 {
+		t.Errorf("seeded hour: %v (want a refusal until 13:00)", ae)
 	}
 }
 
@@ -92,10 +98,10 @@ func TestAdmitters(t *testing.T) {
 	q := New(Config{Project: Limits{FiveMin: 1}, Now: c.now})
 	q.Count(1)
 	as := Admitters{q}
-	if ok, _, _ := as.Admit(1); ok {
+	if err := as.Admit(1); err == nil {
 		t.Error("combined admit passed a refusal")
 	}
-	if ok, _, _ := (Admitters{}).Admit(1); !ok {
+	if err := (Admitters{}).Admit(1); err != nil {
 		t.Error("empty Admitters refused")
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/store"
 )
 
 // A spool opened on a full disk still opens: it keeps what earlier
@@ -29,8 +32,8 @@ func TestOpenOnFullDiskRecovers(t *testing.T) {
 	if err := s.Unavailable(); !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("Unavailable = %v, want ENOSPC", err)
 	}
-	if ok, after, reason := s.Admit(1); ok || reason != "disk_full" || after <= 0 {
-		t.Errorf("Admit = %v, %v, %q; want a disk_full refusal", ok, after, reason)
+	if ae, ok := errors.AsType[*budget.AdmitError](s.Admit(1)); !ok || !errors.Is(ae, store.ErrDiskFull) || ae.RetryAfter <= 0 {
+		t.Errorf("Admit = %v; want a disk_full refusal", ae)
 	}
 	if got, _ := readAll(t, s, Pos{}, 10); len(got) != 1 {
 		t.Errorf("read %d records spooled before, want 1", len(got))
@@ -47,7 +50,7 @@ func TestOpenOnFullDiskRecovers(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if ok, _, _ := s.Admit(1); !ok {
+	if err := s.Admit(1); err != nil {
 		t.Error("Admit refuses after recovery")
 	}
 	if err := s.Append(testRecord(3, 100)); err != nil {
@@ -72,8 +75,8 @@ func TestRotateOnFullDiskRecovers(t *testing.T) {
 	if err := s.Append(testRecord(2, 300)); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Append needing a new segment on a full disk = %v, want ENOSPC", err)
 	}
-	if ok, _, reason := s.Admit(1); ok || reason != "disk_full" {
-		t.Errorf("Admit = %v %q, want a disk_full refusal", ok, reason)
+	if err := s.Admit(1); !errors.Is(err, store.ErrDiskFull) {
+		t.Errorf("Admit = %v, want a disk_full refusal", err)
 	}
 	testHookCreate.Store(nil)
 	deadline := time.Now().Add(30 * time.Second)

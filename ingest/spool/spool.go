@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -210,19 +211,24 @@ func (s *Spool) Unavailable() error {
 	return s.segErr
 }
 
+// ErrUnavailable is the reason of Admit's refusals while the spool cannot
+// write for a cause other than a full disk.
+var ErrUnavailable = errors.New("spool_unavailable")
+
 // Admit implements ingest's admission check: while the spool has no
-// segment to write to, every event is refused with reason store.ErrDiskFull (or
-// "spool_unavailable" for another cause), so that no request waits for a
-// write that cannot succeed.
-func (s *Spool) Admit(project int) (ok bool, retryAfter time.Duration, reason string) {
+// segment to write to, every event is refused (a *budget.AdmitError) with
+// reason store.ErrDiskFull, or ErrUnavailable for another cause, so that
+// no request waits for a write that cannot succeed.
+func (s *Spool) Admit(project int) error {
 	err := s.Unavailable()
 	if err == nil {
-		return true, 0, ""
+		return nil
 	}
+	reason := ErrUnavailable
 	if store.IsDiskFull(err) {
-		return false, s.opts.RetryEvery, store.ErrDiskFull.Error()
+		reason = store.ErrDiskFull
 	}
-	return false, s.opts.RetryEvery, "spool_unavailable"
+	return &budget.AdmitError{Reason: reason, RetryAfter: s.opts.RetryEvery}
 }
 
 // listSegments returns the segment files in dir, sorted, all sealed.
