@@ -165,17 +165,8 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	mux := &recordingMux{ServeMux: http.NewServeMux()}
-	api := NewAPI(db, "http://127.0.0.1", nil)
 	// With the optional native routes on, so that they are checked too.
-	n := &Native{}
-	if n.Attachments, err = attach.Open(t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
-	if n.Symbols, err = symstore.Open(t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
-	api.SetNative(n)
-	api.Register(mux)
+	nativeAPI(t, db).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -308,6 +299,23 @@ func TestAPITokenScopes(t *testing.T) {
 	}
 }
 
+// nativeAPI is the API of db with its optional native routes on
+// (attachments and symbols, in temporary directories).
+func nativeAPI(t *testing.T, db *store.DB) *API {
+	t.Helper()
+	api := NewAPI(db, "http://127.0.0.1", nil)
+	n := &Native{}
+	var err error
+	if n.Attachments, err = attach.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if n.Symbols, err = symstore.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	api.SetNative(n)
+	return api
+}
+
 // artifactAssemble is an artifactbundle/assemble body for projects whose
 // chunk was never uploaded: the reply, when allowed, is "not_found".
 func artifactAssemble(projects ...string) string {
@@ -330,17 +338,8 @@ func TestAPITokenScopesSymbols(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	web, _ := db.CreateProject("web")
 	db.CreateProject("other")
-	api := NewAPI(db, "http://127.0.0.1", nil)
-	n := &Native{}
-	if n.Attachments, err = attach.Open(t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
-	if n.Symbols, err = symstore.Open(t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
-	api.SetNative(n)
 	mux := http.NewServeMux()
-	api.Register(mux)
+	nativeAPI(t, db).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	all, _, _ := db.CreateTokenWith("ci", []store.Scope{store.ScopeRead, store.ScopeWrite}, 0)
