@@ -220,6 +220,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	api.Backup = store.BackupHandler(s.db, log.With("component", "backup"))
 	maps := sourcemap.NewMapper(s.db)
 	api.SetSourceMaps(maps)
+	s.worker.Maps = maps // one decoded-map cache for the digest's titles and the pages
 	native.Respool = func(project int, id string, payload []byte) error {
 		return s.sp.Append(&spool.Record{Project: project, EventID: id, IngestedAt: time.Now(), Payload: payload})
 	}

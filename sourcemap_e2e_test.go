@@ -1,6 +1,12 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,4 +178,67 @@ func TestSourceMapsReleaseEndToEnd(t *testing.T) {
 	runNode(t, node, modules, dir, "DSN="+ui.DSN(ts.base, p), "RELEASE=shop@2.0.0")
 	ts.drain(t)
 	checkMapped(t, ts)
+}
+
+// TestSourceMapTitleThroughServer: the running server's digest titles a
+// synthetic exception without a message, thrown in a minified file whose
+// map the project uploaded, by the mapped function (the digest shares the
+// pages' mapper); the API shows it. No node needed: the bundle is stored
+// through the store API, the event posted over HTTP.
+func TestSourceMapTitleThroughServer(t *testing.T) {
+	ts := startServer(t, noQuota...)
+	p, err := ts.db.Project(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const debugID, url = "cccccccc-0000-4000-8000-000000000001", "https://shop.example/static/traceback.min.js"
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("digest", "sourcemap", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	min := read("traceback.min.js")
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	man := map[string]any{}
+	for path, f := range map[string]struct {
+		url, typ string
+		body     []byte
+	}{
+		"a/traceback.min.js":     {"~/static/traceback.min.js", "minified_source", min},
+		"a/traceback.min.js.map": {"~/static/traceback.min.js.map", "source_map", read("traceback.min.map")},
+	} {
+		w, _ := zw.Create(path)
+		w.Write(f.body)
+		man[path] = map[string]any{"url": f.url, "type": f.typ, "headers": map[string]string{"debug-id": debugID}}
+	}
+	w, _ := zw.Create("manifest.json")
+	json.NewEncoder(w).Encode(map[string]any{"files": man})
+	zw.Close()
+	sum := sha1.Sum(buf.Bytes())
+	if _, err := ts.db.AddArtifactBundle([]int{p.ID}, hex.EncodeToString(sum[:]), bytes.NewReader(buf.Bytes()), int64(buf.Len()), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	frame := func(fn, at string) map[string]any {
+		return map[string]any{"filename": url, "abs_path": url, "lineno": 1, "colno": strings.Index(string(min), at) + 1, "function": fn, "in_app": true}
+	}
+	body, _ := json.Marshal(map[string]any{
+		"event_id": newID(), "platform": "javascript",
+		"exception": map[string]any{"values": []any{map[string]any{
+			"mechanism":  map[string]any{"type": "generic", "synthetic": true},
+			"stacktrace": map[string]any{"frames": []any{frame("r", "e}else"), frame("e", "throw")}},
+		}}},
+		"debug_meta": map[string]any{"images": []any{map[string]any{"type": "sourcemap", "code_file": url, "debug_id": debugID}}},
+	})
+	hdr := map[string]string{"X-Sentry-Auth": "Sentry sentry_version=7, sentry_key=" + p.Key, "Content-Type": "application/json"}
+	if code, resp := post(t, fmt.Sprintf("%s/api/%d/store/", ts.base, p.ID), hdr, body); code != 200 {
+		t.Fatalf("store: %d %s", code, resp)
+	}
+	ts.drain(t)
+	iss := ts.issues(t, p.ID)
+	if len(iss) != 1 || iss[0].Title != "onFailure" {
+		t.Errorf("issues = %+v, want one titled onFailure (the mapped name of the minified e)", iss)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/digest/release"
 	"github.com/tinysink/tinysink/digest/scrub"
+	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/ingest/ratelog"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
@@ -65,6 +66,9 @@ type Worker struct {
 	// Native, when set, processes the minidumps of events that carry one
 	// and sweeps the attachments of events that are gone.
 	Native *Native
+	// Maps, when set, names a synthetic exception whose crash frame is
+	// minified after the frame's mapped function (mapTitle).
+	Maps *sourcemap.Mapper
 
 	mu  sync.Mutex // guards pos
 	pos spool.Pos
@@ -437,7 +441,34 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 	if !owned {
 		body = bytes.Clone(body)
 	}
+	stage = "source map title"
+	w.mapTitle(r.Project, it.ev, body, meta)
 	return body, nil
+}
+
+// mapTitle titles a synthetic exception without a message whose crash
+// frame's function is minified or "?" — titled "<file> in <function>" by
+// the event package — after that frame as the project's uploaded source
+// maps map it: the mapped function alone, as an unminified build of the
+// same code would be titled, or "<mapped file> in <function>" when the map
+// has no name for it. The maps are resolved by w.Maps exactly as when the
+// event is shown (debug id, else release file); the stored body and the
+// grouping key stay the minified ones, so the issue does not change when a
+// map is uploaded, replaced or expires. Projects without uploads cost one
+// key lookup: no map is loaded for them.
+func (w *Worker) mapTitle(pid int, ev *event.Event, body []byte, meta event.Meta) {
+	if w.Maps == nil || ev == nil || ev.Rule != event.RuleSynthetic || ev.CalculatedType == ev.SyntheticFunction || !w.db.HasArtifacts(pid) {
+		return
+	}
+	mapped := w.Maps.Apply(pid, body)
+	if len(mapped) == len(body) && (len(body) == 0 || &mapped[0] == &body[0]) {
+		return // nothing mapped
+	}
+	mev, err := w.norm.Reindex(mapped, meta)
+	if err != nil || mev.Rule != event.RuleSynthetic || mev.CalculatedType == ev.CalculatedType {
+		return
+	}
+	ev.CalculatedType, ev.Title = mev.CalculatedType, mev.Title
 }
 
 // compressItem sets it.body to the compressed body; a panic sets it.fail.

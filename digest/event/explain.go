@@ -24,7 +24,9 @@ func Explain(ev *Event) (titleWhy, keyWhy string) {
 			"labels of the platform (a signal, a minidump's error code), so it is named after the function of its "+
 			"crash frame, %s.", ev.SyntheticFunction)
 		if ev.CalculatedType != ev.SyntheticFunction {
-			titleWhy += " That name alone says nothing (minified or unknown), so the frame's module or file comes first."
+			titleWhy += " That name alone says nothing (minified or unknown), so the frame's module or file comes first;" +
+				" when the project has an uploaded source map that maps the frame, the title is the mapped function instead" +
+				" (the key stays the minified name)."
 		}
 	default:
 		if ev.CalculatedType == typeUnknown {

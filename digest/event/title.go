@@ -26,7 +26,9 @@ const (
 	RuleLogMessage = "log message"
 	// RuleSynthetic: a synthetic exception without a message is named
 	// after the crash frame's function (§5.4), with the file or module in
-	// front when that name is minified or unknown.
+	// front when that name is minified or unknown (the digest then titles
+	// it by the mapped function when the project has a source map for the
+	// frame; see digest.Worker.mapTitle).
 	RuleSynthetic = "synthetic exception"
 	// RuleSyntheticMessage: a synthetic exception that carries a message
 	// (what captureMessage of @sentry/node and @sentry/browser 11 sends)

@@ -26,8 +26,10 @@ const (
 
 // Maps are applied when an event is shown (UI, API, Markdown), not when it
 // is digested: the decoder and its cache are loaded only when someone
-// looks at a minified event, ingest and digest never hold a map, and maps
-// uploaded after an event apply to it too.
+// looks at a minified event, and maps uploaded after an event apply to it
+// too. The one use in the digest is the title of a synthetic exception
+// whose crash frame is minified (digest.Worker.mapTitle), in projects
+// with uploads; the stored event stays minified.
 
 // Store is what the mapper reads: the project's uploaded artifacts.
 type Store interface {
