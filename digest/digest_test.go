@@ -52,15 +52,11 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-// send digests one event of exception type typ in release rel and returns
-// its issue.
-func (r *rig) send(typ, rel string, extra ...string) *store.Issue {
+// sendBody digests body as event id of project pid and returns the event
+// and its issue.
+func (r *rig) sendBody(pid int, id string, body []byte) (*store.Event, *store.Issue) {
 	r.t.Helper()
-	var b [16]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	ev := fmt.Sprintf(`{"event_id":"%s","release":%q,"exception":{"values":[{"type":%q,"value":"boom"}]}%s}`, id, rel, typ, strings.Join(extra, ""))
-	if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now, Payload: []byte(ev)}); err != nil {
+	if err := r.sp.Append(&spool.Record{Project: pid, EventID: id, IngestedAt: r.now, Payload: body}); err != nil {
 		r.t.Fatal(err)
 	}
 	if err := r.w.Drain(); err != nil {
@@ -74,6 +70,18 @@ func (r *rig) send(typ, rel string, extra ...string) *store.Issue {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return e, iss
+}
+
+// send digests one event of exception type typ in release rel and returns
+// its issue.
+func (r *rig) send(typ, rel string, extra ...string) *store.Issue {
+	r.t.Helper()
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	ev := fmt.Sprintf(`{"event_id":"%s","release":%q,"exception":{"values":[{"type":%q,"value":"boom"}]}%s}`, id, rel, typ, strings.Join(extra, ""))
+	_, iss := r.sendBody(r.pid, id, []byte(ev))
 	return iss
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/digest/sourcemap"
-	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -77,27 +76,6 @@ func minifiedSynthetic(t *testing.T, id string) []byte {
 	}
 	b, _ := json.Marshal(ev)
 	return b
-}
-
-// sendBody digests body as event id of project pid and returns the event
-// and its issue.
-func (r *rig) sendBody(pid int, id string, body []byte) (*store.Event, *store.Issue) {
-	r.t.Helper()
-	if err := r.sp.Append(&spool.Record{Project: pid, EventID: id, IngestedAt: r.now, Payload: body}); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := r.w.Drain(); err != nil {
-		r.t.Fatal(err)
-	}
-	e, _, err := r.db.Event(mustID(r.t, id))
-	if err != nil {
-		r.t.Fatalf("event %s not stored: %v", id, err)
-	}
-	iss, err := r.db.Issue(e.IssueID)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return e, iss
 }
 
 // TestSyntheticTitleFromSourceMap: a synthetic exception without a message

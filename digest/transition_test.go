@@ -21,20 +21,7 @@ func (r *rig) sendRaw(pid int, body string) *store.Issue {
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	ev := fmt.Sprintf(`{"event_id":"%s","platform":"node",%s}`, id, body)
-	if err := r.sp.Append(&spool.Record{Project: pid, EventID: id, IngestedAt: r.now, Payload: []byte(ev)}); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := r.w.Drain(); err != nil {
-		r.t.Fatal(err)
-	}
-	e, _, err := r.db.Event(mustID(r.t, id))
-	if err != nil {
-		r.t.Fatalf("event %s not stored: %v", id, err)
-	}
-	iss, err := r.db.Issue(e.IssueID)
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	_, iss := r.sendBody(pid, id, []byte(ev))
 	return iss
 }
 

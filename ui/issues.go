@@ -205,7 +205,8 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	if more {
 		page.Next = link(tab.Name, sortBy, pageNo+1)
 	}
-	hours, err := u.db.IssuesHourly(matched, page.Now.Add(-23*time.Hour), page.Now.Add(time.Hour))
+	from, to := last24Hours(page.Now)
+	hours, err := u.db.IssuesHourly(matched, from, to)
 	if err != nil {
 		return err
 	}

@@ -70,10 +70,17 @@ func max2(a, b int64) int64 {
 
 func fmtF(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
 
+// last24Hours is the span of a 24-hour sparkline: the 24 whole hours up to
+// and including now's.
+func last24Hours(now time.Time) (from, to time.Time) {
+	to = now.Add(time.Hour)
+	return to.Add(-24 * time.Hour), to
+}
+
 // hourly24 returns subject's counts for the 24 hours up to now.
 func (u *UI) hourly24(subject string) []int64 {
-	now := u.now().Add(time.Hour)
-	c, err := u.db.Hourly(subject, now.Add(-24*time.Hour), now)
+	from, to := last24Hours(u.now())
+	c, err := u.db.Hourly(subject, from, to)
 	if err != nil {
 		return nil
 	}
