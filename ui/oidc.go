@@ -99,6 +99,7 @@ type oidcDiscovery struct {
 	AuthEndpoint      string   `json:"authorization_endpoint"`
 	TokenEndpoint     string   `json:"token_endpoint"`
 	JWKSURI           string   `json:"jwks_uri"`
+	UserinfoEndpoint  string   `json:"userinfo_endpoint"`
 	TokenAuthMethods  []string `json:"token_endpoint_auth_methods_supported"`
 	ChallengeMethods  []string `json:"code_challenge_methods_supported"`
 	SigningAlgorithms []string `json:"id_token_signing_alg_values_supported"`
@@ -278,7 +279,8 @@ func (c *oidcClient) exchange(ctx context.Context, code, redirectURI string, f *
 		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
 	}
 	var tok struct {
-		IDToken string `json:"id_token"`
+		IDToken     string `json:"id_token"`
+		AccessToken string `json:"access_token"`
 	}
 	if err := c.doJSON(req, &tok); err != nil {
 		return nil, fmt.Errorf("oidc token: %w", err)
@@ -293,7 +295,37 @@ func (c *oidcClient) exchange(ctx context.Context, code, redirectURI string, f *
 	if n, _ := claims["nonce"].(string); subtle.ConstantTimeCompare([]byte(n), []byte(f.Nonce)) != 1 {
 		return nil, errors.New("oidc: the ID token's nonce is not this login's")
 	}
+	if _, ok := claims[c.cfg.UsernameClaim]; !ok && d.UserinfoEndpoint != "" && tok.AccessToken != "" {
+		// Many providers put profile claims only in the userinfo answer.
+		if err := c.userinfo(ctx, d, tok.AccessToken, claims); err != nil {
+			return nil, err
+		}
+	}
 	return claims, nil
+}
+
+// userinfo adds the username claim (and email_verified) from the
+// provider's userinfo endpoint to claims, whose sub it must match.
+func (c *oidcClient) userinfo(ctx context.Context, d *oidcDiscovery, accessToken string, claims map[string]any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.UserinfoEndpoint, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	var info map[string]any
+	if err := c.doJSON(req, &info); err != nil {
+		return fmt.Errorf("oidc userinfo: %w", err)
+	}
+	if sub, _ := info["sub"].(string); sub == "" || sub != claims["sub"] {
+		return errors.New("oidc userinfo: the answer is about another subject than the ID token")
+	}
+	for _, k := range []string{c.cfg.UsernameClaim, "email_verified"} {
+		if v, ok := info[k]; ok {
+			claims[k] = v
+		}
+	}
+	return nil
 }
 
 // verify checks an ID token's signature against the provider's keys and
