@@ -54,8 +54,8 @@ type opKey struct {
 }
 
 func (k *opKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.alg }
-func (k *opKey) Key() any                                     { return k.priv }
-func (k *opKey) ID() string                                   { return k.id }
+func (k *opKey) Key() any                                    { return k.priv }
+func (k *opKey) ID() string                                  { return k.id }
 
 type opPublicKey struct{ k *opKey }
 
