@@ -196,7 +196,11 @@ func oidcServer(t *testing.T, s *testServer, alg jose.SignatureAlgorithm, autoCr
 // status, Location and body.
 func oidcLogin(t *testing.T, c *http.Client, base, user string, edit func(step string, u *url.URL)) (int, string, string) {
 	t.Helper()
-	status, loc, body := fetch(t, c, "GET", base+"/accounts/oidc/login/?next=/users/", nil)
+	start, _ := url.Parse(base + "/accounts/oidc/login/?next=/users/")
+	if edit != nil {
+		edit("start", start)
+	}
+	status, loc, body := fetch(t, c, "GET", start.String(), nil)
 	if status != http.StatusFound {
 		t.Fatalf("start: %d %s", status, body)
 	}
@@ -354,8 +358,10 @@ func TestOIDCLoginRefused(t *testing.T) {
 			}},
 		{name: "forged code", status: 401, want: "oidc token",
 			edit: func(step string, u *url.URL) { setQuery(u, step == "callback", "code", "forged") }},
-		{name: "provider error", status: 401, want: "access_denied",
-			edit: func(step string, u *url.URL) { setQuery(u, step == "callback", "error", "access_denied") }},
+		{name: "provider error", status: 401, want: "access_denied&lt;script&gt;",
+			edit: func(step string, u *url.URL) {
+				setQuery(u, step == "callback", "error", "access_denied<script>alert(1)</script>")
+			}},
 		{name: "wrong audience", status: 401, want: "meant for",
 			tamper: p.resign(t, func(c map[string]any) { c["aud"] = []string{"another-client"} })},
 		{name: "wrong authorized party", status: 401, want: "issued to",
@@ -453,4 +459,27 @@ func setQuery(u *url.URL, when bool, key, value string) {
 	q := u.Query()
 	q.Set(key, value)
 	u.RawQuery = q.Encode()
+}
+
+// TestOIDCNext: the page to return to survives the trip to the provider,
+// only when it is a path on this site, and is escaped on the login page.
+func TestOIDCNext(t *testing.T) {
+	s := newTestServer(t)
+	base, _ := oidcServer(t, s, jose.RS256, true)
+	for next, want := range map[string]string{
+		"/projects/1/?tab=all":  "/projects/1/?tab=all",
+		"//evil.example/":       "/projects/",
+		"https://evil.example/": "/projects/",
+		"/\\evil.example/":      "/projects/",
+		`"><script>x</script>`:  "/projects/",
+	} {
+		status, loc, body := oidcLogin(t, newClient(t), base, opUser, func(step string, u *url.URL) { setQuery(u, step == "start", "next", next) })
+		if status != http.StatusSeeOther || loc != want {
+			t.Errorf("next %q: %d %q, want %q\n%s", next, status, loc, want, body)
+		}
+	}
+	status, _, body := fetch(t, newClient(t), "GET", base+"/accounts/login/?next="+url.QueryEscape(`"><script>alert(1)</script>`), nil)
+	if status != 200 || strings.Contains(body, "<script>alert") {
+		t.Errorf("login page with a hostile next: %d\n%s", status, body)
+	}
 }
