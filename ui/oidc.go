@@ -426,6 +426,27 @@ func (c *oidcClient) key(ctx context.Context, d *oidcDiscovery, kid, name string
 	if fresh && now.Sub(at) < oidcKeyRefetch {
 		return nil, fmt.Errorf("oidc: no key %q for %s in the provider's key set", kid, name)
 	}
+	var raw json.RawMessage
+	if err := c.getJSON(ctx, d.JWKSURI, &raw); err != nil {
+		return nil, fmt.Errorf("oidc keys: %w", err)
+	}
+	keys, err := parseJWKS(raw)
+	if err != nil {
+		return nil, fmt.Errorf("oidc keys: %w", err)
+	}
+	c.mu.Lock()
+	c.keys, c.keysAt, c.keysURI = keys, now, d.JWKSURI
+	c.mu.Unlock()
+	if k := pickKey(keys, kid, name, alg); k != nil {
+		return k, nil
+	}
+	return nil, fmt.Errorf("oidc: no key %q for %s in the provider's key set", kid, name)
+}
+
+// parseJWKS returns the signing keys of a JSON Web Key Set (RFC 7517)
+// tinysink can use: RSA keys of 2048 bits or more, EC keys on P-256 and
+// P-384 whose point is on the curve. Other keys are skipped.
+func parseJWKS(b []byte) ([]jwk, error) {
 	var set struct {
 		Keys []struct {
 			Kty string `json:"kty"`
@@ -439,10 +460,10 @@ func (c *oidcClient) key(ctx context.Context, d *oidcDiscovery, kid, name string
 			Y   string `json:"y"`
 		} `json:"keys"`
 	}
-	if err := c.getJSON(ctx, d.JWKSURI, &set); err != nil {
-		return nil, fmt.Errorf("oidc keys: %w", err)
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, err
 	}
-	keys = keys[:0:0]
+	var keys []jwk
 	for _, k := range set.Keys {
 		if k.Use != "" && k.Use != "sig" {
 			continue
@@ -451,7 +472,7 @@ func (c *oidcClient) key(ctx context.Context, d *oidcDiscovery, kid, name string
 		switch k.Kty {
 		case "RSA":
 			n, e := b64Int(k.N), b64Int(k.E)
-			if n == nil || e == nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31 || n.BitLen() < 2048 {
+			if n == nil || e == nil || !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31 || n.BitLen() < 2048 || n.BitLen() > 8192 {
 				continue
 			}
 			pub = &rsa.PublicKey{N: n, E: int(e.Int64())}
@@ -480,13 +501,7 @@ func (c *oidcClient) key(ctx context.Context, d *oidcDiscovery, kid, name string
 		}
 		keys = append(keys, jwk{Kid: k.Kid, Alg: k.Alg, Key: pub})
 	}
-	c.mu.Lock()
-	c.keys, c.keysAt, c.keysURI = keys, now, d.JWKSURI
-	c.mu.Unlock()
-	if k := pickKey(keys, kid, name, alg); k != nil {
-		return k, nil
-	}
-	return nil, fmt.Errorf("oidc: no key %q for %s in the provider's key set", kid, name)
+	return keys, nil
 }
 
 // pickKey returns the key named kid that fits alg; without a kid, the only
