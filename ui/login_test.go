@@ -3,6 +3,7 @@ package ui
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -184,5 +185,29 @@ func TestPasswordLoginOff(t *testing.T) {
 	on := s.serveUI(t, nil)
 	if status, _, body := fetch(t, c, "GET", on+"/accounts/login/", nil); status != 200 || !strings.Contains(body, `type="password"`) || strings.Contains(body, "login-oidc") {
 		t.Errorf("default login page: %d\n%s", status, body)
+	}
+}
+
+// TestProxyHeaderIPv6: a proxy on ::1 is trusted by its IPv6 prefix, and
+// not by an IPv4 one.
+func TestProxyHeaderIPv6(t *testing.T) {
+	s := newTestServer(t)
+	for _, tc := range []struct {
+		trusted string
+		status  int
+	}{{"::1/128", 200}, {"127.0.0.0/8", 303}} {
+		ln, err := net.Listen("tcp", "[::1]:0")
+		if err != nil {
+			t.Skipf("no IPv6 loopback: %v", err)
+		}
+		mux := http.NewServeMux()
+		New(Config{DB: s.db, ProxyAuth: &ProxyAuth{Header: "Remote-User", Trusted: []netip.Prefix{netip.MustParsePrefix(tc.trusted)}}}).Register(mux)
+		srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
+		srv.Start()
+		status, _, _ := fetch(t, newClient(t), "GET", srv.URL+"/projects/", nil, "Remote-User", "admin")
+		srv.Close()
+		if status != tc.status {
+			t.Errorf("trusted %s, connection from ::1: %d, want %d", tc.trusted, status, tc.status)
+		}
 	}
 }
