@@ -95,14 +95,13 @@ func newOIDCClient(cfg OIDC) *oidcClient {
 
 // oidcDiscovery is the part of the discovery document used.
 type oidcDiscovery struct {
-	Issuer            string   `json:"issuer"`
-	AuthEndpoint      string   `json:"authorization_endpoint"`
-	TokenEndpoint     string   `json:"token_endpoint"`
-	JWKSURI           string   `json:"jwks_uri"`
-	UserinfoEndpoint  string   `json:"userinfo_endpoint"`
-	TokenAuthMethods  []string `json:"token_endpoint_auth_methods_supported"`
-	ChallengeMethods  []string `json:"code_challenge_methods_supported"`
-	SigningAlgorithms []string `json:"id_token_signing_alg_values_supported"`
+	Issuer           string   `json:"issuer"`
+	AuthEndpoint     string   `json:"authorization_endpoint"`
+	TokenEndpoint    string   `json:"token_endpoint"`
+	JWKSURI          string   `json:"jwks_uri"`
+	UserinfoEndpoint string   `json:"userinfo_endpoint"`
+	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	ChallengeMethods []string `json:"code_challenge_methods_supported"`
 }
 
 // discovery returns the provider's discovery document, fetched on first
