@@ -35,8 +35,8 @@ type Project struct {
 	StoredEventCount   int64     `json:"stored_event_count"`
 	// IssueCount is the number of issues ever created: the digest order
 	// (friendly number) of the newest issue.
-	IssueCount        int  `json:"issue_count"`
-	RetentionMax      int  `json:"retention_max_event_count"`
+	IssueCount   int `json:"issue_count"`
+	RetentionMax int `json:"retention_max_event_count"`
 	// SummaryDays is how many days the project's daily summaries
 	// (transactions, release health, client reports, dropped items) are
 	// kept: 1 to SummaryKeepDays; 0 means SummaryKeepDays.
