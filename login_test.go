@@ -94,3 +94,18 @@ func TestBinaryDeps(t *testing.T) {
 		}
 	}
 }
+
+// TestOIDCLoginServe: with -oidc-issuer the server's login page offers the
+// provider's button beside the password form.
+func TestOIDCLoginServe(t *testing.T) {
+	ts := startServer(t, "-oidc-issuer", "http://127.0.0.1:1/realm", "-oidc-client-id", "tinysink")
+	resp, err := http.Get(ts.base + "/accounts/login/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if body := string(b); resp.StatusCode != 200 || !strings.Contains(body, `id="login-oidc"`) || !strings.Contains(body, `type="password"`) {
+		t.Errorf("login page: %d\n%s", resp.StatusCode, body)
+	}
+}
