@@ -245,6 +245,9 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	}).Register(mux)
 	if oidc != nil {
 		log.Info("OpenID Connect login on: register this redirect URI at the provider", "issuer", oidc.Issuer, "redirect_uri", s.base+"/accounts/oidc/callback/")
+		if strings.HasPrefix(oidc.Issuer, "http://") {
+			log.Warn("the OpenID Connect issuer is plain http: the client secret and tokens cross the network unencrypted", "issuer", oidc.Issuer)
+		}
 	}
 	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
 	s.ops.Register(mux, api.Protect(store.ScopeRead))
