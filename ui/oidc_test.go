@@ -97,7 +97,9 @@ func startOP(t *testing.T, alg jose.SignatureAlgorithm, redirectURI string) *tes
 	p := &testOP{issuer: "http://" + srv.Listener.Addr().String(), key: &opKey{id: "k-" + string(alg), alg: alg, priv: priv}}
 	clients := map[string]*storage.Client{opClientID: storage.WebClient(opClientID, opClientSecret, redirectURI)}
 	st := &opStorage{Storage: storage.NewStorageWithClients(storage.NewUserStore(p.issuer), clients), key: p.key}
-	router := exampleop.SetupServer(p.issuer, st, slog.New(slog.DiscardHandler), false)
+	// A nil logger: the example would otherwise replace slog.Default for
+	// the whole test binary.
+	router := exampleop.SetupServer(p.issuer, st, nil, false)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		tamper := p.tamper
