@@ -32,9 +32,9 @@ func mcpEvent(id, typ, value, tag string) []byte {
 // mcpFixture is a store with two projects, events in each, tokens of each
 // kind, and the API on a real HTTP server.
 type mcpFixture struct {
-	db                           *store.DB
-	srv                          *httptest.Server
-	shop, other                  *store.Project
+	db                            *store.DB
+	srv                           *httptest.Server
+	shop, other                   *store.Project
 	read, write, otherOnly, shop1 string
 }
 

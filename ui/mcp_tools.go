@@ -110,7 +110,9 @@ var mcpTools = []mcpTool{
 		Description: "Mark an issue resolved; its next event reopens it (a regression). Needs a write token.",
 		InputSchema: schema([]string{"issue"}, map[string]any{"issue": propIssue, "comment": propComment}),
 		Annotations: writes("Resolve an issue", false),
-		run:         func(a *API, s *mcpSession, args json.RawMessage) (any, error) { return a.toolAction(s, args, "resolve") }},
+		run: func(a *API, s *mcpSession, args json.RawMessage) (any, error) {
+			return a.toolAction(s, args, "resolve")
+		}},
 	{Name: "mute_issue", Title: "Mute an issue", write: true,
 		Description: "Mute an issue: no alerts, hidden from the open list. With for_period and for_count it unmutes at its first event " +
 			"after that time (e.g. 1 week). Needs a write token.",
