@@ -381,18 +381,34 @@ func culprit(iss *store.Issue) string {
 	return where
 }
 
-// searchIssues runs the issue list's search q over f. It is the one place
-// the MCP server calls the search language, so that it searches as the UI
-// does.
-func searchIssues(db *store.DB, f store.IssueFilter, q string) ([]store.Issue, bool, error) {
-	query := parseQuery(q)
-	if query.Text != "" {
-		f.Match = query.matchText
+// searchIssues returns one page of project's issues in state that match
+// query, in the issue list's search language, newest first by sort, from
+// cursor ("" or the next cursor of the page before); next is "" on the last
+// page. It is the MCP server's one call site of the search, shaped as
+// db.Search(store.SearchRequest{...}) on the search branch, so that moving
+// to it changes this body alone (and maps its search.ErrBadQuery to a
+// toolError).
+func searchIssues(db *store.DB, project int, query string, sort store.IssueSort, state store.IssueState, cursor string, limit int) (issues []store.Issue, next string, err error) {
+	f := store.IssueFilter{Project: project, Sort: sort, Desc: true, State: state, Limit: limit}
+	if cursor != "" {
+		n, err := strconv.Atoi(cursor)
+		if err != nil || n < 0 || n > 1<<30 {
+			return nil, "", toolErrorf("cursor must be a next_cursor of an earlier call")
+		}
+		f.Offset = n
 	}
-	for _, t := range query.Tags {
+	q := parseQuery(query)
+	if q.Text != "" {
+		f.Match = q.matchText
+	}
+	for _, t := range q.Tags {
 		f.Tags = append(f.Tags, store.TagCount{Key: t.Key, Value: t.Value})
 	}
-	return db.Issues(f)
+	issues, more, err := db.Issues(f)
+	if more {
+		next = strconv.Itoa(f.Offset + limit)
+	}
+	return issues, next, err
 }
 
 func (a *API) toolSearchIssues(s *mcpSession, args json.RawMessage) (any, error) {
@@ -414,46 +430,36 @@ func (a *API) toolSearchIssues(s *mcpSession, args json.RawMessage) (any, error)
 	if len(in.Query) > 500 {
 		return nil, toolErrorf("query is longer than 500 bytes")
 	}
-	f := store.IssueFilter{Project: p.ID, Sort: store.SortLastSeen, Desc: true}
+	sort, state, limit := store.SortLastSeen, store.StateOpen, 25
 	switch in.State {
 	case "", "open":
-		f.State = store.StateOpen
 	case "unresolved":
-		f.State = store.StateUnresolved
+		state = store.StateUnresolved
 	case "muted":
-		f.State = store.StateMuted
+		state = store.StateMuted
 	case "resolved":
-		f.State = store.StateResolved
+		state = store.StateResolved
 	case "all":
-		f.State = store.StateAll
+		state = store.StateAll
 	default:
 		return nil, toolErrorf("state must be open, unresolved, muted, resolved or all")
 	}
 	switch in.Sort {
 	case "", "last_seen":
 	case "events":
-		f.Sort = store.SortEventCount
+		sort = store.SortEventCount
 	case "first_seen":
-		f.Sort = store.SortDigestOrder
+		sort = store.SortDigestOrder
 	default:
 		return nil, toolErrorf("sort must be last_seen, events or first_seen")
 	}
 	switch {
-	case in.Limit == 0:
-		f.Limit = 25
 	case in.Limit < 0 || in.Limit > mcpMaxIssues:
 		return nil, toolErrorf("limit must be 1 to %d", mcpMaxIssues)
-	default:
-		f.Limit = in.Limit
+	case in.Limit > 0:
+		limit = in.Limit
 	}
-	if in.Cursor != "" {
-		n, err := strconv.Atoi(in.Cursor)
-		if err != nil || n < 0 || n > 1<<30 {
-			return nil, toolErrorf("cursor must be a next_cursor of an earlier call")
-		}
-		f.Offset = n
-	}
-	issues, more, err := searchIssues(a.db, f, in.Query)
+	issues, next, err := searchIssues(a.db, p.ID, in.Query, sort, state, in.Cursor, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -465,8 +471,8 @@ func (a *API) toolSearchIssues(s *mcpSession, args json.RawMessage) (any, error)
 			Level: iss.Level, Transaction: truncate(200, iss.Transaction), Culprit: truncate(200, culprit(iss))})
 	}
 	out := map[string]any{"project": p.Slug, "issues": rows}
-	if more {
-		out["next_cursor"] = strconv.Itoa(f.Offset + f.Limit)
+	if next != "" {
+		out["next_cursor"] = next
 	}
 	return out, nil
 }
