@@ -226,7 +226,7 @@ func (a *API) callRPC(ctx context.Context, s *mcpSession, method string, params 
 
 const mcpInstructions = "tinysink is a self-hosted error tracker. Find issues with search_issues " +
 	"(the issue list's search: free text matches an issue's type and message, key:value matches a tag, " +
-	`e.g. "TypeError browser:Chrome"), read one with get_issue (Markdown with the latest event's stack trace), ` +
+	`e.g. "TypeError environment:production"), read one with get_issue (Markdown with the latest event's stack trace), ` +
 	"an event with get_event. Issues are named by number or by friendly id (PROJECT-123). " +
 	"Outputs are capped; narrow the query when an output says it was truncated."
 

@@ -83,7 +83,7 @@ var mcpTools = []mcpTool{
 			"Returns up to `limit` issues (default 25, at most 100) and a next_cursor when more match.",
 		InputSchema: schema(nil, map[string]any{
 			"project": propProject,
-			"query":   map[string]any{"type": "string", "description": "e.g. `TypeError browser:Chrome`; empty lists all"},
+			"query":   map[string]any{"type": "string", "description": "e.g. `TypeError environment:production`; empty lists all"},
 			"state":   map[string]any{"type": "string", "enum": []string{"open", "unresolved", "muted", "resolved", "all"}, "description": "default open (neither resolved nor muted)"},
 			"sort":    map[string]any{"type": "string", "enum": []string{"last_seen", "events", "first_seen"}, "description": "newest last_seen first (default), most events first, or newest issue first"},
 			"limit":   map[string]any{"type": "integer", "minimum": 1, "maximum": mcpMaxIssues},
