@@ -64,6 +64,9 @@ func TestMCPStdio(t *testing.T) {
 	cli("project", "create", "Shop")
 	readTok := cli("token", "create", "-scope", "read", "-name", "reader")
 	writeTok := cli("token", "create", "-scope", "write", "-name", "fixer")
+	if out, err := exec.Command(bin, "token", "create", "-scope", "root", "-data", dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "unknown scope") {
+		t.Errorf("token create -scope root: %v %s", err, out)
+	}
 
 	p := startProc(t, dir)
 	id := newID()

@@ -438,3 +438,31 @@ func TestMCPOutputCap(t *testing.T) {
 		t.Errorf("capText: %d bytes", len(got))
 	}
 }
+
+func TestMCPStdioFraming(t *testing.T) {
+	f := newMCPFixture(t)
+	tok, _ := f.db.LookupToken(f.read)
+	in := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"method":"ping"}`,
+		``,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":2,"method":"ping","params":{"x":"` + strings.Repeat("a", mcpMaxMessage) + `"}}`,
+		`not json`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_projects"}}`, // no newline at the end
+	}, "\n")
+	var out strings.Builder
+	if err := NewAPI(f.db, f.srv.URL, nil).ServeMCP(context.Background(), strings.NewReader(in), &out, tok); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	want := []string{`"id":1,"result":{}`, `"id":null,"error":{"code":-32600,"message":"Invalid request: the message is larger than 1 MiB"`,
+		`"id":null,"error":{"code":-32700`, `"id":3,"result":{"content"`}
+	if len(lines) != len(want) {
+		t.Fatalf("%d replies, want %d:\n%s", len(lines), len(want), out.String())
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("reply %d = %s, want %s", i, lines[i], w)
+		}
+	}
+}
