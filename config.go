@@ -45,6 +45,8 @@ type config struct {
 	MetricsAddr  string
 	MaxConns     string
 	Attach       struct{ EventSize, ProjectSize, MaxAge string }
+	Forward      struct{ DSN, MaxBacklog string }
+	Store        bool
 }
 
 // quotaSetting is one subject's quota settings, as given; config.quotas
@@ -116,6 +118,9 @@ func newSettings() (*config, []setting) {
 		{"max-attachments-per-event", "TINYSINK_MAX_ATTACHMENTS_PER_EVENT", "100MiB", "bytes of attachments (minidumps included) one event may keep; a larger attachment is dropped, a larger minidump refused (413)", text(&c.Attach.EventSize)},
 		{"max-attachments-per-project", "TINYSINK_MAX_ATTACHMENTS_PER_PROJECT", "1GiB", "bytes of attachments one project may keep; over it new attachments are dropped until retention frees room", text(&c.Attach.ProjectSize)},
 		{"attachment-max-age", "TINYSINK_ATTACHMENT_MAX_AGE", "90d", "delete attachments older than this, e.g. 30d (0 = keep them as long as their event)", text(&c.Attach.MaxAge)},
+		{"forward-dsn", "TINYSINK_FORWARD_DSN", "", "forward every accepted event and item to this upstream DSN (Sentry or any Sentry-compatible server), from the spool; a project's own forward DSN takes precedence", text(&c.Forward.DSN)},
+		{"forward-max-backlog", "TINYSINK_FORWARD_MAX_BACKLOG", "1GiB", "spool bytes not yet forwarded at most: over it the oldest are skipped, or with -store=false ingest refuses (429, reason forward_backlog) (0 = no bound)", text(&c.Forward.MaxBacklog)},
+		{"store", "TINYSINK_STORE", "true", "store and digest events; false makes a relay that only spools and forwards to -forward-dsn (no UI, API or store)", on(&c.Store)},
 		{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json", text(&c.LogFormat)},
 		{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error", text(&c.LogLevel)},
 	}

@@ -33,6 +33,9 @@ type API struct {
 	// Budget serves GET /debug/budget and Backup POST store.BackupPath
 	// (main's); nil answers 404.
 	Budget, Backup http.Handler
+	// Forwarding, when set, is forwarding's status for GET /forward/ and
+	// is told when a project's forward DSN changes.
+	Forwarding *Forwarding
 
 	native *Native // attachments, symbols, reprocessing; nil: not served
 	// maps applies uploaded source maps to events shown (SetSourceMaps).
@@ -92,6 +95,7 @@ type apiProject struct {
 	AlertOnUnmute      bool    `json:"alert_on_unmute"`
 	Visibility         string  `json:"visibility"`
 	RetentionMax       int     `json:"retention_max_event_count"`
+	ForwardDSN         string  `json:"forward_dsn"` // "" when the project is not forwarded on its own
 }
 
 func (a *API) project(p *store.Project) apiProject {
@@ -99,7 +103,7 @@ func (a *API) project(p *store.Project) apiProject {
 		ID: p.ID, Name: p.Name, Slug: p.Slug, DSN: DSN(a.baseURL, p),
 		DigestedEventCount: p.DigestedEventCount, StoredEventCount: p.StoredEventCount,
 		AlertOnNewIssue: p.AlertOnNewIssue, AlertOnRegression: p.AlertOnRegression, AlertOnUnmute: p.AlertOnUnmute,
-		Visibility: "team_members", RetentionMax: p.RetentionMax,
+		Visibility: "team_members", RetentionMax: p.RetentionMax, ForwardDSN: p.ForwardDSN,
 	}
 }
 

@@ -83,6 +83,7 @@ func (a *API) routes() []apiRoute {
 		{"DELETE", apiPrefix + "/quarantine/{id}/", w, true, "delete a quarantined payload", a.handleQuarantineDelete},
 
 		{"POST", store.BackupPath, admin, true, "stream a backup of the data directory (application/zstd)", a.operator(func() http.Handler { return a.Backup })},
+		{"GET", apiPrefix + "/forward/", r, true, "forwarding to the upstream: running, lag (items, bytes, seconds), sent, failed, retrying, last error", a.handleForward},
 		{"GET", "/debug/budget", r, true, "memory, limit, spool backlog and loaded parts [?gc=1]", a.operator(func() http.Handler { return a.Budget })},
 
 		{"GET", cliPrefix + "/{$}", r, false, "sentry-cli: check the token", a.handleCLIAuth},

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	neturl "net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tinysink/tinysink/ui"
+)
+
+// envelope returns an envelope with one event of id.
+func envelope(id, msg string) []byte {
+	ev := fmt.Sprintf(`{"event_id":"%s","platform":"go","level":"error","exception":{"values":[{"type":"ForwardTest","value":%q}]}}`, id, msg)
+	return fmt.Appendf(nil, "{\"event_id\":\"%s\"}\n{\"type\":\"event\",\"length\":%d}\n%s\n", id, len(ev), ev)
+}
+
+// sendEvents posts n events to base's project pid with key, concurrently,
+// and returns the ids acknowledged with a 200.
+func sendEvents(t *testing.T, base string, pid int, key string, n int) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	ids := make(chan string)
+	for range 4 {
+		wg.Go(func() {
+			for id := range ids {
+				code, body := post(t, fmt.Sprintf("%s/api/%d/envelope/?sentry_key=%s", base, pid, key), nil, envelope(id, "m "+id[:8]))
+				if code != 200 {
+					t.Errorf("ingest: %d %s", code, body)
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, id)
+				mu.Unlock()
+			}
+		})
+	}
+	for range n {
+		ids <- newID()
+	}
+	close(ids)
+	wg.Wait()
+	return acked
+}
+
+// upstreamDSN returns the DSN of ts's project 1.
+func upstreamDSN(t *testing.T, ts *testServer) string {
+	t.Helper()
+	p, err := ts.db.Project(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ui.DSN(ts.base, p)
+}
+
+// arrived waits until the upstream stored every id in project 1, once.
+func arrived(t *testing.T, up *testServer, ids []string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the events upstream", func() bool {
+		up.drain(t)
+		p, err := up.db.Project(1)
+		return err == nil && p.DigestedEventCount >= int64(len(ids))
+	})
+	up.drain(t)
+	for _, id := range ids {
+		if code := up.apiGet(t, "/api/canonical/0/events/"+id+"/?project=1", nil); code != 200 {
+			t.Errorf("event %s upstream: %d", id, code)
+		}
+	}
+	if p, _ := up.db.Project(1); p.DigestedEventCount != int64(len(ids)) {
+		t.Errorf("upstream digested %d events, want %d (each once)", p.DigestedEventCount, len(ids))
+	}
+}
+
+// A storing tinysink forwards to another tinysink: every acknowledged
+// event arrives once (the second copy of an event sent twice is
+// deduplicated by its id), and the lag and counts show in the API, the
+// metrics and the settings page.
+func TestForwardToTinysink(t *testing.T) {
+	up := startServer(t, noQuota...)
+	fw := startServer(t, append(noQuota, "-forward-dsn", upstreamDSN(t, up))...)
+	p, _ := fw.db.Project(1)
+	ids := sendEvents(t, fw.base, 1, p.Key, 60)
+	// The same event twice: the upstream keeps one.
+	if code, _ := post(t, fw.base+"/api/1/envelope/?sentry_key="+p.Key, nil, envelope(ids[0], "again")); code != 200 {
+		t.Fatalf("resend: %d", code)
+	}
+	arrived(t, up, ids)
+	fw.drain(t)
+	if st, _ := fw.db.Project(1); st.DigestedEventCount != int64(len(ids)) {
+		t.Errorf("the forwarding server stored %d events, want %d", st.DigestedEventCount, len(ids))
+	}
+
+	var st struct {
+		Running    bool  `json:"running"`
+		InstallDSN bool  `json:"install_dsn"`
+		Sent       int64 `json:"sent"`
+		LagItems   int64 `json:"lag_items"`
+	}
+	waitFor(t, 10*time.Second, "the lag to clear", func() bool {
+		fw.apiGet(t, "/api/canonical/0/forward/", &st)
+		return st.LagItems == 0
+	})
+	if !st.Running || !st.InstallDSN || st.Sent != int64(len(ids))+1 {
+		t.Errorf("GET /forward/ = %+v, want running, sent %d", st, len(ids)+1)
+	}
+	code, mb := fw.apiDo(t, "GET", "/metrics", nil)
+	metrics := string(mb)
+	if code != 200 || !strings.Contains(metrics, fmt.Sprintf("tinysink_forward_sent_total %d", len(ids)+1)) || !strings.Contains(metrics, "tinysink_forward_lag_seconds 0") {
+		t.Errorf("/metrics: %d, no forward figures:\n%s", code, grepLines(metrics, "forward"))
+	}
+	page := fw.uiGet(t, "/projects/1/settings/")
+	if !strings.Contains(page, `id="forwarding"`) || !strings.Contains(page, `id="forward-status"`) {
+		t.Errorf("the settings page has no forwarding section")
+	}
+}
+
+func grepLines(s, word string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// A project's own forward DSN, set through the API while the server runs,
+// starts forwarding that project only; a bad DSN is a 400.
+func TestForwardPerProject(t *testing.T) {
+	up := startServer(t, noQuota...)
+	fw := startServer(t, noQuota...)
+	var st struct {
+		Running bool `json:"running"`
+	}
+	fw.apiGet(t, "/api/canonical/0/forward/", &st)
+	if st.Running {
+		t.Fatal("forwarding runs without a forward DSN")
+	}
+	code, body := fw.apiDo(t, "POST", "/api/canonical/0/projects/", []byte(`{"name":"second"}`))
+	if code != 201 && code != 200 {
+		t.Fatalf("create project: %d %s", code, body)
+	}
+	code, body = fw.apiDo(t, "PATCH", "/api/canonical/0/projects/2/", []byte(`{"forward_dsn":"ftp://nope"}`))
+	if code != 400 || !strings.Contains(string(body), "forward_dsn") {
+		t.Errorf("PATCH a bad DSN: %d %s, want 400", code, body)
+	}
+	code, body = fw.apiDo(t, "PATCH", "/api/canonical/0/projects/2/", []byte(`{"forward_dsn":"`+upstreamDSN(t, up)+`"}`))
+	if code != 200 || !strings.Contains(string(body), `"forward_dsn":"`+upstreamDSN(t, up)) {
+		t.Fatalf("PATCH forward_dsn: %d %s", code, body)
+	}
+	p1, _ := fw.db.Project(1)
+	p2, _ := fw.db.Project(2)
+	sendEvents(t, fw.base, 1, p1.Key, 5) // not forwarded
+	ids := sendEvents(t, fw.base, 2, p2.Key, 20)
+	arrived(t, up, ids)
+
+	// The settings page form sets it too; an empty one stops it.
+	fw.uiGet(t, "/projects/2/settings/")
+	c := &http.Client{Jar: fw.jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(fw.base+"/projects/2/forward/", neturl.Values{"forward_dsn": {"not a dsn"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("UI save of a bad DSN: %d, want 400", resp.StatusCode)
+	}
+	resp, err = c.PostForm(fw.base+"/projects/2/forward/", neturl.Values{"forward_dsn": {""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || fw.db.ProjectForwardDSN(2) != "" {
+		t.Errorf("UI save of an empty DSN: %d, DSN %q", resp.StatusCode, fw.db.ProjectForwardDSN(2))
+	}
+}
+
+// startRelay runs a relay-only tinysink (-store=false) in-process on dir.
+func startRelay(t *testing.T, dir string, args ...string) (r *relay, stop func()) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r, err := newRelay(defaultConfig(dir, append([]string{"-store=false"}, args...)...), log)
+	if err != nil {
+		t.Fatalf("newRelay: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.serve(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done; r.close() }) }
+	t.Cleanup(stop)
+	return r, stop
+}
+
+// A relay spools and forwards to the upstream; stopped mid-run while the
+// upstream is unreachable and started again, it loses nothing.
+func TestRelayRestartLosesNothing(t *testing.T) {
+	up := startServer(t, noQuota...)
+	dsn := upstreamDSN(t, up)
+	dir := t.TempDir()
+	// First the relay points at a closed port: everything waits in its spool.
+	down := strings.Replace(dsn, strings.TrimPrefix(up.base, "http://"), "127.0.0.1:1", 1)
+	r, stop := startRelay(t, dir, "-forward-dsn", down)
+	relayBase := "http://" + r.ln.Addr().String()
+	p, _ := up.db.Project(1)
+	if code, _ := post(t, relayBase+"/api/1/envelope/?sentry_key=wrongkey0", nil, envelope(newID(), "x")); code != 403 {
+		t.Errorf("relay with a wrong key: %d, want 403", code)
+	}
+	ids := sendEvents(t, relayBase, 1, p.Key, 30)
+	waitFor(t, 10*time.Second, "a failed send", func() bool { st, _ := r.fwd.stats(); return st.Retries > 0 })
+	resp, err := http.Get(relayBase + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "tinysink_forward_lag_items 30") {
+		t.Errorf("relay /metrics: no lag of 30:\n%s", grepLines(string(b), "forward"))
+	}
+	stop()
+
+	// Restarted against the upstream that answers, with more events.
+	r, _ = startRelay(t, dir, "-forward-dsn", dsn)
+	relayBase = "http://" + r.ln.Addr().String()
+	ids = append(ids, sendEvents(t, relayBase, 1, p.Key, 20)...)
+	arrived(t, up, ids)
+	waitFor(t, 10*time.Second, "the relay's lag to clear", func() bool { st, _ := r.fwd.stats(); return st.LagItems == 0 })
+}
