@@ -83,7 +83,7 @@ func TestAppendEnvelope(t *testing.T) {
 // envelopes it accepts, answers from a script first, and can go down and
 // come back on the same address.
 type recorder struct {
-	t    *testing.T
+	t    testing.TB
 	addr string
 	srv  *http.Server
 
@@ -94,7 +94,7 @@ type recorder struct {
 	calls  int
 }
 
-func newRecorder(t *testing.T) *recorder {
+func newRecorder(t testing.TB) *recorder {
 	rec := &recorder{t: t, ids: map[string]int{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -195,7 +195,7 @@ func (rec *recorder) received() map[string]int {
 
 // rig is a spool and a forwarder over it.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	sp     *spool.Spool
 	f      *Forwarder

@@ -46,7 +46,7 @@ type Config struct {
 	// until the upstream catches up, so nothing acknowledged is lost.
 	MaxBacklog int64
 	DropOldest bool
-	// Parallel is how many envelopes are in flight at once; default 8.
+	// Parallel is how many envelopes are in flight at once; default 16.
 	Parallel int
 	// HTTP is the client to send with; nil: one with a 30 s timeout.
 	HTTP *http.Client
@@ -64,8 +64,8 @@ type Config struct {
 // Defaults of a batch: records and payload bytes read from the spool and
 // sent before the cursor moves.
 const (
-	batchRecords = 128
-	batchBytes   = 1 << 20
+	batchRecords = 256
+	batchBytes   = 2 << 20
 	maxClients   = 64 // upstream clients kept (one per DSN in use)
 )
 
@@ -122,7 +122,7 @@ type Forwarder struct {
 // backlog, reading it once.
 func New(cfg Config) (*Forwarder, error) {
 	if cfg.Parallel <= 0 {
-		cfg.Parallel = 8
+		cfg.Parallel = 16
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = time.Second
@@ -271,7 +271,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	defer poll.Stop()
 	for {
 		f.dropOverBacklog()
-		items, err := f.read()
+		items, full, err := f.read()
 		if err != nil {
 			f.noteErr(err)
 			f.log.Error("forward: read spool", "err", err)
@@ -291,7 +291,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		if err := f.deliver(ctx, items); err != nil {
 			return err
 		}
-		if len(items) < batchRecords {
+		if !full {
 			// Under a trickle, let the next batch gather more records:
 			// every batch costs an fsync of the cursor.
 			select {
@@ -306,13 +306,15 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // Linger is how long the forwarder waits after a batch that did not fill.
 const Linger = 20 * time.Millisecond
 
-// read copies the next batch out of the spool.
-func (f *Forwarder) read() ([]*item, error) {
+// read copies the next batch out of the spool; full says that it stopped
+// at a limit, so more records are waiting.
+func (f *Forwarder) read() (items []*item, full bool, err error) {
 	f.mu.Lock()
 	cur := f.cursor
 	f.mu.Unlock()
-	var items []*item
-	_, err := f.cfg.Spool.ReadFrom(cur, batchRecords, batchBytes, func(r *spool.Record, next spool.Pos) error {
+	var size int64
+	_, err = f.cfg.Spool.ReadFrom(cur, batchRecords, batchBytes, func(r *spool.Record, next spool.Pos) error {
+		size += int64(len(r.Payload))
 		items = append(items, &item{
 			project: r.Project, eventID: r.EventID, typ: r.Type, ingestedAt: r.IngestedAt,
 			payload: append([]byte(nil), r.Payload...), next: next,
@@ -324,7 +326,7 @@ func (f *Forwarder) read() ([]*item, error) {
 		f.oldest = items[0].ingestedAt
 		f.mu.Unlock()
 	}
-	return items, err
+	return items, len(items) >= batchRecords || size >= batchBytes, err
 }
 
 // deliver sends items until each is sent or given up on, moving the cursor
