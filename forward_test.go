@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	neturl "net/url"
 	"strings"
@@ -282,5 +285,126 @@ func BenchmarkForwardToTinysink(b *testing.B) {
 	<-done
 	if st, _ := r.fwd.stats(); st.Sent != int64(b.N) {
 		b.Fatalf("sent %d, want %d", st.Sent, b.N)
+	}
+}
+
+// flakyUpstream is a recording upstream on 127.0.0.1: it answers from a
+// script of failures first, counts the event ids of the envelopes it
+// accepts, and can go down and come back on the same address.
+type flakyUpstream struct {
+	addr string
+	srv  *http.Server
+
+	mu     sync.Mutex
+	ids    map[string]int
+	script []int // statuses to answer before accepting
+}
+
+func newFlakyUpstream(t *testing.T, script ...int) *flakyUpstream {
+	u := &flakyUpstream{ids: map[string]int{}, script: script}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.addr = ln.Addr().String()
+	u.serve(ln)
+	t.Cleanup(func() { u.srv.Close() })
+	return u
+}
+
+func (u *flakyUpstream) serve(ln net.Listener) {
+	u.srv = &http.Server{Handler: http.HandlerFunc(u.handle)}
+	go u.srv.Serve(ln)
+}
+
+func (u *flakyUpstream) handle(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	var code int
+	if len(u.script) > 0 {
+		code, u.script = u.script[0], u.script[1:]
+	}
+	u.mu.Unlock()
+	switch code {
+	case 0:
+	case 429:
+		w.Header().Set("Retry-After", "0.05")
+		w.Header().Set("X-Sentry-Rate-Limits", "0.05:error:organization:quota")
+		w.WriteHeader(code)
+		return
+	default:
+		w.WriteHeader(code)
+		return
+	}
+	hdr, err := bufio.NewReader(r.Body).ReadBytes('\n')
+	var h struct {
+		EventID string `json:"event_id"`
+	}
+	if err != nil || json.Unmarshal(hdr, &h) != nil || h.EventID == "" {
+		w.WriteHeader(400)
+		return
+	}
+	u.mu.Lock()
+	u.ids[h.EventID]++
+	u.mu.Unlock()
+}
+
+func (u *flakyUpstream) down() { u.srv.Close() }
+
+func (u *flakyUpstream) up(t *testing.T) {
+	var ln net.Listener
+	var err error
+	for range 100 {
+		if ln, err = net.Listen("tcp", u.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.serve(ln)
+}
+
+func (u *flakyUpstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.ids)
+}
+
+// Through a relay's real ingest to an upstream that answers 500, 503 and
+// 429 (Retry-After, X-Sentry-Rate-Limits), goes down mid-run, and while it
+// is down sees the relay restarted: every event the relay acknowledged
+// arrives, exactly once after deduplication by event id, and nothing else.
+func TestRelayThroughFlakyUpstream(t *testing.T) {
+	forwardBackoff = [2]time.Duration{5 * time.Millisecond, 50 * time.Millisecond}
+	t.Cleanup(func() { forwardBackoff = [2]time.Duration{} })
+	up := newFlakyUpstream(t, 500, 503, 429, 500, 429)
+	const key = "0123456789abcdef0123456789abcdef"
+	dsn := "http://" + key + "@" + up.addr + "/7"
+	dir := t.TempDir()
+	r, stop := startRelay(t, dir, "-forward-dsn", dsn)
+	base := "http://" + r.ln.Addr().String()
+	acked := sendEvents(t, base, 7, key, 40)
+	waitFor(t, 20*time.Second, "some events upstream", func() bool { return up.count() >= 10 })
+
+	up.down()
+	acked = append(acked, sendEvents(t, base, 7, key, 40)...)
+	stop() // the relay stops while the upstream is down
+	r, _ = startRelay(t, dir, "-forward-dsn", dsn)
+	base = "http://" + r.ln.Addr().String()
+	acked = append(acked, sendEvents(t, base, 7, key, 20)...)
+	up.up(t)
+
+	waitFor(t, 30*time.Second, "every event upstream", func() bool { return up.count() >= len(acked) })
+	waitFor(t, 10*time.Second, "the lag to clear", func() bool { st, _ := r.fwd.stats(); return st.LagItems == 0 })
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	for _, id := range acked {
+		if up.ids[id] == 0 {
+			t.Errorf("acknowledged event %s never arrived", id)
+		}
+	}
+	if len(up.ids) != len(acked) {
+		t.Errorf("%d distinct events arrived, %d acknowledged", len(up.ids), len(acked))
 	}
 }

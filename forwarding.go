@@ -34,8 +34,13 @@ func newForwarding(sp *spool.Spool, dir string, dsn func(int) string, maxBacklog
 		Spool: sp, Dir: dir, DSN: dsn, Primary: relay, MaxBacklog: maxBacklog, DropOldest: !relay,
 		HTTP:      &http.Client{Timeout: 30 * time.Second},
 		UserAgent: "tinysink/" + buildVersion(), Log: log,
+		MinBackoff: forwardBackoff[0], MaxBackoff: forwardBackoff[1],
 	}}
 }
+
+// forwardBackoff bounds the forwarder's retry backoff; zero: its defaults
+// (1 s to 5 min). Tests shorten it.
+var forwardBackoff [2]time.Duration
 
 // ensure creates the forwarder if it does not exist yet, and starts it if
 // the server runs.
