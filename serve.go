@@ -338,12 +338,17 @@ type budgetPage struct {
 	Spool  spool.Stats      `json:"spool"`
 	Digest digest.Stats     `json:"digest"`
 	Conns  ingest.ConnStats `json:"conns"`
+	// Forward is the forwarder's figures, while one runs.
+	Forward *forward.Stats `json:"forward,omitempty"`
 }
 
 // handleBudget serves GET /debug/budget: memory, limit, spool backlog and
 // the optional parts loaded so far (JSON; ?gc=1 collects garbage first).
 func (s *server) handleBudget(w http.ResponseWriter, r *http.Request) {
 	page := budgetPage{Snapshot: budget.Read(r.URL.Query().Get("gc") == "1"), Spool: s.sp.Stats(), Digest: s.worker.Stats(), Conns: s.conns.Stats()}
+	if st, ok := s.forward.stats(); ok {
+		page.Forward = &st
+	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
