@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -493,4 +495,18 @@ func TestClientLimits(t *testing.T) {
 	if !bytes.Contains([]byte(rec.auth[0]), []byte("sentry_version=7")) {
 		t.Errorf("auth = %q", rec.auth[0])
 	}
+}
+
+func TestForwarderCursorOfAnotherSpool(t *testing.T) {
+	rec := newRecorder(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, CursorFile), []byte("99:1234\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, dir, Config{DSN: func(int) string { return rec.dsn() }})
+	ids := r.append(0, 3)
+	r.start()
+	waitFor(t, "the events", func() bool { return len(rec.received()) == 3 })
+	allArrived(t, rec.received(), ids)
+	r.stop()
 }

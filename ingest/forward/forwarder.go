@@ -154,6 +154,14 @@ func New(cfg Config) (*Forwarder, error) {
 	default:
 		return nil, fmt.Errorf("forward: %w", err)
 	}
+	if end := cfg.Spool.End(); f.cursor.Seg > end.Seg {
+		// A cursor past the spool's end belongs to another spool (the
+		// directory was replaced): start at this one's end.
+		f.cursor = end
+		if err := f.saveCursor(f.cursor); err != nil {
+			return nil, err
+		}
+	}
 	if !cfg.Primary {
 		f.hold = cfg.Spool.Hold(f.cursor)
 	}
