@@ -55,7 +55,7 @@ func (fw *forwarding) ensure() error {
 		return err
 	}
 	fw.f = f
-	fw.log.Info("forwarding", "cursor", f.Stats().Cursor, "backlog_items", f.Stats().LagItems)
+	fw.log.Info("forwarding", "cursor", f.Stats().Cursor)
 	if fw.ctx != nil {
 		fw.start()
 	}

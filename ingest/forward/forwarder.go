@@ -109,8 +109,9 @@ type Forwarder struct {
 	retryAt time.Time
 	oldest  time.Time // IngestedAt of the oldest record not yet forwarded (zero: caught up)
 
-	backlog0                                 int64 // records between the cursor and the spool's end at New
-	appended0                                int64 // Spool.Appended at New
+	backlog0                                 atomic.Int64 // records between the cursor and end0, counted by Run
+	appended0                                int64        // Spool.Appended at New
+	end0                                     spool.Pos    // Spool.End at New
 	advanced                                 atomic.Int64
 	sent, failed, retries, retrying, dropped atomic.Int64
 	lastSent                                 atomic.Int64 // unix nanos
@@ -118,8 +119,7 @@ type Forwarder struct {
 
 // New returns a forwarder that resumes from the cursor in cfg.Dir, or,
 // the first time, starts at the spool's end (what was spooled before
-// forwarding was set up is not sent). It counts the records of the
-// backlog, reading it once.
+// forwarding was set up is not sent).
 func New(cfg Config) (*Forwarder, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 16
@@ -165,18 +165,7 @@ func New(cfg Config) (*Forwarder, error) {
 	if !cfg.Primary {
 		f.hold = cfg.Spool.Hold(f.cursor)
 	}
-	f.appended0 = cfg.Spool.Appended()
-	_, err = cfg.Spool.ReadFrom(f.cursor, 1<<62, 0, func(r *spool.Record, _ spool.Pos) error {
-		if f.backlog0 == 0 {
-			f.oldest = r.IngestedAt
-		}
-		f.backlog0++
-		return nil
-	})
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("forward: count backlog: %w", err)
-	}
+	f.appended0, f.end0 = cfg.Spool.Appended(), cfg.Spool.End()
 	return f, nil
 }
 
@@ -250,7 +239,7 @@ func (f *Forwarder) Stats() Stats {
 	f.mu.Unlock()
 	st.Sent, st.Failed, st.Retries = f.sent.Load(), f.failed.Load(), f.retries.Load()
 	st.Retrying, st.Dropped = f.retrying.Load(), f.dropped.Load()
-	st.LagItems = max(0, f.backlog0+f.cfg.Spool.Appended()-f.appended0-f.advanced.Load())
+	st.LagItems = max(0, f.backlog0.Load()+f.cfg.Spool.Appended()-f.appended0-f.advanced.Load())
 	st.LagBytes = f.cfg.Spool.BytesAfter(cur)
 	if st.LagItems > 0 && !oldest.IsZero() {
 		st.LagSeconds = max(0, f.cfg.Now().Sub(oldest).Seconds())
@@ -277,6 +266,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	notify := f.cfg.Spool.Watch()
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
+	f.countBacklog()
 	for {
 		f.dropOverBacklog()
 		items, full, err := f.read()
@@ -309,6 +299,33 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// countBacklog counts the records left by earlier processes (between the
+// cursor and the spool's end at New), for Stats.LagItems: it reads them
+// once, here rather than in New, so that a large backlog does not delay
+// the server's start.
+func (f *Forwarder) countBacklog() {
+	f.mu.Lock()
+	cur := f.cursor
+	f.mu.Unlock()
+	end := f.end0
+	var n int64
+	f.cfg.Spool.ReadFrom(cur, 1<<62, 0, func(r *spool.Record, next spool.Pos) error {
+		if next.Seg > end.Seg || next.Seg == end.Seg && next.Off > end.Off {
+			return errStop
+		}
+		if n == 0 {
+			f.mu.Lock()
+			if f.oldest.IsZero() {
+				f.oldest = r.IngestedAt
+			}
+			f.mu.Unlock()
+		}
+		n++
+		return nil
+	})
+	f.backlog0.Store(n)
 }
 
 // Linger is how long the forwarder waits after a batch that did not fill.
