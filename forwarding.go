@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -32,7 +31,6 @@ type forwarding struct {
 func newForwarding(sp *spool.Spool, dir string, dsn func(int) string, maxBacklog int64, relay bool, log *slog.Logger) *forwarding {
 	return &forwarding{log: log, cfg: forward.Config{
 		Spool: sp, Dir: dir, DSN: dsn, Primary: relay, MaxBacklog: maxBacklog, DropOldest: !relay,
-		HTTP:      &http.Client{Timeout: 30 * time.Second},
 		UserAgent: "tinysink/" + buildVersion(), Log: log,
 		MinBackoff: forwardBackoff[0], MaxBackoff: forwardBackoff[1],
 	}}

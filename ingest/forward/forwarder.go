@@ -48,7 +48,8 @@ type Config struct {
 	DropOldest bool
 	// Parallel is how many envelopes are in flight at once; default 16.
 	Parallel int
-	// HTTP is the client to send with; nil: one with a 30 s timeout.
+	// HTTP is the client to send with; nil: one with a 30 s timeout that
+	// keeps a connection per send in flight.
 	HTTP *http.Client
 	// UserAgent is sent as sentry_client; default "tinysink-forward".
 	UserAgent string
@@ -137,7 +138,11 @@ func New(cfg Config) (*Forwarder, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 30 * time.Second}
+		// Keep a connection per send in flight: the default transport
+		// keeps 2 per host and would open (and close) one for most sends.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = cfg.Parallel
+		cfg.HTTP = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	f := &Forwarder{cfg: cfg, log: cfg.Log, clients: map[string]*Client{}}
 	b, err := os.ReadFile(filepath.Join(cfg.Dir, CursorFile))
