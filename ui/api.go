@@ -95,6 +95,7 @@ type apiProject struct {
 	AlertOnUnmute      bool    `json:"alert_on_unmute"`
 	Visibility         string  `json:"visibility"`
 	RetentionMax       int     `json:"retention_max_event_count"`
+	SummaryDays        int     `json:"summary_retention_days"`
 	ForwardDSN         string  `json:"forward_dsn"` // "" when the project is not forwarded on its own
 }
 
@@ -103,7 +104,8 @@ func (a *API) project(p *store.Project) apiProject {
 		ID: p.ID, Name: p.Name, Slug: p.Slug, DSN: DSN(a.baseURL, p),
 		DigestedEventCount: p.DigestedEventCount, StoredEventCount: p.StoredEventCount,
 		AlertOnNewIssue: p.AlertOnNewIssue, AlertOnRegression: p.AlertOnRegression, AlertOnUnmute: p.AlertOnUnmute,
-		Visibility: "team_members", RetentionMax: p.RetentionMax, ForwardDSN: p.ForwardDSN,
+		Visibility: "team_members", RetentionMax: p.RetentionMax, SummaryDays: p.SummaryRetention(),
+		ForwardDSN: p.ForwardDSN,
 	}
 }
 
