@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -406,5 +407,49 @@ func TestRelayThroughFlakyUpstream(t *testing.T) {
 	}
 	if len(up.ids) != len(acked) {
 		t.Errorf("%d distinct events arrived, %d acknowledged", len(up.ids), len(acked))
+	}
+}
+
+// With the upstream down for long, a relay's backlog reaches
+// -forward-max-backlog: ingest then refuses (429, forward_backlog) rather
+// than acknowledge what it might have to drop, and /health/ready says why.
+func TestRelayBacklogFull(t *testing.T) {
+	const key = "0123456789abcdef0123456789abcdef"
+	r, _ := startRelay(t, t.TempDir(), "-forward-dsn", "http://"+key+"@127.0.0.1:1/7", "-forward-max-backlog", "4KiB")
+	base := "http://" + r.ln.Addr().String()
+	var acked, refused int
+	for i := range 40 {
+		req, _ := http.NewRequest("POST", base+"/api/7/envelope/?sentry_key="+key, bytes.NewReader(envelope(newID(), fmt.Sprint("n", i))))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case 200:
+			acked++
+		case 429:
+			refused++
+			if rl := resp.Header.Get("X-Sentry-Rate-Limits"); !strings.Contains(rl, "forward_backlog") || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("429 without forward_backlog: X-Sentry-Rate-Limits %q, Retry-After %q", rl, resp.Header.Get("Retry-After"))
+			}
+		default:
+			t.Fatalf("ingest: %d", resp.StatusCode)
+		}
+	}
+	if acked == 0 || refused == 0 {
+		t.Errorf("%d acknowledged, %d refused; want some of each", acked, refused)
+	}
+	if st, _ := r.fwd.stats(); st.LagItems != int64(acked) || st.Dropped != 0 {
+		t.Errorf("forward stats %+v: want all %d acknowledged waiting, none dropped", st, acked)
+	}
+	resp, err := http.Get(base + "/health/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "forward_backlog") {
+		t.Errorf("/health/ready: %d %s, want 503 forward_backlog", resp.StatusCode, b)
 	}
 }
