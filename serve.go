@@ -149,6 +149,10 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	noPassword, proxyAuth, oidc, err := c.login()
+	if err != nil {
+		return nil, err
+	}
 	maxDisk, err := budget.ParseSize(c.MaxDisk)
 	if err != nil {
 		return nil, fmt.Errorf("-max-disk: %w", err)
@@ -265,7 +269,14 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		Status:     func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
 		Problems:   func() []string { return s.ops.Ready().Reasons },
 		SourceMaps: maps, Forwarding: fwdUI,
+		NoPasswordLogin: noPassword, ProxyAuth: proxyAuth, OIDC: oidc,
 	}).Register(mux)
+	if oidc != nil {
+		log.Info("OpenID Connect login on: register this redirect URI at the provider", "issuer", oidc.Issuer, "redirect_uri", s.base+"/accounts/oidc/callback/")
+		if strings.HasPrefix(oidc.Issuer, "http://") {
+			log.Warn("the OpenID Connect issuer is plain http: the client secret and tokens cross the network unencrypted", "issuer", oidc.Issuer)
+		}
+	}
 	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion(), Forward: s.forward.stats})
 	s.ops.Register(mux, api.Protect(store.ScopeRead))
 	if c.MetricsAddr != "" {
