@@ -49,6 +49,8 @@ type config struct {
 	MetricsAddr  string
 	MaxConns     string
 	Attach       struct{ EventSize, ProjectSize, MaxAge string }
+	Forward      struct{ DSN, MaxBacklog string }
+	Store        bool
 	Login        struct {
 		Password                        bool
 		ProxyHeader, TrustedProxies     string
@@ -131,6 +133,9 @@ func newSettings() (*config, []setting) {
 		{"max-attachments-per-event", "TINYSINK_MAX_ATTACHMENTS_PER_EVENT", "100MiB", "bytes of attachments (minidumps included) one event may keep; a larger attachment is dropped, a larger minidump refused (413)", text(&c.Attach.EventSize)},
 		{"max-attachments-per-project", "TINYSINK_MAX_ATTACHMENTS_PER_PROJECT", "1GiB", "bytes of attachments one project may keep; over it new attachments are dropped until retention frees room", text(&c.Attach.ProjectSize)},
 		{"attachment-max-age", "TINYSINK_ATTACHMENT_MAX_AGE", "90d", "delete attachments older than this, e.g. 30d (0 = keep them as long as their event)", text(&c.Attach.MaxAge)},
+		{"forward-dsn", "TINYSINK_FORWARD_DSN", "", "forward every accepted event and item to this upstream DSN (Sentry or any Sentry-compatible server), from the spool; a project's own forward DSN takes precedence", text(&c.Forward.DSN)},
+		{"forward-max-backlog", "TINYSINK_FORWARD_MAX_BACKLOG", "1GiB", "spool bytes not yet forwarded at most: over it the oldest are skipped, or with -store=false ingest refuses (429, reason forward_backlog) (0 = no bound)", text(&c.Forward.MaxBacklog)},
+		{"store", "TINYSINK_STORE", "true", "store and digest events; false makes a relay that only spools and forwards to -forward-dsn (no UI, API or store)", on(&c.Store)},
 		{"password-login", "TINYSINK_PASSWORD_LOGIN", "true", "offer login with a user name and password (false: only the proxy header or OpenID Connect)", on(&c.Login.Password)},
 		{"auth-proxy-header", "TINYSINK_AUTH_PROXY_HEADER", "", "request header in which a trusted reverse proxy names the logged-in user, e.g. Remote-User (empty = off)", text(&c.Login.ProxyHeader)},
 		{"trusted-proxies", "TINYSINK_TRUSTED_PROXIES", "", "comma list of IPs or CIDRs whose connections may set -auth-proxy-header; the header is ignored from anywhere else", text(&c.Login.TrustedProxies)},

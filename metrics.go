@@ -78,6 +78,12 @@ func (w *Watch) writeMetrics(p *promWriter) {
 		p.one("tinysink_spool_oldest_age_seconds", "gauge", "Age of the oldest event not digested yet (0 = none).", age)
 	}
 
+	if w.cfg.Forward != nil {
+		if st, ok := w.cfg.Forward(); ok {
+			writeForwardMetrics(p, st)
+		}
+	}
+
 	// Store.
 	if us, err := w.cfg.DB.ProjectUsage(); err == nil {
 		p.family("tinysink_project_stored_events", "gauge", "Events stored per project.")

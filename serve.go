@@ -26,6 +26,7 @@ import (
 	"github.com/tinysink/tinysink/digest/minidump/symstore"
 	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/ingest"
+	"github.com/tinysink/tinysink/ingest/forward"
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
@@ -44,6 +45,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	log, err := newLogger(c, stderr)
 	if err != nil {
 		return err
+	}
+	if !c.Store {
+		return runRelay(c, log, stdout, stderr)
 	}
 	s, err := newServer(c, log)
 	if err != nil {
@@ -112,6 +116,7 @@ type server struct {
 	adminMsg string
 	disk     *store.DiskGuard
 	ops      *Watch
+	forward  *forwarding
 	// metricsLn and metrics serve -metrics-addr, when set.
 	metricsLn net.Listener
 	metrics   *http.Server
@@ -156,6 +161,10 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("-min-free-disk: %w", err)
 	}
+	maxBacklog, err := c.forwardConfig()
+	if err != nil {
+		return nil, err
+	}
 	s := &server{log: log, limiter: budget.NewLimiter(limit)}
 	s.disk = &store.DiskGuard{Dir: c.Data, MinFree: minFree, MinFreeFrac: minFreeFrac}
 	defer func() {
@@ -181,6 +190,24 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 	s.worker.Pressure = s.limiter.Short
+	// Forwarding reads the spool with a cursor of its own; it is set up
+	// after the digest worker, whose release would otherwise not wait for it.
+	installDSN := c.Forward.DSN
+	spoolDir := filepath.Join(c.Data, "spool")
+	s.forward = newForwarding(s.sp, spoolDir, func(pid int) string {
+		if d := s.db.ProjectForwardDSN(pid); d != "" {
+			return d
+		}
+		return installDSN
+	}, maxBacklog, false, log.With("component", "forward"))
+	if installDSN != "" || s.db.HasForwardDSN() {
+		if err := s.forward.ensure(); err != nil {
+			return nil, err
+		}
+	} else if err := forward.RemoveCursor(spoolDir); err != nil {
+		return nil, err // set up again later, forwarding starts afresh
+	}
+	fwdUI := &ui.Forwarding{InstallDSN: installDSN, Stats: s.forward.stats, Changed: s.forward.changed}
 	s.worker.MaxEventAge = maxAge
 	native, err := openNative(c)
 	if err != nil {
@@ -226,6 +253,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	api.SendTest, api.Poke = s.alerts.SendTest, s.alerts.Poke
 	api.Budget = http.HandlerFunc(s.handleBudget)
 	api.Version = buildVersion()
+	api.Forwarding = fwdUI
 	api.Backup = store.BackupHandler(s.db, log.With("component", "backup"))
 	maps := sourcemap.NewMapper(s.db)
 	api.SetSourceMaps(maps)
@@ -239,9 +267,9 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ui.New(ui.Config{
 		DB: s.db, Attachments: native.Attachments, Symbols: native.Symbols, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
 		SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota)),
-		Status:          func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
-		Problems:        func() []string { return s.ops.Ready().Reasons },
-		SourceMaps:      maps,
+		Status:     func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
+		Problems:   func() []string { return s.ops.Ready().Reasons },
+		SourceMaps: maps, Forwarding: fwdUI,
 		NoPasswordLogin: noPassword, ProxyAuth: proxyAuth, OIDC: oidc,
 	}).Register(mux)
 	if oidc != nil {
@@ -250,7 +278,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 			log.Warn("the OpenID Connect issuer is plain http: the client secret and tokens cross the network unencrypted", "issuer", oidc.Issuer)
 		}
 	}
-	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
+	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion(), Forward: s.forward.stats})
 	s.ops.Register(mux, api.Protect(store.ScopeRead))
 	if c.MetricsAddr != "" {
 		if s.metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
@@ -288,6 +316,7 @@ func (s *server) serve(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.worker.RunScheduler(wctx) }) // cron monitors, waiting feedback
+	s.forward.run(wctx, &wg)
 	wg.Go(func() { vacuumUploads(wctx, s.db, s.log.With("component", "retention")) })
 	wg.Go(func() {
 		s.db.KeepMaxDisk(wctx, s.ops.cfg.MaxDisk, func() int64 { return s.worker.Stats().Batches }, s.log.With("component", "retention"))
@@ -325,12 +354,17 @@ type budgetPage struct {
 	Spool  spool.Stats      `json:"spool"`
 	Digest digest.Stats     `json:"digest"`
 	Conns  ingest.ConnStats `json:"conns"`
+	// Forward is the forwarder's figures, while one runs.
+	Forward *forward.Stats `json:"forward,omitempty"`
 }
 
 // handleBudget serves GET /debug/budget: memory, limit, spool backlog and
 // the optional parts loaded so far (JSON; ?gc=1 collects garbage first).
 func (s *server) handleBudget(w http.ResponseWriter, r *http.Request) {
 	page := budgetPage{Snapshot: budget.Read(r.URL.Query().Get("gc") == "1"), Spool: s.sp.Stats(), Digest: s.worker.Stats(), Conns: s.conns.Stats()}
+	if st, ok := s.forward.stats(); ok {
+		page.Forward = &st
+	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

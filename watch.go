@@ -13,6 +13,7 @@ import (
 
 	"github.com/tinysink/tinysink/digest"
 	"github.com/tinysink/tinysink/ingest"
+	"github.com/tinysink/tinysink/ingest/forward"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
@@ -34,6 +35,9 @@ type watchConfig struct {
 	MaxDisk int64
 	// Version is reported in tinysink_build_info.
 	Version string
+	// Forward, when set, returns the forwarder's figures (false while
+	// none runs).
+	Forward func() (forward.Stats, bool)
 }
 
 // Defaults of a Watch's tunables.

@@ -2,7 +2,9 @@
 // and writes every accepted event to the spool (package ingest/spool) before
 // it answers. It does only cheap work: authenticate, ask for admission,
 // decode the body under size caps, parse the envelope, keep the one event.
-// Everything else (normalising, grouping, storing) is digest's job.
+// Everything else (normalising, grouping, storing) is digest's job, and
+// forwarding to an upstream Sentry-compatible server is the job of
+// ingest/forward, which reads the same spool with a cursor of its own.
 //
 // # Endpoints
 //

@@ -50,6 +50,10 @@ type Project struct {
 	Quota *QuotaLimits `json:"quota,omitempty"`
 	// Scrub holds the project's server-side scrubbing settings.
 	Scrub ScrubSettings `json:"scrub"`
+	// ForwardDSN, when set, is the upstream (Sentry or another
+	// Sentry-compatible server) that every accepted item of the project is
+	// forwarded to, in place of the installation's -forward-dsn.
+	ForwardDSN string `json:"forward_dsn,omitempty"`
 
 	// Committed extent of the event log and body segments (eventlog.go):
 	// the segments in use are SegFirst..Seg, the last up to SegOff.
@@ -292,6 +296,52 @@ func (db *DB) SetProjectQuota(id int, q *QuotaLimits) error {
 	}
 	db.cacheProject(id, "", q, false)
 	return nil
+}
+
+// ProjectForwardDSN returns project id's own forward DSN ("" if none). It
+// reads an in-memory copy and never blocks on a digest batch.
+func (db *DB) ProjectForwardDSN(id int) string {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.forwards[id]
+}
+
+// HasForwardDSN reports whether any project has a forward DSN.
+func (db *DB) HasForwardDSN() bool {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return len(db.forwards) > 0
+}
+
+// SetProjectForwardDSN sets (or, with "", removes) a project's forward
+// DSN. The caller checks that dsn parses.
+func (db *DB) SetProjectForwardDSN(id int, dsn string) error {
+	if len(dsn) > 1000 {
+		return fmt.Errorf("store: a forward DSN has at most 1000 characters")
+	}
+	err := db.update(func(tx *kvTx) error {
+		var p Project
+		if err := getJSON(tx, projectKey(id), &p); err != nil {
+			return err
+		}
+		p.ForwardDSN = dsn
+		return setJSON(tx, projectKey(id), &p)
+	})
+	if err != nil {
+		return err
+	}
+	db.cacheForward(id, dsn)
+	return nil
+}
+
+func (db *DB) cacheForward(id int, dsn string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if dsn != "" {
+		db.forwards[id] = dsn
+	} else {
+		delete(db.forwards, id)
+	}
 }
 
 // cacheProject updates the in-memory copies ingest reads; key "" keeps the

@@ -49,6 +49,8 @@ type DB struct {
 	logs   map[int]*eventLog
 	keys   map[int]string      // project id → DSN key, for ingest auth
 	quotas map[int]QuotaLimits // project id → its own quota, if any
+	// forwards maps a project id to its own forward DSN, if any.
+	forwards map[int]string
 
 	// cleanOpen says the directory was closed cleanly (keyClean was set),
 	// so Open can trust the stored counts; set only while opening.
@@ -74,7 +76,7 @@ func Open(dir string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{dir: dir, lock: lock, Now: time.Now, logs: map[int]*eventLog{}, keys: map[int]string{}, quotas: map[int]QuotaLimits{}}
+	db := &DB{dir: dir, lock: lock, Now: time.Now, logs: map[int]*eventLog{}, keys: map[int]string{}, quotas: map[int]QuotaLimits{}, forwards: map[int]string{}}
 	if err := db.open(); err != nil {
 		unlockDir(lock)
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -189,6 +191,7 @@ func (db *DB) openProject(p *Project) error {
 	db.logs[p.ID] = el
 	db.mu.Unlock()
 	db.cacheProject(p.ID, p.Key, p.Quota, true)
+	db.cacheForward(p.ID, p.ForwardDSN)
 	if p.LogNext {
 		// openEventLog finished the compaction; a stale flag would make
 		// the next open take an uncommitted log.new for the log.

@@ -35,6 +35,9 @@ type API struct {
 	Budget, Backup http.Handler
 	// Version is tinysink's, for the MCP server's serverInfo.
 	Version string
+	// Forwarding, when set, is forwarding's status for GET /forward/ and
+	// is told when a project's forward DSN changes.
+	Forwarding *Forwarding
 
 	native *Native // attachments, symbols, reprocessing; nil: not served
 	// maps applies uploaded source maps to events shown (SetSourceMaps).
@@ -95,6 +98,7 @@ type apiProject struct {
 	Visibility         string  `json:"visibility"`
 	RetentionMax       int     `json:"retention_max_event_count"`
 	SummaryDays        int     `json:"summary_retention_days"`
+	ForwardDSN         string  `json:"forward_dsn"` // "" when the project is not forwarded on its own
 }
 
 func (a *API) project(p *store.Project) apiProject {
@@ -103,6 +107,7 @@ func (a *API) project(p *store.Project) apiProject {
 		DigestedEventCount: p.DigestedEventCount, StoredEventCount: p.StoredEventCount,
 		AlertOnNewIssue: p.AlertOnNewIssue, AlertOnRegression: p.AlertOnRegression, AlertOnUnmute: p.AlertOnUnmute,
 		Visibility: "team_members", RetentionMax: p.RetentionMax, SummaryDays: p.SummaryRetention(),
+		ForwardDSN: p.ForwardDSN,
 	}
 }
 

@@ -64,6 +64,7 @@ type projectPatch struct {
 	AlertOnUnmute     *bool                `json:"alert_on_unmute"`
 	Quota             json.RawMessage      `json:"quota"` // object, or null to use the installation's defaults
 	Scrub             *store.ScrubSettings `json:"scrubbing"`
+	ForwardDSN        *string              `json:"forward_dsn"` // "" stops forwarding the project
 }
 
 // handleProjectUpdate serves PATCH /projects/{id}/.
@@ -119,8 +120,22 @@ func (a *API) handleProjectUpdate(w http.ResponseWriter, r *http.Request) error 
 			return errBadInput("quota limits are 0 (no limit) or more")
 		}
 	}
+	var fwd string
+	if in.ForwardDSN != nil {
+		if fwd, err = checkForwardDSN(*in.ForwardDSN); err != nil {
+			return err
+		}
+	}
 	if err := a.db.SetProjectSettings(id, s); err != nil {
 		return err
+	}
+	if in.ForwardDSN != nil {
+		if err := a.db.SetProjectForwardDSN(id, fwd); err != nil {
+			return err
+		}
+		if a.Forwarding != nil && a.Forwarding.Changed != nil {
+			a.Forwarding.Changed()
+		}
 	}
 	if len(in.Quota) > 0 {
 		if err := a.db.SetProjectQuota(id, quota); err != nil {

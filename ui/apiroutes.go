@@ -85,6 +85,7 @@ func (a *API) routes() []apiRoute {
 		{"DELETE", apiPrefix + "/quarantine/{id}/", w, true, "delete a quarantined payload", a.handleQuarantineDelete},
 
 		{"POST", store.BackupPath, admin, true, "stream a backup of the data directory (application/zstd)", a.operator(func() http.Handler { return a.Backup })},
+		{"GET", apiPrefix + "/forward/", r, true, "forwarding to the upstream: running, lag (items, bytes, seconds), sent, failed, retrying, last error", a.handleForward},
 		{"GET", "/debug/budget", r, true, "memory, limit, spool backlog and loaded parts [?gc=1]", a.operator(func() http.Handler { return a.Budget })},
 
 		{"POST", MCPPath, r, false, "MCP server (Model Context Protocol, streamable HTTP): one JSON-RPC 2.0 message per request; write tools need a write token", a.handleMCP},

@@ -108,6 +108,9 @@ type projectSettingsPage struct {
 	Quota []quotaField
 	// ExtraKeys are the project's extra scrubbing keys, one per line.
 	ExtraKeys string
+	// Forward is the forwarding section: the DSN and the forwarder's lag
+	// and failures.
+	Forward *forwardView
 
 	Backends []backendView
 	Kinds    []store.BackendKind
@@ -159,6 +162,7 @@ func (u *UI) settingsPage(r *http.Request, p *store.Project) (*projectSettingsPa
 		ExtraKeys: strings.Join(p.Scrub.ExtraKeys, "\n"), Kinds: store.AlertBackendKinds(), CanTest: u.sendTest != nil && usr.Admin,
 	}
 	page.CopyScript = true
+	page.Forward = u.forwardView(p.ForwardDSN)
 	page.SDK = r.URL.Query().Get("sdk")
 	switch page.SDK {
 	case "python", "javascript", "go", "php":

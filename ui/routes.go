@@ -40,6 +40,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 	auth("GET /projects/{pid}/settings/{$}", u.handleProjectSettings)
 	admin("POST /projects/{pid}/settings/{$}", u.handleProjectSave)
 	admin("POST /projects/{pid}/quota/{$}", u.handleProjectQuotaSave)
+	admin("POST /projects/{pid}/forward/{$}", u.handleProjectForwardSave)
 	admin("POST /projects/{pid}/scrubbing/{$}", u.handleProjectScrubSave)
 	admin("GET /projects/{pid}/alerts/new/{$}", u.handleBackendNewForm)
 	admin("POST /projects/{pid}/alerts/new/{$}", u.handleBackendCreate)

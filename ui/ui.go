@@ -64,6 +64,10 @@ type Config struct {
 	// SourceMaps applies uploaded source maps to the events shown; nil
 	// makes one over DB.
 	SourceMaps *sourcemap.Mapper
+	// Forwarding, when set, shows forwarding's lag and failures on the
+	// project settings pages; the per-project forward DSN is editable
+	// either way.
+	Forwarding *Forwarding
 }
 
 // UI serves the server-rendered web pages. Its templates are parsed on the
@@ -88,6 +92,7 @@ type UI struct {
 	attach     *attach.Store
 	symbols    *symstore.Store
 	maps       *sourcemap.Mapper
+	forward    *Forwarding
 }
 
 // New returns the web UI over cfg.DB.
@@ -98,7 +103,7 @@ func New(cfg Config) *UI {
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
 		attach: cfg.Attachments, symbols: cfg.Symbols,
-		maps:     cfg.SourceMaps,
+		maps: cfg.SourceMaps, forward: cfg.Forwarding,
 		password: !cfg.NoPasswordLogin, proxy: cfg.ProxyAuth,
 	}
 	if cfg.OIDC != nil {

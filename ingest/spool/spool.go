@@ -137,7 +137,12 @@ type Spool struct {
 	damaged  int64
 	damSeen  map[uint64]bool // segments already counted in damaged
 	released Pos             // the last position passed to Release
+	primary  bool            // Release was called: the digest worker reads
+	holds    map[int]Pos     // the other readers' positions (see Hold)
+	nextHold int
+	watchers []chan struct{} // see Watch
 	closeErr error           // the committer's error on shutdown
+	appended atomic.Int64    // records committed since Open
 	// segErr is why the committer has no segment to append to (the last
 	// failed attempt to create one), nil while it has one.
 	segErr error
@@ -473,6 +478,9 @@ func (s *Spool) run() {
 
 			b.flushBuf()
 			b.err = s.commit(b.parts, b.size)
+			if b.err == nil {
+				s.appended.Add(int64(b.n))
+			}
 			close(b.done)
 			s.spare = nil
 			if cap(b.buf) <= maxSpare {
@@ -482,6 +490,14 @@ func (s *Spool) run() {
 			case s.notify <- struct{}{}:
 			default:
 			}
+			s.mu.Lock()
+			for _, c := range s.watchers {
+				select {
+				case c <- struct{}{}:
+				default:
+				}
+			}
+			s.mu.Unlock()
 		}
 	}
 }
@@ -588,17 +604,106 @@ func (s *Spool) Close() error {
 }
 
 // Notify returns a channel (capacity 1) that receives after every commit,
-// so a reader can wait for work.
+// so a reader can wait for work. It is the digest worker's: another
+// reader takes its own with Watch.
 func (s *Spool) Notify() <-chan struct{} { return s.notify }
+
+// Watch returns a new channel (capacity 1) that, like Notify's, receives
+// after every commit, for a reader other than the digest worker.
+func (s *Spool) Watch() <-chan struct{} {
+	c := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.watchers = append(s.watchers, c)
+	s.mu.Unlock()
+	return c
+}
 
 // Release deletes the segment files that lie wholly before p: those with a
 // lower seq, and p's own segment once it is sealed and p is at its end. It
-// never deletes the segment being written.
+// never deletes the segment being written, nor a segment a Hold still
+// needs. Release is the digest worker's; other readers use a Hold.
 func (s *Spool) Release(p Pos) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
+	}
+	s.primary = true
+	if p.after(s.released) {
+		s.released = p
+	}
+	return s.dropLocked()
+}
+
+// Hold is an independent reader's claim on the spool: no segment at or
+// after its position is deleted, whatever Release is told, until the hold
+// moves on. Its methods are safe for concurrent use.
+type Hold struct {
+	s  *Spool
+	id int
+}
+
+// Hold registers a reader at p. Until Release is called once, the digest
+// worker's position does not count: a spool read only through holds (no
+// digest) deletes what all holds have passed.
+func (s *Spool) Hold(p Pos) *Hold {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds == nil {
+		s.holds = map[int]Pos{}
+	}
+	s.nextHold++
+	s.holds[s.nextHold] = p
+	return &Hold{s: s, id: s.nextHold}
+}
+
+// Release moves the hold to p and deletes the segments no reader needs
+// any more.
+func (h *Hold) Release(p Pos) error {
+	s := h.s
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if _, ok := s.holds[h.id]; !ok {
+		s.mu.Unlock()
+		return nil
+	}
+	s.holds[h.id] = p
+	return s.dropLocked()
+}
+
+// Close removes the hold (its reader stops); what only it kept is deleted
+// at the next Release.
+func (h *Hold) Close() {
+	h.s.mu.Lock()
+	delete(h.s.holds, h.id)
+	h.s.mu.Unlock()
+}
+
+// bound returns the position before which no reader needs a record: the
+// least of the digest's (once it released) and the holds'; ok is false
+// when no reader has said anything yet.
+func (s *Spool) bound() (p Pos, ok bool) {
+	if s.primary {
+		p, ok = s.released, true
+	}
+	for _, h := range s.holds {
+		if !ok || p.after(h) {
+			p, ok = h, true
+		}
+	}
+	return p, ok
+}
+
+// dropLocked deletes the segments wholly before bound; it is called with
+// s.mu held and unlocks it.
+func (s *Spool) dropLocked() error {
+	p, ok := s.bound()
+	if !ok {
+		s.mu.Unlock()
+		return nil
 	}
 	var drop []uint64
 	keep := s.segs[:0:0]
@@ -611,9 +716,6 @@ func (s *Spool) Release(p Pos) error {
 		keep = append(keep, sg)
 	}
 	s.segs = keep
-	if p.Seg > s.released.Seg || p.Seg == s.released.Seg && p.Off > s.released.Off {
-		s.released = p
-	}
 	s.mu.Unlock()
 
 	var errs []error
@@ -624,6 +726,39 @@ func (s *Spool) Release(p Pos) error {
 	}
 	return errors.Join(errs...)
 }
+
+// after reports whether p lies after q.
+func (p Pos) after(q Pos) bool { return p.Seg > q.Seg || p.Seg == q.Seg && p.Off > q.Off }
+
+// End returns the position after the last durable record.
+func (s *Spool) End() Pos {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.segs); n > 0 {
+		return Pos{Seg: s.segs[n-1].seq, Off: s.segs[n-1].size}
+	}
+	return Pos{Seg: s.seq, Off: fileHeaderSize}
+}
+
+// BytesAfter returns the bytes of the segment files that lie after p: how
+// much a reader at p has left to read (frames included).
+func (s *Spool) BytesAfter(p Pos) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, sg := range s.segs {
+		switch {
+		case sg.seq > p.Seg:
+			n += sg.size - fileHeaderSize
+		case sg.seq == p.Seg:
+			n += max(0, sg.size-max(p.Off, fileHeaderSize))
+		}
+	}
+	return n
+}
+
+// Appended returns the number of records made durable since Open.
+func (s *Spool) Appended() int64 { return s.appended.Load() }
 
 // Stats returns the spool's current figures. Oldest costs one small read.
 func (s *Spool) Stats() Stats {

@@ -581,3 +581,79 @@ func TestPosRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A Hold keeps what its reader has not passed, whatever Release is told;
+// once it moves on (or closes), Release deletes as before. End, BytesAfter
+// and Appended describe what a reader has left.
+func TestHold(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{SegmentSize: 2 << 10, NoSync: true})
+	defer s.Close()
+	h := s.Hold(s.End())
+	for i := range 40 {
+		if err := s.Append(testRecord(i, 300)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Appended(); got != 40 {
+		t.Errorf("Appended = %d, want 40", got)
+	}
+	all := len(segmentFiles(t, dir))
+	end := s.End()
+	if got, _ := readAll(t, s, end, 10); len(got) != 0 {
+		t.Errorf("records after End: %d", len(got))
+	}
+	if n := s.BytesAfter(Pos{}); n < 40*300 || n != s.BytesAfter(Pos{Seg: 1}) {
+		t.Errorf("BytesAfter(start) = %d, want all of 40 records", n)
+	}
+	if n := s.BytesAfter(end); n != 0 {
+		t.Errorf("BytesAfter(End) = %d, want 0", n)
+	}
+
+	// The digest is done with everything; the hold is not.
+	if err := s.Release(end); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(segmentFiles(t, dir)); n != all {
+		t.Fatalf("Release past a hold: %d files of %d left, want all", n, all)
+	}
+	// The hold moves halfway: what lies before it goes.
+	var mid Pos
+	s.ReadFrom(Pos{}, 20, 0, func(_ *Record, next Pos) error { mid = next; return nil })
+	if err := h.Release(mid); err != nil {
+		t.Fatal(err)
+	}
+	left := len(segmentFiles(t, dir))
+	if left >= all || left <= 1 {
+		t.Errorf("hold at the middle: %d files of %d left", left, all)
+	}
+	if got, _ := readAll(t, s, mid, 100); len(got) != 20 {
+		t.Errorf("after the hold: %d records, want 20", len(got))
+	}
+	// Closed, the hold no longer counts.
+	h.Close()
+	if err := s.Release(end); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(segmentFiles(t, dir)); n != 1 {
+		t.Errorf("hold closed, all released: %d files, want the active one", n)
+	}
+}
+
+// A spool read only through a hold (no digest, no Release) deletes what
+// the hold passed.
+func TestHoldAlone(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{SegmentSize: 2 << 10, NoSync: true})
+	defer s.Close()
+	h := s.Hold(Pos{})
+	for i := range 40 {
+		s.Append(testRecord(i, 300))
+	}
+	if err := h.Release(s.End()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(segmentFiles(t, dir)); n != 1 {
+		t.Errorf("%d files, want the active one", n)
+	}
+}
