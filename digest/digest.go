@@ -731,6 +731,17 @@ func (l *Loader) Prepare(project int, raw []byte, at time.Time) (*Prepared, erro
 	return &Prepared{item{project: project, ingestedAt: at, digestedAt: at, ev: ev, body: store.CompressBody(body)}}, nil
 }
 
+// PrepareID is Prepare for an event whose id was chosen before (as an
+// envelope header's event_id wins over the payload's): the id is kept
+// even when the payload has none.
+func (l *Loader) PrepareID(project int, id string, raw []byte, at time.Time) (*Prepared, error) {
+	ev, body, err := l.norm.Normalize(raw, event.Meta{EventID: id, IngestedAt: at})
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{item{project: project, ingestedAt: at, digestedAt: at, ev: ev, body: store.CompressBody(body)}}, nil
+}
+
 // IngestedAt returns the event's ingest time.
 func (p *Prepared) IngestedAt() time.Time { return p.it.ingestedAt }
 

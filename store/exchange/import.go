@@ -114,7 +114,7 @@ func Import(db *store.DB, r *Reader) (ImportStats, error) {
 	}
 	err = r.Events(func(ev Event, _, payload []byte) error {
 		at := receivedAt(payload, ev.IngestedAt)
-		p, err := loader.Prepare(pids[ev.Project], payload, at)
+		p, err := loader.PrepareID(pids[ev.Project], ev.EventID, payload, at)
 		if err != nil {
 			return fmt.Errorf("event %s: %w", ev.EventID, err)
 		}
