@@ -119,7 +119,7 @@ type Grouping struct {
 	Mechanism string `json:"mechanism,omitempty"`
 }
 
-func chunkName(n int) string       { return fmt.Sprintf("events/%06d.ndjson", n) }
+func chunkName(n int) string { return fmt.Sprintf("events/%06d.ndjson", n) }
 func envelopeName(n int, id string) string {
 	return fmt.Sprintf("events/%06d/%s.envelope", n, id)
 }

@@ -21,9 +21,9 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Add(tarOf(f, map[string]string{
-		"manifest.json":   `{"format":"tinysink-export","version":1}`,
-		"projects.ndjson": `{"slug":"app","name":"App"}` + "\n",
-		"releases.ndjson": `{"project":"app","version":"1.0"}` + "\n",
+		"manifest.json":        `{"format":"tinysink-export","version":1}`,
+		"projects.ndjson":      `{"slug":"app","name":"App"}` + "\n",
+		"releases.ndjson":      `{"project":"app","version":"1.0"}` + "\n",
 		"events/000001.ndjson": `{"project":"app","event_id":"0123456789abcdef0123456789abcdef"}` + "\n",
 		"events/000001/0123456789abcdef0123456789abcdef.envelope": `{"event_id":"0123456789abcdef0123456789abcdef"}` + "\n" +
 			`{"type":"event","length":2}` + "\n{}\n",
