@@ -122,10 +122,14 @@ func (db *DB) MergeImportedIssue(id uint32, src *ExportedIssue, hist []HistoryEn
 		if err := getJSON(tx, issueKey(id), &iss); err != nil {
 			return err
 		}
-		if !src.FirstSeen.IsZero() && (iss.FirstSeen.IsZero() || src.FirstSeen.Before(iss.FirstSeen)) {
+		// The imported events carry their ingest times to the microsecond
+		// (an event's "received"); the source's issue has them to the
+		// nanosecond, and wins within that rounding.
+		const slack = time.Millisecond
+		if !src.FirstSeen.IsZero() && (iss.FirstSeen.IsZero() || src.FirstSeen.Add(-slack).Before(iss.FirstSeen)) {
 			iss.FirstSeen = src.FirstSeen.UTC()
 		}
-		if src.LastSeen.After(iss.LastSeen) {
+		if !src.LastSeen.IsZero() && src.LastSeen.Add(slack).After(iss.LastSeen) {
 			iss.LastSeen = src.LastSeen.UTC()
 		}
 		iss.DigestedEventCount = max(iss.DigestedEventCount, src.DigestedEventCount)
