@@ -83,6 +83,26 @@ func TestExportImportForward(t *testing.T) {
 		t.Errorf("%d events compared, %d sent", stored, sent)
 	}
 
+	// As one stream: export - | import -.
+	var stream bytes.Buffer
+	errOut.Reset()
+	if code := run([]string{"export", "-", "-url", a.base, "-token", a.token, "-data", a.db.Dir()}, &stream, &errOut); code != 0 {
+		t.Fatalf("export -: %d %s", code, errOut.String())
+	}
+	into2 := filepath.Join(t.TempDir(), "into2")
+	out.Reset()
+	if err := cmdImport([]string{"-", "-data", into2}, &stream, &out, &errOut); err != nil {
+		t.Fatalf("import -: %v", err)
+	}
+	if db, err = store.Open(into2); err != nil {
+		t.Fatal(err)
+	}
+	if n := sameEvents(t, a.db, p.ID, db, p.Slug, false); n != stored {
+		t.Errorf("%d events through the stream, %d stored", n, stored)
+	}
+	sameStates(t, a.db, p.ID, db, p.Slug)
+	db.Close()
+
 	// Into a second running tinysink, over HTTP.
 	b := startServer(t, noQuota...)
 	bps, _ := b.db.Projects()
