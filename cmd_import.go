@@ -12,7 +12,8 @@ import (
 	"github.com/tinysink/tinysink/store/exchange"
 )
 
-// cmdImport reads an export (DIR, or a tar stream on stdin for "-") into
+// cmdImport reads an export (DIR, a tar stream in a file, or one on stdin
+// for "-") into
 // the data directory -data, merging into its projects; with -forward DSN
 // it replays the export's events into any Sentry-compatible server
 // instead.
@@ -34,11 +35,18 @@ func cmdImport(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var r *exchange.Reader
 	if pos[0] == "-" {
 		r, err = exchange.OpenStream(bufio.NewReaderSize(stdin, 64<<10))
-	} else {
-		if st, serr := os.Stat(pos[0]); serr != nil || !st.IsDir() {
-			return fmt.Errorf("%s is not an export directory (for a stream, use - and standard input)", pos[0])
-		}
+	} else if st, serr := os.Stat(pos[0]); serr != nil {
+		return serr
+	} else if st.IsDir() {
 		r, err = exchange.OpenDir(pos[0])
+	} else {
+		// A stream saved to a file (tinysink export - > FILE).
+		f, ferr := os.Open(pos[0])
+		if ferr != nil {
+			return ferr
+		}
+		defer f.Close()
+		r, err = exchange.OpenStream(bufio.NewReaderSize(f, 64<<10))
 	}
 	if err != nil {
 		return err

@@ -35,12 +35,14 @@ func ExportDir(db *store.DB, dir, version string) (Stats, error) {
 }
 
 // ExportTar writes the export as a tar stream to w (see the package
-// comment).
+// comment). Files it must size before writing (issues.ndjson, which grows
+// with the installation) are spooled into db's directory, not a /tmp that
+// may be memory.
 func ExportTar(db *store.DB, w io.Writer, version string) (Stats, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	at := time.Now().UTC()
 	tw := tar.NewWriter(bw)
-	st, err := export(db, &tarSink{tw: tw, at: at}, at, version)
+	st, err := export(db, &tarSink{tw: tw, at: at, tmp: db.Dir()}, at, version)
 	if err != nil {
 		return st, err
 	}

@@ -62,8 +62,9 @@ func (s *dirSink) create(name string) (io.WriteCloser, error) {
 // tarSink writes the export as a tar stream. A file of unknown size is
 // spooled to a temporary file first (tar needs the size up front).
 type tarSink struct {
-	tw *tar.Writer
-	at time.Time
+	tw  *tar.Writer
+	at  time.Time
+	tmp string // where spooled files go: the data directory, not a tmpfs
 }
 
 func (s *tarSink) header(name string, size int64) error {
@@ -79,7 +80,7 @@ func (s *tarSink) file(name string, b []byte) error {
 }
 
 func (s *tarSink) create(name string) (io.WriteCloser, error) {
-	f, err := os.CreateTemp("", "tinysink-export-*.tmp")
+	f, err := os.CreateTemp(s.tmp, "export-*.tmp")
 	if err != nil {
 		return nil, err
 	}
