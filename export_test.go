@@ -61,6 +61,12 @@ func TestExportImportForward(t *testing.T) {
 		t.Errorf("the snapshot was left behind: %v", m)
 	}
 
+	// Import needs the data directory to itself.
+	errOut.Reset()
+	if code := run([]string{"import", dir, "-data", a.db.Dir()}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "in use by a running tinysink") {
+		t.Errorf("import into a running server's directory: %d %s", code, errOut.String())
+	}
+
 	into := filepath.Join(t.TempDir(), "into")
 	for round := range 2 {
 		out.Reset()
