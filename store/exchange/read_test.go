@@ -10,9 +10,9 @@ import (
 // validFiles is a small valid export, for breaking one file at a time.
 func validFiles() map[string]string {
 	return map[string]string{
-		"manifest.json":   `{"format":"tinysink-export","version":1}`,
-		"projects.ndjson": `{"slug":"app","name":"App"}` + "\n",
-		"releases.ndjson": `{"project":"app","version":"1.0","date_released":"2026-01-01T00:00:00Z"}` + "\n",
+		"manifest.json":        `{"format":"tinysink-export","version":1}`,
+		"projects.ndjson":      `{"slug":"app","name":"App"}` + "\n",
+		"releases.ndjson":      `{"project":"app","version":"1.0","date_released":"2026-01-01T00:00:00Z"}` + "\n",
 		"events/000001.ndjson": `{"project":"app","event_id":"0123456789abcdef0123456789abcdef","ingested_at":"2026-01-01T00:00:00Z"}` + "\n",
 		"events/000001/0123456789abcdef0123456789abcdef.envelope": string(Envelope("0123456789abcdef0123456789abcdef",
 			[]byte(`{"message":"hello","received":1767225600.25}`))),
