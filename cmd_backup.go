@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/tinysink/tinysink/store"
 )
@@ -40,16 +39,8 @@ func cmdBackup(args []string, stdout, stderr io.Writer) error {
 		err = store.WriteBackup(db, file)
 		db.Close()
 	case errors.Is(err, store.ErrLocked):
-		if token == "" {
-			// The Debian package leaves a token for this in the data directory.
-			b, _ := os.ReadFile(filepath.Join(c.Data, "api-token"))
-			token = strings.TrimSpace(string(b))
-		}
-		if token == "" {
-			return store.ErrNoToken
-		}
-		if url == "" {
-			url = baseURL(&config{Addr: strings.Replace(c.Addr, "0.0.0.0:", "127.0.0.1:", 1)}, nil)
+		if url, token, err = serverAccess(c, url, token); err != nil {
+			return err
 		}
 		err = store.FetchBackup(context.Background(), url, token, file)
 	}

@@ -9,6 +9,8 @@
 //	tinysink token create             create an API bearer token
 //	tinysink backup FILE              write a backup archive (online, through a running server)
 //	tinysink restore FILE             rebuild an empty data directory from a backup
+//	tinysink export DIR|-             write projects, releases, events and issues as a portable export
+//	tinysink import DIR|-             read an export into -data (or, with -forward DSN, into any Sentry)
 //	tinysink budget [-max-rss SIZE]   print the RAM profile, stage by stage
 //
 // Every flag takes its default from an environment variable; `tinysink -h`
@@ -50,6 +52,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMCP(args, os.Stdin, stdout, stderr)
 	case "restore":
 		err = cmdRestore(args, stdout, stderr)
+	case "export":
+		err = cmdExport(args, stdout, stderr)
+	case "import":
+		err = cmdImport(args, os.Stdin, stdout, stderr)
 	case "budget":
 		err = cmdBudget(args, stdout, stderr)
 	case "idle":

@@ -742,7 +742,14 @@ type Prepared struct{ it item }
 // Prepare parses raw, an event of project ingested at at. It fails only
 // for what cannot be an event at all (event.ErrInvalid).
 func (l *Loader) Prepare(project int, raw []byte, at time.Time) (*Prepared, error) {
-	ev, body, err := l.norm.Normalize(raw, event.Meta{IngestedAt: at})
+	return l.PrepareID(project, "", raw, at)
+}
+
+// PrepareID is Prepare for an event whose id was chosen before (as an
+// envelope header's event_id wins over the payload's): the id is kept
+// even when the payload has none ("" takes the payload's, as Prepare).
+func (l *Loader) PrepareID(project int, id string, raw []byte, at time.Time) (*Prepared, error) {
+	ev, body, err := l.norm.Normalize(raw, event.Meta{EventID: id, IngestedAt: at})
 	if err != nil {
 		return nil, err
 	}

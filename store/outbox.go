@@ -75,6 +75,9 @@ func (d *Delivery) Destination() string {
 // recipient of its alert emails (see DB.AlertRecipients), unless the
 // project has turned this kind of alert off. A.CreatedAt defaults to now.
 func (t *Tx) EnqueueAlert(a *Alert) error {
+	if t.replay {
+		return nil
+	}
 	p, err := t.Project(a.Project)
 	if err != nil {
 		return fmt.Errorf("enqueue alert: %w", err)
