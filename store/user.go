@@ -2,7 +2,9 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"sync"
+	"unicode"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -33,6 +35,20 @@ type User struct {
 	// user is an admin of.
 	teamProjects, manages []int
 	teamAdmin             []string
+}
+
+// ValidUserName accepts 1 to 64 letters, digits and the characters
+// . _ @ + - (an e-mail address works).
+func ValidUserName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._@+-", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // CreateUser creates a user with the given password. It returns ErrExists

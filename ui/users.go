@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/tinysink/tinysink/store"
 )
@@ -61,17 +60,7 @@ func (u *UI) renderUsers(w http.ResponseWriter, r *http.Request, status int, nam
 
 // validUserName accepts 1 to 64 letters, digits and the characters
 // . _ @ + - (an e-mail address works).
-func validUserName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._@+-", r) {
-			return false
-		}
-	}
-	return true
-}
+func validUserName(s string) bool { return store.ValidUserName(s) }
 
 // handleUserCreate serves POST /users/: add a user with a password and
 // the checked projects.
