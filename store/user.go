@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"unicode"
 	"time"
+	"unicode"
 
 	"golang.org/x/crypto/bcrypt"
 )
