@@ -244,6 +244,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		Status:     func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
 		Problems:   func() []string { return s.ops.Ready().Reasons },
 		SourceMaps: maps,
+		SendMail:   sendMail(smtp),
 	}).Register(mux)
 	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
 	s.ops.Register(mux, api.Protect(store.ScopeRead))
@@ -316,6 +317,14 @@ func (s *server) serve(ctx context.Context) error {
 		err = errors.Join(err, e)
 	}
 	return err
+}
+
+// sendMail returns smtp's SendText, or nil when no mail server is set.
+func sendMail(smtp *alerts.SMTP) func(ctx context.Context, to, subject, body string) error {
+	if smtp == nil {
+		return nil
+	}
+	return smtp.SendText
 }
 
 // budgetPage is what /debug/budget shows.

@@ -56,6 +56,10 @@ type Config struct {
 	// SourceMaps applies uploaded source maps to the events shown; nil
 	// makes one over DB.
 	SourceMaps *sourcemap.Mapper
+	// SendMail sends a plain-text email at once (alerts.SMTP.SendText),
+	// for password-reset links. Nil means no mail server is configured:
+	// pages then say that no email is sent.
+	SendMail func(ctx context.Context, to, subject, body string) error
 }
 
 // UI serves the server-rendered web pages. Its templates are parsed on the
@@ -77,6 +81,7 @@ type UI struct {
 	attach     *attach.Store
 	symbols    *symstore.Store
 	maps       *sourcemap.Mapper
+	sendMail   func(ctx context.Context, to, subject, body string) error
 }
 
 // New returns the web UI over cfg.DB.
@@ -87,7 +92,7 @@ func New(cfg Config) *UI {
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
 		attach: cfg.Attachments, symbols: cfg.Symbols,
-		maps: cfg.SourceMaps,
+		maps: cfg.SourceMaps, sendMail: cfg.SendMail,
 	}
 	if u.maps == nil {
 		u.maps = sourcemap.NewMapper(cfg.DB)
@@ -224,10 +229,12 @@ type layout struct {
 	CopyScript bool
 	// Problems are shown as a banner above the page.
 	Problems []string
+	// NoMail says that no mail server is configured: no email is sent.
+	NoMail bool
 }
 
 func (u *UI) layout(r *http.Request, title string) layout {
-	l := layout{Title: title, CSSVersion: staticVersion()}
+	l := layout{Title: title, CSSVersion: staticVersion(), NoMail: u.sendMail == nil}
 	if usr, ok := r.Context().Value(userKey{}).(*store.User); ok {
 		l.User = usr
 		if u.problems != nil {
