@@ -185,6 +185,12 @@ func withTeams(tx *kvTx, u *User) error {
 	if err != nil {
 		return err
 	}
+	u.fillTeams(ts)
+	return nil
+}
+
+// fillTeams fills in what u sees and manages through the teams ts.
+func (u *User) fillTeams(ts []Team) {
 	u.teamProjects, u.manages, u.teamAdmin = nil, nil, nil
 	for _, t := range ts {
 		switch t.Role(u.Name) {
@@ -196,7 +202,6 @@ func withTeams(tx *kvTx, u *User) error {
 			u.teamProjects = append(u.teamProjects, t.Projects...)
 		}
 	}
-	return nil
 }
 
 // dropFromTeams removes a user (user != "") or a project (pid != 0) from

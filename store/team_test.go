@@ -46,6 +46,11 @@ func TestTeams(t *testing.T) {
 	if !bob.CanSee(p2.ID) || bob.CanManage(p2.ID) || bob.CanSee(p1.ID) || bob.CanManageTeam("web") {
 		t.Errorf("member bob: see %v/%v manage %v", bob.CanSee(p1.ID), bob.CanSee(p2.ID), bob.CanManage(p2.ID))
 	}
+	// Team members get the team's alert emails.
+	db.SetAlertAddress("bob", "bob@example.org")
+	if rs, _ := db.AlertRecipients(p2.ID); len(rs) != 1 || rs[0].Address != "bob@example.org" {
+		t.Errorf("recipients of the team's project = %+v", rs)
+	}
 	// The session's user carries the same.
 	tok, _ := db.CreateSession("bob", time.Hour)
 	if su, err := db.SessionUser(tok); err != nil || !su.CanSee(p2.ID) {
