@@ -342,7 +342,8 @@ type projectMembersPage struct {
 	Saved   bool
 }
 
-// handleProjectMembers serves GET /projects/{pid}/members/ (admins only).
+// handleProjectMembers serves GET /projects/{pid}/members/ (project
+// managers: admins and the team admins of the project).
 func (u *UI) handleProjectMembers(w http.ResponseWriter, r *http.Request) error {
 	p, err := u.project(r)
 	if err != nil {
