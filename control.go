@@ -92,7 +92,20 @@ func listenControl(dir string) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	return ln, nil
+	return peerCheck{ln}, nil
+}
+
+// peerCheck closes connections from other users (control_linux.go).
+type peerCheck struct{ net.Listener }
+
+func (l peerCheck) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || controlPeerAllowed(c) {
+			return c, err
+		}
+		c.Close()
+	}
 }
 
 // controlHandler serves POST /control with a controlRequest as JSON.
