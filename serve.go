@@ -135,11 +135,19 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	itemQuotas, err := c.itemQuotas(projQuota)
+	if err != nil {
+		return nil, err
+	}
 	maxConns, err := strconv.Atoi(strings.TrimSpace(c.MaxConns))
 	if err != nil || maxConns < 0 {
 		return nil, fmt.Errorf("-max-conns: bad number %q", c.MaxConns)
 	}
 	smtp, perHour, outbound, err := c.alertsConfig()
+	if err != nil {
+		return nil, err
+	}
+	noPassword, proxyAuth, oidc, err := c.login()
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +199,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.worker.Native = &digest.Native{Attachments: native.Attachments, Symbols: native.Symbols, MaxAge: native.maxAge}
 	s.quota = quota.New(quota.Config{
-		Project: projQuota, Install: installQuota,
+		Project: projQuota, Install: installQuota, Items: itemQuotas,
 		Override: func(pid int) (quota.Limits, bool) {
 			q, ok := s.db.ProjectQuota(pid)
 			return quota.Limits(q), ok
@@ -214,7 +222,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ing := ingest.New(ingest.Config{
 		// The quota goes last: it holds a place for each request it admits
 		// (given back through OnRelease when no event is spooled).
-		Projects: s.db, Admit: quota.Admitters{s.disk, s.sp, s.quota}, Memory: s.limiter, Spool: s.sp,
+		Projects: s.db, Admit: quota.Admitters{s.disk, s.sp, s.quota}, ItemQuota: s.quota, Memory: s.limiter, Spool: s.sp,
 		Logger: log.With("component", "ingest"), BaseURL: s.base, TrustProxy: c.TrustProxy,
 		OnAccept:     func(project int) { s.quota.Count(project); refusals.Accepted(project) },
 		OnRefuse:     refusals.Refused,
@@ -241,11 +249,18 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ui.New(ui.Config{
 		DB: s.db, Attachments: native.Attachments, Symbols: native.Symbols, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
 		SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota)),
-		Status:     func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
-		Problems:   func() []string { return s.ops.Ready().Reasons },
-		SourceMaps: maps,
-		SendMail:   sendMail(smtp),
+		Status:          func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
+		Problems:        func() []string { return s.ops.Ready().Reasons },
+		SourceMaps:      maps,
+		NoPasswordLogin: noPassword, ProxyAuth: proxyAuth, OIDC: oidc,
+		SendMail: sendMail(smtp),
 	}).Register(mux)
+	if oidc != nil {
+		log.Info("OpenID Connect login on: register this redirect URI at the provider", "issuer", oidc.Issuer, "redirect_uri", s.base+"/accounts/oidc/callback/")
+		if strings.HasPrefix(oidc.Issuer, "http://") {
+			log.Warn("the OpenID Connect issuer is plain http: the client secret and tokens cross the network unencrypted", "issuer", oidc.Issuer)
+		}
+	}
 	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
 	s.ops.Register(mux, api.Protect(store.ScopeRead))
 	if c.MetricsAddr != "" {

@@ -99,6 +99,9 @@ type resetPage struct {
 // handleResetForm serves GET /accounts/reset/: ask for a reset link by
 // email, when a mail server is configured.
 func (u *UI) handleResetForm(w http.ResponseWriter, r *http.Request) error {
+	if !u.password {
+		return errNotFound // no password login: nothing to reset
+	}
 	return u.render(w, "reset", &resetPage{layout: u.layout(r, "Reset password"), Sent: r.URL.Query().Has("sent")})
 }
 
@@ -109,6 +112,9 @@ func (u *UI) handleResetForm(w http.ResponseWriter, r *http.Request) error {
 // mailbox.
 func (u *UI) handleResetRequest(w http.ResponseWriter, r *http.Request) error {
 	page := &resetPage{layout: u.layout(r, "Reset password")}
+	if !u.password {
+		return errNotFound
+	}
 	if u.sendMail == nil {
 		page.Error = "No mail server is configured: ask an admin to set your password."
 		return u.renderStatus(w, http.StatusConflict, "reset", page)
