@@ -48,6 +48,15 @@ func TestCLICommands(t *testing.T) {
 	if err == nil || !strings.Contains(string(msg), "in use by a running tinysink") {
 		t.Errorf("project list while a server runs: %v, %q", err, msg)
 	}
+	// The account commands go through the server's control socket.
+	if out, err := exec.Command(bin, "token", "create", "-data", dir).Output(); err != nil || len(strings.TrimSpace(string(out))) != 40 {
+		t.Errorf("token create while a server runs = %q, %v", out, err)
+	}
+	cmd = exec.Command(bin, "user", "password", "admin", "-data", dir)
+	cmd.Stdin = strings.NewReader("a-new-password\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "password of admin changed") {
+		t.Errorf("user password while a server runs = %q, %v", out, err)
+	}
 }
 
 // The README's settings table is generated from the settings list

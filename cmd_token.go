@@ -10,9 +10,11 @@ import (
 	"github.com/tinysink/tinysink/store"
 )
 
-// cmdToken creates an API token: by default with every scope for all
-// projects; -scope and -project narrow it (a read token for one project is
-// what an MCP agent that only reads needs).
+// cmdToken creates an API token and prints its secret, which is shown
+// once: the store keeps only its hash. By default the token has every
+// scope for all projects; -scope and -project narrow it (a read token for
+// one project is what an MCP agent that only reads needs). It works with
+// or without a running server (control.go).
 func cmdToken(args []string, stdout, stderr io.Writer) error {
 	var scope, name string
 	var project int64
@@ -27,23 +29,16 @@ func cmdToken(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 || pos[0] != "create" {
 		return errors.New("usage: tinysink token create [-scope read|write|admin] [-project ID] [-name NAME]")
 	}
-	db, err := openStore(c.Data)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	s := store.Scope(strings.ToLower(strings.TrimSpace(scope)))
-	scopes := store.Scopes
-	if i := indexScope(s); i >= 0 {
-		scopes = store.Scopes[:i+1]
-	} else {
+	i := indexScope(s)
+	if i < 0 {
 		return fmt.Errorf("-scope: unknown scope %q (want read, write or admin)", scope)
 	}
-	tok, _, err := db.CreateTokenWith(name, scopes, project)
+	rep, err := control(c.Data, controlRequest{Op: "token-create", Name: name, Scopes: store.Scopes[:i+1], Project: project})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, tok)
+	fmt.Fprintln(stdout, rep.Secret)
 	return nil
 }
 

@@ -115,11 +115,11 @@ func newSettings() (*config, []setting) {
 		{"quota-transactions", "TINYSINK_QUOTA_TRANSACTIONS", "", "transactions a project may send, PER_5M/PER_HOUR/PER_MONTH (0 = no limit; empty: the project event quota's numbers, counted apart)", text(&c.ItemQuota.Transaction)},
 		{"quota-sessions", "TINYSINK_QUOTA_SESSIONS", "", "session items a project may send, PER_5M/PER_HOUR/PER_MONTH (0 = no limit; empty: ten times the project event quota's numbers)", text(&c.ItemQuota.Session)},
 		{"quota-check-ins", "TINYSINK_QUOTA_CHECK_INS", "", "cron check-ins a project may send, PER_5M/PER_HOUR/PER_MONTH (0 = no limit; empty: the project event quota's numbers, counted apart)", text(&c.ItemQuota.CheckIn)},
-		{"smtp-host", "TINYSINK_SMTP_HOST", "", "mail server for alert emails (empty = no email)", text(&c.SMTP.Host)},
+		{"smtp-host", "TINYSINK_SMTP_HOST", "", "mail server for alert and password-reset emails (empty = no email)", text(&c.SMTP.Host)},
 		{"smtp-port", "TINYSINK_SMTP_PORT", "0", "mail server port (0 = 587 for starttls, 465 for tls, 25 for none)", text(&c.SMTP.Port)},
 		{"smtp-user", "TINYSINK_SMTP_USER", "", "SMTP AUTH user (empty = no AUTH)", text(&c.SMTP.User)},
 		{"smtp-password", "TINYSINK_SMTP_PASSWORD", "", "SMTP AUTH password (better set through the environment)", text(&c.SMTP.Password)},
-		{"smtp-from", "TINYSINK_SMTP_FROM", "", "sender of alert emails, e.g. tinysink <alerts@example.org>", text(&c.SMTP.From)},
+		{"smtp-from", "TINYSINK_SMTP_FROM", "", "sender of alert and password-reset emails, e.g. tinysink <alerts@example.org>", text(&c.SMTP.From)},
 		{"smtp-tls", "TINYSINK_SMTP_TLS", "starttls", "starttls, tls (implicit) or none", text(&c.SMTP.TLS)},
 		{"emails-per-hour", "TINYSINK_EMAILS_PER_HOUR", "60", "installation-wide cap on alert emails per hour (-1 = no cap)", text(&c.EmailsPerHr)},
 		{"alert-deny-non-public", "TINYSINK_ALERT_DENY_NON_PUBLIC", "false", "refuse webhook targets on loopback, private and link-local addresses", on(&c.AlertDenyNP)},
@@ -173,7 +173,7 @@ func parseFlags(name string, args []string, stderr io.Writer, extra ...func(*fla
 		fs.Var(s.value, s.flag, fmt.Sprintf("%s (env %s)", s.help, s.env))
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [flags]\n  tinysink backup FILE [-url URL] [-token TOKEN] [flags]\n  tinysink restore FILE [flags]\n  tinysink mcp [-url URL] -token TOKEN [flags]   (MCP server over stdio, for coding agents)\n  tinysink export DIR|- [-url URL] [-token TOKEN] [flags]\n  tinysink import DIR|- [-forward DSN [-project SLUG]] [flags]\n\nFlags (before or after the arguments; each defaults to its environment variable):\n")
+		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [-scope read|write|admin] [-project ID] [-name NAME] [flags]\n  tinysink user create NAME [-admin] [flags]      (password on stdin)\n  tinysink user password NAME [flags]             (password on stdin)\n  tinysink backup FILE [-url URL] [-token TOKEN] [flags]\n  tinysink restore FILE [flags]\n  tinysink mcp [-url URL] -token TOKEN [flags]   (MCP server over stdio, for coding agents)\n  tinysink export DIR|- [-url URL] [-token TOKEN] [flags]\n  tinysink import DIR|- [-forward DSN [-project SLUG]] [flags]\n\nFlags (before or after the arguments; each defaults to its environment variable):\n")
 		printDefaults(fs)
 		fmt.Fprintf(stderr, "\nFirst start: TINYSINK_ADMIN_USER (default admin) and TINYSINK_ADMIN_PASSWORD (default: generated and printed once).\n")
 	}

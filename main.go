@@ -7,6 +7,8 @@
 //	tinysink project create NAME      create a project, print its DSN
 //	tinysink project list             list projects and their DSNs
 //	tinysink token create             create an API bearer token
+//	tinysink user create NAME [-admin] create a user (password on stdin)
+//	tinysink user password NAME       set a user's password (read from stdin)
 //	tinysink backup FILE              write a backup archive (online, through a running server)
 //	tinysink restore FILE             rebuild an empty data directory from a backup
 //	tinysink export DIR|-             write projects, releases, events and issues as a portable export
@@ -46,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdProject(args, stdout, stderr)
 	case "token":
 		err = cmdToken(args, stdout, stderr)
+	case "user":
+		err = cmdUser(args, os.Stdin, stdout, stderr)
 	case "backup":
 		err = cmdBackup(args, stdout, stderr)
 	case "mcp":

@@ -120,6 +120,9 @@ type server struct {
 	// metricsLn and metrics serve -metrics-addr, when set.
 	metricsLn net.Listener
 	metrics   *http.Server
+	// ctlLn and ctl serve the control socket (control.go).
+	ctlLn net.Listener
+	ctl   *http.Server
 }
 
 // newServer opens the data directory and starts listening; serve then runs
@@ -178,6 +181,14 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if s.adminMsg, err = firstStart(s.db); err != nil {
 		return nil, err
 	}
+	if s.ctlLn, err = listenControl(c.Data); err != nil {
+		// A data directory path too long for a unix socket: serve anyway,
+		// the account commands then need the server stopped.
+		log.Warn("no control socket: tinysink user and token commands need the server stopped", "err", err)
+		s.ctlLn, err = nil, nil
+	}
+	s.ctl = &http.Server{Handler: controlHandler(s.db, log.With("component", "control")), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	if s.sp, err = spool.Open(filepath.Join(c.Data, "spool"), spool.Options{}); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
@@ -271,6 +282,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		Problems:   func() []string { return s.ops.Ready().Reasons },
 		SourceMaps: maps, Forwarding: fwdUI,
 		NoPasswordLogin: noPassword, ProxyAuth: proxyAuth, OIDC: oidc,
+		SendMail: sendMail(smtp),
 	}).Register(mux)
 	if oidc != nil {
 		log.Info("OpenID Connect login on: register this redirect URI at the provider", "issuer", oidc.Issuer, "redirect_uri", s.base+"/accounts/oidc/callback/")
@@ -327,6 +339,10 @@ func (s *server) serve(ctx context.Context) error {
 		go s.metrics.Serve(s.metricsLn)
 		defer s.metrics.Close()
 	}
+	if s.ctlLn != nil {
+		go s.ctl.Serve(s.ctlLn)
+		defer s.ctl.Close()
+	}
 	var err error
 	select {
 	case err = <-srvErr:
@@ -346,6 +362,14 @@ func (s *server) serve(ctx context.Context) error {
 		err = errors.Join(err, e)
 	}
 	return err
+}
+
+// sendMail returns smtp's SendText, or nil when no mail server is set.
+func sendMail(smtp *alerts.SMTP) func(ctx context.Context, to, subject, body string) error {
+	if smtp == nil {
+		return nil
+	}
+	return smtp.SendText
 }
 
 // budgetPage is what /debug/budget shows.
@@ -397,6 +421,9 @@ func (s *server) close() {
 	}
 	if s.metricsLn != nil {
 		s.metricsLn.Close()
+	}
+	if s.ctlLn != nil {
+		s.ctlLn.Close()
 	}
 	if s.sp != nil {
 		s.sp.Close()

@@ -282,3 +282,36 @@ func (s *Sender) composeMail(m *message, to string) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// SendText sends one plain-text email to one recipient, at once and
+// outside the alert outbox: for account mail (a password-reset link) that
+// is worth nothing later.
+func (c *SMTP) SendText(ctx context.Context, to, subj, body string) error {
+	from, err := mail.ParseAddress(c.From)
+	if err != nil {
+		return fmt.Errorf("sender address: %w", err)
+	}
+	var id [12]byte
+	rand.Read(id[:])
+	domain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
+	var b bytes.Buffer
+	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
+	hdr("From", from.String())
+	hdr("To", (&mail.Address{Address: to}).String())
+	hdr("Subject", mime.QEncoding.Encode("utf-8", subj))
+	hdr("Date", time.Now().Format(time.RFC1123Z))
+	hdr("Message-ID", "<"+hex.EncodeToString(id[:])+"@"+domain+">")
+	hdr("MIME-Version", "1.0")
+	hdr("Content-Type", "text/plain; charset=utf-8")
+	hdr("Content-Transfer-Encoding", "quoted-printable")
+	hdr("Auto-Submitted", "auto-generated")
+	b.WriteString("\r\n")
+	qw := quotedprintable.NewWriter(&b)
+	if _, err := qw.Write([]byte(body)); err != nil {
+		return err
+	}
+	if err := qw.Close(); err != nil {
+		return err
+	}
+	return c.send(ctx, to, b.Bytes())
+}

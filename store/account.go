@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tidwall/buntdb"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -15,9 +16,99 @@ import (
 const MinPasswordLen = 8
 
 // CanSee reports whether u may see project pid: admins see every project,
-// other users the projects granted to them.
+// other users the projects granted to them and their teams' projects.
 func (u *User) CanSee(pid int) bool {
-	return u.Admin || slices.Contains(u.Projects, pid)
+	return u.Admin || slices.Contains(u.Projects, pid) || slices.Contains(u.teamProjects, pid)
+}
+
+// Granted reports whether project pid is granted to u directly (not
+// through a team).
+func (u *User) Granted(pid int) bool { return slices.Contains(u.Projects, pid) }
+
+// CanManage reports whether u may change project pid's settings, alert
+// services, uploads and members: admins, and admins of a team that holds
+// the project.
+func (u *User) CanManage(pid int) bool {
+	return u.Admin || slices.Contains(u.manages, pid)
+}
+
+// CanManageTeam reports whether u may change the members of team.
+func (u *User) CanManageTeam(team string) bool {
+	return u.Admin || slices.Contains(u.teamAdmin, team)
+}
+
+// ManagesAny reports whether u manages any team (or is an admin).
+func (u *User) ManagesAny() bool { return u.Admin || len(u.teamAdmin) > 0 }
+
+// SetUserAdmin promotes a user to admin or demotes one. It refuses to
+// demote the last active admin.
+func (db *DB) SetUserAdmin(name string, admin bool) error {
+	return db.updateUser(name, func(tx *kvTx, u *User) error {
+		if !admin && u.Admin {
+			if err := notLastAdmin(tx, name); err != nil {
+				return err
+			}
+		}
+		u.Admin = admin
+		return nil
+	})
+}
+
+// ErrLastAdmin is returned when a change would leave no active admin.
+var ErrLastAdmin = errors.New("store: the last admin cannot be removed or demoted")
+
+func notLastAdmin(tx *kvTx, except string) error {
+	n := 0
+	err := tx.AscendKeys(userPattern, func(k, v string) bool {
+		var u User
+		if jsonUnmarshal(v, &u) == nil && u.Admin && u.Active && u.Name != except {
+			n++
+		}
+		return n == 0
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// DeleteUser deletes a user with the user's sessions, alert settings and
+// team memberships. It refuses to delete the last active admin.
+func (db *DB) DeleteUser(name string) error {
+	return db.update(func(tx *kvTx) error {
+		var u User
+		if err := getJSON(tx, userKey(name), &u); err != nil {
+			return err
+		}
+		if u.Admin {
+			if err := notLastAdmin(tx, name); err != nil {
+				return err
+			}
+		}
+		if err := deleteUserSessions(tx, name); err != nil {
+			return err
+		}
+		if err := dropFromTeams(tx, name, 0); err != nil {
+			return err
+		}
+		var keys []string
+		tx.AscendKeys("alertoptout:*", func(k, v string) bool {
+			if _, user, ok := strings.Cut(strings.TrimPrefix(k, "alertoptout:"), ":"); ok && user == name {
+				keys = append(keys, k)
+			}
+			return true
+		})
+		keys = append(keys, alertAddrKey(name), userKey(name))
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Users returns every user, ordered by name.
@@ -70,14 +161,7 @@ func (db *DB) SetUserActive(name string, active bool) error {
 // that do not exist are dropped.
 func (db *DB) SetUserProjects(name string, projects []int) error {
 	return db.updateUser(name, func(tx *kvTx, u *User) error {
-		var keep []int
-		for _, pid := range projects {
-			if _, err := tx.Get(projectKey(pid)); err == nil && !slices.Contains(keep, pid) {
-				keep = append(keep, pid)
-			}
-		}
-		slices.Sort(keep)
-		u.Projects = keep
+		u.Projects = existingProjects(tx, projects)
 		return nil
 	})
 }

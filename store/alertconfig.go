@@ -492,12 +492,16 @@ func (db *DB) AlertRecipients(project int) ([]Recipient, error) {
 
 func alertRecipients(tx *kvTx, project int) ([]Recipient, error) {
 	var users []User
-	var ierr error
+	ts, ierr := teams(tx)
+	if ierr != nil {
+		return nil, ierr
+	}
 	err := tx.AscendKeys(userPattern, func(k, v string) bool {
 		var u User
 		if ierr = jsonUnmarshal(v, &u); ierr != nil {
 			return false
 		}
+		u.fillTeams(ts) // team members get their teams' alerts
 		if u.Active && u.CanSee(project) {
 			users = append(users, u)
 		}

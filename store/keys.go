@@ -18,6 +18,9 @@ import (
 //	user:<name>                         User JSON
 //	token:<sha256 hex of token>         Token JSON
 //	session:<sha256 hex of token>       Session JSON, with a TTL (session.go)
+//	team:<name>                         Team JSON (team.go)
+//	invite:<sha256 hex of token>        Invite JSON, with a TTL (invite.go)
+//	pwreset:<sha256 hex of token>       user name, with a TTL (invite.go)
 //	meta:clean                          set by Close once all is on disk, removed by Open
 //	alertbackend:<id 10>                AlertBackend JSON (alertconfig.go)
 //	alertoptout:<pid 6>:<user>          present when the user turned email alerts off for the project
@@ -69,6 +72,8 @@ const (
 	sessionPrefix  = "session:"
 
 	userPattern         = "user:*"
+	teamPattern         = "team:*"
+	invitePattern       = "invite:*"
 	projectPattern      = "project:*"
 	alertBackendPattern = "alertbackend:*"
 	outboxPattern       = "outbox:*"
@@ -80,11 +85,14 @@ const (
 	dailyTotals  = "tdaily:"
 )
 
-func seqKey(name string) string   { return "seq:" + name }
-func projectKey(id int) string    { return fmt.Sprintf("project:%06d", id) }
-func userKey(name string) string  { return "user:" + name }
-func tokenKey(hash string) string { return "token:" + hash }
-func issueKey(id uint32) string   { return fmt.Sprintf("issue:%010d", id) }
+func seqKey(name string) string    { return "seq:" + name }
+func projectKey(id int) string     { return fmt.Sprintf("project:%06d", id) }
+func userKey(name string) string   { return "user:" + name }
+func tokenKey(hash string) string  { return "token:" + hash }
+func teamKey(name string) string   { return "team:" + name }
+func inviteKey(hash string) string { return "invite:" + hash }
+func resetKey(hash string) string  { return "pwreset:" + hash }
+func issueKey(id uint32) string    { return fmt.Sprintf("issue:%010d", id) }
 func groupingKey(pid int, hash string) string {
 	return fmt.Sprintf("grouping:%06d:%s", pid, hash)
 }

@@ -5,8 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tidwall/buntdb"
 )
 
 // SummaryKeepDays is the longest, and the default, number of days a
@@ -369,4 +374,102 @@ func (db *DB) SetProjectScrub(id int, s ScrubSettings) error {
 		p.Scrub = s
 		return setJSON(tx, projectKey(id), &p)
 	})
+}
+
+// projectFamilies are the tree's key families whose keys start with the
+// project id ("<family>:<pid 6>:"), deleted with the project.
+var projectFamilies = []string{"pissue", "ils", "iec", "inext", "icnt", "grouping", "release", "deploy",
+	"artbundle", "artfile", "artdebug", "artrel", "rh", "rhn", "crep", "crepn", "ditem", "ditemn",
+	"txday", "txname", "txnamen", "txex", "monitor", "mcheck"}
+
+// DeleteProject deletes a project with its issues, events, releases,
+// uploads and settings: its DSN stops working at once, and events of it
+// still in the spool are dropped by the digest. Alert services of the
+// project, tokens limited to it and grants of it go too.
+func (db *DB) DeleteProject(id int) error {
+	db.digestMu.Lock()
+	defer db.digestMu.Unlock()
+	err := db.update(func(tx *kvTx) error {
+		var p Project
+		if err := getJSON(tx, projectKey(id), &p); err != nil {
+			return err
+		}
+		var issues []uint32
+		tx.ascend(projectIssuePrefix(id), func(k, v string) bool {
+			if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+				issues = append(issues, uint32(n))
+			}
+			return true
+		})
+		var keys []string
+		collect := func(prefix string) {
+			tx.ascend(prefix, func(k, v string) bool { keys = append(keys, k); return true })
+		}
+		for _, iid := range issues {
+			collect(issueTagPrefix(iid))
+			collect(issueTagCountPrefix(iid))
+			collect(historyPrefix(iid))
+			collect(feedbackPrefix(iid))
+			collect(issueGroupingPrefix(iid))
+			keys = append(keys, issueKey(iid))
+			keys = append(keys, counterKeys(IssueSubject(iid), db.Now())...)
+		}
+		for _, fam := range projectFamilies {
+			collect(fmt.Sprintf("%s:%06d:", fam, id))
+		}
+		keys = append(keys, counterKeys(ProjectSubject(id), db.Now())...)
+		// The operator's settings in buntdb: alert services, opt-outs,
+		// scoped tokens, grants, teams.
+		tx.AscendKeys(alertBackendPattern, func(k, v string) bool {
+			var b struct {
+				Project int `json:"project"`
+			}
+			if jsonUnmarshal(v, &b) == nil && b.Project == id {
+				keys = append(keys, k)
+			}
+			return true
+		})
+		tx.AscendKeys(fmt.Sprintf("alertoptout:%06d:*", id), func(k, v string) bool { keys = append(keys, k); return true })
+		tx.AscendKeys(tokenKey("*"), func(k, v string) bool {
+			var rec tokenRecord
+			if jsonUnmarshal(v, &rec) == nil && rec.Project == int64(id) {
+				keys = append(keys, k)
+			}
+			return true
+		})
+		keys = append(keys, projectKey(id))
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+				return err
+			}
+		}
+		var users []User
+		tx.AscendKeys(userPattern, func(k, v string) bool {
+			var u User
+			if jsonUnmarshal(v, &u) == nil && slices.Contains(u.Projects, id) {
+				users = append(users, u)
+			}
+			return true
+		})
+		for _, u := range users {
+			u.Projects = slices.DeleteFunc(u.Projects, func(p int) bool { return p == id })
+			if err := setJSON(tx, userKey(u.Name), &u); err != nil {
+				return err
+			}
+		}
+		return dropFromTeams(tx, "", id)
+	})
+	if err != nil {
+		return err
+	}
+	db.mu.Lock()
+	el := db.logs[id]
+	delete(db.logs, id)
+	delete(db.keys, id)
+	delete(db.quotas, id)
+	db.mu.Unlock()
+	if el != nil {
+		el.close()
+	}
+	return os.RemoveAll(db.projectDir(id))
 }

@@ -70,7 +70,10 @@ func (db *DB) SessionUser(tok string) (*User, error) {
 		if err := getJSON(tx, sessionKey(sessionHash(tok)), &s); err != nil {
 			return err
 		}
-		return getJSON(tx, userKey(s.User), &u)
+		if err := getJSON(tx, userKey(s.User), &u); err != nil {
+			return err
+		}
+		return withTeams(tx, &u)
 	})
 	if err != nil {
 		return nil, err

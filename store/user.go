@@ -2,8 +2,10 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -27,6 +29,26 @@ type User struct {
 	Active       bool      `json:"active"`
 	Projects     []int     `json:"projects,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
+
+	// Filled in from the teams by User and SessionUser (team.go): the
+	// projects the user sees and manages through teams, and the teams the
+	// user is an admin of.
+	teamProjects, manages []int
+	teamAdmin             []string
+}
+
+// ValidUserName accepts 1 to 64 letters, digits and the characters
+// . _ @ + - (an e-mail address works).
+func ValidUserName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("._@+-", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // CreateUser creates a user with the given password. It returns ErrExists
@@ -55,7 +77,13 @@ func (db *DB) CreateUser(name, password string, admin bool) (*User, error) {
 // User returns the user with the given name.
 func (db *DB) User(name string) (*User, error) {
 	var u User
-	if err := db.view(func(tx *kvTx) error { return getJSON(tx, userKey(name), &u) }); err != nil {
+	err := db.view(func(tx *kvTx) error {
+		if err := getJSON(tx, userKey(name), &u); err != nil {
+			return err
+		}
+		return withTeams(tx, &u)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &u, nil

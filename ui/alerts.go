@@ -132,8 +132,8 @@ func (u *UI) backendForm(r *http.Request, p *store.Project, bk store.BackendKind
 	return page
 }
 
-// handleBackendNewForm serves GET /projects/{pid}/alerts/new/?kind= (admins
-// only).
+// handleBackendNewForm serves GET /projects/{pid}/alerts/new/?kind= (project
+// managers).
 func (u *UI) handleBackendNewForm(w http.ResponseWriter, r *http.Request) error {
 	p, err := u.project(r)
 	if err != nil {
@@ -146,8 +146,8 @@ func (u *UI) handleBackendNewForm(w http.ResponseWriter, r *http.Request) error 
 	return u.render(w, "alert_backend", u.backendForm(r, p, bk, nil))
 }
 
-// handleBackendEditForm serves GET /projects/{pid}/alerts/{bid}/ (admins
-// only).
+// handleBackendEditForm serves GET /projects/{pid}/alerts/{bid}/ (project
+// managers).
 func (u *UI) handleBackendEditForm(w http.ResponseWriter, r *http.Request) error {
 	p, b, err := u.projectBackend(r)
 	if err != nil {
@@ -214,7 +214,7 @@ func settingsURL(p *store.Project, query, anchor string) string {
 	return s
 }
 
-// handleBackendCreate serves POST /projects/{pid}/alerts/new/ (admins only).
+// handleBackendCreate serves POST /projects/{pid}/alerts/new/ (project managers).
 func (u *UI) handleBackendCreate(w http.ResponseWriter, r *http.Request) error {
 	p, err := u.project(r)
 	if err != nil {
@@ -232,8 +232,8 @@ func (u *UI) handleBackendCreate(w http.ResponseWriter, r *http.Request) error {
 	return redirect(w, r, settingsURL(p, "saved", "backend-"+strconv.FormatUint(uint64(b.ID), 10)))
 }
 
-// handleBackendUpdate serves POST /projects/{pid}/alerts/{bid}/ (admins
-// only): the name and config change, the kind stays.
+// handleBackendUpdate serves POST /projects/{pid}/alerts/{bid}/ (project
+// managers): the name and config change, the kind stays.
 func (u *UI) handleBackendUpdate(w http.ResponseWriter, r *http.Request) error {
 	p, cur, err := u.projectBackend(r)
 	if err != nil {
@@ -252,7 +252,7 @@ func (u *UI) handleBackendUpdate(w http.ResponseWriter, r *http.Request) error {
 }
 
 // handleBackendDelete serves POST /projects/{pid}/alerts/{bid}/delete/
-// (admins only), which needs confirm=yes (a checkbox on the edit form).
+// (project managers), which needs confirm=yes (a checkbox on the edit form).
 func (u *UI) handleBackendDelete(w http.ResponseWriter, r *http.Request) error {
 	p, b, err := u.projectBackend(r)
 	if err != nil {
@@ -267,8 +267,8 @@ func (u *UI) handleBackendDelete(w http.ResponseWriter, r *http.Request) error {
 	return redirect(w, r, settingsURL(p, "saved", "alerts"))
 }
 
-// handleBackendTest serves POST /projects/{pid}/alerts/{bid}/test/ (admins
-// only): the alert sender sends the test message now and records the
+// handleBackendTest serves POST /projects/{pid}/alerts/{bid}/test/ (project
+// managers): the alert sender sends the test message now and records the
 // outcome on the backend, which the settings page then shows.
 func (u *UI) handleBackendTest(w http.ResponseWriter, r *http.Request) error {
 	p, b, err := u.projectBackend(r)

@@ -62,6 +62,18 @@ func requireAdmin(h handlerFunc) handlerFunc {
 	}
 }
 
+// requireManager refuses users who may not manage the project {pid} of the
+// path (store.User.CanManage); it runs after requireLogin.
+func requireManager(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		pid, err := strconv.Atoi(r.PathValue("pid"))
+		if usr := currentUser(r); usr == nil || err != nil || !usr.CanManage(pid) {
+			return errForbidden("Only an admin of this project can do this.")
+		}
+		return h(w, r)
+	}
+}
+
 func (u *UI) sessionUser(r *http.Request) *store.User {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {

@@ -34,6 +34,11 @@ func allRoutes(pid int, iid, bid uint32) []route {
 		{"GET", i + "events/"}, {"GET", i + "tags/"}, {"GET", i + "grouping/"}, {"GET", i + "history/"},
 		{"POST", i + "action/"}, {"POST", i + "comment/"}, {"GET", i + "delete/"}, {"POST", i + "delete/"},
 		{"GET", "/debug/budget/"},
+		{"GET", "/users/user/delete/"}, {"POST", "/users/user/delete/"}, {"POST", "/users/invites/"},
+		{"POST", "/users/invites/0123456789abcdef/revoke/"},
+		{"GET", "/tokens/"}, {"POST", "/tokens/"}, {"POST", "/tokens/0123456789abcdef/revoke/"},
+		{"GET", "/teams/"}, {"POST", "/teams/"}, {"GET", "/teams/web/"}, {"POST", "/teams/web/"},
+		{"GET", p + "delete/"}, {"POST", p + "delete/"},
 	}
 }
 
@@ -181,12 +186,27 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 			t.Errorf("cross-site POST %s: %d, want 403", rt.path, rec.Code)
 		}
 	}
-	for _, p := range []string{"/accounts/login/", "/accounts/logout/"} {
-		if rec := s.do("POST", p, url.Values{"name": {"admin"}, "password": {testPassword}}, nil, "Sec-Fetch-Site", "cross-site"); rec.Code != http.StatusForbidden {
+	inv, _, _ := s.db.CreateInvite("admin", true, nil, "", time.Hour)
+	reset, _ := s.db.CreatePasswordReset("user", time.Hour)
+	for _, p := range []string{"/accounts/login/", "/accounts/logout/", "/accounts/reset/", "/accounts/invite/" + inv + "/", "/accounts/reset/" + reset + "/"} {
+		f := url.Values{"name": {"admin"}, "password": {testPassword}, "password2": {testPassword}}
+		if rec := s.do("POST", p, f, nil, "Sec-Fetch-Site", "cross-site"); rec.Code != http.StatusForbidden {
 			t.Errorf("cross-site POST %s: %d, want 403", p, rec.Code)
 		}
 	}
 	unchanged(t, s, s.project.ID, iss.ID, b.ID)
+	if _, err := s.db.Invite(inv); err != nil {
+		t.Error("a cross-site post used the invite")
+	}
+	if _, err := s.db.PasswordResetUser(reset); err != nil || len(s.sent()) != 0 {
+		t.Error("a cross-site post used the reset link or sent a reset email")
+	}
+	if _, err := s.db.User("user"); err != nil {
+		t.Error("a cross-site post deleted the user")
+	}
+	if toks, _ := s.db.ListTokens(); len(toks) != 0 {
+		t.Error("a cross-site post made a token")
+	}
 	if bs, _ := s.db.AlertBackends(s.project.ID); len(bs) != 1 {
 		t.Errorf("a cross-site post created a backend: %d backends", len(bs))
 	}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +34,19 @@ type testServer struct {
 	now     time.Time
 	// problems is what Config.Problems reports.
 	problems []string
+	// mails records what Config.SendMail sent.
+	mailMu sync.Mutex
+	mails  []sentMail
+}
+
+// sentMail is one email the UI sent through Config.SendMail.
+type sentMail struct{ to, subject, body string }
+
+// sent returns the emails sent so far.
+func (s *testServer) sent() []sentMail {
+	s.mailMu.Lock()
+	defer s.mailMu.Unlock()
+	return slices.Clone(s.mails)
 }
 
 const testPassword = "password123"
@@ -70,6 +85,12 @@ func newTestServer(t testing.TB) *testServer {
 		DB: db, BaseURL: "http://127.0.0.1:8000", Log: log, SendTest: sender.SendTest,
 		QuotaDefaults: &testQuotaDefaults, Status: func() any { return map[string]int{"spool_backlog": 7} },
 		Problems: func() []string { return s.problems },
+		SendMail: func(_ context.Context, to, subject, body string) error {
+			s.mailMu.Lock()
+			defer s.mailMu.Unlock()
+			s.mails = append(s.mails, sentMail{to, subject, body})
+			return nil
+		},
 	})
 	s.mux = http.NewServeMux()
 	s.ui.Register(s.mux)

@@ -159,7 +159,7 @@ func (u *UI) settingsPage(r *http.Request, p *store.Project) (*projectSettingsPa
 	usr := currentUser(r)
 	page := &projectSettingsPage{
 		layout: u.layout(r, p.Name+" settings"), Project: *p, DSN: DSN(u.base, p), Saved: r.URL.Query().Has("saved"),
-		ExtraKeys: strings.Join(p.Scrub.ExtraKeys, "\n"), Kinds: store.AlertBackendKinds(), CanTest: u.sendTest != nil && usr.Admin,
+		ExtraKeys: strings.Join(p.Scrub.ExtraKeys, "\n"), Kinds: store.AlertBackendKinds(), CanTest: u.sendTest != nil && usr.CanManage(p.ID),
 	}
 	page.CopyScript = true
 	page.Forward = u.forwardView(p.ForwardDSN)
@@ -352,7 +352,8 @@ type projectMembersPage struct {
 	Saved   bool
 }
 
-// handleProjectMembers serves GET /projects/{pid}/members/ (admins only).
+// handleProjectMembers serves GET /projects/{pid}/members/ (project
+// managers: admins and the team admins of the project).
 func (u *UI) handleProjectMembers(w http.ResponseWriter, r *http.Request) error {
 	p, err := u.project(r)
 	if err != nil {
@@ -407,4 +408,33 @@ func (u *UI) handleProjectMembersSave(w http.ResponseWriter, r *http.Request) er
 		}
 	}
 	return redirect(w, r, "/projects/"+strconv.Itoa(p.ID)+"/members/?saved")
+}
+
+// handleProjectDeleteForm serves GET /projects/{pid}/delete/ (admins): the
+// confirmation.
+func (u *UI) handleProjectDeleteForm(w http.ResponseWriter, r *http.Request) error {
+	p, err := u.project(r)
+	if err != nil {
+		return err
+	}
+	return u.render(w, "confirm_delete", &confirmPage{layout: u.layout(r, "Delete "+p.Name), What: "project", Name: p.Name,
+		Action: "/projects/" + strconv.Itoa(p.ID) + "/delete/", Cancel: "/projects/" + strconv.Itoa(p.ID) + "/settings/",
+		Detail: "This deletes the project with its " + plural(p.StoredEventCount, "stored event") +
+			", its issues, releases, uploads, alert services and the tokens limited to it. Its DSN stops working. It cannot be undone."})
+}
+
+// handleProjectDelete serves POST /projects/{pid}/delete/ with confirm=yes.
+func (u *UI) handleProjectDelete(w http.ResponseWriter, r *http.Request) error {
+	p, err := u.project(r)
+	if err != nil {
+		return err
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		return errBadInput("Tick the box to confirm.")
+	}
+	if err := u.db.DeleteProject(p.ID); err != nil {
+		return err
+	}
+	u.log.Info("project deleted", "project_id", p.ID, "by", currentUser(r).Name)
+	return redirect(w, r, "/projects/")
 }

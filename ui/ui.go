@@ -68,6 +68,10 @@ type Config struct {
 	// project settings pages; the per-project forward DSN is editable
 	// either way.
 	Forwarding *Forwarding
+	// SendMail sends a plain-text email at once (alerts.SMTP.SendText),
+	// for password-reset links. Nil means no mail server is configured:
+	// pages then say that no email is sent.
+	SendMail func(ctx context.Context, to, subject, body string) error
 }
 
 // UI serves the server-rendered web pages. Its templates are parsed on the
@@ -93,6 +97,7 @@ type UI struct {
 	symbols    *symstore.Store
 	maps       *sourcemap.Mapper
 	forward    *Forwarding
+	sendMail   func(ctx context.Context, to, subject, body string) error
 }
 
 // New returns the web UI over cfg.DB.
@@ -103,7 +108,7 @@ func New(cfg Config) *UI {
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
 		attach: cfg.Attachments, symbols: cfg.Symbols,
-		maps: cfg.SourceMaps, forward: cfg.Forwarding,
+		maps: cfg.SourceMaps, forward: cfg.Forwarding, sendMail: cfg.SendMail,
 		password: !cfg.NoPasswordLogin, proxy: cfg.ProxyAuth,
 	}
 	if cfg.OIDC != nil {
@@ -244,10 +249,12 @@ type layout struct {
 	CopyScript bool
 	// Problems are shown as a banner above the page.
 	Problems []string
+	// NoMail says that no mail server is configured: no email is sent.
+	NoMail bool
 }
 
 func (u *UI) layout(r *http.Request, title string) layout {
-	l := layout{Title: title, CSSVersion: staticVersion()}
+	l := layout{Title: title, CSSVersion: staticVersion(), NoMail: u.sendMail == nil}
 	if usr, ok := r.Context().Value(userKey{}).(*store.User); ok {
 		l.User = usr
 		if u.problems != nil {

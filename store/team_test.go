@@ -1,0 +1,258 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestTeams(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	p1, _ := db.CreateProject("one")
+	p2, _ := db.CreateProject("two")
+	db.CreateUser("root", "password1", true)
+	db.CreateUser("ann", "password1", false)
+	db.CreateUser("bob", "password1", false)
+	if _, err := db.CreateTeam("bad/name"); !IsValidation(err) {
+		t.Errorf("CreateTeam(bad/name) = %v", err)
+	}
+	if _, err := db.CreateTeam("web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateTeam("web"); !errors.Is(err, ErrExists) {
+		t.Errorf("second CreateTeam = %v", err)
+	}
+	if err := db.SetTeamProjects("web", []int{p2.ID, 999}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetTeamMember("web", "ann", RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetTeamMember("web", "bob", RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetTeamMember("web", "nobody", RoleMember); !IsValidation(err) {
+		t.Errorf("SetTeamMember(nobody) = %v", err)
+	}
+	if err := db.SetTeamMember("web", "bob", "owner"); !IsValidation(err) {
+		t.Errorf("SetTeamMember(role owner) = %v", err)
+	}
+	ann, _ := db.User("ann")
+	bob, _ := db.User("bob")
+	if !ann.CanSee(p2.ID) || !ann.CanManage(p2.ID) || ann.CanSee(p1.ID) || !ann.CanManageTeam("web") {
+		t.Errorf("team admin ann: see %v/%v manage %v", ann.CanSee(p1.ID), ann.CanSee(p2.ID), ann.CanManage(p2.ID))
+	}
+	if !bob.CanSee(p2.ID) || bob.CanManage(p2.ID) || bob.CanSee(p1.ID) || bob.CanManageTeam("web") {
+		t.Errorf("member bob: see %v/%v manage %v", bob.CanSee(p1.ID), bob.CanSee(p2.ID), bob.CanManage(p2.ID))
+	}
+	// Team members get the team's alert emails.
+	db.SetAlertAddress("bob", "bob@example.org")
+	if rs, _ := db.AlertRecipients(p2.ID); len(rs) != 1 || rs[0].Address != "bob@example.org" {
+		t.Errorf("recipients of the team's project = %+v", rs)
+	}
+	// The session's user carries the same.
+	tok, _ := db.CreateSession("bob", time.Hour)
+	if su, err := db.SessionUser(tok); err != nil || !su.CanSee(p2.ID) {
+		t.Errorf("SessionUser(bob) = %v, %v", su, err)
+	}
+	// Stored users carry no derived fields: a direct grant is separate.
+	if bob.Granted(p2.ID) {
+		t.Error("a team project shows as a direct grant")
+	}
+	if err := db.SetTeamMember("web", "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	if bob, _ = db.User("bob"); bob.CanSee(p2.ID) {
+		t.Error("removed member still sees the team's project")
+	}
+	if err := db.DeleteUser("ann"); err != nil {
+		t.Fatal(err)
+	}
+	if tm, _ := db.Team("web"); len(tm.Members) != 0 {
+		t.Errorf("deleted user still in team: %+v", tm.Members)
+	}
+	if err := db.DeleteTeam("web"); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := db.Teams(); len(ts) != 0 {
+		t.Errorf("Teams after delete = %+v", ts)
+	}
+}
+
+func TestUserAdminAndDelete(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	db.CreateUser("root", "password1", true)
+	db.CreateUser("bob", "password1", false)
+	if err := db.SetUserAdmin("root", false); !errors.Is(err, ErrLastAdmin) {
+		t.Errorf("demote last admin = %v", err)
+	}
+	if err := db.DeleteUser("root"); !errors.Is(err, ErrLastAdmin) {
+		t.Errorf("delete last admin = %v", err)
+	}
+	if err := db.SetUserAdmin("bob", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetUserAdmin("root", false); err != nil {
+		t.Errorf("demote with another admin: %v", err)
+	}
+	db.SetAlertAddress("root", "root@example.org")
+	tok, _ := db.CreateSession("root", time.Hour)
+	if err := db.DeleteUser("root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.User("root"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted user: %v", err)
+	}
+	if _, err := db.SessionUser(tok); !errors.Is(err, ErrNotFound) {
+		t.Error("deleted user's session lives on")
+	}
+	if a, _ := db.AlertAddress("root"); a != "" {
+		t.Errorf("alert address survived: %q", a)
+	}
+	if err := db.DeleteUser("root"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete = %v", err)
+	}
+}
+
+func TestInvites(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return now }
+	p, _ := db.CreateProject("one")
+	db.CreateUser("root", "password1", true)
+	db.CreateTeam("web")
+	tok, inv, err := db.CreateInvite("root", false, []int{p.ID, 999}, "web", time.Hour)
+	if err != nil || len(tok) != 64 || len(inv.ID) != 16 {
+		t.Fatalf("CreateInvite = %q, %+v, %v", tok, inv, err)
+	}
+	if invs, _ := db.Invites(); len(invs) != 1 || invs[0].ID != inv.ID {
+		t.Errorf("Invites = %+v", invs)
+	}
+	if _, err := db.AcceptInvite(tok, "root", "password2"); !errors.Is(err, ErrExists) {
+		t.Errorf("accept with a taken name = %v", err)
+	}
+	if _, err := db.AcceptInvite(tok, "ann", "short"); !IsValidation(err) {
+		t.Errorf("accept with a short password = %v", err)
+	}
+	u, err := db.AcceptInvite(tok, "ann", "password2")
+	if err != nil || u.Admin || len(u.Projects) != 1 {
+		t.Fatalf("AcceptInvite = %+v, %v", u, err)
+	}
+	if tm, _ := db.Team("web"); tm.Role("ann") != RoleMember {
+		t.Errorf("invitee's team role = %q", tm.Role("ann"))
+	}
+	if _, err := db.AcceptInvite(tok, "eve", "password2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second use = %v", err)
+	}
+	if _, err := db.CheckPassword("ann", "password2"); err != nil {
+		t.Errorf("invitee cannot log in: %v", err)
+	}
+	// Expiry.
+	tok2, inv2, _ := db.CreateInvite("root", true, nil, "", time.Hour)
+	now = now.Add(2 * time.Hour)
+	if _, err := db.Invite(tok2); !errors.Is(err, ErrNotFound) {
+		t.Errorf("expired Invite = %v", err)
+	}
+	if _, err := db.AcceptInvite(tok2, "eve", "password2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("expired accept = %v", err)
+	}
+	now = now.Add(-2 * time.Hour)
+	if err := db.RevokeInvite(inv2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Invite(tok2); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoked Invite = %v", err)
+	}
+}
+
+func TestPasswordReset(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return now }
+	db.CreateUser("bob", "password1", false)
+	if _, err := db.CreatePasswordReset("nobody", time.Hour); !errors.Is(err, ErrNotFound) {
+		t.Errorf("reset for nobody = %v", err)
+	}
+	tok, err := db.CreatePasswordReset("bob", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, _ := db.CreateSession("bob", 24*time.Hour)
+	if name, err := db.PasswordResetUser(tok); name != "bob" || err != nil {
+		t.Errorf("PasswordResetUser = %q, %v", name, err)
+	}
+	if name, err := db.ResetPassword(tok, "password9"); name != "bob" || err != nil {
+		t.Fatalf("ResetPassword = %q, %v", name, err)
+	}
+	if _, err := db.CheckPassword("bob", "password9"); err != nil {
+		t.Error("new password does not work")
+	}
+	if _, err := db.SessionUser(sess); err == nil {
+		t.Error("reset kept the old session")
+	}
+	if _, err := db.ResetPassword(tok, "password8"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second use = %v", err)
+	}
+	tok, _ = db.CreatePasswordReset("bob", time.Hour)
+	now = now.Add(time.Hour)
+	if _, err := db.ResetPassword(tok, "password8"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("expired reset = %v", err)
+	}
+}
+
+func TestDeleteProject(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p1, _ := db.CreateProject("one")
+	p2, _ := db.CreateProject("two")
+	addEvents(t, db, p1.ID, "a", 0, 5)
+	addEvents(t, db, p2.ID, "b", 5, 5)
+	db.CreateUser("bob", "password1", false)
+	db.SetUserProjects("bob", []int{p1.ID, p2.ID})
+	db.CreateTeam("web")
+	db.SetTeamProjects("web", []int{p1.ID})
+	db.CreateTokenWith("ci", []Scope{ScopeRead}, int64(p1.ID))
+	db.CreateTokenWith("all", []Scope{ScopeRead}, 0)
+	if err := db.DeleteProject(p1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Project(p1.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Project after delete = %v", err)
+	}
+	if _, ok := db.ProjectKey(p1.ID); ok {
+		t.Error("the deleted project's DSN key still works")
+	}
+	if _, err := os.Stat(db.projectDir(p1.ID)); !os.IsNotExist(err) {
+		t.Errorf("events directory left: %v", err)
+	}
+	if bob, _ := db.User("bob"); len(bob.Projects) != 1 || bob.Projects[0] != p2.ID {
+		t.Errorf("bob's grants = %v", bob.Projects)
+	}
+	if tm, _ := db.Team("web"); len(tm.Projects) != 0 {
+		t.Errorf("team's projects = %v", tm.Projects)
+	}
+	if toks, _ := db.ListTokens(); len(toks) != 1 || toks[0].Name != "all" {
+		t.Errorf("tokens = %+v", toks)
+	}
+	left, issues := 0, 0
+	db.view(func(tx *kvTx) error {
+		tx.ascend("issue:", func(k, v string) bool { issues++; return true })
+		for _, pre := range []string{"pissue:000001:", "ils:000001:", "iec:000001:", "icnt:000001:", "grouping:000001:"} {
+			tx.ascend(pre, func(k, v string) bool { left++; return true })
+		}
+		return nil
+	})
+	if left != 0 || issues != 1 {
+		t.Errorf("%d index keys of the deleted project left; %d issues, want 1", left, issues)
+	}
+	// The other project is whole, and survives a reopen.
+	if iss, _, err := db.Issues(IssueFilter{Project: p2.ID, Limit: 10}); err != nil || len(iss) != 1 {
+		t.Errorf("other project's issues = %d, %v", len(iss), err)
+	}
+	db.Close()
+	db2 := openTest(t, dir)
+	if ps, _ := db2.Projects(); len(ps) != 1 || ps[0].ID != p2.ID {
+		t.Errorf("projects after reopen = %+v", ps)
+	}
+}
