@@ -535,6 +535,8 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 	iss.CalculatedValue = ev.CalculatedValue
 	iss.Level = ev.Level
 	iss.Platform = ev.Platform
+	iss.Environment = ev.Environment
+	iss.Release = ev.Release
 
 	// A new release may resolve issues waiting for "the next release"
 	// (this one included), so it comes before the regression check.

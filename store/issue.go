@@ -28,6 +28,12 @@ type Issue struct {
 	LastFrameFunction  string    `json:"last_frame_function"`
 	Level              string    `json:"level"`
 	Platform           string    `json:"platform"`
+	// Environment and Release are those of the latest event ("" when it
+	// had none), for the list's rows and the issue's header.
+	Environment string `json:"environment,omitempty"`
+	Release     string `json:"release,omitempty"`
+	// AssignedTo names the user the issue is assigned to, "" for nobody.
+	AssignedTo string `json:"assigned_to,omitempty"`
 
 	IsResolved              bool `json:"is_resolved"`
 	IsResolvedByNextRelease bool `json:"is_resolved_by_next_release"`
@@ -196,6 +202,8 @@ type IssueFilter struct {
 	// Match, when set, keeps only the issues it accepts. It must not call
 	// the store.
 	Match func(*Issue) bool
+	// AssignedTo, when set, keeps only the issues assigned to that user.
+	AssignedTo string
 	// Offset and Limit count the issues that pass the filter.
 	Offset int
 	Limit  int // default 250
@@ -224,7 +232,7 @@ func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
 		prefix, byOrder = projectIssuePrefix(f.Project), true
 	}
 	// Without a filter on the issue itself, skipping needs no decoding.
-	plain := f.Match == nil && len(f.Tags) == 0 && (!byOrder || f.State == StateAll)
+	plain := f.Match == nil && len(f.Tags) == 0 && f.AssignedTo == "" && (!byOrder || f.State == StateAll)
 	out := []Issue{}
 	more := false
 	skip := f.Offset
@@ -246,7 +254,8 @@ func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
 				ierr = err
 				return false
 			}
-			if byOrder && !contains(iss.states(), f.State) || f.Match != nil && !f.Match(&iss) {
+			if byOrder && !contains(iss.states(), f.State) || f.Match != nil && !f.Match(&iss) ||
+				f.AssignedTo != "" && iss.AssignedTo != f.AssignedTo {
 				return true
 			}
 			for _, t := range f.Tags {
