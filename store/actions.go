@@ -116,7 +116,7 @@ type HistoryEntry struct {
 
 // Ref names the entry within its issue's history: its key's time, for
 // EditComment and DeleteComment.
-func (e *HistoryEntry) Ref() int64 { return e.At.UnixNano() }
+func (e HistoryEntry) Ref() int64 { return e.At.UnixNano() }
 
 // MaxCommentLen caps a history comment, in bytes.
 const MaxCommentLen = 4000

@@ -574,8 +574,8 @@ func TestIssueActionsThroughTheUI(t *testing.T) {
 		t.Errorf("bulk mute: %d to %q", rec.Code, loc)
 	}
 	list := s.do("GET", rec.Header().Get("Location"), nil, admin).Body.String()
-	if !strings.Contains(list, "1 issue skipped") {
-		t.Error("the list does not report the skipped issue")
+	if !strings.Contains(list, "Mute: applied to 1 issue, 1 skipped") {
+		t.Error("the list does not report what the action applied to and skipped")
 	}
 	if got, _ := s.db.Issue(b.ID); !got.IsMuted {
 		t.Error("bulk mute did not mute the open issue")

@@ -54,6 +54,16 @@ type issuePage struct {
 	FriendlyID string
 	Crash      string
 	State      string
+	// Level, LevelClass, Environment and Release describe the latest
+	// event, for the header's badges.
+	Level       string
+	LevelClass  string
+	Environment string
+	Release     string
+	// Assignee is who the issue is assigned to; Assignees are the users
+	// it can be assigned to: the active ones who can see the project.
+	Assignee  string
+	Assignees []string
 	Actions    []actionButton
 	More       []actionButton
 	Releases   []issueRelease // with their crash-free sessions (health.go)
@@ -123,6 +133,18 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 		layout: u.layout(r, clean(iss.Title(), 100, false)), Project: *p, Issue: *iss,
 		IssueTitle: clean(iss.Title(), maxLong, true), FriendlyID: store.FriendlyID(p, iss),
 		State: issueState(iss), Now: u.now(),
+		Level: clean(iss.Level, 16, false), LevelClass: levelClass(iss.Level),
+		Environment: clean(iss.Environment, 64, false), Release: clean(iss.Release, 200, false),
+		Assignee: clean(iss.AssignedTo, maxKey, false),
+	}
+	users, err := u.db.Users()
+	if err != nil {
+		return nil, err
+	}
+	for _, usr := range users {
+		if usr.Active && usr.CanSee(p.ID) {
+			page.Assignees = append(page.Assignees, usr.Name)
+		}
 	}
 	latest, err := u.latestRelease(p.ID)
 	if err != nil {
@@ -527,6 +549,81 @@ func (u *UI) handleIssueComment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return redirect(w, r, "/issues/"+strconv.FormatUint(uint64(iss.ID), 10)+"/history/")
+}
+
+// handleIssueAssign serves POST /issues/{id}/assign/ with user=NAME, or
+// user= to unassign: anyone who can see the issue may assign it to an
+// active user who can see it too.
+func (u *UI) handleIssueAssign(w http.ResponseWriter, r *http.Request) error {
+	_, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	name := r.PostFormValue("user")
+	if name != "" {
+		usr, err := u.db.User(name)
+		if errors.Is(err, store.ErrNotFound) || err == nil && (!usr.Active || !usr.CanSee(iss.ProjectID)) {
+			return errBadInput("No such user can see this issue.")
+		} else if err != nil {
+			return err
+		}
+	}
+	if _, err := u.db.Assign(iss.ID, name, currentUser(r).Name); err != nil {
+		return err
+	}
+	return redirect(w, r, "/issues/"+strconv.FormatUint(uint64(iss.ID), 10)+"/")
+}
+
+// commentRef loads the issue named by {id} and the comment {ref} of its
+// history, for editing or deleting: the author or an admin may.
+func (u *UI) commentRef(r *http.Request) (*store.Issue, int64, func(*store.HistoryEntry) error, error) {
+	_, iss, err := u.issue(r)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	ref, err := strconv.ParseInt(r.PathValue("ref"), 10, 64)
+	if err != nil {
+		return nil, 0, nil, errNotFound
+	}
+	usr := currentUser(r)
+	may := func(e *store.HistoryEntry) error {
+		if usr.Admin || e.User != "" && e.User == usr.Name {
+			return nil
+		}
+		return errForbidden("Only the comment's author or an admin may change it.")
+	}
+	return iss, ref, may, nil
+}
+
+// commentDone maps the store's answers for a comment change.
+func commentDone(w http.ResponseWriter, r *http.Request, iss *store.Issue, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	} else if errors.Is(err, store.ErrInvalid) {
+		return errBadInput("The comment is empty.")
+	} else if err != nil {
+		return err
+	}
+	return redirect(w, r, "/issues/"+strconv.FormatUint(uint64(iss.ID), 10)+"/history/")
+}
+
+// handleCommentEdit serves POST /issues/{id}/comment/{ref}/edit/ with
+// comment=.
+func (u *UI) handleCommentEdit(w http.ResponseWriter, r *http.Request) error {
+	iss, ref, may, err := u.commentRef(r)
+	if err != nil {
+		return err
+	}
+	return commentDone(w, r, iss, u.db.EditComment(iss.ID, ref, may, r.PostFormValue("comment")))
+}
+
+// handleCommentDelete serves POST /issues/{id}/comment/{ref}/delete/.
+func (u *UI) handleCommentDelete(w http.ResponseWriter, r *http.Request) error {
+	iss, ref, may, err := u.commentRef(r)
+	if err != nil {
+		return err
+	}
+	return commentDone(w, r, iss, u.db.DeleteComment(iss.ID, ref, may))
 }
 
 type issueDeletePage struct {
