@@ -64,14 +64,14 @@ type issuePage struct {
 	// it can be assigned to: the active ones who can see the project.
 	Assignee  string
 	Assignees []string
-	Actions    []actionButton
-	More       []actionButton
-	Releases   []issueRelease // with their crash-free sessions (health.go)
-	MoreRel    int
-	TagBox     []tagDist
-	Feedback   []store.Feedback // the newest few, for the side box
-	Tabs       []tabLink
-	Now        time.Time
+	Actions   []actionButton
+	More      []actionButton
+	Releases  []issueRelease // with their crash-free sessions (health.go)
+	MoreRel   int
+	TagBox    []tagDist
+	Feedback  []store.Feedback // the newest few, for the side box
+	Tabs      []tabLink
+	Now       time.Time
 
 	// Event tabs.
 	Event     *eventView
