@@ -26,8 +26,10 @@ type Issue struct {
 	LastFrameFilename  string    `json:"last_frame_filename"`
 	LastFrameModule    string    `json:"last_frame_module"`
 	LastFrameFunction  string    `json:"last_frame_function"`
-	Level              string    `json:"level"`
-	Platform           string    `json:"platform"`
+	// LastFramePackage names the binary of a native crash frame.
+	LastFramePackage string `json:"last_frame_package,omitempty"`
+	Level            string `json:"level"`
+	Platform         string `json:"platform"`
 	// Environment and Release are those of the latest event ("" when it
 	// had none), for the list's rows and the issue's header.
 	Environment string `json:"environment,omitempty"`

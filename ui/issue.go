@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/release"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
 )
@@ -151,20 +154,11 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 		return nil, err
 	}
 	page.Actions, page.More = issueActions(iss, latest)
-	loc := iss.LastFrameModule
-	if loc == "" {
-		loc = iss.LastFrameFilename
+	page.Crash = crashLine(iss)
+	rel, err := u.inReleaseOrder(p.ID, iss.EventsAt)
+	if err != nil {
+		return nil, err
 	}
-	if loc != "" || iss.LastFrameFunction != "" {
-		if loc == "" {
-			loc = "?"
-		}
-		page.Crash = clean(loc, maxText, false)
-		if iss.LastFrameFunction != "" {
-			page.Crash += " in " + clean(iss.LastFrameFunction, maxText, false)
-		}
-	}
-	rel := iss.EventsAt
 	if len(rel) > 12 {
 		page.MoreRel = len(rel) - 10
 		rel = append(append([]string{}, rel[:5]...), rel[len(rel)-5:]...)
@@ -208,6 +202,62 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 		page.Tabs = append(page.Tabs, tabLink{Label: t.label, URL: t.url, Active: t.name == tab})
 	}
 	return page, nil
+}
+
+// crashLine says where the issue's crash frame is: "module in function"
+// (the filename when there is no module, a native frame's binary when
+// there is neither), or "module.function" for Java, or "" when unknown.
+func crashLine(iss *store.Issue) string {
+	mod, fn := clean(iss.LastFrameModule, maxText, false), clean(iss.LastFrameFunction, maxText, false)
+	if iss.Platform == "java" && mod != "" && fn != "" {
+		return mod + "." + fn
+	}
+	loc := mod
+	for _, alt := range []string{iss.LastFrameFilename, iss.LastFramePackage} {
+		if loc == "" {
+			loc = clean(alt, maxText, false)
+		}
+	}
+	switch {
+	case loc == "" && fn == "":
+		return ""
+	case fn == "":
+		return loc
+	case loc == "":
+		return "? in " + fn
+	}
+	return loc + " in " + fn
+}
+
+// inReleaseOrder returns versions, releases of project pid, oldest first
+// in the project's release order (digest/release: semver precedence, so
+// 1.10.0 after 1.9.0), not in the order the issue first met them.
+func (u *UI) inReleaseOrder(pid int, versions []string) ([]string, error) {
+	if len(versions) < 2 {
+		return versions, nil
+	}
+	rs, err := u.db.Releases(pid)
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[string]release.Release, len(rs))
+	for _, r := range rs {
+		known[r.Version] = release.Release{Version: r.Version, DateReleased: r.DateReleased, SortEpoch: r.SortEpoch}
+	}
+	rr := make([]release.Release, len(versions))
+	for i, v := range versions {
+		r, ok := known[v]
+		if !ok {
+			r = release.Release{Version: v}
+		}
+		rr[i] = r
+	}
+	release.Sort(rr)
+	out := make([]string, len(rr))
+	for i, r := range rr {
+		out[i] = r.Version
+	}
+	return out, nil
 }
 
 // distributions groups tag counts by key and keeps the top n values of
@@ -710,8 +760,27 @@ func (u *UI) handleEventJSON(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	dataHeaders(w, "application/json", "inline")
-	w.Write(body)
+	w.Write(prettyJSON(body))
 	return nil
+}
+
+// maxPrettyJSON is the largest body the JSON view indents; a larger one is
+// shown as stored, so that one view never costs more than a few times this.
+const maxPrettyJSON = 1 << 20
+
+// prettyJSON returns body indented by two spaces, or body itself when it
+// is larger than maxPrettyJSON or not JSON.
+func prettyJSON(body []byte) []byte {
+	if len(body) > maxPrettyJSON {
+		return body
+	}
+	var b bytes.Buffer
+	b.Grow(len(body) + len(body)/2)
+	if err := json.Indent(&b, body, "", "  "); err != nil {
+		return body
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
 }
 
 // handleEventDownload serves GET /issues/{id}/event/{ev}/download/.

@@ -119,8 +119,7 @@ func TestBrowserBulkSelectAll(t *testing.T) {
 	}
 	do(t, ctx, "select all again, mute",
 		chromedp.Click(chromedp.ID("select-all")),
-		chromedp.Click(`//div[@class="bulk"]/button[.="Mute"]`),
-		chromedp.WaitVisible(chromedp.ID("done")))
+		submit(`//div[@class="bulk"]/button[.="Mute"]`))
 	if got := get(t, ctx, chromedp.Text(chromedp.ID("done"))); !strings.Contains(got, "Mute: applied to 2 issues, 1 skipped") {
 		t.Errorf("after mute: %q", got)
 	}
@@ -167,15 +166,13 @@ func TestBrowserBulkWithoutJavaScript(t *testing.T) {
 	browserLogin(t, ctx, srv.URL, "admin")
 	list := fmt.Sprintf("%s/projects/%d/?tab=all", srv.URL, s.project.ID)
 	do(t, ctx, "resolve with nothing selected", chromedp.Navigate(list),
-		chromedp.Click(`//div[@class="bulk"]/button[.="Resolve"]`),
-		chromedp.WaitVisible(chromedp.ID("none")))
+		submit(`//div[@class="bulk"]/button[.="Resolve"]`))
 	if r, _ := countState(s, t, s.project.ID); r != 1 {
 		t.Errorf("%d resolved after an empty bulk action, want 1", r)
 	}
 	do(t, ctx, "select all, resolve",
 		chromedp.Click(chromedp.ID("select-all")),
-		chromedp.Click(`//div[@class="bulk"]/button[.="Resolve"]`),
-		chromedp.WaitVisible(chromedp.ID("done")))
+		submit(`//div[@class="bulk"]/button[.="Resolve"]`))
 	if got := get(t, ctx, chromedp.Text(chromedp.ID("done"))); !strings.Contains(got, "Resolve: applied to 2 issues, 1 skipped") {
 		t.Errorf("after resolve: %q", got)
 	}
@@ -185,8 +182,7 @@ func TestBrowserBulkWithoutJavaScript(t *testing.T) {
 	// One ticked box works too.
 	do(t, ctx, "reopen one",
 		chromedp.Click(chromedp.CSS("ul.issues input[name=issue]")),
-		chromedp.Click(`//div[@class="bulk"]/button[.="Reopen"]`),
-		chromedp.WaitVisible(chromedp.ID("done")))
+		submit(`//div[@class="bulk"]/button[.="Reopen"]`))
 	if got := get(t, ctx, chromedp.Text(chromedp.ID("done"))); !strings.Contains(got, "Reopen: applied to 1 issue.") {
 		t.Errorf("after reopen: %q", got)
 	}
@@ -224,14 +220,14 @@ func TestBrowserAssignAndMine(t *testing.T) {
 			}
 			// "Assigned to me" for the admin: nothing; for the user: the one.
 			do(t, ctx, "admin's", chromedp.Navigate(fmt.Sprintf("%s/projects/%d/?tab=all", srv.URL, s.project.ID)),
-				chromedp.Click(chromedp.ID("mine")), chromedp.WaitVisible(chromedp.CSS("main p.notice")))
+				submit(chromedp.ID("mine")))
 			if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("ul.issues li").length`)); n != 0 {
 				t.Errorf("the admin has %d issues assigned", n)
 			}
 			do(t, ctx, "log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login")))
 			browserLogin(t, ctx, srv.URL, "user")
 			do(t, ctx, "user's", chromedp.Navigate(fmt.Sprintf("%s/projects/%d/?tab=all", srv.URL, s.project.ID)),
-				chromedp.Click(chromedp.ID("mine")), chromedp.WaitVisible(chromedp.CSS("ul.issues")))
+				submit(chromedp.ID("mine")))
 			if got := get(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("ul.issues input[name=issue]")].map(c => c.value)`)); len(got) != 1 || got[0] != fmt.Sprint(target.ID) {
 				t.Errorf("the user's assigned issues: %v, want [%d]", got, target.ID)
 			}
@@ -274,7 +270,7 @@ func TestBrowserAllProjects(t *testing.T) {
 				noScripts(t, ctx)
 			}
 			browserLogin(t, ctx, srv.URL, "user")
-			do(t, ctx, "all issues", chromedp.Click(`//header//a[.="All issues"]`), chromedp.WaitVisible(chromedp.CSS("ul.issues")))
+			do(t, ctx, "all issues", submit(`//header//a[.="All issues"]`))
 			text := get(t, ctx, chromedp.Text(chromedp.CSS("ul.issues")))
 			for _, want := range []string{"ShopError", "BlogError", "SHOP-", "BLOG-"} {
 				if !strings.Contains(text, want) {
