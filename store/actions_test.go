@@ -154,8 +154,28 @@ func TestAssignAndFilter(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d assignment entries, want 1 (assigning again changes nothing)", n)
 	}
+	// Both assigned: sorted as asked, filtered by state.
+	b := issues[1].ID
+	db.Assign(b, "ann", "bob")
+	db.ApplyAction(b, ActionMute, "bob", "")
+	got, _, _ := db.Issues(IssueFilter{Project: p.ID, AssignedTo: "ann", Sort: SortDigestOrder, Desc: true})
+	if len(got) != 2 || got[0].DigestOrder < got[1].DigestOrder {
+		t.Errorf("newest first: %v", got)
+	}
+	if got, more, _ := db.Issues(IssueFilter{Project: p.ID, AssignedTo: "ann", Limit: 1}); len(got) != 1 || !more {
+		t.Errorf("a page of 1: %d issues, more %v", len(got), more)
+	}
+	if got, _, _ := db.Issues(IssueFilter{Project: p.ID, AssignedTo: "ann", State: StateOpen}); len(got) != 1 || got[0].ID != a {
+		t.Errorf("open and assigned to ann: %v, want only %d", got, a)
+	}
 	if iss, err := db.Assign(a, "", "bob"); err != nil || iss.AssignedTo != "" {
 		t.Fatalf("unassign: %v, %+v", err, iss)
+	}
+	if _, err := db.Assign(b, "cat", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := db.Issues(IssueFilter{Project: p.ID, AssignedTo: "ann"}); len(got) != 0 {
+		t.Errorf("after unassigning and reassigning, ann still has %d issues", len(got))
 	}
 	if _, err := db.Assign(99999, "ann", "bob"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("assign a missing issue: %v, want ErrNotFound", err)

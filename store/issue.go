@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -205,6 +207,8 @@ type IssueFilter struct {
 	// the store.
 	Match func(*Issue) bool
 	// AssignedTo, when set, keeps only the issues assigned to that user.
+	// They are read from their own index and sorted in memory: one user's
+	// assigned issues are few next to a project's.
 	AssignedTo string
 	// Offset and Limit count the issues that pass the filter.
 	Offset int
@@ -222,6 +226,9 @@ func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
 	}
 	if f.State == "" {
 		f.State = StateAll
+	}
+	if f.AssignedTo != "" {
+		return db.assignedIssues(f)
 	}
 	var prefix string
 	byOrder := false
@@ -287,6 +294,71 @@ func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
 		return nil, false, err
 	}
 	return out, more, nil
+}
+
+// maxAssigned bounds the issues assignedIssues reads for one list.
+const maxAssigned = 10000
+
+// assignedIssues is Issues for a filter with AssignedTo: the issues of the
+// user's index that pass the filter, sorted in memory.
+func (db *DB) assignedIssues(f IssueFilter) ([]Issue, bool, error) {
+	var all []Issue
+	err := db.view(func(tx *kvTx) error {
+		var ierr error
+		tx.ascend(assignedPrefix(f.Project, f.AssignedTo), func(k, v string) bool {
+			var iss Issue
+			id := parseID(k[strings.LastIndexByte(k, 0)+1:])
+			if err := getJSON(tx, issueKey(id), &iss); errors.Is(err, ErrNotFound) {
+				return true
+			} else if err != nil {
+				ierr = err
+				return false
+			}
+			if iss.AssignedTo != f.AssignedTo || !contains(iss.states(), f.State) || f.Match != nil && !f.Match(&iss) {
+				return true
+			}
+			for _, t := range f.Tags {
+				if _, err := tx.Get(issueTagKey(id, t.Key, t.Value)); err != nil {
+					return true
+				}
+			}
+			all = append(all, iss)
+			return len(all) < maxAssigned
+		})
+		return ierr
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	less := func(a, b *Issue) int {
+		switch f.Sort {
+		case SortLastSeen:
+			if c := a.LastSeen.Compare(b.LastSeen); c != 0 {
+				return c
+			}
+		case SortEventCount:
+			if c := cmp.Compare(a.DigestedEventCount, b.DigestedEventCount); c != 0 {
+				return c
+			}
+		default:
+			return cmp.Compare(a.DigestOrder, b.DigestOrder)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	}
+	slices.SortFunc(all, func(a, b Issue) int {
+		if f.Desc {
+			return less(&b, &a)
+		}
+		return less(&a, &b)
+	})
+	if f.Offset >= len(all) {
+		return []Issue{}, false, nil
+	}
+	all = all[f.Offset:]
+	if len(all) > f.Limit {
+		return all[:f.Limit], true, nil
+	}
+	return all, false, nil
 }
 
 func parseID(s string) uint32 {
