@@ -495,9 +495,15 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		if platform == "" {
 			platform = opt.platform
 		}
-		if fv.Package != "" {
+		switch {
+		case fv.Package == "":
+		case fv.Addr != "" || nativePlatform(platform):
 			// Native frames: the binary's name, its full path on hover.
 			fv.PackagePath, fv.Package = fv.Package, event.PackageName(fv.Package)
+		default:
+			// Others (.NET's assembly) say it at length; their file or
+			// module names the code already.
+			fv.Package = ""
 		}
 		switch {
 		case platform == "java" && module != "" && fv.Function != "":
@@ -554,6 +560,16 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		}
 		s.Frames = append(s.Frames, fv)
 	}
+}
+
+// nativePlatform reports whether frames of platform are machine code,
+// whose package is the binary they are in.
+func nativePlatform(platform string) bool {
+	switch platform {
+	case "native", "c", "cocoa", "objc", "swift":
+		return true
+	}
+	return false
 }
 
 func frameBody(fv *frameView, f *fastjson.Value) {
