@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tinysink/tinysink/store"
 )
 
 func TestParseInterspersed(t *testing.T) {
@@ -70,5 +72,15 @@ func TestSubcommandFlagsInAnyOrder(t *testing.T) {
 	var errb bytes.Buffer
 	if code := run([]string{"backup", "-data", dir}, io.Discard, &errb); code == 0 || !strings.Contains(errb.String(), "usage: tinysink backup FILE") {
 		t.Errorf("backup without FILE: exit %d, %q", code, errb.String())
+	}
+}
+
+func TestBannerProject(t *testing.T) {
+	p := &store.Project{ID: 1, Name: "default"}
+	if got := bannerProject(p, 1); got != `"default" (id 1)` {
+		t.Errorf("one project: %q", got)
+	}
+	if got := bannerProject(p, 3); got != `"default" (id 1), 1 of 3 projects: tinysink project list shows every DSN` {
+		t.Errorf("three projects: %q", got)
 	}
 }

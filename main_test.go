@@ -191,6 +191,8 @@ type proc struct {
 	base string
 	dsn  string
 	key  string
+	// project is the banner's line naming the DSN's project.
+	project string
 }
 
 func startProc(t testing.TB, dir string, extra ...string) *proc {
@@ -220,14 +222,17 @@ func startProc(t testing.TB, dir string, extra ...string) *proc {
 		if _, rest, ok := strings.Cut(line, " listening on "); ok {
 			p.base = strings.TrimSpace(rest)
 		}
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "project:"); ok {
+			p.project = strings.TrimSpace(rest)
+		}
 		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "DSN:"); ok {
 			p.dsn = strings.TrimSpace(rest)
 			break
 		}
 	}
 	go io.Copy(io.Discard, stdout)
-	if p.base == "" || p.dsn == "" {
-		t.Fatalf("server did not print its address and DSN")
+	if p.base == "" || p.dsn == "" || !strings.HasSuffix(p.dsn, "/1") || !strings.Contains(p.project, "(id 1)") {
+		t.Fatalf("server did not print its address, and project 1 and its DSN: %q, %q, %q", p.base, p.project, p.dsn)
 	}
 	u := strings.TrimPrefix(p.dsn, "http://")
 	p.key, _, _ = strings.Cut(u, "@")

@@ -58,6 +58,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  data:  %s\n", c.Data)
 	fmt.Fprintf(stdout, "  UI:    %s/\n", s.base)
 	if ps, err := s.db.Projects(); err == nil && len(ps) > 0 {
+		// The DSN line keeps "DSN: <dsn>" alone (scripts read the rest of
+		// the line); the line above says whose it is.
+		fmt.Fprintf(stdout, "  project: %s\n", bannerProject(&ps[0], len(ps)))
 		fmt.Fprintf(stdout, "  DSN:   %s\n", ui.DSN(s.base, &ps[0]))
 	}
 	if s.adminMsg != "" {
@@ -68,6 +71,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := shutdownSignals(stderr)
 	defer stop()
 	return s.serve(ctx)
+}
+
+// bannerProject names the project whose DSN the start-up banner prints,
+// out of n: `"default" (id 1)`, and with more projects where to find the
+// others.
+func bannerProject(p *store.Project, n int) string {
+	s := fmt.Sprintf("%q (id %d)", p.Name, p.ID)
+	if n > 1 {
+		s += fmt.Sprintf(", 1 of %d projects: tinysink project list shows every DSN", n)
+	}
+	return s
 }
 
 // shutdownSignals returns a context that SIGINT or SIGTERM cancels, for a

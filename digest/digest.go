@@ -553,6 +553,13 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 	iss.CalculatedValue = ev.CalculatedValue
 	iss.Level = ev.Level
 	iss.Platform = ev.Platform
+	if iss.LastFramePackage == "" {
+		// Like the other LastFrame fields it is the first event's; issues
+		// from before it was kept take it from their next event.
+		iss.LastFramePackage = ev.LastFramePackage
+	}
+	iss.Environment = ev.Environment
+	iss.Release = ev.Release
 
 	// A new release may resolve issues waiting for "the next release"
 	// (this one included), so it comes before the regression check.

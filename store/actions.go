@@ -94,6 +94,9 @@ const (
 	HistoryMuted    = "muted"
 	HistoryUnmuted  = "unmuted"
 	HistoryComment  = "comment"
+	// HistoryAssigned records an assignment; Assignee is "" when the
+	// issue was unassigned.
+	HistoryAssigned = "assigned"
 )
 
 // HistoryEntry is one change of an issue's state, or a comment.
@@ -105,7 +108,15 @@ type HistoryEntry struct {
 	// EventID is the event that caused the change (32 hex), for the
 	// changes digest makes.
 	EventID string `json:"event_id,omitempty"`
+	// Assignee is who a HistoryAssigned entry assigned the issue to.
+	Assignee string `json:"assignee,omitempty"`
+	// Edited is when a comment was last edited.
+	Edited time.Time `json:"edited,omitzero"`
 }
+
+// Ref names the entry within its issue's history: its key's time, for
+// EditComment and DeleteComment.
+func (e HistoryEntry) Ref() int64 { return e.At.UnixNano() }
 
 // MaxCommentLen caps a history comment, in bytes.
 const MaxCommentLen = 4000
@@ -251,6 +262,70 @@ func (db *DB) AddComment(id uint32, user, comment string) error {
 			return err
 		}
 		return addHistory(tx, id, HistoryEntry{Kind: HistoryComment, User: user, At: db.Now().UTC(), Comment: comment})
+	})
+}
+
+// Assign assigns issue id to the user named assignee ("" to unassign), as
+// user by, and records the change in the history. Assigning to the current
+// assignee changes nothing. The caller checks that the assignee exists and
+// may see the issue's project.
+func (db *DB) Assign(id uint32, assignee, by string) (*Issue, error) {
+	var iss Issue
+	err := db.update(func(tx *kvTx) error {
+		if err := getJSON(tx, issueKey(id), &iss); err != nil {
+			return err
+		}
+		if iss.AssignedTo == assignee {
+			return nil
+		}
+		iss.AssignedTo = assignee
+		if err := putIssue(tx, &iss); err != nil {
+			return err
+		}
+		return addHistory(tx, id, HistoryEntry{Kind: HistoryAssigned, User: by, At: db.Now().UTC(), Assignee: assignee})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &iss, nil
+}
+
+// EditComment replaces the text of the comment ref (HistoryEntry.Ref) of
+// issue id, after may accepts the entry as it stands; an error from may is
+// returned as is. ErrNotFound: no such comment.
+func (db *DB) EditComment(id uint32, ref int64, may func(*HistoryEntry) error, text string) error {
+	text = cleanComment(text)
+	if text == "" {
+		return &ValidationError{Kind: ErrInvalid, Msg: "empty comment"}
+	}
+	return db.changeComment(id, ref, may, func(tx *kvTx, k string, e *HistoryEntry) error {
+		e.Comment, e.Edited = text, db.Now().UTC()
+		return setJSON(tx, k, e)
+	})
+}
+
+// DeleteComment deletes the comment ref of issue id, after may accepts it.
+func (db *DB) DeleteComment(id uint32, ref int64, may func(*HistoryEntry) error) error {
+	return db.changeComment(id, ref, may, func(tx *kvTx, k string, e *HistoryEntry) error {
+		_, err := tx.Delete(k)
+		return err
+	})
+}
+
+func (db *DB) changeComment(id uint32, ref int64, may func(*HistoryEntry) error, change func(*kvTx, string, *HistoryEntry) error) error {
+	return db.update(func(tx *kvTx) error {
+		k := historyKey(id, time.Unix(0, ref))
+		var e HistoryEntry
+		if err := getJSON(tx, k, &e); err != nil {
+			return err
+		}
+		if e.Kind != HistoryComment {
+			return ErrNotFound
+		}
+		if err := may(&e); err != nil {
+			return err
+		}
+		return change(tx, k, &e)
 	})
 }
 

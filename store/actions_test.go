@@ -118,3 +118,119 @@ func TestGroupings(t *testing.T) {
 		t.Errorf("Groupings = %+v, %v", gs, err)
 	}
 }
+
+func TestAssignAndFilter(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "a", 0, 1)
+	addEvents(t, db, p.ID, "b", 1, 1)
+	issues, _, _ := db.Issues(IssueFilter{Project: p.ID})
+	a := issues[0].ID
+	if iss, err := db.Assign(a, "ann", "bob"); err != nil || iss.AssignedTo != "ann" {
+		t.Fatalf("assign: %v, %+v", err, iss)
+	}
+	if _, err := db.Assign(a, "ann", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sort := range []IssueSort{SortDigestOrder, SortLastSeen, SortEventCount} {
+		got, _, err := db.Issues(IssueFilter{Project: p.ID, Sort: sort, AssignedTo: "ann"})
+		if err != nil || len(got) != 1 || got[0].ID != a {
+			t.Errorf("sort %s: assigned to ann = %v, %v; want only %d", sort, got, err, a)
+		}
+	}
+	if got, _, _ := db.Issues(IssueFilter{Project: p.ID, AssignedTo: "bob"}); len(got) != 0 {
+		t.Errorf("assigned to bob: %d issues, want 0", len(got))
+	}
+	h, _ := db.History(a)
+	n := 0
+	for _, e := range h {
+		if e.Kind == HistoryAssigned {
+			n++
+			if e.Assignee != "ann" || e.User != "bob" {
+				t.Errorf("history entry %+v", e)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d assignment entries, want 1 (assigning again changes nothing)", n)
+	}
+	// Both assigned: sorted as asked, filtered by state.
+	b := issues[1].ID
+	db.Assign(b, "ann", "bob")
+	db.ApplyAction(b, ActionMute, "bob", "")
+	got, _, _ := db.Issues(IssueFilter{Project: p.ID, AssignedTo: "ann", Sort: SortDigestOrder, Desc: true})
+	if len(got) != 2 || got[0].DigestOrder < got[1].DigestOrder {
+		t.Errorf("newest first: %v", got)
+	}
+	if got, more, _ := db.Issues(IssueFilter{Project: p.ID, AssignedTo: "ann", Limit: 1}); len(got) != 1 || !more {
+		t.Errorf("a page of 1: %d issues, more %v", len(got), more)
+	}
+	if got, _, _ := db.Issues(IssueFilter{Project: p.ID, AssignedTo: "ann", State: StateOpen}); len(got) != 1 || got[0].ID != a {
+		t.Errorf("open and assigned to ann: %v, want only %d", got, a)
+	}
+	if iss, err := db.Assign(a, "", "bob"); err != nil || iss.AssignedTo != "" {
+		t.Fatalf("unassign: %v, %+v", err, iss)
+	}
+	if _, err := db.Assign(b, "cat", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := db.Issues(IssueFilter{Project: p.ID, AssignedTo: "ann"}); len(got) != 0 {
+		t.Errorf("after unassigning and reassigning, ann still has %d issues", len(got))
+	}
+	if _, err := db.Assign(99999, "ann", "bob"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("assign a missing issue: %v, want ErrNotFound", err)
+	}
+}
+
+func TestEditAndDeleteComment(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "a", 0, 1)
+	issues, _, _ := db.Issues(IssueFilter{Project: p.ID})
+	id := issues[0].ID
+	if err := db.AddComment(id, "ann", "first"); err != nil {
+		t.Fatal(err)
+	}
+	comment := func() *HistoryEntry {
+		h, _ := db.History(id)
+		for i := range h {
+			if h[i].Kind == HistoryComment {
+				return &h[i]
+			}
+		}
+		return nil
+	}
+	c := comment()
+	yes := func(*HistoryEntry) error { return nil }
+	no := errors.New("not yours")
+	if err := db.EditComment(id, c.Ref(), func(*HistoryEntry) error { return no }, "x"); err != no {
+		t.Errorf("edit refused by may: %v", err)
+	}
+	if err := db.EditComment(id, c.Ref(), yes, "  "); !errors.Is(err, ErrInvalid) {
+		t.Errorf("edit to blank: %v, want ErrInvalid", err)
+	}
+	if err := db.EditComment(id, c.Ref(), yes, "second"); err != nil {
+		t.Fatal(err)
+	}
+	if c2 := comment(); c2.Comment != "second" || c2.Edited.IsZero() || c2.User != "ann" || c2.Ref() != c.Ref() {
+		t.Errorf("after edit: %+v", c2)
+	}
+	// Only comments: the first-seen entry cannot be edited or deleted.
+	h, _ := db.History(id)
+	for _, e := range h {
+		if e.Kind != HistoryComment {
+			if err := db.DeleteComment(id, e.Ref(), yes); !errors.Is(err, ErrNotFound) {
+				t.Errorf("delete a %s entry: %v, want ErrNotFound", e.Kind, err)
+			}
+		}
+	}
+	if err := db.DeleteComment(id, c.Ref(), yes); err != nil {
+		t.Fatal(err)
+	}
+	if comment() != nil {
+		t.Error("the comment is still there")
+	}
+	if err := db.DeleteComment(id, c.Ref(), yes); !errors.Is(err, ErrNotFound) {
+		t.Errorf("delete twice: %v, want ErrNotFound", err)
+	}
+}

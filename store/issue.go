@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,8 +28,16 @@ type Issue struct {
 	LastFrameFilename  string    `json:"last_frame_filename"`
 	LastFrameModule    string    `json:"last_frame_module"`
 	LastFrameFunction  string    `json:"last_frame_function"`
-	Level              string    `json:"level"`
-	Platform           string    `json:"platform"`
+	// LastFramePackage names the binary of a native crash frame.
+	LastFramePackage string `json:"last_frame_package,omitempty"`
+	Level            string `json:"level"`
+	Platform         string `json:"platform"`
+	// Environment and Release are those of the latest event ("" when it
+	// had none), for the list's rows and the issue's header.
+	Environment string `json:"environment,omitempty"`
+	Release     string `json:"release,omitempty"`
+	// AssignedTo names the user the issue is assigned to, "" for nobody.
+	AssignedTo string `json:"assigned_to,omitempty"`
 
 	IsResolved              bool `json:"is_resolved"`
 	IsResolvedByNextRelease bool `json:"is_resolved_by_next_release"`
@@ -196,6 +206,10 @@ type IssueFilter struct {
 	// Match, when set, keeps only the issues it accepts. It must not call
 	// the store.
 	Match func(*Issue) bool
+	// AssignedTo, when set, keeps only the issues assigned to that user.
+	// They are read from their own index and sorted in memory: one user's
+	// assigned issues are few next to a project's.
+	AssignedTo string
 	// Offset and Limit count the issues that pass the filter.
 	Offset int
 	Limit  int // default 250
@@ -213,6 +227,9 @@ func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
 	if f.State == "" {
 		f.State = StateAll
 	}
+	if f.AssignedTo != "" {
+		return db.assignedIssues(f)
+	}
 	var prefix string
 	byOrder := false
 	switch f.Sort {
@@ -224,7 +241,7 @@ func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
 		prefix, byOrder = projectIssuePrefix(f.Project), true
 	}
 	// Without a filter on the issue itself, skipping needs no decoding.
-	plain := f.Match == nil && len(f.Tags) == 0 && (!byOrder || f.State == StateAll)
+	plain := f.Match == nil && len(f.Tags) == 0 && f.AssignedTo == "" && (!byOrder || f.State == StateAll)
 	out := []Issue{}
 	more := false
 	skip := f.Offset
@@ -246,7 +263,8 @@ func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
 				ierr = err
 				return false
 			}
-			if byOrder && !contains(iss.states(), f.State) || f.Match != nil && !f.Match(&iss) {
+			if byOrder && !contains(iss.states(), f.State) || f.Match != nil && !f.Match(&iss) ||
+				f.AssignedTo != "" && iss.AssignedTo != f.AssignedTo {
 				return true
 			}
 			for _, t := range f.Tags {
@@ -276,6 +294,71 @@ func (db *DB) Issues(f IssueFilter) ([]Issue, bool, error) {
 		return nil, false, err
 	}
 	return out, more, nil
+}
+
+// maxAssigned bounds the issues assignedIssues reads for one list.
+const maxAssigned = 10000
+
+// assignedIssues is Issues for a filter with AssignedTo: the issues of the
+// user's index that pass the filter, sorted in memory.
+func (db *DB) assignedIssues(f IssueFilter) ([]Issue, bool, error) {
+	var all []Issue
+	err := db.view(func(tx *kvTx) error {
+		var ierr error
+		tx.ascend(assignedPrefix(f.Project, f.AssignedTo), func(k, v string) bool {
+			var iss Issue
+			id := parseID(k[strings.LastIndexByte(k, 0)+1:])
+			if err := getJSON(tx, issueKey(id), &iss); errors.Is(err, ErrNotFound) {
+				return true
+			} else if err != nil {
+				ierr = err
+				return false
+			}
+			if iss.AssignedTo != f.AssignedTo || !contains(iss.states(), f.State) || f.Match != nil && !f.Match(&iss) {
+				return true
+			}
+			for _, t := range f.Tags {
+				if _, err := tx.Get(issueTagKey(id, t.Key, t.Value)); err != nil {
+					return true
+				}
+			}
+			all = append(all, iss)
+			return len(all) < maxAssigned
+		})
+		return ierr
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	less := func(a, b *Issue) int {
+		switch f.Sort {
+		case SortLastSeen:
+			if c := a.LastSeen.Compare(b.LastSeen); c != 0 {
+				return c
+			}
+		case SortEventCount:
+			if c := cmp.Compare(a.DigestedEventCount, b.DigestedEventCount); c != 0 {
+				return c
+			}
+		default:
+			return cmp.Compare(a.DigestOrder, b.DigestOrder)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	}
+	slices.SortFunc(all, func(a, b Issue) int {
+		if f.Desc {
+			return less(&b, &a)
+		}
+		return less(&a, &b)
+	})
+	if f.Offset >= len(all) {
+		return []Issue{}, false, nil
+	}
+	all = all[f.Offset:]
+	if len(all) > f.Limit {
+		return all[:f.Limit], true, nil
+	}
+	return all, false, nil
 }
 
 func parseID(s string) uint32 {

@@ -19,6 +19,7 @@ import (
 //	ils:<pid 6>:<state>:<last seen ms 20>:<iid 10>  ""   by last seen
 //	iec:<pid 6>:<state>:<event count 20>:<iid 10>  ""   by digested event count
 //	inext:<pid 6>:<iid 10>                          ""   resolved "in the next release"
+//	iasg:<pid 6>:<user>\x00<iid 10>                 ""   assigned to the user
 //	icnt:<pid 6>:<state>                            number of issues in the state
 //	igrp:<iid 10>:<sha256 hex>                      ""   the issue's grouping keys
 //
@@ -68,6 +69,9 @@ func (i *Issue) indexKeys() []string {
 	}
 	if i.IsResolvedByNextRelease {
 		out = append(out, nextReleasePrefix(i.ProjectID)+id)
+	}
+	if i.AssignedTo != "" {
+		out = append(out, assignedPrefix(i.ProjectID, i.AssignedTo)+id)
 	}
 	return out
 }

@@ -36,6 +36,7 @@ import (
 //	ils:<pid 6>:<state>:<ms 20>:<iid>   issues by last seen, per state
 //	iec:<pid 6>:<state>:<count 20>:<iid>  issues by event count, per state
 //	inext:<pid 6>:<iid>                 issues resolved for the next release
+//	iasg:<pid 6>:<user>\x00<iid 10>     issues assigned to the user
 //	icnt:<pid 6>:<state>                issues per state
 //	igrp:<iid 10>:<sha256 hex>          the issue's groupings
 //	grouping:<pid 6>:<sha256 hex>       Grouping JSON (issue id, key, mechanism, succeeded_by)
@@ -150,6 +151,7 @@ func eventCountPrefix(pid int, s IssueState) string {
 	return fmt.Sprintf("iec:%06d:%s:", pid, s)
 }
 func nextReleasePrefix(pid int) string                { return fmt.Sprintf("inext:%06d:", pid) }
+func assignedPrefix(pid int, user string) string      { return fmt.Sprintf("iasg:%06d:%s\x00", pid, user) }
 func issueCountKey(pid int, s IssueState) string      { return fmt.Sprintf("icnt:%06d:%s", pid, s) }
 func issueGroupingKey(iid uint32, hash string) string { return "igrp:" + pad10(iid) + ":" + hash }
 func issueGroupingPrefix(iid uint32) string           { return "igrp:" + pad10(iid) + ":" }

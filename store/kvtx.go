@@ -31,7 +31,7 @@ type kvTx struct {
 
 // diskFamilies are the key families that live in the tree.
 var diskFamilies = map[string]bool{
-	"issue": true, "pissue": true, "ils": true, "iec": true, "inext": true, "icnt": true,
+	"issue": true, "pissue": true, "ils": true, "iec": true, "inext": true, "icnt": true, "iasg": true,
 	"grouping": true, "igrp": true, "itag": true, "itagn": true,
 	"release": true, "deploy": true, "history": true,
 	"hourly": true, "daily": true, "thourly": true, "tdaily": true, "outbox": true,

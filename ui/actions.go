@@ -65,6 +65,17 @@ func offered(a store.Action, latest string) bool {
 	return false
 }
 
+// actionLabel names action a for the notice after a bulk action: its
+// button's label, or "The action" for one the UI does not offer.
+func actionLabel(a store.Action, latest string) string {
+	for _, b := range append(append([]actionButton{}, basicActions...), moreActions(latest)...) {
+		if b.Value == a {
+			return b.Label
+		}
+	}
+	return "The action"
+}
+
 // latestRelease returns the version of the project's latest release, or ""
 // when it has none.
 func (u *UI) latestRelease(pid int) (string, error) { return latestRelease(u.db, pid) }
@@ -176,6 +187,8 @@ func historyLabel(kind string) string {
 		return "Grouping changed"
 	case store.HistoryComment:
 		return "Comment"
+	case store.HistoryAssigned:
+		return "Assigned"
 	}
 	return kind
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tinysink/tinysink/digest/event"
 	"github.com/valyala/fastjson"
 )
 
@@ -101,18 +102,26 @@ type line struct {
 
 // frameView is one stack frame.
 type frameView struct {
-	Index    int    // position on the page, for anchors and ?frame=
-	Location string // filename, else module, else abs_path, else "?"
-	Function string
-	Line     int64
-	Col      int64
-	Package  string
-	Addr     string
-	InApp    bool
-	Pre      []line
-	Context  *line
-	Post     []line
-	Vars     []kv
+	Index int // position on the page, for anchors and ?frame=
+	// Location is the filename, else module, else abs_path, else the
+	// package's file name (a native frame's binary), else "?"; for a Java
+	// frame it is module.function, the class and method.
+	Location string
+	Function string // "" on a Java frame, whose Location has it
+	// File is a Java frame's source file, shown after its class.
+	File string
+	Line int64
+	Col  int64
+	// Package is the file name of a native frame's binary when Location
+	// is not already it; PackagePath its full path.
+	Package     string
+	PackagePath string
+	Addr        string
+	InApp       bool
+	Pre         []line
+	Context     *line
+	Post        []line
+	Vars        []kv
 	// Body says whether the frame's code and variables are on this page;
 	// a long trace carries them only for its first frames and the one
 	// asked for (the others link to ?frame=N).
@@ -235,8 +244,9 @@ type frameOptions struct {
 	// chronological lists frames oldest first (Python's order).
 	chronological bool
 	inAppOnly     bool
-	bodies        int // frames (in page order) that carry their code and variables
-	frame         int // a frame asked for with ?frame=, -1 for none
+	bodies        int    // frames (in page order) that carry their code and variables
+	frame         int    // a frame asked for with ?frame=, -1 for none
+	platform      string // the event's, for frames that do not say theirs
 }
 
 var eventParsers fastjson.ParserPool
@@ -279,6 +289,7 @@ func parseEvent(body []byte, opt frameOptions) *eventView {
 	// exception first, most recent call first), as Sentry and Bugsink show
 	// them.
 	opt.chronological = text(v.Get("platform")) == "python"
+	opt.platform = text(v.Get("platform"))
 	for k := range excs {
 		i := len(excs) - 1 - k
 		if opt.chronological {
@@ -479,11 +490,30 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		*page++
 		fv.SourceMap, fv.SourceMapError = sourceMapNote(f.Get("data", "sourcemap"))
 		fv.Location = text(f.Get("filename"))
-		if fv.Location == "" {
-			fv.Location = text(f.Get("module"))
+		module := text(f.Get("module"))
+		platform := text(f.Get("platform"))
+		if platform == "" {
+			platform = opt.platform
 		}
-		if fv.Location == "" {
+		switch {
+		case fv.Package == "":
+		case fv.Addr != "" || nativePlatform(platform):
+			// Native frames: the binary's name, its full path on hover.
+			fv.PackagePath, fv.Package = fv.Package, event.PackageName(fv.Package)
+		default:
+			// Others (.NET's assembly) say it at length; their file or
+			// module names the code already.
+			fv.Package = ""
+		}
+		switch {
+		case platform == "java" && module != "" && fv.Function != "":
+			fv.Location, fv.File, fv.Function = module+"."+fv.Function, fv.Location, ""
+		case fv.Location == "" && module != "":
+			fv.Location = module
+		case fv.Location == "" && text(f.Get("abs_path")) != "":
 			fv.Location = text(f.Get("abs_path"))
+		case fv.Location == "" && fv.Package != "":
+			fv.Location, fv.Package = fv.Package, ""
 		}
 		if fv.Location == "" {
 			fv.Location = "?"
@@ -530,6 +560,16 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		}
 		s.Frames = append(s.Frames, fv)
 	}
+}
+
+// nativePlatform reports whether frames of platform are machine code,
+// whose package is the binary they are in.
+func nativePlatform(platform string) bool {
+	switch platform {
+	case "native", "c", "cocoa", "objc", "swift":
+		return true
+	}
+	return false
 }
 
 func frameBody(fv *frameView, f *fastjson.Value) {

@@ -31,12 +31,13 @@ func TestGroupingTabExplainsMessage(t *testing.T) {
 		return html.UnescapeString(rec.Body.String())
 	}
 	list := get(fmt.Sprintf("/projects/%d/", s.project.ID))
-	if !strings.Contains(list, `Disk usage above 90% on /var</a> <span class="badge level">warning</span>`) {
+	if !strings.Contains(list, `Disk usage above 90% on /var</a>
+<span class="tags"><span class="badge lv lv-warning">warning</span>`) {
 		t.Errorf("issue list lacks the title with its level")
 	}
 	page := get(fmt.Sprintf("/issues/%d/grouping/", iss.ID))
 	for _, want := range []string{
-		`<h1 class="ititle">Disk usage above 90% on /var <span class="badge level">warning</span></h1>`,
+		`<h1 class="ititle">Disk usage above 90% on /var</h1>`, `<span class="badge lv lv-warning">warning</span>`,
 		"Why this title and key",
 		"Log Message: Disk usage above <int>% on /var ⋄ in checkDisk",
 		"tinysink-message-v1",

@@ -135,6 +135,8 @@ func (s *testServer) ingest(tb testing.TB, pid int, raws ...[]byte) {
 			iss.DigestedEventCount++
 			iss.CalculatedType, iss.CalculatedValue = ev.CalculatedType, ev.CalculatedValue
 			iss.Level, iss.Platform = ev.Level, ev.Platform
+			iss.Environment, iss.Release = ev.Environment, ev.Release
+			iss.LastFramePackage = ev.LastFramePackage
 			if ev.Release != "" {
 				if _, err := tx.EnsureRelease(pid, ev.Release, at, nil); err != nil {
 					return err

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/release"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
 )
@@ -54,14 +57,24 @@ type issuePage struct {
 	FriendlyID string
 	Crash      string
 	State      string
-	Actions    []actionButton
-	More       []actionButton
-	Releases   []issueRelease // with their crash-free sessions (health.go)
-	MoreRel    int
-	TagBox     []tagDist
-	Feedback   []store.Feedback // the newest few, for the side box
-	Tabs       []tabLink
-	Now        time.Time
+	// Level, LevelClass, Environment and Release describe the latest
+	// event, for the header's badges.
+	Level       string
+	LevelClass  string
+	Environment string
+	Release     string
+	// Assignee is who the issue is assigned to; Assignees are the users
+	// it can be assigned to: the active ones who can see the project.
+	Assignee  string
+	Assignees []string
+	Actions   []actionButton
+	More      []actionButton
+	Releases  []issueRelease // with their crash-free sessions (health.go)
+	MoreRel   int
+	TagBox    []tagDist
+	Feedback  []store.Feedback // the newest few, for the side box
+	Tabs      []tabLink
+	Now       time.Time
 
 	// Event tabs.
 	Event     *eventView
@@ -123,26 +136,29 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 		layout: u.layout(r, clean(iss.Title(), 100, false)), Project: *p, Issue: *iss,
 		IssueTitle: clean(iss.Title(), maxLong, true), FriendlyID: store.FriendlyID(p, iss),
 		State: issueState(iss), Now: u.now(),
+		Level: clean(iss.Level, 16, false), LevelClass: levelClass(iss.Level),
+		Environment: clean(iss.Environment, 64, false), Release: clean(iss.Release, 200, false),
+		Assignee: clean(iss.AssignedTo, maxKey, false),
+	}
+	users, err := u.db.Users()
+	if err != nil {
+		return nil, err
+	}
+	for _, usr := range users {
+		if usr.Active && usr.CanSee(p.ID) {
+			page.Assignees = append(page.Assignees, usr.Name)
+		}
 	}
 	latest, err := u.latestRelease(p.ID)
 	if err != nil {
 		return nil, err
 	}
 	page.Actions, page.More = issueActions(iss, latest)
-	loc := iss.LastFrameModule
-	if loc == "" {
-		loc = iss.LastFrameFilename
+	page.Crash = crashLine(iss)
+	rel, err := u.inReleaseOrder(p.ID, iss.EventsAt)
+	if err != nil {
+		return nil, err
 	}
-	if loc != "" || iss.LastFrameFunction != "" {
-		if loc == "" {
-			loc = "?"
-		}
-		page.Crash = clean(loc, maxText, false)
-		if iss.LastFrameFunction != "" {
-			page.Crash += " in " + clean(iss.LastFrameFunction, maxText, false)
-		}
-	}
-	rel := iss.EventsAt
 	if len(rel) > 12 {
 		page.MoreRel = len(rel) - 10
 		rel = append(append([]string{}, rel[:5]...), rel[len(rel)-5:]...)
@@ -186,6 +202,62 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 		page.Tabs = append(page.Tabs, tabLink{Label: t.label, URL: t.url, Active: t.name == tab})
 	}
 	return page, nil
+}
+
+// crashLine says where the issue's crash frame is: "module in function"
+// (the filename when there is no module, a native frame's binary when
+// there is neither), or "module.function" for Java, or "" when unknown.
+func crashLine(iss *store.Issue) string {
+	mod, fn := clean(iss.LastFrameModule, maxText, false), clean(iss.LastFrameFunction, maxText, false)
+	if iss.Platform == "java" && mod != "" && fn != "" {
+		return mod + "." + fn
+	}
+	loc := mod
+	for _, alt := range []string{iss.LastFrameFilename, iss.LastFramePackage} {
+		if loc == "" {
+			loc = clean(alt, maxText, false)
+		}
+	}
+	switch {
+	case loc == "" && fn == "":
+		return ""
+	case fn == "":
+		return loc
+	case loc == "":
+		return "? in " + fn
+	}
+	return loc + " in " + fn
+}
+
+// inReleaseOrder returns versions, releases of project pid, oldest first
+// in the project's release order (digest/release: semver precedence, so
+// 1.10.0 after 1.9.0), not in the order the issue first met them.
+func (u *UI) inReleaseOrder(pid int, versions []string) ([]string, error) {
+	if len(versions) < 2 {
+		return versions, nil
+	}
+	rs, err := u.db.Releases(pid)
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[string]release.Release, len(rs))
+	for _, r := range rs {
+		known[r.Version] = release.Release{Version: r.Version, DateReleased: r.DateReleased, SortEpoch: r.SortEpoch}
+	}
+	rr := make([]release.Release, len(versions))
+	for i, v := range versions {
+		r, ok := known[v]
+		if !ok {
+			r = release.Release{Version: v}
+		}
+		rr[i] = r
+	}
+	release.Sort(rr)
+	out := make([]string, len(rr))
+	for i, r := range rr {
+		out[i] = r.Version
+	}
+	return out, nil
 }
 
 // distributions groups tag counts by key and keeps the top n values of
@@ -529,6 +601,81 @@ func (u *UI) handleIssueComment(w http.ResponseWriter, r *http.Request) error {
 	return redirect(w, r, "/issues/"+strconv.FormatUint(uint64(iss.ID), 10)+"/history/")
 }
 
+// handleIssueAssign serves POST /issues/{id}/assign/ with user=NAME, or
+// user= to unassign: anyone who can see the issue may assign it to an
+// active user who can see it too.
+func (u *UI) handleIssueAssign(w http.ResponseWriter, r *http.Request) error {
+	_, iss, err := u.issue(r)
+	if err != nil {
+		return err
+	}
+	name := r.PostFormValue("user")
+	if name != "" {
+		usr, err := u.db.User(name)
+		if errors.Is(err, store.ErrNotFound) || err == nil && (!usr.Active || !usr.CanSee(iss.ProjectID)) {
+			return errBadInput("No such user can see this issue.")
+		} else if err != nil {
+			return err
+		}
+	}
+	if _, err := u.db.Assign(iss.ID, name, currentUser(r).Name); err != nil {
+		return err
+	}
+	return redirect(w, r, "/issues/"+strconv.FormatUint(uint64(iss.ID), 10)+"/")
+}
+
+// commentRef loads the issue named by {id} and the comment {ref} of its
+// history, for editing or deleting: the author or an admin may.
+func (u *UI) commentRef(r *http.Request) (*store.Issue, int64, func(*store.HistoryEntry) error, error) {
+	_, iss, err := u.issue(r)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	ref, err := strconv.ParseInt(r.PathValue("ref"), 10, 64)
+	if err != nil {
+		return nil, 0, nil, errNotFound
+	}
+	usr := currentUser(r)
+	may := func(e *store.HistoryEntry) error {
+		if usr.Admin || e.User != "" && e.User == usr.Name {
+			return nil
+		}
+		return errForbidden("Only the comment's author or an admin may change it.")
+	}
+	return iss, ref, may, nil
+}
+
+// commentDone maps the store's answers for a comment change.
+func commentDone(w http.ResponseWriter, r *http.Request, iss *store.Issue, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	} else if errors.Is(err, store.ErrInvalid) {
+		return errBadInput("The comment is empty.")
+	} else if err != nil {
+		return err
+	}
+	return redirect(w, r, "/issues/"+strconv.FormatUint(uint64(iss.ID), 10)+"/history/")
+}
+
+// handleCommentEdit serves POST /issues/{id}/comment/{ref}/edit/ with
+// comment=.
+func (u *UI) handleCommentEdit(w http.ResponseWriter, r *http.Request) error {
+	iss, ref, may, err := u.commentRef(r)
+	if err != nil {
+		return err
+	}
+	return commentDone(w, r, iss, u.db.EditComment(iss.ID, ref, may, r.PostFormValue("comment")))
+}
+
+// handleCommentDelete serves POST /issues/{id}/comment/{ref}/delete/.
+func (u *UI) handleCommentDelete(w http.ResponseWriter, r *http.Request) error {
+	iss, ref, may, err := u.commentRef(r)
+	if err != nil {
+		return err
+	}
+	return commentDone(w, r, iss, u.db.DeleteComment(iss.ID, ref, may))
+}
+
 type issueDeletePage struct {
 	layout
 	Project    store.Project
@@ -613,8 +760,27 @@ func (u *UI) handleEventJSON(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	dataHeaders(w, "application/json", "inline")
-	w.Write(body)
+	w.Write(prettyJSON(body))
 	return nil
+}
+
+// maxPrettyJSON is the largest body the JSON view indents; a larger one is
+// shown as stored, so that one view never costs more than a few times this.
+const maxPrettyJSON = 1 << 20
+
+// prettyJSON returns body indented by two spaces, or body itself when it
+// is larger than maxPrettyJSON or not JSON.
+func prettyJSON(body []byte) []byte {
+	if len(body) > maxPrettyJSON {
+		return body
+	}
+	var b bytes.Buffer
+	b.Grow(len(body) + len(body)/2)
+	if err := json.Indent(&b, body, "", "  "); err != nil {
+		return body
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
 }
 
 // handleEventDownload serves GET /issues/{id}/event/{ev}/download/.

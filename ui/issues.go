@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -60,28 +61,46 @@ type tabLink struct {
 // the template: a page has up to 100 of them, and each template action
 // costs reflection and an escaper call.
 type issueRow struct {
-	ID         uint32
-	Class      string // "resolved", "muted" or ""
-	Mark       string // "✓ ", "🔇 " or ""
-	Title      string
-	Level      string // shown beside a log message's title, else ""
-	FriendlyID string
-	Meta       string
-	Spark      template.HTML
+	ID    uint32
+	Class string // "resolved", "muted" or ""
+	// Mark is the state marker before the title: "✓" (resolved) or
+	// "muted", as text so that it needs no emoji font; "" when open.
+	Mark        string
+	Title       string
+	Level       string // the latest event's level, always shown as a badge
+	LevelClass  string // lv-error, lv-warning, lv-info or lv-other
+	Environment string
+	Release     string
+	FriendlyID  string
+	Meta        string
+	Spark       template.HTML
+}
+
+// levelClass returns the badge class of a level: errors and fatals stand
+// out, warnings less, and info and debug look calm.
+func levelClass(level string) string {
+	switch level {
+	case "fatal", "error":
+		return "lv-error"
+	case "warning":
+		return "lv-warning"
+	case "info", "debug":
+		return "lv-info"
+	}
+	return "lv-other"
 }
 
 // newIssueRow formats iss for the list; counts are its last 24 hours.
 func newIssueRow(p *store.Project, iss *store.Issue, counts []int64, now time.Time) issueRow {
 	r := issueRow{ID: iss.ID, Title: clean(iss.Title(), 100, false), FriendlyID: store.FriendlyID(p, iss),
-		Spark: sparkline(counts, 72, 18, "events in the last 24 hours")}
-	if iss.CalculatedType == "Log Message" {
-		r.Level = clean(iss.Level, 64, false)
-	}
+		Spark: sparkline(counts, 72, 18, "events in the last 24 hours"),
+		Level: clean(iss.Level, 16, false), LevelClass: levelClass(iss.Level),
+		Environment: truncate(40, clean(iss.Environment, 64, false)), Release: truncate(40, clean(iss.Release, 200, false))}
 	switch {
 	case iss.IsResolved:
-		r.Class, r.Mark = "resolved", "✓ "
+		r.Class, r.Mark = "resolved", "✓"
 	case iss.IsMuted:
-		r.Class, r.Mark = "muted", "🔇 "
+		r.Class, r.Mark = "muted", "muted"
 	}
 	var b strings.Builder
 	b.WriteString(r.FriendlyID)
@@ -100,24 +119,43 @@ func newIssueRow(p *store.Project, iss *store.Issue, counts []int64, now time.Ti
 		b.WriteString(" · ")
 		b.WriteString(truncate(80, iss.Transaction))
 	}
+	if iss.AssignedTo != "" {
+		b.WriteString(" · assigned to ")
+		b.WriteString(clean(iss.AssignedTo, 64, false))
+	}
 	r.Meta = b.String()
 	return r
 }
 
 type issueListPage struct {
 	layout
-	Project store.Project
+	// Project is nil on the list across projects.
+	Project *store.Project
+	Base    string // the list's path
+	BulkURL string // where the bulk form posts
 	Tab     string
 	Tabs    []tabLink
 	Sort    string
 	SortURL map[string]string
 	Q       string
+	// Mine says the list shows only the issues assigned to the user;
+	// MineURL toggles that.
+	Mine    bool
+	MineURL string
 	Rows    []issueRow
+	// Shown lists the page's issue ids, comma-separated: what "Select
+	// all" applies to when no script ticks the boxes.
+	Shown   string
 	Buttons []actionButton
 	More    []actionButton
 	Prev    string
 	Next    string
-	Skipped int64
+	// The outcome of the bulk action just done: its label, how many issues
+	// it applied to and how many it skipped; NoneSelected when none was.
+	Done         string
+	Applied      int64
+	Skipped      int64
+	NoneSelected bool
 	// Deleted says an issue was just deleted.
 	Deleted bool
 	Return  string
@@ -127,145 +165,291 @@ type issueListPage struct {
 	Dropped *droppedSummary
 }
 
-// handleIssueList serves GET /projects/{pid}/?tab=&sort=&q=&page=.
-func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
-	p, err := u.project(r)
-	if err != nil {
-		return err
+// maxCrossPage is the last page of the list across projects: each page
+// reads up to page × issuesPerPage issues of every project.
+const maxCrossPage = 50
+
+// listParams are the issue list's query parameters.
+type listParams struct {
+	tab    issueTab
+	sort   string // "last_seen" or "events"
+	q      string
+	mine   bool
+	pageNo int
+}
+
+func parseListParams(qs url.Values) listParams {
+	lp := listParams{tab: tabNamed(qs.Get("tab")), sort: qs.Get("sort"), q: qs.Get("q"), mine: qs.Get("mine") == "1"}
+	if lp.sort != "events" {
+		lp.sort = "last_seen"
 	}
-	qs := r.URL.Query()
-	tab := tabNamed(qs.Get("tab"))
-	sortBy := qs.Get("sort")
-	f := store.IssueFilter{Project: p.ID, Sort: store.SortLastSeen, Desc: true, State: tab.state}
-	if sortBy == "events" {
+	if len(lp.q) > 500 {
+		lp.q = lp.q[:500]
+	}
+	lp.pageNo, _ = strconv.Atoi(qs.Get("page"))
+	lp.pageNo = max(lp.pageNo, 1)
+	return lp
+}
+
+// link returns the list at base with lp's parameters changed to these.
+func (lp listParams) link(base, tab, sort string, mine bool, page int) string {
+	v := url.Values{}
+	if tab != "open" {
+		v.Set("tab", tab)
+	}
+	if sort != "last_seen" {
+		v.Set("sort", sort)
+	}
+	if lp.q != "" {
+		v.Set("q", lp.q)
+	}
+	if mine {
+		v.Set("mine", "1")
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	if len(v) > 0 {
+		return base + "?" + v.Encode()
+	}
+	return base
+}
+
+// filter returns the store filter for lp, for user name, without project.
+func (lp listParams) filter(user string) store.IssueFilter {
+	f := store.IssueFilter{Sort: store.SortLastSeen, Desc: true, State: lp.tab.state}
+	if lp.sort == "events" {
 		f.Sort = store.SortEventCount
-	} else {
-		sortBy = "last_seen"
 	}
-	pageNo, _ := strconv.Atoi(qs.Get("page"))
-	pageNo = max(pageNo, 1)
-	q := qs.Get("q")
-	if len(q) > 500 {
-		q = q[:500]
-	}
-	query := parseQuery(q)
+	query := parseQuery(lp.q)
 	if query.Text != "" {
 		f.Match = query.matchText
 	}
 	for _, t := range query.Tags {
 		f.Tags = append(f.Tags, store.TagCount{Key: t.Key, Value: t.Value})
 	}
-	f.Offset, f.Limit = (pageNo-1)*issuesPerPage, issuesPerPage
-	matched, more, err := u.db.Issues(f)
+	if lp.mine {
+		f.AssignedTo = user
+	}
+	return f
+}
+
+// newListPage fills what both lists show; the caller adds the rows.
+func (u *UI) newListPage(r *http.Request, title string, p *store.Project, base, bulk string, lp listParams, latest string) *issueListPage {
+	page := &issueListPage{
+		layout: u.layout(r, title), Project: p, Base: base, BulkURL: bulk,
+		Tab: lp.tab.Name, Sort: lp.sort, Q: lp.q, Mine: lp.mine, Now: u.now(),
+		SortURL: map[string]string{"last_seen": lp.link(base, lp.tab.Name, "last_seen", lp.mine, 1), "events": lp.link(base, lp.tab.Name, "events", lp.mine, 1)},
+		MineURL: lp.link(base, lp.tab.Name, lp.sort, !lp.mine, 1),
+	}
+	page.ListScript = true
+	qs := r.URL.Query()
+	page.Skipped, _ = strconv.ParseInt(qs.Get("skipped"), 10, 64)
+	page.Applied, _ = strconv.ParseInt(qs.Get("applied"), 10, 64)
+	if a := store.Action(qs.Get("done")); a != "" {
+		page.Done = actionLabel(a, latest)
+	}
+	page.NoneSelected = qs.Has("none")
+	page.Deleted = qs.Has("deleted")
+	page.Return = lp.link(base, lp.tab.Name, lp.sort, lp.mine, lp.pageNo)
+	for _, t := range issueTabs {
+		page.Tabs = append(page.Tabs, tabLink{Label: t.Label, URL: lp.link(base, t.Name, lp.sort, lp.mine, 1), Active: t.Name == lp.tab.Name})
+	}
+	page.Buttons, page.More = bulkActions(lp.tab, latest)
+	if lp.pageNo > 1 {
+		page.Prev = lp.link(base, lp.tab.Name, lp.sort, lp.mine, lp.pageNo-1)
+	}
+	return page
+}
+
+// addRows formats the issues of a page; project returns an issue's project.
+func (u *UI) addRows(page *issueListPage, issues []store.Issue, project func(*store.Issue) *store.Project) error {
+	from, to := last24Hours(page.Now)
+	hours, err := u.db.IssuesHourly(issues, from, to)
 	if err != nil {
 		return err
 	}
+	ids := make([]string, len(issues))
+	for i := range issues {
+		page.Rows = append(page.Rows, newIssueRow(project(&issues[i]), &issues[i], hours[i], page.Now))
+		ids[i] = strconv.FormatUint(uint64(issues[i].ID), 10)
+	}
+	page.Shown = strings.Join(ids, ",")
+	return nil
+}
 
-	link := func(tab, sort string, page int) string {
-		v := url.Values{}
-		if tab != "open" {
-			v.Set("tab", tab)
-		}
-		if sort != "last_seen" {
-			v.Set("sort", sort)
-		}
-		if q != "" {
-			v.Set("q", q)
-		}
-		if page > 1 {
-			v.Set("page", strconv.Itoa(page))
-		}
-		s := "/projects/" + strconv.Itoa(p.ID) + "/"
-		if len(v) > 0 {
-			s += "?" + v.Encode()
-		}
-		return s
+// handleIssueList serves GET /projects/{pid}/?tab=&sort=&q=&mine=&page=.
+func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
+	p, err := u.project(r)
+	if err != nil {
+		return err
 	}
-	page := &issueListPage{
-		layout: u.layout(r, p.Name), Project: *p, Tab: tab.Name, Sort: sortBy, Q: q, Now: u.now(),
-		SortURL: map[string]string{"last_seen": link(tab.Name, "last_seen", 1), "events": link(tab.Name, "events", 1)},
-	}
-	page.Skipped, _ = strconv.ParseInt(qs.Get("skipped"), 10, 64)
-	page.Deleted = qs.Has("deleted")
-	page.Return = link(tab.Name, sortBy, pageNo)
-	for _, t := range issueTabs {
-		page.Tabs = append(page.Tabs, tabLink{Label: t.Label, URL: link(t.Name, sortBy, 1), Active: t.Name == tab.Name})
+	lp := parseListParams(r.URL.Query())
+	f := lp.filter(currentUser(r).Name)
+	f.Project = p.ID
+	f.Offset, f.Limit = (lp.pageNo-1)*issuesPerPage, issuesPerPage
+	matched, more, err := u.db.Issues(f)
+	if err != nil {
+		return err
 	}
 	latest, err := u.latestRelease(p.ID)
 	if err != nil {
 		return err
 	}
-	page.Buttons, page.More = bulkActions(tab, latest)
+	base := "/projects/" + strconv.Itoa(p.ID) + "/"
+	page := u.newListPage(r, p.Name, p, base, base+"issues/", lp, latest)
 	if page.Dropped, err = u.droppedSummary(p.ID); err != nil {
 		return err
 	}
-	if pageNo > 1 {
-		page.Prev = link(tab.Name, sortBy, pageNo-1)
-	}
 	if more {
-		page.Next = link(tab.Name, sortBy, pageNo+1)
+		page.Next = lp.link(base, lp.tab.Name, lp.sort, lp.mine, lp.pageNo+1)
 	}
-	from, to := last24Hours(page.Now)
-	hours, err := u.db.IssuesHourly(matched, from, to)
-	if err != nil {
+	if err := u.addRows(page, matched, func(*store.Issue) *store.Project { return p }); err != nil {
 		return err
-	}
-	for i := range matched {
-		page.Rows = append(page.Rows, newIssueRow(p, &matched[i], hours[i], page.Now))
 	}
 	return u.render(w, "issues", page)
 }
 
+// handleAllIssues serves GET /issues/?tab=&sort=&q=&mine=&page=: the
+// issues of every project the user can see, in one list. It asks each
+// project for its first page × issuesPerPage issues in the list's order
+// and merges them, so its pages stop at maxCrossPage.
+func (u *UI) handleAllIssues(w http.ResponseWriter, r *http.Request) error {
+	usr := currentUser(r)
+	lp := parseListParams(r.URL.Query())
+	lp.pageNo = min(lp.pageNo, maxCrossPage)
+	projects, err := u.db.Projects()
+	if err != nil {
+		return err
+	}
+	byID := map[int]*store.Project{}
+	var all []store.Issue
+	offset := (lp.pageNo - 1) * issuesPerPage
+	for i := range projects {
+		p := &projects[i]
+		if !usr.CanSee(p.ID) {
+			continue
+		}
+		byID[p.ID] = p
+		f := lp.filter(usr.Name)
+		f.Project, f.Limit = p.ID, offset+issuesPerPage+1
+		got, _, err := u.db.Issues(f)
+		if err != nil {
+			return err
+		}
+		all = append(all, got...)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := &all[i], &all[j]
+		if lp.sort == "events" && a.DigestedEventCount != b.DigestedEventCount {
+			return a.DigestedEventCount > b.DigestedEventCount
+		}
+		if !a.LastSeen.Equal(b.LastSeen) {
+			return a.LastSeen.After(b.LastSeen)
+		}
+		return a.ID > b.ID
+	})
+	more := len(all) > offset+issuesPerPage
+	all = all[min(offset, len(all)):min(offset+issuesPerPage, len(all))]
+	page := u.newListPage(r, "All issues", nil, "/issues/", "/issues/", lp, "")
+	page.TopNav = "issues"
+	if more && lp.pageNo < maxCrossPage {
+		page.Next = lp.link("/issues/", lp.tab.Name, lp.sort, lp.mine, lp.pageNo+1)
+	}
+	if err := u.addRows(page, all, func(iss *store.Issue) *store.Project { return byID[iss.ProjectID] }); err != nil {
+		return err
+	}
+	return u.render(w, "issues", page)
+}
+
+// maxBulk caps the issues of one bulk action.
+const maxBulk = 1000
+
 // handleIssueBulk serves POST /projects/{pid}/issues/: one action on the
-// checked issues. Issues for which the action is not valid are skipped and
-// counted on the list it returns to.
+// checked issues, or with all=1 on every issue the page showed (the
+// select-all box, which works without a script). Issues for which the
+// action is not valid are skipped; the list it returns to counts both.
 func (u *UI) handleIssueBulk(w http.ResponseWriter, r *http.Request) error {
 	p, err := u.project(r)
 	if err != nil {
 		return err
 	}
+	return u.bulk(w, r, p)
+}
+
+// handleAllIssuesBulk serves POST /issues/, the bulk form of the list
+// across projects: any issue of a project the user can see.
+func (u *UI) handleAllIssuesBulk(w http.ResponseWriter, r *http.Request) error {
+	return u.bulk(w, r, nil)
+}
+
+func (u *UI) bulk(w http.ResponseWriter, r *http.Request, p *store.Project) error {
 	if err := r.ParseForm(); err != nil {
 		return errBadInput("Bad form.")
 	}
-	latest, err := u.latestRelease(p.ID)
-	if err != nil {
-		return err
+	usr := currentUser(r)
+	latest, back := "", "/issues/"
+	if p != nil {
+		var err error
+		if latest, err = u.latestRelease(p.ID); err != nil {
+			return err
+		}
+		back = "/projects/" + strconv.Itoa(p.ID) + "/"
 	}
 	a := store.Action(r.PostForm.Get("action"))
 	if !offered(a, latest) {
 		return errBadInput("Unknown action.")
 	}
+	picked := r.PostForm["issue"]
+	if r.PostForm.Get("all") == "1" {
+		picked = append(picked, strings.Split(r.PostForm.Get("shown"), ",")...)
+	}
+	if len(picked) > 2*maxBulk {
+		return errBadInput("Too many issues at once.")
+	}
 	var ids []uint32
-	for _, s := range r.PostForm["issue"] {
-		n, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
+	seen := map[uint32]bool{}
+	for _, s := range picked {
+		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+		if err != nil || seen[uint32(n)] {
 			continue
 		}
+		seen[uint32(n)] = true
 		iss, err := u.db.Issue(uint32(n))
-		if errors.Is(err, store.ErrNotFound) || err == nil && iss.ProjectID != p.ID {
+		if errors.Is(err, store.ErrNotFound) {
 			continue
 		} else if err != nil {
 			return err
 		}
+		if p != nil && iss.ProjectID != p.ID || p == nil && !usr.CanSee(iss.ProjectID) {
+			continue
+		}
 		ids = append(ids, iss.ID)
-		if len(ids) > 1000 {
+		if len(ids) > maxBulk {
 			return errBadInput("Too many issues at once.")
 		}
 	}
-	unapplied, err := u.db.ApplyActions(ids, a, currentUser(r).Name)
-	if err != nil {
-		return err
+	if ret := localPath(r.PostForm.Get("return")); ret != "/projects/" {
+		back = ret
 	}
-	back := localPath(r.PostForm.Get("return"))
-	if back == "/projects/" {
-		back = "/projects/" + strconv.Itoa(p.ID) + "/"
+	bu, _ := url.Parse(back)
+	v := bu.Query()
+	for _, k := range []string{"done", "applied", "skipped", "none", "deleted"} {
+		v.Del(k)
 	}
-	if len(unapplied) > 0 {
-		bu, _ := url.Parse(back)
-		v := bu.Query()
-		v.Set("skipped", strconv.Itoa(len(unapplied)))
-		bu.RawQuery = v.Encode()
-		back = bu.String()
+	if len(ids) == 0 {
+		v.Set("none", "1")
+	} else {
+		unapplied, err := u.db.ApplyActions(ids, a, usr.Name)
+		if err != nil {
+			return err
+		}
+		v.Set("done", string(a))
+		v.Set("applied", strconv.Itoa(len(ids)-len(unapplied)))
+		if len(unapplied) > 0 {
+			v.Set("skipped", strconv.Itoa(len(unapplied)))
+		}
 	}
-	return redirect(w, r, back)
+	bu.RawQuery = v.Encode()
+	return redirect(w, r, bu.String())
 }

@@ -73,6 +73,12 @@ func BenchmarkIssueList(b *testing.B) {
 			{"ui", func() int {
 				return s.do("GET", fmt.Sprintf("/projects/%d/", s.project.ID), nil, admin).Code
 			}},
+			{"ui-mine", func() int {
+				return s.do("GET", fmt.Sprintf("/projects/%d/?mine=1", s.project.ID), nil, admin).Code
+			}},
+			{"ui-all-projects", func() int {
+				return s.do("GET", "/issues/", nil, admin).Code
+			}},
 			{"ui-events-resolved-page3", func() int {
 				return s.do("GET", fmt.Sprintf("/projects/%d/?tab=resolved&sort=events&page=3", s.project.ID), nil, admin).Code
 			}},

@@ -76,6 +76,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	auth("GET /projects/{pid}/uploads/{$}", u.handleProjectUploads)
 	manage("POST /projects/{pid}/uploads/{bundle}/delete/{$}", u.handleProjectUploadDelete)
 
+	auth("GET /issues/{$}", u.handleAllIssues)
+	auth("POST /issues/{$}", u.handleAllIssuesBulk)
 	auth("GET /issues/{id}/{$}", u.handleIssueShow)
 	auth("GET /issues/{id}/event/{ev}/{$}", u.handleIssueStacktrace)
 	auth("GET /issues/{id}/event/{ev}/details/{$}", u.handleIssueDetails)
@@ -90,6 +92,9 @@ func (u *UI) Register(mux *http.ServeMux) {
 	auth("GET /issues/{id}/history/{$}", u.handleIssueHistory)
 	auth("POST /issues/{id}/action/{$}", u.handleIssueAction)
 	auth("POST /issues/{id}/comment/{$}", u.handleIssueComment)
+	auth("POST /issues/{id}/comment/{ref}/edit/{$}", u.handleCommentEdit)
+	auth("POST /issues/{id}/comment/{ref}/delete/{$}", u.handleCommentDelete)
+	auth("POST /issues/{id}/assign/{$}", u.handleIssueAssign)
 	auth("GET /issues/{id}/delete/{$}", u.handleIssueDeleteForm)
 	auth("POST /issues/{id}/delete/{$}", u.handleIssueDelete)
 

@@ -247,6 +247,9 @@ type layout struct {
 	TopNav string
 	// CopyScript loads the copy-button script (the only script).
 	CopyScript bool
+	// ListScript loads the issue list's script (select all, buttons
+	// enabled by the selection).
+	ListScript bool
 	// Problems are shown as a banner above the page.
 	Problems []string
 	// NoMail says that no mail server is configured: no email is sent.

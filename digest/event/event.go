@@ -112,6 +112,9 @@ type Event struct {
 	// LastFrame* describe the crash frame (§5.4); Function is trimmed
 	// (see trimFunction).
 	LastFrameFilename, LastFrameModule, LastFrameFunction string
+	// LastFramePackage is the file name of the crash frame's package, the
+	// binary of a native frame ("libc.so"), which has no module.
+	LastFramePackage string
 
 	// Handled is "true" or "false" from the main exception's
 	// mechanism.handled, or "" when absent.

@@ -286,6 +286,15 @@ func framesOf(st *fastjson.Value) []*fastjson.Value {
 	return a
 }
 
+// PackageName returns the file name of a native frame's package (its
+// binary: a shared library or executable), from a Unix or Windows path.
+func PackageName(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 && i < len(p)-1 {
+		return p[i+1:]
+	}
+	return p
+}
+
 // crashFrame sets the LastFrame* fields from the last in-app frame, else the
 // last frame.
 func (d *doc) crashFrame(ev *Event) {
@@ -309,6 +318,7 @@ func (d *doc) crashFrame(ev *Event) {
 	}
 	ev.LastFrameFilename = truncate(strOf(get(crash, "filename")), maxFrameField)
 	ev.LastFrameModule = truncate(strOf(get(crash, "module")), maxFrameField)
+	ev.LastFramePackage = truncate(PackageName(strOf(get(crash, "package"))), maxFrameField)
 	ev.LastFrameFunction = truncate(frameFunction(crash, ev.Platform), maxFrameField)
 }
 
