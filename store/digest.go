@@ -24,6 +24,10 @@ type Tx struct {
 	issues   map[uint32]*Issue
 	pending  map[int]*pendingLog
 	histSeq  int
+	// terms are the search terms indexed in this batch, by issue id and
+	// term (searchindex.go): a term repeated by the batch's events is
+	// looked up once.
+	terms map[string]bool
 }
 
 // pendingLog is what a batch appends to one project's event log.
