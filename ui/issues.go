@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/search"
 )
 
 // Issue list (reference §9.2): tabs by state, two sorts, search, bulk
@@ -112,12 +113,14 @@ type issueListPage struct {
 	Sort    string
 	SortURL map[string]string
 	Q       string
-	Rows    []issueRow
-	Buttons []actionButton
-	More    []actionButton
-	Prev    string
-	Next    string
-	Skipped int64
+	// SearchError says why the query was refused ("" when it was not).
+	SearchError string
+	Rows        []issueRow
+	Buttons     []actionButton
+	More        []actionButton
+	Prev        string
+	Next        string
+	Skipped     int64
 	// Deleted says an issue was just deleted.
 	Deleted bool
 	Return  string
@@ -136,9 +139,9 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	qs := r.URL.Query()
 	tab := tabNamed(qs.Get("tab"))
 	sortBy := qs.Get("sort")
-	f := store.IssueFilter{Project: p.ID, Sort: store.SortLastSeen, Desc: true, State: tab.state}
+	sr := store.SearchRequest{Project: p.ID, Sort: store.SortLastSeen, Desc: true, State: tab.state}
 	if sortBy == "events" {
-		f.Sort = store.SortEventCount
+		sr.Sort = store.SortEventCount
 	} else {
 		sortBy = "last_seen"
 	}
@@ -148,17 +151,20 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	if len(q) > 500 {
 		q = q[:500]
 	}
-	query := parseQuery(q)
-	if query.Text != "" {
-		f.Match = query.matchText
+	sr.Query, sr.Limit = q, issuesPerPage
+	if pageNo > 1 {
+		sr.Cursor = strconv.Itoa((pageNo - 1) * issuesPerPage)
 	}
-	for _, t := range query.Tags {
-		f.Tags = append(f.Tags, store.TagCount{Key: t.Key, Value: t.Value})
-	}
-	f.Offset, f.Limit = (pageNo-1)*issuesPerPage, issuesPerPage
-	matched, more, err := u.db.Issues(f)
-	if err != nil {
+	var matched []store.Issue
+	more, searchErr := false, ""
+	res, err := u.db.Search(sr)
+	switch {
+	case errors.Is(err, search.ErrBadQuery):
+		searchErr = strings.TrimPrefix(err.Error(), search.ErrBadQuery.Error()+": ")
+	case err != nil:
 		return err
+	default:
+		matched, more = res.Issues, res.Next != ""
 	}
 
 	link := func(tab, sort string, page int) string {
@@ -183,7 +189,8 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	}
 	page := &issueListPage{
 		layout: u.layout(r, p.Name), Project: *p, Tab: tab.Name, Sort: sortBy, Q: q, Now: u.now(),
-		SortURL: map[string]string{"last_seen": link(tab.Name, "last_seen", 1), "events": link(tab.Name, "events", 1)},
+		SortURL:     map[string]string{"last_seen": link(tab.Name, "last_seen", 1), "events": link(tab.Name, "events", 1)},
+		SearchError: searchErr,
 	}
 	page.Skipped, _ = strconv.ParseInt(qs.Get("skipped"), 10, 64)
 	page.Deleted = qs.Has("deleted")
