@@ -68,6 +68,8 @@ func TestSearchEachKey(t *testing.T) {
 		{"trace:aaaabbbbccccddddeeeeffff00001111", "A"},
 		{"trace.id:aaaabbbbccccddddeeeeffff00001111", "A"},
 		{"trace.span:1234567890abcdef", "A"},
+		{"trace.ctx:aaaabbbbccccddddeeeeffff00001111.1234567890abcdef", "A"},
+		{"trace.ctx:aaaabbbbccccddddeeeeffff00001111.0000000000000000", ""},
 		{"customer:acme", "B"},
 		{"customer:nobody", ""},
 		{"is:resolved", "C"},

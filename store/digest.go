@@ -24,10 +24,9 @@ type Tx struct {
 	issues   map[uint32]*Issue
 	pending  map[int]*pendingLog
 	histSeq  int
-	// terms are the search terms indexed in this batch, by issue id and
-	// term (searchindex.go): a term repeated by the batch's events is
-	// looked up once.
-	terms map[string]bool
+	// terms are the search terms of the issues this batch indexed
+	// (searchindex.go), written back at commit.
+	terms map[uint32]*issueTerms
 }
 
 // pendingLog is what a batch appends to one project's event log.
@@ -109,7 +108,7 @@ func (t *Tx) flushMeta() error {
 			return err
 		}
 	}
-	return nil
+	return t.flushTerms()
 }
 
 // writeFiles writes and syncs every pending body and record.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tinysink/tinysink/store/search"
 )
@@ -125,6 +126,7 @@ type searcher struct {
 	q      *search.Query
 	r      SearchRequest
 	offset int
+	keys   []string // the index keys of q.Terms
 }
 
 // run returns the ids of the page's issues and whether more follow.
@@ -174,22 +176,38 @@ func (s *searcher) postings(t search.Term, limit int) ([]uint32, bool) {
 	return slices.Compact(ids), complete
 }
 
-// has reports whether the issue carries t.
-func (s *searcher) has(id uint32, t search.Term) bool {
-	k := issueTermKey(id, t.IndexKey())
-	if !t.Prefix {
-		_, err := s.tx.Get(k)
-		return err == nil
+// termsMatch reports whether the issue's terms satisfy the query's, in
+// one pass over its packed list.
+func (s *searcher) termsMatch(id uint32) bool {
+	if len(s.q.Terms) == 0 {
+		return true
 	}
-	found := false
-	s.tx.ascend(k, func(string, string) bool { found = true; return false })
-	return found
+	if s.keys == nil {
+		for _, t := range s.q.Terms {
+			s.keys = append(s.keys, t.IndexKey())
+		}
+	}
+	var hit uint64
+	readTerms(s.tx, id, func(term string) bool {
+		for i, t := range s.q.Terms {
+			if k := s.keys[i]; term == k || t.Prefix && strings.HasPrefix(term, k) {
+				hit |= 1 << i
+			}
+		}
+		return true
+	})
+	for i, t := range s.q.Terms {
+		if (hit&(1<<i) != 0) == t.Not {
+			return false
+		}
+	}
+	return true
 }
 
 // match checks the issue: its terms (from the index), then its state and
 // times (from its record). It returns nil when it does not match.
 func (s *searcher) match(id uint32) (*Issue, error) {
-	if !s.q.Match(func(t search.Term) bool { return s.has(id, t) }) {
+	if !s.termsMatch(id) {
 		return nil, nil
 	}
 	var iss Issue

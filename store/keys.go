@@ -41,8 +41,7 @@ import (
 //	itag:<iid 10>:<key>\x00<value>      times the issue's events carried the tag
 //	itagn:<iid 10>:<key>                distinct values counted under itag for the key
 //	sterm:<pid 6>:<term>\x00<iid 10>    the issues carrying a search term (searchindex.go)
-//	iterm:<iid 10>:<term>               the search terms of an issue
-//	itermn:<iid 10>:<budget>            search terms counted per tag key ("t<key>") and for words ("w")
+//	iterm:<iid 10>:<n 3>                the issue's search terms, packed
 //	history:<iid 10>:<nanos 20>         HistoryEntry JSON (actions.go)
 //	hourly:<yyyymmdd>:<subject>         an issue's hourly event counters (hourly.go)
 //	daily:<yyyymmdd>:<subject>          an issue's daily event counters

@@ -62,7 +62,9 @@ func (d *doc) searchText() string {
 // issue's events through it, so both find the same.
 func (ev *Event) SearchFields(stack bool, tag func(key, value string), text func(s string)) {
 	for _, t := range ev.Tags {
-		tag(t.Key, t.Value)
+		if t.Key != "trace.ctx" { // searched as trace and trace.span (package store/search)
+			tag(t.Key, t.Value)
+		}
 	}
 	tag("level", ev.Level)
 	text(ev.Title)

@@ -214,6 +214,13 @@ func (q *Query) add(tok string, now time.Time) error {
 		key = "environment"
 	case "trace.id", "trace_id":
 		key = "trace"
+	case "trace.ctx":
+		// "<trace>.<span>": not indexed, being the two tags together.
+		if tr, span, ok := strings.Cut(val, "."); ok && tr != "" && span != "" {
+			q.Terms = append(q.Terms, Term{Key: "trace", Value: strings.ToLower(tr), Not: not},
+				Term{Key: "trace.span", Value: strings.ToLower(span), Not: not})
+			return nil
+		}
 	}
 	t := Term{Key: key, Not: not, Prefix: key == "environment"}
 	if v, ok := strings.CutSuffix(val, "*"); ok {
