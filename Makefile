@@ -43,6 +43,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzParseCrontab$$' -fuzztime=$(FUZZTIME) ./digest/cron
 	go test -run='^$$' -fuzz='^FuzzTypedItems$$' -fuzztime=$(FUZZTIME) ./digest
 	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./store/sketch
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./store/search
 
 # Static binaries for the Raspberry Pi family and x86-64: GOARM=6 runs on a
 # Pi Zero/1 (the default GOARM=7 dies there with SIGILL), GOARM=7 on 32-bit

@@ -86,6 +86,7 @@ type issuePage struct {
 	// EventQuery searches the issue's events; Searched says how many
 	// were read for this page, SearchError why the query was refused.
 	EventQuery  string
+	Matched     int64
 	Searched    int
 	SearchError string
 	AllTags     []tagDist
@@ -446,6 +447,7 @@ func (u *UI) handleIssueEvents(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 	}
+	page.Matched = int64(len(page.Events))
 	if c != 0 {
 		page.NextEvents = next(c)
 	}
