@@ -3,9 +3,14 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/tidwall/buntdb"
+	"github.com/valyala/fastjson"
 
 	"github.com/tinysink/tinysink/store/search"
 )
@@ -33,12 +38,9 @@ type SearchRequest struct {
 
 const (
 	maxSearchLimit = 1000
-	// searchCandidates is the most postings a term may have for the
-	// search to start from them: below it, the issues of the rarest term
-	// are checked and sorted; above it, the list's index is walked in
-	// order and each issue checked, which fills a page quickly because
-	// every term is then common.
-	searchCandidates = 1000
+	// maxCandidates is the most postings a term may have for the search
+	// to start from them (see searcher.run).
+	maxCandidates = 3000
 )
 
 // SearchIssues returns one page of the project's issues that match query
@@ -122,22 +124,37 @@ func impliedState(q *search.Query) IssueState {
 }
 
 type searcher struct {
+	parser fastjson.Parser
 	tx     *kvTx
 	q      *search.Query
 	r      SearchRequest
 	offset int
 	keys   []string // the index keys of q.Terms
+	// skipTerms says the issues checked carry the query's terms.
+	skipTerms bool
 }
 
 // run returns the ids of the page's issues and whether more follow.
+//
+// It starts from the postings of the query's rarest positive term when it
+// has at most candidateCap of them: those issues are checked and sorted.
+// Otherwise every positive term is common, and walking the list index in
+// order fills a page after about limit/density issues. With P postings of
+// N issues the walk checks about limit·N/P issues against P for the
+// candidates: the cap is where the two meet, sqrt(limit·N), within
+// [100, maxCandidates].
 func (s *searcher) run() ([]uint32, bool, error) {
+	var n int64
+	if v, err := s.tx.Get(issueCountKey(s.r.Project, StateAll)); err == nil {
+		n, _ = strconv.ParseInt(v, 10, 64)
+	}
+	limit := min(max(int(math.Sqrt(float64(s.offset+s.r.Limit)*float64(n))), 100), maxCandidates)
 	var best []uint32
 	found := false
 	for _, t := range s.q.Terms {
 		if t.Not {
 			continue
 		}
-		limit := searchCandidates
 		if found {
 			limit = len(best)
 		}
@@ -204,23 +221,56 @@ func (s *searcher) termsMatch(id uint32) bool {
 	return true
 }
 
-// match checks the issue: its terms (from the index), then its state and
-// times (from its record). It returns nil when it does not match.
-func (s *searcher) match(id uint32) (*Issue, error) {
-	if !s.termsMatch(id) {
-		return nil, nil
-	}
-	var iss Issue
-	if err := getJSON(s.tx, issueKey(id), &iss); errors.Is(err, ErrNotFound) {
-		return nil, nil
+// facts are the fields of an issue a search filters and sorts by.
+type facts struct {
+	project                   int
+	firstSeen, lastSeen       time.Time
+	eventCount, digestOrder   int64
+	resolved, muted, notFound bool
+}
+
+// issueFacts reads the facts of an issue from its record with fastjson,
+// which reads these few fields several times faster than decoding the
+// whole Issue.
+func (s *searcher) issueFacts(id uint32) (facts, error) {
+	v, err := s.tx.Get(issueKey(id))
+	if errors.Is(err, buntdb.ErrNotFound) {
+		return facts{notFound: true}, nil
 	} else if err != nil {
-		return nil, err
+		return facts{}, err
 	}
-	if iss.ProjectID != s.r.Project || !contains(iss.states(), s.r.State) || !s.q.MatchState(iss.IsResolved, iss.IsMuted) ||
-		!s.q.FirstSeen.Contains(iss.FirstSeen) || !s.q.LastSeen.Contains(iss.LastSeen) {
-		return nil, nil
+	o, err := s.parser.Parse(v)
+	if err != nil {
+		return facts{}, fmt.Errorf("store: issue %d: %w", id, err)
 	}
-	return &iss, nil
+	t := func(k string) time.Time {
+		t, _ := time.Parse(time.RFC3339Nano, string(o.GetStringBytes(k)))
+		return t
+	}
+	return facts{
+		project: o.GetInt("project"), firstSeen: t("first_seen"), lastSeen: t("last_seen"),
+		eventCount: o.GetInt64("digested_event_count"), digestOrder: o.GetInt64("digest_order"),
+		resolved: o.GetBool("is_resolved"), muted: o.GetBool("is_muted"),
+	}, nil
+}
+
+// match checks the issue: its terms (from the index), then, when the
+// query or the plan needs them (needFacts), its state and times (from its
+// record). ok is false when it does not match.
+func (s *searcher) match(id uint32, needFacts bool) (f facts, ok bool, err error) {
+	if !s.skipTerms && !s.termsMatch(id) {
+		return f, false, nil
+	}
+	if !needFacts {
+		return f, true, nil
+	}
+	if f, err = s.issueFacts(id); err != nil || f.notFound {
+		return f, false, err
+	}
+	states := (&Issue{IsResolved: f.resolved, IsMuted: f.muted}).states()
+	ok = f.project == s.r.Project && contains(states, s.r.State) && s.q.MatchState(f.resolved, f.muted) &&
+		s.q.FirstSeen.Contains(f.firstSeen) && s.q.LastSeen.Contains(f.lastSeen)
+	return f, ok, nil
 }
 
 // fromCandidates checks the issues of ids, sorts those that match and
@@ -231,22 +281,24 @@ func (s *searcher) fromCandidates(ids []uint32) ([]uint32, bool, error) {
 		id  uint32
 	}
 	var hits []hit
+	// With one term, the candidates carry it: only their facts are read.
+	s.skipTerms = len(s.q.Terms) == 1
 	for _, id := range ids {
-		iss, err := s.match(id)
+		f, ok, err := s.match(id, true)
 		if err != nil {
 			return nil, false, err
 		}
-		if iss == nil {
+		if !ok {
 			continue
 		}
 		h := hit{id: id}
 		switch s.r.Sort {
 		case SortLastSeen:
-			h.key = iss.LastSeen.UnixMilli()
+			h.key = f.lastSeen.UnixMilli()
 		case SortEventCount:
-			h.key = iss.DigestedEventCount
+			h.key = f.eventCount
 		default:
-			h.key = int64(iss.DigestOrder)
+			h.key = f.digestOrder
 		}
 		hits = append(hits, h)
 	}
@@ -307,6 +359,11 @@ func (s *searcher) walk() ([]uint32, bool, error) {
 			beforeMs = s.q.LastSeen.Before.UnixMilli()
 		}
 	}
+	// The walk's index already says the state (except by digest order)
+	// and, by last seen, the last-seen time: the issue's record is read
+	// only for what the index does not say.
+	lastSeenOnly := s.r.Sort == SortLastSeen
+	needFacts := byOrder || len(s.q.States) > 0 || !s.q.FirstSeen.IsZero() || !s.q.LastSeen.IsZero() && !lastSeenOnly
 	var out []uint32
 	more := false
 	skip := s.offset
@@ -324,12 +381,18 @@ func (s *searcher) walk() ([]uint32, bool, error) {
 				return false // all later keys are out of range too
 			}
 		}
-		iss, err := s.match(id)
+		if lastSeenOnly {
+			ms := lastSeenMsOfKey(k)
+			if afterMs >= 0 && ms < afterMs || beforeMs >= 0 && ms >= beforeMs {
+				return true
+			}
+		}
+		_, ok, err := s.match(id, needFacts)
 		if err != nil {
 			ierr = err
 			return false
 		}
-		if iss == nil {
+		if !ok {
 			return true
 		}
 		if skip > 0 {
