@@ -67,10 +67,21 @@ func termBudget(term string) (string, int) {
 	}
 	key, _, _ := strings.Cut(term, "\x00")
 	k := key[1:]
-	if strings.HasPrefix(k, "user") || strings.HasPrefix(k, "trace") || strings.HasPrefix(k, "browser") || strings.HasPrefix(k, "os") {
+	if uniqueTag(k) {
 		return key, maxUniqueTagValues
 	}
 	return key, maxTagValues
+}
+
+// uniqueTag reports whether a tag key's values are (nearly) unique per
+// event: user, trace, browser and os and their sub-keys (reference §9.6).
+func uniqueTag(k string) bool {
+	for _, p := range [...]string{"user", "trace", "browser", "os"} {
+		if k == p || strings.HasPrefix(k, p+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // readTerms calls fn with each term packed in the iterm: keys and
