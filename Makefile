@@ -47,6 +47,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./ingest/forward
 	go test -run='^$$' -fuzz='^FuzzReader$$' -fuzztime=$(FUZZTIME) ./store/exchange
 	go test -run='^$$' -fuzz='^FuzzEnvelopeEvent$$' -fuzztime=$(FUZZTIME) ./store/exchange
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./store/search
 	go test -run='^$$' -fuzz='^FuzzParseJWKS$$' -fuzztime=$(FUZZTIME) ./ui
 	go test -run='^$$' -fuzz='^FuzzVerifyIDToken$$' -fuzztime=$(FUZZTIME) ./ui
 	go test -run='^$$' -fuzz='^FuzzMCPRequest$$' -fuzztime=$(FUZZTIME) ./ui

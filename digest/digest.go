@@ -622,6 +622,9 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 			return false, err
 		}
 	}
+	if err := indexSearch(tx, iss, ev); err != nil {
+		return false, err
+	}
 	if alert != nil {
 		alert.CreatedAt = now
 		if err := tx.EnqueueAlert(alert); err != nil {
@@ -630,6 +633,27 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 		it.alerted = true
 	}
 	return true, nil
+}
+
+// indexSearch adds the event's tags and words to the issue's search
+// terms. The stack's words (exception values, frames) are read from the
+// first four events and then from every power-of-two'th: the events of an
+// issue share their stack (it made their grouping key), and each word
+// looked up costs a read of the tree.
+func indexSearch(tx *store.Tx, iss *store.Issue, ev *event.Event) error {
+	n := iss.DigestedEventCount
+	stack := n <= 4 || n&(n-1) == 0
+	var err error
+	ev.SearchFields(stack, func(k, v string) {
+		if err == nil {
+			err = tx.IndexTag(iss, k, v)
+		}
+	}, func(s string) {
+		if err == nil {
+			err = tx.IndexText(iss, s)
+		}
+	})
+	return err
 }
 
 // carryOver applies the transition window of reference §5.5 to an event

@@ -25,6 +25,9 @@ type Tx struct {
 	pending  map[int]*pendingLog
 	histSeq  int
 	replay   bool // see Replay
+	// terms are the search terms of the issues this batch indexed
+	// (searchindex.go), written back at commit.
+	terms map[uint32]*issueTerms
 }
 
 // pendingLog is what a batch appends to one project's event log.
@@ -106,7 +109,7 @@ func (t *Tx) flushMeta() error {
 			return err
 		}
 	}
-	return nil
+	return t.flushTerms()
 }
 
 // writeFiles writes and syncs every pending body and record.

@@ -44,6 +44,8 @@ import (
 //	deploy:<pid 6>:<version>\x00<seq>   Deploy JSON (release.go)
 //	itag:<iid 10>:<key>\x00<value>      times the issue's events carried the tag
 //	itagn:<iid 10>:<key>                distinct values counted under itag for the key
+//	sterm:<pid 6>:<term>\x00<iid 10>    the issues carrying a search term (searchindex.go)
+//	iterm:<iid 10>:<n 3>                the issue's search terms, packed
 //	history:<iid 10>:<nanos 20>         HistoryEntry JSON (actions.go)
 //	hourly:<yyyymmdd>:<subject>         an issue's hourly event counters (hourly.go)
 //	daily:<yyyymmdd>:<subject>          an issue's daily event counters

@@ -33,6 +33,8 @@ type kvTx struct {
 var diskFamilies = map[string]bool{
 	"issue": true, "pissue": true, "ils": true, "iec": true, "inext": true, "icnt": true, "iasg": true,
 	"grouping": true, "igrp": true, "itag": true, "itagn": true,
+	// The search index (searchindex.go).
+	"sterm": true, "iterm": true,
 	"release": true, "deploy": true, "history": true,
 	"hourly": true, "daily": true, "thourly": true, "tdaily": true, "outbox": true,
 	"artbundle": true, "artfile": true, "artdebug": true, "artrel": true,

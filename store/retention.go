@@ -364,6 +364,7 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) error {
 				keys = append(keys, groupingKey(iss.ProjectID, hash))
 			}
 		}
+		keys = append(keys, issueTermKeys(tx, iss)...)
 		keys = append(keys, counterKeys(IssueSubject(id), db.Now())...)
 		for _, k := range keys {
 			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {

@@ -5,6 +5,7 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/search"
 )
 
 // API serves /api/canonical/0/.
@@ -156,7 +158,8 @@ func (a *API) handleProjectShow(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// handleIssueList serves GET /issues/?project=ID[&sort=...&order=...].
+// handleIssueList serves GET /issues/?project=ID[&query=&sort=&order=&cursor=]:
+// query is in the search language of store/search (db.Search).
 func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	pid, err := strconv.Atoi(q.Get("project"))
@@ -167,20 +170,20 @@ func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := store.IssueFilter{Project: pid, Sort: store.SortDigestOrder}
+	sr := store.SearchRequest{Project: pid, Sort: store.SortDigestOrder, Query: q.Get("query"), Limit: pageSize}
 	switch s := q.Get("sort"); s {
 	case "", "digest_order":
 	case "last_seen":
-		f.Sort = store.SortLastSeen
+		sr.Sort = store.SortLastSeen
 	case "digested_event_count":
-		f.Sort = store.SortEventCount
+		sr.Sort = store.SortEventCount
 	default:
 		return errBadInput("sort must be digest_order, last_seen or digested_event_count")
 	}
 	switch q.Get("order") {
 	case "", "asc":
 	case "desc":
-		f.Desc = true
+		sr.Desc = true
 	default:
 		return errBadInput("order must be asc or desc")
 	}
@@ -188,22 +191,26 @@ func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f.Offset = int(offset)
-	f.Limit = pageSize
-	issues, more, err := a.db.Issues(f)
-	if err != nil {
+	if offset > 0 {
+		sr.Cursor = strconv.FormatUint(uint64(offset), 10)
+	}
+	found, err := a.db.Search(sr)
+	if errors.Is(err, search.ErrBadQuery) {
+		return errBadInput("%s", strings.TrimPrefix(err.Error(), search.ErrBadQuery.Error()+": "))
+	} else if err != nil {
 		return err
 	}
+	issues, more := found.Issues, found.Next != ""
 	out := make([]store.IssueView, 0, len(issues))
 	for i := range issues {
 		out = append(out, issues[i].View(p))
 	}
 	res := page{Results: out}
 	if more {
-		res.Next = a.pageURL(r, strconv.Itoa(f.Offset+pageSize))
+		res.Next = a.pageURL(r, strconv.Itoa(int(offset)+pageSize))
 	}
-	if f.Offset > 0 {
-		res.Previous = a.pageURL(r, strconv.Itoa(max(0, f.Offset-pageSize)))
+	if offset > 0 {
+		res.Previous = a.pageURL(r, strconv.Itoa(max(0, int(offset)-pageSize)))
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil

@@ -62,7 +62,7 @@ func (a *API) routes() []apiRoute {
 		{"DELETE", alertsAPIPath + "{alert_id}/{$}", w, false, "delete an alert backend", a.handleBackendDelete},
 		{"POST", alertsAPIPath + "{alert_id}/test/{$}", w, false, "send the test message now", a.handleBackendTest},
 
-		{"GET", apiPrefix + "/issues/", r, false, "list a project's issues ?project=ID[&sort=&order=&cursor=]", a.handleIssueList},
+		{"GET", apiPrefix + "/issues/", r, false, "list or search a project's issues ?project=ID[&query=&sort=&order=&cursor=]", a.handleIssueList},
 		{"GET", apiPrefix + "/issues/{id}/", r, false, "show an issue (id or friendly id)", a.handleIssueShow},
 		{"POST", apiPrefix + "/issues/{id}/{action}/", w, false, "resolve, reopen, mute, unmute, or a lifecycle action", a.handleIssueAction},
 		{"DELETE", apiPrefix + "/issues/{id}/", w, false, "delete an issue and its events", a.handleIssueDelete},

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -25,6 +26,25 @@ var funcs = template.FuncMap{
 	"bytes":        bytesText,
 	"ms":           ms,
 	"indent":       indent,
+	"tagsearch":    tagSearchURL,
+}
+
+// tagSearchURL links to the project's issues (all states) whose events
+// carried tag key=value: the search key:"value", or key:prefix* for a
+// value with a double quote, which the language cannot quote.
+func tagSearchURL(pid int, key, value string) string {
+	term := key + ":" + value
+	switch {
+	case strings.Contains(value, `"`):
+		v, _, _ := strings.Cut(value, `"`)
+		term = key + ":" + v + "*"
+		if strings.ContainsAny(v, " \t") {
+			term = key + `:"` + v + `*"`
+		}
+	case strings.ContainsFunc(value, unicode.IsSpace) || value == "":
+		term = key + `:"` + value + `"`
+	}
+	return "/projects/" + strconv.Itoa(pid) + "/?tab=all&q=" + url.QueryEscape(term)
 }
 
 // ms formats a duration in milliseconds (a float64, or a *float64 that

@@ -79,32 +79,6 @@ func TestSparkline(t *testing.T) {
 	}
 }
 
-func TestParseQuery(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		tags string
-		text string
-	}{
-		{"", "", ""},
-		{"TypeError", "", "TypeError"},
-		{"env:prod", "env=prod", ""},
-		{`browser.name:"Mobile Safari" cannot read`, "browser.name=Mobile Safari", "cannot read"},
-		{`release:1.0 server_name:web-1 boom`, "release=1.0 server_name=web-1", "boom"},
-		{`"quoted words" here`, "", "quoted words here"},
-		{"url:http://x/y", "url=http://x/y", ""},
-		{":nokey value:", "", ":nokey value:"},
-	} {
-		q := parseQuery(tt.in)
-		var tags []string
-		for _, kv := range q.Tags {
-			tags = append(tags, kv.Key+"="+kv.Value)
-		}
-		if got := strings.Join(tags, " "); got != tt.tags || q.Text != tt.text {
-			t.Errorf("parseQuery(%q) = %q / %q, want %q / %q", tt.in, got, q.Text, tt.tags, tt.text)
-		}
-	}
-}
-
 func TestLocalPath(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"/issues/1/", "/issues/1/"},

@@ -161,6 +161,20 @@ func (s *testServer) ingest(tb testing.TB, pid int, raws ...[]byte) {
 					return err
 				}
 			}
+			// The search index, as digest fills it.
+			var ierr error
+			ev.SearchFields(true, func(k, v string) {
+				if ierr == nil {
+					ierr = tx.IndexTag(iss, k, v)
+				}
+			}, func(text string) {
+				if ierr == nil {
+					ierr = tx.IndexText(iss, text)
+				}
+			})
+			if ierr != nil {
+				return ierr
+			}
 		}
 		return nil
 	})

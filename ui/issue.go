@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/tinysink/tinysink/digest/release"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
+	"github.com/tinysink/tinysink/store/search"
 )
 
 // The issue page (reference §9.3–9.5): a header with the title, request
@@ -38,6 +40,8 @@ type tagShare struct {
 	Value string
 	Count int64
 	Other bool
+	// URL lists the project's issues with this value (tagSearchURL).
+	URL string
 }
 
 // eventNav links to the first, previous (older), next (newer) and last
@@ -92,10 +96,16 @@ type issuePage struct {
 	// Other tabs.
 	Events     []store.Event
 	NextEvents string
-	AllTags    []tagDist
-	Groupings  []store.Grouping
-	Why        *groupingWhy
-	History    []store.HistoryEntry
+	// EventQuery searches the issue's events; Searched says how many
+	// were read for this page, SearchError why the query was refused.
+	EventQuery  string
+	Matched     int64
+	Searched    int
+	SearchError string
+	AllTags     []tagDist
+	Groupings   []store.Grouping
+	Why         *groupingWhy
+	History     []store.HistoryEntry
 }
 
 // groupingWhy explains the title and grouping key of an issue's latest
@@ -184,7 +194,7 @@ func (u *UI) issueBase(r *http.Request, p *store.Project, iss *store.Issue, tab 
 			box = append(box, tc)
 		}
 	}
-	page.TagBox = distributions(box, 4)
+	page.TagBox = distributions(iss.ProjectID, box, 4)
 	prefix := "/issues/" + strconv.FormatUint(uint64(iss.ID), 10) + "/"
 	ev := r.PathValue("ev")
 	if ev == "" {
@@ -262,7 +272,7 @@ func (u *UI) inReleaseOrder(pid int, versions []string) ([]string, error) {
 
 // distributions groups tag counts by key and keeps the top n values of
 // each, summing the rest as "Other".
-func distributions(tags []store.TagCount, n int) []tagDist {
+func distributions(pid int, tags []store.TagCount, n int) []tagDist {
 	var out []tagDist
 	for i := 0; i < len(tags); {
 		j := i
@@ -274,7 +284,8 @@ func distributions(tags []store.TagCount, n int) []tagDist {
 				other += tags[j].Count
 				continue
 			}
-			d.Values = append(d.Values, tagShare{Value: clean(tags[j].Value, maxKey, false), Count: tags[j].Count})
+			d.Values = append(d.Values, tagShare{Value: clean(tags[j].Value, maxKey, false), Count: tags[j].Count,
+				URL: tagSearchURL(pid, tags[j].Key, tags[j].Value)})
 		}
 		if other > 0 {
 			d.Values = append(d.Values, tagShare{Value: "Other", Count: other, Other: true})
@@ -442,7 +453,8 @@ func (u *UI) handleIssueBreadcrumbs(w http.ResponseWriter, r *http.Request) erro
 	return u.render(w, "issue_breadcrumbs", page)
 }
 
-// handleIssueEvents serves GET /issues/{id}/events/?cursor=.
+// handleIssueEvents serves GET /issues/{id}/events/?q=&cursor=: the
+// issue's events, newest first, those matching q when set (search.go).
 func (u *UI) handleIssueEvents(w http.ResponseWriter, r *http.Request) error {
 	p, iss, err := u.issue(r)
 	if err != nil {
@@ -452,14 +464,64 @@ func (u *UI) handleIssueEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cursor, _ := strconv.ParseUint(r.URL.Query().Get("cursor"), 10, 32)
-	pg, err := u.db.Events(iss, false, uint32(cursor), 250)
-	if err != nil {
-		return err
+	qs := r.URL.Query()
+	cursor, _ := strconv.ParseUint(qs.Get("cursor"), 10, 32)
+	q := qs.Get("q")
+	if len(q) > 500 {
+		q = q[:500]
 	}
-	page.Events = pg.Events
-	if pg.Next != 0 {
-		page.NextEvents = "?cursor=" + strconv.FormatUint(uint64(pg.Next), 10)
+	page.EventQuery = q
+	next := func(c uint32) string {
+		v := url.Values{}
+		if q != "" {
+			v.Set("q", q)
+		}
+		v.Set("cursor", strconv.FormatUint(uint64(c), 10))
+		return "?" + v.Encode()
+	}
+	if q == "" {
+		pg, err := u.db.Events(iss, false, uint32(cursor), 250)
+		if err != nil {
+			return err
+		}
+		page.Events = pg.Events
+		if pg.Next != 0 {
+			page.NextEvents = next(pg.Next)
+		}
+		return u.render(w, "issue_events", page)
+	}
+	query, err := search.Parse(q, u.now())
+	if err != nil {
+		page.SearchError = strings.TrimPrefix(err.Error(), search.ErrBadQuery.Error()+": ")
+		return u.render(w, "issue_events", page)
+	}
+	norm := event.NewNormalizer()
+	page.Events = []store.Event{}
+	c := uint32(cursor)
+	for scanned := 0; scanned < eventSearchScan && len(page.Events) < 250; {
+		pg, err := u.db.Events(iss, false, c, min(50, eventSearchScan-scanned))
+		if err != nil {
+			return err
+		}
+		for _, e := range pg.Events {
+			scanned++
+			body, err := u.db.EventBody(&e)
+			if err != nil {
+				continue
+			}
+			ev, err := norm.Reindex(body, event.Meta{EventID: e.ID, IngestedAt: e.IngestedAt})
+			if err == nil && matchEvent(query, &e, ev) {
+				page.Events = append(page.Events, e)
+			}
+		}
+		page.Searched += len(pg.Events)
+		if c = pg.Next; c == 0 {
+			break
+		}
+	}
+	page.Matched = int64(len(page.Events))
+	if c != 0 {
+		page.NextEvents = next(c)
 	}
 	return u.render(w, "issue_events", page)
 }
@@ -478,7 +540,7 @@ func (u *UI) handleIssueTags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page.AllTags = distributions(tags, 25)
+	page.AllTags = distributions(iss.ProjectID, tags, 25)
 	return u.render(w, "issue_tags", page)
 }
 

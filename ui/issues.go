@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/search"
 )
 
 // Issue list (reference §9.2): tabs by state, two sorts, search, bulk
@@ -138,6 +139,8 @@ type issueListPage struct {
 	Sort    string
 	SortURL map[string]string
 	Q       string
+	// SearchError says why the query was refused ("" when it was not).
+	SearchError string
 	// Mine says the list shows only the issues assigned to the user;
 	// MineURL toggles that.
 	Mine    bool
@@ -221,17 +224,48 @@ func (lp listParams) filter(user string) store.IssueFilter {
 	if lp.sort == "events" {
 		f.Sort = store.SortEventCount
 	}
-	query := parseQuery(lp.q)
-	if query.Text != "" {
-		f.Match = query.matchText
-	}
-	for _, t := range query.Tags {
-		f.Tags = append(f.Tags, store.TagCount{Key: t.Key, Value: t.Value})
-	}
 	if lp.mine {
 		f.AssignedTo = user
 	}
 	return f
+}
+
+// listIssues reads one project's issues for a list: limit of them from
+// offset on, in lp's order. A search query goes to the search evaluator
+// (store.DB.Search); searchErr says why a query was refused. With "assigned
+// to me" and a query, the page keeps the matches assigned to user.
+func (u *UI) listIssues(pid int, lp listParams, user string, offset, limit int) (issues []store.Issue, more bool, searchErr string, err error) {
+	if strings.TrimSpace(lp.q) == "" {
+		f := lp.filter(user)
+		f.Project, f.Offset, f.Limit = pid, offset, limit
+		issues, more, err = u.db.Issues(f)
+		return issues, more, "", err
+	}
+	sr := store.SearchRequest{Project: pid, Query: lp.q, Sort: store.SortLastSeen, Desc: true, State: lp.tab.state, Limit: limit}
+	if lp.sort == "events" {
+		sr.Sort = store.SortEventCount
+	}
+	if offset > 0 {
+		sr.Cursor = strconv.Itoa(offset)
+	}
+	res, err := u.db.Search(sr)
+	switch {
+	case errors.Is(err, search.ErrBadQuery):
+		return nil, false, strings.TrimPrefix(err.Error(), search.ErrBadQuery.Error()+": "), nil
+	case err != nil:
+		return nil, false, "", err
+	}
+	issues = res.Issues
+	if lp.mine {
+		kept := issues[:0]
+		for _, iss := range issues {
+			if iss.AssignedTo == user {
+				kept = append(kept, iss)
+			}
+		}
+		issues = kept
+	}
+	return issues, res.Next != "", "", nil
 }
 
 // newListPage fills what both lists show; the caller adds the rows.
@@ -285,10 +319,7 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lp := parseListParams(r.URL.Query())
-	f := lp.filter(currentUser(r).Name)
-	f.Project = p.ID
-	f.Offset, f.Limit = (lp.pageNo-1)*issuesPerPage, issuesPerPage
-	matched, more, err := u.db.Issues(f)
+	matched, more, searchErr, err := u.listIssues(p.ID, lp, currentUser(r).Name, (lp.pageNo-1)*issuesPerPage, issuesPerPage)
 	if err != nil {
 		return err
 	}
@@ -298,6 +329,7 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	}
 	base := "/projects/" + strconv.Itoa(p.ID) + "/"
 	page := u.newListPage(r, p.Name, p, base, base+"issues/", lp, latest)
+	page.SearchError = searchErr
 	if page.Dropped, err = u.droppedSummary(p.ID); err != nil {
 		return err
 	}
@@ -324,6 +356,7 @@ func (u *UI) handleAllIssues(w http.ResponseWriter, r *http.Request) error {
 	}
 	byID := map[int]*store.Project{}
 	var all []store.Issue
+	searchErr := ""
 	offset := (lp.pageNo - 1) * issuesPerPage
 	for i := range projects {
 		p := &projects[i]
@@ -331,11 +364,13 @@ func (u *UI) handleAllIssues(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		byID[p.ID] = p
-		f := lp.filter(usr.Name)
-		f.Project, f.Limit = p.ID, offset+issuesPerPage+1
-		got, _, err := u.db.Issues(f)
+		got, _, bad, err := u.listIssues(p.ID, lp, usr.Name, 0, offset+issuesPerPage+1)
 		if err != nil {
 			return err
+		}
+		if bad != "" {
+			searchErr = bad
+			break
 		}
 		all = append(all, got...)
 	}
@@ -353,6 +388,7 @@ func (u *UI) handleAllIssues(w http.ResponseWriter, r *http.Request) error {
 	all = all[min(offset, len(all)):min(offset+issuesPerPage, len(all))]
 	page := u.newListPage(r, "All issues", nil, "/issues/", "/issues/", lp, "")
 	page.TopNav = "issues"
+	page.SearchError = searchErr
 	if more && lp.pageNo < maxCrossPage {
 		page.Next = lp.link("/issues/", lp.tab.Name, lp.sort, lp.mine, lp.pageNo+1)
 	}

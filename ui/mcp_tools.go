@@ -13,6 +13,7 @@ import (
 
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/search"
 )
 
 // The MCP server's tools and resources (the protocol is in mcp.go).
@@ -83,7 +84,7 @@ var mcpTools = []mcpTool{
 			"Returns up to `limit` issues (default 25, at most 100) and a next_cursor when more match.",
 		InputSchema: schema(nil, map[string]any{
 			"project": propProject,
-			"query":   map[string]any{"type": "string", "description": "e.g. `TypeError environment:production`; empty lists all"},
+			"query":   map[string]any{"type": "string", "description": "the issue list's search language (README: Search): words of the title, culprit or stack, key:value tags (level, environment by prefix, release, user.email, browser, os, trace, ...), !key:value, is:resolved, first_seen:>2026-11-01, last_seen:-24h; e.g. `TypeError environment:prod`; empty lists all"},
 			"state":   map[string]any{"type": "string", "enum": []string{"open", "unresolved", "muted", "resolved", "all"}, "description": "default open (neither resolved nor muted)"},
 			"sort":    map[string]any{"type": "string", "enum": []string{"last_seen", "events", "first_seen"}, "description": "newest last_seen first (default), most events first, or newest issue first"},
 			"limit":   map[string]any{"type": "integer", "minimum": 1, "maximum": mcpMaxIssues},
@@ -382,33 +383,19 @@ func culprit(iss *store.Issue) string {
 }
 
 // searchIssues returns one page of project's issues in state that match
-// query, in the issue list's search language, newest first by sort, from
-// cursor ("" or the next cursor of the page before); next is "" on the last
-// page. It is the MCP server's one call site of the search, shaped as
-// db.Search(store.SearchRequest{...}) on the search branch, so that moving
-// to it changes this body alone (and maps its search.ErrBadQuery to a
-// toolError).
+// query, in the issue list's search language (package store/search),
+// newest first by sort, from cursor ("" or the next cursor of the page
+// before); next is "" on the last page. It is the MCP server's one call
+// site of the search, db.Search, as the UI's and the API's; a query or
+// cursor the language refuses is a toolError saying why.
 func searchIssues(db *store.DB, project int, query string, sort store.IssueSort, state store.IssueState, cursor string, limit int) (issues []store.Issue, next string, err error) {
-	f := store.IssueFilter{Project: project, Sort: sort, Desc: true, State: state, Limit: limit}
-	if cursor != "" {
-		n, err := strconv.Atoi(cursor)
-		if err != nil || n < 0 || n > 1<<30 {
-			return nil, "", toolErrorf("cursor must be a next_cursor of an earlier call")
-		}
-		f.Offset = n
+	res, err := db.Search(store.SearchRequest{Project: project, Query: query, Sort: sort, Desc: true, State: state, Cursor: cursor, Limit: limit})
+	if errors.Is(err, search.ErrBadQuery) {
+		return nil, "", toolErrorf("%s", strings.TrimPrefix(err.Error(), search.ErrBadQuery.Error()+": "))
+	} else if err != nil {
+		return nil, "", err
 	}
-	q := parseQuery(query)
-	if q.Text != "" {
-		f.Match = q.matchText
-	}
-	for _, t := range q.Tags {
-		f.Tags = append(f.Tags, store.TagCount{Key: t.Key, Value: t.Value})
-	}
-	issues, more, err := db.Issues(f)
-	if more {
-		next = strconv.Itoa(f.Offset + limit)
-	}
-	return issues, next, err
+	return res.Issues, res.Next, nil
 }
 
 func (a *API) toolSearchIssues(s *mcpSession, args json.RawMessage) (any, error) {

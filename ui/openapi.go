@@ -44,6 +44,11 @@ type openAPIParam struct {
 
 var patternWild = regexp.MustCompile(`\{([a-z_]+)\}`)
 
+// summaryQuery finds the query parameters a route's summary names:
+// "?project=ID[&query=&sort=]" has project (required, outside the
+// brackets), query and sort.
+var summaryQuery = regexp.MustCompile(`(\[?)[?&]([a-z_]+)=`)
+
 // openAPIPath turns a net/http pattern path into an OpenAPI path: "{$}"
 // (exactly this path) goes, "{name}" stays.
 func openAPIPath(p string) string { return strings.TrimSuffix(p, "{$}") }
@@ -72,6 +77,13 @@ func openAPI(routes []apiRoute) openAPIDoc {
 		}
 		for _, m := range patternWild.FindAllStringSubmatch(path, -1) {
 			op.Parameters = append(op.Parameters, openAPIParam{Name: m[1], In: "path", Required: true, Schema: map[string]any{"type": "string"}})
+		}
+		if _, qs, ok := strings.Cut(rt.Summary, "?"); ok {
+			optional := false
+			for _, m := range summaryQuery.FindAllStringSubmatch("?"+qs, -1) {
+				optional = optional || m[1] == "["
+				op.Parameters = append(op.Parameters, openAPIParam{Name: m[2], In: "query", Required: !optional, Schema: map[string]any{"type": "string"}})
+			}
 		}
 		if doc.Paths[path] == nil {
 			doc.Paths[path] = map[string]openAPIOp{}

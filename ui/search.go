@@ -3,65 +3,49 @@ package ui
 import (
 	"strings"
 
+	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/search"
 )
 
-// query is a parsed issue search (reference §9.7): key:value pairs, all of
-// which must match the issue's tag counts, and free text matched
-// case-insensitively against the calculated type or value.
-type query struct {
-	Tags []kv
-	Text string
-}
+// Searching one issue's events (the Events tab). Events have no index of
+// their own: each stored event is read and normalised again, and the query
+// is evaluated on the same tags and words digest indexes the issue by
+// (event.SearchFields), so a search finds the same inside an issue as
+// across issues. One page reads at most eventSearchScan events.
+const eventSearchScan = 500
 
-// parseQuery splits q into key:value (or key:"quoted value") pairs and the
-// remaining words.
-func parseQuery(q string) query {
-	var out query
-	var words []string
-	s := strings.TrimSpace(q)
-	for s != "" {
-		var tok string
-		tok, s = nextToken(s)
-		key, val, ok := strings.Cut(tok, ":")
-		if ok && key != "" && !strings.ContainsAny(key, "\"") && val != "" {
-			out.Tags = append(out.Tags, kv{Key: key, Value: unquote(val)})
-			continue
+// eventTerms returns the index terms of an event.
+func eventTerms(ev *event.Event) map[string]bool {
+	terms := map[string]bool{}
+	ev.SearchFields(true, func(k, v string) {
+		if k != "" && v != "" {
+			terms[search.TagTerm(k, v)] = true
 		}
-		words = append(words, unquote(tok))
-	}
-	out.Text = strings.Join(words, " ")
-	return out
+	}, func(s string) {
+		search.Tokens(s, func(w string) bool { terms[search.WordTerm(w)] = true; return true })
+	})
+	return terms
 }
 
-// nextToken returns the first whitespace-separated token of s, where a
-// double-quoted part may hold spaces, and the rest of s.
-func nextToken(s string) (string, string) {
-	inQuote := false
-	for i, r := range s {
-		switch {
-		case r == '"':
-			inQuote = !inQuote
-		case !inQuote && (r == ' ' || r == '\t' || r == '\n'):
-			return s[:i], strings.TrimLeft(s[i:], " \t\n")
+// matchEvent reports whether the stored event e with normalised fields ev
+// matches q: its terms, and its ingest time for first_seen and last_seen.
+// is: conditions are the issue's and hold for all its events.
+func matchEvent(q *search.Query, e *store.Event, ev *event.Event) bool {
+	if !q.FirstSeen.Contains(e.IngestedAt) || !q.LastSeen.Contains(e.IngestedAt) {
+		return false
+	}
+	terms := eventTerms(ev)
+	return q.Match(func(t search.Term) bool {
+		k := t.IndexKey()
+		if !t.Prefix {
+			return terms[k]
 		}
-	}
-	return s, ""
-}
-
-func unquote(s string) string {
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		return s[1 : len(s)-1]
-	}
-	return strings.Trim(s, "\"")
-}
-
-// matchText reports whether the free text of q occurs in the issue's
-// calculated type or value, ignoring case.
-func (q *query) matchText(iss *store.Issue) bool {
-	if q.Text == "" {
-		return true
-	}
-	t := strings.ToLower(q.Text)
-	return strings.Contains(strings.ToLower(iss.CalculatedType), t) || strings.Contains(strings.ToLower(iss.CalculatedValue), t)
+		for term := range terms {
+			if strings.HasPrefix(term, k) {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -124,6 +124,10 @@ type Event struct {
 	// source overwrites the value of an earlier one), at most MaxTags,
 	// values cut to MaxTagValue characters.
 	Tags []Tag
+
+	// SearchText is what an issue search finds the event by beyond its
+	// title and tags (see searchText).
+	SearchText string
 }
 
 // Grouping mechanisms a key can be tagged with.

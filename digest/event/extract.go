@@ -156,6 +156,7 @@ func (d *doc) extract(m Meta) *Event {
 		}
 	}
 	ev.Tags = d.deduceTags(ev, m)
+	ev.SearchText = d.searchText()
 	return ev
 }
 

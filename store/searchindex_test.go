@@ -1,0 +1,86 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestSearchIndexBounded checks the per-issue budgets: the index of an
+// issue stops growing after its first distinct values, and a deleted
+// issue leaves nothing behind.
+func TestSearchIndexBounded(t *testing.T) {
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, _ := db.CreateProject("p")
+	var iid uint32
+	for batch := range 3 {
+		err := db.Digest(func(tx *Tx) error {
+			pr, _ := tx.Project(p.ID)
+			iss, err := tx.IssueForGrouping(p.ID, "k")
+			if err == ErrNotFound {
+				iss = &Issue{CalculatedType: "E"}
+				if err := tx.CreateIssue(pr, iss, "k", "k", "test"); err != nil {
+					return err
+				}
+			}
+			iid = iss.ID
+			for i := range 100 {
+				n := batch*100 + i
+				for _, kv := range [][2]string{{"trace", fmt.Sprintf("t%d", n)}, {"release", fmt.Sprintf("r%d", n)}, {"level", "error"}} {
+					if err := tx.IndexTag(iss, kv[0], kv[1]); err != nil {
+						return err
+					}
+				}
+				if err := tx.IndexText(iss, fmt.Sprintf("word%d common", n)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(prefix string) int {
+		n := 0
+		db.view(func(tx *kvTx) error {
+			tx.ascend(prefix, func(k, v string) bool { n++; return true })
+			return nil
+		})
+		return n
+	}
+	for _, tt := range []struct {
+		prefix string
+		want   int
+	}{
+		{searchTermPrefix(p.ID, "ttrace\x00"), maxUniqueTagValues},
+		{searchTermPrefix(p.ID, "trelease\x00"), maxTagValues},
+		{searchTermPrefix(p.ID, "tlevel\x00"), 1},
+		{searchTermPrefix(p.ID, "w"), 301},
+	} {
+		if got := count(tt.prefix); got != tt.want {
+			t.Errorf("%q: %d postings, want %d", tt.prefix, got, tt.want)
+		}
+	}
+	terms := 0
+	db.view(func(tx *kvTx) error {
+		readTerms(tx, iid, func(string) bool { terms++; return true })
+		return nil
+	})
+	if want := maxUniqueTagValues + maxTagValues + 1 + 301; terms != want {
+		t.Errorf("the issue packs %d terms, want %d", terms, want)
+	}
+	page, err := db.SearchIssues(p.ID, "release:r99 word299", "", 10)
+	if err != nil || len(page.Issues) != 1 {
+		t.Errorf("release:r99 word299: %v, %v", page, err)
+	}
+	if err := db.DeleteIssue(iid); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("sterm:") + count("iterm:"); n != 0 {
+		t.Errorf("%d index keys left after the delete", n)
+	}
+}
