@@ -10,6 +10,7 @@
 //	tinysink backup FILE              write a backup archive (online, through a running server)
 //	tinysink restore FILE             rebuild an empty data directory from a backup
 //	tinysink budget [-max-rss SIZE]   print the RAM profile, stage by stage
+//	tinysink health [-live]           exit 0 when the local server is ready
 //
 // Every flag takes its default from an environment variable; `tinysink -h`
 // lists both.
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBudget(args, stdout, stderr)
 	case "idle":
 		cmdIdle()
+	case "health":
+		err = cmdHealth(args, stdout, stderr)
 	case "version":
 		err = cmdVersion(args, stdout)
 	case "help":
