@@ -48,6 +48,7 @@ func compress(t testing.TB, enc string, b []byte) []byte {
 func contentEncoding(enc string) string { return strings.TrimSuffix(enc, "-zlib") }
 
 func TestEncodings(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	event := []byte(`{"event_id":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","message":"` + strings.Repeat("compress me ", 500) + `"}`)
 	env := envelope(`{}`, `{"type":"event"}`, string(event))
@@ -117,6 +118,7 @@ func flipByte(b []byte, i int) []byte {
 }
 
 func TestSizeLimits(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	big := `{"message":"` + strings.Repeat("x", 1<<20) + `"}` // just over 1 MiB
 	for _, tt := range []struct {
@@ -200,6 +202,7 @@ func sendBomb(t *testing.T, ts *testServer, path, enc string, write func(io.Writ
 // TestDecompressionBombs sends bodies that expand to several GiB. The
 // compressed bytes are made on the fly and never held whole.
 func TestDecompressionBombs(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	// Pure-Go brotli is slow to encode and decode under the race detector:
 	// its envelope bomb goes to a server with a 16 MiB envelope cap (the

@@ -83,6 +83,7 @@ func (c *rawConn) closedByServer() bool {
 // At the cap, a new connection gets in and the connection idle the longest
 // is closed; the others keep working.
 func TestConnLimiterEvictsLongestIdle(t *testing.T) {
+	t.Parallel()
 	srv, lim := newLimitedServer(t, 2)
 	a, b := dialRaw(t, srv), dialRaw(t, srv)
 	for _, c := range []*rawConn{a, b} {
@@ -114,6 +115,7 @@ func TestConnLimiterEvictsLongestIdle(t *testing.T) {
 // grace, then takes its place. A silent connection past the grace is
 // evicted.
 func TestConnLimiterNewConnGrace(t *testing.T) {
+	t.Parallel()
 	srv, lim := newLimitedServer(t, 1)
 	setGrace := func(d time.Duration) { lim.mu.Lock(); lim.grace = d; lim.mu.Unlock() }
 	setGrace(time.Hour)
@@ -166,6 +168,7 @@ func startUpload(t *testing.T, srv *httptest.Server) *rawConn {
 
 // A body that stops arriving is cut off with 408 after the grace period.
 func TestSlowBodyTimesOut(t *testing.T) {
+	t.Parallel()
 	setVar(t, &bodyGrace, 200*time.Millisecond)
 	srv, _ := newLimitedServer(t, 0)
 	c := startUpload(t, srv)
@@ -184,6 +187,7 @@ func TestSlowBodyTimesOut(t *testing.T) {
 // One address may hold maxSlowPerSource slow uploads; one more is cut off,
 // and fast uploads from the same address still get through.
 func TestSlowUploadsPerSource(t *testing.T) {
+	t.Parallel()
 	setVar(t, &slowUpload, 10*time.Millisecond)
 	setVar(t, &maxSlowPerSource, 2)
 	srv, _ := newLimitedServer(t, 0)
@@ -217,6 +221,7 @@ func TestSlowUploadsPerSource(t *testing.T) {
 }
 
 func TestSourceKey(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"192.0.2.7", "192.0.2.7"},
 		{"::ffff:192.0.2.7", "192.0.2.7"},

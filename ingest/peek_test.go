@@ -12,6 +12,7 @@ import (
 // headersWaiting sees a whole header block in the socket without taking
 // it, and does not mistake a header block begun for one.
 func TestHeadersWaiting(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
