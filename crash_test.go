@@ -49,7 +49,19 @@ func TestCrashSafety(t *testing.T) {
 		get("/api/canonical/0/projects/1/", &proj)
 		return proj.Stored >= len(acked)
 	})
-	time.Sleep(200 * time.Millisecond)
+	// Events sent but never acknowledged may still wait in the spool: the
+	// walk below starts once the digest has found it empty.
+	waitFor(t, 60*time.Second, "the digest to go idle", func() bool {
+		req, _ := http.NewRequest("GET", p.base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "\ntinysink_digest_idle 1\n") && strings.Contains(string(b), "\ntinysink_spool_oldest_age_seconds 0\n")
+	})
 	for id := range acked {
 		if code := get("/api/canonical/0/events/"+id+"/", nil); code != 200 {
 			t.Errorf("acknowledged event %s: %d", id, code)
