@@ -72,6 +72,7 @@ func unchanged(t *testing.T, s *testServer, pid int, iid, bid uint32) {
 }
 
 func TestEveryRouteNeedsASession(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"hello"}`))
 	iss := s.issues(t, s.project.ID)[0]
@@ -108,6 +109,7 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 }
 
 func TestPlainUsersSeeOnlyTheirProjects(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	other, err := s.db.CreateProject("Other")
 	if err != nil {
@@ -156,6 +158,7 @@ func TestPlainUsersSeeOnlyTheirProjects(t *testing.T) {
 }
 
 func TestCrossOriginPostsAreRefused(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"hello"}`))
 	iss := s.issues(t, s.project.ID)[0]
@@ -201,6 +204,7 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 }
 
 func TestLoginLogoutAndCookie(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	rec := s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {testPassword}, "next": {"https://evil.example/"}}, nil)
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/projects/" {
@@ -262,6 +266,7 @@ const (
 // minute after its first burst; the admin, on another address, logs in
 // every time, while the attacker's own address is refused.
 func TestLoginAttackerCannotLockOutAdmin(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
@@ -298,6 +303,7 @@ func TestLoginAttackerCannotLockOutAdmin(t *testing.T) {
 // then waits addrBaseWait, then twice that after its next wrong guess.
 // (The limiter alone: every guess through the handler costs a bcrypt.)
 func TestLoginAddressBackoffDoubles(t *testing.T) {
+	t.Parallel()
 	l := newLoginLimiter()
 	now := time.Now()
 	const addr = "10.0.0.1"
@@ -334,6 +340,7 @@ func TestLoginAddressBackoffDoubles(t *testing.T) {
 // are slowed by the account's backoff, yet the admin on a clean address
 // still gets in.
 func TestLoginBruteForceAcrossAddresses(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
@@ -370,6 +377,7 @@ func TestLoginBruteForceAcrossAddresses(t *testing.T) {
 }
 
 func TestLoginTrustProxy(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
@@ -393,6 +401,7 @@ func TestLoginTrustProxy(t *testing.T) {
 }
 
 func TestLoginIPv6CountsBy64(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
 		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
@@ -419,6 +428,7 @@ func TestLoginIPv6CountsBy64(t *testing.T) {
 }
 
 func TestChangePasswordGuessesAreLimited(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
@@ -436,6 +446,7 @@ func TestChangePasswordGuessesAreLimited(t *testing.T) {
 }
 
 func TestLoginLimiterIsBounded(t *testing.T) {
+	t.Parallel()
 	l := newLoginLimiter()
 	now := time.Now()
 	for i := 0; i < 3*maxLimitEntries; i++ {
@@ -458,6 +469,7 @@ func TestLoginLimiterIsBounded(t *testing.T) {
 }
 
 func TestUserAdministration(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	user := s.login(t, "user")
@@ -508,6 +520,7 @@ func TestUserAdministration(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.login(t, "user")
 	other := s.login(t, "user")
@@ -537,6 +550,7 @@ func TestChangePassword(t *testing.T) {
 }
 
 func TestIssueActionsThroughTheUI(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"one"}`), []byte(`{"message":"two"}`))
 	issues := s.issues(t, s.project.ID)
@@ -589,6 +603,7 @@ func TestIssueActionsThroughTheUI(t *testing.T) {
 }
 
 func TestProjectPages(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	rec := s.do("POST", "/projects/new/", url.Values{"name": {"Web Shop"}}, admin)
@@ -633,6 +648,7 @@ func TestProjectPages(t *testing.T) {
 }
 
 func TestGoodLoginsDoNotUseUpTheAddress(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	for i := 0; i < addrFreeFails+1; i++ {
 		s.login(t, "admin")
@@ -640,6 +656,7 @@ func TestGoodLoginsDoNotUseUpTheAddress(t *testing.T) {
 }
 
 func TestReleaseResolvesAndTimedMutes(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"one","release":"1.0.0"}`), []byte(`{"message":"two","release":"1.2.0"}`), []byte(`{"message":"three"}`))
 	issues := s.issues(t, s.project.ID)
