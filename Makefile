@@ -40,6 +40,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzMinidump$$' -fuzztime=$(FUZZTIME) ./digest/minidump
 	go test -run='^$$' -fuzz='^FuzzSym$$' -fuzztime=$(FUZZTIME) ./digest/minidump/sym
 	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./digest/sourcemap
+	go test -run='^$$' -fuzz='^FuzzIndex$$' -fuzztime=$(FUZZTIME) ./digest/sourcemap
 	go test -run='^$$' -fuzz='^FuzzParseCrontab$$' -fuzztime=$(FUZZTIME) ./digest/cron
 	go test -run='^$$' -fuzz='^FuzzTypedItems$$' -fuzztime=$(FUZZTIME) ./digest
 	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./store/sketch

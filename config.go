@@ -34,6 +34,7 @@ type config struct {
 	LogLevel     string
 	MaxEventAge  string
 	Quota        struct{ Project, Install quotaSetting }
+	ItemQuota    struct{ Transaction, Session, CheckIn string }
 	SMTP         struct{ Host, Port, User, Password, From, TLS string }
 	EmailsPerHr  string
 	AlertDenyNP  bool
@@ -98,6 +99,9 @@ func newSettings() (*config, []setting) {
 		{"quota-install-5m", "TINYSINK_QUOTA_INSTALL_5M", "1000", "events the installation takes per 5 minutes (0 = no limit)", text(&c.Quota.Install.FiveMin)},
 		{"quota-install-hour", "TINYSINK_QUOTA_INSTALL_HOUR", "5000", "events the installation takes per hour (0 = no limit)", text(&c.Quota.Install.Hour)},
 		{"quota-install-month", "TINYSINK_QUOTA_INSTALL_MONTH", "1000000", "events the installation takes per month (0 = no limit)", text(&c.Quota.Install.Month)},
+		{"quota-transactions", "TINYSINK_QUOTA_TRANSACTIONS", "", "transactions a project may send, PER_5M/PER_HOUR/PER_MONTH (0 = no limit; empty: the project event quota's numbers, counted apart)", text(&c.ItemQuota.Transaction)},
+		{"quota-sessions", "TINYSINK_QUOTA_SESSIONS", "", "session items a project may send, PER_5M/PER_HOUR/PER_MONTH (0 = no limit; empty: ten times the project event quota's numbers)", text(&c.ItemQuota.Session)},
+		{"quota-check-ins", "TINYSINK_QUOTA_CHECK_INS", "", "cron check-ins a project may send, PER_5M/PER_HOUR/PER_MONTH (0 = no limit; empty: the project event quota's numbers, counted apart)", text(&c.ItemQuota.CheckIn)},
 		{"smtp-host", "TINYSINK_SMTP_HOST", "", "mail server for alert emails (empty = no email)", text(&c.SMTP.Host)},
 		{"smtp-port", "TINYSINK_SMTP_PORT", "0", "mail server port (0 = 587 for starttls, 465 for tls, 25 for none)", text(&c.SMTP.Port)},
 		{"smtp-user", "TINYSINK_SMTP_USER", "", "SMTP AUTH user (empty = no AUTH)", text(&c.SMTP.User)},
@@ -280,6 +284,44 @@ func (c *config) quotas() (project, install quota.Limits, err error) {
 	}
 	project, install = limits(c.Quota.Project), limits(c.Quota.Install)
 	return project, install, err
+}
+
+// itemQuotas parses the per-category item quotas: "PER_5M/PER_HOUR/PER_MONTH",
+// or "0" for no limit; empty takes the project event quota's numbers
+// (sessions: ten times them, as an SDK sends a session item per session).
+func (c *config) itemQuotas(project quota.Limits) (map[string]quota.Limits, error) {
+	out := map[string]quota.Limits{}
+	for _, it := range []struct {
+		cat, value string
+		scale      int64
+	}{
+		{quota.CatTransaction, c.ItemQuota.Transaction, 1},
+		{quota.CatSession, c.ItemQuota.Session, 10},
+		{quota.CatMonitor, c.ItemQuota.CheckIn, 1},
+	} {
+		v := strings.TrimSpace(it.value)
+		switch v {
+		case "":
+			out[it.cat] = quota.Limits{FiveMin: project.FiveMin * it.scale, Hour: project.Hour * it.scale, Month: project.Month * it.scale}
+			continue
+		case "0":
+			continue
+		}
+		parts := strings.Split(v, "/")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("bad %s quota %q: want PER_5M/PER_HOUR/PER_MONTH", it.cat, it.value)
+		}
+		var n [3]int64
+		for i, p := range parts {
+			x, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+			if err != nil || x < 0 {
+				return nil, fmt.Errorf("bad %s quota %q: want PER_5M/PER_HOUR/PER_MONTH", it.cat, it.value)
+			}
+			n[i] = x
+		}
+		out[it.cat] = quota.Limits{FiveMin: n[0], Hour: n[1], Month: n[2]}
+	}
+	return out, nil
 }
 
 // sizes parses the size settings.

@@ -132,6 +132,10 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	itemQuotas, err := c.itemQuotas(projQuota)
+	if err != nil {
+		return nil, err
+	}
 	maxConns, err := strconv.Atoi(strings.TrimSpace(c.MaxConns))
 	if err != nil || maxConns < 0 {
 		return nil, fmt.Errorf("-max-conns: bad number %q", c.MaxConns)
@@ -180,7 +184,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	}
 	s.worker.Native = &digest.Native{Attachments: native.Attachments, Symbols: native.Symbols, MaxAge: native.maxAge}
 	s.quota = quota.New(quota.Config{
-		Project: projQuota, Install: installQuota,
+		Project: projQuota, Install: installQuota, Items: itemQuotas,
 		Override: func(pid int) (quota.Limits, bool) {
 			q, ok := s.db.ProjectQuota(pid)
 			return quota.Limits(q), ok
@@ -203,7 +207,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ing := ingest.New(ingest.Config{
 		// The quota goes last: it holds a place for each request it admits
 		// (given back through OnRelease when no event is spooled).
-		Projects: s.db, Admit: quota.Admitters{s.disk, s.sp, s.quota}, Memory: s.limiter, Spool: s.sp,
+		Projects: s.db, Admit: quota.Admitters{s.disk, s.sp, s.quota}, ItemQuota: s.quota, Memory: s.limiter, Spool: s.sp,
 		Logger: log.With("component", "ingest"), BaseURL: s.base, TrustProxy: c.TrustProxy,
 		OnAccept:     func(project int) { s.quota.Count(project); refusals.Accepted(project) },
 		OnRefuse:     refusals.Refused,

@@ -139,15 +139,27 @@ func (w *Worker) Stats() Stats {
 func (w *Worker) Run(ctx context.Context) error {
 	notify := w.spool.Notify()
 	backoff := time.Second
-	w.expire()
-	nextExpire := time.Now().Add(ExpireEvery)
+	// Retention runs at start and every ExpireEvery. The attachments
+	// sweep waits until the worker has caught up with the spool: an event
+	// still in the spool has its attachments on disk but is not stored
+	// yet, and after a restart with a backlog they may be older than the
+	// sweep's grace period.
+	nextExpire := time.Now()
+	sweepDue := true
+	caughtUp := false
 	busy := 0 // events digested since memory was last handed back
 	for {
 		if time.Now().After(nextExpire) {
-			w.expire()
+			w.expireEvents()
 			nextExpire = time.Now().Add(ExpireEvery)
+			sweepDue = true
+		}
+		if sweepDue && caughtUp {
+			w.sweepAttachments()
+			sweepDue = false
 		}
 		n, full, err := w.batch()
+		caughtUp = err == nil && !full
 		if err != nil {
 			w.log.Error("digest batch failed", "err", err)
 			select {
@@ -297,9 +309,11 @@ func (w *Worker) retain(pid int) {
 	w.log.Debug("retention round", "project_id", pid, "evicted", n, "took", time.Since(start))
 }
 
-// expire removes events older than MaxEventAge from every project, and
-// the attachments of events that are gone.
-func (w *Worker) expire() {
+// sweepAttachments removes the attachments of events that are gone
+// (evicted, deleted, or never stored: a request that stopped between
+// writing them and spooling its event). Run calls it only when the spool
+// holds nothing undigested.
+func (w *Worker) sweepAttachments() {
 	if w.Native != nil && w.Native.Attachments != nil {
 		// Attachments of evicted or deleted events, and those past their
 		// retention.
@@ -315,6 +329,10 @@ func (w *Worker) expire() {
 			w.log.Info("attachments removed", "events", n)
 		}
 	}
+}
+
+// expireEvents removes events older than MaxEventAge from every project.
+func (w *Worker) expireEvents() {
 	if w.MaxEventAge <= 0 {
 		return
 	}

@@ -3,8 +3,12 @@ package digest
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/digest/minidump/sample"
 	"github.com/tinysink/tinysink/digest/minidump/symstore"
+	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store/attach"
 )
 
@@ -107,4 +112,50 @@ func BenchmarkMergeMinidump1MB(b *testing.B) {
 		}
 	}
 	_ = io.Discard
+}
+
+// After a restart with a backlog, the attachments of events still in the
+// spool are older than the sweep's grace period but not orphans: Run
+// sweeps only once the spool is digested, so they stay, while a real
+// orphan (its request stopped before spooling the event) goes.
+func TestSweepWaitsForTheBacklog(t *testing.T) {
+	r := newRig(t)
+	n, id, payload := nativeFixture(t, sample.Dump, false)
+	r.w.Native = n
+	w, err := n.Attachments.Begin(r.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Add("orphan.dmp", "", attach.TypeMinidump, strings.NewReader("MDMP"))
+	orphan := strings.Repeat("cd", 16)
+	if err := w.Commit(orphan); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, eid := range []string{id, orphan} {
+		dir := filepath.Dir(n.Attachments.Path(r.pid, eid, 0))
+		if err := os.Chtimes(dir, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.w.Run(ctx) }()
+	for {
+		if items, _ := n.Attachments.List(r.pid, orphan); len(items) == 0 {
+			break // swept
+		}
+		runtime.Gosched()
+	}
+	cancel()
+	<-done
+	if items, err := n.Attachments.List(r.pid, id); len(items) != 1 {
+		t.Fatalf("the spooled event's minidump was swept before its event was digested: %v, %v", items, err)
+	}
+	if _, _, err := r.db.Event(mustID(t, id)); err != nil {
+		t.Fatalf("event not digested: %v", err)
+	}
 }

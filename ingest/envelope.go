@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/store/attach"
 )
 
@@ -76,8 +77,13 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 		return h.spoolEvent(r, project, ids.pick(payloadID), payload)
 	}
 	p.refuseEvents = quotaErr != nil
+	var catRefused categoryRefusals // items over their category's quota
 	p.other = func(typ string, payload []byte) error {
-		kept, err := h.spoolItem(r, project, typ, payload)
+		kept, refused, err := h.spoolItem(r, project, typ, payload)
+		if refused != nil {
+			catRefused.note(itemCategory(typ), refused)
+			return nil
+		}
 		if err == nil && !kept {
 			p.noteDropped(typ) // not JSON: counted with the dropped items
 		}
@@ -151,8 +157,33 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 			committed = true
 		}
 	}
-	if quotaErr != nil && len(p.kept) == 0 && p.otherKept == 0 {
-		return quotaErr // nothing but events (or nothing): a plain 429
+	h.takeKeptItems(project, &p, &catRefused)
+	nothingKept := len(p.kept) == 0 && p.otherKept == 0
+	if quotaErr != nil && nothingKept {
+		// Nothing but events (or nothing): a plain 429, naming the item
+		// categories refused too.
+		if len(catRefused) > 0 {
+			var ie *ingestError
+			if errors.As(quotaErr, &ie) {
+				e := *ie
+				e.limits = rateLimits(retrySeconds(e.retryAfter), e.reason.Error()) + ", " + catRefused.header()
+				return &e
+			}
+		}
+		return quotaErr
+	}
+	if len(catRefused) > 0 {
+		if nothingKept && !p.pending && p.refused == 0 && p.bad == 0 {
+			// Every item was over its category's quota.
+			return &ingestError{kind: refused, project: project, reason: quota.ErrProjectQuota,
+				retryAfter: catRefused.longest(), limits: catRefused.header(),
+				msg: "The project's quota for these items is used up; try again later"}
+		}
+		addRateLimits(w.Header(), catRefused.header())
+		h.refusedAdmission.Add(1)
+		if h.onRefuse != nil {
+			h.onRefuse(project, quota.ErrProjectQuota.Error())
+		}
 	}
 	if err := h.spoolItems(r, project, &p, lastID, last); err != nil {
 		if committed {

@@ -37,6 +37,7 @@ type ingestError struct {
 	retryAfter time.Duration // refused only
 	reason     error         // refused only: a sentinel, its text the reason code
 	project    int           // refused only
+	limits     string        // refused only: X-Sentry-Rate-Limits, when not the reason's own
 }
 
 func (e *ingestError) Error() string {
@@ -103,7 +104,11 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		// A full disk is answered like any other refusal: SDKs back off
 		// only on a 429 with these headers (a 507 makes them retry at
 		// once, or drop without waiting).
-		hdr.Set("X-Sentry-Rate-Limits", rateLimits(secs, e.reason.Error()))
+		limits := e.limits
+		if limits == "" {
+			limits = rateLimits(secs, e.reason.Error())
+		}
+		hdr.Set("X-Sentry-Rate-Limits", limits)
 	case unavailable:
 		status = http.StatusServiceUnavailable
 	case slow:

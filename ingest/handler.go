@@ -36,8 +36,14 @@ type Memory interface {
 type Config struct {
 	Projects Projects
 	Admit    Admitter // nil: always admit
-	Memory   Memory   // nil: no memory admission
-	Spool    *spool.Spool
+	// ItemQuota, when set, counts an envelope's transactions, sessions
+	// and check-ins per category (quota.Quota.TakeItem): an item over its
+	// category's limit is dropped and named in X-Sentry-Rate-Limits.
+	ItemQuota interface {
+		TakeItem(project int, category string) error
+	}
+	Memory Memory // nil: no memory admission
+	Spool  *spool.Spool
 	// Attachments, when set, keeps envelope attachment items and the
 	// dumps of /minidump/ on disk; nil: attachments are dropped and
 	// /minidump/ answers 404.
@@ -108,8 +114,11 @@ type Counters struct {
 // Handler serves the Sentry ingest endpoints. Create it with New and mount
 // it with Register.
 type Handler struct {
-	projects   Projects
-	admit      Admitter
+	projects  Projects
+	admit     Admitter
+	itemQuota interface {
+		TakeItem(project int, category string) error
+	}
 	memory     Memory
 	onAccept   func(project int)
 	onRefuse   func(project int, reason string)
@@ -148,6 +157,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{
 		projects:   cfg.Projects,
 		admit:      cfg.Admit,
+		itemQuota:  cfg.ItemQuota,
 		memory:     cfg.Memory,
 		onAccept:   cfg.OnAccept,
 		onRefuse:   cfg.OnRefuse,

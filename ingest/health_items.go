@@ -249,7 +249,7 @@ func (h *Handler) refusedEvents(w http.ResponseWriter, r *http.Request, quotaErr
 		return
 	}
 	secs := retrySeconds(ie.retryAfter)
-	w.Header().Set("X-Sentry-Rate-Limits", rateLimits(secs, ie.reason.Error()))
+	addRateLimits(w.Header(), rateLimits(secs, ie.reason.Error()))
 	h.refusedAdmission.Add(1)
 	if h.onRefuse != nil {
 		h.onRefuse(ie.project, ie.reason.Error())

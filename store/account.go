@@ -99,6 +99,7 @@ func (db *DB) updateUser(name string, fn func(tx *kvTx, u *User) error) error {
 type ProjectSettings struct {
 	Name              string
 	RetentionMax      int
+	SummaryDays       int // 0: SummaryKeepDays
 	AlertOnNewIssue   bool
 	AlertOnRegression bool
 	AlertOnUnmute     bool
@@ -117,6 +118,9 @@ func (db *DB) SetProjectSettings(id int, s ProjectSettings) error {
 	if s.RetentionMax < 1 || s.RetentionMax > MaxRetention {
 		return fmt.Errorf("store: retention is 1 to %d events", MaxRetention)
 	}
+	if s.SummaryDays < 0 || s.SummaryDays > SummaryKeepDays {
+		return fmt.Errorf("store: summaries are kept 1 to %d days", SummaryKeepDays)
+	}
 	return db.update(func(tx *kvTx) error {
 		var p Project
 		if err := getJSON(tx, projectKey(id), &p); err != nil {
@@ -124,6 +128,7 @@ func (db *DB) SetProjectSettings(id int, s ProjectSettings) error {
 		}
 		p.Name = s.Name
 		p.RetentionMax = s.RetentionMax
+		p.SummaryDays = s.SummaryDays
 		p.AlertOnNewIssue = s.AlertOnNewIssue
 		p.AlertOnRegression = s.AlertOnRegression
 		p.AlertOnUnmute = s.AlertOnUnmute

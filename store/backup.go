@@ -28,6 +28,8 @@ import (
 //	spool/<seq>.spool         the ingest spool's segment files
 //	attachments/<pid>/<id>/…  events' attachments (store/attach)
 //	symbols/files/<ID>/….sym  uploaded Breakpad symbol files (not their index cache)
+//	artifacts/<sha1>          uploaded source maps and bundle files (not the
+//	                          decoded maps' index cache, <data>/sourcemaps)
 //
 // Consistency: Backup holds the digest lock (digestMu) from the first
 // byte to the last. Every change to the event files — a digest batch, a
@@ -296,11 +298,12 @@ func listSpool(dir string) ([]string, error) {
 	return out, nil
 }
 
-// backupFiles adds the attachments of events and the uploaded symbol
-// files (not their index cache, which is rebuilt on use). Files deleted
+// backupFiles adds the attachments of events, the uploaded symbol files
+// and the uploaded source-map artifacts (not the index caches, which are
+// rebuilt on use). Files deleted
 // meanwhile (retention) are skipped.
 func (db *DB) backupFiles(tw *tar.Writer) error {
-	for _, top := range []string{"attachments", "symbols/files"} {
+	for _, top := range []string{"attachments", "symbols/files", artifactsDir} {
 		root := filepath.Join(db.dir, filepath.FromSlash(top))
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -389,7 +392,7 @@ func writeEntry(tw *tar.Writer, name string, size int64, mtime time.Time, r io.R
 var (
 	spoolName   = regexp.MustCompile(`^[0-9a-f]{16}\.spool$`)
 	archiveName = regexp.MustCompile(`^(store\.db|tree\.db|events/[1-9][0-9]{0,9}/(log|seg-(0|[1-9][0-9]{0,9}))|spool/[0-9a-f]{16}\.spool` +
-		`|attachments/[1-9][0-9]{0,9}/[0-9a-f]{32}/(meta\.json|original\.json|[0-9]{1,3})|symbols/files/[0-9A-F]{33,40}/[^/.][^/]{0,250}\.sym)$`)
+		`|attachments/[1-9][0-9]{0,9}/[0-9a-f]{32}/(meta\.json|original\.json|[0-9]{1,3})|symbols/files/[0-9A-F]{33,40}/[^/.][^/]{0,250}\.sym|artifacts/[0-9a-f]{40})$`)
 )
 
 // ReadManifest reads the manifest at the start of an archive.
@@ -443,7 +446,7 @@ func Restore(r io.Reader, dir string) (*Manifest, error) {
 	}
 	m, err := restore(r, dir)
 	if err != nil {
-		for _, name := range []string{"store.db", "events", "spool", "attachments", "symbols"} {
+		for _, name := range []string{"store.db", "events", "spool", "attachments", "symbols", artifactsDir} {
 			os.RemoveAll(filepath.Join(dir, name))
 		}
 		return nil, err

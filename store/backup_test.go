@@ -271,8 +271,8 @@ func TestBackupHoldsDigest(t *testing.T) {
 	}
 }
 
-// Attachments and uploaded symbol files are in the archive; temporary
-// files and the symbol index cache are not.
+// Attachments, uploaded symbol files and source-map artifacts are in the
+// archive; temporary files and the index caches are not.
 func TestBackupAttachmentsAndSymbols(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
@@ -283,8 +283,10 @@ func TestBackupAttachmentsAndSymbols(t *testing.T) {
 		"attachments/1/" + id + "/0":                                   "MDMP...",
 		"attachments/1/" + id + "/original.json":                       "{}",
 		"symbols/files/5A9832E5287241C1838ED98914E9B7FF1/test_app.sym": "MODULE windows x86 5A9832E5287241C1838ED98914E9B7FF1 test_app.pdb\n",
+		"artifacts/" + strings.Repeat("0f", 20):                        `{"version":3,"sources":[],"names":[],"mappings":""}`,
 	}
-	skipped := []string{"attachments/1/.tmp-123/0", "symbols/cache/5A9832E5287241C1838ED98914E9B7FF1.idx"}
+	skipped := []string{"attachments/1/.tmp-123/0", "symbols/cache/5A9832E5287241C1838ED98914E9B7FF1.idx",
+		"sourcemaps/" + strings.Repeat("0f", 20) + ".smx", "artifacts/.tmp-1"}
 	for _, name := range append(slices.Collect(maps.Keys(files)), skipped...) {
 		path := filepath.Join(src, filepath.FromSlash(name))
 		os.MkdirAll(filepath.Dir(path), 0o700)

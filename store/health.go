@@ -31,7 +31,7 @@ import (
 
 const (
 	// healthKeep is how many days the summaries are kept.
-	healthKeep = 90
+	healthKeep = SummaryKeepDays
 	// Caps on the subjects of one project and day.
 	maxReleaseEnvs = 100
 	maxReportKeys  = 50

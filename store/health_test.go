@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -130,5 +132,87 @@ func TestReleaseHealth(t *testing.T) {
 	}
 	if hs, _ := db.ReleaseHealths(p.ID, 14, false); len(hs) == 0 {
 		t.Errorf("RollUp dropped recent release health")
+	}
+}
+
+// A project's summary_retention_days cuts its daily summaries short (the
+// transactions, release health, client reports and dropped items of the
+// days out of its window go at RollUp); another project keeps the full
+// SummaryKeepDays.
+func TestSummaryRetentionPerProject(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	today := time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return today }
+	short, _ := db.CreateProject("short")
+	long, _ := db.CreateProject("long")
+	if err := db.SetProjectSettings(short.ID, ProjectSettings{Name: "short", RetentionMax: 100, SummaryDays: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetProjectSettings(short.ID, ProjectSettings{Name: "short", RetentionMax: 100, SummaryDays: SummaryKeepDays + 1}); err == nil {
+		t.Error("summary days past SummaryKeepDays accepted")
+	}
+	days := []int{0, 6, 7, 30, 89}
+	if err := db.Digest(func(tx *Tx) error {
+		for _, pid := range []int{short.ID, long.ID} {
+			for _, d := range days {
+				at := today.AddDate(0, 0, -d)
+				if err := tx.AddSession(pid, SessionUpdate{Release: "1.0", Environment: "production", Sessions: 1, At: at}); err != nil {
+					return err
+				}
+				if err := tx.AddClientReport(pid, at, "queue_overflow", "error", 1); err != nil {
+					return err
+				}
+				if err := tx.AddDroppedItems(pid, at, "profile", 1); err != nil {
+					return err
+				}
+				if err := tx.AddTransaction(pid, &Transaction{Name: "/checkout", At: at, DurationMS: 1000}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RollUp(); err != nil {
+		t.Fatal(err)
+	}
+	// Each family, per project: the days left.
+	left := func(pid int) map[string][]string {
+		out := map[string][]string{}
+		db.view(func(tx *kvTx) error {
+			for _, f := range summaryFamilies {
+				tx.ascend(f.prefix, func(k, v string) bool {
+					day, rest, _ := strings.Cut(k[len(f.prefix):], ":")
+					if strings.HasPrefix(rest, fmt.Sprintf("%06d", pid)) {
+						out[f.prefix] = append(out[f.prefix], day)
+					}
+					return true
+				})
+			}
+			return nil
+		})
+		return out
+	}
+	wantDays := func(ds ...int) []string {
+		var out []string
+		for i := len(ds) - 1; i >= 0; i-- {
+			out = append(out, dayString(today.AddDate(0, 0, -ds[i])))
+		}
+		return out
+	}
+	for pid, want := range map[int][]string{short.ID: wantDays(0, 6), long.ID: wantDays(0, 6, 7, 30, 89)} {
+		got := left(pid)
+		for _, f := range summaryFamilies {
+			if !slices.Equal(got[f.prefix], want) {
+				t.Errorf("project %d, %s: days %v left, want %v", pid, f.prefix, got[f.prefix], want)
+			}
+		}
+	}
+	if p, _ := db.Project(short.ID); p.SummaryRetention() != 7 {
+		t.Errorf("summary retention %d, want 7", p.SummaryRetention())
+	}
+	if p, _ := db.Project(long.ID); p.SummaryRetention() != SummaryKeepDays {
+		t.Errorf("default summary retention %d, want %d", p.SummaryRetention(), SummaryKeepDays)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -263,7 +264,92 @@ func (db *DB) RollUp() (int, error) {
 		}
 	}
 	n, err := db.expireTxNames(dayString(today.AddDate(0, 0, -PerfKeepDays)))
+	changed += n
+	if err != nil {
+		return changed, err
+	}
+	n, err = db.pruneSummaries(today)
 	return changed + n, err
+}
+
+// summaryFamilies are the day-first key families of the daily summaries
+// that a project's SummaryDays cuts short; the *n families are one key per
+// project and day, the others a prefix.
+var summaryFamilies = []struct {
+	prefix string
+	single bool
+}{
+	{"txday:", false}, {"rh:", false}, {"rhn:", true}, {"crep:", false}, {"crepn:", true}, {"ditem:", false}, {"ditemn:", true},
+}
+
+// pruneSummaries deletes the daily summaries of each project that keeps
+// them for fewer than SummaryKeepDays days (the global steps of RollUp drop
+// everything older): for each day out of its window, the project's keys
+// of that day, found by their day-and-project prefix.
+func (db *DB) pruneSummaries(today time.Time) (int, error) {
+	ps, err := db.Projects()
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	for _, p := range ps {
+		keep := p.SummaryRetention()
+		if keep >= SummaryKeepDays {
+			continue
+		}
+		for d := keep; d <= SummaryKeepDays; d++ {
+			day := dayString(today.AddDate(0, 0, -d))
+			for _, f := range summaryFamilies {
+				key := fmt.Sprintf("%s%s:%06d", f.prefix, day, p.ID)
+				if !f.single {
+					key += ":"
+				}
+				for {
+					n, err := db.deletePrefix(key, f.single)
+					changed += n
+					if err != nil {
+						return changed, err
+					}
+					if n < rollUpChunk {
+						break
+					}
+				}
+			}
+		}
+	}
+	return changed, nil
+}
+
+// deletePrefix deletes up to rollUpChunk keys starting with prefix (or the
+// key itself, when exact), in one transaction.
+func (db *DB) deletePrefix(prefix string, exact bool) (int, error) {
+	n := 0
+	err := db.update(func(tx *kvTx) error {
+		if exact {
+			if _, err := tx.Delete(prefix); err == nil {
+				n = 1
+			} else if !errors.Is(err, buntdb.ErrNotFound) {
+				return err
+			}
+			return nil
+		}
+		var keys []string
+		tx.ascend(prefix, func(k, v string) bool {
+			if !strings.HasPrefix(k, prefix) {
+				return false
+			}
+			keys = append(keys, k)
+			return len(keys) < rollUpChunk
+		})
+		for _, k := range keys {
+			if _, err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(keys)
+		return nil
+	})
+	return n, err
 }
 
 // rollUpChunk applies fn to up to rollUpChunk keys with prefix whose day

@@ -36,7 +36,7 @@ const (
 	// ExamplesPerName is how many recent examples a name keeps.
 	ExamplesPerName = 3
 	// PerfKeepDays is how many days transaction summaries are kept.
-	PerfKeepDays = 90
+	PerfKeepDays = SummaryKeepDays
 	// maxTxNameLen bounds a stored name.
 	maxTxNameLen = 200
 )

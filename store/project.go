@@ -9,6 +9,18 @@ import (
 	"time"
 )
 
+// SummaryKeepDays is the longest, and the default, number of days a
+// project's daily summaries are kept.
+const SummaryKeepDays = 90
+
+// SummaryRetention is how many days p's daily summaries are kept.
+func (p *Project) SummaryRetention() int {
+	if p.SummaryDays < 1 || p.SummaryDays > SummaryKeepDays {
+		return SummaryKeepDays
+	}
+	return p.SummaryDays
+}
+
 // DefaultRetention is the number of events a project keeps by default.
 const DefaultRetention = 10000
 
@@ -23,8 +35,12 @@ type Project struct {
 	StoredEventCount   int64     `json:"stored_event_count"`
 	// IssueCount is the number of issues ever created: the digest order
 	// (friendly number) of the newest issue.
-	IssueCount        int  `json:"issue_count"`
-	RetentionMax      int  `json:"retention_max_event_count"`
+	IssueCount   int `json:"issue_count"`
+	RetentionMax int `json:"retention_max_event_count"`
+	// SummaryDays is how many days the project's daily summaries
+	// (transactions, release health, client reports, dropped items) are
+	// kept: 1 to SummaryKeepDays; 0 means SummaryKeepDays.
+	SummaryDays       int  `json:"summary_retention_days,omitempty"`
 	AlertOnNewIssue   bool `json:"alert_on_new_issue"`
 	AlertOnRegression bool `json:"alert_on_regression"`
 	AlertOnUnmute     bool `json:"alert_on_unmute"`

@@ -92,6 +92,7 @@ type apiProject struct {
 	AlertOnUnmute      bool    `json:"alert_on_unmute"`
 	Visibility         string  `json:"visibility"`
 	RetentionMax       int     `json:"retention_max_event_count"`
+	SummaryDays        int     `json:"summary_retention_days"`
 }
 
 func (a *API) project(p *store.Project) apiProject {
@@ -99,7 +100,7 @@ func (a *API) project(p *store.Project) apiProject {
 		ID: p.ID, Name: p.Name, Slug: p.Slug, DSN: DSN(a.baseURL, p),
 		DigestedEventCount: p.DigestedEventCount, StoredEventCount: p.StoredEventCount,
 		AlertOnNewIssue: p.AlertOnNewIssue, AlertOnRegression: p.AlertOnRegression, AlertOnUnmute: p.AlertOnUnmute,
-		Visibility: "team_members", RetentionMax: p.RetentionMax,
+		Visibility: "team_members", RetentionMax: p.RetentionMax, SummaryDays: p.SummaryRetention(),
 	}
 }
 

@@ -137,17 +137,17 @@ func TestAPIProjectsAndReleases(t *testing.T) {
 		t.Errorf("duplicate project = %d", code)
 	}
 	code, body = call(t, srv, tok, "PATCH", "/api/canonical/0/projects/1/",
-		`{"retention_max_event_count": 50000, "alert_on_regression": false, "quota": {"per_5_minutes": 10}, "scrubbing": {"ip": true}}`)
-	if code != 200 || body["retention_max_event_count"] != float64(50000) || body["alert_on_regression"] != false {
+		`{"retention_max_event_count": 50000, "summary_retention_days": 30, "alert_on_regression": false, "quota": {"per_5_minutes": 10}, "scrubbing": {"ip": true}}`)
+	if code != 200 || body["retention_max_event_count"] != float64(50000) || body["summary_retention_days"] != float64(30) || body["alert_on_regression"] != false {
 		t.Fatalf("patch: %d %v", code, body)
 	}
 	if q, ok := db.ProjectQuota(1); !ok || q.FiveMin != 10 {
 		t.Errorf("quota = %+v, %v", q, ok)
 	}
-	if p, _ := db.Project(1); !p.Scrub.IP || p.Name != "web" || !p.AlertOnNewIssue {
+	if p, _ := db.Project(1); !p.Scrub.IP || p.Name != "web" || !p.AlertOnNewIssue || p.SummaryRetention() != 30 {
 		t.Errorf("project after patch = %+v", p)
 	}
-	for _, bad := range []string{`{"retention_max_event_count": 0}`, `{"name": ""}`, `{"quota": {"per_hour": -1}}`, `{`} {
+	for _, bad := range []string{`{"retention_max_event_count": 0}`, `{"summary_retention_days": 0}`, `{"summary_retention_days": 91}`, `{"name": ""}`, `{"quota": {"per_hour": -1}}`, `{`} {
 		if code, _ := call(t, srv, tok, "PATCH", "/api/canonical/0/projects/1/", bad); code != 400 {
 			t.Errorf("PATCH %s = %d, want 400", bad, code)
 		}

@@ -58,6 +58,7 @@ func (a *API) handleProjectCreate(w http.ResponseWriter, r *http.Request) error 
 type projectPatch struct {
 	Name              *string              `json:"name"`
 	RetentionMax      *int                 `json:"retention_max_event_count"`
+	SummaryDays       *int                 `json:"summary_retention_days"`
 	AlertOnNewIssue   *bool                `json:"alert_on_new_issue"`
 	AlertOnRegression *bool                `json:"alert_on_regression"`
 	AlertOnUnmute     *bool                `json:"alert_on_unmute"`
@@ -79,13 +80,19 @@ func (a *API) handleProjectUpdate(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeBody(r, &in); err != nil {
 		return err
 	}
-	s := store.ProjectSettings{Name: p.Name, RetentionMax: p.RetentionMax, AlertOnNewIssue: p.AlertOnNewIssue,
+	s := store.ProjectSettings{Name: p.Name, RetentionMax: p.RetentionMax, SummaryDays: p.SummaryDays, AlertOnNewIssue: p.AlertOnNewIssue,
 		AlertOnRegression: p.AlertOnRegression, AlertOnUnmute: p.AlertOnUnmute}
 	if in.Name != nil {
 		s.Name = *in.Name
 	}
 	if in.RetentionMax != nil {
 		s.RetentionMax = *in.RetentionMax
+	}
+	if in.SummaryDays != nil {
+		s.SummaryDays = *in.SummaryDays
+		if s.SummaryDays < 1 || s.SummaryDays > store.SummaryKeepDays {
+			return errBadInput("summary_retention_days is 1 to %d", store.SummaryKeepDays)
+		}
 	}
 	if in.AlertOnNewIssue != nil {
 		s.AlertOnNewIssue = *in.AlertOnNewIssue

@@ -231,8 +231,14 @@ func (u *UI) handleProjectSave(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		ret = -1
 	}
+	days := p.SummaryDays
+	if v := strings.TrimSpace(r.PostFormValue("summary_days")); v != "" {
+		if days, err = strconv.Atoi(v); err != nil || days < 1 {
+			days = -1
+		}
+	}
 	s := store.ProjectSettings{
-		Name: r.PostFormValue("name"), RetentionMax: ret,
+		Name: r.PostFormValue("name"), RetentionMax: ret, SummaryDays: days,
 		AlertOnNewIssue: r.PostFormValue("alert_new") != "", AlertOnRegression: r.PostFormValue("alert_regression") != "",
 		AlertOnUnmute: r.PostFormValue("alert_unmute") != "",
 	}
@@ -240,7 +246,7 @@ func (u *UI) handleProjectSave(w http.ResponseWriter, r *http.Request) error {
 		if errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		return u.settingsError(w, r, p, "Not saved: a name has 1 to 100 characters and retention is 1 to "+strconv.Itoa(store.MaxRetention)+" events.")
+		return u.settingsError(w, r, p, "Not saved: a name has 1 to 100 characters, retention is 1 to "+strconv.Itoa(store.MaxRetention)+" events and summaries are kept 1 to "+strconv.Itoa(store.SummaryKeepDays)+" days.")
 	}
 	return redirect(w, r, settingsURL(p, "saved", ""))
 }

@@ -507,21 +507,24 @@ func (s *session) post(enc string, n int) error {
 	return nil
 }
 
-// waitStored waits until the project stores every event sent.
+// waitStored waits until the project has digested every event sent. It
+// counts digested events, not stored ones: on an old installation at its
+// retention cap each new event evicts an old one, and the stored count
+// stays where it is.
 func (s *session) waitStored() error {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		var p struct {
-			Stored int64 `json:"stored_event_count"`
+			Digested int64 `json:"digested_event_count"`
 		}
 		if err := s.getJSON("/api/canonical/0/projects/1/", &p); err != nil {
 			return err
 		}
-		if p.Stored >= s.sent.Load() {
+		if p.Digested >= s.sent.Load() {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d events stored", p.Stored, s.sent.Load())
+			return fmt.Errorf("only %d of %d events digested", p.Digested, s.sent.Load())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -572,11 +575,11 @@ func (s *session) uiFirst() error {
 func (s *session) crawl() error { return s.crawlFrom(nil) }
 
 // useProject1 sends to project 1 (the server's DSN line names the first
-// project by name) and counts the events it stores already as sent.
+// project by name) and counts the events it digested already as sent.
 func (s *session) useProject1() error {
 	var p struct {
-		DSN    string `json:"dsn"`
-		Stored int64  `json:"stored_event_count"`
+		DSN      string `json:"dsn"`
+		Digested int64  `json:"digested_event_count"`
 	}
 	if err := s.getJSON("/api/canonical/0/projects/1/", &p); err != nil {
 		return err
@@ -586,7 +589,7 @@ func (s *session) useProject1() error {
 		return fmt.Errorf("project 1 has no usable DSN: %q", p.DSN)
 	}
 	s.key = u.User.Username()
-	s.sent.Store(p.Stored)
+	s.sent.Store(p.Digested)
 	return nil
 }
 

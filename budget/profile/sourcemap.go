@@ -3,6 +3,7 @@ package profile
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
@@ -113,7 +114,12 @@ func (s *session) sourceMapped() error {
 		col := bytes.Index(min, []byte(fmt.Sprintf("function a%d(", i*37))) + 1
 		frames = append(frames, map[string]any{"filename": "https://app.example/app.min.js", "lineno": 1, "colno": col, "function": "a", "in_app": true})
 	}
-	ev, _ := json.Marshal(map[string]any{"event_id": "5e0f1b2a00004000800000000000b0d6", "platform": "javascript",
+	// A new event id each run: a rerun on a kept installation would
+	// otherwise send a duplicate, which is never stored.
+	var idb [16]byte
+	rand.Read(idb[:])
+	eventID := hex.EncodeToString(idb[:])
+	ev, _ := json.Marshal(map[string]any{"event_id": eventID, "platform": "javascript",
 		"exception":  map[string]any{"values": []any{map[string]any{"type": "TypeError", "value": "x is undefined", "stacktrace": map[string]any{"frames": frames}}}},
 		"debug_meta": map[string]any{"images": []any{map[string]any{"type": "sourcemap", "code_file": "https://app.example/app.min.js", "debug_id": smDebugID}}}})
 	req, _ := http.NewRequest("POST", s.base+"/api/1/store/?sentry_key="+s.key, bytes.NewReader(ev))
@@ -144,7 +150,7 @@ func (s *session) sourceMapped() error {
 			} `json:"exception"`
 		} `json:"data"`
 	}
-	if err := s.getJSON("/api/canonical/0/events/5e0f1b2a00004000800000000000b0d6/", &got); err != nil {
+	if err := s.getJSON("/api/canonical/0/events/"+eventID+"/", &got); err != nil {
 		return err
 	}
 	if v := got.Data.Exception.Values; len(v) == 0 || len(v[0].Stacktrace.Frames) == 0 || v[0].Stacktrace.Frames[0].Filename != "src/app.js" {

@@ -171,7 +171,12 @@ func (w *walker) caller(frames []Frame) *Frame {
 // moved up and stays in the captured stack.
 func (w *walker) valid(callee, c *Context, cfi bool) bool {
 	pc, sp := c.PC(), c.SP()
-	if pc < 0x1000 || sp <= callee.SP() || sp > w.stack.end()+uint64(w.stack.ptr) {
+	// The stack pointer moves up, except on ARM, where a leaf function
+	// that keeps its return address in the link register may leave it
+	// where it was (CFI says so: .cfa: sp 0 + .ra: lr); a different
+	// return address keeps the walk going forward.
+	leaf := cfi && sp == callee.SP() && pc != callee.PC() && (w.arch == ArchARM || w.arch == ArchARM64)
+	if pc < 0x1000 || sp <= callee.SP() && !leaf || sp > w.stack.end()+uint64(w.stack.ptr) {
 		return false
 	}
 	if !cfi && !w.plausible(pc) {

@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/valyala/fastjson"
 
@@ -41,6 +45,7 @@ type Store interface {
 	ArtifactBody(f *store.ArtifactFile, max int64) ([]byte, error)
 	ArtifactTail(f *store.ArtifactFile, n int64) ([]byte, error)
 	TouchArtifact(f *store.ArtifactFile) error
+	Dir() string
 }
 
 var _ Store = (*store.DB)(nil)
@@ -49,15 +54,18 @@ var _ Store = (*store.DB)(nil)
 // parser.
 const bigEvent = 256 << 10
 
-// DefaultCacheBytes bounds the decoded maps a Mapper keeps.
-const DefaultCacheBytes = 4 << 20
+// DefaultCacheBytes bounds the decoded maps' index files on disk.
+const DefaultCacheBytes = 256 << 20
+
+// maxOpen bounds the index files a process keeps mapped.
+const maxOpen = 16
 
 // Mapper applies uploaded source maps to events. It is safe for concurrent
 // use; one event is mapped at a time.
 type Mapper struct {
 	db         Store
-	cacheBytes int
-	mu         sync.Mutex // guards the fields below and the cache; serialises Apply
+	cacheBytes int64
+	mu         sync.Mutex // serialises Apply (the parser and arena below)
 	p          fastjson.Parser
 	a          fastjson.Arena
 }
@@ -66,49 +74,56 @@ type Mapper struct {
 // first event that needs a map.
 func NewMapper(db Store) *Mapper { return &Mapper{db: db, cacheBytes: DefaultCacheBytes} }
 
-// cache holds decoded maps by the SHA1 of their file, least recently used
-// first out, within a byte bound. It is the lazily built part.
-type cache struct {
-	entries map[string]*cacheEntry
-	order   []string // least recently used first
-	bytes   int
+// cacheDir is where the decoded maps' index files live, by the SHA1 of
+// the map file: <data>/sourcemaps/<sha1>.smx. It is a cache: backups
+// leave it out, and any file of it may go.
+func (mp *Mapper) cacheDir() string { return filepath.Join(mp.db.Dir(), "sourcemaps") }
+
+// opened holds the index files mapped by this process, and the maps that
+// would not decode, by the SHA1 of the map file; at most maxOpen of them.
+// It is the lazily built part: nothing of a map is on the heap.
+type opened struct {
+	mu      sync.Mutex
+	entries map[string]*openEntry
+	tick    uint64
 }
 
-type cacheEntry struct {
-	m    *Map
+type openEntry struct {
+	ix   *Index
 	err  error
-	size int
+	used uint64
 }
 
-var mapCache = budget.Lazy("sourcemap", func() *cache { return &cache{entries: map[string]*cacheEntry{}} })
+var openIndexes = budget.Lazy("sourcemap", func() *opened { return &opened{entries: map[string]*openEntry{}} })
 
-func (c *cache) get(sum string) *cacheEntry {
-	e := c.entries[sum]
+func (o *opened) get(sum string) *openEntry {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e := o.entries[sum]
 	if e != nil {
-		for i, s := range c.order {
-			if s == sum {
-				copy(c.order[i:], c.order[i+1:])
-				c.order[len(c.order)-1] = sum
-				break
-			}
-		}
+		o.tick++
+		e.used = o.tick
 	}
 	return e
 }
 
-func (c *cache) put(sum string, e *cacheEntry, limit int) {
-	if e.size > limit {
-		return
+func (o *opened) put(sum string, e *openEntry) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for len(o.entries) >= maxOpen {
+		var oldest string
+		for k, x := range o.entries {
+			if oldest == "" || x.used < o.entries[oldest].used {
+				oldest = k
+			}
+		}
+		// A lookup in progress keeps its Index alive; the mapping goes
+		// when the last reference does.
+		delete(o.entries, oldest)
 	}
-	for c.bytes+e.size > limit && len(c.order) > 0 {
-		old := c.order[0]
-		c.order = c.order[1:]
-		c.bytes -= c.entries[old].size
-		delete(c.entries, old)
-	}
-	c.entries[sum] = e
-	c.order = append(c.order, sum)
-	c.bytes += e.size
+	o.tick++
+	e.used = o.tick
+	o.entries[sum] = e
 }
 
 // frameRef is a frame of a stack trace being mapped.
@@ -448,12 +463,34 @@ func sourceMappingURL(b []byte) string {
 	return ref
 }
 
-// load returns the decoded map of f, from the cache or decoded now.
-func (mp *Mapper) load(f *store.ArtifactFile) (*Map, error) {
-	c := mapCache()
-	if e := c.get(f.SHA1); e != nil {
-		return e.m, e.err
+// load returns the index of f's decoded map: mapped already, read from
+// the cache directory, or decoded now and written there.
+func (mp *Mapper) load(f *store.ArtifactFile) (*Index, error) {
+	o := openIndexes()
+	if e := o.get(f.SHA1); e != nil {
+		return e.ix, e.err
 	}
+	path := filepath.Join(mp.cacheDir(), f.SHA1+".smx")
+	if !validSum(f.SHA1) {
+		path = ""
+	}
+	e := &openEntry{}
+	if path != "" {
+		if ix, err := OpenIndex(path); err == nil {
+			now := time.Now()
+			os.Chtimes(path, now, now) // the cache's LRU order
+			e.ix = ix
+			o.put(f.SHA1, e)
+			return ix, nil
+		}
+	}
+	e.ix, e.err = mp.decode(f, path)
+	o.put(f.SHA1, e)
+	return e.ix, e.err
+}
+
+// decode reads and decodes f and writes its index to path.
+func (mp *Mapper) decode(f *store.ArtifactFile, path string) (*Index, error) {
 	b, err := mp.db.ArtifactBody(f, MaxMapSize)
 	if err != nil {
 		if errors.Is(err, store.ErrChunkTooLarge) {
@@ -462,12 +499,67 @@ func (mp *Mapper) load(f *store.ArtifactFile) (*Map, error) {
 		return nil, err
 	}
 	m, err := Parse(b)
-	e := &cacheEntry{m: m, err: err, size: 256}
-	if m != nil {
-		e.size = m.Size()
+	if err != nil {
+		return nil, err
 	}
-	c.put(f.SHA1, e, mp.cacheBytes)
-	return m, err
+	b = nil
+	if path == "" {
+		path = filepath.Join(mp.cacheDir(), fmt.Sprintf(".tmp-%p.smx", m))
+		defer os.Remove(path)
+	}
+	if err := WriteIndex(m, path); err != nil {
+		return nil, fmt.Errorf("writing its index: %w", err)
+	}
+	go trimCache(mp.cacheDir(), mp.cacheBytes)
+	return OpenIndex(path)
+}
+
+func validSum(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+var trimMu sync.Mutex
+
+// trimCache deletes the least recently used index files while the
+// directory holds more than limit bytes of them.
+func trimCache(dir string, limit int64) {
+	trimMu.Lock()
+	defer trimMu.Unlock()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type file struct {
+		name string
+		size int64
+		mod  time.Time
+	}
+	var fs []file
+	var total int64
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || !strings.HasSuffix(e.Name(), ".smx") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		fs = append(fs, file{e.Name(), fi.Size(), fi.ModTime()})
+		total += fi.Size()
+	}
+	sort.Slice(fs, func(i, j int) bool { return fs[i].mod.Before(fs[j].mod) })
+	for _, x := range fs {
+		if total <= limit {
+			break
+		}
+		os.Remove(filepath.Join(dir, x.name))
+		total -= x.size
+	}
 }
 
 func str(v *fastjson.Value) string {

@@ -33,7 +33,19 @@ type Config struct {
 	// subject is "all" or a project id.
 	Seed func(project int, install bool, now time.Time) (hour int64, days []int64)
 	Now  func() time.Time
+	// Items are the limits of each project's items by data category
+	// (CatTransaction, CatSession, CatMonitor), counted apart from events
+	// and from each other; a category not in it has no limit.
+	Items map[string]Limits
 }
+
+// The item categories counted apart from events, named as Sentry's data
+// categories (X-Sentry-Rate-Limits).
+const (
+	CatTransaction = "transaction"
+	CatSession     = "session"
+	CatMonitor     = "monitor" // cron check-ins
+)
 
 // Quota is the counter and the admission check. Safe for concurrent use.
 type Quota struct {
@@ -47,6 +59,12 @@ type Quota struct {
 	// requests cannot all pass a limit between Admit and Count.
 	pending        map[int]int64
 	installPending int64
+	items          map[itemKey]*window
+}
+
+type itemKey struct {
+	project int
+	cat     string
 }
 
 // New returns a Quota.
@@ -54,7 +72,7 @@ func New(cfg Config) *Quota {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Quota{cfg: cfg, project: map[int]*window{}, pending: map[int]int64{}}
+	return &Quota{cfg: cfg, project: map[int]*window{}, pending: map[int]int64{}, items: map[itemKey]*window{}}
 }
 
 // window counts events per minute for the last hour and per day for the
@@ -214,6 +232,31 @@ func (q *Quota) Admit(project int) error {
 	}
 	q.pending[project]++
 	q.installPending++
+	return nil
+}
+
+// TakeItem counts one item of category cat for project, or refuses it
+// with a *budget.AdmitError (Reason ErrProjectQuota) when the project has
+// reached the category's limit. Items are counted from this process's
+// start (events are seeded from the store's counters).
+func (q *Quota) TakeItem(project int, cat string) error {
+	l, ok := q.cfg.Items[cat]
+	if !ok || l == (Limits{}) {
+		return nil
+	}
+	now := q.cfg.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := itemKey{project, cat}
+	w := q.items[k]
+	if w == nil {
+		w = &window{}
+		q.items[k] = w
+	}
+	if over, until, _ := w.over(l, 0, now); over {
+		return &budget.AdmitError{Reason: ErrProjectQuota, RetryAfter: max(time.Second, until.Sub(now))}
+	}
+	w.add(now)
 	return nil
 }
 

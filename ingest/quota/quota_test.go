@@ -105,3 +105,47 @@ func TestAdmitters(t *testing.T) {
 		t.Error("empty Admitters refused")
 	}
 }
+
+// Item categories are counted apart: from events, from each other and per
+// project; a category without limits is not counted at all.
+func TestItemCategories(t *testing.T) {
+	c := &clock{time.Date(2026, 6, 1, 12, 0, 30, 0, time.UTC)}
+	q := New(Config{Project: Limits{FiveMin: 1}, Now: c.now, Items: map[string]Limits{
+		CatTransaction: {FiveMin: 2}, CatSession: {Hour: 1},
+	}})
+	if err := q.Admit(1); err != nil {
+		t.Fatal(err)
+	}
+	q.Count(1) // the project's one event
+	for i := range 2 {
+		if err := q.TakeItem(1, CatTransaction); err != nil {
+			t.Fatalf("transaction %d refused: %v", i, err)
+		}
+	}
+	err := q.TakeItem(1, CatTransaction)
+	ae, ok := errors.AsType[*budget.AdmitError](err)
+	if !ok || !errors.Is(err, ErrProjectQuota) || ae.RetryAfter != 270*time.Second {
+		t.Fatalf("3rd transaction: %v, want a project_quota refusal for 4m30s", err)
+	}
+	if err := q.TakeItem(2, CatTransaction); err != nil {
+		t.Errorf("another project's transaction refused: %v", err)
+	}
+	if err := q.TakeItem(1, CatSession); err != nil {
+		t.Errorf("the first session refused: %v", err)
+	}
+	if err := q.TakeItem(1, CatSession); err == nil {
+		t.Error("a second session in the hour taken")
+	}
+	for range 100 {
+		if err := q.TakeItem(1, CatMonitor); err != nil {
+			t.Fatalf("a check-in refused without a limit: %v", err)
+		}
+	}
+	if err := q.Admit(1); err == nil {
+		t.Error("the event quota forgot its event")
+	}
+	c.t = c.t.Add(5 * time.Minute)
+	if err := q.TakeItem(1, CatTransaction); err != nil {
+		t.Errorf("a transaction refused after the window: %v", err)
+	}
+}
