@@ -168,7 +168,6 @@ func startUpload(t *testing.T, srv *httptest.Server) *rawConn {
 
 // A body that stops arriving is cut off with 408 after the grace period.
 func TestSlowBodyTimesOut(t *testing.T) {
-	t.Parallel()
 	setVar(t, &bodyGrace, 200*time.Millisecond)
 	srv, _ := newLimitedServer(t, 0)
 	c := startUpload(t, srv)
@@ -187,7 +186,6 @@ func TestSlowBodyTimesOut(t *testing.T) {
 // One address may hold maxSlowPerSource slow uploads; one more is cut off,
 // and fast uploads from the same address still get through.
 func TestSlowUploadsPerSource(t *testing.T) {
-	t.Parallel()
 	setVar(t, &slowUpload, 10*time.Millisecond)
 	setVar(t, &maxSlowPerSource, 2)
 	srv, _ := newLimitedServer(t, 0)
