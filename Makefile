@@ -44,6 +44,8 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzParseCrontab$$' -fuzztime=$(FUZZTIME) ./digest/cron
 	go test -run='^$$' -fuzz='^FuzzTypedItems$$' -fuzztime=$(FUZZTIME) ./digest
 	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./store/sketch
+	go test -run='^$$' -fuzz='^FuzzParseJWKS$$' -fuzztime=$(FUZZTIME) ./ui
+	go test -run='^$$' -fuzz='^FuzzVerifyIDToken$$' -fuzztime=$(FUZZTIME) ./ui
 
 # Static binaries for the Raspberry Pi family and x86-64: GOARM=6 runs on a
 # Pi Zero/1 (the default GOARM=7 dies there with SIGILL), GOARM=7 on 32-bit

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/tinysink/tinysink/ingest"
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/ui"
 )
 
 // config is every setting; each is a flag whose default comes from an
@@ -46,6 +49,14 @@ type config struct {
 	MetricsAddr  string
 	MaxConns     string
 	Attach       struct{ EventSize, ProjectSize, MaxAge string }
+	Login        struct {
+		Password                        bool
+		ProxyHeader, TrustedProxies     string
+		ProxyAutoCreate                 bool
+		Issuer, ClientID, Secret, Claim string
+		Scopes                          string
+		OIDCAutoCreate                  bool
+	}
 }
 
 // quotaSetting is one subject's quota settings, as given; config.quotas
@@ -120,6 +131,16 @@ func newSettings() (*config, []setting) {
 		{"max-attachments-per-event", "TINYSINK_MAX_ATTACHMENTS_PER_EVENT", "100MiB", "bytes of attachments (minidumps included) one event may keep; a larger attachment is dropped, a larger minidump refused (413)", text(&c.Attach.EventSize)},
 		{"max-attachments-per-project", "TINYSINK_MAX_ATTACHMENTS_PER_PROJECT", "1GiB", "bytes of attachments one project may keep; over it new attachments are dropped until retention frees room", text(&c.Attach.ProjectSize)},
 		{"attachment-max-age", "TINYSINK_ATTACHMENT_MAX_AGE", "90d", "delete attachments older than this, e.g. 30d (0 = keep them as long as their event)", text(&c.Attach.MaxAge)},
+		{"password-login", "TINYSINK_PASSWORD_LOGIN", "true", "offer login with a user name and password (false: only the proxy header or OpenID Connect)", on(&c.Login.Password)},
+		{"auth-proxy-header", "TINYSINK_AUTH_PROXY_HEADER", "", "request header in which a trusted reverse proxy names the logged-in user, e.g. Remote-User (empty = off)", text(&c.Login.ProxyHeader)},
+		{"trusted-proxies", "TINYSINK_TRUSTED_PROXIES", "", "comma list of IPs or CIDRs whose connections may set -auth-proxy-header; the header is ignored from anywhere else", text(&c.Login.TrustedProxies)},
+		{"auth-proxy-autocreate", "TINYSINK_AUTH_PROXY_AUTOCREATE", "false", "create a (non-admin) user the proxy names on its first visit", on(&c.Login.ProxyAutoCreate)},
+		{"oidc-issuer", "TINYSINK_OIDC_ISSUER", "", "OpenID Connect provider's issuer URL, for a \"Log in with\" button (empty = off); register <base-url>/accounts/oidc/callback/ there", text(&c.Login.Issuer)},
+		{"oidc-client-id", "TINYSINK_OIDC_CLIENT_ID", "", "OpenID Connect client ID", text(&c.Login.ClientID)},
+		{"oidc-client-secret", "TINYSINK_OIDC_CLIENT_SECRET", "", "OpenID Connect client secret (empty for a public client; better set through the environment)", text(&c.Login.Secret)},
+		{"oidc-username-claim", "TINYSINK_OIDC_USERNAME_CLAIM", "preferred_username", "ID token claim that is the local user name, e.g. email (then email_verified must not be false)", text(&c.Login.Claim)},
+		{"oidc-scopes", "TINYSINK_OIDC_SCOPES", "openid profile email", "scopes requested from the OpenID Connect provider", text(&c.Login.Scopes)},
+		{"oidc-autocreate", "TINYSINK_OIDC_AUTOCREATE", "false", "create a (non-admin) user on a first OpenID Connect login", on(&c.Login.OIDCAutoCreate)},
 		{"log-format", "TINYSINK_LOG_FORMAT", "text", "log format: text or json", text(&c.LogFormat)},
 		{"log-level", "TINYSINK_LOG_LEVEL", "info", "log level: debug, info, warn or error", text(&c.LogLevel)},
 	}
@@ -343,4 +364,42 @@ func (c *config) sizes() (limit, ev, evc, env, envc int64, err error) {
 	env = parse("max-envelope-size", c.MaxEnv)
 	envc = parse("max-envelope-compressed-size", c.MaxEnvComp)
 	return
+}
+
+// login parses the login settings for ui.Config: whether the password
+// form is off, the proxy header login and the OpenID Connect provider
+// (each nil when not configured).
+func (c *config) login() (noPassword bool, proxy *ui.ProxyAuth, oidc *ui.OIDC, err error) {
+	l := &c.Login
+	if h := strings.TrimSpace(l.ProxyHeader); h != "" {
+		proxy = &ui.ProxyAuth{Header: h, AutoCreate: l.ProxyAutoCreate}
+		for _, s := range splitList(l.TrustedProxies) {
+			p, perr := netip.ParsePrefix(s)
+			if perr != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return false, nil, nil, fmt.Errorf("-trusted-proxies: %q is not an IP or CIDR", s)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			proxy.Trusted = append(proxy.Trusted, p.Masked())
+		}
+		if len(proxy.Trusted) == 0 {
+			return false, nil, nil, fmt.Errorf("-auth-proxy-header needs -trusted-proxies: the addresses of the proxies allowed to set it")
+		}
+	}
+	if iss := strings.TrimSpace(l.Issuer); iss != "" {
+		u, perr := url.Parse(iss)
+		if perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return false, nil, nil, fmt.Errorf("-oidc-issuer: %q is not an http(s) URL", iss)
+		}
+		if l.ClientID == "" {
+			return false, nil, nil, fmt.Errorf("-oidc-issuer needs -oidc-client-id")
+		}
+		oidc = &ui.OIDC{Issuer: iss, ClientID: l.ClientID, ClientSecret: l.Secret, UsernameClaim: l.Claim, Scopes: l.Scopes, AutoCreate: l.OIDCAutoCreate}
+	}
+	if !l.Password && proxy == nil && oidc == nil {
+		return false, nil, nil, fmt.Errorf("-password-login=false needs -auth-proxy-header or -oidc-issuer: there would be no way to log in")
+	}
+	return !l.Password, proxy, oidc, nil
 }

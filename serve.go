@@ -144,6 +144,10 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	noPassword, proxyAuth, oidc, err := c.login()
+	if err != nil {
+		return nil, err
+	}
 	maxDisk, err := budget.ParseSize(c.MaxDisk)
 	if err != nil {
 		return nil, fmt.Errorf("-max-disk: %w", err)
@@ -234,10 +238,17 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	ui.New(ui.Config{
 		DB: s.db, Attachments: native.Attachments, Symbols: native.Symbols, BaseURL: s.base, Log: log.With("component", "ui"), TrustProxy: c.TrustProxy,
 		SendTest: s.alerts.SendTest, QuotaDefaults: new(store.QuotaLimits(projQuota)),
-		Status:     func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
-		Problems:   func() []string { return s.ops.Ready().Reasons },
-		SourceMaps: maps,
+		Status:          func() any { return struct{ Spool, Digest any }{s.sp.Stats(), s.worker.Stats()} },
+		Problems:        func() []string { return s.ops.Ready().Reasons },
+		SourceMaps:      maps,
+		NoPasswordLogin: noPassword, ProxyAuth: proxyAuth, OIDC: oidc,
 	}).Register(mux)
+	if oidc != nil {
+		log.Info("OpenID Connect login on: register this redirect URI at the provider", "issuer", oidc.Issuer, "redirect_uri", s.base+"/accounts/oidc/callback/")
+		if strings.HasPrefix(oidc.Issuer, "http://") {
+			log.Warn("the OpenID Connect issuer is plain http: the client secret and tokens cross the network unencrypted", "issuer", oidc.Issuer)
+		}
+	}
 	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion()})
 	s.ops.Register(mux, api.Protect(store.ScopeRead))
 	if c.MetricsAddr != "" {

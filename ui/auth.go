@@ -31,7 +31,15 @@ func currentUser(r *http.Request) *store.User {
 // one, a GET is redirected to the login page and anything else is refused.
 func (u *UI) requireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		usr := u.sessionUser(r)
+		usr, err := u.requestUser(r)
+		if err != nil {
+			var le *loginError
+			if errors.As(err, &le) {
+				err = errForbidden(le.msg)
+			}
+			u.writeError(w, r, err)
+			return
+		}
 		if usr == nil {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				http.Redirect(w, r, "/accounts/login/?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -75,17 +83,24 @@ func (u *UI) setSessionCookie(w http.ResponseWriter, tok string, maxAge int) {
 
 type loginPage struct {
 	layout
-	Name  string
-	Next  string
-	Error string
+	Name    string
+	Next    string
+	Error   string
+	Methods loginMethods
 }
 
 // handleLoginForm serves GET /accounts/login/.
 func (u *UI) handleLoginForm(w http.ResponseWriter, r *http.Request) error {
-	if u.sessionUser(r) != nil {
+	if usr, err := u.requestUser(r); usr != nil {
 		return redirect(w, r, localPath(r.URL.Query().Get("next")))
+	} else if err != nil {
+		var le *loginError
+		if !errors.As(err, &le) {
+			return err
+		}
+		return u.loginFailed(w, r, http.StatusForbidden, le.msg)
 	}
-	return u.render(w, "login", &loginPage{layout: u.layout(r, "Log in"), Next: r.URL.Query().Get("next")})
+	return u.render(w, "login", &loginPage{layout: u.layout(r, "Log in"), Next: r.URL.Query().Get("next"), Methods: u.loginMethods()})
 }
 
 // handleLogin serves POST /accounts/login/.
@@ -93,7 +108,11 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	password := r.PostFormValue("password")
 	next := r.PostFormValue("next")
-	page := &loginPage{layout: u.layout(r, "Log in"), Name: name, Next: next}
+	page := &loginPage{layout: u.layout(r, "Log in"), Name: name, Next: next, Methods: u.loginMethods()}
+	if !u.password {
+		page.Error = "Password login is switched off here."
+		return u.renderStatus(w, http.StatusForbidden, "login", page)
+	}
 	ip := u.clientIP(r)
 	if wait := u.limits.wait(ip, name, u.now()); wait > 0 {
 		page.Error = "Too many login attempts. Wait a few minutes and try again."

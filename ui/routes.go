@@ -20,6 +20,8 @@ func (u *UI) Register(mux *http.ServeMux) {
 	open("GET /accounts/login/{$}", u.handleLoginForm)
 	open("POST /accounts/login/{$}", u.handleLogin)
 	open("POST /accounts/logout/{$}", u.handleLogout)
+	open("GET /accounts/oidc/login/{$}", u.handleOIDCLogin)
+	open("GET /accounts/oidc/callback/{$}", u.handleOIDCCallback)
 	auth("GET /accounts/{$}", u.handleAccount)
 	auth("POST /accounts/alerts/{$}", u.handleAccountAlerts)
 	auth("GET /accounts/password/{$}", u.handlePasswordForm)

@@ -36,6 +36,14 @@ type Config struct {
 	// TrustProxy takes the client address for login rate limits from the
 	// last X-Forwarded-For entry instead of the connection.
 	TrustProxy bool
+	// NoPasswordLogin switches the login form off; users then log in
+	// through ProxyAuth or OIDC.
+	NoPasswordLogin bool
+	// ProxyAuth, when set, logs in the user a trusted reverse proxy names
+	// in a header.
+	ProxyAuth *ProxyAuth
+	// OIDC, when set, offers login with an OpenID Connect provider.
+	OIDC *OIDC
 	// Now returns the current time; tests replace it. Default time.Now.
 	Now func() time.Time
 	// SendTest sends an alert backend's test message through the alert
@@ -67,6 +75,9 @@ type UI struct {
 	ttl        time.Duration
 	secure     bool
 	trustProxy bool
+	password   bool       // the login form is on
+	proxy      *ProxyAuth // nil: no proxy header login
+	oidc       *oidcClient
 	now        func() time.Time
 	limits     *loginLimiter
 	cop        *http.CrossOriginProtection
@@ -87,7 +98,11 @@ func New(cfg Config) *UI {
 		cop:      http.NewCrossOriginProtection(),
 		sendTest: cfg.SendTest, quotaDef: cfg.QuotaDefaults, status: cfg.Status, problems: cfg.Problems,
 		attach: cfg.Attachments, symbols: cfg.Symbols,
-		maps: cfg.SourceMaps,
+		maps:     cfg.SourceMaps,
+		password: !cfg.NoPasswordLogin, proxy: cfg.ProxyAuth,
+	}
+	if cfg.OIDC != nil {
+		u.oidc = newOIDCClient(*cfg.OIDC)
 	}
 	if u.maps == nil {
 		u.maps = sourcemap.NewMapper(cfg.DB)
