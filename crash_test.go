@@ -23,7 +23,10 @@ func TestCrashSafety(t *testing.T) {
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() { load(p, 8, stop, ackedCh); close(done) }()
-		time.Sleep(time.Duration(300+200*round) * time.Millisecond)
+		// The kill lands mid-load, after 150, 300, then 450 more acks (not
+		// after a fixed time: on a busy machine that may be before any).
+		want := len(ackedCh) + 150*(round+1)
+		waitFor(t, 60*time.Second, "acknowledgements before the kill", func() bool { return len(ackedCh) >= want })
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		p.cmd.Wait()
 		close(stop)
@@ -140,7 +143,8 @@ func TestCrashDuringRetentionAndBackup(t *testing.T) {
 				defer resp.Body.Close()
 			}
 		}
-		time.Sleep(time.Duration(400+150*round) * time.Millisecond)
+		// Mid-load: after 100, 200, then 300 acks in this round.
+		waitFor(t, 60*time.Second, "acknowledgements before the kill", func() bool { return len(sink) >= 100*(round+1) })
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		p.cmd.Wait()
 		close(stop)
