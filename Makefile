@@ -46,6 +46,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./store/sketch
 	go test -run='^$$' -fuzz='^FuzzParseJWKS$$' -fuzztime=$(FUZZTIME) ./ui
 	go test -run='^$$' -fuzz='^FuzzVerifyIDToken$$' -fuzztime=$(FUZZTIME) ./ui
+	go test -run='^$$' -fuzz='^FuzzMCPRequest$$' -fuzztime=$(FUZZTIME) ./ui
 
 # Static binaries for the Raspberry Pi family and x86-64: GOARM=6 runs on a
 # Pi Zero/1 (the default GOARM=7 dies there with SIGILL), GOARM=7 on 32-bit

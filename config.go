@@ -168,7 +168,7 @@ func parseFlags(name string, args []string, stderr io.Writer, extra ...func(*fla
 		fs.Var(s.value, s.flag, fmt.Sprintf("%s (env %s)", s.help, s.env))
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [flags]\n  tinysink backup FILE [-url URL] [-token TOKEN] [flags]\n  tinysink restore FILE [flags]\n  tinysink health [-url URL] [-live] [flags]\n\nFlags (before or after the arguments; each defaults to its environment variable):\n")
+		fmt.Fprintf(stderr, "Usage:\n  tinysink [serve] [flags]\n  tinysink project create NAME [flags]\n  tinysink project list [flags]\n  tinysink token create [flags]\n  tinysink backup FILE [-url URL] [-token TOKEN] [flags]\n  tinysink restore FILE [flags]\n  tinysink health [-url URL] [-live] [flags]\n  tinysink mcp [-url URL] -token TOKEN [flags]   (MCP server over stdio, for coding agents)\n\nFlags (before or after the arguments; each defaults to its environment variable):\n")
 		printDefaults(fs)
 		fmt.Fprintf(stderr, "\nFirst start: TINYSINK_ADMIN_USER (default admin) and TINYSINK_ADMIN_PASSWORD (default: generated and printed once).\n")
 	}

@@ -47,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdToken(args, stdout, stderr)
 	case "backup":
 		err = cmdBackup(args, stdout, stderr)
+	case "mcp":
+		err = cmdMCP(args, os.Stdin, stdout, stderr)
 	case "restore":
 		err = cmdRestore(args, stdout, stderr)
 	case "budget":

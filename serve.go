@@ -225,6 +225,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	api.ReleaseEpoch = digest.ReleaseEpoch
 	api.SendTest, api.Poke = s.alerts.SendTest, s.alerts.Poke
 	api.Budget = http.HandlerFunc(s.handleBudget)
+	api.Version = buildVersion()
 	api.Backup = store.BackupHandler(s.db, log.With("component", "backup"))
 	maps := sourcemap.NewMapper(s.db)
 	api.SetSourceMaps(maps)

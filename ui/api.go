@@ -33,6 +33,8 @@ type API struct {
 	// Budget serves GET /debug/budget and Backup POST store.BackupPath
 	// (main's); nil answers 404.
 	Budget, Backup http.Handler
+	// Version is tinysink's, for the MCP server's serverInfo.
+	Version string
 
 	native *Native // attachments, symbols, reprocessing; nil: not served
 	// maps applies uploaded source maps to events shown (SetSourceMaps).

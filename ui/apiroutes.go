@@ -38,6 +38,8 @@ const (
 	apiPrefix     = "/api/canonical/0"
 	cliPrefix     = "/api/0" // Sentry's web API, as sentry-cli calls it
 	alertsAPIPath = apiPrefix + "/projects/{id}/alerts/"
+	// MCPPath is the MCP server's endpoint (mcp.go).
+	MCPPath = "/mcp"
 )
 
 // routes is the route table: every route of the API, in the order the
@@ -84,6 +86,10 @@ func (a *API) routes() []apiRoute {
 
 		{"POST", store.BackupPath, admin, true, "stream a backup of the data directory (application/zstd)", a.operator(func() http.Handler { return a.Backup })},
 		{"GET", "/debug/budget", r, true, "memory, limit, spool backlog and loaded parts [?gc=1]", a.operator(func() http.Handler { return a.Budget })},
+
+		{"POST", MCPPath, r, false, "MCP server (Model Context Protocol, streamable HTTP): one JSON-RPC 2.0 message per request; write tools need a write token", a.handleMCP},
+		{"GET", MCPPath, r, false, "MCP: the server opens no stream of its own (405)", a.handleMCPStream},
+		{"DELETE", MCPPath, r, false, "MCP: the server keeps no sessions (405)", a.handleMCPStream},
 
 		{"GET", cliPrefix + "/{$}", r, false, "sentry-cli: check the token", a.handleCLIAuth},
 		{"POST", cliPrefix + "/organizations/{org}/releases/{$}", w, false, "sentry-cli releases new", a.handleCLIReleaseNew},
