@@ -8,7 +8,7 @@ BUILD_TAGS := nethttpomithttp2
 GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 
-.PHONY: build run test jssdk fuzz lint check bench cross cross-smoke deb budget budget-old bench-floor clean
+.PHONY: build run test jssdk fuzz lint check bench cross cross-smoke deb image image-test budget budget-old bench-floor clean
 
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o tinysink .
@@ -75,6 +75,21 @@ cross-smoke: cross
 # made from `tinysink -h` (see .ci/deb/).
 deb: cross
 	bash .ci/deb/build $(VERSION)
+
+# OCI image archives in bin/image/, without a container daemon: one per
+# platform of `make cross` (tinysink-linux-ARCH.oci.tar, for docker/podman
+# load) and one multi-arch layout (tinysink.oci.tar, for skopeo copy --all).
+# Timestamps are the last commit's, so the same binaries give the same bytes.
+IMAGE_DIR ?= bin/image
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image: cross
+	go run ./budget/image -bin bin -out $(IMAGE_DIR) -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH)
+
+# Inspect every archive (digests, config, platform, contents, size) and
+# start the amd64 image's root filesystem under unshare as uid 65532: it
+# answers /health, takes an event and serves it back.
+image-test: image
+	TINYSINK_IMAGE_DIR=$(abspath $(IMAGE_DIR)) go test -count=1 -run '^TestImage' ./budget/image
 
 # The RAM profile; CI gates on it with BUDGET_FLAGS="-max-rss 24MiB -max-rss-anon 10MiB" (see .ci/run).
 budget: build

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -93,4 +96,36 @@ func TestREADMESettings(t *testing.T) {
 		return
 	}
 	t.Errorf("README.md's settings table is out of date (go test . -run TestREADMESettings -update)")
+}
+
+// `tinysink health` (the container image's health check) exits 0 when the
+// server is ready and 1 with the server's reasons when it is not.
+func TestHealthCommand(t *testing.T) {
+	ts := startServer(t)
+	for _, args := range [][]string{{"health", "-url", ts.base}, {"health", "-live", "-url", ts.base}, {"health", "-addr", strings.TrimPrefix(ts.base, "http://")}} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 0 || strings.TrimSpace(out.String()) != "OK" {
+			t.Errorf("%q: exit %d, %q %q", args, code, out.String(), errOut.String())
+		}
+	}
+
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"status":"unavailable","reasons":["disk nearly full"]}`)
+	}))
+	defer notReady.Close()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"health", "-url", notReady.URL}, &out, &errOut); code != 1 || !strings.Contains(out.String(), "disk nearly full") || !strings.Contains(errOut.String(), "503") {
+		t.Errorf("not ready: exit %d, %q %q", code, out.String(), errOut.String())
+	}
+	notReady.Close()
+	if code := run([]string{"health", "-url", notReady.URL}, io.Discard, io.Discard); code != 1 {
+		t.Errorf("no server: exit %d, want 1", code)
+	}
+
+	for addr, want := range map[string]string{":8000": "http://127.0.0.1:8000", "0.0.0.0:9000": "http://127.0.0.1:9000", "[::]:80": "http://[::1]:80", "10.0.0.2:8000": "http://10.0.0.2:8000"} {
+		if got := localURL(addr); got != want {
+			t.Errorf("localURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
 }

@@ -23,7 +23,10 @@ func TestCrashSafety(t *testing.T) {
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() { load(p, 8, stop, ackedCh); close(done) }()
-		time.Sleep(time.Duration(300+200*round) * time.Millisecond)
+		// The kill lands mid-load, after 150, 300, then 450 more acks (not
+		// after a fixed time: on a busy machine that may be before any).
+		want := len(ackedCh) + 150*(round+1)
+		waitFor(t, 60*time.Second, "acknowledgements before the kill", func() bool { return len(ackedCh) >= want })
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		p.cmd.Wait()
 		close(stop)
@@ -49,7 +52,19 @@ func TestCrashSafety(t *testing.T) {
 		get("/api/canonical/0/projects/1/", &proj)
 		return proj.Stored >= len(acked)
 	})
-	time.Sleep(200 * time.Millisecond)
+	// Events sent but never acknowledged may still wait in the spool: the
+	// walk below starts once the digest has found it empty.
+	waitFor(t, 60*time.Second, "the digest to go idle", func() bool {
+		req, _ := http.NewRequest("GET", p.base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "\ntinysink_digest_idle 1\n") && strings.Contains(string(b), "\ntinysink_spool_oldest_age_seconds 0\n")
+	})
 	for id := range acked {
 		if code := get("/api/canonical/0/events/"+id+"/", nil); code != 200 {
 			t.Errorf("acknowledged event %s: %d", id, code)
@@ -128,7 +143,8 @@ func TestCrashDuringRetentionAndBackup(t *testing.T) {
 				defer resp.Body.Close()
 			}
 		}
-		time.Sleep(time.Duration(400+150*round) * time.Millisecond)
+		// Mid-load: after 100, 200, then 300 acks in this round.
+		waitFor(t, 60*time.Second, "acknowledgements before the kill", func() bool { return len(sink) >= 100*(round+1) })
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		p.cmd.Wait()
 		close(stop)

@@ -14,6 +14,7 @@
 //	tinysink export DIR|-             write projects, releases, events and issues as a portable export
 //	tinysink import DIR|-             read an export into -data (or, with -forward DSN, into any Sentry)
 //	tinysink budget [-max-rss SIZE]   print the RAM profile, stage by stage
+//	tinysink health [-live]           exit 0 when the local server is ready
 //
 // Every flag takes its default from an environment variable; `tinysink -h`
 // lists both.
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBudget(args, stdout, stderr)
 	case "idle":
 		cmdIdle()
+	case "health":
+		err = cmdHealth(args, stdout, stderr)
 	case "version":
 		err = cmdVersion(args, stdout)
 	case "help":

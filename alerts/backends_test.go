@@ -12,6 +12,7 @@ import (
 )
 
 func TestBackendPayloads(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		kind   string
 		cfg    map[string]string // webhook_url is added
@@ -149,6 +150,7 @@ func TestBackendPayloads(t *testing.T) {
 }
 
 func TestSlackTitleLimits(t *testing.T) {
+	t.Parallel()
 	m := &message{Reason: store.ReasonNew, Title: strings.Repeat("a|", 100), ProjectName: "P", URL: "u"}
 	p := slackPayload(m).(struct {
 		Text   string       `json:"text"`
@@ -169,6 +171,7 @@ func TestSlackTitleLimits(t *testing.T) {
 }
 
 func TestSlowAndFailingEndpointsDelayNoOther(t *testing.T) {
+	t.Parallel()
 	c := &clock{}
 	db := newDB(t, c)
 	p, iss := seed(t, db, "App")
@@ -218,6 +221,7 @@ func TestSlowAndFailingEndpointsDelayNoOther(t *testing.T) {
 }
 
 func TestRestartMidRetryDeliversOnce(t *testing.T) {
+	t.Parallel()
 	c := &clock{}
 	dir := t.TempDir()
 	db := openDB(t, dir, c)
@@ -292,6 +296,7 @@ func TestRestartMidRetryDeliversOnce(t *testing.T) {
 }
 
 func TestGivesUp(t *testing.T) {
+	t.Parallel()
 	c := &clock{}
 	db := newDB(t, c)
 	p, iss := seed(t, db, "App")
@@ -321,6 +326,7 @@ func TestGivesUp(t *testing.T) {
 }
 
 func TestRetryAfterAndBackoff(t *testing.T) {
+	t.Parallel()
 	now := t0
 	if d := parseRetryAfter("7", now); d != 7*time.Second {
 		t.Errorf("Retry-After 7 = %v", d)
@@ -339,6 +345,7 @@ func TestRetryAfterAndBackoff(t *testing.T) {
 }
 
 func TestSecretsMasked(t *testing.T) {
+	t.Parallel()
 	c := &clock{}
 	db := newDB(t, c)
 	p, iss := seed(t, db, "App")

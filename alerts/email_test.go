@@ -349,6 +349,7 @@ func TestEmailAlerts(t *testing.T) {
 }
 
 func TestEmailHourlyCap(t *testing.T) {
+	t.Parallel()
 	srv, pool := startSMTP(t, false, true)
 	c := &clock{}
 	db := newDB(t, c)
@@ -382,6 +383,7 @@ func TestEmailHourlyCap(t *testing.T) {
 }
 
 func TestEmailImplicitTLS(t *testing.T) {
+	t.Parallel()
 	srv, pool := startSMTP(t, true, false)
 	c := &clock{}
 	db := newDB(t, c)
@@ -402,6 +404,7 @@ func TestEmailImplicitTLS(t *testing.T) {
 }
 
 func TestEmailFailures(t *testing.T) {
+	t.Parallel()
 	t.Run("no STARTTLS offered is retried, then given up", func(t *testing.T) {
 		srv, pool := startSMTP(t, false, false)
 		c := &clock{}
@@ -472,6 +475,7 @@ func TestEmailFailures(t *testing.T) {
 }
 
 func TestComposeMail(t *testing.T) {
+	t.Parallel()
 	c := &clock{}
 	s := New(Config{BaseURL: testBaseURL, SMTP: &SMTP{Host: "h", From: "Tiny Sink <a@example.org>"}, Now: c.Now})
 	p := &store.Project{ID: 1, Name: "Shop\r\nBcc: evil@example.org", Slug: "shop"}
@@ -501,6 +505,7 @@ func TestComposeMail(t *testing.T) {
 }
 
 func TestSMTPValidate(t *testing.T) {
+	t.Parallel()
 	if err := (&SMTP{Host: "mail", From: "a@b.c"}).Validate(); err != nil {
 		t.Errorf("valid settings: %v", err)
 	}

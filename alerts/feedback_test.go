@@ -8,6 +8,7 @@ import (
 )
 
 func TestFeedbackMessage(t *testing.T) {
+	t.Parallel()
 	s := newSender(t, nil, &clock{}, nil)
 	p := &store.Project{ID: 1, Name: "shop", Slug: "SHOP"}
 	iss := &store.Issue{ID: 7, ProjectID: 1, CalculatedType: "KeyError", CalculatedValue: "cart"}

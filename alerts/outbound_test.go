@@ -14,6 +14,7 @@ import (
 )
 
 func TestIsPublic(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		addr string
 		want bool
@@ -34,6 +35,7 @@ func TestIsPublic(t *testing.T) {
 }
 
 func TestVetterLists(t *testing.T) {
+	t.Parallel()
 	dns := map[string][]string{
 		"hooks.slack.com":   {"52.1.2.3"},
 		"nas.lan":           {"192.168.1.5"},
@@ -95,6 +97,7 @@ func TestVetterLists(t *testing.T) {
 }
 
 func TestDenyNonPublicEndToEnd(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name      string
 		policy    OutboundPolicy
@@ -140,6 +143,7 @@ func TestDenyNonPublicEndToEnd(t *testing.T) {
 // policy checked while the request keeps its host name: "hook.test" does
 // not resolve in DNS, only in the vetter.
 func TestConnectionPinned(t *testing.T) {
+	t.Parallel()
 	rc := newReceiver(t, nil)
 	u, _ := url.Parse(rc.URL)
 	v, _ := newVetter(OutboundPolicy{DenyNonPublic: true, Allow: []string{"127.0.0.1"}})
@@ -162,6 +166,7 @@ func TestConnectionPinned(t *testing.T) {
 }
 
 func TestRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
 	c := &clock{}
 	db := newDB(t, c)
 	p, iss := seed(t, db, "App")

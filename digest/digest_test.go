@@ -105,6 +105,7 @@ func (r *rig) historyKinds(iss *store.Issue) []string {
 }
 
 func TestRegressionByRelease(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name      string
 		releases  []string // created in this order, one hour apart
@@ -150,6 +151,7 @@ func TestRegressionByRelease(t *testing.T) {
 }
 
 func TestResolveInNextRelease(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	iss := r.send("ValueError", "1.0.0")
 	r.act(iss, store.ActionResolveNext)
@@ -181,6 +183,7 @@ func TestResolveInNextRelease(t *testing.T) {
 }
 
 func TestUnmuteOnTimeAndVolume(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	iss := r.send("TimeoutError", "")
 	r.act(iss, store.MuteFor("day", 1))
@@ -209,6 +212,7 @@ func TestUnmuteOnTimeAndVolume(t *testing.T) {
 }
 
 func TestAlertsEnqueued(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	if err := r.db.CreateAlertBackend(&store.AlertBackend{Project: r.pid, Kind: store.BackendWebhook, Name: "hook",
 		Config: map[string]string{"webhook_url": "http://127.0.0.1:9/hook"}}); err != nil {
@@ -234,6 +238,7 @@ func TestAlertsEnqueued(t *testing.T) {
 }
 
 func TestScrubbedBeforeStorage(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	iss := r.send("AuthError", "", `,"extra":{"password":"hunter2","note":"fine"}`)
 	page, _ := r.db.Events(iss, false, 0, 1)
@@ -259,6 +264,7 @@ func TestScrubbedBeforeStorage(t *testing.T) {
 // exception value, tags and transaction reach neither the event nor the
 // index.
 func TestIndexFieldsScrubbed(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	secrets := []string{"4111-1111-1111-1111", "valsecret1", "tagsecret1", "tagsecret2", "5500 0000 0000 0004", "txsecret1"}
 	const extra = `,"transaction":"/pay?token=txsecret1","tags":{"api_key":"tagsecret1","note":"token=tagsecret2","cc":"5500 0000 0000 0004","plan":"pro"}`
@@ -305,6 +311,7 @@ func TestIndexFieldsScrubbed(t *testing.T) {
 }
 
 func TestRetentionHoldsTheCap(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	if err := r.db.SetProjectSettings(r.pid, store.ProjectSettings{Name: "app", RetentionMax: 40, AlertOnNewIssue: true}); err != nil {
 		t.Fatal(err)

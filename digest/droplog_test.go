@@ -37,6 +37,7 @@ func (l *lockedBuffer) lines(substr string) []string {
 // Duplicates and invalid events are logged, one line per reason and
 // project per minute, the rest counted.
 func TestDroppedEventsAreLogged(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	var logs lockedBuffer
 	w, err := New(r.db, r.sp, slog.New(slog.NewTextHandler(&logs, nil)))

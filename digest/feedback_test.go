@@ -12,6 +12,7 @@ import (
 )
 
 func TestFeedbackAttachedToIssue(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	if err := r.db.CreateAlertBackend(&store.AlertBackend{Project: r.pid, Kind: store.BackendWebhook, Name: "hook",
 		Config: map[string]string{"webhook_url": "http://127.0.0.1:9/hook"}}); err != nil {
@@ -48,6 +49,7 @@ func TestFeedbackAttachedToIssue(t *testing.T) {
 }
 
 func TestFeedbackBeforeItsEventWaits(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	const id = "fedcba9876543210fedcba9876543210"
 	r.sendItem("user_report", []byte(`{"event_id":"`+id+`","name":"Ann","comments":"first!"}`))

@@ -202,6 +202,7 @@ func TestPoisonEventsSetAside(t *testing.T) {
 // exception, breadcrumbs or threads list, as ingest accepts them, are
 // stored and readable.
 func TestDeepEventsStored(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	nest := func(open, close string, n int, inner string) string {
 		return strings.Repeat(open, n) + inner + strings.Repeat(close, n)

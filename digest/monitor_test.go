@@ -54,6 +54,7 @@ func (r *rig) monitorIssues() []store.Issue {
 }
 
 func TestMonitorMissedCheckIn(t *testing.T) {
+	t.Parallel()
 	r := newRig(t) // 10:00 UTC
 	r.checkIn("nightly", "ok", "", `{"schedule":{"type":"crontab","value":"0 * * * *"},"checkin_margin":5,"max_runtime":10}`)
 	m := r.monitor("nightly")
@@ -101,6 +102,7 @@ func TestMonitorMissedCheckIn(t *testing.T) {
 }
 
 func TestMonitorTimeout(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	cfg := `{"schedule":{"type":"interval","value":1,"unit":"day"},"max_runtime":20,"timezone":"Europe/Berlin"}`
 	r.checkIn("backup", "in_progress", "c1", cfg)
@@ -131,6 +133,7 @@ func TestMonitorTimeout(t *testing.T) {
 }
 
 func TestMonitorErrorCheckInAndBadInput(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	r.checkIn("unknown", "ok", "", "") // never configured: dropped
 	r.checkIn("bad", "ok", "", `{"schedule":{"type":"crontab","value":"61 * * * *"}}`)
@@ -148,6 +151,7 @@ func TestMonitorErrorCheckInAndBadInput(t *testing.T) {
 }
 
 func TestMonitorsCapped(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	for i := range store.MaxMonitors + 5 {
 		r.sp.Append(&spool.Record{Project: r.pid, IngestedAt: r.now, Type: "check_in",

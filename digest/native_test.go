@@ -54,6 +54,7 @@ func nativeFixture(t testing.TB, dump []byte, withSyms bool) (*Native, string, [
 }
 
 func TestMergeMinidump(t *testing.T) {
+	t.Parallel()
 	n, id, payload := nativeFixture(t, sample.Dump, true)
 	out, err := n.MergeMinidump(1, id, payload)
 	if err != nil {

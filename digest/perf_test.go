@@ -41,6 +41,7 @@ func envelopeItem(t *testing.T, name, typ string) []byte {
 }
 
 func TestTransactionsSummarised(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	for i := range 100 {
 		status := "ok"
@@ -94,6 +95,7 @@ func TestTransactionsSummarised(t *testing.T) {
 }
 
 func TestTransactionNamesCapped(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	for i := range store.MaxTxNames + 20 {
 		r.sp.Append(&spool.Record{Project: r.pid, IngestedAt: r.now, Type: "transaction",

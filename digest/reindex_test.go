@@ -18,6 +18,7 @@ import (
 // body gives that body back, with the same fields: checked here on every
 // sample event.
 func TestReindexAfterScrubIsNormalize(t *testing.T) {
+	t.Parallel()
 	paths, err := filepath.Glob("event/testdata/events/*/*.json")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no sample events: %v", err)

@@ -61,6 +61,7 @@ func (r *rig) setRules(pid, rules int, upgraded time.Time) {
 // their own; the window closes after 30 days; a project made after the
 // rule has no window.
 func TestGroupingTransition(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	old := r.sendRaw(r.pid, oldShape("checkDisk"))
 	if old.Title() != "checkDisk" {
@@ -129,6 +130,7 @@ func TestGroupingTransition(t *testing.T) {
 // A plain log message whose text is a function's name is not an issue of
 // the old synthetic shape: no message is carried over into it.
 func TestGroupingTransitionOnlyOldShape(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	plain := r.sendRaw(r.pid, `"message":"checkDisk"`)
 	r.setRules(r.pid, 0, time.Time{})
@@ -141,6 +143,7 @@ func TestGroupingTransitionOnlyOldShape(t *testing.T) {
 // old issue, the second (which reads the old grouping as the batch left
 // it) does not.
 func TestGroupingTransitionInOneBatch(t *testing.T) {
+	t.Parallel()
 	r := newRig(t)
 	old := r.sendRaw(r.pid, oldShape("checkDisk"))
 	r.setRules(r.pid, 0, time.Time{})

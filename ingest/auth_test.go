@@ -17,6 +17,7 @@ import (
 )
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, func(c *Config) { c.Projects = fakeProjects{1: testKey, 7: "otherkey"} })
 	event := `{"type":"event"}` + "\n" + `{"message":"auth"}` + "\n"
 	withDSN := func(dsn string) string { return `{"dsn":"` + dsn + `"}` + "\n" + event }
@@ -198,6 +199,7 @@ func TestAdmission(t *testing.T) {
 }
 
 func TestCORSAndMethods(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, path := range []string{"/api/1/store/", "/api/1/envelope/", "/api/abc/envelope/"} {
 		status, hdr, body := ts.do(t, http.MethodOptions, path, nil,
@@ -229,6 +231,7 @@ func TestCORSAndMethods(t *testing.T) {
 }
 
 func TestRemoteAddr(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name  string
 		trust bool
@@ -257,6 +260,7 @@ func TestRemoteAddr(t *testing.T) {
 }
 
 func TestNowAndPanic(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	ts := newTestServer(t, func(c *Config) { c.Now = func() time.Time { return at } })
 	ts.post(t, "/api/1/store/?sentry_key="+testKey, strings.NewReader(`{}`))
@@ -278,6 +282,7 @@ type panicProjects struct{}
 func (panicProjects) ProjectKey(int) (string, bool) { panic("boom") }
 
 func TestSpoolFailure(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.sp.Close() // Append now fails
 	for _, path := range []string{"/api/1/store/", "/api/1/envelope/"} {

@@ -124,6 +124,7 @@ func TestDenseEventBoundedMemory(t *testing.T) {
 // An envelope may hold MaxEnvelopeItems items; at the first one past that
 // the request gets 413 without the rest being read.
 func TestEnvelopeItemCap(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	items := func(n int) []byte {
 		var b bytes.Buffer

@@ -83,6 +83,7 @@ func (c *rawConn) closedByServer() bool {
 // At the cap, a new connection gets in and the connection idle the longest
 // is closed; the others keep working.
 func TestConnLimiterEvictsLongestIdle(t *testing.T) {
+	t.Parallel()
 	srv, lim := newLimitedServer(t, 2)
 	a, b := dialRaw(t, srv), dialRaw(t, srv)
 	for _, c := range []*rawConn{a, b} {
@@ -114,6 +115,7 @@ func TestConnLimiterEvictsLongestIdle(t *testing.T) {
 // grace, then takes its place. A silent connection past the grace is
 // evicted.
 func TestConnLimiterNewConnGrace(t *testing.T) {
+	t.Parallel()
 	srv, lim := newLimitedServer(t, 1)
 	setGrace := func(d time.Duration) { lim.mu.Lock(); lim.grace = d; lim.mu.Unlock() }
 	setGrace(time.Hour)
@@ -217,6 +219,7 @@ func TestSlowUploadsPerSource(t *testing.T) {
 }
 
 func TestSourceKey(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"192.0.2.7", "192.0.2.7"},
 		{"::ffff:192.0.2.7", "192.0.2.7"},

@@ -10,6 +10,7 @@ import (
 // X-Sentry-Rate-Limits for all categories, reason disk_full, which is what
 // makes SDKs back off (a 507 does not).
 func TestDiskFullIsA429WithRateLimits(t *testing.T) {
+	t.Parallel()
 	adm := &fakeAdmitter{no: map[int]bool{1: true}, after: time.Minute, reason: "disk_full"}
 	ts := newTestServer(t, func(c *Config) { c.Admit = adm })
 	for _, path := range []string{"/api/1/store/?sentry_key=" + testKey, "/api/1/envelope/?sentry_key=" + testKey} {

@@ -21,6 +21,7 @@ import (
 )
 
 func TestEnvelopeShapes(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	const ev = `{"message":"shape"}`
 	evLen := fmt.Sprintf(`{"type":"event","length":%d}`, len(ev))
@@ -66,6 +67,7 @@ func TestEnvelopeShapes(t *testing.T) {
 }
 
 func TestEnvelopeSeveralEvents(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	env := envelope(`{"event_id":"44444444444444444444444444444444"}`,
 		`{"type":"event"}`, `{"message":"one"}`,
@@ -133,6 +135,7 @@ func TestEnvelopeSeveralEvents(t *testing.T) {
 }
 
 func TestHostileEnvelopes(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	const ev = `{"message":"hostile"}`
 	nested := func(depth int) string {
@@ -210,6 +213,7 @@ func rawRequest(t *testing.T, ts *testServer, head string, body []byte) (int, []
 }
 
 func TestHostileTransport(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	env := envelope(`{}`, `{"type":"event"}`, `{"message":"transport"}`)
 	path := "/api/1/envelope/?sentry_key=" + testKey
@@ -253,6 +257,7 @@ func chunks(b []byte, n int) func(func([]byte) bool) {
 }
 
 func TestConcurrentRequests(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	tr := ts.Client().Transport.(*http.Transport)
 	tr.MaxIdleConnsPerHost = 32
@@ -370,6 +375,7 @@ func FuzzEnvelope(f *testing.F) {
 }
 
 func TestDepthAtMost(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   string
 		max  int

@@ -231,6 +231,7 @@ var cutFromEnvelope = map[string]string{
 // TestSampleEnvelopes posts every sample envelope and checks that exactly
 // its event items, byte for byte, end up in the spool.
 func TestSampleEnvelopes(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	files, err := filepath.Glob("testdata/envelopes/*/*")
 	if err != nil || len(files) < 45 {
@@ -329,6 +330,7 @@ type wireMeta struct {
 // TestSDKWireReplay replays what real SDKs sent, byte for byte and with the
 // same headers, and checks what lands in the spool.
 func TestSDKWireReplay(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	metas, err := filepath.Glob("testdata/sdk-wire/*/*.meta.json")
 	if err != nil || len(metas) < 30 {
@@ -429,6 +431,7 @@ func TestSDKWireReplay(t *testing.T) {
 }
 
 func TestStore(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, tt := range []struct {
 		name, body string
@@ -476,6 +479,7 @@ func TestStore(t *testing.T) {
 }
 
 func TestEventIDs(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	event := `{"event_id":"11111111111111111111111111111111"}`
 	for _, tt := range []struct{ name, header, want string }{

@@ -11,6 +11,7 @@ import (
 // type beside the event, other items are counted, and a malformed item is
 // dropped alone, named in the reply.
 func TestEnvelopeItems(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	const session = `{"sid":"c5e38c3197924e7d8d503d09f12ea55b","init":true,"status":"ok","attrs":{"release":"1.0"}}`
 	const report = `{"timestamp":1795777849.2,"discarded_events":[{"reason":"queue_overflow","category":"error","quantity":3}]}`

@@ -140,6 +140,7 @@ func TestMemoryAdmissionTellsPressureFromSize(t *testing.T) {
 // for an encoded body) up to the event cap; an unknown length costs the
 // cap.
 func TestRequestCost(t *testing.T) {
+	t.Parallel()
 	h := New(Config{MaxEventSize: 1 << 20})
 	for _, tt := range []struct {
 		length int64

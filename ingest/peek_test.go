@@ -5,13 +5,14 @@ package ingest
 import (
 	"io"
 	"net"
+	"syscall"
 	"testing"
-	"time"
 )
 
 // headersWaiting sees a whole header block in the socket without taking
 // it, and does not mistake a header block begun for one.
 func TestHeadersWaiting(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func TestHeadersWaiting(t *testing.T) {
 			t.Fatal(err)
 		}
 		io.WriteString(c, tt.sent)
-		time.Sleep(20 * time.Millisecond) // loopback delivery
+		waitDelivered(t, s, len(tt.sent))
 		if got := headersWaiting(s); got != tt.want {
 			t.Errorf("headersWaiting after %q = %v, want %v", tt.sent, got, tt.want)
 		}
@@ -46,5 +47,26 @@ func TestHeadersWaiting(t *testing.T) {
 		}
 		c.Close()
 		s.Close()
+	}
+}
+
+// waitDelivered returns once n bytes wait in c's socket, without taking
+// them: the netpoller wakes it when more arrive.
+func waitDelivered(t *testing.T, c net.Conn, n int) {
+	t.Helper()
+	if n == 0 {
+		return
+	}
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, n)
+	err = raw.Read(func(fd uintptr) bool {
+		got, _, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return err == nil && got >= n
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 // 200; a request that was admitted but stored nothing (malformed, or an
 // envelope without an event) gives its place back.
 func TestQuotaUnderConcurrentSenders(t *testing.T) {
+	t.Parallel()
 	q := quota.New(quota.Config{Project: quota.Limits{FiveMin: 50}})
 	ts := newTestServer(t, func(c *Config) { c.Admit, c.OnAccept, c.OnRelease = q, q.Count, q.Release })
 
@@ -58,6 +59,7 @@ func TestQuotaUnderConcurrentSenders(t *testing.T) {
 // reports are still taken (200, the event categories named in
 // X-Sentry-Rate-Limits), and an envelope of events only gets 429.
 func TestQuotaPerCategory(t *testing.T) {
+	t.Parallel()
 	q := quota.New(quota.Config{Project: quota.Limits{FiveMin: 1}})
 	ts := newTestServer(t, func(c *Config) { c.Admit, c.OnAccept, c.OnRelease = q, q.Count, q.Release })
 	const session = `{"sid":"a","init":true,"attrs":{"release":"1"}}`

@@ -36,6 +36,7 @@ func (s *syncBuffer) lines(substr string) []string {
 // Refused events leave a log line: one per reason and project per minute,
 // however many requests.
 func TestRefusedAndDroppedEventsAreLogged(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	adm := &fakeAdmitter{no: map[int]bool{2: true}, after: time.Minute, reason: "project_quota"}

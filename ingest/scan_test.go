@@ -10,6 +10,7 @@ import (
 )
 
 func TestScanEvent(t *testing.T) {
+	t.Parallel()
 	const id = "0123456789abcdef0123456789abcdef"
 	for _, tt := range []struct {
 		name, in string

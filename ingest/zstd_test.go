@@ -20,6 +20,7 @@ func zstdEvent(n int) []byte {
 // although the window is larger than the event cap; the decoded-size cap
 // still applies.
 func TestZstdLevel3StoreBody(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	var bodies []struct {
 		name string

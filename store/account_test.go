@@ -8,6 +8,7 @@ import (
 )
 
 func TestAccounts(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p1, _ := db.CreateProject("one")
 	p2, _ := db.CreateProject("two")
@@ -60,6 +61,7 @@ func TestAccounts(t *testing.T) {
 }
 
 func TestProjectSettings(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, _ := db.CreateProject("Shop")
 	err := db.SetProjectSettings(p.ID, ProjectSettings{Name: " Shop 2 ", RetentionMax: 500, AlertOnUnmute: true})

@@ -7,6 +7,7 @@ import (
 )
 
 func TestActionValidity(t *testing.T) {
+	t.Parallel()
 	open := Issue{}
 	muted := Issue{IsMuted: true}
 	resolved := Issue{IsResolved: true}
@@ -28,6 +29,7 @@ func TestActionValidity(t *testing.T) {
 }
 
 func TestApplyActionAndHistory(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, _ := db.CreateProject("p")
 	addEvents(t, db, p.ID, "a", 0, 1)
@@ -108,6 +110,7 @@ func TestApplyActionAndHistory(t *testing.T) {
 }
 
 func TestGroupings(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, _ := db.CreateProject("p")
 	addEvents(t, db, p.ID, "a", 0, 2)

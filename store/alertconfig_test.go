@@ -8,6 +8,7 @@ import (
 )
 
 func TestAlertBackendValidation(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		b      AlertBackend
@@ -43,6 +44,7 @@ func TestAlertBackendValidation(t *testing.T) {
 }
 
 func TestAlertBackendCRUD(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, err := db.CreateProject("App")
 	if err != nil {
@@ -109,6 +111,7 @@ func TestAlertBackendCRUD(t *testing.T) {
 }
 
 func TestAlertRecipients(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, _ := db.CreateProject("App")
 	q, _ := db.CreateProject("Other")

@@ -6,6 +6,7 @@ import (
 )
 
 func TestMaskSecret(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXwxyz", "https://hooks.slack.com/…wxyz"},
 		{"http://127.0.0.1:8080/hook?token=abcdefgh12345678", "http://127.0.0.1:8080/…5678"},
@@ -25,6 +26,7 @@ func TestMaskSecret(t *testing.T) {
 }
 
 func TestScrubSecrets(t *testing.T) {
+	t.Parallel()
 	hook := "https://hooks.example.com/services/T0/B0/SECRETSECRETSECRET"
 	tg := "987654:SECRETtokenSECRETtoken"
 	b := &AlertBackend{Kind: BackendWebhook, Config: map[string]string{"webhook_url": hook, "bot_token": tg}}

@@ -57,6 +57,7 @@ func addBigEvents(t *testing.T, db *DB, pid int, from, n, size int) map[[16]byte
 // events and bodies, spool files included; events evicted before the
 // backup stay gone and their holes stay holes.
 func TestBackupRestoreRoundTrip(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	db := openTest(t, src)
 	p, err := db.CreateProject("app")
@@ -163,6 +164,7 @@ func allocatedOf(t *testing.T, path string) int64 {
 }
 
 func TestRestoreRefusals(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	db := openTest(t, src)
 	var good bytes.Buffer
@@ -226,6 +228,7 @@ func TestRestoreRefusals(t *testing.T) {
 
 // Digest batches wait while a backup runs, and go on when it ends.
 func TestBackupHoldsDigest(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, _ := db.CreateProject("app")
 	addEvents(t, db, p.ID, "a", 0, 3)
@@ -271,6 +274,7 @@ func TestBackupHoldsDigest(t *testing.T) {
 // Attachments, uploaded symbol files and source-map artifacts are in the
 // archive; temporary files and the index caches are not.
 func TestBackupAttachmentsAndSymbols(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	db := openTest(t, src)
 	id := strings.Repeat("ab", 16)

@@ -20,6 +20,7 @@ func sha1hex(b []byte) string {
 }
 
 func TestChunksPutMissingAssemble(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	a, b := []byte("hello, "), []byte("chunked world")
 	whole := sha1hex(append(append([]byte{}, a...), b...))
@@ -55,6 +56,7 @@ func TestChunksPutMissingAssemble(t *testing.T) {
 }
 
 func TestChunksRefuseBadInput(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	if err := db.PutChunk(sha1hex([]byte("a")), strings.NewReader("b")); !errors.Is(err, ErrChunkChecksum) {
 		t.Errorf("wrong bytes: %v, want ErrChunkChecksum", err)
@@ -112,6 +114,7 @@ func TestChunksBoundedAndExpire(t *testing.T) {
 // Bundles unused for ArtifactRetention go, with their bodies; a bundle
 // used since stays.
 func TestVacuumUploads(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, _ := db.CreateProject("web")
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -24,11 +24,6 @@ import (
 // is set (and deletes it when not), and deletes segments outside
 // [SegFirst, Seg].
 
-// compactCrash, set by tests, is called after the new files are written
-// and after the commit; an error stops the compaction there, leaving the
-// files as a crash would.
-var compactCrash func(stage string) error
-
 // compactMinDead is the fewest dead records worth a compaction.
 const compactMinDead = 5000
 
@@ -70,8 +65,8 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 	}
 	ext, ends, err := el.writeCompacted(live)
 	el.mu.RUnlock()
-	if err == nil && compactCrash != nil {
-		err = compactCrash("written")
+	if err == nil && db.compactCrash != nil {
+		err = db.compactCrash("written")
 		if err != nil {
 			return false, err // as if the process died: no clean-up
 		}
@@ -97,8 +92,8 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		el.removeCompacted()
 		return false, fmt.Errorf("compact project %d: %w", pid, err)
 	}
-	if compactCrash != nil {
-		if err := compactCrash("committed"); err != nil {
+	if db.compactCrash != nil {
+		if err := db.compactCrash("committed"); err != nil {
 			return true, err
 		}
 	}

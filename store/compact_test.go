@@ -51,6 +51,7 @@ func checkProject(t *testing.T, db *DB, pid int, want int64) {
 }
 
 func TestCompactionAfterEviction(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -78,19 +79,20 @@ func TestCompactionAfterEviction(t *testing.T) {
 }
 
 func TestCompactionCrashes(t *testing.T) {
+	t.Parallel()
 	for _, stage := range []string{"written", "committed"} {
 		t.Run(stage, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			db := openTest(t, dir)
 			p, _ := db.CreateProject("p")
 			crash := errors.New("crash")
-			compactCrash = func(s string) error {
+			db.compactCrash = func(s string) error {
 				if s == stage {
 					return crash
 				}
 				return nil
 			}
-			defer func() { compactCrash = nil }()
 			for i := 0; i < 10000; i += 1000 {
 				for _, k := range []string{"a", "b", "c"} {
 					addEvents(t, db, p.ID, k, i+map[string]int{"a": 0, "b": 400, "c": 800}[k], map[string]int{"a": 400, "b": 400, "c": 200}[k])
@@ -99,7 +101,7 @@ func TestCompactionCrashes(t *testing.T) {
 			if _, err := db.EvictProject(p.ID, 7000); !errors.Is(err, crash) {
 				t.Fatalf("EvictProject = %v, want the crash", err)
 			}
-			compactCrash = nil
+			db.compactCrash = nil
 			db.Close()
 			db2 := openTest(t, dir)
 			pr, _ := db2.Project(p.ID)

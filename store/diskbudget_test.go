@@ -10,6 +10,7 @@ import (
 // the data directory fits; a budget the metadata alone exceeds evicts
 // nothing.
 func TestEnforceMaxDisk(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	db.Now = func() time.Time { return time.Unix(1_000_000, 0) }
 	p, _ := db.CreateProject("app")

@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseMinFree(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in    string
 		bytes int64
@@ -47,6 +48,7 @@ func (d *fakeDisk) statfs(dir string) (DiskSpace, error) {
 // The guard refuses below the larger threshold, admits again as soon as
 // space returns, and reads the file system at most once a second.
 func TestDiskGuard(t *testing.T) {
+	t.Parallel()
 	disk := &fakeDisk{avail: 10 << 30, total: 100 << 30}
 	now := time.Unix(1000, 0)
 	g := &DiskGuard{Dir: "/x", MinFree: 64 << 20, MinFreeFrac: 0.01, Statfs: disk.statfs, Now: func() time.Time { return now }}
@@ -100,6 +102,7 @@ func TestDiskGuard(t *testing.T) {
 }
 
 func TestStatfsAndUsage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sp, err := Statfs(dir)
 	if err != nil || sp.Total <= 0 || sp.Avail <= 0 || sp.Avail > sp.Total {

@@ -15,6 +15,7 @@ import (
 // GenerateFormat1 ./store writes them to DIR. With this build it writes a
 // directory of the current format instead, so it is skipped by default.
 func TestGenerateFormat1(t *testing.T) {
+	t.Parallel()
 	out := os.Getenv("TINYSINK_GEN_FORMAT1")
 	if out == "" {
 		t.Skip("set TINYSINK_GEN_FORMAT1=DIR to write the format fixture")

@@ -10,6 +10,7 @@ import (
 // upgrade opens the 30-day transition window and saves when; a project
 // created now has none.
 func TestGroupingRulesOfOldProjects(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, restoreFormat1(t))
 	p, err := db.ProjectBySlug("app")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestHLLCount(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, 1, 10, 200, 5000, 100000} {
 		var h hll
 		for i := range n {
@@ -37,6 +38,7 @@ func TestHLLCount(t *testing.T) {
 }
 
 func TestReleaseHealth(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	day := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	db.Now = func() time.Time { return day }

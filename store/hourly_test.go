@@ -7,6 +7,7 @@ import (
 )
 
 func TestHourlyCounts(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	base := time.Date(2026, 3, 1, 22, 30, 0, 0, time.UTC)
 	db.Now = func() time.Time { return base.Add(4 * time.Hour) }
@@ -57,6 +58,7 @@ func TestHourlyCounts(t *testing.T) {
 // 400, so an issue's counters cost a bounded number of keys however long
 // it lives; no count is lost or doubled on the way.
 func TestCountersRollUp(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	start := time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)
 	now := start

@@ -75,6 +75,7 @@ func idNumber(t *testing.T, s string) int {
 }
 
 func TestIDIndexGrowsAcrossDoublings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -121,6 +122,7 @@ func TestIDIndexGrowsAcrossDoublings(t *testing.T) {
 }
 
 func TestIDIndexRebuiltAfterUncleanClose(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -151,6 +153,7 @@ func TestIDIndexRebuiltAfterUncleanClose(t *testing.T) {
 }
 
 func TestIDIndexSkipsDeletedEvents(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -191,6 +194,7 @@ func TestIDIndexSkipsDeletedEvents(t *testing.T) {
 }
 
 func TestIDIndexAfterCompaction(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -232,6 +236,7 @@ func TestIDIndexAfterCompaction(t *testing.T) {
 }
 
 func TestIDIndexGarbageRebuilt(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		mangle func(path string) error
@@ -294,6 +299,7 @@ func TestIDIndexGarbageRebuilt(t *testing.T) {
 // An ids file of the log before a compaction, clean and covering fewer
 // records than the compacted log holds, is not taken for the new log's.
 func TestIDIndexPreviousGenerationRebuilt(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -335,6 +341,7 @@ func TestIDIndexPreviousGenerationRebuilt(t *testing.T) {
 // A clean index that covers fewer records than the log gets the missing
 // tail added, without a rebuild.
 func TestIDIndexTailAdded(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -375,6 +382,7 @@ func writeLog(t testing.TB, path string, ids [][16]byte) *os.File {
 // Slots naming records at or past the committed count are empty: lookups
 // stop there and inserts take them.
 func TestIDIndexIgnoresUncommittedSlots(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var ids [][16]byte
 	for i := range 600 {

@@ -213,6 +213,7 @@ func TestIssuesPagedByIndex(t *testing.T) {
 // Groupings are found through the issue's reverse keys, and deleting an
 // issue removes its groupings, tags, history and counters.
 func TestIssueKeysGoWithTheIssue(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, _ := db.CreateProject("app")
 	addEvents(t, db, p.ID, "a", 0, 3)

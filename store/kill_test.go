@@ -18,6 +18,7 @@ import (
 // day's first batch rolls the counters up. It runs until it is killed,
 // printing a line after every batch.
 func TestKillWriter(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv("TINYSINK_KILL_WRITER")
 	if dir == "" {
 		t.Skip("run by TestKillDuringTreeWrites")

@@ -9,6 +9,7 @@ import (
 // issue, reopening a resolved one, muting an open unmuted one, unmuting a
 // muted one; malformed parameters are never allowed.
 func TestLifecycleActionValidity(t *testing.T) {
+	t.Parallel()
 	states := map[string]Issue{
 		"open":     {},
 		"muted":    {IsMuted: true},
@@ -49,6 +50,7 @@ func TestLifecycleActionValidity(t *testing.T) {
 }
 
 func TestLifecycleActionEffects(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		a     Action
@@ -87,6 +89,7 @@ func TestLifecycleActionEffects(t *testing.T) {
 }
 
 func TestAddPeriods(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2024, 1, 31, 10, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		period string

@@ -87,6 +87,7 @@ func firstDiff(a, b string) string {
 // a backup first, then every event, issue, state, comment, tag count,
 // counter, release, deploy and outbox entry carried over.
 func TestMigrateFormat1(t *testing.T) {
+	t.Parallel()
 	dir := restoreFormat1(t)
 	db := openTest(t, dir)
 	checkMigrated(t, db)

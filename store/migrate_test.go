@@ -31,6 +31,7 @@ func formatOf(t *testing.T, db *DB) string {
 
 // A data directory of a newer format is refused, untouched.
 func TestOpenRefusesNewerFormat(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db, err := Open(dir)
 	if err != nil {
@@ -70,6 +71,9 @@ func TestOpenMigratesAfterBackup(t *testing.T) {
 	}
 	fail := true
 	var sawBackup []string
+	// The real step from old (if any) comes back after the test: other
+	// tests migrate format-1 directories.
+	prev, had := migrations[old]
 	migrations[old] = func(db *DB) error {
 		sawBackup = backups()
 		if fail {
@@ -80,7 +84,13 @@ func TestOpenMigratesAfterBackup(t *testing.T) {
 			return err
 		})
 	}
-	t.Cleanup(func() { delete(migrations, old) })
+	t.Cleanup(func() {
+		if had {
+			migrations[old] = prev
+		} else {
+			delete(migrations, old)
+		}
+	})
 
 	if _, err := Open(dir); err == nil || err.Error() == "" {
 		t.Fatal("Open with a failing migration step succeeded")

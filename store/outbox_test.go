@@ -41,6 +41,7 @@ func enqueue(t *testing.T, db *DB, a Alert) {
 }
 
 func TestEnqueueAlertExpandsAndPersists(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -99,6 +100,7 @@ func TestEnqueueAlertExpandsAndPersists(t *testing.T) {
 }
 
 func TestDeliveryLifecycle(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	db.Now = func() time.Time { return now }
@@ -173,6 +175,7 @@ func TestDeliveryLifecycle(t *testing.T) {
 }
 
 func TestClaimEmailCap(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, iid, _ := alertFixture(t, db)
 	hour := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)

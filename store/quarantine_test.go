@@ -12,6 +12,7 @@ import (
 )
 
 func TestQuarantineAddListRawDelete(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	base := time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)
 	for i := range 5 {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestAgeBand(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		hours int
@@ -26,6 +27,7 @@ func TestAgeBand(t *testing.T) {
 }
 
 func TestEvictTarget(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		stored int64
 		max    int
@@ -55,6 +57,7 @@ func chainIDs(t *testing.T, db *DB, iss *Issue) []string {
 }
 
 func TestEvictKeepsFirstEventsAndRareIssues(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -100,6 +103,7 @@ func TestEvictKeepsFirstEventsAndRareIssues(t *testing.T) {
 }
 
 func TestEvictOlderThanAndDropSegments(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
@@ -122,6 +126,7 @@ func TestEvictOlderThanAndDropSegments(t *testing.T) {
 }
 
 func TestDeleteIssue(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	p, _ := db.CreateProject("p")
 	addEvents(t, db, p.ID, "a", 0, 5)
@@ -202,6 +207,7 @@ func BenchmarkEvictRound100k(b *testing.B) {
 // A crash after the log marked events deleted but before the counts were
 // lowered: Open recomputes the counts from the log.
 func TestOpenReconcilesCounts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -232,6 +238,7 @@ func TestOpenReconcilesCounts(t *testing.T) {
 // Evicted bodies give their disk space back (holes punched in the
 // segment).
 func TestEvictionReclaimsDisk(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -294,6 +301,7 @@ func forgetClean(t *testing.T, dir string) {
 // After a clean stop Open trusts the stored counts and does not count the
 // issues' events again; after an unclean one it does.
 func TestOpenTrustsCleanStop(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")

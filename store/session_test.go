@@ -7,6 +7,7 @@ import (
 )
 
 func TestSessions(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	if _, err := db.CreateUser("ann", "password1", false); err != nil {
 		t.Fatal(err)

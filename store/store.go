@@ -44,6 +44,10 @@ type DB struct {
 	lock *os.File
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+	// compactCrash, set by tests, is called after a compaction's new files
+	// are written and after its commit; an error stops the compaction
+	// there, leaving the files as a crash would.
+	compactCrash func(stage string) error
 
 	mu     sync.RWMutex // guards logs and keys
 	logs   map[int]*eventLog

@@ -67,6 +67,7 @@ func addEvents(t *testing.T, db *DB, pid int, hash string, from, n int) {
 }
 
 func TestDigestStoresAndReopens(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, err := db.CreateProject("My App")
@@ -148,6 +149,7 @@ func TestDigestStoresAndReopens(t *testing.T) {
 }
 
 func TestDigestErrorWritesNothing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -186,6 +188,7 @@ func TestDigestErrorWritesNothing(t *testing.T) {
 // A crash after the files were written but before buntdb committed leaves
 // bytes past the committed extents; Open cuts them off.
 func TestOpenCutsUncommittedTail(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
@@ -223,6 +226,7 @@ func TestOpenCutsUncommittedTail(t *testing.T) {
 }
 
 func TestSecondOpenIsRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	openTest(t, dir)
 	if _, err := Open(dir); !errors.Is(err, ErrLocked) {
@@ -231,6 +235,7 @@ func TestSecondOpenIsRefused(t *testing.T) {
 }
 
 func TestRepairDamagedTail(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")

@@ -8,6 +8,7 @@ import (
 )
 
 func TestTokenScopesImply(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		have []Scope
 		want Scope
@@ -29,6 +30,7 @@ func TestTokenScopesImply(t *testing.T) {
 }
 
 func TestTokenLifecycle(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	db.Now = func() time.Time { return now }
@@ -95,6 +97,7 @@ func TestTokenLifecycle(t *testing.T) {
 
 // A token stored before scopes existed keeps every scope on every project.
 func TestTokenLegacyRecord(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	secret := "0123456789abcdef0123456789abcdef01234567"
 	h := hashToken(secret)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestAccountAlertSettings(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	other, err := s.db.CreateProject("Other")
 	if err != nil {

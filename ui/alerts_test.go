@@ -61,6 +61,7 @@ func (s *testServer) backend(t *testing.T, pid int) store.AlertBackend {
 }
 
 func TestAlertBackendsThroughTheUI(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	rc := newReceiver(t)
 	admin := s.login(t, "admin")
@@ -238,6 +239,7 @@ func TestAlertBackendsThroughTheUI(t *testing.T) {
 // TestSendTestUnavailable checks the page and action of a UI whose server
 // gives it no alert sender.
 func TestSendTestUnavailable(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ui.sendTest = nil
 	admin := s.login(t, "admin")

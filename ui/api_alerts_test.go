@@ -62,6 +62,7 @@ func doAPI(t *testing.T, h http.Handler, tok, method, path, body string) (*httpt
 }
 
 func TestAlertsAPI(t *testing.T) {
+	t.Parallel()
 	h, db, tok, p, other := alertsAPI(t)
 	do := func(t *testing.T, h http.Handler, method, path, body string) (*httptest.ResponseRecorder, map[string]any) {
 		t.Helper()

@@ -53,6 +53,7 @@ func gz(s string) string {
 }
 
 func TestChunkUpload(t *testing.T) {
+	t.Parallel()
 	srv, db, tok := apiServer(t)
 	code, opts := call(t, srv, tok, "GET", chunkPath, "")
 	if code != 200 || opts["hashAlgorithm"] != "sha1" || opts["url"] != srv.URL+chunkPath {
@@ -97,6 +98,7 @@ const assemblePath = "/api/0/organizations/acme/artifactbundle/assemble/"
 // assemble answers the missing chunks first, then assembles; a chunk set
 // that is not an artifact bundle gets a 400 saying why.
 func TestArtifactAssemble(t *testing.T) {
+	t.Parallel()
 	srv, db, tok := apiServer(t)
 	notZip := "this is not a zip file"
 	sum := sha1Of([]byte(notZip))

@@ -6,6 +6,7 @@ import "testing"
 // is null until `releases finalize` (bodies of
 // samples/sdk-wire/cli/api-releases-*.raw).
 func TestCLIReleaseDateReleasedOnlyAfterFinalize(t *testing.T) {
+	t.Parallel()
 	srv, _, tok := apiServer(t)
 	code, rel := call(t, srv, tok, "POST", cliReleasesPath, `{"version":"1.0.0","projects":["1"],"dateStarted":"2026-11-27T11:10:51.590315977Z"}`)
 	if code != 201 {

@@ -9,6 +9,7 @@ const cliReleasesPath = "/api/0/organizations/acme/releases/"
 // sentry-cli 3.8.0 with SENTRY_PROJECT=1 sends the project id as a JSON
 // number to `releases new` (samples/sdk-wire/cli/api-releases-new.raw).
 func TestCLIReleaseNewNumericProject(t *testing.T) {
+	t.Parallel()
 	srv, db, tok := apiServer(t)
 	code, rel := call(t, srv, tok, "POST", cliReleasesPath, `{"version":"1.0.0","projects":[1],"dateStarted":"2026-11-27T11:10:51.590315977Z"}`)
 	if code != 201 {

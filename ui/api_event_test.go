@@ -12,6 +12,7 @@ import (
 // The same event_id stored in two projects is never answered with the
 // wrong one: ?project= picks it, and without it the lookup is refused.
 func TestEventLookupNeedsProjectWhenAmbiguous(t *testing.T) {
+	t.Parallel()
 	srv, db, tok := apiServer(t)
 	p2, err := db.CreateProject("shop")
 	if err != nil {

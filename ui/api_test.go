@@ -70,6 +70,7 @@ func call(t *testing.T, srv *httptest.Server, tok, method, path, body string) (i
 }
 
 func TestAPIAuth(t *testing.T) {
+	t.Parallel()
 	srv, _, _ := apiServer(t)
 	for _, path := range []string{"/api/canonical/0/projects/", "/api/canonical/0/issues/WEB-1/", "/api/canonical/0/releases/?project=1"} {
 		if code, _ := call(t, srv, "", "GET", path, ""); code != 401 {
@@ -85,6 +86,7 @@ func TestAPIAuth(t *testing.T) {
 }
 
 func TestAPIIssueActions(t *testing.T) {
+	t.Parallel()
 	srv, db, tok := apiServer(t)
 	for _, tt := range []struct {
 		action string
@@ -125,6 +127,7 @@ func TestAPIIssueActions(t *testing.T) {
 }
 
 func TestAPIProjectsAndReleases(t *testing.T) {
+	t.Parallel()
 	srv, db, tok := apiServer(t)
 	code, body := call(t, srv, tok, "POST", "/api/canonical/0/projects/", `{"name":"Mobile App"}`)
 	if code != 201 || body["slug"] != "mobile-app" || !strings.Contains(body["dsn"].(string), "@127.0.0.1") {
@@ -177,6 +180,7 @@ func TestAPIProjectsAndReleases(t *testing.T) {
 }
 
 func TestAPILifecycleActions(t *testing.T) {
+	t.Parallel()
 	srv, db, tok := apiServer(t)
 	post := func(path, body string) (int, map[string]any) {
 		return call(t, srv, tok, "POST", "/api/canonical/0/issues/"+path, body)

@@ -28,6 +28,7 @@ const planted = "PLANTEDSECRET"
 // planted secrets, and a failure that quotes them, then fetches every page
 // and API reply that shows backends.
 func TestNoPageOrReplyShowsASecret(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	api := NewAPI(s.db, "http://127.0.0.1:8000", nil)
 	api.SendTest = func(_ context.Context, id uint32) (*store.Failure, error) {
@@ -159,6 +160,7 @@ func (m *recordingMux) Handle(pattern string, h http.Handler) {
 // Register mounts, and nothing else, and that each of its operations
 // reaches that route.
 func TestOpenAPIListsEveryRoute(t *testing.T) {
+	t.Parallel()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +227,7 @@ func openAPIPathOf(pattern string) string {
 // TestAPITokenScopes checks the one token check: scopes, project-scoped
 // tokens, the Bearer word in any case, and the error replies.
 func TestAPITokenScopes(t *testing.T) {
+	t.Parallel()
 	srv, db, all := apiServer(t)
 	other, _ := db.CreateProject("other")
 	read, _, _ := db.CreateTokenWith("ro", []store.Scope{store.ScopeRead}, 0)
@@ -331,6 +334,7 @@ func artifactAssemble(projects ...string) string {
 // routes, difs/assemble included, refuse a token limited to one project,
 // even the project difs/assemble names.
 func TestAPITokenScopesSymbols(t *testing.T) {
+	t.Parallel()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,7 @@ func unchanged(t *testing.T, s *testServer, pid int, iid, bid uint32) {
 }
 
 func TestEveryRouteNeedsASession(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"hello"}`))
 	iss := s.issues(t, s.project.ID)[0]
@@ -115,6 +116,7 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 }
 
 func TestPlainUsersSeeOnlyTheirProjects(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	other, err := s.db.CreateProject("Other")
 	if err != nil {
@@ -163,6 +165,7 @@ func TestPlainUsersSeeOnlyTheirProjects(t *testing.T) {
 }
 
 func TestCrossOriginPostsAreRefused(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"hello"}`))
 	iss := s.issues(t, s.project.ID)[0]
@@ -223,6 +226,7 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 }
 
 func TestLoginLogoutAndCookie(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	rec := s.do("POST", "/accounts/login/", url.Values{"name": {"admin"}, "password": {testPassword}, "next": {"https://evil.example/"}}, nil)
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/projects/" {
@@ -284,6 +288,7 @@ const (
 // minute after its first burst; the admin, on another address, logs in
 // every time, while the attacker's own address is refused.
 func TestLoginAttackerCannotLockOutAdmin(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
@@ -320,6 +325,7 @@ func TestLoginAttackerCannotLockOutAdmin(t *testing.T) {
 // then waits addrBaseWait, then twice that after its next wrong guess.
 // (The limiter alone: every guess through the handler costs a bcrypt.)
 func TestLoginAddressBackoffDoubles(t *testing.T) {
+	t.Parallel()
 	l := newLoginLimiter()
 	now := time.Now()
 	const addr = "10.0.0.1"
@@ -356,6 +362,7 @@ func TestLoginAddressBackoffDoubles(t *testing.T) {
 // are slowed by the account's backoff, yet the admin on a clean address
 // still gets in.
 func TestLoginBruteForceAcrossAddresses(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
@@ -392,6 +399,7 @@ func TestLoginBruteForceAcrossAddresses(t *testing.T) {
 }
 
 func TestLoginTrustProxy(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
@@ -415,6 +423,7 @@ func TestLoginTrustProxy(t *testing.T) {
 }
 
 func TestLoginIPv6CountsBy64(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
 		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
@@ -441,6 +450,7 @@ func TestLoginIPv6CountsBy64(t *testing.T) {
 }
 
 func TestChangePasswordGuessesAreLimited(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	now := time.Now()
 	s.ui.now = func() time.Time { return now }
@@ -458,6 +468,7 @@ func TestChangePasswordGuessesAreLimited(t *testing.T) {
 }
 
 func TestLoginLimiterIsBounded(t *testing.T) {
+	t.Parallel()
 	l := newLoginLimiter()
 	now := time.Now()
 	for i := 0; i < 3*maxLimitEntries; i++ {
@@ -480,6 +491,7 @@ func TestLoginLimiterIsBounded(t *testing.T) {
 }
 
 func TestUserAdministration(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	user := s.login(t, "user")
@@ -530,6 +542,7 @@ func TestUserAdministration(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.login(t, "user")
 	other := s.login(t, "user")
@@ -559,6 +572,7 @@ func TestChangePassword(t *testing.T) {
 }
 
 func TestIssueActionsThroughTheUI(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"one"}`), []byte(`{"message":"two"}`))
 	issues := s.issues(t, s.project.ID)
@@ -611,6 +625,7 @@ func TestIssueActionsThroughTheUI(t *testing.T) {
 }
 
 func TestProjectPages(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	rec := s.do("POST", "/projects/new/", url.Values{"name": {"Web Shop"}}, admin)
@@ -655,6 +670,7 @@ func TestProjectPages(t *testing.T) {
 }
 
 func TestGoodLoginsDoNotUseUpTheAddress(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	for i := 0; i < addrFreeFails+1; i++ {
 		s.login(t, "admin")
@@ -662,6 +678,7 @@ func TestGoodLoginsDoNotUseUpTheAddress(t *testing.T) {
 }
 
 func TestReleaseResolvesAndTimedMutes(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"one","release":"1.0.0"}`), []byte(`{"message":"two","release":"1.2.0"}`), []byte(`{"message":"three"}`))
 	issues := s.issues(t, s.project.ID)

@@ -8,6 +8,7 @@ import (
 // What is wrong with the installation shows as a banner on every page for
 // logged-in users, escaped, and not to anonymous visitors.
 func TestProblemsBanner(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.login(t, "user")
 	if body := s.do("GET", "/projects/", nil, c).Body.String(); strings.Contains(body, "needs attention") {

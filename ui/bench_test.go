@@ -72,6 +72,7 @@ func BenchmarkIssuePageDeepStack(b *testing.B) {
 
 // TestDeepStackPageSize holds the page-size bar in the ordinary test run.
 func TestDeepStackPageSize(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, deepEvent(500))
 	iss := s.issues(t, s.project.ID)[0]

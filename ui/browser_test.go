@@ -113,6 +113,7 @@ func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 // TestBrowserFlow drives the UI in Chromium: log in, open the issue list,
 // open an issue, expand a frame, resolve it, mute another, log out.
 func TestBrowserFlow(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	events := corpus(t)
 	s.ingest(t, s.project.ID, events["python/bugsink_visualshots-rich.json"])
@@ -231,6 +232,7 @@ func TestBrowserFlow(t *testing.T) {
 // TestScreenshots writes PNGs of the main pages to $TINYSINK_SCREENSHOTS,
 // for looking at the UI; it is skipped when that is not set.
 func TestScreenshots(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv("TINYSINK_SCREENSHOTS")
 	if dir == "" {
 		t.Skip("set TINYSINK_SCREENSHOTS=dir to write screenshots")
@@ -278,6 +280,7 @@ func TestScreenshots(t *testing.T) {
 // TestBrowserWithoutJavaScript logs in, resolves an issue and logs out with
 // scripts switched off: every page and action is plain HTML.
 func TestBrowserWithoutJavaScript(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, corpus(t)["python/bugsink_visualshots-rich.json"])
 	srv := httptest.NewServer(s.mux)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestBudgetPage(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	rec := s.do("GET", "/debug/budget/", nil, admin)

@@ -15,6 +15,7 @@ import (
 // message, as JSON from the API and as the error page from the UI, not a
 // 500 that hides why.
 func TestDiskFullWritesAnswer507(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	full := fmt.Errorf("save session: %w", &fs.PathError{Op: "write", Path: "store.db", Err: syscall.ENOSPC})
 

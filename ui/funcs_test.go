@@ -7,6 +7,7 @@ import (
 )
 
 func TestFuncs(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		t    time.Time
@@ -65,6 +66,7 @@ func TestFuncs(t *testing.T) {
 }
 
 func TestSparkline(t *testing.T) {
+	t.Parallel()
 	got := string(sparkline([]int64{0, 2, 4}, 30, 10, "events <24h>"))
 	for _, want := range []string{`viewBox="0 0 30 10"`, `aria-label="6 events &lt;24h&gt;"`, "M10.0 10v-5.0h8.0v5.0z", "M20.0 10v-10.0h8.0v10.0z"} {
 		if !strings.Contains(got, want) {
@@ -80,6 +82,7 @@ func TestSparkline(t *testing.T) {
 }
 
 func TestLocalPath(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"/issues/1/", "/issues/1/"},
 		{"/projects/1/?tab=all", "/projects/1/?tab=all"},
@@ -97,6 +100,7 @@ func TestLocalPath(t *testing.T) {
 }
 
 func TestBytesText(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   any
 		want string
@@ -111,6 +115,7 @@ func TestBytesText(t *testing.T) {
 }
 
 func TestMs(t *testing.T) {
+	t.Parallel()
 	d := 2.5
 	for _, tt := range []struct {
 		in   any

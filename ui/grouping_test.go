@@ -12,6 +12,7 @@ import (
 // exception) is titled by its message with its level beside it, and the
 // Grouping tab says why the title and key are what they are.
 func TestGroupingTabExplainsMessage(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	s.ingest(t, s.project.ID, []byte(`{"event_id":"6f1c9cf5f1b94b5e9f1b8f7c2a1d0e42","platform":"node","level":"warning",`+

@@ -13,6 +13,7 @@ import (
 // an issue shows its releases' crash-free rates, and the project page says
 // what the SDKs and ingest dropped this week.
 func TestReleaseHealthPages(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	pid := s.project.ID
 	s.ingest(t, pid, []byte(`{"event_id":"0123456789abcdef0123456789abcdef","release":"web@2.0","exception":{"values":[{"type":"KeyError","value":"boom"}]}}`))

@@ -9,6 +9,7 @@ import (
 )
 
 func TestIssueDeleteNeedsConfirmation(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"doomed"}`), []byte(`{"message":"kept"}`))
 	issues := s.issues(t, s.project.ID)
@@ -65,6 +66,7 @@ func TestIssueDeleteNeedsConfirmation(t *testing.T) {
 }
 
 func TestBrowserAndOSFromUserAgent(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 	s.ingest(t, s.project.ID,

@@ -6,6 +6,7 @@ import (
 )
 
 func TestStacktraceMarkdown(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ name, in, want string }{
 		{"chained, outermost first", `{"exception":{"values":[{"type":"Inner","value":"cause","stacktrace":{"frames":[{"filename":"a.py","lineno":1,"function":"f"}]}},{"type":"Outer","value":"boom","stacktrace":{"frames":[{"filename":"b.py","lineno":2,"function":"g","in_app":true,"context_line":"  raise Outer()"},{"filename":"c.py","lineno":3,"function":"h"}]}}]}}`,
 			"# Outer\nboom\n## c.py:3 in h\n## b.py:2 in g [in-app]\n      raise Outer()\n\n# Inner\ncause\n## a.py:1 in f\n\n"},

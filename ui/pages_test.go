@@ -12,10 +12,13 @@ import (
 	"text/template/parse"
 
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/budget/testflag"
 	"github.com/tinysink/tinysink/store"
 )
 
 func TestMain(m *testing.M) {
+	// Each test has a store of its own and waits mostly for its fsyncs.
+	testflag.ParallelForFsync(8)
 	// Passwords are hashed at bcrypt's lowest cost here: the lockout tests
 	// make thousands of guesses, and the cost is not what they test.
 	store.SetPasswordCostForTests(4)
@@ -110,6 +113,7 @@ func collectRefs(n parse.Node, used map[string]bool) {
 }
 
 func TestTemplatesParse(t *testing.T) {
+	t.Parallel()
 	m, err := parseTemplates()
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +143,7 @@ func checkPage(t *testing.T, target string, code int, body string) {
 // TestEveryPageForEverySample ingests the whole sample corpus and renders
 // every page and tab of every issue.
 func TestEveryPageForEverySample(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	events := corpus(t)
 	names := make([]string, 0, len(events))
@@ -234,6 +239,7 @@ func TestEveryPageForEverySample(t *testing.T) {
 // and reports what the first render cost (go test -v -run Lazily, in a
 // process of its own for clean numbers).
 func TestTemplatesLoadLazily(t *testing.T) {
+	t.Parallel()
 	part := func() budget.Part {
 		for _, p := range budget.Parts() {
 			if p.Name == "ui-templates" {

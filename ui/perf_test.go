@@ -46,6 +46,7 @@ func seedPerf(t *testing.T, db *store.DB, pid int, iid uint32, now time.Time) {
 }
 
 func TestPerformanceMonitorsAndFeedbackPages(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"event_id":"0123456789abcdef0123456789abcdef","message":"checkout failed"}`))
 	iss := s.issues(t, s.project.ID)[0]
@@ -77,6 +78,7 @@ func TestPerformanceMonitorsAndFeedbackPages(t *testing.T) {
 }
 
 func TestAPITransactionsAndMonitors(t *testing.T) {
+	t.Parallel()
 	srv, db, tok := apiServer(t)
 	seedPerf(t, db, 1, 1, time.Now())
 	code, m := call(t, srv, tok, "GET", "/api/canonical/0/transactions/?project=1", "")

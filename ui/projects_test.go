@@ -12,6 +12,7 @@ import (
 )
 
 func TestProjectQuotaOverride(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	pid := s.project.ID
@@ -89,6 +90,7 @@ func TestProjectQuotaOverride(t *testing.T) {
 }
 
 func TestProjectScrubbingSettings(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	pid := s.project.ID

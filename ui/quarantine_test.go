@@ -24,6 +24,7 @@ func quarantineOne(t *testing.T, db *store.DB, pid int, raw string) *store.Quara
 }
 
 func TestQuarantinePage(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	e := quarantineOne(t, s.db, s.project.ID, `{"poison":true}`)
 	admin := s.login(t, "admin")
@@ -71,6 +72,7 @@ func TestQuarantinePage(t *testing.T) {
 }
 
 func TestAPIQuarantine(t *testing.T) {
+	t.Parallel()
 	srv, db, tok := apiServer(t)
 	var ids []string
 	for i := range 3 {

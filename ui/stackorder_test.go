@@ -26,6 +26,7 @@ func badgesOf(s stackView) map[string][]string {
 // Python reads chronologically; other platforms as a stack of plates; the
 // raise and begin badges mark each exception's newest and oldest frames.
 func TestStackOrderAndBadges(t *testing.T) {
+	t.Parallel()
 	const chain = `"exception":{"values":[
 		{"type":"IOError","value":"disk","stacktrace":{"frames":[{"function":"open_a","context_line":"x"},{"function":"read_a","context_line":"x"}]}},
 		{"type":"AppError","value":"save failed","stacktrace":{"frames":[{"function":"main","context_line":"x"},{"function":"save","context_line":"x"}]}}]}`

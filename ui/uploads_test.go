@@ -44,6 +44,7 @@ func uploadTraceback(t *testing.T, db *store.DB, pid int, debugID string) string
 // where it was in the minified file, and says why another frame is not
 // mapped; the uploads page lists the bundle, and deleting it works.
 func TestSourceMappedStacktraceAndUploads(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	const id = "c0ffee00-0000-4000-8000-000000000001"
 	sum := uploadTraceback(t, s.db, s.project.ID, id)

@@ -57,6 +57,7 @@ func xssPages(id uint32, pid int) []string {
 var rawMarkup = regexp.MustCompile(`(?i)<script>window|<img src=x|<svg onload|<iframe|href="javascript:|src="javascript:|<style>body|<b>key|<a href=javascript|\x{202e}|\x07|\x1b`)
 
 func TestEventDataIsEscaped(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(hostileEvent))
 	iss := s.issues(t, s.project.ID)[0]
@@ -117,6 +118,7 @@ func hostileBackend(t *testing.T, s *testServer, pid int) []string {
 }
 
 func TestAlertBackendDataIsEscaped(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	pages := hostileBackend(t, s, s.project.ID)
 	admin := s.login(t, "admin")
@@ -144,6 +146,7 @@ func TestAlertBackendDataIsEscaped(t *testing.T) {
 }
 
 func TestSafeURLAndClean(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"https://example.com/a?b=c", "https://example.com/a?b=c"},
 		{"HTTP://example.com", "HTTP://example.com"},
@@ -186,6 +189,7 @@ func TestSafeURLAndClean(t *testing.T) {
 // TestBrowserRunsNoEventScript loads every page of the hostile event in
 // Chromium and checks that no payload ran.
 func TestBrowserRunsNoEventScript(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(hostileEvent))
 	iss := s.issues(t, s.project.ID)[0]

@@ -85,6 +85,7 @@ func segmentFiles(t testing.TB, dir string) []string {
 }
 
 func TestRoundTripAcrossRotation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := mustOpen(t, dir, Options{SegmentSize: 4 << 10})
 	defer s.Close()
@@ -113,6 +114,7 @@ func TestRoundTripAcrossRotation(t *testing.T) {
 }
 
 func TestReadFromLimits(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
 	defer s.Close()
 	for i := range 10 {
@@ -160,6 +162,7 @@ func TestReadFromLimits(t *testing.T) {
 }
 
 func TestConcurrentAppenders(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, t.TempDir(), Options{SegmentSize: 64 << 10})
 	defer s.Close()
 
@@ -247,6 +250,7 @@ func TestReadersSeeOnlyDurableRecords(t *testing.T) {
 }
 
 func TestTornTailIsIgnored(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := mustOpen(t, dir, Options{NoSync: true})
 	const n = 4
@@ -317,6 +321,7 @@ func TestTornTailIsIgnored(t *testing.T) {
 }
 
 func TestDamageIsDetected(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		at   func(start int64) int64 // offset of the byte to flip, given record 1's start
@@ -367,6 +372,7 @@ func TestDamageIsDetected(t *testing.T) {
 }
 
 func TestRelease(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := mustOpen(t, dir, Options{SegmentSize: 2 << 10, NoSync: true})
 	defer s.Close()
@@ -431,6 +437,7 @@ func TestRelease(t *testing.T) {
 }
 
 func TestReopenContinuesFromSavedPos(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := mustOpen(t, dir, Options{})
 	for i := range 10 {
@@ -466,6 +473,7 @@ func TestReopenContinuesFromSavedPos(t *testing.T) {
 }
 
 func TestAppendRefusesBadRecords(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
 	defer s.Close()
 	for _, tt := range []struct {
@@ -488,6 +496,7 @@ func TestAppendRefusesBadRecords(t *testing.T) {
 }
 
 func TestNotifyAndStats(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
 	defer s.Close()
 	if st := s.Stats(); st.Files != 1 || !st.Oldest.IsZero() {
@@ -519,6 +528,7 @@ func TestNotifyAndStats(t *testing.T) {
 }
 
 func TestIgnoresForeignFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, name := range []string{"notes.txt", "0000000000000001.spool.tmp", "zz.spool"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
@@ -566,6 +576,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 }
 
 func TestPosRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, p := range []Pos{{}, {Seg: 3, Off: 4096}, {Seg: 1<<40 + 1, Off: 1 << 33}} {
 		got, err := ParsePos(p.String())
 		if err != nil || got != p {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tinysink/tinysink/budget/testflag"
 )
 
 const benchKeys = 200000
@@ -77,6 +79,7 @@ func benchDB(b *testing.B) *DB {
 }
 
 func TestMain(m *testing.M) {
+	testflag.ParallelForFsync(8)
 	code := m.Run()
 	if fixture.dir != "" {
 		os.RemoveAll(fixture.dir)

@@ -283,6 +283,7 @@ func compareAll(t *testing.T, db *DB, m model) {
 }
 
 func TestModel(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tree")
 	opt := Options{CacheBytes: 16 * pageSize}
 	db := openTest(t, path, 0, opt)
@@ -401,6 +402,7 @@ func fileSize(t testing.TB, path string) int64 {
 }
 
 func TestRollback(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	setAll(t, db, "a", "1", "b", strings.Repeat("x", 5000))
 	before := db.Stats()
@@ -454,6 +456,7 @@ func TestRollback(t *testing.T) {
 }
 
 func TestCleanTx(t *testing.T) {
+	t.Parallel()
 	db, _ := newTestDB(t, Options{})
 	tx := db.Begin()
 	if tx.Seq() != 1 {
@@ -474,6 +477,7 @@ func TestCleanTx(t *testing.T) {
 }
 
 func TestViewIsolation(t *testing.T) {
+	t.Parallel()
 	db, _ := newTestDB(t, Options{})
 	setAll(t, db, "k", "old")
 	tx := db.Begin()
@@ -503,6 +507,7 @@ func TestViewIsolation(t *testing.T) {
 // TestViewDuringCommit runs a View that spans another goroutine's commit:
 // the View keeps seeing the old state, and the commit lands after it.
 func TestViewDuringCommit(t *testing.T) {
+	t.Parallel()
 	db, _ := newTestDB(t, Options{CacheBytes: 16 * pageSize})
 	tx := db.Begin()
 	for i := range 2000 {
@@ -553,6 +558,7 @@ func TestViewDuringCommit(t *testing.T) {
 
 // TestConcurrentReaders runs readers against a writer, for -race.
 func TestConcurrentReaders(t *testing.T) {
+	t.Parallel()
 	db, _ := newTestDB(t, Options{CacheBytes: 16 * pageSize})
 	stop := make(chan struct{})
 	// Two readers, as many as the cores CI has: more only take the
@@ -607,6 +613,7 @@ func TestConcurrentReaders(t *testing.T) {
 }
 
 func TestRecoverRedo(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	setAll(t, db, "a", "1")
 	tx := db.Begin()
@@ -636,6 +643,7 @@ func TestRecoverRedo(t *testing.T) {
 }
 
 func TestRecoverDiscard(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	setAll(t, db, "a", "1")
 	tx := db.Begin()
@@ -667,6 +675,7 @@ func TestRecoverDiscard(t *testing.T) {
 }
 
 func TestRecoverAhead(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	setAll(t, db, "a", "1")
 	setAll(t, db, "a", "2")
@@ -679,6 +688,7 @@ func TestRecoverAhead(t *testing.T) {
 // TestRecoverMany loses every tree write since the last checkpoint (the
 // tree file is put back to a copy taken then): redo brings all back.
 func TestRecoverMany(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	setAll(t, db, "base", "1")
 	db.Close()
@@ -710,6 +720,7 @@ func TestRecoverMany(t *testing.T) {
 }
 
 func TestRecoverTorn(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		tear func(t *testing.T, journal string)
@@ -761,6 +772,7 @@ func TestRecoverTorn(t *testing.T) {
 // TestRecoverPartialApply writes some of an entry's pages to the tree file
 // by hand, one of them torn, then reopens: redo repairs the file.
 func TestRecoverPartialApply(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	m := model{}
 	tx := db.Begin()
@@ -817,6 +829,7 @@ func TestRecoverPartialApply(t *testing.T) {
 }
 
 func TestCorruptPage(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	tx := db.Begin()
 	for i := range 1000 {
@@ -853,6 +866,7 @@ func TestCorruptPage(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	tx := db.Begin()
 	if err := tx.Set(strings.Repeat("k", MaxKeySize+1), "v"); err != ErrKeyTooLarge {
@@ -887,6 +901,7 @@ func TestLimits(t *testing.T) {
 // TestChurn inserts, deletes and inserts again: the file does not grow,
 // because freed pages are reused.
 func TestChurn(t *testing.T) {
+	t.Parallel()
 	// 10,000 keys in five commits per pass fill some 80 leaves, several
 	// times a page cache of 16 pages: the shapes of 50,000 keys against the
 	// default cache, at a fifth of the cost.
@@ -971,6 +986,7 @@ func TestMemory(t *testing.T) {
 // TestSparseDeletes deletes 90% of the keys at random: underfull leaves are
 // merged, so the pages in use shrink with the keys.
 func TestSparseDeletes(t *testing.T) {
+	t.Parallel()
 	db, _ := newTestDB(t, Options{})
 	const n = 20000
 	tx := db.Begin()
@@ -997,6 +1013,7 @@ func TestSparseDeletes(t *testing.T) {
 }
 
 func TestTxErrors(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	tx := db.Begin()
 	tx.Set("a", "1")
@@ -1035,6 +1052,7 @@ func TestTxErrors(t *testing.T) {
 // (counters): readers keep the old value until the commit, the change
 // survives a reopen, and the other cells of the page are untouched.
 func TestSameLengthOverwrite(t *testing.T) {
+	t.Parallel()
 	db, path := newTestDB(t, Options{})
 	var kv []string
 	for i := range 200 {
