@@ -166,26 +166,9 @@ func (r *relay) serve(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	r.fwd.run(wctx, &wg)
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- r.http.Serve(r.ln) }()
-	if r.metrics != nil {
-		go r.metrics.Serve(r.metricsLn)
-		defer r.metrics.Close()
-	}
-	var err error
-	select {
-	case err = <-srvErr:
-	case <-ctx.Done():
-		r.log.Info("shutting down")
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = r.http.Shutdown(sctx)
-		scancel()
-	}
+	err := serveHTTP(ctx, r.log, r.http, r.ln, r.metrics, r.metricsLn)
 	cancel()
 	wg.Wait()
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
 	return err
 }
 

@@ -347,33 +347,41 @@ func (s *server) serve(ctx context.Context) error {
 	wg.Go(func() {
 		s.db.KeepMaxDisk(wctx, s.ops.cfg.MaxDisk, func() int64 { return s.worker.Stats().Batches }, s.log.With("component", "retention"))
 	})
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- s.http.Serve(s.ln) }()
-	if s.metrics != nil {
-		go s.metrics.Serve(s.metricsLn)
-		defer s.metrics.Close()
-	}
 	if s.ctlLn != nil {
 		go s.ctl.Serve(s.ctlLn)
 		defer s.ctl.Close()
+	}
+	err := serveHTTP(ctx, s.log, s.http, s.ln, s.metrics, s.metricsLn)
+	cancel()
+	wg.Wait()
+	close(runErrs)
+	for e := range runErrs {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// serveHTTP serves srv on ln (and metrics on metricsLn, when set) until
+// srv fails or ctx is done, then shuts srv down gracefully (10 s at most).
+// A server closed by that shutdown is no error.
+func serveHTTP(ctx context.Context, log *slog.Logger, srv *http.Server, ln net.Listener, metrics *http.Server, metricsLn net.Listener) error {
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	if metrics != nil {
+		go metrics.Serve(metricsLn)
+		defer metrics.Close()
 	}
 	var err error
 	select {
 	case err = <-srvErr:
 	case <-ctx.Done():
-		s.log.Info("shutting down")
+		log.Info("shutting down")
 		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = s.http.Shutdown(sctx)
+		err = srv.Shutdown(sctx)
 		scancel()
 	}
-	cancel()
-	wg.Wait()
-	close(runErrs)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
-	}
-	for e := range runErrs {
-		err = errors.Join(err, e)
 	}
 	return err
 }
