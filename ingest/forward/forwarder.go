@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -316,7 +317,7 @@ func (f *Forwarder) countBacklog() {
 	f.mu.Unlock()
 	end := f.end0
 	var n int64
-	f.cfg.Spool.ReadFrom(cur, 1<<62, 0, func(r *spool.Record, next spool.Pos) error {
+	f.cfg.Spool.ReadFrom(cur, math.MaxInt, 0, func(r *spool.Record, next spool.Pos) error {
 		if next.Seg > end.Seg || next.Seg == end.Seg && next.Off > end.Off {
 			return errStop
 		}
@@ -542,7 +543,7 @@ func (f *Forwarder) dropOverBacklog() {
 	f.mu.Unlock()
 	over := f.cfg.Spool.BytesAfter(cur) - f.cfg.MaxBacklog*9/10
 	var n, bytes int64
-	next, err := f.cfg.Spool.ReadFrom(cur, 1<<62, 0, func(r *spool.Record, next spool.Pos) error {
+	next, err := f.cfg.Spool.ReadFrom(cur, math.MaxInt, 0, func(r *spool.Record, next spool.Pos) error {
 		if bytes >= over {
 			return errStop
 		}
