@@ -81,7 +81,9 @@ func checkEvent(t *testing.T, ev *Event) {
 	if ev.Platform == "" || ev.Level == "" || ev.CalculatedType == "" || ev.GroupingKey == "" {
 		t.Errorf("empty required field in %+v", *ev)
 	}
-	if ev.GroupingMechanism != MechanismV2 && ev.GroupingMechanism != MechanismNone {
+	switch ev.GroupingMechanism {
+	case MechanismV2, MechanismNone, MechanismMessage:
+	default:
 		t.Errorf("GroupingMechanism = %q", ev.GroupingMechanism)
 	}
 	if len(ev.Tags) > MaxTags {
