@@ -1,7 +1,7 @@
 package event
 
 import (
-	"encoding/json"
+	"sort"
 	"strconv"
 	"unicode/utf8"
 
@@ -110,12 +110,55 @@ func (m *metaBuilder) mark() {
 	node[""] = utf8Remark
 }
 
-// appendMeta writes "_meta": meta as the next key of the open object.
+// appendMeta writes "_meta": meta as the next key of the open object. Its
+// keys and strings are written as the writer writes every string (w.str),
+// so the document reads the same when it is normalised again.
 func (w *writer) appendMeta(meta map[string]any) {
-	b, err := json.Marshal(meta)
-	if err != nil {
-		return
-	}
 	w.keyString("_meta")
-	w.buf = append(w.buf, b...)
+	w.metaValue(meta)
+}
+
+// metaValue writes one value of a _meta tree: objects with their keys in
+// order, lists of strings, strings.
+func (w *writer) metaValue(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		w.buf = append(w.buf, '{')
+		for i, k := range keys {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.text(k)
+			w.buf = append(w.buf, ':')
+			w.metaValue(v[k])
+		}
+		w.buf = append(w.buf, '}')
+	case [][]string:
+		w.buf = append(w.buf, '[')
+		for i, x := range v {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.metaValue(x)
+		}
+		w.buf = append(w.buf, ']')
+	case []string:
+		w.buf = append(w.buf, '[')
+		for i, x := range v {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.text(x)
+		}
+		w.buf = append(w.buf, ']')
+	case string:
+		w.text(v)
+	default:
+		w.buf = append(w.buf, "null"...)
+	}
 }
