@@ -27,13 +27,20 @@ func itemEnvelope(i int, mixed bool) string {
 		ev := fmt.Sprintf(`{"event_id":"%s","platform":"go","level":"error","exception":{"values":[{"type":"BenchError","value":"failure %d"}]}}`, id, i%50)
 		return fmt.Sprintf("{\"event_id\":\"%s\"}\n{\"type\":\"event\",\"length\":%d}\n%s\n", id, len(ev), ev)
 	}
-	if i%4 == 1 {
+	switch (i / 2) % 3 {
+	case 0:
 		now := float64(time.Now().UnixNano()) / 1e9
 		tx := fmt.Sprintf(`{"event_id":"%s","type":"transaction","transaction":"GET /api/items/%d","start_timestamp":%f,"timestamp":%f,`+
 			`"contexts":{"trace":{"trace_id":"%s","span_id":"aaaaaaaaaaaaaaaa","op":"http.server","status":"ok"}},`+
 			`"spans":[{"span_id":"bbbbbbbbbbbbbbbb","parent_span_id":"aaaaaaaaaaaaaaaa","op":"db.query","description":"SELECT 1","start_timestamp":%f,"timestamp":%f}]}`,
 			id, i%40, now-0.05, now, id, now-0.04, now-0.01)
 		return fmt.Sprintf("{\"event_id\":\"%s\"}\n{\"type\":\"transaction\",\"length\":%d}\n%s\n", id, len(tx), tx)
+	case 1:
+		// A @sentry/node-like session update: init, then ok, in one release.
+		ts := time.Now().UTC().Format(time.RFC3339Nano)
+		ss := fmt.Sprintf(`{"sid":"%s","init":true,"started":"%s","timestamp":"%s","status":"ok","errors":0,"duration":1.2,`+
+			`"attrs":{"release":"bench@1.0.%d","environment":"production"}}`, id, ts, ts, i%5)
+		return fmt.Sprintf("{\"sent_at\":\"%s\"}\n{\"type\":\"session\",\"length\":%d}\n%s\n", ts, len(ss), ss)
 	}
 	ci := fmt.Sprintf(`{"check_in_id":"%s","monitor_slug":"job-%d","status":"ok","duration":1.5,`+
 		`"monitor_config":{"schedule":{"type":"crontab","value":"*/5 * * * *"},"checkin_margin":2,"max_runtime":10}}`, id, i%20)
@@ -86,8 +93,8 @@ func paced(p *proc, n, rate int, mixed bool) (lat []time.Duration, failed int) {
 }
 
 // BenchmarkMixedItems sends 1,000 items/s for 10 s, errors only and then
-// errors mixed 1:1 with transactions and check-ins, each against a fresh
-// server, and reports the ack p50/p99 of each.
+// errors mixed 1:1 with transactions, sessions and check-ins (a third
+// each), each against a fresh server, and reports the ack p50/p99 of each.
 func BenchmarkMixedItems(b *testing.B) {
 	for _, mixed := range []bool{false, true} {
 		name := "errors-only"
