@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tidwall/buntdb"
 	"golang.org/x/crypto/bcrypt"
@@ -75,9 +77,11 @@ func notLastAdmin(tx *kvTx, except string) error {
 	return nil
 }
 
-// DeleteUser deletes a user with the user's sessions, alert settings and
-// team memberships. It refuses to delete the last active admin.
-func (db *DB) DeleteUser(name string) error {
+// DeleteUser deletes a user with the user's sessions, alert settings,
+// team memberships and OpenID Connect link, and unassigns the issues
+// assigned to the user, recording that in each issue's history as done by
+// the user named by. It refuses to delete the last active admin.
+func (db *DB) DeleteUser(name, by string) error {
 	return db.update(func(tx *kvTx) error {
 		var u User
 		if err := getJSON(tx, userKey(name), &u); err != nil {
@@ -89,6 +93,12 @@ func (db *DB) DeleteUser(name string) error {
 			}
 		}
 		if err := deleteUserSessions(tx, name); err != nil {
+			return err
+		}
+		if err := unlinkOIDC(tx, &u); err != nil {
+			return err
+		}
+		if err := unassignUser(tx, name, by, db.Now().UTC()); err != nil {
 			return err
 		}
 		if err := dropFromTeams(tx, name, 0); err != nil {
@@ -218,4 +228,57 @@ func (db *DB) SetProjectSettings(id int, s ProjectSettings) error {
 		p.AlertOnUnmute = s.AlertOnUnmute
 		return setJSON(tx, projectKey(id), &p)
 	})
+}
+
+// unassignUser unassigns every issue assigned to the user name, in every
+// project (through the iasg: index), with a history entry by by.
+func unassignUser(tx *kvTx, name, by string, now time.Time) error {
+	var pids []int
+	err := tx.AscendKeys(projectPattern, func(k, v string) bool {
+		var p Project
+		if jsonUnmarshal(v, &p) == nil {
+			pids = append(pids, p.ID)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		var ids []uint32
+		prefix := assignedPrefix(pid, name)
+		tx.ascend(prefix, func(k, v string) bool {
+			if n, err := strconv.ParseUint(strings.TrimPrefix(k, prefix), 10, 32); err == nil {
+				ids = append(ids, uint32(n))
+			}
+			return true
+		})
+		for _, id := range ids {
+			var iss Issue
+			if err := getJSON(tx, issueKey(id), &iss); errors.Is(err, ErrNotFound) {
+				// An index entry without its issue: drop it.
+				if _, err := tx.Delete(prefix + pad10(id)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+					return err
+				}
+				continue
+			} else if err != nil {
+				return err
+			}
+			if iss.AssignedTo != name {
+				// A stale index entry: drop it.
+				if _, err := tx.Delete(prefix + pad10(id)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+					return err
+				}
+				continue
+			}
+			iss.AssignedTo = ""
+			if err := putIssue(tx, &iss); err != nil {
+				return err
+			}
+			if err := addHistory(tx, id, HistoryEntry{Kind: HistoryAssigned, User: by, At: now, Assignee: ""}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 //	seq:<name>                          last id handed out for <name> (project, issue, outbox, deploy)
 //	project:<pid 6>                     Project JSON
 //	user:<name>                         User JSON
+//	oidcsub:<sha256 hex of iss \x00 sub>  name of the user linked to that OpenID Connect identity (oidclink.go)
 //	token:<sha256 hex of token>         Token JSON
 //	session:<sha256 hex of token>       Session JSON, with a TTL (session.go)
 //	team:<name>                         Team JSON (team.go)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -471,5 +472,57 @@ func (db *DB) DeleteProject(id int) error {
 	if el != nil {
 		el.close()
 	}
-	return os.RemoveAll(db.projectDir(id))
+	return db.removeProjectFiles(id)
+}
+
+// removeProjectFiles removes a deleted project's files: its event log
+// (events/<pid>) and its events' attachments (attachments/<pid>, kept by
+// store/attach). It runs after the transaction that deleted the project's
+// metadata, so a crash before or during it leaves only files of a project
+// that no longer exists, which nothing reads; Open finishes the job
+// (removeDeletedProjectFiles).
+func (db *DB) removeProjectFiles(id int) error {
+	return errors.Join(
+		os.RemoveAll(db.projectDir(id)),
+		os.RemoveAll(filepath.Join(db.dir, "attachments", strconv.Itoa(id))))
+}
+
+// removeDeletedProjectFiles removes the files of projects deleted before
+// a crash let DeleteProject finish: directories under events/ and
+// attachments/ named for a project id that was handed out (seq:project)
+// and no longer exists. Ids are never reused, so such a directory cannot
+// belong to a project created later.
+func (db *DB) removeDeletedProjectFiles(projects []Project) error {
+	var last uint64
+	err := db.view(func(tx *kvTx) error {
+		v, err := tx.Get(seqKey("project"))
+		if err == nil {
+			last, _ = strconv.ParseUint(v, 10, 64)
+		} else if errors.Is(err, buntdb.ErrNotFound) {
+			err = nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	live := map[int]bool{}
+	for _, p := range projects {
+		live[p.ID] = true
+	}
+	var errs []error
+	for _, top := range []string{"events", "attachments"} {
+		ents, err := os.ReadDir(filepath.Join(db.dir, top))
+		if err != nil {
+			continue // absent: nothing to remove
+		}
+		for _, e := range ents {
+			id, err := strconv.Atoi(e.Name())
+			if err != nil || !e.IsDir() || id < 1 || uint64(id) > last || live[id] || strconv.Itoa(id) != e.Name() {
+				continue
+			}
+			errs = append(errs, os.RemoveAll(filepath.Join(db.dir, top, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
 }

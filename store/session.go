@@ -21,14 +21,32 @@ type Session struct {
 	User      string    `json:"user"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// IDToken is the OpenID Connect ID token the session was logged in
+	// with, kept to end the session at the provider too on logout (its
+	// id_token_hint); "" for other logins. At most MaxSessionIDToken bytes.
+	IDToken string `json:"id_token,omitempty"`
 }
+
+// MaxSessionIDToken bounds Session.IDToken: sessions live in memory, and
+// an ID token of a few claims is about 1 KB.
+const MaxSessionIDToken = 8 << 10
 
 // CreateSession starts a session for user that expires after ttl and
 // returns its token: 64 lowercase hex digits, to be sent to the browser and
 // nowhere else.
 func (db *DB) CreateSession(user string, ttl time.Duration) (string, error) {
+	return db.CreateOIDCSession(user, ttl, "")
+}
+
+// CreateOIDCSession is CreateSession for a login through an OpenID Connect
+// provider, keeping its ID token with the session (Session.IDToken). An ID
+// token longer than MaxSessionIDToken is refused.
+func (db *DB) CreateOIDCSession(user string, ttl time.Duration, idToken string) (string, error) {
 	if ttl <= 0 {
 		return "", fmt.Errorf("store: session ttl must be positive")
+	}
+	if len(idToken) > MaxSessionIDToken {
+		return "", fmt.Errorf("store: an ID token of %d bytes is longer than %d", len(idToken), MaxSessionIDToken)
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -36,7 +54,7 @@ func (db *DB) CreateSession(user string, ttl time.Duration) (string, error) {
 	}
 	tok := hex.EncodeToString(b[:])
 	now := db.Now().UTC()
-	s := Session{User: user, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	s := Session{User: user, CreatedAt: now, ExpiresAt: now.Add(ttl), IDToken: idToken}
 	err := db.update(func(tx *kvTx) error {
 		if _, err := tx.Get(userKey(user)); err != nil {
 			if errors.Is(err, buntdb.ErrNotFound) {
@@ -89,13 +107,28 @@ func (db *DB) SessionUser(tok string) (*User, error) {
 // DeleteSession ends the session with the given token. Ending an unknown
 // session is not an error.
 func (db *DB) DeleteSession(tok string) error {
-	return db.update(func(tx *kvTx) error {
-		_, err := tx.Delete(sessionKey(sessionHash(tok)))
+	_, err := db.EndSession(tok)
+	return err
+}
+
+// EndSession ends the session with the given token and returns what it
+// was; a zero Session for an unknown one.
+func (db *DB) EndSession(tok string) (Session, error) {
+	var s Session
+	err := db.update(func(tx *kvTx) error {
+		v, err := tx.Delete(sessionKey(sessionHash(tok)))
 		if errors.Is(err, buntdb.ErrNotFound) {
 			return nil
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		if jsonUnmarshal(v, &s) != nil {
+			s = Session{}
+		}
+		return nil
 	})
+	return s, err
 }
 
 // DeleteUserSessions ends every session of user, for example after a

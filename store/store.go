@@ -135,6 +135,9 @@ func (db *DB) open() error {
 		kv.Close()
 		return err
 	}
+	// Best effort: a directory that cannot be removed now is tried again
+	// at the next start, and nothing reads it meanwhile.
+	db.removeDeletedProjectFiles(projects)
 	for _, p := range projects {
 		if err := db.openProject(&p); err != nil {
 			db.Close()

@@ -66,7 +66,7 @@ func TestTeams(t *testing.T) {
 	if bob, _ = db.User("bob"); bob.CanSee(p2.ID) {
 		t.Error("removed member still sees the team's project")
 	}
-	if err := db.DeleteUser("ann"); err != nil {
+	if err := db.DeleteUser("ann", "root"); err != nil {
 		t.Fatal(err)
 	}
 	if tm, _ := db.Team("web"); len(tm.Members) != 0 {
@@ -87,7 +87,7 @@ func TestUserAdminAndDelete(t *testing.T) {
 	if err := db.SetUserAdmin("root", false); !errors.Is(err, ErrLastAdmin) {
 		t.Errorf("demote last admin = %v", err)
 	}
-	if err := db.DeleteUser("root"); !errors.Is(err, ErrLastAdmin) {
+	if err := db.DeleteUser("root", "root"); !errors.Is(err, ErrLastAdmin) {
 		t.Errorf("delete last admin = %v", err)
 	}
 	if err := db.SetUserAdmin("bob", true); err != nil {
@@ -98,7 +98,7 @@ func TestUserAdminAndDelete(t *testing.T) {
 	}
 	db.SetAlertAddress("root", "root@example.org")
 	tok, _ := db.CreateSession("root", time.Hour)
-	if err := db.DeleteUser("root"); err != nil {
+	if err := db.DeleteUser("root", "root"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.User("root"); !errors.Is(err, ErrNotFound) {
@@ -110,7 +110,7 @@ func TestUserAdminAndDelete(t *testing.T) {
 	if a, _ := db.AlertAddress("root"); a != "" {
 		t.Errorf("alert address survived: %q", a)
 	}
-	if err := db.DeleteUser("root"); !errors.Is(err, ErrNotFound) {
+	if err := db.DeleteUser("root", "root"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second delete = %v", err)
 	}
 }

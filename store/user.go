@@ -29,6 +29,9 @@ type User struct {
 	Active       bool      `json:"active"`
 	Projects     []int     `json:"projects,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
+	// OIDC is the OpenID Connect identity the user logs in with, nil
+	// before the first such login (oidclink.go).
+	OIDC *OIDCLink `json:"oidc,omitempty"`
 
 	// Filled in from the teams by User and SessionUser (team.go): the
 	// projects the user sees and manages through teams, and the teams the

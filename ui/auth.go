@@ -99,6 +99,9 @@ type loginPage struct {
 	Next    string
 	Error   string
 	Methods loginMethods
+	// LoggedOut names the OpenID Connect provider the user was just
+	// logged out of too; "" otherwise.
+	LoggedOut string
 }
 
 // handleLoginForm serves GET /accounts/login/.
@@ -112,7 +115,11 @@ func (u *UI) handleLoginForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return u.loginFailed(w, r, http.StatusForbidden, le.msg)
 	}
-	return u.render(w, "login", &loginPage{layout: u.layout(r, "Log in"), Next: r.URL.Query().Get("next"), Methods: u.loginMethods()})
+	page := &loginPage{layout: u.layout(r, "Log in"), Next: r.URL.Query().Get("next"), Methods: u.loginMethods()}
+	if st := r.URL.Query().Get("state"); st != "" && u.oidc != nil && u.oidc.loggedOutState(st, u.now()) {
+		page.LoggedOut = page.Methods.OIDC
+	}
+	return u.render(w, "login", page)
 }
 
 // handleLogin serves POST /accounts/login/.
@@ -146,14 +153,32 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	return redirect(w, r, localPath(next))
 }
 
-// handleLogout serves POST /accounts/logout/.
+// handleLogout serves POST /accounts/logout/: it ends the session and,
+// for a session logged in through an OpenID Connect provider that has an
+// end_session_endpoint, sends the browser there to end the provider's
+// session too (with the login's ID token as id_token_hint), which sends
+// it back to the login page.
 func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) error {
+	var idToken string
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if err := u.db.DeleteSession(c.Value); err != nil {
+		s, err := u.db.EndSession(c.Value)
+		if err != nil {
 			return err
 		}
+		idToken = s.IDToken
 	}
 	u.setSessionCookie(w, "", -1)
+	if idToken != "" && u.oidc != nil {
+		// Logged in through the provider: end its session too, when it
+		// offers a way, and come back to the login page.
+		to, err := u.oidc.endSessionURL(r.Context(), idToken, u.base+"/accounts/login/", u.now())
+		if err != nil {
+			u.log.Warn("oidc logout at the provider skipped", "err", err)
+		}
+		if to != "" {
+			return redirect(w, r, to)
+		}
+	}
 	return redirect(w, r, "/accounts/login/")
 }
 

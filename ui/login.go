@@ -154,22 +154,12 @@ func (u *UI) handleOIDCCallback(w http.ResponseWriter, r *http.Request) error {
 	if st := q.Get("state"); st == "" || subtle.ConstantTimeCompare([]byte(st), []byte(flow.State)) != 1 {
 		return u.loginFailed(w, r, http.StatusBadRequest, "Login failed: the state does not match this login. Start again.")
 	}
-	claims, err := u.oidc.exchange(r.Context(), q.Get("code"), u.oidcRedirectURI(), flow, u.now())
+	claims, idToken, err := u.oidc.exchange(r.Context(), q.Get("code"), u.oidcRedirectURI(), flow, u.now())
 	if err != nil {
 		u.log.Warn("oidc login refused", "err", err)
 		return u.loginFailed(w, r, http.StatusUnauthorized, "Login failed: "+err.Error())
 	}
-	claim := u.oidc.cfg.UsernameClaim
-	name, _ := claims[claim].(string)
-	if name == "" {
-		return u.loginFailed(w, r, http.StatusUnauthorized, "Login failed: the provider sent no "+claim+" claim (see -oidc-username-claim).")
-	}
-	if claim == "email" {
-		if v, ok := claims["email_verified"].(bool); ok && !v {
-			return u.loginFailed(w, r, http.StatusUnauthorized, "Login failed: the provider has not verified the email address "+name+".")
-		}
-	}
-	usr, err := u.localUser(name, u.oidc.cfg.AutoCreate, "the login provider")
+	usr, err := u.oidcUser(claims)
 	if err != nil {
 		var le *loginError
 		if errors.As(err, &le) {
@@ -177,12 +167,62 @@ func (u *UI) handleOIDCCallback(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	tok, err := u.db.CreateSession(usr.Name, u.ttl)
+	if len(idToken) > store.MaxSessionIDToken {
+		// Too big to keep: logging out ends only the local session.
+		u.log.Warn("oidc id_token too long to keep for logout at the provider", "bytes", len(idToken))
+		idToken = ""
+	}
+	tok, err := u.db.CreateOIDCSession(usr.Name, u.ttl, idToken)
 	if err != nil {
 		return err
 	}
 	u.setSessionCookie(w, tok, int(u.ttl/time.Second))
 	return redirect(w, r, localPath(flow.Next))
+}
+
+// oidcUser returns the local user a verified ID token's claims log in as.
+// An identity (iss, sub) linked before logs in as its user, whatever name
+// it now sends. Otherwise the name claim picks the user, as the proxy
+// header does, and the identity is linked to it: an existing user only
+// when it is not linked to another identity, and, when the name is an
+// email address (claim "email"), only when the provider says it verified
+// it.
+func (u *UI) oidcUser(claims map[string]any) (*store.User, error) {
+	iss, _ := claims["iss"].(string)
+	sub, _ := claims["sub"].(string)
+	if iss == "" || sub == "" {
+		return nil, &loginError{"Login failed: the provider sent no subject (sub) for the user."}
+	}
+	usr, err := u.db.UserByOIDC(iss, sub)
+	switch {
+	case err == nil && !usr.Active:
+		return nil, &loginError{"The user " + usr.Name + " is deactivated."}
+	case err == nil:
+		return usr, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	claim := u.oidc.cfg.UsernameClaim
+	name, _ := claims[claim].(string)
+	if name == "" {
+		return nil, &loginError{"Login failed: the provider sent no " + claim + " claim (see -oidc-username-claim)."}
+	}
+	if claim == "email" {
+		if v, _ := claims["email_verified"].(bool); !v {
+			return nil, &loginError{"Login failed: the provider has not verified the email address " + name + ", so it cannot pick the account here."}
+		}
+	}
+	usr, err = u.localUser(name, u.oidc.cfg.AutoCreate, "the login provider")
+	if err != nil {
+		return nil, err
+	}
+	if err := u.db.LinkOIDC(usr.Name, iss, sub); errors.Is(err, store.ErrLinked) {
+		return nil, &loginError{"The user " + name + " here is linked to another account at the login provider."}
+	} else if err != nil {
+		return nil, err
+	}
+	u.log.Info("user linked to an oidc identity", "user", usr.Name, "iss", iss, "sub", sub)
+	return usr, nil
 }
 
 func (u *UI) setOIDCCookie(w http.ResponseWriter, v string, maxAge int) {

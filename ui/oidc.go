@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +103,9 @@ type oidcDiscovery struct {
 	UserinfoEndpoint string   `json:"userinfo_endpoint"`
 	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	ChallengeMethods []string `json:"code_challenge_methods_supported"`
+	// EndSessionEndpoint is RP-Initiated Logout's (OpenID Connect
+	// RP-Initiated Logout 1.0); "" when the provider has none.
+	EndSessionEndpoint string `json:"end_session_endpoint"`
 }
 
 // discovery returns the provider's discovery document, fetched on first
@@ -247,11 +251,11 @@ func (c *oidcClient) authURL(ctx context.Context, redirectURI, next string, now 
 }
 
 // exchange redeems code at the token endpoint and returns the verified
-// ID token's claims.
-func (c *oidcClient) exchange(ctx context.Context, code, redirectURI string, f *oidcFlow, now time.Time) (map[string]any, error) {
+// ID token's claims and the token itself.
+func (c *oidcClient) exchange(ctx context.Context, code, redirectURI string, f *oidcFlow, now time.Time) (map[string]any, string, error) {
 	d, err := c.discovery(ctx, now)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	form := url.Values{
 		"grant_type":    {"authorization_code"},
@@ -269,7 +273,7 @@ func (c *oidcClient) exchange(ctx context.Context, code, redirectURI string, f *
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.TokenEndpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -282,25 +286,27 @@ func (c *oidcClient) exchange(ctx context.Context, code, redirectURI string, f *
 		AccessToken string `json:"access_token"`
 	}
 	if err := c.doJSON(req, &tok); err != nil {
-		return nil, fmt.Errorf("oidc token: %w", err)
+		return nil, "", fmt.Errorf("oidc token: %w", err)
 	}
 	if tok.IDToken == "" {
-		return nil, errors.New("oidc token: the answer has no id_token")
+		return nil, "", errors.New("oidc token: the answer has no id_token")
 	}
 	claims, err := c.verify(ctx, d, tok.IDToken, now)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if n, _ := claims["nonce"].(string); subtle.ConstantTimeCompare([]byte(n), []byte(f.Nonce)) != 1 {
-		return nil, errors.New("oidc: the ID token's nonce is not this login's")
+		return nil, "", errors.New("oidc: the ID token's nonce is not this login's")
 	}
-	if _, ok := claims[c.cfg.UsernameClaim]; !ok && d.UserinfoEndpoint != "" && tok.AccessToken != "" {
+	_, named := claims[c.cfg.UsernameClaim]
+	_, verified := claims["email_verified"]
+	if (!named || c.cfg.UsernameClaim == "email" && !verified) && d.UserinfoEndpoint != "" && tok.AccessToken != "" {
 		// Many providers put profile claims only in the userinfo answer.
 		if err := c.userinfo(ctx, d, tok.AccessToken, claims); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return claims, nil
+	return claims, tok.IDToken, nil
 }
 
 // userinfo adds the username claim (and email_verified) from the
@@ -395,6 +401,51 @@ func (c *oidcClient) verify(ctx context.Context, d *oidcDiscovery, token string,
 		return nil, errors.New("oidc: the ID token was issued in the future")
 	}
 	return claims, nil
+}
+
+// endSessionURL returns where to send the browser to end the login at
+// the provider too (OpenID Connect RP-Initiated Logout 1.0), or "" when
+// the provider has no end_session_endpoint. idToken is the ID token of
+// the login; returnTo is where the provider sends the browser after.
+func (c *oidcClient) endSessionURL(ctx context.Context, idToken, returnTo string, now time.Time) (string, error) {
+	d, err := c.discovery(ctx, now)
+	if err != nil || d.EndSessionEndpoint == "" {
+		return "", err
+	}
+	q := url.Values{
+		"id_token_hint":            {idToken},
+		"client_id":                {c.cfg.ClientID},
+		"post_logout_redirect_uri": {returnTo},
+		"state":                    {c.logoutState(now)},
+	}
+	sep := "?"
+	if strings.Contains(d.EndSessionEndpoint, "?") {
+		sep = "&"
+	}
+	return d.EndSessionEndpoint + sep + q.Encode(), nil
+}
+
+// logoutState is the state sent with a logout at the provider: a signed
+// expiry, which the login page it returns to checks (loggedOutState)
+// before saying that the provider's session ended too.
+func (c *oidcClient) logoutState(now time.Time) string {
+	p := "logout." + strconv.FormatInt(now.Add(oidcFlowTTL).Unix(), 10)
+	return p + "." + base64.RawURLEncoding.EncodeToString(c.mac(p))
+}
+
+// loggedOutState reports whether state is one logoutState made and not
+// expired.
+func (c *oidcClient) loggedOutState(state string, now time.Time) bool {
+	i := strings.LastIndexByte(state, '.')
+	if i < 0 || !strings.HasPrefix(state, "logout.") {
+		return false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(state[i+1:])
+	if err != nil || !hmac.Equal(mac, c.mac(state[:i])) {
+		return false
+	}
+	exp, err := strconv.ParseInt(strings.TrimPrefix(state[:i], "logout."), 10, 64)
+	return err == nil && now.Unix() <= exp
 }
 
 func decodeSegment(s string, v any) error {

@@ -135,6 +135,8 @@ func (u *UI) handleUserUpdate(w http.ResponseWriter, r *http.Request) error {
 			return errBadInput("You cannot change your own admin role.")
 		}
 		err = u.db.SetUserAdmin(name, r.PostForm.Get("op") == "promote")
+	case "unlink-oidc":
+		err = u.db.UnlinkOIDC(name)
 	case "password":
 		pw := r.PostForm.Get("password")
 		if len(pw) < store.MinPasswordLen {
@@ -170,7 +172,7 @@ func (u *UI) handleUserDeleteForm(w http.ResponseWriter, r *http.Request) error 
 	}
 	return u.render(w, "confirm_delete", &confirmPage{layout: u.layout(r, "Delete "+usr.Name), What: "user", Name: usr.Name,
 		Action: "/users/" + url.PathEscape(usr.Name) + "/delete/", Cancel: "/users/",
-		Detail: "This deletes the account with its sessions, alert settings and team memberships. It cannot be undone."})
+		Detail: "This deletes the account with its sessions, alert settings, team memberships and login-provider link, and unassigns its issues. It cannot be undone."})
 }
 
 // handleUserDelete serves POST /users/{name}/delete/ with confirm=yes.
@@ -182,7 +184,7 @@ func (u *UI) handleUserDelete(w http.ResponseWriter, r *http.Request) error {
 	if name == currentUser(r).Name {
 		return errBadInput("You cannot delete yourself.")
 	}
-	err := u.db.DeleteUser(name)
+	err := u.db.DeleteUser(name, currentUser(r).Name)
 	if errors.Is(err, store.ErrLastAdmin) {
 		return u.renderUsers(w, r, http.StatusConflict, "", "Not deleted: there must stay at least one active admin.")
 	}
