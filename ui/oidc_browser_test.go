@@ -11,7 +11,8 @@ import (
 
 // TestBrowserOIDC logs in through the in-process OpenID provider in
 // Chromium, scripts off (neither side needs them): tinysink's button, the
-// provider's form, back to the page asked for, then logs out.
+// provider's form, back to the page asked for, then logs out (at the
+// provider too).
 func TestBrowserOIDC(t *testing.T) {
 	s := newTestServer(t)
 	base, p := oidcServer(t, s, jose.ES256, true)
@@ -38,7 +39,19 @@ func TestBrowserOIDC(t *testing.T) {
 	if name := get(t, ctx, chromedp.Text(`a[href="/accounts/"]`)); name != opUser {
 		t.Errorf("logged in as %q, want %q", name, opUser)
 	}
-	do(t, ctx, "log out",
+	// Logging out goes through the provider's end_session_endpoint, which
+	// ends the login there and sends the browser back to the login page.
+	do(t, ctx, "log out, at the provider too",
 		chromedp.Click(chromedp.ID("logout")),
+		chromedp.WaitVisible(chromedp.ID("logged-out")),
 		chromedp.WaitVisible(chromedp.ID("login-oidc")))
+	if loc := get(t, ctx, chromedp.Location()); !strings.HasPrefix(loc, base+"/accounts/login/?state=") {
+		t.Errorf("after the logout: %s, want the login page with the provider's state", loc)
+	}
+	p.mu.Lock()
+	ended := len(p.ended)
+	p.mu.Unlock()
+	if ended != 1 {
+		t.Errorf("the provider ended %d sessions, want 1", ended)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,10 @@ type testOP struct {
 	mu     sync.Mutex
 	// tamper, when set, rewrites the id_token of token responses.
 	tamper func(idToken string) string
+	// noEndSession hides end_session_endpoint from the discovery document.
+	noEndSession bool
+	// ended lists the subjects whose sessions end_session ended.
+	ended []string
 }
 
 const (
@@ -64,10 +69,37 @@ func (p opPublicKey) Algorithm() jose.SignatureAlgorithm { return p.k.alg }
 func (p opPublicKey) Use() string                        { return "sig" }
 func (p opPublicKey) Key() any                           { return p.k.priv.Public() }
 
-// opStorage is the example storage with the test's signing key.
+// opStorage is the example storage with the test's signing key, the
+// client's post-logout redirect URI, and a record of ended sessions.
 type opStorage struct {
 	*storage.Storage
-	key *opKey
+	key        *opKey
+	postLogout string
+	op         *testOP
+}
+
+// opClient is a client of the example storage with a post-logout
+// redirect URI (the example's clients have none).
+type opClient struct {
+	op.Client
+	postLogout string
+}
+
+func (c opClient) PostLogoutRedirectURIs() []string { return []string{c.postLogout} }
+
+func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := s.Storage.GetClientByClientID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return opClient{c, s.postLogout}, nil
+}
+
+func (s *opStorage) TerminateSession(ctx context.Context, userID, clientID string) error {
+	s.op.mu.Lock()
+	s.op.ended = append(s.op.ended, userID+" "+clientID)
+	s.op.mu.Unlock()
+	return s.Storage.TerminateSession(ctx, userID, clientID)
 }
 
 func (s *opStorage) SigningKey(context.Context) (op.SigningKey, error) { return s.key, nil }
@@ -96,14 +128,25 @@ func startOP(t *testing.T, alg jose.SignatureAlgorithm, redirectURI string) *tes
 	srv := httptest.NewUnstartedServer(nil)
 	p := &testOP{issuer: "http://" + srv.Listener.Addr().String(), key: &opKey{id: "k-" + string(alg), alg: alg, priv: priv}}
 	clients := map[string]*storage.Client{opClientID: storage.WebClient(opClientID, opClientSecret, redirectURI)}
-	st := &opStorage{Storage: storage.NewStorageWithClients(storage.NewUserStore(p.issuer), clients), key: p.key}
+	st := &opStorage{Storage: storage.NewStorageWithClients(storage.NewUserStore(p.issuer), clients), key: p.key, op: p,
+		postLogout: strings.TrimSuffix(redirectURI, "oidc/callback/") + "login/"}
 	// A nil logger: the example would otherwise replace slog.Default for
 	// the whole test binary.
 	router := exampleop.SetupServer(p.issuer, st, nil, false)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
-		tamper := p.tamper
+		tamper, noEnd := p.tamper, p.noEndSession
 		p.mu.Unlock()
+		if r.URL.Path == "/.well-known/openid-configuration" && noEnd {
+			rec := httptest.NewRecorder()
+			router.ServeHTTP(rec, r)
+			var doc map[string]any
+			json.Unmarshal(rec.Body.Bytes(), &doc)
+			delete(doc, "end_session_endpoint")
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(doc)
+			return
+		}
 		if r.URL.Path != "/oauth/token" || tamper == nil {
 			router.ServeHTTP(w, r)
 			return
@@ -177,14 +220,19 @@ func (p *testOP) sign(t *testing.T, data []byte) []byte {
 // for it, with autoCreate as given.
 func oidcServer(t *testing.T, s *testServer, alg jose.SignatureAlgorithm, autoCreate bool) (string, *testOP) {
 	t.Helper()
+	return oidcServerWith(t, s, alg, func(o *OIDC) { o.AutoCreate = autoCreate })
+}
+
+// oidcServerWith is oidcServer with the settings edit makes.
+func oidcServerWith(t *testing.T, s *testServer, alg jose.SignatureAlgorithm, edit func(*OIDC)) (string, *testOP) {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
 	p := startOP(t, alg, base+"/accounts/oidc/callback/")
 	mux := http.NewServeMux()
-	New(Config{
-		DB: s.db, BaseURL: base, Log: slog.New(slog.NewTextHandler(t.Output(), nil)),
-		OIDC: &OIDC{Issuer: p.issuer, ClientID: opClientID, ClientSecret: opClientSecret, AutoCreate: autoCreate},
-	}).Register(mux)
+	o := &OIDC{Issuer: p.issuer, ClientID: opClientID, ClientSecret: opClientSecret}
+	edit(o)
+	New(Config{DB: s.db, BaseURL: base, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), OIDC: o}).Register(mux)
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -483,5 +531,204 @@ func TestOIDCNext(t *testing.T) {
 	status, _, body := fetch(t, newClient(t), "GET", base+"/accounts/login/?next="+url.QueryEscape(`"><script>alert(1)</script>`), nil)
 	if status != 200 || strings.Contains(body, "<script>alert") {
 		t.Errorf("login page with a hostile next: %d\n%s", status, body)
+	}
+}
+
+// loggedInAs returns the name on the account page of c's session, "" when
+// c is not logged in.
+func loggedInAs(t *testing.T, c *http.Client, base string) string {
+	t.Helper()
+	status, _, body := fetch(t, c, "GET", base+"/accounts/", nil)
+	if status != 200 {
+		return ""
+	}
+	_, name, _ := strings.Cut(body, "<h1>Your account · ")
+	name, _, _ = strings.Cut(name, "<")
+	return name
+}
+
+// TestOIDCLoginLinksSubject: the first login links the provider's
+// identity (iss, sub) to the user; later logins go by it, whatever name
+// the provider sends, and another identity sending the user's name is
+// refused. An admin can unlink.
+func TestOIDCLoginLinksSubject(t *testing.T) {
+	s := newTestServer(t)
+	base, p := oidcServer(t, s, jose.RS256, false)
+	for _, name := range []string{opUser, "bob"} {
+		if _, err := s.db.CreateUser(name, testPassword, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if status, _, body := oidcLogin(t, newClient(t), base, opUser, nil); status != http.StatusSeeOther {
+		t.Fatalf("first login: %d\n%s", status, body)
+	}
+	if usr, err := s.db.User(opUser); err != nil || usr.OIDC == nil || usr.OIDC.Issuer != p.issuer || usr.OIDC.Subject != "id2" {
+		t.Fatalf("after the first login: %+v, %v", usr, err)
+	}
+
+	// Renamed at the provider, even to another local user's name: still
+	// the linked user.
+	p.setTamper(p.resign(t, func(c map[string]any) { c["preferred_username"] = "bob" }))
+	c := newClient(t)
+	if status, _, body := oidcLogin(t, c, base, opUser, nil); status != http.StatusSeeOther {
+		t.Fatalf("login after a rename at the provider: %d\n%s", status, body)
+	}
+	if got := loggedInAs(t, c, base); got != opUser {
+		t.Fatalf("renamed at the provider: logged in as %q, want %q", got, opUser)
+	}
+	// The account page shows the link.
+	if _, _, body := fetch(t, c, "GET", base+"/accounts/", nil); !strings.Contains(body, `id="oidc-link"`) || !strings.Contains(body, "<code>id2</code>") {
+		t.Errorf("the account page does not show the link:\n%s", body)
+	}
+
+	// Another identity sending the linked user's name is refused.
+	p.setTamper(p.resign(t, func(c map[string]any) { c["sub"] = "id-other"; c["preferred_username"] = opUser }))
+	c = newClient(t)
+	if status, _, body := oidcLogin(t, c, base, opUser, nil); status != http.StatusForbidden || !strings.Contains(body, "linked to another account") {
+		t.Fatalf("takeover by another identity: %d\n%s", status, body)
+	}
+	if got := loggedInAs(t, c, base); got != "" {
+		t.Fatalf("takeover by another identity logged in as %q", got)
+	}
+
+	// An admin sees the link and unlinks it; the user's sessions end, and
+	// the next login links by name again.
+	if _, err := s.db.CreateUser("root", testPassword, true); err != nil {
+		t.Fatal(err)
+	}
+	admin := s.login(t, "root")
+	if rec := s.do("GET", "/users/", nil, admin); !strings.Contains(rec.Body.String(), "oidc-link") {
+		t.Errorf("the users page does not show the link:\n%s", rec.Body)
+	}
+	if rec := s.do("POST", "/users/"+opUser+"/", url.Values{"op": {"unlink-oidc"}}, admin); rec.Code != http.StatusSeeOther {
+		t.Fatalf("unlink: %d %s", rec.Code, rec.Body)
+	}
+	if usr, _ := s.db.User(opUser); usr.OIDC != nil {
+		t.Fatalf("still linked after the unlink: %+v", usr.OIDC)
+	}
+	p.setTamper(nil)
+	if status, _, body := oidcLogin(t, newClient(t), base, opUser, nil); status != http.StatusSeeOther {
+		t.Fatalf("login after the unlink: %d\n%s", status, body)
+	}
+	if usr, _ := s.db.User(opUser); usr.OIDC == nil || usr.OIDC.Subject != "id2" {
+		t.Errorf("not linked again: %+v", usr.OIDC)
+	}
+}
+
+// TestOIDCLoginEmailClaim: with the email as the user name, an existing
+// user is linked only when the provider verified the address; after that
+// a changed address still logs in to the same user, and another identity
+// with the address is refused.
+func TestOIDCLoginEmailClaim(t *testing.T) {
+	const email, newEmail = "test-user2@zitadel.ch", "renamed@zitadel.ch"
+	s := newTestServer(t)
+	base, p := oidcServerWith(t, s, jose.ES256, func(o *OIDC) { o.UsernameClaim = "email"; o.AutoCreate = true })
+	for _, name := range []string{email, newEmail} {
+		if _, err := s.db.CreateUser(name, testPassword, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.setTamper(p.resign(t, func(c map[string]any) { c["email"] = email; c["email_verified"] = false }))
+	if status, _, body := oidcLogin(t, newClient(t), base, opUser, nil); status != http.StatusForbidden || !strings.Contains(body, "not verified") {
+		t.Fatalf("unverified email: %d\n%s", status, body)
+	}
+	if usr, _ := s.db.User(email); usr.OIDC != nil {
+		t.Fatalf("linked by an unverified email: %+v", usr.OIDC)
+	}
+	// As the provider sends it: the email and email_verified from its
+	// userinfo endpoint.
+	p.setTamper(nil)
+	c := newClient(t)
+	if status, _, body := oidcLogin(t, c, base, opUser, nil); status != http.StatusSeeOther {
+		t.Fatalf("verified email: %d\n%s", status, body)
+	}
+	if got := loggedInAs(t, c, base); got != email {
+		t.Fatalf("logged in as %q, want %q", got, email)
+	}
+	// The address changes at the provider, to one a local user has.
+	p.setTamper(p.resign(t, func(c map[string]any) { c["email"] = newEmail; c["email_verified"] = true }))
+	c = newClient(t)
+	if status, _, body := oidcLogin(t, c, base, opUser, nil); status != http.StatusSeeOther {
+		t.Fatalf("changed email: %d\n%s", status, body)
+	}
+	if got := loggedInAs(t, c, base); got != email {
+		t.Fatalf("after an email change at the provider: logged in as %q, want %q", got, email)
+	}
+	// Another identity with the first address (verified) is refused.
+	p.setTamper(p.resign(t, func(c map[string]any) { c["sub"] = "id-other"; c["email"] = email; c["email_verified"] = true }))
+	if status, _, body := oidcLogin(t, newClient(t), base, opUser, nil); status != http.StatusForbidden || !strings.Contains(body, "linked to another account") {
+		t.Fatalf("another identity with the linked address: %d\n%s", status, body)
+	}
+}
+
+// TestOIDCLogout: logging out of a session that came through the provider
+// ends it at the provider too (RP-Initiated Logout with the login's ID
+// token) and comes back to the login page; other sessions, and providers
+// without an end_session_endpoint, log out locally only.
+func TestOIDCLogout(t *testing.T) {
+	s := newTestServer(t)
+	base, p := oidcServer(t, s, jose.RS256, true)
+	c := newClient(t)
+	if status, _, body := oidcLogin(t, c, base, opUser, nil); status != http.StatusSeeOther {
+		t.Fatalf("login: %d\n%s", status, body)
+	}
+	status, loc, body := fetch(t, c, "POST", base+"/accounts/logout/", url.Values{})
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, p.issuer+"/") {
+		t.Fatalf("logout: %d %q, want a redirect to the provider\n%s", status, loc, body)
+	}
+	lu, _ := url.Parse(loc)
+	q := lu.Query()
+	if q.Get("id_token_hint") == "" || q.Get("post_logout_redirect_uri") != base+"/accounts/login/" || q.Get("state") == "" || q.Get("client_id") != opClientID {
+		t.Errorf("end-session request: %s", loc)
+	}
+	if got := loggedInAs(t, c, base); got != "" {
+		t.Errorf("still logged in as %q before the provider answered", got)
+	}
+	status, back, body := fetch(t, c, "GET", loc, nil)
+	if status != http.StatusFound || !strings.HasPrefix(back, base+"/accounts/login/?") {
+		t.Fatalf("the provider's end_session: %d %q\n%s", status, back, body)
+	}
+	p.mu.Lock()
+	ended := slices.Clone(p.ended)
+	p.mu.Unlock()
+	if len(ended) != 1 || ended[0] != "id2 "+opClientID {
+		t.Errorf("sessions the provider ended: %q", ended)
+	}
+	if bu, _ := url.Parse(back); bu.Query().Get("state") != q.Get("state") {
+		t.Errorf("the provider sent back state %q, want %q", bu.Query().Get("state"), q.Get("state"))
+	}
+	if status, _, body := fetch(t, c, "GET", back, nil); status != 200 || !strings.Contains(body, `id="logged-out"`) {
+		t.Errorf("login page after the logout: %d\n%s", status, body)
+	}
+	for _, forged := range []string{"logout.99999999999.AAAA", "x", strings.Replace(q.Get("state"), "logout.", "logout.9", 1)} {
+		if _, _, body := fetch(t, c, "GET", base+"/accounts/login/?state="+url.QueryEscape(forged), nil); strings.Contains(body, `id="logged-out"`) {
+			t.Errorf("state %q claims a logout at the provider", forged)
+		}
+	}
+
+	// A password session: local logout only.
+	if _, err := s.db.CreateUser("root", testPassword, true); err != nil {
+		t.Fatal(err)
+	}
+	ck := s.login(t, "root")
+	if status, loc, _ := fetch(t, newClient(t), "POST", base+"/accounts/logout/", url.Values{}, "Cookie", ck.Name+"="+ck.Value); status != http.StatusSeeOther || loc != "/accounts/login/" {
+		t.Errorf("password session logout: %d %q", status, loc)
+	}
+
+	// A provider without end_session_endpoint: local logout only.
+	s2 := newTestServer(t)
+	base2, p2 := oidcServer(t, s2, jose.ES256, true)
+	p2.mu.Lock()
+	p2.noEndSession = true
+	p2.mu.Unlock()
+	c2 := newClient(t)
+	if status, _, body := oidcLogin(t, c2, base2, opUser, nil); status != http.StatusSeeOther {
+		t.Fatalf("login: %d\n%s", status, body)
+	}
+	if status, loc, _ := fetch(t, c2, "POST", base2+"/accounts/logout/", url.Values{}); status != http.StatusSeeOther || loc != "/accounts/login/" {
+		t.Errorf("logout without end_session_endpoint: %d %q", status, loc)
+	}
+	if got := loggedInAs(t, c2, base2); got != "" {
+		t.Errorf("still logged in as %q", got)
 	}
 }
