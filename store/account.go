@@ -275,7 +275,7 @@ func unassignUser(tx *kvTx, name, by string, now time.Time) error {
 			if err := putIssue(tx, &iss); err != nil {
 				return err
 			}
-			if err := addHistory(tx, id, HistoryEntry{Kind: HistoryAssigned, User: by, At: now, Assignee: ""}); err != nil {
+			if err := addHistory(tx, id, HistoryEntry{Kind: HistoryAssigned, User: by, At: now, Comment: "The user " + name + " was deleted."}); err != nil {
 				return err
 			}
 		}

@@ -163,7 +163,7 @@ func TestDeleteUserUnassigns(t *testing.T) {
 			t.Errorf("issue %d after deleting its assignee: %+v, %v", id, iss, err)
 		}
 		h, _ := db.History(id)
-		if n := len(h); n < 2 || h[n-1].Kind != HistoryAssigned || h[n-1].Assignee != "" || h[n-1].User != "root" {
+		if n := len(h); n < 2 || h[n-1].Kind != HistoryAssigned || h[n-1].Assignee != "" || h[n-1].User != "root" || h[n-1].Comment != "The user ann was deleted." {
 			t.Errorf("issue %d history = %+v, want an unassignment by root last", id, h)
 		}
 	}

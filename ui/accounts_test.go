@@ -311,3 +311,40 @@ func TestNoMailServer(t *testing.T) {
 		t.Errorf("reset without mail: %d", rec.Code)
 	}
 }
+
+// TestUserDeleteUnassigns: deleting a user through the users page
+// unassigns the user's issues, says so in their history, and a new user
+// of the same name has nothing under "assigned to me".
+func TestUserDeleteUnassigns(t *testing.T) {
+	s := newTestServer(t)
+	iss := threeIssues(t, s, s.project.ID, "")
+	s.db.SetUserProjects("user", []int{s.project.ID})
+	if _, err := s.db.Assign(iss[0].ID, "user", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	mine := func(who string) string {
+		return s.do("GET", fmt.Sprintf("/projects/%d/?tab=all&mine=1", s.project.ID), nil, s.login(t, who)).Body.String()
+	}
+	row := fmt.Sprintf(`name="issue" value="%d"`, iss[0].ID)
+	if !strings.Contains(mine("user"), row) {
+		t.Fatal("the issue is not under the user's \"assigned to me\"")
+	}
+	admin := s.login(t, "admin")
+	if rec := s.do("POST", "/users/user/delete/", url.Values{"confirm": {"yes"}}, admin); rec.Code != http.StatusSeeOther {
+		t.Fatalf("delete: %d %s", rec.Code, rec.Body)
+	}
+	if got, _ := s.db.Issue(iss[0].ID); got.AssignedTo != "" {
+		t.Errorf("the deleted user's issue is assigned to %q", got.AssignedTo)
+	}
+	rec := s.do("GET", fmt.Sprintf("/issues/%d/history/", iss[0].ID), nil, admin)
+	if body := rec.Body.String(); !strings.Contains(body, "to nobody") || !strings.Contains(body, "The user user was deleted.") {
+		t.Errorf("history does not record the unassignment:\n%s", body)
+	}
+	if _, err := s.db.CreateUser("user", testPassword, false); err != nil {
+		t.Fatal(err)
+	}
+	s.db.SetUserProjects("user", []int{s.project.ID})
+	if strings.Contains(mine("user"), row) {
+		t.Error("the new user of the same name inherited the assignment")
+	}
+}
