@@ -155,9 +155,9 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) error {
 
 // handleLogout serves POST /accounts/logout/: it ends the session and,
 // for a session logged in through an OpenID Connect provider that has an
-// end_session_endpoint, sends the browser there to end the provider's
-// session too (with the login's ID token as id_token_hint), which sends
-// it back to the login page.
+// end_session_endpoint, sends the browser there (a page that moves on at
+// once) to end the provider's session too, with the login's ID token as
+// id_token_hint; the provider sends it back to the login page.
 func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	var idToken string
 	if c, err := r.Cookie(sessionCookie); err == nil {
@@ -176,10 +176,22 @@ func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) error {
 			u.log.Warn("oidc logout at the provider skipped", "err", err)
 		}
 		if to != "" {
-			return redirect(w, r, to)
+			// Not a redirect: the page's CSP (form-action 'self') stops a
+			// form post from being redirected to another origin. The
+			// Refresh header moves on at once; the link is for a browser
+			// that ignores it.
+			w.Header().Set("Refresh", "0; url="+to)
+			return u.render(w, "logout", &logoutPage{layout: u.layout(r, "Logged out"), Provider: u.loginMethods().OIDC, To: to})
 		}
 	}
 	return redirect(w, r, "/accounts/login/")
+}
+
+// logoutPage sends the browser on to the provider's end_session_endpoint.
+type logoutPage struct {
+	layout
+	Provider string // the provider's host
+	To       string // the end_session_endpoint URL with its parameters
 }
 
 type passwordPage struct {
