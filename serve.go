@@ -299,7 +299,8 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		SendMail: sendMail(smtp),
 	}).Register(mux)
 	if oidc != nil {
-		log.Info("OpenID Connect login on: register this redirect URI at the provider", "issuer", oidc.Issuer, "redirect_uri", s.base+"/accounts/oidc/callback/")
+		log.Info("OpenID Connect login on: register these redirect URIs at the provider", "issuer", oidc.Issuer,
+			"redirect_uri", s.base+"/accounts/oidc/callback/", "post_logout_redirect_uri", s.base+"/accounts/login/")
 		if strings.HasPrefix(oidc.Issuer, "http://") {
 			log.Warn("the OpenID Connect issuer is plain http: the client secret and tokens cross the network unencrypted", "issuer", oidc.Issuer)
 		}
