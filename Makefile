@@ -50,6 +50,7 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./store/search
 	go test -run='^$$' -fuzz='^FuzzParseJWKS$$' -fuzztime=$(FUZZTIME) ./ui
 	go test -run='^$$' -fuzz='^FuzzVerifyIDToken$$' -fuzztime=$(FUZZTIME) ./ui
+	go test -run='^$$' -fuzz='^FuzzLogoutState$$' -fuzztime=$(FUZZTIME) ./ui
 	go test -run='^$$' -fuzz='^FuzzMCPRequest$$' -fuzztime=$(FUZZTIME) ./ui
 
 # Static binaries for the Raspberry Pi family and x86-64: GOARM=6 runs on a

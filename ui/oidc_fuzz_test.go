@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,6 +77,25 @@ func FuzzVerifyIDToken(f *testing.F) {
 		claims, err := c.verify(context.Background(), d, tok, now)
 		if err == nil && claims["iss"] != d.Issuer {
 			t.Fatalf("verified a token of issuer %v", claims["iss"])
+		}
+	})
+}
+
+// FuzzLogoutState: any state on the login page is refused unless this
+// process signed it, never a crash.
+func FuzzLogoutState(f *testing.F) {
+	c := newOIDCClient(OIDC{Issuer: "https://id.example", ClientID: "ts", Client: &http.Client{Transport: noNetwork{}}})
+	now := time.Unix(1_800_000_000, 0)
+	good := c.logoutState(now)
+	f.Add(good)
+	f.Add("logout.1800000600.")
+	f.Add("logout..")
+	f.Add("logout.-1.AAAA")
+	f.Fuzz(func(t *testing.T, s string) {
+		// (Base64 without strict decoding lets the signature's last
+		// character vary in its unused bits; the signed part may not.)
+		if c.loggedOutState(s, now) && s[:strings.LastIndexByte(s, '.')] != good[:strings.LastIndexByte(good, '.')] {
+			t.Fatalf("accepted a state this process did not make: %q", s)
 		}
 	})
 }
