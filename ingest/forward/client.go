@@ -184,12 +184,24 @@ func (c *Client) LimitedFor(category string) time.Duration {
 // While an earlier answer rate-limits the category, it sends nothing and
 // returns an *Error with Limited set.
 func (c *Client) Send(ctx context.Context, envelope []byte, category string) error {
+	return c.SendReader(ctx, bytes.NewReader(envelope), int64(len(envelope)), category)
+}
+
+// SendReader is Send with the envelope streamed from body, size bytes long
+// (attachments go from their files to the upstream without being held in
+// memory). A body that ends before size bytes fails the send as a network
+// error does.
+func (c *Client) SendReader(ctx context.Context, body io.Reader, size int64, category string) error {
 	if d := c.LimitedFor(category); d > 0 {
 		return &Error{Status: http.StatusTooManyRequests, Retry: true, RetryAfter: d, Limited: true}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.dsn.Endpoint, bytes.NewReader(envelope))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.dsn.Endpoint, body)
 	if err != nil {
 		return &Error{Err: err}
+	}
+	req.ContentLength = size
+	if size == 0 {
+		req.Body = http.NoBody
 	}
 	req.Header.Set("Content-Type", "application/x-sentry-envelope")
 	req.Header.Set("X-Sentry-Auth", c.auth)
@@ -198,13 +210,13 @@ func (c *Client) Send(ctx context.Context, envelope []byte, category string) err
 		return &Error{Err: err, Retry: true}
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
 	wait := c.noteLimits(resp.Header, resp.StatusCode, category)
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	e := &Error{Status: resp.StatusCode, RetryAfter: wait, Body: strings.TrimSpace(string(body))}
+	e := &Error{Status: resp.StatusCode, RetryAfter: wait, Body: strings.TrimSpace(string(msg))}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 		e.Retry = true

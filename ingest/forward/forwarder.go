@@ -17,6 +17,7 @@ import (
 
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/ingest/spool"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // CursorFile is the name of the forwarder's cursor in the spool directory:
@@ -47,6 +48,11 @@ type Config struct {
 	// until the upstream catches up, so nothing acknowledged is lost.
 	MaxBacklog int64
 	DropOldest bool
+	// Attachments, when set, is where ingest keeps the attachments of
+	// events (minidumps included): an event's are sent in its envelope,
+	// as attachment items. With Primary (a relay, which keeps them only
+	// to forward them) they are deleted once the event is forwarded.
+	Attachments *attach.Store
 	// Parallel is how many envelopes are in flight at once; default 16.
 	Parallel int
 	// HTTP is the client to send with; nil: one with a 30 s timeout that
@@ -265,6 +271,7 @@ type item struct {
 	payload    []byte
 	next       spool.Pos
 	done       bool
+	attached   bool // attachments were found for it
 }
 
 // Run forwards until ctx is done, and returns ctx.Err().
@@ -436,8 +443,7 @@ func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration 
 		slot := <-free
 		wg.Go(func() {
 			defer func() { free <- slot; <-sem }()
-			buf[slot] = AppendEnvelope(buf[slot][:0], it.eventID, it.typ, it.payload, f.cfg.Now())
-			err := c.Send(ctx, buf[slot], Category(it.typ))
+			err := f.send(ctx, c, it, &buf[slot])
 			if cap(buf[slot]) > 4*batchBytes {
 				buf[slot] = nil
 			}
@@ -483,6 +489,28 @@ func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration 
 	return wait
 }
 
+// send sends one item, with its attachments when it is an event that has
+// some; buf is the sender's buffer for the envelope.
+func (f *Forwarder) send(ctx context.Context, c *Client, it *item, buf *[]byte) error {
+	payload := it.payload
+	if it.typ == "" {
+		payload = stripMinidumpMark(payload)
+	}
+	*buf = AppendEnvelope((*buf)[:0], it.eventID, it.typ, payload, f.cfg.Now())
+	if it.typ == "" && f.cfg.Attachments != nil {
+		ab, err := openAttached(f.cfg.Attachments, it.project, it.eventID, *buf)
+		if err != nil {
+			f.log.Warn("forward: attachments unreadable; the event goes without them", "project_id", it.project, "event_id", it.eventID, "err", err)
+		}
+		if ab != nil {
+			it.attached = true
+			defer ab.close()
+			return c.SendReader(ctx, ab.reader(), ab.size, Category(it.typ))
+		}
+	}
+	return c.Send(ctx, *buf, Category(it.typ))
+}
+
 // advance moves the cursor over the finished prefix of items, saves it and
 // releases the spool behind it. It returns the items left.
 func (f *Forwarder) advance(items []*item) []*item {
@@ -499,6 +527,13 @@ func (f *Forwarder) advance(items []*item) []*item {
 		return items // sent again on the next round: at least once
 	}
 	f.setCursor(items[n-1].next, int64(n))
+	if f.cfg.Primary && f.cfg.Attachments != nil {
+		for _, it := range items[:n] {
+			if it.attached {
+				f.cfg.Attachments.Delete(it.project, it.eventID)
+			}
+		}
+	}
 	return items[n:]
 }
 
