@@ -49,9 +49,9 @@ const ChunkSize = 1000
 
 // The limits a reader holds an export to.
 const (
-	maxLine     = 4 << 20  // one NDJSON line (an issue with its history)
+	maxLine     = 4 << 20                              // one NDJSON line (an issue with its history)
 	maxEnvelope = attach.DefaultMaxEventBytes + 64<<20 // one envelope file, with its attachments
-	maxMeta     = 1 << 20  // manifest.json
+	maxMeta     = 1 << 20                              // manifest.json
 )
 
 // ErrFormat is wrapped by every error about the content of an export.
