@@ -19,8 +19,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// maxEventsPerEnvelope bounds the events the forwarder puts in one
+// envelope to an upstream that takes several.
+const maxEventsPerEnvelope = 32
 
 // DSN is a parsed Sentry DSN: scheme://KEY@host[:port][/path]/PROJECT.
 type DSN struct {
@@ -123,7 +128,32 @@ type Client struct {
 
 	mu     sync.Mutex           // guards limits
 	limits map[string]time.Time // category ("" = all) -> limited until
+	// perEnvelope is how many events the upstream takes in one envelope
+	// (EventsPerEnvelopeHeader of its last 2xx answer; 0: one).
+	perEnvelope atomic.Int32
+	// oneEach is set once the upstream refused an envelope of several
+	// events: from then on each goes alone.
+	oneEach atomic.Bool
 }
+
+// EventsPerEnvelopeHeader is the header of a tinysink upstream's 2xx
+// answers that says it stores each of several event items of one envelope
+// under its own event_id, and how many items an envelope may hold
+// (ingest.EventsPerEnvelopeHeader; Sentry takes one event an envelope).
+const EventsPerEnvelopeHeader = "X-Tinysink-Events-Per-Envelope"
+
+// EventsPerEnvelope returns how many event items the upstream takes in one
+// envelope, as its last 2xx answer said: 1 unless it is a tinysink.
+func (c *Client) EventsPerEnvelope() int {
+	if c.oneEach.Load() {
+		return 1
+	}
+	return max(1, int(c.perEnvelope.Load()))
+}
+
+// OneEventEach makes EventsPerEnvelope 1 for good: the upstream refused an
+// envelope of several events as a whole.
+func (c *Client) OneEventEach() { c.oneEach.Store(true) }
 
 // Options tune a Client.
 type Options struct {
@@ -214,6 +244,8 @@ func (c *Client) SendReader(ctx context.Context, body io.Reader, size int64, cat
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
 	wait := c.noteLimits(resp.Header, resp.StatusCode, category)
 	if resp.StatusCode/100 == 2 {
+		n, _ := strconv.Atoi(resp.Header.Get(EventsPerEnvelopeHeader))
+		c.perEnvelope.Store(int32(min(max(n, 0), maxEventsPerEnvelope)))
 		return nil
 	}
 	e := &Error{Status: resp.StatusCode, RetryAfter: wait, Body: strings.TrimSpace(string(msg))}

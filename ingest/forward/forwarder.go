@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -272,6 +273,7 @@ type item struct {
 	next       spool.Pos
 	done       bool
 	attached   bool // attachments were found for it
+	single     bool // refused in an envelope with others: sent alone
 }
 
 // Run forwards until ctx is done, and returns ctx.Err().
@@ -407,9 +409,11 @@ func (f *Forwarder) deliver(ctx context.Context, items []*item) error {
 	}
 }
 
-// sendRound sends every item not done yet, Parallel at a time. It returns
-// 0 when all are done, else the longest wait the upstream asked for among
-// the failures (-1 when none asked: back off).
+// sendRound sends every item not done yet, Parallel envelopes at a time:
+// each item in its own envelope, but events to an upstream that takes
+// several in one envelope (a tinysink) up to its number at a time. It
+// returns 0 when all are done, else the longest wait the upstream asked for
+// among the failures (-1 when none asked: back off).
 func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration {
 	var (
 		wg      sync.WaitGroup
@@ -423,6 +427,69 @@ func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration 
 	for i := range f.cfg.Parallel {
 		free <- i
 	}
+	launch := func(c *Client, group []*item) {
+		sem <- struct{}{}
+		slot := <-free
+		wg.Go(func() {
+			defer func() { free <- slot; <-sem }()
+			var err error
+			if len(group) == 1 {
+				err = f.send(ctx, c, group[0], &buf[slot])
+			} else {
+				buf[slot] = f.appendEvents(buf[slot][:0], group)
+				err = c.Send(ctx, buf[slot], Category(""))
+			}
+			if cap(buf[slot]) > 4*batchBytes {
+				buf[slot] = nil
+			}
+			n := int64(len(group))
+			if err == nil {
+				for _, it := range group {
+					it.done = true
+				}
+				f.sent.Add(n)
+				f.lastSent.Store(f.cfg.Now().UnixNano())
+				return
+			}
+			f.noteErr(err)
+			var fe *Error
+			if !errors.As(err, &fe) || !fe.Retry || ctx.Err() != nil && fe.Status == 0 {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case ctx.Err() != nil:
+					pending += n // stopping: the items stay behind the cursor
+				case len(group) > 1:
+					// Refused as a whole (too large?): each goes alone
+					// next time, to be taken or refused on its own.
+					for _, it := range group {
+						it.single = true
+					}
+					c.OneEventEach()
+					pending += n
+				default:
+					f.failed.Add(1)
+					f.log.Warn("forward: the upstream refused an item; skipped", "project_id", group[0].project, "event_id", group[0].eventID, "err", err)
+					group[0].done = true
+				}
+				return
+			}
+			if !fe.Limited {
+				f.retries.Add(n)
+			}
+			mu.Lock()
+			pending += n
+			if fe.RetryAfter > wait {
+				wait = fe.RetryAfter
+			}
+			mu.Unlock()
+		})
+	}
+	var (
+		group      []*item
+		groupC     *Client
+		groupBytes int
+	)
 	for _, it := range items {
 		if it.done {
 			continue
@@ -439,44 +506,20 @@ func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration 
 			it.done = true
 			continue
 		}
-		sem <- struct{}{}
-		slot := <-free
-		wg.Go(func() {
-			defer func() { free <- slot; <-sem }()
-			err := f.send(ctx, c, it, &buf[slot])
-			if cap(buf[slot]) > 4*batchBytes {
-				buf[slot] = nil
-			}
-			if err == nil {
-				it.done = true
-				f.sent.Add(1)
-				f.lastSent.Store(f.cfg.Now().UnixNano())
-				return
-			}
-			f.noteErr(err)
-			var fe *Error
-			if !errors.As(err, &fe) || !fe.Retry || ctx.Err() != nil && fe.Status == 0 {
-				if ctx.Err() != nil {
-					mu.Lock()
-					pending++
-					mu.Unlock()
-					return // stopping: the item stays behind the cursor
-				}
-				f.failed.Add(1)
-				f.log.Warn("forward: the upstream refused an item; skipped", "project_id", it.project, "event_id", it.eventID, "err", err)
-				it.done = true
-				return
-			}
-			if !fe.Limited {
-				f.retries.Add(1)
-			}
-			mu.Lock()
-			pending++
-			if fe.RetryAfter > wait {
-				wait = fe.RetryAfter
-			}
-			mu.Unlock()
-		})
+		if !f.groupable(c, it) {
+			launch(c, []*item{it})
+			continue
+		}
+		if len(group) > 0 && (c != groupC || len(group) >= c.EventsPerEnvelope() ||
+			groupBytes+len(it.payload) > groupMaxBytes || hasID(group, it.eventID)) {
+			launch(groupC, group)
+			group, groupBytes = nil, 0
+		}
+		group, groupC = append(group, it), c
+		groupBytes += len(it.payload)
+	}
+	if len(group) > 0 {
+		launch(groupC, group)
 	}
 	wg.Wait()
 	f.retrying.Store(pending)
@@ -487,6 +530,49 @@ func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration 
 		return -1
 	}
 	return wait
+}
+
+// groupMaxBytes bounds the payloads of the events sent in one envelope.
+const groupMaxBytes = 1 << 20
+
+// groupable reports whether it may share an envelope with other events:
+// the upstream takes several, it is an event without attachments, and its
+// payload names its event id (the upstream stores each event of an
+// envelope under its own event_id, the first under the envelope's).
+func (f *Forwarder) groupable(c *Client, it *item) bool {
+	if it.typ != "" || it.single || c.EventsPerEnvelope() < 2 {
+		return false
+	}
+	if !bytes.Contains(it.payload, []byte(`"event_id":"`+it.eventID+`"`)) {
+		return false
+	}
+	if f.cfg.Attachments != nil {
+		if as, err := f.cfg.Attachments.List(it.project, it.eventID); err != nil || len(as) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// hasID reports whether an item of group has event id id (two copies of
+// an event go in two envelopes, for the upstream to deduplicate).
+func hasID(group []*item, id string) bool {
+	for _, it := range group {
+		if it.eventID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// appendEvents appends one envelope holding the events of group, without
+// an event id in its header: each is stored under its payload's.
+func (f *Forwarder) appendEvents(dst []byte, group []*item) []byte {
+	dst = AppendEnvelope(dst, "", "", stripMinidumpMark(group[0].payload), f.cfg.Now())
+	for _, it := range group[1:] {
+		dst = appendItem(dst, "", stripMinidumpMark(it.payload))
+	}
+	return dst
 }
 
 // send sends one item, with its attachments when it is an event that has
