@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tidwall/buntdb"
@@ -59,6 +60,9 @@ func (db *DB) Digest(fn func(tx *Tx) error) (err error) {
 	committed := false
 	t := &Tx{db: db, kv: kv, projects: map[int]*Project{}, issues: map[uint32]*Issue{}, pending: map[int]*pendingLog{}}
 	defer func() {
+		for _, pl := range t.pending {
+			putLogBody(pl.body)
+		}
 		if r := recover(); r != nil {
 			err = fmt.Errorf("store: panic in digest batch: %v", r)
 		}
@@ -390,7 +394,7 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 		return nil, fmt.Errorf("store: project %d has no event log", p.ID)
 	}
 	el.mu.RLock()
-	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: map[[16]byte]bool{}}
+	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: map[[16]byte]bool{}, body: getLogBody()}
 	broken := el.broken
 	el.mu.RUnlock()
 	if broken != nil {
@@ -403,6 +407,28 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 	}
 	t.pending[p.ID] = pl
 	return pl, nil
+}
+
+// logBodies recycles the buffers that collect a batch's compressed bodies
+// (pendingLog.body, a few hundred KB under load), which grew by doubling
+// in every batch.
+var logBodies sync.Pool
+
+// maxPooledLogBody bounds the buffers logBodies keeps.
+const maxPooledLogBody = 1 << 20
+
+func getLogBody() []byte {
+	if bp, ok := logBodies.Get().(*[]byte); ok {
+		return (*bp)[:0]
+	}
+	return nil
+}
+
+// putLogBody gives b back to logBodies; b must not be used afterwards.
+func putLogBody(b []byte) {
+	if b != nil && cap(b) <= maxPooledLogBody {
+		logBodies.Put(&b)
+	}
 }
 
 func (db *DB) eventLog(project int) *eventLog {
