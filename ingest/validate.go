@@ -5,7 +5,7 @@ package ingest
 // maxDepth deep, and if not, a reason and the byte offset it was found at.
 // It accepts what fastjson.ValidateBytes accepts, which is what the
 // digest's parser reads: UTF-8 is not checked (digest repairs it), control
-// characters in strings are refused. It keeps an explicit stack of at most
+// characters in strings are refused where fastjson refuses them. It keeps an explicit stack of at most
 // maxDepth bytes instead of recursing, and allocates nothing.
 //
 // Before it, the ingest checked depth with a bracket scan and then ran
@@ -122,17 +122,27 @@ func objectKey(b []byte, i int) (int, string) {
 }
 
 // stringEndValid returns the index of the quote closing the JSON string
-// whose text starts at b[i], checking its escapes and that it holds no
-// control characters; or the error's index and a reason.
+// whose text starts at b[i], checking its escapes, or the error's index
+// and a reason. A control character is refused as fastjson refuses it:
+// only after the string's last escape sequence (fastjson checks what
+// follows that escape; the digest's parser accepts them anywhere).
 func stringEndValid(b []byte, i int) (int, string) {
+	ctl := -1 // a control character since the last escape
 	for i < len(b) {
 		c := b[i]
 		switch {
 		case c == '"':
+			if ctl >= 0 {
+				return ctl, "control character in string"
+			}
 			return i, ""
 		case c < 0x20:
-			return i, "control character in string"
+			if ctl < 0 {
+				ctl = i
+			}
+			i++
 		case c == '\\':
+			ctl = -1
 			if i+1 >= len(b) {
 				return i, "unterminated string"
 			}
