@@ -193,7 +193,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			if busy >= releaseAfter {
 				// Idle after a burst: hand the heap the burst grew back
 				// to the system now, rather than when the runtime's
-				// scavenger gets to it minutes later.
+				// scavenger gets to it minutes later, the buffers the
+				// store keeps for the next batch included.
+				w.db.ReleaseBuffers()
 				debug.FreeOSMemory()
 				busy = 0
 			}

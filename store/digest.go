@@ -411,6 +411,15 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 	return pl, nil
 }
 
+// ReleaseBuffers drops the buffers kept from one digest batch for the
+// next (DB.logBody), so that an idle server does not hold them; the next
+// batch grows new ones.
+func (db *DB) ReleaseBuffers() {
+	db.digestMu.Lock()
+	db.logBody = nil
+	db.digestMu.Unlock()
+}
+
 // maxLogBody bounds the buffer DB.logBody keeps: a batch of 200 ~14 KB
 // events compresses to ~0.6 MB.
 const maxLogBody = 1 << 20
