@@ -34,6 +34,7 @@ jssdk:
 fuzz:
 	go test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=$(FUZZTIME) ./ingest
 	go test -run='^$$' -fuzz='^FuzzCSP$$' -fuzztime=$(FUZZTIME) ./ingest
+	go test -run='^$$' -fuzz='^FuzzValidJSON$$' -fuzztime=$(FUZZTIME) ./ingest
 	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzParseID$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./digest/scrub
