@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/tinysink/tinysink/internal/xsort"
 )
 
 // Backups. An archive is a tar stream compressed with zstd, holding
@@ -243,7 +244,7 @@ func (db *DB) manifest() (*Manifest, error) {
 		m.Projects = append(m.Projects, ManifestProject{ID: p.ID, Slug: p.Slug, StoredEvents: p.StoredEventCount,
 			LogLen: p.LogLen, Seg: p.Seg, SegOff: p.SegOff, SegFirst: p.SegFirst})
 	}
-	slices.SortFunc(m.Projects, func(a, b ManifestProject) int { return a.ID - b.ID })
+	xsort.SortFunc(m.Projects, func(a, b ManifestProject) int { return a.ID - b.ID })
 	return m, nil
 }
 

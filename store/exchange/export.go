@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -65,7 +65,7 @@ func export(db *store.DB, s sink, at time.Time, version string) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	slices.SortFunc(ps, func(a, b store.Project) int { return a.ID - b.ID })
+	xsort.SortFunc(ps, func(a, b store.Project) int { return a.ID - b.ID })
 	var pb bytes.Buffer
 	enc := json.NewEncoder(&pb)
 	enc.SetEscapeHTML(false)
@@ -122,7 +122,7 @@ func exportReleases(db *store.DB, s sink, ps []store.Project) (n int, err error)
 			if err != nil {
 				return err
 			}
-			slices.SortStableFunc(rs, func(a, b store.Release) int {
+			xsort.SortStableFunc(rs, func(a, b store.Release) int {
 				if c := a.DateReleased.Compare(b.DateReleased); c != 0 {
 					return c
 				}
