@@ -34,6 +34,7 @@ jssdk:
 fuzz:
 	go test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=$(FUZZTIME) ./ingest
 	go test -run='^$$' -fuzz='^FuzzCSP$$' -fuzztime=$(FUZZTIME) ./ingest
+	go test -run='^$$' -fuzz='^FuzzValidJSON$$' -fuzztime=$(FUZZTIME) ./ingest
 	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzParseID$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./digest/scrub
@@ -86,8 +87,9 @@ image: cross
 	go run ./budget/image -bin bin -out $(IMAGE_DIR) -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH)
 
 # Inspect every archive (digests, config, platform, contents, size) and
-# start the amd64 image's root filesystem under unshare as uid 65532: it
-# answers /health, takes an event and serves it back.
+# start the amd64 image's root filesystem under unshare as uid 65532, and
+# the image itself under podman: it answers /health, takes an event and
+# serves it back.
 image-test: image
 	TINYSINK_IMAGE_DIR=$(abspath $(IMAGE_DIR)) go test -count=1 -run '^TestImage' ./budget/image
 
