@@ -13,7 +13,6 @@
 //	tinysink restore FILE             rebuild an empty data directory from a backup
 //	tinysink export DIR|-             write projects, releases, events and issues as a portable export
 //	tinysink import DIR|-             read an export into -data (or, with -forward DSN, into any Sentry)
-//	tinysink budget [-max-rss SIZE]   print the RAM profile, stage by stage
 //	tinysink health [-live]           exit 0 when the local server is ready
 //
 // Every flag takes its default from an environment variable; `tinysink -h`
@@ -61,8 +60,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdExport(args, stdout, stderr)
 	case "import":
 		err = cmdImport(args, os.Stdin, stdout, stderr)
-	case "budget":
-		err = cmdBudget(args, stdout, stderr)
 	case "idle":
 		cmdIdle()
 	case "health":

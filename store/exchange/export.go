@@ -11,12 +11,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/ingest/forward"
+	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
 )
@@ -73,7 +73,7 @@ func export(db *store.DB, s sink, at time.Time, version string) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	slices.SortFunc(ps, func(a, b store.Project) int { return a.ID - b.ID })
+	xsort.SortFunc(ps, func(a, b store.Project) int { return a.ID - b.ID })
 	var pb bytes.Buffer
 	enc := json.NewEncoder(&pb)
 	enc.SetEscapeHTML(false)
@@ -130,7 +130,7 @@ func exportReleases(db *store.DB, s sink, ps []store.Project) (n int, err error)
 			if err != nil {
 				return err
 			}
-			slices.SortStableFunc(rs, func(a, b store.Release) int {
+			xsort.SortStableFunc(rs, func(a, b store.Release) int {
 				if c := a.DateReleased.Compare(b.DateReleased); c != 0 {
 					return c
 				}
