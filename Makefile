@@ -10,8 +10,12 @@ FUZZTIME ?= 10s
 
 .PHONY: build run test jssdk fuzz lint check bench cross cross-smoke deb image image-test budget budget-old bench-floor clean
 
+# tinysink, and beside it tinysink-budget, the RAM profiler that
+# `tinysink budget` runs (a binary of its own, so that its code is not in
+# the server binary it measures).
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o tinysink .
+	CGO_ENABLED=0 go build -trimpath -o tinysink-budget ./budget/cmd/budget
 
 run: build
 	./tinysink serve
@@ -94,17 +98,17 @@ image-test: image
 	TINYSINK_IMAGE_DIR=$(abspath $(IMAGE_DIR)) go test -count=1 -run '^TestImage' ./budget/image
 
 # The RAM profile; CI gates on it with BUDGET_FLAGS="-max-rss 24MiB -max-rss-anon 10MiB" (see .ci/run).
-# The profiler is a command of its own (budget/cmd/budget), so that its
-# code is not in the binary it measures.
+# The profiler is a binary of its own (budget/cmd/budget, built as
+# tinysink-budget), so that its code is not in the binary it measures.
 budget: build
-	go run ./budget/cmd/budget -binary ./tinysink $(BUDGET_FLAGS)
+	./tinysink budget $(BUDGET_FLAGS)
 
 # The RAM profile of an old installation: a server fully warmed on a data
 # directory of a year of events (built first, through the store's digest
 # batches). CI gates on it with BUDGET_FLAGS="-max-rss 25MiB -max-rss-anon 12MiB" (see .ci/run).
 OLD_SIZE ?= -issues 100000 -events 1000000 -days 365
 budget-old: build
-	go run ./budget/cmd/budget -binary ./tinysink -scenario old $(OLD_SIZE) $(BUDGET_FLAGS)
+	./tinysink budget -scenario old $(OLD_SIZE) $(BUDGET_FLAGS)
 
 lint:
 	go vet ./...
@@ -124,4 +128,4 @@ bench-floor: build
 	go run ./budget/floor bench -tinysink ./tinysink $(FLOOR_FLAGS)
 
 clean:
-	rm -rf tinysink bin
+	rm -rf tinysink tinysink-budget bin

@@ -14,6 +14,7 @@
 //	tinysink export DIR|-             write projects, releases, events and issues as a portable export
 //	tinysink import DIR|-             read an export into -data (or, with -forward DSN, into any Sentry)
 //	tinysink health [-live]           exit 0 when the local server is ready
+//	tinysink budget [-max-rss SIZE]   print the RAM profile, stage by stage (runs tinysink-budget)
 //
 // Every flag takes its default from an environment variable; `tinysink -h`
 // lists both.
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdExport(args, stdout, stderr)
 	case "import":
 		err = cmdImport(args, os.Stdin, stdout, stderr)
+	case "budget":
+		err = cmdBudget(args, stdout, stderr)
 	case "idle":
 		cmdIdle()
 	case "health":
