@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -151,32 +150,8 @@ func TestImagePodman(t *testing.T) {
 	}
 
 	id := "fedcba9876543210fedcba9876543210"
-	body := fmt.Sprintf(`{"event_id":%q,"message":"from podman","platform":"go"}`, id)
-	resp, err := client.Post(base+"/api/1/store/?sentry_key="+key, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(ack), id) {
-		t.Fatalf("store: %s %s", resp.Status, ack)
-	}
-	readBack := func() bool {
-		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); {
-			req, _ := http.NewRequest("GET", base+"/api/canonical/0/events/"+id+"/", nil)
-			req.Header.Set("Authorization", "Bearer "+token)
-			if resp, err := client.Do(req); err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK && strings.Contains(string(b), "from podman") {
-					return true
-				}
-			}
-			time.Sleep(50 * time.Millisecond) // the digest commits in batches
-		}
-		return false
-	}
-	if !readBack() {
+	storeEvent(t, client, base, key, id, "from podman")
+	if !eventServed(client, base, token, id, "from podman") {
 		t.Fatal("the event was not readable through the API within 30 s")
 	}
 
@@ -194,7 +169,7 @@ func TestImagePodman(t *testing.T) {
 		t.Fatal(err)
 	}
 	base = "http://" + strings.TrimSpace(strings.Split(port, "\n")[0])
-	if !readBack() {
+	if !eventServed(client, base, token, id, "from podman") {
 		t.Fatal("after podman restart the event was gone")
 	}
 }
