@@ -10,8 +10,12 @@ FUZZTIME ?= 10s
 
 .PHONY: build run test jssdk fuzz lint check bench cross cross-smoke deb image image-test budget budget-old bench-floor clean
 
+# tinysink, and beside it tinysink-budget, the RAM profiler that
+# `tinysink budget` runs (a binary of its own, so that its code is not in
+# the server binary it measures).
 build:
 	CGO_ENABLED=0 go build $(GOFLAGS_BUILD) -o tinysink .
+	CGO_ENABLED=0 go build -trimpath -o tinysink-budget ./budget/cmd/budget
 
 run: build
 	./tinysink serve
@@ -34,6 +38,7 @@ jssdk:
 fuzz:
 	go test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=$(FUZZTIME) ./ingest
 	go test -run='^$$' -fuzz='^FuzzCSP$$' -fuzztime=$(FUZZTIME) ./ingest
+	go test -run='^$$' -fuzz='^FuzzValidJSON$$' -fuzztime=$(FUZZTIME) ./ingest
 	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzParseID$$' -fuzztime=$(FUZZTIME) ./digest/event
 	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./digest/scrub
@@ -87,12 +92,15 @@ image: cross
 	go run ./budget/image -bin bin -out $(IMAGE_DIR) -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH)
 
 # Inspect every archive (digests, config, platform, contents, size) and
-# start the amd64 image's root filesystem under unshare as uid 65532: it
-# answers /health, takes an event and serves it back.
+# start the amd64 image's root filesystem under unshare as uid 65532, and
+# the image itself under podman: it answers /health, takes an event and
+# serves it back.
 image-test: image
 	TINYSINK_IMAGE_DIR=$(abspath $(IMAGE_DIR)) go test -count=1 -run '^TestImage' ./budget/image
 
 # The RAM profile; CI gates on it with BUDGET_FLAGS="-max-rss 24MiB -max-rss-anon 10MiB" (see .ci/run).
+# The profiler is a binary of its own (budget/cmd/budget, built as
+# tinysink-budget), so that its code is not in the binary it measures.
 budget: build
 	./tinysink budget $(BUDGET_FLAGS)
 
@@ -121,4 +129,4 @@ bench-floor: build
 	go run ./budget/floor bench -tinysink ./tinysink $(FLOOR_FLAGS)
 
 clean:
-	rm -rf tinysink bin
+	rm -rf tinysink tinysink-budget bin

@@ -62,7 +62,7 @@ func cmdExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	fmt.Fprintf(stdout, "exported %d projects, %d releases, %d events and %d issues to %s\n", st.Projects, st.Releases, st.Events, st.Issues, where)
+	fmt.Fprintf(stdout, "exported %d projects, %d releases, %d events (%d attachments) and %d issues to %s\n", st.Projects, st.Releases, st.Events, st.Attachments, st.Issues, where)
 	return nil
 }
 

@@ -73,8 +73,8 @@ func cmdImport(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	defer db.Close()
 	st, err := exchange.Import(db, r)
-	fmt.Fprintf(stdout, "imported %d events (%d already there), %d issues' states (%d history entries added, %d issues without events), %d new releases, %d new projects\n",
-		st.Events, st.Duplicates, st.Issues, st.History, st.IssuesWithoutEvents, st.Releases, st.ProjectsCreated)
+	fmt.Fprintf(stdout, "imported %d events (%d already there; %d attachments, %d over the attachment caps dropped), %d issues' states (%d history entries added, %d issues without events), %d new releases, %d new projects\n",
+		st.Events, st.Duplicates, st.Attachments, st.AttachmentsDropped, st.Issues, st.History, st.IssuesWithoutEvents, st.Releases, st.ProjectsCreated)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}

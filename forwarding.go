@@ -11,6 +11,7 @@ import (
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/ingest/forward"
 	"github.com/tinysink/tinysink/ingest/spool"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // forwarding owns the forwarder of a server (ingest/forward): it runs
@@ -26,11 +27,12 @@ type forwarding struct {
 	wg  *sync.WaitGroup
 }
 
-// newForwarding returns the forwarding of sp; dsn gives each project's
-// upstream. The forwarder itself starts with ensure.
-func newForwarding(sp *spool.Spool, dir string, dsn func(int) string, maxBacklog int64, relay bool, log *slog.Logger) *forwarding {
+// newForwarding returns the forwarding of sp, with the attachments of
+// events in att; dsn gives each project's upstream. The forwarder itself
+// starts with ensure.
+func newForwarding(sp *spool.Spool, dir string, att *attach.Store, dsn func(int) string, maxBacklog int64, relay bool, log *slog.Logger) *forwarding {
 	return &forwarding{log: log, cfg: forward.Config{
-		Spool: sp, Dir: dir, DSN: dsn, Primary: relay, MaxBacklog: maxBacklog, DropOldest: !relay,
+		Spool: sp, Dir: dir, DSN: dsn, Attachments: att, Primary: relay, MaxBacklog: maxBacklog, DropOldest: !relay,
 		UserAgent: "tinysink/" + buildVersion(), Log: log,
 		MinBackoff: forwardBackoff[0], MaxBackoff: forwardBackoff[1],
 	}}

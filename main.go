@@ -13,8 +13,8 @@
 //	tinysink restore FILE             rebuild an empty data directory from a backup
 //	tinysink export DIR|-             write projects, releases, events and issues as a portable export
 //	tinysink import DIR|-             read an export into -data (or, with -forward DSN, into any Sentry)
-//	tinysink budget [-max-rss SIZE]   print the RAM profile, stage by stage
 //	tinysink health [-live]           exit 0 when the local server is ready
+//	tinysink budget [-max-rss SIZE]   print the RAM profile, stage by stage (runs tinysink-budget)
 //
 // Every flag takes its default from an environment variable; `tinysink -h`
 // lists both.

@@ -171,12 +171,16 @@ func testLogOut() io.Writer {
 	return io.Discard
 }
 
+// binDir holds the binary buildBinary built; TestMain removes it.
+var binDir string
+
 // buildBinary builds tinysink once per test run.
 var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "tinysink-bin-")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "tinysink")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -183,7 +183,7 @@ func TestFloodOfLargeEventsUnderMemoryLimit(t *testing.T) {
 	}
 }
 
-// `tinysink budget -scenario old` at a small size builds its data
+// The budget command's old scenario (budget/cmd/budget -scenario old) at a small size builds its data
 // directory, warms a real server on it and reports the fully warmed rows,
 // VmRSS and RssAnon; the ceilings gate that row.
 func TestBudgetOldScenario(t *testing.T) {
@@ -196,20 +196,19 @@ func TestBudgetOldScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(extra ...string) (int, profile.Report, string) {
-		args := append([]string{"budget", "-scenario", "old", "-issues", "200", "-events", "2000", "-days", "30", "-json"}, extra...)
-		cmd := exec.Command(bin, args...)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+		args := append([]string{"-binary", bin, "-scenario", "old", "-issues", "200", "-events", "2000", "-days", "30", "-json"}, extra...)
+		var stdout, stderr strings.Builder
+		err := profile.Run(args, &stdout, &stderr)
 		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
+		if errors.Is(err, profile.ErrOverCeiling) {
+			code = 1
+			fmt.Fprintf(&stderr, "budget: %v\n", err)
 		} else if err != nil {
 			t.Fatal(err)
 		}
 		var rep profile.Report
-		if err := json.Unmarshal(out, &rep); err != nil {
-			t.Fatalf("budget output: %v\n%s\n%s", err, out, stderr.String())
+		if err := json.Unmarshal([]byte(stdout.String()), &rep); err != nil {
+			t.Fatalf("budget output: %v\n%s\n%s", err, stdout.String(), stderr.String())
 		}
 		return code, rep, stderr.String()
 	}

@@ -3,11 +3,12 @@ package main
 import (
 	"cmp"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tinysink/tinysink/internal/xsort"
 )
 
 // Defaults of a Refusals' tunables.
@@ -143,7 +144,7 @@ func (r *Refusals) Sustained() []Sustained {
 		}
 	}
 	r.active.Store(int32(len(r.runs)))
-	slices.SortFunc(out, func(a, b Sustained) int {
+	xsort.SortFunc(out, func(a, b Sustained) int {
 		return cmp.Or(strings.Compare(a.Reason, b.Reason), cmp.Compare(a.Project, b.Project))
 	})
 	return out

@@ -115,7 +115,15 @@ func newRelay(c *config, log *slog.Logger) (_ *relay, err error) {
 	if r.sp, err = spool.Open(spoolDir, spool.Options{}); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	r.fwd = newForwarding(r.sp, spoolDir, func(int) string { return c.Forward.DSN }, maxBacklog, true, log.With("component", "forward"))
+	// Attachments (minidumps included) wait on disk for their event's
+	// forwarding, which deletes them; what an interrupted request left is
+	// swept at the start.
+	att, maxAge, err := openAttachments(c)
+	if err != nil {
+		return nil, err
+	}
+	att.Sweep(func(int, string) bool { return true }, maxAge)
+	r.fwd = newForwarding(r.sp, spoolDir, att, func(int) string { return c.Forward.DSN }, maxBacklog, true, log.With("component", "forward"))
 	if err := r.fwd.ensure(); err != nil {
 		return nil, err
 	}
@@ -127,7 +135,7 @@ func newRelay(c *config, log *slog.Logger) (_ *relay, err error) {
 	refusals := NewRefusals(log.With("component", "ingest"))
 	r.ing = ingest.New(ingest.Config{
 		Projects: relayProject{id: pid, key: dsn.Key},
-		Admit:    quota.Admitters{r.disk, r.sp, r.fwd}, Memory: budget.NewLimiter(limit), Spool: r.sp,
+		Admit:    quota.Admitters{r.disk, r.sp, r.fwd}, Memory: budget.NewLimiter(limit), Spool: r.sp, Attachments: att,
 		Logger: log.With("component", "ingest"), BaseURL: baseURL(c, r.ln), TrustProxy: c.TrustProxy,
 		OnAccept: refusals.Accepted, OnRefuse: refusals.Refused,
 		MaxEventSize: maxEv, MaxEventCompressedSize: maxEvC, MaxEnvelopeSize: maxEnv, MaxEnvelopeCompressedSize: maxEnvC,

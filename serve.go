@@ -217,9 +217,13 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	s.worker.Pressure = s.limiter.Short
 	// Forwarding reads the spool with a cursor of its own; it is set up
 	// after the digest worker, whose release would otherwise not wait for it.
+	native, err := openNative(c)
+	if err != nil {
+		return nil, err
+	}
 	installDSN := c.Forward.DSN
 	spoolDir := filepath.Join(c.Data, "spool")
-	s.forward = newForwarding(s.sp, spoolDir, func(pid int) string {
+	s.forward = newForwarding(s.sp, spoolDir, native.Attachments, func(pid int) string {
 		if d := s.db.ProjectForwardDSN(pid); d != "" {
 			return d
 		}
@@ -234,10 +238,6 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	}
 	fwdUI := &ui.Forwarding{InstallDSN: installDSN, Stats: s.forward.stats, Changed: s.forward.changed}
 	s.worker.MaxEventAge = maxAge
-	native, err := openNative(c)
-	if err != nil {
-		return nil, err
-	}
 	s.worker.Native = &digest.Native{Attachments: native.Attachments, Symbols: native.Symbols, MaxAge: native.maxAge}
 	s.quota = quota.New(quota.Config{
 		Project: projQuota, Install: installQuota, Items: itemQuotas,
@@ -503,28 +503,40 @@ type nativeParts struct {
 // openNative opens <data>/attachments and <data>/symbols with the
 // attachment settings.
 func openNative(c *config) (*nativeParts, error) {
-	perEvent, err := budget.ParseSize(c.Attach.EventSize)
+	att, maxAge, err := openAttachments(c)
 	if err != nil {
-		return nil, fmt.Errorf("-max-attachments-per-event: %w", err)
-	}
-	perProject, err := budget.ParseSize(c.Attach.ProjectSize)
-	if err != nil {
-		return nil, fmt.Errorf("-max-attachments-per-project: %w", err)
-	}
-	maxAge, err := parseAge(c.Attach.MaxAge)
-	if err != nil {
-		return nil, fmt.Errorf("-attachment-max-age: %w", err)
+		return nil, err
 	}
 	n := &nativeParts{maxAge: maxAge}
 	n.OriginalName = digest.OriginalName
-	if n.Attachments, err = attach.Open(filepath.Join(c.Data, "attachments")); err != nil {
-		return nil, err
-	}
-	n.Attachments.MaxEventBytes, n.Attachments.MaxProjectBytes = perEvent, perProject
+	n.Attachments = att
 	if n.Symbols, err = symstore.Open(filepath.Join(c.Data, "symbols")); err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// openAttachments opens <data>/attachments with the attachment settings,
+// and returns -attachment-max-age.
+func openAttachments(c *config) (*attach.Store, time.Duration, error) {
+	perEvent, err := budget.ParseSize(c.Attach.EventSize)
+	if err != nil {
+		return nil, 0, fmt.Errorf("-max-attachments-per-event: %w", err)
+	}
+	perProject, err := budget.ParseSize(c.Attach.ProjectSize)
+	if err != nil {
+		return nil, 0, fmt.Errorf("-max-attachments-per-project: %w", err)
+	}
+	maxAge, err := parseAge(c.Attach.MaxAge)
+	if err != nil {
+		return nil, 0, fmt.Errorf("-attachment-max-age: %w", err)
+	}
+	att, err := attach.Open(filepath.Join(c.Data, "attachments"))
+	if err != nil {
+		return nil, 0, err
+	}
+	att.MaxEventBytes, att.MaxProjectBytes = perEvent, perProject
+	return att, maxAge, nil
 }
 
 // vacuumUploadsEvery is how often unused upload chunks and artifact

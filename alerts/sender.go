@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -248,7 +248,7 @@ func (s *Sender) dispatch(ctx context.Context, busy map[string]bool, hold map[st
 		}
 		due = append(due, d)
 	}
-	slices.SortStableFunc(due, func(a, b store.Delivery) int {
+	xsort.SortStableFunc(due, func(a, b store.Delivery) int {
 		return cmp.Or(cmp.Compare(a.Attempts, b.Attempts), cmp.Compare(a.ID, b.ID))
 	})
 	for _, d := range due {

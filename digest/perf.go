@@ -1,11 +1,11 @@
 package digest
 
 import (
-	"slices"
 	"time"
 
 	"github.com/valyala/fastjson"
 
+	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -121,7 +121,7 @@ type rawSpan struct {
 // span), children by start time, keeping at most maxExampleSpans. Spans
 // whose parent is not among them hang under the root.
 func spanTree(root string, start time.Time, spans []rawSpan) ([]store.TxSpan, int) {
-	slices.SortStableFunc(spans, func(a, b rawSpan) int { return a.start.Compare(b.start) })
+	xsort.SortStableFunc(spans, func(a, b rawSpan) int { return a.start.Compare(b.start) })
 	known := map[string]bool{}
 	for _, s := range spans {
 		known[s.id] = true

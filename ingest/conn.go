@@ -3,9 +3,10 @@ package ingest
 import (
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/tinysink/tinysink/internal/xsort"
 )
 
 // DefaultMaxConns is the default cap on open connections. Each costs about
@@ -162,7 +163,7 @@ func (l *ConnLimiter) evictLocked() bool {
 	// headers are all waiting in the socket: the server has only not got
 	// round to reading them yet (a busy server takes longer than the
 	// grace), and closing it would fail a client that did nothing wrong.
-	slices.SortFunc(fresh, func(a, b net.Conn) int { return l.conns[a].since.Compare(l.conns[b].since) })
+	xsort.SortFunc(fresh, func(a, b net.Conn) int { return l.conns[a].since.Compare(l.conns[b].since) })
 	var victim net.Conn
 	for i, c := range fresh {
 		if i >= maxPeeks || !headersWaiting(c) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/tinysink/tinysink/ingest/quota"
@@ -202,8 +203,16 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 			return malformedf("%s", p.problems[0].Reason)
 		}
 	}
+	w.Header().Set(EventsPerEnvelopeHeader, strconv.Itoa(MaxEnvelopeItems))
 	return writeEnvelopeReply(w, ids.first(), p.problems, p.bad)
 }
+
+// EventsPerEnvelopeHeader, on the envelope endpoint's 2xx answers, tells a
+// forwarding tinysink (ingest/forward) that this server stores each of
+// several event items of one envelope under the item's own event_id (Sentry
+// takes one event an envelope), and how many items an envelope may hold: it
+// then sends events several to an envelope.
+const EventsPerEnvelopeHeader = "X-Tinysink-Events-Per-Envelope"
 
 // maxLine is the longest envelope or item header line accepted.
 const maxLine = 8 << 10

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/valyala/fastjson"
 	"sync"
 	"testing"
 	"time"
@@ -374,25 +376,90 @@ func FuzzEnvelope(f *testing.F) {
 	})
 }
 
-func TestDepthAtMost(t *testing.T) {
+func TestValidJSONDepth(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		in   string
-		max  int
-		want bool
+		in      string
+		max     int
+		tooDeep bool
 	}{
-		{`{}`, 1, true},
-		{`{"a":[]}`, 1, false},
-		{`{"a":"[[["}`, 1, true},
-		{`{"a":"\"[[["}`, 1, true},
-		{`{"a":"\\"}`, 1, true},
-		{`{"a":"\\","b":[[]]}`, 2, false},
-		{`{"a":"\\\"[","b":[]}`, 2, true},
-		{`{"a":"unterminated [[[`, 1, true},
-		{`[[[]]][[[]]]`, 3, true},
+		{`{}`, 1, false},
+		{`{"a":[]}`, 1, true},
+		{`{"a":"[[["}`, 1, false},
+		{`{"a":"\"[[["}`, 1, false},
+		{`{"a":"\\"}`, 1, false},
+		{`{"a":"\\","b":[[]]}`, 2, true},
+		{`{"a":"\\\"[","b":[]}`, 2, false},
+		{`[[[]],[[]]]`, 3, false},
+		{`[[[]],[[[]]]]`, 3, true},
 	} {
-		if got := depthAtMost([]byte(tt.in), tt.max); got != tt.want {
-			t.Errorf("depthAtMost(%s, %d) = %v, want %v", tt.in, tt.max, got, tt.want)
+		ok, tooDeep, reason, at := validJSON([]byte(tt.in), tt.max)
+		if tooDeep != tt.tooDeep || ok == tt.tooDeep {
+			t.Errorf("validJSON(%s, %d) = %v, too deep %v (%s at %d), want too deep %v", tt.in, tt.max, ok, tooDeep, reason, at, tt.tooDeep)
 		}
 	}
+}
+
+// TestValidJSON checks validJSON against fastjson.ValidateBytes, which it
+// replaced, on inputs at the edges of the grammar (FuzzValidJSON explores
+// further).
+func TestValidJSON(t *testing.T) {
+	t.Parallel()
+	for _, in := range validJSONSeeds {
+		checkValidJSON(t, []byte(in))
+	}
+}
+
+var validJSONSeeds = []string{
+	``, ` `, `{}`, ` { } `, `[]`, `[1,]`, `{"a":1,}`, `{"a" : 1 , "b":[true,false,null]}`,
+	`{"a":tru}`, `{"a":nul}`, `{"a":falsey}`, `{"a":1}x`, `{"a":1}}`, `{"a":1]`, `[1}`, `{"a"}`, `{"a":}`, `{,}`, `{1:2}`,
+	`0`, `-0`, `01`, `-`, `1.`, `1.5`, `.5`, `1e`, `1e+`, `1E-7`, `1.5e3`, `-12.34E+56`, `+1`, `0x10`, `1.e5`,
+	`"a"`, `"a`, `"\"`, `"\\"`, `"\u12"`, `"\u12g4"`, `"\u00e9"`, `"\uABCD"`, `"\x"`, `"\/\b\f\n\r\t"`,
+	"\"a\tb\"", "\"a\x01\"", "{\"a\x1f\":1}", "\"\xff\xfe\"", "\"a\x7f\"", `{"a\"b":1}`, `{"a\q":1}`, "\"\x15\\b\"", "\"\x15\\bx\x01\"", "{\"\x01\\n\":1}",
+	"\t\n\r {}\n", "\v{}", `[[[[]]]]`, `[{"a":[{"b":[]}]}]`, `NaN`, `Infinity`, `[1 2]`, `{"a":1 "b":2}`,
+}
+
+func checkValidJSON(t *testing.T, b []byte) {
+	ok, tooDeep, reason, at := validJSON(b, maxJSONDepth)
+	want := fastjson.ValidateBytes(b) == nil
+	if !depthAtMostForTest(b, maxJSONDepth) {
+		want = false
+	}
+	if ok != want {
+		t.Fatalf("validJSON(%q) = %v (too deep %v, %s at %d), fastjson and the depth bound say %v", b, ok, tooDeep, reason, at, want)
+	}
+	if !ok && (at < 0 || at > len(b)) {
+		t.Fatalf("validJSON(%q): offset %d out of range", b, at)
+	}
+}
+
+// depthAtMostForTest is the bracket count the ingest used before
+// validJSON: whether b's brackets outside strings nest at most max deep.
+func depthAtMostForTest(b []byte, max int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i+1)
+		case '{', '[':
+			depth++
+			if depth > max {
+				return false
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return true
+}
+
+// FuzzValidJSON: validJSON accepts exactly what fastjson.ValidateBytes
+// accepts (within the depth bound), so the ingest answers 400 to what the
+// digest's parser would refuse, and nothing else.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range validJSONSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(strings.Repeat("[", 301) + strings.Repeat("]", 301)))
+	f.Fuzz(func(t *testing.T, b []byte) { checkValidJSON(t, b) })
 }

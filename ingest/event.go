@@ -22,46 +22,24 @@ import (
 const maxJSONDepth = fastjson.MaxDepth
 
 // checkEventJSON checks that b is a JSON object nested at most maxJSONDepth
-// deep. It does not check UTF-8: digest repairs bad sequences.
+// deep, in one pass (validJSON). It does not check UTF-8: digest repairs
+// bad sequences.
 func checkEventJSON(b []byte) error {
-	i := 0
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
+	i := skipWS(b, 0)
 	if i == len(b) || b[i] != '{' {
 		return malformedf("The event is not a JSON object")
 	}
-	// fastjson.Validate recurses once per level: bound the depth first.
-	if !depthAtMost(b, maxJSONDepth) {
+	ok, tooDeep, reason, at := validJSON(b, maxJSONDepth)
+	switch {
+	case tooDeep:
 		return malformedf("The event JSON is nested deeper than %d levels", maxJSONDepth)
-	}
-	if err := fastjson.ValidateBytes(b); err != nil {
-		return malformedf("The event is not valid JSON: %v", err)
+	case !ok:
+		return malformedf("The event is not valid JSON: %s at byte %d", reason, at)
 	}
 	return nil
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// depthAtMost reports whether the brackets of JSON text b nest at most max
-// deep. Brackets inside strings do not count.
-func depthAtMost(b []byte, max int) bool {
-	depth := 0
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			i = stringEnd(b, i+1)
-		case '{', '[':
-			depth++
-			if depth > max {
-				return false
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return true
-}
 
 // stringEnd returns the index of the quote that closes the JSON string
 // starting at b[i], or len(b).

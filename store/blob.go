@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/tinysink/tinysink/budget"
@@ -42,8 +44,25 @@ var blobDecoder = budget.Lazy("zstd-blob-decoder", func() *zstd.Decoder {
 func compressBlob(dst, src []byte) []byte { return blobEncoder().EncodeAll(src, dst) }
 
 // CompressBody returns the stored (compressed) form of an event body, for
-// NewEvent.Compressed. Safe for concurrent use.
-func CompressBody(body []byte) []byte { return compressBlob(nil, body) }
+// NewEvent.Compressed. Safe for concurrent use. The frame is built in a
+// pooled scratch buffer and copied out at its size: built in place, it
+// grows (and is copied) a few times per event.
+func CompressBody(body []byte) []byte {
+	sp := compressScratch.Get().(*[]byte)
+	out := compressBlob((*sp)[:0], body)
+	c := bytes.Clone(out)
+	if cap(out) <= maxPooledScratch {
+		*sp = out[:0]
+		compressScratch.Put(sp)
+	}
+	return c
+}
+
+// maxPooledScratch bounds the buffers compressScratch keeps (a body of
+// most ordinary events compresses to a few KB).
+const maxPooledScratch = 256 << 10
+
+var compressScratch = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 func decompressBlob(src []byte) ([]byte, error) {
 	b, err := blobDecoder().DecodeAll(src, nil)

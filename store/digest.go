@@ -59,6 +59,11 @@ func (db *DB) Digest(fn func(tx *Tx) error) (err error) {
 	committed := false
 	t := &Tx{db: db, kv: kv, projects: map[int]*Project{}, issues: map[uint32]*Issue{}, pending: map[int]*pendingLog{}}
 	defer func() {
+		for _, pl := range t.pending {
+			if c := cap(pl.body); c <= maxLogBody && c > cap(db.logBody) {
+				db.logBody = pl.body[:0]
+			}
+		}
 		if r := recover(); r != nil {
 			err = fmt.Errorf("store: panic in digest batch: %v", r)
 		}
@@ -390,7 +395,8 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 		return nil, fmt.Errorf("store: project %d has no event log", p.ID)
 	}
 	el.mu.RLock()
-	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: map[[16]byte]bool{}}
+	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: map[[16]byte]bool{}, body: t.db.logBody[:0]}
+	t.db.logBody = nil // the batch's first project has it
 	broken := el.broken
 	el.mu.RUnlock()
 	if broken != nil {
@@ -404,6 +410,19 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 	t.pending[p.ID] = pl
 	return pl, nil
 }
+
+// ReleaseBuffers drops the buffers kept from one digest batch for the
+// next (DB.logBody), so that an idle server does not hold them; the next
+// batch grows new ones.
+func (db *DB) ReleaseBuffers() {
+	db.digestMu.Lock()
+	db.logBody = nil
+	db.digestMu.Unlock()
+}
+
+// maxLogBody bounds the buffer DB.logBody keeps: a batch of 200 ~14 KB
+// events compresses to ~0.6 MB.
+const maxLogBody = 1 << 20
 
 func (db *DB) eventLog(project int) *eventLog {
 	db.mu.RLock()

@@ -3,12 +3,12 @@ package store
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tidwall/buntdb"
+	"github.com/tinysink/tinysink/internal/xsort"
 )
 
 // Release health, client reports and dropped items: per-project daily
@@ -289,7 +289,7 @@ func (db *DB) ReleaseHealths(project int, days int, byEnv bool) ([]ReleaseHealth
 		h.finish()
 		out = append(out, *h)
 	}
-	slices.SortFunc(out, func(a, b ReleaseHealth) int {
+	xsort.SortFunc(out, func(a, b ReleaseHealth) int {
 		return strings.Compare(a.Release+"\x00"+a.Environment, b.Release+"\x00"+b.Environment)
 	})
 	return out, err

@@ -252,15 +252,15 @@ func (db *DB) RollUp() (int, error) {
 		steps = append(steps, step{f, dayString(today.AddDate(0, 0, -healthKeep)), drop})
 	}
 	for _, step := range steps {
-		for {
-			n, err := db.rollUpChunk(step.prefix, step.before, step.fn)
-			changed += n
-			if err != nil {
-				return changed, err
-			}
-			if n < rollUpChunk {
-				break
-			}
+		n, err := db.inChunks(func(tx *kvTx, add func(k, v string) bool) {
+			tx.ascend(step.prefix, func(k, v string) bool {
+				day, _, _ := strings.Cut(k[len(step.prefix):], ":")
+				return day < step.before && add(k, v)
+			})
+		}, step.fn)
+		changed += n
+		if err != nil {
+			return changed, err
 		}
 	}
 	n, err := db.expireTxNames(dayString(today.AddDate(0, 0, -PerfKeepDays)))
@@ -285,13 +285,15 @@ var summaryFamilies = []struct {
 // pruneSummaries deletes the daily summaries of each project that keeps
 // them for fewer than SummaryKeepDays days (the global steps of RollUp drop
 // everything older): for each day out of its window, the project's keys
-// of that day, found by their day-and-project prefix.
+// of that day, found by their day-and-project prefix. All of them are
+// looked up in one read transaction a day, so that a project with short
+// retention costs no write transaction on a day with nothing to delete.
 func (db *DB) pruneSummaries(today time.Time) (int, error) {
 	ps, err := db.Projects()
 	if err != nil {
 		return 0, err
 	}
-	changed := 0
+	var prefixes []string // day-and-project prefixes; single keys end without ':'
 	for _, p := range ps {
 		keep := p.SummaryRetention()
 		if keep >= SummaryKeepDays {
@@ -304,77 +306,74 @@ func (db *DB) pruneSummaries(today time.Time) (int, error) {
 				if !f.single {
 					key += ":"
 				}
-				for {
-					n, err := db.deletePrefix(key, f.single)
-					changed += n
-					if err != nil {
-						return changed, err
-					}
-					if n < rollUpChunk {
-						break
-					}
-				}
+				prefixes = append(prefixes, key)
 			}
 		}
 	}
-	return changed, nil
+	if len(prefixes) == 0 {
+		return 0, nil
+	}
+	return db.inChunks(func(tx *kvTx, add func(k, v string) bool) {
+		for _, key := range prefixes {
+			if !strings.HasSuffix(key, ":") {
+				if v, err := tx.Get(key); err == nil && !add(key, v) {
+					return
+				}
+				continue
+			}
+			full := false
+			tx.ascend(key, func(k, v string) bool {
+				if !strings.HasPrefix(k, key) {
+					return false
+				}
+				full = !add(k, v)
+				return !full
+			})
+			if full {
+				return
+			}
+		}
+	}, func(tx *kvTx, k, _ string) error {
+		_, err := tx.Delete(k)
+		return err
+	})
 }
 
-// deletePrefix deletes up to rollUpChunk keys starting with prefix (or the
-// key itself, when exact), in one transaction.
-func (db *DB) deletePrefix(prefix string, exact bool) (int, error) {
-	n := 0
-	err := db.update(func(tx *kvTx) error {
-		if exact {
-			if _, err := tx.Delete(prefix); err == nil {
-				n = 1
-			} else if !errors.Is(err, buntdb.ErrNotFound) {
-				return err
-			}
+// inChunks applies fn to the keys find offers, in write transactions of at
+// most rollUpChunk keys each, until find offers fewer. find walks keys in
+// a transaction and passes each to add, stopping when add returns false
+// (the chunk is full). A read transaction first asks find for one key, so
+// that nothing to change costs no write transaction, which would hold the
+// store's lock for nothing. It returns how many keys fn changed.
+func (db *DB) inChunks(find func(tx *kvTx, add func(k, v string) bool), fn func(tx *kvTx, k, v string) error) (int, error) {
+	changed := 0
+	for {
+		found := false
+		if err := db.view(func(tx *kvTx) error {
+			find(tx, func(string, string) bool { found = true; return false })
 			return nil
+		}); err != nil || !found {
+			return changed, err
 		}
-		var keys []string
-		tx.ascend(prefix, func(k, v string) bool {
-			if !strings.HasPrefix(k, prefix) {
-				return false
+		n := 0
+		err := db.update(func(tx *kvTx) error {
+			type kv struct{ k, v string }
+			var batch []kv
+			find(tx, func(k, v string) bool {
+				batch = append(batch, kv{k, v})
+				return len(batch) < rollUpChunk
+			})
+			for _, e := range batch {
+				if err := fn(tx, e.k, e.v); err != nil {
+					return err
+				}
 			}
-			keys = append(keys, k)
-			return len(keys) < rollUpChunk
+			n = len(batch)
+			return nil
 		})
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil {
-				return err
-			}
+		changed += n
+		if err != nil || n < rollUpChunk {
+			return changed, err
 		}
-		n = len(keys)
-		return nil
-	})
-	return n, err
-}
-
-// rollUpChunk applies fn to up to rollUpChunk keys with prefix whose day
-// is before beforeDay, in one transaction, and returns how many it
-// changed.
-func (db *DB) rollUpChunk(prefix, beforeDay string, fn func(tx *kvTx, k, v string) error) (int, error) {
-	n := 0
-	err := db.update(func(tx *kvTx) error {
-		type kv struct{ k, v string }
-		var batch []kv
-		tx.ascend(prefix, func(k, v string) bool {
-			day, _, _ := strings.Cut(k[len(prefix):], ":")
-			if day >= beforeDay {
-				return false
-			}
-			batch = append(batch, kv{k, v})
-			return len(batch) < rollUpChunk
-		})
-		for _, e := range batch {
-			if err := fn(tx, e.k, e.v); err != nil {
-				return err
-			}
-		}
-		n = len(batch)
-		return nil
-	})
-	return n, err
+	}
 }

@@ -5,11 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/tidwall/buntdb"
+	"github.com/tinysink/tinysink/internal/xsort"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -101,7 +101,7 @@ func (db *DB) Invites() ([]Invite, error) {
 			return true
 		})
 	})
-	slices.SortFunc(out, func(a, b Invite) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	xsort.SortFunc(out, func(a, b Invite) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, err
 }
 
@@ -159,7 +159,7 @@ func (db *DB) AcceptInvite(tok, name, password string) (*User, error) {
 			var t Team
 			if err := getJSON(tx, teamKey(inv.Team), &t); err == nil && t.Role(name) == "" {
 				t.Members = append(t.Members, TeamMember{User: name, Role: RoleMember})
-				slices.SortFunc(t.Members, func(a, b TeamMember) int { return strings.Compare(a.User, b.User) })
+				xsort.SortFunc(t.Members, func(a, b TeamMember) int { return strings.Compare(a.User, b.User) })
 				if err := setJSON(tx, teamKey(t.Name), &t); err != nil {
 					return err
 				}

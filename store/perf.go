@@ -4,13 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tidwall/buntdb"
 
+	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store/sketch"
 )
 
@@ -237,7 +237,7 @@ func (db *DB) Transactions(pid int, from, to time.Time) ([]TxSummary, error) {
 		}
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b TxSummary) int {
+	xsort.SortFunc(out, func(a, b TxSummary) int {
 		if a.Count != b.Count {
 			if a.Count > b.Count {
 				return -1
@@ -267,7 +267,7 @@ func (db *DB) TxExamples(pid int, name string) ([]TxExample, error) {
 		}
 		return nil
 	})
-	slices.SortFunc(out, func(a, b TxExample) int { return b.At.Compare(a.At) })
+	xsort.SortFunc(out, func(a, b TxExample) int { return b.At.Compare(a.At) })
 	return out, err
 }
 

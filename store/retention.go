@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tidwall/buntdb"
+	"github.com/tinysink/tinysink/internal/xsort"
 )
 
 // Retention (reference §7.1, §7.2). Evicting an event marks its record
@@ -241,7 +242,7 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 			}
 		}
 		rs := ranges[seg]
-		slices.SortFunc(rs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+		xsort.SortFunc(rs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
 		// Punch the gap around each newly dead body, once per gap.
 		gaps := map[[2]int64]bool{}
 		for _, off := range offs {

@@ -135,8 +135,18 @@ func (t *Tx) IndexTag(iss *Issue, key, value string) error {
 // IndexText adds the words of s to the issue's search terms.
 func (t *Tx) IndexText(iss *Issue, s string) error {
 	var err error
-	search.Tokens(s, func(w string) bool {
-		err = t.indexTerm(iss, search.WordTerm(w))
+	it := t.termsOf(iss)
+	prefix := search.WordTerm("")
+	budget, limit := termBudget(prefix)
+	var buf [64]byte
+	search.TokenBytes(s, func(w []byte) bool {
+		term := append(append(buf[:0], prefix...), w...)
+		// Most words of an issue's event are the issue's already, or
+		// its word budget is spent: decide those without a string.
+		if it.set[string(term)] || it.budget[budget] >= limit {
+			return true
+		}
+		err = t.indexTerm(iss, string(term))
 		return err == nil
 	})
 	return err

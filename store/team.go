@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidwall/buntdb"
+	"github.com/tinysink/tinysink/internal/xsort"
 )
 
 // Teams group users and projects (reference §13.1): a member of a team
@@ -138,7 +139,7 @@ func (db *DB) SetTeamMember(team, user string, role Role) error {
 		t.Members = slices.DeleteFunc(t.Members, func(m TeamMember) bool { return m.User == user })
 		if role != "" {
 			t.Members = append(t.Members, TeamMember{User: user, Role: role})
-			slices.SortFunc(t.Members, func(a, b TeamMember) int { return strings.Compare(a.User, b.User) })
+			xsort.SortFunc(t.Members, func(a, b TeamMember) int { return strings.Compare(a.User, b.User) })
 		}
 		return nil
 	})

@@ -4,11 +4,11 @@ import (
 	"cmp"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -125,7 +125,7 @@ func (u *UI) handleReleases(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// Newest first; a release's environments together.
-	slices.SortStableFunc(page.Rows, func(a, b releaseRow) int {
+	xsort.SortStableFunc(page.Rows, func(a, b releaseRow) int {
 		if c := b.Date.Compare(a.Date); c != 0 {
 			return c
 		}
@@ -218,8 +218,8 @@ func (u *UI) droppedSummary(project int) (*droppedSummary, error) {
 		}
 		return strings.Compare(a.Label, b.Label)
 	}
-	slices.SortFunc(s.SDKReasons, byCount)
-	slices.SortFunc(s.Items, byCount)
+	xsort.SortFunc(s.SDKReasons, byCount)
+	xsort.SortFunc(s.Items, byCount)
 	if s.SDKTotal == 0 && len(s.Items) == 0 {
 		return nil, nil
 	}

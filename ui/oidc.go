@@ -351,7 +351,7 @@ func (c *oidcClient) verify(ctx context.Context, d *oidcDiscovery, token string,
 	if err != nil {
 		return nil, errors.New("oidc: ID token signature: bad base64")
 	}
-	alg, ok := jwsAlgs[hdr.Alg]
+	alg, ok := lookupJWSAlg(hdr.Alg)
 	if !ok {
 		return nil, fmt.Errorf("oidc: ID token signed with %q, which is not supported", hdr.Alg)
 	}
@@ -587,15 +587,29 @@ type jwsAlg struct {
 	curve elliptic.Curve // for 'E'
 }
 
-var jwsAlgs = map[string]jwsAlg{
-	"RS256": {crypto.SHA256, 'R', nil},
-	"RS384": {crypto.SHA384, 'R', nil},
-	"RS512": {crypto.SHA512, 'R', nil},
-	"PS256": {crypto.SHA256, 'P', nil},
-	"PS384": {crypto.SHA384, 'P', nil},
-	"PS512": {crypto.SHA512, 'P', nil},
-	"ES256": {crypto.SHA256, 'E', elliptic.P256()},
-	"ES384": {crypto.SHA384, 'E', elliptic.P384()},
+// lookupJWSAlg returns the algorithm named alg. A switch, not a
+// package-level map: the map (and the curves it named) were built at
+// start-up by every process, relays included, for a login few servers use.
+func lookupJWSAlg(alg string) (jwsAlg, bool) {
+	switch alg {
+	case "RS256":
+		return jwsAlg{crypto.SHA256, 'R', nil}, true
+	case "RS384":
+		return jwsAlg{crypto.SHA384, 'R', nil}, true
+	case "RS512":
+		return jwsAlg{crypto.SHA512, 'R', nil}, true
+	case "PS256":
+		return jwsAlg{crypto.SHA256, 'P', nil}, true
+	case "PS384":
+		return jwsAlg{crypto.SHA384, 'P', nil}, true
+	case "PS512":
+		return jwsAlg{crypto.SHA512, 'P', nil}, true
+	case "ES256":
+		return jwsAlg{crypto.SHA256, 'E', elliptic.P256()}, true
+	case "ES384":
+		return jwsAlg{crypto.SHA384, 'E', elliptic.P384()}, true
+	}
+	return jwsAlg{}, false
 }
 
 // fits reports whether key is of the kind a uses, so that a token cannot

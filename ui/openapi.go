@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // The OpenAPI 3 document of the API, generated from the route table, so
@@ -42,12 +43,14 @@ type openAPIParam struct {
 	Schema   map[string]any `json:"schema"`
 }
 
-var patternWild = regexp.MustCompile(`\{([a-z_]+)\}`)
+// patternWild and summaryQuery are compiled on the first /api/openapi
+// request, not at start-up: compiling costs every process heap and pages.
+var patternWild = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{([a-z_]+)\}`) })
 
 // summaryQuery finds the query parameters a route's summary names:
 // "?project=ID[&query=&sort=]" has project (required, outside the
 // brackets), query and sort.
-var summaryQuery = regexp.MustCompile(`(\[?)[?&]([a-z_]+)=`)
+var summaryQuery = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(\[?)[?&]([a-z_]+)=`) })
 
 // openAPIPath turns a net/http pattern path into an OpenAPI path: "{$}"
 // (exactly this path) goes, "{name}" stays.
@@ -75,12 +78,12 @@ func openAPI(routes []apiRoute) openAPIDoc {
 		if rt.Scope != "" {
 			op.Security = []map[string][]string{{"bearer": {}}}
 		}
-		for _, m := range patternWild.FindAllStringSubmatch(path, -1) {
+		for _, m := range patternWild().FindAllStringSubmatch(path, -1) {
 			op.Parameters = append(op.Parameters, openAPIParam{Name: m[1], In: "path", Required: true, Schema: map[string]any{"type": "string"}})
 		}
 		if _, qs, ok := strings.Cut(rt.Summary, "?"); ok {
 			optional := false
-			for _, m := range summaryQuery.FindAllStringSubmatch("?"+qs, -1) {
+			for _, m := range summaryQuery().FindAllStringSubmatch("?"+qs, -1) {
 				optional = optional || m[1] == "["
 				op.Parameters = append(op.Parameters, openAPIParam{Name: m[2], In: "query", Required: !optional, Schema: map[string]any{"type": "string"}})
 			}

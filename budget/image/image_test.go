@@ -238,32 +238,8 @@ func TestImageRuns(t *testing.T) {
 	}
 
 	id := "0123456789abcdef0123456789abcdef"
-	body := fmt.Sprintf(`{"event_id":%q,"message":"from the image","platform":"go"}`, id)
-	resp, err := client.Post(base+"/api/1/store/?sentry_key="+key, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(ack), id) {
-		t.Fatalf("store: %s %s", resp.Status, ack)
-	}
-	stored := false
-	for end := time.Now().Add(30 * time.Second); !stored && time.Now().Before(end); {
-		req, _ := http.NewRequest("GET", base+"/api/canonical/0/events/"+id+"/", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		stored = resp.StatusCode == http.StatusOK && strings.Contains(string(b), "from the image")
-		if !stored {
-			time.Sleep(50 * time.Millisecond) // the digest commits in batches
-		}
-	}
-	if !stored {
+	storeEvent(t, client, base, key, id, "from the image")
+	if !eventServed(client, base, token, id, "from the image") {
 		t.Fatal("the event was not readable through the API within 30 s")
 	}
 
@@ -273,6 +249,40 @@ func TestImageRuns(t *testing.T) {
 	if out, err := check.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "OK" {
 		t.Errorf("%v: %v, %q", hc, err, out)
 	}
+}
+
+// storeEvent sends a store request for an event with this id and message
+// and wants it acknowledged.
+func storeEvent(t *testing.T, client *http.Client, base, key, id, message string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"event_id":%q,"message":%q,"platform":"go"}`, id, message)
+	resp, err := client.Post(base+"/api/1/store/?sentry_key="+key, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(ack), id) {
+		t.Fatalf("store: %s %s", resp.Status, ack)
+	}
+}
+
+// eventServed reports whether the API serves the event (with its message)
+// within 30 s: the digest commits in batches.
+func eventServed(client *http.Client, base, token, id, message string) bool {
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); {
+		req, _ := http.NewRequest("GET", base+"/api/canonical/0/events/"+id+"/", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if resp, err := client.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(b), message) {
+				return true
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // the digest commits in batches
+	}
+	return false
 }
 
 // layout is an OCI layout archive read into memory.

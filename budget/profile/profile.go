@@ -1,4 +1,4 @@
-// Package profile is `tinysink budget`: a RAM profile of the tinysink
+// Package profile is the budget command (budget/cmd/budget): a RAM profile of the tinysink
 // binary, stage by stage, each stage measured in a fresh process, in the
 // shape of Bugsink's published table so the two read side by side.
 package profile
@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,11 +73,11 @@ func (e *UsageError) Unwrap() error { return e.Err }
 // given with -max-rss or -max-rss-anon; the report is printed all the same.
 var ErrOverCeiling = errors.New("over its ceiling")
 
-// Run implements `tinysink budget [flags]`. It returns an error wrapping
+// Run implements the budget command (budget/cmd/budget [flags]). It returns an error wrapping
 // flag.ErrHelp after -h, a *UsageError for bad arguments and ErrOverCeiling when
 // the profile is over a ceiling.
 func Run(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tinysink budget", flag.ContinueOnError)
+	fs := flag.NewFlagSet("budget", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scenario := fs.String("scenario", "new", "new: stage by stage on a fresh data directory; old: a fully warmed server on a data directory of -issues, -events and -days")
 	events := fs.Int("events", 10000, "events to store (new: for the per-event cost; old: events in the data directory)")
@@ -87,7 +88,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	maxRSS := fs.String("max-rss", "", "exit 1 when the fully warmed VmRSS is over this size (e.g. 20MiB)")
 	maxAnon := fs.String("max-rss-anon", "", "exit 1 when the fully warmed RssAnon is over this size (e.g. 10MiB)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a Markdown table")
-	bin := fs.String("binary", "", "tinysink binary to profile (default: this one)")
+	bin := fs.String("binary", "./tinysink", "tinysink binary to profile")
 	memLimit := fs.String("memory-limit", "", "-memory-limit for the profiled server (default: its default)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -108,12 +109,11 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			return &UsageError{err}
 		}
 	}
-	if *bin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		*bin = exe
+	if abs, err := filepath.Abs(*bin); err == nil {
+		*bin = abs
+	}
+	if _, err := os.Stat(*bin); err != nil {
+		return &UsageError{fmt.Errorf("-binary: %w (build it first: make build)", err)}
 	}
 	p := &profiler{bin: *bin, memLimit: *memLimit, progress: stderr}
 	var rep *Report

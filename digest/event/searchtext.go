@@ -1,7 +1,7 @@
 package event
 
 import (
-	"strings"
+	"sync"
 
 	"github.com/valyala/fastjson"
 )
@@ -15,22 +15,31 @@ const MaxSearchText = 8 << 10
 // top-level and thread stack traces), one per line, cut to MaxSearchText
 // bytes.
 func (d *doc) searchText() string {
-	var b strings.Builder
-	add := func(s string) bool {
-		if s == "" {
+	bp := searchTextBuf.Get().(*[]byte)
+	b := (*bp)[:0]
+	defer func() { *bp = b; searchTextBuf.Put(bp) }()
+	add := func(v *fastjson.Value) bool {
+		if v == nil || v.Type() != fastjson.TypeString {
 			return true
 		}
-		if b.Len()+len(s)+1 > MaxSearchText {
+		s, _ := v.StringBytes()
+		if len(s) == 0 {
+			return true
+		}
+		if !isClean(s) {
+			s = []byte(sanitize(s))
+		}
+		if len(b)+len(s)+1 > MaxSearchText {
 			return false
 		}
-		b.WriteString(s)
-		b.WriteByte('\n')
+		b = append(b, s...)
+		b = append(b, '\n')
 		return true
 	}
 	frames := func(st *fastjson.Value) bool {
 		for _, f := range framesOf(st) {
 			for _, k := range [...]string{"function", "module", "filename"} {
-				if !add(strOf(get(f, k))) {
+				if !add(get(f, k)) {
 					return false
 				}
 			}
@@ -39,21 +48,25 @@ func (d *doc) searchText() string {
 	}
 	if d.excPresent {
 		for _, e := range d.excVals {
-			if !add(strOf(get(e, "type"))) || !add(strOf(get(e, "value"))) || !frames(get(e, "stacktrace")) {
-				return b.String()
+			if !add(get(e, "type")) || !add(get(e, "value")) || !frames(get(e, "stacktrace")) {
+				return string(b)
 			}
 		}
 	}
 	if !frames(d.stacktrace) {
-		return b.String()
+		return string(b)
 	}
 	for _, th := range containerValues(d.threads) {
 		if !frames(get(th, "stacktrace")) {
 			break
 		}
 	}
-	return b.String()
+	return string(b)
 }
+
+// searchTextBuf holds searchText's scratch (MaxSearchText bytes), so
+// that each event's text is allocated once, at its size.
+var searchTextBuf = sync.Pool{New: func() any { b := make([]byte, 0, MaxSearchText); return &b }}
 
 // SearchFields calls tag with each tag an issue search finds the event by
 // (its Tags and its level) and text with each text whose words it finds

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/tinysink/tinysink/internal/xsort"
 )
 
 // ErrNotMinidump is returned by Read for a file without the minidump header.
@@ -1073,7 +1075,7 @@ func (d *Dump) ModuleAt(addr uint64) *Module {
 		for i := range d.byBase {
 			d.byBase[i] = int32(i)
 		}
-		slices.SortFunc(d.byBase, func(a, b int32) int { return cmp.Compare(d.Modules[a].Base, d.Modules[b].Base) })
+		xsort.SortFunc(d.byBase, func(a, b int32) int { return cmp.Compare(d.Modules[a].Base, d.Modules[b].Base) })
 	}
 	// The last module starting at or below addr; modules do not overlap
 	// in a sane dump, and a few steps back cover those that do.

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tinysink/tinysink/internal/xsort"
 )
 
 // Release is what ordering needs to know about one of a project's releases.
@@ -83,7 +85,7 @@ func keysOf(rs []Release) []key {
 	for i, r := range rs {
 		keys[i] = keyOf(r)
 	}
-	slices.SortFunc(keys, compareKeys)
+	xsort.SortFunc(keys, compareKeys)
 	return keys
 }
 

@@ -63,8 +63,9 @@ package scrub
 
 import (
 	"bytes"
-	"slices"
 	"sync"
+
+	"github.com/tinysink/tinysink/internal/xsort"
 )
 
 // Options adjusts what Scrub filters. The zero value scrubs the default keys
@@ -535,7 +536,7 @@ func (s *scrubber) sortSpans() {
 	if sorted {
 		return
 	}
-	slices.SortFunc(s.spans, func(a, b span) int { return a.from - b.from })
+	xsort.SortFunc(s.spans, func(a, b span) int { return a.from - b.from })
 	out := s.spans[:1]
 	for _, sp := range s.spans[1:] {
 		if last := &out[len(out)-1]; sp.from < last.to {

@@ -19,8 +19,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// maxEventsPerEnvelope bounds the events the forwarder puts in one
+// envelope to an upstream that takes several.
+const maxEventsPerEnvelope = 32
 
 // DSN is a parsed Sentry DSN: scheme://KEY@host[:port][/path]/PROJECT.
 type DSN struct {
@@ -123,7 +128,32 @@ type Client struct {
 
 	mu     sync.Mutex           // guards limits
 	limits map[string]time.Time // category ("" = all) -> limited until
+	// perEnvelope is how many events the upstream takes in one envelope
+	// (EventsPerEnvelopeHeader of its last 2xx answer; 0: one).
+	perEnvelope atomic.Int32
+	// oneEach is set once the upstream refused an envelope of several
+	// events: from then on each goes alone.
+	oneEach atomic.Bool
 }
+
+// EventsPerEnvelopeHeader is the header of a tinysink upstream's 2xx
+// answers that says it stores each of several event items of one envelope
+// under its own event_id, and how many items an envelope may hold
+// (ingest.EventsPerEnvelopeHeader; Sentry takes one event an envelope).
+const EventsPerEnvelopeHeader = "X-Tinysink-Events-Per-Envelope"
+
+// EventsPerEnvelope returns how many event items the upstream takes in one
+// envelope, as its last 2xx answer said: 1 unless it is a tinysink.
+func (c *Client) EventsPerEnvelope() int {
+	if c.oneEach.Load() {
+		return 1
+	}
+	return max(1, int(c.perEnvelope.Load()))
+}
+
+// OneEventEach makes EventsPerEnvelope 1 for good: the upstream refused an
+// envelope of several events as a whole.
+func (c *Client) OneEventEach() { c.oneEach.Store(true) }
 
 // Options tune a Client.
 type Options struct {
@@ -184,12 +214,24 @@ func (c *Client) LimitedFor(category string) time.Duration {
 // While an earlier answer rate-limits the category, it sends nothing and
 // returns an *Error with Limited set.
 func (c *Client) Send(ctx context.Context, envelope []byte, category string) error {
+	return c.SendReader(ctx, bytes.NewReader(envelope), int64(len(envelope)), category)
+}
+
+// SendReader is Send with the envelope streamed from body, size bytes long
+// (attachments go from their files to the upstream without being held in
+// memory). A body that ends before size bytes fails the send as a network
+// error does.
+func (c *Client) SendReader(ctx context.Context, body io.Reader, size int64, category string) error {
 	if d := c.LimitedFor(category); d > 0 {
 		return &Error{Status: http.StatusTooManyRequests, Retry: true, RetryAfter: d, Limited: true}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.dsn.Endpoint, bytes.NewReader(envelope))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.dsn.Endpoint, body)
 	if err != nil {
 		return &Error{Err: err}
+	}
+	req.ContentLength = size
+	if size == 0 {
+		req.Body = http.NoBody
 	}
 	req.Header.Set("Content-Type", "application/x-sentry-envelope")
 	req.Header.Set("X-Sentry-Auth", c.auth)
@@ -198,13 +240,15 @@ func (c *Client) Send(ctx context.Context, envelope []byte, category string) err
 		return &Error{Err: err, Retry: true}
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
 	wait := c.noteLimits(resp.Header, resp.StatusCode, category)
 	if resp.StatusCode/100 == 2 {
+		n, _ := strconv.Atoi(resp.Header.Get(EventsPerEnvelopeHeader))
+		c.perEnvelope.Store(int32(min(max(n, 0), maxEventsPerEnvelope)))
 		return nil
 	}
-	e := &Error{Status: resp.StatusCode, RetryAfter: wait, Body: strings.TrimSpace(string(body))}
+	e := &Error{Status: resp.StatusCode, RetryAfter: wait, Body: strings.TrimSpace(string(msg))}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 		e.Retry = true

@@ -18,7 +18,13 @@ func AppendEnvelope(dst []byte, eventID, itemType string, payload []byte, sentAt
 	}
 	dst = append(dst, `"sent_at":"`...)
 	dst = sentAt.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-	dst = append(dst, `"}`+"\n"+`{"type":"`...)
+	dst = append(dst, `"}`+"\n"...)
+	return appendItem(dst, itemType, payload)
+}
+
+// appendItem appends an envelope item of itemType ("" is "event").
+func appendItem(dst []byte, itemType string, payload []byte) []byte {
+	dst = append(dst, `{"type":"`...)
 	if itemType == "" {
 		itemType = "event"
 	}

@@ -514,3 +514,131 @@ func TestForwarderCursorOfAnotherSpool(t *testing.T) {
 	allArrived(t, rec.received(), ids)
 	r.stop()
 }
+
+// eventsUpstream is a tinysink-like upstream on 127.0.0.1: it says that it
+// takes several events an envelope, counts each event item by the
+// event_id of its payload, and refuses (413) envelopes of more than max
+// events.
+type eventsUpstream struct {
+	addr string
+	max  int
+
+	mu       sync.Mutex
+	ids      map[string]int
+	multi    int // envelopes of several events taken
+	refused  int
+	requests int
+}
+
+func newEventsUpstream(t *testing.T, max int) *eventsUpstream {
+	u := &eventsUpstream{max: max, ids: map[string]int{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.addr = ln.Addr().String()
+	srv := &http.Server{Handler: u}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return u
+}
+
+func (u *eventsUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	br := bufio.NewReader(r.Body)
+	br.ReadBytes('\n') // the envelope header
+	var ids []string
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			break
+		}
+		var ih struct {
+			Type   string `json:"type"`
+			Length int    `json:"length"`
+		}
+		if json.Unmarshal(line, &ih) != nil {
+			http.Error(w, "bad item header", 400)
+			return
+		}
+		p := make([]byte, ih.Length+1)
+		if _, err := io.ReadFull(br, p); err != nil {
+			http.Error(w, "short item", 400)
+			return
+		}
+		var ev struct {
+			EventID string `json:"event_id"`
+		}
+		json.Unmarshal(p[:ih.Length], &ev)
+		ids = append(ids, ev.EventID)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.requests++
+	if len(ids) > u.max {
+		u.refused++
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if len(ids) > 1 {
+		u.multi++
+	}
+	for _, id := range ids {
+		u.ids[id]++
+	}
+	w.Header().Set(EventsPerEnvelopeHeader, "100")
+	w.Write([]byte(`{}`))
+}
+
+// appendWithIDs spools n events whose payloads name their ids, and the
+// first of them once more (a retried event).
+func (r *rig) appendWithIDs(n int) []string {
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("%032x", i+1)
+		ids = append(ids, id)
+	}
+	for _, id := range append(ids, ids[0]) {
+		err := r.sp.Append(&spool.Record{Project: 1, EventID: id, IngestedAt: time.Now(), Payload: []byte(`{"event_id":"` + id + `","message":"m"}`)})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// To an upstream that says it takes several events an envelope, events go
+// several at a time, two copies of one event never in one envelope; an
+// envelope refused as a whole is sent again one event at a time, so
+// nothing is lost or failed.
+func TestForwarderGroupsEvents(t *testing.T) {
+	for _, max := range []int{100, 1} {
+		t.Run(fmt.Sprint("max", max), func(t *testing.T) {
+			u := newEventsUpstream(t, max)
+			r := newRig(t, t.TempDir(), Config{DSN: func(int) string { return "http://k@" + u.addr + "/3" }, Primary: true})
+			defer r.stop()
+			ids := r.appendWithIDs(1) // the first answer says the upstream takes several
+			r.start()
+			waitFor(t, "the first event", func() bool { return r.f.Stats().LagItems == 0 })
+			ids = append(ids, r.appendWithIDs(200)[1:]...)
+			waitFor(t, "every event", func() bool { return r.f.Stats().LagItems == 0 })
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			for _, id := range ids {
+				if n := u.ids[id]; n < 1 {
+					t.Errorf("event %s arrived %d times", id, n)
+				}
+			}
+			if st := r.f.Stats(); st.Failed != 0 {
+				t.Errorf("failed %d", st.Failed)
+			}
+			if max > 1 && u.multi == 0 {
+				t.Errorf("no envelope held several events (%d requests)", u.requests)
+			}
+			// Refused: the groups of one round (200 events, 32 a group),
+			// then never again.
+			if max == 1 && (u.refused < 1 || u.refused > 7 || u.multi != 0) {
+				t.Errorf("refused %d, multi %d", u.refused, u.multi)
+			}
+		})
+	}
+}

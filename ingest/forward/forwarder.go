@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/ingest/spool"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // CursorFile is the name of the forwarder's cursor in the spool directory:
@@ -47,6 +49,11 @@ type Config struct {
 	// until the upstream catches up, so nothing acknowledged is lost.
 	MaxBacklog int64
 	DropOldest bool
+	// Attachments, when set, is where ingest keeps the attachments of
+	// events (minidumps included): an event's are sent in its envelope,
+	// as attachment items. With Primary (a relay, which keeps them only
+	// to forward them) they are deleted once the event is forwarded.
+	Attachments *attach.Store
 	// Parallel is how many envelopes are in flight at once; default 16.
 	Parallel int
 	// HTTP is the client to send with; nil: one with a 30 s timeout that
@@ -265,6 +272,8 @@ type item struct {
 	payload    []byte
 	next       spool.Pos
 	done       bool
+	attached   bool // attachments were found for it
+	single     bool // refused in an envelope with others: sent alone
 }
 
 // Run forwards until ctx is done, and returns ctx.Err().
@@ -400,9 +409,11 @@ func (f *Forwarder) deliver(ctx context.Context, items []*item) error {
 	}
 }
 
-// sendRound sends every item not done yet, Parallel at a time. It returns
-// 0 when all are done, else the longest wait the upstream asked for among
-// the failures (-1 when none asked: back off).
+// sendRound sends every item not done yet, Parallel envelopes at a time:
+// each item in its own envelope, but events to an upstream that takes
+// several in one envelope (a tinysink) up to its number at a time. It
+// returns 0 when all are done, else the longest wait the upstream asked for
+// among the failures (-1 when none asked: back off).
 func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration {
 	var (
 		wg      sync.WaitGroup
@@ -416,6 +427,69 @@ func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration 
 	for i := range f.cfg.Parallel {
 		free <- i
 	}
+	launch := func(c *Client, group []*item) {
+		sem <- struct{}{}
+		slot := <-free
+		wg.Go(func() {
+			defer func() { free <- slot; <-sem }()
+			var err error
+			if len(group) == 1 {
+				err = f.send(ctx, c, group[0], &buf[slot])
+			} else {
+				buf[slot] = f.appendEvents(buf[slot][:0], group)
+				err = c.Send(ctx, buf[slot], Category(""))
+			}
+			if cap(buf[slot]) > 4*batchBytes {
+				buf[slot] = nil
+			}
+			n := int64(len(group))
+			if err == nil {
+				for _, it := range group {
+					it.done = true
+				}
+				f.sent.Add(n)
+				f.lastSent.Store(f.cfg.Now().UnixNano())
+				return
+			}
+			f.noteErr(err)
+			var fe *Error
+			if !errors.As(err, &fe) || !fe.Retry || ctx.Err() != nil && fe.Status == 0 {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case ctx.Err() != nil:
+					pending += n // stopping: the items stay behind the cursor
+				case len(group) > 1:
+					// Refused as a whole (too large?): each goes alone
+					// next time, to be taken or refused on its own.
+					for _, it := range group {
+						it.single = true
+					}
+					c.OneEventEach()
+					pending += n
+				default:
+					f.failed.Add(1)
+					f.log.Warn("forward: the upstream refused an item; skipped", "project_id", group[0].project, "event_id", group[0].eventID, "err", err)
+					group[0].done = true
+				}
+				return
+			}
+			if !fe.Limited {
+				f.retries.Add(n)
+			}
+			mu.Lock()
+			pending += n
+			if fe.RetryAfter > wait {
+				wait = fe.RetryAfter
+			}
+			mu.Unlock()
+		})
+	}
+	var (
+		group      []*item
+		groupC     *Client
+		groupBytes int
+	)
 	for _, it := range items {
 		if it.done {
 			continue
@@ -432,45 +506,20 @@ func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration 
 			it.done = true
 			continue
 		}
-		sem <- struct{}{}
-		slot := <-free
-		wg.Go(func() {
-			defer func() { free <- slot; <-sem }()
-			buf[slot] = AppendEnvelope(buf[slot][:0], it.eventID, it.typ, it.payload, f.cfg.Now())
-			err := c.Send(ctx, buf[slot], Category(it.typ))
-			if cap(buf[slot]) > 4*batchBytes {
-				buf[slot] = nil
-			}
-			if err == nil {
-				it.done = true
-				f.sent.Add(1)
-				f.lastSent.Store(f.cfg.Now().UnixNano())
-				return
-			}
-			f.noteErr(err)
-			var fe *Error
-			if !errors.As(err, &fe) || !fe.Retry || ctx.Err() != nil && fe.Status == 0 {
-				if ctx.Err() != nil {
-					mu.Lock()
-					pending++
-					mu.Unlock()
-					return // stopping: the item stays behind the cursor
-				}
-				f.failed.Add(1)
-				f.log.Warn("forward: the upstream refused an item; skipped", "project_id", it.project, "event_id", it.eventID, "err", err)
-				it.done = true
-				return
-			}
-			if !fe.Limited {
-				f.retries.Add(1)
-			}
-			mu.Lock()
-			pending++
-			if fe.RetryAfter > wait {
-				wait = fe.RetryAfter
-			}
-			mu.Unlock()
-		})
+		if !f.groupable(c, it) {
+			launch(c, []*item{it})
+			continue
+		}
+		if len(group) > 0 && (c != groupC || len(group) >= c.EventsPerEnvelope() ||
+			groupBytes+len(it.payload) > groupMaxBytes || hasID(group, it.eventID)) {
+			launch(groupC, group)
+			group, groupBytes = nil, 0
+		}
+		group, groupC = append(group, it), c
+		groupBytes += len(it.payload)
+	}
+	if len(group) > 0 {
+		launch(groupC, group)
 	}
 	wg.Wait()
 	f.retrying.Store(pending)
@@ -481,6 +530,71 @@ func (f *Forwarder) sendRound(ctx context.Context, items []*item) time.Duration 
 		return -1
 	}
 	return wait
+}
+
+// groupMaxBytes bounds the payloads of the events sent in one envelope.
+const groupMaxBytes = 1 << 20
+
+// groupable reports whether it may share an envelope with other events:
+// the upstream takes several, it is an event without attachments, and its
+// payload names its event id (the upstream stores each event of an
+// envelope under its own event_id, the first under the envelope's).
+func (f *Forwarder) groupable(c *Client, it *item) bool {
+	if it.typ != "" || it.single || c.EventsPerEnvelope() < 2 {
+		return false
+	}
+	if !bytes.Contains(it.payload, []byte(`"event_id":"`+it.eventID+`"`)) {
+		return false
+	}
+	if f.cfg.Attachments != nil {
+		if as, err := f.cfg.Attachments.List(it.project, it.eventID); err != nil || len(as) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// hasID reports whether an item of group has event id id (two copies of
+// an event go in two envelopes, for the upstream to deduplicate).
+func hasID(group []*item, id string) bool {
+	for _, it := range group {
+		if it.eventID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// appendEvents appends one envelope holding the events of group, without
+// an event id in its header: each is stored under its payload's.
+func (f *Forwarder) appendEvents(dst []byte, group []*item) []byte {
+	dst = AppendEnvelope(dst, "", "", stripMinidumpMark(group[0].payload), f.cfg.Now())
+	for _, it := range group[1:] {
+		dst = appendItem(dst, "", stripMinidumpMark(it.payload))
+	}
+	return dst
+}
+
+// send sends one item, with its attachments when it is an event that has
+// some; buf is the sender's buffer for the envelope.
+func (f *Forwarder) send(ctx context.Context, c *Client, it *item, buf *[]byte) error {
+	payload := it.payload
+	if it.typ == "" {
+		payload = stripMinidumpMark(payload)
+	}
+	*buf = AppendEnvelope((*buf)[:0], it.eventID, it.typ, payload, f.cfg.Now())
+	if it.typ == "" && f.cfg.Attachments != nil {
+		ab, err := openAttached(f.cfg.Attachments, it.project, it.eventID, *buf)
+		if err != nil {
+			f.log.Warn("forward: attachments unreadable; the event goes without them", "project_id", it.project, "event_id", it.eventID, "err", err)
+		}
+		if ab != nil {
+			it.attached = true
+			defer ab.close()
+			return c.SendReader(ctx, ab.reader(), ab.size, Category(it.typ))
+		}
+	}
+	return c.Send(ctx, *buf, Category(it.typ))
 }
 
 // advance moves the cursor over the finished prefix of items, saves it and
@@ -499,6 +613,13 @@ func (f *Forwarder) advance(items []*item) []*item {
 		return items // sent again on the next round: at least once
 	}
 	f.setCursor(items[n-1].next, int64(n))
+	if f.cfg.Primary && f.cfg.Attachments != nil {
+		for _, it := range items[:n] {
+			if it.attached {
+				f.cfg.Attachments.Delete(it.project, it.eventID)
+			}
+		}
+	}
 	return items[n:]
 }
 

@@ -23,7 +23,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -257,7 +257,7 @@ func listSegments(dir string) ([]segment, error) {
 		}
 		segs = append(segs, segment{seq: seq, size: info.Size(), sealed: true})
 	}
-	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
+	xsort.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
 	return segs, nil
 }
 

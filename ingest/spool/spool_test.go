@@ -476,12 +476,15 @@ func TestAppendRefusesBadRecords(t *testing.T) {
 	t.Parallel()
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
 	defer s.Close()
+	// A variable, not a constant: 1<<31+1 does not fit a 32-bit int (the
+	// armv6/armv7 builds), where int(over) wraps negative, also invalid.
+	over := int64(maxProject) + 1
 	for _, tt := range []struct {
 		r    Record
 		want error
 	}{
 		{Record{Project: -1}, ErrInvalid},
-		{Record{Project: 1<<31 + 1}, ErrInvalid},
+		{Record{Project: int(over)}, ErrInvalid},
 		{Record{EventID: strings.Repeat("e", 2000)}, ErrTooLarge},
 		{Record{RemoteAddr: strings.Repeat("a", 2000)}, ErrTooLarge},
 		{Record{Payload: make([]byte, 65<<20)}, ErrTooLarge},

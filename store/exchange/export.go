@@ -5,14 +5,20 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/ingest/forward"
+	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // Stats counts what an export wrote or an import read.
@@ -20,7 +26,9 @@ type Stats struct {
 	Projects int `json:"projects"`
 	Releases int `json:"releases"`
 	Events   int `json:"events"`
-	Issues   int `json:"issues"`
+	// Attachments are the events' attachments (minidumps included).
+	Attachments int `json:"attachments"`
+	Issues      int `json:"issues"`
 }
 
 // ExportDir writes every project, release, stored event and issue of db
@@ -65,7 +73,7 @@ func export(db *store.DB, s sink, at time.Time, version string) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	slices.SortFunc(ps, func(a, b store.Project) int { return a.ID - b.ID })
+	xsort.SortFunc(ps, func(a, b store.Project) int { return a.ID - b.ID })
 	var pb bytes.Buffer
 	enc := json.NewEncoder(&pb)
 	enc.SetEscapeHTML(false)
@@ -81,7 +89,7 @@ func export(db *store.DB, s sink, at time.Time, version string) (Stats, error) {
 	if st.Releases, err = exportReleases(db, s, ps); err != nil {
 		return st, err
 	}
-	if st.Events, err = exportEvents(db, s, ps); err != nil {
+	if st.Events, err = exportEvents(db, s, ps, &st); err != nil {
 		return st, err
 	}
 	if st.Issues, err = exportIssues(db, s, ps); err != nil {
@@ -122,7 +130,7 @@ func exportReleases(db *store.DB, s sink, ps []store.Project) (n int, err error)
 			if err != nil {
 				return err
 			}
-			slices.SortStableFunc(rs, func(a, b store.Release) int {
+			xsort.SortStableFunc(rs, func(a, b store.Release) int {
 				if c := a.DateReleased.Compare(b.DateReleased); c != 0 {
 					return c
 				}
@@ -150,7 +158,11 @@ func exportReleases(db *store.DB, s sink, ps []store.Project) (n int, err error)
 
 // exportEvents writes the stored events of every project in digest order,
 // ChunkSize at a time: the chunk's index, then its envelopes.
-func exportEvents(db *store.DB, s sink, ps []store.Project) (int, error) {
+func exportEvents(db *store.DB, s sink, ps []store.Project, st *Stats) (int, error) {
+	att, err := openAttachments(db)
+	if err != nil {
+		return 0, err
+	}
 	total, chunk := 0, 0
 	var batch []store.Event
 	slugs := map[int]string{}
@@ -189,9 +201,11 @@ func exportEvents(db *store.DB, s sink, ps []store.Project) (int, error) {
 			if err != nil {
 				return fmt.Errorf("read event %s: %w", batch[i].ID, err)
 			}
-			if err := s.file(envelopeName(chunk, batch[i].ID), Envelope(batch[i].ID, body)); err != nil {
+			n, err := writeEnvelope(s, att, envelopeName(chunk, batch[i].ID), &batch[i], body)
+			if err != nil {
 				return err
 			}
+			st.Attachments += n
 		}
 		total += len(batch)
 		batch = batch[:0]
@@ -216,6 +230,50 @@ func exportEvents(db *store.DB, s sink, ps []store.Project) (int, error) {
 		}
 	}
 	return total, flush()
+}
+
+// openAttachments returns the attachments of db's events (store/attach
+// in <data>/attachments); nil when there are none.
+func openAttachments(db *store.DB) (*attach.Store, error) {
+	dir := filepath.Join(db.Dir(), "attachments")
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return attach.Open(dir)
+}
+
+// writeEnvelope writes the envelope of ev (body is its stored JSON) with
+// its attachments, streamed from their files, and returns how many it
+// holds.
+func writeEnvelope(s sink, att *attach.Store, name string, ev *store.Event, body []byte) (int, error) {
+	env := Envelope(ev.ID, body)
+	if att == nil {
+		return 0, s.file(name, env)
+	}
+	items, err := att.List(ev.ProjectID, ev.ID)
+	if err != nil {
+		return 0, fmt.Errorf("attachments of event %s: %w", ev.ID, err)
+	}
+	if len(items) == 0 {
+		return 0, s.file(name, env)
+	}
+	parts := []io.Reader{bytes.NewReader(env)}
+	size := int64(len(env))
+	for _, it := range items {
+		f, _, err := att.Open(ev.ProjectID, ev.ID, it.N)
+		if err != nil {
+			return 0, fmt.Errorf("attachment %s of event %s: %w", it.Name, ev.ID, err)
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		h := forward.AppendAttachmentHeader(nil, forward.AttachmentHeader{Filename: it.Name, ContentType: it.ContentType, Type: it.Type}, fi.Size())
+		parts = append(parts, bytes.NewReader(h), io.LimitReader(f, fi.Size()), bytes.NewReader([]byte{'\n'}))
+		size += int64(len(h)) + fi.Size() + 1
+	}
+	return len(items), s.stream(name, size, io.MultiReader(parts...))
 }
 
 // exportIssues writes every issue with its state, groupings and history.

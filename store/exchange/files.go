@@ -20,6 +20,8 @@ type sink interface {
 	// create returns a writer for a file of unknown size; the file is
 	// complete when the writer is closed.
 	create(name string) (io.WriteCloser, error)
+	// stream writes a file of size bytes read from r.
+	stream(name string, size int64, r io.Reader) error
 }
 
 // NewDirSink returns a sink that writes the export into dir, which must be
@@ -51,6 +53,21 @@ func (s *dirSink) file(name string, b []byte) error {
 	return os.WriteFile(p, b, 0o644)
 }
 
+func (s *dirSink) stream(name string, size int64, r io.Reader) error {
+	w, err := s.create(name)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(w, io.LimitReader(r, size))
+	if err == nil && n < size {
+		err = fmt.Errorf("write %s: %d of %d bytes", name, n, size)
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func (s *dirSink) create(name string) (io.WriteCloser, error) {
 	p, err := s.path(name)
 	if err != nil {
@@ -76,6 +93,17 @@ func (s *tarSink) file(name string, b []byte) error {
 		return err
 	}
 	_, err := s.tw.Write(b)
+	return err
+}
+
+func (s *tarSink) stream(name string, size int64, r io.Reader) error {
+	if err := s.header(name, size); err != nil {
+		return err
+	}
+	n, err := io.Copy(s.tw, io.LimitReader(r, size))
+	if err == nil && n < size {
+		err = fmt.Errorf("write %s: %d of %d bytes", name, n, size)
+	}
 	return err
 }
 

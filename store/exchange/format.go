@@ -9,7 +9,9 @@
 //	projects.ndjson               one Project per line
 //	releases.ndjson               one Release per line, oldest first per project
 //	events/000001.ndjson          the index of up to 1000 events: one Event per line
-//	events/000001/<id>.envelope   each event as a Sentry envelope (one event item)
+//	events/000001/<id>.envelope   each event as a Sentry envelope: its event item,
+//	                              then its attachments (minidumps included) as
+//	                              attachment items, byte for byte
 //	events/000002.ndjson          the next chunk, and so on
 //	issues.ndjson                 one Issue per line: state, groupings, history
 //
@@ -33,6 +35,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // Format names an export in its manifest; Version is its layout version.
@@ -46,9 +49,9 @@ const ChunkSize = 1000
 
 // The limits a reader holds an export to.
 const (
-	maxLine     = 4 << 20  // one NDJSON line (an issue with its history)
-	maxEnvelope = 64 << 20 // one envelope file
-	maxMeta     = 1 << 20  // manifest.json
+	maxLine     = 4 << 20                              // one NDJSON line (an issue with its history)
+	maxEnvelope = attach.DefaultMaxEventBytes + 64<<20 // one envelope file, with its attachments
+	maxMeta     = 1 << 20                              // manifest.json
 )
 
 // ErrFormat is wrapped by every error about the content of an export.
@@ -154,6 +157,51 @@ func Envelope(eventID string, body []byte) []byte {
 // line, then items, each a header line and a payload of the header's
 // length or, without one, up to the next newline.
 func EnvelopeEvent(env []byte) (id string, payload []byte, err error) {
+	id, err = envelopeItems(env, func(h itemHeader, p []byte) bool {
+		if h.Type == "event" {
+			payload = p
+			return false
+		}
+		return true
+	})
+	if err == nil && payload == nil {
+		err = fmt.Errorf("%w: the envelope holds no event item", ErrFormat)
+	}
+	return id, payload, err
+}
+
+// Attachment is an attachment item of an envelope.
+type Attachment struct {
+	Filename    string
+	ContentType string
+	Type        string // attachment_type; "" is event.attachment
+	Data        []byte // aliases the envelope
+}
+
+// EnvelopeAttachments returns the attachment items of an envelope.
+func EnvelopeAttachments(env []byte) ([]Attachment, error) {
+	var as []Attachment
+	_, err := envelopeItems(env, func(h itemHeader, p []byte) bool {
+		if h.Type == "attachment" {
+			as = append(as, Attachment{Filename: h.Filename, ContentType: h.ContentType, Type: h.AttachmentType, Data: p})
+		}
+		return true
+	})
+	return as, err
+}
+
+// itemHeader is the part of an envelope item header an export uses.
+type itemHeader struct {
+	Type           string `json:"type"`
+	Length         *int64 `json:"length"`
+	Filename       string `json:"filename"`
+	ContentType    string `json:"content_type"`
+	AttachmentType string `json:"attachment_type"`
+}
+
+// envelopeItems calls fn with each item of env, until fn returns false,
+// and returns the event id of the envelope's header.
+func envelopeItems(env []byte, fn func(h itemHeader, payload []byte) bool) (string, error) {
 	line := func() []byte {
 		i := bytes.IndexByte(env, '\n')
 		if i < 0 {
@@ -169,38 +217,35 @@ func EnvelopeEvent(env []byte) (id string, payload []byte, err error) {
 		EventID string `json:"event_id"`
 	}
 	if err := json.Unmarshal(line(), &h); err != nil {
-		return "", nil, fmt.Errorf("%w: envelope header: %v", ErrFormat, err)
+		return "", fmt.Errorf("%w: envelope header: %v", ErrFormat, err)
 	}
 	for len(env) > 0 {
 		hl := line()
 		if len(bytes.TrimSpace(hl)) == 0 {
 			continue
 		}
-		var ih struct {
-			Type   string `json:"type"`
-			Length *int64 `json:"length"`
-		}
+		var ih itemHeader
 		if err := json.Unmarshal(hl, &ih); err != nil {
-			return "", nil, fmt.Errorf("%w: envelope item header: %v", ErrFormat, err)
+			return "", fmt.Errorf("%w: envelope item header: %v", ErrFormat, err)
 		}
 		var p []byte
 		if ih.Length != nil {
 			n := *ih.Length
 			if n < 0 || n > int64(len(env)) {
-				return "", nil, fmt.Errorf("%w: envelope item length %d past the end", ErrFormat, n)
+				return "", fmt.Errorf("%w: envelope item length %d past the end", ErrFormat, n)
 			}
-			p, env = env[:n], env[n:]
+			p, env = env[:n:n], env[n:]
 			if len(env) > 0 && env[0] == '\n' {
 				env = env[1:]
 			}
 		} else {
 			p = line()
 		}
-		if ih.Type == "event" {
-			return h.EventID, p, nil
+		if !fn(ih, p) {
+			break
 		}
 	}
-	return "", nil, fmt.Errorf("%w: the envelope holds no event item", ErrFormat)
+	return h.EventID, nil
 }
 
 // lines calls fn for each non-empty line of r, with its number.

@@ -108,22 +108,3 @@ func TestForwardStopsWhenRefused(t *testing.T) {
 		t.Errorf("Forward to a refusing upstream: %v", err)
 	}
 }
-
-func TestParseDSN(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"https://abc@o1.ingest.sentry.io/123", "https://o1.ingest.sentry.io/api/123/envelope/ abc"},
-		{"http://k@127.0.0.1:8000/sub/path/7", "http://127.0.0.1:8000/sub/path/api/7/envelope/ k"},
-		{"http://127.0.0.1/7", ""},
-		{"ftp://k@h/7", ""},
-		{"http://k@h/x", ""},
-	} {
-		d, err := ParseDSN(tt.in)
-		got := ""
-		if err == nil {
-			got = d.Envelope + " " + d.Key
-		}
-		if got != tt.want {
-			t.Errorf("ParseDSN(%q) = %q (%v), want %q", tt.in, got, err, tt.want)
-		}
-	}
-}

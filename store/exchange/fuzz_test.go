@@ -50,7 +50,8 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
-// FuzzEnvelopeEvent reads arbitrary bytes as an envelope.
+// FuzzEnvelopeEvent reads arbitrary bytes as an envelope: its event and
+// its attachments.
 func FuzzEnvelopeEvent(f *testing.F) {
 	f.Add(Envelope("0123456789abcdef0123456789abcdef", []byte(`{"message":"hi"}`)))
 	f.Add([]byte("{}\n{\"type\":\"attachment\",\"length\":3}\nabc\n{\"type\":\"event\"}\n{}\n"))
@@ -59,6 +60,14 @@ func FuzzEnvelopeEvent(f *testing.F) {
 		_, p, err := EnvelopeEvent(b)
 		if err == nil && len(p) > len(b) {
 			t.Fatalf("payload longer than the envelope")
+		}
+		as, err := EnvelopeAttachments(b)
+		total := 0
+		for _, a := range as {
+			total += len(a.Data)
+		}
+		if err == nil && total > len(b) {
+			t.Fatalf("attachments longer than the envelope")
 		}
 	})
 }

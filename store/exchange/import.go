@@ -1,8 +1,10 @@
 package exchange
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/tinysink/tinysink/digest"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/attach"
 )
 
 // ImportStats counts what an import did.
@@ -27,6 +30,10 @@ type ImportStats struct {
 	// give their state to.
 	IssuesWithoutEvents int `json:"issues_without_events"`
 	History             int `json:"history_entries_added"`
+	// Attachments are the events' attachments stored; AttachmentsDropped
+	// those over the attachment size caps.
+	Attachments        int `json:"attachments_imported"`
+	AttachmentsDropped int `json:"attachments_dropped,omitempty"`
 }
 
 // importBatch is the number of events digested per store batch.
@@ -112,11 +119,29 @@ func Import(db *store.DB, r *Reader) (ImportStats, error) {
 		batch = batch[:0]
 		return nil
 	}
-	err = r.Events(func(ev Event, _, payload []byte) error {
+	var att *attach.Store
+	err = r.Events(func(ev Event, env, payload []byte) error {
 		at := receivedAt(payload, ev.IngestedAt)
 		p, err := loader.PrepareID(pids[ev.Project], ev.EventID, payload, at)
 		if err != nil {
 			return fmt.Errorf("event %s: %w", ev.EventID, err)
+		}
+		as, err := EnvelopeAttachments(env)
+		if err != nil {
+			return fmt.Errorf("event %s: %w", ev.EventID, err)
+		}
+		if len(as) > 0 {
+			if att == nil {
+				if att, err = attach.Open(filepath.Join(db.Dir(), "attachments")); err != nil {
+					return err
+				}
+			}
+			n, dropped, err := importAttachments(att, pids[ev.Project], ev.EventID, as)
+			if err != nil {
+				return fmt.Errorf("attachments of event %s: %w", ev.EventID, err)
+			}
+			st.Attachments += n
+			st.AttachmentsDropped += dropped
 		}
 		batch = append(batch, p)
 		if len(batch) == importBatch {
@@ -159,6 +184,30 @@ func Import(db *store.DB, r *Reader) (ImportStats, error) {
 		return st, err
 	}
 	return st, r.End()
+}
+
+// importAttachments stores the attachments of an event before the event
+// is digested, as ingest does; those of an event the installation has
+// already are kept as they are. An attachment over the store's caps is
+// dropped (counted).
+func importAttachments(att *attach.Store, project int, id string, as []Attachment) (n, dropped int, err error) {
+	if have, err := att.List(project, id); err != nil || len(have) > 0 {
+		return 0, 0, err
+	}
+	w, err := att.Begin(project)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, a := range as {
+		if _, err := w.Add(a.Filename, a.ContentType, a.Type, bytes.NewReader(a.Data)); errors.Is(err, attach.ErrTooLarge) {
+			dropped++
+		} else if err != nil {
+			w.Abort()
+			return 0, 0, err
+		}
+	}
+	n = len(w.Items())
+	return n, dropped, w.Commit(id)
 }
 
 // importProject returns the id of the installation's project for p,

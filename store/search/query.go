@@ -380,6 +380,14 @@ func unquote(s string) string {
 // digits; everything else separates them, so "app/models/user.py" is
 // app, models, user and py.
 func Tokens(s string, fn func(word string) bool) {
+	TokenBytes(s, func(w []byte) bool { return fn(string(w)) })
+}
+
+// TokenBytes is Tokens without a string per word: fn gets each word in a
+// buffer that is only valid until it returns. The digest indexes every
+// event's words and has nearly all of them already (TokenBytes lets it
+// look them up without allocating).
+func TokenBytes(s string, fn func(word []byte) bool) {
 	start := -1
 	var buf [MaxToken]byte
 	emit := func(w string) bool {
@@ -391,7 +399,7 @@ func Tokens(s string, fn func(word string) bool) {
 			}
 			n += utf8.EncodeRune(buf[n:], r)
 		}
-		return fn(string(buf[:n]))
+		return fn(buf[:n])
 	}
 	for i, r := range s {
 		word := unicode.IsLetter(r) || unicode.IsDigit(r)

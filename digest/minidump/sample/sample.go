@@ -1,6 +1,6 @@
 // Package sample holds one real minidump and its Breakpad symbols (from
 // rust-minidump's test data, MIT, see ../testdata/LICENSE.rust-minidump),
-// for `tinysink budget`'s "+ first minidump" stage: test.dmp, a Windows x86
+// for the budget profile's "+ first minidump" stage: test.dmp, a Windows x86
 // crash whose frame 0 symbolicates to `anonymous namespace'::CrashFunction
 // with test_app.sym.
 package sample

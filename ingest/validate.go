@@ -1,0 +1,221 @@
+package ingest
+
+// validJSON checks JSON text b in one pass: it reports whether b is one
+// JSON value (RFC 8259 grammar, with white space around it) nested at most
+// maxDepth deep, and if not, a reason and the byte offset it was found at.
+// It accepts what fastjson.ValidateBytes accepts, which is what the
+// digest's parser reads: UTF-8 is not checked (digest repairs it), control
+// characters in strings are refused where fastjson refuses them. It keeps an explicit stack of at most
+// maxDepth bytes instead of recursing, and allocates nothing.
+//
+// Before it, the ingest checked depth with a bracket scan and then ran
+// fastjson's recursive validator: two passes over every event, ~44 % of
+// the envelope handler's CPU.
+func validJSON(b []byte, maxDepth int) (ok bool, tooDeep bool, reason string, at int) {
+	var stackBuf [maxJSONDepth]byte
+	stack := stackBuf[:0]
+	if maxDepth > len(stackBuf) {
+		stack = make([]byte, 0, maxDepth)
+	}
+	i := skipWS(b, 0)
+	for {
+		// A value starts at b[i].
+		if i >= len(b) {
+			return false, false, "unexpected end of input", i
+		}
+		switch c := b[i]; c {
+		case '{', '[':
+			if len(stack) >= maxDepth {
+				return false, true, "nested too deep", i
+			}
+			stack = append(stack, c)
+			i = skipWS(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' or ']': empty
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if c == '{' {
+				var r string
+				if i, r = objectKey(b, i); r != "" {
+					return false, false, r, i
+				}
+			}
+			continue
+		case '"':
+			end, r := stringEndValid(b, i+1)
+			if r != "" {
+				return false, false, r, end
+			}
+			i = end + 1
+		case 't':
+			if !hasPrefix(b[i:], "true") {
+				return false, false, "unexpected value", i
+			}
+			i += 4
+		case 'f':
+			if !hasPrefix(b[i:], "false") {
+				return false, false, "unexpected value", i
+			}
+			i += 5
+		case 'n':
+			if !hasPrefix(b[i:], "null") {
+				return false, false, "unexpected value", i
+			}
+			i += 4
+		default:
+			end := numberEnd(b, i)
+			if end < 0 {
+				return false, false, "bad number", i
+			}
+			i = end
+		}
+		// A value ended at b[i]: close containers, or go on to the next
+		// member or element.
+		for {
+			i = skipWS(b, i)
+			if len(stack) == 0 {
+				if i != len(b) {
+					return false, false, "unexpected data after the value", i
+				}
+				return true, false, "", 0
+			}
+			if i >= len(b) {
+				return false, false, "unexpected end of input", i
+			}
+			top := stack[len(stack)-1]
+			if b[i] == top+2 {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return false, false, "missing ',' or closing bracket", i
+			}
+			i = skipWS(b, i+1)
+			if top == '{' {
+				var r string
+				if i, r = objectKey(b, i); r != "" {
+					return false, false, r, i
+				}
+			}
+			break
+		}
+	}
+}
+
+// objectKey reads an object key and its colon at b[i] and returns the
+// index of the value after them, or the error's index and a reason.
+func objectKey(b []byte, i int) (int, string) {
+	if i >= len(b) || b[i] != '"' {
+		return i, "missing object key"
+	}
+	end, r := stringEndValid(b, i+1)
+	if r != "" {
+		return end, r
+	}
+	i = skipWS(b, end+1)
+	if i >= len(b) || b[i] != ':' {
+		return i, "missing ':' after object key"
+	}
+	return skipWS(b, i+1), ""
+}
+
+// stringEndValid returns the index of the quote closing the JSON string
+// whose text starts at b[i], checking its escapes, or the error's index
+// and a reason. A control character is refused as fastjson refuses it:
+// only after the string's last escape sequence (fastjson checks what
+// follows that escape; the digest's parser accepts them anywhere).
+func stringEndValid(b []byte, i int) (int, string) {
+	ctl := -1 // a control character since the last escape
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			if ctl >= 0 {
+				return ctl, "control character in string"
+			}
+			return i, ""
+		case c < 0x20:
+			if ctl < 0 {
+				ctl = i
+			}
+			i++
+		case c == '\\':
+			ctl = -1
+			if i+1 >= len(b) {
+				return i, "unterminated string"
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return i, "bad \\u escape"
+				}
+				i += 6
+			default:
+				return i, "unknown escape"
+			}
+		default:
+			i++
+		}
+	}
+	return i, "unterminated string"
+}
+
+// numberEnd returns the index after the JSON number at b[i], or -1.
+func numberEnd(b []byte, i int) int {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	start := i
+	i = digitsEnd(b, i)
+	switch {
+	case i == start:
+		return -1
+	case b[start] == '0' && i-start > 1:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digitsEnd(b, i+1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digitsEnd(b, i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+func digitsEnd(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func hasPrefix(b []byte, s string) bool {
+	return len(b) >= len(s) && string(b[:len(s)]) == s
+}
