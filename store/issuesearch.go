@@ -46,17 +46,22 @@ const maxSearchLimit = 1000
 
 // Variables for the tests.
 var (
-	// maxCandidates is the most postings a term may have for the search
-	// to start from them (see searcher.run).
+	// maxCandidates is the most postings of a term whose issues the
+	// search checks one by one (see searcher.run).
 	maxCandidates = 3000
-	// maxSearchWork is the most issues one page's walk checks: a query
-	// that matches few of many issues returns what it found so far, with
-	// a cursor to go on. Checking an issue reads a few small keys (its
-	// facts, its terms), some microseconds: the bound keeps any page
-	// under the search's 50 ms bar.
-	maxSearchWork = 4000
-	// minCandidates is the least of the cap on a term's postings.
-	minCandidates = 500
+	// minCandidates is the least of that cap.
+	minCandidates = 100
+	// maxSetPostings is the most postings of a term the search holds in
+	// memory (4 bytes each) as the set the walk of a list keeps.
+	maxSetPostings = 25000
+	// maxSearchWork bounds one page's work, in units of one key of an
+	// index read in order: checking an issue (its facts, its terms: a few
+	// reads of the tree) costs checkCost. A query that matches few of
+	// many issues returns what it found so far, with a cursor to go on.
+	// The bound keeps any page under the search's 50 ms bar: the work is
+	// mostly the tree's pages read, some microseconds each.
+	maxSearchWork = 20000
+	checkCost     = 8
 )
 
 // SearchIssues returns one page of the project's issues that match query
@@ -267,17 +272,22 @@ type searcher struct {
 	keys []string // the index keys of q.Terms
 	// skip is the index of a term the issues checked are known to carry.
 	skip int
+	// set, when not nil, holds the ids of the issues carrying term skip,
+	// sorted: the walk checks only them.
+	set []uint32
 }
 
 // run returns the ids of the page's issues and the next page's cursor.
 //
-// It starts from the postings of the query's rarest positive term when it
-// has at most a cap of them: those issues are checked and sorted.
-// Otherwise every positive term is common, and walking the list index in
-// order fills a page after about limit/density issues, or stops after
-// maxSearchWork issues with a cursor. With P postings of N issues the
-// walk checks about limit·N/P issues against P for the candidates: the
-// cap is where the two meet, sqrt(limit·N), within [500, maxCandidates].
+// It reads the postings of the query's positive terms, rarest first found
+// by reading them in rounds of growing caps. With P postings of N issues:
+// when P is small, those issues are checked and sorted; when it is not,
+// the list index is walked in order, keeping the issues of the set, and
+// fills a page after about limit·N/P keys. Checking P issues reads about
+// P/2 pages of the tree, the walk limit·N/(100·P): the cap of the first
+// plan is where the two meet, sqrt(limit·N/50). Without a term of at most
+// maxSetPostings postings, the walk checks each issue; every walk stops
+// when its work is spent (maxSearchWork) and returns a cursor.
 func (s *searcher) run() ([]uint32, string, error) {
 	s.skip = -1
 	if s.allowed == 0 {
@@ -287,26 +297,41 @@ func (s *searcher) run() ([]uint32, string, error) {
 	if v, err := s.tx.Get(issueCountKey(s.r.Project, StateAll)); err == nil {
 		n, _ = strconv.ParseInt(v, 10, 64)
 	}
-	limit := min(max(int(math.Sqrt(float64(s.offset+s.r.Limit)*float64(n))), minCandidates), maxCandidates)
+	candCap := min(max(int(math.Sqrt(float64(s.offset+s.r.Limit)*float64(n)/50)), minCandidates), maxCandidates)
 	var best []uint32
 	found := false
-	for i, t := range s.q.Terms {
-		if t.Not {
-			continue
+	over := make([]bool, len(s.q.Terms)) // known to have more than best
+	for _, limit := range []int{candCap, 4 * candCap, maxSetPostings} {
+		limit = min(limit, maxSetPostings)
+		for i, t := range s.q.Terms {
+			if t.Not || over[i] {
+				continue
+			}
+			if found {
+				limit = min(limit, len(best))
+			}
+			ids, complete := s.postings(t, limit)
+			if !complete {
+				over[i] = found
+				continue
+			}
+			if !found || len(ids) < len(best) {
+				best, found, s.skip = ids, true, i
+			}
+			over[i] = true
+			if len(best) == 0 {
+				return nil, "", nil
+			}
 		}
 		if found {
-			limit = len(best)
-		}
-		ids, complete := s.postings(t, limit)
-		if complete && (!found || len(ids) < len(best)) {
-			best, found, s.skip = ids, true, i
-		}
-		if found && len(best) == 0 {
-			return nil, "", nil
+			break
 		}
 	}
-	if found {
+	switch {
+	case found && len(best) <= candCap:
 		return s.fromCandidates(best)
+	case found:
+		s.set = best
 	}
 	return s.walk()
 }
@@ -611,11 +636,20 @@ func (s *searcher) walk() ([]uint32, string, error) {
 				return true
 			}
 		}
-		if s.work == 0 {
+		if s.work <= 0 {
 			done = false
 			return false
 		}
 		s.work--
+		if s.set != nil {
+			if _, in := slices.BinarySearch(s.set, p.id); !in {
+				last, examined = p, true
+				return true
+			}
+		}
+		if len(s.q.Terms) > 1 || s.set == nil && len(s.q.Terms) > 0 || needFacts {
+			s.work -= checkCost
+		}
 		_, ok, err := s.match(p.id, needFacts)
 		if err != nil {
 			ierr = err

@@ -137,8 +137,8 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 	}
 	sorts := []IssueSort{SortLastSeen, SortEventCount, SortDigestOrder}
 	states := []IssueState{StateAll, StateOpen, StateUnresolved, StateMuted, StateResolved}
-	defer func(c, m, w int) { maxCandidates, minCandidates, maxSearchWork = c, m, w }(maxCandidates, minCandidates, maxSearchWork)
-	for round := range 300 {
+	defer func(c, m, p, w int) { maxCandidates, minCandidates, maxSetPostings, maxSearchWork = c, m, p, w }(maxCandidates, minCandidates, maxSetPostings, maxSearchWork)
+	for round := range 320 {
 		var parts []string
 		for range 1 + rng.IntN(3) {
 			a := atoms()
@@ -155,13 +155,15 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 		}
 		r := SearchRequest{Project: p.ID, Query: strings.Join(parts, " "), Sort: sorts[rng.IntN(3)], Desc: rng.IntN(3) > 0,
 			State: states[rng.IntN(len(states))], Limit: 1 + rng.IntN(60)}
-		switch round % 3 {
+		switch round % 4 {
 		case 0:
-			maxCandidates, minCandidates, maxSearchWork = 3000, 500, 4000
+			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 3000, 100, 25000, 20000
 		case 1:
-			maxCandidates, minCandidates, maxSearchWork = 20, 20, 30
+			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 20, 20, 50, 30
 		case 2:
-			maxCandidates, minCandidates, maxSearchWork = 200, 100, 400
+			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 200, 100, 1000, 400
+		case 3:
+			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 5, 5, 100000, 100000
 		}
 		q, err := search.Parse(r.Query, db.Now())
 		if err != nil {
