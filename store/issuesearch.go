@@ -53,15 +53,18 @@ var (
 	minCandidates = 100
 	// maxSetPostings is the most postings of a term the search holds in
 	// memory (4 bytes each) as the set the walk of a list keeps.
-	maxSetPostings = 25000
+	maxSetPostings = 10000
 	// maxSearchWork bounds one page's work, in units of one key of an
 	// index read in order: checking an issue (its facts, its terms: a few
 	// reads of the tree) costs checkCost. A query that matches few of
 	// many issues returns what it found so far, with a cursor to go on.
 	// The bound keeps any page under the search's 50 ms bar: the work is
 	// mostly the tree's pages read, some microseconds each.
-	maxSearchWork = 20000
+	maxSearchWork = 50000
 	checkCost     = 8
+	// searchDeadline also bounds a page's walk, whatever the machine's
+	// load: past it the walk stops as when its work is spent.
+	searchDeadline = 25 * time.Millisecond
 )
 
 // SearchIssues returns one page of the project's issues that match query
@@ -162,7 +165,7 @@ func (db *DB) Search(r SearchRequest) (*SearchPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &searcher{q: q, r: r, work: maxSearchWork}
+	s := &searcher{q: q, r: r, work: maxSearchWork, deadline: time.Now().Add(searchDeadline)}
 	if r.Cursor != "" {
 		if s.from, s.hasFrom, err = parsePosition(r.Cursor); err != nil {
 			return nil, err
@@ -267,8 +270,10 @@ type searcher struct {
 	// list state walked holds exactly them.
 	allowed    int
 	exactState bool
-	// work is how many more issues the page may check.
-	work int
+	// work is how much more the page may do (maxSearchWork), until
+	// deadline.
+	work     int
+	deadline time.Time
 	keys []string // the index keys of q.Terms
 	// skip is the index of a term the issues checked are known to carry.
 	skip int
@@ -279,15 +284,18 @@ type searcher struct {
 
 // run returns the ids of the page's issues and the next page's cursor.
 //
-// It reads the postings of the query's positive terms, rarest first found
-// by reading them in rounds of growing caps. With P postings of N issues:
-// when P is small, those issues are checked and sorted; when it is not,
-// the list index is walked in order, keeping the issues of the set, and
-// fills a page after about limit·N/P keys. Checking P issues reads about
-// P/2 pages of the tree, the walk limit·N/(100·P): the cap of the first
-// plan is where the two meet, sqrt(limit·N/50). Without a term of at most
-// maxSetPostings postings, the walk checks each issue; every walk stops
-// when its work is spent (maxSearchWork) and returns a cursor.
+// It reads the postings of the query's positive terms, the rarest found
+// by reading them in two rounds of growing caps. With P postings of N
+// issues: when P is small, those issues are checked and sorted; when it
+// is not, the list index is walked in order, keeping the issues of the
+// set, and fills a page after about limit·N/P keys. Checking P issues
+// reads about P/2 pages of the tree, the walk limit·N/(100·P): the cap of
+// the first plan is where the two meet, sqrt(limit·N/50). Reading the set
+// costs P keys, a walk that checks every issue limit·N/P checks: the
+// second cap is where those meet, sqrt(limit·N·checkCost), at most
+// maxSetPostings. The postings read count against the page's work.
+// Without such a term, the walk checks each issue. Every walk stops when its work is
+// spent (maxSearchWork, searchDeadline) and returns a cursor.
 func (s *searcher) run() ([]uint32, string, error) {
 	s.skip = -1
 	if s.allowed == 0 {
@@ -298,11 +306,11 @@ func (s *searcher) run() ([]uint32, string, error) {
 		n, _ = strconv.ParseInt(v, 10, 64)
 	}
 	candCap := min(max(int(math.Sqrt(float64(s.offset+s.r.Limit)*float64(n)/50)), minCandidates), maxCandidates)
+	setCap := min(max(int(math.Sqrt(float64(s.offset+s.r.Limit)*float64(n)*float64(checkCost))), candCap), maxSetPostings)
 	var best []uint32
 	found := false
 	over := make([]bool, len(s.q.Terms)) // known to have more than best
-	for _, limit := range []int{candCap, 4 * candCap, maxSetPostings} {
-		limit = min(limit, maxSetPostings)
+	for _, limit := range []int{candCap, setCap} {
 		for i, t := range s.q.Terms {
 			if t.Not || over[i] {
 				continue
@@ -311,6 +319,7 @@ func (s *searcher) run() ([]uint32, string, error) {
 				limit = min(limit, len(best))
 			}
 			ids, complete := s.postings(t, limit)
+			s.work -= len(ids)
 			if !complete {
 				over[i] = found
 				continue
@@ -609,6 +618,7 @@ func (s *searcher) walk() ([]uint32, string, error) {
 	var out []uint32
 	var last, lastHit position
 	examined, done := false, true
+	steps := 0
 	skip := s.offset
 	var ierr error
 	start := ""
@@ -636,7 +646,8 @@ func (s *searcher) walk() ([]uint32, string, error) {
 				return true
 			}
 		}
-		if s.work <= 0 {
+		// The first key is always checked, so that each page moves on.
+		if steps++; steps > 1 && (s.work <= 0 || s.work&31 == 0 && time.Now().After(s.deadline)) {
 			done = false
 			return false
 		}
@@ -692,8 +703,6 @@ func (s *searcher) walk() ([]uint32, string, error) {
 		// The work is spent: the next page goes on after the last issue
 		// checked.
 		return out, last.cursor(), nil
-	case s.hasFrom:
-		return out, s.from.cursor(), nil
 	}
 	return out, "", nil
 }

@@ -138,7 +138,7 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 	sorts := []IssueSort{SortLastSeen, SortEventCount, SortDigestOrder}
 	states := []IssueState{StateAll, StateOpen, StateUnresolved, StateMuted, StateResolved}
 	defer func(c, m, p, w int) { maxCandidates, minCandidates, maxSetPostings, maxSearchWork = c, m, p, w }(maxCandidates, minCandidates, maxSetPostings, maxSearchWork)
-	for round := range 320 {
+	for round := range 200 {
 		var parts []string
 		for range 1 + rng.IntN(3) {
 			a := atoms()
@@ -159,9 +159,9 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 		case 0:
 			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 3000, 100, 25000, 20000
 		case 1:
-			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 20, 20, 50, 30
+			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 20, 20, 50, 400
 		case 2:
-			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 200, 100, 1000, 400
+			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 200, 100, 1000, 3000
 		case 3:
 			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 5, 5, 100000, 100000
 		}
