@@ -62,6 +62,9 @@ var (
 	// mostly the tree's pages read, some microseconds each.
 	maxSearchWork = 50000
 	checkCost     = 8
+	// walkProbe is how many issues a walk checks before it judges from
+	// its hits whether to read a set.
+	walkProbe = 200
 	// searchDeadline also bounds a page's walk, whatever the machine's
 	// load: past it the walk stops as when its work is spent.
 	searchDeadline = 25 * time.Millisecond
@@ -274,28 +277,29 @@ type searcher struct {
 	// deadline.
 	work     int
 	deadline time.Time
-	keys []string // the index keys of q.Terms
+	keys     []string // the index keys of q.Terms
 	// skip is the index of a term the issues checked are known to carry.
 	skip int
 	// set, when not nil, holds the ids of the issues carrying term skip,
-	// sorted: the walk checks only them.
-	set []uint32
+	// sorted: the walk checks only them. setCap is the most postings it
+	// may hold.
+	set    []uint32
+	setCap int
 }
 
 // run returns the ids of the page's issues and the next page's cursor.
 //
-// It reads the postings of the query's positive terms, the rarest found
-// by reading them in two rounds of growing caps. With P postings of N
-// issues: when P is small, those issues are checked and sorted; when it
-// is not, the list index is walked in order, keeping the issues of the
-// set, and fills a page after about limit·N/P keys. Checking P issues
-// reads about P/2 pages of the tree, the walk limit·N/(100·P): the cap of
-// the first plan is where the two meet, sqrt(limit·N/50). Reading the set
-// costs P keys, a walk that checks every issue limit·N/P checks: the
-// second cap is where those meet, sqrt(limit·N·checkCost), at most
-// maxSetPostings. The postings read count against the page's work.
-// Without such a term, the walk checks each issue. Every walk stops when its work is
-// spent (maxSearchWork, searchDeadline) and returns a cursor.
+// With P postings of N issues for the query's rarest positive term: when
+// P is at most sqrt(limit·N/50), those issues are checked and sorted
+// (about P/2 pages of the tree read). Otherwise the list index is walked
+// in order, checking each issue; when after walkProbe checks the page
+// fills too slowly, the walk reads the postings of the rarest term with
+// at most sqrt(limit·N·checkCost) of them (where reading the set costs
+// what the checks it saves would) and goes on keeping only the issues of
+// that set: a key read in order each instead of a check. The postings
+// read count against the page's work; every walk stops when its work is
+// spent (maxSearchWork, or searchDeadline once a fifth of it is) and
+// returns a cursor.
 func (s *searcher) run() ([]uint32, string, error) {
 	s.skip = -1
 	if s.allowed == 0 {
@@ -309,40 +313,47 @@ func (s *searcher) run() ([]uint32, string, error) {
 	setCap := min(max(int(math.Sqrt(float64(s.offset+s.r.Limit)*float64(n)*float64(checkCost))), candCap), maxSetPostings)
 	var best []uint32
 	found := false
-	over := make([]bool, len(s.q.Terms)) // known to have more than best
-	for _, limit := range []int{candCap, setCap} {
-		for i, t := range s.q.Terms {
-			if t.Not || over[i] {
-				continue
-			}
-			if found {
-				limit = min(limit, len(best))
-			}
-			ids, complete := s.postings(t, limit)
-			s.work -= len(ids)
-			if !complete {
-				over[i] = found
-				continue
-			}
-			if !found || len(ids) < len(best) {
-				best, found, s.skip = ids, true, i
-			}
-			over[i] = true
-			if len(best) == 0 {
-				return nil, "", nil
-			}
+	s.setCap = setCap
+	limit := candCap
+	for i, t := range s.q.Terms {
+		if t.Not {
+			continue
 		}
 		if found {
-			break
+			limit = min(limit, len(best))
+		}
+		ids, complete := s.postings(t, limit)
+		s.work -= len(ids)
+		if !complete {
+			continue
+		}
+		if !found || len(ids) < len(best) {
+			best, found, s.skip = ids, true, i
+		}
+		if len(best) == 0 {
+			return nil, "", nil
 		}
 	}
-	switch {
-	case found && len(best) <= candCap:
+	if found {
 		return s.fromCandidates(best)
-	case found:
-		s.set = best
 	}
 	return s.walk()
+}
+
+// loadSet reads the postings of the query's rarest positive term when
+// it has at most s.setCap of them, for the walk to keep (s.set).
+func (s *searcher) loadSet() {
+	limit := s.setCap
+	for i, t := range s.q.Terms {
+		if t.Not {
+			continue
+		}
+		ids, complete := s.postings(t, limit)
+		s.work -= len(ids)
+		if complete {
+			s.set, s.skip, limit = ids, i, len(ids)
+		}
+	}
 }
 
 // postings returns the ids of the project's issues carrying t, and false
@@ -618,7 +629,7 @@ func (s *searcher) walk() ([]uint32, string, error) {
 	var out []uint32
 	var last, lastHit position
 	examined, done := false, true
-	steps := 0
+	steps, checks := 0, 0
 	skip := s.offset
 	var ierr error
 	start := ""
@@ -647,11 +658,19 @@ func (s *searcher) walk() ([]uint32, string, error) {
 			}
 		}
 		// The first key is always checked, so that each page moves on.
-		if steps++; steps > 1 && (s.work <= 0 || s.work&31 == 0 && time.Now().After(s.deadline)) {
+		if steps++; steps > 1 && (s.work <= 0 || s.work&31 == 0 && s.work < maxSearchWork*4/5 && time.Now().After(s.deadline)) {
 			done = false
 			return false
 		}
 		s.work--
+		if checks++; checks == walkProbe && s.set == nil && len(out) < s.r.Limit {
+			// The page is filling slowly: when the rest would take more
+			// checks than reading a set costs keys, read one.
+			need := (s.r.Limit - len(out)) * checks / max(len(out), 1)
+			if need*checkCost > s.setCap {
+				s.loadSet()
+			}
+		}
 		if s.set != nil {
 			if _, in := slices.BinarySearch(s.set, p.id); !in {
 				last, examined = p, true

@@ -137,7 +137,9 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 	}
 	sorts := []IssueSort{SortLastSeen, SortEventCount, SortDigestOrder}
 	states := []IssueState{StateAll, StateOpen, StateUnresolved, StateMuted, StateResolved}
-	defer func(c, m, p, w int) { maxCandidates, minCandidates, maxSetPostings, maxSearchWork = c, m, p, w }(maxCandidates, minCandidates, maxSetPostings, maxSearchWork)
+	defer func(c, m, p, w, b int) {
+		maxCandidates, minCandidates, maxSetPostings, maxSearchWork, walkProbe = c, m, p, w, b
+	}(maxCandidates, minCandidates, maxSetPostings, maxSearchWork, walkProbe)
 	for round := range 200 {
 		var parts []string
 		for range 1 + rng.IntN(3) {
@@ -155,6 +157,7 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 		}
 		r := SearchRequest{Project: p.ID, Query: strings.Join(parts, " "), Sort: sorts[rng.IntN(3)], Desc: rng.IntN(3) > 0,
 			State: states[rng.IntN(len(states))], Limit: 1 + rng.IntN(60)}
+		walkProbe = []int{200, 5, 50, 1}[round%4]
 		switch round % 4 {
 		case 0:
 			maxCandidates, minCandidates, maxSetPostings, maxSearchWork = 3000, 100, 25000, 20000
