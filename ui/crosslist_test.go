@@ -3,6 +3,8 @@ package ui
 import (
 	"fmt"
 	"html"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -120,5 +122,62 @@ func TestAllIssuesPagesByCursor(t *testing.T) {
 	rec := s.do("GET", "/issues/?tab=all&page=60&cursor="+store.PositionCursor(&last, store.SortLastSeen), nil, admin)
 	if m := shownRE.FindStringSubmatch(rec.Body.String()); rec.Code != 200 || m != nil && m[1] != "" {
 		t.Errorf("past the last issue: %d %v", rec.Code, m)
+	}
+}
+
+// TestAPIIssueListPagesByCursor follows the API list's next links: the
+// cursor is the search's own, and every issue comes once, in order.
+func TestAPIIssueListPagesByCursor(t *testing.T) {
+	s := newTestServer(t)
+	base := time.Now().Add(-time.Hour)
+	for batch := range 30 {
+		s.now = base.Add(time.Duration(batch) * time.Minute)
+		var raws [][]byte
+		for i := range 10 {
+			n := batch*10 + i
+			raws = append(raws, fmt.Appendf(nil, `{"event_id":"%032x","message":"failure %d","fingerprint":["f%d"]}`, n+1, n, n))
+		}
+		s.ingest(t, s.project.ID, raws...)
+	}
+	api := NewAPI(s.db, "http://127.0.0.1", nil)
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	tok, err := s.db.CreateToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := s.issues(t, s.project.ID)
+	slices.SortFunc(all, func(a, b store.Issue) int {
+		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
+			return c
+		}
+		return int(b.ID) - int(a.ID)
+	})
+	var want, got []string
+	for _, iss := range all {
+		want = append(want, strconv.Itoa(int(iss.ID)))
+	}
+	path := fmt.Sprintf("/api/canonical/0/issues/?project=%d&sort=last_seen&order=desc&query=failure", s.project.ID)
+	for pages := 0; path != ""; pages++ {
+		if pages > 5 {
+			t.Fatal("the pages do not end")
+		}
+		code, body := call(t, srv, tok, "GET", path, "")
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %v", path, code, body)
+		}
+		res, _ := body["results"].([]any)
+		for _, r := range res {
+			got = append(got, r.(map[string]any)["id"].(string))
+		}
+		path = ""
+		if next, ok := body["next"].(string); ok {
+			path = strings.TrimPrefix(next, "http://127.0.0.1")
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%d issues, want %d in order\n got  %v\n want %v", len(got), len(want), got, want)
 	}
 }
