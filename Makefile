@@ -86,8 +86,9 @@ image: cross
 	go run ./budget/image -bin bin -out $(IMAGE_DIR) -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH)
 
 # Inspect every archive (digests, config, platform, contents, size) and
-# start the amd64 image's root filesystem under unshare as uid 65532: it
-# answers /health, takes an event and serves it back.
+# start the amd64 image's root filesystem under unshare as uid 65532, and
+# the image itself under podman: it answers /health, takes an event and
+# serves it back.
 image-test: image
 	TINYSINK_IMAGE_DIR=$(abspath $(IMAGE_DIR)) go test -count=1 -run '^TestImage' ./budget/image
 
