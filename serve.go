@@ -346,6 +346,13 @@ func (s *server) serve(ctx context.Context) error {
 	s.forward.run(wctx, &wg)
 	wg.Go(func() { vacuumUploads(wctx, s.db, s.log.With("component", "retention")) })
 	wg.Go(func() {
+		// Index the issues stored before the search index (once; resumes).
+		log := s.log.With("component", "digest")
+		if err := digest.FillSearch(wctx, s.db, log, 0); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("search fill stopped; the next start goes on", "err", err)
+		}
+	})
+	wg.Go(func() {
 		s.db.KeepMaxDisk(wctx, s.ops.cfg.MaxDisk, func() int64 { return s.worker.Stats().Batches }, s.log.With("component", "retention"))
 	})
 	if s.ctlLn != nil {

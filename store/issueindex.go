@@ -93,6 +93,9 @@ func putIssue(tx *kvTx, iss *Issue) error {
 	if _, _, err := tx.Set(issueKey(iss.ID), string(b), nil); err != nil {
 		return err
 	}
+	if _, _, err := tx.Set(issueFactsKey(iss.ID), iss.factsValue(), nil); err != nil {
+		return err
+	}
 	var oldKeys []string
 	var oldStates []IssueState
 	if had {
@@ -108,6 +111,9 @@ func dropIssue(tx *kvTx, iss *Issue) error {
 		return err
 	}
 	if _, err := tx.Delete(projectIssueKey(iss.ProjectID, iss.DigestOrder)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+		return err
+	}
+	if _, err := tx.Delete(issueFactsKey(iss.ID)); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
 		return err
 	}
 	return reindex(tx, iss.ProjectID, iss.indexKeys(), nil, iss.states(), nil)

@@ -47,6 +47,7 @@ import (
 //	itagn:<iid 10>:<key>                distinct values counted under itag for the key
 //	sterm:<pid 6>:<term>\x00<iid 10>    the issues carrying a search term (searchindex.go)
 //	iterm:<iid 10>:<n 3>                the issue's search terms, packed
+//	ifact:<iid 10>                      what a search checks of the issue (issuesearch.go)
 //	history:<iid 10>:<nanos 20>         HistoryEntry JSON (actions.go)
 //	hourly:<yyyymmdd>:<subject>         an issue's hourly event counters (hourly.go)
 //	daily:<yyyymmdd>:<subject>          an issue's daily event counters

@@ -34,7 +34,7 @@ var diskFamilies = map[string]bool{
 	"issue": true, "pissue": true, "ils": true, "iec": true, "inext": true, "icnt": true, "iasg": true,
 	"grouping": true, "igrp": true, "itag": true, "itagn": true,
 	// The search index (searchindex.go).
-	"sterm": true, "iterm": true,
+	"sterm": true, "iterm": true, "ifact": true,
 	"release": true, "deploy": true, "history": true,
 	"hourly": true, "daily": true, "thourly": true, "tdaily": true, "outbox": true,
 	"artbundle": true, "artfile": true, "artdebug": true, "artrel": true,

@@ -187,11 +187,14 @@ func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errBadInput("order must be asc or desc")
 	}
-	offset, err := parseCursor(q.Get("cursor"))
-	if err != nil {
+	// The cursor is the search's (a position in the order); a number is
+	// an offset, as earlier pages gave.
+	var offset uint32
+	if c := q.Get("cursor"); strings.HasPrefix(c, "p") {
+		sr.Cursor = c
+	} else if offset, err = parseCursor(c); err != nil {
 		return err
-	}
-	if offset > 0 {
+	} else if offset > 0 {
 		sr.Cursor = strconv.FormatUint(uint64(offset), 10)
 	}
 	found, err := a.db.Search(sr)
@@ -200,14 +203,13 @@ func (a *API) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	issues, more := found.Issues, found.Next != ""
-	out := make([]store.IssueView, 0, len(issues))
-	for i := range issues {
-		out = append(out, issues[i].View(p))
+	out := make([]store.IssueView, 0, len(found.Issues))
+	for i := range found.Issues {
+		out = append(out, found.Issues[i].View(p))
 	}
 	res := page{Results: out}
-	if more {
-		res.Next = a.pageURL(r, strconv.Itoa(int(offset)+pageSize))
+	if found.Next != "" {
+		res.Next = a.pageURL(r, found.Next)
 	}
 	if offset > 0 {
 		res.Previous = a.pageURL(r, strconv.Itoa(max(0, int(offset)-pageSize)))

@@ -153,6 +153,8 @@ type issueListPage struct {
 	More    []actionButton
 	Prev    string
 	Next    string
+	// PrevFirst says Prev is the first page (a list paged by cursor).
+	PrevFirst bool
 	// The outcome of the bulk action just done: its label, how many issues
 	// it applied to and how many it skipped; NoneSelected when none was.
 	Done         string
@@ -168,10 +170,6 @@ type issueListPage struct {
 	Dropped *droppedSummary
 }
 
-// maxCrossPage is the last page of the list across projects: each page
-// reads up to page × issuesPerPage issues of every project.
-const maxCrossPage = 50
-
 // listParams are the issue list's query parameters.
 type listParams struct {
 	tab    issueTab
@@ -179,6 +177,9 @@ type listParams struct {
 	q      string
 	mine   bool
 	pageNo int
+	// cursor is where a searched list's page starts (store.Search's
+	// Next), "" for the first page; the page number is then only shown.
+	cursor string
 }
 
 func parseListParams(qs url.Values) listParams {
@@ -191,7 +192,20 @@ func parseListParams(qs url.Values) listParams {
 	}
 	lp.pageNo, _ = strconv.Atoi(qs.Get("page"))
 	lp.pageNo = max(lp.pageNo, 1)
+	if c := qs.Get("cursor"); len(c) <= 64 {
+		lp.cursor = c
+	}
 	return lp
+}
+
+// nextLink returns the page of the list at base after cursor.
+func (lp listParams) nextLink(base, cursor string) string {
+	l := lp.link(base, lp.tab.Name, lp.sort, lp.mine, lp.pageNo+1)
+	sep := "?"
+	if strings.Contains(l, "?") {
+		sep = "&"
+	}
+	return l + sep + "cursor=" + url.QueryEscape(cursor)
 }
 
 // link returns the list at base with lp's parameters changed to these.
@@ -232,28 +246,31 @@ func (lp listParams) filter(user string) store.IssueFilter {
 
 // listIssues reads one project's issues for a list: limit of them from
 // offset on, in lp's order. A search query goes to the search evaluator
-// (store.DB.Search); searchErr says why a query was refused. With "assigned
-// to me" and a query, the page keeps the matches assigned to user.
-func (u *UI) listIssues(pid int, lp listParams, user string, offset, limit int) (issues []store.Issue, more bool, searchErr string, err error) {
-	if strings.TrimSpace(lp.q) == "" {
+// (store.DB.Search), from lp.cursor when set (else from offset); next is
+// its cursor for the page after ("" on the last), and a page of a search
+// may be short (the search bounds its work) with a next. searchErr says
+// why a query was refused. With "assigned to me" and a query, the page
+// keeps the matches assigned to user.
+func (u *UI) listIssues(pid int, lp listParams, user string, offset, limit int) (issues []store.Issue, more bool, next, searchErr string, err error) {
+	if strings.TrimSpace(lp.q) == "" && lp.cursor == "" {
 		f := lp.filter(user)
 		f.Project, f.Offset, f.Limit = pid, offset, limit
 		issues, more, err = u.db.Issues(f)
-		return issues, more, "", err
+		return issues, more, "", "", err
 	}
-	sr := store.SearchRequest{Project: pid, Query: lp.q, Sort: store.SortLastSeen, Desc: true, State: lp.tab.state, Limit: limit}
+	sr := store.SearchRequest{Project: pid, Query: lp.q, Sort: store.SortLastSeen, Desc: true, State: lp.tab.state, Limit: limit, Cursor: lp.cursor}
 	if lp.sort == "events" {
 		sr.Sort = store.SortEventCount
 	}
-	if offset > 0 {
+	if offset > 0 && sr.Cursor == "" {
 		sr.Cursor = strconv.Itoa(offset)
 	}
 	res, err := u.db.Search(sr)
 	switch {
 	case errors.Is(err, search.ErrBadQuery):
-		return nil, false, strings.TrimPrefix(err.Error(), search.ErrBadQuery.Error()+": "), nil
+		return nil, false, "", strings.TrimPrefix(err.Error(), search.ErrBadQuery.Error()+": "), nil
 	case err != nil:
-		return nil, false, "", err
+		return nil, false, "", "", err
 	}
 	issues = res.Issues
 	if lp.mine {
@@ -265,7 +282,7 @@ func (u *UI) listIssues(pid int, lp listParams, user string, offset, limit int) 
 		}
 		issues = kept
 	}
-	return issues, res.Next != "", "", nil
+	return issues, res.Next != "", res.Next, "", nil
 }
 
 // newListPage fills what both lists show; the caller adds the rows.
@@ -319,7 +336,7 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lp := parseListParams(r.URL.Query())
-	matched, more, searchErr, err := u.listIssues(p.ID, lp, currentUser(r).Name, (lp.pageNo-1)*issuesPerPage, issuesPerPage)
+	matched, more, next, searchErr, err := u.listIssues(p.ID, lp, currentUser(r).Name, (lp.pageNo-1)*issuesPerPage, issuesPerPage)
 	if err != nil {
 		return err
 	}
@@ -333,8 +350,14 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	if page.Dropped, err = u.droppedSummary(p.ID); err != nil {
 		return err
 	}
-	if more {
+	switch {
+	case next != "":
+		page.Next = lp.nextLink(base, next)
+	case more:
 		page.Next = lp.link(base, lp.tab.Name, lp.sort, lp.mine, lp.pageNo+1)
+	}
+	if lp.cursor != "" {
+		page.Prev, page.PrevFirst = lp.link(base, lp.tab.Name, lp.sort, lp.mine, 1), true
 	}
 	if err := u.addRows(page, matched, func(*store.Issue) *store.Project { return p }); err != nil {
 		return err
@@ -342,29 +365,40 @@ func (u *UI) handleIssueList(w http.ResponseWriter, r *http.Request) error {
 	return u.render(w, "issues", page)
 }
 
-// handleAllIssues serves GET /issues/?tab=&sort=&q=&mine=&page=: the
-// issues of every project the user can see, in one list. It asks each
-// project for its first page × issuesPerPage issues in the list's order
-// and merges them, so its pages stop at maxCrossPage.
+// handleAllIssues serves GET /issues/?tab=&sort=&q=&mine=&cursor=: the
+// issues of every project the user can see, in one list. Each project is
+// searched (store.DB.Search) from the page's cursor, a position in the
+// list's order that means the same in every project; the pages are merged
+// and cut where the first project stopped early (its Next), so no issue of
+// it is left out before the next page's cursor.
 func (u *UI) handleAllIssues(w http.ResponseWriter, r *http.Request) error {
 	usr := currentUser(r)
 	lp := parseListParams(r.URL.Query())
-	lp.pageNo = min(lp.pageNo, maxCrossPage)
+	if !strings.HasPrefix(lp.cursor, "p") {
+		lp.cursor, lp.pageNo = "", 1
+	}
 	projects, err := u.db.Projects()
 	if err != nil {
 		return err
 	}
+	sortBy := store.SortLastSeen
+	if lp.sort == "events" {
+		sortBy = store.SortEventCount
+	}
 	byID := map[int]*store.Project{}
 	var all []store.Issue
-	searchErr := ""
-	offset := (lp.pageNo - 1) * issuesPerPage
+	searchErr, frontier := "", ""
 	for i := range projects {
 		p := &projects[i]
 		if !usr.CanSee(p.ID) {
 			continue
 		}
 		byID[p.ID] = p
-		got, _, bad, err := u.listIssues(p.ID, lp, usr.Name, 0, offset+issuesPerPage+1)
+		q := lp
+		if q.cursor == "" {
+			q.cursor = "p9223372036854775807.4294967295" // before every issue
+		}
+		got, _, next, bad, err := u.listIssues(p.ID, q, usr.Name, 0, issuesPerPage)
 		if err != nil {
 			return err
 		}
@@ -373,24 +407,45 @@ func (u *UI) handleAllIssues(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 		all = append(all, got...)
-	}
-	sort.Slice(all, func(i, j int) bool {
-		a, b := &all[i], &all[j]
-		if lp.sort == "events" && a.DigestedEventCount != b.DigestedEventCount {
-			return a.DigestedEventCount > b.DigestedEventCount
+		if next != "" && (frontier == "" || store.CursorBefore(next, frontier, true)) {
+			frontier = next
 		}
-		if !a.LastSeen.Equal(b.LastSeen) {
-			return a.LastSeen.After(b.LastSeen)
+	}
+	key := func(iss *store.Issue) int64 {
+		if sortBy == store.SortEventCount {
+			return iss.DigestedEventCount
+		}
+		return iss.LastSeen.UnixMilli()
+	}
+	sort.Slice(all, func(i, j int) bool { // the store's order: key, then id, descending
+		a, b := &all[i], &all[j]
+		if ka, kb := key(a), key(b); ka != kb {
+			return ka > kb
 		}
 		return a.ID > b.ID
 	})
-	more := len(all) > offset+issuesPerPage
-	all = all[min(offset, len(all)):min(offset+issuesPerPage, len(all))]
+	if frontier != "" {
+		kept := all[:0]
+		for _, iss := range all {
+			if !store.CursorAfter(&iss, sortBy, true, frontier) {
+				kept = append(kept, iss)
+			}
+		}
+		all = kept
+	}
+	next := frontier
+	if len(all) > issuesPerPage {
+		all = all[:issuesPerPage]
+		next = store.PositionCursor(&all[len(all)-1], sortBy)
+	}
 	page := u.newListPage(r, "All issues", nil, "/issues/", "/issues/", lp, "")
 	page.TopNav = "issues"
 	page.SearchError = searchErr
-	if more && lp.pageNo < maxCrossPage {
-		page.Next = lp.link("/issues/", lp.tab.Name, lp.sort, lp.mine, lp.pageNo+1)
+	if next != "" {
+		page.Next = lp.nextLink("/issues/", next)
+	}
+	if lp.cursor != "" {
+		page.Prev, page.PrevFirst = lp.link("/issues/", lp.tab.Name, lp.sort, lp.mine, 1), true
 	}
 	if err := u.addRows(page, all, func(iss *store.Issue) *store.Project { return byID[iss.ProjectID] }); err != nil {
 		return err
