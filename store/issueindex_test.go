@@ -79,15 +79,7 @@ func bruteOf(all []Issue, f IssueFilter) []uint32 {
 			out = append(out, iss)
 		}
 	}
-	key := func(i *Issue) int64 {
-		switch f.Sort {
-		case SortLastSeen:
-			return i.LastSeen.UnixMilli()
-		case SortEventCount:
-			return i.DigestedEventCount
-		}
-		return int64(i.DigestOrder)
-	}
+	key := func(i *Issue) int64 { return sortKeyForTest(i, f.Sort) }
 	slices.SortFunc(out, func(a, b Issue) int {
 		c := func(x, y *Issue) int {
 			if kx, ky := key(x), key(y); kx != ky {
@@ -247,4 +239,16 @@ func TestIssueKeysGoWithTheIssue(t *testing.T) {
 	if n, _ := db.IssueCount(p.ID, StateAll); n != 1 {
 		t.Errorf("issues after delete = %d, want 1", n)
 	}
+}
+
+// sortKeyForTest is an issue's key in a list sorted by s, as the tests'
+// brute-force references compute it.
+func sortKeyForTest(iss *Issue, s IssueSort) int64 {
+	switch s {
+	case SortLastSeen:
+		return iss.LastSeen.UnixMilli()
+	case SortEventCount:
+		return iss.DigestedEventCount
+	}
+	return int64(iss.DigestOrder)
 }

@@ -230,15 +230,7 @@ func bruteForce(all []propIssue, q *search.Query, r SearchRequest) []uint32 {
 			hits = append(hits, iss)
 		}
 	}
-	key := func(iss *Issue) int64 {
-		switch r.Sort {
-		case SortLastSeen:
-			return iss.LastSeen.UnixMilli()
-		case SortEventCount:
-			return iss.DigestedEventCount
-		}
-		return int64(iss.DigestOrder)
-	}
+	key := func(iss *Issue) int64 { return sortKeyForTest(iss, r.Sort) }
 	slices.SortFunc(hits, func(a, b *Issue) int {
 		c := cmpInt(key(a), key(b))
 		if c == 0 {
