@@ -6,7 +6,14 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # the binary's pages are mapped) stays out of the binary.
 BUILD_TAGS := nethttpomithttp2
 GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags "$(LDFLAGS)"
-FUZZTIME ?= 10s
+# Each fuzz target runs a fixed number of executions, not a wall-clock time:
+# with a duration, go1.26's fuzz coordinator can fail a run that found
+# nothing with "context deadline exceeded" when the deadline lands while a
+# worker is busy (golang/go#75804, fixed in go1.27). A count has no deadline
+# to race. Minimizing a new input is capped so one target cannot spend a
+# minute on it.
+FUZZTIME ?= 40000x
+FUZZMINIMIZE ?= 5s
 
 .PHONY: build run test jssdk fuzz lint check bench cross cross-smoke deb image image-test budget budget-old bench-floor clean
 
@@ -36,27 +43,27 @@ jssdk:
 
 # Each fuzz target runs briefly; a crash fails the build.
 fuzz:
-	go test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=$(FUZZTIME) ./ingest
-	go test -run='^$$' -fuzz='^FuzzCSP$$' -fuzztime=$(FUZZTIME) ./ingest
-	go test -run='^$$' -fuzz='^FuzzValidJSON$$' -fuzztime=$(FUZZTIME) ./ingest
-	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) ./digest/event
-	go test -run='^$$' -fuzz='^FuzzParseID$$' -fuzztime=$(FUZZTIME) ./digest/event
-	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) ./digest/scrub
-	go test -run='^$$' -fuzz='^FuzzMinidump$$' -fuzztime=$(FUZZTIME) ./digest/minidump
-	go test -run='^$$' -fuzz='^FuzzSym$$' -fuzztime=$(FUZZTIME) ./digest/minidump/sym
-	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./digest/sourcemap
-	go test -run='^$$' -fuzz='^FuzzIndex$$' -fuzztime=$(FUZZTIME) ./digest/sourcemap
-	go test -run='^$$' -fuzz='^FuzzParseCrontab$$' -fuzztime=$(FUZZTIME) ./digest/cron
-	go test -run='^$$' -fuzz='^FuzzTypedItems$$' -fuzztime=$(FUZZTIME) ./digest
-	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./store/sketch
-	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./ingest/forward
-	go test -run='^$$' -fuzz='^FuzzReader$$' -fuzztime=$(FUZZTIME) ./store/exchange
-	go test -run='^$$' -fuzz='^FuzzEnvelopeEvent$$' -fuzztime=$(FUZZTIME) ./store/exchange
-	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./store/search
-	go test -run='^$$' -fuzz='^FuzzParseJWKS$$' -fuzztime=$(FUZZTIME) ./ui
-	go test -run='^$$' -fuzz='^FuzzVerifyIDToken$$' -fuzztime=$(FUZZTIME) ./ui
-	go test -run='^$$' -fuzz='^FuzzLogoutState$$' -fuzztime=$(FUZZTIME) ./ui
-	go test -run='^$$' -fuzz='^FuzzMCPRequest$$' -fuzztime=$(FUZZTIME) ./ui
+	go test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ingest
+	go test -run='^$$' -fuzz='^FuzzCSP$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ingest
+	go test -run='^$$' -fuzz='^FuzzValidJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ingest
+	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/event
+	go test -run='^$$' -fuzz='^FuzzParseID$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/event
+	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/scrub
+	go test -run='^$$' -fuzz='^FuzzMinidump$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/minidump
+	go test -run='^$$' -fuzz='^FuzzSym$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/minidump/sym
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/sourcemap
+	go test -run='^$$' -fuzz='^FuzzIndex$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/sourcemap
+	go test -run='^$$' -fuzz='^FuzzParseCrontab$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/cron
+	go test -run='^$$' -fuzz='^FuzzTypedItems$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest
+	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./store/sketch
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ingest/forward
+	go test -run='^$$' -fuzz='^FuzzReader$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./store/exchange
+	go test -run='^$$' -fuzz='^FuzzEnvelopeEvent$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./store/exchange
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./store/search
+	go test -run='^$$' -fuzz='^FuzzParseJWKS$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ui
+	go test -run='^$$' -fuzz='^FuzzVerifyIDToken$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ui
+	go test -run='^$$' -fuzz='^FuzzLogoutState$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ui
+	go test -run='^$$' -fuzz='^FuzzMCPRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ui
 
 # Static binaries for the Raspberry Pi family and x86-64: GOARM=6 runs on a
 # Pi Zero/1 (the default GOARM=7 dies there with SIGILL), GOARM=7 on 32-bit
