@@ -2,6 +2,8 @@ package ui
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/tinysink/tinysink/store"
 )
@@ -37,7 +39,12 @@ func (u *UI) handleProjectPerformance(w http.ResponseWriter, r *http.Request) er
 	}
 	page := &performancePage{layout: u.layout(r, p.Name+" performance"), Project: *p, Days: days}
 	for _, t := range ts {
-		page.Rows = append(page.Rows, txRow{Name: clean(t.Name, 200, false), Count: count(int64(t.Count)),
+		name := clean(t.Name, 200, false)
+		// The link is built here rather than in the template: a literal
+		// "&" in an attribute makes html/template load the whole HTML
+		// entity table (~110 KB of heap, kept for the process's life).
+		link := "?" + url.Values{"days": {strconv.Itoa(days)}, "name": {name}}.Encode()
+		page.Rows = append(page.Rows, txRow{Name: name, Link: link, Count: count(int64(t.Count)),
 			FailureRate: percent(int64(t.Failures), int64(t.Count)), P50: ms(t.P50), P95: ms(t.P95), P99: ms(t.P99)})
 	}
 	if name := r.URL.Query().Get("name"); name != "" {
@@ -51,7 +58,7 @@ func (u *UI) handleProjectPerformance(w http.ResponseWriter, r *http.Request) er
 
 // txRow is one transaction name of the performance page, formatted.
 type txRow struct {
-	Name, Count, FailureRate, P50, P95, P99 string
+	Name, Link, Count, FailureRate, P50, P95, P99 string
 }
 
 // monitorsPage is /projects/{pid}/monitors/.

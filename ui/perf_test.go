@@ -57,6 +57,7 @@ func TestPerformanceMonitorsAndFeedbackPages(t *testing.T) {
 	for _, tt := range []struct{ path, want string }{
 		{base + "/performance/", "GET /checkout"},
 		{base + "/performance/", "25%"},
+		{base + "/performance/?days=7", `<a href="?days=7&amp;name=GET&#43;%2Fcheckout">`},
 		{base + "/performance/?days=1&name=GET+%2Fcheckout", "SELECT &lt;b&gt;1&lt;/b&gt;"},
 		{base + "/monitors/", "nightly-report"},
 		{base + "/monitors/", "missed"},

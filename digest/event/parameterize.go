@@ -3,6 +3,7 @@ package event
 import (
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/tinysink/tinysink/budget"
 )
@@ -100,19 +101,43 @@ var paramPatterns = [...]struct {
 // paramRegexps builds the parameterizer on first use.
 var paramRegexps = budget.Lazy("grouping-regexps", compileParam)
 
-// paramRE is one compiled part of a pattern of paramPatterns.
+// paramRE is one part of a pattern of paramPatterns. Its regexps are
+// compiled the first time a string needs them: most messages rule most
+// parts out by a quick scan (see features), and the ~40 compiled parts
+// and their "after" forms take ~0.5 MB of heap when all are built.
 type paramRE struct {
 	pattern int // index into paramPatterns
 	part    int // index into its parts
 	// placeholder is "<name>".
 	placeholder string
+	src         string // the part's pattern
+	afterEq     bool
+
+	reOnce, afterOnce sync.Once
 	// re finds the part; for afterEq patterns it is "=(?:part)".
 	re *regexp.Regexp
 	// after is `\A(?s:.+?)(part)`: run on s[pos-1:], its group 1 is the
 	// leftmost match starting at or after pos, with \b judged against the
 	// byte before pos (Go has no "search from an offset with context").
-	after   *regexp.Regexp
-	afterEq bool
+	after *regexp.Regexp
+}
+
+// regexp returns r's main regexp, compiling it on first use.
+func (r *paramRE) regexp() *regexp.Regexp {
+	r.reOnce.Do(func() {
+		if r.afterEq {
+			r.re = regexp.MustCompile(`=(?:` + r.src + `)`)
+		} else {
+			r.re = regexp.MustCompile(`(?:` + r.src + `)`)
+		}
+	})
+	return r.re
+}
+
+// afterRegexp returns r's "after" regexp, compiling it on first use.
+func (r *paramRE) afterRegexp() *regexp.Regexp {
+	r.afterOnce.Do(func() { r.after = regexp.MustCompile(`\A(?s:.+?)(` + r.src + `)`) })
+	return r.after
 }
 
 // parameterizer replaces variable parts of a message (ids, numbers,
@@ -123,17 +148,18 @@ type parameterizer struct {
 }
 
 func compileParam() *parameterizer {
-	p := &parameterizer{tlds: make(map[string]bool)}
+	n := 0
+	for _, pp := range paramPatterns {
+		n += len(pp.parts)
+	}
+	p := &parameterizer{res: make([]paramRE, n), tlds: make(map[string]bool)}
+	k := 0
 	for i, pp := range paramPatterns {
 		for j, part := range pp.parts {
-			r := paramRE{pattern: i, part: j, placeholder: "<" + pp.name + ">", afterEq: pp.afterEq}
-			if pp.afterEq {
-				r.re = regexp.MustCompile(`=(?:` + part + `)`)
-			} else {
-				r.re = regexp.MustCompile(`(?:` + part + `)`)
-				r.after = regexp.MustCompile(`\A(?s:.+?)(` + part + `)`)
-			}
-			p.res = append(p.res, r)
+			r := &p.res[k]
+			k++
+			r.pattern, r.part, r.src, r.afterEq = i, j, part, pp.afterEq
+			r.placeholder = "<" + pp.name + ">"
 		}
 	}
 	for _, t := range strings.Split(tldUpper+"|"+tldLower, "|") {
@@ -211,7 +237,7 @@ func (p *parameterizer) find(i int, s string, pos int) match {
 		// The "=" may be the last byte of the previous match: lookbehind
 		// sees text that was already consumed.
 		from := max(pos-1, 0)
-		loc := r.re.FindStringIndex(s[from:])
+		loc := r.regexp().FindStringIndex(s[from:])
 		if loc == nil {
 			return match{-1, -1}
 		}
@@ -219,13 +245,13 @@ func (p *parameterizer) find(i int, s string, pos int) match {
 	}
 	if pos == 0 || !isWordByte(s[pos-1]) {
 		// The start of s[pos:] has the same \b context as s at pos.
-		loc := r.re.FindStringIndex(s[pos:])
+		loc := r.regexp().FindStringIndex(s[pos:])
 		if loc == nil {
 			return match{-1, -1}
 		}
 		return match{pos + loc[0], pos + loc[1]}
 	}
-	loc := r.after.FindStringSubmatchIndex(s[pos-1:])
+	loc := r.afterRegexp().FindStringSubmatchIndex(s[pos-1:])
 	if loc == nil {
 		return match{-1, -1}
 	}

@@ -166,3 +166,25 @@ func FuzzParameterize(f *testing.F) {
 		}
 	})
 }
+
+// TestParameterizeCompilesOnlyWhatItNeeds checks that a part's regexps are
+// built only when a string could contain it.
+func TestParameterizeCompilesOnlyWhatItNeeds(t *testing.T) {
+	p := compileParam()
+	if got := p.replace("retry 3 failed"); got != "retry <int> failed" {
+		t.Fatalf("replace = %q", got)
+	}
+	for i := range p.res {
+		r := &p.res[i]
+		switch name := paramPatterns[r.pattern].name; name {
+		case "duration", "hex", "int":
+			if r.re == nil {
+				t.Errorf("%s (part %d) was searched without its regexp", name, r.part)
+			}
+		default:
+			if r.re != nil || r.after != nil {
+				t.Errorf("%s (part %d) was compiled for a string that cannot contain it", name, r.part)
+			}
+		}
+	}
+}
