@@ -84,3 +84,23 @@ func TestSearchIndexBounded(t *testing.T) {
 		t.Errorf("%d index keys left after the delete", n)
 	}
 }
+
+// TestNewStoreNeedsNoSearchFill checks that a store created by this build
+// starts with the search fill done: it holds no issue stored before the
+// index, so the first start must not scan every issue for one.
+func TestNewStoreNeedsNoSearchFill(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	if f, err := db.SearchFillProgress(); err != nil || !f.Done {
+		t.Fatalf("new store: fill %+v, %v", f, err)
+	}
+	if err := db.DropSearchIndex(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	// Reopened, the format key is there: the dropped index stays to fill.
+	db = openTest(t, dir)
+	if f, err := db.SearchFillProgress(); err != nil || f.Done {
+		t.Fatalf("reopened after the index was dropped: fill %+v, %v", f, err)
+	}
+}

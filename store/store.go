@@ -171,7 +171,16 @@ func (db *DB) checkFormat() error {
 	err := db.update(func(tx *kvTx) error {
 		v, err := tx.Get(keyFormat)
 		if errors.Is(err, buntdb.ErrNotFound) {
-			_, _, err = tx.Set(keyFormat, strconv.Itoa(formatVersion), nil)
+			if _, _, err = tx.Set(keyFormat, strconv.Itoa(formatVersion), nil); err != nil {
+				return err
+			}
+			// A new store has no issue stored before the search index:
+			// nothing for digest.FillSearch to scan at the first start.
+			empty := true
+			tx.ascend("issue:", func(string, string) bool { empty = false; return false })
+			if empty {
+				_, _, err = tx.Set(keySearchFill, "done", nil)
+			}
 			return err
 		}
 		if err != nil {
