@@ -14,6 +14,7 @@ GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags "$(LDFLAGS)"
 # minute on it.
 FUZZTIME ?= 40000x
 FUZZMINIMIZE ?= 5s
+FUZZ = go test -run='^$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE)
 
 .PHONY: build run test jssdk fuzz lint check bench cross cross-smoke deb image image-test budget budget-old bench-floor clean
 
@@ -43,27 +44,27 @@ jssdk:
 
 # Each fuzz target runs briefly; a crash fails the build.
 fuzz:
-	go test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ingest
-	go test -run='^$$' -fuzz='^FuzzCSP$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ingest
-	go test -run='^$$' -fuzz='^FuzzValidJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ingest
-	go test -run='^$$' -fuzz='^FuzzNormalize$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/event
-	go test -run='^$$' -fuzz='^FuzzParseID$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/event
-	go test -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/scrub
-	go test -run='^$$' -fuzz='^FuzzMinidump$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/minidump
-	go test -run='^$$' -fuzz='^FuzzSym$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/minidump/sym
-	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/sourcemap
-	go test -run='^$$' -fuzz='^FuzzIndex$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/sourcemap
-	go test -run='^$$' -fuzz='^FuzzParseCrontab$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest/cron
-	go test -run='^$$' -fuzz='^FuzzTypedItems$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./digest
-	go test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./store/sketch
-	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ingest/forward
-	go test -run='^$$' -fuzz='^FuzzReader$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./store/exchange
-	go test -run='^$$' -fuzz='^FuzzEnvelopeEvent$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./store/exchange
-	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./store/search
-	go test -run='^$$' -fuzz='^FuzzParseJWKS$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ui
-	go test -run='^$$' -fuzz='^FuzzVerifyIDToken$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ui
-	go test -run='^$$' -fuzz='^FuzzLogoutState$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ui
-	go test -run='^$$' -fuzz='^FuzzMCPRequest$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./ui
+	$(FUZZ) -fuzz='^FuzzEnvelope$$' ./ingest
+	$(FUZZ) -fuzz='^FuzzCSP$$' ./ingest
+	$(FUZZ) -fuzz='^FuzzValidJSON$$' ./ingest
+	$(FUZZ) -fuzz='^FuzzNormalize$$' ./digest/event
+	$(FUZZ) -fuzz='^FuzzParseID$$' ./digest/event
+	$(FUZZ) -fuzz='^FuzzScrub$$' ./digest/scrub
+	$(FUZZ) -fuzz='^FuzzMinidump$$' ./digest/minidump
+	$(FUZZ) -fuzz='^FuzzSym$$' ./digest/minidump/sym
+	$(FUZZ) -fuzz='^FuzzParse$$' ./digest/sourcemap
+	$(FUZZ) -fuzz='^FuzzIndex$$' ./digest/sourcemap
+	$(FUZZ) -fuzz='^FuzzParseCrontab$$' ./digest/cron
+	$(FUZZ) -fuzz='^FuzzTypedItems$$' ./digest
+	$(FUZZ) -fuzz='^FuzzDecode$$' ./store/sketch
+	$(FUZZ) -fuzz='^FuzzParse$$' ./ingest/forward
+	$(FUZZ) -fuzz='^FuzzReader$$' ./store/exchange
+	$(FUZZ) -fuzz='^FuzzEnvelopeEvent$$' ./store/exchange
+	$(FUZZ) -fuzz='^FuzzParse$$' ./store/search
+	$(FUZZ) -fuzz='^FuzzParseJWKS$$' ./ui
+	$(FUZZ) -fuzz='^FuzzVerifyIDToken$$' ./ui
+	$(FUZZ) -fuzz='^FuzzLogoutState$$' ./ui
+	$(FUZZ) -fuzz='^FuzzMCPRequest$$' ./ui
 
 # Static binaries for the Raspberry Pi family and x86-64: GOARM=6 runs on a
 # Pi Zero/1 (the default GOARM=7 dies there with SIGILL), GOARM=7 on 32-bit
