@@ -21,6 +21,7 @@ func (s *testServer) page(t *testing.T, target string, cookie *http.Cookie) stri
 }
 
 func TestUsersPageManagesAccounts(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	user := s.login(t, "user")
@@ -79,6 +80,7 @@ func TestUsersPageManagesAccounts(t *testing.T) {
 }
 
 func TestProjectDelete(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"hello"}`))
 	admin := s.login(t, "admin")
@@ -98,6 +100,7 @@ func TestProjectDelete(t *testing.T) {
 }
 
 func TestTokensPage(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	if rec := s.do("GET", "/tokens/", nil, s.login(t, "user")); rec.Code != http.StatusForbidden {
@@ -139,6 +142,7 @@ func TestTokensPage(t *testing.T) {
 }
 
 func TestTeams(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	other, _ := s.db.CreateProject("Other")
 	s.db.CreateUser("lead", testPassword, false)
@@ -210,6 +214,7 @@ func TestTeams(t *testing.T) {
 }
 
 func TestInviteFlow(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.db.CreateTeam("web")
 	admin := s.login(t, "admin")
@@ -253,6 +258,7 @@ func TestInviteFlow(t *testing.T) {
 }
 
 func TestPasswordResetByEmail(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.db.SetAlertAddress("user", "user@example.org")
 	if rec := s.do("POST", "/accounts/reset/", url.Values{"name": {"nobody"}}, nil); rec.Code != http.StatusSeeOther {
@@ -293,6 +299,7 @@ func TestPasswordResetByEmail(t *testing.T) {
 // Without a mail server no page says that alert emails go out, and the
 // reset page says to ask an admin.
 func TestNoMailServer(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ui.sendMail = nil
 	user := s.login(t, "user")
@@ -316,6 +323,7 @@ func TestNoMailServer(t *testing.T) {
 // unassigns the user's issues, says so in their history, and a new user
 // of the same name has nothing under "assigned to me".
 func TestUserDeleteUnassigns(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	iss := threeIssues(t, s, s.project.ID, "")
 	s.db.SetUserProjects("user", []int{s.project.ID})

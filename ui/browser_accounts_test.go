@@ -27,6 +27,7 @@ func browserLogin(t *testing.T, ctx context.Context, base, name, password string
 // makes an API token, promotes a user, makes a team and an invite link;
 // the invitee accepts it; a user resets a forgotten password by email.
 func TestBrowserAccounts(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	srv := httptest.NewServer(s.mux)
 	defer srv.Close()

@@ -40,6 +40,18 @@ var browser struct {
 	dir    string // its profile
 }
 
+// browserTurn is held by the one test that drives Chromium at a time; the
+// others wait for it. Browser tests are CPU-bound in Chromium (~0.1 s of
+// CPU per page load on the 2-core VM), and two of them at once took more
+// CPU than the two one after the other (tabs that share the browser
+// process slow each other down), so the package's wall time is shortest
+// with one at a time, beside the tests that need no browser.
+var browserTurn = make(chan struct{}, 1)
+
+// browserHolders are the tests that hold browserTurn: a test may open
+// several tabs (several users at once) under one turn.
+var browserHolders sync.Map // *testing.T → bool
+
 // stopBrowser stops the shared Chromium, if one was started.
 func stopBrowser() {
 	if browser.cancel != nil {
@@ -56,6 +68,15 @@ func newBrowser(t *testing.T) context.Context {
 	bin := chromiumPath()
 	if bin == "" {
 		t.Skip("no chromium binary found (apt-get install chromium, or set CHROMIUM): browser test skipped")
+	}
+	if _, held := browserHolders.LoadOrStore(t, true); !held {
+		browserTurn <- struct{}{}
+		// Registered before the tab's cleanup, so it runs after the tab
+		// is closed.
+		t.Cleanup(func() {
+			browserHolders.Delete(t)
+			<-browserTurn
+		})
 	}
 	browser.once.Do(func() {
 		if browser.dir, browser.err = os.MkdirTemp("", "tinysink-chromium-"); browser.err != nil {

@@ -38,6 +38,7 @@ func TestBudgetPage(t *testing.T) {
 }
 
 func TestStatusRows(t *testing.T) {
+	t.Parallel()
 	var v any
 	json.Unmarshal([]byte(`{"Spool":{"files":3,"bytes":1048576,"dirs":["a","b"]},"Digest":{"last":null,"ok":true,"note":"<b>x</b>","empty":{}}}`), &v)
 	got := statusRows("", v, nil)

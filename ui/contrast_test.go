@@ -56,6 +56,7 @@ const contrastScript = `(() => {
 // TestBrowserContrast checks the text contrast of the main pages in the
 // light and the dark theme (prefers-color-scheme emulated).
 func TestBrowserContrast(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	events := corpus(t)
 	for _, n := range []string{"python/bugsink_visualshots-rich.json", "java/sentry-grouping_java-chained.json", "javascript/sentry-grouping_minified-javascript.json"} {
@@ -82,27 +83,30 @@ func TestBrowserContrast(t *testing.T) {
 	}
 	base := fmt.Sprintf("/issues/%d/", iss[0].ID)
 	pages = append(pages, base+"event/last/details/", base+"event/last/breadcrumbs/", base+"events/", base+"tags/", base+"grouping/", base+"history/", base+"delete/")
-	for _, theme := range []string{"light", "dark"} {
-		media := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: theme}}}
-		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, media); err != nil {
-			t.Fatal(err)
-		}
-		for _, path := range pages {
-			do(t, ctx, path, chromedp.Navigate(srv.URL+path), chromedp.WaitReady(chromedp.CSS("main")))
+	// Each page loads once and is checked in both themes: the theme is
+	// only CSS (a prefers-color-scheme media query, read by no script), so
+	// switching the emulated media restyles the loaded page as a fresh
+	// load in that theme would.
+	themes := func(what string) {
+		t.Helper()
+		for _, theme := range []string{"light", "dark"} {
+			media := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: theme}}}
+			if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, media); err != nil {
+				t.Fatal(err)
+			}
+			if got := get(t, ctx, chromedp.Evaluate[bool](`matchMedia("(prefers-color-scheme: dark)").matches`)); got != (theme == "dark") {
+				t.Fatalf("%s: the page does not see the %s theme", what, theme)
+			}
 			for _, bad := range get(t, ctx, chromedp.Evaluate[[]string](contrastScript)) {
-				t.Errorf("%s theme, %s: %s", theme, path, bad)
+				t.Errorf("%s theme, %s: %s", theme, what, bad)
 			}
 		}
 	}
+	for _, path := range pages {
+		do(t, ctx, path, chromedp.Navigate(srv.URL+path), chromedp.WaitReady(chromedp.CSS("main")))
+		themes(path)
+	}
 	// The login page, logged out.
 	do(t, ctx, "log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login")))
-	for _, theme := range []string{"light", "dark"} {
-		media := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: theme}}}
-		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, media); err != nil {
-			t.Fatal(err)
-		}
-		for _, bad := range get(t, ctx, chromedp.Evaluate[[]string](contrastScript)) {
-			t.Errorf("%s theme, login: %s", theme, bad)
-		}
-	}
+	themes("login")
 }

@@ -26,6 +26,7 @@ var (
 // without a search, and a page far past the old limit of 50 pages is
 // reached by its cursor alone.
 func TestAllIssuesPagesByCursor(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	admin := s.login(t, "admin")
 	pids := []int{s.project.ID}
@@ -128,6 +129,7 @@ func TestAllIssuesPagesByCursor(t *testing.T) {
 // TestAPIIssueListPagesByCursor follows the API list's next links: the
 // cursor is the search's own, and every issue comes once, in order.
 func TestAPIIssueListPagesByCursor(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base := time.Now().Add(-time.Hour)
 	for batch := range 30 {

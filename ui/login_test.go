@@ -69,6 +69,7 @@ func fetch(t *testing.T, c *http.Client, method, target string, form url.Values,
 }
 
 func TestProxyHeaderLogin(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	elsewhere := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -144,6 +145,7 @@ func TestProxyHeaderLogin(t *testing.T) {
 // the header names, and the password form still serves people who come
 // around the proxy.
 func TestProxyHeaderPost(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base := s.serveUI(t, func(c *Config) {
 		c.ProxyAuth = &ProxyAuth{Header: "X-Forwarded-User", Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
@@ -163,6 +165,7 @@ func TestProxyHeaderPost(t *testing.T) {
 }
 
 func TestPasswordLoginOff(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base := s.serveUI(t, func(c *Config) {
 		c.NoPasswordLogin = true
@@ -191,6 +194,7 @@ func TestPasswordLoginOff(t *testing.T) {
 // TestProxyHeaderIPv6: a proxy on ::1 is trusted by its IPv6 prefix, and
 // not by an IPv4 one.
 func TestProxyHeaderIPv6(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	for _, tc := range []struct {
 		trusted string

@@ -127,6 +127,7 @@ func toolNames(t *testing.T, cs *mcp.ClientSession) []string {
 }
 
 func TestMCPReadToken(t *testing.T) {
+	t.Parallel()
 	f := newMCPFixture(t)
 	cs := f.connect(t, f.read)
 	if got := cs.InitializeResult(); got.ServerInfo.Name != "tinysink" || got.ProtocolVersion != "2025-11-25" {
@@ -216,6 +217,7 @@ func TestMCPReadToken(t *testing.T) {
 }
 
 func TestMCPResources(t *testing.T) {
+	t.Parallel()
 	f := newMCPFixture(t)
 	cs := f.connect(t, f.read)
 	ctx := context.Background()
@@ -249,6 +251,7 @@ func TestMCPResources(t *testing.T) {
 }
 
 func TestMCPWriteToken(t *testing.T) {
+	t.Parallel()
 	f := newMCPFixture(t)
 	cs := f.connect(t, f.write)
 	if got := strings.Join(toolNames(t, cs), ","); !strings.HasSuffix(got, "resolve_issue,mute_issue,comment_issue") {
@@ -306,6 +309,7 @@ func TestMCPWriteToken(t *testing.T) {
 }
 
 func TestMCPProjectToken(t *testing.T) {
+	t.Parallel()
 	f := newMCPFixture(t)
 	cs := f.connect(t, f.otherOnly)
 	text, _ := callTool(t, cs, "list_projects", nil)
@@ -369,6 +373,7 @@ func (f *mcpFixture) post(t *testing.T, tok, body string, hdr ...string) (int, s
 }
 
 func TestMCPProtocolErrors(t *testing.T) {
+	t.Parallel()
 	f := newMCPFixture(t)
 	for _, tt := range []struct {
 		name, tok, body string
@@ -418,6 +423,7 @@ func TestMCPProtocolErrors(t *testing.T) {
 }
 
 func TestMCPOutputCap(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	huge := strings.Repeat("x", 3*mcpMaxText)
 	ts.ingest(t, ts.project.ID, []byte(`{"event_id":"cccccccccccccccccccccccccccccccc","exception":{"values":[{"type":"E","value":"big",
@@ -440,6 +446,7 @@ func TestMCPOutputCap(t *testing.T) {
 }
 
 func TestMCPStdioFraming(t *testing.T) {
+	t.Parallel()
 	f := newMCPFixture(t)
 	tok, _ := f.db.LookupToken(f.read)
 	in := strings.Join([]string{

@@ -14,6 +14,7 @@ import (
 // provider's form, back to the page asked for, then logs out (at the
 // provider too).
 func TestBrowserOIDC(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base, p := oidcServer(t, s, jose.ES256, true)
 	ctx := newBrowser(t)

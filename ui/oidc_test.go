@@ -297,6 +297,7 @@ func oidcLogin(t *testing.T, c *http.Client, base, user string, edit func(step s
 }
 
 func TestOIDCLogin(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256} {
 		t.Run(string(alg), func(t *testing.T) {
 			s := newTestServer(t)
@@ -340,6 +341,7 @@ func TestOIDCLogin(t *testing.T) {
 }
 
 func TestOIDCLoginUserMapping(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base, _ := oidcServer(t, s, jose.RS256, false)
 	status, _, body := oidcLogin(t, newClient(t), base, opUser, nil)
@@ -371,6 +373,7 @@ func TestOIDCLoginUserMapping(t *testing.T) {
 // TestOIDCLoginRefused runs logins that must fail, each through the real
 // provider with one thing wrong, and checks that no session results.
 func TestOIDCLoginRefused(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base, p := oidcServer(t, s, jose.RS256, true)
 	flip := func(tok string) string { // one bit of the signature
@@ -458,6 +461,7 @@ func TestOIDCLoginRefused(t *testing.T) {
 // callback without the cookie of the browser that started the login (a
 // link sent to someone else) is refused.
 func TestOIDCCallbackReplay(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base, _ := oidcServer(t, s, jose.ES256, true)
 	var callback string
@@ -490,6 +494,7 @@ func TestOIDCCallbackReplay(t *testing.T) {
 // TestOIDCProviderDown: the button's target answers 502 with a clear
 // page when the provider cannot be reached.
 func TestOIDCProviderDown(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
@@ -516,6 +521,7 @@ func setQuery(u *url.URL, when bool, key, value string) {
 // TestOIDCNext: the page to return to survives the trip to the provider,
 // only when it is a path on this site, and is escaped on the login page.
 func TestOIDCNext(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base, _ := oidcServer(t, s, jose.RS256, true)
 	for next, want := range map[string]string{
@@ -554,6 +560,7 @@ func loggedInAs(t *testing.T, c *http.Client, base string) string {
 // the provider sends, and another identity sending the user's name is
 // refused. An admin can unlink.
 func TestOIDCLoginLinksSubject(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base, p := oidcServer(t, s, jose.RS256, false)
 	for _, name := range []string{opUser, "bob"} {
@@ -622,6 +629,7 @@ func TestOIDCLoginLinksSubject(t *testing.T) {
 // a changed address still logs in to the same user, and another identity
 // with the address is refused.
 func TestOIDCLoginEmailClaim(t *testing.T) {
+	t.Parallel()
 	const email, newEmail = "test-user2@zitadel.ch", "renamed@zitadel.ch"
 	s := newTestServer(t)
 	base, p := oidcServerWith(t, s, jose.ES256, func(o *OIDC) { o.UsernameClaim = "email"; o.AutoCreate = true })
@@ -668,6 +676,7 @@ func TestOIDCLoginEmailClaim(t *testing.T) {
 // token) and comes back to the login page; other sessions, and providers
 // without an end_session_endpoint, log out locally only.
 func TestOIDCLogout(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	base, p := oidcServer(t, s, jose.RS256, true)
 	c := newClient(t)

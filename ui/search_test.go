@@ -94,6 +94,7 @@ func titlesOf(want []int) string {
 }
 
 func TestIssueListSearch(t *testing.T) {
+	t.Parallel()
 	s, _ := newSearchServer(t)
 	c := s.login(t, "admin")
 	for _, tt := range searchCases {
@@ -122,6 +123,7 @@ func TestIssueListSearch(t *testing.T) {
 func escaped(s string) string { return strings.ReplaceAll(s, "'", "&#39;") }
 
 func TestAPIIssueSearch(t *testing.T) {
+	t.Parallel()
 	s, ids := newSearchServer(t)
 	api := NewAPI(s.db, "http://127.0.0.1", nil)
 	mux := http.NewServeMux()
@@ -155,6 +157,7 @@ func TestAPIIssueSearch(t *testing.T) {
 }
 
 func TestIssueEventSearch(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	for _, email := range []string{"a@example.com", "b@example.com", "a@example.com"} {
 		s.ingest(t, s.project.ID, fmt.Appendf(nil, `{"message":"same","user":{"email":%q},"tags":{"n":%q}}`, email, email))
@@ -179,6 +182,7 @@ func TestIssueEventSearch(t *testing.T) {
 // search box in Chromium and reads the titles listed; then follows a tag
 // value's link from an issue page.
 func TestBrowserSearch(t *testing.T) {
+	t.Parallel()
 	s, ids := newSearchServer(t)
 	srv := httptest.NewServer(s.mux)
 	defer srv.Close()

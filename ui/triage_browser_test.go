@@ -70,6 +70,7 @@ func countState(s *testServer, t *testing.T, pid int) (resolved, muted int) {
 }
 
 func TestBrowserBulkSelectAll(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	threeIssues(t, s, s.project.ID, "")
 	srv := httptest.NewServer(s.mux)
@@ -148,6 +149,7 @@ func TestBrowserBulkSelectAll(t *testing.T) {
 }
 
 func TestBrowserBulkWithoutJavaScript(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	threeIssues(t, s, s.project.ID, "")
 	srv := httptest.NewServer(s.mux)
@@ -180,6 +182,7 @@ func TestBrowserBulkWithoutJavaScript(t *testing.T) {
 }
 
 func TestBrowserAssignAndMine(t *testing.T) {
+	t.Parallel()
 	for _, js := range []bool{true, false} {
 		t.Run(fmt.Sprintf("scripts=%v", js), func(t *testing.T) {
 			s := newTestServer(t)
@@ -237,6 +240,7 @@ func TestBrowserAssignAndMine(t *testing.T) {
 }
 
 func TestBrowserAllProjects(t *testing.T) {
+	t.Parallel()
 	for _, js := range []bool{true, false} {
 		t.Run(fmt.Sprintf("scripts=%v", js), func(t *testing.T) {
 			s := newTestServer(t)
@@ -294,6 +298,7 @@ func TestBrowserAllProjects(t *testing.T) {
 }
 
 func TestBrowserCommentEditDelete(t *testing.T) {
+	t.Parallel()
 	for _, js := range []bool{true, false} {
 		t.Run(fmt.Sprintf("scripts=%v", js), func(t *testing.T) {
 			s := newTestServer(t)

@@ -13,6 +13,7 @@ import (
 // The triage forms over plain HTTP: what each accepts and refuses.
 
 func TestBulkForm(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	iss := threeIssues(t, s, s.project.ID, "")
 	other, _ := s.db.CreateProject("Other")
@@ -76,6 +77,7 @@ func TestBulkForm(t *testing.T) {
 }
 
 func TestAssignForm(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	iss := threeIssues(t, s, s.project.ID, "")[0]
 	admin := s.login(t, "admin")
@@ -111,6 +113,7 @@ func TestAssignForm(t *testing.T) {
 }
 
 func TestCommentEditForm(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	iss := threeIssues(t, s, s.project.ID, "")[0]
 	s.db.SetUserProjects("user", []int{s.project.ID})
@@ -157,6 +160,7 @@ func TestCommentEditForm(t *testing.T) {
 }
 
 func TestFramesAndHeaderNameTheirCode(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID,
 		[]byte(`{"platform":"native","exception":{"values":[{"type":"SIGSEGV","value":"crash","stacktrace":{"frames":[
@@ -186,6 +190,7 @@ func TestFramesAndHeaderNameTheirCode(t *testing.T) {
 }
 
 func TestReleasesInVersionOrder(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	for _, v := range []string{"1.10.0", "1.2.0", "1.9.0", "2.0.0-rc.1"} {
 		s.ingest(t, s.project.ID, []byte(`{"message":"same","release":"`+v+`"}`))
@@ -207,6 +212,7 @@ func TestReleasesInVersionOrder(t *testing.T) {
 }
 
 func TestJSONViewIsIndented(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.ingest(t, s.project.ID, []byte(`{"message":"hello","tags":{"a":"b"}}`))
 	iss := s.issues(t, s.project.ID)[0]
@@ -227,6 +233,7 @@ func TestJSONViewIsIndented(t *testing.T) {
 // TestListPageWeight holds a full page of 100 rows, each with a level,
 // an environment, a release and an assignee, to the page-weight bar.
 func TestListPageWeight(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	fillIssues(t, s.db, s.project.ID, 150)
 	for _, iss := range s.issues(t, s.project.ID) {
