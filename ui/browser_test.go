@@ -95,6 +95,24 @@ func newBrowser(t *testing.T) context.Context {
 			chromedp.Flag("disable-sync", true),
 			chromedp.Flag("disable-dev-shm-usage", true),
 			chromedp.WindowSize(1200, 900),
+			// Less work per page load and per tab, the tests being
+			// CPU-bound in Chromium (most as in chromedp's default
+			// options): no site-per-process renderers (every page is on
+			// 127.0.0.1), no background services, no throttling of the
+			// tabs not in front. With these a run of four of the browser
+			// tests took 11-21 % less wall time and 5-14 % less CPU.
+			chromedp.Flag("disable-features", "IsolateOrigins,site-per-process,Translate,OptimizationHints,MediaRouter,BackForwardCache"),
+			chromedp.Flag("disable-background-timer-throttling", true),
+			chromedp.Flag("disable-renderer-backgrounding", true),
+			chromedp.Flag("disable-backgrounding-occluded-windows", true),
+			chromedp.Flag("disable-extensions", true),
+			chromedp.Flag("disable-breakpad", true),
+			chromedp.Flag("disable-client-side-phishing-detection", true),
+			chromedp.Flag("disable-default-apps", true),
+			chromedp.Flag("disable-hang-monitor", true),
+			chromedp.Flag("disable-ipc-flooding-protection", true),
+			chromedp.Flag("metrics-recording-only", true),
+			chromedp.Flag("mute-audio", true),
 		}
 		actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 		ctx, cancelB := chromedp.NewContext(actx)
