@@ -41,7 +41,7 @@
 // beyond the room the heap leaves, never a request that finds nothing in
 // flight, so a large steady heap slows ingest down instead of refusing
 // every event. A refusal is a *budget.AdmitError whose Reason is a
-// sentinel (budget.ErrMemory, store.ErrDiskFull, quota.ErrProjectQuota,
+// sentinel (budget.ErrMemory, disk.ErrFull, quota.ErrProjectQuota,
 // ...); the sentinel's text is the reason code on the wire and in the
 // logs. Config.OnRefuse hears of every refusal, with its project and
 // reason code (for the readiness check). If not admitted: 429 with Retry-After

@@ -13,7 +13,7 @@ import (
 
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/ingest/spool"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 	"github.com/valyala/fastjson"
 )
 
@@ -137,7 +137,7 @@ func (h *Handler) spoolEvent(r *http.Request, project int, id string, payload []
 		RemoteAddr: h.remoteAddr(r),
 		Payload:    payload,
 	})
-	if store.IsDiskFull(err) {
+	if disk.IsFull(err) {
 		return errDiskFull
 	}
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/ingest/spool"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // CSP reports (reference §2.7). Browsers post them to the report-uri or
@@ -74,7 +74,7 @@ func (h *Handler) handleSecurity(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(rs) > 0 {
 		if err := h.spool.AppendAll(rs); err != nil {
-			if store.IsDiskFull(err) {
+			if disk.IsFull(err) {
 				return errDiskFull
 			}
 			return &ingestError{kind: unavailable, msg: "Could not store the report; try again later", err: err}
