@@ -487,6 +487,7 @@ func checkImage(t *testing.T, l *layout, d Descriptor, p Platform) *Config {
 		{"etc/group", 0o644, 0, "tinysink:x:65532:"},
 		{"etc/ssl/certs/ca-certificates.crt", 0o644, 0, "BEGIN CERTIFICATE"},
 		{"usr/local/bin/tinysink", 0o755, 0, ""},
+		{"usr/local/bin/tinysink-relay", 0o755, 0, ""},
 	}
 	for _, w := range want {
 		h := files[w.name]
@@ -500,8 +501,10 @@ func checkImage(t *testing.T, l *layout, d Descriptor, p Platform) *Config {
 		}
 	}
 	// A real binary (the unit test's stand-in is not one): built for p.
-	if bin := bodies["usr/local/bin/tinysink"]; bytes.HasPrefix(bin, []byte("\x7fELF")) && len(bin) > 1<<20 {
-		checkBinary(t, bin, p)
+	for _, name := range []string{"usr/local/bin/tinysink", "usr/local/bin/tinysink-relay"} {
+		if bin := bodies[name]; bytes.HasPrefix(bin, []byte("\x7fELF")) && len(bin) > 1<<20 {
+			checkBinary(t, bin, p)
+		}
 	}
 	return &c
 }
