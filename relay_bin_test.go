@@ -135,10 +135,25 @@ func TestRelayBinary(t *testing.T) {
 // as ps sees it: started, one event relayed to a tinysink upstream, then 2 s
 // idle. The relay binary (what tinysink executes when tinysink-relay lies
 // beside it) against the same relay run inside the tinysink binary.
+//
+// By default it runs the binaries go test builds (unstripped, with
+// HTTP/2); TINYSINK_BIN_DIR names a directory with the release builds
+// (make relay-idle: tinysink and tinysink-relay from make build), and
+// TINYSINK_RELAY_MAX_RSS (a size) fails the run when the relay binary's
+// VmRSS is above it.
 func BenchmarkRelayIdleRSS(b *testing.B) {
-	bin, err := buildBinary()
-	if err != nil {
+	var bin string
+	var err error
+	if dir := os.Getenv("TINYSINK_BIN_DIR"); dir != "" {
+		bin = filepath.Join(dir, "tinysink")
+	} else if bin, err = buildBinary(); err != nil {
 		b.Fatal(err)
+	}
+	var maxRSS int64
+	if s := os.Getenv("TINYSINK_RELAY_MAX_RSS"); s != "" {
+		if maxRSS, err = budget.ParseSize(s); err != nil {
+			b.Fatalf("TINYSINK_RELAY_MAX_RSS: %v", err)
+		}
 	}
 	alone := filepath.Join(b.TempDir(), "tinysink")
 	raw, err := os.ReadFile(bin)
@@ -178,6 +193,9 @@ func BenchmarkRelayIdleRSS(b *testing.B) {
 		}
 	}
 	n := float64(b.N)
+	if maxRSS > 0 && rel/n > float64(maxRSS)/(1<<20) {
+		b.Errorf("the relay binary idles at %.1f MiB VmRSS, over TINYSINK_RELAY_MAX_RSS %.1f MiB", rel/n, float64(maxRSS)/(1<<20))
+	}
 	b.ReportMetric(rel/n, "relay-VmRSS-MiB")
 	b.ReportMetric(relAnon/n, "relay-RssAnon-MiB")
 	b.ReportMetric(inproc/n, "inprocess-VmRSS-MiB")
