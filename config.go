@@ -136,7 +136,7 @@ func newSettings() (*config, []setting) {
 		{"attachment-max-age", "TINYSINK_ATTACHMENT_MAX_AGE", "90d", "delete attachments older than this, e.g. 30d (0 = keep them as long as their event)", text(&c.Attach.MaxAge)},
 		{"forward-dsn", "TINYSINK_FORWARD_DSN", "", "forward every accepted event and item to this upstream DSN (Sentry or any Sentry-compatible server), from the spool; a project's own forward DSN takes precedence", text(&c.Forward.DSN)},
 		{"forward-max-backlog", "TINYSINK_FORWARD_MAX_BACKLOG", "1GiB", "spool bytes not yet forwarded at most: over it the oldest are skipped, or with -store=false ingest refuses (429, reason forward_backlog) (0 = no bound)", text(&c.Forward.MaxBacklog)},
-		{"store", "TINYSINK_STORE", "true", "store and digest events; false makes a relay that only spools and forwards to -forward-dsn (no UI, API or store)", on(&c.Store)},
+		{"store", "TINYSINK_STORE", "true", "store and digest events; false makes a relay that only spools and forwards to -forward-dsn (no UI, API or store), run as tinysink-relay when that binary lies beside this one", on(&c.Store)},
 		{"password-login", "TINYSINK_PASSWORD_LOGIN", "true", "offer login with a user name and password (false: only the proxy header or OpenID Connect)", on(&c.Login.Password)},
 		{"auth-proxy-header", "TINYSINK_AUTH_PROXY_HEADER", "", "request header in which a trusted reverse proxy names the logged-in user, e.g. Remote-User (empty = off)", text(&c.Login.ProxyHeader)},
 		{"trusted-proxies", "TINYSINK_TRUSTED_PROXIES", "", "comma list of IPs or CIDRs whose connections may set -auth-proxy-header; the header is ignored from anywhere else", text(&c.Login.TrustedProxies)},
