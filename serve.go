@@ -281,21 +281,10 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		if s.metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("-metrics-addr: %w", err)
 		}
-		s.metrics = &http.Server{Handler: s.ops.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+		s.metrics = httpserve.NewMetricsServer(s.ops.Handler())
 	}
 	mux.Handle("GET /{$}", http.RedirectHandler("/projects/", http.StatusFound))
-	s.http = &http.Server{
-		Handler: mux,
-		// Headers within 10 s; ingest bodies then keep to a minimum rate
-		// (ingest/slowbody.go), other bodies to ReadTimeout.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnState:         s.conns.ConnState,
-	}
+	s.http = httpserve.NewServer(mux, log, s.conns.ConnState)
 	return s, nil
 }
 

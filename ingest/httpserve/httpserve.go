@@ -108,3 +108,26 @@ func Serve(ctx context.Context, log *slog.Logger, srv *http.Server, ln net.Liste
 	}
 	return err
 }
+
+// NewServer is the HTTP server of the Sentry endpoints (and, in tinysink,
+// the UI and API) on -addr: headers within 10 s, after which ingest bodies
+// keep to a minimum rate (ingest/slowbody.go) and other bodies to
+// ReadTimeout; connState is the connection limiter's hook.
+func NewServer(h http.Handler, log *slog.Logger, connState func(net.Conn, http.ConnState)) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState:         connState,
+	}
+}
+
+// NewMetricsServer is the server of -metrics-addr (/metrics and
+// /health/*, without a token).
+func NewMetricsServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+}

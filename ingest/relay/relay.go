@@ -216,21 +216,12 @@ func New(c Config, log *slog.Logger) (_ *Relay, err error) {
 		m := http.NewServeMux()
 		m.HandleFunc("GET /metrics", r.handleMetrics)
 		m.HandleFunc("GET /health/ready", r.handleReady)
-		r.metrics = &http.Server{Handler: m, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+		r.metrics = httpserve.NewMetricsServer(m)
 	} else {
 		// A relay has no API tokens: /metrics (counts only) is open.
 		mux.HandleFunc("GET /metrics", r.handleMetrics)
 	}
-	r.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnState:         conns.ConnState,
-	}
+	r.http = httpserve.NewServer(mux, log, conns.ConnState)
 	return r, nil
 }
 
