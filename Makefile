@@ -58,7 +58,7 @@ fuzz:
 	$(FUZZ) -fuzz='^FuzzCSP$$' ./ingest
 	$(FUZZ) -fuzz='^FuzzValidJSON$$' ./ingest
 	$(FUZZ) -fuzz='^FuzzNormalize$$' ./digest/event
-	$(FUZZ) -fuzz='^FuzzParseID$$' ./digest/event
+	$(FUZZ) -fuzz='^FuzzParseID$$' ./digest/rawevent
 	$(FUZZ) -fuzz='^FuzzScrub$$' ./digest/scrub
 	$(FUZZ) -fuzz='^FuzzMinidump$$' ./digest/minidump
 	$(FUZZ) -fuzz='^FuzzSym$$' ./digest/minidump/sym

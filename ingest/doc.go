@@ -121,8 +121,8 @@
 // number of values (fastjson: ~80 bytes each; 1 KB of gzip can carry
 // 520,000 of them). It checks the payload's grammar and depth in one pass
 // with an explicit stack (validJSON: no recursion, no allocation) and finds its top-level event_id with a byte scan that also
-// counts its values. An event of more than event.MaxValues (20,000) values
-// is trimmed by digest's rule (event.TrimDense: containers keep their first
+// counts its values. An event of more than rawevent.MaxValues (20,000) values
+// is trimmed by digest's rule (rawevent.TrimDense: containers keep their first
 // 1,000 entries and a marker) before it is spooled.
 //
 // # Event ids and replies

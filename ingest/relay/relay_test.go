@@ -9,8 +9,8 @@ import (
 )
 
 // The relay binary links none of the server's parts: no store (its
-// database, b-trees, search), no digest but the event rules ingest applies
-// (digest/event), no UI or alerts.
+// database, b-trees, search), no digest but the raw-event rules ingest applies
+// (digest/rawevent), no UI, alerts, user-agent parser or regexps.
 // Every package it links is code every relay maps into its memory.
 func TestRelayBinaryDeps(t *testing.T) {
 	goBin, err := exec.LookPath("go")
@@ -23,7 +23,7 @@ func TestRelayBinaryDeps(t *testing.T) {
 	}
 	const mod = "github.com/tinysink/tinysink/"
 	for _, dep := range strings.Fields(string(out)) {
-		for _, bad := range []string{mod + "store", mod + "digest", mod + "ui", mod + "alerts", "github.com/tidwall", "html/template"} {
+		for _, bad := range []string{mod + "store", mod + "digest", mod + "ui", mod + "alerts", "github.com/tidwall", "github.com/mssola", "html/template", "regexp"} {
 			if dep == bad || strings.HasPrefix(dep, bad+"/") && !allowed(dep) {
 				t.Errorf("the relay binary links %s", dep)
 			}
@@ -34,7 +34,7 @@ func TestRelayBinaryDeps(t *testing.T) {
 // allowed are the leaf packages under store and digest a relay needs.
 func allowed(dep string) bool {
 	switch strings.TrimPrefix(dep, "github.com/tinysink/tinysink/") {
-	case "store/disk", "store/attach", "digest/event":
+	case "store/disk", "store/attach", "digest/rawevent":
 		return true
 	}
 	return false
