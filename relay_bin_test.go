@@ -104,6 +104,9 @@ func TestRelayBinary(t *testing.T) {
 		if got := r.exe(); runtime.GOOS == "linux" && got != c.exe {
 			t.Errorf("%s -store=false runs %q, want %q", c.bin, got, c.exe)
 		}
+		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", r.cmd.Process.Pid)); err == nil && !strings.Contains(string(cmdline), "-store=false\x00") {
+			t.Errorf("ps shows %q, without the arguments tinysink was started with", cmdline)
+		}
 		if want := strings.Replace(dsn, strings.TrimPrefix(up.base, "http://"), strings.TrimPrefix(r.base, "http://"), 1); r.dsn != want {
 			t.Errorf("relay prints DSN %q, want %q", r.dsn, want)
 		}
