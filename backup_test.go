@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/budget"
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -115,7 +115,7 @@ func TestBackupUnderLoadRestoresEveryAckedEvent(t *testing.T) {
 	}
 	missing := 0
 	for _, id := range before {
-		eid, _ := event.ParseID(id)
+		eid, _ := rawevent.ParseID(id)
 		if _, _, err := s.db.ProjectEvent(p.ID, eid); err != nil {
 			missing++
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tinysink/tinysink/ingest/httpserve"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/ui"
 )
@@ -44,7 +45,7 @@ func cmdMCP(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := shutdownSignals(stderr)
+	ctx, stop := httpserve.Signals(stderr)
 	defer stop()
 	if url == "" {
 		db, err := store.Open(c.Data)

@@ -16,8 +16,9 @@ import (
 	"github.com/tinysink/tinysink/alerts"
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/ingest"
+	"github.com/tinysink/tinysink/ingest/httpserve"
 	"github.com/tinysink/tinysink/ingest/quota"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 	"github.com/tinysink/tinysink/ui"
 )
 
@@ -127,7 +128,7 @@ func newSettings() (*config, []setting) {
 		{"alert-deny", "TINYSINK_ALERT_DENY", "", "comma list of hosts, IPs or CIDRs webhooks may never reach", text(&c.AlertDeny)},
 		{"telegram-api", "TINYSINK_TELEGRAM_API", "https://api.telegram.org", "Telegram Bot API base URL", text(&c.TelegramAPI)},
 		{"max-disk", "TINYSINK_MAX_DISK", "0", "disk budget of stored events and metadata, e.g. 4GiB; the least relevant events are evicted to stay under it (0 = none)", text(&c.MaxDisk)},
-		{"min-free-disk", "TINYSINK_MIN_FREE_DISK", store.DefaultMinFree, "free space below which ingest refuses events (429, reason disk_full) and /health/ready fails: sizes and percentages, the largest counts (0 = no check)", text(&c.MinFreeDisk)},
+		{"min-free-disk", "TINYSINK_MIN_FREE_DISK", disk.DefaultMinFree, "free space below which ingest refuses events (429, reason disk_full) and /health/ready fails: sizes and percentages, the largest counts (0 = no check)", text(&c.MinFreeDisk)},
 		{"metrics-addr", "TINYSINK_METRICS_ADDR", "", "separate address serving /metrics and /health/* without a token (empty: /metrics on -addr with an API token)", text(&c.MetricsAddr)},
 		{"max-conns", "TINYSINK_MAX_CONNS", strconv.Itoa(ingest.DefaultMaxConns), "open connections at most (~20 KB each); at the cap the connection idle the longest is closed to make room (0 = no cap)", text(&c.MaxConns)},
 		{"max-attachments-per-event", "TINYSINK_MAX_ATTACHMENTS_PER_EVENT", "100MiB", "bytes of attachments (minidumps included) one event may keep; a larger attachment is dropped, a larger minidump refused (413)", text(&c.Attach.EventSize)},
@@ -135,7 +136,7 @@ func newSettings() (*config, []setting) {
 		{"attachment-max-age", "TINYSINK_ATTACHMENT_MAX_AGE", "90d", "delete attachments older than this, e.g. 30d (0 = keep them as long as their event)", text(&c.Attach.MaxAge)},
 		{"forward-dsn", "TINYSINK_FORWARD_DSN", "", "forward every accepted event and item to this upstream DSN (Sentry or any Sentry-compatible server), from the spool; a project's own forward DSN takes precedence", text(&c.Forward.DSN)},
 		{"forward-max-backlog", "TINYSINK_FORWARD_MAX_BACKLOG", "1GiB", "spool bytes not yet forwarded at most: over it the oldest are skipped, or with -store=false ingest refuses (429, reason forward_backlog) (0 = no bound)", text(&c.Forward.MaxBacklog)},
-		{"store", "TINYSINK_STORE", "true", "store and digest events; false makes a relay that only spools and forwards to -forward-dsn (no UI, API or store)", on(&c.Store)},
+		{"store", "TINYSINK_STORE", "true", "store and digest events; false makes a relay that only spools and forwards to -forward-dsn (no UI, API or store), run as tinysink-relay when that binary lies beside this one", on(&c.Store)},
 		{"password-login", "TINYSINK_PASSWORD_LOGIN", "true", "offer login with a user name and password (false: only the proxy header or OpenID Connect)", on(&c.Login.Password)},
 		{"auth-proxy-header", "TINYSINK_AUTH_PROXY_HEADER", "", "request header in which a trusted reverse proxy names the logged-in user, e.g. Remote-User (empty = off)", text(&c.Login.ProxyHeader)},
 		{"trusted-proxies", "TINYSINK_TRUSTED_PROXIES", "", "comma list of IPs or CIDRs whose connections may set -auth-proxy-header; the header is ignored from anywhere else", text(&c.Login.TrustedProxies)},
@@ -216,35 +217,11 @@ func printDefaults(fs *flag.FlagSet) {
 // baseURL is the configured base URL, or http://localhost:<port> from the
 // listener (or the -addr setting).
 func baseURL(c *config, ln net.Listener) string {
-	if c.BaseURL != "" {
-		return strings.TrimRight(c.BaseURL, "/")
-	}
-	host, port, err := net.SplitHostPort(c.Addr)
-	if ln != nil {
-		host, port, err = net.SplitHostPort(ln.Addr().String())
-	}
-	if err != nil {
-		return "http://localhost:8000"
-	}
-	if host == "" || host == "::" || host == "0.0.0.0" {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port)
+	return httpserve.BaseURL(c.BaseURL, c.Addr, ln)
 }
 
 func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return nil, fmt.Errorf("bad -log-level %q", c.LogLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch c.LogFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("bad -log-format %q (text or json)", c.LogFormat)
+	return httpserve.NewLogger(c.LogLevel, c.LogFormat, w)
 }
 
 // parseAge parses a duration that may also be given in days ("90d").

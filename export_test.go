@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
 )
@@ -181,7 +181,7 @@ func sameEvents(t *testing.T, a *store.DB, pid int, b *store.DB, slug string, re
 		}
 		for i := range evs {
 			want, _ := a.EventBody(&evs[i])
-			id, _ := event.ParseID(evs[i].ID)
+			id, _ := rawevent.ParseID(evs[i].ID)
 			_, got, err := b.ProjectEvent(bp.ID, id)
 			if err != nil {
 				t.Errorf("event %s: %v", evs[i].ID, err)

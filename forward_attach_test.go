@@ -118,7 +118,7 @@ func TestRelayForwardsAttachments(t *testing.T) {
 	p, _ := up.db.Project(1)
 	atts := testAttachments(t)
 	id := newID()
-	if code, body := post(t, fmt.Sprintf("http://%s/api/1/envelope/?sentry_key=%s", r.ln.Addr(), p.Key), nil, attachmentEnvelope(id, "via the relay", atts)); code != 200 {
+	if code, body := post(t, fmt.Sprintf("http://%s/api/1/envelope/?sentry_key=%s", r.Addr(), p.Key), nil, attachmentEnvelope(id, "via the relay", atts)); code != 200 {
 		t.Fatalf("envelope: %d %s", code, body)
 	}
 	arrived(t, up, []string{id})

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinysink/tinysink/ingest/relay"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/ui"
 )
@@ -57,7 +58,7 @@ func sendEvents(t *testing.T, base string, pid int, key string, n int) []string 
 }
 
 // upstreamDSN returns the DSN of ts's project 1.
-func upstreamDSN(t *testing.T, ts *testServer) string {
+func upstreamDSN(t testing.TB, ts *testServer) string {
 	t.Helper()
 	p, err := ts.db.Project(1)
 	if err != nil {
@@ -190,18 +191,22 @@ func TestForwardPerProject(t *testing.T) {
 }
 
 // startRelay runs a relay-only tinysink (-store=false) in-process on dir.
-func startRelay(t *testing.T, dir string, args ...string) (r *relay, stop func()) {
+func startRelay(t *testing.T, dir string, args ...string) (r *relay.Relay, stop func()) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r, err := newRelay(defaultConfig(dir, append([]string{"-store=false"}, args...)...), log)
+	rc, err := defaultConfig(dir, append([]string{"-store=false"}, args...)...).relayConfig()
 	if err != nil {
-		t.Fatalf("newRelay: %v", err)
+		t.Fatalf("relayConfig: %v", err)
+	}
+	r, err = relay.New(rc, log)
+	if err != nil {
+		t.Fatalf("relay.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { r.serve(ctx); close(done) }()
+	go func() { r.Serve(ctx); close(done) }()
 	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done; r.close() }) }
+	stop = func() { once.Do(func() { cancel(); <-done; r.Close() }) }
 	t.Cleanup(stop)
 	return r, stop
 }
@@ -215,13 +220,13 @@ func TestRelayRestartLosesNothing(t *testing.T) {
 	// First the relay points at a closed port: everything waits in its spool.
 	down := strings.Replace(dsn, strings.TrimPrefix(up.base, "http://"), "127.0.0.1:1", 1)
 	r, stop := startRelay(t, dir, "-forward-dsn", down)
-	relayBase := "http://" + r.ln.Addr().String()
+	relayBase := "http://" + r.Addr().String()
 	p, _ := up.db.Project(1)
 	if code, _ := post(t, relayBase+"/api/1/envelope/?sentry_key=wrongkey0", nil, envelope(newID(), "x")); code != 403 {
 		t.Errorf("relay with a wrong key: %d, want 403", code)
 	}
 	ids := sendEvents(t, relayBase, 1, p.Key, 30)
-	waitFor(t, 10*time.Second, "a failed send", func() bool { st, _ := r.fwd.stats(); return st.Retries > 0 })
+	waitFor(t, 10*time.Second, "a failed send", func() bool { st := r.ForwardStats(); return st.Retries > 0 })
 	resp, err := http.Get(relayBase + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -235,10 +240,10 @@ func TestRelayRestartLosesNothing(t *testing.T) {
 
 	// Restarted against the upstream that answers, with more events.
 	r, _ = startRelay(t, dir, "-forward-dsn", dsn)
-	relayBase = "http://" + r.ln.Addr().String()
+	relayBase = "http://" + r.Addr().String()
 	ids = append(ids, sendEvents(t, relayBase, 1, p.Key, 20)...)
 	arrived(t, up, ids)
-	waitFor(t, 10*time.Second, "the relay's lag to clear", func() bool { st, _ := r.fwd.stats(); return st.LagItems == 0 })
+	waitFor(t, 10*time.Second, "the relay's lag to clear", func() bool { st := r.ForwardStats(); return st.LagItems == 0 })
 }
 
 // BenchmarkForwardToTinysink measures forwarding from a relay's spool
@@ -254,11 +259,15 @@ func BenchmarkForwardToTinysink(b *testing.B) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The relay starts with its upstream unreachable, so that the whole
 	// backlog is spooled before the clock starts.
-	r, err := newRelay(defaultConfig(b.TempDir(), "-store=false", "-forward-dsn", ui.DSN(up.base, p)), log)
+	rc, err := defaultConfig(b.TempDir(), "-store=false", "-forward-dsn", ui.DSN(up.base, p)).relayConfig()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer r.close()
+	r, err := relay.New(rc, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
 	pad := strings.Repeat("x", 3000)
 	var rs []*spool.Record
 	for range b.N {
@@ -266,15 +275,15 @@ func BenchmarkForwardToTinysink(b *testing.B) {
 		rs = append(rs, &spool.Record{Project: 1, EventID: id, IngestedAt: time.Now(),
 			Payload: fmt.Appendf(nil, `{"event_id":"%s","message":"benchmark","extra":{"pad":"%s"}}`, id, pad)})
 	}
-	if err := r.sp.AppendAll(rs); err != nil {
+	if err := r.Spool().AppendAll(rs); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { r.serve(ctx); close(done) }()
+	go func() { r.Serve(ctx); close(done) }()
 	for {
-		st, _ := r.fwd.stats()
+		st := r.ForwardStats()
 		if st.LagItems == 0 {
 			break
 		}
@@ -284,7 +293,7 @@ func BenchmarkForwardToTinysink(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	cancel()
 	<-done
-	if st, _ := r.fwd.stats(); st.Sent != int64(b.N) {
+	if st := r.ForwardStats(); st.Sent != int64(b.N) {
 		b.Fatalf("sent %d, want %d", st.Sent, b.N)
 	}
 }
@@ -384,7 +393,7 @@ func TestRelayThroughFlakyUpstream(t *testing.T) {
 	dsn := "http://" + key + "@" + up.addr + "/7"
 	dir := t.TempDir()
 	r, stop := startRelay(t, dir, "-forward-dsn", dsn)
-	base := "http://" + r.ln.Addr().String()
+	base := "http://" + r.Addr().String()
 	acked := sendEvents(t, base, 7, key, 40)
 	waitFor(t, 20*time.Second, "some events upstream", func() bool { return up.count() >= 10 })
 
@@ -392,12 +401,12 @@ func TestRelayThroughFlakyUpstream(t *testing.T) {
 	acked = append(acked, sendEvents(t, base, 7, key, 40)...)
 	stop() // the relay stops while the upstream is down
 	r, _ = startRelay(t, dir, "-forward-dsn", dsn)
-	base = "http://" + r.ln.Addr().String()
+	base = "http://" + r.Addr().String()
 	acked = append(acked, sendEvents(t, base, 7, key, 20)...)
 	up.up(t)
 
 	waitFor(t, 30*time.Second, "every event upstream", func() bool { return up.count() >= len(acked) })
-	waitFor(t, 10*time.Second, "the lag to clear", func() bool { st, _ := r.fwd.stats(); return st.LagItems == 0 })
+	waitFor(t, 10*time.Second, "the lag to clear", func() bool { st := r.ForwardStats(); return st.LagItems == 0 })
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	for _, id := range acked {
@@ -416,7 +425,7 @@ func TestRelayThroughFlakyUpstream(t *testing.T) {
 func TestRelayBacklogFull(t *testing.T) {
 	const key = "0123456789abcdef0123456789abcdef"
 	r, _ := startRelay(t, t.TempDir(), "-forward-dsn", "http://"+key+"@127.0.0.1:1/7", "-forward-max-backlog", "4KiB")
-	base := "http://" + r.ln.Addr().String()
+	base := "http://" + r.Addr().String()
 	var acked, refused int
 	for i := range 40 {
 		req, _ := http.NewRequest("POST", base+"/api/7/envelope/?sentry_key="+key, bytes.NewReader(envelope(newID(), fmt.Sprint("n", i))))
@@ -440,7 +449,7 @@ func TestRelayBacklogFull(t *testing.T) {
 	if acked == 0 || refused == 0 {
 		t.Errorf("%d acknowledged, %d refused; want some of each", acked, refused)
 	}
-	if st, _ := r.fwd.stats(); st.LagItems != int64(acked) || st.Dropped != 0 {
+	if st := r.ForwardStats(); st.LagItems != int64(acked) || st.Dropped != 0 {
 		t.Errorf("forward stats %+v: want all %d acknowledged waiting, none dropped", st, acked)
 	}
 	resp, err := http.Get(base + "/health/ready")

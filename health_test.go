@@ -21,11 +21,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinysink/tinysink/budget/prom"
 	"github.com/tinysink/tinysink/digest"
 	"github.com/tinysink/tinysink/ingest"
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 	"github.com/tinysink/tinysink/ui"
 )
 
@@ -46,7 +48,7 @@ type env struct {
 	skew atomic.Int64
 	// readOnly makes the fake disk read-only.
 	readOnly atomic.Bool
-	refusals *Refusals
+	refusals *ingest.Refusals
 	quota    *quota.Quota
 	log      *slog.Logger
 	logBuf   syncBuffer
@@ -97,14 +99,14 @@ func newEnvQuota(t *testing.T, projectQuota quota.Limits) *env {
 	if e.worker, err = digest.New(e.db, e.sp, log); err != nil {
 		t.Fatal(err)
 	}
-	disk := &store.DiskGuard{Dir: dir, MinFree: 64 << 20, MinFreeFrac: 0.01, Statfs: func(string) (store.DiskSpace, error) {
-		return store.DiskSpace{Avail: e.free.Load(), Total: 100 << 30, ReadOnly: e.readOnly.Load()}, nil
+	disk := &disk.Guard{Dir: dir, MinFree: 64 << 20, MinFreeFrac: 0.01, Statfs: func(string) (disk.Space, error) {
+		return disk.Space{Avail: e.free.Load(), Total: 100 << 30, ReadOnly: e.readOnly.Load()}, nil
 	}, Now: func() time.Time { return time.Now().Add(time.Hour) }}
 	// The guard's clock jumps an hour ahead at each call so that its
 	// one-second cache never hides a change the test makes.
 	var tick atomic.Int64
 	disk.Now = func() time.Time { return time.Unix(tick.Add(10), 0) }
-	e.refusals = NewRefusals(e.log)
+	e.refusals = ingest.NewRefusals(e.log)
 	e.quota = quota.New(quota.Config{Project: projectQuota})
 	ing := ingest.New(ingest.Config{Projects: e.db, Admit: quota.Admitters{disk, e.quota}, Spool: e.sp, Logger: log,
 		OnAccept: func(p int) { e.quota.Count(p); e.refusals.Accepted(p) }, OnRefuse: e.refusals.Refused})
@@ -489,14 +491,14 @@ func TestMetricsScrape(t *testing.T) {
 }
 
 func TestPromEscaping(t *testing.T) {
-	var p promWriter
-	p.family("x_total", "counter", "a \\ b\nc")
-	p.sample("x_total", 2.5, "l", "q\"uo\\te\nnl")
+	var p prom.Writer
+	p.Family("x_total", "counter", "a \\ b\nc")
+	p.Sample("x_total", 2.5, "l", "q\"uo\\te\nnl")
 	want := "# HELP x_total a \\\\ b\\nc\n# TYPE x_total counter\nx_total{l=\"q\\\"uo\\\\te\\nnl\"} 2.5\n"
-	if got := p.b.String(); got != want {
+	if got := string(p.Bytes()); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	s := parseProm(t, p.b.String())
+	s := parseProm(t, string(p.Bytes()))
 	if len(s) != 1 || s[0].labels["l"] != "q\"uo\\te\nnl" {
 		t.Errorf("parsed %+v", s)
 	}

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tinysink/tinysink/ingest/relay"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -181,10 +183,15 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	binDir = dir
+	// Both binaries, as make build puts them: tinysink -store=false
+	// executes the relay binary beside it.
 	bin := filepath.Join(dir, "tinysink")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator), ".", "./ingest/cmd/relay").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	if err := os.Rename(filepath.Join(dir, "relay"), filepath.Join(dir, relay.Binary)); err != nil {
+		return "", err
 	}
 	return bin, nil
 })

@@ -4,144 +4,137 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/budget/prom"
 	"github.com/tinysink/tinysink/ingest/quota"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // handleMetrics serves GET /metrics in the Prometheus text format.
 func (w *Watch) handleMetrics(rw http.ResponseWriter, r *http.Request) {
-	var p promWriter
+	var p prom.Writer
 	w.writeMetrics(&p)
-	rw.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	rw.Header().Set("Content-Type", prom.ContentType)
 	rw.Header().Set("Cache-Control", "no-store")
-	rw.Write(p.b.Bytes())
+	rw.Write(p.Bytes())
 }
 
 // writeMetrics writes every metric. A figure that cannot be read (a store
 // error) is left out rather than reported as 0.
-func (w *Watch) writeMetrics(p *promWriter) {
+func (w *Watch) writeMetrics(p *prom.Writer) {
 	now := w.Now()
-	p.family("tinysink_build_info", "gauge", "The running build; the value is always 1.")
-	p.sample("tinysink_build_info", 1, "version", w.cfg.Version)
-	p.one("tinysink_start_time_seconds", "gauge", "When the process started, in Unix seconds.", unix(w.start))
+	p.Family("tinysink_build_info", "gauge", "The running build; the value is always 1.")
+	p.Sample("tinysink_build_info", 1, "version", w.cfg.Version)
+	p.One("tinysink_start_time_seconds", "gauge", "When the process started, in Unix seconds.", prom.Unix(w.start))
 
 	// Ingest.
 	if h := w.cfg.Ingest; h != nil {
 		c := h.Counters()
-		p.one("tinysink_events_accepted_total", "counter", "Events written to the spool and acknowledged.", float64(c.Accepted))
-		p.family("tinysink_events_refused_total", "counter", "Requests refused by ingest, by reason.")
-		p.sample("tinysink_events_refused_total", float64(c.RefusedAuth), "reason", "auth")
-		p.sample("tinysink_events_refused_total", float64(c.RefusedSize), "reason", "size")
-		p.sample("tinysink_events_refused_total", float64(c.RefusedMalformed), "reason", "malformed")
+		p.One("tinysink_events_accepted_total", "counter", "Events written to the spool and acknowledged.", float64(c.Accepted))
+		p.Family("tinysink_events_refused_total", "counter", "Requests refused by ingest, by reason.")
+		p.Sample("tinysink_events_refused_total", float64(c.RefusedAuth), "reason", "auth")
+		p.Sample("tinysink_events_refused_total", float64(c.RefusedSize), "reason", "size")
+		p.Sample("tinysink_events_refused_total", float64(c.RefusedMalformed), "reason", "malformed")
 		if w.cfg.Refusals != nil {
 			counts := w.cfg.Refusals.Counts()
-			for _, reason := range []error{budget.ErrMemory, quota.ErrProjectQuota, quota.ErrOrgQuota, store.ErrDiskFull} {
+			for _, reason := range []error{budget.ErrMemory, quota.ErrProjectQuota, quota.ErrOrgQuota, disk.ErrFull} {
 				if _, ok := counts[reason.Error()]; !ok {
 					counts[reason.Error()] = 0
 				}
 			}
 			for _, reason := range sortedKeys(counts) {
-				p.sample("tinysink_events_refused_total", float64(counts[reason]), "reason", reason)
+				p.Sample("tinysink_events_refused_total", float64(counts[reason]), "reason", reason)
 			}
 		} else {
-			p.sample("tinysink_events_refused_total", float64(c.RefusedAdmission), "reason", "admission")
+			p.Sample("tinysink_events_refused_total", float64(c.RefusedAdmission), "reason", "admission")
 		}
-		p.one("tinysink_envelope_items_dropped_total", "counter", "Envelope items read and discarded (not events, or extra events).", float64(c.Dropped))
-		p.one("tinysink_envelope_items_kept_total", "counter", "Envelope items that are not events spooled for their summaries (transactions, spans, check-ins, feedback).", float64(c.Items))
+		p.One("tinysink_envelope_items_dropped_total", "counter", "Envelope items read and discarded (not events, or extra events).", float64(c.Dropped))
+		p.One("tinysink_envelope_items_kept_total", "counter", "Envelope items that are not events spooled for their summaries (transactions, spans, check-ins, feedback).", float64(c.Items))
 	}
 
 	// Digest.
 	st := w.cfg.Worker.Stats()
-	p.one("tinysink_events_digested_total", "counter", "Events digested and stored.", float64(st.Digested))
-	p.one("tinysink_events_duplicate_total", "counter", "Events dropped by digest as duplicates of stored ones.", float64(st.Duplicates))
-	p.one("tinysink_events_invalid_total", "counter", "Events digest could not parse (set aside in the quarantine).", float64(st.Invalid))
-	p.one("tinysink_events_quarantined_total", "counter", "Events digest could not store and set aside in the quarantine.", float64(st.Quarantined))
-	p.one("tinysink_events_evicted_total", "counter", "Events removed by retention (count, age) in the digest worker.", float64(st.Evicted))
-	p.one("tinysink_digest_batches_total", "counter", "Digest batches committed.", float64(st.Batches))
-	p.one("tinysink_digest_last_batch_duration_seconds", "gauge", "How long the last committed digest batch took.", st.BatchTime.Seconds())
-	p.one("tinysink_digest_last_batch_timestamp_seconds", "gauge", "When the last digest batch committed, in Unix seconds (0 = none yet).", unix(st.LastBatch))
-	p.one("tinysink_digest_idle", "gauge", "1 when the digest worker's last read found the spool empty.", bool01(st.Idle))
+	p.One("tinysink_events_digested_total", "counter", "Events digested and stored.", float64(st.Digested))
+	p.One("tinysink_events_duplicate_total", "counter", "Events dropped by digest as duplicates of stored ones.", float64(st.Duplicates))
+	p.One("tinysink_events_invalid_total", "counter", "Events digest could not parse (set aside in the quarantine).", float64(st.Invalid))
+	p.One("tinysink_events_quarantined_total", "counter", "Events digest could not store and set aside in the quarantine.", float64(st.Quarantined))
+	p.One("tinysink_events_evicted_total", "counter", "Events removed by retention (count, age) in the digest worker.", float64(st.Evicted))
+	p.One("tinysink_digest_batches_total", "counter", "Digest batches committed.", float64(st.Batches))
+	p.One("tinysink_digest_last_batch_duration_seconds", "gauge", "How long the last committed digest batch took.", st.BatchTime.Seconds())
+	p.One("tinysink_digest_last_batch_timestamp_seconds", "gauge", "When the last digest batch committed, in Unix seconds (0 = none yet).", prom.Unix(st.LastBatch))
+	p.One("tinysink_digest_idle", "gauge", "1 when the digest worker's last read found the spool empty.", bool01(st.Idle))
 
 	// Spool.
 	ss := w.cfg.Spool.Stats()
-	p.one("tinysink_spool_files", "gauge", "Spool segment files on disk.", float64(ss.Files))
-	p.one("tinysink_spool_bytes", "gauge", "Bytes of the spool segment files.", float64(ss.Bytes))
-	p.one("tinysink_spool_damaged_segments_total", "counter", "Spool segments in which a damaged record was skipped.", float64(ss.Damaged))
+	p.One("tinysink_spool_files", "gauge", "Spool segment files on disk.", float64(ss.Files))
+	p.One("tinysink_spool_bytes", "gauge", "Bytes of the spool segment files.", float64(ss.Bytes))
+	p.One("tinysink_spool_damaged_segments_total", "counter", "Spool segments in which a damaged record was skipped.", float64(ss.Damaged))
 	if oldest, err := w.oldestUndigested(); err == nil {
 		var age float64
 		if !oldest.IsZero() {
 			age = max(0, now.Sub(oldest).Seconds())
 		}
-		p.one("tinysink_spool_oldest_age_seconds", "gauge", "Age of the oldest event not digested yet (0 = none).", age)
+		p.One("tinysink_spool_oldest_age_seconds", "gauge", "Age of the oldest event not digested yet (0 = none).", age)
 	}
 
 	if w.cfg.Forward != nil {
 		if st, ok := w.cfg.Forward(); ok {
-			writeForwardMetrics(p, st)
+			st.WriteMetrics(p)
 		}
 	}
 
 	// Store.
 	if us, err := w.cfg.DB.ProjectUsage(); err == nil {
-		p.family("tinysink_project_stored_events", "gauge", "Events stored per project.")
+		p.Family("tinysink_project_stored_events", "gauge", "Events stored per project.")
 		for _, u := range us {
-			p.sample("tinysink_project_stored_events", float64(u.StoredEvents), "project_id", strconv.Itoa(u.ID), "project", u.Slug)
+			p.Sample("tinysink_project_stored_events", float64(u.StoredEvents), "project_id", strconv.Itoa(u.ID), "project", u.Slug)
 		}
-		p.family("tinysink_project_stored_bytes", "gauge", "Disk space of each project's event log and bodies (allocated bytes).")
+		p.Family("tinysink_project_stored_bytes", "gauge", "Disk space of each project's event log and bodies (allocated bytes).")
 		for _, u := range us {
-			p.sample("tinysink_project_stored_bytes", float64(u.Bytes), "project_id", strconv.Itoa(u.ID), "project", u.Slug)
+			p.Sample("tinysink_project_stored_bytes", float64(u.Bytes), "project_id", strconv.Itoa(u.ID), "project", u.Slug)
 		}
 	}
 	if u, err := w.cfg.DB.DataUsage(); err == nil {
-		p.family("tinysink_data_bytes", "gauge", "Disk space of the data directory by part (allocated bytes).")
-		p.sample("tinysink_data_bytes", float64(u.Store), "part", "store")
-		p.sample("tinysink_data_bytes", float64(u.Events), "part", "events")
-		p.sample("tinysink_data_bytes", float64(u.Spool), "part", "spool")
-		p.sample("tinysink_data_bytes", float64(u.Other), "part", "other")
+		p.Family("tinysink_data_bytes", "gauge", "Disk space of the data directory by part (allocated bytes).")
+		p.Sample("tinysink_data_bytes", float64(u.Store), "part", "store")
+		p.Sample("tinysink_data_bytes", float64(u.Events), "part", "events")
+		p.Sample("tinysink_data_bytes", float64(u.Spool), "part", "spool")
+		p.Sample("tinysink_data_bytes", float64(u.Other), "part", "other")
 	}
 	if w.cfg.MaxDisk > 0 {
-		p.one("tinysink_data_max_bytes", "gauge", "The configured disk budget (-max-disk).", float64(w.cfg.MaxDisk))
-		p.one("tinysink_events_evicted_disk_total", "counter", "Events removed to keep the data directory under -max-disk.", float64(w.cfg.DB.DiskEvicted()))
+		p.One("tinysink_data_max_bytes", "gauge", "The configured disk budget (-max-disk).", float64(w.cfg.MaxDisk))
+		p.One("tinysink_events_evicted_disk_total", "counter", "Events removed to keep the data directory under -max-disk.", float64(w.cfg.DB.DiskEvicted()))
 	}
 	if g := w.cfg.Disk; g != nil {
 		if sp, err := g.Space(); err == nil {
-			p.one("tinysink_disk_avail_bytes", "gauge", "Space available on the data directory's file system.", float64(sp.Avail))
-			p.one("tinysink_disk_size_bytes", "gauge", "Size of the data directory's file system.", float64(sp.Total))
-			p.one("tinysink_disk_min_free_bytes", "gauge", "Free space below which ingest refuses events (disk_full).", float64(g.Threshold(sp.Total)))
+			p.One("tinysink_disk_avail_bytes", "gauge", "Space available on the data directory's file system.", float64(sp.Avail))
+			p.One("tinysink_disk_size_bytes", "gauge", "Size of the data directory's file system.", float64(sp.Total))
+			p.One("tinysink_disk_min_free_bytes", "gauge", "Free space below which ingest refuses events (disk_full).", float64(g.Threshold(sp.Total)))
 		}
 	}
 
 	// Alerts.
 	if a, err := w.cfg.DB.AlertStats(); err == nil {
-		p.one("tinysink_alerts_pending", "gauge", "Alert deliveries waiting in the outbox.", float64(a.Pending))
-		p.one("tinysink_alerts_retrying", "gauge", "Alert deliveries in the outbox that failed at least once.", float64(a.Retrying))
-		p.one("tinysink_alert_deliveries_total", "counter", "Alert deliveries made.", float64(a.Delivered))
-		p.one("tinysink_alert_delivery_failures_total", "counter", "Failed alert delivery attempts.", float64(a.Failures))
-		p.one("tinysink_alert_deliveries_given_up_total", "counter", "Alert deliveries abandoned after failing.", float64(a.GivenUp))
+		p.One("tinysink_alerts_pending", "gauge", "Alert deliveries waiting in the outbox.", float64(a.Pending))
+		p.One("tinysink_alerts_retrying", "gauge", "Alert deliveries in the outbox that failed at least once.", float64(a.Retrying))
+		p.One("tinysink_alert_deliveries_total", "counter", "Alert deliveries made.", float64(a.Delivered))
+		p.One("tinysink_alert_delivery_failures_total", "counter", "Failed alert delivery attempts.", float64(a.Failures))
+		p.One("tinysink_alert_deliveries_given_up_total", "counter", "Alert deliveries abandoned after failing.", float64(a.GivenUp))
 	}
 
 	// Memory.
 	m := budget.Read(false)
-	p.one("tinysink_memory_rss_bytes", "gauge", "Resident memory (VmRSS): what ps shows.", float64(m.RSS))
-	p.one("tinysink_memory_rss_peak_bytes", "gauge", "Peak resident memory (VmHWM).", float64(m.HWM))
-	p.one("tinysink_memory_rss_anon_bytes", "gauge", "Anonymous resident memory (RssAnon): heap, stacks and other memory of the process's own.", float64(m.RSSAnon))
-	p.one("tinysink_memory_rss_file_bytes", "gauge", "File-backed resident memory (RssFile): pages of the binary in use.", float64(m.RSSFile))
-	p.one("tinysink_go_heap_inuse_bytes", "gauge", "Go heap in use (HeapInuse).", float64(m.HeapInUse))
-	p.one("tinysink_go_heap_alloc_bytes", "gauge", "Go heap allocated objects (HeapAlloc).", float64(m.HeapAlloc))
-	p.one("tinysink_memory_limit_bytes", "gauge", "The Go memory limit (0 = none).", float64(m.Limit))
-	p.one("tinysink_go_gc_cycles_total", "counter", "Completed GC cycles.", float64(m.NumGC))
+	p.One("tinysink_memory_rss_bytes", "gauge", "Resident memory (VmRSS): what ps shows.", float64(m.RSS))
+	p.One("tinysink_memory_rss_peak_bytes", "gauge", "Peak resident memory (VmHWM).", float64(m.HWM))
+	p.One("tinysink_memory_rss_anon_bytes", "gauge", "Anonymous resident memory (RssAnon): heap, stacks and other memory of the process's own.", float64(m.RSSAnon))
+	p.One("tinysink_memory_rss_file_bytes", "gauge", "File-backed resident memory (RssFile): pages of the binary in use.", float64(m.RSSFile))
+	p.One("tinysink_go_heap_inuse_bytes", "gauge", "Go heap in use (HeapInuse).", float64(m.HeapInUse))
+	p.One("tinysink_go_heap_alloc_bytes", "gauge", "Go heap allocated objects (HeapAlloc).", float64(m.HeapAlloc))
+	p.One("tinysink_memory_limit_bytes", "gauge", "The Go memory limit (0 = none).", float64(m.Limit))
+	p.One("tinysink_go_gc_cycles_total", "counter", "Completed GC cycles.", float64(m.NumGC))
 
-	p.one("tinysink_ready", "gauge", "1 when /health/ready answers 200.", bool01(w.Ready().Ready()))
-}
-
-func unix(t time.Time) float64 {
-	if t.IsZero() {
-		return 0
-	}
-	return float64(t.UnixNano()) / 1e9
+	p.One("tinysink_ready", "gauge", "1 when /health/ready answers 200.", bool01(w.Ready().Ready()))
 }
 
 func bool01(b bool) float64 {

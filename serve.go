@@ -12,12 +12,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tinysink/tinysink/alerts"
@@ -27,10 +25,12 @@ import (
 	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/ingest"
 	"github.com/tinysink/tinysink/ingest/forward"
+	"github.com/tinysink/tinysink/ingest/httpserve"
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
+	"github.com/tinysink/tinysink/store/disk"
 	"github.com/tinysink/tinysink/ui"
 )
 
@@ -68,7 +68,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("tinysink ready", "addr", s.ln.Addr().String(), "version", buildVersion(), "data", c.Data, "memory_limit", s.limiter.Limit())
 
-	ctx, stop := shutdownSignals(stderr)
+	ctx, stop := httpserve.Signals(stderr)
 	defer stop()
 	return s.serve(ctx)
 }
@@ -82,36 +82,6 @@ func bannerProject(p *store.Project, n int) string {
 		s += fmt.Sprintf(", 1 of %d projects: tinysink project list shows every DSN", n)
 	}
 	return s
-}
-
-// shutdownSignals returns a context that SIGINT or SIGTERM cancels, for a
-// graceful shutdown; a second signal while it runs exits at once (what is
-// acknowledged is in the fsync'd spool, and the store survives a crash).
-// stop releases the signals.
-func shutdownSignals(stderr io.Writer) (ctx context.Context, stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-sig:
-		case <-done:
-			return
-		}
-		cancel()
-		select {
-		case s := <-sig:
-			fmt.Fprintf(stderr, "tinysink: %v again: stopping at once\n", s)
-			os.Exit(1)
-		case <-done:
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(sig)
-		close(done)
-		cancel()
-	}
 }
 
 // server is a running tinysink: store, spool, digest worker and HTTP.
@@ -128,9 +98,9 @@ type server struct {
 	http     *http.Server
 	base     string
 	adminMsg string
-	disk     *store.DiskGuard
+	disk     *disk.Guard
 	ops      *Watch
-	forward  *forwarding
+	forward  *forward.Runner
 	// metricsLn and metrics serve -metrics-addr, when set.
 	metricsLn net.Listener
 	metrics   *http.Server
@@ -174,7 +144,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("-max-disk: %w", err)
 	}
-	minFree, minFreeFrac, err := store.ParseMinFree(c.MinFreeDisk)
+	minFree, minFreeFrac, err := disk.ParseMinFree(c.MinFreeDisk)
 	if err != nil {
 		return nil, fmt.Errorf("-min-free-disk: %w", err)
 	}
@@ -183,7 +153,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 		return nil, err
 	}
 	s := &server{log: log, limiter: budget.NewLimiter(limit)}
-	s.disk = &store.DiskGuard{Dir: c.Data, MinFree: minFree, MinFreeFrac: minFreeFrac}
+	s.disk = &disk.Guard{Dir: c.Data, MinFree: minFree, MinFreeFrac: minFreeFrac}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -228,15 +198,15 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 			return d
 		}
 		return installDSN
-	}, maxBacklog, false, log.With("component", "forward"))
+	}, maxBacklog, log.With("component", "forward"))
 	if installDSN != "" || s.db.HasForwardDSN() {
-		if err := s.forward.ensure(); err != nil {
+		if err := s.forward.Ensure(); err != nil {
 			return nil, err
 		}
 	} else if err := forward.RemoveCursor(spoolDir); err != nil {
 		return nil, err // set up again later, forwarding starts afresh
 	}
-	fwdUI := &ui.Forwarding{InstallDSN: installDSN, Stats: s.forward.stats, Changed: s.forward.changed}
+	fwdUI := &ui.Forwarding{InstallDSN: installDSN, Stats: s.forward.Stats, Changed: s.forward.Changed}
 	s.worker.MaxEventAge = maxAge
 	s.worker.Native = &digest.Native{Attachments: native.Attachments, Symbols: native.Symbols, MaxAge: native.maxAge}
 	s.quota = quota.New(quota.Config{
@@ -259,7 +229,7 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	})
 	s.worker.OnAlert = s.alerts.Poke
 
-	refusals := NewRefusals(log.With("component", "ingest"))
+	refusals := ingest.NewRefusals(log.With("component", "ingest"))
 	ing := ingest.New(ingest.Config{
 		// The quota goes last: it holds a place for each request it admits
 		// (given back through OnRelease when no event is spooled).
@@ -305,27 +275,16 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 			log.Warn("the OpenID Connect issuer is plain http: the client secret and tokens cross the network unencrypted", "issuer", oidc.Issuer)
 		}
 	}
-	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion(), Forward: s.forward.stats})
+	s.ops = newWatch(watchConfig{DB: s.db, Spool: s.sp, Worker: s.worker, Ingest: ing, Refusals: refusals, Disk: s.disk, MaxDisk: maxDisk, Version: buildVersion(), Forward: s.forward.Stats})
 	s.ops.Register(mux, api.Protect(store.ScopeRead))
 	if c.MetricsAddr != "" {
 		if s.metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("-metrics-addr: %w", err)
 		}
-		s.metrics = &http.Server{Handler: s.ops.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+		s.metrics = httpserve.NewMetricsServer(s.ops.Handler())
 	}
 	mux.Handle("GET /{$}", http.RedirectHandler("/projects/", http.StatusFound))
-	s.http = &http.Server{
-		Handler: mux,
-		// Headers within 10 s; ingest bodies then keep to a minimum rate
-		// (ingest/slowbody.go), other bodies to ReadTimeout.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnState:         s.conns.ConnState,
-	}
+	s.http = httpserve.NewServer(mux, log, s.conns.ConnState)
 	return s, nil
 }
 
@@ -343,7 +302,7 @@ func (s *server) serve(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.worker.RunScheduler(wctx) }) // cron monitors, waiting feedback
-	s.forward.run(wctx, &wg)
+	s.forward.Run(wctx, &wg)
 	wg.Go(func() { vacuumUploads(wctx, s.db, s.log.With("component", "retention")) })
 	wg.Go(func() {
 		// Index the issues stored before the search index (once; resumes).
@@ -359,37 +318,12 @@ func (s *server) serve(ctx context.Context) error {
 		go s.ctl.Serve(s.ctlLn)
 		defer s.ctl.Close()
 	}
-	err := serveHTTP(ctx, s.log, s.http, s.ln, s.metrics, s.metricsLn)
+	err := httpserve.Serve(ctx, s.log, s.http, s.ln, s.metrics, s.metricsLn)
 	cancel()
 	wg.Wait()
 	close(runErrs)
 	for e := range runErrs {
 		err = errors.Join(err, e)
-	}
-	return err
-}
-
-// serveHTTP serves srv on ln (and metrics on metricsLn, when set) until
-// srv fails or ctx is done, then shuts srv down gracefully (10 s at most).
-// A server closed by that shutdown is no error.
-func serveHTTP(ctx context.Context, log *slog.Logger, srv *http.Server, ln net.Listener, metrics *http.Server, metricsLn net.Listener) error {
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
-	if metrics != nil {
-		go metrics.Serve(metricsLn)
-		defer metrics.Close()
-	}
-	var err error
-	select {
-	case err = <-srvErr:
-	case <-ctx.Done():
-		log.Info("shutting down")
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = srv.Shutdown(sctx)
-		scancel()
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
 	}
 	return err
 }
@@ -416,7 +350,7 @@ type budgetPage struct {
 // the optional parts loaded so far (JSON; ?gc=1 collects garbage first).
 func (s *server) handleBudget(w http.ResponseWriter, r *http.Request) {
 	page := budgetPage{Snapshot: budget.Read(r.URL.Query().Get("gc") == "1"), Spool: s.sp.Stats(), Digest: s.worker.Stats(), Conns: s.conns.Stats()}
-	if st, ok := s.forward.stats(); ok {
+	if st, ok := s.forward.Stats(); ok {
 		page.Forward = &st
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -526,17 +460,9 @@ func openNative(c *config) (*nativeParts, error) {
 // openAttachments opens <data>/attachments with the attachment settings,
 // and returns -attachment-max-age.
 func openAttachments(c *config) (*attach.Store, time.Duration, error) {
-	perEvent, err := budget.ParseSize(c.Attach.EventSize)
+	perEvent, perProject, maxAge, err := c.attachmentLimits()
 	if err != nil {
-		return nil, 0, fmt.Errorf("-max-attachments-per-event: %w", err)
-	}
-	perProject, err := budget.ParseSize(c.Attach.ProjectSize)
-	if err != nil {
-		return nil, 0, fmt.Errorf("-max-attachments-per-project: %w", err)
-	}
-	maxAge, err := parseAge(c.Attach.MaxAge)
-	if err != nil {
-		return nil, 0, fmt.Errorf("-attachment-max-age: %w", err)
+		return nil, 0, err
 	}
 	att, err := attach.Open(filepath.Join(c.Data, "attachments"))
 	if err != nil {
@@ -544,6 +470,21 @@ func openAttachments(c *config) (*attach.Store, time.Duration, error) {
 	}
 	att.MaxEventBytes, att.MaxProjectBytes = perEvent, perProject
 	return att, maxAge, nil
+}
+
+// attachmentLimits parses the attachment settings: the bytes per event and
+// per project, and -attachment-max-age.
+func (c *config) attachmentLimits() (perEvent, perProject int64, maxAge time.Duration, err error) {
+	if perEvent, err = budget.ParseSize(c.Attach.EventSize); err != nil {
+		return 0, 0, 0, fmt.Errorf("-max-attachments-per-event: %w", err)
+	}
+	if perProject, err = budget.ParseSize(c.Attach.ProjectSize); err != nil {
+		return 0, 0, 0, fmt.Errorf("-max-attachments-per-project: %w", err)
+	}
+	if maxAge, err = parseAge(c.Attach.MaxAge); err != nil {
+		return 0, 0, 0, fmt.Errorf("-attachment-max-age: %w", err)
+	}
+	return perEvent, perProject, maxAge, nil
 }
 
 // vacuumUploadsEvery is how often unused upload chunks and artifact

@@ -16,6 +16,7 @@ import (
 	"github.com/tinysink/tinysink/ingest/forward"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // watchConfig names what a Watch reads. DB, Spool and Worker are required.
@@ -27,9 +28,9 @@ type watchConfig struct {
 	Ingest *ingest.Handler
 	// Refusals, when set, splits ingest's admission refusals by reason,
 	// and its sustained refusals fail the readiness check.
-	Refusals *Refusals
+	Refusals *ingest.Refusals
 	// Disk, when set, is the free-space check of the data directory.
-	Disk *store.DiskGuard
+	Disk *disk.Guard
 	// MaxDisk is the configured disk budget in bytes (0 = none), reported
 	// as a metric.
 	MaxDisk int64

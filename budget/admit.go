@@ -7,7 +7,7 @@ import (
 
 // AdmitError is an admission check's refusal of an event (ingest's
 // Admitter, the memory Limiter): why, and when to try again. Reason is a
-// sentinel, compared with errors.Is (ErrMemory, store.ErrDiskFull, the
+// sentinel, compared with errors.Is (ErrMemory, disk.ErrFull, the
 // quotas' ErrProjectQuota and ErrOrgQuota, ...), whose text is the reason
 // code that ingest sends in X-Sentry-Rate-Limits and logs.
 type AdmitError struct {

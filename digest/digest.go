@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/digest/release"
 	"github.com/tinysink/tinysink/digest/scrub"
 	"github.com/tinysink/tinysink/digest/sourcemap"
@@ -320,7 +321,7 @@ func (w *Worker) sweepAttachments() {
 		// Attachments of evicted or deleted events, and those past their
 		// retention.
 		exists := func(pid int, id string) bool {
-			eid, ok := event.ParseID(id)
+			eid, ok := rawevent.ParseID(id)
 			if !ok {
 				return false
 			}
@@ -542,7 +543,7 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 		return false, err
 	}
 	ev := it.ev
-	id, ok := event.ParseID(ev.EventID)
+	id, ok := rawevent.ParseID(ev.EventID)
 	if !ok {
 		// Normalize always gives 32 hex digits; should one ever not, drop
 		// the event rather than fail (and so retry forever) the batch.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
@@ -531,7 +531,7 @@ func benchDigest(b *testing.B, issues int) {
 // mustID parses an event id.
 func mustID(t testing.TB, s string) [16]byte {
 	t.Helper()
-	id, ok := event.ParseID(s)
+	id, ok := rawevent.ParseID(s)
 	if !ok {
 		t.Fatalf("event id %q", s)
 	}

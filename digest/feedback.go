@@ -6,7 +6,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -31,7 +31,7 @@ func digestFeedback(tx *store.Tx, it *item, v *fastjson.Value) error {
 		f.Name, f.Email, f.Message = str(v, "name"), str(v, "email"), str(v, "comments")
 	}
 	f.Name, f.Email, f.Message, f.URL = truncate(f.Name, 200), truncate(f.Email, 200), truncate(f.Message, 4096), truncate(f.URL, 1024)
-	id, ok := event.ParseID(eventID)
+	id, ok := rawevent.ParseID(eventID)
 	if !ok || f.Message == "" {
 		it.dropped = "invalid_feedback"
 		return nil
@@ -72,7 +72,7 @@ func attachPending(tx *store.Tx, now time.Time) (alerted bool, err error) {
 	}
 	for i := range ps {
 		p := &ps[i]
-		id, _ := event.ParseID(p.Feedback.EventID)
+		id, _ := rawevent.ParseID(p.Feedback.EventID)
 		iid, ok := tx.EventIssue(p.Project, id)
 		if ok {
 			if err := attachFeedback(tx, p.Project, iid, &p.Feedback, now); err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 )
@@ -64,7 +64,7 @@ func TestFeedbackBeforeItsEventWaits(t *testing.T) {
 	if err := r.w.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	eid, _ := event.ParseID(id)
+	eid, _ := rawevent.ParseID(id)
 	e, _, err := r.db.Event(eid)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/ingest/spool"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/ui"
@@ -56,7 +56,7 @@ func withPoison(tb testing.TB) {
 // returns its id and payload.
 func (r *rig) spoolEvent(pid int, value string) (string, []byte) {
 	r.t.Helper()
-	id := event.NewID()
+	id := rawevent.NewID()
 	ev := fmt.Appendf(nil, `{"event_id":"%s","exception":{"values":[{"type":"Err","value":%q}]}}`, id, value)
 	if err := r.sp.Append(&spool.Record{Project: pid, EventID: id, IngestedAt: r.now, Payload: ev}); err != nil {
 		r.t.Fatal(err)
@@ -214,7 +214,7 @@ func TestDeepEventsStored(t *testing.T) {
 	}
 	ids := map[string]string{}
 	for name, p := range payloads {
-		id := event.NewID()
+		id := rawevent.NewID()
 		ids[name] = id
 		if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now, Payload: []byte(p)}); err != nil {
 			t.Fatal(err)
@@ -229,7 +229,7 @@ func TestDeepEventsStored(t *testing.T) {
 			t.Errorf("%s: event not stored: %v", name, err)
 			continue
 		}
-		if !bytes.Contains(body, []byte(event.DepthMarker)) || !bytes.Contains(body, []byte(`"`+name+`":{"values":[`)) {
+		if !bytes.Contains(body, []byte(rawevent.DepthMarker)) || !bytes.Contains(body, []byte(`"`+name+`":{"values":[`)) {
 			t.Errorf("%s: stored body lacks the marker or the wrapped list: %.200s", name, body)
 		}
 	}
@@ -309,7 +309,7 @@ func BenchmarkPoisonBatch(b *testing.B) {
 				if i == DefaultBatchEvents/2 && which != "" {
 					value = which
 				}
-				id := event.NewID()
+				id := rawevent.NewID()
 				ev := fmt.Appendf(nil, `{"event_id":"%s","exception":{"values":[{"type":"Err","value":%q}]}}`, id, value)
 				if err := sp.Append(&spool.Record{Project: p.ID, EventID: id, IngestedAt: time.Now(), Payload: ev}); err != nil {
 					b.Fatal(err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/ingest/quota"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 func TestAuth(t *testing.T) {
@@ -105,7 +105,7 @@ func (a *fakeAdmitter) Admit(project int) error {
 // reasonOf is the sentinel with reason code code, or a new error for
 // another code.
 func reasonOf(code string) error {
-	for _, err := range []error{budget.ErrMemory, store.ErrDiskFull, quota.ErrProjectQuota, quota.ErrOrgQuota} {
+	for _, err := range []error{budget.ErrMemory, disk.ErrFull, quota.ErrProjectQuota, quota.ErrOrgQuota} {
 		if err.Error() == code {
 			return err
 		}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/ingest/spool"
 )
 
@@ -112,10 +112,10 @@ func TestDenseEventBoundedMemory(t *testing.T) {
 		if err := json.Unmarshal(r.Payload, &v); err != nil {
 			t.Fatalf("spooled payload is not JSON: %v", err)
 		}
-		if len(r.Payload) > 64<<10 || v.Message != "dense" || len(v.Extra.A) != 1001 || !strings.HasPrefix(fmt.Sprint(v.Extra.A[1000]), event.TrimMarker) {
+		if len(r.Payload) > 64<<10 || v.Message != "dense" || len(v.Extra.A) != 1001 || !strings.HasPrefix(fmt.Sprint(v.Extra.A[1000]), rawevent.TrimMarker) {
 			t.Errorf("spooled %d bytes (message %q, %d array entries), want the event trimmed to 1000 entries and a marker", len(r.Payload), v.Message, len(v.Extra.A))
 		}
-		if event.NormalizeID(r.EventID) != r.EventID {
+		if rawevent.NormalizeID(r.EventID) != r.EventID {
 			t.Errorf("spooled under id %q", r.EventID)
 		}
 	}

@@ -41,7 +41,7 @@
 // beyond the room the heap leaves, never a request that finds nothing in
 // flight, so a large steady heap slows ingest down instead of refusing
 // every event. A refusal is a *budget.AdmitError whose Reason is a
-// sentinel (budget.ErrMemory, store.ErrDiskFull, quota.ErrProjectQuota,
+// sentinel (budget.ErrMemory, disk.ErrFull, quota.ErrProjectQuota,
 // ...); the sentinel's text is the reason code on the wire and in the
 // logs. Config.OnRefuse hears of every refusal, with its project and
 // reason code (for the readiness check). If not admitted: 429 with Retry-After
@@ -121,8 +121,8 @@
 // number of values (fastjson: ~80 bytes each; 1 KB of gzip can carry
 // 520,000 of them). It checks the payload's grammar and depth in one pass
 // with an explicit stack (validJSON: no recursion, no allocation) and finds its top-level event_id with a byte scan that also
-// counts its values. An event of more than event.MaxValues (20,000) values
-// is trimmed by digest's rule (event.TrimDense: containers keep their first
+// counts its values. An event of more than rawevent.MaxValues (20,000) values
+// is trimmed by digest's rule (rawevent.TrimDense: containers keep their first
 // 1,000 entries and a marker) before it is spooled.
 //
 // # Event ids and replies

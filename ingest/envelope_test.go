@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 )
 
 func TestEnvelopeShapes(t *testing.T) {
@@ -115,7 +115,7 @@ func TestEnvelopeSeveralEvents(t *testing.T) {
 		for _, r := range ts.newRecords(t) {
 			ids = append(ids, r.EventID)
 		}
-		if len(ids) != 2 || ids[0] != headerID || ids[1] == headerID || event.NormalizeID(ids[1]) != ids[1] {
+		if len(ids) != 2 || ids[0] != headerID || ids[1] == headerID || rawevent.NormalizeID(ids[1]) != ids[1] {
 			t.Errorf("spooled ids %v, want %s and another", ids, headerID)
 		}
 		if try == 1 && !slices.Equal(ids, first) {
@@ -359,7 +359,7 @@ func FuzzEnvelope(f *testing.F) {
 		if kept != p.events || p.items > MaxEnvelopeItems {
 			t.Fatalf("%d events handed on of %d read (%d items)", kept, p.events, p.items)
 		}
-		if p.eventID != "" && event.NormalizeID(p.eventID) != p.eventID {
+		if p.eventID != "" && rawevent.NormalizeID(p.eventID) != p.eventID {
 			t.Fatalf("event id %q not normalised", p.eventID)
 		}
 		if len(p.keptBuf) > maxKeptBytes {
@@ -440,7 +440,7 @@ func depthAtMostForTest(b []byte, max int) bool {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			i = stringEnd(b, i+1)
+			i = rawevent.StringEnd(b, i+1)
 		case '{', '[':
 			depth++
 			if depth > max {

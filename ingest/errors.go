@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // kind classifies an ingestError; writeError maps each kind to one status.
@@ -64,7 +64,7 @@ var (
 	// errDiskFull refuses an event that the spool could not write for
 	// want of space (the admission check lets a few through before it
 	// notices).
-	errDiskFull = &ingestError{kind: refused, msg: "Event refused (" + store.ErrDiskFull.Error() + "); retry after 60s", retryAfter: time.Minute, reason: store.ErrDiskFull}
+	errDiskFull = &ingestError{kind: refused, msg: "Event refused (" + disk.ErrFull.Error() + "); retry after 60s", retryAfter: time.Minute, reason: disk.ErrFull}
 )
 
 // writeError answers a request that failed with err. This is the one place

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -11,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/ingest/spool"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 	"github.com/valyala/fastjson"
 )
 
@@ -41,38 +40,17 @@ func checkEventJSON(b []byte) error {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// stringEnd returns the index of the quote that closes the JSON string
-// starting at b[i], or len(b).
-func stringEnd(b []byte, i int) int {
-	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return len(b)
-		}
-		i += j
-		// The quote is escaped if an odd number of backslashes precede it.
-		n := 0
-		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
-			n++
-		}
-		if n%2 == 0 {
-			return i
-		}
-		i++
-	}
-}
-
 // prepareEvent readies a checked event payload for the spool: it returns
 // the payload's own event_id (normalised, or "") and the payload to store,
 // which is b itself unless b is value-dense. A dense event is trimmed here
-// by digest's rule (event.TrimDense), so that the spool, the forwarder and
-// digest never see more than event.MaxValues values of it. Neither step
+// by digest's rule (rawevent.TrimDense), so that the spool, the forwarder and
+// digest never see more than rawevent.MaxValues values of it. Neither step
 // builds a JSON tree: the cost is a byte scan, plus one buffer of about b's
 // size for a dense event.
 func prepareEvent(b []byte) (payloadID string, payload []byte) {
 	id, values := scanEvent(b)
-	if values > event.MaxValues {
-		b, _ = event.TrimDense(b)
+	if values > rawevent.MaxValues {
+		b, _ = rawevent.TrimDense(b)
 	}
 	return id, b
 }
@@ -97,7 +75,7 @@ func (e *envelopeIDs) pick(payloadID string) string {
 	case payloadID != "" && !slices.Contains(e.used, payloadID):
 		id = payloadID
 	case len(e.used) == 0:
-		id = event.NewID()
+		id = rawevent.NewID()
 	default:
 		for k := len(e.used); id == "" || slices.Contains(e.used, id); k++ {
 			id = derivedEventID(e.used[0], k)
@@ -137,7 +115,7 @@ func (h *Handler) spoolEvent(r *http.Request, project int, id string, payload []
 		RemoteAddr: h.remoteAddr(r),
 		Payload:    payload,
 	})
-	if store.IsDiskFull(err) {
+	if disk.IsFull(err) {
 		return errDiskFull
 	}
 	if err != nil {

@@ -19,7 +19,7 @@ type Projects interface {
 // take another event for project (disk, spool, quotas). It returns nil to
 // admit, or a *budget.AdmitError: its RetryAfter says when to try again
 // (at least 1s is sent) and the text of its Reason (a sentinel such as
-// store.ErrDiskFull or quota.ErrProjectQuota) is the reason_code of
+// disk.ErrFull or quota.ErrProjectQuota) is the reason_code of
 // X-Sentry-Rate-Limits. Any other error refuses with itself as the reason.
 type Admitter interface {
 	Admit(project int) error

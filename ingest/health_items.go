@@ -8,7 +8,7 @@ import (
 
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // Envelope items other than events. Some are kept: spooled as records of
@@ -177,7 +177,7 @@ func (h *Handler) spoolItems(r *http.Request, project int, p *envelopeParser, id
 		return nil
 	}
 	if err := h.spool.AppendAll(rs); err != nil {
-		if store.IsDiskFull(err) {
+		if disk.IsFull(err) {
 			return errDiskFull
 		}
 		return &ingestError{kind: unavailable, msg: "Could not store the envelope; try again later", err: err}

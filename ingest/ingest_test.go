@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/ingest/spool"
 )
 
@@ -291,11 +291,11 @@ func TestSampleEnvelopes(t *testing.T) {
 		if want, ok := cut[filepath.Base(f)]; ok && !bytes.Equal(r.Payload, want) {
 			t.Errorf("%s: spooled payload differs from the corpus's cut-out event", f)
 		}
-		if want := event.NormalizeID(headerID); want != "" && r.EventID != want {
+		if want := rawevent.NormalizeID(headerID); want != "" && r.EventID != want {
 			t.Errorf("%s: EventID = %q, want the header's %q", f, r.EventID, want)
 		}
 		for _, r := range recs {
-			if len(r.EventID) != 32 || event.NormalizeID(r.EventID) != r.EventID {
+			if len(r.EventID) != 32 || rawevent.NormalizeID(r.EventID) != r.EventID {
 				t.Errorf("%s: EventID %q is not 32 lowercase hex", f, r.EventID)
 			}
 		}
@@ -468,7 +468,7 @@ func TestStore(t *testing.T) {
 			if tt.id != "" && id != tt.id {
 				t.Errorf("EventID = %q, want %q", id, tt.id)
 			}
-			if event.NormalizeID(id) != id {
+			if rawevent.NormalizeID(id) != id {
 				t.Errorf("EventID %q is not 32 lowercase hex (or is nil)", id)
 			}
 			if want := fmt.Sprintf(`{"id":%q}`, id); strings.TrimSpace(string(body)) != want {

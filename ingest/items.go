@@ -13,7 +13,7 @@ import (
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/ingest/quota"
 	"github.com/tinysink/tinysink/ingest/spool"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // Envelope items that are not events but are kept: each is spooled as a
@@ -60,7 +60,7 @@ func (h *Handler) spoolItem(r *http.Request, project int, typ string, payload []
 		Payload:    payload,
 		Type:       typ,
 	})
-	if store.IsDiskFull(err) {
+	if disk.IsFull(err) {
 		return false, nil, errDiskFull
 	}
 	if err != nil {

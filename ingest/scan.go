@@ -8,7 +8,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 )
 
 // Ingest reads a handful of top-level fields (an event's event_id, an item
@@ -75,7 +75,7 @@ func (s *objectScanner) next() (key, val []byte, ok bool) {
 	if i >= len(s.b) || s.b[i] != '"' {
 		return s.fail()
 	}
-	end := stringEnd(s.b, i+1)
+	end := rawevent.StringEnd(s.b, i+1)
 	if end >= len(s.b) {
 		return s.fail()
 	}
@@ -108,7 +108,7 @@ func (s *objectScanner) skipValue(i int) int {
 		switch s.b[i] {
 		case '"':
 			s.values++
-			i = stringEnd(s.b, i+1)
+			i = rawevent.StringEnd(s.b, i+1)
 			if i >= len(s.b) {
 				return -1
 			}
@@ -285,7 +285,7 @@ func scanEvent(b []byte) (id string, values int) {
 	var buf [maxIDField]byte
 	if len(f.val) <= len(buf) { // else too long to be an id, escaped or not
 		if raw, ok := f.str(buf[:0]); ok {
-			id = event.NormalizeID(raw)
+			id = rawevent.NormalizeID(raw)
 		}
 	}
 	return id, s.values
@@ -330,7 +330,7 @@ func scanHeader(line []byte, what string) (h header, err error) {
 	}
 	if len(evID.val) <= len(buf) {
 		if id, ok := evID.str(buf[:0]); ok {
-			h.eventID = event.NormalizeID(id)
+			h.eventID = rawevent.NormalizeID(id)
 		}
 	}
 	if d, ok := dsn.str(nil); ok {

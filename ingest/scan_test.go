@@ -6,7 +6,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 )
 
 func TestScanEvent(t *testing.T) {
@@ -53,7 +53,7 @@ func fullEventID(b []byte) string {
 	if err != nil {
 		return "<invalid>"
 	}
-	return event.NormalizeID(v.GetStringBytes("event_id"))
+	return rawevent.NormalizeID(v.GetStringBytes("event_id"))
 }
 
 // countTree counts the values of a parsed JSON tree.
@@ -138,7 +138,7 @@ func FuzzHeader(f *testing.F) {
 		if want := string(fresh().GetStringBytes("type")) == "event"; h.isEvent != want {
 			t.Fatalf("isEvent %v, want %v", h.isEvent, want)
 		}
-		if want := event.NormalizeID(fresh().GetStringBytes("event_id")); h.eventID != want {
+		if want := rawevent.NormalizeID(fresh().GetStringBytes("event_id")); h.eventID != want {
 			t.Fatalf("eventID %q, want %q", h.eventID, want)
 		}
 		wantKey := ""

@@ -10,9 +10,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/tinysink/tinysink/budget"
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/ingest/spool"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // CSP reports (reference §2.7). Browsers post them to the report-uri or
@@ -70,11 +70,11 @@ func (h *Handler) handleSecurity(w http.ResponseWriter, r *http.Request) error {
 	now, addr := h.now(), h.remoteAddr(r)
 	rs := make([]*spool.Record, 0, len(events))
 	for _, e := range events {
-		rs = append(rs, &spool.Record{Project: project, EventID: event.NewID(), IngestedAt: now, RemoteAddr: addr, Payload: e})
+		rs = append(rs, &spool.Record{Project: project, EventID: rawevent.NewID(), IngestedAt: now, RemoteAddr: addr, Payload: e})
 	}
 	if len(rs) > 0 {
 		if err := h.spool.AppendAll(rs); err != nil {
-			if store.IsDiskFull(err) {
+			if disk.IsFull(err) {
 				return errDiskFull
 			}
 			return &ingestError{kind: unavailable, msg: "Could not store the report; try again later", err: err}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // addBigEvents stores n events of incompressible bodies of size bytes, so
@@ -160,7 +162,7 @@ func allocatedOf(t *testing.T, path string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return allocated(fi)
+	return disk.Allocated(fi)
 }
 
 func TestRestoreRefusals(t *testing.T) {

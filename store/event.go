@@ -109,7 +109,7 @@ func (el *eventLog) eventsAsc(iss *Issue, cursor uint32, limit int) (EventPage, 
 }
 
 // Event returns the stored event with the given id (see
-// digest/event.ParseID) in any project, and its normalised JSON body.
+// digest/rawevent.ParseID) in any project, and its normalised JSON body.
 func (db *DB) Event(eid [16]byte) (*Event, []byte, error) {
 	db.mu.RLock()
 	ids := make([]int, 0, len(db.logs))

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // ProjectUsage is what one project keeps.
@@ -63,7 +65,7 @@ func (db *DB) DataUsage() (DataUsage, error) {
 				return u, err
 			}
 		} else if fi, err := e.Info(); err == nil {
-			n = allocated(fi)
+			n = disk.Allocated(fi)
 		}
 		switch {
 		case e.Name() == "events":
@@ -92,7 +94,7 @@ func dirUsage(dir string) (int64, error) {
 		}
 		if d.Type().IsRegular() {
 			if fi, err := d.Info(); err == nil {
-				n += allocated(fi)
+				n += disk.Allocated(fi)
 			}
 		}
 		return nil

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -16,7 +16,7 @@ import (
 // hold it, the request is refused (400, naming them) rather than answered
 // with either.
 func (a *API) event(r *http.Request) (*store.Event, []byte, error) {
-	id, ok := event.ParseID(r.PathValue("id"))
+	id, ok := rawevent.ParseID(r.PathValue("id"))
 	if !ok {
 		return nil, nil, store.ErrNotFound
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // The API's front door: one table of every token-guarded JSON route
@@ -227,7 +228,7 @@ func (a *API) wrap(h apiHandler) http.Handler {
 			writeJSON(w, http.StatusBadRequest, apiError{ve.Error()})
 		case errors.As(err, &mbe):
 			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{"Request body too large."})
-		case store.IsDiskFull(err):
+		case disk.IsFull(err):
 			a.log.Warn("api write refused: the disk is full", "path", r.URL.Path, "err", err)
 			writeJSON(w, http.StatusInsufficientStorage, apiError{errDiskFullMsg})
 		default:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tinysink/tinysink/alerts"
 	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/store"
 )
 
@@ -112,7 +113,7 @@ func (s *testServer) ingest(tb testing.TB, pid int, raws ...[]byte) {
 			if err != nil {
 				return err
 			}
-			id, ok := event.ParseID(ev.EventID)
+			id, ok := rawevent.ParseID(ev.EventID)
 			if !ok {
 				return fmt.Errorf("bad event id %q", ev.EventID)
 			}

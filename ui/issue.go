@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/digest/release"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
@@ -331,7 +332,7 @@ func (u *UI) locate(iss *store.Issue, ref string) (newer, cur, older *store.Even
 			// The event with this number, or the nearest older one when it
 			// was evicted.
 			match = func(e *store.Event) bool { return e.DigestOrder <= n }
-		} else if hex := event.NormalizeID(ref); hex != "" {
+		} else if hex := rawevent.NormalizeID(ref); hex != "" {
 			match = func(e *store.Event) bool { return e.ID == hex }
 		} else {
 			return nil, nil, nil, errNotFound

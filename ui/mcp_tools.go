@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/tinysink/tinysink/digest/event"
+	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/search"
 )
@@ -609,7 +609,7 @@ func (a *API) toolGetEvent(s *mcpSession, args json.RawMessage) (any, error) {
 // eventMarkdown renders event id of project pid (0: whichever visible
 // project holds it) as Markdown: what it is, its stack trace, its JSON.
 func (a *API) eventMarkdown(s *mcpSession, pid int, ref string) (string, error) {
-	id, ok := event.ParseID(strings.TrimSpace(ref))
+	id, ok := rawevent.ParseID(strings.TrimSpace(ref))
 	if !ok {
 		return "", toolErrorf("event_id must be 32 hex digits (a UUID with dashes is fine)")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tinysink/tinysink/digest/sourcemap"
 	"github.com/tinysink/tinysink/store"
 	"github.com/tinysink/tinysink/store/attach"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // Config is what the web UI needs.
@@ -176,7 +177,7 @@ func (u *UI) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusConflict, "That action is not possible in the issue's current state."
 	case errors.As(err, &ue):
 		status, msg = ue.status, ue.msg
-	case store.IsDiskFull(err):
+	case disk.IsFull(err):
 		status, msg = http.StatusInsufficientStorage, errDiskFullMsg
 		u.log.Warn("ui write refused: the disk is full", "method", r.Method, "path", r.URL.Path, "err", err)
 	default:

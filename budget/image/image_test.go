@@ -27,7 +27,7 @@ func TestBuildReproducible(t *testing.T) {
 	p := Platform{"linux", "arm", "v6"}
 	mtime := time.Unix(1_700_000_000, 0)
 	archive := func() []byte {
-		img, err := Build(p, []byte("\x7fELF not really"), []byte("-----BEGIN CERTIFICATE-----\n"), "v1", mtime)
+		img, err := Build(p, []byte("\x7fELF not really"), []byte("\x7fELF relay"), []byte("-----BEGIN CERTIFICATE-----\n"), "v1", mtime)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,6 +249,46 @@ func TestImageRuns(t *testing.T) {
 	if out, err := check.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "OK" {
 		t.Errorf("%v: %v, %q", hc, err, out)
 	}
+
+	// A relay-only tinysink from the same image (it executes the image's
+	// tinysink-relay) relays an event to the server above.
+	rel := run([]string{"TINYSINK_ADDR=127.0.0.1:0", "TINYSINK_DATA=/tmp/relay"}, "serve", "-store=false", "-forward-dsn", dsn)
+	rout, _ := rel.StdoutPipe()
+	var rerr bytes.Buffer
+	rel.Stderr = &rerr
+	if err := rel.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rel.Process.Kill()
+		rel.Wait()
+		if t.Failed() {
+			t.Logf("relay log:\n%s", rerr.String())
+		}
+	})
+	var relayBase string
+	deadline = time.AfterFunc(30*time.Second, func() { rel.Process.Kill() })
+	sc = bufio.NewScanner(rout)
+	for sc.Scan() {
+		if _, rest, ok := strings.Cut(sc.Text(), " relaying on "); ok {
+			addr, _, _ := strings.Cut(rest, " ")
+			relayBase = "http://" + addr
+			break
+		}
+	}
+	deadline.Stop()
+	go io.Copy(io.Discard, rout)
+	if relayBase == "" {
+		t.Fatal("the relay in the image did not print its address")
+	}
+	relayed := "fedcba9876543210fedcba9876543210"
+	storeEvent(t, client, relayBase, key, relayed, "through the relay in the image")
+	if !eventServed(client, base, token, relayed, "through the relay in the image") {
+		t.Fatal("the relayed event was not readable through the server's API within 30 s")
+	}
+	if strings.Contains(rerr.String(), "in this process") {
+		t.Errorf("the relay ran inside the tinysink binary, not as %s:\n%s", "tinysink-relay", rerr.String())
+	}
 }
 
 // storeEvent sends a store request for an event with this id and message
@@ -447,6 +487,7 @@ func checkImage(t *testing.T, l *layout, d Descriptor, p Platform) *Config {
 		{"etc/group", 0o644, 0, "tinysink:x:65532:"},
 		{"etc/ssl/certs/ca-certificates.crt", 0o644, 0, "BEGIN CERTIFICATE"},
 		{"usr/local/bin/tinysink", 0o755, 0, ""},
+		{"usr/local/bin/tinysink-relay", 0o755, 0, ""},
 	}
 	for _, w := range want {
 		h := files[w.name]
@@ -460,8 +501,10 @@ func checkImage(t *testing.T, l *layout, d Descriptor, p Platform) *Config {
 		}
 	}
 	// A real binary (the unit test's stand-in is not one): built for p.
-	if bin := bodies["usr/local/bin/tinysink"]; bytes.HasPrefix(bin, []byte("\x7fELF")) && len(bin) > 1<<20 {
-		checkBinary(t, bin, p)
+	for _, name := range []string{"usr/local/bin/tinysink", "usr/local/bin/tinysink-relay"} {
+		if bin := bodies[name]; bytes.HasPrefix(bin, []byte("\x7fELF")) && len(bin) > 1<<20 {
+			checkBinary(t, bin, p)
+		}
 	}
 	return &c
 }

@@ -129,13 +129,15 @@ type Image struct {
 	Layer    int64             // compressed size of the one layer
 }
 
-// Build makes the image of one platform: a single layer holding bin (the
-// static binary for that platform), the CA bundle ca, /etc/passwd and
+// Build makes the image of one platform: a single layer holding bin and
+// relay (the static tinysink and tinysink-relay binaries for that
+// platform: tinysink -store=false executes the relay binary beside it), the
+// CA bundle ca, /etc/passwd and
 // /etc/group with the non-root user, /data owned by it, and /tmp; every
 // file stamped with mtime, so the same inputs give the same bytes.
-func Build(p Platform, bin, ca []byte, version string, mtime time.Time) (*Image, error) {
+func Build(p Platform, bin, relay, ca []byte, version string, mtime time.Time) (*Image, error) {
 	mtime = mtime.UTC().Truncate(time.Second)
-	raw, err := layerTar(bin, ca, mtime)
+	raw, err := layerTar(bin, relay, ca, mtime)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +226,7 @@ func digest(b []byte) string {
 }
 
 // layerTar is the uncompressed tar of the image's one layer.
-func layerTar(bin, ca []byte, mtime time.Time) ([]byte, error) {
+func layerTar(bin, relay, ca []byte, mtime time.Time) ([]byte, error) {
 	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\n%s:x:%d:%d:%s:%s:/sbin/nologin\n", userName, uid, uid, userName, dataDir)
 	group := fmt.Sprintf("root:x:0:\n%s:x:%d:\n", userName, uid)
 	var buf bytes.Buffer
@@ -247,6 +249,7 @@ func layerTar(bin, ca []byte, mtime time.Time) ([]byte, error) {
 		{"usr/local/", 0o755, 0, nil},
 		{"usr/local/bin/", 0o755, 0, nil},
 		{"usr/local/bin/tinysink", 0o755, 0, bin},
+		{"usr/local/bin/tinysink-relay", 0o755, 0, relay},
 	}
 	for _, e := range entries {
 		h := &tar.Header{

@@ -22,7 +22,7 @@
 //     object message becomes logentry when there is none);
 //   - user.ip_address "{{auto}}" is Meta.RemoteAddr, or removed;
 //   - an array or object nested too deep to parse back (fastjson.MaxDepth,
-//     counting the levels that wrapping adds) is the string DepthMarker;
+//     counting the levels that wrapping adds) is the string rawevent.DepthMarker;
 //   - every string and key is valid UTF-8 (U+FFFD for invalid bytes) without
 //     NUL bytes, and numbers fastjson accepts but JSON does not (NaN, 01)
 //     are rewritten or null.
@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/tinysink/tinysink/digest/rawevent"
 )
 
 // ErrInvalid is wrapped by every error Normalize returns: the payload cannot
@@ -223,12 +225,12 @@ func (n *Normalizer) Reindex(body []byte, m Meta) (*Event, error) {
 func (n *Normalizer) parse(raw []byte, m Meta, trim bool) ([]byte, *fastjson.Value, Meta, error) {
 	// A value-dense event is trimmed first (see dense.go); counting is a
 	// byte scan, and small events cannot be dense enough to matter.
-	if trim && len(raw) > 64<<10 && countValues(raw, maxValues) > maxValues {
-		raw, _ = trimDense(raw)
+	if trim && len(raw) > 64<<10 && rawevent.CountValues(raw, rawevent.MaxValues) > rawevent.MaxValues {
+		raw, _ = rawevent.TrimDense(raw)
 	}
 	// So is one nested deeper than the parser takes (see depth.go).
-	if trim && tooDeep(raw) {
-		raw = trimDepth(raw)
+	if trim && rawevent.TooDeep(raw) {
+		raw = rawevent.TrimDepth(raw)
 	}
 	p := &n.p
 	if len(raw) > bigEvent {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tinysink/tinysink/digest/rawevent"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden")
@@ -100,7 +102,7 @@ func summarize(ev *Event, raw []byte) summary {
 		EventID any `json:"event_id"`
 	}
 	_ = json.Unmarshal(raw, &payload)
-	if id, _ := payload.EventID.(string); NormalizeID(id) == "" {
+	if id, _ := payload.EventID.(string); rawevent.NormalizeID(id) == "" {
 		s.EventID = randomID
 	}
 	for _, tag := range ev.Tags {
@@ -176,7 +178,7 @@ func TestGoldenRandomID(t *testing.T) {
 }
 
 func isUUID4(s string) bool {
-	return NormalizeID(s) == s && s[12] == '4' && strings.ContainsRune("89ab", rune(s[16]))
+	return rawevent.NormalizeID(s) == s && s[12] == '4' && strings.ContainsRune("89ab", rune(s[16]))
 }
 
 // TestNormalizedJSON checks the stored document of every sample: valid
@@ -324,7 +326,7 @@ func TestNormalizeInvalid(t *testing.T) {
 // TestNormalizeDepthLimit checks that an event nested up to fastjson's
 // limit (what ingest accepts) is kept, also when wrapping a bare exception,
 // breadcrumbs or threads value adds levels: what would nest too deep
-// becomes DepthMarker, and the output normalises again to the same bytes.
+// becomes rawevent.DepthMarker, and the output normalises again to the same bytes.
 // (Ingest refuses more than 300 levels; 301 and 302 are kept as well.)
 func TestNormalizeDepthLimit(t *testing.T) {
 	shapes := map[string]func(n int) string{
@@ -364,8 +366,8 @@ func TestNormalizeDepthLimit(t *testing.T) {
 				t.Errorf("%s, depth %d: %v", name, depth, err)
 				continue
 			}
-			if depth >= 299 && !bytes.Contains(out, []byte(DepthMarker)) {
-				t.Errorf("%s, depth %d: output has no %q", name, depth, DepthMarker)
+			if depth >= 299 && !bytes.Contains(out, []byte(rawevent.DepthMarker)) {
+				t.Errorf("%s, depth %d: output has no %q", name, depth, rawevent.DepthMarker)
 			}
 			_, again, err := NewNormalizer().Normalize(out, testMeta)
 			if err != nil {
@@ -530,37 +532,6 @@ func TestConcurrentNormalizers(t *testing.T) {
 		})
 	}
 	wg.Wait()
-}
-
-func TestNormalizeID(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"},
-		{"0123456789ABCDEF0123456789ABCDEF", "0123456789abcdef0123456789abcdef"},
-		{"22d00b3f-d1b1-4b5d-8d20-49d138cd8a9c", "22d00b3fd1b14b5d8d2049d138cd8a9c"},
-		{"00000000-0000-0000-0000-000000000000", ""},
-		{"00000000000000000000000000000000", ""},
-		{"22d00b3fd-1b1-4b5d-8d20-49d138cd8a9c", ""},
-		{"22d00b3f-d1b1-4b5d-8d20-49d138cd8a9-", ""},
-		{"0123456789abcdef0123456789abcdeg", ""},
-		{"0123456789abcdef0123456789abcde", ""},
-		{"{22d00b3f-d1b1-4b5d-8d20-49d138cd8a9c}", ""},
-		{"", ""},
-		{"22d00b3f-d1b1-4b5d-8d20-49d138cd8a9c"[:35] + "x", ""},
-	} {
-		if got := NormalizeID(tt.in); got != tt.want {
-			t.Errorf("NormalizeID(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-	if id := NewID(); NormalizeID([]byte(id)) != id || id[12] != '4' {
-		t.Errorf("NewID() = %q, want a v4 UUID in 32 hex", id)
-	}
-}
-
-func TestParseID(t *testing.T) {
-	id, ok := ParseID("22D00B3F-d1b1-4b5d-8d20-49d138cd8a9c")
-	if want := [16]byte{0x22, 0xd0, 0x0b, 0x3f, 0xd1, 0xb1, 0x4b, 0x5d, 0x8d, 0x20, 0x49, 0xd1, 0x38, 0xcd, 0x8a, 0x9c}; !ok || id != want {
-		t.Errorf("ParseID = %x, %v", id, ok)
-	}
 }
 
 // TestGoldenKeysKept proves that the message rule (RuleSyntheticMessage)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/tinysink/tinysink/digest/rawevent"
 )
 
 // doc is one parsed event: the top-level values Normalize looks at (first
@@ -111,12 +113,12 @@ func (d *doc) index(root *fastjson.Value) {
 func (d *doc) extract(m Meta) *Event {
 	ev := &Event{}
 
-	ev.EventID = NormalizeID(m.EventID)
+	ev.EventID = rawevent.NormalizeID(m.EventID)
 	if ev.EventID == "" {
-		ev.EventID = NormalizeID(strOf(d.eventID))
+		ev.EventID = rawevent.NormalizeID(strOf(d.eventID))
 	}
 	if ev.EventID == "" {
-		ev.EventID = NewID()
+		ev.EventID = rawevent.NewID()
 	}
 
 	d.receivedMicro = microOf(m.IngestedAt)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tinysink/tinysink/digest/rawevent"
 )
 
 // FuzzNormalize checks that Normalize never panics, fails only with
@@ -75,7 +77,7 @@ func FuzzNormalize(f *testing.F) {
 // checkEvent checks the invariants every Event must meet.
 func checkEvent(t *testing.T, ev *Event) {
 	t.Helper()
-	if NormalizeID(ev.EventID) != ev.EventID {
+	if rawevent.NormalizeID(ev.EventID) != ev.EventID {
 		t.Errorf("EventID %q is not 32 lowercase hex digits", ev.EventID)
 	}
 	if ev.Platform == "" || ev.Level == "" || ev.CalculatedType == "" || ev.GroupingKey == "" {
@@ -137,35 +139,4 @@ func TestNormalizeLargeInputsAreLinear(t *testing.T) {
 			t.Errorf("%s: took %v for %d bytes", tt.name, d, len(tt.in))
 		}
 	}
-}
-
-// FuzzParseID checks the event-id rule: the string and byte forms agree,
-// a normalised id is 32 lowercase hex digits that parses to the same
-// bytes, and a refused id normalises to "".
-func FuzzParseID(f *testing.F) {
-	for _, s := range []string{
-		"0123456789abcdef0123456789abcdef", "22d00b3f-d1b1-4b5d-8d20-49d138cd8a9c",
-		"00000000-0000-0000-0000-000000000000", "22d00b3fd-1b1-4b5d-8d20-49d138cd8a9c", "",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		id, ok := ParseID(s)
-		if bid, bok := ParseID([]byte(s)); bid != id || bok != ok {
-			t.Fatalf("ParseID(%q): string %x %v, bytes %x %v", s, id, ok, bid, bok)
-		}
-		n := NormalizeID(s)
-		if !ok {
-			if n != "" {
-				t.Fatalf("NormalizeID(%q) = %q for a refused id", s, n)
-			}
-			return
-		}
-		if len(n) != 32 || strings.ToLower(n) != n {
-			t.Fatalf("NormalizeID(%q) = %q", s, n)
-		}
-		if again, ok := ParseID(n); !ok || again != id {
-			t.Fatalf("ParseID(NormalizeID(%q)) = %x %v, want %x", s, again, ok, id)
-		}
-	})
 }

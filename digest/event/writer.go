@@ -4,6 +4,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/tinysink/tinysink/digest/rawevent"
 )
 
 // writer serialises parsed JSON. It does not use fastjson's MarshalTo, which
@@ -26,14 +28,14 @@ type writer struct {
 // value appends v, found at the given nesting depth (counted as fastjson
 // counts: the top-level value is at depth 1). An array or object whose
 // entries would lie deeper than fastjson parses back is written as
-// DepthMarker (see depth.go).
+// rawevent.DepthMarker (see depth.go).
 func (w *writer) value(v *fastjson.Value, depth int) error {
 	if w.err != nil {
 		return w.err
 	}
 	t := v.Type()
 	if depth >= fastjson.MaxDepth && (t == fastjson.TypeObject || t == fastjson.TypeArray) {
-		w.text(DepthMarker)
+		w.text(rawevent.DepthMarker)
 		return nil
 	}
 	switch t {

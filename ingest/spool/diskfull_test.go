@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/budget"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // A spool opened on a full disk still opens: it keeps what earlier
@@ -32,7 +32,7 @@ func TestOpenOnFullDiskRecovers(t *testing.T) {
 	if err := s.Unavailable(); !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("Unavailable = %v, want ENOSPC", err)
 	}
-	if ae, ok := errors.AsType[*budget.AdmitError](s.Admit(1)); !ok || !errors.Is(ae, store.ErrDiskFull) || ae.RetryAfter <= 0 {
+	if ae, ok := errors.AsType[*budget.AdmitError](s.Admit(1)); !ok || !errors.Is(ae, disk.ErrFull) || ae.RetryAfter <= 0 {
 		t.Errorf("Admit = %v; want a disk_full refusal", ae)
 	}
 	if got, _ := readAll(t, s, Pos{}, 10); len(got) != 1 {
@@ -75,7 +75,7 @@ func TestRotateOnFullDiskRecovers(t *testing.T) {
 	if err := s.Append(testRecord(2, 300)); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Append needing a new segment on a full disk = %v, want ENOSPC", err)
 	}
-	if err := s.Admit(1); !errors.Is(err, store.ErrDiskFull) {
+	if err := s.Admit(1); !errors.Is(err, disk.ErrFull) {
 		t.Errorf("Admit = %v, want a disk_full refusal", err)
 	}
 	testHookCreate.Store(nil)

@@ -31,7 +31,7 @@ import (
 
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/internal/xsort"
-	"github.com/tinysink/tinysink/store"
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // Errors returned by the spool.
@@ -194,7 +194,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 		seq:     seq - 1,
 	}
 	if err := s.startSegment(); err != nil {
-		if !store.IsDiskFull(err) {
+		if !disk.IsFull(err) {
 			return nil, err
 		}
 		// A full (or read-only) disk must not keep the server down: open
@@ -222,7 +222,7 @@ var ErrUnavailable = errors.New("spool_unavailable")
 
 // Admit implements ingest's admission check: while the spool has no
 // segment to write to, every event is refused (a *budget.AdmitError) with
-// reason store.ErrDiskFull, or ErrUnavailable for another cause, so that
+// reason disk.ErrFull, or ErrUnavailable for another cause, so that
 // no request waits for a write that cannot succeed.
 func (s *Spool) Admit(project int) error {
 	err := s.Unavailable()
@@ -230,8 +230,8 @@ func (s *Spool) Admit(project int) error {
 		return nil
 	}
 	reason := ErrUnavailable
-	if store.IsDiskFull(err) {
-		reason = store.ErrDiskFull
+	if disk.IsFull(err) {
+		reason = disk.ErrFull
 	}
 	return &budget.AdmitError{Reason: reason, RetryAfter: s.opts.RetryEvery}
 }

@@ -1,20 +1,29 @@
-package main
+// Package prom writes the Prometheus text exposition format (version
+// 0.0.4), for the server's and the relay's /metrics.
+package prom
 
 import (
 	"bytes"
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// promWriter writes the Prometheus text exposition format (version 0.0.4):
-// per family a # HELP and a # TYPE line, then its samples.
-type promWriter struct {
+// ContentType is the Content-Type of what a Writer writes.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// Writer collects metric families: per family a # HELP and a # TYPE line,
+// then its samples.
+type Writer struct {
 	b bytes.Buffer
 }
 
-// family starts a metric family; typ is counter or gauge.
-func (p *promWriter) family(name, typ, help string) {
+// Bytes returns what was written.
+func (p *Writer) Bytes() []byte { return p.b.Bytes() }
+
+// Family starts a metric family; typ is counter or gauge.
+func (p *Writer) Family(name, typ, help string) {
 	p.b.WriteString("# HELP ")
 	p.b.WriteString(name)
 	p.b.WriteByte(' ')
@@ -26,9 +35,9 @@ func (p *promWriter) family(name, typ, help string) {
 	p.b.WriteByte('\n')
 }
 
-// sample writes one sample of the current family; labels are name, value
+// Sample writes one sample of the current family; labels are name, value
 // pairs.
-func (p *promWriter) sample(name string, v float64, labels ...string) {
+func (p *Writer) Sample(name string, v float64, labels ...string) {
 	p.b.WriteString(name)
 	if len(labels) > 0 {
 		p.b.WriteByte('{')
@@ -48,10 +57,18 @@ func (p *promWriter) sample(name string, v float64, labels ...string) {
 	p.b.WriteByte('\n')
 }
 
-// one writes a family with a single unlabelled sample.
-func (p *promWriter) one(name, typ, help string, v float64) {
-	p.family(name, typ, help)
-	p.sample(name, v)
+// One writes a family with a single unlabelled sample.
+func (p *Writer) One(name, typ, help string, v float64) {
+	p.Family(name, typ, help)
+	p.Sample(name, v)
+}
+
+// Unix is t in Unix seconds, 0 for the zero time.
+func Unix(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 var (

@@ -1,4 +1,4 @@
-package event
+package rawevent
 
 import (
 	"os"
@@ -20,7 +20,7 @@ func tooDeepByteWise(raw []byte) bool {
 				}
 			}
 		case '{', '[':
-			if depth++; depth > maxContainerDepth {
+			if depth++; depth > MaxContainerDepth {
 				return true
 			}
 		case '}', ']':
@@ -31,7 +31,7 @@ func tooDeepByteWise(raw []byte) bool {
 }
 
 func TestTooDeepStrings(t *testing.T) {
-	deep := strings.Repeat("[", maxContainerDepth+1)
+	deep := strings.Repeat("[", MaxContainerDepth+1)
 	cases := []string{
 		deep,
 		`"` + deep + `"`,
@@ -54,8 +54,8 @@ func TestTooDeepStrings(t *testing.T) {
 		cases = append(cases, string(b))
 	}
 	for _, c := range cases {
-		if got, want := tooDeep([]byte(c)), tooDeepByteWise([]byte(c)); got != want {
-			t.Errorf("tooDeep(%.60q) = %v, want %v", c, got, want)
+		if got, want := TooDeep([]byte(c)), tooDeepByteWise([]byte(c)); got != want {
+			t.Errorf("TooDeep(%.60q) = %v, want %v", c, got, want)
 		}
 	}
 }
@@ -63,8 +63,8 @@ func TestTooDeepStrings(t *testing.T) {
 func FuzzTooDeep(f *testing.F) {
 	f.Add([]byte(`{"a":"\\\"[[["}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := tooDeep(b), tooDeepByteWise(b); got != want {
-			t.Fatalf("tooDeep(%q) = %v, want %v", b, got, want)
+		if got, want := TooDeep(b), tooDeepByteWise(b); got != want {
+			t.Fatalf("TooDeep(%q) = %v, want %v", b, got, want)
 		}
 	})
 }

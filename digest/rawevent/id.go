@@ -1,4 +1,4 @@
-package event
+package rawevent
 
 import (
 	"crypto/rand"

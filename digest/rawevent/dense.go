@@ -1,4 +1,4 @@
-package event
+package rawevent
 
 import "strconv"
 
@@ -26,9 +26,9 @@ const MaxValues = maxValues
 // TrimMarker starts the text that stands for trimmed entries.
 const TrimMarker = "[tinysink: "
 
-// countValues counts the JSON values in raw, stopping once it passes limit.
+// CountValues counts the JSON values in raw, stopping once it passes limit.
 // It assumes valid JSON (ingest checked it) and never fails.
-func countValues(raw []byte, limit int) int {
+func CountValues(raw []byte, limit int) int {
 	n := 0
 	for i := 0; i < len(raw) && n <= limit; i++ {
 		switch c := raw[i]; c {
@@ -81,7 +81,7 @@ type trimmer struct {
 	kept int
 	cut  bool
 	// depthOnly keeps every entry and only replaces containers at
-	// maxContainerDepth and deeper (see depth.go).
+	// MaxContainerDepth and deeper (see depth.go).
 	depthOnly bool
 }
 
@@ -174,7 +174,7 @@ func (t *trimmer) value(i int, depth int) (int, bool) {
 		t.out = append(t.out, t.in[i:end]...)
 		return end, ok
 	}
-	if t.depthOnly && depth >= maxContainerDepth {
+	if t.depthOnly && depth >= MaxContainerDepth {
 		t.cut = true
 		t.out = append(t.out, `"`+DepthMarker+`"`...)
 		return t.skip(i, depth)
