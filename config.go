@@ -327,6 +327,23 @@ func (c *config) itemQuotas(project quota.Limits) (map[string]quota.Limits, erro
 	return out, nil
 }
 
+// maxConns parses -max-conns.
+func (c *config) maxConns() (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(c.MaxConns))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("-max-conns: bad number %q", c.MaxConns)
+	}
+	return n, nil
+}
+
+// minFree parses -min-free-disk (see disk.ParseMinFree).
+func (c *config) minFree() (bytes int64, frac float64, err error) {
+	if bytes, frac, err = disk.ParseMinFree(c.MinFreeDisk); err != nil {
+		return 0, 0, fmt.Errorf("-min-free-disk: %w", err)
+	}
+	return bytes, frac, nil
+}
+
 // sizes parses the size settings.
 func (c *config) sizes() (limit, ev, evc, env, envc int64, err error) {
 	parse := func(name, s string) int64 {

@@ -9,16 +9,12 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/tinysink/tinysink/ingest/relay"
-	"github.com/tinysink/tinysink/store/disk"
 )
 
 // relayConfig parses the settings a relay uses.
@@ -31,13 +27,13 @@ func (c *config) relayConfig() (relay.Config, error) {
 	if err != nil {
 		return relay.Config{}, err
 	}
-	minFree, minFreeFrac, err := disk.ParseMinFree(c.MinFreeDisk)
+	minFree, minFreeFrac, err := c.minFree()
 	if err != nil {
-		return relay.Config{}, fmt.Errorf("-min-free-disk: %w", err)
+		return relay.Config{}, err
 	}
-	maxConns, err := strconv.Atoi(strings.TrimSpace(c.MaxConns))
-	if err != nil || maxConns < 0 {
-		return relay.Config{}, fmt.Errorf("-max-conns: bad number %q", c.MaxConns)
+	maxConns, err := c.maxConns()
+	if err != nil {
+		return relay.Config{}, err
 	}
 	perEvent, perProject, maxAge, err := c.attachmentLimits()
 	if err != nil {

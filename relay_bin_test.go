@@ -71,6 +71,21 @@ func (p *relayProc) exe() string {
 	return filepath.Base(exe)
 }
 
+// copyAlone copies the tinysink binary bin into a directory of its own,
+// without tinysink-relay beside it, and returns the copy's path.
+func copyAlone(tb testing.TB, bin string) string {
+	tb.Helper()
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	alone := filepath.Join(tb.TempDir(), "tinysink")
+	if err := os.WriteFile(alone, b, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return alone
+}
+
 // tinysink -store=false executes tinysink-relay when it lies beside it
 // (the same process, so a supervisor keeps its PID), and runs the relay in
 // its own process when it does not; both relay the events they acknowledge
@@ -88,14 +103,7 @@ func TestRelayBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Without the relay binary beside it: a copy of tinysink alone.
-	alone := filepath.Join(t.TempDir(), "tinysink")
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(alone, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	alone := copyAlone(t, bin)
 	var ids []string
 	for _, c := range []struct {
 		bin, exe string
@@ -158,14 +166,7 @@ func BenchmarkRelayIdleRSS(b *testing.B) {
 			b.Fatalf("TINYSINK_RELAY_MAX_RSS: %v", err)
 		}
 	}
-	alone := filepath.Join(b.TempDir(), "tinysink")
-	raw, err := os.ReadFile(bin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(alone, raw, 0o755); err != nil {
-		b.Fatal(err)
-	}
+	alone := copyAlone(b, bin)
 	up := startServer(b, noQuota...)
 	p, err := up.db.Project(1)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -128,9 +127,9 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	maxConns, err := strconv.Atoi(strings.TrimSpace(c.MaxConns))
-	if err != nil || maxConns < 0 {
-		return nil, fmt.Errorf("-max-conns: bad number %q", c.MaxConns)
+	maxConns, err := c.maxConns()
+	if err != nil {
+		return nil, err
 	}
 	smtp, perHour, outbound, err := c.alertsConfig()
 	if err != nil {
@@ -144,9 +143,9 @@ func newServer(c *config, log *slog.Logger) (_ *server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("-max-disk: %w", err)
 	}
-	minFree, minFreeFrac, err := disk.ParseMinFree(c.MinFreeDisk)
+	minFree, minFreeFrac, err := c.minFree()
 	if err != nil {
-		return nil, fmt.Errorf("-min-free-disk: %w", err)
+		return nil, err
 	}
 	maxBacklog, err := c.forwardConfig()
 	if err != nil {

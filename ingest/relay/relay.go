@@ -123,6 +123,7 @@ type Relay struct {
 	ing     *ingest.Handler
 	disk    *disk.Guard
 	ln      net.Listener
+	base    string // the base URL: -base-url, else from the listener
 	http    *http.Server
 	start   time.Time
 	version string
@@ -140,10 +141,9 @@ func Main(c Config, log *slog.Logger, stdout, stderr io.Writer) error {
 	}
 	defer r.Close()
 	dsn, _ := forward.ParseDSN(c.ForwardDSN)
-	base := httpserve.BaseURL(c.BaseURL, c.Addr, r.ln)
 	fmt.Fprintf(stdout, "tinysink %s relaying on %s to %s\n", c.Version, r.ln.Addr(), dsn.Endpoint)
 	fmt.Fprintf(stdout, "  data:  %s\n", c.Data)
-	fmt.Fprintf(stdout, "  DSN:   %s/%s (the upstream's key and project)\n", strings.Replace(base, "://", "://"+dsn.Key+"@", 1), dsn.Project)
+	fmt.Fprintf(stdout, "  DSN:   %s/%s (the upstream's key and project)\n", strings.Replace(r.base, "://", "://"+dsn.Key+"@", 1), dsn.Project)
 	log.Info("tinysink relay ready", "addr", r.ln.Addr().String(), "version", c.Version, "data", c.Data, "upstream", dsn.Endpoint)
 	ctx, stop := httpserve.Signals(stderr)
 	defer stop()
@@ -197,11 +197,12 @@ func New(c Config, log *slog.Logger) (_ *Relay, err error) {
 	}
 	conns := ingest.NewConnLimiter(c.MaxConns)
 	r.ln = conns.Listener(r.ln)
+	r.base = httpserve.BaseURL(c.BaseURL, c.Addr, r.ln)
 	refusals := ingest.NewRefusals(log.With("component", "ingest"))
 	r.ing = ingest.New(ingest.Config{
 		Projects: project{id: pid, key: dsn.Key},
 		Admit:    quota.Admitters{r.disk, r.sp, r.fwd}, Memory: budget.NewLimiter(c.MemoryLimit), Spool: r.sp, Attachments: att,
-		Logger: log.With("component", "ingest"), BaseURL: httpserve.BaseURL(c.BaseURL, c.Addr, r.ln), TrustProxy: c.TrustProxy,
+		Logger: log.With("component", "ingest"), BaseURL: r.base, TrustProxy: c.TrustProxy,
 		OnAccept: refusals.Accepted, OnRefuse: refusals.Refused,
 		MaxEventSize: c.MaxEvent, MaxEventCompressedSize: c.MaxEventCompressed, MaxEnvelopeSize: c.MaxEnvelope, MaxEnvelopeCompressedSize: c.MaxEnvelopeCompr,
 	})
