@@ -182,7 +182,9 @@ func (w *Worker) commit(items []*item, res *outcome) error {
 	err := w.db.Digest(func(tx *store.Tx) error {
 		stored, dups = 0, 0
 		clear(touched)
+		y := newYielder()
 		for i, it := range items {
+			y.maybe()
 			it.alerted = false
 			ok, fail := digestItem(tx, it)
 			if fail != nil {

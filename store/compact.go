@@ -51,8 +51,7 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		return false, ErrNotFound
 	}
 	el.mu.RLock()
-	var live []candidate
-	err := el.scanLive(func(n uint32, r *record) { live = append(live, candidate{n: n, r: *r}) })
+	live, err := el.liveRecords()
 	if err != nil || !force && !compactDue(el.n, len(live)) {
 		el.mu.RUnlock()
 		return false, err

@@ -51,9 +51,8 @@ func ageBand(digestedMs int64, now time.Time) int {
 
 // candidate is a live event considered by a retention round.
 type candidate struct {
-	n     uint32
-	r     record
-	score int
+	n uint32
+	r record
 }
 
 // scanLive returns the project's live records. Callers hold el.mu.
@@ -77,6 +76,14 @@ func (el *eventLog) scanLive(fn func(n uint32, r *record)) error {
 	return nil
 }
 
+// liveRecords returns the project's live records in log order, in one
+// allocation of at most the log's length. Callers hold el.mu.
+func (el *eventLog) liveRecords() ([]candidate, error) {
+	live := make([]candidate, 0, el.n)
+	err := el.scanLive(func(n uint32, r *record) { live = append(live, candidate{n: n, r: *r}) })
+	return live, err
+}
+
 // EvictProject removes up to target events of project pid, the most
 // irrelevant first: highest item irrelevance plus age band, older first
 // among equals, never-evict events only when nothing else is left. It
@@ -87,13 +94,20 @@ func (db *DB) EvictProject(pid int, target int) (int, error) {
 	}
 	now := db.Now()
 	return db.removeEvents(pid, func(cands []candidate) []uint32 {
-		for i := range cands {
-			cands[i].score = int(cands[i].r.Irrelevance) + ageBand(cands[i].r.Digested, now)
+		// Sort small keys, not the records: a round looks at every live
+		// event of the project.
+		type key struct {
+			n     uint32
+			score int32
+			never bool
 		}
-		slices.SortFunc(cands, func(a, b candidate) int {
-			an, bn := a.r.Flags&flagNeverEvict != 0, b.r.Flags&flagNeverEvict != 0
-			if an != bn {
-				if an {
+		keys := make([]key, len(cands))
+		for i, c := range cands {
+			keys[i] = key{n: c.n, score: int32(c.r.Irrelevance) + int32(ageBand(c.r.Digested, now)), never: c.r.Flags&flagNeverEvict != 0}
+		}
+		slices.SortFunc(keys, func(a, b key) int {
+			if a.never != b.never {
+				if a.never {
 					return 1
 				}
 				return -1
@@ -103,9 +117,9 @@ func (db *DB) EvictProject(pid int, target int) (int, error) {
 			}
 			return cmp.Compare(a.n, b.n)
 		})
-		out := make([]uint32, 0, min(target, len(cands)))
-		for _, c := range cands[:min(target, len(cands))] {
-			out = append(out, c.n)
+		out := make([]uint32, 0, min(target, len(keys)))
+		for _, k := range keys[:min(target, len(keys))] {
+			out = append(out, k.n)
 		}
 		return out
 	})
@@ -127,7 +141,8 @@ func (db *DB) EvictOlderThan(pid int, cutoff time.Time) (int, error) {
 }
 
 // removeEvents removes the records that pick chooses among the project's
-// live records, as one step between digest batches.
+// live records (given in log order, which pick keeps), as one step between
+// digest batches, and compacts the project's files when that is due.
 func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error) {
 	db.digestMu.Lock()
 	defer db.digestMu.Unlock()
@@ -135,20 +150,22 @@ func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error
 	if el == nil {
 		return 0, ErrNotFound
 	}
+	var due bool
 	n, err := func() (int, error) {
 		el.mu.Lock()
 		defer el.mu.Unlock()
-		var cands []candidate
-		if err := el.scanLive(func(n uint32, r *record) { cands = append(cands, candidate{n: n, r: *r}) }); err != nil {
+		cands, err := el.liveRecords()
+		if err != nil {
 			return 0, err
 		}
-		doomed := pick(slices.Clone(cands))
+		doomed := pick(cands)
 		if len(doomed) == 0 {
 			return 0, nil
 		}
+		due = compactDue(el.n, len(cands)-len(doomed))
 		return len(doomed), db.applyRemoval(pid, el, cands, doomed, nil)
 	}()
-	if err != nil || n == 0 {
+	if err != nil || !due {
 		return n, err
 	}
 	_, err = db.compactLocked(pid, false)
@@ -340,15 +357,15 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) error {
 	id := iss.ID
 	el.mu.Lock()
 	defer el.mu.Unlock()
-	var live []candidate
-	var doomed []uint32
-	if err := el.scanLive(func(n uint32, r *record) {
-		live = append(live, candidate{n: n, r: *r})
-		if r.Issue == id {
-			doomed = append(doomed, n)
-		}
-	}); err != nil {
+	live, err := el.liveRecords()
+	if err != nil {
 		return err
+	}
+	var doomed []uint32
+	for _, c := range live {
+		if c.r.Issue == id {
+			doomed = append(doomed, c.n)
+		}
 	}
 	return db.applyRemoval(iss.ProjectID, el, live, doomed, func(tx *kvTx) error {
 		var keys []string
