@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	neturl "net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -460,5 +461,51 @@ func TestRelayBacklogFull(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 || !strings.Contains(string(b), "forward_backlog") {
 		t.Errorf("/health/ready: %d %s, want 503 forward_backlog", resp.StatusCode, b)
+	}
+}
+
+// A relay's /metrics writes ingest's and the spool's series as the server
+// does (one writer each): the same names, the same help, the same labels,
+// admission refusals by reason included.
+func TestRelayMetricsMatchServer(t *testing.T) {
+	e := newEnv(t)
+	code, serverText := e.get(t, "/metrics", e.token)
+	if code != 200 {
+		t.Fatalf("server /metrics = %d", code)
+	}
+	r, _ := startRelay(t, t.TempDir(), "-forward-dsn", "http://0123456789abcdef0123456789abcdef@127.0.0.1:1/1")
+	resp, err := http.Get("http://" + r.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	relayText := string(b)
+	shared := func(text string) []string {
+		var out []string
+		for _, s := range parseProm(t, text) {
+			if strings.HasPrefix(s.name, "tinysink_events_accepted") || strings.HasPrefix(s.name, "tinysink_events_refused") ||
+				strings.HasPrefix(s.name, "tinysink_envelope_items") || strings.HasPrefix(s.name, "tinysink_spool_") && s.name != "tinysink_spool_oldest_age_seconds" {
+				out = append(out, s.name+"{reason="+s.labels["reason"]+"}")
+			}
+		}
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "# HELP tinysink_events_") || strings.HasPrefix(line, "# HELP tinysink_envelope_") || strings.HasPrefix(line, "# HELP tinysink_spool_") {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	got, want := shared(relayText), shared(serverText)
+	// The server also counts what the digest did with events.
+	want = slices.DeleteFunc(want, func(s string) bool {
+		return strings.Contains(s, "_digested") || strings.Contains(s, "_duplicate") || strings.Contains(s, "_invalid") ||
+			strings.Contains(s, "_quarantined") || strings.Contains(s, "_evicted") || strings.Contains(s, "oldest_age")
+	})
+	if !slices.Equal(got, want) {
+		t.Errorf("relay's ingest and spool series differ from the server's:\nrelay:  %q\nserver: %q", got, want)
+	}
+	if !slices.Contains(got, "tinysink_events_refused_total{reason=memory}") || !slices.Contains(got, "tinysink_spool_damaged_segments_total{reason=}") {
+		t.Errorf("relay /metrics lacks refusals by reason or damaged segments: %q", got)
 	}
 }

@@ -2,13 +2,10 @@ package main
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/budget/prom"
-	"github.com/tinysink/tinysink/ingest/quota"
-	"github.com/tinysink/tinysink/store/disk"
 )
 
 // handleMetrics serves GET /metrics in the Prometheus text format.
@@ -30,27 +27,7 @@ func (w *Watch) writeMetrics(p *prom.Writer) {
 
 	// Ingest.
 	if h := w.cfg.Ingest; h != nil {
-		c := h.Counters()
-		p.One("tinysink_events_accepted_total", "counter", "Events written to the spool and acknowledged.", float64(c.Accepted))
-		p.Family("tinysink_events_refused_total", "counter", "Requests refused by ingest, by reason.")
-		p.Sample("tinysink_events_refused_total", float64(c.RefusedAuth), "reason", "auth")
-		p.Sample("tinysink_events_refused_total", float64(c.RefusedSize), "reason", "size")
-		p.Sample("tinysink_events_refused_total", float64(c.RefusedMalformed), "reason", "malformed")
-		if w.cfg.Refusals != nil {
-			counts := w.cfg.Refusals.Counts()
-			for _, reason := range []error{budget.ErrMemory, quota.ErrProjectQuota, quota.ErrOrgQuota, disk.ErrFull} {
-				if _, ok := counts[reason.Error()]; !ok {
-					counts[reason.Error()] = 0
-				}
-			}
-			for _, reason := range sortedKeys(counts) {
-				p.Sample("tinysink_events_refused_total", float64(counts[reason]), "reason", reason)
-			}
-		} else {
-			p.Sample("tinysink_events_refused_total", float64(c.RefusedAdmission), "reason", "admission")
-		}
-		p.One("tinysink_envelope_items_dropped_total", "counter", "Envelope items read and discarded (not events, or extra events).", float64(c.Dropped))
-		p.One("tinysink_envelope_items_kept_total", "counter", "Envelope items that are not events spooled for their summaries (transactions, spans, check-ins, feedback).", float64(c.Items))
+		h.WriteMetrics(p, w.cfg.Refusals)
 	}
 
 	// Digest.
@@ -66,10 +43,7 @@ func (w *Watch) writeMetrics(p *prom.Writer) {
 	p.One("tinysink_digest_idle", "gauge", "1 when the digest worker's last read found the spool empty.", bool01(st.Idle))
 
 	// Spool.
-	ss := w.cfg.Spool.Stats()
-	p.One("tinysink_spool_files", "gauge", "Spool segment files on disk.", float64(ss.Files))
-	p.One("tinysink_spool_bytes", "gauge", "Bytes of the spool segment files.", float64(ss.Bytes))
-	p.One("tinysink_spool_damaged_segments_total", "counter", "Spool segments in which a damaged record was skipped.", float64(ss.Damaged))
+	w.cfg.Spool.Stats().WriteMetrics(p)
 	if oldest, err := w.oldestUndigested(); err == nil {
 		var age float64
 		if !oldest.IsZero() {
@@ -142,13 +116,4 @@ func bool01(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-func sortedKeys(m map[string]int64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -117,16 +117,18 @@ func (p project) ProjectKey(id int) (string, bool) {
 
 // Relay is a running relay-only server.
 type Relay struct {
-	log     *slog.Logger
-	sp      *spool.Spool
-	fwd     *forward.Runner
-	ing     *ingest.Handler
-	disk    *disk.Guard
-	ln      net.Listener
-	base    string // the base URL: -base-url, else from the listener
-	http    *http.Server
-	start   time.Time
-	version string
+	log *slog.Logger
+	sp  *spool.Spool
+	fwd *forward.Runner
+	ing *ingest.Handler
+	// refusals counts ingest's admission refusals by reason.
+	refusals *ingest.Refusals
+	disk     *disk.Guard
+	ln       net.Listener
+	base     string // the base URL: -base-url, else from the listener
+	http     *http.Server
+	start    time.Time
+	version  string
 	// metricsLn and metrics serve -metrics-addr, when set.
 	metricsLn net.Listener
 	metrics   *http.Server
@@ -198,12 +200,12 @@ func New(c Config, log *slog.Logger) (_ *Relay, err error) {
 	conns := ingest.NewConnLimiter(c.MaxConns)
 	r.ln = conns.Listener(r.ln)
 	r.base = httpserve.BaseURL(c.BaseURL, c.Addr, r.ln)
-	refusals := ingest.NewRefusals(log.With("component", "ingest"))
+	r.refusals = ingest.NewRefusals(log.With("component", "ingest"))
 	r.ing = ingest.New(ingest.Config{
 		Projects: project{id: pid, key: dsn.Key},
 		Admit:    quota.Admitters{r.disk, r.sp, r.fwd}, Memory: budget.NewLimiter(c.MemoryLimit), Spool: r.sp, Attachments: att,
 		Logger: log.With("component", "ingest"), BaseURL: r.base, TrustProxy: c.TrustProxy,
-		OnAccept: refusals.Accepted, OnRefuse: refusals.Refused,
+		OnAccept: r.refusals.Accepted, OnRefuse: r.refusals.Refused,
 		MaxEventSize: c.MaxEvent, MaxEventCompressedSize: c.MaxEventCompressed, MaxEnvelopeSize: c.MaxEnvelope, MaxEnvelopeCompressedSize: c.MaxEnvelopeCompr,
 	})
 	mux := http.NewServeMux()
@@ -291,17 +293,8 @@ func (r *Relay) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	p.Family("tinysink_build_info", "gauge", "The running build; the value is always 1.")
 	p.Sample("tinysink_build_info", 1, "version", r.version, "mode", "relay")
 	p.One("tinysink_start_time_seconds", "gauge", "When the process started, in Unix seconds.", prom.Unix(r.start))
-	c := r.ing.Counters()
-	p.One("tinysink_events_accepted_total", "counter", "Events written to the spool and acknowledged.", float64(c.Accepted))
-	p.Family("tinysink_events_refused_total", "counter", "Requests refused by ingest, by reason.")
-	p.Sample("tinysink_events_refused_total", float64(c.RefusedAuth), "reason", "auth")
-	p.Sample("tinysink_events_refused_total", float64(c.RefusedSize), "reason", "size")
-	p.Sample("tinysink_events_refused_total", float64(c.RefusedMalformed), "reason", "malformed")
-	p.Sample("tinysink_events_refused_total", float64(c.RefusedAdmission), "reason", "admission")
-	p.One("tinysink_envelope_items_kept_total", "counter", "Envelope items that are not events spooled.", float64(c.Items))
-	ss := r.sp.Stats()
-	p.One("tinysink_spool_files", "gauge", "Spool segment files on disk.", float64(ss.Files))
-	p.One("tinysink_spool_bytes", "gauge", "Bytes of the spool segment files.", float64(ss.Bytes))
+	r.ing.WriteMetrics(&p, r.refusals)
+	r.sp.Stats().WriteMetrics(&p)
 	if st, ok := r.fwd.Stats(); ok {
 		st.WriteMetrics(&p)
 	}

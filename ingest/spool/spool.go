@@ -20,6 +20,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/tinysink/tinysink/budget/prom"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -794,4 +795,11 @@ func ParsePos(s string) (Pos, error) {
 		return Pos{}, fmt.Errorf("spool: bad position %q", s)
 	}
 	return Pos{Seg: seg, Off: off}, nil
+}
+
+// WriteMetrics writes the spool's files, bytes and damaged segments to p.
+func (st Stats) WriteMetrics(p *prom.Writer) {
+	p.One("tinysink_spool_files", "gauge", "Spool segment files on disk.", float64(st.Files))
+	p.One("tinysink_spool_bytes", "gauge", "Bytes of the spool segment files.", float64(st.Bytes))
+	p.One("tinysink_spool_damaged_segments_total", "counter", "Spool segments in which a damaged record was skipped.", float64(st.Damaged))
 }
