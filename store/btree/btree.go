@@ -123,6 +123,8 @@ type DB struct {
 	jf    *os.File // journal
 	cache *cache
 	seq   atomic.Uint64 // meta.seq, readable without locks
+	// leaves holds the page buffers of Views' lookups (Tx.lookupPage).
+	leaves sync.Pool
 
 	wmu  sync.Mutex // held by the write transaction from Begin to Apply/Rollback
 	joff int64      // journal size; guarded by wmu
@@ -193,6 +195,7 @@ func open(path string, f, jf *os.File, committed uint64, opt Options) (*DB, erro
 		n = DefaultCacheBytes
 	}
 	db := &DB{path: path, f: f, jf: jf, cache: newCache(max(n/pageSize, minCachePages)), meta: m}
+	db.leaves.New = func() any { return new([pageSize]byte) }
 	db.seq.Store(m.seq)
 	return db, nil
 }
@@ -367,17 +370,26 @@ func (db *DB) readPage(pg uint32, cached bool) ([]byte, error) {
 		}
 	}
 	p := make([]byte, pageSize)
-	if _, err := db.f.ReadAt(p, int64(pg)*pageSize); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil, fmt.Errorf("btree: page %d: %w", pg, errPointer)
-		}
-		return nil, fmt.Errorf("btree: read page %d: %w", pg, err)
-	}
-	if err := checkPage(p); err != nil {
-		return nil, fmt.Errorf("btree: page %d: %w", pg, err)
+	if err := db.readPageInto(pg, p); err != nil {
+		return nil, err
 	}
 	if cached && (p[0] == typeLeaf || p[0] == typeBranch) {
 		db.cache.put(pg, p)
 	}
 	return p, nil
+}
+
+// readPageInto reads page pg of the file into p (pageSize bytes) and
+// checks it.
+func (db *DB) readPageInto(pg uint32, p []byte) error {
+	if _, err := db.f.ReadAt(p, int64(pg)*pageSize); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return fmt.Errorf("btree: page %d: %w", pg, errPointer)
+		}
+		return fmt.Errorf("btree: read page %d: %w", pg, err)
+	}
+	if err := checkPage(p); err != nil {
+		return fmt.Errorf("btree: page %d: %w", pg, err)
+	}
+	return nil
 }

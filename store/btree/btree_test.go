@@ -1086,3 +1086,92 @@ func TestSameLengthOverwrite(t *testing.T) {
 	}
 	checkPages(t, db)
 }
+
+// A View's point lookups read uncached leaves and deep branches into the
+// transaction's buffer: they return the right values (also inside an
+// Ascend over other pages, and for overflow values), and they leave no
+// leaf and no branch below the root's children in the cache.
+func TestViewLookupsDoNotFillCache(t *testing.T) {
+	db, path := newTestDB(t, Options{CacheBytes: 64 * pageSize})
+	want := map[string]string{}
+	for b := 0; b < 20; b++ {
+		tx := db.Begin()
+		for i := range 1000 {
+			k := fmt.Sprintf("k%06d", b*1000+i)
+			v := fmt.Sprintf("value of %s %s", k, strings.Repeat("x", i%50))
+			if i == 7 {
+				v = strings.Repeat("overflow "+k, 600) // > maxCell: overflow pages
+			}
+			if err := tx.Set(k, v); err != nil {
+				t.Fatal(err)
+			}
+			want[k] = v
+		}
+		mustCommit(t, tx)
+	}
+	db.Close()
+	db = openTest(t, path, db.Seq(), Options{CacheBytes: 64 * pageSize}) // an empty cache
+	t.Cleanup(func() { db.Close() })
+
+	keys := slices.Sorted(maps.Keys(want))
+	r := rand.New(rand.NewPCG(1, 2))
+	err := db.View(func(tx *Tx) error {
+		for range 2000 {
+			k := keys[r.IntN(len(keys))]
+			if v, ok := tx.Get(k); !ok || v != want[k] {
+				t.Fatalf("Get(%s) = %.40q, %v", k, v, ok)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.cache.mu.Lock()
+	var leaves, branches int
+	for _, e := range db.cache.m {
+		switch e.p[0] {
+		case typeLeaf:
+			leaves++
+		case typeBranch:
+			branches++
+		}
+	}
+	db.cache.mu.Unlock()
+	if leaves != 0 || branches > 1+numCellsOfRoot(t, db)+1 {
+		t.Errorf("after 2,000 scattered lookups the cache holds %d leaves and %d branches, want no leaf and only the root and its children", leaves, branches)
+	}
+
+	// Lookups inside an iteration, whose cursor holds pages of its own.
+	err = db.View(func(tx *Tx) error {
+		n := 0
+		tx.Ascend("k0100", func(k, v string) bool {
+			o := keys[r.IntN(len(keys))]
+			if got, ok := tx.Get(o); !ok || got != want[o] || v != want[k] {
+				t.Fatalf("Get(%s) inside Ascend at %s = %.40q, %v", o, k, got, ok)
+			}
+			n++
+			return true
+		})
+		if n != 100 {
+			t.Fatalf("Ascend saw %d keys, want 100", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// numCellsOfRoot returns how many separators the root holds (0 for a leaf).
+func numCellsOfRoot(t *testing.T, db *DB) int {
+	t.Helper()
+	p, err := db.readPage(db.meta.root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p[0] != typeBranch {
+		return 0
+	}
+	return numCells(p)
+}

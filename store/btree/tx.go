@@ -31,6 +31,9 @@ type Tx struct {
 	jstart    int64    // journal size before this transaction's entry
 	pgs       []uint32 // prepared pages, in order
 	path      []step
+	// leaf is a View's buffer for the pages a Get reads from the file
+	// (lookupPage); it goes back to the DB's pool when the View ends.
+	leaf *[pageSize]byte
 }
 
 // step is one branch on the way from the root to a leaf.
@@ -70,6 +73,10 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 	tx := &Tx{db: db, meta: db.meta, seq: db.meta.seq}
 	err := fn(tx)
 	tx.done = true
+	if tx.leaf != nil {
+		db.leaves.Put(tx.leaf)
+		tx.leaf = nil
+	}
 	if err == nil {
 		err = tx.err
 	}
@@ -118,13 +125,65 @@ func (tx *Tx) rawPage(pg uint32, cached bool) ([]byte, error) {
 	return tx.db.readPage(pg, cached)
 }
 
+// lookupPage is page for a point lookup (Get) in a View, of page pg at
+// depth (0: the root). A page that is not cached is read into the
+// transaction's buffer, which the next read of the lookup reuses (a lookup
+// needs one page at a time), and is cached only if it is a branch near the
+// root. A list of a hundred issues looks up a hundred scattered leaves
+// under as many lower branches: cached, they would each cost a fresh page
+// and push out the upper branches, which every lookup needs.
+func (tx *Tx) lookupPage(pg uint32, depth int) ([]byte, error) {
+	if tx.writable {
+		return tx.page(pg)
+	}
+	if pg == 0 || pg >= tx.meta.pages {
+		return nil, fmt.Errorf("btree: page %d: %w", pg, errPointer)
+	}
+	if p := tx.db.cache.get(pg); p != nil {
+		return p, nil // only leaves and branches are cached
+	}
+	if tx.leaf == nil {
+		tx.leaf = tx.db.leaves.Get().(*[pageSize]byte)
+	}
+	p := tx.leaf[:]
+	if err := tx.db.readPageInto(pg, p); err != nil {
+		return nil, err
+	}
+	switch {
+	case p[0] == typeBranch && depth < lookupCacheDepth:
+		p = bytes.Clone(p)
+		tx.db.cache.put(pg, p)
+		return p, nil
+	case p[0] == typeLeaf || p[0] == typeBranch:
+		return p, nil
+	}
+	return nil, fmt.Errorf("btree: page %d: %w", pg, errType)
+}
+
+// lookupCacheDepth is how deep a View's lookups cache the branches they
+// read: the root and its children.
+const lookupCacheDepth = 2
+
 // descend walks from the root to the leaf whose range holds key, recording
 // the branches in tx.path.
 func (tx *Tx) descend(key string) (uint32, []byte, error) {
+	return tx.descendWith(key, false)
+}
+
+// descendWith is descend; lookup reads the pages with lookupPage, for a
+// Get: the leaf returned is then valid only until the next lookup, and no
+// page of the path may be kept.
+func (tx *Tx) descendWith(key string, lookup bool) (uint32, []byte, error) {
 	tx.path = tx.path[:0]
 	pg := tx.meta.root
 	for {
-		p, err := tx.page(pg)
+		var p []byte
+		var err error
+		if lookup {
+			p, err = tx.lookupPage(pg, len(tx.path))
+		} else {
+			p, err = tx.page(pg)
+		}
 		if err != nil {
 			return 0, nil, err
 		}
@@ -145,7 +204,7 @@ func (tx *Tx) Get(key string) (string, bool) {
 	if tx.done || tx.err != nil {
 		return "", false
 	}
-	_, p, err := tx.descend(key)
+	_, p, err := tx.descendWith(key, true)
 	if err != nil {
 		tx.fail(err)
 		return "", false
