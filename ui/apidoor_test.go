@@ -367,3 +367,21 @@ func TestAPITokenScopesSymbols(t *testing.T) {
 		}
 	}
 }
+
+// writeJSON sends the status and v encoded as Marshal encodes it, with a
+// newline; a value that cannot be encoded gets a 500 with a JSON detail.
+func TestWriteJSON(t *testing.T) {
+	t.Parallel()
+	v := map[string]any{"a": []int{1, 2}, "b": "<x>"}
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusCreated, v)
+	want, _ := json.Marshal(v)
+	if rec.Code != http.StatusCreated || rec.Body.String() != string(want)+"\n" || rec.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("writeJSON = %d %q %q, want 201 %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body.String(), string(want)+"\n")
+	}
+	rec = httptest.NewRecorder()
+	writeJSON(rec, http.StatusOK, map[string]any{"c": make(chan int)})
+	if rec.Code != http.StatusInternalServerError || rec.Body.String() != `{"detail":"Internal error."}`+"\n" {
+		t.Errorf("writeJSON of a channel = %d %q, want 500 with a detail", rec.Code, rec.Body.String())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -238,15 +239,30 @@ func (a *API) wrap(h apiHandler) http.Handler {
 	})
 }
 
-// writeJSON writes v as the JSON reply with status.
+// writeJSON writes v as the JSON reply with status. The encoder builds the
+// whole document in its own pooled buffer before it writes a byte, so a
+// list's reply is not copied into a fresh slice first, and a value that
+// cannot be encoded still gets a clean 500.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"detail":"Internal error."}`)
-	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(b)
-	w.Write([]byte{'\n'})
+	sw := statusOnWrite{w: w, status: status}
+	if err := json.NewEncoder(&sw).Encode(v); err != nil && !sw.wrote {
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{"detail":"Internal error."}`+"\n")
+	}
+}
+
+// statusOnWrite sends its status just before the first byte of the body.
+type statusOnWrite struct {
+	w      http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusOnWrite) Write(b []byte) (int, error) {
+	if !s.wrote {
+		s.wrote = true
+		s.w.WriteHeader(s.status)
+	}
+	return s.w.Write(b)
 }
