@@ -338,10 +338,16 @@ func (u *UI) locate(iss *store.Issue, ref string) (newer, cur, older *store.Even
 			return nil, nil, nil, errNotFound
 		}
 	}
+	// The newest event and its older neighbour are the first two: the
+	// issue's main page (ref "last") reads two records, not a page of 250.
+	size := 250
+	if ref == "last" {
+		size = 2
+	}
 	var cursor uint32
 	var prev *store.Event
 	for {
-		pg, err := u.db.Events(iss, false, cursor, 250)
+		pg, err := u.db.Events(iss, false, cursor, size)
 		if err != nil {
 			return nil, nil, nil, err
 		}

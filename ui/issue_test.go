@@ -103,3 +103,45 @@ func TestBrowserAndOSFromUserAgent(t *testing.T) {
 		}
 	}
 }
+
+// The issue's main page (its last event) links the older event and the
+// first, and no newer one; an issue of one event links neither.
+func TestLastEventNavigation(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	admin := s.login(t, "admin")
+	for i := range 3 {
+		s.ingest(t, s.project.ID, []byte(fmt.Sprintf(`{"message":"nav","extra":{"n":%d}}`, i)))
+	}
+	iss := s.issues(t, s.project.ID)
+	if len(iss) != 1 || iss[0].StoredEventCount != 3 {
+		t.Fatalf("issues = %+v", iss)
+	}
+	prefix := fmt.Sprintf("/issues/%d/event/", iss[0].ID)
+	body := s.do("GET", prefix+"last/", nil, admin).Body.String()
+	if !strings.Contains(body, `href="`+prefix+`2/"`) || !strings.Contains(body, `href="`+prefix+`first/"`) || strings.Contains(body, `href="`+prefix+`last/"`) {
+		t.Errorf("last event page: want links to event 2 and first, none to last:\n%s", grepLinks(body, prefix))
+	}
+	s.ingest(t, s.project.ID, []byte(`{"message":"alone"}`))
+	for _, is := range s.issues(t, s.project.ID) {
+		if is.StoredEventCount != 1 {
+			continue
+		}
+		p := fmt.Sprintf("/issues/%d/event/", is.ID)
+		body := s.do("GET", p+"last/", nil, admin).Body.String()
+		if strings.Contains(body, `href="`+p+`first/"`) || strings.Contains(body, `href="`+p+`last/"`) {
+			t.Errorf("one event's page links first or last:\n%s", grepLinks(body, p))
+		}
+	}
+}
+
+// grepLinks returns the lines of body that hold a link starting with prefix.
+func grepLinks(body, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, prefix) {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(out, "\n")
+}
