@@ -73,9 +73,18 @@ func FuzzMCPRequest(f *testing.F) {
 		if err := json.Unmarshal(b, &out); err != nil || out.JSONRPC != "2.0" || (out.Result == nil) == (out.Error == nil) {
 			t.Fatalf("reply to %q is not JSON-RPC: %s", msg, b)
 		}
-		var want bytes.Buffer
-		if perr == nil && (json.Compact(&want, req.ID) != nil || !bytes.Equal(out.ID, want.Bytes())) {
-			t.Fatalf("reply to %q has id %s", msg, out.ID)
+		// The reply carries the request's id as the same JSON value: compact,
+		// with <, > and & escaped as encoding/json writes them in strings
+		// ("&" comes back as "\u0026").
+		var compact, want bytes.Buffer
+		if perr == nil {
+			if json.Compact(&compact, req.ID) != nil {
+				t.Fatalf("request %q parsed with an invalid id %s", msg, req.ID)
+			}
+			json.HTMLEscape(&want, compact.Bytes())
+			if !bytes.Equal(out.ID, want.Bytes()) {
+				t.Fatalf("reply to %q has id %s, want %s", msg, out.ID, want.Bytes())
+			}
 		}
 		if out.Error != nil && out.Error.Code == rpcInternalError {
 			t.Fatalf("internal error for %q: %s", msg, b)
