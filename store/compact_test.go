@@ -122,3 +122,38 @@ func TestCompactionCrashes(t *testing.T) {
 		})
 	}
 }
+
+// Deleting an issue compacts the project's files when that leaves enough
+// of them dead, and only then.
+func TestCompactionAfterDeleteIssue(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "a", 0, 6000)
+	addEvents(t, db, p.ID, "b", 6000, 2000)
+	addEvents(t, db, p.ID, "c", 8000, 10)
+	c, _ := db.IssueByRef("P-3")
+	if err := db.DeleteIssue(c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pr, _ := db.Project(p.ID); pr.LogLen != 8010 {
+		t.Fatalf("10 dead records compacted: log of %d records", pr.LogLen)
+	}
+	a, _ := db.IssueByRef("P-1")
+	if err := db.DeleteIssue(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pr, _ := db.Project(p.ID); pr.LogLen != 2000 || pr.StoredEventCount != 2000 {
+		t.Fatalf("not compacted after 6,010 of 8,010 died: log of %d records, %d stored", pr.LogLen, pr.StoredEventCount)
+	}
+	b, _ := db.IssueByRef("P-2")
+	ids := chainIDs(t, db, b) // also reads every body
+	if len(ids) != 2000 {
+		t.Fatalf("the surviving issue's chain holds %d events, want 2,000", len(ids))
+	}
+	for _, id := range ids {
+		if _, body, err := db.Event(hexID(t, id)); err != nil || len(body) == 0 {
+			t.Fatalf("event %s after compaction: %v", id, err)
+		}
+	}
+}

@@ -344,22 +344,23 @@ func (db *DB) DeleteIssue(id uint32) error {
 	if el == nil {
 		return ErrNotFound
 	}
-	if err := db.deleteIssueLocked(el, iss); err != nil {
+	due, err := db.deleteIssueLocked(el, iss)
+	if err != nil || !due {
 		return err
 	}
 	_, err = db.compactLocked(iss.ProjectID, false)
 	return err
 }
 
-// deleteIssueLocked removes the issue's events and keys; callers hold
-// digestMu.
-func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) error {
+// deleteIssueLocked removes the issue's events and keys and reports
+// whether compacting the project's files is due; callers hold digestMu.
+func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) (due bool, err error) {
 	id := iss.ID
 	el.mu.Lock()
 	defer el.mu.Unlock()
 	live, err := el.liveRecords()
 	if err != nil {
-		return err
+		return false, err
 	}
 	var doomed []uint32
 	for _, c := range live {
@@ -367,7 +368,8 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) error {
 			doomed = append(doomed, c.n)
 		}
 	}
-	return db.applyRemoval(iss.ProjectID, el, live, doomed, func(tx *kvTx) error {
+	due = compactDue(el.n, len(live)-len(doomed))
+	return due, db.applyRemoval(iss.ProjectID, el, live, doomed, func(tx *kvTx) error {
 		var keys []string
 		collect := func(prefix string) {
 			tx.ascend(prefix, func(k, v string) bool { keys = append(keys, k); return true })
