@@ -20,7 +20,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"github.com/tinysink/tinysink/budget/prom"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,6 +30,7 @@ import (
 	"time"
 
 	"github.com/tinysink/tinysink/budget"
+	"github.com/tinysink/tinysink/budget/prom"
 	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store/disk"
 )

@@ -116,13 +116,21 @@ func (tx *Tx) page(pg uint32) ([]byte, error) {
 
 // rawPage returns any page as the transaction sees it.
 func (tx *Tx) rawPage(pg uint32, cached bool) ([]byte, error) {
-	if pg == 0 || pg >= tx.meta.pages {
-		return nil, fmt.Errorf("btree: page %d: %w", pg, errPointer)
+	if err := tx.checkPointer(pg); err != nil {
+		return nil, err
 	}
 	if p, ok := tx.dirty[pg]; ok {
 		return p, nil
 	}
 	return tx.db.readPage(pg, cached)
+}
+
+// checkPointer refuses a page number outside the transaction's file.
+func (tx *Tx) checkPointer(pg uint32) error {
+	if pg == 0 || pg >= tx.meta.pages {
+		return fmt.Errorf("btree: page %d: %w", pg, errPointer)
+	}
+	return nil
 }
 
 // lookupPage is page for a point lookup (Get) in a View, of page pg at
@@ -136,8 +144,8 @@ func (tx *Tx) lookupPage(pg uint32, depth int) ([]byte, error) {
 	if tx.writable {
 		return tx.page(pg)
 	}
-	if pg == 0 || pg >= tx.meta.pages {
-		return nil, fmt.Errorf("btree: page %d: %w", pg, errPointer)
+	if err := tx.checkPointer(pg); err != nil {
+		return nil, err
 	}
 	if p := tx.db.cache.get(pg); p != nil {
 		return p, nil // only leaves and branches are cached
