@@ -30,24 +30,31 @@ func checkProject(t *testing.T, db *DB, pid int, want int64) {
 	}
 	var total int64
 	for _, ref := range []string{"P-1", "P-2", "P-3"} {
-		iss, err := db.IssueByRef(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids := chainIDs(t, db, iss) // also reads every body
-		if int64(len(ids)) != iss.StoredEventCount {
-			t.Errorf("%s: chain %d, count %d", ref, len(ids), iss.StoredEventCount)
-		}
-		for _, id := range ids {
-			if _, body, err := db.Event(hexID(t, id)); err != nil || len(body) == 0 {
-				t.Fatalf("event %s: %v", id, err)
-			}
-		}
-		total += int64(len(ids))
+		total += checkChain(t, db, ref)
 	}
 	if total != want {
 		t.Errorf("chains hold %d events, want %d", total, want)
 	}
+}
+
+// checkChain checks that the chain of issue ref holds its stored count of
+// events, each with a body, and returns how many it holds.
+func checkChain(t *testing.T, db *DB, ref string) int64 {
+	t.Helper()
+	iss, err := db.IssueByRef(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := chainIDs(t, db, iss) // also reads every body
+	if int64(len(ids)) != iss.StoredEventCount {
+		t.Errorf("%s: chain %d, count %d", ref, len(ids), iss.StoredEventCount)
+	}
+	for _, id := range ids {
+		if _, body, err := db.Event(hexID(t, id)); err != nil || len(body) == 0 {
+			t.Fatalf("event %s: %v", id, err)
+		}
+	}
+	return int64(len(ids))
 }
 
 func TestCompactionAfterEviction(t *testing.T) {
@@ -146,14 +153,7 @@ func TestCompactionAfterDeleteIssue(t *testing.T) {
 	if pr, _ := db.Project(p.ID); pr.LogLen != 2000 || pr.StoredEventCount != 2000 {
 		t.Fatalf("not compacted after 6,010 of 8,010 died: log of %d records, %d stored", pr.LogLen, pr.StoredEventCount)
 	}
-	b, _ := db.IssueByRef("P-2")
-	ids := chainIDs(t, db, b) // also reads every body
-	if len(ids) != 2000 {
-		t.Fatalf("the surviving issue's chain holds %d events, want 2,000", len(ids))
-	}
-	for _, id := range ids {
-		if _, body, err := db.Event(hexID(t, id)); err != nil || len(body) == 0 {
-			t.Fatalf("event %s after compaction: %v", id, err)
-		}
+	if n := checkChain(t, db, "P-2"); n != 2000 {
+		t.Fatalf("the surviving issue's chain holds %d events, want 2,000", n)
 	}
 }
