@@ -3,6 +3,7 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,6 +65,22 @@ type page struct {
 	Next     *string `json:"next"`
 	Previous *string `json:"previous"`
 	Results  any     `json:"results"`
+}
+
+// appendJSON appends p's JSON to buf as json.Marshal(p) would write it,
+// with the results encoded one at a time (see marshalReply).
+func (p *page) appendJSON(buf *bytes.Buffer, enc *json.Encoder) error {
+	for _, f := range []struct {
+		key string
+		v   any
+	}{{`{"next":`, p.Next}, {`,"previous":`, p.Previous}, {`,"results":`, p.Results}} {
+		buf.WriteString(f.key)
+		if err := appendJSON(buf, enc, f.v); err != nil {
+			return err
+		}
+	}
+	buf.WriteByte('}')
+	return nil
 }
 
 // pageURL returns the request's URL with the cursor parameter set.

@@ -370,6 +370,12 @@ func TestAPITokenScopesSymbols(t *testing.T) {
 
 // writeJSON sends the status and v encoded as Marshal encodes it, with a
 // newline; a value that cannot be encoded gets a 500 with a JSON detail.
+// ptrMarshaler marshals through a pointer method, which encoding/json uses
+// for an element of a slice.
+type ptrMarshaler struct{ s string }
+
+func (p *ptrMarshaler) MarshalJSON() ([]byte, error) { return json.Marshal("p:" + p.s) }
+
 func TestWriteJSON(t *testing.T) {
 	t.Parallel()
 	v := map[string]any{"a": []int{1, 2}, "b": "<x>"}
@@ -378,6 +384,24 @@ func TestWriteJSON(t *testing.T) {
 	want, _ := json.Marshal(v)
 	if rec.Code != http.StatusCreated || rec.Body.String() != string(want)+"\n" || rec.Header().Get("Content-Type") != "application/json" {
 		t.Errorf("writeJSON = %d %q %q, want 201 %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body.String(), string(want)+"\n")
+	}
+	// Lists are encoded one element at a time, to the same bytes.
+	next := "http://x/?cursor=2"
+	rows := []ptrMarshaler{{"a"}, {"<b>"}}
+	for _, v := range []any{
+		page{Next: &next, Results: []apiError{{"x"}, {"<y>"}}},
+		&page{Results: []json.RawMessage{[]byte(`{"a": 1}`), []byte(` [1, 2] `)}},
+		page{Results: []int{}}, page{}, []string{"a", "b"}, []string(nil), []byte("abc"),
+		rows, page{Results: rows}, "x",
+	} {
+		want, err := json.Marshal(v)
+		got, gotErr := marshalReply(v)
+		if err != nil || gotErr != nil || string(got) != string(want)+"\n" {
+			t.Errorf("marshalReply(%#v) = %q, %v; json.Marshal: %q, %v", v, got, gotErr, want, err)
+		}
+	}
+	if _, err := marshalReply(page{Results: []json.RawMessage{[]byte("{bad")}}); err == nil {
+		t.Error("marshalReply took an invalid raw message")
 	}
 	rec = httptest.NewRecorder()
 	writeJSON(rec, http.StatusOK, map[string]any{"c": make(chan int)})

@@ -1,12 +1,14 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/tinysink/tinysink/store"
@@ -239,30 +241,76 @@ func (a *API) wrap(h apiHandler) http.Handler {
 	})
 }
 
-// writeJSON writes v as the JSON reply with status. The encoder builds the
-// whole document in its own pooled buffer before it writes a byte, so a
-// list's reply is not copied into a fresh slice first, and a value that
-// cannot be encoded still gets a clean 500.
+// writeJSON writes v as the JSON reply with status, encoded as
+// marshalReply does; a value that cannot be encoded gets a clean 500.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	sw := statusOnWrite{w: w, status: status}
-	if err := json.NewEncoder(&sw).Encode(v); err != nil && !sw.wrote {
+	b, err := marshalReply(v)
+	if err != nil {
 		w.WriteHeader(http.StatusInternalServerError)
 		io.WriteString(w, `{"detail":"Internal error."}`+"\n")
+		return
 	}
+	w.WriteHeader(status)
+	w.Write(b)
 }
 
-// statusOnWrite sends its status just before the first byte of the body.
-type statusOnWrite struct {
-	w      http.ResponseWriter
-	status int
-	wrote  bool
+// marshalReply encodes v as JSON with a trailing newline.
+//
+// encoding/json builds each value whole in a buffer that goes back to a
+// package pool however big it grew: one page of 100 events encoded in one
+// call left a buffer the size of the whole reply on the heap after it was
+// sent. So a list (a slice, or a page's results) is encoded one element at
+// a time, and that pooled buffer grows only to the largest element. The
+// reply is assembled in a buffer of its own, garbage once it is written.
+func marshalReply(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := appendJSON(&buf, json.NewEncoder(&buf), v); err != nil {
+		return nil, err
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
 }
 
-func (s *statusOnWrite) Write(b []byte) (int, error) {
-	if !s.wrote {
-		s.wrote = true
-		s.w.WriteHeader(s.status)
+// appendJSON appends v's JSON to buf through enc, an Encoder writing to
+// buf, a list one element at a time. The bytes are those of
+// json.Marshal(v).
+func appendJSON(buf *bytes.Buffer, enc *json.Encoder, v any) error {
+	switch p := v.(type) {
+	case page:
+		return p.appendJSON(buf, enc)
+	case *page:
+		return p.appendJSON(buf, enc)
 	}
-	return s.w.Write(b)
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice || rv.IsNil() || rv.Type().Elem().Kind() == reflect.Uint8 {
+		return encode(buf, enc, v)
+	}
+	buf.WriteByte('[')
+	for i := range rv.Len() {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		// An element of a slice is addressable, so encoding/json would use
+		// its pointer methods: give it the pointer.
+		start := buf.Len()
+		if err := encode(buf, enc, rv.Index(i).Addr().Interface()); err != nil {
+			return err
+		}
+		if i == 0 {
+			buf.Grow((buf.Len() - start + 1) * (rv.Len() - 1)) // the others, about as long
+		}
+	}
+	buf.WriteByte(']')
+	return nil
+}
+
+// encode appends v's JSON to buf through enc, without the newline the
+// Encoder ends it with.
+func encode(buf *bytes.Buffer, enc *json.Encoder, v any) error {
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	buf.Truncate(buf.Len() - 1)
+	return nil
 }
