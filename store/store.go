@@ -338,8 +338,12 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// treeCache bounds the tree's page cache.
-const treeCache = 512 << 10
+// treeCache bounds the tree's page cache: 64 pages, which hold the root
+// and its children that every lookup passes through (a year-old tree of
+// 1.1 GB has ~30 of them) beside the pages the digest writes. 512 KiB took
+// 0.4 MiB more of the fully warmed server's RSS for ~1 ms less server CPU
+// per API issue list of 250 rows.
+const treeCache = 256 << 10
 
 // openTree opens tree.db, redoing its journal up to the sequence that
 // buntdb recorded (see kvtx.go).
