@@ -192,10 +192,21 @@ var templates = budget.Lazy("alert-templates", func() *mailTemplates {
 	}
 })
 
-// mailData is what the email templates see.
+// mailData is what the email templates see: fields only, since templates
+// call no methods (see ui/cmd/tmploverlay).
 type mailData struct {
-	*message
-	Subject string
+	Subject, State, Title, UnmuteReason, ProjectName string
+	FriendlyID, FirstSeen, URL, SettingsURL          string
+	EventCount                                       int64
+}
+
+func newMailData(m *message) mailData {
+	return mailData{
+		Subject: subject(m), State: m.State(), Title: m.Title, UnmuteReason: m.UnmuteReason,
+		ProjectName: m.ProjectName, FriendlyID: m.FriendlyID(),
+		FirstSeen: m.FirstSeen().Format("2006-01-02 15:04 UTC"),
+		URL:       m.URL, SettingsURL: m.SettingsURL, EventCount: m.EventCount(),
+	}
 }
 
 // subject is `"<title>" in "<project>" (<state>)`, the title cut to 80
@@ -233,7 +244,7 @@ func (s *Sender) composeMail(m *message, to string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sender address: %w", err)
 	}
-	data := mailData{message: m, Subject: subject(m)}
+	data := newMailData(m)
 	t := templates()
 	var text, html bytes.Buffer
 	if err := t.text.Execute(&text, data); err != nil {

@@ -20,11 +20,10 @@ type accountPage struct {
 	Projects []emailAlertRow
 	Saved    bool
 	Error    string
+	// NameIsAddress says whether the user's name is an email address,
+	// which alert emails go to when no other address is set.
+	NameIsAddress bool
 }
-
-// NameIsAddress reports whether the user's name is an email address, which
-// alert emails go to when no other address is set.
-func (p *accountPage) NameIsAddress() bool { return validAddress(p.User.Name) }
 
 // validAddress accepts a bare email address (no display name), as
 // store.SetAlertAddress does.
@@ -40,6 +39,7 @@ func (u *UI) accountPage(r *http.Request) (*accountPage, error) {
 	usr := currentUser(r)
 	page := &accountPage{layout: u.layout(r, "Your account"), Saved: r.URL.Query().Has("saved")}
 	page.TopNav = "account"
+	page.NameIsAddress = validAddress(usr.Name)
 	var err error
 	if page.Address, err = u.db.AlertAddress(usr.Name); err != nil {
 		return nil, err

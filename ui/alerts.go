@@ -96,15 +96,17 @@ type backendFormPage struct {
 	Name    string
 	Fields  []formField
 	Error   string
+	Action  string // where the form posts
 }
 
-// Action is where the form posts.
-func (p *backendFormPage) Action() string {
-	base := "/projects/" + strconv.Itoa(p.Project.ID) + "/alerts/"
-	if p.ID == 0 {
+// formAction is where the form for backend id (0 for a new one) of
+// project pid posts.
+func formAction(pid int, id uint32) string {
+	base := "/projects/" + strconv.Itoa(pid) + "/alerts/"
+	if id == 0 {
 		return base + "new/"
 	}
-	return base + strconv.FormatUint(uint64(p.ID), 10) + "/"
+	return base + strconv.FormatUint(uint64(id), 10) + "/"
 }
 
 func (u *UI) backendForm(r *http.Request, p *store.Project, bk store.BackendKind, b *store.AlertBackend) *backendFormPage {
@@ -129,6 +131,7 @@ func (u *UI) backendForm(r *http.Request, p *store.Project, bk store.BackendKind
 		}
 		page.Fields = append(page.Fields, ff)
 	}
+	page.Action = formAction(p.ID, page.ID)
 	return page
 }
 

@@ -139,8 +139,8 @@ type frameView struct {
 	SourceMapError bool
 }
 
-// HasDetail reports whether the frame has code context or variables.
-func (f *frameView) HasDetail() bool {
+// hasDetail reports whether the frame has code context or variables.
+func (f frameView) hasDetail() bool {
 	return f.Context != nil || len(f.Pre) > 0 || len(f.Post) > 0 || len(f.Vars) > 0
 }
 
@@ -210,6 +210,9 @@ type eventView struct {
 	SDK        []kv
 	Modules    []kv
 	Extra      []kv
+
+	// Handled and Mechanism are the main exception's, "" without one.
+	Handled, Mechanism string
 }
 
 // RequestLine returns "METHOD URL" of the event's request, or "".
@@ -221,22 +224,6 @@ func (e *eventView) RequestLine() string {
 		return e.Request.URL
 	}
 	return e.Request.Method + " " + e.Request.URL
-}
-
-// Handled returns the main exception's "handled", or "".
-func (e *eventView) Handled() string {
-	if len(e.Exceptions) == 0 {
-		return ""
-	}
-	return e.Exceptions[0].Handled
-}
-
-// Mechanism returns the main exception's mechanism type, or "".
-func (e *eventView) Mechanism() string {
-	if len(e.Exceptions) == 0 {
-		return ""
-	}
-	return e.Exceptions[0].Mechanism
 }
 
 // frameOptions say which frames a stack trace shows.
@@ -405,6 +392,9 @@ func parseEvent(body []byte, opt frameOptions) *eventView {
 			ev.Contexts = append(ev.Contexts, s)
 		})
 	}
+	if len(ev.Exceptions) > 0 {
+		ev.Handled, ev.Mechanism = ev.Exceptions[0].Handled, ev.Exceptions[0].Mechanism
+	}
 	return ev
 }
 
@@ -555,7 +545,7 @@ func parseFrames(s *stackView, frames *fastjson.Value, opt frameOptions, page *i
 		// Expanded at first: the main exception's raise frame (see
 		// openFirstDetail for the fallback), and a frame asked for by
 		// ?frame=.
-		if fv.raise && fv.HasDetail() || fv.Index == opt.frame {
+		if fv.raise && fv.hasDetail() || fv.Index == opt.frame {
 			fv.Open = true
 		}
 		s.Frames = append(s.Frames, fv)
@@ -712,7 +702,7 @@ func openFirstDetail(ev *eventView, opt frameOptions) {
 		// The raise frame is the last of the last exception.
 		s := &ev.Exceptions[len(ev.Exceptions)-1]
 		for i := len(s.Frames) - 1; i >= 0; i-- {
-			if s.Frames[i].HasDetail() {
+			if s.Frames[i].hasDetail() {
 				s.Frames[i].Open = true
 				return
 			}
@@ -721,7 +711,7 @@ func openFirstDetail(ev *eventView, opt frameOptions) {
 	for si := range stacks {
 		frames := stacks[si].Frames
 		for fi := range frames {
-			if frames[fi].HasDetail() {
+			if frames[fi].hasDetail() {
 				frames[fi].Open = true
 				return
 			}

@@ -9,10 +9,18 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tinysink/tinysink/store"
 )
 
 // funcs are the template helpers: small pure functions. None of them turns
 // event data into template.HTML.
+//
+// Templates call no methods, only these functions and fields: the release
+// builds compile text/template without its method lookup by name (see
+// ui/cmd/tmploverlay), which would make the linker keep every exported
+// method of every type in the binary. The functions below the first block
+// stand in for the methods the templates need.
 var funcs = template.FuncMap{
 	"ago":          ago,
 	"when":         when,
@@ -27,6 +35,14 @@ var funcs = template.FuncMap{
 	"ms":           ms,
 	"indent":       indent,
 	"tagsearch":    tagSearchURL,
+
+	"format":      func(t time.Time, layout string) string { return t.Format(layout) },
+	"isZero":      time.Time.IsZero,
+	"hasDetail":   frameView.hasDetail,
+	"canManage":   func(u *store.User, pid int) bool { return u != nil && u.CanManage(pid) },
+	"managesAny":  func(u *store.User) bool { return u != nil && u.ManagesAny() },
+	"summaryDays": func(p store.Project) int { return p.SummaryRetention() },
+	"commentRef":  store.HistoryEntry.Ref,
 }
 
 // tagSearchURL links to the project's issues (all states) whose events

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -98,7 +99,9 @@ type projectSettingsPage struct {
 	layout
 	Project store.Project
 	DSN     string
-	// SDK is the chosen set-up snippet: python, javascript, go or php.
+	// SDKs are the set-up snippets offered (setupSDKs) and SDK the
+	// chosen one.
+	SDKs  []string
 	SDK   string
 	Saved bool
 	Error string
@@ -135,8 +138,8 @@ type quotaField struct {
 	Default string
 }
 
-// SDKs lists the set-up snippets the settings page offers.
-func (projectSettingsPage) SDKs() []string { return []string{"python", "javascript", "go", "php"} }
+// setupSDKs are the set-up snippets the settings page offers.
+var setupSDKs = []string{"python", "javascript", "go", "php"}
 
 // quotaWindows are the quota form's fields, in the order of
 // store.QuotaLimits.
@@ -163,11 +166,10 @@ func (u *UI) settingsPage(r *http.Request, p *store.Project) (*projectSettingsPa
 	}
 	page.CopyScript = true
 	page.Forward = u.forwardView(p.ForwardDSN)
+	page.SDKs = setupSDKs
 	page.SDK = r.URL.Query().Get("sdk")
-	switch page.SDK {
-	case "python", "javascript", "go", "php":
-	default:
-		page.SDK = "python"
+	if !slices.Contains(setupSDKs, page.SDK) {
+		page.SDK = setupSDKs[0]
 	}
 	for i, w := range quotaWindows {
 		f := quotaField{Name: w.name, Window: w.window}
