@@ -72,6 +72,11 @@ type Worker struct {
 	// minified after the frame's mapped function (mapTitle).
 	Maps *sourcemap.Mapper
 
+	// quiet is how long the spool stays empty after a burst before release
+	// hands memory back (idleAfter; shorter in tests).
+	quiet   time.Duration
+	release func()
+
 	mu  sync.Mutex // guards pos
 	pos spool.Pos
 
@@ -105,7 +110,15 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	if err := sp.Release(pos); err != nil {
 		log.Warn("spool release failed", "err", err)
 	}
-	return &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos}, nil
+	w := &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos, quiet: idleAfter}
+	// Hand the heap a burst grew back to the system now, rather than when
+	// the runtime's scavenger gets to it minutes later, the buffers the
+	// store keeps for the next batch included.
+	w.release = func() {
+		db.ReleaseBuffers()
+		debug.FreeOSMemory()
+	}
+	return w, nil
 }
 
 // Stats are the worker's counters.
@@ -173,11 +186,11 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = time.Second
+		busy += n // a backlog's full batches count too
 		if full {
 			continue // a backlog: keep going
 		}
 		if n > 0 {
-			busy += n
 			// Under a steady trickle, let a batch accumulate: every batch
 			// costs three fsyncs that compete with ingest's.
 			select {
@@ -191,14 +204,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-notify:
-		case <-time.After(idleAfter):
+		case <-time.After(w.quiet):
 			if busy >= releaseAfter {
-				// Idle after a burst: hand the heap the burst grew back
-				// to the system now, rather than when the runtime's
-				// scavenger gets to it minutes later, the buffers the
-				// store keeps for the next batch included.
-				w.db.ReleaseBuffers()
-				debug.FreeOSMemory()
+				w.release() // idle after a burst
 				busy = 0
 			}
 		}

@@ -2,6 +2,7 @@ package digest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -536,4 +537,39 @@ func mustID(t testing.TB, s string) [16]byte {
 		t.Fatalf("event id %q", s)
 	}
 	return id
+}
+
+// TestReleaseAfterBacklog: a burst that the worker digests as a backlog of
+// full batches counts toward handing memory back once the spool is idle.
+// (It used to count only the batches that did not fill, so a burst faster
+// than the digest was never handed back.)
+func TestReleaseAfterBacklog(t *testing.T) {
+	r := newRig(t)
+	n := 5*DefaultBatchEvents + 10 // five full batches and a small one
+	for i := range n {
+		body := fmt.Appendf(nil, `{"message":"burst %d"}`, i)
+		if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: fmt.Sprintf("%032x", i+1), IngestedAt: r.now, Payload: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	released := make(chan int64, 1)
+	r.w.quiet = 10 * time.Millisecond
+	r.w.release = func() {
+		select {
+		case released <- r.w.Stats().Digested:
+		default:
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case got := <-released:
+		if got != int64(n) {
+			t.Errorf("released after %d events, want all %d digested", got, n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no release after a backlog of %d events (%d digested)", n, r.w.Stats().Digested)
+	}
 }
