@@ -36,7 +36,7 @@ var funcs = template.FuncMap{
 	"indent":       indent,
 	"tagsearch":    tagSearchURL,
 
-	"format":      func(t time.Time, layout string) string { return t.Format(layout) },
+	"format":      time.Time.Format,
 	"isZero":      time.Time.IsZero,
 	"hasDetail":   frameView.hasDetail,
 	"canManage":   func(u *store.User, pid int) bool { return u != nil && u.CanManage(pid) },
