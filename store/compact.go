@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // Compaction. Retention deletes records by flagging them and frees their
@@ -161,45 +162,67 @@ func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uin
 	if err != nil {
 		return ext, nil, err
 	}
+	// Bodies are appended in order, so the new segment is written through
+	// a buffer, not one pwrite per body.
+	sw := bufio.NewWriterSize(seg, 64<<10)
 	closeSeg := func() error {
-		err := seg.Sync()
+		err := sw.Flush()
+		err = errors.Join(err, seg.Sync())
 		return errors.Join(err, seg.Close())
 	}
 	var b [recSize]byte
-	for i, c := range live {
-		body, err := el.readBody(c.r)
-		if err != nil {
+	var buf []byte // the bodies of live[i:j], read at once
+	for i := 0; i < len(live); {
+		// Live records are in log order, and bodies were appended in that
+		// order: a run of records whose bodies lie end to end in one
+		// segment is read with one pread, into a buffer reused for every run.
+		j, size := i+1, int64(live[i].r.Len)
+		for j < len(live) && live[j].r.Seg == live[i].r.Seg && int64(live[j].r.Off) == int64(live[i].r.Off)+size &&
+			size+int64(live[j].r.Len) <= compactRead {
+			size += int64(live[j].r.Len)
+			j++
+		}
+		buf = slices.Grow(buf[:0], int(size))[:size]
+		if err := el.readAt(live[i].r.Seg, live[i].r.Off, buf); err != nil {
 			seg.Close()
 			return ext, nil, err
 		}
-		if ext.segOff > 0 && int64(ext.segOff)+int64(len(body)) > int64(segmentMax) {
-			if err := closeSeg(); err != nil {
+		run := buf
+		for k := i; k < j; k++ {
+			c := live[k]
+			body := run[:c.r.Len]
+			run = run[c.r.Len:]
+			if ext.segOff > 0 && int64(ext.segOff)+int64(len(body)) > int64(segmentMax) {
+				if err := closeSeg(); err != nil {
+					return ext, nil, err
+				}
+				ext.segNo++
+				ext.segOff = 0
+				if seg, err = os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+					return ext, nil, err
+				}
+				sw.Reset(seg)
+			}
+			if _, err := sw.Write(body); err != nil {
+				seg.Close()
 				return ext, nil, err
 			}
-			ext.segNo++
-			ext.segOff = 0
-			if seg, err = os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			r := c.r
+			e := ends[r.Issue]
+			r.Seg, r.Off, r.Prev = ext.segNo, ext.segOff, e[1]
+			if e[0] == 0 {
+				e[0] = uint32(k) + 1
+			}
+			e[1] = uint32(k) + 1
+			ends[r.Issue] = e
+			ext.segOff += uint32(len(body))
+			r.marshal(b[:])
+			if _, err := lw.Write(b[:]); err != nil {
+				seg.Close()
 				return ext, nil, err
 			}
 		}
-		if _, err := seg.WriteAt(body, int64(ext.segOff)); err != nil {
-			seg.Close()
-			return ext, nil, err
-		}
-		r := c.r
-		e := ends[r.Issue]
-		r.Seg, r.Off, r.Prev = ext.segNo, ext.segOff, e[1]
-		if e[0] == 0 {
-			e[0] = uint32(i) + 1
-		}
-		e[1] = uint32(i) + 1
-		ends[r.Issue] = e
-		ext.segOff += uint32(len(body))
-		r.marshal(b[:])
-		if _, err := lw.Write(b[:]); err != nil {
-			seg.Close()
-			return ext, nil, err
-		}
+		i = j
 	}
 	if err := closeSeg(); err != nil {
 		return ext, nil, err
@@ -220,6 +243,10 @@ func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uin
 	}
 	return ext, ends, syncDir(el.dir)
 }
+
+// compactRead bounds one read of adjacent bodies during compaction (a
+// single larger body is still read whole).
+const compactRead = 256 << 10
 
 // removeCompacted deletes the files of a compaction that did not commit.
 func (el *eventLog) removeCompacted() {

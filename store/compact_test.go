@@ -157,3 +157,43 @@ func TestCompactionAfterDeleteIssue(t *testing.T) {
 		t.Fatalf("the surviving issue's chain holds %d events, want 2,000", n)
 	}
 }
+
+// TestCompactionCopiesBodies compacts a log whose bodies span several
+// segments, into segments small enough that the copy starts new ones
+// mid-run: every kept event still has its own body.
+func TestCompactionCopiesBodies(t *testing.T) {
+	defer func(old uint32) { segmentMax = old }(segmentMax)
+	segmentMax = 32 << 10
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	fillAndEvict(t, db, p.ID, 8000, 2000)
+	pr, _ := db.Project(p.ID)
+	if pr.LogLen != 2000 || pr.SegFirst == 0 {
+		t.Fatalf("not compacted: %+v", pr)
+	}
+	if segs, _ := filepath.Glob(filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-*")); len(segs) < 3 {
+		t.Fatalf("compaction wrote %d segments, want several", len(segs))
+	}
+	check := func(db *DB) {
+		t.Helper()
+		n := 0
+		for i := 0; i < 8000; i++ {
+			id := eventID(i)
+			_, body, err := db.Event(id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if want := fmt.Sprintf(`{"event_id":"%x","n":%d}`, id, i); err != nil || string(body) != want {
+				t.Fatalf("event %d: body %q, %v; want %q", i, body, err, want)
+			}
+			n++
+		}
+		if n != 2000 {
+			t.Errorf("%d events kept, want 2000", n)
+		}
+	}
+	check(db)
+	db.Close()
+	check(openTest(t, dir))
+}

@@ -378,18 +378,26 @@ func (el *eventLog) indexBatch(start uint32, recs []record, next *idIndex, err e
 // readBody reads the compressed body the record points at. Callers hold
 // el.mu.
 func (el *eventLog) readBody(r record) ([]byte, error) {
-	f := el.seg
-	if r.Seg != el.segNo {
-		var err error
-		if f, err = el.segmentFile(r.Seg); err != nil {
-			return nil, err
-		}
-	}
 	b := make([]byte, r.Len)
-	if _, err := f.ReadAt(b, int64(r.Off)); err != nil && !(errors.Is(err, io.EOF) && r.Len == 0) {
-		return nil, fmt.Errorf("read event body: %w", err)
+	if err := el.readAt(r.Seg, r.Off, b); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// readAt fills b from segment seg at off. Callers hold el.mu.
+func (el *eventLog) readAt(seg, off uint32, b []byte) error {
+	f := el.seg
+	if seg != el.segNo {
+		var err error
+		if f, err = el.segmentFile(seg); err != nil {
+			return err
+		}
+	}
+	if _, err := f.ReadAt(b, int64(off)); err != nil && !(errors.Is(err, io.EOF) && len(b) == 0) {
+		return fmt.Errorf("read event body: %w", err)
+	}
+	return nil
 }
 
 func (el *eventLog) segmentFile(n uint32) (*os.File, error) {

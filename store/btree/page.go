@@ -3,6 +3,7 @@ package btree
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 )
 
 // Page layout constants; doc.go describes the format in prose.
@@ -189,8 +190,13 @@ type node struct {
 	cells []cell
 }
 
-func decode(p []byte) *node {
-	n := &node{typ: p[0], cells: make([]cell, numCells(p), numCells(p)+1)}
+func decode(p []byte) *node { return decodeInto(new(node), p) }
+
+// decodeInto decodes page p into n, reusing n's cells.
+func decodeInto(n *node, p []byte) *node {
+	k := numCells(p)
+	n.typ, n.first = p[0], 0
+	n.cells = slices.Grow(n.cells[:0], k+1)[:k]
 	if n.typ == typeBranch {
 		n.first = le.Uint32(p[4:8])
 		for i := range n.cells {
@@ -235,8 +241,12 @@ func (n *node) remove(i int) {
 }
 
 // encode builds a fresh page image (without checksum; Prepare seals pages).
-func (n *node) encode() []byte {
-	p := make([]byte, pageSize)
+func (n *node) encode() []byte { return n.encodeTo(make([]byte, pageSize)) }
+
+// encodeTo builds the page image in p, a pageSize buffer it overwrites
+// whole, and returns p.
+func (n *node) encodeTo(p []byte) []byte {
+	clear(p)
 	p[0] = n.typ
 	le.PutUint16(p[2:], uint16(len(n.cells)))
 	if n.typ == typeBranch {

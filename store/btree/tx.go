@@ -34,6 +34,61 @@ type Tx struct {
 	// leaf is a View's buffer for the pages a Get reads from the file
 	// (lookupPage); it goes back to the DB's pool when the View ends.
 	leaf *[pageSize]byte
+
+	// A write transaction's scratch, reused from one Set or Delete to the
+	// next: a batch rewrites the same few leaves many times, and a fresh
+	// page image and node per rewrite were a quarter of what the digest
+	// allocated. A page image that a write replaces in dirty is retired,
+	// and spare only once that write has ended, because the write's nodes
+	// may point into it until then. Dirty pages are the transaction's own
+	// (cached pages are cloned before a change), so none is shared.
+	spare, retired [][]byte
+	nodes, idle    []*node // decoded by the running write; reusable
+}
+
+// newPage returns a pageSize buffer for a page image the write builds.
+func (tx *Tx) newPage() []byte {
+	if k := len(tx.spare); k > 0 {
+		p := tx.spare[k-1]
+		tx.spare = tx.spare[:k-1]
+		return p
+	}
+	return make([]byte, pageSize)
+}
+
+// setDirty makes p the transaction's image of page pg, retiring the image
+// it replaces.
+func (tx *Tx) setDirty(pg uint32, p []byte) {
+	if old, ok := tx.dirty[pg]; ok && len(old) == pageSize && cap(old) == pageSize {
+		tx.retired = append(tx.retired, old)
+	}
+	tx.dirty[pg] = p
+}
+
+// encode makes n's page image the transaction's image of page pg.
+func (tx *Tx) encode(pg uint32, n *node) { tx.setDirty(pg, n.encodeTo(tx.newPage())) }
+
+// decode decodes p into a node of the running write.
+func (tx *Tx) decode(p []byte) *node {
+	var n *node
+	if k := len(tx.idle); k > 0 {
+		n, tx.idle = tx.idle[k-1], tx.idle[:k-1]
+	} else {
+		n = new(node)
+	}
+	tx.nodes = append(tx.nodes, n)
+	return decodeInto(n, p)
+}
+
+// endWrite ends a Set or Delete: its nodes and the images it retired are
+// scratch for the next one.
+func (tx *Tx) endWrite() {
+	tx.spare = append(tx.spare, tx.retired...)
+	clear(tx.retired)
+	tx.retired = tx.retired[:0]
+	tx.idle = append(tx.idle, tx.nodes...)
+	clear(tx.nodes)
+	tx.nodes = tx.nodes[:0]
 }
 
 // step is one branch on the way from the root to a leaf.
@@ -277,7 +332,9 @@ func (tx *Tx) Set(key, value string) error {
 	if len(value) > MaxValueSize {
 		return ErrValueTooLarge
 	}
-	if err := tx.set(key, value); err != nil {
+	err := tx.set(key, value)
+	tx.endWrite()
+	if err != nil {
 		return tx.fail(err)
 	}
 	return nil
@@ -300,14 +357,15 @@ func (tx *Tx) set(key, value string) error {
 			q, ok := tx.dirty[pg]
 			if !ok {
 				// p may be the cache's copy, which readers share.
-				q = bytes.Clone(p)
+				q = tx.newPage()
+				copy(q, p)
 				tx.dirty[pg] = q
 			}
 			copy(leafVal(q, i)[valHdr:], value)
 			return nil
 		}
 	}
-	n := decode(p)
+	n := tx.decode(p)
 	if found {
 		if err := tx.freeValue(n.cells[i].val); err != nil {
 			return err
@@ -402,7 +460,7 @@ func (tx *Tx) freeValue(desc []byte) error {
 // to the node's last cell.
 func (tx *Tx) put(depth int, pg uint32, n *node, appending bool) error {
 	if n.fits() {
-		tx.dirty[pg] = n.encode()
+		tx.encode(pg, n)
 		return nil
 	}
 	k := n.splitPoint(appending)
@@ -421,14 +479,14 @@ func (tx *Tx) put(depth int, pg uint32, n *node, appending bool) error {
 	if err != nil {
 		return err
 	}
-	tx.dirty[pg] = left.encode()
-	tx.dirty[rpg] = right.encode()
+	tx.encode(pg, left)
+	tx.encode(rpg, right)
 	if depth == 0 {
 		root, err := tx.alloc()
 		if err != nil {
 			return err
 		}
-		tx.dirty[root] = (&node{typ: typeBranch, first: pg, cells: []cell{{key: sep, kid: rpg}}}).encode()
+		tx.encode(root, &node{typ: typeBranch, first: pg, cells: []cell{{key: sep, kid: rpg}}})
 		tx.meta.root = root
 		return nil
 	}
@@ -437,7 +495,7 @@ func (tx *Tx) put(depth int, pg uint32, n *node, appending bool) error {
 	if err != nil {
 		return err
 	}
-	parent := decode(pp)
+	parent := tx.decode(pp)
 	parent.insert(s.idx, cell{key: sep, kid: rpg})
 	return tx.put(depth-1, s.pg, parent, s.idx == len(parent.cells)-1 && tx.rightmost(depth-1))
 }
@@ -449,6 +507,7 @@ func (tx *Tx) Delete(key string) bool {
 		return false
 	}
 	ok, err := tx.delete(key)
+	tx.endWrite()
 	if err != nil {
 		tx.fail(err)
 		return false
@@ -468,10 +527,10 @@ func (tx *Tx) delete(key string) (bool, error) {
 	if err := tx.freeValue(leafVal(p, i)); err != nil {
 		return false, err
 	}
-	n := decode(p)
+	n := tx.decode(p)
 	n.remove(i)
 	if len(n.cells) > 0 || len(tx.path) == 0 {
-		tx.dirty[pg] = n.encode()
+		tx.encode(pg, n)
 		if len(tx.path) > 0 && n.size(0, len(n.cells)) < usable/4 {
 			return true, tx.merge(pg, n)
 		}
@@ -507,7 +566,7 @@ func (tx *Tx) merge(pg uint32, n *node) error {
 	if sp[0] != typeLeaf {
 		return fmt.Errorf("btree: page %d: %w", spg, errType)
 	}
-	sib := decode(sp)
+	sib := tx.decode(sp)
 	if n.size(0, len(n.cells))+sib.size(0, len(sib.cells)) > usable {
 		return nil
 	}
@@ -516,7 +575,7 @@ func (tx *Tx) merge(pg uint32, n *node) error {
 		left, right, lpg, rpg, ridx = n, sib, pg, spg, j
 	}
 	left.cells = append(left.cells, right.cells...)
-	tx.dirty[lpg] = left.encode()
+	tx.encode(lpg, left)
 	if err := tx.free(rpg); err != nil {
 		return err
 	}
@@ -532,7 +591,7 @@ func (tx *Tx) removeChild(depth int) error {
 	if err != nil {
 		return err
 	}
-	n := decode(p)
+	n := tx.decode(p)
 	switch {
 	case len(n.cells) == 0 && depth == 1:
 		// The root lost its only child: the tree is empty.
@@ -552,7 +611,7 @@ func (tx *Tx) removeChild(depth int) error {
 	if depth == 1 && len(n.cells) == 0 {
 		return tx.shrinkRoot(s.pg, n)
 	}
-	tx.dirty[s.pg] = n.encode()
+	tx.encode(s.pg, n)
 	return nil
 }
 
@@ -575,7 +634,7 @@ func (tx *Tx) shrinkRoot(pg uint32, n *node) error {
 		if p[0] != typeBranch || numCells(p) > 0 {
 			return nil
 		}
-		n = decode(p)
+		n = tx.decode(p)
 	}
 }
 
@@ -782,6 +841,7 @@ func (tx *Tx) Rollback() {
 func (tx *Tx) end() {
 	tx.done = true
 	tx.dirty = nil
+	tx.spare, tx.retired, tx.nodes, tx.idle = nil, nil, nil, nil
 	tx.db.wmu.Unlock()
 }
 
