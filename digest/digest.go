@@ -539,14 +539,18 @@ var bodyPool sync.Pool
 // is left to the GC.
 const maxPooledBody = 64 << 10
 
-// getBody returns an empty buffer, from the pool if it has one for n
-// bytes.
+// getBody returns an empty buffer with room for n bytes, from the pool if
+// it has one that large (a smaller one would be grown by the caller's
+// append: a second allocation and a copy).
 func getBody(n int) []byte {
 	if n <= maxPooledBody {
 		if bp, ok := bodyPool.Get().(*[]byte); ok {
-			return (*bp)[:0]
+			if cap(*bp) >= n {
+				return (*bp)[:0]
+			}
+			bodyPool.Put(bp)
 		}
-		return make([]byte, 0, maxPooledBody/4)
+		return make([]byte, 0, max(n, maxPooledBody/4))
 	}
 	return make([]byte, 0, n)
 }

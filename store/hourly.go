@@ -49,23 +49,34 @@ func ProjectSubject(id int) string { return "p" + strconv.Itoa(id) }
 // InstallSubject names the installation's counters.
 const InstallSubject = "all"
 
+// parseHours reads the 24 comma-separated counts formatHours writes
+// (without a slice of fields: the digest reads a row for every event).
 func parseHours(s string) [24]int64 {
 	var h [24]int64
-	for i, f := range strings.SplitN(s, ",", 24) {
+	for i := range h {
+		f, rest, more := strings.Cut(s, ",")
+		if i == len(h)-1 {
+			f = s // the last field takes the rest, as SplitN did
+		}
 		h[i], _ = strconv.ParseInt(f, 10, 64)
+		if !more {
+			break
+		}
+		s = rest
 	}
 	return h
 }
 
 func formatHours(h *[24]int64) string {
-	var b strings.Builder
+	var b [24 * 8]byte
+	out := b[:0]
 	for i, n := range h {
 		if i > 0 {
-			b.WriteByte(',')
+			out = append(out, ',')
 		}
-		b.WriteString(strconv.FormatInt(n, 10))
+		out = strconv.AppendInt(out, n, 10)
 	}
-	return b.String()
+	return string(out)
 }
 
 // CountHour adds n to subject's count for the hour of t.

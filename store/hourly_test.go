@@ -127,3 +127,27 @@ func TestCountersRollUp(t *testing.T) {
 		t.Errorf("today's hourly counts = %v", h)
 	}
 }
+
+// TestHoursRoundTrip checks the hourly row's text form: 24 counts written
+// and read back, and a short or malformed row read as SplitN-based code
+// read it (missing counts are zero, an unparsable one is zero).
+func TestHoursRoundTrip(t *testing.T) {
+	var h [24]int64
+	for i := range h {
+		h[i] = int64(i*i*1000) - 5
+	}
+	h[7] = 1 << 62
+	if got := parseHours(formatHours(&h)); got != h {
+		t.Errorf("round trip: %v, want %v", got, h)
+	}
+	if got := parseHours("3,,x,9"); got != [24]int64{3, 0, 0, 9} {
+		t.Errorf("short row: %v", got)
+	}
+	if got := parseHours(""); got != [24]int64{} {
+		t.Errorf("empty row: %v", got)
+	}
+	var zero [24]int64
+	if s := formatHours(&zero); s != "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0" {
+		t.Errorf("zero row: %q", s)
+	}
+}
