@@ -16,8 +16,10 @@
 //	return tx.Apply()
 //
 // Memory use does not grow with the number of keys: it is the page cache
-// (Options.CacheBytes) plus the pages the running write transaction changed,
-// plus one page per running View that looked a key up. A View's Get reads a
+// (Options.CacheBytes) plus the pages the running write transaction changed
+// (and the images of them it replaced, kept as scratch for its next
+// change: at most as many), plus one page per running View that looked a
+// key up. A View's Get reads a
 // leaf, or a branch below the root's children, that is not cached into that
 // page and does not cache it: the scattered lookups of a list page would
 // otherwise push out the upper branches that every lookup needs.
