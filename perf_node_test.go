@@ -58,7 +58,11 @@ func TestNodeSpansFeedbackCheckIns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(txs) != 1 || txs[0].Name != "GET /api/cart" || txs[0].Count != 5 || txs[0].P50 < 2 {
+	// Each transaction waits in a setTimeout of 2 ms, which libuv may fire
+	// up to a millisecond early (it measures from the time it cached at the
+	// start of the loop's turn): one run read a p50 of 1.93 ms. At least
+	// 1 ms still says the durations are the spans' own, not zero.
+	if len(txs) != 1 || txs[0].Name != "GET /api/cart" || txs[0].Count != 5 || txs[0].P50 < 1 {
 		t.Errorf("transactions = %+v, want GET /api/cart 5 times", txs)
 	}
 	ex, _ := ts.db.TxExamples(1, "GET /api/cart")
