@@ -190,8 +190,6 @@ type node struct {
 	cells []cell
 }
 
-func decode(p []byte) *node { return decodeInto(new(node), p) }
-
 // decodeInto decodes page p into n, reusing n's cells.
 func decodeInto(n *node, p []byte) *node {
 	k := numCells(p)
