@@ -61,10 +61,11 @@ type Limiter struct {
 // CPU, and the memory they save is real (RssAnon, what the cgroup charges).
 const GCPercent = 50
 
-// NewLimiter sets the Go memory limit to limit bytes (≤ 0: no limit) and
-// the GC's target growth (GCPercent, unless GOGC is set), and returns a
-// Limiter for the limit.
+// NewLimiter sets the Go memory limit to limit bytes (≤ 0: no limit), the
+// GC's target growth (GCPercent, unless GOGC is set) and the processors
+// (SetProcs), and returns a Limiter for the limit.
 func NewLimiter(limit int64) *Limiter {
+	SetProcs()
 	if limit > 0 {
 		debug.SetMemoryLimit(limit)
 	} else {
