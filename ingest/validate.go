@@ -1,5 +1,7 @@
 package ingest
 
+import "github.com/tinysink/tinysink/internal/jsonscan"
+
 // validJSON checks JSON text b in one pass: it reports whether b is one
 // JSON value (RFC 8259 grammar, with white space around it) nested at most
 // maxDepth deep, and if not, a reason and the byte offset it was found at.
@@ -128,7 +130,10 @@ func objectKey(b []byte, i int) (int, string) {
 // follows that escape; the digest's parser accepts them anywhere).
 func stringEndValid(b []byte, i int) (int, string) {
 	ctl := -1 // a control character since the last escape
-	for i < len(b) {
+	for {
+		if i = jsonscan.Special(b, i); i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -157,8 +162,6 @@ func stringEndValid(b []byte, i int) (int, string) {
 			default:
 				return i, "unknown escape"
 			}
-		default:
-			i++
 		}
 	}
 	return i, "unterminated string"

@@ -3,6 +3,8 @@ package scrub
 import (
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/tinysink/tinysink/internal/jsonscan"
 )
 
 // This file holds the byte-level JSON scanning that the walker in scrub.go
@@ -45,10 +47,7 @@ func (s *scrubber) skipString() (escaped, ok bool) {
 	src := s.src
 	i := s.pos + 1
 	for {
-		for i < len(src) && strPlain[src[i]] {
-			i++
-		}
-		if i >= len(src) {
+		if i = jsonscan.Special(src, i); i >= len(src) {
 			return escaped, false
 		}
 		switch src[i] {

@@ -1,0 +1,85 @@
+package jsonscan
+
+import (
+	"bytes"
+	"testing"
+)
+
+func naive(b []byte, i int, high bool) int {
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c == '"' || c == '\\' || c < 0x20 || high && c >= 0x80 {
+			return i
+		}
+	}
+	return len(b)
+}
+
+func check(t *testing.T, b []byte) {
+	t.Helper()
+	for i := 0; i <= len(b); i++ {
+		if got, want := Special(b, i), naive(b, i, false); got != want {
+			t.Fatalf("Special(%q, %d) = %d, want %d", b, i, got, want)
+		}
+		if got, want := SpecialOrHigh(b, i), naive(b, i, true); got != want {
+			t.Fatalf("SpecialOrHigh(%q, %d) = %d, want %d", b, i, got, want)
+		}
+	}
+}
+
+// TestEveryByteEveryLane puts each of the 256 byte values at each offset
+// of a 19-byte run of plain text, alone and behind another special byte,
+// so every lane of both words and the tail loop meets every value, and a
+// match's borrow into the next lane cannot hide or invent one.
+func TestEveryByteEveryLane(t *testing.T) {
+	plain := []byte("abcdefghijklmnopqrs")
+	for c := 0; c < 256; c++ {
+		for at := 0; at < len(plain); at++ {
+			b := bytes.Clone(plain)
+			b[at] = byte(c)
+			check(t, b)
+			for _, d := range []byte{0, 0x1f, 0x20, '"', '\\', 0x7f, 0x80, 0xff, 0x21, 0x5b, 0x5d, 0x01} {
+				if at+1 < len(b) {
+					e := bytes.Clone(b)
+					e[at+1] = d
+					check(t, e)
+				}
+				if at > 0 {
+					e := bytes.Clone(b)
+					e[at-1] = d
+					check(t, e)
+				}
+			}
+		}
+	}
+}
+
+func FuzzSpecial(f *testing.F) {
+	for _, s := range []string{"", "a", `hello "world"`, "tab\there", "\x00\x01", "ünïcödé text", `back\\slash`, "0123456789abcdef\"", "\x7f\x80\x9f\xa0\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 64 {
+			b = b[:64]
+		}
+		check(t, b)
+	})
+}
+
+var sink int
+
+func BenchmarkSpecial(b *testing.B) {
+	s := []byte(`/usr/src/app/node_modules/express/lib/router/index.js in handle at line 284, column 15"`)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		sink += Special(s, 0)
+	}
+}
+
+func BenchmarkNaive(b *testing.B) {
+	s := []byte(`/usr/src/app/node_modules/express/lib/router/index.js in handle at line 284, column 15"`)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		sink += naive(s, 0, false)
+	}
+}
