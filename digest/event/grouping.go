@@ -85,7 +85,13 @@ func (d *doc) defaultKey(ev *Event) (string, string) {
 // "..." when that dropped anything, then replace variable parts such as
 // numbers, ids, addresses and dates by placeholders ("<int>", "<uuid>", ...).
 func NormalizeValue(v string) string {
-	return paramRegexps().replace(firstLines(v, 2))
+	p := paramRegexps()
+	if out, ok := p.cache.get(v); ok {
+		return out
+	}
+	out := p.replace(firstLines(v, 2))
+	p.cache.put(v, out)
+	return out
 }
 
 // firstLines returns the first n non-empty lines of s joined by "\n",

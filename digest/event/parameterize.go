@@ -1,6 +1,7 @@
 package event
 
 import (
+	"hash/maphash"
 	"regexp"
 	"strings"
 	"sync"
@@ -143,8 +144,59 @@ func (r *paramRE) afterRegexp() *regexp.Regexp {
 // parameterizer replaces variable parts of a message (ids, numbers,
 // addresses, dates) by placeholders such as "<int>".
 type parameterizer struct {
-	res  []paramRE
-	tlds map[string]bool
+	res   []paramRE
+	tlds  map[string]bool
+	cache valueCache
+}
+
+// valueCache remembers what NormalizeValue made of the last values it saw,
+// in a table of valueCacheSlots slots indexed by a hash of the value (a
+// new value takes its slot's place). The events of one issue mostly repeat
+// their value, and the regexps were ~2 % of the server's CPU at full
+// speed. Values longer than valueCacheMax are not kept, so the table holds
+// at most valueCacheSlots × (valueCacheMax + its result) bytes.
+type valueCache struct {
+	mu    sync.Mutex
+	seed  maphash.Seed
+	slots [valueCacheSlots]struct{ in, out string }
+}
+
+const (
+	valueCacheSlots = 64
+	valueCacheMax   = 256
+)
+
+func (c *valueCache) slot(v string) int {
+	return int(maphash.String(c.seed, v) % valueCacheSlots)
+}
+
+func (c *valueCache) get(v string) (string, bool) {
+	if len(v) > valueCacheMax {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seed == (maphash.Seed{}) {
+		return "", false
+	}
+	e := &c.slots[c.slot(v)]
+	if e.in != v || e.in == "" && e.out == "" {
+		return "", false
+	}
+	return e.out, true
+}
+
+func (c *valueCache) put(v, out string) {
+	if len(v) > valueCacheMax {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seed == (maphash.Seed{}) {
+		c.seed = maphash.MakeSeed()
+	}
+	// Copies: v and out may point into an event's buffer.
+	c.slots[c.slot(v)] = struct{ in, out string }{strings.Clone(v), strings.Clone(out)}
 }
 
 func compileParam() *parameterizer {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 func TestNormalizeValue(t *testing.T) {
@@ -186,5 +187,48 @@ func TestParameterizeCompilesOnlyWhatItNeeds(t *testing.T) {
 				t.Errorf("%s (part %d) was compiled for a string that cannot contain it", name, r.part)
 			}
 		}
+	}
+}
+
+// TestNormalizeValueCache runs the corpus's values through NormalizeValue
+// three times over, in a different order each time, so that most calls
+// hit the cache and slots are taken over by other values, and checks each
+// answer against the parameterizer run afresh. It also checks that a
+// value's slot does not keep a reference into the caller's string.
+func TestNormalizeValueCache(t *testing.T) {
+	p := paramRegexps()
+	in := paramInputs(t)
+	in = append(in, "", "   ", "retry 3 failed", strings.Repeat("x1 ", 100), strings.Repeat("y", valueCacheMax+1))
+	want := make([]string, len(in))
+	for i, v := range in {
+		want[i] = p.replace(firstLines(v, 2))
+	}
+	for round := range 3 {
+		for k := range in {
+			i := (k*7 + round) % len(in)
+			if round == 1 {
+				i = len(in) - 1 - k
+			}
+			if got := NormalizeValue(in[i]); got != want[i] {
+				t.Fatalf("round %d: NormalizeValue(%q) = %q, want %q", round, in[i], got, want[i])
+			}
+		}
+	}
+	if len(in) < 2*valueCacheSlots {
+		t.Fatalf("only %d inputs: too few to take slots over", len(in))
+	}
+	// A value that is part of a larger string (an event's text) is kept
+	// as a copy, so that the cache does not hold the larger string.
+	big := strings.Repeat("z", 1<<16) + "order 12345 failed"
+	v := big[1<<16:]
+	if got := NormalizeValue(v); got != "order <int> failed" {
+		t.Fatalf("got %q", got)
+	}
+	e := &p.cache.slots[p.cache.slot(v)]
+	if e.in != v {
+		t.Fatalf("slot holds %q", e.in)
+	}
+	if unsafe.StringData(e.in) == unsafe.StringData(v) {
+		t.Fatal("the cache keeps a reference into the caller's string")
 	}
 }
