@@ -63,7 +63,10 @@ package scrub
 
 import (
 	"bytes"
+	"hash/maphash"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tinysink/tinysink/internal/xsort"
 )
@@ -97,6 +100,21 @@ func Scrub(doc []byte, opts Options) ([]byte, bool) {
 		}
 	}
 	s.extraKeys = s.extraBuf
+	s.optsKey = 0
+	if len(s.extra) > 0 || s.scrubIP {
+		// Each key with its length, so that ["ab", "c"] and ["a", "bc"]
+		// differ.
+		var h maphash.Hash
+		h.SetSeed(cleanSeed)
+		for _, e := range s.extra {
+			h.WriteString(strconv.Itoa(e.to-e.from) + ":")
+			h.Write(s.extraKeys[e.from:e.to])
+		}
+		if s.scrubIP {
+			h.WriteString("ip")
+		}
+		s.optsKey = h.Sum64()
+	}
 	out, changed, ok := s.run(mRoot)
 	if !ok || !changed {
 		return doc, false
@@ -130,6 +148,10 @@ type scrubber struct {
 	str   []byte // the current string's contents, decoded
 	enc   []byte // a replacement string, encoded
 	spans []span // the current string's edits
+
+	// optsKey identifies the options (extra keys, scrubIP) in the clean
+	// cache's hashes; 0 for the defaults.
+	optsKey uint64
 
 	// secret remembers matchWords' answer per key kind and name: the
 	// same few hundred keys come back in every event. Cleared when it
@@ -481,6 +503,12 @@ func (s *scrubber) string(m mode, start int) bool {
 		return true
 	}
 	s.spans = s.spans[:0]
+	var h uint64
+	if (kind == kText || kind == kCode) && len(content) >= cleanMin {
+		if h = cleanHash(content, kind, s.optsKey); cleanSlots[h&(cleanSize-1)].Load() == h {
+			return true
+		}
+	}
 	switch kind {
 	case kText:
 		s.scanText(content)
@@ -500,6 +528,9 @@ func (s *scrubber) string(m mode, start int) bool {
 		}
 	}
 	if len(s.spans) == 0 {
+		if h != 0 {
+			cleanSlots[h&(cleanSize-1)].Store(h)
+		}
 		return true
 	}
 	s.sortSpans()
@@ -558,7 +589,7 @@ func (s *scrubber) jsonBody(content []byte, start, end int) bool {
 	sub := scrubbers.Get().(*scrubber)
 	defer sub.release()
 	sub.reset(content)
-	sub.scrubIP, sub.extra, sub.extraKeys = s.scrubIP, append(sub.extra, s.extra...), s.extraKeys
+	sub.scrubIP, sub.extra, sub.extraKeys, sub.optsKey = s.scrubIP, append(sub.extra, s.extra...), s.extraKeys, s.optsKey
 	out, changed, ok := sub.run(mArea)
 	if !ok {
 		return false
@@ -568,4 +599,33 @@ func (s *scrubber) jsonBody(content []byte, start, end int) bool {
 		s.editBytes(start, end, s.enc)
 	}
 	return true
+}
+
+// The clean cache remembers, by a keyed 64-bit hash, free-text strings
+// (kText, kCode) that were scanned and held no secret, so that the same
+// string in the next event is not scanned again: the events of one issue
+// repeat their frames' context lines and messages, and the free-text scan
+// was ~5 % of the server's CPU at full speed. The hash covers the string,
+// its kind and the options (optsKey); the seed is random per process, so a
+// client cannot choose strings that collide, and a collision by chance
+// (one in 2^64 per pair) is the only way a cached verdict can differ
+// from a scan. A slot holds one hash (direct-mapped, a new one takes the
+// slot's place); a race between two digests costs only a miss. Strings
+// shorter than cleanMin are scanned: that costs less than the hash.
+const (
+	cleanSize = 4096 // slots, a power of two: 32 KiB
+	cleanMin  = 24
+)
+
+var (
+	cleanSeed  = maphash.MakeSeed()
+	cleanSlots [cleanSize]atomic.Uint64
+)
+
+func cleanHash(content []byte, kind uint8, optsKey uint64) uint64 {
+	h := maphash.Bytes(cleanSeed, content)
+	h ^= optsKey + uint64(kind+1)*0x9e3779b97f4a7c15
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h | 1 // 0 is an empty slot
 }
