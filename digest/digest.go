@@ -77,6 +77,10 @@ type Worker struct {
 	quiet   time.Duration
 	release func()
 
+	// scratch holds the buffers of the batch being prepared, kept from
+	// batch to batch while events come and dropped by release.
+	scratch scratch
+
 	mu  sync.Mutex // guards pos
 	pos spool.Pos
 
@@ -116,6 +120,9 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	// store keeps for the next batch included.
 	w.release = func() {
 		db.ReleaseBuffers()
+		w.mu.Lock()
+		w.scratch.drop()
+		w.mu.Unlock()
 		debug.FreeOSMemory()
 	}
 	return w, nil
@@ -391,7 +398,8 @@ func (y *yielder) maybe() {
 func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []*item, next spool.Pos, read int64, n int, err error) {
 	scrubs := map[int]*store.ScrubSettings{}
 	now := w.db.Now().UTC()
-	compress := compressItem
+	w.scratch.resetFrames()
+	compress := w.compressItem
 	if parallel {
 		type job struct {
 			it   *item
@@ -401,7 +409,7 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			for j := range jobs {
-				compressItem(j.it, j.body)
+				w.compressItem(j.it, j.body)
 			}
 		})
 		defer func() { close(jobs); wg.Wait() }()
@@ -490,7 +498,7 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 	}
 	if !owned {
 		// Copied into a pooled buffer: compressItem gives it back.
-		body = append(getBody(len(body)), body...)
+		body = append(w.scratch.getBody(len(body)), body...)
 	}
 	stage = "source map title"
 	w.mapTitle(r.Project, it.ev, body, meta)
@@ -522,44 +530,114 @@ func (w *Worker) mapTitle(pid int, ev *event.Event, body []byte, meta event.Meta
 	ev.CalculatedType, ev.Title = mev.CalculatedType, mev.Title
 }
 
-// compressItem sets it.body to the compressed body; a panic sets it.fail.
-func compressItem(it *item, body []byte) {
+// compressItem sets it.body to the compressed body, in the batch's frame
+// buffers, and gives body back to the free list; a panic sets it.fail.
+// Calls are never concurrent: prepare makes them from one goroutine.
+func (w *Worker) compressItem(it *item, body []byte) {
 	stage := "compress"
 	defer recoverEvent(&it.fail, &stage)
-	it.body = store.CompressBody(body)
-	putBody(body)
+	it.body = w.scratch.compress(body)
+	w.scratch.putBody(body)
 }
 
-// bodyPool recycles the buffers that hold an event's normalised JSON from
-// normalize to compressItem: one ~14 KB buffer per event was about a
-// quarter of the digest's allocations.
-var bodyPool sync.Pool
+// scratch keeps the buffers a batch needs from one batch to the next. A
+// sync.Pool (what it replaces) is emptied by every garbage collection, and
+// at full speed the GC runs dozens of times a second: the bodies' buffers
+// and the compressed frames, one copy each per event, were ~21 % of the
+// bytes the server allocated. release drops them when the spool has been
+// quiet, so an idle server holds none.
+type scratch struct {
+	// bodies is a free list of the buffers that carry an event's
+	// normalised JSON from normalize to compressItem (which may run on
+	// another goroutine: hence a channel).
+	bodies chan []byte
+	once   sync.Once
 
-// maxPooledBody bounds the buffers bodyPool keeps; a larger event's body
-// is left to the GC.
-const maxPooledBody = 64 << 10
+	// frames are the chunks the batch's compressed bodies are cut from;
+	// frames[cur] is being filled. Only compressItem appends, and only
+	// resetFrames (before a batch is prepared, the last one committed)
+	// empties them: a committed batch's bodies have been copied into the
+	// store's own buffers by then.
+	frames [][]byte
+	cur    int
+}
 
-// getBody returns an empty buffer with room for n bytes, from the pool if
-// it has one that large (a smaller one would be grown by the caller's
-// append: a second allocation and a copy).
-func getBody(n int) []byte {
+const (
+	// maxPooledBody bounds the buffers the free list keeps; a larger
+	// event's body is left to the GC.
+	maxPooledBody = 64 << 10
+	freeBodies    = 24 // the compressor's queue (16) and a few more
+	// frameChunk is the size of a chunk of compressed frames (a ~14 KB
+	// event compresses to ~3 KB); a larger frame gets its own allocation.
+	frameChunk = 256 << 10
+)
+
+func (s *scratch) init() { s.once.Do(func() { s.bodies = make(chan []byte, freeBodies) }) }
+
+// getBody returns an empty buffer with room for n bytes, from the free
+// list if it has one that large.
+func (s *scratch) getBody(n int) []byte {
+	s.init()
 	if n <= maxPooledBody {
-		if bp, ok := bodyPool.Get().(*[]byte); ok {
-			if cap(*bp) >= n {
-				return (*bp)[:0]
+		select {
+		case b := <-s.bodies:
+			if cap(b) >= n {
+				return b[:0]
 			}
-			bodyPool.Put(bp)
+		default:
 		}
 		return make([]byte, 0, max(n, maxPooledBody/4))
 	}
 	return make([]byte, 0, n)
 }
 
-// putBody gives b back to the pool. b must not be used afterwards.
-func putBody(b []byte) {
+// putBody gives b back to the free list. b must not be used afterwards.
+func (s *scratch) putBody(b []byte) {
+	s.init()
 	if cap(b) <= maxPooledBody {
-		bodyPool.Put(&b)
+		select {
+		case s.bodies <- b:
+		default:
+		}
 	}
+}
+
+// resetFrames empties the frame chunks for the next batch.
+func (s *scratch) resetFrames() {
+	for i := range s.frames {
+		s.frames[i] = s.frames[i][:0]
+	}
+	s.cur = 0
+}
+
+// compress returns body's compressed frame, cut from the frame chunks; a
+// frame larger than the room left gets an allocation of its own.
+func (s *scratch) compress(body []byte) []byte {
+	if s.cur == len(s.frames) {
+		s.frames = append(s.frames, make([]byte, 0, frameChunk))
+	}
+	c := s.frames[s.cur]
+	dst := c[len(c):]
+	out := store.AppendCompressed(dst, body)
+	if cap(dst) == 0 || len(out) > cap(dst) || len(out) > 0 && &out[0] != &c[:cap(c)][len(c)] {
+		// It did not fit (dst was grown elsewhere). Go on in the next
+		// chunk when this one is nearly full.
+		if cap(dst) < frameChunk/16 {
+			s.cur++
+		}
+		return out[:len(out):len(out)]
+	}
+	s.frames[s.cur] = c[:len(c)+len(out)]
+	return out[:len(out):len(out)]
+}
+
+// drop lets the GC have every buffer.
+func (s *scratch) drop() {
+	s.init()
+	for len(s.bodies) > 0 {
+		<-s.bodies
+	}
+	s.frames, s.cur = nil, 0
 }
 
 // digestOne adds one event to the batch, following reference §4: grouping,

@@ -58,6 +58,11 @@ func CompressBody(body []byte) []byte {
 	return c
 }
 
+// AppendCompressed appends the stored (compressed) form of an event body
+// to dst, as CompressBody makes it, and returns the extended slice: dst is
+// grown only when the frame does not fit in its capacity.
+func AppendCompressed(dst, body []byte) []byte { return compressBlob(dst, body) }
+
 // maxPooledScratch bounds the buffers compressScratch keeps (a body of
 // most ordinary events compresses to a few KB).
 const maxPooledScratch = 256 << 10

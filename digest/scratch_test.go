@@ -1,0 +1,98 @@
+package digest
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// TestScratchFrames compresses a batch's worth of bodies into the frame
+// chunks and reads every frame back only at the end, so that a frame
+// written over another would show; one body is too large for a chunk and
+// must get its own allocation, as may one that does not fit in what is
+// left of a chunk. The next batch reuses the chunks without
+// allocating them again.
+func TestScratchFrames(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var bodies [][]byte
+	for i := range 300 {
+		var b bytes.Buffer
+		n := 200 + rng.IntN(400)
+		if i%50 == 7 {
+			n = 4000 // a large event
+		}
+		for j := range n {
+			fmt.Fprintf(&b, `{"frame":%d,"event":%d,"v":%q},`, j, i, fmt.Sprint(rng.Uint64()))
+		}
+		bodies = append(bodies, b.Bytes())
+	}
+	noise := make([]byte, frameChunk+1000) // incompressible, larger than a chunk
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	bodies = append(bodies[:150], append([][]byte{noise}, bodies[150:]...)...)
+
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	var s scratch
+	for batch := range 2 {
+		s.resetFrames()
+		frames := make([][]byte, len(bodies))
+		for i, b := range bodies {
+			body := append(s.getBody(len(b)), b...)
+			frames[i] = s.compress(body)
+			s.putBody(body)
+		}
+		inChunks := 0
+		for i, f := range frames {
+			got, err := dec.DecodeAll(f, nil)
+			if err != nil || !bytes.Equal(got, bodies[i]) {
+				t.Fatalf("batch %d, body %d: read back %d bytes, err %v", batch, i, len(got), err)
+			}
+			if cap(f) != len(f) {
+				t.Fatalf("batch %d, body %d: a frame with room to append into the next", batch, i)
+			}
+			for _, c := range s.frames {
+				for k := range c {
+					if len(f) > 0 && &f[0] == &c[k] {
+						inChunks++
+						break
+					}
+				}
+			}
+		}
+		// Outside the chunks: the one too large, and at most one frame
+		// per chunk that did not fit in what its chunk had left.
+		if out := len(bodies) - inChunks; out < 1 || out > 1+len(s.frames) {
+			t.Errorf("batch %d: %d of %d frames outside the %d chunks", batch, out, len(bodies), len(s.frames))
+		}
+		if len(s.frames) < 2 {
+			t.Errorf("batch %d: %d chunks: the batch should need more than one", batch, len(s.frames))
+		}
+	}
+	chunks := len(s.frames)
+	s.resetFrames()
+	allocs := testing.AllocsPerRun(5, func() {
+		s.resetFrames()
+		for _, b := range bodies[:100] {
+			body := append(s.getBody(len(b)), b...)
+			s.compress(body)
+			s.putBody(body)
+		}
+	})
+	// At most one frame per chunk is allocated alone (it did not fit);
+	// the chunks themselves are not allocated again.
+	if allocs > float64(chunks) || len(s.frames) != chunks {
+		t.Errorf("a batch after the first allocated %.0f times (%d chunks, was %d)", allocs, len(s.frames), chunks)
+	}
+	s.drop()
+	if len(s.frames) != 0 || len(s.bodies) != 0 {
+		t.Errorf("drop kept %d chunks and %d bodies", len(s.frames), len(s.bodies))
+	}
+}
