@@ -346,9 +346,15 @@ type budgetPage struct {
 }
 
 // handleBudget serves GET /debug/budget: memory, limit, spool backlog and
-// the optional parts loaded so far (JSON; ?gc=1 collects garbage first).
+// the optional parts loaded so far (JSON; ?gc=1 first drops the digest's
+// batch buffers, as the worker does itself 5 s after a burst, and collects
+// garbage: a reading of what an idle server holds).
 func (s *server) handleBudget(w http.ResponseWriter, r *http.Request) {
-	page := budgetPage{Snapshot: budget.Read(r.URL.Query().Get("gc") == "1"), Spool: s.sp.Stats(), Digest: s.worker.Stats(), Conns: s.conns.Stats()}
+	gc := r.URL.Query().Get("gc") == "1"
+	if gc {
+		s.worker.ReleaseScratch()
+	}
+	page := budgetPage{Snapshot: budget.Read(gc), Spool: s.sp.Stats(), Digest: s.worker.Stats(), Conns: s.conns.Stats()}
 	if st, ok := s.forward.Stats(); ok {
 		page.Forward = &st
 	}

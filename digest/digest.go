@@ -120,12 +120,20 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	// store keeps for the next batch included.
 	w.release = func() {
 		db.ReleaseBuffers()
-		w.mu.Lock()
-		w.scratch.drop()
-		w.mu.Unlock()
+		w.ReleaseScratch()
 		debug.FreeOSMemory()
 	}
 	return w, nil
+}
+
+// ReleaseScratch lets the GC have the buffers the worker keeps from batch
+// to batch (scratch), as it does by itself once the spool has been quiet
+// for a while after a burst. /debug/budget?gc=1 calls it, so that readings
+// taken after different bursts compare what an idle server holds.
+func (w *Worker) ReleaseScratch() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.scratch.drop()
 }
 
 // Stats are the worker's counters.
