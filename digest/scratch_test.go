@@ -13,8 +13,8 @@ import (
 // chunks and reads every frame back only at the end, so that a frame
 // written over another would show; one body is too large for a chunk and
 // must get its own allocation, as may one that does not fit in what is
-// left of a chunk. The next batch reuses the chunks without
-// allocating them again.
+// left of a chunk. The next batch reuses the chunks, and body buffers
+// come back from the free list.
 func TestScratchFrames(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var bodies [][]byte
@@ -76,20 +76,31 @@ func TestScratchFrames(t *testing.T) {
 			t.Errorf("batch %d: %d chunks: the batch should need more than one", batch, len(s.frames))
 		}
 	}
-	chunks := len(s.frames)
+	// The next batch is compressed into the same chunks, and a body
+	// buffer given back is the next one handed out.
+	var bases []*byte
+	for _, c := range s.frames {
+		bases = append(bases, &c[:1][0])
+	}
 	s.resetFrames()
-	allocs := testing.AllocsPerRun(5, func() {
-		s.resetFrames()
-		for _, b := range bodies[:100] {
-			body := append(s.getBody(len(b)), b...)
-			s.compress(body)
-			s.putBody(body)
+	for _, b := range bodies[:100] {
+		s.compress(b)
+	}
+	if len(s.frames) != len(bases) {
+		t.Fatalf("%d chunks after a smaller batch, were %d", len(s.frames), len(bases))
+	}
+	for i, c := range s.frames {
+		if &c[:1][0] != bases[i] {
+			t.Errorf("chunk %d was allocated again", i)
 		}
-	})
-	// At most one frame per chunk is allocated alone (it did not fit);
-	// the chunks themselves are not allocated again.
-	if allocs > float64(chunks) || len(s.frames) != chunks {
-		t.Errorf("a batch after the first allocated %.0f times (%d chunks, was %d)", allocs, len(s.frames), chunks)
+	}
+	for len(s.bodies) > 0 {
+		<-s.bodies
+	}
+	buf := s.getBody(1000)
+	s.putBody(buf)
+	if again := s.getBody(1000); &again[:1][0] != &buf[:1][0] {
+		t.Error("a body buffer given back was not handed out again")
 	}
 	s.drop()
 	if len(s.frames) != 0 || len(s.bodies) != 0 {
