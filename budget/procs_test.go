@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,8 +35,8 @@ func TestSetProcs(t *testing.T) {
 		{"GOMAXPROCS=3", "procs 3 3 3"},
 	} {
 		cmd := exec.Command(taskset, "-c", "0", os.Args[0], "-test.run=^TestSetProcs$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "TINYSINK_PROCS_CHILD=1")
-		cmd.Env = slicesWithout(cmd.Env, "GOMAXPROCS=")
+		cmd.Env = slices.DeleteFunc(append(os.Environ(), "TINYSINK_PROCS_CHILD=1"),
+			func(e string) bool { return strings.HasPrefix(e, "GOMAXPROCS=") })
 		if c.env != "" {
 			cmd.Env = append(cmd.Env, c.env)
 		}
@@ -53,14 +54,4 @@ func TestSetProcs(t *testing.T) {
 			t.Errorf("pinned to one CPU, env %q: got %q, want %q\n%s", c.env, got, c.want, out)
 		}
 	}
-}
-
-func slicesWithout(env []string, prefix string) []string {
-	var out []string
-	for _, e := range env {
-		if !strings.HasPrefix(e, prefix) {
-			out = append(out, e)
-		}
-	}
-	return out
 }

@@ -627,15 +627,13 @@ func (s *scratch) compress(body []byte) []byte {
 	c := s.frames[s.cur]
 	dst := c[len(c):]
 	out := store.AppendCompressed(dst, body)
-	if cap(dst) == 0 || len(out) > cap(dst) || len(out) > 0 && &out[0] != &c[:cap(c)][len(c)] {
-		// It did not fit (dst was grown elsewhere). Go on in the next
+	if cap(dst) > 0 && len(out) > 0 && &out[0] == &dst[:1][0] {
+		s.frames[s.cur] = c[:len(c)+len(out)] // the frame lies in the chunk
+	} else if cap(dst) < frameChunk/16 {
+		// It did not fit (dst was grown elsewhere): go on in the next
 		// chunk when this one is nearly full.
-		if cap(dst) < frameChunk/16 {
-			s.cur++
-		}
-		return out[:len(out):len(out)]
+		s.cur++
 	}
-	s.frames[s.cur] = c[:len(c)+len(out)]
 	return out[:len(out):len(out)]
 }
 

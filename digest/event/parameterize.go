@@ -176,9 +176,6 @@ func (c *valueCache) get(v string) (string, bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seed == (maphash.Seed{}) {
-		return "", false
-	}
 	e := &c.slots[c.slot(v)]
 	if e.in != v || e.in == "" && e.out == "" {
 		return "", false
@@ -192,9 +189,6 @@ func (c *valueCache) put(v, out string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seed == (maphash.Seed{}) {
-		c.seed = maphash.MakeSeed()
-	}
 	// Copies: v and out may point into an event's buffer.
 	c.slots[c.slot(v)] = struct{ in, out string }{strings.Clone(v), strings.Clone(out)}
 }
@@ -205,6 +199,7 @@ func compileParam() *parameterizer {
 		n += len(pp.parts)
 	}
 	p := &parameterizer{res: make([]paramRE, n), tlds: make(map[string]bool)}
+	p.cache.seed = maphash.MakeSeed()
 	k := 0
 	for i, pp := range paramPatterns {
 		for j, part := range pp.parts {

@@ -63,8 +63,8 @@ package scrub
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -106,8 +106,9 @@ func Scrub(doc []byte, opts Options) ([]byte, bool) {
 		// differ.
 		var h maphash.Hash
 		h.SetSeed(cleanSeed)
+		var n [binary.MaxVarintLen64]byte
 		for _, e := range s.extra {
-			h.WriteString(strconv.Itoa(e.to-e.from) + ":")
+			h.Write(binary.AppendUvarint(n[:0], uint64(e.to-e.from)))
 			h.Write(s.extraKeys[e.from:e.to])
 		}
 		if s.scrubIP {

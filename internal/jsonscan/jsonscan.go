@@ -1,14 +1,14 @@
 // Package jsonscan finds the bytes inside a JSON string that end a run of
-// plain characters, eight bytes at a time. Ingest's validator, the
-// scrubber and the event writer scan every string of every event, and
-// most strings hold long runs that need nothing done.
+// plain characters, eight bytes at a time. Ingest's validator and the
+// scrubber scan every string of every event, and most strings hold long
+// runs that need nothing done.
 package jsonscan
 
 import "encoding/binary"
 
 const (
 	ones   = 0x0101010101010101
-	highs  = 0x8080808080808080
+	highs  = 0x8080808080808080 // each byte's top bit
 	quote  = '"' * ones
 	bslash = '\\' * ones
 	space  = ' ' * ones
@@ -35,23 +35,6 @@ func Special(b []byte, i int) int {
 	}
 	for ; i < len(b); i++ {
 		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
-			return i
-		}
-	}
-	return i
-}
-
-// SpecialOrHigh is Special that also stops at a byte of 0x80 or above:
-// the start of a character that is not ASCII.
-func SpecialOrHigh(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		if special(x)|x&highs != 0 {
-			break
-		}
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
 			return i
 		}
 	}
