@@ -33,9 +33,10 @@ type Native struct {
 	MaxAge time.Duration
 }
 
-// hasMinidump is a cheap test for ingest's marker.
+// hasMinidump is a cheap test for ingest's marker, which markMinidump
+// writes as the payload's first key.
 func hasMinidump(payload []byte) bool {
-	return bytes.Contains(payload, []byte(`"`+ingest.MinidumpField+`"`))
+	return bytes.HasPrefix(payload, []byte(`{"`+ingest.MinidumpField+`":`))
 }
 
 // MergeMinidump processes the minidump an event's marker names and returns

@@ -61,6 +61,9 @@ const (
 	idxProbe     = 16  // slots read at once while probing
 	idxScanRecs  = 256 // log records read at once while building
 	idxFlagClean = 1
+	// Tables of at most this many bytes are built in memory (a default
+	// retention of 10,000 events takes 256 KiB), larger ones in the file.
+	idxMemBuild = 256 << 10
 )
 
 // idIndex is an open ids file. Lookups (under el.mu read) only read it;
@@ -202,6 +205,12 @@ func openIDIndex(dir string, lf *os.File, n, gen uint32, visit func(uint32, *rec
 // it, and the index is rebuilt. It fills the slots with zeros first, so
 // that a full disk fails the build rather than a later insert.
 func buildIDIndex(path string, lf *os.File, n, gen uint32, want uint64, visit func(uint32, *record)) (*idIndex, error) {
+	return buildIDIndexIn(path, lf, n, gen, want, visit, idxMemBuild)
+}
+
+// buildIDIndexIn is buildIDIndex building tables of at most memMax bytes
+// in memory.
+func buildIDIndexIn(path string, lf *os.File, n, gen uint32, want uint64, visit func(uint32, *record), memMax uint64) (*idIndex, error) {
 	slots := uint64(idxMinSlots)
 	for slots/2 < want {
 		slots <<= 1
@@ -213,18 +222,36 @@ func buildIDIndex(path string, lf *os.File, n, gen uint32, want uint64, visit fu
 	x := &idIndex{f: f, slots: slots, gen: gen, seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
 	buf := make([]byte, idxScanRecs*recSize)
 	err = x.writeHeader(false, 0)
-	for off, end := int64(idxHdrSize), idxHdrSize+int64(slots)*idxSlotSize; err == nil && off < end; {
-		k := min(int64(len(buf)), end-off)
-		_, err = f.WriteAt(buf[:k], off)
-		off += k
-	}
-	if err == nil {
+	if err == nil && slots*idxSlotSize <= memMax {
+		// Built in memory and written at once: a project at the default
+		// retention rebuilds its table every few thousand events
+		// (growth, compaction), and two system calls per record were
+		// most of that.
+		tab := make([]byte, slots*idxSlotSize)
 		err = scanRecords(lf, n, buf, func(k uint32, r *record) error {
 			if visit != nil {
 				visit(k, r)
 			}
-			return x.insert(n, &r.EventID, k)
+			x.insertMem(tab, &r.EventID, k)
+			return nil
 		})
+		if err == nil {
+			_, err = f.WriteAt(tab, idxHdrSize)
+		}
+	} else {
+		for off, end := int64(idxHdrSize), idxHdrSize+int64(slots)*idxSlotSize; err == nil && off < end; {
+			k := min(int64(len(buf)), end-off)
+			_, err = f.WriteAt(buf[:k], off)
+			off += k
+		}
+		if err == nil {
+			err = scanRecords(lf, n, buf, func(k uint32, r *record) error {
+				if visit != nil {
+					visit(k, r)
+				}
+				return x.insert(n, &r.EventID, k)
+			})
+		}
 	}
 	if err == nil {
 		// Dirty, but complete: installIDIndex reads it back.
@@ -344,6 +371,22 @@ func (x *idIndex) insert(n uint32, id *[16]byte, rec uint32) error {
 			return nil
 		}
 		i = (i + cnt) & mask
+	}
+}
+
+// insertMem adds id → rec to tab, the slots of a table being built (all
+// empty at first, and kept at most half full by the caller).
+func (x *idIndex) insertMem(tab []byte, id *[16]byte, rec uint32) {
+	h := x.hash(id)
+	mask := x.slots - 1
+	for i := h & mask; ; i = (i + 1) & mask {
+		slot := tab[i*idxSlotSize : (i+1)*idxSlotSize]
+		if binary.LittleEndian.Uint32(slot) == 0 {
+			binary.LittleEndian.PutUint32(slot[0:], rec+1)
+			binary.LittleEndian.PutUint32(slot[4:], uint32(h>>32))
+			x.used++
+			return
+		}
 	}
 }
 

@@ -422,6 +422,54 @@ func TestIDIndexIgnoresUncommittedSlots(t *testing.T) {
 	}
 }
 
+// TestIDIndexBuiltInMemoryOrFile builds the index of one log both ways
+// (in memory, as for tables up to idxMemBuild, and slot by slot in the
+// file, as for larger ones) and checks that each finds every live id and
+// no other.
+func TestIDIndexBuiltInMemoryOrFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var ids [][16]byte
+	for i := range 3000 {
+		ids = append(ids, benchEventID(i))
+	}
+	lf := writeLog(t, filepath.Join(dir, "log"), ids)
+	defer lf.Close()
+	// Every third record deleted.
+	for i := 0; i < len(ids); i += 3 {
+		var flag [4]byte
+		flag[0] = byte(flagDeleted)
+		if _, err := lf.WriteAt(flag[:], int64(i)*recSize+recFlags); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, memMax := range []uint64{0, idxMemBuild} {
+		path := filepath.Join(dir, fmt.Sprint("ids", memMax))
+		x, err := buildIDIndexIn(path, lf, uint32(len(ids)), 7, uint64(len(ids)), nil, memMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.used != 2000 || x.slots != 8192 {
+			t.Errorf("memMax %d: used %d of %d slots, want 2000 of 8192", memMax, x.used, x.slots)
+		}
+		for i := range ids {
+			if r, ok, err := x.lookup(lf, uint32(len(ids)), &ids[i]); err != nil || ok != (i%3 != 0) || ok && r != uint32(i) {
+				t.Fatalf("memMax %d: lookup %d = %d, %v, %v", memMax, i, r, ok, err)
+			}
+		}
+		for i := range 1000 {
+			unknown := benchEventID(10000 + i)
+			if _, ok, err := x.lookup(lf, uint32(len(ids)), &unknown); ok || err != nil {
+				t.Fatalf("memMax %d: unknown id %d found (%v)", memMax, i, err)
+			}
+		}
+		x.f.Close()
+		if y, clean, covered := idsHeader(t, path); clean || covered != 3000 || y.gen != 7 || y.used != 2000 {
+			t.Errorf("memMax %d: header clean %v, covers %d, gen %d, used %d", memMax, clean, covered, y.gen, y.used)
+		}
+	}
+}
+
 // benchEventID is a random-looking id, as SDKs send (uuid4).
 func benchEventID(i int) [16]byte {
 	var id [16]byte

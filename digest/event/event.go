@@ -228,15 +228,18 @@ func (n *Normalizer) parse(raw []byte, m Meta, trim bool) ([]byte, *fastjson.Val
 	if trim && len(raw) > 64<<10 && rawevent.CountValues(raw, rawevent.MaxValues) > rawevent.MaxValues {
 		raw, _ = rawevent.TrimDense(raw)
 	}
-	// So is one nested deeper than the parser takes (see depth.go).
-	if trim && rawevent.TooDeep(raw) {
-		raw = rawevent.TrimDepth(raw)
-	}
 	p := &n.p
 	if len(raw) > bigEvent {
 		p = new(fastjson.Parser)
 	}
 	root, err := p.ParseBytes(raw)
+	// So is one nested deeper than the parser takes (see depth.go). Real
+	// events never are, so the bracket scan runs only when the parser
+	// refused the event for its depth, not on every event.
+	if err != nil && trim && strings.Contains(err.Error(), "too big depth") && rawevent.TooDeep(raw) {
+		raw = rawevent.TrimDepth(raw)
+		root, err = p.ParseBytes(raw)
+	}
 	if err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "too big depth") {
