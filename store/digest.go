@@ -25,7 +25,13 @@ type Tx struct {
 	// groups maps the grouping keys (groupingKey) this batch read or
 	// wrote to their issue: the events of a batch mostly share a few
 	// issues, and decoding a grouping's JSON per event was ~1 % of ingest.
-	groups  map[string]uint32
+	groups map[string]uint32
+	// hours and tags are the counter increments of this batch, written
+	// once per row when it commits (flushCounts) instead of once per
+	// event: a batch's events mostly share a few issues and one hour.
+	hours   map[string]*[24]int64 // hourlyKey → per-hour increments
+	tags    []tagCount            // in the order first counted
+	tagsIdx map[tagRef]int        // index into tags
 	pending map[int]*pendingLog
 	histSeq int
 	replay  bool // see Replay
@@ -108,6 +114,9 @@ func (db *DB) Digest(fn func(tx *Tx) error) (err error) {
 }
 
 func (t *Tx) flushMeta() error {
+	if err := t.flushCounts(); err != nil {
+		return err
+	}
 	for _, p := range t.projects {
 		if err := setJSON(t.kv, projectKey(p.ID), p); err != nil {
 			return err
@@ -446,26 +455,73 @@ func (db *DB) eventLog(project int) *eventLog {
 // metadata grow with the number of events.
 const maxTagValues = 100
 
-// CountTag adds one to the count of key=value on the issue.
+// tagRef names one tag value of one issue.
+type tagRef struct {
+	issue      uint32
+	key, value string
+}
+
+// tagCount is a tag value's increment in a batch.
+type tagCount struct {
+	tagRef
+	n int64
+}
+
+// CountTag adds one to the count of key=value on the issue. The count is
+// written when the batch commits.
 func (t *Tx) CountTag(iss *Issue, key, value string) error {
-	k := issueTagKey(iss.ID, key, value)
-	s, err := t.kv.Get(k)
+	ref := tagRef{iss.ID, key, value}
+	if i, ok := t.tagsIdx[ref]; ok {
+		t.tags[i].n++
+		return nil
+	}
+	if t.tagsIdx == nil {
+		t.tagsIdx = map[tagRef]int{}
+	}
+	t.tagsIdx[ref] = len(t.tags)
+	t.tags = append(t.tags, tagCount{ref, 1})
+	return nil
+}
+
+// addTag adds n to the count of key=value on issue id; a value not yet
+// counted while the issue already counts maxTagValues values of key goes
+// to OtherTagValue.
+func addTag(tx *kvTx, id uint32, key, value string, n int64) error {
+	k := issueTagKey(id, key, value)
+	s, err := tx.Get(k)
 	if errors.Is(err, buntdb.ErrNotFound) {
-		nk := issueTagCountKey(iss.ID, key)
-		ns, _ := t.kv.Get(nk)
+		nk := issueTagCountKey(id, key)
+		ns, _ := tx.Get(nk)
 		distinct, _ := strconv.Atoi(ns)
 		if distinct >= maxTagValues {
-			k = issueTagKey(iss.ID, key, OtherTagValue)
-			s, _ = t.kv.Get(k)
-		} else if _, _, err := t.kv.Set(nk, strconv.Itoa(distinct+1), nil); err != nil {
+			k = issueTagKey(id, key, OtherTagValue)
+			s, _ = tx.Get(k)
+		} else if _, _, err := tx.Set(nk, strconv.Itoa(distinct+1), nil); err != nil {
 			return err
 		}
 	} else if err != nil {
 		return err
 	}
-	n, _ := strconv.ParseInt(s, 10, 64)
-	_, _, err = t.kv.Set(k, strconv.FormatInt(n+1, 10), nil)
+	old, _ := strconv.ParseInt(s, 10, 64)
+	_, _, err = tx.Set(k, strconv.FormatInt(old+n, 10), nil)
 	return err
+}
+
+// flushCounts writes the batch's hourly and tag counter increments, tags
+// in the order their values were first counted (which decides the values
+// past maxTagValues).
+func (t *Tx) flushCounts() error {
+	for k, h := range t.hours {
+		if err := addHours(t.kv, k, h); err != nil {
+			return err
+		}
+	}
+	for _, c := range t.tags {
+		if err := addTag(t.kv, c.issue, c.key, c.value, c.n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Release is a version of a project's code, created when an event first

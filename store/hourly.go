@@ -79,19 +79,32 @@ func formatHours(h *[24]int64) string {
 	return string(out)
 }
 
-// CountHour adds n to subject's count for the hour of t.
+// CountHour adds n to subject's count for the hour of t. The count is
+// written when the batch commits.
 func (t *Tx) CountHour(subject string, at time.Time, n int64) error {
-	return countHour(t.kv, subject, at, n)
+	k := hourlyKey(subject, at)
+	h := t.hours[k]
+	if h == nil {
+		if t.hours == nil {
+			t.hours = map[string]*[24]int64{}
+		}
+		h = new([24]int64)
+		t.hours[k] = h
+	}
+	h[at.UTC().Hour()] += n
+	return nil
 }
 
-func countHour(tx *kvTx, subject string, at time.Time, n int64) error {
-	k := hourlyKey(subject, at)
+// addHours adds d to the hourly counts of row k.
+func addHours(tx *kvTx, k string, d *[24]int64) error {
 	s, err := tx.Get(k)
 	if err != nil && !errors.Is(err, buntdb.ErrNotFound) {
 		return err
 	}
 	h := parseHours(s)
-	h[at.UTC().Hour()] += n
+	for i, n := range d {
+		h[i] += n
+	}
 	_, _, err = tx.Set(k, formatHours(&h), nil)
 	return err
 }

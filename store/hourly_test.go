@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -149,5 +150,88 @@ func TestHoursRoundTrip(t *testing.T) {
 	var zero [24]int64
 	if s := formatHours(&zero); s != "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0" {
 		t.Errorf("zero row: %q", s)
+	}
+}
+
+// TestTagCountsBatched checks the tag counts a batch adds up before it
+// writes them: repeats within a batch and across batches, and the values
+// past maxTagValues counted as OtherTagValue, in the order they came.
+func TestTagCountsBatched(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	var iss *Issue
+	batch := func(fn func(tx *Tx) error) {
+		t.Helper()
+		err := db.Digest(func(tx *Tx) error {
+			pr, err := tx.Project(p.ID)
+			if err != nil {
+				return err
+			}
+			if iss == nil {
+				iss = &Issue{CalculatedType: "E"}
+				if err := tx.CreateIssue(pr, iss, "h", "h", "test"); err != nil {
+					return err
+				}
+			} else if iss, err = tx.Issue(iss.ID); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(tx *Tx, key, value string, n int) error {
+		for range n {
+			if err := tx.CountTag(iss, key, value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	batch(func(tx *Tx) error {
+		// 98 distinct "v" values first, then a (twice) and b.
+		for i := range maxTagValues - 2 {
+			if err := count(tx, "v", fmt.Sprint("x", i), 1); err != nil {
+				return err
+			}
+		}
+		if err := count(tx, "v", "a", 2); err != nil {
+			return err
+		}
+		return count(tx, "v", "b", 1)
+	})
+	batch(func(tx *Tx) error {
+		// c and d are values 101 and 102: counted as other; a is known.
+		if err := count(tx, "v", "c", 3); err != nil {
+			return err
+		}
+		if err := count(tx, "v", "a", 4); err != nil {
+			return err
+		}
+		if err := count(tx, "v", "d", 1); err != nil {
+			return err
+		}
+		return count(tx, "level", "error", 5)
+	})
+	tags, err := db.IssueTags(iss.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, tc := range tags {
+		got[tc.Key+"="+tc.Value] = tc.Count
+	}
+	for k, want := range map[string]int64{"v=a": 6, "v=b": 1, "v=x0": 1, "v=" + OtherTagValue: 4, "level=error": 5} {
+		if got[k] != want {
+			t.Errorf("%q counted %d, want %d", k, got[k], want)
+		}
+	}
+	if _, ok := got["v=c"]; ok {
+		t.Error("a value past the cap was counted on its own")
+	}
+	if n := len(tags); n != maxTagValues+2 {
+		t.Errorf("%d tag rows, want %d", n, maxTagValues+2)
 	}
 }
