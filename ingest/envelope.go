@@ -73,8 +73,8 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	ev := getEventBuf()
 	defer putEventBuf(ev)
 	ids := envelopeIDs{header: p.eventID}
-	spoolOne := func(payload []byte) error {
-		payloadID, payload := prepareEvent(payload)
+	spoolOne := func(payload []byte) error { // payload is ev.b
+		payloadID, payload := prepareScanned(payload, &ev.scan)
 		return h.spoolEvent(r, project, ids.pick(payloadID), payload)
 	}
 	p.refuseEvents = quotaErr != nil
@@ -136,7 +136,7 @@ func (h *Handler) handleEnvelope(w http.ResponseWriter, r *http.Request) error {
 	var last []byte
 	var lastID string
 	if p.pending {
-		payloadID, payload := prepareEvent(ev.b)
+		payloadID, payload := prepareScanned(ev.b, &ev.scan)
 		last, lastID = payload, ids.pick(payloadID)
 	}
 	committed := false
@@ -361,7 +361,7 @@ func (p *envelopeParser) readItems(ev *eventBuf, keep func(payload []byte) error
 			if err := p.readPayload(length, true, ev); err != nil {
 				return err
 			}
-			if err := checkEventJSON(ev.b); err != nil {
+			if err := checkEventScan(ev.b, &ev.scan); err != nil {
 				p.problem("event", err.(*ingestError).msg)
 				continue
 			}

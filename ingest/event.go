@@ -23,12 +23,19 @@ const maxJSONDepth = fastjson.MaxDepth
 // checkEventJSON checks that b is a JSON object nested at most maxJSONDepth
 // deep, in one pass (validJSON). It does not check UTF-8: digest repairs
 // bad sequences.
-func checkEventJSON(b []byte) error {
+func checkEventJSON(b []byte) error { return checkEventScan(b, nil) }
+
+// checkEventScan is checkEventJSON that, when sc is set, also gathers in
+// the same pass what prepareScanned needs.
+func checkEventScan(b []byte, sc *eventScan) error {
 	i := skipWS(b, 0)
 	if i == len(b) || b[i] != '{' {
 		return malformedf("The event is not a JSON object")
 	}
-	ok, tooDeep, reason, at := validJSON(b, maxJSONDepth)
+	if sc != nil {
+		*sc = eventScan{id: -1}
+	}
+	ok, tooDeep, reason, at := validJSONScan(b, maxJSONDepth, sc)
 	switch {
 	case tooDeep:
 		return malformedf("The event JSON is nested deeper than %d levels", maxJSONDepth)
@@ -53,6 +60,24 @@ func prepareEvent(b []byte) (payloadID string, payload []byte) {
 		b, _ = rawevent.TrimDense(b)
 	}
 	return id, b
+}
+
+// prepareScanned is prepareEvent for an event payload checkEventScan
+// passed, from what it gathered: no second scan.
+func prepareScanned(b []byte, sc *eventScan) (payloadID string, payload []byte) {
+	if sc.id >= 0 {
+		f := field{found: true}
+		if b[sc.id] == '"' {
+			f.val = b[sc.id : rawevent.StringEnd(b, sc.id+1)+1]
+		} else {
+			f.val = b[sc.id : sc.id+1] // not a string: no id
+		}
+		payloadID = idOf(&f)
+	}
+	if sc.values > rawevent.MaxValues {
+		b, _ = rawevent.TrimDense(b)
+	}
+	return payloadID, b
 }
 
 // envelopeIDs picks the id each event of one request is stored under.
@@ -145,8 +170,9 @@ func writeID(w http.ResponseWriter, id string) error {
 
 // eventBuf holds one event's bytes; pooled.
 type eventBuf struct {
-	b   []byte
-	big bool // holds a bigBodies slot
+	b    []byte
+	big  bool      // holds a bigBodies slot
+	scan eventScan // of b, by checkEventScan
 }
 
 // bigBodies bounds how many requests may hold a large event in memory at

@@ -282,13 +282,19 @@ func scanEvent(b []byte) (id string, values int) {
 		}
 		f.offer(key, val)
 	}
+	return idOf(&f), s.values
+}
+
+// idOf returns the event id in the value of f ("" if it is absent or not
+// one).
+func idOf(f *field) string {
 	var buf [maxIDField]byte
 	if len(f.val) <= len(buf) { // else too long to be an id, escaped or not
 		if raw, ok := f.str(buf[:0]); ok {
-			id = rawevent.NormalizeID(raw)
+			return rawevent.NormalizeID(raw)
 		}
 	}
-	return id, s.values
+	return ""
 }
 
 // scanHeader reads the fields ingest uses from an envelope or item header

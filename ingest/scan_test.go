@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -34,6 +35,15 @@ func TestScanEvent(t *testing.T) {
 		gotID, gotN := scanEvent([]byte(tt.in))
 		if gotID != tt.id || gotN != tt.values {
 			t.Errorf("%s: scanEvent(%s) = %q, %d; want %q, %d", tt.name, tt.in, gotID, gotN, tt.id, tt.values)
+		}
+		// The validator's pass gathers the same.
+		var sc eventScan
+		if err := checkEventScan([]byte(tt.in), &sc); err != nil {
+			t.Errorf("%s: checkEventScan: %v", tt.name, err)
+			continue
+		}
+		if gotID, _ := prepareScanned([]byte(tt.in), &sc); gotID != tt.id || sc.values != tt.values {
+			t.Errorf("%s: checkEventScan+prepareScanned(%s) = %q, %d; want %q, %d", tt.name, tt.in, gotID, sc.values, tt.id, tt.values)
 		}
 	}
 }
@@ -106,6 +116,19 @@ func FuzzEventID(f *testing.F) {
 		v, _ := p.ParseBytes(b)
 		if want := countTree(v); n != want {
 			t.Fatalf("scanEvent counted %d values, the parse built %d", n, want)
+		}
+		// The validator's own pass gathers the same, and the payloads
+		// prepared from either are the same.
+		var sc eventScan
+		if err := checkEventScan(b, &sc); err != nil {
+			t.Fatalf("checkEventJSON passed, checkEventScan: %v", err)
+		}
+		sid, spayload := prepareScanned(b, &sc)
+		if sid != id || sc.values != n {
+			t.Fatalf("checkEventScan found %q and %d values, scanEvent %q and %d", sid, sc.values, id, n)
+		}
+		if _, payload := prepareEvent(b); !bytes.Equal(spayload, payload) {
+			t.Fatalf("prepareScanned and prepareEvent prepared different payloads")
 		}
 	})
 }

@@ -20,10 +20,10 @@ func (h *Handler) handleStore(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b.Close() // free the decoder before waiting for the disk
-	if err := checkEventJSON(ev.b); err != nil {
+	if err := checkEventScan(ev.b, &ev.scan); err != nil {
 		return err
 	}
-	payloadID, payload := prepareEvent(ev.b)
+	payloadID, payload := prepareScanned(ev.b, &ev.scan)
 	var ids envelopeIDs
 	id := ids.pick(payloadID)
 	if err := h.spoolEvent(r, project, id, payload); err != nil {

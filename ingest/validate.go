@@ -1,6 +1,11 @@
 package ingest
 
-import "github.com/tinysink/tinysink/internal/jsonscan"
+import (
+	"bytes"
+
+	"github.com/tinysink/tinysink/digest/rawevent"
+	"github.com/tinysink/tinysink/internal/jsonscan"
+)
 
 // validJSON checks JSON text b in one pass: it reports whether b is one
 // JSON value (RFC 8259 grammar, with white space around it) nested at most
@@ -14,6 +19,33 @@ import "github.com/tinysink/tinysink/internal/jsonscan"
 // fastjson's recursive validator: two passes over every event, ~44 % of
 // the envelope handler's CPU.
 func validJSON(b []byte, maxDepth int) (ok bool, tooDeep bool, reason string, at int) {
+	return validJSONScan(b, maxDepth, nil)
+}
+
+// eventScan is what prepareEvent needs of an event, gathered by
+// validJSONScan in its pass: the number of JSON values (as
+// objectScanner counts them) and where the top-level event_id's value
+// starts, picked among duplicates as field does.
+type eventScan struct {
+	values int
+	id     int  // index of the event_id member's value; -1: none
+	exact  bool // id's key was written exactly as "event_id"
+}
+
+// rootKey notes a member of the top-level object, with key the text of
+// its key and vi the index of its value.
+func (sc *eventScan) rootKey(key []byte, vi int) {
+	switch {
+	case sc.exact:
+	case string(key) == "event_id":
+		sc.id, sc.exact = vi, true
+	case sc.id < 0 && bytes.IndexByte(key, '\\') >= 0 && unescapedIs(key, "event_id"):
+		sc.id = vi
+	}
+}
+
+// validJSONScan is validJSON that, when sc is set, also fills sc in.
+func validJSONScan(b []byte, maxDepth int, sc *eventScan) (ok bool, tooDeep bool, reason string, at int) {
 	var stackBuf [maxJSONDepth]byte
 	stack := stackBuf[:0]
 	if maxDepth > len(stackBuf) {
@@ -24,6 +56,9 @@ func validJSON(b []byte, maxDepth int) (ok bool, tooDeep bool, reason string, at
 		// A value starts at b[i].
 		if i >= len(b) {
 			return false, false, "unexpected end of input", i
+		}
+		if sc != nil {
+			sc.values++
 		}
 		switch c := b[i]; c {
 		case '{', '[':
@@ -38,9 +73,13 @@ func validJSON(b []byte, maxDepth int) (ok bool, tooDeep bool, reason string, at
 				break
 			}
 			if c == '{' {
+				k := i
 				var r string
 				if i, r = objectKey(b, i); r != "" {
 					return false, false, r, i
+				}
+				if sc != nil && len(stack) == 1 {
+					sc.rootKey(keyText(b, k), i)
 				}
 			}
 			continue
@@ -96,9 +135,13 @@ func validJSON(b []byte, maxDepth int) (ok bool, tooDeep bool, reason string, at
 			}
 			i = skipWS(b, i+1)
 			if top == '{' {
+				k := i
 				var r string
 				if i, r = objectKey(b, i); r != "" {
 					return false, false, r, i
+				}
+				if sc != nil && len(stack) == 1 {
+					sc.rootKey(keyText(b, k), i)
 				}
 			}
 			break
@@ -121,6 +164,12 @@ func objectKey(b []byte, i int) (int, string) {
 		return i, "missing ':' after object key"
 	}
 	return skipWS(b, i+1), ""
+}
+
+// keyText returns the text of the valid object key whose opening quote is
+// at b[k].
+func keyText(b []byte, k int) []byte {
+	return b[k+1 : rawevent.StringEnd(b, k+1)]
 }
 
 // stringEndValid returns the index of the quote closing the JSON string
