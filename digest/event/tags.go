@@ -60,8 +60,9 @@ func tagValue(v *fastjson.Value) string {
 // Keys and values are cut to MaxTagValue characters; empty ones are skipped.
 func (d *doc) deduceTags(ev *Event, m Meta) []Tag {
 	// Room for an ordinary event's tags at once: grown one append at a
-	// time, the list was reallocated four or five times per event.
-	t := tagSet{tags: make([]Tag, 0, 16)}
+	// time, the list was reallocated four or five times per event, and
+	// with room for 16 once more for events with browser and os tags.
+	t := tagSet{tags: make([]Tag, 0, 32)}
 	switch typeOf(d.tags) {
 	case fastjson.TypeObject:
 		o, _ := d.tags.Object()
@@ -107,8 +108,8 @@ func (d *doc) deduceTags(ev *Event, m Meta) []Tag {
 			}
 		}
 	}
-	setNameVersion(&t, "browser", bName, bVersion)
-	setNameVersion(&t, "os", oName, oVersion)
+	setNameVersion(&t, "browser", "browser.name", "browser.version", bName, bVersion)
+	setNameVersion(&t, "os", "os.name", "os.version", oName, oVersion)
 
 	first := ""
 	for _, k := range [...]string{"id", "username", "email", "ip_address"} {
@@ -138,18 +139,18 @@ func contextNameVersion(c *fastjson.Value) (name, version string) {
 	return name, scalarOf(get(c, "version"))
 }
 
-// setNameVersion sets <prefix>.name, <prefix>.version and <prefix> =
-// "name version".
-func setNameVersion(t *tagSet, prefix, name, version string) {
+// setNameVersion sets nameKey, versionKey and key (e.g. os.name, os.version
+// and os) to name, version and "name version".
+func setNameVersion(t *tagSet, key, nameKey, versionKey, name, version string) {
 	if name == "" {
 		return
 	}
-	t.set(prefix+".name", name)
-	t.set(prefix+".version", version)
+	t.set(nameKey, name)
+	t.set(versionKey, version)
 	if version != "" {
-		t.set(prefix, name+" "+version)
+		t.set(key, name+" "+version)
 	} else {
-		t.set(prefix, name)
+		t.set(key, name)
 	}
 }
 
@@ -219,7 +220,18 @@ var uaParsers = budget.Lazy("useragent", func() *sync.Pool {
 
 // ParseUserAgent parses a browser User-Agent string: the one parser behind
 // the browser and os tags and the UI's contexts taken from the header.
+// The events of one client repeat its User-Agent, so the last few parsed
+// are remembered (each parse allocated ~1 KB).
 func ParseUserAgent(s string) UserAgent {
+	uaRecent.mu.Lock()
+	for i := range uaRecent.e {
+		if e := &uaRecent.e[i]; e.ok && e.s == s {
+			info := e.info
+			uaRecent.mu.Unlock()
+			return info
+		}
+	}
+	uaRecent.mu.Unlock()
 	pool := uaParsers()
 	ua := pool.Get().(*useragent.UserAgent)
 	defer pool.Put(ua)
@@ -228,5 +240,28 @@ func ParseUserAgent(s string) UserAgent {
 	info.Browser, info.BrowserVersion = ua.Browser()
 	osi := ua.OSInfo()
 	info.OS, info.OSVersion = osi.Name, osi.Version
+	if len(s) <= maxRecentUA {
+		uaRecent.mu.Lock()
+		uaRecent.e[uaRecent.next] = uaEntry{s: strings.Clone(s), info: info, ok: true}
+		uaRecent.next = (uaRecent.next + 1) % len(uaRecent.e)
+		uaRecent.mu.Unlock()
+	}
 	return info
+}
+
+// maxRecentUA is the longest User-Agent remembered (real ones are ~100–300
+// bytes).
+const maxRecentUA = 512
+
+type uaEntry struct {
+	s    string
+	info UserAgent
+	ok   bool
+}
+
+// uaRecent holds the last User-Agents parsed, replaced in turn.
+var uaRecent struct {
+	mu   sync.Mutex
+	e    [8]uaEntry
+	next int
 }

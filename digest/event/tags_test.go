@@ -1,6 +1,7 @@
 package event
 
 import (
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -120,8 +121,17 @@ func TestParseUserAgent(t *testing.T) {
 			UserAgent{Browser: "Safari", BrowserVersion: "17.1", OS: "iPhone OS", OSVersion: "17.1"}},
 		{"", UserAgent{}},
 	} {
-		if got := ParseUserAgent(tt.ua); got != tt.want {
-			t.Errorf("ParseUserAgent(%q) = %+v, want %+v", tt.ua, got, tt.want)
+		// Parsed, then remembered, then parsed again after other agents
+		// pushed it out of the remembered ones.
+		for round := range 3 {
+			if round == 2 {
+				for i := range len(uaRecent.e) + 2 {
+					ParseUserAgent(fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64; rv:%d.0) Gecko/20100101 Firefox/%d.0", i, i))
+				}
+			}
+			if got := ParseUserAgent(tt.ua); got != tt.want {
+				t.Errorf("round %d: ParseUserAgent(%q) = %+v, want %+v", round, tt.ua, got, tt.want)
+			}
 		}
 	}
 }
