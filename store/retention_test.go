@@ -275,6 +275,68 @@ func TestEvictionReclaimsDisk(t *testing.T) {
 	t.Logf("segment on disk: %d -> %d bytes", before, after)
 }
 
+// TestEvictionPunchesWholeBlocks evicts small bodies in two rounds: a
+// lone body between two live ones frees no whole block, so nothing is
+// punched for it, but once its neighbours go too, their gaps together are
+// punched, old ones included.
+func TestEvictionPunchesWholeBlocks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	const n = 1000
+	err := db.Digest(func(tx *Tx) error {
+		pr, _ := tx.Project(p.ID)
+		iss := &Issue{}
+		if err := tx.CreateIssue(pr, iss, "h", "h", "test"); err != nil {
+			return err
+		}
+		for i := range n {
+			body := make([]byte, 2500)
+			for j := range body {
+				body[j] = byte((i*7919 + j*104729) >> 3) // poorly compressible
+			}
+			iss.DigestedEventCount++
+			if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Body: body}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+	before := diskBytes(t, seg)
+	evict := func(keep func(n uint32) bool) {
+		t.Helper()
+		_, err := db.removeEvents(p.ID, func(cands []candidate) []uint32 {
+			var out []uint32
+			for _, c := range cands {
+				if !keep(c.n) {
+					out = append(out, c.n)
+				}
+			}
+			return out
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every other event: each gap is one body, less than a block.
+	evict(func(k uint32) bool { return k%2 == 1 })
+	if mid := diskBytes(t, seg); mid < before-before/10 {
+		t.Errorf("lone small gaps freed %d of %d bytes; punching them frees no whole block", before-mid, before)
+	}
+	// Then the odd ones of the first half: whole blocks are free now.
+	evict(func(k uint32) bool { return k >= n/2 })
+	after := diskBytes(t, seg)
+	if want := before / 2; after > want+want/5 {
+		t.Errorf("segment uses %d bytes on disk with its first half evicted, %d before", after, before)
+	}
+	t.Logf("segment on disk: %d -> %d bytes", before, after)
+}
+
 func diskBytes(t *testing.T, path string) int64 {
 	t.Helper()
 	var st syscall.Stat_t
