@@ -65,7 +65,9 @@ fuzz:
 	$(FUZZ) -fuzz='^FuzzEnvelope$$' ./ingest
 	$(FUZZ) -fuzz='^FuzzCSP$$' ./ingest
 	$(FUZZ) -fuzz='^FuzzValidJSON$$' ./ingest
+	$(FUZZ) -fuzz='^FuzzEventID$$' ./ingest
 	$(FUZZ) -fuzz='^FuzzNormalize$$' ./digest/event
+	$(FUZZ) -fuzz='^FuzzWriterStr$$' ./digest/event
 	$(FUZZ) -fuzz='^FuzzParseID$$' ./digest/rawevent
 	$(FUZZ) -fuzz='^FuzzScrub$$' ./digest/scrub
 	$(FUZZ) -fuzz='^FuzzMinidump$$' ./digest/minidump

@@ -6,6 +6,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/tinysink/tinysink/digest/rawevent"
+	"github.com/tinysink/tinysink/internal/jsonscan"
 )
 
 // writer serialises parsed JSON. It does not use fastjson's MarshalTo, which
@@ -121,11 +122,12 @@ func (w *writer) str(b []byte) {
 	buf := append(w.buf, '"')
 	start := 0
 	for i := 0; i < len(b); {
-		c := b[i]
-		if plain[c] {
-			i++
-			continue
+		// Skip the plain run (printable ASCII but '"' and '\\') eight
+		// bytes at a time.
+		if i = jsonscan.SpecialOrHigh(b, i); i == len(b) {
+			break
 		}
+		c := b[i]
 		if c < utf8.RuneSelf {
 			buf = append(buf, b[start:i]...)
 			switch c {
@@ -168,15 +170,6 @@ func (w *writer) str(b []byte) {
 }
 
 const hexDigit = "0123456789abcdef"
-
-// plain marks the bytes str copies as they are: printable ASCII other than
-// '"' and '\\'.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
 // Top-level keys the writer produces itself.
 const (

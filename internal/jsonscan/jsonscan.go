@@ -40,3 +40,21 @@ func Special(b []byte, i int) int {
 	}
 	return i
 }
+
+// SpecialOrHigh is Special that also stops at bytes of 0x80 and above (the
+// start or rest of a multi-byte UTF-8 sequence), for writers that check
+// the encoding as they copy.
+func SpecialOrHigh(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if special(x)|x&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return i
+		}
+	}
+	return i
+}

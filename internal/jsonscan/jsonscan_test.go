@@ -15,11 +15,24 @@ func naive(b []byte, i int) int {
 	return len(b)
 }
 
+func naiveHigh(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return i
+		}
+	}
+	return len(b)
+}
+
 func check(t *testing.T, b []byte) {
 	t.Helper()
 	for i := 0; i <= len(b); i++ {
 		if got, want := Special(b, i), naive(b, i); got != want {
 			t.Fatalf("Special(%q, %d) = %d, want %d", b, i, got, want)
+		}
+		if got, want := SpecialOrHigh(b, i), naiveHigh(b, i); got != want {
+			t.Fatalf("SpecialOrHigh(%q, %d) = %d, want %d", b, i, got, want)
 		}
 	}
 }
