@@ -379,16 +379,23 @@ func writeLog(t testing.TB, path string, ids [][16]byte) *os.File {
 	return f
 }
 
+// logOfIDs writes dir/log with the records of n events, the i-th with id
+// id(i), and returns the ids and the open log.
+func logOfIDs(t *testing.T, dir string, n int, id func(int) [16]byte) ([][16]byte, *os.File) {
+	t.Helper()
+	ids := make([][16]byte, n)
+	for i := range ids {
+		ids[i] = id(i)
+	}
+	return ids, writeLog(t, filepath.Join(dir, "log"), ids)
+}
+
 // Slots naming records at or past the committed count are empty: lookups
 // stop there and inserts take them.
 func TestIDIndexIgnoresUncommittedSlots(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	var ids [][16]byte
-	for i := range 600 {
-		ids = append(ids, eventID(i))
-	}
-	lf := writeLog(t, filepath.Join(dir, "log"), ids)
+	ids, lf := logOfIDs(t, dir, 600, eventID)
 	defer lf.Close()
 	x, err := buildIDIndex(filepath.Join(dir, "ids"), lf, 600, 0, 600, nil)
 	if err != nil {
@@ -429,11 +436,7 @@ func TestIDIndexIgnoresUncommittedSlots(t *testing.T) {
 func TestIDIndexBuiltInMemoryOrFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	var ids [][16]byte
-	for i := range 3000 {
-		ids = append(ids, benchEventID(i))
-	}
-	lf := writeLog(t, filepath.Join(dir, "log"), ids)
+	ids, lf := logOfIDs(t, dir, 3000, benchEventID)
 	defer lf.Close()
 	// Every third record deleted.
 	for i := 0; i < len(ids); i += 3 {

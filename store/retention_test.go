@@ -242,27 +242,7 @@ func TestEvictionReclaimsDisk(t *testing.T) {
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
-	err := db.Digest(func(tx *Tx) error {
-		pr, _ := tx.Project(p.ID)
-		iss := &Issue{}
-		if err := tx.CreateIssue(pr, iss, "h", "h", "test"); err != nil {
-			return err
-		}
-		for i := range 2000 {
-			body := make([]byte, 8192)
-			for j := range body {
-				body[j] = byte((i*7919 + j*104729) >> 3) // poorly compressible
-			}
-			iss.DigestedEventCount++
-			if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Body: body}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	addNoiseEvents(t, db, p.ID, 2000, 8192)
 	seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
 	before := diskBytes(t, seg)
 	if n, err := db.EvictProject(p.ID, 1500); err != nil || n != 1500 {
@@ -285,27 +265,7 @@ func TestEvictionPunchesWholeBlocks(t *testing.T) {
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
 	const n = 1000
-	err := db.Digest(func(tx *Tx) error {
-		pr, _ := tx.Project(p.ID)
-		iss := &Issue{}
-		if err := tx.CreateIssue(pr, iss, "h", "h", "test"); err != nil {
-			return err
-		}
-		for i := range n {
-			body := make([]byte, 2500)
-			for j := range body {
-				body[j] = byte((i*7919 + j*104729) >> 3) // poorly compressible
-			}
-			iss.DigestedEventCount++
-			if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Body: body}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	addNoiseEvents(t, db, p.ID, n, 2500)
 	seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
 	before := diskBytes(t, seg)
 	evict := func(keep func(n uint32) bool) {
@@ -335,6 +295,33 @@ func TestEvictionPunchesWholeBlocks(t *testing.T) {
 		t.Errorf("segment uses %d bytes on disk with its first half evicted, %d before", after, before)
 	}
 	t.Logf("segment on disk: %d -> %d bytes", before, after)
+}
+
+// addNoiseEvents stores n events of one new issue in project pid, with
+// bodies of size poorly compressible bytes.
+func addNoiseEvents(t *testing.T, db *DB, pid, n, size int) {
+	t.Helper()
+	err := db.Digest(func(tx *Tx) error {
+		pr, _ := tx.Project(pid)
+		iss := &Issue{}
+		if err := tx.CreateIssue(pr, iss, "h", "h", "test"); err != nil {
+			return err
+		}
+		for i := range n {
+			body := make([]byte, size)
+			for j := range body {
+				body[j] = byte((i*7919 + j*104729) >> 3) // poorly compressible
+			}
+			iss.DigestedEventCount++
+			if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Body: body}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func diskBytes(t *testing.T, path string) int64 {
