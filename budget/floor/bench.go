@@ -26,7 +26,11 @@ import (
 //     it is acknowledged and (tinysink) digested, so the drain after the load
 //     is included; peak VmRSS and RssAnon;
 //   - 1000/s: a steady 1,000 events/s; ack p50/p99;
-//   - pinned: fast, with the server pinned to one core (taskset -c 0).
+//   - pinned: fast, with the server pinned to one core (taskset -c 0);
+//
+// and for fast and pinned the server's CPU time (user + system, from
+// /proc/PID/stat) per acknowledged event, the drain included: the figure
+// that moves least with the machine's other load.
 //
 // The loadgen is built from its own module (-loadgen, or $LOADGEN, or the
 // nearest shared/tools/loadgen above the working directory).
@@ -117,6 +121,8 @@ func bench(args []string) error {
 			line(s.name+": peak VmRSS MiB", med(f, func(r result) float64 { return r.rssMiB }), med(t, func(r result) float64 { return r.rssMiB }))
 			line(s.name+": peak RssAnon MiB", med(f, func(r result) float64 { return r.anonMiB }), med(t, func(r result) float64 { return r.anonMiB }))
 			line(s.name+": refused (429)", med(f, func(r result) float64 { return r.refused }), med(t, func(r result) float64 { return r.refused }))
+			fmt.Printf("%-32s %10.3f %10.3f %7.2f\n", s.name+": server CPU ms per event", med(f, result.cpuPerEvent), med(t, result.cpuPerEvent),
+				med(t, result.cpuPerEvent)/max(med(f, result.cpuPerEvent), 1e-9))
 		case "1000":
 			line("1000/s: ack p50 ms", med(f, func(r result) float64 { return r.p50 }), med(t, func(r result) float64 { return r.p50 }))
 			line("1000/s: ack p99 ms", med(f, func(r result) float64 { return r.p99 }), med(t, func(r result) float64 { return r.p99 }))
@@ -143,6 +149,15 @@ type result struct {
 	elapsed, drain        time.Duration
 	p50, p99              float64
 	rssMiB, anonMiB       float64
+	cpuMs                 float64 // the server's CPU time from the load's start to the drain's end
+}
+
+// cpuPerEvent is the server's CPU time per acknowledged event, in ms.
+func (r result) cpuPerEvent() float64 {
+	if r.acked == 0 {
+		return 0
+	}
+	return r.cpuMs / r.acked
 }
 
 // processedEPS counts an event once it is acknowledged and digested.
@@ -151,8 +166,8 @@ func (r result) processedEPS() float64 {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("acked %6.0f  refused %3.0f  other %3.0f  processed %7.1f/s (drain %5.2fs)  p50 %6.2f p99 %6.2f ms  VmRSS %5.1f RssAnon %5.1f MiB",
-		r.acked, r.refused, r.other, r.processedEPS(), r.drain.Seconds(), r.p50, r.p99, r.rssMiB, r.anonMiB)
+	return fmt.Sprintf("acked %6.0f  refused %3.0f  other %3.0f  processed %7.1f/s (drain %5.2fs)  p50 %6.2f p99 %6.2f ms  VmRSS %5.1f RssAnon %5.1f MiB  CPU %.3f ms/event",
+		r.acked, r.refused, r.other, r.processedEPS(), r.drain.Seconds(), r.p50, r.p99, r.rssMiB, r.anonMiB, r.cpuPerEvent())
 }
 
 type bencher struct {
@@ -213,6 +228,10 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 	go io.Copy(io.Discard, out)
 
 	pid := cmd.Process.Pid
+	cpu0, err := cpuTicks(pid)
+	if err != nil {
+		return res, err
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -241,6 +260,12 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 		}
 		res.drain = time.Since(loadEnd)
 	}
+	cpu1, err := cpuTicks(pid)
+	if err != nil {
+		stop()
+		return res, err
+	}
+	res.cpuMs = float64(cpu1-cpu0) * 1000 / userHZ
 	stop()
 	wg.Wait()
 	if hwm := statusKB(pid, "VmHWM:"); hwm/1024 > res.rssMiB {
@@ -308,6 +333,39 @@ func sampleMemory(ctx context.Context, pid int, res *result) {
 		case <-t.C:
 		}
 	}
+}
+
+// userHZ is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100 on
+// every Linux architecture).
+const userHZ = 100
+
+// cpuTicks returns pid's user plus system CPU time, in USER_HZ ticks.
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return statTicks(string(b))
+}
+
+// statTicks reads utime + stime (fields 14 and 15) from a /proc/PID/stat
+// line. The command name (field 2) is in parentheses and may hold spaces
+// and parentheses itself, so fields are counted after the last ')'.
+func statTicks(stat string) (int64, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unreadable /proc stat line %q", stat)
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3, the state
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc stat line %q", stat)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc stat line %q: %w", stat, err)
+	}
+	return utime + stime, nil
 }
 
 func statusKB(pid int, field string) float64 {
