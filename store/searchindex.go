@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"strconv"
 	"strings"
 
@@ -58,6 +59,34 @@ type issueTerms struct {
 	budget map[string]int // terms per tag key ("t<key>") and words ("w")
 	chunks int            // iterm: keys stored
 	dirty  bool
+	// done holds keyed hashes of the tags and texts this batch already
+	// indexed for the issue: its events mostly repeat them, and indexing
+	// one again would change nothing (terms are only added, budgets only
+	// spent) but cost a term string per tag and a tokenisation per text.
+	done map[uint64]struct{}
+}
+
+// indexSeed keys the hashes of issueTerms.done.
+var indexSeed = maphash.MakeSeed()
+
+// once reports whether the issue's terms already took the tag or text
+// (kind 't' or 'w') with parts a and b in this batch, and notes it if not.
+func (it *issueTerms) once(kind byte, a, b string) bool {
+	var h maphash.Hash
+	h.SetSeed(indexSeed)
+	h.WriteByte(kind)
+	h.WriteString(a)
+	h.WriteByte(0)
+	h.WriteString(b)
+	k := h.Sum64()
+	if _, ok := it.done[k]; ok {
+		return true
+	}
+	if it.done == nil {
+		it.done = map[uint64]struct{}{}
+	}
+	it.done[k] = struct{}{}
+	return false
 }
 
 // termBudget returns the budget a term counts against and its size.
@@ -126,7 +155,7 @@ func (t *Tx) termsOf(iss *Issue) *issueTerms {
 // IndexTag adds tag key=value to the issue's search terms (values are
 // matched without regard to case).
 func (t *Tx) IndexTag(iss *Issue, key, value string) error {
-	if key == "" || value == "" {
+	if key == "" || value == "" || t.termsOf(iss).once('t', key, value) {
 		return nil
 	}
 	return t.indexTerm(iss, search.TagTerm(key, value))
@@ -136,6 +165,9 @@ func (t *Tx) IndexTag(iss *Issue, key, value string) error {
 func (t *Tx) IndexText(iss *Issue, s string) error {
 	var err error
 	it := t.termsOf(iss)
+	if it.once('w', s, "") {
+		return nil
+	}
 	prefix := search.WordTerm("")
 	budget, limit := termBudget(prefix)
 	var buf [64]byte

@@ -104,3 +104,60 @@ func TestNewStoreNeedsNoSearchFill(t *testing.T) {
 		t.Fatalf("reopened after the index was dropped: fill %+v, %v", f, err)
 	}
 }
+
+// TestIndexRepeatsInABatch indexes an issue's tags and texts more than once
+// in one batch, as its events repeat them, and across two issues: each
+// issue is found by every one of its terms and by no other issue's.
+func TestIndexRepeatsInABatch(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	ids := map[string]uint32{}
+	err := db.Digest(func(tx *Tx) error {
+		pr, _ := tx.Project(p.ID)
+		for _, name := range []string{"a", "b"} {
+			iss := &Issue{CalculatedType: "E"}
+			if err := tx.CreateIssue(pr, iss, name, name, "test"); err != nil {
+				return err
+			}
+			ids[name] = iss.ID
+			for i := range 3 {
+				for _, s := range []string{"shared words", fmt.Sprint("only", name, i)} {
+					if err := tx.IndexText(iss, s); err != nil {
+						return err
+					}
+				}
+				for _, v := range []string{"prod", fmt.Sprint("v", name, i%2)} {
+					if err := tx.IndexTag(iss, "region", v); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string][]string{
+		"shared": {"a", "b"}, "onlya0": {"a"}, "onlya2": {"a"}, "onlyb1": {"b"},
+		"region:prod": {"a", "b"}, "region:va1": {"a"}, "region:vb0": {"b"}, "region:vb1": {"b"},
+	} {
+		page, err := db.SearchIssues(p.ID, q, "", 10)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		got := map[uint32]bool{}
+		for _, iss := range page.Issues {
+			got[iss.ID] = true
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d issues, want %v", q, len(got), want)
+		}
+		for _, name := range want {
+			if !got[ids[name]] {
+				t.Errorf("%s: issue %s not found", q, name)
+			}
+		}
+	}
+}
