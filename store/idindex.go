@@ -18,7 +18,8 @@ import (
 //
 // It is read and written with pread/pwrite, so it costs page cache, not
 // process memory (mapped pages would count in RSS): a lookup or insert
-// holds a few slots on the stack, and building holds one small buffer.
+// holds a few slots on the stack, and building holds one small buffer
+// (or, for a table of at most 256 KiB, the table while it is built).
 //
 // The file is a 64-byte header and then 8-byte slots:
 //
