@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 
-	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/internal/jsonscan"
 )
 
@@ -30,6 +29,15 @@ type eventScan struct {
 	values int
 	id     int  // index of the event_id member's value; -1: none
 	exact  bool // id's key was written exactly as "event_id"
+}
+
+// root returns sc for keys at depth 1 (members of the top-level object),
+// else nil; sc may be nil.
+func (sc *eventScan) root(depth int) *eventScan {
+	if depth == 1 {
+		return sc
+	}
+	return nil
 }
 
 // rootKey notes a member of the top-level object, with key the text of
@@ -73,13 +81,9 @@ func validJSONScan(b []byte, maxDepth int, sc *eventScan) (ok bool, tooDeep bool
 				break
 			}
 			if c == '{' {
-				k := i
 				var r string
-				if i, r = objectKey(b, i); r != "" {
+				if i, r = objectKey(b, i, sc.root(len(stack))); r != "" {
 					return false, false, r, i
-				}
-				if sc != nil && len(stack) == 1 {
-					sc.rootKey(keyText(b, k), i)
 				}
 			}
 			continue
@@ -135,13 +139,9 @@ func validJSONScan(b []byte, maxDepth int, sc *eventScan) (ok bool, tooDeep bool
 			}
 			i = skipWS(b, i+1)
 			if top == '{' {
-				k := i
 				var r string
-				if i, r = objectKey(b, i); r != "" {
+				if i, r = objectKey(b, i, sc.root(len(stack))); r != "" {
 					return false, false, r, i
-				}
-				if sc != nil && len(stack) == 1 {
-					sc.rootKey(keyText(b, k), i)
 				}
 			}
 			break
@@ -150,12 +150,14 @@ func validJSONScan(b []byte, maxDepth int, sc *eventScan) (ok bool, tooDeep bool
 }
 
 // objectKey reads an object key and its colon at b[i] and returns the
-// index of the value after them, or the error's index and a reason.
-func objectKey(b []byte, i int) (int, string) {
+// index of the value after them, or the error's index and a reason. When
+// root is set (a member of the top-level object), it notes the key there.
+func objectKey(b []byte, i int, root *eventScan) (int, string) {
 	if i >= len(b) || b[i] != '"' {
 		return i, "missing object key"
 	}
-	end, r := stringEndValid(b, i+1)
+	k := i + 1
+	end, r := stringEndValid(b, k)
 	if r != "" {
 		return end, r
 	}
@@ -163,13 +165,11 @@ func objectKey(b []byte, i int) (int, string) {
 	if i >= len(b) || b[i] != ':' {
 		return i, "missing ':' after object key"
 	}
-	return skipWS(b, i+1), ""
-}
-
-// keyText returns the text of the valid object key whose opening quote is
-// at b[k].
-func keyText(b []byte, k int) []byte {
-	return b[k+1 : rawevent.StringEnd(b, k+1)]
+	i = skipWS(b, i+1)
+	if root != nil {
+		root.rootKey(b[k:end], i)
+	}
+	return i, ""
 }
 
 // stringEndValid returns the index of the quote closing the JSON string
