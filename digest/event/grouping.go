@@ -90,7 +90,7 @@ func NormalizeValue(v string) string {
 		return out
 	}
 	out := p.replace(firstLines(v, 2))
-	p.cache.put(v, out)
+	p.cache.put(v, strings.Clone(out)) // out may be v itself, or part of it
 	return out
 }
 

@@ -1,7 +1,6 @@
 package event
 
 import (
-	"hash/maphash"
 	"regexp"
 	"strings"
 	"sync"
@@ -146,52 +145,17 @@ func (r *paramRE) afterRegexp() *regexp.Regexp {
 type parameterizer struct {
 	res   []paramRE
 	tlds  map[string]bool
-	cache valueCache
+	cache *recent[string]
 }
 
-// valueCache remembers what NormalizeValue made of the last values it saw,
-// in a table of valueCacheSlots slots indexed by a hash of the value (a
-// new value takes its slot's place). The events of one issue mostly repeat
-// their value, and the regexps were ~2 % of the server's CPU at full
-// speed. Values longer than valueCacheMax are not kept, so the table holds
-// at most valueCacheSlots × (valueCacheMax + its result) bytes.
-type valueCache struct {
-	mu    sync.Mutex
-	seed  maphash.Seed
-	slots [valueCacheSlots]struct{ in, out string }
-}
-
+// The values NormalizeValue made its answers of recently (see recent):
+// the regexps were ~2 % of the server's CPU at full speed. Values longer
+// than valueCacheMax are not kept, so the table holds at most
+// valueCacheSlots × (valueCacheMax + its result) bytes.
 const (
 	valueCacheSlots = 64
 	valueCacheMax   = 256
 )
-
-func (c *valueCache) slot(v string) int {
-	return int(maphash.String(c.seed, v) % valueCacheSlots)
-}
-
-func (c *valueCache) get(v string) (string, bool) {
-	if len(v) > valueCacheMax {
-		return "", false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := &c.slots[c.slot(v)]
-	if e.in != v || e.in == "" && e.out == "" {
-		return "", false
-	}
-	return e.out, true
-}
-
-func (c *valueCache) put(v, out string) {
-	if len(v) > valueCacheMax {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	// Copies: v and out may point into an event's buffer.
-	c.slots[c.slot(v)] = struct{ in, out string }{strings.Clone(v), strings.Clone(out)}
-}
 
 func compileParam() *parameterizer {
 	n := 0
@@ -199,7 +163,7 @@ func compileParam() *parameterizer {
 		n += len(pp.parts)
 	}
 	p := &parameterizer{res: make([]paramRE, n), tlds: make(map[string]bool)}
-	p.cache.seed = maphash.MakeSeed()
+	p.cache = newRecent[string](valueCacheSlots, valueCacheMax)
 	k := 0
 	for i, pp := range paramPatterns {
 		for j, part := range pp.parts {

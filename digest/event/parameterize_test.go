@@ -224,11 +224,13 @@ func TestNormalizeValueCache(t *testing.T) {
 	if got := NormalizeValue(v); got != "order <int> failed" {
 		t.Fatalf("got %q", got)
 	}
-	e := &p.cache.slots[p.cache.slot(v)]
-	if e.in != v {
-		t.Fatalf("slot holds %q", e.in)
+	p.cache.mu.Lock()
+	e := *p.cache.slot(v)
+	p.cache.mu.Unlock()
+	if e.key != v {
+		t.Fatalf("slot holds %q", e.key)
 	}
-	if unsafe.StringData(e.in) == unsafe.StringData(v) {
+	if unsafe.StringData(e.key) == unsafe.StringData(v) {
 		t.Fatal("the cache keeps a reference into the caller's string")
 	}
 }

@@ -223,15 +223,9 @@ var uaParsers = budget.Lazy("useragent", func() *sync.Pool {
 // The events of one client repeat its User-Agent, so the last few parsed
 // are remembered (each parse allocated ~1 KB).
 func ParseUserAgent(s string) UserAgent {
-	uaRecent.mu.Lock()
-	for i := range uaRecent.e {
-		if e := &uaRecent.e[i]; e.ok && e.s == s {
-			info := e.info
-			uaRecent.mu.Unlock()
-			return info
-		}
+	if info, ok := uaRecent.get(s); ok {
+		return info
 	}
-	uaRecent.mu.Unlock()
 	pool := uaParsers()
 	ua := pool.Get().(*useragent.UserAgent)
 	defer pool.Put(ua)
@@ -240,28 +234,10 @@ func ParseUserAgent(s string) UserAgent {
 	info.Browser, info.BrowserVersion = ua.Browser()
 	osi := ua.OSInfo()
 	info.OS, info.OSVersion = osi.Name, osi.Version
-	if len(s) <= maxRecentUA {
-		uaRecent.mu.Lock()
-		uaRecent.e[uaRecent.next] = uaEntry{s: strings.Clone(s), info: info, ok: true}
-		uaRecent.next = (uaRecent.next + 1) % len(uaRecent.e)
-		uaRecent.mu.Unlock()
-	}
+	uaRecent.put(s, info)
 	return info
 }
 
-// maxRecentUA is the longest User-Agent remembered (real ones are ~100–300
-// bytes).
-const maxRecentUA = 512
-
-type uaEntry struct {
-	s    string
-	info UserAgent
-	ok   bool
-}
-
-// uaRecent holds the last User-Agents parsed, replaced in turn.
-var uaRecent struct {
-	mu   sync.Mutex
-	e    [8]uaEntry
-	next int
-}
+// uaRecent holds the User-Agents parsed last (real ones are ~100–300
+// bytes; longer ones are not kept).
+var uaRecent = newRecent[UserAgent](16, 512)

@@ -125,8 +125,22 @@ func TestParseUserAgent(t *testing.T) {
 		// pushed it out of the remembered ones.
 		for round := range 3 {
 			if round == 2 {
-				for i := range len(uaRecent.e) + 2 {
-					ParseUserAgent(fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64; rv:%d.0) Gecko/20100101 Firefox/%d.0", i, i))
+				// Another agent takes its slot.
+				uaRecent.mu.Lock()
+				slot := uaRecent.slot(tt.ua)
+				uaRecent.mu.Unlock()
+				for i := 0; ; i++ {
+					other := fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64; rv:%d.0) Gecko/20100101 Firefox/%d.0", i, i)
+					uaRecent.mu.Lock()
+					same := uaRecent.slot(other) == slot
+					uaRecent.mu.Unlock()
+					if same {
+						ParseUserAgent(other)
+						break
+					}
+				}
+				if _, ok := uaRecent.get(tt.ua); ok {
+					t.Fatalf("%q still remembered after another agent took its slot", tt.ua)
 				}
 			}
 			if got := ParseUserAgent(tt.ua); got != tt.want {
