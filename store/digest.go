@@ -285,8 +285,9 @@ func (t *Tx) CarryOver(project int, oldHash string, old *Grouping, hash, key, me
 	if _, _, err := t.kv.Set(issueGroupingKey(iss.ID, hash), "", nil); err != nil {
 		return nil, err
 	}
-	t.groups[groupingKey(project, hash)] = iss.ID
-	return iss, setJSON(t.kv, groupingKey(project, hash), Grouping{Issue: iss.ID, Key: key, Mechanism: mechanism})
+	k := groupingKey(project, hash)
+	t.groups[k] = iss.ID
+	return iss, setJSON(t.kv, k, Grouping{Issue: iss.ID, Key: key, Mechanism: mechanism})
 }
 
 // IssueForGrouping returns the issue that the grouping key with the given
@@ -325,8 +326,9 @@ func (t *Tx) CreateIssue(p *Project, iss *Issue, hash, key, mechanism string) er
 	if _, _, err := t.kv.Set(issueGroupingKey(iss.ID, hash), "", nil); err != nil {
 		return err
 	}
-	t.groups[groupingKey(p.ID, hash)] = iss.ID
-	return setJSON(t.kv, groupingKey(p.ID, hash), Grouping{Issue: iss.ID, Key: key, Mechanism: mechanism})
+	k := groupingKey(p.ID, hash)
+	t.groups[k] = iss.ID
+	return setJSON(t.kv, k, Grouping{Issue: iss.ID, Key: key, Mechanism: mechanism})
 }
 
 // NewEvent is an event to store.
