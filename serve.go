@@ -347,12 +347,13 @@ type budgetPage struct {
 
 // handleBudget serves GET /debug/budget: memory, limit, spool backlog and
 // the optional parts loaded so far (JSON; ?gc=1 first drops the digest's
-// batch buffers, as the worker does itself 5 s after a burst, and collects
-// garbage: a reading of what an idle server holds).
+// batch buffers, as the worker does itself 1 s after the last event, and
+// collects garbage: a reading of what an idle server holds).
 func (s *server) handleBudget(w http.ResponseWriter, r *http.Request) {
 	gc := r.URL.Query().Get("gc") == "1"
 	if gc {
 		s.worker.ReleaseScratch()
+		s.db.ReleaseBuffers()
 	}
 	page := budgetPage{Snapshot: budget.Read(gc), Spool: s.sp.Stats(), Digest: s.worker.Stats(), Conns: s.conns.Stats()}
 	if st, ok := s.forward.Stats(); ok {

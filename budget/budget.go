@@ -87,9 +87,10 @@ func Lazy[T any](name string, build func() T) func() T {
 }
 
 // FirstUse registers an optional part that is made anew for each use (a
-// decoder per request) rather than built once, and returns the function
-// that marks it loaded; only its first call does anything. Its deltas stay
-// 0: what it costs is per use, bounded by the caller (e.g. a semaphore).
+// decoder per request), or built again after it was dropped, rather than
+// built once, and returns the function that marks it loaded; only its
+// first call does anything. Its deltas stay 0: what it costs is per use,
+// bounded by the caller (e.g. a semaphore).
 func FirstUse(name string) func() {
 	p := register(name)
 	var once sync.Once

@@ -38,9 +38,13 @@ const (
 // ExpireEvery is how often age-based retention runs.
 const ExpireEvery = 10 * time.Minute
 
-// After releaseAfter events, the worker hands free memory back to the
-// system once the spool has been empty for idleAfter.
+// Once the spool has been empty for shedAfter, the worker drops the
+// buffers it keeps from batch to batch (a steady stream, even of a few
+// events a second, keeps them); after releaseAfter events, it also hands
+// free memory back to the system once the spool has been empty for
+// idleAfter.
 const (
+	shedAfter    = time.Second
 	releaseAfter = 1000
 	idleAfter    = 5 * time.Second
 )
@@ -73,9 +77,12 @@ type Worker struct {
 	Maps *sourcemap.Mapper
 
 	// quiet is how long the spool stays empty after a burst before release
-	// hands memory back (idleAfter; shorter in tests).
-	quiet   time.Duration
-	release func()
+	// hands memory back (idleAfter; shorter in tests); after shedWait
+	// (shedAfter) of it, shed drops the batch buffers.
+	quiet    time.Duration
+	shedWait time.Duration
+	release  func()
+	shed     func()
 
 	// scratch holds the buffers of the batch being prepared, kept from
 	// batch to batch while events come and dropped by release.
@@ -114,26 +121,30 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	if err := sp.Release(pos); err != nil {
 		log.Warn("spool release failed", "err", err)
 	}
-	w := &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos, quiet: idleAfter}
+	w := &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos, quiet: idleAfter, shedWait: shedAfter}
 	// Hand the heap a burst grew back to the system now, rather than when
 	// the runtime's scavenger gets to it minutes later, the buffers the
 	// store keeps for the next batch included.
-	w.release = func() {
+	w.shed = func() {
 		db.ReleaseBuffers()
 		w.ReleaseScratch()
+	}
+	w.release = func() {
+		w.shed()
 		debug.FreeOSMemory()
 	}
 	return w, nil
 }
 
 // ReleaseScratch lets the GC have the buffers the worker keeps from batch
-// to batch (scratch), as it does by itself once the spool has been quiet
-// for a while after a burst. /debug/budget?gc=1 calls it, so that readings
-// taken after different bursts compare what an idle server holds.
+// to batch (scratch, and the normaliser's), as it does by itself once the
+// spool has been empty for shedAfter. /debug/budget?gc=1 calls it, so that
+// readings taken after different bursts compare what an idle server holds.
 func (w *Worker) ReleaseScratch() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.scratch.drop()
+	w.norm.Shed()
 }
 
 // Stats are the worker's counters.
@@ -177,7 +188,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	nextExpire := time.Now()
 	sweepDue := true
 	caughtUp := false
-	busy := 0 // events digested since memory was last handed back
+	busy := 0     // events digested since memory was last handed back
+	held := false // batch buffers kept since the last shed
 	for {
 		if time.Now().After(nextExpire) {
 			w.expireEvents()
@@ -202,6 +214,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		backoff = time.Second
 		busy += n // a backlog's full batches count too
+		held = held || n > 0
 		if full {
 			continue // a backlog: keep going
 		}
@@ -215,11 +228,22 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		wait := w.quiet
+		if held {
+			wait = min(w.shedWait, w.quiet)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-notify:
-		case <-time.After(w.quiet):
+		case <-time.After(wait):
+			if held {
+				w.shed() // no event for a while: drop the batch buffers
+				held = false
+				if wait < w.quiet {
+					continue // the release waits for a quiet of its own
+				}
+			}
 			if busy >= releaseAfter {
 				w.release() // idle after a burst
 				busy = 0
@@ -575,9 +599,13 @@ const (
 	// event's body is left to the GC.
 	maxPooledBody = 64 << 10
 	freeBodies    = 24 // the compressor's queue (16) and a few more
-	// frameChunk is the size of a chunk of compressed frames (a ~14 KB
+	// frameChunk is the largest chunk of compressed frames (a ~14 KB
 	// event compresses to ~3 KB); a larger frame gets its own allocation.
+	// The first chunk is firstChunk, and each new one is twice the last
+	// up to frameChunk, so that a server that only ever sees a few events
+	// per batch keeps 16 KiB of chunks, not 256.
 	frameChunk = 256 << 10
+	firstChunk = 16 << 10
 )
 
 func (s *scratch) init() { s.once.Do(func() { s.bodies = make(chan []byte, freeBodies) }) }
@@ -622,7 +650,11 @@ func (s *scratch) resetFrames() {
 // frame larger than the room left gets an allocation of its own.
 func (s *scratch) compress(body []byte) []byte {
 	if s.cur == len(s.frames) {
-		s.frames = append(s.frames, make([]byte, 0, frameChunk))
+		n := firstChunk
+		if k := len(s.frames); k > 0 {
+			n = min(2*cap(s.frames[k-1]), frameChunk)
+		}
+		s.frames = append(s.frames, make([]byte, 0, n))
 	}
 	c := s.frames[s.cur]
 	dst := c[len(c):]

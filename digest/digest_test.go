@@ -573,3 +573,57 @@ func TestReleaseAfterBacklog(t *testing.T) {
 		t.Fatalf("no release after a backlog of %d events (%d digested)", n, r.w.Stats().Digested)
 	}
 }
+
+// TestShedWhenIdle: once the spool has been empty for shedWait, the worker
+// drops its batch buffers without waiting for the release (which needs
+// releaseAfter events); the next event builds them again and is stored.
+func TestShedWhenIdle(t *testing.T) {
+	r := newRig(t)
+	r.w.shedWait, r.w.quiet = 20*time.Millisecond, time.Hour
+	shed := make(chan int64, 4)
+	orig := r.w.shed
+	r.w.shed = func() {
+		orig()
+		shed <- r.w.Stats().Digested
+	}
+	r.w.release = func() { t.Error("released after a few events") }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	id := 0
+	for round, events := range []int{3, 1} {
+		for range events {
+			id++
+			body := fmt.Appendf(nil, `{"message":"trickle %d"}`, id)
+			if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: fmt.Sprintf("%032x", id), IngestedAt: r.now, Payload: body}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case got := <-shed:
+			if got != int64(id) {
+				t.Fatalf("round %d: shed after %d events, want %d", round, got, id)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: no shed (%d digested)", round, r.w.Stats().Digested)
+		}
+		r.w.mu.Lock()
+		frames, bodies := len(r.w.scratch.frames), len(r.w.scratch.bodies)
+		r.w.mu.Unlock()
+		if frames != 0 || bodies != 0 {
+			t.Errorf("round %d: %d frame chunks and %d body buffers kept after the shed", round, frames, bodies)
+		}
+		for i := 1; i <= id; i++ {
+			if _, _, err := r.db.Event(mustID(t, fmt.Sprintf("%032x", i))); err != nil {
+				t.Fatalf("round %d: event %d: %v", round, i, err)
+			}
+		}
+	}
+	select {
+	case <-shed:
+		t.Error("shed again with nothing digested since")
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -107,3 +107,38 @@ func TestScratchFrames(t *testing.T) {
 		t.Errorf("drop kept %d chunks and %d bodies", len(s.frames), len(s.bodies))
 	}
 }
+
+// TestScratchChunksGrow: a batch of a few events keeps one small chunk,
+// and a large batch's chunks double up to frameChunk.
+func TestScratchChunksGrow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	body := func() []byte {
+		b := make([]byte, 3000) // incompressible: ~3 KB frames
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	var s scratch
+	s.resetFrames()
+	for range 3 {
+		s.compress(body())
+	}
+	if len(s.frames) != 1 || cap(s.frames[0]) != firstChunk {
+		t.Fatalf("a 3-event batch: %d chunks, the first of %d bytes; want 1 of %d", len(s.frames), cap(s.frames[0]), firstChunk)
+	}
+	s.resetFrames()
+	for range 400 {
+		s.compress(body())
+	}
+	want := firstChunk
+	for i, c := range s.frames {
+		if cap(c) != want {
+			t.Fatalf("chunk %d: %d bytes, want %d", i, cap(c), want)
+		}
+		want = min(2*want, frameChunk)
+	}
+	if cap(s.frames[len(s.frames)-1]) != frameChunk {
+		t.Errorf("a 1.2 MB batch never reached %d-byte chunks", frameChunk)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/tinysink/tinysink/budget"
@@ -11,9 +12,37 @@ import (
 
 // Event bodies are stored as independent zstd frames. One encoder and one
 // decoder serve every goroutine (EncodeAll and DecodeAll are safe for
-// concurrent use); both are built on first use.
+// concurrent use); both are built on first use. The encoder's ~0.3 MB of
+// state is dropped again when the digest goes idle (DB.ReleaseBuffers) and
+// rebuilt by the next event (~0.1 ms), so that a server that sees an event
+// now and then does not hold it between them.
 
-var blobEncoder = budget.Lazy("zstd-encoder", func() *zstd.Encoder {
+var (
+	encMu      sync.Mutex // serialises building the encoder
+	encCur     atomic.Pointer[zstd.Encoder]
+	encTouched = budget.FirstUse("zstd-encoder")
+)
+
+func blobEncoder() *zstd.Encoder {
+	if e := encCur.Load(); e != nil {
+		return e
+	}
+	encMu.Lock()
+	defer encMu.Unlock()
+	if e := encCur.Load(); e != nil {
+		return e
+	}
+	e := newBlobEncoder()
+	encCur.Store(e)
+	encTouched()
+	return e
+}
+
+// dropBlobEncoder lets the GC have the encoder; a caller that holds it
+// still finishes with it.
+func dropBlobEncoder() { encCur.Store(nil) }
+
+func newBlobEncoder() *zstd.Encoder {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderConcurrency(1),
 		// SpeedFastest keeps ~0.35 MB of encoder state against ~1.4 MB for
@@ -27,7 +56,7 @@ var blobEncoder = budget.Lazy("zstd-encoder", func() *zstd.Encoder {
 		panic(err) // only on invalid options
 	}
 	return enc
-})
+}
 
 var blobDecoder = budget.Lazy("zstd-blob-decoder", func() *zstd.Decoder {
 	dec, err := zstd.NewReader(nil,

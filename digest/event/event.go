@@ -169,6 +169,14 @@ func NewNormalizer() *Normalizer {
 	return &Normalizer{}
 }
 
+// Shed lets the GC have the parser's values and the output buffer, which
+// keep the size of the largest event parsed; the next call grows them
+// again.
+func (n *Normalizer) Shed() {
+	n.p = fastjson.Parser{}
+	n.buf = nil
+}
+
 // Normalize parses raw and returns the event's fields and the normalised JSON
 // to store. The returned slice is freshly allocated (it does not alias parser
 // memory). It returns an error wrapping ErrInvalid only when raw cannot be an

@@ -594,3 +594,33 @@ func TestGoldenKeysKept(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizerShed: a normaliser that has shed its buffers after a large
+// event normalises the next one as one that never had them.
+func TestNormalizerShed(t *testing.T) {
+	big := []byte(`{"message":"big","extra":{` + strings.Repeat(`"k":"`+strings.Repeat("v", 1000)+`",`, 200) + `"end":1}}`)
+	small := []byte(`{"message":"small","tags":{"a":"b"}}`)
+	m := Meta{EventID: "0123456789abcdef0123456789abcdef", IngestedAt: time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)}
+	n := NewNormalizer()
+	if _, _, err := n.Normalize(big, m); err != nil {
+		t.Fatal(err)
+	}
+	if cap(n.buf) < 100<<10 {
+		t.Fatalf("buffer of %d bytes after a 200 KB event", cap(n.buf))
+	}
+	n.Shed()
+	if n.buf != nil {
+		t.Fatal("Shed kept the output buffer")
+	}
+	ev1, out1, err := n.Normalize(small, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev2, out2, err := NewNormalizer().Normalize(small, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out1, out2) || ev1.Title != ev2.Title {
+		t.Errorf("after Shed:\n%s\nfresh:\n%s", out1, out2)
+	}
+}
