@@ -37,8 +37,15 @@ func (s *Spool) ReadFrom(p Pos, max int, maxBytes int64, fn func(r *Record, next
 	}
 	s.mu.Unlock()
 
-	sc := scanners.Get().(*scanner)
-	defer scanners.Put(sc)
+	// The scanner (and its 64 KiB buffer) is taken only for a segment
+	// with something to read: an idle server's polls and readiness
+	// checks find the spool fully read and need none.
+	var sc *scanner
+	defer func() {
+		if sc != nil {
+			pool(max).Put(sc)
+		}
+	}()
 
 	pos := p
 	var n int
@@ -53,6 +60,9 @@ func (s *Spool) ReadFrom(p Pos, max int, maxBytes int64, fn func(r *Record, next
 		}
 		if off >= sg.size {
 			continue
+		}
+		if sc == nil {
+			sc = pool(max).Get().(*scanner)
 		}
 		res, err := s.scan(sc, sg, off, func(r *Record, next Pos) (bool, error) {
 			if err := fn(r, next); err != nil {
@@ -106,6 +116,21 @@ type scanner struct {
 var scanners = sync.Pool{New: func() any {
 	return &scanner{br: bufio.NewReaderSize(nil, 64<<10)}
 }}
+
+// peekers serve reads of one record (the readiness check's look at the
+// oldest undigested event), which a 4 KiB buffer does as well: a larger
+// body is read past the buffer.
+var peekers = sync.Pool{New: func() any {
+	return &scanner{br: bufio.NewReaderSize(nil, 4<<10)}
+}}
+
+// pool returns the scanners for a read of up to max records.
+func pool(max int) *sync.Pool {
+	if max <= 1 {
+		return &peekers
+	}
+	return &scanners
+}
 
 // maxKeptBody bounds the body buffer a pooled scanner keeps.
 const maxKeptBody = 2 << 20

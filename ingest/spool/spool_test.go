@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -669,5 +670,51 @@ func TestHoldAlone(t *testing.T) {
 	}
 	if n := len(segmentFiles(t, dir)); n != 1 {
 		t.Errorf("%d files, want the active one", n)
+	}
+}
+
+// TestReadFromSmallCosts: a read that finds the spool fully read takes no
+// scanner, and a read of one record (the readiness check's) a small one;
+// only batch reads get the 64 KiB buffer. Each read starts with the pools
+// emptied, as after the GCs between an idle server's polls.
+func TestReadFromSmallCosts(t *testing.T) {
+	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
+	defer s.Close()
+	for i := range 5 {
+		if err := s.Append(testRecord(i, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocated := func(p Pos, max int) (n int, bytes uint64) {
+		runtime.GC()
+		runtime.GC() // a pooled scanner survives one GC
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		if _, err := s.ReadFrom(p, max, 0, func(*Record, Pos) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&m1)
+		return n, m1.TotalAlloc - m0.TotalAlloc
+	}
+	end := s.End()
+	for _, c := range []struct {
+		name    string
+		p       Pos
+		max     int
+		records int
+		atMost  uint64
+		atLeast uint64
+	}{
+		{"fully read", end, 200, 0, 2 << 10, 0},
+		{"one record", Pos{}, 1, 1, 16 << 10, 0},
+		{"a batch", Pos{}, 200, 5, 1 << 20, 64 << 10},
+	} {
+		n, b := allocated(c.p, c.max)
+		if n != c.records {
+			t.Errorf("%s: %d records read, want %d", c.name, n, c.records)
+		}
+		if b > c.atMost || b < c.atLeast {
+			t.Errorf("%s: %d bytes allocated, want %d to %d", c.name, b, c.atLeast, c.atMost)
+		}
 	}
 }
