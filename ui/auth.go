@@ -249,11 +249,11 @@ func (u *UI) tooMany(w http.ResponseWriter, wait time.Duration, name string, dat
 }
 
 func (u *UI) renderStatus(w http.ResponseWriter, status int, name string, data any) error {
-	var buf strings.Builder
-	if err := u.execute(&buf, name, data); err != nil {
+	b, err := u.renderPage(name, data)
+	if err != nil {
 		return err
 	}
-	writeHTML(w, status, []byte(buf.String()))
+	writeHTML(w, status, b)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -77,6 +78,40 @@ func parseTemplates() (*template.Template, error) {
 // executed records the pages rendered so far, for the test that every page
 // template is exercised. It holds at most one entry per page.
 var executed sync.Map
+
+// pageSizes remembers how long each page was when last rendered, so that
+// the next rendering's buffer is allocated once at about that size instead
+// of doubling up to it: a 75 KB issue list grew through a dozen buffers,
+// ~180 KB in all, the larger ones pages of their own that the scavenger
+// hands back only later.
+var pageSizes struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+// maxPageHint bounds the size remembered: a rare huge page does not make
+// every later rendering of its template start that large.
+const maxPageHint = 1 << 20
+
+// renderPage executes page name with data into a buffer sized from the
+// page's last rendering and returns the bytes.
+func (u *UI) renderPage(name string, data any) ([]byte, error) {
+	pageSizes.mu.Lock()
+	hint := pageSizes.m[name]
+	pageSizes.mu.Unlock()
+	var buf bytes.Buffer
+	buf.Grow(hint + hint/8)
+	if err := u.execute(&buf, name, data); err != nil {
+		return nil, err
+	}
+	pageSizes.mu.Lock()
+	if pageSizes.m == nil {
+		pageSizes.m = map[string]int{}
+	}
+	pageSizes.m[name] = min(buf.Len(), maxPageHint)
+	pageSizes.mu.Unlock()
+	return buf.Bytes(), nil
+}
 
 // execute runs page name with data.
 func (u *UI) execute(w io.Writer, name string, data any) error {

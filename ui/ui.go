@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -184,14 +183,14 @@ func (u *UI) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		u.log.Error("ui request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	p := errorPage{layout: u.layout(r, http.StatusText(status)), Status: status, Message: msg}
-	var buf bytes.Buffer
-	if terr := u.execute(&buf, "error", &p); terr != nil {
+	b, terr := u.renderPage("error", &p)
+	if terr != nil {
 		u.log.Error("ui error page failed", "err", terr)
 		securityHeaders(w)
 		http.Error(w, msg, status)
 		return
 	}
-	writeHTML(w, status, buf.Bytes())
+	writeHTML(w, status, b)
 }
 
 type errorPage struct {
@@ -203,11 +202,11 @@ type errorPage struct {
 // render executes page name with data into a buffer, then writes it with
 // status 200.
 func (u *UI) render(w http.ResponseWriter, name string, data any) error {
-	var buf bytes.Buffer
-	if err := u.execute(&buf, name, data); err != nil {
+	b, err := u.renderPage(name, data)
+	if err != nil {
 		return err
 	}
-	writeHTML(w, http.StatusOK, buf.Bytes())
+	writeHTML(w, http.StatusOK, b)
 	return nil
 }
 
