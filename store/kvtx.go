@@ -66,6 +66,23 @@ func (x *kvTx) Get(key string) (string, error) {
 	return x.kv.Get(key)
 }
 
+// getBytes is Get for a caller that decodes the value at once: a tree
+// value may be the page's own bytes (see btree.Tx.GetBytes), valid until
+// the transaction's next write, and must not be modified.
+func (x *kvTx) getBytes(key string) ([]byte, error) {
+	if onDisk(key) {
+		if v, ok := x.t.GetBytes(key); ok {
+			return v, nil
+		}
+		if err := x.t.Err(); err != nil {
+			return nil, err
+		}
+		return nil, buntdb.ErrNotFound
+	}
+	v, err := x.kv.Get(key)
+	return []byte(v), err
+}
+
 // Set sets key to value. Options (a TTL) are only for buntdb's families.
 func (x *kvTx) Set(key, value string, opts *buntdb.SetOptions) (string, bool, error) {
 	if onDisk(key) {

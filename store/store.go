@@ -412,14 +412,14 @@ func (db *DB) view(fn func(tx *kvTx) error) error {
 }
 
 func getJSON(tx *kvTx, key string, v any) error {
-	s, err := tx.Get(key)
+	b, err := tx.getBytes(key)
 	if errors.Is(err, buntdb.ErrNotFound) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return err
 	}
-	return json.Unmarshal([]byte(s), v)
+	return json.Unmarshal(b, v)
 }
 
 func setJSON(tx *kvTx, key string, v any) error {

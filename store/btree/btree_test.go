@@ -1175,3 +1175,35 @@ func numCellsOfRoot(t *testing.T, db *DB) int {
 	}
 	return numCells(p)
 }
+
+// TestGetBytes: GetBytes gives the bytes Get gives, for inline and
+// overflow values, in a view and in a write transaction (where an inline
+// value is the dirty page's own bytes), and nothing for a missing key.
+func TestGetBytes(t *testing.T) {
+	t.Parallel()
+	db, _ := newTestDB(t, Options{})
+	vals := map[string]string{"a": "1", "small": strings.Repeat("s", 300), "big": strings.Repeat("b", 20000)}
+	setAll(t, db, "a", vals["a"], "small", vals["small"], "big", vals["big"])
+	check := func(tx *Tx, where string) {
+		for k, want := range vals {
+			got, ok := tx.GetBytes(k)
+			if !ok || string(got) != want {
+				t.Errorf("%s: GetBytes(%s) = %d bytes, %v; want %d", where, k, len(got), ok, len(want))
+			}
+			if s, _ := tx.Get(k); s != string(got) {
+				t.Errorf("%s: Get and GetBytes differ on %s", where, k)
+			}
+		}
+		if got, ok := tx.GetBytes("missing"); ok || got != nil {
+			t.Errorf("%s: GetBytes(missing) = %q, %v", where, got, ok)
+		}
+	}
+	if err := db.View(func(tx *Tx) error { check(tx, "view"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tx := db.Begin()
+	vals["a"] = "2"
+	tx.Set("a", vals["a"])
+	check(tx, "write tx")
+	tx.Rollback()
+}

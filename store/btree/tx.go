@@ -284,28 +284,66 @@ func (tx *Tx) Get(key string) (string, bool) {
 	return v, true
 }
 
+// GetBytes is Get without the copy into a string: the slice may be the
+// page's own bytes, valid only until the transaction's next write or its
+// end, and must not be modified. For a caller that decodes the value at
+// once (getJSON's json.Unmarshal copies what it keeps).
+func (tx *Tx) GetBytes(key string) ([]byte, bool) {
+	if tx.done || tx.err != nil {
+		return nil, false
+	}
+	_, p, err := tx.descendWith(key, true)
+	if err != nil {
+		tx.fail(err)
+		return nil, false
+	}
+	i, ok := leafSearch(p, key)
+	if !ok {
+		return nil, false
+	}
+	desc := leafVal(p, i)
+	if desc[0] == valInline {
+		return desc[valHdr:len(desc):len(desc)], true
+	}
+	v := make([]byte, 0, int(le.Uint32(desc[1:])))
+	if err := tx.overflow(desc, func(c []byte) { v = append(v, c...) }); err != nil {
+		tx.fail(err)
+		return nil, false
+	}
+	return v, true
+}
+
 // value returns the value a descriptor stands for, as a fresh string.
 func (tx *Tx) value(desc []byte) (string, error) {
 	if desc[0] == valInline {
 		return string(desc[valHdr:]), nil
 	}
-	n := int(le.Uint32(desc[1:]))
 	var b strings.Builder
-	b.Grow(n)
-	pg := le.Uint32(desc[valHdr:])
-	for b.Len() < n {
-		p, err := tx.rawPage(pg, false)
-		if err != nil {
-			return "", err
-		}
-		dl := int(le.Uint32(p[8:12]))
-		if p[0] != typeOverflow || dl == 0 || b.Len()+dl > n {
-			return "", fmt.Errorf("btree: page %d: %w", pg, errChain)
-		}
-		b.Write(p[hdrSize : hdrSize+dl])
-		pg = le.Uint32(p[4:8])
+	b.Grow(int(le.Uint32(desc[1:])))
+	if err := tx.overflow(desc, func(c []byte) { b.Write(c) }); err != nil {
+		return "", err
 	}
 	return b.String(), nil
+}
+
+// overflow passes the chunks of an overflow value, in order, to fn.
+func (tx *Tx) overflow(desc []byte, fn func([]byte)) error {
+	n := int(le.Uint32(desc[1:]))
+	pg := le.Uint32(desc[valHdr:])
+	for done := 0; done < n; {
+		p, err := tx.rawPage(pg, false)
+		if err != nil {
+			return err
+		}
+		dl := int(le.Uint32(p[8:12]))
+		if p[0] != typeOverflow || dl == 0 || done+dl > n {
+			return fmt.Errorf("btree: page %d: %w", pg, errChain)
+		}
+		fn(p[hdrSize : hdrSize+dl])
+		done += dl
+		pg = le.Uint32(p[4:8])
+	}
+	return nil
 }
 
 func (tx *Tx) checkWrite() error {
