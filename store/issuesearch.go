@@ -196,12 +196,11 @@ func (db *DB) Search(r SearchRequest) (*SearchPage, error) {
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			var iss Issue
-			if err := getJSON(tx, issueKey(id), &iss); err != nil {
+		out.Issues = make([]Issue, len(ids))
+		for i, id := range ids {
+			if err := getJSON(tx, issueKey(id), &out.Issues[i]); err != nil {
 				return err
 			}
-			out.Issues = append(out.Issues, iss)
 		}
 		out.Next = next
 		return nil
