@@ -1,6 +1,7 @@
 package sourcemap
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
@@ -229,8 +230,8 @@ func (mp *Mapper) Apply(pid int, body []byte) []byte {
 // mayHaveJSFrames is a cheap test that keeps events of other platforms off
 // the parser.
 func mayHaveJSFrames(body []byte) bool {
-	s := string(body)
-	return strings.Contains(s, `"frames"`) && (strings.Contains(s, ".js") || strings.Contains(s, `"javascript"`) || strings.Contains(s, `"node"`))
+	return bytes.Contains(body, []byte(`"frames"`)) &&
+		(bytes.Contains(body, []byte(".js")) || bytes.Contains(body, []byte(`"javascript"`)) || bytes.Contains(body, []byte(`"node"`)))
 }
 
 type eventCtx struct {

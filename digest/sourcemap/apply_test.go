@@ -225,3 +225,27 @@ func BenchmarkApply500(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(body)), "event-bytes")
 }
+
+// TestMayHaveJSFrames: the cheap test before the parse says yes to an
+// event with frames and a JavaScript hint, no to others, and copies
+// nothing (the UI asks it of every event it shows).
+func TestMayHaveJSFrames(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		want bool
+	}{
+		{`{"exception":{"values":[{"stacktrace":{"frames":[{"filename":"app.min.js"}]}}]}}`, true},
+		{`{"platform":"javascript","threads":{"values":[{"stacktrace":{"frames":[]}}]}}`, true},
+		{`{"platform":"node","exception":{"values":[{"stacktrace":{"frames":[{}]}}]}}`, true},
+		{`{"platform":"python","exception":{"values":[{"stacktrace":{"frames":[{"filename":"app.py"}]}}]}}`, false},
+		{`{"platform":"javascript","message":"no stack"}`, false},
+	} {
+		if got := mayHaveJSFrames([]byte(c.body)); got != c.want {
+			t.Errorf("%s: %v, want %v", c.body, got, c.want)
+		}
+	}
+	big := []byte(`{"platform":"python","exception":{"values":[{"stacktrace":{"frames":[` + strings.Repeat(`{"filename":"a.py"},`, 5000) + `{}]}}]}}`)
+	if n := testing.AllocsPerRun(10, func() { mayHaveJSFrames(big) }); n != 0 {
+		t.Errorf("%.0f allocations for a %d-byte event", n, len(big))
+	}
+}
