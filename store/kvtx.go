@@ -68,7 +68,7 @@ func (x *kvTx) Get(key string) (string, error) {
 
 // getBytes is Get for a caller that decodes the value at once: a tree
 // value may be the page's own bytes (see btree.Tx.GetBytes), valid until
-// the transaction's next write, and must not be modified.
+// the transaction's next lookup or write, and must not be modified.
 func (x *kvTx) getBytes(key string) ([]byte, error) {
 	if onDisk(key) {
 		if v, ok := x.t.GetBytes(key); ok {

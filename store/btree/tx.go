@@ -285,9 +285,10 @@ func (tx *Tx) Get(key string) (string, bool) {
 }
 
 // GetBytes is Get without the copy into a string: the slice may be the
-// page's own bytes, valid only until the transaction's next write or its
-// end, and must not be modified. For a caller that decodes the value at
-// once (getJSON's json.Unmarshal copies what it keeps).
+// page's own bytes (in a View, the lookup's reused leaf buffer), valid only
+// until the transaction's next lookup or write or its end, and must not be
+// modified. For a caller that decodes the value at once (getJSON's
+// json.Unmarshal copies what it keeps).
 func (tx *Tx) GetBytes(key string) ([]byte, bool) {
 	if tx.done || tx.err != nil {
 		return nil, false
