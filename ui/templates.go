@@ -84,7 +84,7 @@ var executed sync.Map
 // of doubling up to it: a 75 KB issue list grew through a dozen buffers,
 // ~180 KB in all, the larger ones pages of their own that the scavenger
 // hands back only later.
-var pageSizes struct {
+type pageSizes struct {
 	mu sync.Mutex
 	m  map[string]int
 }
@@ -93,23 +93,35 @@ var pageSizes struct {
 // every later rendering of its template start that large.
 const maxPageHint = 1 << 20
 
+// buffer returns an empty buffer with room for page name as long as it was
+// last time, and an eighth more.
+func (ps *pageSizes) buffer(name string) *bytes.Buffer {
+	ps.mu.Lock()
+	hint := ps.m[name]
+	ps.mu.Unlock()
+	buf := new(bytes.Buffer)
+	buf.Grow(hint + hint/8)
+	return buf
+}
+
+// note records that page name was n bytes long.
+func (ps *pageSizes) note(name string, n int) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.m == nil {
+		ps.m = map[string]int{}
+	}
+	ps.m[name] = min(n, maxPageHint)
+}
+
 // renderPage executes page name with data into a buffer sized from the
 // page's last rendering and returns the bytes.
 func (u *UI) renderPage(name string, data any) ([]byte, error) {
-	pageSizes.mu.Lock()
-	hint := pageSizes.m[name]
-	pageSizes.mu.Unlock()
-	var buf bytes.Buffer
-	buf.Grow(hint + hint/8)
-	if err := u.execute(&buf, name, data); err != nil {
+	buf := u.pageSizes.buffer(name)
+	if err := u.execute(buf, name, data); err != nil {
 		return nil, err
 	}
-	pageSizes.mu.Lock()
-	if pageSizes.m == nil {
-		pageSizes.m = map[string]int{}
-	}
-	pageSizes.m[name] = min(buf.Len(), maxPageHint)
-	pageSizes.mu.Unlock()
+	u.pageSizes.note(name, buf.Len())
 	return buf.Bytes(), nil
 }
 

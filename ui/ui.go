@@ -77,6 +77,7 @@ type Config struct {
 // UI serves the server-rendered web pages. Its templates are parsed on the
 // first request that renders one.
 type UI struct {
+	pageSizes  pageSizes // each page's last size (renderPage)
 	db         *store.DB
 	base       string
 	log        *slog.Logger
