@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // ReadFrom calls fn, in order, for up to max records that are durable and lie
@@ -114,13 +115,19 @@ type scanner struct {
 }
 
 var scanners = sync.Pool{New: func() any {
+	scannersMade.Add(1)
 	return &scanner{br: bufio.NewReaderSize(nil, 64<<10)}
 }}
+
+// scannersMade and peekersMade count the scanners the pools built (for the
+// tests: a pool's contents cannot be looked at).
+var scannersMade, peekersMade atomic.Int64
 
 // peekers serve reads of one record (the readiness check's look at the
 // oldest undigested event), which a 4 KiB buffer does as well: a larger
 // body is read past the buffer.
 var peekers = sync.Pool{New: func() any {
+	peekersMade.Add(1)
 	return &scanner{br: bufio.NewReaderSize(nil, 4<<10)}
 }}
 

@@ -675,8 +675,8 @@ func TestHoldAlone(t *testing.T) {
 
 // TestReadFromSmallCosts: a read that finds the spool fully read takes no
 // scanner, and a read of one record (the readiness check's) a small one;
-// only batch reads get the 64 KiB buffer. Each read starts with the pools
-// emptied, as after the GCs between an idle server's polls.
+// only batch reads get a scanner with the 64 KiB buffer. Each read starts
+// with the pools emptied, as after the GCs between an idle server's polls.
 func TestReadFromSmallCosts(t *testing.T) {
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
 	defer s.Close()
@@ -685,36 +685,29 @@ func TestReadFromSmallCosts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	allocated := func(p Pos, max int) (n int, bytes uint64) {
+	read := func(p Pos, max int) (n int, scanners, peekers int64) {
 		runtime.GC()
 		runtime.GC() // a pooled scanner survives one GC
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
+		s0, p0 := scannersMade.Load(), peekersMade.Load()
 		if _, err := s.ReadFrom(p, max, 0, func(*Record, Pos) error { n++; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		runtime.ReadMemStats(&m1)
-		return n, m1.TotalAlloc - m0.TotalAlloc
+		return n, scannersMade.Load() - s0, peekersMade.Load() - p0
 	}
-	end := s.End()
 	for _, c := range []struct {
-		name    string
-		p       Pos
-		max     int
-		records int
-		atMost  uint64
-		atLeast uint64
+		name              string
+		p                 Pos
+		max, records      int
+		scanners, peekers int64
 	}{
-		{"fully read", end, 200, 0, 2 << 10, 0},
-		{"one record", Pos{}, 1, 1, 16 << 10, 0},
-		{"a batch", Pos{}, 200, 5, 1 << 20, 64 << 10},
+		{"fully read", s.End(), 200, 0, 0, 0},
+		{"one record", Pos{}, 1, 1, 0, 1},
+		{"a batch", Pos{}, 200, 5, 1, 0},
 	} {
-		n, b := allocated(c.p, c.max)
-		if n != c.records {
-			t.Errorf("%s: %d records read, want %d", c.name, n, c.records)
-		}
-		if b > c.atMost || b < c.atLeast {
-			t.Errorf("%s: %d bytes allocated, want %d to %d", c.name, b, c.atLeast, c.atMost)
+		n, sc, pk := read(c.p, c.max)
+		if n != c.records || sc != c.scanners || pk != c.peekers {
+			t.Errorf("%s: %d records read, %d 64 KiB scanners and %d 4 KiB ones made; want %d, %d and %d",
+				c.name, n, sc, pk, c.records, c.scanners, c.peekers)
 		}
 	}
 }
