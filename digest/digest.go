@@ -85,7 +85,7 @@ type Worker struct {
 	shed     func()
 
 	// scratch holds the buffers of the batch being prepared, kept from
-	// batch to batch while events come and dropped by release.
+	// batch to batch while events come and dropped by shed.
 	scratch scratch
 
 	mu  sync.Mutex // guards pos
@@ -122,13 +122,13 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 		log.Warn("spool release failed", "err", err)
 	}
 	w := &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos, quiet: idleAfter, shedWait: shedAfter}
-	// Hand the heap a burst grew back to the system now, rather than when
-	// the runtime's scavenger gets to it minutes later, the buffers the
-	// store keeps for the next batch included.
+	// Drop the buffers kept for the next batch, the store's included.
 	w.shed = func() {
 		db.ReleaseBuffers()
 		w.ReleaseScratch()
 	}
+	// And after a burst, hand the heap it grew back to the system now,
+	// rather than when the runtime's scavenger gets to it minutes later.
 	w.release = func() {
 		w.shed()
 		debug.FreeOSMemory()
@@ -576,8 +576,8 @@ func (w *Worker) compressItem(it *item, body []byte) {
 // sync.Pool (what it replaces) is emptied by every garbage collection, and
 // at full speed the GC runs dozens of times a second: the bodies' buffers
 // and the compressed frames, one copy each per event, were ~21 % of the
-// bytes the server allocated. release drops them when the spool has been
-// quiet, so an idle server holds none.
+// bytes the server allocated. The worker drops them (shed) once the spool
+// has been empty for 1 s, so an idle server holds none.
 type scratch struct {
 	// bodies is a free list of the buffers that carry an event's
 	// normalised JSON from normalize to compressItem (which may run on

@@ -264,24 +264,34 @@ func (tx *Tx) descendWith(key string, lookup bool) (uint32, []byte, error) {
 
 // Get returns the value of key, as a fresh string, and whether it exists.
 func (tx *Tx) Get(key string) (string, bool) {
-	if tx.done || tx.err != nil {
-		return "", false
-	}
-	_, p, err := tx.descendWith(key, true)
-	if err != nil {
-		tx.fail(err)
-		return "", false
-	}
-	i, ok := leafSearch(p, key)
+	desc, ok := tx.lookup(key)
 	if !ok {
 		return "", false
 	}
-	v, err := tx.value(leafVal(p, i))
+	v, err := tx.value(desc)
 	if err != nil {
 		tx.fail(err)
 		return "", false
 	}
 	return v, true
+}
+
+// lookup returns the value descriptor of key in its leaf, valid until the
+// next lookup, and whether the key exists.
+func (tx *Tx) lookup(key string) ([]byte, bool) {
+	if tx.done || tx.err != nil {
+		return nil, false
+	}
+	_, p, err := tx.descendWith(key, true)
+	if err != nil {
+		tx.fail(err)
+		return nil, false
+	}
+	i, ok := leafSearch(p, key)
+	if !ok {
+		return nil, false
+	}
+	return leafVal(p, i), true
 }
 
 // GetBytes is Get without the copy into a string: the slice may be the
@@ -290,19 +300,10 @@ func (tx *Tx) Get(key string) (string, bool) {
 // modified. For a caller that decodes the value at once (getJSON's
 // json.Unmarshal copies what it keeps).
 func (tx *Tx) GetBytes(key string) ([]byte, bool) {
-	if tx.done || tx.err != nil {
-		return nil, false
-	}
-	_, p, err := tx.descendWith(key, true)
-	if err != nil {
-		tx.fail(err)
-		return nil, false
-	}
-	i, ok := leafSearch(p, key)
+	desc, ok := tx.lookup(key)
 	if !ok {
 		return nil, false
 	}
-	desc := leafVal(p, i)
 	if desc[0] == valInline {
 		return desc[valHdr:len(desc):len(desc)], true
 	}
