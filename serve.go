@@ -352,8 +352,7 @@ type budgetPage struct {
 func (s *server) handleBudget(w http.ResponseWriter, r *http.Request) {
 	gc := r.URL.Query().Get("gc") == "1"
 	if gc {
-		s.worker.ReleaseScratch()
-		s.db.ReleaseBuffers()
+		s.worker.Shed()
 	}
 	page := budgetPage{Snapshot: budget.Read(gc), Spool: s.sp.Stats(), Digest: s.worker.Stats(), Conns: s.conns.Stats()}
 	if st, ok := s.forward.Stats(); ok {

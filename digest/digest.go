@@ -122,13 +122,9 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 		log.Warn("spool release failed", "err", err)
 	}
 	w := &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos, quiet: idleAfter, shedWait: shedAfter}
-	// Drop the buffers kept for the next batch, the store's included.
-	w.shed = func() {
-		db.ReleaseBuffers()
-		w.ReleaseScratch()
-	}
-	// And after a burst, hand the heap it grew back to the system now,
-	// rather than when the runtime's scavenger gets to it minutes later.
+	w.shed = w.Shed
+	// After a burst, hand the heap it grew back to the system now, rather
+	// than when the runtime's scavenger gets to it minutes later.
 	w.release = func() {
 		w.shed()
 		debug.FreeOSMemory()
@@ -136,11 +132,13 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	return w, nil
 }
 
-// ReleaseScratch lets the GC have the buffers the worker keeps from batch
-// to batch (scratch, and the normaliser's), as it does by itself once the
-// spool has been empty for shedAfter. /debug/budget?gc=1 calls it, so that
-// readings taken after different bursts compare what an idle server holds.
-func (w *Worker) ReleaseScratch() {
+// Shed lets the GC have the buffers kept from batch to batch (scratch,
+// the normaliser's, and the store's: DB.ReleaseBuffers), as the worker
+// does by itself once the spool has been empty for shedAfter.
+// /debug/budget?gc=1 calls it, so that readings taken after different
+// bursts compare what an idle server holds.
+func (w *Worker) Shed() {
+	w.db.ReleaseBuffers()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.scratch.drop()

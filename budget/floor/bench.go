@@ -98,13 +98,15 @@ func bench(args []string) error {
 	fmt.Printf("load average at end: %s", loadavg())
 	fmt.Printf("\nmedians of %d rounds (ratio = tinysink / floor)\n", *rounds)
 	fmt.Printf("%-32s %10s %10s %7s\n", "", "floor", "tinysink", "ratio")
-	line := func(label string, f, t float64) {
+	// lineN prints a row with n decimals; line with one.
+	lineN := func(label string, n int, f, t float64) {
 		ratio := 0.0
 		if f > 0 {
 			ratio = t / f
 		}
-		fmt.Printf("%-32s %10.1f %10.1f %7.2f\n", label, f, t, ratio)
+		fmt.Printf("%-32s %10.*f %10.*f %7.2f\n", label, n, f, n, t, ratio)
 	}
+	line := func(label string, f, t float64) { lineN(label, 1, f, t) }
 	med := func(key string, get func(result) float64) float64 {
 		var xs []float64
 		for _, r := range results[key] {
@@ -121,8 +123,7 @@ func bench(args []string) error {
 			line(s.name+": peak VmRSS MiB", med(f, func(r result) float64 { return r.rssMiB }), med(t, func(r result) float64 { return r.rssMiB }))
 			line(s.name+": peak RssAnon MiB", med(f, func(r result) float64 { return r.anonMiB }), med(t, func(r result) float64 { return r.anonMiB }))
 			line(s.name+": refused (429)", med(f, func(r result) float64 { return r.refused }), med(t, func(r result) float64 { return r.refused }))
-			fmt.Printf("%-32s %10.3f %10.3f %7.2f\n", s.name+": server CPU ms per event", med(f, result.cpuPerEvent), med(t, result.cpuPerEvent),
-				med(t, result.cpuPerEvent)/max(med(f, result.cpuPerEvent), 1e-9))
+			lineN(s.name+": server CPU ms per event", 3, med(f, result.cpuPerEvent), med(t, result.cpuPerEvent))
 		case "1000":
 			line("1000/s: ack p50 ms", med(f, func(r result) float64 { return r.p50 }), med(t, func(r result) float64 { return r.p50 }))
 			line("1000/s: ack p99 ms", med(f, func(r result) float64 { return r.p99 }), med(t, func(r result) float64 { return r.p99 }))
