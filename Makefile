@@ -77,6 +77,7 @@ fuzz:
 	$(FUZZ) -fuzz='^FuzzParseCrontab$$' ./digest/cron
 	$(FUZZ) -fuzz='^FuzzTypedItems$$' ./digest
 	$(FUZZ) -fuzz='^FuzzDecode$$' ./store/sketch
+	$(FUZZ) -fuzz='^FuzzDecompressBody$$' ./store
 	$(FUZZ) -fuzz='^FuzzParse$$' ./ingest/forward
 	$(FUZZ) -fuzz='^FuzzReader$$' ./store/exchange
 	$(FUZZ) -fuzz='^FuzzEnvelopeEvent$$' ./store/exchange

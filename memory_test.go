@@ -70,10 +70,10 @@ func TestNothingOptionalAtStart(t *testing.T) {
 	}
 	resp.Body.Close()
 	waitFor(t, 10*time.Second, "the event to be digested", func() bool {
-		return slices.Contains(loadedParts(budgetOf(t, p, tok)), "zstd-encoder")
+		return slices.Contains(loadedParts(budgetOf(t, p, tok)), "s2-encoder")
 	})
 	loaded := loadedParts(budgetOf(t, p, tok))
-	for _, want := range []string{"gzip-decoder", "useragent", "zstd-encoder"} {
+	for _, want := range []string{"gzip-decoder", "useragent", "s2-encoder"} {
 		if !slices.Contains(loaded, want) {
 			t.Errorf("%s not loaded after its first use: %v", want, loaded)
 		}

@@ -435,13 +435,12 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 }
 
 // ReleaseBuffers drops the buffers kept from one digest batch for the
-// next (DB.logBody) and the event bodies' zstd encoder, so that an idle
-// server does not hold them; the next batch grows new ones.
+// next (DB.logBody), so that an idle server does not hold them; the next
+// batch grows new ones.
 func (db *DB) ReleaseBuffers() {
 	db.digestMu.Lock()
 	db.logBody = nil
 	db.digestMu.Unlock()
-	dropBlobEncoder()
 }
 
 // maxLogBody bounds the buffer DB.logBody keeps: a batch of 200 ~14 KB
