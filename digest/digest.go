@@ -60,6 +60,12 @@ type Worker struct {
 	log   *slog.Logger
 	drops *ratelog.Limiter // a line per drop reason and project per minute
 	norm  *event.Normalizer
+	// normWorkers is how many goroutines parse and scrub a full batch's
+	// events (prepare): 2 on a machine of two or more CPUs, else 1 (the
+	// worker's own goroutine). extraNorms are the normalisers of all but
+	// the first.
+	normWorkers int
+	extraNorms  []*event.Normalizer
 	// Pressure, when set, reports whether memory is short; the worker then
 	// takes small batches.
 	Pressure func() bool
@@ -122,6 +128,9 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 		log.Warn("spool release failed", "err", err)
 	}
 	w := &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos, quiet: idleAfter, shedWait: shedAfter}
+	if runtime.NumCPU() >= 2 {
+		w.normWorkers = 2
+	}
 	w.shed = w.Shed
 	// After a burst, hand the heap it grew back to the system now, rather
 	// than when the runtime's scavenger gets to it minutes later.
@@ -143,6 +152,9 @@ func (w *Worker) Shed() {
 	defer w.mu.Unlock()
 	w.scratch.drop()
 	w.norm.Shed()
+	for _, n := range w.extraNorms {
+		n.Shed()
+	}
 }
 
 // Stats are the worker's counters.
@@ -421,15 +433,24 @@ func (y *yielder) maybe() {
 
 // prepare reads up to maxEvents records (about maxBytes of payload) after
 // the worker's position, and parses, scrubs and compresses each. With
-// parallel set, compression (about half of the work) runs on a second
-// goroutine while the next event is parsed. It returns the events, the
-// position after the last record read, and how many records and payload
-// bytes it read (invalid events count but are not returned).
+// parallel set, compression runs on a goroutine of its own while the next
+// event is parsed, and on a machine of two or more CPUs the events are
+// parsed and scrubbed by normWorkers goroutines (each with its own
+// normaliser) while this one reads the next records: one goroutine could
+// not keep up with what ingest acknowledges on two cores. It returns the
+// events in spool order, the position after the last record read, and how
+// many records and payload bytes it read (invalid events count but are
+// not returned).
 func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []*item, next spool.Pos, read int64, n int, err error) {
 	scrubs := map[int]*store.ScrubSettings{}
 	now := w.db.Now().UTC()
 	w.scratch.resetFrames()
 	compress := w.compressItem
+	normalize := func(r *spool.Record, it *item) {
+		if body, ok := w.normalizeItem(w.norm, r, it, scrubs); ok {
+			compress(it, body)
+		}
+	}
 	if parallel {
 		type job struct {
 			it   *item
@@ -444,6 +465,45 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 		})
 		defer func() { close(jobs); wg.Wait() }()
 		compress = func(it *item, body []byte) { jobs <- job{it, body} }
+		if w.normWorkers > 1 {
+			type rec struct {
+				r   spool.Record // Payload is a copy from the body free list
+				it  *item
+				big bool
+			}
+			recs := make(chan rec, 4)
+			// A large event (or a minidump's) takes this token until it is
+			// normalised: one at a time, as before, so that two goroutines
+			// never hold two large parses at once.
+			big := make(chan struct{}, 1)
+			var nwg sync.WaitGroup
+			for k := range w.normWorkers {
+				norm := w.normalizer(k)
+				nwg.Go(func() {
+					scrubs := map[int]*store.ScrubSettings{}
+					for j := range recs {
+						if body, ok := w.normalizeItem(norm, &j.r, j.it, scrubs); ok {
+							compress(j.it, body)
+						}
+						w.scratch.putBody(j.r.Payload)
+						if j.big {
+							<-big
+						}
+					}
+				})
+			}
+			// Runs before the compressor's channel is closed (defers run
+			// last first).
+			defer func() { close(recs); nwg.Wait() }()
+			normalize = func(r *spool.Record, it *item) {
+				j := rec{r: *r, it: it, big: len(r.Payload) > maxPooledBody || hasMinidump(r.Payload)}
+				if j.big {
+					big <- struct{}{}
+				}
+				j.r.Payload = append(w.scratch.getBody(len(r.Payload)), r.Payload...)
+				recs <- j
+			}
+		}
 	}
 	at := w.pos
 	y := newYielder()
@@ -458,27 +518,44 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 			it.typ, it.raw, it.norm = r.Type, bytes.Clone(r.Payload), w.norm
 			return nil
 		}
-		body, fail := w.normalize(r, it, scrubs)
-		if fail != nil {
-			// Set aside when the batch commits (commitAll).
-			if errors.Is(fail, event.ErrInvalid) {
-				w.invalid.Add(1)
-				w.drops.Log(slog.LevelWarn, "event set aside", "invalid", r.Project, "event_id", r.EventID, "err", fail)
-			}
-			it.fail = fail
-			return nil
-		}
-		// Keep only the compressed body: a batch then holds ~3 KB per
-		// event instead of the ~14 KB JSON.
-		compress(it, body)
+		normalize(r, it)
 		return nil
 	})
 	return items, next, read, n, err
 }
 
+// normalizeItem normalises record r into it with norm and returns the body
+// to compress; an event that fails is marked (set aside when the batch
+// commits, commitAll) and ok is false.
+func (w *Worker) normalizeItem(norm *event.Normalizer, r *spool.Record, it *item, scrubs map[int]*store.ScrubSettings) (body []byte, ok bool) {
+	body, fail := w.normalize(norm, r, it, scrubs)
+	if fail != nil {
+		if errors.Is(fail, event.ErrInvalid) {
+			w.invalid.Add(1)
+			w.drops.Log(slog.LevelWarn, "event set aside", "invalid", r.Project, "event_id", r.EventID, "err", fail)
+		}
+		it.fail = fail
+		return nil, false
+	}
+	return body, true
+}
+
+// normalizer returns the normaliser of normalising goroutine k: the
+// worker's own for k 0, others made on first use and kept (Shed drops
+// their buffers).
+func (w *Worker) normalizer(k int) *event.Normalizer {
+	if k == 0 {
+		return w.norm
+	}
+	for len(w.extraNorms) < k {
+		w.extraNorms = append(w.extraNorms, event.NewNormalizer())
+	}
+	return w.extraNorms[k-1]
+}
+
 // normalize parses and scrubs the event of record r into it.ev and returns
 // the body to store. A panic in either becomes an eventFailure.
-func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.ScrubSettings) (body []byte, fail *eventFailure) {
+func (w *Worker) normalize(norm *event.Normalizer, r *spool.Record, it *item, scrubs map[int]*store.ScrubSettings) (body []byte, fail *eventFailure) {
 	stage := "normalize"
 	defer recoverEvent(&fail, &stage)
 	if testHookNormalize != nil {
@@ -496,7 +573,7 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 		stage = "normalize"
 	}
 	// body is the normaliser's scratch until it is copied below.
-	ev, body, err := w.norm.NormalizeTemp(payload, meta)
+	ev, body, err := norm.NormalizeTemp(payload, meta)
 	if err != nil {
 		return nil, &eventFailure{stage: stage, err: err}
 	}
@@ -520,7 +597,7 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 			// stored as it is and only its fields are read
 			// (TestReindexAfterScrubIsNormalize).
 			stage = "normalize scrubbed"
-			if ev, err = w.norm.Reindex(scrubbed, meta); err != nil {
+			if ev, err = norm.Reindex(scrubbed, meta); err != nil {
 				return nil, &eventFailure{stage: stage, err: err}
 			}
 			it.ev, body, owned = ev, scrubbed, true // Scrub's output is a new slice
@@ -531,7 +608,7 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 		body = append(w.scratch.getBody(len(body)), body...)
 	}
 	stage = "source map title"
-	w.mapTitle(r.Project, it.ev, body, meta)
+	w.mapTitle(norm, r.Project, it.ev, body, meta)
 	return body, nil
 }
 
@@ -545,7 +622,7 @@ func (w *Worker) normalize(r *spool.Record, it *item, scrubs map[int]*store.Scru
 // grouping key stay the minified ones, so the issue does not change when a
 // map is uploaded, replaced or expires. Projects without uploads cost one
 // key lookup: no map is loaded for them.
-func (w *Worker) mapTitle(pid int, ev *event.Event, body []byte, meta event.Meta) {
+func (w *Worker) mapTitle(norm *event.Normalizer, pid int, ev *event.Event, body []byte, meta event.Meta) {
 	if w.Maps == nil || ev == nil || ev.Rule != event.RuleSynthetic || ev.CalculatedType == ev.SyntheticFunction || !w.db.HasArtifacts(pid) {
 		return
 	}
@@ -553,7 +630,7 @@ func (w *Worker) mapTitle(pid int, ev *event.Event, body []byte, meta event.Meta
 	if len(mapped) == len(body) && (len(body) == 0 || &mapped[0] == &body[0]) {
 		return // nothing mapped
 	}
-	mev, err := w.norm.Reindex(mapped, meta)
+	mev, err := norm.Reindex(mapped, meta)
 	if err != nil || mev.Rule != event.RuleSynthetic || mev.CalculatedType == ev.CalculatedType {
 		return
 	}

@@ -456,8 +456,14 @@ func TestSimulatedMonthOfRetention(t *testing.T) {
 
 // BenchmarkDigest measures the worker alone: events already in the spool
 // (a 13.4 KB .NET sample, fresh ids, 1 in 100 opening a new issue),
-// digested into a store with real fsyncs. Reports events/s.
-func BenchmarkDigest(b *testing.B) { benchDigest(b, 0) }
+// digested into a store with real fsyncs. Reports events/s, with one
+// goroutine parsing and scrubbing a batch's events and with two (prepare;
+// the worker takes two on a machine of two or more CPUs).
+func BenchmarkDigest(b *testing.B) {
+	for _, k := range []int{1, 2} {
+		b.Run(fmt.Sprintf("normalisers=%d", k), func(b *testing.B) { benchDigestWith(b, 0, k) })
+	}
+}
 
 // BenchmarkDigestAtIssues is BenchmarkDigest on a store that already holds
 // 100 or 100,000 issues: the bar is a throughput at 100,000 within 20 % of
@@ -472,7 +478,11 @@ func BenchmarkDigestAtIssues(b *testing.B) {
 // benchDigest digests rounds of the 13.4 KB .NET sample (fresh ids, 1 in
 // 100 opening a new issue) from the spool into a store that already holds
 // issues issues (small events of distinct types), and reports events/s.
-func benchDigest(b *testing.B, issues int) {
+func benchDigest(b *testing.B, issues int) { benchDigestWith(b, issues, 0) }
+
+// benchDigestWith is benchDigest with normalisers goroutines parsing a
+// batch's events (0: as the worker chooses).
+func benchDigestWith(b *testing.B, issues, normalisers int) {
 	raw, err := os.ReadFile("event/testdata/events/csharp/bugsink_headers_as_lists.json")
 	if err != nil {
 		b.Fatal(err)
@@ -493,6 +503,9 @@ func benchDigest(b *testing.B, issues int) {
 	w, err := New(db, sp, nil)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if normalisers > 0 {
+		w.normWorkers = normalisers
 	}
 	n := 0
 	for n < issues {
