@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func checkMigrated(t *testing.T, db *DB) {
 		var v string
 		err := db.view(func(tx *kvTx) error { v, _ = tx.Get(keyFormat); return nil })
 		return v, err
-	}(); v != "2" {
+	}(); v != strconv.Itoa(formatVersion) {
 		t.Errorf("format = %q", v)
 	}
 }

@@ -33,8 +33,10 @@ var (
 	ErrNewerFormat = errors.New("store: data directory has a newer format")
 )
 
-// formatVersion is the data-directory format this build reads and writes.
-const formatVersion = 2
+// formatVersion is the data-directory format this build reads and writes
+// (migrate.go: 2 moved the metadata into the tree, 3 stores new event
+// bodies as S2).
+const formatVersion = 3
 
 // DB is an open data directory.
 type DB struct {
