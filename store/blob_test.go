@@ -2,10 +2,8 @@ package store
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -94,58 +92,6 @@ func TestAppendCompressedInPlace(t *testing.T) {
 	}
 	if &out2[0] != &tight[0] {
 		t.Error("dst grew though the body fitted in its capacity")
-	}
-}
-
-// TestOldAndNewBodiesInOneLog: a project's log written partly by an older
-// tinysink (zstd frames) and partly now (S2 bodies) reads every event back
-// after a reopen.
-func TestOldAndNewBodiesInOneLog(t *testing.T) {
-	dir := t.TempDir()
-	db := openTest(t, dir)
-	p, err := db.CreateProject("mixed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bodies := map[[16]byte][]byte{}
-	err = db.Digest(func(tx *Tx) error {
-		pr, err := tx.Project(p.ID)
-		if err != nil {
-			return err
-		}
-		iss := &Issue{CalculatedType: "E"}
-		if err := tx.CreateIssue(pr, iss, "h", "h", "test"); err != nil {
-			return err
-		}
-		for i := range 6 {
-			id := eventID(i)
-			body := fmt.Appendf(nil, `{"event_id":"%x","n":%d,"pad":%q}`, id, i, strings.Repeat("p", 100*i))
-			bodies[id] = body
-			stored := CompressBody(body)
-			if i%2 == 0 {
-				stored = enc.EncodeAll(body, nil) // as written before S2
-			}
-			iss.DigestedEventCount++
-			if err := tx.AddEvent(pr, iss, &NewEvent{EventID: id, Ingested: time.Unix(int64(i), 0), Compressed: stored}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	db = openTest(t, dir)
-	for id, want := range bodies {
-		_, got, err := db.Event(id)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("event %x: %q, %v", id, got, err)
-		}
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 
 // A format-2 directory (bodies as zstd frames) opens with this build: a
 // backup first, then format 3, the old bodies read as they are, and the
-// next events stored as S2 beside them.
+// next events stored as S2 beside them in the same log, both kinds read
+// back.
 func TestMigrateFormat2(t *testing.T) {
 	dir := t.TempDir()
 	db, err := Open(dir)
