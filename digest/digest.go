@@ -481,7 +481,9 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 				norm := w.normalizer(k)
 				nwg.Go(func() {
 					scrubs := map[int]*store.ScrubSettings{}
+					y := newYielder() // as the reading goroutine does
 					for j := range recs {
+						y.maybe()
 						if body, ok := w.normalizeItem(norm, &j.r, j.it, scrubs); ok {
 							compress(j.it, body)
 						}
