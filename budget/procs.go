@@ -3,6 +3,7 @@ package budget
 import (
 	"os"
 	"runtime"
+	"sync/atomic"
 )
 
 // SetProcs runs the server with one more processor (GOMAXPROCS) than the
@@ -25,10 +26,30 @@ import (
 // follows the CPU affinity and cgroup limit at the time of the call.
 func SetProcs() int {
 	if os.Getenv("GOMAXPROCS") != "" {
-		return runtime.GOMAXPROCS(0)
+		n := runtime.GOMAXPROCS(0)
+		cpus.Store(int32(n))
+		return n
 	}
 	runtime.SetDefaultGOMAXPROCS()
-	n := runtime.GOMAXPROCS(0) + 1
-	runtime.GOMAXPROCS(n)
-	return n
+	n := runtime.GOMAXPROCS(0)
+	cpus.Store(int32(n))
+	runtime.GOMAXPROCS(n + 1)
+	return n + 1
+}
+
+// cpus is what SetProcs found: the CPUs the process may use (affinity and
+// cgroup limit), or GOMAXPROCS when the environment sets it.
+var cpus atomic.Int32
+
+// CPUs returns the CPUs the server may use, for work that is worth
+// spreading over goroutines only when there is more than one (the
+// digest's normalisers): what SetProcs found, or before it ran the
+// runtime's GOMAXPROCS. Unlike runtime.NumCPU it follows a cgroup's CPU
+// limit (a container started with --cpus=1), and unlike GOMAXPROCS after
+// SetProcs it does not count the extra processor.
+func CPUs() int {
+	if n := cpus.Load(); n > 0 {
+		return int(n)
+	}
+	return runtime.GOMAXPROCS(0)
 }

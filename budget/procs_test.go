@@ -19,7 +19,7 @@ func TestSetProcs(t *testing.T) {
 	if os.Getenv("TINYSINK_PROCS_CHILD") != "" {
 		n := SetProcs()
 		m := SetProcs() // idempotent
-		os.Stdout.WriteString("procs " + strconv.Itoa(n) + " " + strconv.Itoa(m) + " " + strconv.Itoa(runtime.GOMAXPROCS(0)) + "\n")
+		os.Stdout.WriteString("procs " + strconv.Itoa(n) + " " + strconv.Itoa(m) + " " + strconv.Itoa(runtime.GOMAXPROCS(0)) + " cpus " + strconv.Itoa(CPUs()) + "\n")
 		return
 	}
 	if runtime.GOOS != "linux" {
@@ -30,9 +30,9 @@ func TestSetProcs(t *testing.T) {
 		t.Fatalf("taskset (util-linux) is needed to pin the child to one CPU: %v", err)
 	}
 	for _, c := range []struct{ env, want string }{
-		{"", "procs 2 2 2"},
-		{"GOMAXPROCS=1", "procs 1 1 1"},
-		{"GOMAXPROCS=3", "procs 3 3 3"},
+		{"", "procs 2 2 2 cpus 1"},
+		{"GOMAXPROCS=1", "procs 1 1 1 cpus 1"},
+		{"GOMAXPROCS=3", "procs 3 3 3 cpus 3"},
 	} {
 		cmd := exec.Command(taskset, "-c", "0", os.Args[0], "-test.run=^TestSetProcs$", "-test.count=1")
 		cmd.Env = slices.DeleteFunc(append(os.Environ(), "TINYSINK_PROCS_CHILD=1"),

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/digest/event"
 	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/digest/release"
@@ -61,8 +62,9 @@ type Worker struct {
 	drops *ratelog.Limiter // a line per drop reason and project per minute
 	norm  *event.Normalizer
 	// normWorkers is how many goroutines parse and scrub a full batch's
-	// events (prepare): 2 on a machine of two or more CPUs, else 1 (the
-	// worker's own goroutine). extraNorms are the normalisers of all but
+	// events (prepare): 2 when the server may use two or more CPUs
+	// (budget.CPUs: affinity, cgroup limit), else 1 (the worker's own
+	// goroutine). extraNorms are the normalisers of all but
 	// the first.
 	normWorkers int
 	extraNorms  []*event.Normalizer
@@ -128,7 +130,7 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 		log.Warn("spool release failed", "err", err)
 	}
 	w := &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos, quiet: idleAfter, shedWait: shedAfter}
-	if runtime.NumCPU() >= 2 {
+	if budget.CPUs() >= 2 {
 		w.normWorkers = 2
 	}
 	w.shed = w.Shed
