@@ -96,10 +96,10 @@ func appendS2(dst, src []byte) []byte {
 }
 
 // CompressBody returns the stored (compressed) form of an event body, for
-// NewEvent.Compressed. Safe for concurrent use.
-func CompressBody(body []byte) []byte {
-	return compressBlob(make([]byte, 0, s2Header+s2.MaxEncodedLen(len(body))), body)
-}
+// NewEvent.Compressed, in a slice of about its own size (built in pooled
+// scratch and copied out: the caller keeps it until the batch commits).
+// Safe for concurrent use.
+func CompressBody(body []byte) []byte { return compressBlob(nil, body) }
 
 // AppendCompressed appends the stored (compressed) form of an event body
 // to dst, as CompressBody makes it, and returns the extended slice: dst is

@@ -113,3 +113,12 @@ func FuzzDecompressBody(f *testing.F) {
 		}
 	})
 }
+
+// TestCompressBodyExactSize: a body compressed for keeping does not keep
+// the worst case's room (~117 % of the input) behind it.
+func TestCompressBodyExactSize(t *testing.T) {
+	c := CompressBody(blobSample)
+	if cap(c) > 2*len(c)+64 {
+		t.Errorf("%d-byte stored body in a slice of capacity %d (input %d bytes)", len(c), cap(c), len(blobSample))
+	}
+}
