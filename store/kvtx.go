@@ -58,12 +58,18 @@ func (x *kvTx) Get(key string) (string, error) {
 		if v, ok := x.t.Get(key); ok {
 			return v, nil
 		}
-		if err := x.t.Err(); err != nil {
-			return "", err
-		}
-		return "", buntdb.ErrNotFound
+		return "", x.treeMiss()
 	}
 	return x.kv.Get(key)
+}
+
+// treeMiss is the error of a tree lookup that found nothing: the tree's
+// own (a read that failed), else buntdb.ErrNotFound.
+func (x *kvTx) treeMiss() error {
+	if err := x.t.Err(); err != nil {
+		return err
+	}
+	return buntdb.ErrNotFound
 }
 
 // getBytes is Get for a caller that decodes the value at once: a tree
@@ -74,10 +80,7 @@ func (x *kvTx) getBytes(key string) ([]byte, error) {
 		if v, ok := x.t.GetBytes(key); ok {
 			return v, nil
 		}
-		if err := x.t.Err(); err != nil {
-			return nil, err
-		}
-		return nil, buntdb.ErrNotFound
+		return nil, x.treeMiss()
 	}
 	v, err := x.kv.Get(key)
 	return []byte(v), err
