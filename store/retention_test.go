@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -370,4 +373,120 @@ func TestOpenTrustsCleanStop(t *testing.T) {
 		t.Error("the clean mark survived Open")
 	}
 	db2.Close()
+}
+
+// pickBySort is the eviction order spelled out: never-evict last, highest
+// score first, oldest first among equals.
+func pickBySort(cands []candidate, target int, now time.Time) []uint32 {
+	type key struct {
+		n     uint32
+		score int
+		never bool
+	}
+	keys := make([]key, len(cands))
+	for i, c := range cands {
+		keys[i] = key{c.n, int(c.r.Irrelevance) + ageBand(c.r.Digested, now), c.r.Flags&flagNeverEvict != 0}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.never != b.never {
+			if a.never {
+				return 1
+			}
+			return -1
+		}
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.n, b.n)
+	})
+	var out []uint32
+	for _, k := range keys[:min(max(target, 0), len(keys))] {
+		out = append(out, k.n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPickEvictMatchesSort checks the counting selection against a sort,
+// over candidates with many ties, never-evict ones, all ages and targets
+// from none to more than all.
+func TestPickEvictMatchesSort(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 300 {
+		n := rng.IntN(400)
+		cands := make([]candidate, n)
+		next := uint32(rng.IntN(5))
+		for i := range cands {
+			c := &cands[i]
+			c.n = next
+			next += 1 + uint32(rng.IntN(3)) // gaps: records deleted before
+			c.r.Irrelevance = uint8(rng.IntN(4 + round%20))
+			if round%7 == 0 {
+				c.r.Irrelevance = uint8(rng.IntN(256))
+			}
+			age := time.Duration(rng.Int64N(int64(24 * time.Hour << (round % 12))))
+			c.r.Digested = now.Add(-age).UnixMilli()
+			if rng.IntN(5) == 0 {
+				c.r.Flags |= flagNeverEvict
+			}
+		}
+		for _, target := range []int{0, 1, n / 20, n / 2, n - 1, n, n + 5, rng.IntN(n + 1)} {
+			got := pickEvict(cands, target, now)
+			if len(got) != min(max(target, 0), n) {
+				t.Fatalf("round %d target %d: picked %d", round, target, len(got))
+			}
+			slices.Sort(got)
+			if want := pickBySort(cands, target, now); !slices.Equal(got, want) {
+				t.Fatalf("round %d target %d of %d:\n got %v\nwant %v", round, target, n, got, want)
+			}
+		}
+	}
+}
+
+// TestPatchRecords patches scattered fields of a log in windows and checks
+// every byte against the same patches written one by one.
+func TestPatchRecords(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const n = 3 * patchWindow
+	orig := make([]byte, n*recSize)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range orig {
+		orig[i] = byte(rng.Uint32())
+	}
+	got, err := os.Create(filepath.Join(dir, "got"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if _, err := got.Write(orig); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(orig)
+	var patches []recPatch
+	for k := uint32(0); k < n; k += 1 + uint32(rng.IntN(40)) {
+		off := []int{recFlags, recPrev}[rng.IntN(2)]
+		p := recPatch{n: k, off: off, v: rng.Uint32()}
+		patches = append(patches, p)
+		binary.LittleEndian.PutUint32(want[int(k)*recSize+off:], p.v)
+	}
+	// The last record, so that a window ends at the file's end.
+	patches = append(patches, recPatch{n: n - 1, off: recFlags, v: 7})
+	binary.LittleEndian.PutUint32(want[(n-1)*recSize+recFlags:], 7)
+	if _, err := patchRecords(got, patches, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(got.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(b, want) {
+		for i := range b {
+			if b[i] != want[i] {
+				t.Fatalf("byte %d (record %d): %d, want %d", i, i/recSize, b[i], want[i])
+			}
+		}
+	}
 }
