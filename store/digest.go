@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/buntdb"
@@ -89,10 +91,24 @@ func (db *DB) Digest(fn func(tx *Tx) error) (err error) {
 	if err = t.flushMeta(); err != nil {
 		return err
 	}
-	if err = t.writeFiles(); err != nil {
+	syncs, err := t.writeFiles()
+	if err != nil {
 		return err
 	}
-	if err = prepareTree(btx, tt); err != nil {
+	if err = setTreeSeq(btx, tt); err != nil {
+		return err
+	}
+	syncJournal, err := tt.PrepareUnsynced()
+	if err != nil {
+		return err
+	}
+	// The bodies, the records and the tree's journal are synced at the
+	// same time: concurrent fsyncs share the device's cache flushes, and
+	// the disk is busy for less of the time in which ingest's group
+	// commits wait behind the digest's. The commit point (buntdb's own
+	// sync) comes after all of them.
+	if err = syncAll(append(syncs, syncJournal)); err != nil {
+		t.dropNewSegments()
 		return err
 	}
 	if err = btx.Commit(); err != nil {
@@ -131,8 +147,11 @@ func (t *Tx) flushMeta() error {
 	return t.flushTerms()
 }
 
-// writeFiles writes and syncs every pending body and record.
-func (t *Tx) writeFiles() error {
+// writeFiles writes every pending body and record, and returns the syncs
+// that make them durable (the segments, the logs, and the directory of a
+// new segment), which Digest runs before its commit point.
+func (t *Tx) writeFiles() ([]func() error, error) {
+	var syncs []func() error
 	for _, pl := range t.pending {
 		if len(pl.recs) == 0 {
 			continue
@@ -142,7 +161,7 @@ func (t *Tx) writeFiles() error {
 		if pl.rotated {
 			f, err := os.OpenFile(el.segPath(pl.segNo), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			seg = f
 		}
@@ -153,18 +172,42 @@ func (t *Tx) writeFiles() error {
 				seg.Close()
 				os.Remove(el.segPath(pl.segNo))
 			}
-			return err
+			return nil, err
 		}
+		syncs = append(syncs, func() error {
+			if err := seg.Sync(); err != nil {
+				return fmt.Errorf("sync event bodies: %w", err)
+			}
+			return nil
+		}, func() error {
+			if err := el.log.Sync(); err != nil {
+				return fmt.Errorf("sync event log: %w", err)
+			}
+			return nil
+		})
 		if pl.rotated {
 			// Hand the new segment to publish via the pending log.
 			pl.el.nextSeg = seg
+			syncs = append(syncs, func() error { return syncDir(el.dir) })
 		}
 	}
-	return nil
+	return syncs, nil
 }
 
-// write writes and syncs pl's bodies to seg and its records to the log,
-// and, when pl starts a new segment, the directory.
+// dropNewSegments closes and removes the segments this batch created, when
+// it fails before its commit point: they hold nothing committed, and a
+// retry creates them again.
+func (t *Tx) dropNewSegments() {
+	for _, pl := range t.pending {
+		if el := pl.el; pl.rotated && el.nextSeg != nil {
+			el.nextSeg.Close()
+			el.nextSeg = nil
+			os.Remove(el.segPath(pl.segNo))
+		}
+	}
+}
+
+// write writes pl's bodies to seg and its records to the log.
 func (pl *pendingLog) write(seg *os.File) error {
 	el := pl.el
 	if _, err := seg.WriteAt(pl.body, int64(pl.segOff)); err != nil {
@@ -177,17 +220,31 @@ func (pl *pendingLog) write(seg *os.File) error {
 	if _, err := el.log.WriteAt(buf, int64(pl.startN)*recSize); err != nil {
 		return fmt.Errorf("write event log: %w", err)
 	}
-	if err := seg.Sync(); err != nil {
-		return fmt.Errorf("sync event bodies: %w", err)
-	}
-	if err := el.log.Sync(); err != nil {
-		return fmt.Errorf("sync event log: %w", err)
-	}
-	if pl.rotated {
-		return syncDir(el.dir)
-	}
 	return nil
 }
+
+// syncAll runs the syncs, up to maxSyncs at a time, and returns their
+// errors. (A batch of events of many projects has two syncs per project:
+// each one running blocks a thread.)
+func syncAll(syncs []func() error) error {
+	errs := make([]error, len(syncs))
+	var next atomic.Int32
+	run := func() {
+		for i := int(next.Add(1)) - 1; i < len(syncs); i = int(next.Add(1)) - 1 {
+			errs[i] = syncs[i]()
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(len(syncs), maxSyncs) - 1 {
+		wg.Go(run)
+	}
+	run()
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// maxSyncs is how many fsyncs syncAll runs at once.
+const maxSyncs = 4
 
 // publish makes the committed records visible to readers.
 func (t *Tx) publish() {
@@ -435,12 +492,13 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 }
 
 // ReleaseBuffers drops the buffers kept from one digest batch for the
-// next (DB.logBody), so that an idle server does not hold them; the next
-// batch grows new ones.
+// next (DB.logBody, the tree journal's writer), so that an idle server
+// does not hold them; the next batch grows new ones.
 func (db *DB) ReleaseBuffers() {
 	db.digestMu.Lock()
 	db.logBody = nil
 	db.digestMu.Unlock()
+	db.tree.ReleaseBuffers()
 }
 
 // maxLogBody bounds the buffer DB.logBody keeps: a batch of 200 ~14 KB

@@ -394,15 +394,22 @@ func (db *DB) update(fn func(tx *kvTx) error) error {
 }
 
 // prepareTree journals the tree's changes and records their sequence in
-// the buntdb transaction that is about to commit.
+// the buntdb transaction that commits them.
 func prepareTree(btx *buntdb.Tx, t *btree.Tx) error {
-	if !t.Dirty() {
-		return nil
-	}
-	if _, _, err := btx.Set(treeSeqKey, strconv.FormatUint(t.Seq(), 10), nil); err != nil {
+	if err := setTreeSeq(btx, t); err != nil {
 		return err
 	}
 	return t.Prepare()
+}
+
+// setTreeSeq records the sequence of a tree transaction that changed
+// something in the buntdb transaction that commits it.
+func setTreeSeq(btx *buntdb.Tx, t *btree.Tx) error {
+	if !t.Dirty() {
+		return nil
+	}
+	_, _, err := btx.Set(treeSeqKey, strconv.FormatUint(t.Seq(), 10), nil)
+	return err
 }
 
 // view runs fn in a read transaction over buntdb and the tree. Views must

@@ -1,6 +1,7 @@
 package btree
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -126,9 +127,10 @@ type DB struct {
 	// leaves holds the page buffers of Views' lookups (Tx.lookupPage).
 	leaves sync.Pool
 
-	wmu  sync.Mutex // held by the write transaction from Begin to Apply/Rollback
-	joff int64      // journal size; guarded by wmu
-	werr error      // sticky error that stops writes; guarded by wmu
+	wmu  sync.Mutex    // held by the write transaction from Begin to Apply/Rollback
+	joff int64         // journal size; guarded by wmu
+	jw   *bufio.Writer // the journal's writer (PrepareUnsynced); guarded by wmu
+	werr error         // sticky error that stops writes; guarded by wmu
 
 	mu     sync.RWMutex // View holds it shared; Apply holds it to install pages
 	meta   meta         // applied state; written under mu and wmu
@@ -350,6 +352,14 @@ type Stats struct {
 	Pages       int // pages in the file, meta page included
 	FreePages   int // pages on the freelist
 	CachedPages int
+}
+
+// ReleaseBuffers drops the journal's 64 KiB writer, which write
+// transactions keep from one to the next; the next one makes it again.
+func (db *DB) ReleaseBuffers() {
+	db.wmu.Lock()
+	db.jw = nil
+	db.wmu.Unlock()
 }
 
 // Stats returns the size of the file and of the cache, as of the last

@@ -1207,3 +1207,69 @@ func TestGetBytes(t *testing.T) {
 	check(tx, "write tx")
 	tx.Rollback()
 }
+
+// PrepareUnsynced prepares a transaction only once its sync has run:
+// before, Apply refuses it and a second prepare is refused; a Rollback
+// then cuts the entry. After the sync, Apply installs it, and the writer
+// the journal keeps between entries may be dropped and made again.
+func TestPrepareUnsynced(t *testing.T) {
+	t.Parallel()
+	db, path := newTestDB(t, Options{})
+	setAll(t, db, "a", "1")
+	journal := fileSize(t, path+".journal")
+
+	tx := db.Begin()
+	tx.Set("a", "2")
+	sync, err := tx.PrepareUnsynced()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fileSize(t, path+".journal") == journal {
+		t.Error("journal did not grow in PrepareUnsynced")
+	}
+	if _, err := tx.PrepareUnsynced(); err == nil {
+		t.Error("a second PrepareUnsynced succeeded")
+	}
+	if err := tx.Apply(); !errors.Is(err, ErrNotPrepared) {
+		t.Errorf("Apply before the sync = %v, want ErrNotPrepared", err)
+	}
+	tx.Rollback()
+	if n := fileSize(t, path+".journal"); n != journal {
+		t.Errorf("journal is %d bytes after Rollback, want %d", n, journal)
+	}
+
+	db.ReleaseBuffers()
+	for _, v := range []string{"3", "4"} {
+		tx = db.Begin()
+		tx.Set("a", v)
+		sync, err = tx.PrepareUnsynced()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sync(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Apply(); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := get(t, db, "a"); got != v {
+			t.Errorf("a = %q, want %s", got, v)
+		}
+	}
+	// A transaction that changed nothing has nothing to sync.
+	tx = db.Begin()
+	if sync, err = tx.PrepareUnsynced(); err != nil || sync() != nil {
+		t.Errorf("PrepareUnsynced of a clean transaction = %v", err)
+	}
+	tx.Rollback()
+
+	// The journal holds both entries: reopened with the last committed,
+	// the tree has it.
+	seq := db.Seq()
+	db.Close()
+	db2 := openTest(t, path, seq, Options{})
+	defer db2.Close()
+	if got, _ := get(t, db2, "a"); got != "4" {
+		t.Errorf("after reopen a = %q, want 4", got)
+	}
+}

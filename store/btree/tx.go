@@ -3,6 +3,7 @@ package btree
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -760,15 +761,32 @@ func (tx *Tx) alloc() (uint32, error) {
 // then calls Apply, or calls Rollback. Prepare does nothing for a
 // transaction that is not Dirty.
 func (tx *Tx) Prepare() error {
+	sync, err := tx.PrepareUnsynced()
+	if err != nil {
+		return err
+	}
+	return sync()
+}
+
+// PrepareUnsynced is Prepare in two steps, so that the caller can sync
+// other files at the same time as the journal: it appends the entry and
+// returns the function that syncs the journal. The transaction is prepared
+// only once that function has returned nil, which must happen before the
+// caller's commit point. For a transaction that is not Dirty the function
+// does nothing.
+func (tx *Tx) PrepareUnsynced() (sync func() error, err error) {
+	none := func() error { return nil }
 	switch {
 	case tx.done:
-		return ErrTxDone
+		return nil, ErrTxDone
 	case !tx.writable:
-		return ErrReadOnly
+		return nil, ErrReadOnly
 	case tx.err != nil:
-		return tx.err
+		return nil, tx.err
 	case tx.prepared || len(tx.dirty) == 0:
-		return nil
+		return none, nil
+	case tx.journaled:
+		return nil, errors.New("btree: transaction prepared twice")
 	}
 	db := tx.db
 	tx.meta.seq = tx.seq
@@ -788,7 +806,13 @@ func (tx *Tx) Prepare() error {
 	le.PutUint32(hdr[4:], uint32(len(pgs)))
 	le.PutUint64(hdr[8:], tx.seq)
 	le.PutUint64(hdr[16:], uint64(length))
-	w := bufio.NewWriterSize(io.NewOffsetWriter(db.jf, db.joff), 64<<10)
+	// The writer is kept from entry to entry (it is 64 KiB); wmu guards it.
+	if db.jw == nil {
+		db.jw = bufio.NewWriterSize(nil, 64<<10)
+	}
+	w := db.jw
+	w.Reset(io.NewOffsetWriter(db.jf, db.joff))
+	defer w.Reset(nil) // do not keep the journal file reachable
 	crc := crc32.Update(0, castagnoli, hdr)
 	w.Write(hdr)
 	var num [4]byte
@@ -802,14 +826,19 @@ func (tx *Tx) Prepare() error {
 	le.PutUint32(num[:], crc)
 	w.Write(num[:])
 	if err := w.Flush(); err != nil {
-		return tx.fail(fmt.Errorf("btree: write journal: %w", err))
+		return nil, tx.fail(fmt.Errorf("btree: write journal: %w", err))
 	}
-	if err := db.jf.Sync(); err != nil {
-		return tx.fail(fmt.Errorf("btree: sync journal: %w", err))
-	}
-	db.joff += length
-	tx.prepared = true
-	return nil
+	return func() error {
+		if tx.err != nil {
+			return tx.err
+		}
+		if err := db.jf.Sync(); err != nil {
+			return tx.fail(fmt.Errorf("btree: sync journal: %w", err))
+		}
+		db.joff += length
+		tx.prepared = true
+		return nil
+	}, nil
 }
 
 // Apply installs a prepared transaction, after the caller's commit point

@@ -1,0 +1,83 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// syncAll runs every sync once, at most maxSyncs at a time, and joins
+// their errors.
+func TestSyncAll(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 2, maxSyncs, 3 * maxSyncs} {
+		var ran, running, most atomic.Int32
+		boom := errors.New("boom")
+		syncs := make([]func() error, n)
+		for i := range syncs {
+			syncs[i] = func() error {
+				r := running.Add(1)
+				for m := most.Load(); r > m && !most.CompareAndSwap(m, r); m = most.Load() {
+				}
+				time.Sleep(time.Millisecond)
+				running.Add(-1)
+				ran.Add(1)
+				if i == n-1 {
+					return boom
+				}
+				return nil
+			}
+		}
+		err := syncAll(syncs)
+		if int(ran.Load()) != n || !errors.Is(err, boom) {
+			t.Errorf("n=%d: ran %d, err %v", n, ran.Load(), err)
+		}
+		if m := most.Load(); m > maxSyncs {
+			t.Errorf("n=%d: %d syncs at once, want at most %d", n, m, maxSyncs)
+		}
+	}
+}
+
+// BenchmarkDigestCommit measures a small digest batch (50 events of a few
+// issues, with tags) from start to durable commit, on the disk of the
+// test's temporary directory: mostly the batch's fsyncs.
+func BenchmarkDigestCommit(b *testing.B) {
+	db, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	p, _ := db.CreateProject("p")
+	body := bytes.Repeat([]byte("x"), 3500)
+	next := 0
+	for b.Loop() {
+		err := db.Digest(func(tx *Tx) error {
+			pr, _ := tx.Project(p.ID)
+			for i := next; i < next+50; i++ {
+				hash := fmt.Sprintf("issue-%d", i%7)
+				iss, err := tx.IssueForGrouping(p.ID, hash)
+				if err == ErrNotFound {
+					iss = &Issue{}
+					if err := tx.CreateIssue(pr, iss, hash, hash, "test"); err != nil {
+						return err
+					}
+				}
+				iss.DigestedEventCount++
+				if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Compressed: body}); err != nil {
+					return err
+				}
+				if err := tx.CountTag(iss, "server_name", fmt.Sprintf("host%d", i%3)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		next += 50
+	}
+}
