@@ -54,30 +54,41 @@ func BenchmarkDigestCommit(b *testing.B) {
 	body := bytes.Repeat([]byte("x"), 3500)
 	next := 0
 	for b.Loop() {
-		err := db.Digest(func(tx *Tx) error {
-			pr, _ := tx.Project(p.ID)
-			for i := next; i < next+50; i++ {
-				hash := fmt.Sprintf("issue-%d", i%7)
-				iss, err := tx.IssueForGrouping(p.ID, hash)
-				if err == ErrNotFound {
-					iss = &Issue{}
-					if err := tx.CreateIssue(pr, iss, hash, hash, "test"); err != nil {
-						return err
-					}
-				}
-				iss.DigestedEventCount++
-				if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Compressed: body}); err != nil {
-					return err
-				}
-				if err := tx.CountTag(iss, "server_name", fmt.Sprintf("host%d", i%3)); err != nil {
+		digestBatch(b, db, p.ID, next, 50, 7, body, true)
+		next += 50
+	}
+}
+
+// digestBatch digests events from to from+n-1 of project pid in one
+// batch: event i joins issue "issue-<i%issues>" (created when new) with
+// the compressed body, and, when tagged, counts a server_name tag.
+func digestBatch(tb testing.TB, db *DB, pid, from, n, issues int, body []byte, tagged bool) {
+	tb.Helper()
+	err := db.Digest(func(tx *Tx) error {
+		pr, _ := tx.Project(pid)
+		for i := from; i < from+n; i++ {
+			hash := fmt.Sprintf("issue-%d", i%issues)
+			iss, err := tx.IssueForGrouping(pid, hash)
+			if err == ErrNotFound {
+				iss = &Issue{}
+				if err := tx.CreateIssue(pr, iss, hash, hash, "test"); err != nil {
 					return err
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
+			iss.DigestedEventCount++
+			if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Compressed: body}); err != nil {
+				return err
+			}
+			if !tagged {
+				continue
+			}
+			if err := tx.CountTag(iss, "server_name", fmt.Sprintf("host%d", i%3)); err != nil {
+				return err
+			}
 		}
-		next += 50
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
 }

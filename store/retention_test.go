@@ -169,27 +169,7 @@ func BenchmarkEvictRound100k(b *testing.B) {
 	fill := func(n int) {
 		for n > 0 {
 			k := min(n, 2000)
-			err := db.Digest(func(tx *Tx) error {
-				pr, _ := tx.Project(p.ID)
-				for i := next; i < next+k; i++ {
-					hash := fmt.Sprintf("issue-%d", i%50)
-					iss, err := tx.IssueForGrouping(p.ID, hash)
-					if err == ErrNotFound {
-						iss = &Issue{}
-						if err := tx.CreateIssue(pr, iss, hash, hash, "test"); err != nil {
-							return err
-						}
-					}
-					iss.DigestedEventCount++
-					if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Compressed: []byte("body")}); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
+			digestBatch(b, db, p.ID, next, k, 50, []byte("body"), false)
 			next += k
 			n -= k
 		}
