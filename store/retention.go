@@ -207,10 +207,7 @@ func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error
 // (in log order). Callers hold digestMu and el.mu. extra, when set, runs in
 // the same buntdb transaction.
 func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uint32, extra func(tx *kvTx) error) error {
-	var dead bitset
-	if len(live) > 0 {
-		dead = make(bitset, live[len(live)-1].n/64+1)
-	}
+	dead := make(bitset, el.n/64+1) // every record number is below el.n
 	for _, n := range doomed {
 		dead.set(n)
 	}
