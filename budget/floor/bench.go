@@ -124,6 +124,7 @@ func bench(args []string) error {
 			line(s.name+": peak RssAnon MiB", med(f, func(r result) float64 { return r.anonMiB }), med(t, func(r result) float64 { return r.anonMiB }))
 			line(s.name+": refused (429)", med(f, func(r result) float64 { return r.refused }), med(t, func(r result) float64 { return r.refused }))
 			lineN(s.name+": server CPU ms per event", 3, med(f, result.cpuPerEvent), med(t, result.cpuPerEvent))
+			lineN(s.name+": of which system (kernel)", 3, med(f, result.sysPerEvent), med(t, result.sysPerEvent))
 		case "1000":
 			line("1000/s: ack p50 ms", med(f, func(r result) float64 { return r.p50 }), med(t, func(r result) float64 { return r.p50 }))
 			line("1000/s: ack p99 ms", med(f, func(r result) float64 { return r.p99 }), med(t, func(r result) float64 { return r.p99 }))
@@ -151,6 +152,7 @@ type result struct {
 	p50, p99              float64
 	rssMiB, anonMiB       float64
 	cpuMs                 float64 // the server's CPU time from the load's start to the drain's end
+	sysMs                 float64 // the part of cpuMs spent in the kernel (stime)
 }
 
 // cpuPerEvent is the server's CPU time per acknowledged event, in ms.
@@ -161,14 +163,23 @@ func (r result) cpuPerEvent() float64 {
 	return r.cpuMs / r.acked
 }
 
+// sysPerEvent is the kernel's part of cpuPerEvent (system calls, the
+// network stack, page faults), in ms.
+func (r result) sysPerEvent() float64 {
+	if r.acked == 0 {
+		return 0
+	}
+	return r.sysMs / r.acked
+}
+
 // processedEPS counts an event once it is acknowledged and digested.
 func (r result) processedEPS() float64 {
 	return r.acked / (r.elapsed + r.drain).Seconds()
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("acked %6.0f  refused %3.0f  other %3.0f  processed %7.1f/s (drain %5.2fs)  p50 %6.2f p99 %6.2f ms  VmRSS %5.1f RssAnon %5.1f MiB  CPU %.3f ms/event",
-		r.acked, r.refused, r.other, r.processedEPS(), r.drain.Seconds(), r.p50, r.p99, r.rssMiB, r.anonMiB, r.cpuPerEvent())
+	return fmt.Sprintf("acked %6.0f  refused %3.0f  other %3.0f  processed %7.1f/s (drain %5.2fs)  p50 %6.2f p99 %6.2f ms  VmRSS %5.1f RssAnon %5.1f MiB  CPU %.3f ms/event (system %.3f)",
+		r.acked, r.refused, r.other, r.processedEPS(), r.drain.Seconds(), r.p50, r.p99, r.rssMiB, r.anonMiB, r.cpuPerEvent(), r.sysPerEvent())
 }
 
 type bencher struct {
@@ -229,7 +240,7 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 	go io.Copy(io.Discard, out)
 
 	pid := cmd.Process.Pid
-	cpu0, err := cpuTicks(pid)
+	user0, sys0, err := cpuTicks(pid)
 	if err != nil {
 		return res, err
 	}
@@ -261,12 +272,13 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 		}
 		res.drain = time.Since(loadEnd)
 	}
-	cpu1, err := cpuTicks(pid)
+	user1, sys1, err := cpuTicks(pid)
 	if err != nil {
 		stop()
 		return res, err
 	}
-	res.cpuMs = float64(cpu1-cpu0) * 1000 / userHZ
+	res.cpuMs = float64(user1+sys1-user0-sys0) * 1000 / userHZ
+	res.sysMs = float64(sys1-sys0) * 1000 / userHZ
 	stop()
 	wg.Wait()
 	if hwm := statusKB(pid, "VmHWM:"); hwm/1024 > res.rssMiB {
@@ -340,33 +352,33 @@ func sampleMemory(ctx context.Context, pid int, res *result) {
 // every Linux architecture).
 const userHZ = 100
 
-// cpuTicks returns pid's user plus system CPU time, in USER_HZ ticks.
-func cpuTicks(pid int) (int64, error) {
+// cpuTicks returns pid's user and system CPU time, in USER_HZ ticks.
+func cpuTicks(pid int) (user, sys int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	return statTicks(string(b))
 }
 
-// statTicks reads utime + stime (fields 14 and 15) from a /proc/PID/stat
+// statTicks reads utime and stime (fields 14 and 15) from a /proc/PID/stat
 // line. The command name (field 2) is in parentheses and may hold spaces
 // and parentheses itself, so fields are counted after the last ')'.
-func statTicks(stat string) (int64, error) {
+func statTicks(stat string) (user, sys int64, err error) {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("unreadable /proc stat line %q", stat)
+		return 0, 0, fmt.Errorf("unreadable /proc stat line %q", stat)
 	}
 	f := strings.Fields(stat[i+1:]) // f[0] is field 3, the state
 	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc stat line %q", stat)
+		return 0, 0, fmt.Errorf("short /proc stat line %q", stat)
 	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc stat line %q: %w", stat, err)
+		return 0, 0, fmt.Errorf("/proc stat line %q: %w", stat, err)
 	}
-	return utime + stime, nil
+	return utime, stime, nil
 }
 
 func statusKB(pid int, field string) float64 {
