@@ -129,7 +129,7 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 	if err := sp.Release(pos); err != nil {
 		log.Warn("spool release failed", "err", err)
 	}
-	w := &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: event.NewNormalizer(), pos: pos, quiet: idleAfter, shedWait: shedAfter}
+	w := &Worker{db: db, spool: sp, log: log, drops: ratelog.New(log, ratelog.DefaultEvery, nil), norm: newNormalizer(), pos: pos, quiet: idleAfter, shedWait: shedAfter}
 	if budget.CPUs() >= 2 {
 		w.normWorkers = 2
 	}
@@ -291,8 +291,9 @@ type item struct {
 	typ string
 	raw []byte
 	// norm is the worker's normaliser, for the events an item that is not
-	// an event may cause (a cron monitor's failure); the worker's lock
-	// serialises its users.
+	// an event may cause (a cron monitor's failure) and for an event's
+	// deferred search text (fillSearchText); the worker's lock serialises
+	// its users. nil for an item that came from elsewhere.
 	norm *event.Normalizer
 }
 
@@ -515,7 +516,7 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 		y.maybe()
 		n++
 		read += int64(len(r.Payload))
-		it := &item{project: r.Project, eventID: r.EventID, ingestedAt: r.IngestedAt, digestedAt: now, at: at, next: rnext}
+		it := &item{project: r.Project, eventID: r.EventID, ingestedAt: r.IngestedAt, digestedAt: now, at: at, next: rnext, norm: w.norm}
 		at = rnext
 		items = append(items, it)
 		if r.Type != "" {
@@ -544,6 +545,15 @@ func (w *Worker) normalizeItem(norm *event.Normalizer, r *spool.Record, it *item
 	return body, true
 }
 
+// newNormalizer returns a normaliser for the worker: one that defers the
+// search text, which indexSearch computes for the few events that need it
+// (fillSearchText).
+func newNormalizer() *event.Normalizer {
+	n := event.NewNormalizer()
+	n.DeferSearchText = true
+	return n
+}
+
 // normalizer returns the normaliser of normalising goroutine k: the
 // worker's own for k 0, others made on first use and kept (Shed drops
 // their buffers).
@@ -552,7 +562,7 @@ func (w *Worker) normalizer(k int) *event.Normalizer {
 		return w.norm
 	}
 	for len(w.extraNorms) < k {
-		w.extraNorms = append(w.extraNorms, event.NewNormalizer())
+		w.extraNorms = append(w.extraNorms, newNormalizer())
 	}
 	return w.extraNorms[k-1]
 }
@@ -883,7 +893,7 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 			return false, err
 		}
 	}
-	if err := indexSearch(tx, iss, ev); err != nil {
+	if err := indexSearch(tx, iss, it); err != nil {
 		return false, err
 	}
 	if alert != nil {
@@ -901,9 +911,13 @@ func digestOne(tx *store.Tx, it *item) (bool, error) {
 // first four events and then from every power-of-two'th: the events of an
 // issue share their stack (it made their grouping key), and each word
 // looked up costs a read of the tree.
-func indexSearch(tx *store.Tx, iss *store.Issue, ev *event.Event) error {
+func indexSearch(tx *store.Tx, iss *store.Issue, it *item) error {
+	ev := it.ev
 	n := iss.DigestedEventCount
 	stack := n <= 4 || n&(n-1) == 0
+	if stack && ev.SearchTextDeferred() {
+		fillSearchText(it)
+	}
 	var err error
 	ev.SearchFields(stack, func(k, v string) {
 		if err == nil {
@@ -915,6 +929,24 @@ func indexSearch(tx *store.Tx, iss *store.Issue, ev *event.Event) error {
 		}
 	})
 	return err
+}
+
+// fillSearchText computes the search text the worker's normalisers
+// deferred (event.Normalizer.DeferSearchText) from the event's stored
+// body. A body that cannot be read back leaves the text empty: the issue
+// is still found by its title and tags, and the event is stored as it is.
+func fillSearchText(it *item) {
+	body, err := store.DecompressBody(it.body)
+	if err != nil {
+		return
+	}
+	norm := it.norm
+	if norm == nil {
+		norm = event.NewNormalizer()
+	}
+	if text, err := norm.SearchTextOf(body); err == nil {
+		it.ev.SearchText = text
+	}
 }
 
 // carryOver applies the transition window of reference §5.5 to an event

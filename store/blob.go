@@ -101,6 +101,10 @@ func appendS2(dst, src []byte) []byte {
 // Safe for concurrent use.
 func CompressBody(body []byte) []byte { return compressBlob(nil, body) }
 
+// DecompressBody returns the event body whose stored form CompressBody
+// made.
+func DecompressBody(b []byte) ([]byte, error) { return decompressBlob(b) }
+
 // AppendCompressed appends the stored (compressed) form of an event body
 // to dst, as CompressBody makes it, and returns the extended slice: dst is
 // grown only when the body does not fit in its capacity.

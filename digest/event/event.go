@@ -128,9 +128,16 @@ type Event struct {
 	Tags []Tag
 
 	// SearchText is what an issue search finds the event by beyond its
-	// title and tags (see searchText).
-	SearchText string
+	// title and tags (see searchText). A Normalizer with DeferSearchText
+	// leaves it empty and sets searchDeferred: SearchTextOf computes it
+	// from the stored body when it is needed.
+	SearchText     string
+	searchDeferred bool
 }
+
+// SearchTextDeferred reports that the Normalizer left SearchText to be
+// computed later (Normalizer.DeferSearchText).
+func (ev *Event) SearchTextDeferred() bool { return ev.searchDeferred }
 
 // Grouping mechanisms a key can be tagged with.
 const (
@@ -162,6 +169,14 @@ const (
 type Normalizer struct {
 	p   fastjson.Parser
 	buf []byte // output scratch, copied out at the end of every call
+
+	// DeferSearchText leaves Event.SearchText empty (and
+	// SearchTextDeferred true). The digest indexes an issue's stack words
+	// from only a few of its events (the first four, then every
+	// power-of-two'th), so it computes the text for those alone, with
+	// SearchTextOf, instead of building and holding ~3 KB per event of a
+	// batch that is then dropped.
+	DeferSearchText bool
 }
 
 // NewNormalizer returns a Normalizer ready for use.
@@ -197,7 +212,7 @@ func (n *Normalizer) NormalizeTemp(raw []byte, m Meta) (*Event, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var d doc
+	d := doc{deferSearch: n.DeferSearchText}
 	d.index(root)
 	ev := d.extract(m)
 
@@ -222,9 +237,24 @@ func (n *Normalizer) Reindex(body []byte, m Meta) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d doc
+	d := doc{deferSearch: n.DeferSearchText}
 	d.index(root)
 	return d.extract(m), nil
+}
+
+// SearchTextOf returns the SearchText of the event Normalize stored as
+// body, for an Event whose text was deferred (DeferSearchText). It is the
+// text Reindex(body) gives, which is what the UI's search within an issue
+// finds the event by.
+func (n *Normalizer) SearchTextOf(body []byte) (string, error) {
+	_, root, _, err := n.parse(body, Meta{}, false)
+	if err != nil {
+		return "", err
+	}
+	var d doc
+	d.index(root)
+	d.excVals, d.excPresent = exceptionValues(d.exception)
+	return d.searchText(), nil
 }
 
 // parse parses raw with the Normalizer's parser (a throwaway one for a big

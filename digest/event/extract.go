@@ -47,6 +47,10 @@ type doc struct {
 	// prevKeyType set means RuleSyntheticMessage changed the event's key,
 	// and the key before it was (prevKeyType, "").
 	keyType, prevKeyType string
+
+	// deferSearch leaves the event's SearchText to SearchTextOf
+	// (Normalizer.DeferSearchText).
+	deferSearch bool
 }
 
 // index records the first occurrence of every top-level key Normalize uses.
@@ -158,7 +162,11 @@ func (d *doc) extract(m Meta) *Event {
 		}
 	}
 	ev.Tags = d.deduceTags(ev, m)
-	ev.SearchText = d.searchText()
+	if d.deferSearch {
+		ev.searchDeferred = true
+	} else {
+		ev.SearchText = d.searchText()
+	}
 	return ev
 }
 
