@@ -326,6 +326,7 @@ func (w *Worker) batch() (n int, full bool, err error) {
 	// commit (isolate.go). err is a failure that is not one event's: the
 	// events before it are committed, the rest wait for the next try.
 	res := outcome{touched: map[int]bool{}}
+	w.db.WidenTreeCache()
 	err = w.commitAll(items, &res)
 	if res.moved {
 		w.batches.Add(1)

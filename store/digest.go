@@ -492,13 +492,22 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 }
 
 // ReleaseBuffers drops the buffers kept from one digest batch for the
-// next (DB.logBody, the tree journal's writer), so that an idle server
-// does not hold them; the next batch grows new ones.
+// next (DB.logBody, the tree journal's writer, the pages WidenTreeCache
+// made room for), so that an idle server does not hold them; the next
+// batch grows new ones.
 func (db *DB) ReleaseBuffers() {
 	db.digestMu.Lock()
 	db.logBody = nil
 	db.digestMu.Unlock()
 	db.tree.ReleaseBuffers()
+	db.tree.SetCacheBytes(treeCache)
+}
+
+// WidenTreeCache lets the tree cache the pages of a digest batch
+// (batchTreeCache) until ReleaseBuffers; the digest calls it before each
+// batch it commits.
+func (db *DB) WidenTreeCache() {
+	db.tree.SetCacheBytes(batchTreeCache)
 }
 
 // maxLogBody bounds the buffer DB.logBody keeps: a batch of 200 ~14 KB

@@ -92,3 +92,33 @@ func digestBatch(tb testing.TB, db *DB, pid, from, n, issues int, body []byte, t
 		tb.Fatal(err)
 	}
 }
+
+// TestWidenTreeCache checks that the tree caches a batch's pages beyond
+// its idle bound while the digest works, and that ReleaseBuffers gives
+// them back.
+func TestWidenTreeCache(t *testing.T) {
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := db.CreateProject("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := treeCache / 4096
+	body := CompressBody([]byte(`{"message":"x"}`))
+	digestBatch(t, db, p.ID, 0, 400, 400, body, true)
+	if n := db.tree.Stats().CachedPages; n > idle {
+		t.Fatalf("cached %d pages before widening, want at most %d", n, idle)
+	}
+	db.WidenTreeCache()
+	digestBatch(t, db, p.ID, 400, 400, 400, body, true)
+	if n := db.tree.Stats().CachedPages; n <= idle || n > batchTreeCache/4096 {
+		t.Fatalf("cached %d pages while widened, want more than %d and at most %d", n, idle, batchTreeCache/4096)
+	}
+	db.ReleaseBuffers()
+	if n := db.tree.Stats().CachedPages; n > idle {
+		t.Fatalf("cached %d pages after ReleaseBuffers, want at most %d", n, idle)
+	}
+}

@@ -362,6 +362,12 @@ func (db *DB) ReleaseBuffers() {
 	db.wmu.Unlock()
 }
 
+// SetCacheBytes bounds the page cache to n bytes (at least 16 pages) from
+// now on; lowering it evicts the least recently used pages at once.
+func (db *DB) SetCacheBytes(n int) {
+	db.cache.setMax(max(n/pageSize, minCachePages))
+}
+
 // Stats returns the size of the file and of the cache, as of the last
 // applied transaction.
 func (db *DB) Stats() Stats {

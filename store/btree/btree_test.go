@@ -1273,3 +1273,54 @@ func TestPrepareUnsynced(t *testing.T) {
 		t.Errorf("after reopen a = %q, want 4", got)
 	}
 }
+
+// TestSetCacheBytes checks that the cache holds up to its bound once
+// raised, that lowering the bound evicts at once down to it, keeping the
+// most recently used pages, and that the data reads the same throughout.
+func TestSetCacheBytes(t *testing.T) {
+	db, _ := newTestDB(t, Options{CacheBytes: 32 * pageSize})
+	write := func(from int) {
+		tx := db.Begin()
+		for i := range 3000 {
+			k := fmt.Sprintf("k%06d", from+i)
+			if err := tx.Set(k, strings.Repeat("v", 40)+k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustCommit(t, tx)
+	}
+	write(0)
+	if n := db.Stats().CachedPages; n != 32 {
+		t.Fatalf("cached %d pages under a bound of 32", n)
+	}
+	db.SetCacheBytes(128 * pageSize)
+	write(3000)
+	if n := db.Stats().CachedPages; n <= 32 || n > 128 {
+		t.Fatalf("cached %d pages under a bound of 128, after a write of more", n)
+	}
+	db.cache.mu.Lock()
+	var recent []uint32
+	for e := db.cache.root.next; e != &db.cache.root && len(recent) < 32; e = e.next {
+		recent = append(recent, e.pg)
+	}
+	db.cache.mu.Unlock()
+	db.SetCacheBytes(32 * pageSize)
+	if n := db.Stats().CachedPages; n != 32 {
+		t.Fatalf("cached %d pages after lowering the bound to 32", n)
+	}
+	for _, pg := range recent {
+		if db.cache.get(pg) == nil {
+			t.Fatalf("page %d, among the 32 most recently used, was evicted", pg)
+		}
+	}
+	for _, i := range []int{0, 2999, 3000, 5999} {
+		k := fmt.Sprintf("k%06d", i)
+		if v, ok := get(t, db, k); !ok || v != strings.Repeat("v", 40)+k {
+			t.Fatalf("Get(%s) = %q, %v", k, v, ok)
+		}
+	}
+	db.SetCacheBytes(0)
+	if n := db.Stats().CachedPages; n != minCachePages {
+		t.Fatalf("cached %d pages under a bound below the minimum", n)
+	}
+}

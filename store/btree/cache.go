@@ -67,6 +67,19 @@ func (c *cache) put(pg uint32, p []byte) {
 	c.pushFront(e)
 }
 
+// setMax bounds the cache to maxPages, evicting the least recently used
+// entries beyond it.
+func (c *cache) setMax(maxPages int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.max = maxPages
+	for len(c.m) > c.max {
+		e := c.root.prev
+		c.unlink(e)
+		delete(c.m, e.pg)
+	}
+}
+
 func (c *cache) remove(pg uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
