@@ -24,6 +24,7 @@ func TestNormalisersAgree(t *testing.T) {
 		r := newRig(t)
 		withPoison(t)
 		r.w.normWorkers = k
+		r.w.parallelAbove = -1 // every batch, however small the backlog
 		p2, err := r.db.CreateProject("other")
 		if err != nil {
 			t.Fatal(err)
@@ -93,5 +94,39 @@ func TestNormalisersAgree(t *testing.T) {
 	}
 	if fmt.Sprint(one.aside) != fmt.Sprint(two.aside) {
 		t.Errorf("set aside: one %v, two %v", one.aside, two.aside)
+	}
+}
+
+// TestParallelOnlyWhenBehind checks that a batch is prepared by several
+// goroutines only when the spool holds more than parallelAbove bytes not
+// yet digested: a trickle is digested on the worker's own goroutine.
+func TestParallelOnlyWhenBehind(t *testing.T) {
+	r := newRig(t)
+	r.w.normWorkers = 2
+	r.w.parallelAbove = 16 << 10
+	appendEvents := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			ev := fmt.Sprintf(`{"exception":{"values":[{"type":"T%d","value":"value %d"}]},"extra":{"pad":%q}}`, i%5, i, strings.Repeat("x", 400))
+			if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: fmt.Sprintf("%032x", i+1), IngestedAt: r.now, Payload: []byte(ev)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendEvents(0, 20) // ~10 KB
+	if err := r.w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.w.extraNorms) != 0 {
+		t.Fatalf("a backlog of 20 small events was prepared by %d extra normalisers", len(r.w.extraNorms))
+	}
+	appendEvents(20, 100) // ~50 KB
+	if err := r.w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.w.extraNorms) != 1 {
+		t.Fatalf("a backlog of 100 events was prepared by %d extra normalisers, want 1", len(r.w.extraNorms))
+	}
+	if got := r.w.Stats().Digested; got != 120 {
+		t.Fatalf("digested %d events, want 120", got)
 	}
 }
