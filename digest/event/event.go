@@ -167,8 +167,9 @@ const (
 
 // Normalizer holds reusable parser state. It is not safe for concurrent use.
 type Normalizer struct {
-	p   fastjson.Parser
-	buf []byte // output scratch, copied out at the end of every call
+	p    fastjson.Parser
+	buf  []byte // output scratch, copied out at the end of every call
+	tags []Tag  // deduceTags' scratch; an event's tags are copied out at their size
 
 	// DeferSearchText leaves Event.SearchText empty (and
 	// SearchTextDeferred true). The digest indexes an issue's stack words
@@ -190,6 +191,7 @@ func NewNormalizer() *Normalizer {
 func (n *Normalizer) Shed() {
 	n.p = fastjson.Parser{}
 	n.buf = nil
+	n.tags = nil
 }
 
 // Normalize parses raw and returns the event's fields and the normalised JSON
@@ -212,7 +214,7 @@ func (n *Normalizer) NormalizeTemp(raw []byte, m Meta) (*Event, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	d := doc{deferSearch: n.DeferSearchText}
+	d := doc{deferSearch: n.DeferSearchText, tagBuf: &n.tags}
 	d.index(root)
 	ev := d.extract(m)
 
@@ -237,7 +239,7 @@ func (n *Normalizer) Reindex(body []byte, m Meta) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := doc{deferSearch: n.DeferSearchText}
+	d := doc{deferSearch: n.DeferSearchText, tagBuf: &n.tags}
 	d.index(root)
 	return d.extract(m), nil
 }

@@ -51,6 +51,8 @@ type doc struct {
 	// deferSearch leaves the event's SearchText to SearchTextOf
 	// (Normalizer.DeferSearchText).
 	deferSearch bool
+	// tagBuf, when set, is the Normalizer's scratch for deduceTags.
+	tagBuf *[]Tag
 }
 
 // index records the first occurrence of every top-level key Normalize uses.

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -61,8 +62,17 @@ func tagValue(v *fastjson.Value) string {
 func (d *doc) deduceTags(ev *Event, m Meta) []Tag {
 	// Room for an ordinary event's tags at once: grown one append at a
 	// time, the list was reallocated four or five times per event, and
-	// with room for 16 once more for events with browser and os tags.
-	t := tagSet{tags: make([]Tag, 0, 32)}
+	// with room for 16 once more for events with browser and os tags. A
+	// Normalizer's events are built in its scratch and copied out at
+	// their size: the room for 32 was 1 KB per event, held by the digest's
+	// batch until it committed.
+	var t tagSet
+	if d.tagBuf != nil {
+		t.tags = (*d.tagBuf)[:0]
+	}
+	if cap(t.tags) < 32 {
+		t.tags = make([]Tag, 0, 32)
+	}
 	switch typeOf(d.tags) {
 	case fastjson.TypeObject:
 		o, _ := d.tags.Object()
@@ -123,10 +133,18 @@ func (d *doc) deduceTags(ev *Event, m Meta) []Tag {
 		}
 	}
 	t.set("user", first)
-	if len(t.tags) == 0 {
+	tags := t.tags
+	if d.tagBuf != nil {
+		if len(tags) > 0 {
+			tags = slices.Clone(tags)
+		}
+		clear(t.tags) // do not keep this event's strings reachable
+		*d.tagBuf = t.tags[:0]
+	}
+	if len(tags) == 0 {
 		return nil // as before the room was made
 	}
-	return t.tags
+	return tags
 }
 
 // contextNameVersion returns a browser or os context's name and version;

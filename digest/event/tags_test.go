@@ -3,6 +3,7 @@ package event
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -166,5 +167,38 @@ func TestAutoIPStored(t *testing.T) {
 		if !strings.Contains(string(out), tt.want) {
 			t.Errorf("remote %q: stored %s, want it to contain %s", tt.remote, out, tt.want)
 		}
+	}
+}
+
+// TestTagsOwnedByEvent checks that the tags a Normalizer returns are the
+// event's own: normalising further events (with the normaliser's tag
+// scratch) leaves them as they were.
+func TestTagsOwnedByEvent(t *testing.T) {
+	n := NewNormalizer()
+	m := Meta{EventID: "0123456789abcdef0123456789abcdef"}
+	first, _, err := n.Normalize([]byte(`{"tags":{"a":"1","b":"2","c":"3"},"environment":"prod","user":{"id":"u1"}}`), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(first.Tags)
+	if len(want) != 6 {
+		t.Fatalf("first event's tags %v, want 6", want)
+	}
+	second, _, err := n.Normalize([]byte(`{"tags":{"x":"9"}}`), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(first.Tags, want) {
+		t.Fatalf("the first event's tags changed to %v (were %v) when the next was normalised", first.Tags, want)
+	}
+	if got := second.Tags; len(got) != 1 || got[0] != (Tag{Key: "x", Value: "9"}) {
+		t.Fatalf("second event's tags %v", got)
+	}
+	again, err := n.Reindex([]byte(`{"tags":{"y":"8"}}`), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(first.Tags, want) || len(second.Tags) != 1 || second.Tags[0].Key != "x" || len(again.Tags) != 1 {
+		t.Fatalf("tags shared between events: %v / %v / %v", first.Tags, second.Tags, again.Tags)
 	}
 }
