@@ -79,45 +79,17 @@ func newBrowser(t *testing.T) context.Context {
 		})
 	}
 	browser.once.Do(func() {
-		if browser.dir, browser.err = os.MkdirTemp("", "tinysink-chromium-"); browser.err != nil {
-			return
+		// A browser that exits before it listens (it happened once, on a
+		// machine busy with other tests) is started again, up to three
+		// times, each in a fresh profile; the failures are logged.
+		for attempt := 1; attempt <= 3; attempt++ {
+			if browser.err = startBrowser(bin); browser.err == nil {
+				return
+			}
+			t.Logf("start chromium, attempt %d: %v", attempt, browser.err)
+			stopBrowser()
+			browser.cancel = nil
 		}
-		opts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(bin),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.NoFirstRun,
-			chromedp.NoDefaultBrowserCheck,
-			chromedp.UserDataDir(browser.dir),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-dev-shm-usage", true),
-			chromedp.WindowSize(1200, 900),
-			// Less work per page load and per tab, the tests being
-			// CPU-bound in Chromium (most as in chromedp's default
-			// options): no site-per-process renderers (every page is on
-			// 127.0.0.1), no background services, no throttling of the
-			// tabs not in front. With these a run of four of the browser
-			// tests took 11-21 % less wall time and 5-14 % less CPU.
-			chromedp.Flag("disable-features", "IsolateOrigins,site-per-process,Translate,OptimizationHints,MediaRouter,BackForwardCache"),
-			chromedp.Flag("disable-background-timer-throttling", true),
-			chromedp.Flag("disable-renderer-backgrounding", true),
-			chromedp.Flag("disable-backgrounding-occluded-windows", true),
-			chromedp.Flag("disable-extensions", true),
-			chromedp.Flag("disable-breakpad", true),
-			chromedp.Flag("disable-client-side-phishing-detection", true),
-			chromedp.Flag("disable-default-apps", true),
-			chromedp.Flag("disable-hang-monitor", true),
-			chromedp.Flag("disable-ipc-flooding-protection", true),
-			chromedp.Flag("metrics-recording-only", true),
-			chromedp.Flag("mute-audio", true),
-		}
-		actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-		ctx, cancelB := chromedp.NewContext(actx)
-		browser.ctx, browser.cancel = ctx, func() { cancelB(); cancelA() }
-		browser.err = chromedp.Do(ctx)
 	})
 	if browser.err != nil {
 		t.Fatalf("start chromium %s: %v", bin, browser.err)
@@ -129,6 +101,50 @@ func newBrowser(t *testing.T) context.Context {
 		t.Fatalf("open a tab: %v", err)
 	}
 	return ctx
+}
+
+// startBrowser starts Chromium at bin in a fresh profile, as browser.
+func startBrowser(bin string) error {
+	var err error
+	if browser.dir, err = os.MkdirTemp("", "tinysink-chromium-"); err != nil {
+		return err
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(browser.dir),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1200, 900),
+		// Less work per page load and per tab, the tests being
+		// CPU-bound in Chromium (most as in chromedp's default
+		// options): no site-per-process renderers (every page is on
+		// 127.0.0.1), no background services, no throttling of the
+		// tabs not in front. With these a run of four of the browser
+		// tests took 11-21 % less wall time and 5-14 % less CPU.
+		chromedp.Flag("disable-features", "IsolateOrigins,site-per-process,Translate,OptimizationHints,MediaRouter,BackForwardCache"),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-breakpad", true),
+		chromedp.Flag("disable-client-side-phishing-detection", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-hang-monitor", true),
+		chromedp.Flag("disable-ipc-flooding-protection", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("mute-audio", true),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	browser.ctx, browser.cancel = ctx, func() { cancelB(); cancelA() }
+	return chromedp.Do(ctx)
 }
 
 // do runs steps in the browser and fails the test on an error.
