@@ -324,7 +324,7 @@ func monitorFailure(tx *store.Tx, norm *event.Normalizer, m *store.Monitor, kind
 	if err != nil {
 		return false, err
 	}
-	it := &item{project: m.Project, eventID: e.EventID, ingestedAt: now, digestedAt: now, ev: e, body: store.CompressBody(body)}
+	it := &item{project: m.Project, eventID: e.EventID, ingestedAt: now, digestedAt: now, ev: e, body: store.CompressBody(body), norm: norm}
 	if _, err := digestOne(tx, it); err != nil {
 		return false, err
 	}
