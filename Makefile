@@ -66,6 +66,7 @@ fuzz:
 	$(FUZZ) -fuzz='^FuzzCSP$$' ./ingest
 	$(FUZZ) -fuzz='^FuzzValidJSON$$' ./ingest
 	$(FUZZ) -fuzz='^FuzzEventID$$' ./ingest
+	$(FUZZ) -fuzz='^FuzzSegment$$' ./ingest/spool
 	$(FUZZ) -fuzz='^FuzzNormalize$$' ./digest/event
 	$(FUZZ) -fuzz='^FuzzWriterStr$$' ./digest/event
 	$(FUZZ) -fuzz='^FuzzParseID$$' ./digest/rawevent

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -87,10 +88,15 @@ func (s *Spool) ReadFrom(p Pos, max int, maxBytes int64, fn func(r *Record, next
 	return pos, nil
 }
 
-// noteDamaged counts segment seq as damaged, once.
+// noteDamaged counts segment seq as damaged, once, unless it was released
+// while it was being read: its file may then be a spare or a new segment
+// by now (see Spool.spares), whose bytes are not this segment's.
 func (s *Spool) noteDamaged(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !slices.ContainsFunc(s.segs, func(sg segment) bool { return sg.seq == seq }) {
+		return
+	}
 	if !s.damSeen[seq] {
 		s.damSeen[seq] = true
 		s.damaged++
@@ -167,22 +173,33 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 	if _, err := f.ReadAt(magic[:], 0); err != nil {
 		return readFailure(err)
 	}
-	if string(magic[:]) != fileMagic {
+	v, hsize := 2, int64(frameHeaderSize)
+	switch string(magic[:]) {
+	case fileMagic, fileMagicReused:
+	case fileMagicV1:
+		v, hsize = 1, frameHeaderV1
+	default:
 		return scanDamaged, nil
 	}
+	hdr := sc.hdr[:hsize]
 
 	sc.br.Reset(io.NewSectionReader(f, off, sg.size-off))
 	for off < sg.size {
 		rem := sg.size - off
-		if rem < frameHeaderSize {
+		if rem < hsize {
 			return scanEnd, nil // torn frame header
 		}
-		if _, err := io.ReadFull(sc.br, sc.hdr[:]); err != nil {
+		if _, err := io.ReadFull(sc.br, hdr); err != nil {
 			return readFailure(err)
 		}
-		l, ok := frameLength(sc.hdr[:])
-		if !ok {
-			zero, err := zeroTail(sc.hdr[:], sc.br)
+		l, fr := readFrame(hdr, v, sg.seq)
+		switch fr {
+		case frameForeign:
+			// An earlier use of a reused file: what follows was never
+			// written to this segment (a crash before it was sealed).
+			return scanEnd, nil
+		case frameBad:
+			zero, err := zeroTail(hdr, sc.br)
 			if err != nil {
 				return readFailure(err)
 			}
@@ -191,7 +208,7 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 			}
 			return scanDamaged, nil
 		}
-		if frameHeaderSize+l > rem {
+		if hsize+l > rem {
 			return scanEnd, nil // torn body
 		}
 		if int64(cap(sc.body)) < l {
@@ -201,10 +218,10 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 		if _, err := io.ReadFull(sc.br, body); err != nil {
 			return readFailure(err)
 		}
-		if !checkBody(sc.hdr[:], body) || decodeBody(body, &sc.rec) != nil {
+		if !checkBody(hdr, v, body) || decodeBody(body, &sc.rec) != nil {
 			return scanDamaged, nil
 		}
-		off += frameHeaderSize + l
+		off += hsize + l
 		stop, err := emit(&sc.rec, Pos{Seg: sg.seq, Off: off})
 		sc.rec = Record{}
 		if err != nil {

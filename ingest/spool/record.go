@@ -9,11 +9,13 @@ import (
 
 // On-disk format.
 //
-// A segment file starts with the 8 bytes of fileMagic. Records follow back to
-// back, each framed as
+// A segment file starts with the 8 bytes of its magic. Records follow back
+// to back. In a version 2 segment (fileMagic, written since segment files
+// are reused) each is framed as
 //
 //	length  uint32 little endian: the number of body bytes
-//	lcrc    uint32 little endian: CRC-32C (Castagnoli) of the 4 length bytes
+//	seg     uint32 little endian: the low 32 bits of the segment's seq
+//	lcrc    uint32 little endian: CRC-32C (Castagnoli) of the 8 bytes above
 //	crc     uint32 little endian: CRC-32C of the body
 //	body    version byte (1)
 //	        uvarint project
@@ -23,16 +25,31 @@ import (
 //	        (version 2 only) uvarint len, Type bytes
 //	        Payload (the rest of the body)
 //
+// and in a version 1 segment (fileMagicV1, written before) the same without
+// seg, its lcrc covering the 4 length bytes alone.
+//
 // Version 1 records are events; version 2 records carry the envelope item
 // type of their payload, and are written only for items that are not
 // events, so a spool of events alone reads the same as before.
 //
 // The length has a CRC of its own so that a reader can tell a damaged length
 // (damage) from a record that runs past the end of the file (a torn write).
+//
+// The seg field is what lets a segment file be reused (see Spool.spares):
+// a reused file (fileMagicReused) holds its earlier records after the new
+// ones until they are overwritten, and a process that dies leaves them
+// after its last record. They name another segment, so no reader takes one
+// for a record of this one; and Open cuts the last segment, the one a dead
+// process was writing, at its last good record when the file was reused, so
+// that what follows is not counted as damage. A segment sealed by a live
+// process is cut at its end when it is sealed.
 const (
-	fileMagic       = "TSSPOOL\x01"
+	fileMagic       = "TSSPOOL\x02"
+	fileMagicReused = "TSSPOOL\x03" // version 2 in a reused file
+	fileMagicV1     = "TSSPOOL\x01"
 	fileHeaderSize  = int64(len(fileMagic))
-	frameHeaderSize = 12
+	frameHeaderSize = 16 // version 2
+	frameHeaderV1   = 12
 	recordVersion   = 1
 	typedVersion    = 2 // a record with a Type
 	// minBodySize is the smallest valid body: the version byte and four
@@ -74,30 +91,62 @@ func appendMeta(dst []byte, r *Record) []byte {
 	return dst
 }
 
-// frameHeader returns the frame header for a body made of meta and payload.
+// frameHeader returns the version 2 frame header for a body made of meta
+// and payload, without its seg and lcrc: the committer sets them
+// (sealHeader) once it knows the segment the record goes to.
 func frameHeader(meta, payload []byte) [frameHeaderSize]byte {
 	var h [frameHeaderSize]byte
 	binary.LittleEndian.PutUint32(h[:4], uint32(len(meta)+len(payload)))
-	binary.LittleEndian.PutUint32(h[4:8], crc32.Checksum(h[:4], castagnoli))
 	crc := crc32.Update(0, castagnoli, meta)
 	crc = crc32.Update(crc, castagnoli, payload)
-	binary.LittleEndian.PutUint32(h[8:], crc)
+	binary.LittleEndian.PutUint32(h[12:], crc)
 	return h
 }
 
-// frameLength returns the body length in frame header h, and false if the
-// length field is damaged.
-func frameLength(h []byte) (int64, bool) {
-	if crc32.Checksum(h[:4], castagnoli) != binary.LittleEndian.Uint32(h[4:8]) {
-		return 0, false
-	}
-	l := int64(binary.LittleEndian.Uint32(h[:4]))
-	return l, l >= minBodySize && l <= maxBodySize
+// sealHeader sets the seg and lcrc fields of version 2 frame header h for
+// segment seq.
+func sealHeader(h []byte, seq uint64) {
+	binary.LittleEndian.PutUint32(h[4:8], uint32(seq))
+	binary.LittleEndian.PutUint32(h[8:12], crc32.Checksum(h[:8], castagnoli))
 }
 
-// checkBody reports whether body matches the CRC in frame header h.
-func checkBody(h []byte, body []byte) bool {
-	return crc32.Checksum(body, castagnoli) == binary.LittleEndian.Uint32(h[8:])
+// frame is what a frame header says.
+type frame int
+
+const (
+	frameOK      frame = iota // a record of this segment follows
+	frameBad                  // a damaged header (or zeros, or a torn one)
+	frameForeign              // an intact header of another segment: a reused file's old record
+)
+
+// readFrame checks frame header h of a segment of version v (1 or 2) and
+// number seq, and returns the body length it gives.
+func readFrame(h []byte, v int, seq uint64) (int64, frame) {
+	n := 4 // the bytes lcrc covers
+	if v == 2 {
+		n = 8
+	}
+	if crc32.Checksum(h[:n], castagnoli) != binary.LittleEndian.Uint32(h[n:n+4]) {
+		return 0, frameBad
+	}
+	if v == 2 && binary.LittleEndian.Uint32(h[4:8]) != uint32(seq) {
+		return 0, frameForeign
+	}
+	l := int64(binary.LittleEndian.Uint32(h[:4]))
+	if l < minBodySize || l > maxBodySize {
+		return 0, frameBad
+	}
+	return l, frameOK
+}
+
+// checkBody reports whether body matches the CRC in frame header h of a
+// segment of version v.
+func checkBody(h []byte, v int, body []byte) bool {
+	off := frameHeaderV1 - 4
+	if v == 2 {
+		off = frameHeaderSize - 4
+	}
+	return crc32.Checksum(body, castagnoli) == binary.LittleEndian.Uint32(h[off:])
 }
 
 // decodeBody fills r from body. r.Payload aliases body.

@@ -95,6 +95,8 @@ const (
 	defaultRetryEvery  = 10 * time.Second
 	// maxSpare bounds the batch buffer the committer keeps for reuse.
 	maxSpare = 4 << 20
+	// maxSpares bounds the released segment files kept for reuse.
+	maxSpares = 2
 )
 
 // segment is one segment file.
@@ -117,6 +119,7 @@ type batch struct {
 	parts   [][]byte
 	size    int64
 	bufDone int           // bytes of buf already in parts
+	hdrs    []int         // where each record's frame header starts in buf
 	n       int           // number of records in buf
 	done    chan struct{} // closed once buf is durable or failed
 	err     error         // set before done is closed
@@ -147,12 +150,21 @@ type Spool struct {
 	// segErr is why the committer has no segment to append to (the last
 	// failed attempt to create one), nil while it has one.
 	segErr error
+	// spares are released segment files kept to be the next segments
+	// (at most maxSpares), and recycling counts those being renamed to
+	// one. An fsync after writing over blocks a file already has is
+	// cheaper than after an append, which must also record the new
+	// blocks: on ext4 0.19–0.26 ms against 0.27–0.39 for 56 KB (README,
+	// "Tenth round"). The cost is up to maxSpares × SegmentSize of disk.
+	spares    []string
+	recycling int
 
 	// Owned by the committer goroutine.
 	f      *os.File // the active segment; nil while none could be created
 	fsize  int64    // bytes written to f (equal to its segment's size after a successful commit)
 	seq    uint64   // the active segment's seq
 	rotate bool     // start a new segment before the next write (after a failed one)
+	reused bool     // f is a reused file (see spares)
 	spare  []byte   // buffer for the next batch
 
 	// testHookSync, when set by a test, runs between a commit's write and
@@ -194,6 +206,8 @@ func Open(dir string, opts Options) (*Spool, error) {
 		damSeen: make(map[uint64]bool),
 		seq:     seq - 1,
 	}
+	s.recoverTail()
+	s.spares = listSpares(dir)
 	if err := s.startSegment(); err != nil {
 		if !disk.IsFull(err) {
 			return nil, err
@@ -262,6 +276,68 @@ func listSegments(dir string) ([]segment, error) {
 	return segs, nil
 }
 
+// listSpares returns the spare files in dir (see Spool.spares), deleting
+// those past maxSpares.
+func listSpares(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var spares []string
+	for _, e := range entries {
+		hex, ok := strings.CutSuffix(e.Name(), ".spare")
+		if _, err := strconv.ParseUint(hex, 16, 64); !ok || err != nil || len(hex) != 16 || !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		if len(spares) == maxSpares {
+			os.Remove(name)
+			continue
+		}
+		spares = append(spares, name)
+	}
+	return spares
+}
+
+// recoverTail cuts the last segment, the one the previous process was
+// writing, after its last good record when it is a reused file: what
+// follows is an earlier use's records or a write the process did not
+// finish, neither of which was acknowledged. A segment of a fresh file is
+// left as it is (its tail is zeros or a torn record, which readers skip,
+// and anything else there is damage).
+func (s *Spool) recoverTail() {
+	n := len(s.segs)
+	if n == 0 {
+		return
+	}
+	sg := s.segs[n-1]
+	name := s.path(sg.seq)
+	f, err := os.Open(name)
+	if err != nil {
+		return // readers will say what is wrong with it
+	}
+	var magic [fileHeaderSize]byte
+	_, err = f.ReadAt(magic[:], 0)
+	f.Close()
+	if err != nil || string(magic[:]) != fileMagicReused {
+		return
+	}
+	end := fileHeaderSize
+	sc := scanners.Get().(*scanner)
+	defer scanners.Put(sc)
+	if _, err := s.scan(sc, sg, end, func(_ *Record, next Pos) (bool, error) {
+		end = next.Off
+		return false, nil
+	}); err != nil || end >= sg.size {
+		return
+	}
+	// A failed cut (a read-only disk) leaves the tail for readers to
+	// count as damage.
+	if os.Truncate(name, end) == nil {
+		s.segs[n-1].size = end
+	}
+}
+
 func segmentName(seq uint64) string { return fmt.Sprintf("%016x.spool", seq) }
 
 func parseSegmentName(name string) (uint64, bool) {
@@ -276,18 +352,31 @@ func parseSegmentName(name string) (uint64, bool) {
 func (s *Spool) path(seq uint64) string { return filepath.Join(s.dir, segmentName(seq)) }
 
 // createSegment creates segment seq, writes its magic and, with sync, makes
-// the file and its directory entry durable.
-func createSegment(dir string, seq uint64, sync bool) (*os.File, error) {
+// the file and its directory entry durable. With spare set it renames that
+// file (a released segment, see Spool.spares) to be the segment instead of
+// creating one, and reports reused; if the rename fails it creates one.
+func createSegment(dir string, seq uint64, sync bool, spare string) (f *os.File, reused bool, err error) {
 	name := filepath.Join(dir, segmentName(seq))
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	magic := fileMagic
+	if spare != "" && os.Rename(spare, name) == nil {
+		// Its old records name another segment: no reader takes them for
+		// this one's, whether or not the new magic below reaches the disk.
+		f, err = os.OpenFile(name, os.O_WRONLY, 0)
+		magic, reused = fileMagicReused, true
+	} else {
+		if spare != "" {
+			os.Remove(spare)
+		}
+		f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, false, fmt.Errorf("spool: %w", err)
 	}
 	if hook := testHookCreate.Load(); hook != nil {
 		err = (*hook)()
 	}
 	if err == nil {
-		_, err = f.WriteString(fileMagic)
+		_, err = f.WriteAt([]byte(magic), 0)
 	}
 	if err == nil && sync {
 		err = f.Sync()
@@ -298,9 +387,9 @@ func createSegment(dir string, seq uint64, sync bool) (*os.File, error) {
 	if err != nil {
 		f.Close()
 		os.Remove(name)
-		return nil, fmt.Errorf("spool: create segment %s: %w", name, err)
+		return nil, false, fmt.Errorf("spool: create segment %s: %w", name, err)
 	}
-	return f, nil
+	return f, reused, nil
 }
 
 // testHookCreate, when set by a test, makes createSegment fail with its
@@ -402,12 +491,14 @@ func (b *batch) add(hdr, meta, payload []byte) {
 	b.n++
 	b.size += int64(len(hdr) + len(meta) + len(payload))
 	if len(payload) <= copyLimit {
+		b.hdrs = append(b.hdrs, len(b.buf))
 		b.buf = append(b.buf, hdr...)
 		b.buf = append(b.buf, meta...)
 		b.buf = append(b.buf, payload...)
 		return
 	}
 	b.flushBuf()
+	b.hdrs = append(b.hdrs, len(b.buf))
 	b.buf = append(b.buf, hdr...)
 	b.buf = append(b.buf, meta...)
 	b.flushBuf()
@@ -478,7 +569,7 @@ func (s *Spool) run() {
 			s.mu.Unlock()
 
 			b.flushBuf()
-			b.err = s.commit(b.parts, b.size)
+			b.err = s.commit(b)
 			if b.err == nil {
 				s.appended.Add(int64(b.n))
 			}
@@ -503,19 +594,25 @@ func (s *Spool) run() {
 	}
 }
 
-// commit appends buf to the active segment and makes it durable.
-func (s *Spool) commit(parts [][]byte, size int64) error {
-	if s.rotate || (s.fsize > fileHeaderSize && s.fsize+size > s.opts.SegmentSize) {
+// commit appends b's records to the active segment and makes them
+// durable.
+func (s *Spool) commit(b *batch) error {
+	if s.rotate || (s.fsize > fileHeaderSize && s.fsize+b.size > s.opts.SegmentSize) {
 		if err := s.startSegment(); err != nil {
 			return err
 		}
 	}
-	var n int
+	for _, off := range b.hdrs {
+		sealHeader(b.buf[off:off+frameHeaderSize], s.seq)
+	}
+	// Written at the tracked end, not appended: a reused file is longer
+	// than what this segment holds.
+	off := s.fsize
 	var err error
-	for _, p := range parts {
+	for _, p := range b.parts {
 		var k int
-		k, err = s.f.Write(p)
-		n += k
+		k, err = s.f.WriteAt(p, off)
+		off += int64(k)
 		if err != nil {
 			break
 		}
@@ -534,7 +631,7 @@ func (s *Spool) commit(parts [][]byte, size int64) error {
 		s.rotate = true
 		return fmt.Errorf("spool: write %s: %w", s.path(s.seq), err)
 	}
-	s.fsize += int64(n)
+	s.fsize = off
 	s.mu.Lock()
 	s.segs[len(s.segs)-1].size = s.fsize
 	s.mu.Unlock()
@@ -546,7 +643,14 @@ func (s *Spool) commit(parts [][]byte, size int64) error {
 // until a later call succeeds.
 func (s *Spool) startSegment() error {
 	seq := s.seq + 1
-	f, err := createSegment(s.dir, seq, !s.opts.NoSync)
+	s.sealActive()
+	s.mu.Lock()
+	var spare string
+	if n := len(s.spares); n > 0 {
+		spare, s.spares = s.spares[n-1], s.spares[:n-1]
+	}
+	s.mu.Unlock()
+	f, reused, err := createSegment(s.dir, seq, !s.opts.NoSync, spare)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(s.segs); n > 0 {
@@ -562,13 +666,24 @@ func (s *Spool) startSegment() error {
 	}
 	s.segErr = nil
 	s.segs = append(s.segs, segment{seq: seq, size: fileHeaderSize})
-	s.f, s.fsize, s.seq, s.rotate = f, fileHeaderSize, seq, false
+	s.f, s.fsize, s.seq, s.rotate, s.reused = f, fileHeaderSize, seq, false, reused
 	return nil
+}
+
+// sealActive cuts the active segment's file at its last commit: a reused
+// file holds its earlier records after it, which a reader after a restart
+// would otherwise meet (and count as damage) before the file's end. A
+// failed cut costs only that.
+func (s *Spool) sealActive() {
+	if s.f != nil && s.reused {
+		_ = s.f.Truncate(s.fsize)
+	}
 }
 
 // shutdown syncs and closes the active segment.
 func (s *Spool) shutdown() {
 	var err error
+	s.sealActive()
 	if s.f != nil {
 		if !s.opts.NoSync {
 			err = s.f.Sync()
@@ -717,16 +832,53 @@ func (s *Spool) dropLocked() error {
 		keep = append(keep, sg)
 	}
 	s.segs = keep
+	recycle := min(len(drop), max(0, maxSpares-len(s.spares)-s.recycling))
+	s.recycling += recycle
 	s.mu.Unlock()
 
+	// The newest released files are kept as spares, the others deleted.
 	var errs []error
-	for _, seq := range drop {
+	var kept []string
+	for i, seq := range drop {
+		if i >= len(drop)-recycle {
+			if spare, ok := s.makeSpare(seq); ok {
+				kept = append(kept, spare)
+				continue
+			}
+		}
 		if err := os.Remove(s.path(seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("spool: release: %w", err))
 		}
 	}
+	s.mu.Lock()
+	s.recycling -= recycle
+	s.spares = append(s.spares, kept...)
+	s.mu.Unlock()
 	return errors.Join(errs...)
 }
+
+// makeSpare renames released segment seq to a spare, unless it is of the
+// first format (whose records do not name their segment: reused, they
+// could read as new ones).
+func (s *Spool) makeSpare(seq uint64) (string, bool) {
+	f, err := os.Open(s.path(seq))
+	if err != nil {
+		return "", false
+	}
+	var magic [fileHeaderSize]byte
+	_, err = f.ReadAt(magic[:], 0)
+	f.Close()
+	if err != nil || string(magic[:]) != fileMagic && string(magic[:]) != fileMagicReused {
+		return "", false
+	}
+	spare := filepath.Join(s.dir, spareName(seq))
+	if os.Rename(s.path(seq), spare) != nil {
+		return "", false
+	}
+	return spare, true
+}
+
+func spareName(seq uint64) string { return fmt.Sprintf("%016x.spare", seq) }
 
 // after reports whether p lies after q.
 func (p Pos) after(q Pos) bool { return p.Seg > q.Seg || p.Seg == q.Seg && p.Off > q.Off }

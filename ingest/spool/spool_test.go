@@ -329,8 +329,9 @@ func TestDamageIsDetected(t *testing.T) {
 	}{
 		{"payload byte", func(start int64) int64 { return start + 30 }},
 		{"length field", func(start int64) int64 { return start + 2 }},
-		{"length crc field", func(start int64) int64 { return start + 5 }},
-		{"body crc field", func(start int64) int64 { return start + 9 }},
+		{"segment field", func(start int64) int64 { return start + 5 }},
+		{"length crc field", func(start int64) int64 { return start + 9 }},
+		{"body crc field", func(start int64) int64 { return start + 13 }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
