@@ -29,11 +29,7 @@ func fixedRecord(i, size int) *Record {
 
 func spareFiles(t testing.TB, dir string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, "*.spare"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return globDir(t, dir, "*.spare")
 }
 
 // TestReusedSegment: released segment files are kept as spares and become
@@ -173,14 +169,7 @@ func TestFirstFormat(t *testing.T) {
 	s := mustOpen(t, dir, Options{NoSync: true})
 	defer s.Close()
 	got, end := readAll(t, s, Pos{}, 100)
-	if len(got) != len(want) {
-		t.Fatalf("read %d records, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if err := sameRecord(got[i], want[i]); err != nil {
-			t.Errorf("record %d: %v", i, err)
-		}
-	}
+	sameRecords(t, got, want)
 	if err := s.Release(end); err != nil {
 		t.Fatal(err)
 	}

@@ -76,9 +76,28 @@ func sameRecord(got Record, want *Record) error {
 	return nil
 }
 
+// sameRecords fails t unless got are want, in order.
+func sameRecords(t testing.TB, got []Record, want []*Record) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if err := sameRecord(got[i], want[i]); err != nil {
+			t.Errorf("record %d: %v", i, err)
+		}
+	}
+}
+
 func segmentFiles(t testing.TB, dir string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, "*.spool"))
+	return globDir(t, dir, "*.spool")
+}
+
+// globDir returns the files in dir matching pattern.
+func globDir(t testing.TB, dir, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +123,7 @@ func TestRoundTripAcrossRotation(t *testing.T) {
 	}
 
 	got, _ := readAll(t, s, Pos{}, 7)
-	if len(got) != len(want) {
-		t.Fatalf("read %d records, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if err := sameRecord(got[i], want[i]); err != nil {
-			t.Errorf("record %d: %v", i, err)
-		}
-	}
+	sameRecords(t, got, want)
 }
 
 func TestReadFromLimits(t *testing.T) {
