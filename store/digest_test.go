@@ -97,11 +97,7 @@ func digestBatch(tb testing.TB, db *DB, pid, from, n, issues int, body []byte, t
 // its idle bound while the digest works, and that ReleaseBuffers gives
 // them back.
 func TestWidenTreeCache(t *testing.T) {
-	db, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTest(t, t.TempDir())
 	p, err := db.CreateProject("p")
 	if err != nil {
 		t.Fatal(err)

@@ -173,11 +173,11 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 	if _, err := f.ReadAt(magic[:], 0); err != nil {
 		return readFailure(err)
 	}
-	v, hsize := 2, int64(frameHeaderSize)
+	hsize := int64(frameHeaderSize)
 	switch string(magic[:]) {
 	case fileMagic, fileMagicReused:
 	case fileMagicV1:
-		v, hsize = 1, frameHeaderV1
+		hsize = frameHeaderV1
 	default:
 		return scanDamaged, nil
 	}
@@ -192,7 +192,7 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 		if _, err := io.ReadFull(sc.br, hdr); err != nil {
 			return readFailure(err)
 		}
-		l, fr := readFrame(hdr, v, sg.seq)
+		l, fr := readFrame(hdr, sg.seq)
 		switch fr {
 		case frameForeign:
 			// An earlier use of a reused file: what follows was never
@@ -218,7 +218,7 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 		if _, err := io.ReadFull(sc.br, body); err != nil {
 			return readFailure(err)
 		}
-		if !checkBody(hdr, v, body) || decodeBody(body, &sc.rec) != nil {
+		if !checkBody(hdr, body) || decodeBody(body, &sc.rec) != nil {
 			return scanDamaged, nil
 		}
 		off += hsize + l

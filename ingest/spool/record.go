@@ -119,17 +119,15 @@ const (
 	frameForeign              // an intact header of another segment: a reused file's old record
 )
 
-// readFrame checks frame header h of a segment of version v (1 or 2) and
-// number seq, and returns the body length it gives.
-func readFrame(h []byte, v int, seq uint64) (int64, frame) {
-	n := 4 // the bytes lcrc covers
-	if v == 2 {
-		n = 8
-	}
+// readFrame checks frame header h, of a version 1 segment (frameHeaderV1
+// bytes) or a version 2 one (frameHeaderSize bytes) numbered seq, and
+// returns the body length it gives.
+func readFrame(h []byte, seq uint64) (int64, frame) {
+	n := len(h) - 8 // the bytes lcrc covers: length, and seg in version 2
 	if crc32.Checksum(h[:n], castagnoli) != binary.LittleEndian.Uint32(h[n:n+4]) {
 		return 0, frameBad
 	}
-	if v == 2 && binary.LittleEndian.Uint32(h[4:8]) != uint32(seq) {
+	if len(h) == frameHeaderSize && binary.LittleEndian.Uint32(h[4:8]) != uint32(seq) {
 		return 0, frameForeign
 	}
 	l := int64(binary.LittleEndian.Uint32(h[:4]))
@@ -139,14 +137,10 @@ func readFrame(h []byte, v int, seq uint64) (int64, frame) {
 	return l, frameOK
 }
 
-// checkBody reports whether body matches the CRC in frame header h of a
-// segment of version v.
-func checkBody(h []byte, v int, body []byte) bool {
-	off := frameHeaderV1 - 4
-	if v == 2 {
-		off = frameHeaderSize - 4
-	}
-	return crc32.Checksum(body, castagnoli) == binary.LittleEndian.Uint32(h[off:])
+// checkBody reports whether body matches the CRC in frame header h, the
+// header's last 4 bytes in either version.
+func checkBody(h []byte, body []byte) bool {
+	return crc32.Checksum(body, castagnoli) == binary.LittleEndian.Uint32(h[len(h)-4:])
 }
 
 // decodeBody fills r from body. r.Payload aliases body.

@@ -184,7 +184,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	segs, err := listSegments(dir)
+	segs, spares, err := listSegments(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +205,9 @@ func Open(dir string, opts Options) (*Spool, error) {
 		segs:    segs,
 		damSeen: make(map[uint64]bool),
 		seq:     seq - 1,
+		spares:  spares,
 	}
 	s.recoverTail()
-	s.spares = listSpares(dir)
 	if err := s.startSegment(); err != nil {
 		if !disk.IsFull(err) {
 			return nil, err
@@ -251,16 +251,30 @@ func (s *Spool) Admit(project int) error {
 	return &budget.AdmitError{Reason: reason, RetryAfter: s.opts.RetryEvery}
 }
 
-// listSegments returns the segment files in dir, sorted, all sealed.
-func listSegments(dir string) ([]segment, error) {
+// listSegments returns the segment files in dir, sorted, all sealed, and
+// its spare files (see Spool.spares), deleting those past maxSpares.
+func listSegments(dir string) ([]segment, []string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, nil, fmt.Errorf("spool: %w", err)
 	}
 	var segs []segment
+	var spares []string
 	for _, e := range entries {
-		seq, ok := parseSegmentName(e.Name())
-		if !ok || !e.Type().IsRegular() {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if _, ok := parseName(e.Name(), ".spare"); ok {
+			name := filepath.Join(dir, e.Name())
+			if len(spares) == maxSpares {
+				os.Remove(name)
+				continue
+			}
+			spares = append(spares, name)
+			continue
+		}
+		seq, ok := parseName(e.Name(), ".spool")
+		if !ok {
 			continue
 		}
 		info, err := e.Info()
@@ -268,35 +282,12 @@ func listSegments(dir string) ([]segment, error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
-			return nil, fmt.Errorf("spool: %w", err)
+			return nil, nil, fmt.Errorf("spool: %w", err)
 		}
 		segs = append(segs, segment{seq: seq, size: info.Size(), sealed: true})
 	}
 	xsort.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
-	return segs, nil
-}
-
-// listSpares returns the spare files in dir (see Spool.spares), deleting
-// those past maxSpares.
-func listSpares(dir string) []string {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var spares []string
-	for _, e := range entries {
-		hex, ok := strings.CutSuffix(e.Name(), ".spare")
-		if _, err := strconv.ParseUint(hex, 16, 64); !ok || err != nil || len(hex) != 16 || !e.Type().IsRegular() {
-			continue
-		}
-		name := filepath.Join(dir, e.Name())
-		if len(spares) == maxSpares {
-			os.Remove(name)
-			continue
-		}
-		spares = append(spares, name)
-	}
-	return spares
+	return segs, spares, nil
 }
 
 // recoverTail cuts the last segment, the one the previous process was
@@ -312,15 +303,8 @@ func (s *Spool) recoverTail() {
 	}
 	sg := s.segs[n-1]
 	name := s.path(sg.seq)
-	f, err := os.Open(name)
-	if err != nil {
-		return // readers will say what is wrong with it
-	}
-	var magic [fileHeaderSize]byte
-	_, err = f.ReadAt(magic[:], 0)
-	f.Close()
-	if err != nil || string(magic[:]) != fileMagicReused {
-		return
+	if magicOf(name) != fileMagicReused {
+		return // a fresh file, or one readers will say what is wrong with
 	}
 	end := fileHeaderSize
 	sc := scanners.Get().(*scanner)
@@ -340,8 +324,10 @@ func (s *Spool) recoverTail() {
 
 func segmentName(seq uint64) string { return fmt.Sprintf("%016x.spool", seq) }
 
-func parseSegmentName(name string) (uint64, bool) {
-	hex, ok := strings.CutSuffix(name, ".spool")
+// parseName returns the seq of a file name made of 16 hex digits and
+// suffix, as segmentName and spareName make them.
+func parseName(name, suffix string) (uint64, bool) {
+	hex, ok := strings.CutSuffix(name, suffix)
 	if !ok || len(hex) != 16 {
 		return 0, false
 	}
@@ -861,14 +847,7 @@ func (s *Spool) dropLocked() error {
 // first format (whose records do not name their segment: reused, they
 // could read as new ones).
 func (s *Spool) makeSpare(seq uint64) (string, bool) {
-	f, err := os.Open(s.path(seq))
-	if err != nil {
-		return "", false
-	}
-	var magic [fileHeaderSize]byte
-	_, err = f.ReadAt(magic[:], 0)
-	f.Close()
-	if err != nil || string(magic[:]) != fileMagic && string(magic[:]) != fileMagicReused {
+	if m := magicOf(s.path(seq)); m != fileMagic && m != fileMagicReused {
 		return "", false
 	}
 	spare := filepath.Join(s.dir, spareName(seq))
@@ -879,6 +858,21 @@ func (s *Spool) makeSpare(seq uint64) (string, bool) {
 }
 
 func spareName(seq uint64) string { return fmt.Sprintf("%016x.spare", seq) }
+
+// magicOf returns the first fileHeaderSize bytes of the file at path, ""
+// when they cannot be read.
+func magicOf(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var magic [fileHeaderSize]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil {
+		return ""
+	}
+	return string(magic[:])
+}
 
 // after reports whether p lies after q.
 func (p Pos) after(q Pos) bool { return p.Seg > q.Seg || p.Seg == q.Seg && p.Off > q.Off }

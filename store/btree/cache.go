@@ -56,9 +56,7 @@ func (c *cache) put(pg uint32, p []byte) {
 	}
 	var e *centry
 	if len(c.m) >= c.max {
-		e = c.root.prev // evict the least recently used entry, reuse its struct
-		c.unlink(e)
-		delete(c.m, e.pg)
+		e = c.evict() // reuse its struct
 	} else {
 		e = new(centry)
 	}
@@ -74,10 +72,17 @@ func (c *cache) setMax(maxPages int) {
 	defer c.mu.Unlock()
 	c.max = maxPages
 	for len(c.m) > c.max {
-		e := c.root.prev
-		c.unlink(e)
-		delete(c.m, e.pg)
+		c.evict()
 	}
+}
+
+// evict removes the least recently used entry and returns it. The caller
+// holds c.mu and the cache is not empty.
+func (c *cache) evict() *centry {
+	e := c.root.prev
+	c.unlink(e)
+	delete(c.m, e.pg)
+	return e
 }
 
 func (c *cache) remove(pg uint32) {
