@@ -7,15 +7,23 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+
+	"github.com/tinysink/tinysink/store/disk"
 )
 
 // Compaction. Retention deletes records by flagging them and frees their
 // bodies by punching holes, but a hole frees only whole blocks and the log
-// keeps an 80-byte record for every event ever digested. When a project's
-// log holds half again as many records as live events (and at least
-// compactMinDead dead ones), compaction rewrites the project: the live
-// bodies, in order, into new segments numbered after the current one, and
-// a new log ("log.new") with renumbered records and rebuilt issue chains.
+// keeps an 80-byte record for every event ever digested. Compaction
+// rewrites a project: the live bodies, in order, into new segments numbered
+// after the current one, and a new log ("log.new") with renumbered records
+// and rebuilt issue chains. It copies every live body, so it runs only when
+// there is something worth the copy (compactDue): when the project's
+// segments take half again as much disk as its live bodies (holes that
+// could not be punched: bodies smaller than a block between live ones, or a
+// file system without hole punching), or when the log holds twice as many
+// dead records as live ones; and never for fewer than compactMinDead dead
+// records.
 //
 // It is crash-safe by roll-forward. The new files are written and fsync'd
 // first; then one buntdb transaction commits the new extents (LogLen, Seg,
@@ -25,14 +33,62 @@ import (
 // is set (and deletes it when not), and deletes segments outside
 // [SegFirst, Seg].
 
-// compactMinDead is the fewest dead records worth a compaction.
-const compactMinDead = 5000
+// compactMinDead is the fewest dead records worth a compaction (a variable
+// for tests).
+var compactMinDead = 5000
 
-// compactDue reports whether a log of n records of which live are live is
-// worth rewriting.
-func compactDue(n uint32, live int) bool {
-	dead := int(n) - live
-	return dead >= compactMinDead && 2*int(n) >= 3*live
+// compactLogRatio is how many dead records per live one a log may hold
+// before it is compacted whatever the disk use. At the default retention
+// of 10,000 events the log then stays under 2.4 MB (30,000 records).
+const compactLogRatio = 2
+
+// compactDue reports whether el, whose log holds live live records with
+// bodies of liveBytes in all, is worth rewriting. Callers hold el.mu.
+//
+// Until this rule, a log with a third of its records dead was compacted:
+// at a project's maximum, where each new event evicts one, that copied
+// every stored body once per half a maximum of new events, twice the bytes
+// the events themselves wrote, although the holes punched at eviction had
+// already given back nearly all the space of bodies larger than a block.
+func (el *eventLog) compactDue(live int, liveBytes int64) bool {
+	dead := int(el.n) - live
+	if dead < compactMinDead {
+		return false
+	}
+	if dead >= compactLogRatio*live {
+		return true
+	}
+	used, err := el.segmentDisk()
+	return err == nil && 2*used >= 3*liveBytes
+}
+
+// segmentDisk returns the disk space el's segment files take.
+func (el *eventLog) segmentDisk() (int64, error) {
+	ents, err := os.ReadDir(el.dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "seg-") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // deleted since the directory was read
+		}
+		n += disk.Allocated(fi)
+	}
+	return n, nil
+}
+
+// bodyBytes returns the bytes of the bodies of records.
+func bodyBytes(records []candidate) int64 {
+	var n int64
+	for _, c := range records {
+		n += int64(c.r.Len)
+	}
+	return n
 }
 
 // CompactProject rewrites project pid's event files when enough of them is
@@ -53,7 +109,7 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 	}
 	el.mu.RLock()
 	live, err := el.liveRecords()
-	if err != nil || !force && !compactDue(el.n, len(live)) {
+	if err != nil || !force && !el.compactDue(len(live), bodyBytes(live)) {
 		el.mu.RUnlock()
 		return false, err
 	}
@@ -121,6 +177,30 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		return true, el.broken
 	}
 	return true, db.clearLogNext(pid)
+}
+
+// compactForSpace compacts project pid when its segments hold at least
+// need bytes of disk beyond its live bodies (space no hole gave back), and
+// reports whether it did. EnforceMaxDisk calls it before evicting events
+// for space that a compaction returns.
+func (db *DB) compactForSpace(pid int, need int64) (bool, error) {
+	db.digestMu.Lock()
+	defer db.digestMu.Unlock()
+	el := db.eventLog(pid)
+	if el == nil {
+		return false, ErrNotFound
+	}
+	el.mu.RLock()
+	live, err := el.liveRecords()
+	var used int64
+	if err == nil {
+		used, err = el.segmentDisk()
+	}
+	el.mu.RUnlock()
+	if err != nil || used-bodyBytes(live) < need {
+		return false, err
+	}
+	return db.compactLocked(pid, true)
 }
 
 // clearLogNext records that log.new has become the log.
@@ -293,7 +373,7 @@ func (el *eventLog) switchTo(ext extents) error {
 	}
 	el.segMu.Unlock()
 	el.removeSegmentsBefore(ext.segFirst)
-	el.log, el.seg, el.n, el.segNo, el.segOff = lf, seg, ext.n, ext.segNo, ext.segOff
+	el.log, el.seg, el.n, el.dead, el.segNo, el.segOff = lf, seg, ext.n, 0, ext.segNo, ext.segOff
 	el.ids.close(0, false)
 	el.ids = ids
 	return nil

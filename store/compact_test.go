@@ -1,8 +1,10 @@
 package store
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -196,4 +198,99 @@ func TestCompactionCopiesBodies(t *testing.T) {
 	check(db)
 	db.Close()
 	check(openTest(t, dir))
+}
+
+// interleaved digests n events alternating between issues "a" and "b", each
+// with a body of about size incompressible bytes, and deletes issue "b":
+// every other body dies, each between two live ones.
+func interleaved(t *testing.T, db *DB, pid, n, size int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, uint64(size)))
+	addEventsWith(t, db, pid, 0, n, func(i int) string { return "ab"[i%2 : i%2+1] }, func(i int) []byte {
+		raw := make([]byte, size*3/4)
+		for k := range raw {
+			raw[k] = byte(rng.Uint32())
+		}
+		return fmt.Appendf(nil, `{"n":%d,"pad":%q}`, i, base64.StdEncoding.EncodeToString(raw))
+	})
+	b, err := db.IssueByRef("P-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteIssue(b.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// segmentUse returns the disk space and the live bodies' bytes of project
+// pid.
+func segmentUse(t *testing.T, db *DB, pid int) (disk, live int64) {
+	t.Helper()
+	el := db.eventLog(pid)
+	el.mu.RLock()
+	defer el.mu.RUnlock()
+	disk, err := el.segmentDisk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = el.scanLive(func(_ uint32, r *record) { live += int64(r.Len) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return disk, live
+}
+
+// Bodies of several blocks give their space back when they die, so half of
+// a log's records dying is not a reason to copy the other half.
+func TestNoCompactionWhenHolesFreedTheSpace(t *testing.T) {
+	defer func(old int) { compactMinDead = old }(compactMinDead)
+	compactMinDead = 100
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	interleaved(t, db, p.ID, 600, 24<<10)
+	disk, live := segmentUse(t, db, p.ID)
+	if 2*disk >= 3*live {
+		t.Skipf("the file system gave back no space: %d bytes on disk for %d live", disk, live)
+	}
+	pr, _ := db.Project(p.ID)
+	if pr.LogLen != 600 || pr.StoredEventCount != 300 {
+		t.Fatalf("compacted although the segments take %d bytes for %d live: log of %d records, %d stored", disk, live, pr.LogLen, pr.StoredEventCount)
+	}
+	// The log rule still holds: once twice as many records are dead as
+	// live, the log is compacted whatever the disk use.
+	if _, err := db.EvictProject(p.ID, 201); err != nil {
+		t.Fatal(err)
+	}
+	if pr, _ := db.Project(p.ID); pr.LogLen != 99 || pr.StoredEventCount != 99 {
+		t.Fatalf("not compacted with 501 of 600 records dead: log of %d records, %d stored", pr.LogLen, pr.StoredEventCount)
+	}
+	if n := checkChain(t, db, "P-1"); n != 99 {
+		t.Fatalf("P-1 holds %d events after compaction, want 99", n)
+	}
+}
+
+// Bodies smaller than a block free nothing when they die between live
+// ones: once the segments take half again as much disk as the live bodies,
+// the project is compacted, although the log is only half dead.
+func TestCompactionReclaimsUnpunchedSpace(t *testing.T) {
+	defer func(old int) { compactMinDead = old }(compactMinDead)
+	compactMinDead = 100
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	interleaved(t, db, p.ID, 600, 400)
+	pr, _ := db.Project(p.ID)
+	if pr.LogLen != 300 || pr.StoredEventCount != 300 || pr.SegFirst == 0 {
+		t.Fatalf("not compacted: log of %d records, %d stored, first segment %d", pr.LogLen, pr.StoredEventCount, pr.SegFirst)
+	}
+	if disk, live := segmentUse(t, db, p.ID); 2*disk >= 3*live+3*4096 {
+		t.Errorf("after compaction the segments take %d bytes for %d live", disk, live)
+	}
+	if n := checkChain(t, db, "P-1"); n != 300 {
+		t.Fatalf("the surviving issue holds %d events, want 300", n)
+	}
+	db.Close()
+	if n := checkChain(t, openTest(t, dir), "P-1"); n != 300 {
+		t.Fatalf("after a reopen the surviving issue holds %d events, want 300", n)
+	}
 }

@@ -13,7 +13,8 @@ var ErrOverBudget = errors.New("store: the data directory is over its disk budge
 // take at most max bytes (allocated blocks; the spool's backlog and other
 // files such as migration backups are left out): round by round from
 // the project that takes the most space, the least relevant events first
-// (EvictProject's order, so never-evict events go last). It returns how
+// (EvictProject's order, so never-evict events go last), after compacting
+// the project instead when that alone frees enough. It returns how
 // many events it evicted. When the metadata alone exceeds the budget it
 // evicts nothing and returns ErrOverBudget.
 func (db *DB) EnforceMaxDisk(max int64) (int, error) {
@@ -46,6 +47,14 @@ func (db *DB) EnforceMaxDisk(max int64) (int, error) {
 		}
 		if big == nil || big.Bytes <= 0 {
 			return evicted, fmt.Errorf("%w: no event left to evict", ErrOverBudget)
+		}
+		// Space the project's holes could not give back is returned by
+		// compacting it (compactDue lets a project waste up to half its
+		// live bodies' size before it does so by itself), not by evicting.
+		if ok, err := db.compactForSpace(big.ID, over); err != nil {
+			return evicted, err
+		} else if ok {
+			continue
 		}
 		// Evict what the project's average event takes times the overshoot,
 		// plus a tenth, and at least 1% of its events so that rounds are

@@ -54,3 +54,35 @@ func TestEnforceMaxDisk(t *testing.T) {
 		t.Errorf("budget under the metadata alone = %d, %v; want 0, ErrOverBudget", n, err)
 	}
 }
+
+// Over the budget by less than the space its holes could not give back, a
+// project is compacted, and no event is evicted.
+func TestEnforceMaxDiskCompactsFirst(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	interleaved(t, db, p.ID, 3000, 400) // 1,500 small bodies die between live ones
+	if pr, _ := db.Project(p.ID); pr.LogLen != 3000 {
+		t.Fatalf("compacted before the test: log of %d records", pr.LogLen)
+	}
+	u, err := db.DataUsage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, live := segmentUse(t, db, p.ID)
+	if used-live < 256<<10 {
+		t.Skipf("the file system gave back the space: %d bytes on disk for %d live", used, live)
+	}
+	max := u.Store + u.Events - (used-live)/2
+	n, err := db.EnforceMaxDisk(max)
+	if err != nil || n != 0 {
+		t.Fatalf("EnforceMaxDisk = %d, %v; want 0 evicted", n, err)
+	}
+	pr, _ := db.Project(p.ID)
+	if pr.LogLen != 1500 || pr.StoredEventCount != 1500 {
+		t.Errorf("not compacted: log of %d records, %d stored", pr.LogLen, pr.StoredEventCount)
+	}
+	if after, _ := db.DataUsage(); after.Store+after.Events > max {
+		t.Errorf("usage %d over the budget %d", after.Store+after.Events, max)
+	}
+}

@@ -140,6 +140,7 @@ type eventLog struct {
 	mu      sync.RWMutex // guards the fields below and the files' committed regions
 	log     *os.File
 	n       uint32 // committed records
+	dead    uint32 // of which flagged deleted, as last counted: a capacity hint
 	seg     *os.File
 	segNo   uint32
 	segOff  uint32

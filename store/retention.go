@@ -76,11 +76,19 @@ func (el *eventLog) scanLive(fn func(n uint32, r *record)) error {
 	return nil
 }
 
-// liveRecords returns the project's live records in log order, in one
-// allocation of at most the log's length. Callers hold el.mu.
+// liveRecords returns the project's live records in log order. Callers
+// hold digestMu (which guards el.dead) and el.mu, read or write.
+//
+// The slice is allocated for the live records the log held at the last
+// count, not for the log's length: a log may hold twice as many dead
+// records as live ones before it is compacted, and each retention round
+// makes this slice (88 bytes per record).
 func (el *eventLog) liveRecords() ([]candidate, error) {
-	live := make([]candidate, 0, el.n)
+	live := make([]candidate, 0, el.n-min(el.dead, el.n))
 	err := el.scanLive(func(n uint32, r *record) { live = append(live, candidate{n: n, r: *r}) })
+	if err == nil {
+		el.dead = el.n - uint32(len(live))
+	}
 	return live, err
 }
 
@@ -193,8 +201,12 @@ func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error
 		if len(doomed) == 0 {
 			return 0, nil
 		}
-		due = compactDue(el.n, len(cands)-len(doomed))
-		return len(doomed), db.applyRemoval(pid, el, cands, doomed, nil)
+		liveBytes, err := db.applyRemoval(pid, el, cands, doomed, nil)
+		if err != nil {
+			return len(doomed), err
+		}
+		due = el.compactDue(len(cands)-len(doomed), liveBytes)
+		return len(doomed), nil
 	}()
 	if err != nil || !due {
 		return n, err
@@ -204,9 +216,10 @@ func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error
 }
 
 // applyRemoval deletes the doomed records of el, given all live records
-// (in log order). Callers hold digestMu and el.mu. extra, when set, runs in
-// the same buntdb transaction.
-func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uint32, extra func(tx *kvTx) error) error {
+// (in log order), and returns the bytes of the surviving bodies. Callers
+// hold digestMu and el.mu. extra, when set, runs in the same buntdb
+// transaction.
+func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uint32, extra func(tx *kvTx) error) (liveBytes int64, err error) {
 	dead := make(bitset, el.n/64+1) // every record number is below el.n
 	for _, n := range doomed {
 		dead.set(n)
@@ -220,10 +233,11 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 	}
 	buf, err := patchRecords(el.log, patches, nil)
 	if err != nil {
-		return fmt.Errorf("mark event deleted: %w", err)
+		return 0, fmt.Errorf("mark event deleted: %w", err)
 	}
+	el.dead += uint32(len(patches))
 	if err := el.log.Sync(); err != nil {
-		return err
+		return 0, err
 	}
 	// 2. Relink each issue's chain over the survivors; note first and last.
 	type ends struct {
@@ -244,6 +258,7 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 			continue
 		}
 		segLive[c.r.Seg]++
+		liveBytes += int64(c.r.Len)
 		if c.r.Prev != e.last {
 			patches = append(patches, recPatch{n: c.n, off: recPrev, v: e.last})
 		}
@@ -253,10 +268,10 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 		e.last = c.n + 1
 	}
 	if _, err := patchRecords(el.log, patches, buf); err != nil {
-		return fmt.Errorf("relink events: %w", err)
+		return 0, fmt.Errorf("relink events: %w", err)
 	}
 	if err := el.log.Sync(); err != nil {
-		return err
+		return 0, err
 	}
 	// 3. Give the disk space back: punch every gap between the surviving
 	// bodies of each segment a dead body touched (a hole frees only whole
@@ -356,7 +371,7 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 		return nil
 	})
 	// The id index needs no change: it skips records flagged deleted.
-	return err
+	return liveBytes, err
 }
 
 // bitset is a set of record numbers.
@@ -461,8 +476,7 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) (due bool, err error) 
 			doomed = append(doomed, c.n)
 		}
 	}
-	due = compactDue(el.n, len(live)-len(doomed))
-	return due, db.applyRemoval(iss.ProjectID, el, live, doomed, func(tx *kvTx) error {
+	liveBytes, err := db.applyRemoval(iss.ProjectID, el, live, doomed, func(tx *kvTx) error {
 		var keys []string
 		collect := func(prefix string) {
 			tx.ascend(prefix, func(k, v string) bool { keys = append(keys, k); return true })
@@ -490,4 +504,8 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) (due bool, err error) 
 		}
 		return dropIssue(tx, &cur)
 	})
+	if err != nil {
+		return false, err
+	}
+	return el.compactDue(len(live)-len(doomed), liveBytes), nil
 }

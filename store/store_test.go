@@ -30,6 +30,15 @@ func eventID(n int) [16]byte {
 // batch, the way digest does.
 func addEvents(t *testing.T, db *DB, pid int, hash string, from, n int) {
 	t.Helper()
+	addEventsWith(t, db, pid, from, n, func(int) string { return hash }, nil)
+}
+
+// addEventsWith digests events from to from+n-1 into project p in one
+// batch: event i in the issue of grouping key hashOf(i), with the body
+// bodyOf(i) (when bodyOf is set; a short JSON object naming the event when
+// not).
+func addEventsWith(t *testing.T, db *DB, pid int, from, n int, hashOf func(i int) string, bodyOf func(i int) []byte) {
+	t.Helper()
 	err := db.Digest(func(tx *Tx) error {
 		p, err := tx.Project(pid)
 		if err != nil {
@@ -40,6 +49,7 @@ func addEvents(t *testing.T, db *DB, pid int, hash string, from, n int) {
 			if tx.HasEvent(pid, id) {
 				continue
 			}
+			hash := hashOf(i)
 			iss, err := tx.IssueForGrouping(pid, hash)
 			if errors.Is(err, ErrNotFound) {
 				iss = &Issue{CalculatedType: "E", CalculatedValue: hash, FirstSeen: time.Unix(int64(i), 0)}
@@ -51,7 +61,12 @@ func addEvents(t *testing.T, db *DB, pid int, hash string, from, n int) {
 			}
 			iss.DigestedEventCount++
 			p.DigestedEventCount++
-			body := fmt.Appendf(nil, `{"event_id":"%x","n":%d}`, id, i)
+			var body []byte
+			if bodyOf != nil {
+				body = bodyOf(i)
+			} else {
+				body = fmt.Appendf(nil, `{"event_id":"%x","n":%d}`, id, i)
+			}
 			if err := tx.AddEvent(p, iss, &NewEvent{EventID: id, Ingested: time.Unix(int64(i), 0), Timestamp: time.Unix(int64(i), 0), Body: body}); err != nil {
 				return err
 			}
