@@ -59,6 +59,7 @@ func (el *eventLog) compactDue(live int, liveBytes int64) bool {
 		return true
 	}
 	used, err := el.segmentDisk()
+	used -= el.unpunched.Load()
 	return err == nil && 2*used >= 3*liveBytes
 }
 
@@ -197,7 +198,7 @@ func (db *DB) compactForSpace(pid int, need int64) (bool, error) {
 		used, err = el.segmentDisk()
 	}
 	el.mu.RUnlock()
-	if err != nil || used-bodyBytes(live) < need {
+	if err != nil || used-el.unpunched.Load()-bodyBytes(live) < need {
 		return false, err
 	}
 	return db.compactLocked(pid, true)

@@ -21,6 +21,8 @@ func (db *DB) EnforceMaxDisk(max int64) (int, error) {
 	if max <= 0 {
 		return 0, nil
 	}
+	// Holes the digest's retention queued count until they are punched.
+	db.punch.wait()
 	evicted, idle := 0, 0
 	for range 64 {
 		u, err := db.DataUsage()

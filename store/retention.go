@@ -95,13 +95,25 @@ func (el *eventLog) liveRecords() ([]candidate, error) {
 // EvictProject removes up to target events of project pid, the most
 // irrelevant first: highest item irrelevance plus age band, older first
 // among equals, never-evict events only when nothing else is left. It
-// returns how many it removed.
+// returns how many it removed. Their disk space is given back before it
+// returns.
 func (db *DB) EvictProject(pid int, target int) (int, error) {
+	return db.evictProject(pid, target, false)
+}
+
+// EvictProjectFreeLater is EvictProject giving the disk space back in the
+// background (puncher.go): the digest's retention rounds, which must not
+// wait for it.
+func (db *DB) EvictProjectFreeLater(pid int, target int) (int, error) {
+	return db.evictProject(pid, target, true)
+}
+
+func (db *DB) evictProject(pid int, target int, later bool) (int, error) {
 	if target <= 0 {
 		return 0, nil
 	}
 	now := db.Now()
-	return db.removeEvents(pid, func(cands []candidate) []uint32 {
+	return db.removeEvents(pid, later, func(cands []candidate) []uint32 {
 		return pickEvict(cands, target, now)
 	})
 }
@@ -168,7 +180,7 @@ func never(flags uint32) int {
 // never-evict ones included (age-based retention, §7.2).
 func (db *DB) EvictOlderThan(pid int, cutoff time.Time) (int, error) {
 	ms := cutoff.UnixMilli()
-	return db.removeEvents(pid, func(cands []candidate) []uint32 {
+	return db.removeEvents(pid, false, func(cands []candidate) []uint32 {
 		var out []uint32
 		for _, c := range cands {
 			if c.r.Digested < ms {
@@ -181,8 +193,9 @@ func (db *DB) EvictOlderThan(pid int, cutoff time.Time) (int, error) {
 
 // removeEvents removes the records that pick chooses among the project's
 // live records (given in log order, which pick keeps), as one step between
-// digest batches, and compacts the project's files when that is due.
-func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error) {
+// digest batches, and compacts the project's files when that is due. later
+// leaves the holes to the puncher.
+func (db *DB) removeEvents(pid int, later bool, pick func([]candidate) []uint32) (int, error) {
 	db.digestMu.Lock()
 	defer db.digestMu.Unlock()
 	el := db.eventLog(pid)
@@ -201,7 +214,7 @@ func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error
 		if len(doomed) == 0 {
 			return 0, nil
 		}
-		liveBytes, err := db.applyRemoval(pid, el, cands, doomed, nil)
+		liveBytes, err := db.applyRemoval(pid, el, cands, doomed, later, nil)
 		if err != nil {
 			return len(doomed), err
 		}
@@ -217,9 +230,10 @@ func (db *DB) removeEvents(pid int, pick func([]candidate) []uint32) (int, error
 
 // applyRemoval deletes the doomed records of el, given all live records
 // (in log order), and returns the bytes of the surviving bodies. Callers
-// hold digestMu and el.mu. extra, when set, runs in the same buntdb
-// transaction.
-func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uint32, extra func(tx *kvTx) error) (liveBytes int64, err error) {
+// hold digestMu and el.mu. The dead bodies' disk space is given back
+// before it returns, or with later by the puncher (puncher.go). extra,
+// when set, runs in the same buntdb transaction.
+func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uint32, later bool, extra func(tx *kvTx) error) (liveBytes int64, err error) {
 	dead := make(bitset, el.n/64+1) // every record number is below el.n
 	for _, n := range doomed {
 		dead.set(n)
@@ -294,21 +308,19 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 			ranges[c.r.Seg] = append(rs, [2]int64{int64(c.r.Off), int64(c.r.Off) + int64(c.r.Len)})
 		}
 	}
+	var holes []hole
 	for seg, offs := range deadOffs {
 		if len(ranges[seg]) == 0 && seg != el.segNo {
 			el.dropSegment(seg)
 			continue
 		}
-		f := el.seg
 		end := int64(el.segOff)
 		if seg != el.segNo {
-			var err error
-			if f, err = os.OpenFile(el.segPath(seg), os.O_RDWR, 0); err != nil {
+			st, err := os.Stat(el.segPath(seg))
+			if err != nil {
 				continue
 			}
-			if st, err := f.Stat(); err == nil {
-				end = st.Size()
-			}
+			end = st.Size()
 		}
 		rs := ranges[seg]
 		xsort.SortFunc(rs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
@@ -329,13 +341,13 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 			// A gap that holds no whole block frees nothing: most are one
 			// ~3 KB body between two live ones. It is punched once its
 			// neighbours die too, or compaction reclaims it.
-			if from, to := (g[0]+punchBlock-1)&^(punchBlock-1), g[1]&^(punchBlock-1); to > from {
-				punchHole(f, g[0], g[1]-g[0])
+			if n := blocksIn(g[0], g[1]); n > 0 {
+				holes = append(holes, hole{el: el, seg: seg, off: g[0], n: g[1] - g[0], release: n})
 			}
 		}
-		if f != el.seg {
-			f.Close()
-		}
+	}
+	if !later || !db.punch.add(holes) {
+		el.punchNow(holes)
 	}
 	// 4. The counts.
 	var removed int64
@@ -476,7 +488,7 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) (due bool, err error) 
 			doomed = append(doomed, c.n)
 		}
 	}
-	liveBytes, err := db.applyRemoval(iss.ProjectID, el, live, doomed, func(tx *kvTx) error {
+	liveBytes, err := db.applyRemoval(iss.ProjectID, el, live, doomed, false, func(tx *kvTx) error {
 		var keys []string
 		collect := func(prefix string) {
 			tx.ascend(prefix, func(k, v string) bool { keys = append(keys, k); return true })

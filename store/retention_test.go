@@ -241,43 +241,108 @@ func TestEvictionReclaimsDisk(t *testing.T) {
 // TestEvictionPunchesWholeBlocks evicts small bodies in two rounds: a
 // lone body between two live ones frees no whole block, so nothing is
 // punched for it, but once its neighbours go too, their gaps together are
-// punched, old ones included.
+// punched, old ones included. The same holds for holes punched at once
+// and for holes left to the puncher.
 func TestEvictionPunchesWholeBlocks(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := openTest(t, dir)
-	p, _ := db.CreateProject("p")
-	const n = 1000
-	addNoiseEvents(t, db, p.ID, n, 2500)
-	seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
-	before := diskBytes(t, seg)
-	evict := func(keep func(n uint32) bool) {
-		t.Helper()
-		_, err := db.removeEvents(p.ID, func(cands []candidate) []uint32 {
-			var out []uint32
-			for _, c := range cands {
-				if !keep(c.n) {
-					out = append(out, c.n)
+	for _, later := range []bool{false, true} {
+		t.Run(fmt.Sprintf("later=%v", later), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			db := openTest(t, dir)
+			p, _ := db.CreateProject("p")
+			const n = 1000
+			addNoiseEvents(t, db, p.ID, n, 2500)
+			seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+			before := diskBytes(t, seg)
+			evict := func(keep func(n uint32) bool) {
+				t.Helper()
+				_, err := db.removeEvents(p.ID, later, func(cands []candidate) []uint32 {
+					var out []uint32
+					for _, c := range cands {
+						if !keep(c.n) {
+							out = append(out, c.n)
+						}
+					}
+					return out
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				db.punch.wait()
+				if u := db.eventLog(p.ID).unpunched.Load(); u != 0 {
+					t.Errorf("%d bytes still counted as queued once the puncher stopped", u)
 				}
 			}
-			return out
+			// Every other event: each gap is one body, less than a block.
+			evict(func(k uint32) bool { return k%2 == 1 })
+			if mid := diskBytes(t, seg); mid < before-before/10 {
+				t.Errorf("lone small gaps freed %d of %d bytes; punching them frees no whole block", before-mid, before)
+			}
+			// Then the odd ones of the first half: whole blocks are free now.
+			evict(func(k uint32) bool { return k >= n/2 })
+			after := diskBytes(t, seg)
+			if want := before / 2; after > want+want/5 {
+				t.Errorf("segment uses %d bytes on disk with its first half evicted, %d before", after, before)
+			}
+			t.Logf("segment on disk: %d -> %d bytes", before, after)
 		})
-		if err != nil {
-			t.Fatal(err)
+	}
+}
+
+// The digest's retention rounds leave their holes to the puncher: the
+// space comes back once it has run, and at once when its queue is full.
+func TestEvictFreeLater(t *testing.T) {
+	defer func(old int) { maxQueuedHoles = old }(maxQueuedHoles)
+	for _, full := range []bool{false, true} {
+		maxQueuedHoles = 16384
+		if full {
+			maxQueuedHoles = 10
+		}
+		dir := t.TempDir()
+		db := openTest(t, dir)
+		p, _ := db.CreateProject("p")
+		addNoiseEvents(t, db, p.ID, 2000, 8192)
+		seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+		before := diskBytes(t, seg)
+		if n, err := db.EvictProjectFreeLater(p.ID, 1500); err != nil || n != 1500 {
+			t.Fatalf("EvictProjectFreeLater = %d, %v", n, err)
+		}
+		if full {
+			// Punched before it returned.
+			if after := diskBytes(t, seg); after > before/2 {
+				t.Errorf("full queue: %d bytes on disk after evicting 75%% of the events, %d before", after, before)
+			}
+		}
+		db.Close() // waits for the puncher
+		if after := diskBytes(t, seg); after > before/2 {
+			t.Errorf("full=%v: %d bytes on disk after evicting 75%% of the events, %d before", full, after, before)
+		}
+		if n := checkChain(t, openTest(t, dir), "P-1"); n != 500 {
+			t.Errorf("full=%v: %d events left after a reopen, want 500", full, n)
 		}
 	}
-	// Every other event: each gap is one body, less than a block.
-	evict(func(k uint32) bool { return k%2 == 1 })
-	if mid := diskBytes(t, seg); mid < before-before/10 {
-		t.Errorf("lone small gaps freed %d of %d bytes; punching them frees no whole block", before-mid, before)
+}
+
+// Space that queued holes will give back is not waste: it does not make a
+// project due for compaction.
+func TestCompactDueIgnoresQueuedHoles(t *testing.T) {
+	defer func(old int) { compactMinDead = old }(compactMinDead)
+	compactMinDead = 10
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	addNoiseEvents(t, db, p.ID, 100, 8192)
+	el := db.eventLog(p.ID)
+	used, live := segmentUse(t, db, p.ID)
+	// As if half the records were dead and their bodies still on disk.
+	if !el.compactDue(50, live/2) {
+		t.Fatalf("%d bytes on disk for %d live: not due", used, live/2)
 	}
-	// Then the odd ones of the first half: whole blocks are free now.
-	evict(func(k uint32) bool { return k >= n/2 })
-	after := diskBytes(t, seg)
-	if want := before / 2; after > want+want/5 {
-		t.Errorf("segment uses %d bytes on disk with its first half evicted, %d before", after, before)
+	el.unpunched.Add(used / 2)
+	defer el.unpunched.Add(-used / 2)
+	if el.compactDue(50, live/2) {
+		t.Errorf("due although %d of the %d bytes on disk are queued holes", used/2, used)
 	}
-	t.Logf("segment on disk: %d -> %d bytes", before, after)
 }
 
 // addNoiseEvents stores n events of one new issue in project pid, with

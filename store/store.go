@@ -64,6 +64,7 @@ type DB struct {
 	opened    bool // Open finished: Close may mark the stop clean
 
 	digestMu sync.Mutex // serialises Digest batches
+	punch    puncher    // gives evicted bodies' space back in the background
 	// logBody is the buffer the last batch collected its compressed
 	// bodies in (pendingLog.body), kept for the next batch (guarded by
 	// digestMu): grown by doubling in every batch, it was a sixth of the
@@ -314,6 +315,7 @@ func (db *DB) Dir() string { return db.dir }
 
 // Close closes the store and releases the directory lock.
 func (db *DB) Close() error {
+	db.punch.wait()
 	var errs []error
 	db.mu.Lock()
 	clean := true
