@@ -66,10 +66,14 @@ func (el *eventLog) scanLive(fn func(n uint32, r *record)) error {
 			return fmt.Errorf("read event log: %w", err)
 		}
 		for i := range cnt {
-			r.unmarshal(b[int(i)*recSize:])
-			if r.Flags&flagDeleted == 0 {
-				fn(start+i, &r)
+			rb := b[int(i)*recSize:]
+			// Only live records are decoded: a log may hold twice as many
+			// dead ones as live (compactDue).
+			if binary.LittleEndian.Uint32(rb[recFlags:])&flagDeleted != 0 {
+				continue
 			}
+			r.unmarshal(rb)
+			fn(start+i, &r)
 		}
 		start += cnt
 	}
