@@ -15,15 +15,23 @@ import (
 // Compaction. Retention deletes records by flagging them and frees their
 // bodies by punching holes, but a hole frees only whole blocks and the log
 // keeps an 80-byte record for every event ever digested. Compaction
-// rewrites a project: the live bodies, in order, into new segments numbered
-// after the current one, and a new log ("log.new") with renumbered records
-// and rebuilt issue chains. It copies every live body, so it runs only when
-// there is something worth the copy (compactDue): when the project's
-// segments take half again as much disk as its live bodies (holes that
-// could not be punched: bodies smaller than a block between live ones, or a
-// file system without hole punching), or when the log holds twice as many
-// dead records as live ones; and never for fewer than compactMinDead dead
-// records.
+// rewrites a project: a new log ("log.new") with renumbered records and
+// rebuilt issue chains, and, when the project's segments take half again
+// as much disk as its live bodies (holes that could not be punched: bodies
+// smaller than a block between live ones, or a file system without hole
+// punching), the live bodies too, in order, into new segments numbered
+// after the current one. It runs when that waste is reached or when the
+// log holds twice as many dead records as live ones (then, while the
+// segments waste less, only the log is rewritten: copying every body would
+// give back next to nothing), and never for fewer than compactMinDead dead
+// records (compactDue).
+//
+// A compaction of the log alone keeps SegFirst, so the id index built with
+// the new log has the old one's generation. The old index can never pass
+// for the new log's: an index is taken at open only when it was closed
+// clean (the one in use is the new log's from switchTo on; a project left
+// broken keeps its index dirty), and the old one covers more records than
+// the new log holds, which makes it stale as well.
 //
 // It is crash-safe by roll-forward. The new files are written and fsync'd
 // first; then one buntdb transaction commits the new extents (LogLen, Seg,
@@ -55,9 +63,12 @@ func (el *eventLog) compactDue(live int, liveBytes int64) bool {
 	if dead < compactMinDead {
 		return false
 	}
-	if dead >= compactLogRatio*live {
-		return true
-	}
+	return dead >= compactLogRatio*live || el.wasteful(liveBytes)
+}
+
+// wasteful reports whether el's segments take half again as much disk as
+// its live bodies, liveBytes, not counting the holes queued to be punched.
+func (el *eventLog) wasteful(liveBytes int64) bool {
 	used, err := el.segmentDisk()
 	used -= el.unpunched.Load()
 	return err == nil && 2*used >= 3*liveBytes
@@ -114,13 +125,21 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		el.mu.RUnlock()
 		return false, err
 	}
+	// Only the log when the segments waste little (compactDue's log
+	// rule): copying the bodies would give back next to nothing.
+	inPlace := !force && !el.wasteful(bodyBytes(live))
+	p, err := db.Project(pid)
+	if err != nil {
+		el.mu.RUnlock()
+		return false, err
+	}
 	// A flag left set by a failed update must not outlive this point: the
 	// log.new written below is not committed until the flag is set again.
 	if err := db.clearLogNext(pid); err != nil {
 		el.mu.RUnlock()
 		return false, err
 	}
-	ext, ends, err := el.writeCompacted(live)
+	ext, ends, err := el.writeCompacted(live, inPlace, p.SegFirst)
 	el.mu.RUnlock()
 	if err == nil && db.compactCrash != nil {
 		err = db.compactCrash("written")
@@ -227,11 +246,16 @@ type extents struct {
 }
 
 // writeCompacted writes the live records' bodies into new segments after
-// el.segNo and the renumbered records into log.new, all fsync'd. It returns
-// the new extents and each issue's chain ends (record+1). Callers hold
-// el.mu (read).
-func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uint32, error) {
+// el.segNo and the renumbered records into log.new, all fsync'd, or with
+// inPlace only the renumbered records, their bodies staying in the
+// project's segments (segFirst, the first of them, to el.segNo). It
+// returns the new extents and each issue's chain ends (record+1). Callers
+// hold el.mu (read).
+func (el *eventLog) writeCompacted(live []candidate, inPlace bool, segFirst uint32) (extents, map[uint32][2]uint32, error) {
 	ext := extents{n: uint32(len(live)), segFirst: el.segNo + 1, segNo: el.segNo + 1}
+	if inPlace {
+		ext = extents{n: uint32(len(live)), segFirst: segFirst, segNo: el.segNo, segOff: el.segOff}
+	}
 	ends := map[uint32][2]uint32{}
 	lf, err := os.OpenFile(filepath.Join(el.dir, "log.new"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -239,9 +263,37 @@ func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uin
 	}
 	defer lf.Close()
 	lw := bufio.NewWriterSize(lf, 64<<10)
-	seg, err := os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if inPlace {
+		err = renumber(lw, live, ends)
+	} else {
+		err = el.copyBodies(lw, live, &ext, ends)
+	}
 	if err != nil {
 		return ext, nil, err
+	}
+	if err := lw.Flush(); err != nil {
+		return ext, nil, err
+	}
+	if err := lf.Sync(); err != nil {
+		return ext, nil, err
+	}
+	// The new log's id index, installed by switchTo.
+	ids, err := buildIDIndex(filepath.Join(el.dir, "ids.new"), lf, ext.n, ext.segFirst, uint64(ext.n), nil)
+	if err != nil {
+		return ext, nil, err
+	}
+	if err := ids.f.Close(); err != nil {
+		return ext, nil, err
+	}
+	return ext, ends, syncDir(el.dir)
+}
+
+// copyBodies writes the live records' bodies into new segments after
+// el.segNo, ext describing them, and their renumbered records to lw.
+func (el *eventLog) copyBodies(lw *bufio.Writer, live []candidate, ext *extents, ends map[uint32][2]uint32) error {
+	seg, err := os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
 	}
 	// Bodies are appended in order, so the new segment is written through
 	// a buffer, not one pwrite per body.
@@ -266,7 +318,7 @@ func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uin
 		buf = slices.Grow(buf[:0], int(size))[:size]
 		if err := el.readAt(live[i].r.Seg, live[i].r.Off, buf); err != nil {
 			seg.Close()
-			return ext, nil, err
+			return err
 		}
 		run := buf
 		for k := i; k < j; k++ {
@@ -275,18 +327,18 @@ func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uin
 			run = run[c.r.Len:]
 			if ext.segOff > 0 && int64(ext.segOff)+int64(len(body)) > int64(segmentMax) {
 				if err := closeSeg(); err != nil {
-					return ext, nil, err
+					return err
 				}
 				ext.segNo++
 				ext.segOff = 0
 				if seg, err = os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
-					return ext, nil, err
+					return err
 				}
 				sw.Reset(seg)
 			}
 			if _, err := sw.Write(body); err != nil {
 				seg.Close()
-				return ext, nil, err
+				return err
 			}
 			r := c.r
 			e := ends[r.Issue]
@@ -300,29 +352,33 @@ func (el *eventLog) writeCompacted(live []candidate) (extents, map[uint32][2]uin
 			r.marshal(b[:])
 			if _, err := lw.Write(b[:]); err != nil {
 				seg.Close()
-				return ext, nil, err
+				return err
 			}
 		}
 		i = j
 	}
-	if err := closeSeg(); err != nil {
-		return ext, nil, err
+	return closeSeg()
+}
+
+// renumber writes the live records to lw renumbered, their bodies staying
+// where they are.
+func renumber(lw *bufio.Writer, live []candidate, ends map[uint32][2]uint32) error {
+	var b [recSize]byte
+	for k, c := range live {
+		r := c.r
+		e := ends[r.Issue]
+		r.Prev = e[1]
+		if e[0] == 0 {
+			e[0] = uint32(k) + 1
+		}
+		e[1] = uint32(k) + 1
+		ends[r.Issue] = e
+		r.marshal(b[:])
+		if _, err := lw.Write(b[:]); err != nil {
+			return err
+		}
 	}
-	if err := lw.Flush(); err != nil {
-		return ext, nil, err
-	}
-	if err := lf.Sync(); err != nil {
-		return ext, nil, err
-	}
-	// The new log's id index, installed by switchTo.
-	ids, err := buildIDIndex(filepath.Join(el.dir, "ids.new"), lf, ext.n, ext.segFirst, uint64(ext.n), nil)
-	if err != nil {
-		return ext, nil, err
-	}
-	if err := ids.f.Close(); err != nil {
-		return ext, nil, err
-	}
-	return ext, ends, syncDir(el.dir)
+	return nil
 }
 
 // compactRead bounds one read of adjacent bodies during compaction (a

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -292,5 +294,79 @@ func TestCompactionReclaimsUnpunchedSpace(t *testing.T) {
 	db.Close()
 	if n := checkChain(t, openTest(t, dir), "P-1"); n != 300 {
 		t.Fatalf("after a reopen the surviving issue holds %d events, want 300", n)
+	}
+}
+
+// A log two-thirds dead whose segments waste little is compacted in
+// place: only the log is rewritten, the bodies stay where they are, and a
+// crash at either stage leaves the project whole.
+func TestCompactionInPlace(t *testing.T) {
+	for _, stage := range []string{"", "written", "committed"} {
+		t.Run("crash="+stage, func(t *testing.T) {
+			defer func(old int) { compactMinDead = old }(compactMinDead)
+			compactMinDead = 100
+			dir := t.TempDir()
+			db := openTest(t, dir)
+			p, _ := db.CreateProject("p")
+			interleaved(t, db, p.ID, 600, 24<<10) // P-2's 300 bodies punched out
+			if used, live := segmentUse(t, db, p.ID); 2*used >= 3*live {
+				t.Skipf("the file system gave back no space: %d bytes on disk for %d live", used, live)
+			}
+			pdir := filepath.Join(dir, "events", fmt.Sprint(p.ID))
+			segsBefore, _ := filepath.Glob(filepath.Join(pdir, "seg-*"))
+			crash := errors.New("crash")
+			db.compactCrash = func(s string) error {
+				if s == stage {
+					return crash
+				}
+				return nil
+			}
+			// 201 more die: 501 of 600 records dead, twice the live ones.
+			if _, err := db.EvictProject(p.ID, 201); stage != "" && !errors.Is(err, crash) || stage == "" && err != nil {
+				t.Fatalf("EvictProject = %v", err)
+			}
+			if stage != "" {
+				db.compactCrash = nil
+				db.Close()
+				db = openTest(t, dir)
+			}
+			pr, _ := db.Project(p.ID)
+			wantLen := uint32(99)
+			if stage == "written" {
+				wantLen = 600 // not committed: the old log stays
+			}
+			if pr.LogLen != wantLen || pr.StoredEventCount != 99 || pr.SegFirst != 0 || pr.LogNext {
+				t.Fatalf("log of %d records (want %d), %d stored, first segment %d, log.new pending %v", pr.LogLen, wantLen, pr.StoredEventCount, pr.SegFirst, pr.LogNext)
+			}
+			if segs, _ := filepath.Glob(filepath.Join(pdir, "seg-*")); !slices.Equal(segs, segsBefore) {
+				t.Errorf("segments %v, before %v: bodies were copied", segs, segsBefore)
+			}
+			check := func(db *DB, chain int64) {
+				t.Helper()
+				kept := 0
+				for i := 0; i < 600; i++ {
+					_, body, err := db.Event(eventID(i))
+					if errors.Is(err, ErrNotFound) {
+						continue
+					}
+					if err != nil || !strings.HasPrefix(string(body), fmt.Sprintf(`{"n":%d,`, i)) {
+						t.Fatalf("event %d: %.20q, %v", i, body, err)
+					}
+					kept++
+				}
+				if kept != 99 {
+					t.Errorf("%d events found, want 99", kept)
+				}
+				if n := checkChain(t, db, "P-1"); n != chain {
+					t.Errorf("P-1's chain holds %d events, want %d", n, chain)
+				}
+			}
+			check(db, 99)
+			// New events go on after the kept ones and everything survives
+			// a reopen.
+			addEvents(t, db, p.ID, "a", 1000, 10)
+			db.Close()
+			check(openTest(t, dir), 109)
+		})
 	}
 }

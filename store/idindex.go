@@ -44,8 +44,10 @@ import (
 //
 // The index is derived from the log, which stays the truth. The header says
 // how many log records it covers and the generation of the log it indexes:
-// the project's SegFirst, which each compaction (the only thing that
-// renumbers records) raises and commits together with the new log. While a
+// the project's SegFirst, which a compaction that copies the bodies (the
+// only thing besides a compaction of the log alone that renumbers
+// records; see compact.go for why that one need not) raises and commits
+// together with the new log. While a
 // log is open its index is marked dirty on disk (header write + fsync)
 // and is never fsync'd per batch; closing fsyncs it and marks it clean. On
 // open an index that is not clean, not of the log's generation, covering
