@@ -61,6 +61,18 @@ func checkChain(t *testing.T, db *DB, ref string) int64 {
 	return int64(len(ids))
 }
 
+// checkCompacted checks that project pid's log holds n records, that it
+// stores n events, and that issue ref's chain holds all of them.
+func checkCompacted(t *testing.T, db *DB, pid int, n int, ref string) {
+	t.Helper()
+	if pr, _ := db.Project(pid); pr.LogLen != uint32(n) || pr.StoredEventCount != int64(n) {
+		t.Fatalf("want a compacted log of %d records: log of %d records, %d stored", n, pr.LogLen, pr.StoredEventCount)
+	}
+	if k := checkChain(t, db, ref); k != int64(n) {
+		t.Fatalf("%s's chain holds %d events, want %d", ref, k, n)
+	}
+}
+
 func TestCompactionAfterEviction(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -154,12 +166,8 @@ func TestCompactionAfterDeleteIssue(t *testing.T) {
 	if err := db.DeleteIssue(a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if pr, _ := db.Project(p.ID); pr.LogLen != 2000 || pr.StoredEventCount != 2000 {
-		t.Fatalf("not compacted after 6,010 of 8,010 died: log of %d records, %d stored", pr.LogLen, pr.StoredEventCount)
-	}
-	if n := checkChain(t, db, "P-2"); n != 2000 {
-		t.Fatalf("the surviving issue's chain holds %d events, want 2,000", n)
-	}
+	// 6,010 of 8,010 died.
+	checkCompacted(t, db, p.ID, 2000, "P-2")
 }
 
 // TestCompactionCopiesBodies compacts a log whose bodies span several
@@ -263,12 +271,7 @@ func TestNoCompactionWhenHolesFreedTheSpace(t *testing.T) {
 	if _, err := db.EvictProject(p.ID, 201); err != nil {
 		t.Fatal(err)
 	}
-	if pr, _ := db.Project(p.ID); pr.LogLen != 99 || pr.StoredEventCount != 99 {
-		t.Fatalf("not compacted with 501 of 600 records dead: log of %d records, %d stored", pr.LogLen, pr.StoredEventCount)
-	}
-	if n := checkChain(t, db, "P-1"); n != 99 {
-		t.Fatalf("P-1 holds %d events after compaction, want 99", n)
-	}
+	checkCompacted(t, db, p.ID, 99, "P-1") // 501 of 600 records dead
 }
 
 // Bodies smaller than a block free nothing when they die between live
@@ -281,20 +284,15 @@ func TestCompactionReclaimsUnpunchedSpace(t *testing.T) {
 	db := openTest(t, dir)
 	p, _ := db.CreateProject("p")
 	interleaved(t, db, p.ID, 600, 400)
-	pr, _ := db.Project(p.ID)
-	if pr.LogLen != 300 || pr.StoredEventCount != 300 || pr.SegFirst == 0 {
-		t.Fatalf("not compacted: log of %d records, %d stored, first segment %d", pr.LogLen, pr.StoredEventCount, pr.SegFirst)
+	checkCompacted(t, db, p.ID, 300, "P-1")
+	if pr, _ := db.Project(p.ID); pr.SegFirst == 0 {
+		t.Errorf("the bodies were not copied: first segment %d", pr.SegFirst)
 	}
 	if disk, live := segmentUse(t, db, p.ID); 2*disk >= 3*live+3*4096 {
 		t.Errorf("after compaction the segments take %d bytes for %d live", disk, live)
 	}
-	if n := checkChain(t, db, "P-1"); n != 300 {
-		t.Fatalf("the surviving issue holds %d events, want 300", n)
-	}
 	db.Close()
-	if n := checkChain(t, openTest(t, dir), "P-1"); n != 300 {
-		t.Fatalf("after a reopen the surviving issue holds %d events, want 300", n)
-	}
+	checkCompacted(t, openTest(t, dir), p.ID, 300, "P-1")
 }
 
 // A log two-thirds dead whose segments waste little is compacted in

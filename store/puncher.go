@@ -24,8 +24,8 @@ import (
 // A full queue (a disk slower than the rounds) makes the digest punch the
 // round's holes itself, as before, so the queue's memory is bounded.
 
-// maxQueuedHoles bounds the queue (24 bytes a hole; a variable for tests).
-var maxQueuedHoles = 16384
+// maxQueuedHoles bounds the queue (40 bytes a hole).
+const maxQueuedHoles = 16384
 
 // hole is a range of a segment to punch.
 type hole struct {
@@ -41,6 +41,7 @@ type puncher struct {
 	mu    sync.Mutex
 	queue []hole
 	done  chan struct{} // while the goroutine runs; closed when it stops
+	limit int           // the queue's bound; 0: maxQueuedHoles (tests set it)
 }
 
 // add queues holes and reports whether it did; false (the queue is full)
@@ -51,7 +52,11 @@ func (p *puncher) add(holes []hole) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.queue)+len(holes) > maxQueuedHoles {
+	limit := p.limit
+	if limit == 0 {
+		limit = maxQueuedHoles
+	}
+	if len(p.queue)+len(holes) > limit {
 		return false
 	}
 	for _, h := range holes {

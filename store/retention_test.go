@@ -219,23 +219,44 @@ func TestOpenReconcilesCounts(t *testing.T) {
 }
 
 // Evicted bodies give their disk space back (holes punched in the
-// segment).
+// segment): before EvictProject returns; once the puncher has run for the
+// digest's rounds (EvictProjectFreeLater), or at once when its queue is
+// full. The events left survive a reopen.
 func TestEvictionReclaimsDisk(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := openTest(t, dir)
-	p, _ := db.CreateProject("p")
-	addNoiseEvents(t, db, p.ID, 2000, 8192)
-	seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
-	before := diskBytes(t, seg)
-	if n, err := db.EvictProject(p.ID, 1500); err != nil || n != 1500 {
-		t.Fatalf("EvictProject = %d, %v", n, err)
+	for _, mode := range []string{"now", "later", "later, queue full"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			db := openTest(t, dir)
+			p, _ := db.CreateProject("p")
+			addNoiseEvents(t, db, p.ID, 2000, 8192)
+			seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+			before := diskBytes(t, seg)
+			evict := db.EvictProject
+			if mode != "now" {
+				evict = db.EvictProjectFreeLater
+			}
+			if mode == "later, queue full" {
+				db.punch.limit = -1 // no room for even one hole
+			}
+			if n, err := evict(p.ID, 1500); err != nil || n != 1500 {
+				t.Fatalf("evict = %d, %v", n, err)
+			}
+			if mode == "later" {
+				db.punch.wait()
+			}
+			after := diskBytes(t, seg)
+			if after > before/2 {
+				t.Errorf("segment uses %d bytes on disk after evicting 75%% of its events, %d before", after, before)
+			}
+			t.Logf("segment on disk: %d -> %d bytes", before, after)
+			db.Close()
+			if n := checkChain(t, openTest(t, dir), "P-1"); n != 500 {
+				t.Errorf("%d events left after a reopen, want 500", n)
+			}
+		})
 	}
-	after := diskBytes(t, seg)
-	if after > before/2 {
-		t.Errorf("segment uses %d bytes on disk after evicting 75%% of its events, %d before", after, before)
-	}
-	t.Logf("segment on disk: %d -> %d bytes", before, after)
 }
 
 // TestEvictionPunchesWholeBlocks evicts small bodies in two rounds: a
@@ -287,40 +308,6 @@ func TestEvictionPunchesWholeBlocks(t *testing.T) {
 			}
 			t.Logf("segment on disk: %d -> %d bytes", before, after)
 		})
-	}
-}
-
-// The digest's retention rounds leave their holes to the puncher: the
-// space comes back once it has run, and at once when its queue is full.
-func TestEvictFreeLater(t *testing.T) {
-	defer func(old int) { maxQueuedHoles = old }(maxQueuedHoles)
-	for _, full := range []bool{false, true} {
-		maxQueuedHoles = 16384
-		if full {
-			maxQueuedHoles = 10
-		}
-		dir := t.TempDir()
-		db := openTest(t, dir)
-		p, _ := db.CreateProject("p")
-		addNoiseEvents(t, db, p.ID, 2000, 8192)
-		seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
-		before := diskBytes(t, seg)
-		if n, err := db.EvictProjectFreeLater(p.ID, 1500); err != nil || n != 1500 {
-			t.Fatalf("EvictProjectFreeLater = %d, %v", n, err)
-		}
-		if full {
-			// Punched before it returned.
-			if after := diskBytes(t, seg); after > before/2 {
-				t.Errorf("full queue: %d bytes on disk after evicting 75%% of the events, %d before", after, before)
-			}
-		}
-		db.Close() // waits for the puncher
-		if after := diskBytes(t, seg); after > before/2 {
-			t.Errorf("full=%v: %d bytes on disk after evicting 75%% of the events, %d before", full, after, before)
-		}
-		if n := checkChain(t, openTest(t, dir), "P-1"); n != 500 {
-			t.Errorf("full=%v: %d events left after a reopen, want 500", full, n)
-		}
 	}
 }
 
