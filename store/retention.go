@@ -86,7 +86,7 @@ func (el *eventLog) scanLive(fn func(n uint32, r *record)) error {
 // The slice is allocated for the live records the log held at the last
 // count, not for the log's length: a log may hold twice as many dead
 // records as live ones before it is compacted, and each retention round
-// makes this slice (88 bytes per record).
+// makes this slice (80 bytes per record).
 func (el *eventLog) liveRecords() ([]candidate, error) {
 	live := make([]candidate, 0, el.n-min(el.dead, el.n))
 	err := el.scanLive(func(n uint32, r *record) { live = append(live, candidate{n: n, r: *r}) })
