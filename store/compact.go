@@ -51,27 +51,31 @@ var compactMinDead = 5000
 const compactLogRatio = 2
 
 // compactDue reports whether el, whose log holds live live records with
-// bodies of liveBytes in all, is worth rewriting. Callers hold el.mu.
+// bodies of liveBytes in all, is worth rewriting, and whether its segments
+// are wasteful: then its bodies are copied, not only its log rewritten.
+// Callers hold el.mu.
 //
 // Until this rule, a log with a third of its records dead was compacted:
 // at a project's maximum, where each new event evicts one, that copied
 // every stored body once per half a maximum of new events, twice the bytes
 // the events themselves wrote, although the holes punched at eviction had
 // already given back nearly all the space of bodies larger than a block.
-func (el *eventLog) compactDue(live int, liveBytes int64) bool {
+func (el *eventLog) compactDue(live int, liveBytes int64) (due, wasteful bool) {
 	dead := int(el.n) - live
 	if dead < compactMinDead {
-		return false
+		return false, false
 	}
-	return dead >= compactLogRatio*live || el.wasteful(liveBytes)
+	waste, err := el.waste(liveBytes)
+	wasteful = err == nil && 2*waste >= liveBytes
+	return wasteful || dead >= compactLogRatio*live, wasteful
 }
 
-// wasteful reports whether el's segments take half again as much disk as
-// its live bodies, liveBytes, not counting the holes queued to be punched.
-func (el *eventLog) wasteful(liveBytes int64) bool {
+// waste returns the disk space el's segments take beyond its live bodies,
+// liveBytes, not counting the holes queued to be punched: space no hole
+// gave back.
+func (el *eventLog) waste(liveBytes int64) (int64, error) {
 	used, err := el.segmentDisk()
-	used -= el.unpunched.Load()
-	return err == nil && 2*used >= 3*liveBytes
+	return used - el.unpunched.Load() - liveBytes, err
 }
 
 // segmentDisk returns the disk space el's segment files take.
@@ -121,13 +125,14 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 	}
 	el.mu.RLock()
 	live, err := el.liveRecords()
-	if err != nil || !force && !el.compactDue(len(live), bodyBytes(live)) {
+	due, wasteful := el.compactDue(len(live), bodyBytes(live))
+	if err != nil || !force && !due {
 		el.mu.RUnlock()
 		return false, err
 	}
 	// Only the log when the segments waste little (compactDue's log
 	// rule): copying the bodies would give back next to nothing.
-	inPlace := !force && !el.wasteful(bodyBytes(live))
+	inPlace := !force && !wasteful
 	p, err := db.Project(pid)
 	if err != nil {
 		el.mu.RUnlock()
@@ -212,12 +217,12 @@ func (db *DB) compactForSpace(pid int, need int64) (bool, error) {
 	}
 	el.mu.RLock()
 	live, err := el.liveRecords()
-	var used int64
+	var waste int64
 	if err == nil {
-		used, err = el.segmentDisk()
+		waste, err = el.waste(bodyBytes(live))
 	}
 	el.mu.RUnlock()
-	if err != nil || used-el.unpunched.Load()-bodyBytes(live) < need {
+	if err != nil || waste < need {
 		return false, err
 	}
 	return db.compactLocked(pid, true)

@@ -138,22 +138,25 @@ func msTime(ms int64) time.Time {
 type eventLog struct {
 	dir string
 
-	mu   sync.RWMutex // guards the fields below and the files' committed regions
-	log  *os.File
-	n    uint32 // committed records
-	dead uint32 // of which flagged deleted, as last counted: a capacity hint
+	// dead is how many committed records are flagged deleted, as last
+	// counted: a capacity hint for liveRecords. Guarded by DB.digestMu.
+	dead uint32
 	// unpunched is the disk space queued holes will give back
 	// (puncher.go); compactDue does not count it as waste.
 	unpunched atomic.Int64
-	seg       *os.File
-	segNo     uint32
-	segOff    uint32
-	ids       *idIndex
-	live      map[uint32]*liveIssue // counted by loadIDs, consumed by DB.reconcile
-	broken    error                 // set when the files on disk are not the ones open
-	segMu     sync.Mutex            // guards segs
-	segs      map[uint32]*os.File   // read handles of older segments
-	nextSeg   *os.File              // a new segment written by a batch, not yet published
+
+	mu      sync.RWMutex // guards the fields below and the files' committed regions
+	log     *os.File
+	n       uint32 // committed records
+	seg     *os.File
+	segNo   uint32
+	segOff  uint32
+	ids     *idIndex
+	live    map[uint32]*liveIssue // counted by loadIDs, consumed by DB.reconcile
+	broken  error                 // set when the files on disk are not the ones open
+	segMu   sync.Mutex            // guards segs
+	segs    map[uint32]*os.File   // read handles of older segments
+	nextSeg *os.File              // a new segment written by a batch, not yet published
 }
 
 func openEventLog(dir string, n, segFirst, segNo, segOff uint32, logNext, count bool) (*eventLog, error) {

@@ -72,42 +72,19 @@ func (p *puncher) add(holes []hole) bool {
 
 // run punches the queue until it is empty, then closes done.
 func (p *puncher) run(done chan struct{}) {
-	var (
-		f     *os.File
-		fel   *eventLog
-		fseg  uint32
-		spare []hole
-	)
+	var spare []hole
 	for {
 		p.mu.Lock()
 		if len(p.queue) == 0 {
 			p.done = nil
 			p.mu.Unlock()
-			if f != nil {
-				f.Close()
-			}
 			close(done)
 			return
 		}
 		batch := p.queue
 		p.queue = spare[:0]
 		p.mu.Unlock()
-		for _, h := range batch {
-			if f == nil || h.el != fel || h.seg != fseg {
-				if f != nil {
-					f.Close()
-				}
-				fel, fseg = h.el, h.seg
-				var err error
-				if f, err = os.OpenFile(h.el.segPath(h.seg), os.O_RDWR, 0); err != nil {
-					f = nil // deleted since: nothing to give back
-				}
-			}
-			if f != nil {
-				punchHole(f, h.off, h.n)
-			}
-			h.el.unpunched.Add(-h.release)
-		}
+		punchHoles(batch, func(h hole) { h.el.unpunched.Add(-h.release) })
 		clear(batch) // drop the event logs they name
 		if cap(batch) <= 1024 {
 			spare = batch // a burst's queue is not kept
@@ -131,28 +108,29 @@ func blocksIn(from, to int64) int64 {
 	return max(0, to-from)
 }
 
-// punchNow punches holes of el, grouped by segment, at once. Callers hold
-// el.mu.
-func (el *eventLog) punchNow(holes []hole) {
+// punchHoles punches holes, opening each segment once per run of holes in
+// it, and calls punched (when set) after each. A segment that cannot be
+// opened (deleted since: nothing to give back) is skipped.
+func punchHoles(holes []hole, punched func(hole)) {
 	var f *os.File
 	for i, h := range holes {
-		if i == 0 || h.seg != holes[i-1].seg {
-			if f != nil && f != el.seg {
+		if i == 0 || h.el != holes[i-1].el || h.seg != holes[i-1].seg {
+			if f != nil {
 				f.Close()
 			}
-			f = el.seg
-			if h.seg != el.segNo {
-				var err error
-				if f, err = os.OpenFile(el.segPath(h.seg), os.O_RDWR, 0); err != nil {
-					f = nil
-				}
+			var err error
+			if f, err = os.OpenFile(h.el.segPath(h.seg), os.O_RDWR, 0); err != nil {
+				f = nil
 			}
 		}
 		if f != nil {
 			punchHole(f, h.off, h.n)
 		}
+		if punched != nil {
+			punched(h)
+		}
 	}
-	if f != nil && f != el.seg {
+	if f != nil {
 		f.Close()
 	}
 }

@@ -222,7 +222,7 @@ func (db *DB) removeEvents(pid int, later bool, pick func([]candidate) []uint32)
 		if err != nil {
 			return len(doomed), err
 		}
-		due = el.compactDue(len(cands)-len(doomed), liveBytes)
+		due, _ = el.compactDue(len(cands)-len(doomed), liveBytes)
 		return len(doomed), nil
 	}()
 	if err != nil || !due {
@@ -351,7 +351,7 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 		}
 	}
 	if !later || !db.punch.add(holes) {
-		el.punchNow(holes)
+		punchHoles(holes, nil)
 	}
 	// 4. The counts.
 	var removed int64
@@ -523,5 +523,6 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) (due bool, err error) 
 	if err != nil {
 		return false, err
 	}
-	return el.compactDue(len(live)-len(doomed), liveBytes), nil
+	due, _ = el.compactDue(len(live)-len(doomed), liveBytes)
+	return due, nil
 }

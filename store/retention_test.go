@@ -322,12 +322,12 @@ func TestCompactDueIgnoresQueuedHoles(t *testing.T) {
 	el := db.eventLog(p.ID)
 	used, live := segmentUse(t, db, p.ID)
 	// As if half the records were dead and their bodies still on disk.
-	if !el.compactDue(50, live/2) {
+	if due, _ := el.compactDue(50, live/2); !due {
 		t.Fatalf("%d bytes on disk for %d live: not due", used, live/2)
 	}
 	el.unpunched.Add(used / 2)
 	defer el.unpunched.Add(-used / 2)
-	if el.compactDue(50, live/2) {
+	if due, _ := el.compactDue(50, live/2); due {
 		t.Errorf("due although %d of the %d bytes on disk are queued holes", used/2, used)
 	}
 }
