@@ -25,7 +25,7 @@ func (db *DB) EnforceMaxDisk(max int64) (int, error) {
 	db.punch.wait()
 	evicted, idle := 0, 0
 	for range 64 {
-		u, err := db.DataUsage()
+		u, err := db.budgetUsage(max)
 		if err != nil {
 			return evicted, err
 		}
@@ -70,7 +70,7 @@ func (db *DB) EnforceMaxDisk(max int64) (int, error) {
 		}
 		// Space comes back only in whole blocks between live bodies: give
 		// up when rounds stop freeing anything.
-		if after, err := db.DataUsage(); err == nil && after.Store+after.Events >= used {
+		if after, err := db.budgetUsage(max); err == nil && after.Store+after.Events >= used {
 			if idle++; idle >= 3 {
 				return evicted, fmt.Errorf("%w: evicting events frees no space", ErrOverBudget)
 			}
@@ -79,4 +79,20 @@ func (db *DB) EnforceMaxDisk(max int64) (int, error) {
 		}
 	}
 	return evicted, nil
+}
+
+// budgetUsage measures what the disk budget max covers. When that is over
+// max it checkpoints the tree first and measures again: the tree's journal
+// keeps a copy of every page a commit changed until the next checkpoint
+// (when it passes about 4 MiB), evicting adds to it, and evicting for that
+// space would evict events for space a checkpoint gives back.
+func (db *DB) budgetUsage(max int64) (DataUsage, error) {
+	u, err := db.DataUsage()
+	if err != nil || u.Store+u.Events <= max {
+		return u, err
+	}
+	if err := db.tree.Checkpoint(); err != nil {
+		return u, err
+	}
+	return db.DataUsage()
 }

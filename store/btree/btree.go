@@ -319,6 +319,30 @@ func (db *DB) checkpoint() error {
 	return nil
 }
 
+// Checkpoint syncs the tree file and empties the journal now, rather than
+// when the journal passes about 4 MiB, so that what the journal held stops
+// taking disk. It waits for a running write transaction to finish.
+func (db *DB) Checkpoint() error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	db.mu.Lock()
+	closed := db.closed
+	db.mu.Unlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case db.werr != nil:
+		return db.werr
+	case db.joff == 0:
+		return nil
+	}
+	if err := db.checkpoint(); err != nil {
+		db.werr = err
+		return err
+	}
+	return nil
+}
+
 // Close checkpoints (syncs the tree file, empties the journal) and closes
 // the files. It waits for a running write transaction to finish.
 func (db *DB) Close() error {

@@ -1324,3 +1324,40 @@ func TestSetCacheBytes(t *testing.T) {
 		t.Fatalf("cached %d pages under a bound below the minimum", n)
 	}
 }
+
+// Checkpoint empties the journal at once, the tree file holding what it
+// held, and refuses a closed DB.
+func TestCheckpoint(t *testing.T) {
+	t.Parallel()
+	db, path := newTestDB(t, Options{})
+	setAll(t, db, "a", "1", "big", strings.Repeat("z", 20000))
+	if fileSize(t, path+".journal") == 0 {
+		t.Fatal("the journal is empty after a commit")
+	}
+	if err := db.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fileSize(t, path+".journal"); n != 0 {
+		t.Errorf("journal is %d bytes after Checkpoint, want 0", n)
+	}
+	if err := db.Checkpoint(); err != nil {
+		t.Errorf("Checkpoint of an empty journal: %v", err)
+	}
+	seq := db.Seq()
+	setAll(t, db, "b", "2")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Checkpoint(); err != ErrClosed {
+		t.Errorf("Checkpoint after Close: %v, want ErrClosed", err)
+	}
+	db = openTest(t, path, seq+1, Options{})
+	defer db.Close()
+	if v, _ := get(t, db, "big"); len(v) != 20000 {
+		t.Errorf("big has %d bytes after a reopen, want 20000", len(v))
+	}
+	if v, _ := get(t, db, "b"); v != "2" {
+		t.Errorf("b = %q after a reopen, want 2", v)
+	}
+	checkPages(t, db)
+}
