@@ -32,9 +32,6 @@ import (
 // maxUTF8Remarks bounds the fields recorded in _meta.
 const maxUTF8Remarks = 100
 
-// utf8Remark is the remark recorded for one field.
-var utf8Remark = map[string]any{"rem": [][]string{{"invalid_utf8", "s"}}}
-
 // invalidUTF8Meta returns the _meta object for the invalid UTF-8 in root,
 // or nil when there is none. raw is root's source: when it is valid UTF-8
 // as a whole no string in it can be invalid, and nothing is walked.
@@ -107,7 +104,16 @@ func (m *metaBuilder) mark() {
 		}
 		node = next
 	}
-	node[""] = utf8Remark
+	// A fresh map per field, and one a key "" may already have made: the
+	// remark's "" is also where the members of an object's key "" go, so a
+	// shared remark map would get them, and a path through it make it
+	// contain itself (a cycle appendMeta never leaves).
+	rem, _ := node[""].(map[string]any)
+	if rem == nil {
+		rem = map[string]any{}
+		node[""] = rem
+	}
+	rem["rem"] = [][]string{{"invalid_utf8", "s"}}
 }
 
 // appendMeta writes "_meta": meta as the next key of the open object. Its

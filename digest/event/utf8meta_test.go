@@ -62,6 +62,23 @@ func TestInvalidUTF8IsRecordedInMeta(t *testing.T) {
 		t.Errorf("own _meta not kept: %v", ev["_meta"])
 	}
 
+	// A key with a bad byte whose value has a member named "": the member
+	// goes beside the key's remark. This used to write members into the
+	// one remark map every event shared, until it contained itself and
+	// writing any later event's _meta overflowed the stack (found by
+	// FuzzNormalizeScrubbed).
+	for range 2 {
+		ev = stored("{\"extra\":{\"k\xc4\":{\"\":[\"\x90\"]}}}")
+		want = map[string]any{"extra": map[string]any{"k\uFFFD": map[string]any{"": map[string]any{
+			"rem": []any{[]any{"invalid_utf8", "s"}},
+			"0":   remark,
+		}}}}
+		if !reflect.DeepEqual(ev["_meta"], want) {
+			got, _ := json.Marshal(ev["_meta"])
+			t.Errorf("member named \"\": _meta = %s", got)
+		}
+	}
+
 	// Many bad fields: a bounded _meta that says there were more.
 	var b strings.Builder
 	b.WriteString(`{"extra":{`)
