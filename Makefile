@@ -69,6 +69,7 @@ fuzz:
 	$(FUZZ) -fuzz='^FuzzSegment$$' ./ingest/spool
 	$(FUZZ) -fuzz='^FuzzNormalize$$' ./digest/event
 	$(FUZZ) -fuzz='^FuzzWriterStr$$' ./digest/event
+	$(FUZZ) -fuzz='^FuzzNormalizeScrubbed$$' ./digest/event
 	$(FUZZ) -fuzz='^FuzzParseID$$' ./digest/rawevent
 	$(FUZZ) -fuzz='^FuzzScrub$$' ./digest/scrub
 	$(FUZZ) -fuzz='^FuzzMinidump$$' ./digest/minidump

@@ -605,16 +605,6 @@ func (w *Worker) normalize(norm *event.Normalizer, r *spool.Record, it *item, sc
 		payload = merged
 		stage = "normalize"
 	}
-	// body is the normaliser's scratch until it is copied below.
-	ev, body, err := norm.NormalizeTemp(payload, meta)
-	if err != nil {
-		return nil, &eventFailure{stage: stage, err: err}
-	}
-	owned := false
-	it.ev = ev
-	// Scrub before anything is stored (on unless the project turned it
-	// off).
-	stage = "scrub"
 	sc, ok := scrubs[r.Project]
 	if !ok {
 		if p, err := w.db.Project(r.Project); err == nil {
@@ -622,24 +612,23 @@ func (w *Worker) normalize(norm *event.Normalizer, r *spool.Record, it *item, sc
 		}
 		scrubs[r.Project] = sc
 	}
+	// Scrubbed as it is written, before anything is stored (on unless
+	// the project turned it off); a scrubbed event's title, tags and
+	// other index fields are read from the scrubbed body. body is the
+	// normaliser's scratch until it is copied below.
+	var ev *event.Event
+	var err error
 	if sc != nil && !sc.Off {
-		if scrubbed, changed := scrub.Scrub(body, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP}); changed {
-			// The title, tags and other index fields were computed from
-			// the event as it came: read them again from the scrubbed
-			// one. Normalising is idempotent, so the scrubbed body is
-			// stored as it is and only its fields are read
-			// (TestReindexAfterScrubIsNormalize).
-			stage = "normalize scrubbed"
-			if ev, err = norm.Reindex(scrubbed, meta); err != nil {
-				return nil, &eventFailure{stage: stage, err: err}
-			}
-			it.ev, body, owned = ev, scrubbed, true // Scrub's output is a new slice
-		}
+		ev, body, _, err = norm.NormalizeScrubbed(payload, meta, scrub.Options{ExtraKeys: sc.ExtraKeys, ScrubIP: sc.IP})
+	} else {
+		ev, body, err = norm.NormalizeTemp(payload, meta)
 	}
-	if !owned {
-		// Copied into a pooled buffer: compressItem gives it back.
-		body = append(w.scratch.getBody(len(body)), body...)
+	if err != nil {
+		return nil, &eventFailure{stage: stage, err: err}
 	}
+	it.ev = ev
+	// Copied into a pooled buffer: compressItem gives it back.
+	body = append(w.scratch.getBody(len(body)), body...)
 	stage = "source map title"
 	w.mapTitle(norm, r.Project, it.ev, body, meta)
 	return body, nil

@@ -6,6 +6,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/tinysink/tinysink/digest/rawevent"
+	"github.com/tinysink/tinysink/digest/scrub"
 	"github.com/tinysink/tinysink/internal/jsonscan"
 )
 
@@ -24,6 +25,13 @@ type writer struct {
 	depth int
 	first bool
 	visit func(k []byte, v *fastjson.Value)
+	// sc, when set, scrubs the document as it is written (see
+	// scrub.Walker). mode is the scrub mode of the value being written,
+	// parent that of the object whose members are being written; both
+	// stay the zero mode without sc.
+	sc     *scrub.Walker
+	mode   scrub.Mode
+	parent scrub.Mode
 }
 
 // value appends v, found at the given nesting depth (counted as fastjson
@@ -39,25 +47,18 @@ func (w *writer) value(v *fastjson.Value, depth int) error {
 		w.text(rawevent.DepthMarker)
 		return nil
 	}
+	start := len(w.buf)
 	switch t {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
 		w.object(o, depth)
 	case fastjson.TypeArray:
 		a, _ := v.Array()
-		w.buf = append(w.buf, '[')
-		for i, item := range a {
-			if i > 0 {
-				w.buf = append(w.buf, ',')
-			}
-			if w.value(item, depth+1) != nil {
-				return w.err
-			}
-		}
-		w.buf = append(w.buf, ']')
+		w.array(a, depth)
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		w.str(b)
+		w.strValue(b)
+		return w.err
 	case fastjson.TypeNumber:
 		w.buf = appendNumber(w.buf, v)
 	case fastjson.TypeTrue:
@@ -67,7 +68,81 @@ func (w *writer) value(v *fastjson.Value, depth int) error {
 	default:
 		w.buf = append(w.buf, "null"...)
 	}
+	if w.sc != nil && w.sc.Scans(w.mode) && (w.sc.Filters(w.mode) || t != fastjson.TypeObject && t != fastjson.TypeArray) {
+		w.scrubbed(start)
+	}
 	return w.err
+}
+
+// scrubbed replaces the value written from start by what scrubbing in
+// w.mode makes of it.
+func (w *writer) scrubbed(start int) {
+	if out, ok := w.sc.Value(w.mode, w.buf[start:]); ok {
+		w.buf = append(w.buf[:start], out...)
+	}
+}
+
+// array writes the elements of an array found at the given depth; with a
+// scrubber, each in the mode scrub.Walker.Elem gives, and a [name,
+// value...] pair of a list of pairs as pair writes it.
+func (w *writer) array(a []*fastjson.Value, depth int) {
+	m := w.mode
+	em, pairs := m, false
+	if w.sc != nil {
+		em, pairs = w.sc.Elem(m)
+	}
+	w.buf = append(w.buf, '[')
+	for i, item := range a {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		// An array too deep is written as a string, and so is no pair.
+		if pairs && item.Type() == fastjson.TypeArray && depth+1 < fastjson.MaxDepth {
+			p, _ := item.Array()
+			w.pair(p, m, depth+1)
+		} else {
+			w.mode = em
+			w.value(item, depth+1)
+		}
+		w.mode = m
+		if w.err != nil {
+			return
+		}
+	}
+	w.buf = append(w.buf, ']')
+}
+
+// pair writes a [name, value...] pair, found at the given depth in a list
+// of pairs in mode m: a name that is written as a string is not scrubbed
+// and gives the mode of the values after it; a name that is not a string is
+// scrubbed, and the values after it, in scrub.PairName.
+func (w *writer) pair(p []*fastjson.Value, m scrub.Mode, depth int) {
+	w.buf = append(w.buf, '[')
+	var vm scrub.Mode
+	for i, item := range p {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		if i == 0 {
+			start := len(w.buf)
+			w.mode = scrub.PairName
+			if item.Type() == fastjson.TypeString {
+				w.mode = 0
+			}
+			w.value(item, depth+1)
+			vm = scrub.PairName
+			if w.buf[start] == '"' {
+				vm = w.sc.Child(m, w.buf[start:])
+			}
+		} else {
+			w.mode = vm
+			w.value(item, depth+1)
+		}
+		if w.err != nil {
+			return
+		}
+	}
+	w.buf = append(w.buf, ']')
 }
 
 func (w *writer) object(o *fastjson.Object, depth int) {
@@ -75,11 +150,29 @@ func (w *writer) object(o *fastjson.Object, depth int) {
 		w.visit = w.visitKV // one allocation per writer, not per object
 	}
 	w.buf = append(w.buf, '{')
-	depth0, first0 := w.depth, w.first
-	w.depth, w.first = depth, true
+	outer := w.enter(depth)
 	o.Visit(w.visit)
-	w.depth, w.first = depth0, first0
+	w.leave(outer)
 	w.buf = append(w.buf, '}')
+}
+
+// objectState is what enter saves of the object being written around.
+type objectState struct {
+	depth        int
+	first        bool
+	mode, parent scrub.Mode
+}
+
+// enter starts writing the members of an object, in w.mode, whose members
+// lie at the given depth; leave ends it.
+func (w *writer) enter(depth int) objectState {
+	outer := objectState{w.depth, w.first, w.mode, w.parent}
+	w.depth, w.first, w.parent = depth, true, w.mode
+	return outer
+}
+
+func (w *writer) leave(outer objectState) {
+	w.depth, w.first, w.mode, w.parent = outer.depth, outer.first, outer.mode, outer.parent
 }
 
 func (w *writer) visitKV(k []byte, v *fastjson.Value) {
@@ -90,35 +183,68 @@ func (w *writer) visitKV(k []byte, v *fastjson.Value) {
 	w.value(v, w.depth+1)
 }
 
-// key appends a separator if needed, then "k":.
+// key appends a separator if needed, then "k":, and with a scrubber sets
+// the mode of the member's value.
 func (w *writer) key(k []byte) {
 	if !w.first {
 		w.buf = append(w.buf, ',')
 	}
 	w.first = false
+	start := len(w.buf)
 	w.str(k)
+	if w.sc != nil {
+		w.mode = w.sc.Child(w.parent, w.buf[start:])
+	}
 	w.buf = append(w.buf, ':')
 }
 
+// keyString is key for a name that needs no escaping.
 func (w *writer) keyString(k string) {
 	if !w.first {
 		w.buf = append(w.buf, ',')
 	}
 	w.first = false
+	start := len(w.buf)
 	w.buf = append(w.buf, '"')
 	w.buf = append(w.buf, k...)
-	w.buf = append(w.buf, '"', ':')
+	w.buf = append(w.buf, '"')
+	if w.sc != nil {
+		w.mode = w.sc.Child(w.parent, w.buf[start:])
+	}
+	w.buf = append(w.buf, ':')
 }
 
-// text appends s as a JSON string (see str).
+// text appends s as a JSON string value (see strValue).
 func (w *writer) text(s string) {
-	w.str([]byte(s))
+	w.strValue([]byte(s))
+}
+
+// strValue appends b as a JSON string (see str), scrubbed in w.mode.
+func (w *writer) strValue(b []byte) {
+	start := len(w.buf)
+	escaped, altered := w.str(b)
+	if w.sc == nil || !w.sc.Scans(w.mode) {
+		return
+	}
+	var out []byte
+	var ok bool
+	if altered || w.sc.Filters(w.mode) {
+		out, ok = w.sc.Value(w.mode, w.buf[start:])
+	} else {
+		// b is what the string written decodes to.
+		out, ok = w.sc.String(w.mode, b, w.buf[start:], escaped)
+	}
+	if ok {
+		w.buf = append(w.buf[:start], out...)
+	}
 }
 
 // str appends b as a JSON string: runs of invalid UTF-8 become one U+FFFD
 // (as strings.ToValidUTF8 does), NUL bytes are dropped, and quotes,
-// backslashes and control characters are escaped.
-func (w *writer) str(b []byte) {
+// backslashes and control characters are escaped. It reports whether it
+// escaped anything, and whether what it wrote differs from b in more than
+// escapes (a NUL dropped, invalid UTF-8 replaced).
+func (w *writer) str(b []byte) (escaped, altered bool) {
 	buf := append(w.buf, '"')
 	start := 0
 	for i := 0; i < len(b); {
@@ -130,8 +256,10 @@ func (w *writer) str(b []byte) {
 		c := b[i]
 		if c < utf8.RuneSelf {
 			buf = append(buf, b[start:i]...)
+			escaped = escaped || c != 0
 			switch c {
 			case 0:
+				altered = true
 			case '"':
 				buf = append(buf, '\\', '"')
 			case '\\':
@@ -164,9 +292,11 @@ func (w *writer) str(b []byte) {
 		}
 		buf = append(buf, "\uFFFD"...)
 		start = i
+		altered = true
 	}
 	buf = append(buf, b[start:]...)
 	w.buf = append(buf, '"')
+	return escaped, altered
 }
 
 const hexDigit = "0123456789abcdef"
@@ -219,7 +349,10 @@ func managedKey(k []byte) int {
 func (w *writer) document(d *doc, ev *Event, m Meta) error {
 	var done [numManaged]bool
 	w.buf = append(w.buf, '{')
-	w.depth, w.first = 1, true
+	if w.sc != nil {
+		w.mode = scrub.ModeRoot
+	}
+	outer := w.enter(1)
 	d.root.Visit(func(k []byte, v *fastjson.Value) {
 		if w.err != nil {
 			return
@@ -247,6 +380,7 @@ func (w *writer) document(d *doc, ev *Event, m Meta) error {
 	if w.meta != nil {
 		w.appendMeta(w.meta)
 	}
+	w.leave(outer)
 	w.buf = append(w.buf, '}')
 	return w.err
 }
@@ -295,8 +429,11 @@ func (w *writer) managed(i int, d *doc, ev *Event, m Meta) {
 			w.value(d.logentryOut, 2)
 		case d.hasLogentryStr:
 			w.keyString("logentry")
-			w.buf = append(w.buf, `{"formatted":`...)
+			w.buf = append(w.buf, '{')
+			outer := w.enter(2)
+			w.keyString("formatted")
 			w.text(d.logentryStr)
+			w.leave(outer)
 			w.buf = append(w.buf, '}')
 		}
 	case kUser:
@@ -310,28 +447,20 @@ func (w *writer) managed(i int, d *doc, ev *Event, m Meta) {
 // container writes {"values": vals} for an exception, breadcrumbs or threads
 // value v, keeping the other keys of a {"values": ...} object.
 func (w *writer) container(v *fastjson.Value, vals []*fastjson.Value) {
-	w.buf = append(w.buf, `{"values":[`...)
-	for i, item := range vals {
-		if i > 0 {
-			w.buf = append(w.buf, ',')
-		}
-		if w.value(item, 4) != nil {
-			return
-		}
-	}
-	w.buf = append(w.buf, ']')
+	w.buf = append(w.buf, '{')
+	outer := w.enter(2)
+	w.keyString("values")
+	w.array(vals, 3)
 	if typeOf(v) == fastjson.TypeObject && v.Get("values") != nil {
 		o, _ := v.Object()
-		depth0, first0 := w.depth, w.first
-		w.depth, w.first = 2, false
 		o.Visit(func(k []byte, item *fastjson.Value) {
 			if w.err == nil && !keyIs(k, "values") {
 				w.key(k)
 				w.value(item, 3)
 			}
 		})
-		w.depth, w.first = depth0, first0
 	}
+	w.leave(outer)
 	w.buf = append(w.buf, '}')
 }
 
@@ -344,8 +473,7 @@ func (w *writer) user(u *fastjson.Value, remote string) {
 	}
 	o, _ := u.Object()
 	w.buf = append(w.buf, '{')
-	depth0, first0 := w.depth, w.first
-	w.depth, w.first = 2, true
+	outer := w.enter(2)
 	seenIP := false
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if w.err != nil {
@@ -368,6 +496,6 @@ func (w *writer) user(u *fastjson.Value, remote string) {
 			w.text(remote)
 		}
 	})
-	w.depth, w.first = depth0, first0
+	w.leave(outer)
 	w.buf = append(w.buf, '}')
 }

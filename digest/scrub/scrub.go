@@ -3,8 +3,10 @@
 // send.
 //
 // Scrub reads the normalised event document that digest stores and replaces
-// secrets by "[Filtered]". It looks only in the parts of an event where
-// SDKs put user data:
+// secrets by "[Filtered]". The digest itself has the normaliser scrub the
+// document while writing it, guided by a Walker (walker.go), which applies
+// the same rules value by value and gives the same bytes. Scrubbing looks
+// only in the parts of an event where SDKs put user data:
 //
 //	request   headers, cookies, query_string, data, env, url, fragment
 //	extra, user, contexts, tags, message, logentry, transaction, culprit
@@ -91,6 +93,16 @@ func Scrub(doc []byte, opts Options) ([]byte, bool) {
 	s := scrubbers.Get().(*scrubber)
 	defer s.release()
 	s.reset(doc)
+	s.setOptions(opts)
+	out, changed, ok := s.run(mRoot)
+	if !ok || !changed {
+		return doc, false
+	}
+	return out, true
+}
+
+// setOptions sets the options of a scrubber whose extra keys reset emptied.
+func (s *scrubber) setOptions(opts Options) {
 	s.scrubIP = opts.ScrubIP
 	for _, k := range opts.ExtraKeys {
 		start := len(s.extraBuf)
@@ -116,11 +128,6 @@ func Scrub(doc []byte, opts Options) ([]byte, bool) {
 		}
 		s.optsKey = h.Sum64()
 	}
-	out, changed, ok := s.run(mRoot)
-	if !ok || !changed {
-		return doc, false
-	}
-	return out, true
 }
 
 var scrubbers = sync.Pool{New: func() any { return new(scrubber) }}
@@ -500,14 +507,22 @@ func (s *scrubber) string(m mode, start int) bool {
 		s.str = decodeString(s.str[:0], content)
 		content = s.str
 	}
+	s.scanString(kind, content, esc, start, end)
+	return true
+}
+
+// scanString scans content, the decoded contents of the string
+// src[start:end] (with esc, one written with escapes), as kind says, and
+// edits what it finds.
+func (s *scrubber) scanString(kind uint8, content []byte, esc bool, start, end int) {
 	if kind == kBody && s.jsonBody(content, start, end) {
-		return true
+		return
 	}
 	s.spans = s.spans[:0]
 	var h uint64
 	if (kind == kText || kind == kCode) && len(content) >= cleanMin {
 		if h = cleanHash(content, kind, s.optsKey); cleanSlots[h&(cleanSize-1)].Load() == h {
-			return true
+			return
 		}
 	}
 	switch kind {
@@ -532,7 +547,7 @@ func (s *scrubber) string(m mode, start int) bool {
 		if h != 0 {
 			cleanSlots[h&(cleanSize-1)].Store(h)
 		}
-		return true
+		return
 	}
 	s.sortSpans()
 	if !esc {
@@ -540,7 +555,7 @@ func (s *scrubber) string(m mode, start int) bool {
 		for _, sp := range s.spans {
 			s.edit(start+1+sp.from, start+1+sp.to, filtered)
 		}
-		return true
+		return
 	}
 	enc := append(s.enc[:0], '"')
 	last := 0
@@ -552,7 +567,6 @@ func (s *scrubber) string(m mode, start int) bool {
 	enc = appendEscaped(enc, content[last:])
 	s.enc = append(enc, '"')
 	s.editBytes(start, end, s.enc)
-	return true
 }
 
 // sortSpans puts s.spans in order and merges overlapping ones, for the few
