@@ -72,6 +72,9 @@ func TestNormalizeScrubbedIsScrub(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("input %s", name)
 		}
+		if len(name)%2 == 0 {
+			n.Shed() // what an idle digest does; the next event must not mind
+		}
 	}
 	// Every secret event changes under both option sets.
 	if changed < 2*len(secretEvents) {

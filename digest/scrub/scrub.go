@@ -181,10 +181,16 @@ func (s *scrubber) reset(src []byte) {
 func (s *scrubber) release() {
 	s.src, s.out, s.extraKeys = nil, nil, nil
 	s.extra = s.extra[:0]
-	if cap(s.str) > 64<<10 {
-		s.str, s.enc = nil, nil // do not pin one huge body forever
-	}
+	s.dropBig()
 	scrubbers.Put(s)
+}
+
+// dropBig drops the string buffers when a huge string grew them, so that
+// a kept scrubber does not pin one huge body forever.
+func (s *scrubber) dropBig() {
+	if cap(s.str) > 64<<10 || cap(s.enc) > 64<<10 {
+		s.str, s.enc = nil, nil
+	}
 }
 
 // run walks the whole document as a value in mode m. It returns the

@@ -24,6 +24,7 @@ const ModeRoot = mRoot
 func (w *Walker) Reset(opts Options) {
 	s := &w.s
 	s.reset(nil)
+	s.dropBig()
 	s.setOptions(opts)
 	w.changed = false
 }
@@ -31,14 +32,10 @@ func (w *Walker) Reset(opts Options) {
 // Changed reports whether Value changed anything since Reset.
 func (w *Walker) Changed() bool { return w.changed }
 
-// Release drops what w keeps of the last document and of big strings.
-func (w *Walker) Release() {
-	s := &w.s
-	s.src, s.out, s.extraKeys = nil, nil, nil
-	if cap(s.str) > 64<<10 {
-		s.str, s.enc = nil, nil
-	}
-}
+// Release lets the GC have everything w keeps between documents: its
+// buffers and the verdicts it remembers for key names (up to
+// secretCacheSize of them). Reset makes it usable again.
+func (w *Walker) Release() { w.s = scrubber{} }
 
 // Child returns the mode of the value of a member of an object in mode m,
 // given the member's name as written: a JSON string literal, quotes
