@@ -4,10 +4,11 @@ package scrub
 // normaliser, so that the document is walked once rather than written and
 // then walked again by Scrub. The writer follows the document's modes (where
 // in the event each value is) with Child and Elem, and hands each value
-// that scrubbing can change (Scans) to Value as the JSON it wrote. Value
-// runs the very code Scrub runs on that value, so what a Walker-guided
-// writer produces is what Scrub would make of the writer's plain output
-// (TestWalkerMatchesScrub, FuzzWalkerMatchesScrub in digest/event).
+// that scrubbing can change (Scans) to Value, or String, as the JSON it
+// wrote. They run the very code Scrub runs on that value, so what a
+// Walker-guided writer produces is what Scrub would make of the writer's
+// plain output (TestNormalizeScrubbedIsScrub and FuzzNormalizeScrubbed in
+// digest/event).
 type Walker struct {
 	s       scrubber
 	changed bool
@@ -29,7 +30,7 @@ func (w *Walker) Reset(opts Options) {
 	w.changed = false
 }
 
-// Changed reports whether Value changed anything since Reset.
+// Changed reports whether Value or String changed anything since Reset.
 func (w *Walker) Changed() bool { return w.changed }
 
 // Release lets the GC have everything w keeps between documents: its
