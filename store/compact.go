@@ -125,14 +125,23 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 	}
 	el.mu.RLock()
 	live, err := el.liveRecords()
-	due, wasteful := el.compactDue(len(live), bodyBytes(live))
-	if err != nil || !force && !due {
+	if err != nil {
 		el.mu.RUnlock()
 		return false, err
 	}
-	// Only the log when the segments waste little (compactDue's log
-	// rule): copying the bodies would give back next to nothing.
-	inPlace := !force && !wasteful
+	// Forced, the bodies are copied (compactForSpace has measured the
+	// waste already). Otherwise only the log when the segments waste
+	// little (compactDue's log rule): copying the bodies would give back
+	// next to nothing.
+	inPlace := false
+	if !force {
+		due, wasteful := el.compactDue(len(live), bodyBytes(live))
+		if !due {
+			el.mu.RUnlock()
+			return false, nil
+		}
+		inPlace = !wasteful
+	}
 	p, err := db.Project(pid)
 	if err != nil {
 		el.mu.RUnlock()
@@ -269,7 +278,11 @@ func (el *eventLog) writeCompacted(live []candidate, inPlace bool, segFirst uint
 	defer lf.Close()
 	lw := bufio.NewWriterSize(lf, 64<<10)
 	if inPlace {
-		err = renumber(lw, live, ends)
+		for k, c := range live {
+			if err = writeRenumbered(lw, k, c.r, ends); err != nil {
+				break
+			}
+		}
 	} else {
 		err = el.copyBodies(lw, live, &ext, ends)
 	}
@@ -308,7 +321,6 @@ func (el *eventLog) copyBodies(lw *bufio.Writer, live []candidate, ext *extents,
 		err = errors.Join(err, seg.Sync())
 		return errors.Join(err, seg.Close())
 	}
-	var b [recSize]byte
 	var buf []byte // the bodies of live[i:j], read at once
 	for i := 0; i < len(live); {
 		// Live records are in log order, and bodies were appended in that
@@ -346,16 +358,9 @@ func (el *eventLog) copyBodies(lw *bufio.Writer, live []candidate, ext *extents,
 				return err
 			}
 			r := c.r
-			e := ends[r.Issue]
-			r.Seg, r.Off, r.Prev = ext.segNo, ext.segOff, e[1]
-			if e[0] == 0 {
-				e[0] = uint32(k) + 1
-			}
-			e[1] = uint32(k) + 1
-			ends[r.Issue] = e
+			r.Seg, r.Off = ext.segNo, ext.segOff
 			ext.segOff += uint32(len(body))
-			r.marshal(b[:])
-			if _, err := lw.Write(b[:]); err != nil {
+			if err := writeRenumbered(lw, k, r, ends); err != nil {
 				seg.Close()
 				return err
 			}
@@ -365,25 +370,21 @@ func (el *eventLog) copyBodies(lw *bufio.Writer, live []candidate, ext *extents,
 	return closeSeg()
 }
 
-// renumber writes the live records to lw renumbered, their bodies staying
-// where they are.
-func renumber(lw *bufio.Writer, live []candidate, ends map[uint32][2]uint32) error {
-	var b [recSize]byte
-	for k, c := range live {
-		r := c.r
-		e := ends[r.Issue]
-		r.Prev = e[1]
-		if e[0] == 0 {
-			e[0] = uint32(k) + 1
-		}
-		e[1] = uint32(k) + 1
-		ends[r.Issue] = e
-		r.marshal(b[:])
-		if _, err := lw.Write(b[:]); err != nil {
-			return err
-		}
+// writeRenumbered writes r to lw as record k of the compacted log, linked
+// into its issue's chain: ends holds each issue's first and last record
+// (+1) so far.
+func writeRenumbered(lw *bufio.Writer, k int, r record, ends map[uint32][2]uint32) error {
+	e := ends[r.Issue]
+	r.Prev = e[1]
+	if e[0] == 0 {
+		e[0] = uint32(k) + 1
 	}
-	return nil
+	e[1] = uint32(k) + 1
+	ends[r.Issue] = e
+	var b [recSize]byte
+	r.marshal(b[:])
+	_, err := lw.Write(b[:])
+	return err
 }
 
 // compactRead bounds one read of adjacent bodies during compaction (a
