@@ -24,6 +24,10 @@ func (db *DB) EnforceMaxDisk(max int64) (int, error) {
 	// Holes the digest's retention queued count until they are punched.
 	db.punch.wait()
 	evicted, idle := 0, 0
+	// before is the usage measured before the last round when it evicted
+	// (-1 after a compaction): each round's measure tells whether the one
+	// before it freed anything.
+	before := int64(-1)
 	for range 64 {
 		u, err := db.budgetUsage(max)
 		if err != nil {
@@ -34,6 +38,18 @@ func (db *DB) EnforceMaxDisk(max int64) (int, error) {
 		if over <= 0 {
 			return evicted, nil
 		}
+		// Space comes back only in whole blocks between live bodies: give
+		// up when rounds stop freeing anything.
+		if before >= 0 {
+			if used >= before {
+				if idle++; idle >= 3 {
+					return evicted, fmt.Errorf("%w: evicting events frees no space", ErrOverBudget)
+				}
+			} else {
+				idle = 0
+			}
+		}
+		before = -1
 		if over >= u.Events {
 			return evicted, fmt.Errorf("%w: %d bytes used, %d allowed, and events take only %d", ErrOverBudget, used, max, u.Events)
 		}
@@ -68,15 +84,7 @@ func (db *DB) EnforceMaxDisk(max int64) (int, error) {
 		if err != nil {
 			return evicted, err
 		}
-		// Space comes back only in whole blocks between live bodies: give
-		// up when rounds stop freeing anything.
-		if after, err := db.budgetUsage(max); err == nil && after.Store+after.Events >= used {
-			if idle++; idle >= 3 {
-				return evicted, fmt.Errorf("%w: evicting events frees no space", ErrOverBudget)
-			}
-		} else {
-			idle = 0
-		}
+		before = used
 	}
 	return evicted, nil
 }
