@@ -42,9 +42,8 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/tinysink/tinysink/digest/scrub"
-
 	"github.com/tinysink/tinysink/digest/rawevent"
+	"github.com/tinysink/tinysink/digest/scrub"
 )
 
 // ErrInvalid is wrapped by every error Normalize returns: the payload cannot
@@ -212,7 +211,7 @@ func (n *Normalizer) Normalize(raw []byte, m Meta) (*Event, []byte, error) {
 
 // NormalizeTemp is Normalize, but the JSON it returns is the Normalizer's
 // scratch buffer: valid only until the next call, so the caller copies what
-// it keeps (the digest scrubs it first, which copies it when it changes).
+// it keeps.
 func (n *Normalizer) NormalizeTemp(raw []byte, m Meta) (*Event, []byte, error) {
 	return n.normalizeTemp(raw, m, nil)
 }
