@@ -226,15 +226,12 @@ func (w *writer) strValue(b []byte) {
 	if w.sc == nil || !w.sc.Scans(w.mode) {
 		return
 	}
-	var out []byte
-	var ok bool
 	if altered || w.sc.Filters(w.mode) {
-		out, ok = w.sc.Value(w.mode, w.buf[start:])
-	} else {
-		// b is what the string written decodes to.
-		out, ok = w.sc.String(w.mode, b, w.buf[start:], escaped)
+		w.scrubbed(start)
+		return
 	}
-	if ok {
+	// b is what the string written decodes to.
+	if out, ok := w.sc.String(w.mode, b, w.buf[start:], escaped); ok {
 		w.buf = append(w.buf[:start], out...)
 	}
 }
