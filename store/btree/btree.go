@@ -379,11 +379,13 @@ type Stats struct {
 }
 
 // ReleaseBuffers drops the journal's 64 KiB writer, which write
-// transactions keep from one to the next; the next one makes it again.
+// transactions keep from one to the next (the next one makes it again),
+// and the page slices kept for recycling (see cache).
 func (db *DB) ReleaseBuffers() {
 	db.wmu.Lock()
 	db.jw = nil
 	db.wmu.Unlock()
+	db.cache.release()
 }
 
 // SetCacheBytes bounds the page cache to n bytes (at least 16 pages) from
@@ -409,7 +411,12 @@ func (db *DB) readPage(pg uint32, cached bool) ([]byte, error) {
 			return p, nil
 		}
 	}
-	p := make([]byte, pageSize)
+	var p []byte
+	if cached {
+		p = db.cache.fresh()
+	} else {
+		p = make([]byte, pageSize)
+	}
 	if err := db.readPageInto(pg, p); err != nil {
 		return nil, err
 	}

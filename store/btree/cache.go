@@ -5,11 +5,25 @@ import "sync"
 // cache is a bounded LRU of raw leaf and branch pages. Cached slices are
 // never modified: a newer image of a page replaces the slice, so a reader
 // may keep using a slice it got after the page was evicted or replaced.
+//
+// The slices that leave the cache are recycled, in two steps. A slice that
+// leaves goes on dropped: a running View or the write transaction may
+// still be reading it. Apply, which holds DB.mu exclusively (no View runs)
+// at the end of the only write transaction (whose reads are over), moves
+// dropped to free (reclaim): nothing can hold those slices any more,
+// because a slice is only ever handed out by the cache while it is cached,
+// and a recycled one is cached again only as a new image. fresh hands out
+// free slices for the pages the next transactions read or build, instead
+// of a new 4 KiB allocation each (they were a fifth of the bytes the
+// digest allocated). Each list holds at most max slices.
 type cache struct {
-	mu   sync.Mutex // guards the fields below
-	max  int
-	m    map[uint32]*centry
-	root centry // sentinel: root.next is the most recently used entry
+	mu      sync.Mutex // guards the fields below
+	max     int
+	m       map[uint32]*centry
+	root    centry   // sentinel: root.next is the most recently used entry
+	dropped [][]byte // slices that left the cache since the last reclaim
+	free    [][]byte // slices nothing holds (see reclaim)
+	made    int      // slices fresh allocated (for tests)
 }
 
 type centry struct {
@@ -49,6 +63,9 @@ func (c *cache) put(pg uint32, p []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.m[pg]; e != nil {
+		if &e.p[0] != &p[0] {
+			c.drop(e.p)
+		}
 		e.p = p
 		c.unlink(e)
 		c.pushFront(e)
@@ -82,6 +99,8 @@ func (c *cache) evict() *centry {
 	e := c.root.prev
 	c.unlink(e)
 	delete(c.m, e.pg)
+	c.drop(e.p)
+	e.p = nil
 	return e
 }
 
@@ -91,7 +110,49 @@ func (c *cache) remove(pg uint32) {
 	if e := c.m[pg]; e != nil {
 		c.unlink(e)
 		delete(c.m, pg)
+		c.drop(e.p)
 	}
+}
+
+// drop notes that slice p left the cache. The caller holds c.mu.
+func (c *cache) drop(p []byte) {
+	if len(p) == pageSize && cap(p) == pageSize && len(c.dropped) < c.max {
+		c.dropped = append(c.dropped, p)
+	}
+}
+
+// reclaim makes the slices dropped so far free. The caller holds DB.mu
+// exclusively and is ending the write transaction (see cache).
+func (c *cache) reclaim() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := min(len(c.dropped), c.max-len(c.free))
+	c.free = append(c.free, c.dropped[:max(n, 0)]...)
+	clear(c.dropped)
+	c.dropped = c.dropped[:0]
+}
+
+// release gives up the recycled slices and the lists' arrays.
+func (c *cache) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropped, c.free = nil, nil
+}
+
+// fresh returns a pageSize slice for a page to read or build: a free one,
+// or a new one. Its contents are whatever it held before.
+func (c *cache) fresh() []byte {
+	c.mu.Lock()
+	if k := len(c.free); k > 0 {
+		p := c.free[k-1]
+		c.free[k-1] = nil
+		c.free = c.free[:k-1]
+		c.mu.Unlock()
+		return p
+	}
+	c.made++
+	c.mu.Unlock()
+	return make([]byte, pageSize)
 }
 
 func (c *cache) len() int {

@@ -2,7 +2,6 @@ package btree
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -54,7 +53,7 @@ func (tx *Tx) newPage() []byte {
 		tx.spare = tx.spare[:k-1]
 		return p
 	}
-	return make([]byte, pageSize)
+	return tx.db.cache.fresh()
 }
 
 // setDirty makes p the transaction's image of page pg, retiring the image
@@ -215,7 +214,7 @@ func (tx *Tx) lookupPage(pg uint32, depth int) ([]byte, error) {
 	}
 	switch {
 	case p[0] == typeBranch && depth < lookupCacheDepth:
-		p = bytes.Clone(p)
+		p = append(tx.db.cache.fresh()[:0], p...)
 		tx.db.cache.put(pg, p)
 		return p, nil
 	case p[0] == typeLeaf || p[0] == typeBranch:
@@ -879,6 +878,7 @@ func (tx *Tx) Apply() error {
 	}
 	db.meta = tx.meta
 	db.seq.Store(tx.meta.seq)
+	db.cache.reclaim() // no View runs, and this transaction's reads are over
 	db.mu.Unlock()
 	if err == nil && db.joff > checkpointSize {
 		err = db.checkpoint()
