@@ -99,7 +99,7 @@ func (el *eventLog) segmentDisk() (int64, error) {
 }
 
 // bodyBytes returns the bytes of the bodies of records.
-func bodyBytes(records []candidate) int64 {
+func bodyBytes(records []liveRecord) int64 {
 	var n int64
 	for _, c := range records {
 		n += int64(c.r.Len)
@@ -265,7 +265,7 @@ type extents struct {
 // project's segments (segFirst, the first of them, to el.segNo). It
 // returns the new extents and each issue's chain ends (record+1). Callers
 // hold el.mu (read).
-func (el *eventLog) writeCompacted(live []candidate, inPlace bool, segFirst uint32) (extents, map[uint32][2]uint32, error) {
+func (el *eventLog) writeCompacted(live []liveRecord, inPlace bool, segFirst uint32) (extents, map[uint32][2]uint32, error) {
 	ext := extents{n: uint32(len(live)), segFirst: el.segNo + 1, segNo: el.segNo + 1}
 	if inPlace {
 		ext = extents{n: uint32(len(live)), segFirst: segFirst, segNo: el.segNo, segOff: el.segOff}
@@ -308,7 +308,7 @@ func (el *eventLog) writeCompacted(live []candidate, inPlace bool, segFirst uint
 
 // copyBodies writes the live records' bodies into new segments after
 // el.segNo, ext describing them, and their renumbered records to lw.
-func (el *eventLog) copyBodies(lw *bufio.Writer, live []candidate, ext *extents, ends map[uint32][2]uint32) error {
+func (el *eventLog) copyBodies(lw *bufio.Writer, live []liveRecord, ext *extents, ends map[uint32][2]uint32) error {
 	seg, err := os.OpenFile(el.segPath(ext.segNo), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
