@@ -47,8 +47,11 @@ func (h *Handler) endpoint(fn handlerFunc) http.Handler {
 func (h *Handler) wrap(fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.onRelease != nil {
-			adm := new(admission)
-			r = r.WithContext(context.WithValue(r.Context(), admissionKey{}, adm))
+			adm := admissionOf(r) // guardBody's, for a request with a body
+			if adm == nil {
+				adm = new(admission)
+				r = r.WithContext(context.WithValue(r.Context(), admissionKey{}, adm))
+			}
 			defer func() {
 				if adm.held && !adm.accepted {
 					h.onRelease(adm.project)

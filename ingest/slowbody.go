@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -50,7 +51,13 @@ func (h *Handler) guardBody(next http.Handler) http.Handler {
 		defer g.finish()
 		// A shallow copy: net/http looks at the Body of its own Request
 		// after the handler (to answer "Expect: 100-continue" properly).
-		r = r.WithContext(r.Context())
+		// It also carries wrap's admission record, which would otherwise
+		// cost a second copy.
+		ctx := r.Context()
+		if h.onRelease != nil {
+			ctx = context.WithValue(ctx, admissionKey{}, new(admission))
+		}
+		r = r.WithContext(ctx)
 		r.Body = g
 		next.ServeHTTP(w, r)
 	})
