@@ -41,6 +41,13 @@ type Tx struct {
 	// terms are the search terms of the issues this batch indexed
 	// (searchindex.go), written back at commit.
 	terms map[uint32]*issueTerms
+	// probed is where the last HasEvent that found nothing found room in
+	// the project's id index, for AddEvent of the same event.
+	probed struct {
+		project int
+		id      [16]byte
+		hint    slotHint
+	}
 }
 
 // pendingLog is what a batch appends to one project's event log.
@@ -51,6 +58,7 @@ type pendingLog struct {
 	segOff  uint32 // offset of body[0] in segment segNo
 	rotated bool   // the batch starts a new segment
 	recs    []record
+	hints   []slotHint // per record, see indexBatch
 	body    []byte
 	ids     map[[16]byte]bool
 }
@@ -264,7 +272,7 @@ func (t *Tx) publish() {
 		}
 		el.segOff = pl.segOff + uint32(len(pl.body))
 		el.n = pl.startN + uint32(len(pl.recs))
-		el.indexBatch(pl.startN, pl.recs, next, ierr)
+		el.indexBatch(pl.startN, pl.recs, pl.hints, next, ierr)
 		el.mu.Unlock()
 	}
 }
@@ -412,8 +420,12 @@ func (t *Tx) HasEvent(project int, id [16]byte) bool {
 	}
 	el.mu.RLock()
 	defer el.mu.RUnlock()
-	_, ok := el.find(id)
-	return ok
+	_, ok, free, err := el.ids.probe(el.log, el.n, &id)
+	if err != nil {
+		free = noSlot
+	}
+	t.probed.project, t.probed.id, t.probed.hint = project, id, slotHint{x: el.ids, slot: free}
+	return ok && err == nil
 }
 
 // AddEvent stores ev as the next event of iss in project p. The caller has
@@ -452,7 +464,13 @@ func (t *Tx) AddEvent(p *Project, iss *Issue, ev *NewEvent) error {
 		r.Flags |= flagNeverEvict
 	}
 	r.Irrelevance = uint8(bits.Len64(uint64(math.Round(rand.Float64() * float64(iss.StoredEventCount+1) * 2))))
+	hint := slotHint{slot: noSlot}
+	if t.probed.project == p.ID && t.probed.id == ev.EventID {
+		hint = t.probed.hint
+	}
+	t.probed.hint = slotHint{slot: noSlot}
 	pl.recs = append(pl.recs, r)
+	pl.hints = append(pl.hints, hint)
 	pl.ids[ev.EventID] = true
 	iss.LastRec = n + 1
 	if iss.FirstRec == 0 {

@@ -340,6 +340,14 @@ func (el *eventLog) find(id [16]byte) (uint32, bool) {
 	return n, ok && err == nil
 }
 
+// slotHint is where the digest's lookup of an absent id found room for it
+// in the id index x (idIndex.probe): the batch's insert writes it there
+// without reading the table again.
+type slotHint struct {
+	x    *idIndex
+	slot uint64 // noSlot: none
+}
+
 // growIDs returns a larger id index, built from the log, when the current
 // one has no room for add more records; n counts the committed records,
 // the add new ones included. Callers hold digestMu but not el.mu: readers
@@ -366,21 +374,40 @@ func (el *eventLog) growIDs(n uint32, add int) (*idIndex, error) {
 
 // indexBatch indexes the records a batch committed from record start on,
 // or switches to next, which growIDs built with them (err is growIDs').
-// When the index cannot be brought up to date, the project refuses
+// hints, when not nil, holds one per record: where the batch's lookup
+// found room for it, used unless an earlier record of the batch took that
+// slot. When the index cannot be brought up to date, the project refuses
 // further batches until a restart rebuilds it. Callers hold el.mu and
-// have counted the records in el.n.
-func (el *eventLog) indexBatch(start uint32, recs []record, next *idIndex, err error) {
+// have counted the records in el.n. It returns how many records went in
+// at their hint.
+func (el *eventLog) indexBatch(start uint32, recs []record, hints []slotHint, next *idIndex, err error) (hinted int) {
 	if next != nil {
 		el.ids.close(0, false)
 		el.ids = next
-		return
+		return 0
+	}
+	var taken map[uint64]bool // the slots this batch wrote
+	if hints != nil {
+		taken = make(map[uint64]bool, len(recs))
 	}
 	for i := 0; err == nil && i < len(recs); i++ {
-		err = el.ids.insert(el.n, &recs[i].EventID, start+uint32(i))
+		id, rec := &recs[i].EventID, start+uint32(i)
+		if hints != nil && hints[i].x == el.ids && hints[i].slot != noSlot && !taken[hints[i].slot] {
+			err = el.ids.insertAt(hints[i].slot, id, rec)
+			taken[hints[i].slot] = true
+			hinted++
+			continue
+		}
+		var slot uint64
+		slot, err = el.ids.insert(el.n, id, rec)
+		if taken != nil {
+			taken[slot] = true
+		}
 	}
 	if err != nil && el.broken == nil {
 		el.broken = fmt.Errorf("store: event-id index of %s: %w (a restart rebuilds it)", el.dir, err)
 	}
+	return hinted
 }
 
 // readBody reads the compressed body the record points at. Callers hold

@@ -192,7 +192,8 @@ func openIDIndex(dir string, lf *os.File, n, gen uint32, visit func(uint32, *rec
 			if k < covered {
 				return nil
 			}
-			return x.insert(n, &r.EventID, k)
+			_, err := x.insert(n, &r.EventID, k)
+			return err
 		})
 	}
 	if err != nil {
@@ -252,7 +253,8 @@ func buildIDIndexIn(path string, lf *os.File, n, gen uint32, want uint64, visit 
 				if visit != nil {
 					visit(k, r)
 				}
-				return x.insert(n, &r.EventID, k)
+				_, err := x.insert(n, &r.EventID, k)
+				return err
 			})
 		}
 	}
@@ -308,9 +310,21 @@ func scanRecords(lf *os.File, n uint32, buf []byte, fn func(uint32, *record) err
 	return nil
 }
 
+// noSlot is probe's answer when it met no free slot.
+const noSlot = ^uint64(0)
+
 // lookup returns the number of the live record with the given id among the
 // first n records of lf.
 func (x *idIndex) lookup(lf *os.File, n uint32, id *[16]byte) (uint32, bool, error) {
+	rec, ok, _, err := x.probe(lf, n, id)
+	return rec, ok, err
+}
+
+// probe is lookup that also returns, when the id is absent, the free slot
+// (empty, or naming a record at or past n) that ended the search: where
+// an insert made before any other change to the table would put the id
+// (see insertAt). Otherwise free is noSlot.
+func (x *idIndex) probe(lf *os.File, n uint32, id *[16]byte) (rec uint32, found bool, free uint64, err error) {
 	h := x.hash(id)
 	tag := uint32(h >> 32)
 	mask := x.slots - 1
@@ -321,34 +335,34 @@ func (x *idIndex) lookup(lf *os.File, n uint32, id *[16]byte) (uint32, bool, err
 		cnt := min(idxProbe, x.slots-i)
 		b := buf[:cnt*idxSlotSize]
 		if _, err := x.f.ReadAt(b, idxHdrSize+int64(i)*idxSlotSize); err != nil {
-			return 0, false, fmt.Errorf("read event-id index: %w", err)
+			return 0, false, noSlot, fmt.Errorf("read event-id index: %w", err)
 		}
 		for j := range cnt {
 			s := binary.LittleEndian.Uint32(b[j*idxSlotSize:])
 			if s == 0 || s-1 >= n {
-				return 0, false, nil
+				return 0, false, i + j, nil
 			}
 			if binary.LittleEndian.Uint32(b[j*idxSlotSize+4:]) != tag {
 				continue
 			}
 			if _, err := lf.ReadAt(rb[:], int64(s-1)*recSize); err != nil {
-				return 0, false, fmt.Errorf("read event record: %w", err)
+				return 0, false, noSlot, fmt.Errorf("read event record: %w", err)
 			}
 			if [16]byte(rb[0:16]) == *id && binary.LittleEndian.Uint32(rb[64:])&flagDeleted == 0 {
-				return s - 1, true, nil
+				return s - 1, true, noSlot, nil
 			}
 		}
 		probed += cnt
 		i = (i + cnt) & mask
 	}
-	return 0, false, nil
+	return 0, false, noSlot, nil
 }
 
-// insert adds id → rec, where the log commits n records. The caller keeps
-// the table at most half full (see room).
-func (x *idIndex) insert(n uint32, id *[16]byte, rec uint32) error {
+// insert adds id → rec, where the log commits n records, and returns the
+// slot it took. The caller keeps the table at most half full (see room).
+func (x *idIndex) insert(n uint32, id *[16]byte, rec uint32) (uint64, error) {
 	if x.used >= x.slots-1 {
-		return fmt.Errorf("store: event-id index full (%d slots)", x.slots)
+		return 0, fmt.Errorf("store: event-id index full (%d slots)", x.slots)
 	}
 	h := x.hash(id)
 	mask := x.slots - 1
@@ -358,23 +372,35 @@ func (x *idIndex) insert(n uint32, id *[16]byte, rec uint32) error {
 		cnt := min(idxProbe, x.slots-i)
 		b := buf[:cnt*idxSlotSize]
 		if _, err := x.f.ReadAt(b, idxHdrSize+int64(i)*idxSlotSize); err != nil {
-			return fmt.Errorf("read event-id index: %w", err)
+			return 0, fmt.Errorf("read event-id index: %w", err)
 		}
 		for j := range cnt {
 			if s := binary.LittleEndian.Uint32(b[j*idxSlotSize:]); s != 0 && s-1 < n {
 				continue
 			}
-			var slot [idxSlotSize]byte
-			binary.LittleEndian.PutUint32(slot[0:], rec+1)
-			binary.LittleEndian.PutUint32(slot[4:], uint32(h>>32))
-			if _, err := x.f.WriteAt(slot[:], idxHdrSize+int64(i+j)*idxSlotSize); err != nil {
-				return fmt.Errorf("write event-id index: %w", err)
-			}
-			x.used++
-			return nil
+			return i + j, x.insertAt(i+j, id, rec)
 		}
 		i = (i + cnt) & mask
 	}
+}
+
+// insertAt writes id → rec into slot i, which must be free: one that probe
+// returned for id, unless an insert has taken it since (indexBatch keeps
+// track). A slot that probe found free names no record the log had then,
+// so writing it cuts no probe chain, and it is as good a place as the one
+// insert would pick: every slot before it on id's probe chain is taken.
+func (x *idIndex) insertAt(i uint64, id *[16]byte, rec uint32) error {
+	if x.used >= x.slots-1 {
+		return fmt.Errorf("store: event-id index full (%d slots)", x.slots)
+	}
+	var slot [idxSlotSize]byte
+	binary.LittleEndian.PutUint32(slot[0:], rec+1)
+	binary.LittleEndian.PutUint32(slot[4:], uint32(x.hash(id)>>32))
+	if _, err := x.f.WriteAt(slot[:], idxHdrSize+int64(i)*idxSlotSize); err != nil {
+		return fmt.Errorf("write event-id index: %w", err)
+	}
+	x.used++
+	return nil
 }
 
 // insertMem adds id → rec to tab, the slots of a table being built (all

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -413,7 +414,7 @@ func TestIDIndexIgnoresUncommittedSlots(t *testing.T) {
 	lf.Close()
 	lf = writeLog(t, filepath.Join(dir, "log"), append(ids[:n:n], other))
 	used := x.used
-	if err := x.insert(n+1, &other, n); err != nil {
+	if _, err := x.insert(n+1, &other, n); err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
@@ -526,7 +527,7 @@ func BenchmarkIDIndex1M(b *testing.B) {
 		next, ierr := el.growIDs(uint32(n+batch), batch)
 		el.mu.Lock()
 		el.n = uint32(n + batch)
-		el.indexBatch(uint32(n), recs, next, ierr)
+		el.indexBatch(uint32(n), recs, nil, next, ierr)
 		el.mu.Unlock()
 	}
 	if el.broken != nil {
@@ -570,4 +571,139 @@ func BenchmarkIDIndex1M(b *testing.B) {
 	}
 	b.ReportMetric(time.Since(start).Seconds(), "open-s")
 	el.close()
+}
+
+// TestSlotHints checks indexBatch's inserts at the slots the batch's
+// lookups found free (idIndex.probe): 400 new ids, probed before any of
+// them is inserted, go into a table of 1,024 slots that already holds 100,
+// so many of them share a probe chain and several were told the same free
+// slot. Every id must then be found as its own record, and each slot must
+// have been written once.
+func TestSlotHints(t *testing.T) {
+	t.Parallel()
+	el, err := openEventLog(t.TempDir(), 0, 0, 0, 0, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer el.close()
+	write := func(start int, recs []record) {
+		buf := make([]byte, len(recs)*recSize)
+		for i := range recs {
+			recs[i].marshal(buf[i*recSize:])
+		}
+		if _, err := el.log.WriteAt(buf, int64(start)*recSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const first, second = 100, 400
+	var recs []record
+	for i := range first + second {
+		recs = append(recs, record{EventID: benchEventID(i), Issue: 1})
+	}
+	write(0, recs[:first])
+	el.n = first
+	el.indexBatch(0, recs[:first], nil, nil, nil)
+
+	hints := make([]slotHint, second)
+	shared := map[uint64]int{}
+	for i := range second {
+		_, found, free, err := el.ids.probe(el.log, el.n, &recs[first+i].EventID)
+		if err != nil || found || free == noSlot {
+			t.Fatalf("probe of new id %d: found %v, free %d, %v", i, found, free, err)
+		}
+		hints[i] = slotHint{x: el.ids, slot: free}
+		shared[free]++
+	}
+	if len(shared) == second {
+		t.Fatal("no two new ids were told the same free slot: the test checks nothing")
+	}
+	write(first, recs[first:])
+	el.n = first + second
+	// An insert whose slot an earlier one took (the same hint, or a
+	// slot the earlier one's own probe reached) probes the table again.
+	if hinted := el.indexBatch(first, recs[first:], hints, nil, nil); hinted == 0 || hinted > len(shared) {
+		t.Errorf("%d inserts used their hint, want 1 to %d (one per distinct free slot at most)", hinted, len(shared))
+	}
+	if el.broken != nil {
+		t.Fatal(el.broken)
+	}
+	for i := range recs {
+		if n, ok := el.find(recs[i].EventID); !ok || n != uint32(i) {
+			t.Fatalf("record %d: find = %d, %v", i, n, ok)
+		}
+	}
+	if el.ids.used != first+second {
+		t.Errorf("the table counts %d slots used, want %d", el.ids.used, first+second)
+	}
+	// Every slot is written once: count the table's slots.
+	tab := make([]byte, el.ids.slots*idxSlotSize)
+	if _, err := el.ids.f.ReadAt(tab, idxHdrSize); err != nil {
+		t.Fatal(err)
+	}
+	used := 0
+	for i := uint64(0); i < el.ids.slots; i++ {
+		if binary.LittleEndian.Uint32(tab[i*idxSlotSize:]) != 0 {
+			used++
+		}
+	}
+	if used != first+second {
+		t.Errorf("%d slots are written, want %d", used, first+second)
+	}
+}
+
+// TestDigestUsesSlotHints checks that a batch's AddEvent takes the free
+// slot that HasEvent found for the same event, and that an event added
+// without a lookup probes the table itself.
+func TestDigestUsesSlotHints(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, t.TempDir())
+	p, err := db.CreateProject("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := CompressBody([]byte(`{"message":"x"}`))
+	digestBatch(t, db, p.ID, 0, 10, 1, body, false) // the project's log and its issue
+	err = db.Digest(func(tx *Tx) error {
+		pr, err := tx.Project(p.ID)
+		if err != nil {
+			return err
+		}
+		iss, err := tx.IssueForGrouping(p.ID, "issue-0")
+		if err != nil {
+			return err
+		}
+		for i := 10; i <= 20; i++ {
+			if i < 20 && tx.HasEvent(p.ID, eventID(i)) {
+				return fmt.Errorf("HasEvent of new event %d", i)
+			}
+			iss.DigestedEventCount++
+			if err := tx.AddEvent(pr, iss, &NewEvent{EventID: eventID(i), Compressed: body}); err != nil {
+				return err
+			}
+		}
+		hints := tx.pending[p.ID].hints
+		for i, h := range hints[:10] {
+			if h.x == nil || h.slot == noSlot {
+				t.Errorf("event %d has no slot hint", 10+i)
+			}
+		}
+		if hints[10].slot != noSlot {
+			t.Error("the event added without HasEvent has a slot hint")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Digest(func(tx *Tx) error {
+		for i := range 21 {
+			if !tx.HasEvent(p.ID, eventID(i)) {
+				t.Errorf("event %d is not found after its batch", i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
