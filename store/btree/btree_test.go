@@ -560,43 +560,22 @@ func TestViewDuringCommit(t *testing.T) {
 func TestConcurrentReaders(t *testing.T) {
 	t.Parallel()
 	db, _ := newTestDB(t, Options{CacheBytes: 16 * pageSize})
-	stop := make(chan struct{})
-	// Two readers, as many as the cores CI has: more only take the
-	// writer's turns.
-	const readers = 2
-	errc := make(chan error, readers)
-	for r := range readers {
-		go func() {
-			for {
-				select {
-				case <-stop:
-					errc <- nil
-					return
-				default:
-				}
-				err := db.View(func(tx *Tx) error {
-					// Every committed batch sets all of its keys to the same value.
-					var first string
-					bad := false
-					tx.Ascend("k", func(k, v string) bool {
-						if first == "" {
-							first = v
-						}
-						bad = v != first
-						return !bad
-					})
-					if bad {
-						return fmt.Errorf("reader %d saw a partial commit", r)
-					}
-					return nil
-				})
-				if err != nil {
-					errc <- err
-					return
-				}
+	stop := readWhile(t, db, func(r int, tx *Tx) error {
+		// Every committed batch sets all of its keys to the same value.
+		var first string
+		bad := false
+		tx.Ascend("k", func(k, v string) bool {
+			if first == "" {
+				first = v
 			}
-		}()
-	}
+			bad = v != first
+			return !bad
+		})
+		if bad {
+			return fmt.Errorf("reader %d saw a partial commit", r)
+		}
+		return nil
+	})
 	for i := range 30 {
 		tx := db.Begin()
 		for j := range 300 {
@@ -604,10 +583,39 @@ func TestConcurrentReaders(t *testing.T) {
 		}
 		mustCommit(t, tx)
 	}
-	close(stop)
-	for range readers {
-		if err := <-errc; err != nil {
-			t.Error(err)
+	stop()
+}
+
+// readWhile runs two readers (as many as the cores CI has: more only take
+// the writer's turns), each calling View with check over and over, until
+// the function it returns is called; that function waits for them and
+// fails t with each reader's error.
+func readWhile(t *testing.T, db *DB, check func(reader int, tx *Tx) error) (stop func()) {
+	const readers = 2
+	done := make(chan struct{})
+	errc := make(chan error, readers)
+	for r := range readers {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errc <- nil
+					return
+				default:
+				}
+				if err := db.View(func(tx *Tx) error { return check(r, tx) }); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		for range readers {
+			if err := <-errc; err != nil {
+				t.Error(err)
+			}
 		}
 	}
 }
@@ -1384,48 +1392,29 @@ func TestRecycledPages(t *testing.T) {
 	}
 	mustCommit(t, tx)
 
-	stop := make(chan struct{})
-	const readers = 2
-	errc := make(chan error, readers)
-	for r := range readers {
-		go func() {
-			rng := rand.New(rand.NewPCG(uint64(r), 1))
-			for {
-				select {
-				case <-stop:
-					errc <- nil
-					return
-				default:
-				}
-				err := db.View(func(tx *Tx) error {
-					for range 20 {
-						i := rng.IntN(keys)
-						if v, ok := tx.Get(key(i)); !ok || !strings.HasPrefix(v, key(i)+":") {
-							return fmt.Errorf("reader %d: Get(%s) = %q, %v", r, key(i), v, ok)
-						}
-					}
-					n := 0
-					var bad error
-					tx.Ascend("k", func(k, v string) bool {
-						if k != key(n) || !strings.HasPrefix(v, k+":") {
-							bad = fmt.Errorf("reader %d: key %d of Ascend is %s = %q", r, n, k, v)
-							return false
-						}
-						n++
-						return true
-					})
-					if bad == nil && n != keys {
-						bad = fmt.Errorf("reader %d: Ascend saw %d keys, want %d", r, n, keys)
-					}
-					return bad
-				})
-				if err != nil {
-					errc <- err
-					return
-				}
+	rngs := []*rand.Rand{rand.New(rand.NewPCG(0, 1)), rand.New(rand.NewPCG(1, 1))}
+	stop := readWhile(t, db, func(r int, tx *Tx) error {
+		for range 20 {
+			i := rngs[r].IntN(keys)
+			if v, ok := tx.Get(key(i)); !ok || !strings.HasPrefix(v, key(i)+":") {
+				return fmt.Errorf("reader %d: Get(%s) = %q, %v", r, key(i), v, ok)
 			}
-		}()
-	}
+		}
+		n := 0
+		var bad error
+		tx.Ascend("k", func(k, v string) bool {
+			if k != key(n) || !strings.HasPrefix(v, k+":") {
+				bad = fmt.Errorf("reader %d: key %d of Ascend is %s = %q", r, n, k, v)
+				return false
+			}
+			n++
+			return true
+		})
+		if bad == nil && n != keys {
+			bad = fmt.Errorf("reader %d: Ascend saw %d keys, want %d", r, n, keys)
+		}
+		return bad
+	})
 	const rounds = 15
 	for round := 1; round <= rounds; round++ {
 		tx := db.Begin()
@@ -1434,12 +1423,7 @@ func TestRecycledPages(t *testing.T) {
 		}
 		mustCommit(t, tx)
 	}
-	close(stop)
-	for range readers {
-		if err := <-errc; err != nil {
-			t.Error(err)
-		}
-	}
+	stop()
 	for _, i := range []int{0, keys / 2, keys - 1} {
 		if v, _ := get(t, db, key(i)); v != value(i, rounds) {
 			t.Errorf("%s = %q, want %q", key(i), v, value(i, rounds))
