@@ -522,10 +522,11 @@ func (db *DB) ReleaseBuffers() {
 }
 
 // WidenTreeCache lets the tree cache the pages of a digest batch
-// (batchTreeCache) until ReleaseBuffers; the digest calls it before each
-// batch it commits.
+// (batchTreeCache), and reuse the buffers of those it drops, until
+// ReleaseBuffers; the digest calls it before each batch it commits.
 func (db *DB) WidenTreeCache() {
 	db.tree.SetCacheBytes(batchTreeCache)
+	db.tree.RecyclePages()
 }
 
 // maxLogBody bounds the buffer DB.logBody keeps: a batch of 200 ~14 KB

@@ -380,13 +380,18 @@ type Stats struct {
 
 // ReleaseBuffers drops the journal's 64 KiB writer, which write
 // transactions keep from one to the next (the next one makes it again),
-// and the page slices kept for recycling (see cache).
+// and stops RecyclePages, dropping the page slices it kept.
 func (db *DB) ReleaseBuffers() {
 	db.wmu.Lock()
 	db.jw = nil
 	db.wmu.Unlock()
-	db.cache.release()
+	db.cache.setRecycle(false)
 }
+
+// RecyclePages keeps the buffers of the pages that leave the cache, to be
+// read or built into again once no reader can hold them (see cache), until
+// ReleaseBuffers. It is for a run of write transactions, which free them.
+func (db *DB) RecyclePages() { db.cache.setRecycle(true) }
 
 // SetCacheBytes bounds the page cache to n bytes (at least 16 pages) from
 // now on; lowering it evicts the least recently used pages at once.

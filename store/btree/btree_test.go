@@ -1381,6 +1381,7 @@ func TestCheckpoint(t *testing.T) {
 func TestRecycledPages(t *testing.T) {
 	t.Parallel()
 	db, _ := newTestDB(t, Options{CacheBytes: 16 * pageSize})
+	db.RecyclePages()
 	const keys = 3000
 	key := func(i int) string { return fmt.Sprintf("k%04d", i) }
 	value := func(i, round int) string {
@@ -1431,8 +1432,9 @@ func TestRecycledPages(t *testing.T) {
 	}
 }
 
-// TestRecyclingSavesAllocation checks that write transactions, after the
-// first, take the slices of the pages they rewrite from the recycled ones:
+// TestRecyclingSavesAllocation checks that with RecyclePages on, write
+// transactions take the slices of the pages they rewrite from the
+// recycled ones, and that nothing is kept while it is off:
 // each round below rewrites every leaf of a tree that the cache holds
 // whole, which without recycling allocates a 4 KiB slice per page. The
 // values keep their length, so no leaf splits or merges and every round
@@ -1460,9 +1462,20 @@ func TestRecyclingSavesAllocation(t *testing.T) {
 	if pages < 20 || pages > 100 {
 		t.Fatalf("the tree has %d pages, want 20–100 (more than a few, fewer than the cache holds)", pages)
 	}
+	// Off (the default), nothing is kept.
 	before := made()
 	round(3)
+	if n := made() - before; n < pages/2 {
+		t.Errorf("without RecyclePages a round over %d pages allocated %d page slices, want them new", pages, n)
+	}
+	if len(db.cache.free)+len(db.cache.dropped) != 0 {
+		t.Error("slices were kept without RecyclePages")
+	}
+	db.RecyclePages()
 	round(4)
+	before = made()
+	round(5)
+	round(6)
 	if n := made() - before; n > 0 {
 		t.Errorf("two rounds over %d pages allocated %d page slices, want none", pages, n)
 	}
@@ -1470,7 +1483,8 @@ func TestRecyclingSavesAllocation(t *testing.T) {
 	if len(db.cache.free)+len(db.cache.dropped) != 0 {
 		t.Error("ReleaseBuffers kept recycled slices")
 	}
-	round(5)
+	before = made()
+	round(7)
 	if n := made() - before; n < pages/2 {
 		t.Errorf("after ReleaseBuffers a round over %d pages allocated %d page slices, want them new", pages, n)
 	}

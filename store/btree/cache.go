@@ -15,7 +15,10 @@ import "sync"
 // and a recycled one is cached again only as a new image. fresh hands out
 // free slices for the pages the next transactions read or build, instead
 // of a new 4 KiB allocation each (they were a fifth of the bytes the
-// digest allocated). The two lists hold at most max slices together: a
+// digest allocated). Slices are kept only while recycling is on (DB.
+// RecyclePages, until ReleaseBuffers): without writes to reclaim them, a
+// server that only serves reads would keep a cache's worth of dropped
+// slices for nothing. The two lists hold at most max slices together: a
 // slice kept is live heap, which the garbage collector's goal grows by
 // half again. In pinned loadgen runs the tree's slices cost 1.6 KB of
 // allocation per event with this bound, 1.3 KB with max slices per list,
@@ -27,6 +30,7 @@ type cache struct {
 	root    centry   // sentinel: root.next is the most recently used entry
 	dropped [][]byte // slices that left the cache since the last reclaim
 	free    [][]byte // slices nothing holds (see reclaim)
+	recycle bool     // keep dropped slices
 	made    int      // slices fresh allocated (for tests)
 }
 
@@ -120,7 +124,7 @@ func (c *cache) remove(pg uint32) {
 
 // drop notes that slice p left the cache. The caller holds c.mu.
 func (c *cache) drop(p []byte) {
-	if len(p) == pageSize && cap(p) == pageSize && len(c.dropped)+len(c.free) < c.max {
+	if c.recycle && len(p) == pageSize && cap(p) == pageSize && len(c.dropped)+len(c.free) < c.max {
 		c.dropped = append(c.dropped, p)
 	}
 }
@@ -136,11 +140,15 @@ func (c *cache) reclaim() {
 	c.dropped = c.dropped[:0]
 }
 
-// release gives up the recycled slices and the lists' arrays.
-func (c *cache) release() {
+// setRecycle turns the keeping of dropped slices on or off; off gives up
+// the slices kept and the lists' arrays.
+func (c *cache) setRecycle(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.dropped, c.free = nil, nil
+	c.recycle = on
+	if !on {
+		c.dropped, c.free = nil, nil
+	}
 }
 
 // fresh returns a pageSize slice for a page to read or build: a free one,

@@ -19,8 +19,9 @@
 // (Options.CacheBytes) plus the pages the running write transaction changed
 // (and the images of them it replaced, kept as scratch for its next
 // change: at most as many), plus one page per running View that looked a
-// key up, plus at most as many page buffers as the cache holds that left
-// it and wait to be reused (see cache; DB.ReleaseBuffers drops them). A View's Get reads a
+// key up, plus, while DB.RecyclePages is on, at most as many page buffers
+// as the cache holds that left it and wait to be reused (see cache;
+// DB.ReleaseBuffers drops them). A View's Get reads a
 // leaf, or a branch below the root's children, that is not cached into that
 // page and does not cache it: the scattered lookups of a list page would
 // otherwise push out the upper branches that every lookup needs.
