@@ -342,6 +342,9 @@ func (w *Worker) batch() (n int, full bool, err error) {
 	// events before it are committed, the rest wait for the next try.
 	res := outcome{touched: map[int]bool{}}
 	w.db.WidenTreeCache()
+	if parallel {
+		w.db.RecycleTreePages()
+	}
 	err = w.commitAll(items, &res)
 	if res.moved {
 		w.batches.Add(1)
