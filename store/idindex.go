@@ -378,7 +378,7 @@ func (x *idIndex) insert(n uint32, id *[16]byte, rec uint32) (uint64, error) {
 			if s := binary.LittleEndian.Uint32(b[j*idxSlotSize:]); s != 0 && s-1 < n {
 				continue
 			}
-			return i + j, x.insertAt(i+j, id, rec)
+			return i + j, x.writeSlot(i+j, h, rec)
 		}
 		i = (i + cnt) & mask
 	}
@@ -393,14 +393,24 @@ func (x *idIndex) insertAt(i uint64, id *[16]byte, rec uint32) error {
 	if x.used >= x.slots-1 {
 		return fmt.Errorf("store: event-id index full (%d slots)", x.slots)
 	}
+	return x.writeSlot(i, x.hash(id), rec)
+}
+
+// writeSlot writes record rec, of an id whose hash is h, into slot i.
+func (x *idIndex) writeSlot(i, h uint64, rec uint32) error {
 	var slot [idxSlotSize]byte
-	binary.LittleEndian.PutUint32(slot[0:], rec+1)
-	binary.LittleEndian.PutUint32(slot[4:], uint32(x.hash(id)>>32))
+	putSlot(slot[:], h, rec)
 	if _, err := x.f.WriteAt(slot[:], idxHdrSize+int64(i)*idxSlotSize); err != nil {
 		return fmt.Errorf("write event-id index: %w", err)
 	}
 	x.used++
 	return nil
+}
+
+// putSlot encodes record rec, of an id whose hash is h, into the slot b.
+func putSlot(b []byte, h uint64, rec uint32) {
+	binary.LittleEndian.PutUint32(b[0:], rec+1)
+	binary.LittleEndian.PutUint32(b[4:], uint32(h>>32))
 }
 
 // insertMem adds id → rec to tab, the slots of a table being built (all
@@ -411,8 +421,7 @@ func (x *idIndex) insertMem(tab []byte, id *[16]byte, rec uint32) {
 	for i := h & mask; ; i = (i + 1) & mask {
 		slot := tab[i*idxSlotSize : (i+1)*idxSlotSize]
 		if binary.LittleEndian.Uint32(slot) == 0 {
-			binary.LittleEndian.PutUint32(slot[0:], rec+1)
-			binary.LittleEndian.PutUint32(slot[4:], uint32(h>>32))
+			putSlot(slot, h, rec)
 			x.used++
 			return
 		}

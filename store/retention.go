@@ -91,24 +91,30 @@ func (el *eventLog) scanLive(fn func(n uint32, r *record)) error {
 	return nil
 }
 
-// liveCandidates returns the project's live records in log order, as
-// retention reads them. Callers hold digestMu (which guards el.dead) and
-// el.mu, read or write.
+// collectLive returns what conv makes of each of the project's live
+// records, in log order, and notes how many are dead. Callers hold
+// digestMu (which guards el.dead) and el.mu, read or write.
 //
 // The slice is allocated for the live records the log held at the last
 // count, not for the log's length: a log may hold twice as many dead
 // records as live ones before it is compacted, and each retention round
 // makes this slice.
-func (el *eventLog) liveCandidates() ([]candidate, error) {
-	live := make([]candidate, 0, el.n-min(el.dead, el.n))
-	err := el.scanLive(func(n uint32, r *record) {
-		live = append(live, candidate{n: n, r: candidateRec{Digested: r.Digested, Issue: r.Issue, Seg: r.Seg,
-			Off: r.Off, Len: r.Len, Prev: r.Prev, Flags: r.Flags, Irrelevance: r.Irrelevance}})
-	})
+func collectLive[T any](el *eventLog, conv func(n uint32, r *record) T) ([]T, error) {
+	live := make([]T, 0, el.n-min(el.dead, el.n))
+	err := el.scanLive(func(n uint32, r *record) { live = append(live, conv(n, r)) })
 	if err == nil {
 		el.dead = el.n - uint32(len(live))
 	}
 	return live, err
+}
+
+// liveCandidates returns the project's live records as retention reads
+// them (see collectLive).
+func (el *eventLog) liveCandidates() ([]candidate, error) {
+	return collectLive(el, func(n uint32, r *record) candidate {
+		return candidate{n: n, r: candidateRec{Digested: r.Digested, Issue: r.Issue, Seg: r.Seg,
+			Off: r.Off, Len: r.Len, Prev: r.Prev, Flags: r.Flags, Irrelevance: r.Irrelevance}}
+	})
 }
 
 // liveRecord is a live record and its number, as compaction copies it.
@@ -117,14 +123,10 @@ type liveRecord struct {
 	r record
 }
 
-// liveRecords is liveCandidates with the whole records, for compaction.
+// liveRecords returns the project's live records whole, for compaction
+// (see collectLive).
 func (el *eventLog) liveRecords() ([]liveRecord, error) {
-	live := make([]liveRecord, 0, el.n-min(el.dead, el.n))
-	err := el.scanLive(func(n uint32, r *record) { live = append(live, liveRecord{n: n, r: *r}) })
-	if err == nil {
-		el.dead = el.n - uint32(len(live))
-	}
-	return live, err
+	return collectLive(el, func(n uint32, r *record) liveRecord { return liveRecord{n: n, r: *r} })
 }
 
 // EvictProject removes up to target events of project pid, the most
