@@ -348,16 +348,23 @@ type slotHint struct {
 	slot uint64 // noSlot: none
 }
 
-// growIDs returns a larger id index, built from the log, when the current
+// growIDs returns a new id index, built from the log, when the current
 // one has no room for add more records; n counts the committed records,
 // the add new ones included. Callers hold digestMu but not el.mu: readers
 // go on with the current index meanwhile.
+//
+// The new table is sized by the live records (idRoom), not by the slots
+// the old one had taken: most of those are evicted records, which a build
+// leaves out. Sized by the taken slots, every build doubled the table,
+// and a project at the default retention swung between 256 KiB (built in
+// memory) and 512 KiB (built in the file, a read and a write per record)
+// until a compaction shrank it again.
 func (el *eventLog) growIDs(n uint32, add int) (*idIndex, error) {
 	if el.ids.room(add) {
 		return nil, nil
 	}
 	path := filepath.Join(el.dir, "ids")
-	x, err := buildIDIndex(path+".new", el.log, n, el.ids.gen, max(el.ids.slots, el.ids.used+uint64(add)), nil)
+	x, err := buildIDIndex(path+".new", el.log, n, el.ids.gen, idRoom(n-min(el.dead, n)), nil)
 	if err != nil {
 		return nil, err
 	}

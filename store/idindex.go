@@ -107,6 +107,11 @@ func (x *idIndex) writeHeader(clean bool, covered uint32) error {
 	return err
 }
 
+// errBuildFull is why a build failed whose table would have been more
+// than half full: it was asked for room for fewer records than the log
+// holds live.
+var errBuildFull = errors.New("store: event-id index built too small for the live records")
+
 // errIndexInvalid is why an ids file cannot be used as it is.
 var errIndexInvalid = errors.New("store: event-id index is not usable")
 
@@ -236,6 +241,9 @@ func buildIDIndexIn(path string, lf *os.File, n, gen uint32, want uint64, visit 
 			if visit != nil {
 				visit(k, r)
 			}
+			if x.used >= slots/2 {
+				return errBuildFull
+			}
 			x.insertMem(tab, &r.EventID, k)
 			return nil
 		})
@@ -252,6 +260,9 @@ func buildIDIndexIn(path string, lf *os.File, n, gen uint32, want uint64, visit 
 			err = scanRecords(lf, n, buf, func(k uint32, r *record) error {
 				if visit != nil {
 					visit(k, r)
+				}
+				if x.used >= slots/2 {
+					return errBuildFull
 				}
 				_, err := x.insert(n, &r.EventID, k)
 				return err
@@ -427,6 +438,14 @@ func (x *idIndex) insertMem(tab []byte, id *[16]byte, rec uint32) {
 		}
 	}
 }
+
+// idRoom is the number of records a table for live records is built for:
+// half again as many, so that after a build (which scans the whole log)
+// at least live/2 more records go in before the next. live must not be
+// below the live records the build will find, or the build fails
+// (errBuildFull): el.dead never counts more records than are flagged
+// deleted.
+func idRoom(live uint32) uint64 { return uint64(live) + uint64(live)/2 }
 
 // room reports whether add more records fit at most half full.
 func (x *idIndex) room(add int) bool { return x.used+uint64(add) <= x.slots/2 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -120,6 +121,43 @@ func TestIDIndexGrowsAcrossDoublings(t *testing.T) {
 	if pr, _ := db2.Project(p.ID); pr.StoredEventCount != 7000 || pr.LogLen != 7000 {
 		t.Errorf("after re-sending 1000 stored events: stored %d, log %d; want 7000", pr.StoredEventCount, pr.LogLen)
 	}
+}
+
+// A table that grows after evictions is sized by the live events, not by
+// the slots the evicted ones still take: it is not doubled.
+func TestIDIndexSizedByLiveEvents(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	path := idsPath(dir, p.ID)
+	for i := 0; i < 3000; i += 300 {
+		addEvents(t, db, p.ID, "a", i, 300)
+	}
+	if n, err := db.EvictProject(p.ID, 2000); err != nil || n != 2000 {
+		t.Fatalf("EvictProject = %d, %v", n, err)
+	}
+	// 8,192 slots hold 4,096 ids: the fourth batch of 300 does not fit
+	// beside the 3,000 taken slots, so the table is built again, from the
+	// 2,200 live events.
+	for i := 3000; i < 4200; i += 300 {
+		addEvents(t, db, p.ID, "a", i, 300)
+	}
+	db.Close()
+	x, clean, covered := idsHeader(t, path)
+	if !clean || covered != 4200 || x.used != 2200 || x.slots != 8192 {
+		t.Errorf("after the growth: clean %v, covers %d, used %d of %d slots; want 2200 of 8192", clean, covered, x.used, x.slots)
+	}
+	db = openTest(t, dir)
+	iss, _ := db.IssueByRef("P-1")
+	kept := map[int]bool{}
+	for _, s := range chainIDs(t, db, iss) {
+		kept[idNumber(t, s)] = true
+	}
+	if len(kept) != 2200 {
+		t.Fatalf("issue keeps %d events, want 2200", len(kept))
+	}
+	checkIDs(t, db, p.ID, 0, 4300, func(i int) bool { return kept[i] })
 }
 
 func TestIDIndexRebuiltAfterUncleanClose(t *testing.T) {
@@ -470,6 +508,17 @@ func TestIDIndexBuiltInMemoryOrFile(t *testing.T) {
 		x.f.Close()
 		if y, clean, covered := idsHeader(t, path); clean || covered != 3000 || y.gen != 7 || y.used != 2000 {
 			t.Errorf("memMax %d: header clean %v, covers %d, gen %d, used %d", memMax, clean, covered, y.gen, y.used)
+		}
+		// Asked for room for fewer records than are live, the build
+		// fails rather than filling the table.
+		if x, err := buildIDIndexIn(path+"small", lf, uint32(len(ids)), 7, 1000, nil, memMax); !errors.Is(err, errBuildFull) {
+			if x != nil {
+				x.f.Close()
+			}
+			t.Errorf("memMax %d: a build with room for 1000 of 2000 live records: %v", memMax, err)
+		}
+		if _, err := os.Stat(path + "small"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("memMax %d: the failed build left its file (%v)", memMax, err)
 		}
 	}
 }
