@@ -37,8 +37,9 @@ import (
 // absent and its slot stays, keeping probe chains intact, until the table
 // is next built. Slots are never emptied; a slot naming a record at or past
 // the committed count is treated as empty and may be reused. The table is
-// kept at most half full and grows by building a table twice the size from
-// the log into ids.new and renaming it over ids. The hash is keyed by a
+// kept at most half full. When a batch does not fit, a new table is built
+// from the log into ids.new, sized for half again the live records
+// (idRoom), and renamed over ids. The hash is keyed by a
 // random seed kept in the header, so that ids chosen by a client cannot
 // pile up on one probe chain.
 //

@@ -102,10 +102,10 @@ func (p *puncher) wait() {
 	}
 }
 
-// blocksIn returns the bytes of the whole blocks in [from, to).
-func blocksIn(from, to int64) int64 {
-	from, to = (from+punchBlock-1)&^(punchBlock-1), to&^(punchBlock-1)
-	return max(0, to-from)
+// wholeBlocks returns the whole blocks in [from, to), as the range
+// [start, end): end <= start when there are none.
+func wholeBlocks(from, to int64) (start, end int64) {
+	return (from + punchBlock - 1) &^ (punchBlock - 1), to &^ (punchBlock - 1)
 }
 
 // punchHoles punches holes, opening each segment once per run of holes in

@@ -375,11 +375,16 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 			gaps[[2]int64{from, to}] = true
 		}
 		for g := range gaps {
-			// A gap that holds no whole block frees nothing: most are one
-			// ~3 KB body between two live ones. It is punched once its
-			// neighbours die too, or compaction reclaims it.
-			if n := blocksIn(g[0], g[1]); n > 0 {
-				holes = append(holes, hole{el: el, seg: seg, off: g[0], n: g[1] - g[0], release: n})
+			// Only the gap's whole blocks are punched. Punching its
+			// partial blocks too would free nothing more: the file system
+			// zeroes those bytes instead, which dirties the page and
+			// writes it back, two pages per hole (on ext4, 4,000 holes of
+			// 2–4 bodies of 3,100 bytes left 63–66 ms of fsync behind
+			// them, aligned ones 0.6–0.8 ms). A gap that holds no whole block (most are one ~3 KB
+			// body between two live ones) is punched once its neighbours
+			// die too, or compaction reclaims it.
+			if from, to := wholeBlocks(g[0], g[1]); to > from {
+				holes = append(holes, hole{el: el, seg: seg, off: from, n: to - from, release: to - from})
 			}
 		}
 	}

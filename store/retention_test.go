@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -308,6 +309,58 @@ func TestEvictionPunchesWholeBlocks(t *testing.T) {
 			}
 			t.Logf("segment on disk: %d -> %d bytes", before, after)
 		})
+	}
+}
+
+// A hole covers only the whole blocks of its gap: the bytes of a dead
+// body in the blocks it shares with live ones are left as they are (and
+// their pages clean), the blocks between read as zeros.
+func TestHolesCoverWholeBlocksOnly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	addNoiseEvents(t, db, p.ID, 40, 2500)
+	seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+	before, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Records 10 to 19 die: the gap runs from the end of body 9 to the
+	// start of body 20.
+	var from, to int64
+	if _, err := db.removeEvents(p.ID, false, func(cands []candidate) []uint32 {
+		var out []uint32
+		for _, c := range cands {
+			switch {
+			case c.n == 9:
+				from = int64(c.r.Off) + int64(c.r.Len)
+			case c.n == 20:
+				to = int64(c.r.Off)
+			case c.n > 9 && c.n < 20:
+				out = append(out, c.n)
+			}
+		}
+		return out
+	}); err != nil {
+		t.Fatal(err)
+	}
+	start, end := wholeBlocks(from, to)
+	if start == from || end == to || end-start < 2*punchBlock {
+		t.Fatalf("gap [%d, %d) does not have partial blocks at both ends and whole ones between", from, to)
+	}
+	after, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(after[:start], before[:start]) || !bytes.Equal(after[end:], before[end:]) {
+		t.Error("bytes outside the gap's whole blocks changed")
+	}
+	if !bytes.Equal(after[start:end], make([]byte, end-start)) {
+		t.Errorf("the gap's whole blocks [%d, %d) were not punched", start, end)
+	}
+	if used := diskBytes(t, seg); used > int64(len(before))-(end-start)+punchBlock {
+		t.Errorf("segment uses %d bytes on disk, %d before, with %d bytes of whole blocks dead", used, len(before), end-start)
 	}
 }
 
