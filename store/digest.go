@@ -24,6 +24,11 @@ type Tx struct {
 	kv       *kvTx
 	projects map[int]*Project
 	issues   map[uint32]*Issue
+	// stored is the index keys and states of each issue in issues as the
+	// batch read it (none for an issue it created): nothing else writes
+	// an issue during a batch, so flushMeta moves its index entries from
+	// these without reading and decoding the stored issue again.
+	stored map[uint32]issueIndex
 	// groups maps the grouping keys (groupingKey) this batch read or
 	// wrote to their issue: the events of a batch mostly share a few
 	// issues, and decoding a grouping's JSON per event was ~1 % of the
@@ -78,7 +83,7 @@ func (db *DB) Digest(fn func(tx *Tx) error) (err error) {
 	}
 	kv := &kvTx{kv: btx, t: tt}
 	committed := false
-	t := &Tx{db: db, kv: kv, projects: map[int]*Project{}, issues: map[uint32]*Issue{}, groups: map[string]uint32{}, pending: map[int]*pendingLog{}}
+	t := &Tx{db: db, kv: kv, projects: map[int]*Project{}, issues: map[uint32]*Issue{}, stored: map[uint32]issueIndex{}, groups: map[string]uint32{}, pending: map[int]*pendingLog{}}
 	defer func() {
 		for _, pl := range t.pending {
 			if c := cap(pl.body); c <= maxLogBody && c > cap(db.logBody) {
@@ -147,8 +152,10 @@ func (t *Tx) flushMeta() error {
 			return err
 		}
 	}
-	for _, iss := range t.issues {
-		if err := putIssue(t.kv, iss); err != nil {
+	for id, iss := range t.issues {
+		// An issue the batch created is not in stored: its zero value is
+		// an issue not stored yet.
+		if err := writeIssue(t.kv, iss, t.stored[id]); err != nil {
 			return err
 		}
 	}
@@ -311,6 +318,7 @@ func (t *Tx) Issue(id uint32) (*Issue, error) {
 		return nil, err
 	}
 	t.issues[id] = &iss
+	t.stored[id] = issueIndex{keys: iss.indexKeys(), states: iss.states()}
 	return &iss, nil
 }
 

@@ -80,12 +80,24 @@ func (i *Issue) indexKeys() []string {
 // with what was stored before.
 func putIssue(tx *kvTx, iss *Issue) error {
 	var old Issue
-	had := true
 	if err := getJSON(tx, issueKey(iss.ID), &old); errors.Is(err, ErrNotFound) {
-		had = false
+		return writeIssue(tx, iss, issueIndex{})
 	} else if err != nil {
 		return err
 	}
+	return writeIssue(tx, iss, issueIndex{keys: old.indexKeys(), states: old.states()})
+}
+
+// issueIndex is where a stored issue is indexed: its index keys and the
+// states it is counted in. The zero value is an issue not stored.
+type issueIndex struct {
+	keys   []string
+	states []IssueState
+}
+
+// writeIssue is putIssue for a caller that knows where the stored issue
+// is indexed (old).
+func writeIssue(tx *kvTx, iss *Issue, old issueIndex) error {
 	b, err := json.Marshal(iss)
 	if err != nil {
 		return err
@@ -96,12 +108,7 @@ func putIssue(tx *kvTx, iss *Issue) error {
 	if _, _, err := tx.Set(issueFactsKey(iss.ID), iss.factsValue(), nil); err != nil {
 		return err
 	}
-	var oldKeys []string
-	var oldStates []IssueState
-	if had {
-		oldKeys, oldStates = old.indexKeys(), old.states()
-	}
-	return reindex(tx, iss.ProjectID, oldKeys, iss.indexKeys(), oldStates, iss.states())
+	return reindex(tx, iss.ProjectID, old.keys, iss.indexKeys(), old.states, iss.states())
 }
 
 // dropIssue deletes iss with its index keys (not its groupings, tags,
