@@ -380,9 +380,10 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 			// zeroes those bytes instead, which dirties the page and
 			// writes it back, two pages per hole (on ext4, 4,000 holes of
 			// 2–4 bodies of 3,100 bytes left 63–66 ms of fsync behind
-			// them, aligned ones 0.6–0.8 ms). A gap that holds no whole block (most are one ~3 KB
-			// body between two live ones) is punched once its neighbours
-			// die too, or compaction reclaims it.
+			// them, aligned ones 0.6–0.8 ms). A gap that holds no whole
+			// block (most are one ~3 KB body between two live ones) is
+			// punched once its neighbours die too, or compaction
+			// reclaims it.
 			if from, to := wholeBlocks(g[0], g[1]); to > from {
 				holes = append(holes, hole{el: el, seg: seg, off: from, n: to - from, release: to - from})
 			}
