@@ -80,6 +80,33 @@ func (c *rawConn) closedByServer() bool {
 	return err == io.EOF
 }
 
+// waitIdle waits until the limiter holds n connections, all idle. The
+// server marks a connection idle only after it has sent the reply, so the
+// client can be ahead of it: on a busy machine a connection whose reply
+// was read 3 ms before still counted as serving a request, and another
+// one was evicted in its place.
+func waitIdle(t *testing.T, lim *ConnLimiter, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		lim.mu.Lock()
+		idle := 0
+		for _, e := range lim.conns {
+			if e.state == http.StateIdle {
+				idle++
+			}
+		}
+		open := len(lim.conns)
+		lim.mu.Unlock()
+		if open == n && idle == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections idle, want %d", idle, open, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // At the cap, a new connection gets in and the connection idle the longest
 // is closed; the others keep working.
 func TestConnLimiterEvictsLongestIdle(t *testing.T) {
@@ -91,10 +118,12 @@ func TestConnLimiterEvictsLongestIdle(t *testing.T) {
 			t.Fatalf("event: %d", code)
 		}
 	}
+	waitIdle(t, lim, 2)
 	// b is used again, so a has been idle the longest.
 	if code := b.event(t); code != 200 {
 		t.Fatalf("event: %d", code)
 	}
+	waitIdle(t, lim, 2)
 	c := dialRaw(t, srv)
 	if code := c.event(t); code != 200 {
 		t.Fatalf("event on a new connection at the cap: %d", code)
