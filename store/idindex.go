@@ -231,25 +231,21 @@ func buildIDIndexIn(path string, lf *os.File, n, gen uint32, want uint64, visit 
 	}
 	x := &idIndex{f: f, slots: slots, gen: gen, seed: [2]uint64{rand.Uint64(), rand.Uint64()}}
 	buf := make([]byte, idxScanRecs*recSize)
+	var tab []byte // the slots, when the table is built in memory
+	add := func(id *[16]byte, k uint32) error {
+		_, err := x.insert(n, id, k)
+		return err
+	}
 	err = x.writeHeader(false, 0)
 	if err == nil && slots*idxSlotSize <= memMax {
 		// Built in memory and written at once: a project at the default
 		// retention rebuilds its table every few thousand events
 		// (growth, compaction), and two system calls per record were
 		// most of that.
-		tab := make([]byte, slots*idxSlotSize)
-		err = scanRecords(lf, n, buf, func(k uint32, r *record) error {
-			if visit != nil {
-				visit(k, r)
-			}
-			if x.used >= slots/2 {
-				return errBuildFull
-			}
-			x.insertMem(tab, &r.EventID, k)
+		tab = make([]byte, slots*idxSlotSize)
+		add = func(id *[16]byte, k uint32) error {
+			x.insertMem(tab, id, k)
 			return nil
-		})
-		if err == nil {
-			_, err = f.WriteAt(tab, idxHdrSize)
 		}
 	} else {
 		for off, end := int64(idxHdrSize), idxHdrSize+int64(slots)*idxSlotSize; err == nil && off < end; {
@@ -257,18 +253,20 @@ func buildIDIndexIn(path string, lf *os.File, n, gen uint32, want uint64, visit 
 			_, err = f.WriteAt(buf[:k], off)
 			off += k
 		}
-		if err == nil {
-			err = scanRecords(lf, n, buf, func(k uint32, r *record) error {
-				if visit != nil {
-					visit(k, r)
-				}
-				if x.used >= slots/2 {
-					return errBuildFull
-				}
-				_, err := x.insert(n, &r.EventID, k)
-				return err
-			})
-		}
+	}
+	if err == nil {
+		err = scanRecords(lf, n, buf, func(k uint32, r *record) error {
+			if visit != nil {
+				visit(k, r)
+			}
+			if x.used >= slots/2 {
+				return errBuildFull
+			}
+			return add(&r.EventID, k)
+		})
+	}
+	if err == nil && tab != nil {
+		_, err = f.WriteAt(tab, idxHdrSize)
 	}
 	if err == nil {
 		// Dirty, but complete: installIDIndex reads it back.
