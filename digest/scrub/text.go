@@ -98,6 +98,9 @@ func (s *scrubber) scanFree(b []byte, code bool) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if !textHot[c] {
+			if alnum[c] {
+				i = skipWord(b, i)
+			}
 			continue
 		}
 		switch c {
@@ -119,9 +122,22 @@ func (s *scrubber) scanFree(b []byte, code bool) {
 			if from, to := shapeAt(b, i); to > 0 {
 				s.add(from, to)
 				i = to - 1
+			} else if c != '-' {
+				i = skipWord(b, i)
 			}
 		}
 	}
+}
+
+// skipWord returns the last index of the run of letters and digits that
+// goes on from b[i], a letter or digit. Nothing in the rest of a word
+// is hot: a digit after a letter or digit is no card number, and a secret
+// shape starts only at the start of a word (see shapeAt).
+func skipWord(b []byte, i int) int {
+	for i+1 < len(b) && alnum[b[i+1]] {
+		i++
+	}
+	return i
 }
 
 // textPair looks at the separator ('=' or ':') at b[i]. If the key before it
