@@ -207,11 +207,7 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 		if metrics, err = freePort(); err != nil {
 			return res, err
 		}
-		argv = []string{b.tinysink, "serve", "-addr", port, "-base-url", "http://" + port, "-data", dir,
-			"-metrics-addr", metrics, "-log-level", "warn"}
-		for _, q := range []string{"project-5m", "project-hour", "project-month", "install-5m", "install-hour", "install-month"} {
-			argv = append(argv, "-quota-"+q, "0")
-		}
+		argv = append(tinysinkArgv(b.tinysink, dir, port, metrics), "-log-level", "warn")
 		if b.memLimit != "" {
 			argv = append(argv, "-memory-limit", b.memLimit)
 		}
@@ -285,6 +281,16 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 		res.rssMiB = hwm / 1024
 	}
 	return res, nil
+}
+
+// tinysinkArgv is the command line the benchmarks start tinysink with: its
+// defaults, with quotas off, serving on addr and its metrics on metrics.
+func tinysinkArgv(bin, dir, addr, metrics string) []string {
+	argv := []string{bin, "serve", "-addr", addr, "-base-url", "http://" + addr, "-data", dir, "-metrics-addr", metrics}
+	for _, q := range []string{"project-5m", "project-hour", "project-month", "install-5m", "install-hour", "install-month"} {
+		argv = append(argv, "-quota-"+q, "0")
+	}
+	return argv
 }
 
 // readDSN reads the server's start-up lines up to the one that names its

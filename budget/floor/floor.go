@@ -4,6 +4,7 @@
 //
 //	floor serve -addr 127.0.0.1:9000 -file /tmp/floor.log
 //	floor bench [-rounds 3] [-duration 10s] [-dir DIR]   (make bench-floor)
+//	floor ab -a OLD -b NEW [-rounds 4] [-rate 1000]       (two builds side by side)
 //
 // serve reads each request body, appends it to one file, and answers 200
 // once a group commit's fsync covered it: one fsync acknowledges every
@@ -27,7 +28,7 @@ import (
 func main() {
 	log.SetFlags(0)
 	if len(os.Args) < 2 {
-		log.Fatal("usage: floor serve|bench [flags]")
+		log.Fatal("usage: floor serve|bench|ab [flags]")
 	}
 	var err error
 	switch os.Args[1] {
@@ -35,8 +36,10 @@ func main() {
 		err = serve(os.Args[2:])
 	case "bench":
 		err = bench(os.Args[2:])
+	case "ab":
+		err = ab(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (serve or bench)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (serve, bench or ab)", os.Args[1])
 	}
 	if err != nil {
 		log.Fatal("floor: ", err)
