@@ -72,8 +72,7 @@ func ab(args []string) error {
 		}
 		cpuRatios = append(cpuRatios, b.cpuPerEvent()/a.cpuPerEvent())
 		epsRatios = append(epsRatios, b.processedEPS()/a.processedEPS())
-		fmt.Printf("round %d  A %.4f ms/event %7.1f processed/s p99 %5.1f ms  B %.4f ms/event %7.1f processed/s p99 %5.1f ms  B/A CPU %.3f processed %.3f\n",
-			r+1, a.cpuPerEvent(), a.processedEPS(), a.p99, b.cpuPerEvent(), b.processedEPS(), b.p99, cpuRatios[r], epsRatios[r])
+		fmt.Printf("round %d  A %s  B %s  B/A CPU %.3f processed %.3f\n", r+1, a, b, cpuRatios[r], epsRatios[r])
 	}
 	fmt.Printf("load average at end: %s", loadavg())
 	fmt.Printf("median of %d rounds, B/A: CPU per event %.3f, processed events/s %.3f\n", *rounds, median(cpuRatios), median(epsRatios))
@@ -87,6 +86,11 @@ type abResult struct {
 }
 
 func (r abResult) processedEPS() float64 { return r.acked / r.elapsedAll.Seconds() }
+
+func (r abResult) String() string {
+	return fmt.Sprintf("%.4f ms/event %7.1f processed/s p99 %5.1f ms peak VmRSS %4.1f RssAnon %4.1f MiB",
+		r.cpuPerEvent(), r.processedEPS(), r.p99, r.rssMiB, r.anonMiB)
+}
 
 // abServer is a tinysink started for a round.
 type abServer struct {
