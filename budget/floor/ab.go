@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -41,19 +40,14 @@ func ab(args []string) error {
 	if *binA == "" || *binB == "" {
 		return errors.New("ab needs -a and -b, two tinysink binaries")
 	}
-	if *loadgenDir == "" {
-		if *loadgenDir = findUp(filepath.Join("shared", "tools", "loadgen")); *loadgenDir == "" {
-			return errors.New("loadgen not found: pass -loadgen DIR or set LOADGEN")
-		}
-	}
 	tmp, err := os.MkdirTemp(*dir, "floorab-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	loadgen := filepath.Join(tmp, "loadgen")
-	if err := run(*loadgenDir, "go", "build", "-o", loadgen, "."); err != nil {
-		return fmt.Errorf("building loadgen: %w", err)
+	loadgen, err := buildLoadgen(*loadgenDir, tmp)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("load average at start: %s", loadavg())
 	var cpuRatios, epsRatios []float64
@@ -94,8 +88,8 @@ func (r abResult) String() string {
 
 // abServer is a tinysink started for a round.
 type abServer struct {
-	cmd          *exec.Cmd
-	dsn, metrics string
+	cmd               *exec.Cmd
+	dir, dsn, metrics string
 }
 
 func startTinysink(tmp, bin string, pinned bool) (*abServer, error) {
@@ -123,9 +117,10 @@ func startTinysink(tmp, bin string, pinned bool) (*abServer, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &abServer{cmd: cmd, metrics: metrics}
+	s := &abServer{cmd: cmd, dir: dir, metrics: metrics}
 	if s.dsn, err = readDSN(out, "tinysink"); err != nil {
 		s.stop()
 		return nil, err
@@ -134,9 +129,11 @@ func startTinysink(tmp, bin string, pinned bool) (*abServer, error) {
 	return s, nil
 }
 
+// stop kills the server and removes its data directory.
 func (s *abServer) stop() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
+	os.RemoveAll(s.dir)
 }
 
 // abRound runs one round of the two binaries side by side.

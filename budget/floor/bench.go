@@ -45,12 +45,6 @@ func bench(args []string) error {
 	binary := fs.String("tinysink", "", "a tinysink binary to measure (default: built from the working directory as make build does)")
 	fs.Parse(args)
 
-	if *loadgenDir == "" {
-		*loadgenDir = findUp(filepath.Join("shared", "tools", "loadgen"))
-		if *loadgenDir == "" {
-			return errors.New("loadgen not found: pass -loadgen DIR or set LOADGEN")
-		}
-	}
 	tmp, err := os.MkdirTemp(*dir, "floorbench-")
 	if err != nil {
 		return err
@@ -60,9 +54,8 @@ func bench(args []string) error {
 	if b.self, err = os.Executable(); err != nil {
 		return err
 	}
-	b.loadgen = filepath.Join(tmp, "loadgen")
-	if err := run(*loadgenDir, "go", "build", "-o", b.loadgen, "."); err != nil {
-		return fmt.Errorf("building loadgen: %w", err)
+	if b.loadgen, err = buildLoadgen(*loadgenDir, tmp); err != nil {
+		return err
 	}
 	b.tinysink = *binary
 	if b.tinysink == "" {
@@ -281,6 +274,21 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 		res.rssMiB = hwm / 1024
 	}
 	return res, nil
+}
+
+// buildLoadgen builds the loadgen module in dir (empty: the nearest
+// shared/tools/loadgen above the working directory) into tmp.
+func buildLoadgen(dir, tmp string) (string, error) {
+	if dir == "" {
+		if dir = findUp(filepath.Join("shared", "tools", "loadgen")); dir == "" {
+			return "", errors.New("loadgen not found: pass -loadgen DIR or set LOADGEN")
+		}
+	}
+	bin := filepath.Join(tmp, "loadgen")
+	if err := run(dir, "go", "build", "-o", bin, "."); err != nil {
+		return "", fmt.Errorf("building loadgen: %w", err)
+	}
+	return bin, nil
 }
 
 // tinysinkArgv is the command line the benchmarks start tinysink with: its
