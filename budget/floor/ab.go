@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -86,10 +85,10 @@ func (r abResult) String() string {
 		r.cpuPerEvent(), r.processedEPS(), r.p99, r.rssMiB, r.anonMiB)
 }
 
-// abServer is a tinysink started for a round.
+// abServer is a tinysink started for a round, in data directory dir.
 type abServer struct {
-	cmd               *exec.Cmd
-	dir, dsn, metrics string
+	*benchServer
+	dir, metrics string
 }
 
 func startTinysink(tmp, bin string, pinned bool) (*abServer, error) {
@@ -97,42 +96,21 @@ func startTinysink(tmp, bin string, pinned bool) (*abServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	argv, metrics, err := tinysinkCommand(bin, dir)
+	var srv *benchServer
+	if err == nil {
+		srv, err = startServer("tinysink", argv, pinned)
+	}
 	if err != nil {
-		return nil, err
-	}
-	metrics, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	argv := append(tinysinkArgv(bin, dir, port, metrics), "-log-level", "warn")
-	if pinned {
-		argv = append([]string{"taskset", "-c", "0"}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "TINYSINK_ADMIN_PASSWORD=bench-password")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &abServer{cmd: cmd, dir: dir, metrics: metrics}
-	if s.dsn, err = readDSN(out, "tinysink"); err != nil {
-		s.stop()
-		return nil, err
-	}
-	go io.Copy(io.Discard, out)
-	return s, nil
+	return &abServer{benchServer: srv, dir: dir, metrics: metrics}, nil
 }
 
 // stop kills the server and removes its data directory.
 func (s *abServer) stop() {
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
+	s.benchServer.stop()
 	os.RemoveAll(s.dir)
 }
 

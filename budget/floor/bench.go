@@ -193,42 +193,21 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 	if server == "floor" {
 		argv = []string{b.self, "serve", "-addr", "127.0.0.1:0", "-file", filepath.Join(dir, "floor.log")}
 	} else {
-		port, err := freePort()
-		if err != nil {
+		if argv, metrics, err = tinysinkCommand(b.tinysink, dir); err != nil {
 			return res, err
 		}
-		if metrics, err = freePort(); err != nil {
-			return res, err
-		}
-		argv = append(tinysinkArgv(b.tinysink, dir, port, metrics), "-log-level", "warn")
 		if b.memLimit != "" {
 			argv = append(argv, "-memory-limit", b.memLimit)
 		}
 	}
-	if s.pinned {
-		argv = append([]string{"taskset", "-c", "0"}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "TINYSINK_ADMIN_PASSWORD=bench-password")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+	srv, err := startServer(server, argv, s.pinned)
 	if err != nil {
 		return res, err
 	}
-	if err := cmd.Start(); err != nil {
-		return res, err
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	dsn, err := readDSN(out, server)
-	if err != nil {
-		return res, err
-	}
-	go io.Copy(io.Discard, out)
+	defer srv.stop()
+	dsn := srv.dsn
 
-	pid := cmd.Process.Pid
+	pid := srv.cmd.Process.Pid
 	user0, sys0, err := cpuTicks(pid)
 	if err != nil {
 		return res, err
@@ -291,14 +270,60 @@ func buildLoadgen(dir, tmp string) (string, error) {
 	return bin, nil
 }
 
-// tinysinkArgv is the command line the benchmarks start tinysink with: its
-// defaults, with quotas off, serving on addr and its metrics on metrics.
-func tinysinkArgv(bin, dir, addr, metrics string) []string {
-	argv := []string{bin, "serve", "-addr", addr, "-base-url", "http://" + addr, "-data", dir, "-metrics-addr", metrics}
+// tinysinkCommand is the command line the benchmarks start tinysink with,
+// on data directory dir: its defaults, with quotas off, serving on a free
+// port and its metrics on another (the address returned).
+func tinysinkCommand(bin, dir string) (argv []string, metrics string, err error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	if metrics, err = freePort(); err != nil {
+		return nil, "", err
+	}
+	argv = []string{bin, "serve", "-addr", addr, "-base-url", "http://" + addr, "-data", dir, "-metrics-addr", metrics, "-log-level", "warn"}
 	for _, q := range []string{"project-5m", "project-hour", "project-month", "install-5m", "install-hour", "install-month"} {
 		argv = append(argv, "-quota-"+q, "0")
 	}
-	return argv
+	return argv, metrics, nil
+}
+
+// benchServer is a benchmarked server's process.
+type benchServer struct {
+	cmd *exec.Cmd
+	dsn string
+}
+
+// startServer starts argv, the floor or tinysink (name), pinned to one
+// core (taskset -c 0) when asked, and reads its DSN from its start-up
+// lines.
+func startServer(name string, argv []string, pinned bool) (*benchServer, error) {
+	if pinned {
+		argv = append([]string{"taskset", "-c", "0"}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "TINYSINK_ADMIN_PASSWORD=bench-password")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &benchServer{cmd: cmd}
+	if s.dsn, err = readDSN(out, name); err != nil {
+		s.stop()
+		return nil, err
+	}
+	go io.Copy(io.Discard, out)
+	return s, nil
+}
+
+// stop kills the server.
+func (s *benchServer) stop() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
 }
 
 // readDSN reads the server's start-up lines up to the one that names its
