@@ -412,7 +412,8 @@ func (db *DB) DeleteProject(id int) error {
 			collect(historyPrefix(iid))
 			collect(feedbackPrefix(iid))
 			collect(issueGroupingPrefix(iid))
-			keys = append(keys, issueKey(iid))
+			collect(issueTermsPrefix(iid))
+			keys = append(keys, issueKey(iid), issueFactsKey(iid))
 			keys = append(keys, counterKeys(IssueSubject(iid), db.Now())...)
 		}
 		for _, fam := range projectFamilies {
@@ -472,7 +473,11 @@ func (db *DB) DeleteProject(id int) error {
 	if el != nil {
 		el.close()
 	}
-	return db.removeProjectFiles(id)
+	// The search postings (up to ~1,000 per issue) go after the commit, a
+	// chunk at a time: nothing reads them once the project is gone, and a
+	// crash before they are all gone leaves only keys no search reaches
+	// (project ids are never reused).
+	return errors.Join(db.deleteKeysUnder(searchTermPrefix(id, "")), db.removeProjectFiles(id))
 }
 
 // removeProjectFiles removes a deleted project's files: its event log

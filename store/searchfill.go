@@ -108,35 +108,44 @@ func (t *Tx) SetSearchFill(f SearchFill) error {
 	return err
 }
 
+// deleteKeysUnder deletes every key that starts with prefix, in
+// transactions of at most 10,000 deletes, so that neither memory nor one
+// transaction grows with how many there are.
+func (db *DB) deleteKeysUnder(prefix string) error {
+	for {
+		var keys []string
+		db.view(func(tx *kvTx) error {
+			tx.ascend(prefix, func(k, v string) bool {
+				keys = append(keys, k)
+				return len(keys) < 10000
+			})
+			return nil
+		})
+		if len(keys) == 0 {
+			return nil
+		}
+		err := db.update(func(tx *kvTx) error {
+			for _, k := range keys {
+				if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // DropSearchIndex deletes the whole search index (terms and facts) and the
 // fill's progress, in batches of deletes: the data directory is then as
 // one written before the index existed, and the next start fills it again.
 // The tests of the fill use it.
 func (db *DB) DropSearchIndex() error {
 	for _, prefix := range []string{"sterm:", "iterm:", "ifact:"} {
-		for {
-			var keys []string
-			db.view(func(tx *kvTx) error {
-				tx.ascend(prefix, func(k, v string) bool {
-					keys = append(keys, k)
-					return len(keys) < 10000
-				})
-				return nil
-			})
-			if len(keys) == 0 {
-				break
-			}
-			err := db.update(func(tx *kvTx) error {
-				for _, k := range keys {
-					if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+		if err := db.deleteKeysUnder(prefix); err != nil {
+			return err
 		}
 	}
 	return db.update(func(tx *kvTx) error {

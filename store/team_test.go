@@ -208,6 +208,30 @@ func TestDeleteProject(t *testing.T) {
 	p2, _ := db.CreateProject("two")
 	addEvents(t, db, p1.ID, "a", 0, 5)
 	addEvents(t, db, p2.ID, "b", 5, 5)
+	// Both issues are in the search index: postings, packed terms, facts.
+	var iids []uint32
+	err := db.Digest(func(tx *Tx) error {
+		for _, g := range []struct {
+			pid  int
+			hash string
+		}{{p1.ID, "a"}, {p2.ID, "b"}} {
+			iss, err := tx.IssueForGrouping(g.pid, g.hash)
+			if err != nil {
+				return err
+			}
+			iids = append(iids, iss.ID)
+			if err := tx.IndexTag(iss, "release", "r1"); err != nil {
+				return err
+			}
+			if err := tx.IndexText(iss, "shared words"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	db.CreateUser("bob", "password1", false)
 	db.SetUserProjects("bob", []int{p1.ID, p2.ID})
 	db.CreateTeam("web")
@@ -245,6 +269,27 @@ func TestDeleteProject(t *testing.T) {
 	})
 	if left != 0 || issues != 1 {
 		t.Errorf("%d index keys of the deleted project left; %d issues, want 1", left, issues)
+	}
+	// Nor its search index; the other project's stays.
+	search := func(pid int, iid uint32) (postings, terms, facts int) {
+		db.view(func(tx *kvTx) error {
+			tx.ascend(searchTermPrefix(pid, ""), func(k, v string) bool { postings++; return true })
+			tx.ascend(issueTermsPrefix(iid), func(k, v string) bool { terms++; return true })
+			if _, err := tx.Get(issueFactsKey(iid)); err == nil {
+				facts++
+			}
+			return nil
+		})
+		return
+	}
+	if p, tm, f := search(p1.ID, iids[0]); p+tm+f != 0 {
+		t.Errorf("the deleted project's search index left: %d postings, %d term lists, %d facts", p, tm, f)
+	}
+	if p, tm, f := search(p2.ID, iids[1]); p != 3 || tm != 1 || f != 1 {
+		t.Errorf("the other project's search index: %d postings, %d term lists, %d facts, want 3, 1, 1", p, tm, f)
+	}
+	if page, err := db.SearchIssues(p2.ID, "shared release:r1", "", 10); err != nil || len(page.Issues) != 1 {
+		t.Errorf("the other project's search: %v, %v", page, err)
 	}
 	// The other project is whole, and survives a reopen.
 	if iss, _, err := db.Issues(IssueFilter{Project: p2.ID, Limit: 10}); err != nil || len(iss) != 1 {
