@@ -188,7 +188,10 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		}
 	}
 	el.mu.Lock()
-	err = db.updateIssues(pid, func(iss *Issue) bool {
+	err = db.updateIssues(pid, func(id uint32, c chainFields) bool {
+		e := ends[id]
+		return c != chainFields{e[0], e[1]}
+	}, func(iss *Issue) bool {
 		e := ends[iss.ID]
 		if iss.FirstRec == e[0] && iss.LastRec == e[1] {
 			return false

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fillAndEvict digests n events over three issues and evicts all but keep
@@ -367,4 +368,103 @@ func TestCompactionInPlace(t *testing.T) {
 			check(openTest(t, dir), 109)
 		})
 	}
+}
+
+// TestCompactionClearsStaleChainEnds checks that a compaction, which reads
+// only the chain ends of the issues whose events it does not move, still
+// clears the ends of an issue that has no live event but claims some (as
+// after a crash in the middle of a retention round): left as they were,
+// they would name records of the new log that are other issues' events.
+func TestCompactionClearsStaleChainEnds(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("p")
+	addEvents(t, db, p.ID, "a", 0, 6000)
+	addEvents(t, db, p.ID, "b", 6000, 2000)
+	var stale uint32
+	err := db.Digest(func(tx *Tx) error {
+		pr, _ := tx.Project(p.ID)
+		iss := &Issue{CalculatedType: "E"}
+		if err := tx.CreateIssue(pr, iss, "stale", "stale", "test"); err != nil {
+			return err
+		}
+		stale = iss.ID
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.update(func(tx *kvTx) error {
+		var iss Issue
+		if err := getJSON(tx, issueKey(stale), &iss); err != nil {
+			return err
+		}
+		iss.FirstRec, iss.LastRec = 5, 7000
+		return putIssue(tx, &iss)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := db.IssueByRef("P-1")
+	if err := db.DeleteIssue(a.ID); err != nil { // 6,000 of 8,000 die: compacted
+		t.Fatal(err)
+	}
+	checkCompacted(t, db, p.ID, 2000, "P-2")
+	iss, err := db.Issue(stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss.FirstRec != 0 || iss.LastRec != 0 {
+		t.Errorf("an issue with no live event kept chain ends %d..%d across a compaction", iss.FirstRec, iss.LastRec)
+	}
+}
+
+// BenchmarkCompactionIssuePass is the pass a compaction makes over every
+// issue of the project to renumber chain ends, over 20,000 issues none of
+// which has a live event: decoding each issue (as before), or reading its
+// chain ends with fastjson first (peekChain).
+func BenchmarkCompactionIssuePass(b *testing.B) {
+	db, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	p, _ := db.CreateProject("p")
+	for batch := range 20 {
+		err := db.Digest(func(tx *Tx) error {
+			pr, _ := tx.Project(p.ID)
+			for i := range 1000 {
+				k := fmt.Sprint(batch*1000 + i)
+				iss := &Issue{CalculatedType: "ValueError", CalculatedValue: "invalid literal for int() with base 10: " + k,
+					Transaction: "/api/orders/{id}", FirstSeen: time.Unix(1e9, 0), LastSeen: time.Unix(1e9, 0), DigestedEventCount: 12}
+				if err := tx.CreateIssue(pr, iss, k, k, "test"); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	ends := map[uint32][2]uint32{}
+	fn := func(iss *Issue) bool {
+		e := ends[iss.ID]
+		return iss.FirstRec != e[0] || iss.LastRec != e[1]
+	}
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if err := db.updateIssues(p.ID, nil, fn); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("peek", func(b *testing.B) {
+		need := func(id uint32, c chainFields) bool { e := ends[id]; return c != chainFields{e[0], e[1]} }
+		for b.Loop() {
+			if err := db.updateIssues(p.ID, need, fn); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
