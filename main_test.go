@@ -206,6 +206,30 @@ type proc struct {
 	project string
 }
 
+// tailBuffer keeps the last max bytes written to it; safe for concurrent
+// use.
+type tailBuffer struct {
+	mu  sync.Mutex
+	b   []byte
+	max int
+}
+
+func (w *tailBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b = append(w.b, p...)
+	if over := len(w.b) - w.max; over > 0 {
+		w.b = append(w.b[:0], w.b[over:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.b)
+}
+
 func startProc(t testing.TB, dir string, extra ...string) *proc {
 	t.Helper()
 	bin, err := buildBinary()
@@ -216,9 +240,11 @@ func startProc(t testing.TB, dir string, extra ...string) *proc {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "TINYSINK_ADMIN_PASSWORD=test-password")
 	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
+	// The log's last lines say why, when the server does not come up.
+	logTail := &tailBuffer{max: 4 << 10}
+	cmd.Stderr = logTail
 	if *verbose {
-		cmd.Stderr = os.Stderr
+		cmd.Stderr = io.MultiWriter(os.Stderr, logTail)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -243,7 +269,10 @@ func startProc(t testing.TB, dir string, extra ...string) *proc {
 	}
 	go io.Copy(io.Discard, stdout)
 	if p.base == "" || p.dsn == "" || !strings.HasSuffix(p.dsn, "/1") || !strings.Contains(p.project, "(id 1)") {
-		t.Fatalf("server did not print its address, and project 1 and its DSN: %q, %q, %q", p.base, p.project, p.dsn)
+		cmd.Process.Kill()
+		err := cmd.Wait() // also waits for the copy of its log
+		t.Fatalf("server did not print its address, and project 1 and its DSN: %q, %q, %q; it ended with %v; the end of its log:\n%s",
+			p.base, p.project, p.dsn, err, logTail.String())
 	}
 	u := strings.TrimPrefix(p.dsn, "http://")
 	p.key, _, _ = strings.Cut(u, "@")
