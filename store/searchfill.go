@@ -108,16 +108,20 @@ func (t *Tx) SetSearchFill(f SearchFill) error {
 	return err
 }
 
+// deleteChunk is about how many keys one transaction of a bulk delete
+// (deleteKeysUnder, deleteProjectIssues) deletes (a variable for tests).
+var deleteChunk = 10000
+
 // deleteKeysUnder deletes every key that starts with prefix, in
-// transactions of at most 10,000 deletes, so that neither memory nor one
-// transaction grows with how many there are.
+// transactions of at most deleteChunk deletes, so that neither memory nor
+// one transaction grows with how many there are.
 func (db *DB) deleteKeysUnder(prefix string) error {
 	for {
 		var keys []string
 		db.view(func(tx *kvTx) error {
 			tx.ascend(prefix, func(k, v string) bool {
 				keys = append(keys, k)
-				return len(keys) < 10000
+				return len(keys) < deleteChunk
 			})
 			return nil
 		})

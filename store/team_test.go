@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -299,5 +300,96 @@ func TestDeleteProject(t *testing.T) {
 	db2 := openTest(t, dir)
 	if ps, _ := db2.Projects(); len(ps) != 1 || ps[0].ID != p2.ID {
 		t.Errorf("projects after reopen = %+v", ps)
+	}
+}
+
+// TestDeleteProjectInChunks deletes a project of 300 issues, each with
+// tags, history, groupings and search terms, in transactions of about 50
+// keys: every key of the project's issues goes, across the chunks, and
+// another project's stay.
+func TestDeleteProjectInChunks(t *testing.T) {
+	old := deleteChunk
+	deleteChunk = 50
+	t.Cleanup(func() { deleteChunk = old })
+	db := openTest(t, t.TempDir())
+	p, _ := db.CreateProject("big")
+	other, _ := db.CreateProject("other")
+	addEventsWith(t, db, p.ID, 0, 600, func(i int) string { return fmt.Sprint("g", i%300) }, nil)
+	addEvents(t, db, other.ID, "o", 600, 3)
+	var ids []uint32
+	err := db.Digest(func(tx *Tx) error {
+		for _, pid := range []int{p.ID, other.ID} {
+			var list []uint32
+			tx.kv.ascend(projectIssuePrefix(pid), func(k, v string) bool {
+				list = append(list, parseID(v))
+				return true
+			})
+			for _, id := range list {
+				iss, err := tx.Issue(id)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+				for j := range 5 {
+					if err := tx.CountTag(iss, "browser", fmt.Sprint("b", j)); err != nil {
+						return err
+					}
+				}
+				if err := tx.IndexText(iss, fmt.Sprint("word", id, " shared")); err != nil {
+					return err
+				}
+				if err := tx.AddHistory(id, HistoryEntry{Kind: "note"}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 301 {
+		t.Fatalf("%d issues, want 301", len(ids))
+	}
+	// Every per-issue family, counted over the whole tree and over the
+	// other project's issue alone.
+	oid := ids[len(ids)-1]
+	families := []struct{ all, other string }{
+		{"issue:", issueKey(oid)}, {"ifact:", issueFactsKey(oid)}, {"igrp:", issueGroupingPrefix(oid)},
+		{"itag:", issueTagPrefix(oid)}, {"itagn:", issueTagCountPrefix(oid)}, {"history:", historyPrefix(oid)},
+		{"iterm:", issueTermsPrefix(oid)}, {"sterm:", searchTermPrefix(other.ID, "")},
+		{"pissue:", projectIssuePrefix(other.ID)}, {"grouping:", fmt.Sprintf("grouping:%06d:", other.ID)},
+	}
+	count := func(prefix string) int {
+		n := 0
+		db.view(func(tx *kvTx) error {
+			tx.ascend(prefix, func(k, v string) bool { n++; return true })
+			return nil
+		})
+		return n
+	}
+	want := map[string]int{}
+	for _, f := range families {
+		want[f.all] = count(f.other)
+		if count(f.all) <= want[f.all] {
+			t.Fatalf("%s: the deleted project has no keys to delete", f.all)
+		}
+	}
+	if err := db.DeleteProject(p.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if n := count(f.all); n != want[f.all] || want[f.all] == 0 {
+			t.Errorf("%s: %d keys left, want the other project's %d", f.all, n, want[f.all])
+		}
+	}
+	if _, err := db.Project(p.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the project is still there: %v", err)
+	}
+	if _, ok := db.ProjectKey(p.ID); ok {
+		t.Error("the deleted project's DSN key still works")
+	}
+	if page, err := db.SearchIssues(other.ID, "shared", "", 10); err != nil || len(page.Issues) != 1 {
+		t.Errorf("the other project's search: %v, %v", page, err)
 	}
 }
