@@ -82,23 +82,15 @@ func TestCountersRollUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	count := func(prefix string) int {
-		n := 0
-		db.view(func(tx *kvTx) error {
-			tx.ascend(prefix, func(k, v string) bool { n++; return true })
-			return nil
-		})
-		return n
-	}
 	// The last batch ran on day 199: its roll-up left today and yesterday
 	// hourly and 90 days of the issue's daily counts.
-	if n := count("hourly:"); n != hourlyDays {
+	if n := countKeys(db, "hourly:"); n != hourlyDays {
 		t.Errorf("hourly keys = %d, want %d", n, hourlyDays)
 	}
-	if n := count("daily:"); n > dailyKeep {
+	if n := countKeys(db, "daily:"); n > dailyKeep {
 		t.Errorf("issue daily keys = %d, want at most %d", n, dailyKeep)
 	}
-	if n := count("tdaily:"); n != days-hourlyDays {
+	if n := countKeys(db, "tdaily:"); n != days-hourlyDays {
 		t.Errorf("total daily keys = %d, want %d (kept 400 days)", n, days-hourlyDays)
 	}
 	today := now.Truncate(24 * time.Hour)

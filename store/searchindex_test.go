@@ -44,14 +44,6 @@ func TestSearchIndexBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	count := func(prefix string) int {
-		n := 0
-		db.view(func(tx *kvTx) error {
-			tx.ascend(prefix, func(k, v string) bool { n++; return true })
-			return nil
-		})
-		return n
-	}
 	for _, tt := range []struct {
 		prefix string
 		want   int
@@ -61,7 +53,7 @@ func TestSearchIndexBounded(t *testing.T) {
 		{searchTermPrefix(p.ID, "tlevel\x00"), 1},
 		{searchTermPrefix(p.ID, "w"), 301},
 	} {
-		if got := count(tt.prefix); got != tt.want {
+		if got := countKeys(db, tt.prefix); got != tt.want {
 			t.Errorf("%q: %d postings, want %d", tt.prefix, got, tt.want)
 		}
 	}
@@ -80,7 +72,7 @@ func TestSearchIndexBounded(t *testing.T) {
 	if err := db.DeleteIssue(iid); err != nil {
 		t.Fatal(err)
 	}
-	if n := count("sterm:") + count("iterm:"); n != 0 {
+	if n := countKeys(db, "sterm:") + countKeys(db, "iterm:"); n != 0 {
 		t.Errorf("%d index keys left after the delete", n)
 	}
 }

@@ -33,6 +33,16 @@ func addEvents(t *testing.T, db *DB, pid int, hash string, from, n int) {
 	addEventsWith(t, db, pid, from, n, func(int) string { return hash }, nil)
 }
 
+// countKeys returns how many keys of db start with prefix.
+func countKeys(db *DB, prefix string) int {
+	n := 0
+	db.view(func(tx *kvTx) error {
+		tx.ascend(prefix, func(k, v string) bool { n++; return true })
+		return nil
+	})
+	return n
+}
+
 // addEventsWith digests events from to from+n-1 into project p in one
 // batch: event i in the issue of grouping key hashOf(i), with the body
 // bodyOf(i) (when bodyOf is set; a short JSON object naming the event when

@@ -360,18 +360,10 @@ func TestDeleteProjectInChunks(t *testing.T) {
 		{"iterm:", issueTermsPrefix(oid)}, {"sterm:", searchTermPrefix(other.ID, "")},
 		{"pissue:", projectIssuePrefix(other.ID)}, {"grouping:", fmt.Sprintf("grouping:%06d:", other.ID)},
 	}
-	count := func(prefix string) int {
-		n := 0
-		db.view(func(tx *kvTx) error {
-			tx.ascend(prefix, func(k, v string) bool { n++; return true })
-			return nil
-		})
-		return n
-	}
 	want := map[string]int{}
 	for _, f := range families {
-		want[f.all] = count(f.other)
-		if count(f.all) <= want[f.all] {
+		want[f.all] = countKeys(db, f.other)
+		if countKeys(db, f.all) <= want[f.all] {
 			t.Fatalf("%s: the deleted project has no keys to delete", f.all)
 		}
 	}
@@ -379,7 +371,7 @@ func TestDeleteProjectInChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if n := count(f.all); n != want[f.all] || want[f.all] == 0 {
+		if n := countKeys(db, f.all); n != want[f.all] || want[f.all] == 0 {
 			t.Errorf("%s: %d keys left, want the other project's %d", f.all, n, want[f.all])
 		}
 	}
