@@ -504,18 +504,10 @@ func (db *DB) deleteProjectIssues(pid int) error {
 				if deleted >= deleteChunk {
 					break
 				}
-				var keys []string
-				collect := func(prefix string) {
-					tx.ascend(prefix, func(k, v string) bool { keys = append(keys, k); return true })
-				}
-				collect(issueTagPrefix(r.id))
-				collect(issueTagCountPrefix(r.id))
-				collect(historyPrefix(r.id))
-				collect(feedbackPrefix(r.id))
-				collect(issueGroupingPrefix(r.id))
-				collect(issueTermsPrefix(r.id))
+				// Its groupings and postings go with the project's keys.
+				keys := db.issueOwnKeys(tx, r.id)
+				tx.ascend(issueTermsPrefix(r.id), func(k, v string) bool { keys = append(keys, k); return true })
 				keys = append(keys, r.key, issueFactsKey(r.id))
-				keys = append(keys, counterKeys(IssueSubject(r.id), db.Now())...)
 				var iss Issue
 				switch err := getJSON(tx, issueKey(r.id), &iss); {
 				case err == nil:

@@ -515,6 +515,17 @@ func (db *DB) DeleteIssue(id uint32) error {
 	return err
 }
 
+// issueOwnKeys returns the keys kept under issue id besides its record
+// and its index keys (dropIssue's) and its search terms: its tag values
+// and counts, history, feedback, grouping links (igrp:) and counters.
+func (db *DB) issueOwnKeys(tx *kvTx, id uint32) []string {
+	var keys []string
+	for _, prefix := range []string{issueTagPrefix(id), issueTagCountPrefix(id), historyPrefix(id), feedbackPrefix(id), issueGroupingPrefix(id)} {
+		tx.ascend(prefix, func(k, v string) bool { keys = append(keys, k); return true })
+	}
+	return append(keys, counterKeys(IssueSubject(id), db.Now())...)
+}
+
 // deleteIssueLocked removes the issue's events and keys and reports
 // whether compacting the project's files is due; callers hold digestMu.
 func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) (due bool, err error) {
@@ -532,22 +543,13 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) (due bool, err error) 
 		}
 	}
 	liveBytes, err := db.applyRemoval(iss.ProjectID, el, live, doomed, false, func(tx *kvTx) error {
-		var keys []string
-		collect := func(prefix string) {
-			tx.ascend(prefix, func(k, v string) bool { keys = append(keys, k); return true })
-		}
-		collect(issueTagPrefix(id))
-		collect(issueTagCountPrefix(id))
-		collect(historyPrefix(id))
-		collect(feedbackPrefix(id))
-		collect(issueGroupingPrefix(id))
+		keys := db.issueOwnKeys(tx, id)
 		for _, k := range keys {
 			if hash, ok := strings.CutPrefix(k, issueGroupingPrefix(id)); ok {
 				keys = append(keys, groupingKey(iss.ProjectID, hash))
 			}
 		}
 		keys = append(keys, issueTermKeys(tx, iss)...)
-		keys = append(keys, counterKeys(IssueSubject(id), db.Now())...)
 		for _, k := range keys {
 			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
 				return err
