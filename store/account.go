@@ -112,12 +112,7 @@ func (db *DB) DeleteUser(name, by string) error {
 			return true
 		})
 		keys = append(keys, alertAddrKey(name), userKey(name))
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-				return err
-			}
-		}
-		return nil
+		return tx.deleteKeys(keys)
 	})
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -106,6 +107,16 @@ func (x *kvTx) Delete(key string) (string, error) {
 		return "", nil
 	}
 	return x.kv.Delete(key)
+}
+
+// deleteKeys deletes keys; a key that is already gone is not an error.
+func (x *kvTx) deleteKeys(keys []string) error {
+	for _, k := range keys {
+		if _, err := x.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // AscendKeys calls fn for each key matching pattern, in key order. For the

@@ -437,10 +437,8 @@ func (db *DB) DeleteProject(id int) error {
 				return true
 			})
 			keys = append(keys, projectKey(id))
-			for _, k := range keys {
-				if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-					return err
-				}
+			if err := tx.deleteKeys(keys); err != nil {
+				return err
 			}
 			var users []User
 			tx.AscendKeys(userPattern, func(k, v string) bool {
@@ -517,10 +515,8 @@ func (db *DB) deleteProjectIssues(pid int) error {
 				case !errors.Is(err, ErrNotFound):
 					return err
 				}
-				for _, k := range keys {
-					if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-						return err
-					}
+				if err := tx.deleteKeys(keys); err != nil {
+					return err
 				}
 				deleted += len(keys)
 			}

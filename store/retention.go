@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/buntdb"
 	"github.com/tinysink/tinysink/internal/xsort"
 )
 
@@ -550,10 +549,8 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) (due bool, err error) 
 			}
 		}
 		keys = append(keys, issueTermKeys(tx, iss)...)
-		for _, k := range keys {
-			if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-				return err
-			}
+		if err := tx.deleteKeys(keys); err != nil {
+			return err
 		}
 		var cur Issue
 		if err := getJSON(tx, issueKey(id), &cur); err != nil {

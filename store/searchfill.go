@@ -129,12 +129,7 @@ func (db *DB) deleteKeysUnder(prefix string) error {
 			return nil
 		}
 		err := db.update(func(tx *kvTx) error {
-			for _, k := range keys {
-				if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-					return err
-				}
-			}
-			return nil
+			return tx.deleteKeys(keys)
 		})
 		if err != nil {
 			return err

@@ -149,12 +149,7 @@ func deleteUserSessions(tx *kvTx, user string) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if _, err := tx.Delete(k); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
+	return tx.deleteKeys(keys)
 }
 
 func sessionHash(tok string) string {
