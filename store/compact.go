@@ -188,14 +188,17 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		}
 	}
 	el.mu.Lock()
-	err = db.updateIssues(pid, func(id uint32, c chainFields) bool {
+	// moved reports whether an issue's chain ends change; updateIssues
+	// asks it first of the ends it peeked, and fn of a decoded issue's.
+	moved := func(id uint32, c chainFields) bool {
 		e := ends[id]
 		return c != chainFields{e[0], e[1]}
-	}, func(iss *Issue) bool {
-		e := ends[iss.ID]
-		if iss.FirstRec == e[0] && iss.LastRec == e[1] {
+	}
+	err = db.updateIssues(pid, moved, func(iss *Issue) bool {
+		if !moved(iss.ID, chainFields{iss.FirstRec, iss.LastRec}) {
 			return false
 		}
+		e := ends[iss.ID]
 		iss.FirstRec, iss.LastRec = e[0], e[1]
 		return true
 	})

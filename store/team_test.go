@@ -273,15 +273,7 @@ func TestDeleteProject(t *testing.T) {
 	}
 	// Nor its search index; the other project's stays.
 	search := func(pid int, iid uint32) (postings, terms, facts int) {
-		db.view(func(tx *kvTx) error {
-			tx.ascend(searchTermPrefix(pid, ""), func(k, v string) bool { postings++; return true })
-			tx.ascend(issueTermsPrefix(iid), func(k, v string) bool { terms++; return true })
-			if _, err := tx.Get(issueFactsKey(iid)); err == nil {
-				facts++
-			}
-			return nil
-		})
-		return
+		return countKeys(db, searchTermPrefix(pid, "")), countKeys(db, issueTermsPrefix(iid)), countKeys(db, issueFactsKey(iid))
 	}
 	if p, tm, f := search(p1.ID, iids[0]); p+tm+f != 0 {
 		t.Errorf("the deleted project's search index left: %d postings, %d term lists, %d facts", p, tm, f)
