@@ -112,6 +112,9 @@ type paramRE struct {
 	placeholder string
 	src         string // the part's pattern
 	afterEq     bool
+	// month marks the date parts that need a month's abbreviation (every
+	// part that names the months requires one).
+	month bool
 
 	reOnce, afterOnce sync.Once
 	// re finds the part; for afterEq patterns it is "=(?:part)".
@@ -170,6 +173,7 @@ func compileParam() *parameterizer {
 			r := &p.res[k]
 			k++
 			r.pattern, r.part, r.src, r.afterEq = i, j, part, pp.afterEq
+			r.month = strings.Contains(part, monthNames)
 			r.placeholder = "<" + pp.name + ">"
 		}
 	}
@@ -281,15 +285,17 @@ func isHexByte(c byte) bool {
 // one of them to match at all, so parts whose feature is missing are not
 // searched.
 type features struct {
-	at, scheme, tld, ipv6, ipv4, dateHint, digit, dot, dash, eq, quote bool
-	maxHexRun                                                          int
+	at, scheme, tld, ipv6, ipv4, dateHint, month, digit, dot, dash, eq, quote bool
+	maxHexRun                                                                 int
 }
 
 // scan computes the features of s.
 func (p *parameterizer) scan(s string) features {
 	var f features
 	f.scheme = strings.Contains(s, "://")
-	f.ipv6 = strings.Contains(s, "fe80:")
+	// Every IPv6 part but the first holds "::" (or is the "fe80:" one);
+	// the first is eight groups in one run of hex digits and colons.
+	f.ipv6 = strings.Contains(s, "::") || strings.Contains(s, "fe80:")
 	f.dateHint = strings.Contains(s, "datetime")
 	hexRun, hexColons := 0, 0 // run of [0-9a-fA-F:] and its colons
 	numDots := 0              // dots in the current run of [0-9.]
@@ -326,7 +332,7 @@ func (p *parameterizer) scan(s string) features {
 		switch {
 		case c == ':':
 			hexColons++
-			if hexColons >= 2 {
+			if hexColons >= 7 {
 				f.ipv6 = true
 			}
 		case !isHexByte(c):
@@ -341,6 +347,9 @@ func (p *parameterizer) scan(s string) features {
 		case !digit:
 			numDots = 0
 		}
+		if c >= 'A' && c <= 'S' && !f.month && i+3 <= len(s) {
+			f.month = isMonth(s[i : i+3])
+		}
 		if digit && i+2 < len(s) {
 			// digit:digit, digit-digit, or "dd, " as in "Jan 02, 1999".
 			if n := s[i+1]; (n == ':' || n == '-') && s[i+2] >= '0' && s[i+2] <= '9' ||
@@ -350,6 +359,19 @@ func (p *parameterizer) scan(s string) features {
 		}
 	}
 	return f
+}
+
+// monthNames is how the date patterns spell the months.
+const monthNames = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+
+// isMonth reports whether s is a month's abbreviation as the date
+// patterns spell it.
+func isMonth(s string) bool {
+	switch s {
+	case "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec":
+		return true
+	}
+	return false
 }
 
 // possible reports whether part r can match a string with features f.
@@ -373,7 +395,7 @@ func (f *features) possible(r *paramRE) bool {
 	case "md5":
 		return f.maxHexRun >= 32
 	case "date":
-		return f.dateHint
+		return f.dateHint && (f.month || !r.month)
 	case "duration", "hex", "int":
 		return f.digit
 	case "float":

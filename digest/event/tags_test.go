@@ -126,22 +126,22 @@ func TestParseUserAgent(t *testing.T) {
 		// pushed it out of the remembered ones.
 		for round := range 3 {
 			if round == 2 {
-				// Another agent takes its slot.
+				// Other agents take every slot of its set.
 				uaRecent.mu.Lock()
-				slot := uaRecent.slot(tt.ua)
+				set := &uaRecent.set(tt.ua)[0]
 				uaRecent.mu.Unlock()
-				for i := 0; ; i++ {
+				for i, n := 0, 0; n < recentWays; i++ {
 					other := fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64; rv:%d.0) Gecko/20100101 Firefox/%d.0", i, i)
 					uaRecent.mu.Lock()
-					same := uaRecent.slot(other) == slot
+					same := &uaRecent.set(other)[0] == set
 					uaRecent.mu.Unlock()
 					if same {
 						ParseUserAgent(other)
-						break
+						n++
 					}
 				}
 				if _, ok := uaRecent.get(tt.ua); ok {
-					t.Fatalf("%q still remembered after another agent took its slot", tt.ua)
+					t.Fatalf("%q still remembered after other agents took its set", tt.ua)
 				}
 			}
 			if got := ParseUserAgent(tt.ua); got != tt.want {
