@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -462,4 +464,38 @@ func FuzzValidJSON(f *testing.F) {
 	}
 	f.Add([]byte(strings.Repeat("[", 301) + strings.Repeat("]", 301)))
 	f.Fuzz(func(t *testing.T, b []byte) { checkValidJSON(t, b) })
+}
+
+// TestWriteIDMatchesJSON checks that the reply written without
+// encoding/json is byte for byte what writeJSON writes, and that ids JSON
+// must escape still go through it.
+func TestWriteIDMatchesJSON(t *testing.T) {
+	for _, id := range []string{
+		"9ec79c33ec9942ab8353589fcb2e04dc",
+		"9ec79c33-ec99-42ab-8353-589fcb2e04dc",
+		"",
+		`a"b`,
+		"<script>",
+		"caf\u00e9",
+		strings.Repeat("a", 65),
+	} {
+		got := httptest.NewRecorder()
+		writeID(got, id)
+		want := httptest.NewRecorder()
+		if id == "" {
+			writeJSON(want, http.StatusOK, struct{}{})
+		} else {
+			writeJSON(want, http.StatusOK, struct {
+				ID string `json:"id"`
+			}{id})
+		}
+		if got.Code != want.Code || got.Body.String() != want.Body.String() ||
+			!reflect.DeepEqual(got.Header(), want.Header()) {
+			t.Errorf("writeID(%q): %d %v %q, want %d %v %q", id, got.Code, got.Header(), got.Body,
+				want.Code, want.Header(), want.Body)
+		}
+	}
+	if !plainID("9ec79c33ec9942ab8353589fcb2e04dc") {
+		t.Error("an event id does not take the direct path")
+	}
 }
