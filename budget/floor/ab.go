@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"time"
@@ -142,11 +141,11 @@ func abRound(tmp, loadgen string, bins [2]string, load time.Duration, rate int, 
 	// Warm both past the default retention of 10,000 events.
 	var warmed [2]float64
 	err := each(func(i int) error {
-		out, err := exec.Command(loadgen, "-dsn", srv[i].dsn, "-n", "12000", "-c", "8", "-new-issue-ratio", "0.01", "-q", "-progress", "0").Output()
+		kv, err := runLoadgen(loadgen, srv[i].dsn, "-n", "12000")
 		if err != nil {
-			return fmt.Errorf("loadgen: %w\n%s", err, out)
+			return err
 		}
-		warmed[i] = parseResult(string(out))["ok_2xx"]
+		warmed[i] = kv["ok_2xx"]
 		return waitDrained(srv[i].metrics, warmed[i])
 	})
 	if err != nil {
@@ -168,14 +167,11 @@ func abRound(tmp, loadgen string, bins [2]string, load time.Duration, rate int, 
 	}
 	start := time.Now()
 	err = each(func(i int) error {
-		out, err := exec.Command(loadgen, "-dsn", srv[i].dsn, "-duration", load.String(), "-c", "8", "-rate", strconv.Itoa(rate),
-			"-new-issue-ratio", "0.01", "-q", "-progress", "0").Output()
+		kv, err := runLoadgen(loadgen, srv[i].dsn, "-duration", load.String(), "-rate", strconv.Itoa(rate))
 		if err != nil {
-			return fmt.Errorf("loadgen: %w\n%s", err, out)
+			return err
 		}
-		kv := parseResult(string(out))
-		res[i].acked, res[i].refused, res[i].other = kv["ok_2xx"], kv["r429"], kv["other"]+kv["errors"]
-		res[i].p50, res[i].p99 = kv["p50_ms"], kv["p99_ms"]
+		res[i].fill(kv)
 		if err := waitDrained(srv[i].metrics, warmed[i]+res[i].acked); err != nil {
 			return err
 		}

@@ -219,17 +219,13 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 		defer wg.Done()
 		sampleMemory(ctx, pid, &res)
 	}()
-	lg := []string{"-dsn", dsn, "-duration", b.duration.String(), "-c", "8", "-rate", strconv.Itoa(s.rate),
-		"-new-issue-ratio", "0.01", "-q", "-progress", "0"}
-	outLG, err := exec.Command(b.loadgen, lg...).Output()
+	kv, err := runLoadgen(b.loadgen, dsn, "-duration", b.duration.String(), "-rate", strconv.Itoa(s.rate))
 	loadEnd := time.Now()
 	if err != nil {
 		stop()
-		return res, fmt.Errorf("loadgen: %w\n%s", err, outLG)
+		return res, err
 	}
-	kv := parseResult(string(outLG))
-	res.acked, res.refused, res.other = kv["ok_2xx"], kv["r429"], kv["other"]+kv["errors"]
-	res.p50, res.p99 = kv["p50_ms"], kv["p99_ms"]
+	res.fill(kv)
 	if kv["eps_2xx"] > 0 {
 		res.elapsed = time.Duration(res.acked / kv["eps_2xx"] * float64(time.Second))
 	}
@@ -432,6 +428,25 @@ func statusKB(pid int, field string) float64 {
 		}
 	}
 	return 0
+}
+
+// runLoadgen runs loadgen against dsn with the benchmarks' load (c=8, 1 %
+// of events opening new issues) and the extra flags given, and returns
+// the fields of its RESULT line.
+func runLoadgen(loadgen, dsn string, extra ...string) (map[string]float64, error) {
+	args := append([]string{"-dsn", dsn, "-c", "8", "-new-issue-ratio", "0.01", "-q", "-progress", "0"}, extra...)
+	out, err := exec.Command(loadgen, args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w\n%s", err, out)
+	}
+	return parseResult(string(out)), nil
+}
+
+// fill sets r's acknowledged, refused and failed counts and its ack
+// latencies from loadgen's RESULT fields.
+func (r *result) fill(kv map[string]float64) {
+	r.acked, r.refused, r.other = kv["ok_2xx"], kv["r429"], kv["other"]+kv["errors"]
+	r.p50, r.p99 = kv["p50_ms"], kv["p99_ms"]
 }
 
 // parseResult reads loadgen's last line, "RESULT k=v k=v ...".
