@@ -309,6 +309,14 @@ func (s *server) serve(ctx context.Context) error {
 		if err := digest.FillSearch(wctx, s.db, log, 0); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("search fill stopped; the next start goes on", "err", err)
 		}
+		// Remove the search keys older builds' project deletes left (once).
+		n, err := s.db.SweepSearchLeftovers(wctx)
+		if n > 0 {
+			log.Info("removed search keys of deleted projects and issues", "keys", n)
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("search sweep stopped; the next start goes on", "err", err)
+		}
 	})
 	wg.Go(func() {
 		s.db.KeepMaxDisk(wctx, s.ops.cfg.MaxDisk, func() int64 { return s.worker.Stats().Batches }, s.log.With("component", "retention"))

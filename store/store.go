@@ -178,6 +178,10 @@ func (db *DB) checkFormat() error {
 			if _, _, err = tx.Set(keyFormat, strconv.Itoa(formatVersion), nil); err != nil {
 				return err
 			}
+			// Nor any search key left by an older build's deletes.
+			if _, _, err = tx.Set(keySearchSweep, "done", nil); err != nil {
+				return err
+			}
 			// A new store has no issue stored before the search index:
 			// nothing for digest.FillSearch to scan at the first start.
 			empty := true
