@@ -67,10 +67,11 @@ func (db *DB) sweepPostings(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		var prefix string
+		var key, prefix string
 		gone := false
 		db.view(func(tx *kvTx) error {
 			tx.ascendFrom("sterm:", from, func(k, v string) bool {
+				key = k
 				if i := strings.IndexByte(k[len("sterm:"):], ':'); i >= 0 {
 					prefix = k[:len("sterm:")+i+1]
 				}
@@ -87,8 +88,13 @@ func (db *DB) sweepPostings(ctx context.Context) (int, error) {
 			gone = errors.Is(err, buntdb.ErrNotFound)
 			return nil
 		})
-		if prefix == "" {
+		switch {
+		case key == "":
 			return n, nil
+		case prefix == "":
+			// Not a posting's key (no project id): left alone.
+			from = key + "\x00"
+			continue
 		}
 		if gone {
 			m, err := db.countDeleteUnder(prefix)
