@@ -407,11 +407,11 @@ func (db *DB) DeleteProject(id int) error {
 	err := db.deleteProjectIssues(id)
 	for _, fam := range projectFamilies {
 		if err == nil {
-			err = db.deleteKeysUnder(fmt.Sprintf("%s:%06d:", fam, id))
+			_, err = db.deleteKeysUnder(fmt.Sprintf("%s:%06d:", fam, id))
 		}
 	}
 	if err == nil {
-		err = db.deleteKeysUnder(searchTermPrefix(id, ""))
+		_, err = db.deleteKeysUnder(searchTermPrefix(id, ""))
 	}
 	if err == nil {
 		err = db.update(func(tx *kvTx) error {

@@ -114,8 +114,10 @@ var deleteChunk = 10000
 
 // deleteKeysUnder deletes every key that starts with prefix, in
 // transactions of at most deleteChunk deletes, so that neither memory nor
-// one transaction grows with how many there are.
-func (db *DB) deleteKeysUnder(prefix string) error {
+// one transaction grows with how many there are. It returns how many it
+// deleted.
+func (db *DB) deleteKeysUnder(prefix string) (int, error) {
+	n := 0
 	for {
 		var keys []string
 		db.view(func(tx *kvTx) error {
@@ -126,14 +128,15 @@ func (db *DB) deleteKeysUnder(prefix string) error {
 			return nil
 		})
 		if len(keys) == 0 {
-			return nil
+			return n, nil
 		}
 		err := db.update(func(tx *kvTx) error {
 			return tx.deleteKeys(keys)
 		})
 		if err != nil {
-			return err
+			return n, err
 		}
+		n += len(keys)
 	}
 }
 
@@ -143,7 +146,7 @@ func (db *DB) deleteKeysUnder(prefix string) error {
 // The tests of the fill use it.
 func (db *DB) DropSearchIndex() error {
 	for _, prefix := range []string{"sterm:", "iterm:", "ifact:"} {
-		if err := db.deleteKeysUnder(prefix); err != nil {
+		if _, err := db.deleteKeysUnder(prefix); err != nil {
 			return err
 		}
 	}

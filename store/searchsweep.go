@@ -97,7 +97,7 @@ func (db *DB) sweepPostings(ctx context.Context) (int, error) {
 			continue
 		}
 		if gone {
-			m, err := db.countDeleteUnder(prefix)
+			m, err := db.deleteKeysUnder(prefix)
 			n += m
 			if err != nil {
 				return n, err
@@ -106,16 +106,6 @@ func (db *DB) sweepPostings(ctx context.Context) (int, error) {
 		// Past every key under prefix: ';' follows ':'.
 		from = prefix[:len(prefix)-1] + ";"
 	}
-}
-
-// countDeleteUnder is deleteKeysUnder that also counts the keys.
-func (db *DB) countDeleteUnder(prefix string) (int, error) {
-	n := 0
-	db.view(func(tx *kvTx) error {
-		tx.ascend(prefix, func(string, string) bool { n++; return true })
-		return nil
-	})
-	return n, db.deleteKeysUnder(prefix)
 }
 
 // sweepIssueKeys deletes the keys under family ("ifact:" or "iterm:",
