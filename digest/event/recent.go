@@ -88,20 +88,28 @@ func (c *recent[V]) put(k string, v V) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	set := c.set(k)
-	victim := &set[0]
-	for i := range set {
-		e := &set[i]
-		if e.ok && e.key == k {
-			victim = e
-			break
-		}
-		// Stamps are compared as distances from now, so that the clock
-		// may wrap.
-		if !e.ok || victim.ok && c.clock-e.used > c.clock-victim.used {
-			victim = e
-		}
+	victim := c.find(k) // k put meanwhile: replace its value
+	if victim == nil {
+		victim = c.oldest(c.set(k))
 	}
 	c.clock++
 	*victim = recentEntry[V]{key: strings.Clone(k), val: v, ok: true, used: c.clock}
+}
+
+// oldest returns an empty slot of set, or else its least recently used one.
+// Callers hold c.mu.
+func (c *recent[V]) oldest(set []recentEntry[V]) *recentEntry[V] {
+	victim := &set[0]
+	for i := range set {
+		e := &set[i]
+		if !e.ok {
+			return e
+		}
+		// Stamps are compared as distances from now, so that the clock
+		// may wrap.
+		if c.clock-e.used > c.clock-victim.used {
+			victim = e
+		}
+	}
+	return victim
 }
