@@ -204,6 +204,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		b = []byte(`{"message":"Internal error"}`)
 		status = http.StatusInternalServerError
 	}
+	writeJSONBytes(w, status, b)
+}
+
+// writeJSONBytes answers with status and the JSON document b, followed by
+// a newline.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)

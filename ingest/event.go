@@ -171,12 +171,7 @@ func writeID(w http.ResponseWriter, id string) error {
 	// What writeJSON writes for an id that needs no escaping, without
 	// encoding/json's reflection: every accepted event is answered so.
 	var a [96]byte
-	b := append(append(append(a[:0], `{"id":"`...), id...), "\"}\n"...)
-	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	w.WriteHeader(http.StatusOK)
-	w.Write(b)
+	writeJSONBytes(w, http.StatusOK, append(append(append(a[:0], `{"id":"`...), id...), `"}`...))
 	return nil
 }
 
