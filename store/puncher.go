@@ -70,7 +70,12 @@ func (p *puncher) add(holes []hole) bool {
 	return true
 }
 
-// run punches the queue until it is empty, then closes done.
+// run punches the queue until it is empty, then closes done. It swaps
+// two arrays: the queue add appends to and the batch being punched. spare
+// is the batch punched last, given back to the queue only once: after a
+// burst's batch (not kept), a stale spare would make the queue share its
+// array with the next batch, and add would write over holes that run then
+// cleared (a crash on a nil event log, holes never punched).
 func (p *puncher) run(done chan struct{}) {
 	var spare []hole
 	for {
@@ -82,15 +87,24 @@ func (p *puncher) run(done chan struct{}) {
 			return
 		}
 		batch := p.queue
-		p.queue = spare[:0]
+		p.queue, spare = spare[:0], nil
 		p.mu.Unlock()
-		punchHoles(batch, func(h hole) { h.el.unpunched.Add(-h.release) })
+		punchHoles(batch, func(h hole) {
+			h.el.unpunched.Add(-h.release)
+			if testHookPunched != nil {
+				testHookPunched(h)
+			}
+		})
 		clear(batch) // drop the event logs they name
 		if cap(batch) <= 1024 {
 			spare = batch // a burst's queue is not kept
 		}
 	}
 }
+
+// testHookPunched, when set (tests only), runs in the puncher's goroutine
+// after each hole it punched.
+var testHookPunched func(hole)
 
 // wait returns once every hole queued so far has been punched.
 func (p *puncher) wait() {
