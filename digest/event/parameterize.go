@@ -365,13 +365,10 @@ func (p *parameterizer) scan(s string) features {
 const monthNames = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 
 // isMonth reports whether s is a month's abbreviation as the date
-// patterns spell it.
+// patterns spell it (monthNames). In monthNames, only a name starts with
+// a capital letter, so three bytes found there from a capital are a name.
 func isMonth(s string) bool {
-	switch s {
-	case "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec":
-		return true
-	}
-	return false
+	return len(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' && strings.Contains(monthNames, s)
 }
 
 // possible reports whether part r can match a string with features f.
