@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,7 @@ func TestAuth(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ts.newRecords(t)
-			status, hdr, body := ts.post(t, tt.path, strings.NewReader(tt.body), tt.kv...)
+			status, hdr, body := ts.post(t, tt.path, strings.NewReader(tt.body), append(slices.Clip(tt.kv), "Origin", "https://app.example")...)
 			if status != tt.status {
 				t.Fatalf("status %d %s, want %d", status, body, tt.status)
 			}
@@ -141,6 +142,7 @@ func TestAdmission(t *testing.T) {
 		body := &countingReader{r: bytes.NewReader(envelope(`{}`, `{"type":"event"}`, `{"message":"m"}`))}
 		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, body)
 		req.Header.Set("Expect", "100-continue")
+		req.Header.Set("Origin", "https://app.example")
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -222,11 +224,31 @@ func TestCORSAndMethods(t *testing.T) {
 		}
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
-		status, hdr, body := ts.do(t, method, "/api/1/envelope/", nil)
+		status, hdr, body := ts.do(t, method, "/api/1/envelope/", nil, "Origin", "https://app.example")
 		if status != http.StatusMethodNotAllowed || hdr.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("%s: %d, CORS %q", method, status, hdr.Get("Access-Control-Allow-Origin"))
 		}
 		message(t, body)
+	}
+	// A request without an Origin comes from no browser: no CORS headers
+	// (an accepted event, a refusal, a wrong method).
+	for _, tt := range []struct {
+		method, path, body string
+		status             int
+	}{
+		{http.MethodPost, "/api/1/store/?sentry_key=" + testKey, `{"message":"m"}`, 200},
+		{http.MethodPost, "/api/1/store/?sentry_key=wrong", `{"message":"m"}`, 403},
+		{http.MethodGet, "/api/1/envelope/", "", http.StatusMethodNotAllowed},
+	} {
+		status, hdr, body := ts.do(t, tt.method, tt.path, strings.NewReader(tt.body))
+		if status != tt.status {
+			t.Errorf("%s %s without Origin: %d %s, want %d", tt.method, tt.path, status, body, tt.status)
+		}
+		for _, k := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers"} {
+			if v := hdr.Get(k); v != "" {
+				t.Errorf("%s %s without Origin: %s = %q", tt.method, tt.path, k, v)
+			}
+		}
 	}
 }
 
@@ -270,7 +292,7 @@ func TestNowAndPanic(t *testing.T) {
 
 	// A Projects that panics: the request gets a 500 JSON, the server lives.
 	ts = newTestServer(t, func(c *Config) { c.Projects = panicProjects{} })
-	status, hdr, body := ts.post(t, "/api/1/store/?sentry_key="+testKey, strings.NewReader(`{}`))
+	status, hdr, body := ts.post(t, "/api/1/store/?sentry_key="+testKey, strings.NewReader(`{}`), "Origin", "https://app.example")
 	if status != 500 || hdr.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("panic: %d %s", status, body)
 	}
@@ -290,7 +312,7 @@ func TestSpoolFailure(t *testing.T) {
 		if strings.HasSuffix(path, "/envelope/") {
 			body = "{}\n{\"type\":\"event\"}\n" + body
 		}
-		status, hdr, reply := ts.post(t, path+"?sentry_key="+testKey, strings.NewReader(body))
+		status, hdr, reply := ts.post(t, path+"?sentry_key="+testKey, strings.NewReader(body), "Origin", "https://app.example")
 		if status != http.StatusServiceUnavailable || hdr.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("%s: %d %s, want 503", path, status, reply)
 		}

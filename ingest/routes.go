@@ -103,17 +103,31 @@ func (h *Handler) recoverPanic(next http.Handler) http.Handler {
 const corsAllowHeaders = "Content-Type, X-Sentry-Auth, X-Requested-With, Origin, Accept, " +
 	"Authentication, Authorization, Content-Encoding, sentry-trace, baggage, X-CSRFToken"
 
-// withCORS adds the CORS headers browser SDKs need to every response:
-// events are posted cross-site by design and authenticated by the DSN key.
+// withCORS adds the CORS headers browser SDKs need to every response to a
+// request from a browser (one with an Origin header, which browsers send
+// with every cross-origin request and preflight): events are posted
+// cross-site by design and authenticated by the DSN key. The other SDKs
+// get none: net/http copies a reply's headers once more when it writes
+// them, and three headers were half of every accepted event's.
 func withCORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hdr := w.Header()
-		hdr.Set("Access-Control-Allow-Origin", "*")
-		hdr.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-		hdr.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		if len(r.Header["Origin"]) > 0 {
+			hdr := w.Header()
+			hdr["Access-Control-Allow-Origin"] = corsOrigin
+			hdr["Access-Control-Allow-Methods"] = corsMethods
+			hdr["Access-Control-Allow-Headers"] = corsHeaders
+		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// The CORS headers' values, shared by every reply (net/http only reads
+// them).
+var (
+	corsOrigin  = []string{"*"}
+	corsMethods = []string{"POST, OPTIONS"}
+	corsHeaders = []string{corsAllowHeaders}
+)
 
 // handlePreflight answers a CORS preflight request.
 func (h *Handler) handlePreflight(w http.ResponseWriter, r *http.Request) error {

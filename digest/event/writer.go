@@ -191,9 +191,13 @@ func (w *writer) key(k []byte) {
 	}
 	w.first = false
 	start := len(w.buf)
-	w.str(k)
+	_, altered := w.str(k)
 	if w.sc != nil {
-		w.mode = w.sc.Child(w.parent, w.buf[start:])
+		if altered {
+			w.mode = w.sc.Child(w.parent, w.buf[start:])
+		} else {
+			w.mode = w.sc.ChildName(w.parent, k) // what was written decodes to k
+		}
 	}
 	w.buf = append(w.buf, ':')
 }
@@ -204,12 +208,11 @@ func (w *writer) keyString(k string) {
 		w.buf = append(w.buf, ',')
 	}
 	w.first = false
-	start := len(w.buf)
 	w.buf = append(w.buf, '"')
 	w.buf = append(w.buf, k...)
 	w.buf = append(w.buf, '"')
 	if w.sc != nil {
-		w.mode = w.sc.Child(w.parent, w.buf[start:])
+		w.mode = w.sc.ChildName(w.parent, []byte(k))
 	}
 	w.buf = append(w.buf, ':')
 }

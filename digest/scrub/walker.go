@@ -57,6 +57,16 @@ func (w *Walker) Child(m Mode, name []byte) Mode {
 	return s.child(m, key)
 }
 
+// ChildName is Child given the name decoded: what the string literal
+// Child takes decodes to, so that the writer, which has it, need not have
+// it read back.
+func (w *Walker) ChildName(m Mode, name []byte) Mode {
+	if m == mSkip || m == mFilter {
+		return mSkip
+	}
+	return w.s.child(m, name)
+}
+
 // Elem returns the mode of the elements of an array in mode m. With pairs,
 // an element that is an array is a [name, value...] pair: its first
 // element, when a string, is written in the zero mode and names the rest,
