@@ -523,7 +523,7 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 // batch grows new ones.
 func (db *DB) ReleaseBuffers() {
 	db.digestMu.Lock()
-	db.logBody = nil
+	db.logBody, db.cands = nil, nil
 	db.digestMu.Unlock()
 	db.tree.ReleaseBuffers()
 	db.tree.SetCacheBytes(treeCache)

@@ -98,8 +98,11 @@ func (el *eventLog) scanLive(fn func(n uint32, r *record)) error {
 // count, not for the log's length: a log may hold twice as many dead
 // records as live ones before it is compacted, and each retention round
 // makes this slice.
-func collectLive[T any](el *eventLog, conv func(n uint32, r *record) T) ([]T, error) {
-	live := make([]T, 0, el.n-min(el.dead, el.n))
+func collectLive[T any](el *eventLog, buf []T, conv func(n uint32, r *record) T) ([]T, error) {
+	live := buf[:0]
+	if want := int(el.n - min(el.dead, el.n)); cap(live) < want {
+		live = make([]T, 0, want)
+	}
 	err := el.scanLive(func(n uint32, r *record) { live = append(live, conv(n, r)) })
 	if err == nil {
 		el.dead = el.n - uint32(len(live))
@@ -108,13 +111,26 @@ func collectLive[T any](el *eventLog, conv func(n uint32, r *record) T) ([]T, er
 }
 
 // liveCandidates returns the project's live records as retention reads
-// them (see collectLive).
-func (el *eventLog) liveCandidates() ([]candidate, error) {
-	return collectLive(el, func(n uint32, r *record) candidate {
+// them (see collectLive), in buf's array when it has room.
+func (el *eventLog) liveCandidates(buf []candidate) ([]candidate, error) {
+	return collectLive(el, buf, func(n uint32, r *record) candidate {
 		return candidate{n: n, r: candidateRec{Digested: r.Digested, Issue: r.Issue, Seg: r.Seg,
 			Off: r.Off, Len: r.Len, Prev: r.Prev, Flags: r.Flags, Irrelevance: r.Irrelevance}}
 	})
 }
+
+// keepCands keeps cands's array for the next liveCandidates (DB.cands),
+// unless it is larger than a default project's list needs. The caller
+// holds digestMu and no longer uses cands.
+func (db *DB) keepCands(cands []candidate) {
+	if cap(cands) <= maxKeptCands && cap(cands) > cap(db.cands) {
+		db.cands = cands[:0]
+	}
+}
+
+// maxKeptCands bounds the array DB.cands keeps: a project at the default
+// retention maximum (10,000 events), and its 5 % of overflow.
+const maxKeptCands = DefaultRetention * 21 / 20
 
 // liveRecord is a live record and its number, as compaction copies it.
 type liveRecord struct {
@@ -125,7 +141,7 @@ type liveRecord struct {
 // liveRecords returns the project's live records whole, for compaction
 // (see collectLive).
 func (el *eventLog) liveRecords() ([]liveRecord, error) {
-	return collectLive(el, func(n uint32, r *record) liveRecord { return liveRecord{n: n, r: *r} })
+	return collectLive(el, nil, func(n uint32, r *record) liveRecord { return liveRecord{n: n, r: *r} })
 }
 
 // EvictProject removes up to target events of project pid, the most
@@ -242,10 +258,11 @@ func (db *DB) removeEvents(pid int, later bool, pick func([]candidate) []uint32)
 	n, err := func() (int, error) {
 		el.mu.Lock()
 		defer el.mu.Unlock()
-		cands, err := el.liveCandidates()
+		cands, err := el.liveCandidates(db.cands)
 		if err != nil {
 			return 0, err
 		}
+		defer db.keepCands(cands)
 		doomed := pick(cands)
 		if len(doomed) == 0 {
 			return 0, nil
@@ -531,10 +548,11 @@ func (db *DB) deleteIssueLocked(el *eventLog, iss *Issue) (due bool, err error) 
 	id := iss.ID
 	el.mu.Lock()
 	defer el.mu.Unlock()
-	live, err := el.liveCandidates()
+	live, err := el.liveCandidates(db.cands)
 	if err != nil {
 		return false, err
 	}
+	defer db.keepCands(live)
 	var doomed []uint32
 	for _, c := range live {
 		if c.r.Issue == id {

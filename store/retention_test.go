@@ -575,3 +575,57 @@ func TestPatchRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictReusesCandidateArray: the array the live records are listed
+// in is kept from one removal to the next, across projects, and given up
+// by ReleaseBuffers; what each removal evicts is unchanged by it.
+func TestEvictReusesCandidateArray(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, t.TempDir())
+	a, _ := db.CreateProject("a")
+	b, _ := db.CreateProject("b")
+	addEvents(t, db, a.ID, "a", 0, 300)
+	addEvents(t, db, b.ID, "b", 300, 200)
+	if n, err := db.EvictProject(a.ID, 100); err != nil || n != 100 {
+		t.Fatalf("EvictProject(a) = %d, %v", n, err)
+	}
+	db.digestMu.Lock()
+	kept := db.cands
+	db.digestMu.Unlock()
+	if cap(kept) < 300 || len(kept) != 0 {
+		t.Fatalf("after a's round DB.cands has len %d cap %d, want 0 and at least 300", len(kept), cap(kept))
+	}
+	// An issue's deletion lists its project's records in the same array.
+	bi, err := db.IssueByRef("B-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteIssue(bi.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pb, _ := db.Project(b.ID); pb.StoredEventCount != 0 {
+		t.Errorf("b stores %d events after its only issue's deletion", pb.StoredEventCount)
+	}
+	if n, err := db.EvictProject(a.ID, 50); err != nil || n != 50 {
+		t.Fatalf("EvictProject(a) again = %d, %v", n, err)
+	}
+	db.digestMu.Lock()
+	same := cap(db.cands) == cap(kept) && &db.cands[:1][0] == &kept[:1][0]
+	db.digestMu.Unlock()
+	if !same {
+		t.Error("the second round did not reuse the kept array")
+	}
+	ai, err := db.IssueByRef("A-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := chainIDs(t, db, ai); len(ids) != 150 || ai.StoredEventCount != 150 {
+		t.Errorf("a's issue: chain %d, count %d, want 150", len(ids), ai.StoredEventCount)
+	}
+	db.ReleaseBuffers()
+	db.digestMu.Lock()
+	defer db.digestMu.Unlock()
+	if db.cands != nil {
+		t.Error("ReleaseBuffers kept the candidate array")
+	}
+}

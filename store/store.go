@@ -70,7 +70,13 @@ type DB struct {
 	// bodies in (pendingLog.body), kept for the next batch (guarded by
 	// digestMu): grown by doubling in every batch, it was a sixth of the
 	// digest's allocations.
-	logBody  []byte
+	logBody []byte
+	// cands is the array the last removal listed a project's live records
+	// in (liveCandidates), kept for the next (guarded by digestMu): at a
+	// project's retention maximum every few digest batches list them all,
+	// 48 bytes each, and a new array each time was a twentieth of the
+	// bytes the server allocated at full speed.
+	cands    []candidate
 	rolledUp string // the day RollUp last ran in Digest; guarded by digestMu
 
 	ops opsState // counters for monitoring; see AlertStats, BackupRunning
