@@ -154,12 +154,14 @@ func New(db *store.DB, sp *spool.Spool, log *slog.Logger) (*Worker, error) {
 }
 
 // Shed lets the GC have the buffers kept from batch to batch (scratch,
-// the normaliser's, and the store's: DB.ReleaseBuffers), as the worker
+// the normaliser's, the store's: DB.ReleaseBuffers, and the spool's
+// reader: Spool.ReleaseBuffers), as the worker
 // does by itself once the spool has been empty for shedAfter.
 // /debug/budget?gc=1 calls it, so that readings taken after different
 // bursts compare what an idle server holds.
 func (w *Worker) Shed() {
 	w.db.ReleaseBuffers()
+	w.spool.ReleaseBuffers()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.scratch.drop()

@@ -45,7 +45,7 @@ func (s *Spool) ReadFrom(p Pos, max int, maxBytes int64, fn func(r *Record, next
 	var sc *scanner
 	defer func() {
 		if sc != nil {
-			pool(max).Put(sc)
+			s.putScanner(sc, max)
 		}
 	}()
 
@@ -64,7 +64,7 @@ func (s *Spool) ReadFrom(p Pos, max int, maxBytes int64, fn func(r *Record, next
 			continue
 		}
 		if sc == nil {
-			sc = pool(max).Get().(*scanner)
+			sc = s.getScanner(max)
 		}
 		res, err := s.scan(sc, sg, off, func(r *Record, next Pos) (bool, error) {
 			if err := fn(r, next); err != nil {
@@ -144,6 +144,35 @@ func pool(max int) *sync.Pool {
 	}
 	return &scanners
 }
+
+// getScanner returns a scanner for a read of up to max records: for a
+// batch, the one the last batch read used when it is kept (see
+// Spool.batchScanner), else one from the pool.
+func (s *Spool) getScanner(max int) *scanner {
+	if max > 1 {
+		if sc := s.batchScanner.Swap(nil); sc != nil {
+			return sc
+		}
+	}
+	return pool(max).Get().(*scanner)
+}
+
+// putScanner gives back a scanner getScanner returned: a batch read's is
+// kept for the next one, unless its body buffer is larger than
+// maxHeldBody or another is kept already.
+func (s *Spool) putScanner(sc *scanner, max int) {
+	if max > 1 && cap(sc.body) <= maxHeldBody && s.batchScanner.CompareAndSwap(nil, sc) {
+		return
+	}
+	pool(max).Put(sc)
+}
+
+// ReleaseBuffers lets the GC have the scanner kept for batch reads. The
+// digest calls it when the spool has been empty for a while.
+func (s *Spool) ReleaseBuffers() { s.batchScanner.Store(nil) }
+
+// maxHeldBody bounds the body buffer of the scanner kept for batch reads.
+const maxHeldBody = 256 << 10
 
 // maxKeptBody bounds the body buffer a pooled scanner keeps.
 const maxKeptBody = 2 << 20

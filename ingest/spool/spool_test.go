@@ -688,7 +688,8 @@ func TestHoldAlone(t *testing.T) {
 
 // TestReadFromSmallCosts: a read that finds the spool fully read takes no
 // scanner, and a read of one record (the readiness check's) a small one;
-// only batch reads get a scanner with the 64 KiB buffer. Each read starts
+// only batch reads get a scanner with the 64 KiB buffer, which the spool
+// keeps for the next batch read until ReleaseBuffers. Each read starts
 // with the pools emptied, as after the GCs between an idle server's polls.
 func TestReadFromSmallCosts(t *testing.T) {
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
@@ -716,7 +717,13 @@ func TestReadFromSmallCosts(t *testing.T) {
 		{"fully read", s.End(), 200, 0, 0, 0},
 		{"one record", Pos{}, 1, 1, 0, 1},
 		{"a batch", Pos{}, 200, 5, 1, 0},
+		// The batch's scanner is kept, whatever the GC does meanwhile.
+		{"the next batch", Pos{}, 200, 5, 0, 0},
+		{"after ReleaseBuffers", Pos{}, 200, 5, 1, 0},
 	} {
+		if c.name == "after ReleaseBuffers" {
+			s.ReleaseBuffers()
+		}
 		n, sc, pk := read(c.p, c.max)
 		if n != c.records || sc != c.scanners || pk != c.peekers {
 			t.Errorf("%s: %d records read, %d 64 KiB scanners and %d 4 KiB ones made; want %d, %d and %d",
