@@ -131,14 +131,15 @@ type Spool struct {
 	opts Options
 
 	wake    chan struct{} // capacity 1; tells the committer there is work
+	notify  chan struct{} // capacity 1; see Notify
+	stopped chan struct{} // closed when the committer has exited
+
 	// batchScanner is the scanner the last batch read (ReadFrom of more
 	// than one record) used, kept for the next one until ReleaseBuffers.
 	// From the pool alone, the garbage collections between batches at
 	// full speed took it away before every other batch, which then made a
 	// new 64 KiB reader and body buffer.
 	batchScanner atomic.Pointer[scanner]
-	notify  chan struct{} // capacity 1; see Notify
-	stopped chan struct{} // closed when the committer has exited
 
 	mu       sync.Mutex // guards the fields below
 	pending  *batch     // the batch appenders are joining
