@@ -1,5 +1,7 @@
 package scrub
 
+import "bytes"
+
 // A Walker scrubs a document while something else writes it: the event
 // normaliser, so that the document is walked once rather than written and
 // then walked again by Scrub. The writer follows the document's modes (where
@@ -42,19 +44,15 @@ func (w *Walker) Release() { w.s = scrubber{} }
 // given the member's name as written: a JSON string literal, quotes
 // included.
 func (w *Walker) Child(m Mode, name []byte) Mode {
-	if m == mSkip || m == mFilter || len(name) < 2 {
+	if len(name) < 2 {
 		return mSkip
 	}
-	s := &w.s
 	key := name[1 : len(name)-1]
-	for _, c := range key {
-		if c == '\\' {
-			s.key = decodeString(s.key[:0], key)
-			key = s.key
-			break
-		}
+	if bytes.IndexByte(key, '\\') >= 0 {
+		w.s.key = decodeString(w.s.key[:0], key)
+		key = w.s.key
 	}
-	return s.child(m, key)
+	return w.ChildName(m, key)
 }
 
 // ChildName is Child given the name decoded: what the string literal
