@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,66 @@ type pendingLog struct {
 	hints   []slotHint // per record, see indexBatch
 	body    []byte
 	ids     map[[16]byte]bool
+	recBuf  []byte // recs encoded (write)
+}
+
+// batchScratch holds what a digest batch grows one event at a time: a
+// project's records, their id-index hints, ids and encoding, and the tag
+// counts. Grown from empty in every batch, they were about a twentieth
+// of the bytes the server allocated at full speed, so the last batch's
+// are kept for the next (the first project of a batch takes the
+// project's ones) up to maxKeptEvents records and maxKeptTags tag
+// counts. DB.ReleaseBuffers drops them.
+type batchScratch struct {
+	recs    []record
+	hints   []slotHint
+	ids     map[[16]byte]bool
+	recBuf  []byte
+	tags    []tagCount
+	tagsIdx map[tagRef]int
+}
+
+// What batchScratch keeps at most: the records of a default batch (200)
+// several times over, and the tag counts of as many events with a few
+// distinct values each.
+const (
+	maxKeptEvents = 1024
+	maxKeptTags   = 4096
+)
+
+// keepBatch keeps the buffers of batch t for the next (batchScratch),
+// emptied: the largest of its projects' within the bounds. A map is kept
+// only when it holds no more than the bound, so a kept map never grew
+// past it.
+func (db *DB) keepBatch(t *Tx) {
+	kept := &db.batch
+	for _, pl := range t.pending {
+		if c := cap(pl.body); c <= maxLogBody && c > cap(db.logBody) {
+			db.logBody = pl.body[:0]
+		}
+		if c := cap(pl.recs); c <= maxKeptEvents && c > cap(kept.recs) {
+			kept.recs = pl.recs[:0]
+		}
+		if c := cap(pl.hints); c <= maxKeptEvents && c > cap(kept.hints) {
+			clear(pl.hints[:c]) // an index the next batch may have closed
+			kept.hints = pl.hints[:0]
+		}
+		if c := cap(pl.recBuf); c <= maxKeptEvents*recSize && c > cap(kept.recBuf) {
+			kept.recBuf = pl.recBuf[:0]
+		}
+		if kept.ids == nil && len(pl.ids) <= maxKeptEvents {
+			clear(pl.ids)
+			kept.ids = pl.ids
+		}
+	}
+	if c := cap(t.tags); c <= maxKeptTags && c > 0 {
+		clear(t.tags[:c]) // their strings
+		kept.tags = t.tags[:0]
+	}
+	if t.tagsIdx != nil && len(t.tagsIdx) <= maxKeptTags {
+		clear(t.tagsIdx)
+		kept.tagsIdx = t.tagsIdx
+	}
 }
 
 // Digest runs fn as one batch. When fn returns nil, the batch's event
@@ -84,12 +145,10 @@ func (db *DB) Digest(fn func(tx *Tx) error) (err error) {
 	kv := &kvTx{kv: btx, t: tt}
 	committed := false
 	t := &Tx{db: db, kv: kv, projects: map[int]*Project{}, issues: map[uint32]*Issue{}, stored: map[uint32]issueIndex{}, groups: map[string]uint32{}, pending: map[int]*pendingLog{}}
+	t.tags, t.tagsIdx = db.batch.tags, db.batch.tagsIdx
+	db.batch.tags, db.batch.tagsIdx = nil, nil
 	defer func() {
-		for _, pl := range t.pending {
-			if c := cap(pl.body); c <= maxLogBody && c > cap(db.logBody) {
-				db.logBody = pl.body[:0]
-			}
-		}
+		db.keepBatch(t)
 		if r := recover(); r != nil {
 			err = fmt.Errorf("store: panic in digest batch: %v", r)
 		}
@@ -228,7 +287,8 @@ func (pl *pendingLog) write(seg *os.File) error {
 	if _, err := seg.WriteAt(pl.body, int64(pl.segOff)); err != nil {
 		return fmt.Errorf("write event bodies: %w", err)
 	}
-	buf := make([]byte, len(pl.recs)*recSize)
+	buf := slices.Grow(pl.recBuf[:0], len(pl.recs)*recSize)[:len(pl.recs)*recSize]
+	pl.recBuf = buf
 	for i := range pl.recs {
 		pl.recs[i].marshal(buf[i*recSize:])
 	}
@@ -501,8 +561,14 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 		return nil, fmt.Errorf("store: project %d has no event log", p.ID)
 	}
 	el.mu.RLock()
-	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: map[[16]byte]bool{}, body: t.db.logBody[:0]}
-	t.db.logBody = nil // the batch's first project has it
+	// The batch's first project has the buffers the last batch kept.
+	kept := &t.db.batch
+	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: kept.ids, body: t.db.logBody[:0], recs: kept.recs, hints: kept.hints, recBuf: kept.recBuf}
+	if pl.ids == nil {
+		pl.ids = map[[16]byte]bool{}
+	}
+	t.db.logBody = nil
+	*kept = batchScratch{tags: kept.tags, tagsIdx: kept.tagsIdx}
 	broken := el.broken
 	el.mu.RUnlock()
 	if broken != nil {
@@ -523,7 +589,7 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 // batch grows new ones.
 func (db *DB) ReleaseBuffers() {
 	db.digestMu.Lock()
-	db.logBody, db.cands = nil, nil
+	db.logBody, db.cands, db.batch = nil, nil, batchScratch{}
 	db.digestMu.Unlock()
 	db.tree.ReleaseBuffers()
 	db.tree.SetCacheBytes(treeCache)

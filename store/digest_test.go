@@ -118,3 +118,94 @@ func TestWidenTreeCache(t *testing.T) {
 		t.Fatalf("cached %d pages after ReleaseBuffers, want at most %d", n, idle)
 	}
 }
+
+// TestDigestReusesBatchBuffers checks that a digest batch reuses, emptied,
+// what the last one kept (batchScratch: a project's records, their hints,
+// ids and encoding, and the tag counts), that nothing of the last batch
+// shows through them, and that ReleaseBuffers drops them.
+func TestDigestReusesBatchBuffers(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, t.TempDir())
+	a, _ := db.CreateProject("a")
+	b, _ := db.CreateProject("b")
+	addEvents(t, db, a.ID, "a", 0, 300)
+	db.digestMu.Lock()
+	kept := db.batch
+	db.digestMu.Unlock()
+	if cap(kept.recs) < 300 || len(kept.recs) != 0 || cap(kept.hints) < 300 || len(kept.hints) != 0 ||
+		cap(kept.recBuf) < 300*recSize || len(kept.recBuf) != 0 || kept.ids == nil || len(kept.ids) != 0 ||
+		cap(kept.tags) == 0 || len(kept.tags) != 0 || kept.tagsIdx == nil || len(kept.tagsIdx) != 0 {
+		t.Fatalf("after a 300-event batch DB.batch is recs %d/%d, hints %d/%d, recBuf %d/%d, ids %v (%d), tags %d/%d, tagsIdx %v (%d)",
+			len(kept.recs), cap(kept.recs), len(kept.hints), cap(kept.hints), len(kept.recBuf), cap(kept.recBuf),
+			kept.ids != nil, len(kept.ids), len(kept.tags), cap(kept.tags), kept.tagsIdx != nil, len(kept.tagsIdx))
+	}
+	for _, h := range kept.hints[:cap(kept.hints)] {
+		if h.x != nil {
+			t.Fatal("a kept hint still points at an id index")
+		}
+	}
+	for _, c := range kept.tags[:cap(kept.tags)] {
+		if c.key != "" || c.value != "" {
+			t.Fatal("a kept tag count still holds its strings")
+		}
+	}
+
+	// b's batch takes them. Its events have the ids of a's: none is
+	// pending in b, so all are stored, and its tag counts start from none.
+	addEvents(t, db, b.ID, "b", 0, 200)
+	db.digestMu.Lock()
+	same := &db.batch.recs[:1][0] == &kept.recs[:1][0] && &db.batch.hints[:1][0] == &kept.hints[:1][0] &&
+		&db.batch.recBuf[:1][0] == &kept.recBuf[:1][0] && &db.batch.tags[:1][0] == &kept.tags[:1][0]
+	db.digestMu.Unlock()
+	if !same {
+		t.Error("b's batch did not reuse the kept arrays")
+	}
+	// a's again: the 50 events it already stores are found, 50 are new.
+	addEvents(t, db, a.ID, "a", 250, 100)
+
+	for _, c := range []struct {
+		ref    string
+		stored int64
+		hosts  [3]int64
+	}{
+		{"A-1", 350, [3]int64{117, 117, 116}},
+		{"B-1", 200, [3]int64{67, 67, 66}},
+	} {
+		iss, err := db.IssueByRef(c.ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if iss.StoredEventCount != c.stored {
+			t.Errorf("%s stores %d events, want %d", c.ref, iss.StoredEventCount, c.stored)
+		}
+		if ids := chainIDs(t, db, iss); int64(len(ids)) != c.stored {
+			t.Errorf("%s's chain has %d events, want %d", c.ref, len(ids), c.stored)
+		}
+		tags, err := db.IssueTags(iss.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, tc := range tags {
+			got[tc.Key+"="+tc.Value] = tc.Count
+		}
+		for h, n := range c.hosts {
+			if k := fmt.Sprintf("server_name=host%d", h); got[k] != n {
+				t.Errorf("%s counts %s %d times, want %d (all: %v)", c.ref, k, got[k], n, got)
+			}
+		}
+	}
+	for i := range 350 {
+		if _, _, err := db.Event(eventID(i)); err != nil {
+			t.Errorf("event %d: %v", i, err)
+			break
+		}
+	}
+
+	db.ReleaseBuffers()
+	db.digestMu.Lock()
+	defer db.digestMu.Unlock()
+	if db.batch.recs != nil || db.batch.hints != nil || db.batch.recBuf != nil || db.batch.ids != nil || db.batch.tags != nil || db.batch.tagsIdx != nil {
+		t.Error("ReleaseBuffers kept batch buffers")
+	}
+}

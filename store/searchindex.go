@@ -83,7 +83,9 @@ func (it *issueTerms) once(kind byte, a, b string) bool {
 		return true
 	}
 	if it.done == nil {
-		it.done = map[uint64]struct{}{}
+		// Room for the tags and texts of a few events at once: an
+		// issue's events mostly differ in a few values each.
+		it.done = make(map[uint64]struct{}, 64)
 	}
 	it.done[k] = struct{}{}
 	return false
@@ -140,14 +142,20 @@ func (t *Tx) termsOf(iss *Issue) *issueTerms {
 	if t.terms == nil {
 		t.terms = map[uint32]*issueTerms{}
 	}
-	it := &issueTerms{pid: iss.ProjectID, set: map[string]bool{}, budget: map[string]int{}}
+	it := &issueTerms{pid: iss.ProjectID, budget: map[string]int{}}
 	it.chunks = readTerms(t.kv, iss.ID, func(term string) bool {
 		it.all = append(it.all, term)
+		return true
+	})
+	// The set is made at its size once the terms are read: grown one
+	// term at a time, it was a twentieth of the bytes the digest
+	// allocated at full speed (each touched issue's terms, every batch).
+	it.set = make(map[string]bool, len(it.all))
+	for _, term := range it.all {
 		it.set[term] = true
 		b, _ := termBudget(term)
 		it.budget[b]++
-		return true
-	})
+	}
 	t.terms[iss.ID] = it
 	return it
 }

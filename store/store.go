@@ -76,7 +76,10 @@ type DB struct {
 	// project's retention maximum every few digest batches list them all,
 	// 48 bytes each, and a new array each time was a twentieth of the
 	// bytes the server allocated at full speed.
-	cands    []candidate
+	cands []candidate
+	// batch is what the last digest batch grew one event at a time, kept
+	// for the next (guarded by digestMu; see batchScratch).
+	batch    batchScratch
 	rolledUp string // the day RollUp last ran in Digest; guarded by digestMu
 
 	ops opsState // counters for monitoring; see AlertStats, BackupRunning
