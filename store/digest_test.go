@@ -181,14 +181,7 @@ func TestDigestReusesBatchBuffers(t *testing.T) {
 		if ids := chainIDs(t, db, iss); int64(len(ids)) != c.stored {
 			t.Errorf("%s's chain has %d events, want %d", c.ref, len(ids), c.stored)
 		}
-		tags, err := db.IssueTags(iss.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]int64{}
-		for _, tc := range tags {
-			got[tc.Key+"="+tc.Value] = tc.Count
-		}
+		got := tagCounts(t, db, iss.ID)
 		for h, n := range c.hosts {
 			if k := fmt.Sprintf("server_name=host%d", h); got[k] != n {
 				t.Errorf("%s counts %s %d times, want %d (all: %v)", c.ref, k, got[k], n, got)

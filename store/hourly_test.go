@@ -207,14 +207,7 @@ func TestTagCountsBatched(t *testing.T) {
 		}
 		return count(tx, "level", "error", 5)
 	})
-	tags, err := db.IssueTags(iss.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int64{}
-	for _, tc := range tags {
-		got[tc.Key+"="+tc.Value] = tc.Count
-	}
+	got := tagCounts(t, db, iss.ID)
 	for k, want := range map[string]int64{"v=a": 6, "v=b": 1, "v=x0": 1, "v=" + OtherTagValue: 4, "level=error": 5} {
 		if got[k] != want {
 			t.Errorf("%q counted %d, want %d", k, got[k], want)
@@ -223,7 +216,21 @@ func TestTagCountsBatched(t *testing.T) {
 	if _, ok := got["v=c"]; ok {
 		t.Error("a value past the cap was counted on its own")
 	}
-	if n := len(tags); n != maxTagValues+2 {
+	if n := len(got); n != maxTagValues+2 {
 		t.Errorf("%d tag rows, want %d", n, maxTagValues+2)
 	}
+}
+
+// tagCounts returns the tag counts of issue id by "key=value".
+func tagCounts(t *testing.T, db *DB, id uint32) map[string]int64 {
+	t.Helper()
+	tags, err := db.IssueTags(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, tc := range tags {
+		got[tc.Key+"="+tc.Value] = tc.Count
+	}
+	return got
 }
