@@ -568,7 +568,7 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 		pl.ids = map[[16]byte]bool{}
 	}
 	t.db.logBody = nil
-	*kept = batchScratch{tags: kept.tags, tagsIdx: kept.tagsIdx}
+	kept.recs, kept.hints, kept.ids, kept.recBuf = nil, nil, nil, nil
 	broken := el.broken
 	el.mu.RUnlock()
 	if broken != nil {

@@ -126,6 +126,46 @@ func TestRoundTripAcrossRotation(t *testing.T) {
 	sameRecords(t, got, want)
 }
 
+// TestRoundTripAroundTheReadBuffer reads records whose bodies are read in
+// place in the scanner's 64 KiB buffer (at its start, across a refill, of
+// exactly its size) and records too large for it, in one batch and in
+// batches of three.
+func TestRoundTripAroundTheReadBuffer(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
+	defer s.Close()
+	var want []*Record
+	add := func(size int) {
+		r := testRecord(len(want), size)
+		if err := s.Append(r); err != nil {
+			t.Fatalf("Append %d bytes: %v", size, err)
+		}
+		want = append(want, r)
+	}
+	for _, size := range []int{60000, 10000, 3, 200000, 30000} {
+		add(size)
+	}
+	// Bodies from a little under to a little over the buffer's size: the
+	// record adds its fields to the payload.
+	for size := 64<<10 - 120; size <= 64<<10+40; size += 8 {
+		add(size)
+		add(7000)
+	}
+	// One call reads them all: a record misread would end the segment
+	// as damaged, and readAll would go on from the record after it.
+	n := 0
+	if _, err := s.ReadFrom(Pos{}, 1000, 0, func(*Record, Pos) error { n++; return nil }); err != nil || n != len(want) {
+		t.Fatalf("one ReadFrom read %d records (%v), want %d", n, err, len(want))
+	}
+	got, _ := readAll(t, s, Pos{}, 1000)
+	sameRecords(t, got, want)
+	got, _ = readAll(t, s, Pos{}, 3)
+	sameRecords(t, got, want)
+	if d := s.Stats().Damaged; d != 0 {
+		t.Errorf("Stats().Damaged = %d, want 0", d)
+	}
+}
+
 func TestReadFromLimits(t *testing.T) {
 	t.Parallel()
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
