@@ -101,31 +101,30 @@ const (
 func (db *DB) keepBatch(t *Tx) {
 	kept := &db.batch
 	for _, pl := range t.pending {
-		if c := cap(pl.body); c <= maxLogBody && c > cap(db.logBody) {
-			db.logBody = pl.body[:0]
-		}
-		if c := cap(pl.recs); c <= maxKeptEvents && c > cap(kept.recs) {
-			kept.recs = pl.recs[:0]
-		}
-		if c := cap(pl.hints); c <= maxKeptEvents && c > cap(kept.hints) {
-			clear(pl.hints[:c]) // an index the next batch may have closed
-			kept.hints = pl.hints[:0]
-		}
-		if c := cap(pl.recBuf); c <= maxKeptEvents*recSize && c > cap(kept.recBuf) {
-			kept.recBuf = pl.recBuf[:0]
-		}
+		keepArray(&db.logBody, pl.body, maxLogBody)
+		keepArray(&kept.recs, pl.recs, maxKeptEvents)
+		clear(pl.hints[:cap(pl.hints)]) // an index the next batch may have closed
+		keepArray(&kept.hints, pl.hints, maxKeptEvents)
+		keepArray(&kept.recBuf, pl.recBuf, maxKeptEvents*recSize)
 		if kept.ids == nil && len(pl.ids) <= maxKeptEvents {
 			clear(pl.ids)
 			kept.ids = pl.ids
 		}
 	}
-	if c := cap(t.tags); c <= maxKeptTags && c > 0 {
-		clear(t.tags[:c]) // their strings
-		kept.tags = t.tags[:0]
-	}
+	clear(t.tags[:cap(t.tags)]) // their strings
+	keepArray(&kept.tags, t.tags, maxKeptTags)
 	if t.tagsIdx != nil && len(t.tagsIdx) <= maxKeptTags {
 		clear(t.tagsIdx)
 		kept.tagsIdx = t.tagsIdx
+	}
+}
+
+// keepArray makes *kept s's array, emptied, for the next batch or round
+// when it is larger than the one kept and holds at most bound elements.
+// The caller no longer uses s.
+func keepArray[T any](kept *[]T, s []T, bound int) {
+	if c := cap(s); c <= bound && c > cap(*kept) {
+		*kept = s[:0]
 	}
 }
 

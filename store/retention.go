@@ -123,9 +123,7 @@ func (el *eventLog) liveCandidates(buf []candidate) ([]candidate, error) {
 // unless it is larger than a default project's list needs. The caller
 // holds digestMu and no longer uses cands.
 func (db *DB) keepCands(cands []candidate) {
-	if cap(cands) <= maxKeptCands && cap(cands) > cap(db.cands) {
-		db.cands = cands[:0]
-	}
+	keepArray(&db.cands, cands, maxKeptCands)
 }
 
 // maxKeptCands bounds the array DB.cands keeps: a project at the default
