@@ -17,6 +17,10 @@ import (
 	"github.com/tinysink/tinysink/store/disk"
 )
 
+// testOrigin is the Origin header a browser SDK's requests carry, which
+// the CORS headers answer (withCORS).
+const testOrigin = "https://app.example"
+
 func TestAuth(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, func(c *Config) { c.Projects = fakeProjects{1: testKey, 7: "otherkey"} })
@@ -56,7 +60,7 @@ func TestAuth(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ts.newRecords(t)
-			status, hdr, body := ts.post(t, tt.path, strings.NewReader(tt.body), append(slices.Clip(tt.kv), "Origin", "https://app.example")...)
+			status, hdr, body := ts.post(t, tt.path, strings.NewReader(tt.body), append(slices.Clip(tt.kv), "Origin", testOrigin)...)
 			if status != tt.status {
 				t.Fatalf("status %d %s, want %d", status, body, tt.status)
 			}
@@ -142,7 +146,7 @@ func TestAdmission(t *testing.T) {
 		body := &countingReader{r: bytes.NewReader(envelope(`{}`, `{"type":"event"}`, `{"message":"m"}`))}
 		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, body)
 		req.Header.Set("Expect", "100-continue")
-		req.Header.Set("Origin", "https://app.example")
+		req.Header.Set("Origin", testOrigin)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -205,7 +209,7 @@ func TestCORSAndMethods(t *testing.T) {
 	ts := newTestServer(t)
 	for _, path := range []string{"/api/1/store/", "/api/1/envelope/", "/api/abc/envelope/"} {
 		status, hdr, body := ts.do(t, http.MethodOptions, path, nil,
-			"Origin", "https://app.example", "Access-Control-Request-Method", "POST",
+			"Origin", testOrigin, "Access-Control-Request-Method", "POST",
 			"Access-Control-Request-Headers", "content-type, x-sentry-auth")
 		if status != 200 || len(body) != 0 {
 			t.Errorf("OPTIONS %s: %d %q", path, status, body)
@@ -224,7 +228,7 @@ func TestCORSAndMethods(t *testing.T) {
 		}
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
-		status, hdr, body := ts.do(t, method, "/api/1/envelope/", nil, "Origin", "https://app.example")
+		status, hdr, body := ts.do(t, method, "/api/1/envelope/", nil, "Origin", testOrigin)
 		if status != http.StatusMethodNotAllowed || hdr.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("%s: %d, CORS %q", method, status, hdr.Get("Access-Control-Allow-Origin"))
 		}
@@ -292,7 +296,7 @@ func TestNowAndPanic(t *testing.T) {
 
 	// A Projects that panics: the request gets a 500 JSON, the server lives.
 	ts = newTestServer(t, func(c *Config) { c.Projects = panicProjects{} })
-	status, hdr, body := ts.post(t, "/api/1/store/?sentry_key="+testKey, strings.NewReader(`{}`), "Origin", "https://app.example")
+	status, hdr, body := ts.post(t, "/api/1/store/?sentry_key="+testKey, strings.NewReader(`{}`), "Origin", testOrigin)
 	if status != 500 || hdr.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("panic: %d %s", status, body)
 	}
@@ -312,7 +316,7 @@ func TestSpoolFailure(t *testing.T) {
 		if strings.HasSuffix(path, "/envelope/") {
 			body = "{}\n{\"type\":\"event\"}\n" + body
 		}
-		status, hdr, reply := ts.post(t, path+"?sentry_key="+testKey, strings.NewReader(body), "Origin", "https://app.example")
+		status, hdr, reply := ts.post(t, path+"?sentry_key="+testKey, strings.NewReader(body), "Origin", testOrigin)
 		if status != http.StatusServiceUnavailable || hdr.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("%s: %d %s, want 503", path, status, reply)
 		}

@@ -126,10 +126,10 @@ func TestRoundTripAcrossRotation(t *testing.T) {
 	sameRecords(t, got, want)
 }
 
-// TestRoundTripAroundTheReadBuffer reads records whose bodies are read in
-// place in the scanner's 64 KiB buffer (at its start, across a refill, of
-// exactly its size) and records too large for it, in one batch and in
-// batches of three.
+// TestRoundTripAroundTheReadBuffer reads records around the batch
+// scanner's 64 KiB buffer (bodies that fit it, that cross a refill, within
+// a few bytes of its size, and larger), in one batch and in batches of
+// three.
 func TestRoundTripAroundTheReadBuffer(t *testing.T) {
 	t.Parallel()
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
