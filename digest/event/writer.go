@@ -1,6 +1,7 @@
 package event
 
 import (
+	"slices"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -245,14 +246,20 @@ func (w *writer) strValue(b []byte) {
 // escaped anything, and whether what it wrote differs from b in more than
 // escapes (a NUL dropped, invalid UTF-8 replaced).
 func (w *writer) str(b []byte) (escaped, altered bool) {
+	i := jsonscan.SpecialOrHigh(b, 0)
+	if i == len(b) {
+		// Most strings and nearly all keys are plain: one copy, with
+		// room made once for it and both quotes.
+		n := len(w.buf)
+		w.buf = slices.Grow(w.buf, len(b)+2)[:n+len(b)+2]
+		w.buf[n] = '"'
+		copy(w.buf[n+1:], b)
+		w.buf[n+1+len(b)] = '"'
+		return false, false
+	}
 	buf := append(w.buf, '"')
 	start := 0
-	for i := 0; i < len(b); {
-		// Skip the plain run (printable ASCII but '"' and '\\') eight
-		// bytes at a time.
-		if i = jsonscan.SpecialOrHigh(b, i); i == len(b) {
-			break
-		}
+	for i < len(b) {
 		c := b[i]
 		if c < utf8.RuneSelf {
 			buf = append(buf, b[start:i]...)
@@ -275,24 +282,24 @@ func (w *writer) str(b []byte) (escaped, altered bool) {
 			}
 			i++
 			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(b[i:])
-		if r != utf8.RuneError || size > 1 {
+		} else if r, size := utf8.DecodeRune(b[i:]); r != utf8.RuneError || size > 1 {
 			i += size
-			continue
-		}
-		buf = append(buf, b[start:i]...)
-		for i < len(b) {
-			r, size = utf8.DecodeRune(b[i:])
-			if r != utf8.RuneError || size > 1 {
-				break
+		} else {
+			buf = append(buf, b[start:i]...)
+			for i < len(b) {
+				r, size = utf8.DecodeRune(b[i:])
+				if r != utf8.RuneError || size > 1 {
+					break
+				}
+				i++
 			}
-			i++
+			buf = append(buf, "\uFFFD"...)
+			start = i
+			altered = true
 		}
-		buf = append(buf, "\uFFFD"...)
-		start = i
-		altered = true
+		// Skip the plain run (printable ASCII but '"' and '\\') eight
+		// bytes at a time.
+		i = jsonscan.SpecialOrHigh(b, i)
 	}
 	buf = append(buf, b[start:]...)
 	w.buf = append(buf, '"')

@@ -52,12 +52,17 @@ func refStr(b []byte) []byte {
 	return append(out, '"')
 }
 
+// checkStr writes b into an empty writer, behind a byte in a buffer with
+// no room to spare, and behind one in a buffer with room for it all.
 func checkStr(t *testing.T, b []byte) {
 	t.Helper()
-	var w writer
-	w.str(b)
-	if want := refStr(b); !bytes.Equal(w.buf, want) {
-		t.Fatalf("str(%q) = %s, want %s", b, w.buf, want)
+	want := refStr(b)
+	for _, prefix := range [][]byte{nil, []byte("["), append(make([]byte, 0, len(want)+8), '[')} {
+		w := writer{buf: prefix}
+		w.str(b)
+		if got := w.buf[len(prefix):]; !bytes.Equal(got, want) || len(prefix) > 0 && w.buf[0] != '[' {
+			t.Fatalf("str(%q) after %q = %s, want %s", b, prefix, w.buf, want)
+		}
 	}
 }
 

@@ -4,7 +4,10 @@
 // runs that need nothing done.
 package jsonscan
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 const (
 	ones   = 0x0101010101010101
@@ -28,33 +31,42 @@ func special(x uint64) uint64 {
 // '"', '\\' or a control character (below 0x20), or len(b) if none is.
 // Bytes of 0x80 and above are plain.
 func Special(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		if special(binary.LittleEndian.Uint64(b[i:])) != 0 {
-			break
-		}
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
-			return i
-		}
-	}
-	return i
+	return scan(b, i, 0)
 }
 
 // SpecialOrHigh is Special that also stops at bytes of 0x80 and above (the
 // start or rest of a multi-byte UTF-8 sequence), for writers that check
 // the encoding as they copy.
 func SpecialOrHigh(b []byte, i int) int {
+	return scan(b, i, highs)
+}
+
+// scan returns the index of the first byte at or after i that special
+// flags or that has a bit of high set, or len(b). A word's lowest flagged
+// byte is the first such byte (no borrow reaches a lane from below a
+// flagged one), so a match's index is read from its bit position. The
+// last fewer than eight bytes of a run at least eight long are read as
+// the run's last word shifted down past the bytes before i: the zero
+// bytes shifted in on top flag len(b). Most strings end with such a tail,
+// which a byte loop took as long to read as the rest.
+func scan(b []byte, i int, high uint64) int {
 	for ; i+8 <= len(b); i += 8 {
 		x := binary.LittleEndian.Uint64(b[i:])
-		if special(x)|x&highs != 0 {
-			break
+		if m := special(x) | x&high; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
+	if i >= len(b) {
+		return len(b)
+	}
+	if last := len(b) - 8; last >= 0 {
+		x := binary.LittleEndian.Uint64(b[last:]) >> (8 * (i - last))
+		return i + bits.TrailingZeros64(special(x)|x&high)>>3
+	}
 	for ; i < len(b); i++ {
-		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c&byte(high) != 0 {
 			return i
 		}
 	}
-	return i
+	return len(b)
 }

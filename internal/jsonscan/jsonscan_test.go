@@ -38,11 +38,17 @@ func check(t *testing.T, b []byte) {
 }
 
 // TestEveryByteEveryLane puts each of the 256 byte values at each offset
-// of a 19-byte run of plain text, alone and behind another special byte,
-// so every lane of both words and the tail loop meets every value, and a
-// match's borrow into the next lane cannot hide or invent one.
+// of runs of plain text of 1 to 19 bytes, alone and next to another
+// special byte, so every lane of the whole words, of the shifted last
+// word and of the short runs' byte loop meets every value, and a match's
+// borrow into the next lane cannot hide or invent one.
 func TestEveryByteEveryLane(t *testing.T) {
-	plain := []byte("abcdefghijklmnopqrs")
+	for n := 1; n <= 19; n++ {
+		everyByte(t, []byte("abcdefghijklmnopqrs")[:n])
+	}
+}
+
+func everyByte(t *testing.T, plain []byte) {
 	for c := 0; c < 256; c++ {
 		for at := 0; at < len(plain); at++ {
 			b := bytes.Clone(plain)
