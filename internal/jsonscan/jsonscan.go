@@ -12,19 +12,21 @@ import (
 const (
 	ones   = 0x0101010101010101
 	highs  = 0x8080808080808080 // each byte's top bit
-	quote  = '"' * ones
+	flip   = 0x02 * ones        // takes '"' (0x22) to 0x20, control bytes to control bytes
 	bslash = '\\' * ones
-	space  = ' ' * ones
+	below  = 0x21 * ones
 )
 
 // special reports, as a non-zero value, whether the word x holds a quote,
 // a backslash or a byte below 0x20. Each term is the classic test for a
 // zero byte (or a byte below n): exact as a whole, even though the bit
-// positions past the first match may be wrong.
+// positions past the first match may be wrong. Flipping bit 1 of each
+// byte maps exactly the quote and the control bytes below 0x21, so one
+// test finds both.
 func special(x uint64) uint64 {
-	q := x ^ quote
+	q := x ^ flip
 	b := x ^ bslash
-	return ((q-ones)&^q | (b-ones)&^b | (x-space)&^x) & highs
+	return ((q-below)&^q | (b-ones)&^b) & highs
 }
 
 // Special returns the index of the first byte of b at or after i that is
