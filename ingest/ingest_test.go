@@ -570,3 +570,50 @@ func BenchmarkHandler(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
 }
+
+// BenchmarkHandlerDir sends, one per op in turn, an envelope of each event
+// JSON file of the directory $TINYSINK_BENCH_EVENTS (compacted, as SDKs
+// send them) through the handler to a spool that does not fsync. It skips
+// without it (see BenchmarkNormalizeDir in digest/event).
+func BenchmarkHandlerDir(b *testing.B) {
+	dir := os.Getenv("TINYSINK_BENCH_EVENTS")
+	if dir == "" {
+		b.Skip("TINYSINK_BENCH_EVENTS is not set")
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no *.json in %s (%v)", dir, err)
+	}
+	var envs [][]byte
+	for i, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ev bytes.Buffer
+		if err := json.Compact(&ev, raw); err != nil {
+			b.Fatalf("%s: %v", f, err)
+		}
+		head := fmt.Sprintf("{\"event_id\":\"%032x\"}\n{\"type\":\"event\",\"length\":%d}\n", i+1, ev.Len())
+		envs = append(envs, append([]byte(head), ev.Bytes()...))
+	}
+	sp, err := spool.Open(b.TempDir(), spool.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	h := New(Config{Projects: fakeProjects{1: testKey}, Spool: sp})
+	mux := http.NewServeMux()
+	h.Register(mux)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/api/1/envelope/?sentry_key="+testKey, bytes.NewReader(envs[i%len(envs)]))
+		i++
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d %s", w.Code, w.Body)
+		}
+	}
+}
