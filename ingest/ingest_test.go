@@ -14,6 +14,7 @@ import (
 
 	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/ingest/spool"
+	"github.com/tinysink/tinysink/internal/benchevents"
 )
 
 // testKey is project 1's key, the one the recorded SDK traffic uses.
@@ -526,23 +527,11 @@ func BenchmarkHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("direct", func(b *testing.B) {
-		sp, err := spool.Open(b.TempDir(), spool.Options{NoSync: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sp.Close()
-		h := New(Config{Projects: fakeProjects{1: testKey}, Spool: sp})
-		mux := http.NewServeMux()
-		h.Register(mux)
+		mux := directMux(b)
 		b.SetBytes(int64(len(env)))
 		b.ReportAllocs()
 		for b.Loop() {
-			req := httptest.NewRequest(http.MethodPost, "/api/1/envelope/?sentry_key="+testKey, bytes.NewReader(env))
-			w := httptest.NewRecorder()
-			mux.ServeHTTP(w, req)
-			if w.Code != http.StatusOK {
-				b.Fatalf("status %d %s", w.Code, w.Body)
-			}
+			postDirect(b, mux, env)
 		}
 	})
 	b.Run("http-parallel-fsync", func(b *testing.B) {
@@ -571,49 +560,45 @@ func BenchmarkHandler(b *testing.B) {
 	})
 }
 
-// BenchmarkHandlerDir sends, one per op in turn, an envelope of each event
-// JSON file of the directory $TINYSINK_BENCH_EVENTS (compacted, as SDKs
-// send them) through the handler to a spool that does not fsync. It skips
-// without it (see BenchmarkNormalizeDir in digest/event).
-func BenchmarkHandlerDir(b *testing.B) {
-	dir := os.Getenv("TINYSINK_BENCH_EVENTS")
-	if dir == "" {
-		b.Skip("TINYSINK_BENCH_EVENTS is not set")
-	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(files) == 0 {
-		b.Fatalf("no *.json in %s (%v)", dir, err)
-	}
-	var envs [][]byte
-	for i, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var ev bytes.Buffer
-		if err := json.Compact(&ev, raw); err != nil {
-			b.Fatalf("%s: %v", f, err)
-		}
-		head := fmt.Sprintf("{\"event_id\":\"%032x\"}\n{\"type\":\"event\",\"length\":%d}\n", i+1, ev.Len())
-		envs = append(envs, append([]byte(head), ev.Bytes()...))
-	}
+// directMux is the handler on a mux of its own, spooling to a spool that
+// does not fsync.
+func directMux(b *testing.B) *http.ServeMux {
 	sp, err := spool.Open(b.TempDir(), spool.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer sp.Close()
-	h := New(Config{Projects: fakeProjects{1: testKey}, Spool: sp})
+	b.Cleanup(func() { sp.Close() })
 	mux := http.NewServeMux()
-	h.Register(mux)
+	New(Config{Projects: fakeProjects{1: testKey}, Spool: sp}).Register(mux)
+	return mux
+}
+
+// postDirect sends env to mux as project 1's envelope and fails b unless
+// it is accepted.
+func postDirect(b *testing.B, mux *http.ServeMux, env []byte) {
+	req := httptest.NewRequest(http.MethodPost, "/api/1/envelope/?sentry_key="+testKey, bytes.NewReader(env))
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		b.Fatalf("status %d %s", w.Code, w.Body)
+	}
+}
+
+// BenchmarkHandlerDir sends an envelope of each event of
+// $TINYSINK_BENCH_EVENTS (package benchevents), one per op in turn,
+// through the handler to a spool that does not fsync. It skips without
+// it (see BenchmarkNormalizeDir in digest/event).
+func BenchmarkHandlerDir(b *testing.B) {
+	var envs [][]byte
+	for i, ev := range benchevents.Load(b) {
+		head := fmt.Sprintf("{\"event_id\":\"%032x\"}\n{\"type\":\"event\",\"length\":%d}\n", i+1, len(ev))
+		envs = append(envs, append([]byte(head), ev...))
+	}
+	mux := directMux(b)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/api/1/envelope/?sentry_key="+testKey, bytes.NewReader(envs[i%len(envs)]))
+		postDirect(b, mux, envs[i%len(envs)])
 		i++
-		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d %s", w.Code, w.Body)
-		}
 	}
 }

@@ -1,13 +1,10 @@
 package event
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/tinysink/tinysink/digest/scrub"
+	"github.com/tinysink/tinysink/internal/benchevents"
 )
 
 // benchSample is a 13.4 KB .NET event: exception with frames, request with
@@ -65,14 +62,13 @@ func BenchmarkNormalizeMessage(b *testing.B) {
 	}
 }
 
-// BenchmarkNormalizeDir normalises and scrubs, as the digest does, each
-// event JSON file of the directory $TINYSINK_BENCH_EVENTS (compacted
-// first, as SDKs send them), one event per op in turn. It skips without
-// it. `loadgen -write-samples DIR -samples 64` writes loadgen's
-// built-in events; run it under callgrind for instruction counts
-// (README, twenty-second round).
+// BenchmarkNormalizeDir normalises and scrubs, as the digest does, the
+// events of $TINYSINK_BENCH_EVENTS (package benchevents), one per op in
+// turn. It skips without it. `loadgen -write-samples DIR -samples 64`
+// writes loadgen's built-in events; run it under callgrind for
+// instruction counts (README, twenty-second round).
 func BenchmarkNormalizeDir(b *testing.B) {
-	raws := benchDirEvents(b)
+	raws := benchevents.Load(b)
 	n := NewNormalizer()
 	n.DeferSearchText = true
 	size := 0
@@ -88,29 +84,4 @@ func BenchmarkNormalizeDir(b *testing.B) {
 		}
 		i++
 	}
-}
-
-// benchDirEvents reads the compacted events of $TINYSINK_BENCH_EVENTS.
-func benchDirEvents(b *testing.B) [][]byte {
-	dir := os.Getenv("TINYSINK_BENCH_EVENTS")
-	if dir == "" {
-		b.Skip("TINYSINK_BENCH_EVENTS is not set")
-	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(files) == 0 {
-		b.Fatalf("no *.json in %s (%v)", dir, err)
-	}
-	var raws [][]byte
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
-			b.Fatalf("%s: %v", f, err)
-		}
-		raws = append(raws, buf.Bytes())
-	}
-	return raws
 }
