@@ -70,14 +70,17 @@ type pendingLog struct {
 	recBuf  []byte // recs encoded (write)
 }
 
-// batchScratch holds what a digest batch grows one event at a time: a
-// project's records, their id-index hints, ids and encoding, and the tag
-// counts. Grown from empty in every batch, they were about a twentieth
-// of the bytes the server allocated at full speed, so the last batch's
-// are kept for the next (the first project of a batch takes the
-// project's ones) up to maxKeptEvents records and maxKeptTags tag
-// counts. DB.ReleaseBuffers drops them.
+// batchScratch holds what a digest batch grows one event at a time: the
+// buffer a project's compressed bodies are collected in, its records,
+// their id-index hints, ids and encoding, and the tag counts. Grown from
+// empty in every batch, the body buffer was a sixth of the digest's
+// allocations and the rest about a twentieth of the bytes the server
+// allocated at full speed, so the last batch's are kept for the next (the
+// first project of a batch takes the project's ones) up to maxLogBody
+// bytes of bodies, maxKeptEvents records and maxKeptTags tag counts.
+// DB.ReleaseBuffers drops them.
 type batchScratch struct {
+	body    []byte
 	recs    []record
 	hints   []slotHint
 	ids     map[[16]byte]bool
@@ -101,7 +104,7 @@ const (
 func (db *DB) keepBatch(t *Tx) {
 	kept := &db.batch
 	for _, pl := range t.pending {
-		keepArray(&db.logBody, pl.body, maxLogBody)
+		keepArray(&kept.body, pl.body, maxLogBody)
 		keepArray(&kept.recs, pl.recs, maxKeptEvents)
 		clear(pl.hints[:cap(pl.hints)]) // an index the next batch may have closed
 		keepArray(&kept.hints, pl.hints, maxKeptEvents)
@@ -562,12 +565,11 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 	el.mu.RLock()
 	// The batch's first project has the buffers the last batch kept.
 	kept := &t.db.batch
-	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: kept.ids, body: t.db.logBody[:0], recs: kept.recs, hints: kept.hints, recBuf: kept.recBuf}
+	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: kept.ids, body: kept.body[:0], recs: kept.recs, hints: kept.hints, recBuf: kept.recBuf}
 	if pl.ids == nil {
 		pl.ids = map[[16]byte]bool{}
 	}
-	t.db.logBody = nil
-	kept.recs, kept.hints, kept.ids, kept.recBuf = nil, nil, nil, nil
+	kept.body, kept.recs, kept.hints, kept.ids, kept.recBuf = nil, nil, nil, nil, nil
 	broken := el.broken
 	el.mu.RUnlock()
 	if broken != nil {
@@ -583,12 +585,12 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 }
 
 // ReleaseBuffers drops the buffers kept from one digest batch for the
-// next (DB.logBody, the tree journal's writer, the pages WidenTreeCache
-// made room for), so that an idle server does not hold them; the next
-// batch grows new ones.
+// next (DB.batch and DB.cands, the tree journal's writer, the pages
+// WidenTreeCache made room for), so that an idle server does not hold
+// them; the next batch grows new ones.
 func (db *DB) ReleaseBuffers() {
 	db.digestMu.Lock()
-	db.logBody, db.cands, db.batch = nil, nil, batchScratch{}
+	db.cands, db.batch = nil, batchScratch{}
 	db.digestMu.Unlock()
 	db.tree.ReleaseBuffers()
 	db.tree.SetCacheBytes(treeCache)
@@ -611,7 +613,7 @@ func (db *DB) RecycleTreePages() {
 	db.tree.RecyclePages()
 }
 
-// maxLogBody bounds the buffer DB.logBody keeps: a batch of 200 ~14 KB
+// maxLogBody bounds the body buffer batchScratch keeps: a batch of 200 ~14 KB
 // events compresses to ~0.6 MB.
 const maxLogBody = 1 << 20
 

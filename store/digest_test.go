@@ -120,8 +120,8 @@ func TestWidenTreeCache(t *testing.T) {
 }
 
 // TestDigestReusesBatchBuffers checks that a digest batch reuses, emptied,
-// what the last one kept (batchScratch: a project's records, their hints,
-// ids and encoding, and the tag counts), that nothing of the last batch
+// what the last one kept (batchScratch: a project's body buffer, records,
+// their hints, ids and encoding, and the tag counts), that nothing of the last batch
 // shows through them, and that ReleaseBuffers drops them.
 func TestDigestReusesBatchBuffers(t *testing.T) {
 	t.Parallel()
@@ -132,11 +132,11 @@ func TestDigestReusesBatchBuffers(t *testing.T) {
 	db.digestMu.Lock()
 	kept := db.batch
 	db.digestMu.Unlock()
-	if cap(kept.recs) < 300 || len(kept.recs) != 0 || cap(kept.hints) < 300 || len(kept.hints) != 0 ||
+	if cap(kept.body) == 0 || len(kept.body) != 0 || cap(kept.recs) < 300 || len(kept.recs) != 0 || cap(kept.hints) < 300 || len(kept.hints) != 0 ||
 		cap(kept.recBuf) < 300*recSize || len(kept.recBuf) != 0 || kept.ids == nil || len(kept.ids) != 0 ||
 		cap(kept.tags) == 0 || len(kept.tags) != 0 || kept.tagsIdx == nil || len(kept.tagsIdx) != 0 {
-		t.Fatalf("after a 300-event batch DB.batch is recs %d/%d, hints %d/%d, recBuf %d/%d, ids %v (%d), tags %d/%d, tagsIdx %v (%d)",
-			len(kept.recs), cap(kept.recs), len(kept.hints), cap(kept.hints), len(kept.recBuf), cap(kept.recBuf),
+		t.Fatalf("after a 300-event batch DB.batch is body %d/%d, recs %d/%d, hints %d/%d, recBuf %d/%d, ids %v (%d), tags %d/%d, tagsIdx %v (%d)",
+			len(kept.body), cap(kept.body), len(kept.recs), cap(kept.recs), len(kept.hints), cap(kept.hints), len(kept.recBuf), cap(kept.recBuf),
 			kept.ids != nil, len(kept.ids), len(kept.tags), cap(kept.tags), kept.tagsIdx != nil, len(kept.tagsIdx))
 	}
 	for _, h := range kept.hints[:cap(kept.hints)] {
@@ -198,7 +198,7 @@ func TestDigestReusesBatchBuffers(t *testing.T) {
 	db.ReleaseBuffers()
 	db.digestMu.Lock()
 	defer db.digestMu.Unlock()
-	if db.batch.recs != nil || db.batch.hints != nil || db.batch.recBuf != nil || db.batch.ids != nil || db.batch.tags != nil || db.batch.tagsIdx != nil {
+	if db.batch.body != nil || db.batch.recs != nil || db.batch.hints != nil || db.batch.recBuf != nil || db.batch.ids != nil || db.batch.tags != nil || db.batch.tagsIdx != nil {
 		t.Error("ReleaseBuffers kept batch buffers")
 	}
 }

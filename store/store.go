@@ -66,11 +66,6 @@ type DB struct {
 
 	digestMu sync.Mutex // serialises Digest batches
 	punch    puncher    // gives evicted bodies' space back in the background
-	// logBody is the buffer the last batch collected its compressed
-	// bodies in (pendingLog.body), kept for the next batch (guarded by
-	// digestMu): grown by doubling in every batch, it was a sixth of the
-	// digest's allocations.
-	logBody []byte
 	// cands is the array the last removal listed a project's live records
 	// in (liveCandidates), kept for the next (guarded by digestMu): at a
 	// project's retention maximum every few digest batches list them all,
