@@ -241,7 +241,7 @@ func startProc(t testing.TB, dir string, extra ...string) *proc {
 	cmd.Env = append(os.Environ(), "TINYSINK_ADMIN_PASSWORD=test-password")
 	stdout, _ := cmd.StdoutPipe()
 	// The log's last lines say why, when the server does not come up.
-	logTail := &tailBuffer{max: 4 << 10}
+	logTail := &tailBuffer{max: 16 << 10}
 	cmd.Stderr = logTail
 	if *verbose {
 		cmd.Stderr = io.MultiWriter(os.Stderr, logTail)
@@ -250,7 +250,13 @@ func startProc(t testing.TB, dir string, extra ...string) *proc {
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait() // also waits for the copy of its log
+		if t.Failed() {
+			t.Logf("the end of the server's log:\n%s", logTail.String())
+		}
+	})
 	sc := bufio.NewScanner(stdout)
 	deadline := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
 	defer deadline.Stop()

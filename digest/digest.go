@@ -106,8 +106,11 @@ type Worker struct {
 	// batch to batch while events come and dropped by shed.
 	scratch scratch
 
-	mu  sync.Mutex // guards pos
+	mu  sync.Mutex // guards pos and damaged
 	pos spool.Pos
+	// damaged is the spool's count of damaged segments the worker last
+	// logged (see logDamage).
+	damaged int64
 
 	digested    atomic.Int64
 	duplicates  atomic.Int64
@@ -276,6 +279,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
+// logDamage logs an error when the spool met a damaged record since the
+// last call: the spool skips the rest of that segment, so events it had
+// acknowledged are not digested (tinysink_spool_damaged_segments_total
+// counts the segments). w.mu must be held.
+func (w *Worker) logDamage() {
+	if d := w.spool.Damaged(); d != w.damaged {
+		w.damaged = d
+		w.log.Error("the spool has a damaged record: the rest of its segment was skipped, and the events in it are not digested", "damaged_segments", d)
+	}
+}
+
 // Drain digests until the spool holds nothing more to read.
 func (w *Worker) Drain() error {
 	for {
@@ -331,6 +345,7 @@ func (w *Worker) batch() (n int, full bool, err error) {
 	// behind them (see parallelAbove).
 	parallel := maxEvents == DefaultBatchEvents && w.spool.BytesAfter(w.pos) > w.parallelAbove
 	items, _, read, n, err := w.prepare(maxEvents, maxBytes, parallel)
+	w.logDamage()
 	if err != nil {
 		return 0, false, fmt.Errorf("read spool: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 // rig is a worker over a real store and spool, with a settable clock.
 type rig struct {
 	t   *testing.T
+	dir string // the data directory (the spool is its spool/)
 	db  *store.DB
 	sp  *spool.Spool
 	w   *Worker
@@ -40,7 +41,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sp.Close() })
-	r := &rig{t: t, db: db, sp: sp, now: time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)}
+	r := &rig{t: t, dir: dir, db: db, sp: sp, now: time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)}
 	db.Now = func() time.Time { return r.now }
 	p, err := db.CreateProject("app")
 	if err != nil {

@@ -2,7 +2,10 @@ package digest
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -34,17 +37,24 @@ func (l *lockedBuffer) lines(substr string) []string {
 	return out
 }
 
-// Duplicates and invalid events are logged, one line per reason and
-// project per minute, the rest counted.
-func TestDroppedEventsAreLogged(t *testing.T) {
-	t.Parallel()
+// loggedRig is newRig with a worker that logs to the returned buffer.
+func loggedRig(t *testing.T) (*rig, *lockedBuffer) {
 	r := newRig(t)
-	var logs lockedBuffer
-	w, err := New(r.db, r.sp, slog.New(slog.NewTextHandler(&logs, nil)))
+	logs := &lockedBuffer{}
+	w, err := New(r.db, r.sp, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.w = w
+	return r, logs
+}
+
+// Duplicates and invalid events are logged, one line per reason and
+// project per minute, the rest counted.
+func TestDroppedEventsAreLogged(t *testing.T) {
+	t.Parallel()
+	r, logs := loggedRig(t)
+	w := r.w
 	const id = "0123456789abcdef0123456789abcdef"
 	for range 4 {
 		ev := `{"event_id":"` + id + `","message":"again"}`
@@ -71,5 +81,49 @@ func TestDroppedEventsAreLogged(t *testing.T) {
 	}
 	if st := w.Stats(); st.Duplicates != 3 || st.Invalid != 3 {
 		t.Errorf("counted %d duplicates and %d invalid, want 3 and 3", st.Duplicates, st.Invalid)
+	}
+}
+
+// A damaged spool record is logged as an error, once, when a batch meets
+// it.
+func TestSpoolDamageIsLogged(t *testing.T) {
+	t.Parallel()
+	r, logs := loggedRig(t)
+	w := r.w
+	for i := range 3 {
+		id := fmt.Sprintf("%032x", i+1)
+		ev := `{"event_id":"` + id + `","message":"damaged spool"}`
+		if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now, Payload: []byte(ev)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(r.dir, "spool", "*.spool"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("spool segments %v (%v), want one", files, err)
+	}
+	// Change a byte of the second record's payload.
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(data, []byte(fmt.Sprintf("%032x\",\"message", 2)))
+	if at < 0 {
+		t.Fatal("second record not found in the segment")
+	}
+	data[at] ^= 1
+	if err := os.WriteFile(files[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.Digested != 1 {
+		t.Errorf("digested %d events, want 1 (the one before the damage)", st.Digested)
+	}
+	if got := logs.lines("damaged"); len(got) != 1 || !strings.Contains(got[0], "level=ERROR") || !strings.Contains(got[0], "damaged_segments=1") {
+		t.Errorf("damage lines = %q, want one error", got)
 	}
 }

@@ -112,11 +112,13 @@ type segment struct {
 // fsync.
 type batch struct {
 	buf []byte // the records' frame headers and metadata
-	// parts are the batch's bytes in order: each record's header and
-	// metadata (a slice of buf) and its payload, which is the caller's own
-	// slice: Append blocks until the batch is written, so a payload is
-	// never copied.
-	parts   [][]byte
+	// parts are the batch's bytes in order: runs of buf (headers, metadata
+	// and the small payloads copied next to them) and the large payloads,
+	// each the caller's own slice: Append blocks until the batch is
+	// written, so a large payload is never copied. A run is kept as
+	// offsets, not as a slice of buf: buf regrows as records are added,
+	// and the headers are sealed in it at commit.
+	parts   []part
 	size    int64
 	bufDone int           // bytes of buf already in parts
 	hdrs    []int         // where each record's frame header starts in buf
@@ -495,13 +497,28 @@ func (b *batch) add(hdr, meta, payload []byte) {
 	b.buf = append(b.buf, hdr...)
 	b.buf = append(b.buf, meta...)
 	b.flushBuf()
-	b.parts = append(b.parts, payload)
+	b.parts = append(b.parts, part{payload: payload})
+}
+
+// part is one piece of a batch's write: buf[from:to], or payload when
+// that is set.
+type part struct {
+	from, to int
+	payload  []byte
+}
+
+// bytes returns the part's bytes; b.buf must not grow while they are used.
+func (p part) bytes(b *batch) []byte {
+	if p.payload != nil {
+		return p.payload
+	}
+	return b.buf[p.from:p.to]
 }
 
 // flushBuf moves the bytes gathered in buf since the last part into parts.
 func (b *batch) flushBuf() {
 	if b.bufDone < len(b.buf) {
-		b.parts = append(b.parts, b.buf[b.bufDone:len(b.buf):len(b.buf)])
+		b.parts = append(b.parts, part{from: b.bufDone, to: len(b.buf)})
 		b.bufDone = len(b.buf)
 	}
 }
@@ -604,7 +621,7 @@ func (s *Spool) commit(b *batch) error {
 	var err error
 	for _, p := range b.parts {
 		var k int
-		k, err = s.f.WriteAt(p, off)
+		k, err = s.f.WriteAt(p.bytes(b), off)
 		off += int64(k)
 		if err != nil {
 			break
@@ -929,6 +946,14 @@ func (s *Spool) Stats() Stats {
 		return nil
 	})
 	return st
+}
+
+// Damaged returns Stats().Damaged without Stats' read of the oldest
+// record.
+func (s *Spool) Damaged() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.damaged
 }
 
 // String formats p as "seg:off", the form ParsePos reads.

@@ -166,6 +166,112 @@ func TestRoundTripAroundTheReadBuffer(t *testing.T) {
 	}
 }
 
+// TestLargeRecordsInOneBatch writes, in one commit, large records (their
+// payloads referenced, not copied) between small ones (copied into the
+// batch's buffer, which regrows after a large record's header is listed
+// for the write). Every record must read back and none count as damaged:
+// a header listed from the buffer before it regrew, and sealed in the new
+// one, was written unsealed, and the reader dropped the rest of the
+// segment as damaged (the events the server had acknowledged with it
+// were never digested).
+func TestLargeRecordsInOneBatch(t *testing.T) {
+	t.Parallel()
+	for _, shape := range [][]int{
+		{copyLimit + 1, 100, 100, 100, 100, 100, 100, 100, 100},
+		{200, copyLimit + 1, 3000, 3000, 3000, copyLimit * 3, 5000, 5000, 5000, 5000},
+		{copyLimit * 4, copyLimit * 4, copyLimit * 4},
+		{10, copyLimit + 1, 10, copyLimit + 1, 10},
+	} {
+		t.Run(fmt.Sprint(shape), func(t *testing.T) {
+			t.Parallel()
+			s := mustOpen(t, t.TempDir(), Options{NoSync: true})
+			defer s.Close()
+			var want []*Record
+			for round := range 3 { // the second and third reuse the first's buffer
+				var rs []*Record
+				for i, size := range shape {
+					rs = append(rs, testRecord(round*len(shape)+i, size))
+				}
+				if err := s.AppendAll(rs); err != nil {
+					t.Fatalf("AppendAll: %v", err)
+				}
+				want = append(want, rs...)
+			}
+			got, _ := readAll(t, s, Pos{}, 1000)
+			sameRecords(t, got, want)
+			if d := s.Stats().Damaged; d != 0 {
+				t.Errorf("Stats().Damaged = %d, want 0", d)
+			}
+		})
+	}
+}
+
+// TestUnsealedHeadersRead reads a segment whose frame headers were
+// written unsealed (seg and lcrc zero), as servers before the batch.parts
+// fix wrote some: the records are read, in order, and not counted as
+// damage; one whose body does not match its CRC still ends the segment.
+func TestUnsealedHeadersRead(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{NoSync: true})
+	var want []*Record
+	for i, size := range []int{100, copyLimit + 10, 300, 5000} {
+		r := testRecord(i, size)
+		if err := s.Append(r); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := segmentFiles(t, dir)
+	if len(files) != 1 {
+		t.Fatalf("segments %v, want one", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unseal the first three headers.
+	var offs []int
+	for off, i := int64(fileHeaderSize), 0; off < int64(len(data)); i++ {
+		offs = append(offs, int(off))
+		l := int64(data[off]) | int64(data[off+1])<<8 | int64(data[off+2])<<16 | int64(data[off+3])<<24
+		if i < 3 {
+			clear(data[off+4 : off+12])
+		}
+		off += frameHeaderSize + l
+	}
+	if len(offs) != len(want) {
+		t.Fatalf("walked %d frames, want %d", len(offs), len(want))
+	}
+	if err := os.WriteFile(files[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, dir, Options{NoSync: true})
+	got, _ := readAll(t, s, Pos{}, 1000)
+	sameRecords(t, got, want)
+	if d := s.Stats().Damaged; d != 0 {
+		t.Errorf("Stats().Damaged = %d, want 0", d)
+	}
+	s.Close()
+
+	// An unsealed header whose body was changed is damage: the segment
+	// ends before it.
+	data[offs[1]+frameHeaderSize+20] ^= 1
+	if err := os.WriteFile(files[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, dir, Options{NoSync: true})
+	defer s.Close()
+	got, _ = readAll(t, s, Pos{}, 1000)
+	sameRecords(t, got, want[:1])
+	if d := s.Stats().Damaged; d != 1 {
+		t.Errorf("Stats().Damaged = %d, want 1", d)
+	}
+}
+
 func TestReadFromLimits(t *testing.T) {
 	t.Parallel()
 	s := mustOpen(t, t.TempDir(), Options{NoSync: true})
