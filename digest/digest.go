@@ -280,13 +280,14 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // logDamage logs an error when the spool met a damaged record since the
-// last call: the spool skips the rest of that segment, so events it had
-// acknowledged are not digested (tinysink_spool_damaged_segments_total
-// counts the segments). w.mu must be held.
+// last call: the spool skips it (and, when no whole record follows it in
+// its segment, the rest of the segment), so an event it had acknowledged
+// is not digested (tinysink_spool_damaged_segments_total counts the
+// segments). w.mu must be held.
 func (w *Worker) logDamage() {
 	if d := w.spool.Damaged(); d != w.damaged {
 		w.damaged = d
-		w.log.Error("the spool has a damaged record: the rest of its segment was skipped, and the events in it are not digested", "damaged_segments", d)
+		w.log.Error("a damaged spool record was skipped: the event in it is not digested", "damaged_segments", d)
 	}
 }
 

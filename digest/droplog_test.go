@@ -120,8 +120,8 @@ func TestSpoolDamageIsLogged(t *testing.T) {
 	if err := w.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	if st := w.Stats(); st.Digested != 1 {
-		t.Errorf("digested %d events, want 1 (the one before the damage)", st.Digested)
+	if st := w.Stats(); st.Digested != 2 {
+		t.Errorf("digested %d events, want 2 (the ones before and after the damage)", st.Digested)
 	}
 	if got := logs.lines("damaged"); len(got) != 1 || !strings.Contains(got[0], "level=ERROR") || !strings.Contains(got[0], "damaged_segments=1") {
 		t.Errorf("damage lines = %q, want one error", got)

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -20,11 +21,12 @@ import (
 // the position after the last record for which fn returned nil. r and
 // r.Payload are only valid during fn.
 //
-// A damaged record inside a segment (bad CRC, impossible length) ends that
-// segment: ReadFrom counts it in Stats.Damaged (once per segment) and goes on
-// with the next segment. An incomplete record at the end of a segment left by
-// an earlier process (a crash during a write that was never acknowledged) is
-// skipped silently.
+// A damaged record inside a segment (bad CRC, impossible length) is
+// skipped: ReadFrom counts the segment in Stats.Damaged (once) and goes on
+// with the segment's next whole record (resync), or, in a version 1
+// segment or when there is none, with the next segment. An incomplete
+// record at the end of a segment left by an earlier process (a crash
+// during a write that was never acknowledged) is skipped silently.
 func (s *Spool) ReadFrom(p Pos, max int, maxBytes int64, fn func(r *Record, next Pos) error) (Pos, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -66,7 +68,7 @@ func (s *Spool) ReadFrom(p Pos, max int, maxBytes int64, fn func(r *Record, next
 		if sc == nil {
 			sc = s.getScanner(max)
 		}
-		res, err := s.scan(sc, sg, off, func(r *Record, next Pos) (bool, error) {
+		res, err := s.scan(sc, sg, off, true, func(r *Record, next Pos) (bool, error) {
 			if err := fn(r, next); err != nil {
 				return true, err
 			}
@@ -75,14 +77,14 @@ func (s *Spool) ReadFrom(p Pos, max int, maxBytes int64, fn func(r *Record, next
 			total += int64(len(r.Payload))
 			return n >= max || maxBytes > 0 && total >= maxBytes, nil
 		})
+		if sc.damaged {
+			s.noteDamaged(sg.seq)
+		}
 		if err != nil {
 			return pos, err
 		}
-		switch res {
-		case scanStopped:
+		if res == scanStopped {
 			return pos, nil
-		case scanDamaged:
-			s.noteDamaged(sg.seq)
 		}
 	}
 	return pos, nil
@@ -109,7 +111,7 @@ type scanResult int
 const (
 	scanEnd     scanResult = iota // reached the segment's durable end, or a torn tail
 	scanStopped                   // emit asked to stop
-	scanDamaged                   // met a damaged record
+	scanDamaged                   // met a damaged record, and found no whole record after it
 )
 
 // scanner holds the buffers of one ReadFrom call; pooled.
@@ -118,6 +120,9 @@ type scanner struct {
 	hdr  [frameHeaderSize]byte
 	body []byte
 	rec  Record
+	// damaged reports that the last scan met a damaged record (whether
+	// or not it found a whole one after it).
+	damaged bool
 }
 
 var scanners = sync.Pool{New: func() any {
@@ -178,8 +183,10 @@ const maxHeldBody = 256 << 10
 const maxKeptBody = 2 << 20
 
 // scan reads the records of segment sg from offset off up to sg.size and
-// passes each to emit, which reports whether to stop.
-func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos) (bool, error)) (scanResult, error) {
+// passes each to emit, which reports whether to stop. With skip, a damaged
+// record is skipped (resync); without, it ends the scan.
+func (s *Spool) scan(sc *scanner, sg segment, off int64, skip bool, emit func(*Record, Pos) (bool, error)) (scanResult, error) {
+	sc.damaged = false
 	f, err := os.Open(s.path(sg.seq))
 	if errors.Is(err, fs.ErrNotExist) {
 		return scanEnd, nil // released meanwhile
@@ -208,11 +215,27 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 	case fileMagicV1:
 		hsize = frameHeaderV1
 	default:
+		sc.damaged = true
 		return scanDamaged, nil
 	}
 	hdr := sc.hdr[:hsize]
 
 	sc.br.Reset(io.NewSectionReader(f, off, sg.size-off))
+	// damage skips the damaged record at off: it finds the segment's next
+	// whole record and reads on from it, or reports that there is none.
+	damage := func() (bool, error) {
+		sc.damaged = true
+		if !skip || hsize != frameHeaderSize {
+			return false, nil // version 1 frames carry no segment number to resync on
+		}
+		next, ok, err := resync(f, sg.seq, off+1, sg.size, sc)
+		if err != nil || !ok {
+			return false, err
+		}
+		off = next
+		sc.br.Reset(io.NewSectionReader(f, off, sg.size-off))
+		return true, nil
+	}
 	for off < sg.size {
 		rem := sg.size - off
 		if rem < hsize {
@@ -235,7 +258,10 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 			if zero {
 				return scanEnd, nil // file extended with zeros by a crash
 			}
-			return scanDamaged, nil
+			if on, err := damage(); !on {
+				return scanDamaged, err
+			}
+			continue
 		}
 		if hsize+l > rem {
 			return scanEnd, nil // torn body
@@ -248,7 +274,11 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 			return readFailure(err)
 		}
 		if !checkBody(hdr, body) || decodeBody(body, &sc.rec) != nil {
-			return scanDamaged, nil
+			sc.rec = Record{}
+			if on, err := damage(); !on {
+				return scanDamaged, err
+			}
+			continue
 		}
 		off += hsize + l
 		stop, err := emit(&sc.rec, Pos{Seg: sg.seq, Off: off})
@@ -261,6 +291,47 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, emit func(*Record, Pos)
 		}
 	}
 	return scanEnd, nil
+}
+
+// resync returns the offset of the first whole record of segment seq
+// (version 2) that starts at or after from and ends by size: a frame
+// header sealed for seq whose body matches its CRC and decodes. The seal
+// (the segment's number under the length's CRC) and the body's CRC make
+// finding one inside other bytes about a 1 in 2^64 chance at each offset.
+// ok is false when there is none. Only damage costs the byte-by-byte
+// walk.
+func resync(f *os.File, seq uint64, from, size int64, sc *scanner) (next int64, ok bool, err error) {
+	const chunk = 64 << 10
+	buf := make([]byte, chunk+frameHeaderSize-1)
+	for base := from; base+frameHeaderSize <= size; base += chunk {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-base)], base)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, false, fmt.Errorf("spool: read: %w", err)
+		}
+		for i := 0; i+frameHeaderSize <= n; i++ {
+			h := buf[i : i+frameHeaderSize]
+			if binary.LittleEndian.Uint32(h[4:8]) != uint32(seq) {
+				continue
+			}
+			l, fr := readFrame(h, seq)
+			at := base + int64(i)
+			if fr != frameOK || at+frameHeaderSize+l > size {
+				continue
+			}
+			if int64(cap(sc.body)) < l {
+				sc.body = make([]byte, l)
+			}
+			body := sc.body[:l]
+			if _, err := f.ReadAt(body, at+frameHeaderSize); err != nil {
+				return 0, false, fmt.Errorf("spool: read: %w", err)
+			}
+			var r Record
+			if checkBody(h, body) && decodeBody(body, &r) == nil {
+				return at, true, nil
+			}
+		}
+	}
+	return 0, false, nil
 }
 
 // readFailure treats a file that ends early (truncated behind our back) as

@@ -212,10 +212,15 @@ func FuzzSegment(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer s.Close()
+		last := int64(fileHeaderSize)
 		if _, err := s.ReadFrom(Pos{}, 1000, 0, func(r *Record, next Pos) error {
 			if next.Seg != 1 || next.Off <= fileHeaderSize || next.Off > int64(len(magic)+len(rest)) {
 				t.Errorf("record ends at %v, outside the segment", next)
 			}
+			if next.Off <= last {
+				t.Errorf("record ends at %v, not after the one before (%d)", next, last)
+			}
+			last = next.Off
 			return nil
 		}); err != nil {
 			t.Fatal(err)

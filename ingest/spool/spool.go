@@ -318,7 +318,9 @@ func (s *Spool) recoverTail() {
 	end := fileHeaderSize
 	sc := scanners.Get().(*scanner)
 	defer scanners.Put(sc)
-	if _, err := s.scan(sc, sg, end, func(_ *Record, next Pos) (bool, error) {
+	// The first damaged record ends it: only the last batch, which was
+	// not acknowledged, can be torn.
+	if _, err := s.scan(sc, sg, end, false, func(_ *Record, next Pos) (bool, error) {
 		end = next.Off
 		return false, nil
 	}); err != nil || end >= sg.size {

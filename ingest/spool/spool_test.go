@@ -76,6 +76,17 @@ func sameRecord(got Record, want *Record) error {
 	return nil
 }
 
+// readsBack fails t unless reading s from its start gives want, in order,
+// with damaged segments counted as damaged.
+func readsBack(t testing.TB, s *Spool, want []*Record, damaged int64) {
+	t.Helper()
+	got, _ := readAll(t, s, Pos{}, 1000)
+	sameRecords(t, got, want)
+	if d := s.Stats().Damaged; d != damaged {
+		t.Errorf("Stats().Damaged = %d, want %d", d, damaged)
+	}
+}
+
 // sameRecords fails t unless got are want, in order.
 func sameRecords(t testing.TB, got []Record, want []*Record) {
 	t.Helper()
@@ -197,11 +208,7 @@ func TestLargeRecordsInOneBatch(t *testing.T) {
 				}
 				want = append(want, rs...)
 			}
-			got, _ := readAll(t, s, Pos{}, 1000)
-			sameRecords(t, got, want)
-			if d := s.Stats().Damaged; d != 0 {
-				t.Errorf("Stats().Damaged = %d, want 0", d)
-			}
+			readsBack(t, s, want, 0)
 		})
 	}
 }
@@ -209,7 +216,7 @@ func TestLargeRecordsInOneBatch(t *testing.T) {
 // TestUnsealedHeadersRead reads a segment whose frame headers were
 // written unsealed (seg and lcrc zero), as servers before the batch.parts
 // fix wrote some: the records are read, in order, and not counted as
-// damage; one whose body does not match its CRC still ends the segment.
+// damage; one whose body does not match its CRC is damage, skipped.
 func TestUnsealedHeadersRead(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -250,26 +257,19 @@ func TestUnsealedHeadersRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = mustOpen(t, dir, Options{NoSync: true})
-	got, _ := readAll(t, s, Pos{}, 1000)
-	sameRecords(t, got, want)
-	if d := s.Stats().Damaged; d != 0 {
-		t.Errorf("Stats().Damaged = %d, want 0", d)
-	}
+	readsBack(t, s, want, 0)
 	s.Close()
 
-	// An unsealed header whose body was changed is damage: the segment
-	// ends before it.
+	// An unsealed header whose body was changed is damage: reading goes
+	// on at the next sealed record (resync does not look for unsealed
+	// ones).
 	data[offs[1]+frameHeaderSize+20] ^= 1
 	if err := os.WriteFile(files[0], data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s = mustOpen(t, dir, Options{NoSync: true})
 	defer s.Close()
-	got, _ = readAll(t, s, Pos{}, 1000)
-	sameRecords(t, got, want[:1])
-	if d := s.Stats().Damaged; d != 1 {
-		t.Errorf("Stats().Damaged = %d, want 1", d)
-	}
+	readsBack(t, s, []*Record{want[0], want[3]}, 1)
 }
 
 func TestReadFromLimits(t *testing.T) {
@@ -320,6 +320,9 @@ func TestReadFromLimits(t *testing.T) {
 	}
 }
 
+// TestConcurrentAppenders: records appended by several goroutines at once
+// (their commits batched together, large and small) read back whole, each
+// writer's in its order.
 func TestConcurrentAppenders(t *testing.T) {
 	t.Parallel()
 	s := mustOpen(t, t.TempDir(), Options{SegmentSize: 64 << 10})
@@ -330,7 +333,7 @@ func TestConcurrentAppenders(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				r := &Record{Project: w + 1, EventID: fmt.Sprintf("%016x%016x", w, i), Payload: fmt.Appendf(nil, `{"w":%d,"i":%d}`, w, i)}
+				r := &Record{Project: w + 1, EventID: fmt.Sprintf("%016x%016x", w, i), Payload: concurrentPayload(w, i)}
 				if err := s.Append(r); err != nil {
 					t.Errorf("Append: %v", err)
 					return
@@ -366,8 +369,25 @@ func TestConcurrentAppenders(t *testing.T) {
 		if want := fmt.Sprintf("%016x%016x", w, next[w]); r.EventID != want {
 			t.Fatalf("writer %d: record %s out of order, want %s", w, r.EventID, want)
 		}
+		if want := concurrentPayload(w, next[w]); !bytes.Equal(r.Payload, want) {
+			t.Fatalf("writer %d: record %s has a %d-byte payload, want %d bytes", w, r.EventID, len(r.Payload), len(want))
+		}
 		next[w]++
 	}
+	if d := s.Stats().Damaged; d != 0 {
+		t.Errorf("Stats().Damaged = %d, want 0", d)
+	}
+}
+
+// concurrentPayload is the payload of writer w's record i in
+// TestConcurrentAppenders: every fourth is larger than copyLimit, so that
+// batches mix referenced payloads with copied ones.
+func concurrentPayload(w, i int) []byte {
+	b := fmt.Appendf(nil, `{"w":%d,"i":%d}`, w, i)
+	if i%4 == w%4 {
+		b = append(b, bytes.Repeat([]byte{' '}, copyLimit+w*100)...)
+	}
+	return b
 }
 
 func TestReadersSeeOnlyDurableRecords(t *testing.T) {
@@ -479,6 +499,10 @@ func TestTornTailIsIgnored(t *testing.T) {
 	}
 }
 
+// TestDamageIsDetected damages one field of the second of three records:
+// the reader counts the segment as damaged (once) and skips that record
+// alone, reading on from the third, found again by its sealed header
+// (resync), also when the records are larger than resync's 64 KiB reads.
 func TestDamageIsDetected(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -491,44 +515,81 @@ func TestDamageIsDetected(t *testing.T) {
 		{"length crc field", func(start int64) int64 { return start + 9 }},
 		{"body crc field", func(start int64) int64 { return start + 13 }},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s := mustOpen(t, dir, Options{NoSync: true})
-			for i := range 3 {
-				if err := s.Append(testRecord(i, 60)); err != nil {
+		for _, size := range []int{60, 150000} {
+			t.Run(fmt.Sprintf("%s/%d", tt.name, size), func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				s := mustOpen(t, dir, Options{NoSync: true})
+				for i := range 3 {
+					if err := s.Append(testRecord(i, size)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var start Pos
+				s.ReadFrom(Pos{}, 1, 0, func(_ *Record, next Pos) error { start = next; return nil })
+				s.Close()
+
+				name := filepath.Join(dir, segmentName(start.Seg))
+				b, err := os.ReadFile(name)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			var start Pos
-			s.ReadFrom(Pos{}, 1, 0, func(_ *Record, next Pos) error { start = next; return nil })
-			s.Close()
+				b[tt.at(start.Off)] ^= 0x40
+				if err := os.WriteFile(name, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
 
-			name := filepath.Join(dir, segmentName(start.Seg))
-			b, err := os.ReadFile(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[tt.at(start.Off)] ^= 0x40
-			if err := os.WriteFile(name, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-
-			s = mustOpen(t, dir, Options{NoSync: true})
-			defer s.Close()
-			later := testRecord(7, 60)
-			if err := s.Append(later); err != nil {
-				t.Fatal(err)
-			}
-			got, _ := readAll(t, s, Pos{}, 100)
-			if len(got) != 2 || sameRecord(got[0], testRecord(0, 60)) != nil || sameRecord(got[1], later) != nil {
-				t.Errorf("read %d records, want record 0 and then the next segment's", len(got))
-			}
-			readAll(t, s, Pos{}, 100) // a second pass does not count the segment twice
-			if d := s.Stats().Damaged; d != 1 {
-				t.Errorf("Damaged = %d, want 1", d)
-			}
-		})
+				s = mustOpen(t, dir, Options{NoSync: true})
+				defer s.Close()
+				later := testRecord(7, 60)
+				if err := s.Append(later); err != nil {
+					t.Fatal(err)
+				}
+				want := []*Record{testRecord(0, size), testRecord(2, size), later}
+				readsBack(t, s, want, 1)
+				// Read one record at a time: each read after the first
+				// starts at the damage, or after it.
+				got, _ := readAll(t, s, Pos{}, 1)
+				sameRecords(t, got, want)
+			})
+		}
 	}
+}
+
+// TestDamageWithoutResync: a damaged last record, and a damaged record
+// whose followers are all damaged too, end the segment's reading, and the
+// next segment is read.
+func TestDamageWithoutResync(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{NoSync: true})
+	var offs []int64
+	for i := range 4 {
+		if err := s.Append(testRecord(i, 500)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.ReadFrom(Pos{}, 10, 0, func(_ *Record, next Pos) error { offs = append(offs, next.Off); return nil })
+	s.Close()
+	name := segmentFiles(t, dir)[0]
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Records 1, 2 and 3 (starting where 0, 1 and 2 end) lose a payload byte.
+	for _, off := range offs[:3] {
+		b[off+frameHeaderSize+40] ^= 0x40
+	}
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, dir, Options{NoSync: true})
+	defer s.Close()
+	later := testRecord(7, 60)
+	if err := s.Append(later); err != nil {
+		t.Fatal(err)
+	}
+	readsBack(t, s, []*Record{testRecord(0, 500), later}, 1)
 }
 
 func TestRelease(t *testing.T) {
