@@ -2,7 +2,9 @@ package spool
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -195,7 +197,8 @@ func TestLargeRecordsInOneBatch(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(shape), func(t *testing.T) {
 			t.Parallel()
-			s := mustOpen(t, t.TempDir(), Options{NoSync: true})
+			dir := t.TempDir()
+			s := mustOpen(t, dir, Options{NoSync: true})
 			defer s.Close()
 			var want []*Record
 			for round := range 3 { // the second and third reuse the first's buffer
@@ -209,7 +212,31 @@ func TestLargeRecordsInOneBatch(t *testing.T) {
 				want = append(want, rs...)
 			}
 			readsBack(t, s, want, 0)
+			allSealed(t, dir) // readers also take unsealed headers (TestUnsealedHeadersRead)
 		})
+	}
+}
+
+// allSealed fails t unless every frame header in dir's segments is sealed
+// for its segment.
+func allSealed(t *testing.T, dir string) {
+	t.Helper()
+	for _, name := range segmentFiles(t, dir) {
+		seq, ok := parseName(filepath.Base(name), ".spool")
+		if !ok {
+			t.Fatalf("segment name %s", name)
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := int64(fileHeaderSize); off+frameHeaderSize <= int64(len(b)); {
+			h := b[off : off+frameHeaderSize]
+			if crc32.Checksum(h[:8], castagnoli) != binary.LittleEndian.Uint32(h[8:12]) || binary.LittleEndian.Uint32(h[4:8]) != uint32(seq) {
+				t.Fatalf("%s: the frame header at %d is not sealed for segment %d: % x", filepath.Base(name), off, seq, h)
+			}
+			off += frameHeaderSize + int64(binary.LittleEndian.Uint32(h[:4]))
+		}
 	}
 }
 
@@ -325,7 +352,8 @@ func TestReadFromLimits(t *testing.T) {
 // writer's in its order.
 func TestConcurrentAppenders(t *testing.T) {
 	t.Parallel()
-	s := mustOpen(t, t.TempDir(), Options{SegmentSize: 64 << 10})
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{SegmentSize: 64 << 10})
 	defer s.Close()
 
 	const writers, each = 8, 60
@@ -377,6 +405,7 @@ func TestConcurrentAppenders(t *testing.T) {
 	if d := s.Stats().Damaged; d != 0 {
 		t.Errorf("Stats().Damaged = %d, want 0", d)
 	}
+	allSealed(t, dir)
 }
 
 // concurrentPayload is the payload of writer w's record i in
