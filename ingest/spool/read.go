@@ -109,9 +109,10 @@ func (s *Spool) noteDamaged(seq uint64) {
 type scanResult int
 
 const (
-	scanEnd     scanResult = iota // reached the segment's durable end, or a torn tail
-	scanStopped                   // emit asked to stop
-	scanDamaged                   // met a damaged record, and found no whole record after it
+	// scanEnd: reached the segment's durable end, a torn tail, or damage
+	// with no whole record after it (scanner.damaged tells damage apart).
+	scanEnd     scanResult = iota
+	scanStopped            // emit asked to stop
 )
 
 // scanner holds the buffers of one ReadFrom call; pooled.
@@ -216,7 +217,7 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, skip bool, emit func(*R
 		hsize = frameHeaderV1
 	default:
 		sc.damaged = true
-		return scanDamaged, nil
+		return scanEnd, nil
 	}
 	hdr := sc.hdr[:hsize]
 
@@ -259,7 +260,7 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, skip bool, emit func(*R
 				return scanEnd, nil // file extended with zeros by a crash
 			}
 			if on, err := damage(); !on {
-				return scanDamaged, err
+				return scanEnd, err
 			}
 			continue
 		}
@@ -276,7 +277,7 @@ func (s *Spool) scan(sc *scanner, sg segment, off int64, skip bool, emit func(*R
 		if !checkBody(hdr, body) || decodeBody(body, &sc.rec) != nil {
 			sc.rec = Record{}
 			if on, err := damage(); !on {
-				return scanDamaged, err
+				return scanEnd, err
 			}
 			continue
 		}

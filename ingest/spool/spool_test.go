@@ -78,6 +78,16 @@ func sameRecord(got Record, want *Record) error {
 	return nil
 }
 
+// reopenWith writes b as the segment file name of dir, as a crash or
+// damage would leave it, and opens the spool over dir.
+func reopenWith(t testing.TB, dir, name string, b []byte) *Spool {
+	t.Helper()
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return mustOpen(t, dir, Options{NoSync: true})
+}
+
 // readsBack fails t unless reading s from its start gives want, in order,
 // with damaged segments counted as damaged.
 func readsBack(t testing.TB, s *Spool, want []*Record, damaged int64) {
@@ -280,10 +290,7 @@ func TestUnsealedHeadersRead(t *testing.T) {
 	if len(offs) != len(want) {
 		t.Fatalf("walked %d frames, want %d", len(offs), len(want))
 	}
-	if err := os.WriteFile(files[0], data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s = mustOpen(t, dir, Options{NoSync: true})
+	s = reopenWith(t, dir, files[0], data)
 	readsBack(t, s, want, 0)
 	s.Close()
 
@@ -291,10 +298,7 @@ func TestUnsealedHeadersRead(t *testing.T) {
 	// on at the next sealed record (resync does not look for unsealed
 	// ones).
 	data[offs[1]+frameHeaderSize+20] ^= 1
-	if err := os.WriteFile(files[0], data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s = mustOpen(t, dir, Options{NoSync: true})
+	s = reopenWith(t, dir, files[0], data)
 	defer s.Close()
 	readsBack(t, s, []*Record{want[0], want[3]}, 1)
 }
@@ -481,10 +485,7 @@ func TestTornTailIsIgnored(t *testing.T) {
 	}
 
 	for cut := int64(len(full)) - 1; cut >= lastStart.Off; cut-- {
-		if err := os.WriteFile(name, full[:cut], 0o600); err != nil {
-			t.Fatal(err)
-		}
-		s := mustOpen(t, dir, Options{NoSync: true})
+		s := reopenWith(t, dir, name, full[:cut])
 		got, _ := readAll(t, s, Pos{}, 100)
 		if len(got) != n-1 {
 			t.Fatalf("cut at %d: read %d records, want %d", cut, len(got), n-1)
@@ -499,13 +500,9 @@ func TestTornTailIsIgnored(t *testing.T) {
 
 	// Zeros after the last good record (a crash that extended the file)
 	// are a torn tail as well.
-	zeroed := append(bytes.Clone(full[:lastStart.Off]), make([]byte, 100)...)
-	if err := os.WriteFile(name, zeroed, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
 	// The next Open writes to a new segment and leaves the torn one alone.
-	s = mustOpen(t, dir, Options{NoSync: true})
+	zeroed := append(bytes.Clone(full[:lastStart.Off]), make([]byte, 100)...)
+	s = reopenWith(t, dir, name, zeroed)
 	defer s.Close()
 	extra := testRecord(99, 40)
 	if err := s.Append(extra); err != nil {
@@ -564,11 +561,7 @@ func TestDamageIsDetected(t *testing.T) {
 					t.Fatal(err)
 				}
 				b[tt.at(start.Off)] ^= 0x40
-				if err := os.WriteFile(name, b, 0o600); err != nil {
-					t.Fatal(err)
-				}
-
-				s = mustOpen(t, dir, Options{NoSync: true})
+				s = reopenWith(t, dir, name, b)
 				defer s.Close()
 				later := testRecord(7, 60)
 				if err := s.Append(later); err != nil {
@@ -609,10 +602,7 @@ func TestDamageWithoutResync(t *testing.T) {
 	for _, off := range offs[:3] {
 		b[off+frameHeaderSize+40] ^= 0x40
 	}
-	if err := os.WriteFile(name, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s = mustOpen(t, dir, Options{NoSync: true})
+	s = reopenWith(t, dir, name, b)
 	defer s.Close()
 	later := testRecord(7, 60)
 	if err := s.Append(later); err != nil {
