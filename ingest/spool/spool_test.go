@@ -240,14 +240,23 @@ func allSealed(t *testing.T, dir string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for off := int64(fileHeaderSize); off+frameHeaderSize <= int64(len(b)); {
+		for _, off := range frameStarts(b) {
 			h := b[off : off+frameHeaderSize]
 			if crc32.Checksum(h[:8], castagnoli) != binary.LittleEndian.Uint32(h[8:12]) || binary.LittleEndian.Uint32(h[4:8]) != uint32(seq) {
 				t.Fatalf("%s: the frame header at %d is not sealed for segment %d: % x", filepath.Base(name), off, seq, h)
 			}
-			off += frameHeaderSize + int64(binary.LittleEndian.Uint32(h[:4]))
 		}
 	}
+}
+
+// frameStarts returns where the frame headers of b, a version 2 segment
+// file's bytes, start, walking them by their lengths.
+func frameStarts(b []byte) []int64 {
+	var offs []int64
+	for off := int64(fileHeaderSize); off+frameHeaderSize <= int64(len(b)); off += frameHeaderSize + int64(binary.LittleEndian.Uint32(b[off:])) {
+		offs = append(offs, off)
+	}
+	return offs
 }
 
 // TestUnsealedHeadersRead reads a segment whose frame headers were
@@ -278,17 +287,12 @@ func TestUnsealedHeadersRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Unseal the first three headers.
-	var offs []int
-	for off, i := int64(fileHeaderSize), 0; off < int64(len(data)); i++ {
-		offs = append(offs, int(off))
-		l := int64(data[off]) | int64(data[off+1])<<8 | int64(data[off+2])<<16 | int64(data[off+3])<<24
-		if i < 3 {
-			clear(data[off+4 : off+12])
-		}
-		off += frameHeaderSize + l
-	}
+	offs := frameStarts(data)
 	if len(offs) != len(want) {
 		t.Fatalf("walked %d frames, want %d", len(offs), len(want))
+	}
+	for _, off := range offs[:3] {
+		clear(data[off+4 : off+12])
 	}
 	s = reopenWith(t, dir, files[0], data)
 	readsBack(t, s, want, 0)
