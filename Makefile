@@ -67,6 +67,7 @@ fuzz:
 	$(FUZZ) -fuzz='^FuzzValidJSON$$' ./ingest
 	$(FUZZ) -fuzz='^FuzzEventID$$' ./ingest
 	$(FUZZ) -fuzz='^FuzzSegment$$' ./ingest/spool
+	$(FUZZ) -fuzz='^FuzzSameAsFastjson$$' ./internal/jtree
 	$(FUZZ) -fuzz='^FuzzNormalize$$' ./digest/event
 	$(FUZZ) -fuzz='^FuzzWriterStr$$' ./digest/event
 	$(FUZZ) -fuzz='^FuzzNormalizeScrubbed$$' ./digest/event

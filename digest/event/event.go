@@ -21,7 +21,7 @@
 //   - message is a string or absent and logentry an object or absent (an
 //     object message becomes logentry when there is none);
 //   - user.ip_address "{{auto}}" is Meta.RemoteAddr, or removed;
-//   - an array or object nested too deep to parse back (fastjson.MaxDepth,
+//   - an array or object nested too deep to parse back (jtree.MaxDepth,
 //     counting the levels that wrapping adds) is the string rawevent.DepthMarker;
 //   - every string and key is valid UTF-8 (U+FFFD for invalid bytes) without
 //     NUL bytes, and numbers fastjson accepts but JSON does not (NaN, 01)
@@ -40,10 +40,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/digest/scrub"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // ErrInvalid is wrapped by every error Normalize returns: the payload cannot
@@ -168,7 +167,7 @@ const (
 
 // Normalizer holds reusable parser state. It is not safe for concurrent use.
 type Normalizer struct {
-	p    fastjson.Parser
+	p    jtree.Parser
 	buf  []byte // output scratch, copied out at the end of every call
 	tags []Tag  // deduceTags' scratch; an event's tags are copied out at their size
 	sc   scrub.Walker
@@ -191,7 +190,7 @@ func NewNormalizer() *Normalizer {
 // keep the size of the largest event parsed; the next call grows them
 // again.
 func (n *Normalizer) Shed() {
-	n.p = fastjson.Parser{}
+	n.p = jtree.Parser{}
 	n.buf = nil
 	n.tags = nil
 	n.sc.Release()
@@ -286,7 +285,7 @@ func (n *Normalizer) SearchTextOf(body []byte) (string, error) {
 // parse parses raw with the Normalizer's parser (a throwaway one for a big
 // event), with trim first trimming it as Normalize does; a body Normalize
 // wrote needs no trimming.
-func (n *Normalizer) parse(raw []byte, m Meta, trim bool) ([]byte, *fastjson.Value, Meta, error) {
+func (n *Normalizer) parse(raw []byte, m Meta, trim bool) ([]byte, *jtree.Value, Meta, error) {
 	// A value-dense event is trimmed first (see dense.go); counting is a
 	// byte scan, and small events cannot be dense enough to matter.
 	if trim && len(raw) > 64<<10 && rawevent.CountValues(raw, rawevent.MaxValues) > rawevent.MaxValues {
@@ -294,7 +293,7 @@ func (n *Normalizer) parse(raw []byte, m Meta, trim bool) ([]byte, *fastjson.Val
 	}
 	p := &n.p
 	if len(raw) > bigEvent {
-		p = new(fastjson.Parser)
+		p = new(jtree.Parser)
 	}
 	root, err := p.ParseBytes(raw)
 	// So is one nested deeper than the parser takes (see depth.go). Real
@@ -307,14 +306,14 @@ func (n *Normalizer) parse(raw []byte, m Meta, trim bool) ([]byte, *fastjson.Val
 	if err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "too big depth") {
-			return nil, nil, m, fmt.Errorf("%w: nesting deeper than %d levels", ErrInvalid, fastjson.MaxDepth)
+			return nil, nil, m, fmt.Errorf("%w: nesting deeper than %d levels", ErrInvalid, jtree.MaxDepth)
 		}
 		if len(msg) > 200 {
 			msg = msg[:200] + "..."
 		}
 		return nil, nil, m, fmt.Errorf("%w: invalid JSON: %s", ErrInvalid, msg)
 	}
-	if root.Type() != fastjson.TypeObject {
+	if root.Type() != jtree.TypeObject {
 		return nil, nil, m, fmt.Errorf("%w: payload is not a JSON object", ErrInvalid)
 	}
 	if m.IngestedAt.IsZero() {

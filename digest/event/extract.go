@@ -6,28 +6,27 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/tinysink/tinysink/digest/rawevent"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // doc is one parsed event: the top-level values Normalize looks at (first
 // occurrence of each key, as fastjson's Get finds it) and what was derived
 // from them for the writer.
 type doc struct {
-	root *fastjson.Object
+	root *jtree.Object
 
-	eventID, timestamp, level, platform         *fastjson.Value
-	logger, serverName, release, dist           *fastjson.Value
-	environment, transaction, sdk               *fastjson.Value
-	exception, breadcrumbs, threads, stacktrace *fastjson.Value
-	message, logentry, user, tags, contexts     *fastjson.Value
-	request, fingerprint                        *fastjson.Value
+	eventID, timestamp, level, platform         *jtree.Value
+	logger, serverName, release, dist           *jtree.Value
+	environment, transaction, sdk               *jtree.Value
+	exception, breadcrumbs, threads, stacktrace *jtree.Value
+	message, logentry, user, tags, contexts     *jtree.Value
+	request, fingerprint                        *jtree.Value
 
 	// excPresent reports whether exception is truthy (reference §5.4);
 	// excVals are its values once normalised to a list.
 	excPresent bool
-	excVals    []*fastjson.Value
+	excVals    []*jtree.Value
 
 	// Derived for the writer.
 	tsMicro, receivedMicro int64
@@ -37,7 +36,7 @@ type doc struct {
 	hasMessageOut bool
 	// logentryOut is the object to write as "logentry"; logentryStr is set
 	// instead when a bare string logentry becomes {"formatted": ...}.
-	logentryOut    *fastjson.Value
+	logentryOut    *jtree.Value
 	logentryStr    string
 	hasLogentryStr bool
 
@@ -56,11 +55,11 @@ type doc struct {
 }
 
 // index records the first occurrence of every top-level key Normalize uses.
-func (d *doc) index(root *fastjson.Value) {
+func (d *doc) index(root *jtree.Value) {
 	o, _ := root.Object()
 	d.root = o
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		var p **fastjson.Value
+	o.Visit(func(k []byte, v *jtree.Value) {
+		var p **jtree.Value
 		switch string(k) {
 		case "event_id":
 			p = &d.eventID
@@ -157,9 +156,9 @@ func (d *doc) extract(m Meta) *Event {
 	d.crashFrame(ev)
 	if mech := get(d.mainException(), "mechanism"); mech != nil {
 		switch typeOf(get(mech, "handled")) {
-		case fastjson.TypeTrue:
+		case jtree.TypeTrue:
 			ev.Handled = "true"
-		case fastjson.TypeFalse:
+		case jtree.TypeFalse:
 			ev.Handled = "false"
 		}
 	}
@@ -174,11 +173,11 @@ func (d *doc) extract(m Meta) *Event {
 
 // mainException returns the last exception value (the outermost of a
 // chain), or nil when there is none or it is not an object.
-func (d *doc) mainException() *fastjson.Value {
+func (d *doc) mainException() *jtree.Value {
 	if !d.excPresent || len(d.excVals) == 0 {
 		return nil
 	}
-	if main := d.excVals[len(d.excVals)-1]; typeOf(main) == fastjson.TypeObject {
+	if main := d.excVals[len(d.excVals)-1]; typeOf(main) == jtree.TypeObject {
 		return main
 	}
 	return nil
@@ -192,15 +191,15 @@ func (d *doc) mainException() *fastjson.Value {
 // in both the raw and the stored form, so normalising twice changes nothing.
 func (d *doc) planMessage() {
 	switch typeOf(d.logentry) {
-	case fastjson.TypeObject:
+	case jtree.TypeObject:
 		d.logentryOut = d.logentry
-	case fastjson.TypeString:
+	case jtree.TypeString:
 		d.logentryStr, d.hasLogentryStr = strOf(d.logentry), true
 	}
 	switch typeOf(d.message) {
-	case fastjson.TypeString:
+	case jtree.TypeString:
 		d.messageOut, d.hasMessageOut = strOf(d.message), true
-	case fastjson.TypeObject:
+	case jtree.TypeObject:
 		if d.logentryOut == nil && !d.hasLogentryStr {
 			d.logentryOut = d.message
 			return
@@ -215,22 +214,22 @@ func (d *doc) planMessage() {
 }
 
 // typeOf returns v's type, or TypeNull for a missing value.
-func typeOf(v *fastjson.Value) fastjson.Type {
+func typeOf(v *jtree.Value) jtree.Type {
 	if v == nil {
-		return fastjson.TypeNull
+		return jtree.TypeNull
 	}
 	t := v.Type()
-	if t == fastjson.TypeNumber && nullNumber(v) {
+	if t == jtree.TypeNumber && nullNumber(v) {
 		// The writer stores numbers JSON cannot hold (NaN, "1.2.3") as
 		// null, so the extraction reads them as null too: normalising the
 		// stored document again must give the same event.
-		return fastjson.TypeNull
+		return jtree.TypeNull
 	}
 	return t
 }
 
 // nullNumber reports whether the number v is written as null.
-func nullNumber(v *fastjson.Value) bool {
+func nullNumber(v *jtree.Value) bool {
 	var buf [32]byte
 	return string(appendNumber(buf[:0], v)) == "null"
 }
@@ -241,12 +240,12 @@ func nullNumber(v *fastjson.Value) bool {
 // message. A list is used as is, {"values": ...} gives its values (an
 // object there is one exception, anything else none), and a bare exception
 // object is a one-element list.
-func exceptionValues(v *fastjson.Value) ([]*fastjson.Value, bool) {
+func exceptionValues(v *jtree.Value) ([]*jtree.Value, bool) {
 	switch typeOf(v) {
-	case fastjson.TypeArray:
+	case jtree.TypeArray:
 		a, _ := v.Array()
 		return a, len(a) > 0
-	case fastjson.TypeObject:
+	case jtree.TypeObject:
 		o, _ := v.Object()
 		if o.Len() == 0 {
 			return nil, false
@@ -259,26 +258,26 @@ func exceptionValues(v *fastjson.Value) ([]*fastjson.Value, bool) {
 // containerValues returns the values of an exception, breadcrumbs or threads
 // container given as a list, as {"values": [...]} or as one bare item. The
 // writer stores exactly this list as "values".
-func containerValues(v *fastjson.Value) []*fastjson.Value {
+func containerValues(v *jtree.Value) []*jtree.Value {
 	switch typeOf(v) {
-	case fastjson.TypeArray:
+	case jtree.TypeArray:
 		a, _ := v.Array()
 		return a
-	case fastjson.TypeObject:
+	case jtree.TypeObject:
 		o, _ := v.Object()
 		if o.Len() == 0 {
 			return nil
 		}
 		vals := o.Get("values")
 		if vals == nil {
-			return []*fastjson.Value{v}
+			return []*jtree.Value{v}
 		}
 		switch vals.Type() {
-		case fastjson.TypeArray:
+		case jtree.TypeArray:
 			a, _ := vals.Array()
 			return a
-		case fastjson.TypeObject:
-			return []*fastjson.Value{vals}
+		case jtree.TypeObject:
+			return []*jtree.Value{vals}
 		}
 	}
 	return nil
@@ -286,13 +285,13 @@ func containerValues(v *fastjson.Value) []*fastjson.Value {
 
 // levelOf returns the event level as a string. Integer levels (raven's
 // logging numbers) map to names; anything unreadable is "error".
-func levelOf(v *fastjson.Value) string {
+func levelOf(v *jtree.Value) string {
 	switch typeOf(v) {
-	case fastjson.TypeString:
+	case jtree.TypeString:
 		if s := truncate(strOf(v), 64); s != "" {
 			return s
 		}
-	case fastjson.TypeNumber:
+	case jtree.TypeNumber:
 		switch v.GetFloat64() {
 		case 10:
 			return "debug"
@@ -319,12 +318,12 @@ const (
 // It accepts epoch seconds as a number (or a numeric string) and RFC 3339
 // strings with any number of fractional digits and a "Z" or numeric offset;
 // a string without a zone is UTC.
-func parseTimestamp(v *fastjson.Value) (int64, bool) {
+func parseTimestamp(v *jtree.Value) (int64, bool) {
 	switch typeOf(v) {
-	case fastjson.TypeNumber:
+	case jtree.TypeNumber:
 		var buf [32]byte
 		return parseEpoch(string(v.MarshalTo(buf[:0])))
-	case fastjson.TypeString:
+	case jtree.TypeString:
 		b, _ := v.StringBytes()
 		return parseTimeString(strings.TrimSpace(string(b)))
 	}

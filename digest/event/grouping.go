@@ -3,7 +3,7 @@ package event
 import (
 	"strings"
 
-	"github.com/valyala/fastjson"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // Fingerprint handling (reference §5.1).
@@ -33,9 +33,9 @@ func (d *doc) group(ev *Event) {
 // fingerprint list makes the key (each part as text, "{{ default }}"
 // replaced by def, the default grouper's key, of mechanism defMech);
 // otherwise def does.
-func groupingKey(fp *fastjson.Value, def, defMech string) (key, mechanism string) {
-	var parts []*fastjson.Value
-	if typeOf(fp) == fastjson.TypeArray {
+func groupingKey(fp *jtree.Value, def, defMech string) (key, mechanism string) {
+	var parts []*jtree.Value
+	if typeOf(fp) == jtree.TypeArray {
 		parts, _ = fp.Array()
 	}
 	if len(parts) == 0 {

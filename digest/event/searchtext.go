@@ -3,7 +3,7 @@ package event
 import (
 	"sync"
 
-	"github.com/valyala/fastjson"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // MaxSearchText is the most bytes of Event.SearchText.
@@ -18,8 +18,8 @@ func (d *doc) searchText() string {
 	bp := searchTextBuf.Get().(*[]byte)
 	b := (*bp)[:0]
 	defer func() { *bp = b; searchTextBuf.Put(bp) }()
-	add := func(v *fastjson.Value) bool {
-		if v == nil || v.Type() != fastjson.TypeString {
+	add := func(v *jtree.Value) bool {
+		if v == nil || v.Type() != jtree.TypeString {
 			return true
 		}
 		s, _ := v.StringBytes()
@@ -36,7 +36,7 @@ func (d *doc) searchText() string {
 		b = append(b, '\n')
 		return true
 	}
-	frames := func(st *fastjson.Value) bool {
+	frames := func(st *jtree.Value) bool {
 		for _, f := range framesOf(st) {
 			for _, k := range [...]string{"function", "module", "filename"} {
 				if !add(get(f, k)) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/valyala/fastjson"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // sanitize returns s with every run of invalid UTF-8 replaced by U+FFFD (as
@@ -58,8 +58,8 @@ func keyIs(raw []byte, want string) bool {
 
 // get returns the value of key in the object v (first occurrence), or nil
 // when v is not an object or has no such key.
-func get(v *fastjson.Value, key string) *fastjson.Value {
-	if v == nil || v.Type() != fastjson.TypeObject {
+func get(v *jtree.Value, key string) *jtree.Value {
+	if v == nil || v.Type() != jtree.TypeObject {
 		return nil
 	}
 	return v.Get(key)
@@ -67,29 +67,32 @@ func get(v *fastjson.Value, key string) *fastjson.Value {
 
 // strOf returns the sanitised string value of v, or "" when v is not a
 // string.
-func strOf(v *fastjson.Value) string {
-	if v == nil || v.Type() != fastjson.TypeString {
+func strOf(v *jtree.Value) string {
+	if v == nil || v.Type() != jtree.TypeString {
 		return ""
 	}
 	b, _ := v.StringBytes()
+	if v.Plain() {
+		return string(b) // printable ASCII: nothing to sanitise
+	}
 	return sanitize(b)
 }
 
 // scalarOf returns v as text for fields that are strings by contract but
 // sometimes arrive as other scalars: strings as themselves, numbers as their
 // JSON text, booleans as "true"/"false". Objects, arrays and null give "".
-func scalarOf(v *fastjson.Value) string {
+func scalarOf(v *jtree.Value) string {
 	if v == nil {
 		return ""
 	}
 	switch typeOf(v) {
-	case fastjson.TypeString:
+	case jtree.TypeString:
 		return strOf(v)
-	case fastjson.TypeNumber:
+	case jtree.TypeNumber:
 		return string(appendNumber(nil, v))
-	case fastjson.TypeTrue:
+	case jtree.TypeTrue:
 		return "true"
-	case fastjson.TypeFalse:
+	case jtree.TypeFalse:
 		return "false"
 	}
 	return ""
@@ -100,20 +103,20 @@ func scalarOf(v *fastjson.Value) string {
 // text: strings as themselves, numbers as their JSON text, True/False/None,
 // and objects and arrays as compact JSON (Python would print a repr; no SDK
 // sends those).
-func pyStr(v *fastjson.Value) string {
+func pyStr(v *jtree.Value) string {
 	if v == nil {
 		return "None"
 	}
 	switch typeOf(v) {
-	case fastjson.TypeString:
+	case jtree.TypeString:
 		return strOf(v)
-	case fastjson.TypeNumber:
+	case jtree.TypeNumber:
 		return string(appendNumber(nil, v))
-	case fastjson.TypeTrue:
+	case jtree.TypeTrue:
 		return "True"
-	case fastjson.TypeFalse:
+	case jtree.TypeFalse:
 		return "False"
-	case fastjson.TypeNull:
+	case jtree.TypeNull:
 		return "None"
 	}
 	w := writer{}
@@ -159,7 +162,7 @@ func firstLine(s string) string {
 // tokens that are not valid JSON (NaN, Inf, 01, 1., --1); valid ones are
 // kept verbatim, others are re-formatted when they parse as a finite float
 // and written as null otherwise.
-func appendNumber(dst []byte, v *fastjson.Value) []byte {
+func appendNumber(dst []byte, v *jtree.Value) []byte {
 	start := len(dst)
 	dst = v.MarshalTo(dst)
 	raw := dst[start:]

@@ -7,7 +7,7 @@ import (
 
 	"github.com/mssola/useragent"
 	"github.com/tinysink/tinysink/budget"
-	"github.com/valyala/fastjson"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // autoIP is the placeholder SDKs send to ask the server to fill in the
@@ -48,7 +48,7 @@ func CountedTag(key string) bool {
 // tagValue renders a tag value: strings as themselves, booleans as
 // "true"/"false", numbers as their JSON text; null, objects and arrays
 // give "" (no tag).
-func tagValue(v *fastjson.Value) string {
+func tagValue(v *jtree.Value) string {
 	return scalarOf(v)
 }
 
@@ -74,16 +74,16 @@ func (d *doc) deduceTags(ev *Event, m Meta) []Tag {
 		t.tags = make([]Tag, 0, 32)
 	}
 	switch typeOf(d.tags) {
-	case fastjson.TypeObject:
+	case jtree.TypeObject:
 		o, _ := d.tags.Object()
-		o.Visit(func(k []byte, v *fastjson.Value) {
+		o.Visit(func(k []byte, v *jtree.Value) {
 			t.set(sanitize(k), tagValue(v))
 		})
-	case fastjson.TypeArray:
+	case jtree.TypeArray:
 		a, _ := d.tags.Array()
 		for _, pair := range a {
 			kv, _ := pair.Array()
-			if len(kv) == 2 && typeOf(kv[0]) == fastjson.TypeString {
+			if len(kv) == 2 && typeOf(kv[0]) == jtree.TypeString {
 				t.set(strOf(kv[0]), tagValue(kv[1]))
 			}
 		}
@@ -149,7 +149,7 @@ func (d *doc) deduceTags(ev *Event, m Meta) []Tag {
 
 // contextNameVersion returns a browser or os context's name and version;
 // a context without a name counts as absent.
-func contextNameVersion(c *fastjson.Value) (name, version string) {
+func contextNameVersion(c *jtree.Value) (name, version string) {
 	name = scalarOf(get(c, "name"))
 	if name == "" {
 		return "", ""
@@ -176,21 +176,21 @@ func setNameVersion(t *tagSet, key, nameKey, versionKey, name, version string) {
 // object or as a list of [name, value] pairs; names are matched without
 // regard to case. A value that is a list (the PHP and .NET SDKs send those)
 // gives its first element; a value that is not a string is ignored.
-func userAgentHeader(h *fastjson.Value) string {
-	var val *fastjson.Value
+func userAgentHeader(h *jtree.Value) string {
+	var val *jtree.Value
 	switch typeOf(h) {
-	case fastjson.TypeObject:
+	case jtree.TypeObject:
 		o, _ := h.Object()
-		o.Visit(func(k []byte, v *fastjson.Value) {
+		o.Visit(func(k []byte, v *jtree.Value) {
 			if val == nil && isUserAgent(k) {
 				val = v
 			}
 		})
-	case fastjson.TypeArray:
+	case jtree.TypeArray:
 		a, _ := h.Array()
 		for _, pair := range a {
 			kv, _ := pair.Array()
-			if len(kv) == 2 && typeOf(kv[0]) == fastjson.TypeString {
+			if len(kv) == 2 && typeOf(kv[0]) == jtree.TypeString {
 				k, _ := kv[0].StringBytes()
 				if isUserAgent(k) {
 					val = kv[1]
@@ -199,7 +199,7 @@ func userAgentHeader(h *fastjson.Value) string {
 			}
 		}
 	}
-	if typeOf(val) == fastjson.TypeArray {
+	if typeOf(val) == jtree.TypeArray {
 		a, _ := val.Array()
 		val = nil
 		if len(a) > 0 {

@@ -3,7 +3,7 @@ package event
 import (
 	"strings"
 
-	"github.com/valyala/fastjson"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // Types used when an event gives none (reference §5.4).
@@ -63,7 +63,7 @@ func (d *doc) calculate(ev *Event) {
 		ev.CalculatedType, ev.CalculatedValue, ev.MessageSource = typeLog, msg, src
 	case main == nil:
 		ev.Rule = RuleException
-	case typeOf(get(get(main, "mechanism"), "synthetic")) == fastjson.TypeTrue:
+	case typeOf(get(get(main, "mechanism"), "synthetic")) == jtree.TypeTrue:
 		// A synthetic exception's type and value are platform labels
 		// (SIGSEGV, "Segfault"); the crash frame's function names it.
 		fn, frame := syntheticFunction(d.frames(), ev.Platform)
@@ -98,8 +98,8 @@ func (d *doc) calculate(ev *Event) {
 		ev.Rule = RuleException
 		var typ, val string
 		switch t := get(main, "type"); typeOf(t) {
-		case fastjson.TypeNull:
-		case fastjson.TypeString:
+		case jtree.TypeNull:
+		case jtree.TypeString:
 			typ = strOf(t)
 		default:
 			typ = pyStr(t)
@@ -108,8 +108,8 @@ func (d *doc) calculate(ev *Event) {
 			typ = typeDefault
 		}
 		switch v := get(main, "value"); typeOf(v) {
-		case fastjson.TypeNull:
-		case fastjson.TypeString:
+		case jtree.TypeNull:
+		case jtree.TypeString:
 			val = strOf(v)
 		default:
 			val = pyStr(v)
@@ -151,15 +151,15 @@ func (d *doc) logMessage() (msg, source string, ok bool) {
 // (the JavaScript SDKs' captureMessage). A typed synthetic exception's value
 // ("Segfault", "Fatal Error: EXCEPTION_ACCESS_VIOLATION_WRITE") is a
 // platform label, not a message.
-func (d *doc) syntheticMessage(main *fastjson.Value) (msg, source string, ok bool) {
+func (d *doc) syntheticMessage(main *jtree.Value) (msg, source string, ok bool) {
 	if msg, source, ok = d.logMessage(); ok {
 		return msg, source, true
 	}
-	if t := get(main, "type"); typeOf(t) != fastjson.TypeNull && !(typeOf(t) == fastjson.TypeString && strOf(t) == "") {
+	if t := get(main, "type"); typeOf(t) != jtree.TypeNull && !(typeOf(t) == jtree.TypeString && strOf(t) == "") {
 		return "", "", false
 	}
 	v := get(main, "value")
-	if typeOf(v) != fastjson.TypeString {
+	if typeOf(v) != jtree.TypeString {
 		return "", "", false
 	}
 	if s := strings.TrimSpace(strOf(v)); s != "" {
@@ -174,10 +174,10 @@ func (d *doc) syntheticMessage(main *fastjson.Value) (msg, source string, ok boo
 // minifier has changed ("Be"), so the top frame then is the SDK's and the
 // one below it the caller's. It returns "" when the top frame is not a
 // minified JavaScript one (the crash frame stands).
-func messageCaller(frames []*fastjson.Value, platform string) string {
-	var objs []*fastjson.Value
+func messageCaller(frames []*jtree.Value, platform string) string {
+	var objs []*jtree.Value
 	for _, f := range frames {
-		if typeOf(f) == fastjson.TypeObject {
+		if typeOf(f) == jtree.TypeObject {
 			objs = append(objs, f)
 		}
 	}
@@ -202,7 +202,7 @@ func firstLineCut(s string) string {
 // unreadableFunction reports whether the function name fn of frame tells a
 // reader nothing on its own: "?" (an unsymbolicated native frame), or, on
 // JavaScript, a minifier's name of one or two characters ("wt", "e").
-func unreadableFunction(fn string, frame *fastjson.Value, platform string) bool {
+func unreadableFunction(fn string, frame *jtree.Value, platform string) bool {
 	if strings.Trim(fn, "?") == "" {
 		return true
 	}
@@ -229,7 +229,7 @@ func unreadableFunction(fn string, frame *fastjson.Value, platform string) bool 
 // frameWhere returns the frame's module, else the last element of its file
 // name, absolute path or native package (without a query or fragment),
 // else "".
-func frameWhere(frame *fastjson.Value) string {
+func frameWhere(frame *jtree.Value) string {
 	if m := strings.TrimSpace(strOf(get(frame, "module"))); m != "" {
 		return m
 	}
@@ -264,7 +264,7 @@ func title(typ, val string, isLog bool) string {
 // frames returns the frames to look for the crash frame in: the main
 // exception's stacktrace, else the top-level stacktrace, else the stacktrace
 // of the only thread. Frames run oldest first, crash last.
-func (d *doc) frames() []*fastjson.Value {
+func (d *doc) frames() []*jtree.Value {
 	if fr := framesOf(get(d.mainException(), "stacktrace")); len(fr) > 0 {
 		return fr
 	}
@@ -277,9 +277,9 @@ func (d *doc) frames() []*fastjson.Value {
 	return nil
 }
 
-func framesOf(st *fastjson.Value) []*fastjson.Value {
+func framesOf(st *jtree.Value) []*jtree.Value {
 	fr := get(st, "frames")
-	if typeOf(fr) != fastjson.TypeArray {
+	if typeOf(fr) != jtree.TypeArray {
 		return nil
 	}
 	a, _ := fr.Array()
@@ -299,16 +299,16 @@ func PackageName(p string) string {
 // last frame.
 func (d *doc) crashFrame(ev *Event) {
 	frames := d.frames()
-	var crash *fastjson.Value
+	var crash *jtree.Value
 	for i := len(frames) - 1; i >= 0; i-- {
 		f := frames[i]
-		if typeOf(f) != fastjson.TypeObject {
+		if typeOf(f) != jtree.TypeObject {
 			continue
 		}
 		if crash == nil {
 			crash = f // the last frame, in case none is in-app
 		}
-		if typeOf(get(f, "in_app")) == fastjson.TypeTrue {
+		if typeOf(get(f, "in_app")) == jtree.TypeTrue {
 			crash = f
 			break
 		}
@@ -325,18 +325,18 @@ func (d *doc) crashFrame(ev *Event) {
 // syntheticFunction returns the function of the last in-app frame that has a
 // usable function name, else of the last frame that has one, else "", and
 // that frame.
-func syntheticFunction(frames []*fastjson.Value, platform string) (string, *fastjson.Value) {
-	fallback, fallbackFrame := "", (*fastjson.Value)(nil)
+func syntheticFunction(frames []*jtree.Value, platform string) (string, *jtree.Value) {
+	fallback, fallbackFrame := "", (*jtree.Value)(nil)
 	for i := len(frames) - 1; i >= 0; i-- {
 		f := frames[i]
-		if typeOf(f) != fastjson.TypeObject {
+		if typeOf(f) != jtree.TypeObject {
 			continue
 		}
 		fn := frameFunction(f, platform)
 		if fn == "" || fn == "<redacted>" || fn == "<unknown>" {
 			continue
 		}
-		if typeOf(get(f, "in_app")) == fastjson.TypeTrue {
+		if typeOf(get(f, "in_app")) == jtree.TypeTrue {
 			return fn, f
 		}
 		if fallback == "" {
@@ -348,7 +348,7 @@ func syntheticFunction(frames []*fastjson.Value, platform string) (string, *fast
 
 // frameFunction returns the frame's function name, trimmed for its
 // platform (the frame's own, else the event's).
-func frameFunction(f *fastjson.Value, platform string) string {
+func frameFunction(f *jtree.Value, platform string) string {
 	if p := strOf(get(f, "platform")); p != "" {
 		platform = p
 	}

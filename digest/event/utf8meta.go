@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/valyala/fastjson"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // Invalid UTF-8 in an event's strings is replaced by U+FFFD when the event
@@ -35,7 +35,7 @@ const maxUTF8Remarks = 100
 // invalidUTF8Meta returns the _meta object for the invalid UTF-8 in root,
 // or nil when there is none. raw is root's source: when it is valid UTF-8
 // as a whole no string in it can be invalid, and nothing is walked.
-func invalidUTF8Meta(raw []byte, root *fastjson.Value) map[string]any {
+func invalidUTF8Meta(raw []byte, root *jtree.Value) map[string]any {
 	if utf8.Valid(raw) {
 		return nil
 	}
@@ -57,29 +57,29 @@ type metaBuilder struct {
 	n    int // fields found
 }
 
-func (m *metaBuilder) walk(v *fastjson.Value, depth int) {
+func (m *metaBuilder) walk(v *jtree.Value, depth int) {
 	switch v.Type() {
-	case fastjson.TypeString:
+	case jtree.TypeString:
 		if b, _ := v.StringBytes(); !utf8.Valid(b) {
 			m.mark()
 		}
-	case fastjson.TypeArray:
+	case jtree.TypeArray:
 		a, _ := v.Array()
 		for i, item := range a {
 			m.path = append(m.path, strconv.Itoa(i))
 			m.walk(item, depth+1)
 			m.path = m.path[:len(m.path)-1]
 		}
-	case fastjson.TypeObject:
+	case jtree.TypeObject:
 		o, _ := v.Object()
-		o.Visit(func(k []byte, item *fastjson.Value) {
+		o.Visit(func(k []byte, item *jtree.Value) {
 			name := sanitize(k)
 			m.path = append(m.path, name)
 			if !utf8.Valid(k) {
 				m.mark()
 			}
 			pushed := 1
-			if depth == 0 && item.Type() == fastjson.TypeArray && (name == "exception" || name == "breadcrumbs" || name == "threads") {
+			if depth == 0 && item.Type() == jtree.TypeArray && (name == "exception" || name == "breadcrumbs" || name == "threads") {
 				m.path = append(m.path, "values")
 				pushed++
 			}

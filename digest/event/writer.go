@@ -4,11 +4,10 @@ import (
 	"slices"
 	"unicode/utf8"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/tinysink/tinysink/digest/rawevent"
 	"github.com/tinysink/tinysink/digest/scrub"
 	"github.com/tinysink/tinysink/internal/jsonscan"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // writer serialises parsed JSON. It does not use fastjson's MarshalTo, which
@@ -25,7 +24,7 @@ type writer struct {
 	// depth and first describe the object being visited by visitKV.
 	depth int
 	first bool
-	visit func(k []byte, v *fastjson.Value)
+	visit func(k []byte, plain bool, v *jtree.Value)
 	// sc, when set, scrubs the document as it is written (see
 	// scrub.Walker). mode is the scrub mode of the value being written,
 	// parent that of the object whose members are being written; both
@@ -39,37 +38,37 @@ type writer struct {
 // counts: the top-level value is at depth 1). An array or object whose
 // entries would lie deeper than fastjson parses back is written as
 // rawevent.DepthMarker (see depth.go).
-func (w *writer) value(v *fastjson.Value, depth int) error {
+func (w *writer) value(v *jtree.Value, depth int) error {
 	if w.err != nil {
 		return w.err
 	}
 	t := v.Type()
-	if depth >= fastjson.MaxDepth && (t == fastjson.TypeObject || t == fastjson.TypeArray) {
+	if depth >= jtree.MaxDepth && (t == jtree.TypeObject || t == jtree.TypeArray) {
 		w.text(rawevent.DepthMarker)
 		return nil
 	}
 	start := len(w.buf)
 	switch t {
-	case fastjson.TypeObject:
+	case jtree.TypeObject:
 		o, _ := v.Object()
 		w.object(o, depth)
-	case fastjson.TypeArray:
+	case jtree.TypeArray:
 		a, _ := v.Array()
 		w.array(a, depth)
-	case fastjson.TypeString:
+	case jtree.TypeString:
 		b, _ := v.StringBytes()
-		w.strValue(b)
+		w.strValueOf(b, v.Plain())
 		return w.err
-	case fastjson.TypeNumber:
+	case jtree.TypeNumber:
 		w.buf = appendNumber(w.buf, v)
-	case fastjson.TypeTrue:
+	case jtree.TypeTrue:
 		w.buf = append(w.buf, "true"...)
-	case fastjson.TypeFalse:
+	case jtree.TypeFalse:
 		w.buf = append(w.buf, "false"...)
 	default:
 		w.buf = append(w.buf, "null"...)
 	}
-	if w.sc != nil && w.sc.Scans(w.mode) && (w.sc.Filters(w.mode) || t != fastjson.TypeObject && t != fastjson.TypeArray) {
+	if w.sc != nil && w.sc.Scans(w.mode) && (w.sc.Filters(w.mode) || t != jtree.TypeObject && t != jtree.TypeArray) {
 		w.scrubbed(start)
 	}
 	return w.err
@@ -86,7 +85,7 @@ func (w *writer) scrubbed(start int) {
 // array writes the elements of an array found at the given depth; with a
 // scrubber, each in the mode scrub.Walker.Elem gives, and a [name,
 // value...] pair of a list of pairs as pair writes it.
-func (w *writer) array(a []*fastjson.Value, depth int) {
+func (w *writer) array(a []*jtree.Value, depth int) {
 	m := w.mode
 	em, pairs := m, false
 	if w.sc != nil {
@@ -98,7 +97,7 @@ func (w *writer) array(a []*fastjson.Value, depth int) {
 			w.buf = append(w.buf, ',')
 		}
 		// An array too deep is written as a string, and so is no pair.
-		if pairs && item.Type() == fastjson.TypeArray && depth+1 < fastjson.MaxDepth {
+		if pairs && item.Type() == jtree.TypeArray && depth+1 < jtree.MaxDepth {
 			p, _ := item.Array()
 			w.pair(p, m, depth+1)
 		} else {
@@ -117,7 +116,7 @@ func (w *writer) array(a []*fastjson.Value, depth int) {
 // of pairs in mode m: a name that is written as a string is not scrubbed
 // and gives the mode of the values after it; a name that is not a string is
 // scrubbed, and the values after it, in scrub.PairName.
-func (w *writer) pair(p []*fastjson.Value, m scrub.Mode, depth int) {
+func (w *writer) pair(p []*jtree.Value, m scrub.Mode, depth int) {
 	w.buf = append(w.buf, '[')
 	var vm scrub.Mode
 	for i, item := range p {
@@ -127,7 +126,7 @@ func (w *writer) pair(p []*fastjson.Value, m scrub.Mode, depth int) {
 		if i == 0 {
 			start := len(w.buf)
 			w.mode = scrub.PairName
-			if item.Type() == fastjson.TypeString {
+			if item.Type() == jtree.TypeString {
 				w.mode = 0
 			}
 			w.value(item, depth+1)
@@ -146,13 +145,13 @@ func (w *writer) pair(p []*fastjson.Value, m scrub.Mode, depth int) {
 	w.buf = append(w.buf, ']')
 }
 
-func (w *writer) object(o *fastjson.Object, depth int) {
+func (w *writer) object(o *jtree.Object, depth int) {
 	if w.visit == nil {
 		w.visit = w.visitKV // one allocation per writer, not per object
 	}
 	w.buf = append(w.buf, '{')
 	outer := w.enter(depth)
-	o.Visit(w.visit)
+	o.VisitPlain(w.visit)
 	w.leave(outer)
 	w.buf = append(w.buf, '}')
 }
@@ -176,23 +175,32 @@ func (w *writer) leave(outer objectState) {
 	w.depth, w.first, w.mode, w.parent = outer.depth, outer.first, outer.mode, outer.parent
 }
 
-func (w *writer) visitKV(k []byte, v *fastjson.Value) {
+func (w *writer) visitKV(k []byte, plain bool, v *jtree.Value) {
 	if w.err != nil {
 		return
 	}
-	w.key(k)
+	w.keyOf(k, plain)
 	w.value(v, w.depth+1)
 }
 
 // key appends a separator if needed, then "k":, and with a scrubber sets
 // the mode of the member's value.
-func (w *writer) key(k []byte) {
+func (w *writer) key(k []byte) { w.keyOf(k, false) }
+
+// keyOf is key for a key that the parser found plain (jtree.Value.Plain)
+// or not: a plain key is copied as it is, without a scan.
+func (w *writer) keyOf(k []byte, plain bool) {
 	if !w.first {
 		w.buf = append(w.buf, ',')
 	}
 	w.first = false
 	start := len(w.buf)
-	_, altered := w.str(k)
+	altered := false
+	if plain {
+		w.plain(k)
+	} else {
+		_, altered = w.str(k)
+	}
 	if w.sc != nil {
 		if altered {
 			w.mode = w.sc.Child(w.parent, w.buf[start:])
@@ -224,9 +232,19 @@ func (w *writer) text(s string) {
 }
 
 // strValue appends b as a JSON string (see str), scrubbed in w.mode.
-func (w *writer) strValue(b []byte) {
+func (w *writer) strValue(b []byte) { w.strValueOf(b, false) }
+
+// strValueOf is strValue for a string that the parser found plain
+// (jtree.Value.Plain) or not: a plain string is copied as it is, without
+// a scan.
+func (w *writer) strValueOf(b []byte, plain bool) {
 	start := len(w.buf)
-	escaped, altered := w.str(b)
+	var escaped, altered bool
+	if plain {
+		w.plain(b)
+	} else {
+		escaped, altered = w.str(b)
+	}
 	if w.sc == nil || !w.sc.Scans(w.mode) {
 		return
 	}
@@ -248,13 +266,7 @@ func (w *writer) strValue(b []byte) {
 func (w *writer) str(b []byte) (escaped, altered bool) {
 	i := jsonscan.SpecialOrHigh(b, 0)
 	if i == len(b) {
-		// Most strings and nearly all keys are plain: one copy, with
-		// room made once for it and both quotes.
-		n := len(w.buf)
-		w.buf = slices.Grow(w.buf, len(b)+2)[:n+len(b)+2]
-		w.buf[n] = '"'
-		copy(w.buf[n+1:], b)
-		w.buf[n+1+len(b)] = '"'
+		w.plain(b)
 		return false, false
 	}
 	buf := append(w.buf, '"')
@@ -304,6 +316,17 @@ func (w *writer) str(b []byte) (escaped, altered bool) {
 	buf = append(buf, b[start:]...)
 	w.buf = append(buf, '"')
 	return escaped, altered
+}
+
+// plain appends b, which holds only printable ASCII but quotes and
+// backslashes, as a JSON string: one copy, with room made once for it
+// and both quotes. Most strings and nearly all keys are plain.
+func (w *writer) plain(b []byte) {
+	n := len(w.buf)
+	w.buf = slices.Grow(w.buf, len(b)+2)[:n+len(b)+2]
+	w.buf[n] = '"'
+	copy(w.buf[n+1:], b)
+	w.buf[n+1+len(b)] = '"'
 }
 
 const hexDigit = "0123456789abcdef"
@@ -360,7 +383,7 @@ func (w *writer) document(d *doc, ev *Event, m Meta) error {
 		w.mode = scrub.ModeRoot
 	}
 	outer := w.enter(1)
-	d.root.Visit(func(k []byte, v *fastjson.Value) {
+	d.root.Visit(func(k []byte, v *jtree.Value) {
 		if w.err != nil {
 			return
 		}
@@ -420,7 +443,7 @@ func (w *writer) managed(i int, d *doc, ev *Event, m Meta) {
 		if i == kThreads {
 			v = d.threads
 		}
-		if t := typeOf(v); t == fastjson.TypeArray || t == fastjson.TypeObject {
+		if t := typeOf(v); t == jtree.TypeArray || t == jtree.TypeObject {
 			w.keyString(managedNames[i])
 			w.container(v, containerValues(v))
 		}
@@ -453,14 +476,14 @@ func (w *writer) managed(i int, d *doc, ev *Event, m Meta) {
 
 // container writes {"values": vals} for an exception, breadcrumbs or threads
 // value v, keeping the other keys of a {"values": ...} object.
-func (w *writer) container(v *fastjson.Value, vals []*fastjson.Value) {
+func (w *writer) container(v *jtree.Value, vals []*jtree.Value) {
 	w.buf = append(w.buf, '{')
 	outer := w.enter(2)
 	w.keyString("values")
 	w.array(vals, 3)
-	if typeOf(v) == fastjson.TypeObject && v.Get("values") != nil {
+	if typeOf(v) == jtree.TypeObject && v.Get("values") != nil {
 		o, _ := v.Object()
-		o.Visit(func(k []byte, item *fastjson.Value) {
+		o.Visit(func(k []byte, item *jtree.Value) {
 			if w.err == nil && !keyIs(k, "values") {
 				w.key(k)
 				w.value(item, 3)
@@ -473,8 +496,8 @@ func (w *writer) container(v *fastjson.Value, vals []*fastjson.Value) {
 
 // user writes the user object with "{{auto}}" in ip_address replaced by
 // the remote address, or removed when that is unknown.
-func (w *writer) user(u *fastjson.Value, remote string) {
-	if typeOf(u) != fastjson.TypeObject {
+func (w *writer) user(u *jtree.Value, remote string) {
+	if typeOf(u) != jtree.TypeObject {
 		w.value(u, 2)
 		return
 	}
@@ -482,7 +505,7 @@ func (w *writer) user(u *fastjson.Value, remote string) {
 	w.buf = append(w.buf, '{')
 	outer := w.enter(2)
 	seenIP := false
-	o.Visit(func(k []byte, v *fastjson.Value) {
+	o.Visit(func(k []byte, v *jtree.Value) {
 		if w.err != nil {
 			return
 		}
