@@ -3,12 +3,11 @@ package ingest
 import (
 	"bytes"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
 	"github.com/tinysink/tinysink/digest/rawevent"
+	"github.com/tinysink/tinysink/internal/jtree"
 )
 
 // Ingest reads a handful of top-level fields (an event's event_id, an item
@@ -189,7 +188,7 @@ func (f *field) str(dst []byte) (s []byte, ok bool) {
 	if !f.found || len(f.val) < 2 || f.val[0] != '"' {
 		return dst, false
 	}
-	return appendUnescaped(dst, f.val[1:len(f.val)-1]), true
+	return jtree.AppendUnescaped(dst, f.val[1:len(f.val)-1]), true
 }
 
 // unescapedIs reports whether the JSON string contents raw unescape to name.
@@ -198,70 +197,7 @@ func unescapedIs(raw []byte, name string) bool {
 		return false
 	}
 	var buf [128]byte
-	return string(appendUnescaped(buf[:0], raw)) == name
-}
-
-// appendUnescaped appends the JSON string contents raw, unescaped, to dst.
-// For valid JSON it gives what fastjson gives: a \u escape of a surrogate
-// pair becomes one rune, a lone surrogate escape is kept as written.
-func appendUnescaped(dst, raw []byte) []byte {
-	for {
-		n := bytes.IndexByte(raw, '\\')
-		if n < 0 || n == len(raw)-1 {
-			return append(dst, raw...)
-		}
-		dst = append(dst, raw[:n]...)
-		c := raw[n+1]
-		raw = raw[n+2:]
-		switch c {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			x, ok := hex4(raw)
-			if !ok {
-				dst = append(dst, `\u`...)
-				continue
-			}
-			xs := raw[:4]
-			raw = raw[4:]
-			if !utf16.IsSurrogate(x) {
-				dst = utf8.AppendRune(dst, x)
-				continue
-			}
-			if len(raw) < 6 || raw[0] != '\\' || raw[1] != 'u' {
-				dst = append(append(dst, `\u`...), xs...)
-				continue
-			}
-			y, ok := hex4(raw[2:])
-			if !ok {
-				dst = append(append(dst, `\u`...), xs...)
-				continue
-			}
-			dst = utf8.AppendRune(dst, utf16.DecodeRune(x, y))
-			raw = raw[6:]
-		case '"', '\\', '/':
-			dst = append(dst, c)
-		default:
-			dst = append(dst, '\\', c)
-		}
-	}
-}
-
-// hex4 parses the four hex digits at the start of b.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	x, err := strconv.ParseUint(string(b[:4]), 16, 16)
-	return rune(x), err == nil
+	return string(jtree.AppendUnescaped(buf[:0], raw)) == name
 }
 
 // maxIDField bounds the JSON text of a string field worth unescaping to

@@ -13,12 +13,14 @@
 package jtree
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/valyala/fastjson/fastfloat"
@@ -589,79 +591,98 @@ func (o *Object) VisitPlain(f func(key []byte, plain bool, v *Value)) {
 	}
 }
 
-// unescape decodes s's escapes best effort, as fastjson does: an unknown
-// escape or a \u without four hex digits stays as it is, a surrogate not
-// followed by a \u escape stays escaped, and a surrogate followed by one
-// decodes as a pair (U+FFFD when the two are no pair). It decodes in place:
-// s lies in the parser's buffer and never grows.
+// unescape decodes s's escapes best effort, as fastjson does (see
+// AppendUnescaped), in place: s lies in the parser's buffer, and what an
+// escape decodes to is never longer than the escape.
 func unescape(s string) string {
 	n := strings.IndexByte(s, '\\')
 	if n < 0 {
 		return s
 	}
-	b := unsafe.Slice(unsafe.StringData(s), len(s))[:n]
-	s = s[n+1:]
-	for len(s) > 0 {
-		ch := s[0]
-		s = s[1:]
-		switch ch {
-		case '"', '\\', '/':
-			b = append(b, ch)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			x, ok := hex4(s)
-			if !ok {
-				b = append(b, `\u`...)
-				break
-			}
-			xs := s[:4]
-			s = s[4:]
-			if !utf16.IsSurrogate(rune(x)) {
-				b = append(b, string(rune(x))...)
-				break
-			}
-			var x1 uint64
-			if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
-				x1, ok = hex4(s[2:])
-			} else {
-				ok = false
-			}
-			if !ok {
-				b = append(b, `\u`...)
-				b = append(b, xs...)
-				break
-			}
-			b = append(b, string(utf16.DecodeRune(rune(x), rune(x1)))...)
-			s = s[6:]
-		default:
-			b = append(b, '\\', ch)
-		}
-		n = strings.IndexByte(s, '\\')
-		if n < 0 {
-			b = append(b, s...)
-			break
-		}
-		b = append(b, s[:n]...)
-		s = s[n+1:]
-	}
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	b = AppendUnescaped(b[:n], b[n:])
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// hex4 parses the four hex digits that start s as strconv.ParseUint(s[:4],
-// 16, 16) does.
-func hex4(s string) (uint64, bool) {
-	if len(s) < 4 {
+// AppendUnescaped appends the JSON string contents raw, unescaped best
+// effort as fastjson does, to dst: an unknown escape, or a \u without
+// four hex digits, stays as written; a \u escape of a surrogate not
+// followed by a \u escape stays as written; one followed by a \u escape
+// decodes with it as a pair (U+FFFD when the two are no pair). dst may be
+// raw[:k] for any k up to the first backslash: what it writes never
+// overtakes what it reads. (A lone backslash ending raw, which no string
+// that parses can end with, is kept; fastjson drops it.)
+func AppendUnescaped(dst, raw []byte) []byte {
+	for {
+		n := bytes.IndexByte(raw, '\\')
+		if n < 0 || n == len(raw)-1 {
+			return append(dst, raw...)
+		}
+		dst = append(dst, raw[:n]...)
+		c := raw[n+1]
+		raw = raw[n+2:]
+		switch c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			x, ok := hex4(raw)
+			if !ok {
+				dst = append(dst, `\u`...)
+				continue
+			}
+			xs := raw[:4]
+			raw = raw[4:]
+			if !utf16.IsSurrogate(x) {
+				dst = utf8.AppendRune(dst, x)
+				continue
+			}
+			if len(raw) < 6 || raw[0] != '\\' || raw[1] != 'u' {
+				dst = append(append(dst, `\u`...), xs...)
+				continue
+			}
+			y, ok := hex4(raw[2:])
+			if !ok {
+				dst = append(append(dst, `\u`...), xs...)
+				continue
+			}
+			dst = utf8.AppendRune(dst, utf16.DecodeRune(x, y))
+			raw = raw[6:]
+		default:
+			dst = append(dst, '\\', c)
+		}
+	}
+}
+
+// hex4 parses the four hex digits at the start of b, as
+// strconv.ParseUint(b[:4], 16, 16) does (digits only: no sign, prefix or
+// underscore), without making a string of them.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
 		return 0, false
 	}
-	x, err := strconv.ParseUint(s[:4], 16, 16)
-	return x, err == nil
+	var x rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		x = x<<4 | rune(c)
+	}
+	return x, true
 }
