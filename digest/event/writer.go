@@ -1,7 +1,6 @@
 package event
 
 import (
-	"slices"
 	"unicode/utf8"
 
 	"github.com/tinysink/tinysink/digest/rawevent"
@@ -322,11 +321,7 @@ func (w *writer) str(b []byte) (escaped, altered bool) {
 // backslashes, as a JSON string: one copy, with room made once for it
 // and both quotes. Most strings and nearly all keys are plain.
 func (w *writer) plain(b []byte) {
-	n := len(w.buf)
-	w.buf = slices.Grow(w.buf, len(b)+2)[:n+len(b)+2]
-	w.buf[n] = '"'
-	copy(w.buf[n+1:], b)
-	w.buf[n+1+len(b)] = '"'
+	w.buf = append(append(append(w.buf, '"'), b...), '"')
 }
 
 const hexDigit = "0123456789abcdef"
