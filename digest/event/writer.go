@@ -318,8 +318,8 @@ func (w *writer) str(b []byte) (escaped, altered bool) {
 }
 
 // plain appends b, which holds only printable ASCII but quotes and
-// backslashes, as a JSON string: one copy, with room made once for it
-// and both quotes. Most strings and nearly all keys are plain.
+// backslashes, as a JSON string: b as it is, between quotes. Most strings
+// and nearly all keys are plain.
 func (w *writer) plain(b []byte) {
 	w.buf = append(append(append(w.buf, '"'), b...), '"')
 }
