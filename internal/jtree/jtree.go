@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -152,7 +153,7 @@ type parse struct {
 }
 
 var (
-	errDepth  = errors.New("too big depth for the nested JSON; it exceeds 300")
+	errDepth  = fmt.Errorf("too big depth for the nested JSON; it exceeds %d", MaxDepth)
 	errEnd    = errors.New("unexpected end of JSON")
 	errSyntax = errors.New("unexpected character")
 	errString = errors.New(`missing closing '"'`)
@@ -409,44 +410,18 @@ func (v *Value) StringBytes() ([]byte, error) {
 	return unsafe.Slice(unsafe.StringData(v.s), len(v.s)), nil
 }
 
-// Bool returns a boolean's value, or an error when v is not one.
-func (v *Value) Bool() (bool, error) {
-	switch v.t {
-	case TypeTrue:
-		return true, nil
-	case TypeFalse:
-		return false, nil
+// Get returns the value of member key of the object v (see Object.Get),
+// or nil when v is nil or not an object.
+func (v *Value) Get(key string) *Value {
+	if v == nil || v.t != TypeObject {
+		return nil
 	}
-	return false, errors.New("value is not a boolean")
+	return v.o.Get(key)
 }
 
-// Get returns the value at the path of keys (array indexes as decimal
-// text), or nil.
-func (v *Value) Get(keys ...string) *Value {
-	for _, key := range keys {
-		if v == nil {
-			return nil
-		}
-		switch v.t {
-		case TypeObject:
-			v = v.o.Get(key)
-		case TypeArray:
-			n, err := strconv.Atoi(key)
-			if err != nil || n < 0 || n >= len(v.a) {
-				return nil
-			}
-			v = v.a[n]
-		default:
-			return nil
-		}
-	}
-	return v
-}
-
-// GetFloat64 returns the number at the path of keys as fastjson's
-// best-effort parse reads it, or 0.
-func (v *Value) GetFloat64(keys ...string) float64 {
-	v = v.Get(keys...)
+// GetFloat64 returns the number v as fastjson's best-effort parse reads
+// it, or 0 when v is nil or not a number.
+func (v *Value) GetFloat64() float64 {
 	if v == nil || v.Type() != TypeNumber {
 		return 0
 	}
