@@ -9,11 +9,12 @@ import (
 	"github.com/tinysink/tinysink/internal/jtree"
 )
 
-// writer serialises parsed JSON. It does not use fastjson's MarshalTo, which
-// passes through what fastjson's lenient parser accepted (NaN, raw control
-// characters, invalid escapes in keys) and quotes with Go syntax (\x00,
-// \U0001F600) that JSON does not allow. Every string and key is written as
-// valid UTF-8 (runs of invalid bytes become U+FFFD) without NUL bytes.
+// writer serialises parsed JSON. It does not use MarshalTo (jtree's, which
+// writes as fastjson's does), which passes through what the lenient parser
+// accepted (NaN, raw control characters, invalid escapes in keys) and quotes
+// with Go syntax (\x00, \U0001F600) that JSON does not allow. Every string
+// and key is written as valid UTF-8 (runs of invalid bytes become U+FFFD)
+// without NUL bytes.
 type writer struct {
 	buf []byte
 	err error

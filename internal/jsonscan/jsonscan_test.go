@@ -2,6 +2,8 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"testing"
 )
 
@@ -27,6 +29,15 @@ func naiveHigh(b []byte, i int) int {
 
 func check(t *testing.T, b []byte) {
 	t.Helper()
+	if len(b) >= 8 {
+		got := 8
+		if m := WordSpecialOrHigh(binary.LittleEndian.Uint64(b)); m != 0 {
+			got = bits.TrailingZeros64(m) >> 3
+		}
+		if want := naiveHigh(b[:8], 0); got != want {
+			t.Fatalf("WordSpecialOrHigh(%q) flags byte %d, want %d", b[:8], got, want)
+		}
+	}
 	for i := 0; i <= len(b); i++ {
 		if got, want := Special(b, i), naive(b, i); got != want {
 			t.Fatalf("Special(%q, %d) = %d, want %d", b, i, got, want)

@@ -25,6 +25,8 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fastjson/fastfloat"
+
+	"github.com/tinysink/tinysink/internal/jsonscan"
 )
 
 // MaxDepth is the deepest nesting parsed, counted as fastjson counts it:
@@ -314,23 +316,6 @@ func (ps *parse) object(i, depth int) (*Value, int, error) {
 	}
 }
 
-const (
-	ones   = 0x0101010101010101
-	highs  = 0x8080808080808080
-	flip   = 0x02 * ones // takes '"' to 0x20, control bytes to control bytes
-	bslash = '\\' * ones
-	below  = 0x21 * ones
-)
-
-// special reports, as a non-zero value, whether the word x holds a quote,
-// a backslash, a control byte or a byte of 0x80 or more; its lowest set
-// bit marks the first such byte (see internal/jsonscan).
-func special(x uint64) uint64 {
-	q := x ^ flip
-	b := x ^ bslash
-	return ((q-below)&^q | (b-ones)&^b | x) & highs
-}
-
 // pad follows the input in the parser's buffer: a string's scan may start
 // a word one byte past the input's end (after a backslash that ends it),
 // and its eight bytes must lie within the buffer and stop the scan.
@@ -348,7 +333,7 @@ func scanString(s string, i int) (string, int, bool, error) {
 	for {
 		for {
 			x := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(base), i)), 8))
-			if m := special(x); m != 0 {
+			if m := jsonscan.WordSpecialOrHigh(x); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
