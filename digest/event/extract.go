@@ -321,8 +321,7 @@ const (
 func parseTimestamp(v *jtree.Value) (int64, bool) {
 	switch typeOf(v) {
 	case jtree.TypeNumber:
-		var buf [32]byte
-		return parseEpoch(string(v.MarshalTo(buf[:0])))
+		return parseEpoch(v.Number())
 	case jtree.TypeString:
 		b, _ := v.StringBytes()
 		return parseTimeString(strings.TrimSpace(string(b)))

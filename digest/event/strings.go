@@ -164,7 +164,7 @@ func firstLine(s string) string {
 // and written as null otherwise.
 func appendNumber(dst []byte, v *jtree.Value) []byte {
 	start := len(dst)
-	dst = v.MarshalTo(dst)
+	dst = append(dst, v.Number()...)
 	raw := dst[start:]
 	if validNumber(raw) {
 		return dst

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -413,80 +412,14 @@ func (v *Value) GetFloat64() float64 {
 	return fastfloat.ParseBestEffort(v.s)
 }
 
-// MarshalTo appends v as fastjson writes it: raw strings and numbers as
-// received.
-func (v *Value) MarshalTo(dst []byte) []byte {
-	switch v.t {
-	case typeRawString:
-		dst = append(dst, '"')
-		dst = append(dst, v.s...)
-		return append(dst, '"')
-	case TypeObject:
-		return v.o.MarshalTo(dst)
-	case TypeArray:
-		dst = append(dst, '[')
-		for i, e := range v.a {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = e.MarshalTo(dst)
-		}
-		return append(dst, ']')
-	case TypeString:
-		return quote(dst, v.s)
-	case TypeNumber:
-		return append(dst, v.s...)
-	case TypeTrue:
-		return append(dst, "true"...)
-	case TypeFalse:
-		return append(dst, "false"...)
-	default:
-		return append(dst, "null"...)
+// Number returns a number's text as received (fastjson's rules, so NaN,
+// Inf and other text that is no JSON number too), or "" when v is not a
+// number.
+func (v *Value) Number() string {
+	if v.t != TypeNumber {
+		return ""
 	}
-}
-
-// String returns v as MarshalTo writes it.
-func (v *Value) String() string { return string(v.MarshalTo(nil)) }
-
-// quote writes s as fastjson does: as it is when it holds no quote,
-// backslash or control byte, and in Go's quoted syntax otherwise.
-func quote(dst []byte, s string) []byte {
-	if strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, '\\') < 0 {
-		clean := true
-		for i := 0; i < len(s); i++ {
-			if s[i] < 0x20 {
-				clean = false
-				break
-			}
-		}
-		if clean {
-			dst = append(dst, '"')
-			dst = append(dst, s...)
-			return append(dst, '"')
-		}
-	}
-	return strconv.AppendQuote(dst, s)
-}
-
-// MarshalTo appends o as fastjson writes it.
-func (o *Object) MarshalTo(dst []byte) []byte {
-	dst = append(dst, '{')
-	for i := range o.kvs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		kv := &o.kvs[i]
-		if o.keysUnescaped {
-			dst = quote(dst, kv.k)
-		} else {
-			dst = append(dst, '"')
-			dst = append(dst, kv.k...)
-			dst = append(dst, '"')
-		}
-		dst = append(dst, ':')
-		dst = kv.v.MarshalTo(dst)
-	}
-	return append(dst, '}')
+	return v.s
 }
 
 // Len returns the number of members, duplicates included.
