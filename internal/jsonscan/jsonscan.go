@@ -29,6 +29,11 @@ func special(x uint64) uint64 {
 	return ((q-below)&^q | (b-ones)&^b) & highs
 }
 
+// WordSpecial is special for the little-endian word x: non-zero when x
+// holds a quote, a backslash or a control byte, with its lowest set bit in
+// the first such byte's lane. For scanners that read words themselves.
+func WordSpecial(x uint64) uint64 { return special(x) }
+
 // WordSpecialOrHigh is special for the little-endian word x that also
 // flags bytes of 0x80 and above: non-zero when x holds a quote, a
 // backslash, a control byte or a high byte, with its lowest set bit in the
