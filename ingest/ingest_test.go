@@ -584,6 +584,26 @@ func postDirect(b *testing.B, mux *http.ServeMux, env []byte) {
 	}
 }
 
+// BenchmarkCheckEventDir runs the event check (the JSON validator and its
+// event_id scan) over each event of $TINYSINK_BENCH_EVENTS in turn; it
+// skips without it.
+func BenchmarkCheckEventDir(b *testing.B) {
+	evs := benchevents.Load(b)
+	n := 0
+	for _, ev := range evs {
+		n += len(ev)
+	}
+	b.SetBytes(int64(n / len(evs)))
+	var sc eventScan
+	i := 0
+	for b.Loop() {
+		if err := checkEventScan(evs[i%len(evs)], &sc); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 // BenchmarkHandlerDir sends an envelope of each event of
 // $TINYSINK_BENCH_EVENTS (package benchevents), one per op in turn,
 // through the handler to a spool that does not fsync. It skips without
