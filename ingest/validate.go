@@ -216,7 +216,7 @@ func stringEndValid(b []byte, i int) (int, string) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+				if _, ok := jsonscan.Hex4(b[i+2:]); !ok {
 					return i, "bad \\u escape"
 				}
 				i += 6
@@ -274,10 +274,6 @@ func skipWS(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 func hasPrefix(b []byte, s string) bool {

@@ -63,7 +63,7 @@ func (s *scrubber) skipString() (escaped, ok bool) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > len(src) || !hex4(src[i+2:i+6]) {
+				if _, hex := jsonscan.Hex4(src[i+2:]); !hex {
 					return escaped, false
 				}
 				i += 6
@@ -74,15 +74,6 @@ func (s *scrubber) skipString() (escaped, ok bool) {
 			return escaped, false
 		}
 	}
-}
-
-func hex4(b []byte) bool {
-	for _, c := range b[:4] {
-		if unhex(c) < 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func unhex(c byte) int {
@@ -166,24 +157,19 @@ func decodeString(dst, raw []byte) []byte {
 		}
 		e := raw[i+1]
 		i += 2
+		if b, ok := jsonscan.Unescaped(e); ok {
+			dst = append(dst, b)
+			continue
+		}
 		switch e {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
 		case 'u':
-			r := rune(hexVal(raw[i : i+4]))
+			r, _ := jsonscan.Hex4(raw[i:])
 			i += 4
 			if utf16.IsSurrogate(r) {
 				r2 := utf8.RuneError
 				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					r2 = utf16.DecodeRune(r, rune(hexVal(raw[i+2:i+6])))
+					y, _ := jsonscan.Hex4(raw[i+2:])
+					r2 = utf16.DecodeRune(r, y)
 				}
 				if r2 != utf8.RuneError {
 					i += 6
@@ -191,15 +177,11 @@ func decodeString(dst, raw []byte) []byte {
 				r = r2
 			}
 			dst = utf8.AppendRune(dst, r)
-		default: // '"', '\\', '/'
+		default: // none in well-formed text (the one-letter escapes are above)
 			dst = append(dst, e)
 		}
 	}
 	return dst
-}
-
-func hexVal(b []byte) int {
-	return unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3])
 }
 
 // appendString appends s to dst as a quoted JSON string.

@@ -1,7 +1,8 @@
 // Package jsonscan finds the bytes inside a JSON string that end a run of
 // plain characters, eight bytes at a time. Ingest's validator and the
 // scrubber scan every string of every event, and most strings hold long
-// runs that need nothing done.
+// runs that need nothing done. It also reads escapes (Unescaped, Hex4)
+// for the parsers, validators and unescapers of JSON text.
 package jsonscan
 
 import (
@@ -90,3 +91,36 @@ func scan(b []byte, i int, high uint64) int {
 	}
 	return len(b)
 }
+
+// Hex4 parses the four hex digits at the start of b (a \u escape's), as
+// strconv.ParseUint(b[:4], 16, 16) does (digits only: no sign, prefix or
+// underscore), without making a string of them.
+func Hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var x rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		x = x<<4 | rune(c)
+	}
+	return x, true
+}
+
+// Unescaped returns the byte that the one-letter escape \c stands for
+// (\" \\ \/ \b \f \n \r \t), and false for any other c (\u included).
+func Unescaped(c byte) (byte, bool) {
+	b := unescaped[c]
+	return b, b != 0
+}
+
+var unescaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}

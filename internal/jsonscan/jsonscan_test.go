@@ -3,7 +3,9 @@ package jsonscan
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"math/bits"
+	"strconv"
 	"testing"
 )
 
@@ -108,5 +110,44 @@ func BenchmarkNaive(b *testing.B) {
 	b.SetBytes(int64(len(s)))
 	for b.Loop() {
 		sink += naive(s, 0)
+	}
+}
+
+// TestHex4 checks Hex4 against strconv.ParseUint on every four-byte
+// string of hex digits and of the bytes around them.
+func TestHex4(t *testing.T) {
+	alphabet := "0123456789abcdefABCDEFgG/:@`+-_xX \x00\xff"
+	for _, a := range alphabet {
+		for _, b := range alphabet {
+			for _, c := range []byte("0fF9g") {
+				for _, d := range []byte("0aA9_") {
+					in := []byte(string(a) + string(b) + string([]byte{c, d}))
+					if len(in) != 4 {
+						continue
+					}
+					x, err := strconv.ParseUint(string(in), 16, 16)
+					got, ok := Hex4(in)
+					if ok != (err == nil) || ok && got != rune(x) {
+						t.Fatalf("Hex4(%q) = %x, %v; ParseUint: %x, %v", in, got, ok, x, err)
+					}
+				}
+			}
+		}
+	}
+	if _, ok := Hex4([]byte("abc")); ok {
+		t.Fatal("Hex4 of three bytes")
+	}
+}
+
+// TestUnescaped checks Unescaped against encoding/json for the escape \c
+// of every byte c.
+func TestUnescaped(t *testing.T) {
+	for c := range 256 {
+		var want string
+		err := json.Unmarshal([]byte{'"', '\\', byte(c), '"'}, &want)
+		got, ok := Unescaped(byte(c))
+		if ok != (err == nil) || ok && string(got) != want {
+			t.Errorf("Unescaped(%q) = %q, %v; encoding/json: %q, %v", byte(c), got, ok, want, err)
+		}
 	}
 }

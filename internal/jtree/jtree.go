@@ -514,21 +514,13 @@ func AppendUnescaped(dst, raw []byte) []byte {
 		dst = append(dst, raw[:n]...)
 		c := raw[n+1]
 		raw = raw[n+2:]
+		if b, ok := jsonscan.Unescaped(c); ok {
+			dst = append(dst, b)
+			continue
+		}
 		switch c {
-		case '"', '\\', '/':
-			dst = append(dst, c)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
 		case 'u':
-			x, ok := hex4(raw)
+			x, ok := jsonscan.Hex4(raw)
 			if !ok {
 				dst = append(dst, `\u`...)
 				continue
@@ -543,7 +535,7 @@ func AppendUnescaped(dst, raw []byte) []byte {
 				dst = append(append(dst, `\u`...), xs...)
 				continue
 			}
-			y, ok := hex4(raw[2:])
+			y, ok := jsonscan.Hex4(raw[2:])
 			if !ok {
 				dst = append(append(dst, `\u`...), xs...)
 				continue
@@ -554,28 +546,4 @@ func AppendUnescaped(dst, raw []byte) []byte {
 			dst = append(dst, '\\', c)
 		}
 	}
-}
-
-// hex4 parses the four hex digits at the start of b, as
-// strconv.ParseUint(b[:4], 16, 16) does (digits only: no sign, prefix or
-// underscore), without making a string of them.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var x rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		x = x<<4 | rune(c)
-	}
-	return x, true
 }

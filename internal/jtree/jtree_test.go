@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -229,31 +228,5 @@ func benchParse(b *testing.B, parse func([]byte) error) {
 			b.Fatal(err)
 		}
 		i++
-	}
-}
-
-// TestHex4 checks hex4 against strconv.ParseUint on every four-byte
-// string of hex digits and of the bytes around them.
-func TestHex4(t *testing.T) {
-	alphabet := "0123456789abcdefABCDEFgG/:@`+-_xX \x00\xff"
-	for _, a := range alphabet {
-		for _, b := range alphabet {
-			for _, c := range []byte("0fF9g") {
-				for _, d := range []byte("0aA9_") {
-					in := []byte(string(a) + string(b) + string([]byte{c, d}))
-					if len(in) != 4 {
-						continue
-					}
-					x, err := strconv.ParseUint(string(in), 16, 16)
-					got, ok := hex4(in)
-					if ok != (err == nil) || ok && got != rune(x) {
-						t.Fatalf("hex4(%q) = %x, %v; ParseUint: %x, %v", in, got, ok, x, err)
-					}
-				}
-			}
-		}
-	}
-	if _, ok := hex4([]byte("abc")); ok {
-		t.Fatal("hex4 of three bytes")
 	}
 }
