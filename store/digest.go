@@ -65,22 +65,24 @@ type pendingLog struct {
 	rotated bool   // the batch starts a new segment
 	recs    []record
 	hints   []slotHint // per record, see indexBatch
-	body    []byte
+	// parts are the batch's compressed bodies in record order, written
+	// as they are (writeParts): the caller's buffers (NewEvent.
+	// Compressed), not copies, so a batch does not hold its bodies twice.
+	parts   [][]byte
+	bodyLen uint32 // the bytes of parts
 	ids     map[[16]byte]bool
 	recBuf  []byte // recs encoded (write)
 }
 
 // batchScratch holds what a digest batch grows one event at a time: the
-// buffer a project's compressed bodies are collected in, its records,
-// their id-index hints, ids and encoding, and the tag counts. Grown from
-// empty in every batch, the body buffer was a sixth of the digest's
-// allocations and the rest about a twentieth of the bytes the server
-// allocated at full speed, so the last batch's are kept for the next (the
-// first project of a batch takes the project's ones) up to maxLogBody
-// bytes of bodies, maxKeptEvents records and maxKeptTags tag counts.
-// DB.ReleaseBuffers drops them.
+// list of a project's compressed bodies, its records, their id-index
+// hints, ids and encoding, and the tag counts. Grown from empty in every
+// batch, they were about a twentieth of the bytes the server allocated at
+// full speed, so the last batch's are kept for the next (the first
+// project of a batch takes the project's ones) up to maxKeptEvents
+// records and maxKeptTags tag counts. DB.ReleaseBuffers drops them.
 type batchScratch struct {
-	body    []byte
+	parts   [][]byte
 	recs    []record
 	hints   []slotHint
 	ids     map[[16]byte]bool
@@ -104,7 +106,8 @@ const (
 func (db *DB) keepBatch(t *Tx) {
 	kept := &db.batch
 	for _, pl := range t.pending {
-		keepArray(&kept.body, pl.body, maxLogBody)
+		clear(pl.parts) // the caller's buffers
+		keepArray(&kept.parts, pl.parts, maxKeptEvents)
 		keepArray(&kept.recs, pl.recs, maxKeptEvents)
 		clear(pl.hints[:cap(pl.hints)]) // an index the next batch may have closed
 		keepArray(&kept.hints, pl.hints, maxKeptEvents)
@@ -286,7 +289,7 @@ func (t *Tx) dropNewSegments() {
 // write writes pl's bodies to seg and its records to the log.
 func (pl *pendingLog) write(seg *os.File) error {
 	el := pl.el
-	if _, err := seg.WriteAt(pl.body, int64(pl.segOff)); err != nil {
+	if err := writeParts(seg, pl.parts, int64(pl.segOff)); err != nil {
 		return fmt.Errorf("write event bodies: %w", err)
 	}
 	buf := slices.Grow(pl.recBuf[:0], len(pl.recs)*recSize)[:len(pl.recs)*recSize]
@@ -339,7 +342,7 @@ func (t *Tx) publish() {
 			el.seg, el.nextSeg = el.nextSeg, nil
 			el.segNo = pl.segNo
 		}
-		el.segOff = pl.segOff + uint32(len(pl.body))
+		el.segOff = pl.segOff + pl.bodyLen
 		el.n = pl.startN + uint32(len(pl.recs))
 		el.indexBatch(pl.startN, pl.recs, pl.hints, next, ierr)
 		el.mu.Unlock()
@@ -474,6 +477,8 @@ type NewEvent struct {
 	Body      []byte // the normalised event JSON; stored compressed
 	// Compressed, when set, is Body already passed through CompressBody
 	// (Body is then ignored), so a batch need not hold the plain bodies.
+	// The store writes it from the caller's buffer: it must not change
+	// until the transaction has committed or failed.
 	Compressed []byte
 	NeverEvict bool
 }
@@ -512,12 +517,13 @@ func (t *Tx) AddEvent(p *Project, iss *Issue, ev *NewEvent) error {
 	if n == ^uint32(0) {
 		return errors.New("store: event log full")
 	}
-	off := pl.segOff + uint32(len(pl.body))
-	if ev.Compressed != nil {
-		pl.body = append(pl.body, ev.Compressed...)
-	} else {
-		pl.body = compressBlob(pl.body, ev.Body)
+	body := ev.Compressed
+	if body == nil {
+		body = compressBlob(nil, ev.Body)
 	}
+	off := pl.segOff + pl.bodyLen
+	pl.parts = append(pl.parts, body)
+	pl.bodyLen += uint32(len(body))
 	r := record{
 		EventID:   ev.EventID,
 		Issue:     iss.ID,
@@ -527,7 +533,7 @@ func (t *Tx) AddEvent(p *Project, iss *Issue, ev *NewEvent) error {
 		Timestamp: ev.Timestamp.UnixMilli(),
 		Seg:       pl.segNo,
 		Off:       off,
-		Len:       pl.segOff + uint32(len(pl.body)) - off,
+		Len:       uint32(len(body)),
 		Prev:      iss.LastRec,
 	}
 	if ev.NeverEvict {
@@ -550,7 +556,7 @@ func (t *Tx) AddEvent(p *Project, iss *Issue, ev *NewEvent) error {
 	p.StoredEventCount++
 	p.LogLen = n + 1
 	p.Seg = pl.segNo
-	p.SegOff = pl.segOff + uint32(len(pl.body))
+	p.SegOff = pl.segOff + pl.bodyLen
 	return nil
 }
 
@@ -565,11 +571,11 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 	el.mu.RLock()
 	// The batch's first project has the buffers the last batch kept.
 	kept := &t.db.batch
-	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: kept.ids, body: kept.body[:0], recs: kept.recs, hints: kept.hints, recBuf: kept.recBuf}
+	pl := &pendingLog{el: el, startN: el.n, segNo: el.segNo, segOff: el.segOff, ids: kept.ids, parts: kept.parts[:0], recs: kept.recs, hints: kept.hints, recBuf: kept.recBuf}
 	if pl.ids == nil {
 		pl.ids = map[[16]byte]bool{}
 	}
-	kept.body, kept.recs, kept.hints, kept.ids, kept.recBuf = nil, nil, nil, nil, nil
+	kept.parts, kept.recs, kept.hints, kept.ids, kept.recBuf = nil, nil, nil, nil, nil
 	broken := el.broken
 	el.mu.RUnlock()
 	if broken != nil {
@@ -590,7 +596,7 @@ func (t *Tx) pendingFor(p *Project) (*pendingLog, error) {
 // them; the next batch grows new ones.
 func (db *DB) ReleaseBuffers() {
 	db.digestMu.Lock()
-	db.cands, db.batch = nil, batchScratch{}
+	db.cands, db.spans, db.batch = nil, nil, batchScratch{}
 	db.digestMu.Unlock()
 	db.tree.ReleaseBuffers()
 	db.tree.SetCacheBytes(treeCache)
@@ -612,10 +618,6 @@ func (db *DB) WidenTreeCache() {
 func (db *DB) RecycleTreePages() {
 	db.tree.RecyclePages()
 }
-
-// maxLogBody bounds the body buffer batchScratch keeps: a batch of 200 ~14 KB
-// events compresses to ~0.6 MB.
-const maxLogBody = 1 << 20
 
 func (db *DB) eventLog(project int) *eventLog {
 	db.mu.RLock()

@@ -120,7 +120,7 @@ func TestWidenTreeCache(t *testing.T) {
 }
 
 // TestDigestReusesBatchBuffers checks that a digest batch reuses, emptied,
-// what the last one kept (batchScratch: a project's body buffer, records,
+// what the last one kept (batchScratch: a project's list of bodies, records,
 // their hints, ids and encoding, and the tag counts), that nothing of the last batch
 // shows through them, and that ReleaseBuffers drops them.
 func TestDigestReusesBatchBuffers(t *testing.T) {
@@ -132,12 +132,17 @@ func TestDigestReusesBatchBuffers(t *testing.T) {
 	db.digestMu.Lock()
 	kept := db.batch
 	db.digestMu.Unlock()
-	if cap(kept.body) == 0 || len(kept.body) != 0 || cap(kept.recs) < 300 || len(kept.recs) != 0 || cap(kept.hints) < 300 || len(kept.hints) != 0 ||
+	if cap(kept.parts) < 300 || len(kept.parts) != 0 || cap(kept.recs) < 300 || len(kept.recs) != 0 || cap(kept.hints) < 300 || len(kept.hints) != 0 ||
 		cap(kept.recBuf) < 300*recSize || len(kept.recBuf) != 0 || kept.ids == nil || len(kept.ids) != 0 ||
 		cap(kept.tags) == 0 || len(kept.tags) != 0 || kept.tagsIdx == nil || len(kept.tagsIdx) != 0 {
-		t.Fatalf("after a 300-event batch DB.batch is body %d/%d, recs %d/%d, hints %d/%d, recBuf %d/%d, ids %v (%d), tags %d/%d, tagsIdx %v (%d)",
-			len(kept.body), cap(kept.body), len(kept.recs), cap(kept.recs), len(kept.hints), cap(kept.hints), len(kept.recBuf), cap(kept.recBuf),
+		t.Fatalf("after a 300-event batch DB.batch is parts %d/%d, recs %d/%d, hints %d/%d, recBuf %d/%d, ids %v (%d), tags %d/%d, tagsIdx %v (%d)",
+			len(kept.parts), cap(kept.parts), len(kept.recs), cap(kept.recs), len(kept.hints), cap(kept.hints), len(kept.recBuf), cap(kept.recBuf),
 			kept.ids != nil, len(kept.ids), len(kept.tags), cap(kept.tags), kept.tagsIdx != nil, len(kept.tagsIdx))
+	}
+	for _, p := range kept.parts[:cap(kept.parts)] {
+		if p != nil {
+			t.Fatal("a kept part still points at a body")
+		}
 	}
 	for _, h := range kept.hints[:cap(kept.hints)] {
 		if h.x != nil {
@@ -154,7 +159,7 @@ func TestDigestReusesBatchBuffers(t *testing.T) {
 	// pending in b, so all are stored, and its tag counts start from none.
 	addEvents(t, db, b.ID, "b", 0, 200)
 	db.digestMu.Lock()
-	same := &db.batch.recs[:1][0] == &kept.recs[:1][0] && &db.batch.hints[:1][0] == &kept.hints[:1][0] &&
+	same := &db.batch.parts[:1][0] == &kept.parts[:1][0] && &db.batch.recs[:1][0] == &kept.recs[:1][0] && &db.batch.hints[:1][0] == &kept.hints[:1][0] &&
 		&db.batch.recBuf[:1][0] == &kept.recBuf[:1][0] && &db.batch.tags[:1][0] == &kept.tags[:1][0]
 	db.digestMu.Unlock()
 	if !same {
@@ -198,7 +203,7 @@ func TestDigestReusesBatchBuffers(t *testing.T) {
 	db.ReleaseBuffers()
 	db.digestMu.Lock()
 	defer db.digestMu.Unlock()
-	if db.batch.body != nil || db.batch.recs != nil || db.batch.hints != nil || db.batch.recBuf != nil || db.batch.ids != nil || db.batch.tags != nil || db.batch.tagsIdx != nil {
+	if db.batch.parts != nil || db.batch.recs != nil || db.batch.hints != nil || db.batch.recBuf != nil || db.batch.ids != nil || db.batch.tags != nil || db.batch.tagsIdx != nil {
 		t.Error("ReleaseBuffers kept batch buffers")
 	}
 }

@@ -348,12 +348,25 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 			deadOffs[c.r.Seg] = append(deadOffs[c.r.Seg], int64(c.r.Off))
 		}
 	}
-	ranges := map[uint32][][2]int64{} // segment → its surviving bodies
+	// segment → its surviving bodies, each segment's list cut from one
+	// array (DB.spans)
+	ranges := map[uint32][][2]int64{}
+	total := 0
+	for seg := range deadOffs {
+		total += segLive[seg]
+	}
+	spans := db.spans[:0]
+	if cap(spans) < total {
+		spans = make([][2]int64, 0, total)
+	}
 	for seg := range deadOffs {
 		if k := segLive[seg]; k > 0 {
-			ranges[seg] = make([][2]int64, 0, k)
+			n := len(spans)
+			ranges[seg] = spans[n : n : n+k]
+			spans = spans[:n+k]
 		}
 	}
+	keepArray(&db.spans, spans, maxKeptCands)
 	for _, c := range live {
 		if rs, ok := ranges[c.r.Seg]; ok && !dead.has(c.n) {
 			ranges[c.r.Seg] = append(rs, [2]int64{int64(c.r.Off), int64(c.r.Off) + int64(c.r.Len)})

@@ -576,9 +576,10 @@ func TestPatchRecords(t *testing.T) {
 	}
 }
 
-// TestEvictReusesCandidateArray: the array the live records are listed
-// in is kept from one removal to the next, across projects, and given up
-// by ReleaseBuffers; what each removal evicts is unchanged by it.
+// TestEvictReusesCandidateArray: the arrays the live records and the
+// surviving bodies are listed in are kept from one removal to the next,
+// across projects, and given up by ReleaseBuffers; what each removal
+// evicts is unchanged by them.
 func TestEvictReusesCandidateArray(t *testing.T) {
 	t.Parallel()
 	db := openTest(t, t.TempDir())
@@ -590,10 +591,13 @@ func TestEvictReusesCandidateArray(t *testing.T) {
 		t.Fatalf("EvictProject(a) = %d, %v", n, err)
 	}
 	db.digestMu.Lock()
-	kept := db.cands
+	kept, spans := db.cands, db.spans
 	db.digestMu.Unlock()
 	if cap(kept) < 300 || len(kept) != 0 {
 		t.Fatalf("after a's round DB.cands has len %d cap %d, want 0 and at least 300", len(kept), cap(kept))
+	}
+	if cap(spans) < 200 {
+		t.Fatalf("after a's round DB.spans has cap %d, want at least the 200 survivors", cap(spans))
 	}
 	// An issue's deletion lists its project's records in the same array.
 	bi, err := db.IssueByRef("B-1")
@@ -610,10 +614,11 @@ func TestEvictReusesCandidateArray(t *testing.T) {
 		t.Fatalf("EvictProject(a) again = %d, %v", n, err)
 	}
 	db.digestMu.Lock()
-	same := cap(db.cands) == cap(kept) && &db.cands[:1][0] == &kept[:1][0]
+	same := cap(db.cands) == cap(kept) && &db.cands[:1][0] == &kept[:1][0] &&
+		cap(db.spans) == cap(spans) && &db.spans[:1][0] == &spans[:1][0]
 	db.digestMu.Unlock()
 	if !same {
-		t.Error("the second round did not reuse the kept array")
+		t.Error("the second round did not reuse the kept arrays")
 	}
 	ai, err := db.IssueByRef("A-1")
 	if err != nil {
@@ -625,7 +630,7 @@ func TestEvictReusesCandidateArray(t *testing.T) {
 	db.ReleaseBuffers()
 	db.digestMu.Lock()
 	defer db.digestMu.Unlock()
-	if db.cands != nil {
-		t.Error("ReleaseBuffers kept the candidate array")
+	if db.cands != nil || db.spans != nil {
+		t.Error("ReleaseBuffers kept the candidate or the span array")
 	}
 }

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package store
+
+import "os"
+
+// writeParts writes parts one after another to f from offset off.
+func writeParts(f *os.File, parts [][]byte, off int64) error {
+	for _, p := range parts {
+		if _, err := f.WriteAt(p, off); err != nil {
+			return err
+		}
+		off += int64(len(p))
+	}
+	return nil
+}
