@@ -27,6 +27,10 @@ import (
 //     is included; peak VmRSS and RssAnon;
 //   - 1000/s: a steady 1,000 events/s; ack p50/p99;
 //   - pinned: fast, with the server pinned to one core (taskset -c 0);
+//   - long: fast for -long (60 s), once rather than every round: the
+//     peak VmRSS of a longer run, which the short runs' peaks understate
+//     (a peak is the highest of many swings of the heap, and a longer run
+//     has more of them);
 //
 // and for fast and pinned the server's CPU time (user + system, from
 // /proc/PID/stat) per acknowledged event, the drain included: the figure
@@ -40,7 +44,8 @@ func bench(args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "load duration of each run")
 	dir := fs.String("dir", "", "directory for the data of each run (default: the system's temp dir; must be on the disk to measure, not tmpfs)")
 	loadgenDir := fs.String("loadgen", os.Getenv("LOADGEN"), "the loadgen module's directory")
-	only := fs.String("only", "fast,1000,pinned", "scenarios to run (comma list of fast, 1000, pinned)")
+	only := fs.String("only", "fast,1000,pinned,long", "scenarios to run (comma list of fast, 1000, pinned, long)")
+	long := fs.Duration("long", time.Minute, "load duration of the long scenario, run once after the rounds")
 	memLimit := fs.String("memory-limit", "", "tinysink's -memory-limit (empty: its default)")
 	binary := fs.String("tinysink", "", "a tinysink binary to measure (default: built from the working directory as make build does)")
 	fs.Parse(args)
@@ -50,7 +55,7 @@ func bench(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	b := &bencher{tmp: tmp, duration: *duration, memLimit: *memLimit}
+	b := &bencher{tmp: tmp, duration: *duration, long: *long, memLimit: *memLimit}
 	if b.self, err = os.Executable(); err != nil {
 		return err
 	}
@@ -72,8 +77,11 @@ func bench(args []string) error {
 	}
 	fmt.Printf("load average at start: %s", loadavg())
 	results := map[string][]result{}
-	for r := 0; r < *rounds; r++ {
+	for r := 0; r <= *rounds; r++ {
 		for _, s := range scen {
+			if s.once != (r == *rounds) {
+				continue // the long scenario runs once, after the rounds
+			}
 			servers := []string{"floor", "tinysink"}
 			if r%2 == 1 {
 				servers = []string{"tinysink", "floor"}
@@ -83,13 +91,17 @@ func bench(args []string) error {
 				if err != nil {
 					return fmt.Errorf("round %d, %s, %s: %w", r+1, s.name, srv, err)
 				}
-				fmt.Printf("round %d %-6s %-8s %s\n", r+1, s.name, srv, res)
+				label := fmt.Sprintf("round %d", r+1)
+				if s.once {
+					label = "once   "
+				}
+				fmt.Printf("%s %-6s %-8s %s\n", label, s.name, srv, res)
 				results[s.name+"/"+srv] = append(results[s.name+"/"+srv], res)
 			}
 		}
 	}
 	fmt.Printf("load average at end: %s", loadavg())
-	fmt.Printf("\nmedians of %d rounds (ratio = tinysink / floor)\n", *rounds)
+	fmt.Printf("\nmedians of %d rounds, long: one run of %s (ratio = tinysink / floor)\n", *rounds, *long)
 	fmt.Printf("%-32s %10s %10s %7s\n", "", "floor", "tinysink", "ratio")
 	// lineN prints a row with n decimals; line with one.
 	lineN := func(label string, n int, f, t float64) {
@@ -110,6 +122,11 @@ func bench(args []string) error {
 	for _, s := range scen {
 		f, t := s.name+"/floor", s.name+"/tinysink"
 		switch s.name {
+		case "long":
+			line("long: processed events/s", med(f, result.processedEPS), med(t, result.processedEPS))
+			line("long: peak VmRSS MiB", med(f, func(r result) float64 { return r.rssMiB }), med(t, func(r result) float64 { return r.rssMiB }))
+			line("long: peak RssAnon MiB", med(f, func(r result) float64 { return r.anonMiB }), med(t, func(r result) float64 { return r.anonMiB }))
+			line("long: refused (429)", med(f, func(r result) float64 { return r.refused }), med(t, func(r result) float64 { return r.refused }))
 		case "fast", "pinned":
 			line(s.name+": processed events/s", med(f, result.processedEPS), med(t, result.processedEPS))
 			line(s.name+": ack p99 ms", med(f, func(r result) float64 { return r.p99 }), med(t, func(r result) float64 { return r.p99 }))
@@ -131,12 +148,14 @@ type scenario struct {
 	name   string
 	rate   int
 	pinned bool
+	once   bool // run once, after the rounds, for -long
 }
 
 var allScenarios = []scenario{
 	{name: "fast"},
 	{name: "1000", rate: 1000},
 	{name: "pinned", pinned: true},
+	{name: "long", once: true},
 }
 
 type result struct {
@@ -177,7 +196,7 @@ func (r result) String() string {
 
 type bencher struct {
 	tmp, self, loadgen, tinysink string
-	duration                     time.Duration
+	duration, long               time.Duration
 	memLimit                     string
 }
 
@@ -219,7 +238,11 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 		defer wg.Done()
 		sampleMemory(ctx, pid, &res)
 	}()
-	kv, err := runLoadgen(b.loadgen, dsn, "-duration", b.duration.String(), "-rate", strconv.Itoa(s.rate))
+	d := b.duration
+	if s.once {
+		d = b.long
+	}
+	kv, err := runLoadgen(b.loadgen, dsn, "-duration", d.String(), "-rate", strconv.Itoa(s.rate))
 	loadEnd := time.Now()
 	if err != nil {
 		stop()
