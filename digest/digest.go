@@ -490,14 +490,62 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 	w.scratch.resetFrames()
 	// Without parallel, each body is compressed as soon as it is
 	// written, from the normaliser's scratch: copying it out first, as
-	// the other goroutines need, cost ~0.5 % of the server's CPU.
-	compress := func(it *item, body []byte) { w.compressItem(it, body, false) }
+	// a compressing goroutine needs, cost ~0.5 % of the server's CPU.
 	normalize := func(r *spool.Record, it *item) {
-		if body, ok := w.normalizeItem(w.norm, r, it, scrubs, parallel); ok {
-			compress(it, body)
+		if body, ok := w.normalizeItem(w.norm, r, it, scrubs, false); ok {
+			w.compressItem(it, body)
 		}
 	}
-	if parallel {
+	switch {
+	case parallel && w.normWorkers > 1:
+		// Each normalising goroutine compresses what it normalised, from
+		// its normaliser's scratch, and copies the frame into the shared
+		// chunks (compressShared). Handing the bodies to one compressing
+		// goroutine took a copy of each into a pooled buffer, a queue of
+		// them (~0.4 MB held), and a wake-up per event; chunks of each
+		// goroutine's own held twice the bytes, each sized for the
+		// largest share of a batch it ever had.
+		type rec struct {
+			r   spool.Record // Payload is a copy from the body free list
+			it  *item
+			big bool
+		}
+		recs := make(chan rec, 4)
+		// A large event (or a minidump's) takes this token until it is
+		// normalised: one at a time, as before, so that two goroutines
+		// never hold two large parses at once.
+		big := make(chan struct{}, 1)
+		var nwg sync.WaitGroup
+		for k := range w.normWorkers {
+			norm := w.normalizer(k)
+			nwg.Go(func() {
+				scrubs := map[int]*store.ScrubSettings{}
+				y := newYielder() // as the reading goroutine does
+				var tmp []byte    // this goroutine's compressed frame
+				for j := range recs {
+					y.maybe()
+					if body, ok := w.normalizeItem(norm, &j.r, j.it, scrubs, false); ok {
+						w.compressShared(j.it, body, &tmp)
+					}
+					w.scratch.putBody(j.r.Payload)
+					if j.big {
+						<-big
+					}
+				}
+			})
+		}
+		defer func() { close(recs); nwg.Wait() }()
+		normalize = func(r *spool.Record, it *item) {
+			j := rec{r: *r, it: it, big: len(r.Payload) > maxPooledBody || hasMinidump(r.Payload)}
+			if j.big {
+				big <- struct{}{}
+			}
+			j.r.Payload = append(w.scratch.getBody(len(r.Payload)), r.Payload...)
+			recs <- j
+		}
+	case parallel:
+		// One CPU: compression on a goroutine of its own, while the next
+		// event is parsed.
 		type job struct {
 			it   *item
 			body []byte
@@ -506,50 +554,14 @@ func (w *Worker) prepare(maxEvents int, maxBytes int64, parallel bool) (items []
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			for j := range jobs {
-				w.compressItem(j.it, j.body, true)
+				w.compressItem(j.it, j.body)
+				w.scratch.putBody(j.body)
 			}
 		})
 		defer func() { close(jobs); wg.Wait() }()
-		compress = func(it *item, body []byte) { jobs <- job{it, body} }
-		if w.normWorkers > 1 {
-			type rec struct {
-				r   spool.Record // Payload is a copy from the body free list
-				it  *item
-				big bool
-			}
-			recs := make(chan rec, 4)
-			// A large event (or a minidump's) takes this token until it is
-			// normalised: one at a time, as before, so that two goroutines
-			// never hold two large parses at once.
-			big := make(chan struct{}, 1)
-			var nwg sync.WaitGroup
-			for k := range w.normWorkers {
-				norm := w.normalizer(k)
-				nwg.Go(func() {
-					scrubs := map[int]*store.ScrubSettings{}
-					y := newYielder() // as the reading goroutine does
-					for j := range recs {
-						y.maybe()
-						if body, ok := w.normalizeItem(norm, &j.r, j.it, scrubs, true); ok {
-							compress(j.it, body)
-						}
-						w.scratch.putBody(j.r.Payload)
-						if j.big {
-							<-big
-						}
-					}
-				})
-			}
-			// Runs before the compressor's channel is closed (defers run
-			// last first).
-			defer func() { close(recs); nwg.Wait() }()
-			normalize = func(r *spool.Record, it *item) {
-				j := rec{r: *r, it: it, big: len(r.Payload) > maxPooledBody || hasMinidump(r.Payload)}
-				if j.big {
-					big <- struct{}{}
-				}
-				j.r.Payload = append(w.scratch.getBody(len(r.Payload)), r.Payload...)
-				recs <- j
+		normalize = func(r *spool.Record, it *item) {
+			if body, ok := w.normalizeItem(w.norm, r, it, scrubs, true); ok {
+				jobs <- job{it, body}
 			}
 		}
 	}
@@ -690,15 +702,24 @@ func (w *Worker) mapTitle(norm *event.Normalizer, pid int, ev *event.Event, body
 }
 
 // compressItem sets it.body to the compressed body, in the batch's frame
-// buffers, and when pooled gives body back to the free list; a panic sets
-// it.fail. Calls are never concurrent: prepare makes them from one
-// goroutine.
-func (w *Worker) compressItem(it *item, body []byte, pooled bool) {
+// chunks; a panic sets it.fail. Calls are never concurrent with each other
+// or with compressShared: prepare makes them from one goroutine.
+func (w *Worker) compressItem(it *item, body []byte) {
 	stage := "compress"
 	defer recoverEvent(&it.fail, &stage)
 	it.body = w.scratch.compress(body)
-	if pooled {
-		w.scratch.putBody(body)
+}
+
+// compressShared sets it.body to the compressed body: compressed into
+// *tmp, the calling goroutine's own buffer, then copied into the batch's
+// frame chunks (addFrame, under the scratch's lock). A panic sets it.fail.
+func (w *Worker) compressShared(it *item, body []byte, tmp *[]byte) {
+	stage := "compress"
+	defer recoverEvent(&it.fail, &stage)
+	*tmp = store.AppendCompressed((*tmp)[:0], body)
+	it.body = w.scratch.addFrame(*tmp)
+	if cap(*tmp) > maxPooledBody {
+		*tmp = nil // a large event's: not kept
 	}
 }
 
@@ -709,17 +730,20 @@ func (w *Worker) compressItem(it *item, body []byte, pooled bool) {
 // bytes the server allocated. The worker drops them (shed) once the spool
 // has been empty for 1 s, so an idle server holds none.
 type scratch struct {
-	// bodies is a free list of the buffers that carry an event's
-	// normalised JSON from normalize to compressItem (which may run on
-	// another goroutine: hence a channel).
+	// bodies is a free list of the buffers that carry a record's payload
+	// to a normalising goroutine, or (one CPU) a normalised body to the
+	// compressing one: hence a channel.
 	bodies chan []byte
 	once   sync.Once
 
 	// frames are the chunks the batch's compressed bodies are cut from;
-	// frames[cur] is being filled. Only compressItem appends, and only
-	// resetFrames (before a batch is prepared, the last one committed)
-	// empties them: a committed batch's bodies have been copied into the
-	// store's own buffers by then.
+	// frames[cur] is being filled. Only compress and addFrame append
+	// (addFrame under mu, from several goroutines; compress from one
+	// alone, never while addFrame may run), and only resetFrames (before a batch is prepared, the last
+	// one committed) empties them: the store writes a batch's bodies from
+	// these chunks when it commits (store.NewEvent.Compressed), so they
+	// must stay as they are until then.
+	mu     sync.Mutex
 	frames [][]byte
 	cur    int
 }
@@ -728,7 +752,7 @@ const (
 	// maxPooledBody bounds the buffers the free list keeps; a larger
 	// event's body is left to the GC.
 	maxPooledBody = 64 << 10
-	freeBodies    = 24 // the compressor's queue (16) and a few more
+	freeBodies    = 24 // one CPU: the compressor's queue (16) and a few more
 	// frameChunk is the largest chunk of compressed frames (a ~14 KB
 	// event compresses to ~3 KB); a larger frame gets its own allocation.
 	// The first chunk is firstChunk, and each new one is twice the last
@@ -779,6 +803,21 @@ func (s *scratch) resetFrames() {
 // compress returns body's compressed frame, cut from the frame chunks; a
 // frame larger than the room left gets an allocation of its own.
 func (s *scratch) compress(body []byte) []byte {
+	return s.cut(func(dst []byte) []byte { return store.AppendCompressed(dst, body) })
+}
+
+// addFrame returns a copy of frame, cut from the frame chunks like
+// compress's frames. Several goroutines may call it at once.
+func (s *scratch) addFrame(frame []byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cut(func(dst []byte) []byte { return append(dst, frame...) })
+}
+
+// cut appends a frame to the chunk being filled with write (which appends
+// to its argument) and returns it: in the chunk when it fits, else in the
+// allocation write made.
+func (s *scratch) cut(write func(dst []byte) []byte) []byte {
 	if s.cur == len(s.frames) {
 		n := firstChunk
 		if k := len(s.frames); k > 0 {
@@ -788,7 +827,7 @@ func (s *scratch) compress(body []byte) []byte {
 	}
 	c := s.frames[s.cur]
 	dst := c[len(c):]
-	out := store.AppendCompressed(dst, body)
+	out := write(dst)
 	if cap(dst) > 0 && len(out) > 0 && &out[0] == &dst[:1][0] {
 		s.frames[s.cur] = c[:len(c)+len(out)] // the frame lies in the chunk
 	} else if cap(dst) < frameChunk/16 {

@@ -156,3 +156,38 @@ func TestScratchChunksGrow(t *testing.T) {
 		t.Errorf("a 1.2 MB batch never reached %d-byte chunks", frameChunk)
 	}
 }
+
+// TestScratchAddFrameConcurrent adds frames from several goroutines at
+// once, as the normalising goroutines do (compressShared), and reads
+// every one back only at the end: none may overlap another, whatever
+// the interleaving. Run with -race, it also checks the lock.
+func TestScratchAddFrameConcurrent(t *testing.T) {
+	var s scratch
+	const workers, each = 4, 500
+	got := make([][][]byte, workers)
+	want := func(w, i int) []byte {
+		return bytes.Repeat([]byte{byte(w), byte(i)}, 1+(w*each+i)%700) // some past what a chunk has left
+	}
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				got[w] = append(got[w], s.addFrame(want(w, i)))
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	for w := range workers {
+		for i, f := range got[w] {
+			if !bytes.Equal(f, want(w, i)) {
+				t.Fatalf("goroutine %d's frame %d reads back wrong (%d bytes)", w, i, len(f))
+			}
+		}
+	}
+	if len(s.frames) < 2 {
+		t.Errorf("%d chunks for %d frames: the test should fill more than one", len(s.frames), workers*each)
+	}
+}
