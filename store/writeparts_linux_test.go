@@ -37,6 +37,28 @@ func TestWriteParts(t *testing.T) {
 	}
 }
 
+// TestWritePartsPast4GiB writes past 4 GiB (a sparse file), where a 32-bit
+// system passes the offset's high half in a word of its own.
+func TestWritePartsPast4GiB(t *testing.T) {
+	t.Parallel()
+	f, err := os.Create(filepath.Join(t.TempDir(), "seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const off int64 = 1<<32 + 7
+	if err := writeParts(f, [][]byte{[]byte("high"), []byte(" half")}, off); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 9)
+	if _, err := f.ReadAt(got, off); err != nil || string(got) != "high half" {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+	if st, err := f.Stat(); err != nil || st.Size() != off+9 {
+		t.Fatalf("file size %v, %v; want %d", st.Size(), err, off+9)
+	}
+}
+
 // TestSkipWritten checks what writeParts goes on with after a short
 // write, wherever it stopped.
 func TestSkipWritten(t *testing.T) {
