@@ -32,7 +32,7 @@ import (
 //     (a peak is the highest of many swings of the heap, and a longer run
 //     has more of them);
 //
-// and for fast and pinned the server's CPU time (user + system, from
+// and for fast, pinned and long the server's CPU time (user + system, from
 // /proc/PID/stat) per acknowledged event, the drain included: the figure
 // that moves least with the machine's other load.
 //
@@ -122,12 +122,7 @@ func bench(args []string) error {
 	for _, s := range scen {
 		f, t := s.name+"/floor", s.name+"/tinysink"
 		switch s.name {
-		case "long":
-			line("long: processed events/s", med(f, result.processedEPS), med(t, result.processedEPS))
-			line("long: peak VmRSS MiB", med(f, func(r result) float64 { return r.rssMiB }), med(t, func(r result) float64 { return r.rssMiB }))
-			line("long: peak RssAnon MiB", med(f, func(r result) float64 { return r.anonMiB }), med(t, func(r result) float64 { return r.anonMiB }))
-			line("long: refused (429)", med(f, func(r result) float64 { return r.refused }), med(t, func(r result) float64 { return r.refused }))
-		case "fast", "pinned":
+		case "fast", "pinned", "long":
 			line(s.name+": processed events/s", med(f, result.processedEPS), med(t, result.processedEPS))
 			line(s.name+": ack p99 ms", med(f, func(r result) float64 { return r.p99 }), med(t, func(r result) float64 { return r.p99 }))
 			line(s.name+": peak VmRSS MiB", med(f, func(r result) float64 { return r.rssMiB }), med(t, func(r result) float64 { return r.rssMiB }))
