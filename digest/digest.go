@@ -739,10 +739,11 @@ type scratch struct {
 	// frames are the chunks the batch's compressed bodies are cut from;
 	// frames[cur] is being filled. Only compress and addFrame append
 	// (addFrame under mu, from several goroutines; compress from one
-	// alone, never while addFrame may run), and only resetFrames (before a batch is prepared, the last
-	// one committed) empties them: the store writes a batch's bodies from
-	// these chunks when it commits (store.NewEvent.Compressed), so they
-	// must stay as they are until then.
+	// alone, never while addFrame may run), and only resetFrames (before
+	// a batch is prepared, the last one committed) empties them: the
+	// store writes a batch's bodies from these chunks when it commits
+	// (store.NewEvent.Compressed), so they must stay as they are until
+	// then.
 	mu     sync.Mutex
 	frames [][]byte
 	cur    int
