@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tidwall/buntdb"
+
+	"github.com/tinysink/tinysink/internal/fileio"
 )
 
 // Tx is a digest batch: one buntdb write transaction plus the event records
@@ -66,7 +68,7 @@ type pendingLog struct {
 	recs    []record
 	hints   []slotHint // per record, see indexBatch
 	// parts are the batch's compressed bodies in record order, written
-	// as they are (writeParts): the caller's buffers (NewEvent.
+	// as they are (fileio.WriteParts): the caller's buffers (NewEvent.
 	// Compressed), not copies, so a batch does not hold its bodies twice.
 	parts   [][]byte
 	bodyLen uint32 // the bytes of parts
@@ -289,7 +291,7 @@ func (t *Tx) dropNewSegments() {
 // write writes pl's bodies to seg and its records to the log.
 func (pl *pendingLog) write(seg *os.File) error {
 	el := pl.el
-	if err := writeParts(seg, pl.parts, int64(pl.segOff)); err != nil {
+	if err := fileio.WriteParts(seg, pl.parts, int64(pl.segOff)); err != nil {
 		return fmt.Errorf("write event bodies: %w", err)
 	}
 	buf := slices.Grow(pl.recBuf[:0], len(pl.recs)*recSize)[:len(pl.recs)*recSize]

@@ -31,6 +31,7 @@ import (
 
 	"github.com/tinysink/tinysink/budget"
 	"github.com/tinysink/tinysink/budget/prom"
+	"github.com/tinysink/tinysink/internal/fileio"
 	"github.com/tinysink/tinysink/internal/xsort"
 	"github.com/tinysink/tinysink/store/disk"
 )
@@ -117,7 +118,8 @@ type batch struct {
 	// each the caller's own slice: Append blocks until the batch is
 	// written, so a large payload is never copied. A run is kept as
 	// offsets, not as a slice of buf: buf regrows as records are added,
-	// and the headers are sealed in it at commit.
+	// and the headers are sealed in it at commit. The commit writes them
+	// with one system call per 1,024 parts (fileio.WriteParts).
 	parts   []part
 	size    int64
 	bufDone int           // bytes of buf already in parts
@@ -175,6 +177,7 @@ type Spool struct {
 	rotate bool     // start a new segment before the next write (after a failed one)
 	reused bool     // f is a reused file (see spares)
 	spare  []byte   // buffer for the next batch
+	iov    [][]byte // a commit's parts, for fileio.WriteParts
 
 	// testHookSync, when set by a test, runs between a commit's write and
 	// its fsync.
@@ -619,16 +622,14 @@ func (s *Spool) commit(b *batch) error {
 	}
 	// Written at the tracked end, not appended: a reused file is longer
 	// than what this segment holds.
-	off := s.fsize
-	var err error
+	s.iov = s.iov[:0]
+	var n int64
 	for _, p := range b.parts {
-		var k int
-		k, err = s.f.WriteAt(p.bytes(b), off)
-		off += int64(k)
-		if err != nil {
-			break
-		}
+		s.iov = append(s.iov, p.bytes(b))
+		n += int64(len(s.iov[len(s.iov)-1]))
 	}
+	err := fileio.WriteParts(s.f, s.iov, s.fsize)
+	clear(s.iov) // the large payloads are their callers' again
 	if s.testHookSync != nil {
 		s.testHookSync()
 	}
@@ -643,7 +644,7 @@ func (s *Spool) commit(b *batch) error {
 		s.rotate = true
 		return fmt.Errorf("spool: write %s: %w", s.path(s.seq), err)
 	}
-	s.fsize = off
+	s.fsize += n
 	s.mu.Lock()
 	s.segs[len(s.segs)-1].size = s.fsize
 	s.mu.Unlock()

@@ -1,4 +1,4 @@
-package store
+package fileio
 
 import (
 	"os"
@@ -10,10 +10,16 @@ import (
 // IOV_MAX).
 const maxIovecs = 1024
 
-// writeParts writes parts one after another to f from offset off, with
-// one pwritev per maxIovecs buffers (a digest batch's bodies are one
-// call), going on after a short write.
-func writeParts(f *os.File, parts [][]byte, off int64) error {
+// WriteParts writes parts one after another to f from offset off, with
+// one pwritev per maxIovecs buffers (a digest batch's bodies, or a spool
+// group commit's records, are one call), going on after a short write.
+func WriteParts(f *os.File, parts [][]byte, off int64) error {
+	if len(parts) == 1 {
+		// One buffer, as most spool commits are: a plain pwrite, without
+		// the iovec and the raw connection.
+		_, err := f.WriteAt(parts[0], off)
+		return err
+	}
 	iov := make([]syscall.Iovec, 0, min(len(parts), maxIovecs))
 	rc, err := f.SyscallConn()
 	if err != nil {

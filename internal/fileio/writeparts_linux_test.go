@@ -1,4 +1,4 @@
-package store
+package fileio
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ func TestWriteParts(t *testing.T) {
 		want = append(want, p...)
 	}
 	const off = 5000
-	if err := writeParts(f, parts, off); err != nil {
+	if err := WriteParts(f, parts, off); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(f.Name())
@@ -47,7 +47,7 @@ func TestWritePartsPast4GiB(t *testing.T) {
 	}
 	defer f.Close()
 	const off int64 = 1<<32 + 7
-	if err := writeParts(f, [][]byte{[]byte("high"), []byte(" half")}, off); err != nil {
+	if err := WriteParts(f, [][]byte{[]byte("high"), []byte(" half")}, off); err != nil {
 		t.Fatal(err)
 	}
 	got := make([]byte, 9)
@@ -59,7 +59,7 @@ func TestWritePartsPast4GiB(t *testing.T) {
 	}
 }
 
-// TestSkipWritten checks what writeParts goes on with after a short
+// TestSkipWritten checks what WriteParts goes on with after a short
 // write, wherever it stopped.
 func TestSkipWritten(t *testing.T) {
 	parts := [][]byte{[]byte("abc"), nil, []byte("de"), []byte("fghi")}
@@ -72,5 +72,31 @@ func TestSkipWritten(t *testing.T) {
 	}
 	if string(parts[0]) != "abc" || len(parts) != 4 {
 		t.Error("skipWritten changed its argument")
+	}
+}
+
+// TestWritePartsOne writes a single buffer (a plain pwrite) over the
+// middle of a file and checks what is around it is kept.
+func TestWritePartsOne(t *testing.T) {
+	t.Parallel()
+	f, err := os.Create(filepath.Join(t.TempDir(), "seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := WriteParts(f, [][]byte{bytes.Repeat([]byte("a"), 100)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteParts(f, [][]byte{[]byte("bcd")}, 40); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte("a"), 100)
+	copy(want[40:], "bcd")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read back %q", got)
 	}
 }

@@ -1,11 +1,11 @@
 //go:build !linux
 
-package store
+package fileio
 
 import "os"
 
-// writeParts writes parts one after another to f from offset off.
-func writeParts(f *os.File, parts [][]byte, off int64) error {
+// WriteParts writes parts one after another to f from offset off.
+func WriteParts(f *os.File, parts [][]byte, off int64) error {
 	for _, p := range parts {
 		if _, err := f.WriteAt(p, off); err != nil {
 			return err
