@@ -12,11 +12,7 @@ import (
 // whole.
 func TestWriteParts(t *testing.T) {
 	t.Parallel()
-	f, err := os.Create(filepath.Join(t.TempDir(), "seg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := tempFile(t)
 	var parts [][]byte
 	var want []byte
 	for i := range 2*maxIovecs + 7 {
@@ -41,11 +37,7 @@ func TestWriteParts(t *testing.T) {
 // system passes the offset's high half in a word of its own.
 func TestWritePartsPast4GiB(t *testing.T) {
 	t.Parallel()
-	f, err := os.Create(filepath.Join(t.TempDir(), "seg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := tempFile(t)
 	const off int64 = 1<<32 + 7
 	if err := WriteParts(f, [][]byte{[]byte("high"), []byte(" half")}, off); err != nil {
 		t.Fatal(err)
@@ -79,11 +71,7 @@ func TestSkipWritten(t *testing.T) {
 // middle of a file and checks what is around it is kept.
 func TestWritePartsOne(t *testing.T) {
 	t.Parallel()
-	f, err := os.Create(filepath.Join(t.TempDir(), "seg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := tempFile(t)
 	if err := WriteParts(f, [][]byte{bytes.Repeat([]byte("a"), 100)}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -99,4 +87,16 @@ func TestWritePartsOne(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read back %q", got)
 	}
+}
+
+// tempFile creates an empty file in a test's temporary directory, closed
+// when the test ends.
+func tempFile(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
