@@ -121,7 +121,7 @@ type batch struct {
 	// and the headers are sealed in it at commit. The commit writes them
 	// with one system call per 1,024 parts (fileio.WriteParts).
 	parts   []part
-	size    int64
+	size    int64         // the bytes of its records: of parts, and what commit writes
 	bufDone int           // bytes of buf already in parts
 	hdrs    []int         // where each record's frame header starts in buf
 	n       int           // number of records in buf
@@ -623,10 +623,8 @@ func (s *Spool) commit(b *batch) error {
 	// Written at the tracked end, not appended: a reused file is longer
 	// than what this segment holds.
 	s.iov = s.iov[:0]
-	var n int64
 	for _, p := range b.parts {
 		s.iov = append(s.iov, p.bytes(b))
-		n += int64(len(s.iov[len(s.iov)-1]))
 	}
 	err := fileio.WriteParts(s.f, s.iov, s.fsize)
 	clear(s.iov) // the large payloads are their callers' again
@@ -644,7 +642,7 @@ func (s *Spool) commit(b *batch) error {
 		s.rotate = true
 		return fmt.Errorf("spool: write %s: %w", s.path(s.seq), err)
 	}
-	s.fsize += n
+	s.fsize += b.size
 	s.mu.Lock()
 	s.segs[len(s.segs)-1].size = s.fsize
 	s.mu.Unlock()
