@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -178,10 +179,18 @@ func TestImageRuns(t *testing.T) {
 	default:
 		t.Fatalf("TINYSINK_IMAGE_RUNNER=%q: want unshare or chroot", runner)
 	}
+	// Each command runs in a process group of its own, which stop kills
+	// whole: the relay (the image's tinysink exec'ing tinysink-relay)
+	// once outlived its killed unshare, reparented to init, and kept the
+	// pipe to its stderr open, so that Wait never returned (a CI run
+	// timed out after 10 min in the cleanup). WaitDelay bounds what Wait
+	// waits for the pipes should a process escape the group too.
 	run := func(env []string, args ...string) *exec.Cmd {
 		argv := append(slices.Clone(prefix), append(cfg.Config.Entrypoint, args...)...)
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = append(slices.Clone(cfg.Config.Env), env...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.WaitDelay = 5 * time.Second
 		return cmd
 	}
 	out, err := run(nil, "token", "create").Output()
@@ -199,14 +208,14 @@ func TestImageRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		srv.Process.Kill()
+		stop(srv)
 		srv.Wait()
 		if t.Failed() {
 			t.Logf("server log:\n%s", stderr.String())
 		}
 	})
 	var base, dsn string
-	deadline := time.AfterFunc(30*time.Second, func() { srv.Process.Kill() })
+	deadline := time.AfterFunc(30*time.Second, func() { stop(srv) })
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -260,14 +269,14 @@ func TestImageRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		rel.Process.Kill()
+		stop(rel)
 		rel.Wait()
 		if t.Failed() {
 			t.Logf("relay log:\n%s", rerr.String())
 		}
 	})
 	var relayBase string
-	deadline = time.AfterFunc(30*time.Second, func() { rel.Process.Kill() })
+	deadline = time.AfterFunc(30*time.Second, func() { stop(rel) })
 	sc = bufio.NewScanner(rout)
 	for sc.Scan() {
 		if _, rest, ok := strings.Cut(sc.Text(), " relaying on "); ok {
@@ -288,6 +297,15 @@ func TestImageRuns(t *testing.T) {
 	}
 	if strings.Contains(rerr.String(), "in this process") {
 		t.Errorf("the relay ran inside the tinysink binary, not as %s:\n%s", "tinysink-relay", rerr.String())
+	}
+}
+
+// stop kills the process group of cmd, started by run: the runner
+// (unshare or chroot) and whatever it started, wherever they were
+// reparented.
+func stop(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 }
 
