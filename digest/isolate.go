@@ -72,10 +72,10 @@ func recoverEvent(fail **eventFailure, stage *string) {
 
 // Test hooks: nil except in tests, which use them to make one event fail.
 var (
-	testHookNormalize func(payload []byte)               // before Normalize
-	testHookDigest    func(it *item)                     // before digestOne
-	testHookCommit    func(items []*item) error          // after a batch's digestOne calls
-	testHookSetAside  func(it *item, fail *eventFailure) // before quarantining
+	testHookNormalize func(payload []byte)                     // before Normalize
+	testHookDigest    func(it *item)                           // before digestOne
+	testHookCommit    func(items []*item, treePages int) error // after a batch's digestOne calls
+	testHookSetAside  func(it *item, fail *eventFailure)       // before quarantining
 )
 
 // outcome is what committing a batch did, for the worker's bookkeeping.
@@ -107,10 +107,14 @@ func (w *Worker) commitAll(items []*item, res *outcome) error {
 // settle commits items, or, when that fails, finds the event at fault:
 // named by digestOne, or by bisecting.
 func (w *Worker) settle(items []*item, res *outcome) error {
-	if len(items) == 0 {
-		return nil
+	var err error
+	for len(items) > 0 {
+		var n int
+		if n, err = w.commit(items, res); err != nil {
+			break
+		}
+		items = items[n:] // the rest of a batch that reached maxTreePages
 	}
-	err := w.commit(items, res)
 	if err == nil {
 		return nil
 	}
@@ -150,7 +154,7 @@ func (w *Worker) judge(it *item, fail *eventFailure, res *outcome) error {
 		if err := w.db.Digest(func(tx *store.Tx) error { return tx.SetSpoolPos(w.pos.String()) }); err != nil {
 			return fmt.Errorf("%w (the store fails without the event too: %v)", fail, err)
 		}
-		err := w.commit([]*item{it}, res)
+		_, err := w.commit([]*item{it}, res)
 		if err == nil {
 			return nil
 		}
@@ -173,17 +177,41 @@ func systemic(err error) bool {
 	return errors.As(err, &pe) || errors.As(err, &le) || errors.As(err, &se) || errors.As(err, &en)
 }
 
+// maxTreePages bounds the tree pages a store batch's events change before
+// it commits, and so the page images it holds (4 KiB each): 4 MiB. Most
+// are the search postings of new issues' words, one key per word and
+// issue, spread over the whole term index, so without a bound a batch of
+// new issues holds more the more issues are stored: 200 new issues of 40
+// random words each changed 872 pages (3.4 MiB) with 1,000 issues stored
+// and 4,453 (17.4 MiB) with 8,000, on the way to one page per word. At
+// full speed with 1 % new issues a batch changes ~85 (at most 265 in a
+// 240 s run), and a burst of loadgen's new issues, whose words most
+// issues share, 700–1,020. Past the bound, commit stops and commits the
+// events so far, and settle commits the rest of the prepared batch in the
+// next store batch: each event is still parsed once. A lower bound costs
+// a burst its speed: each split writes again the pages its postings share
+// with the next part (with 256, a burst of loadgen's new issues was
+// digested at 0.45 of the rate, in one run).
+var maxTreePages = 1024 // a variable for the tests
+
 // commit digests items in one store batch that moves the spool position
-// to just after the last of them.
-func (w *Worker) commit(items []*item, res *outcome) error {
+// to just after the last event it committed, and returns how many of
+// items it committed: all of them, or, once the batch has changed
+// maxTreePages pages of the tree, the ones before (at least one).
+func (w *Worker) commit(items []*item, res *outcome) (int, error) {
 	var stored, dups int64
 	touched := map[int]bool{}
-	end := items[len(items)-1].next
+	n := len(items)
 	err := w.db.Digest(func(tx *store.Tx) error {
 		stored, dups = 0, 0
+		n = len(items)
 		clear(touched)
 		y := newYielder()
 		for i, it := range items {
+			if i > 0 && tx.TreePages() >= maxTreePages {
+				n = i // the rest commit next (settle)
+				break
+			}
 			y.maybe()
 			it.alerted = false
 			ok, fail := digestItem(tx, it)
@@ -201,26 +229,26 @@ func (w *Worker) commit(items []*item, res *outcome) error {
 			}
 		}
 		if testHookCommit != nil {
-			if err := testHookCommit(items); err != nil {
+			if err := testHookCommit(items[:n], tx.TreePages()); err != nil {
 				return err
 			}
 		}
-		return tx.SetSpoolPos(end.String())
+		return tx.SetSpoolPos(items[n-1].next.String())
 	})
 	if err != nil {
 		for _, it := range items {
 			it.alerted = false
 		}
-		return err
+		return 0, err
 	}
-	w.pos = end
+	w.pos = items[n-1].next
 	w.digested.Add(stored)
 	w.duplicates.Add(dups)
 	res.moved = true
 	for pid := range touched {
 		res.touched[pid] = true
 	}
-	return nil
+	return n, nil
 }
 
 // digestItem is digestOne with a panic turned into an eventFailure.

@@ -41,7 +41,7 @@ func withPoison(tb testing.TB) {
 			m["boom"]++ // a real nil-map panic
 		}
 	}
-	testHookCommit = func(items []*item) error {
+	testHookCommit = func(items []*item, _ int) error {
 		for _, it := range items {
 			if it.ev.CalculatedValue == poisonCommit {
 				return errors.New("store: value out of range") // not an I/O error

@@ -799,6 +799,10 @@ func (t *Tx) AddHistory(issue uint32, e HistoryEntry) error {
 	return addHistory(t.kv, issue, e)
 }
 
+// TreePages returns how many pages of the tree the batch has changed so
+// far: each is a 4 KiB page image the batch holds until it commits.
+func (t *Tx) TreePages() int { return t.kv.t.DirtyPages() }
+
 // SetSpoolPos records how far the spool has been digested, in the same
 // transaction as the batch.
 func (t *Tx) SetSpoolPos(pos string) error {

@@ -147,6 +147,10 @@ func (tx *Tx) Seq() uint64 { return tx.seq }
 // nothing, and the caller must not record Seq at its commit point.
 func (tx *Tx) Dirty() bool { return len(tx.dirty) > 0 }
 
+// DirtyPages returns how many pages the transaction has changed so far:
+// each is a private page image it holds until it ends.
+func (tx *Tx) DirtyPages() int { return len(tx.dirty) }
+
 // Err returns the first error met by a read or write in the transaction.
 func (tx *Tx) Err() error { return tx.err }
 
