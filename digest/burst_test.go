@@ -6,27 +6,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/tinysink/tinysink/digest/rawevent"
-	"github.com/tinysink/tinysink/ingest/spool"
 )
 
-// burstEvent returns an event of a new issue (an exception type of its
-// own) whose value is words random words, as a message naming values is,
-// or value itself when it is not empty.
-func burstEvent(rng *rand.Rand, k, words int, value string) (id string, ev []byte, word string) {
-	var b strings.Builder
+// randomWords returns n random words, as a message naming values has.
+func randomWords(rng *rand.Rand, n int) []string {
+	words := make([]string, n)
 	for j := range words {
-		if j > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "w%x", rng.Uint64()>>20)
+		words[j] = fmt.Sprintf("w%x", rng.Uint64()>>20)
 	}
-	if value == "" {
-		value = b.String()
-	}
-	id = rawevent.NewID()
-	return id, fmt.Appendf(nil, `{"event_id":"%s","exception":{"values":[{"type":"Burst%dError","value":%q}]}}`, id, k, value), strings.Fields(b.String())[0]
+	return words
 }
 
 // A burst of new issues changes a page of the tree or more for each
@@ -55,14 +43,13 @@ func TestBurstOfNewIssuesBounded(t *testing.T) {
 	const n = 120
 	good := map[string]string{} // event id → a word of its value
 	for k := range n {
-		value := map[int]string{70: poisonDigest, 100: poisonCommit}[k]
-		id, ev, word := burstEvent(rng, k, 40, value)
-		if err := r.sp.Append(&spool.Record{Project: r.pid, EventID: id, IngestedAt: r.now, Payload: ev}); err != nil {
-			t.Fatal(err)
+		words := randomWords(rng, 40)
+		if poison := map[int]string{70: poisonDigest, 100: poisonCommit}[k]; poison != "" {
+			r.spoolEvent(r.pid, poison)
+			continue
 		}
-		if value == "" {
-			good[id] = word
-		}
+		id, _ := r.spoolEvent(r.pid, strings.Join(words, " ")) // a new issue: values group apart
+		good[id] = words[0]
 	}
 	if err := r.w.Drain(); err != nil {
 		t.Fatal(err)
