@@ -65,7 +65,7 @@ func bench(args []string) error {
 	b.tinysink = *binary
 	if b.tinysink == "" {
 		b.tinysink = filepath.Join(tmp, "tinysink")
-		if err := run("", "go", "build", "-trimpath", "-tags", "nethttpomithttp2", "-o", b.tinysink, "."); err != nil {
+		if err := buildTinysink(tmp, b.tinysink); err != nil {
 			return fmt.Errorf("building tinysink (run from the repository's root): %w", err)
 		}
 	}
@@ -267,6 +267,29 @@ func (b *bencher) run(server string, s scenario) (res result, err error) {
 		res.rssMiB = hwm / 1024
 	}
 	return res, nil
+}
+
+// buildTinysink builds tinysink from the working directory into bin as
+// make build does: without cgo (a static binary, as released; with cgo the
+// process also maps libc, ~1 MiB more VmRSS), without net/http's HTTP/2,
+// stripped, and through ui/cmd/tmploverlay's overlay, written under tmp.
+func buildTinysink(tmp, bin string) error {
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return err
+	}
+	ov, err := exec.Command("go", "run", "./ui/cmd/tmploverlay", "-goroot", strings.TrimSpace(string(goroot)), "-dir", filepath.Join(tmp, "overlay")).Output()
+	if err != nil {
+		return err
+	}
+	args := []string{"build", "-trimpath", "-tags", "nethttpomithttp2", "-ldflags", "-s -w"}
+	if o := strings.TrimSpace(string(ov)); o != "" {
+		args = append(args, o)
+	}
+	cmd := exec.Command("go", append(args, "-o", bin, ".")...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
 }
 
 // buildLoadgen builds the loadgen module in dir (empty: the nearest
