@@ -160,7 +160,7 @@ bench:
 # the same loadgen, interleaved: the ratios of processed events/s (drain
 # included), ack latency at 1,000/s, peak memory, and all that pinned to one
 # core. Not part of `make test`. LOADGEN=DIR names the loadgen module.
-FLOOR_FLAGS ?= -rounds 3 -duration 10s
+FLOOR_FLAGS ?= -rounds 3 -duration 10s -long 4m
 bench-floor: build
 	go run ./budget/floor bench -tinysink ./tinysink $(FLOOR_FLAGS)
 
