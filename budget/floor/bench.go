@@ -278,7 +278,9 @@ func buildTinysink(tmp, bin string) error {
 	if err != nil {
 		return err
 	}
-	ov, err := exec.Command("go", "run", "./ui/cmd/tmploverlay", "-goroot", strings.TrimSpace(string(goroot)), "-dir", filepath.Join(tmp, "overlay")).Output()
+	ovCmd := exec.Command("go", "run", "./ui/cmd/tmploverlay", "-goroot", strings.TrimSpace(string(goroot)), "-dir", filepath.Join(tmp, "overlay"))
+	ovCmd.Stderr = os.Stderr // its warning for a toolchain it does not know
+	ov, err := ovCmd.Output()
 	if err != nil {
 		return err
 	}
