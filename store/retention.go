@@ -244,7 +244,8 @@ func (db *DB) EvictOlderThan(pid int, cutoff time.Time) (int, error) {
 // removeEvents removes the records that pick chooses among the project's
 // live records (given in log order, which pick keeps), as one step between
 // digest batches, and compacts the project's files when that is due. later
-// leaves the holes to the puncher.
+// leaves the holes to the puncher, and gaps of fewer than laterMinHole
+// bytes to later rounds.
 func (db *DB) removeEvents(pid int, later bool, pick func([]candidate) []uint32) (int, error) {
 	db.digestMu.Lock()
 	defer db.digestMu.Unlock()
@@ -373,6 +374,10 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 		}
 	}
 	var holes []hole
+	minHole := int64(punchBlock)
+	if later {
+		minHole = laterMinHole
+	}
 	for seg, offs := range deadOffs {
 		if len(ranges[seg]) == 0 && seg != el.segNo {
 			el.dropSegment(seg)
@@ -410,8 +415,9 @@ func (db *DB) applyRemoval(pid int, el *eventLog, live []candidate, doomed []uin
 			// them, aligned ones 0.6–0.8 ms). A gap that holds no whole
 			// block (most are one ~3 KB body between two live ones) is
 			// punched once its neighbours die too, or compaction
-			// reclaims it.
-			if from, to := wholeBlocks(g[0], g[1]); to > from {
+			// reclaims it. The digest's rounds (later) wait in the same
+			// way for gaps of fewer than laterMinHole bytes of whole blocks.
+			if from, to := wholeBlocks(g[0], g[1]); to-from >= minHole {
 				holes = append(holes, hole{el: el, seg: seg, off: from, n: to - from, release: to - from})
 			}
 		}
@@ -508,6 +514,30 @@ func patchRecords(f *os.File, patches []recPatch, buf []byte) ([]byte, error) {
 // smaller blocks a gap of less than 4 KiB stays allocated until its
 // neighbours die or the segment is compacted.
 const punchBlock = 4 << 10
+
+// laterMinHole is the smallest hole the digest's retention rounds punch
+// (EvictProjectFreeLater): 8 blocks, a run of about nine dead bodies of
+// ~3.5 KB. Smaller gaps wait until the bodies next to them die too, which
+// at the default retention most of them soon do (a round takes the
+// highest-scored events, and the next rounds take their neighbours), and
+// are then punched once, merged into one larger hole. What is never
+// merged counts as waste, which compaction gives back (compactDue).
+//
+// Each punch is a file-system transaction (a journal handle, the extent
+// tree), and the spool's fsyncs, on the same file system, commit them.
+// Measured with loadgen at c=8 (1 % new issues) on a 2-vCPU VM, the
+// project at its 10,000 events: a round of 500 evictions made ~150
+// punches at one block; at 8 blocks, 15 s runs in turns with the one-
+// block build made 89–94 % fewer punches, processed 4–19 % more events
+// a second (median 9 %) and spent 5–18 % less CPU an event; 180 s runs
+// made half the punches (compaction starts new segments whose gaps are
+// punched again) and three times the body-copying compactions (21
+// against 7 in ~600,000 events: ~1.2 KB more written an event).
+//
+// Evictions for the disk budget and for age (EvictProject,
+// EvictOlderThan) punch every whole block: they are meant to give the
+// space back now.
+const laterMinHole = 8 * punchBlock
 
 // dropSegment deletes an old segment that holds no live body.
 func (el *eventLog) dropSegment(n uint32) {
