@@ -229,11 +229,7 @@ func TestEvictionReclaimsDisk(t *testing.T) {
 	for _, mode := range []string{"now", "later", "later, queue full"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			db := openTest(t, dir)
-			p, _ := db.CreateProject("p")
-			addNoiseEvents(t, db, p.ID, 2000, 8192)
-			seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+			db, dir, pid, seg := noiseProject(t, 2000, 8192)
 			before := diskBytes(t, seg)
 			evict := db.EvictProject
 			if mode != "now" {
@@ -242,7 +238,7 @@ func TestEvictionReclaimsDisk(t *testing.T) {
 			if mode == "later, queue full" {
 				db.punch.limit = -1 // no room for even one hole
 			}
-			if n, err := evict(p.ID, 1500); err != nil || n != 1500 {
+			if n, err := evict(pid, 1500); err != nil || n != 1500 {
 				t.Fatalf("evict = %d, %v", n, err)
 			}
 			if mode == "later" {
@@ -257,7 +253,7 @@ func TestEvictionReclaimsDisk(t *testing.T) {
 				if after >= before {
 					t.Errorf("segment uses %d bytes on disk after evicting 75%% of its events, as many as before", after)
 				}
-				if ok, err := db.compactForSpace(p.ID, 1); err != nil || !ok {
+				if ok, err := db.compactForSpace(pid, 1); err != nil || !ok {
 					t.Fatalf("compactForSpace = %v, %v", ok, err)
 				}
 				ents, _ := os.ReadDir(filepath.Dir(seg))
@@ -290,29 +286,13 @@ func TestEvictionPunchesWholeBlocks(t *testing.T) {
 	for _, later := range []bool{false, true} {
 		t.Run(fmt.Sprintf("later=%v", later), func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			db := openTest(t, dir)
-			p, _ := db.CreateProject("p")
 			const n = 1000
-			addNoiseEvents(t, db, p.ID, n, 2500)
-			seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+			db, _, pid, seg := noiseProject(t, n, 2500)
 			before := diskBytes(t, seg)
 			evict := func(keep func(n uint32) bool) {
 				t.Helper()
-				_, err := db.removeEvents(p.ID, later, func(cands []candidate) []uint32 {
-					var out []uint32
-					for _, c := range cands {
-						if !keep(c.n) {
-							out = append(out, c.n)
-						}
-					}
-					return out
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				db.punch.wait()
-				if u := db.eventLog(p.ID).unpunched.Load(); u != 0 {
+				removeWhere(t, db, pid, later, func(c *candidate) bool { return !keep(c.n) })
+				if u := db.eventLog(pid).unpunched.Load(); u != 0 {
 					t.Errorf("%d bytes still counted as queued once the puncher stopped", u)
 				}
 			}
@@ -337,11 +317,7 @@ func TestEvictionPunchesWholeBlocks(t *testing.T) {
 // their pages clean), the blocks between read as zeros.
 func TestHolesCoverWholeBlocksOnly(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := openTest(t, dir)
-	p, _ := db.CreateProject("p")
-	addNoiseEvents(t, db, p.ID, 40, 2500)
-	seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+	db, _, pid, seg := noiseProject(t, 40, 2500)
 	before, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
@@ -349,22 +325,15 @@ func TestHolesCoverWholeBlocksOnly(t *testing.T) {
 	// Records 10 to 19 die: the gap runs from the end of body 9 to the
 	// start of body 20.
 	var from, to int64
-	if _, err := db.removeEvents(p.ID, false, func(cands []candidate) []uint32 {
-		var out []uint32
-		for _, c := range cands {
-			switch {
-			case c.n == 9:
-				from = int64(c.r.Off) + int64(c.r.Len)
-			case c.n == 20:
-				to = int64(c.r.Off)
-			case c.n > 9 && c.n < 20:
-				out = append(out, c.n)
-			}
+	removeWhere(t, db, pid, false, func(c *candidate) bool {
+		switch c.n {
+		case 9:
+			from = int64(c.r.Off) + int64(c.r.Len)
+		case 20:
+			to = int64(c.r.Off)
 		}
-		return out
-	}); err != nil {
-		t.Fatal(err)
-	}
+		return c.n > 9 && c.n < 20
+	})
 	start, end := wholeBlocks(from, to)
 	if start == from || end == to || end-start < 2*punchBlock {
 		t.Fatalf("gap [%d, %d) does not have partial blocks at both ends and whole ones between", from, to)
@@ -430,6 +399,38 @@ func addNoiseEvents(t *testing.T, db *DB, pid, n, size int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// noiseProject opens a store in a new directory with one project holding
+// n events of one issue (addNoiseEvents), and returns the store, its
+// directory, the project and the path of its first segment.
+func noiseProject(t *testing.T, n, size int) (db *DB, dir string, pid int, seg string) {
+	t.Helper()
+	dir = t.TempDir()
+	db = openTest(t, dir)
+	p, _ := db.CreateProject("p")
+	addNoiseEvents(t, db, p.ID, n, size)
+	return db, dir, p.ID, filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+}
+
+// removeWhere removes the live records of project pid that doomed picks
+// (it sees every live record, in log order), as a retention round does
+// (with later, one of the digest's), and waits for the puncher.
+func removeWhere(t *testing.T, db *DB, pid int, later bool, doomed func(c *candidate) bool) {
+	t.Helper()
+	_, err := db.removeEvents(pid, later, func(cands []candidate) []uint32 {
+		var out []uint32
+		for i := range cands {
+			if doomed(&cands[i]) {
+				out = append(out, cands[i].n)
+			}
+		}
+		return out
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.punch.wait()
 }
 
 func diskBytes(t *testing.T, path string) int64 {
@@ -663,34 +664,21 @@ func TestLaterRoundsWaitForLargerGaps(t *testing.T) {
 	for _, later := range []bool{false, true} {
 		t.Run(fmt.Sprintf("later=%v", later), func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			db := openTest(t, dir)
-			p, _ := db.CreateProject("p")
-			addNoiseEvents(t, db, p.ID, 100, 2500)
-			seg := filepath.Join(dir, "events", fmt.Sprint(p.ID), "seg-0")
+			db, dir, pid, seg := noiseProject(t, 100, 2500)
 			// evict removes records lo to hi-1 and returns the whole
 			// blocks of the gap between live records prev and hi.
 			evict := func(prev, lo, hi uint32) (start, end int64) {
 				t.Helper()
 				var from, to int64
-				_, err := db.removeEvents(p.ID, later, func(cands []candidate) []uint32 {
-					var out []uint32
-					for _, c := range cands {
-						switch {
-						case c.n == prev:
-							from = int64(c.r.Off) + int64(c.r.Len)
-						case c.n == hi:
-							to = int64(c.r.Off)
-						case c.n >= lo && c.n < hi:
-							out = append(out, c.n)
-						}
+				removeWhere(t, db, pid, later, func(c *candidate) bool {
+					switch c.n {
+					case prev:
+						from = int64(c.r.Off) + int64(c.r.Len)
+					case hi:
+						to = int64(c.r.Off)
 					}
-					return out
+					return c.n >= lo && c.n < hi
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				db.punch.wait()
 				return wholeBlocks(from, to)
 			}
 			zeros := func(start, end int64) bool {
