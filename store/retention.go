@@ -517,11 +517,10 @@ const punchBlock = 4 << 10
 
 // laterMinHole is the smallest hole the digest's retention rounds punch
 // (EvictProjectFreeLater): 8 blocks, a run of about nine dead bodies of
-// ~3.5 KB. Smaller gaps wait until the bodies next to them die too, which
-// at the default retention most of them soon do (a round takes the
-// highest-scored events, and the next rounds take their neighbours), and
-// are then punched once, merged into one larger hole. What is never
-// merged counts as waste, which compaction gives back (compactDue).
+// ~3.5 KB. A smaller gap waits until the bodies next to it die too (it is
+// then punched once, merged into a larger hole) or until compaction copies
+// the project's live bodies: until then it counts as waste (compactDue),
+// so compaction comes sooner and more often.
 //
 // Each punch is a file-system transaction (a journal handle, the extent
 // tree), and the spool's fsyncs, on the same file system, commit them.
