@@ -529,8 +529,8 @@ const punchBlock = 4 << 10
 // punches at one block; at 8 blocks, 15 s runs in turns with the one-
 // block build made 89–94 % fewer punches, processed 4–19 % more events
 // a second (median 9 %) and spent 5–18 % less CPU an event; 180 s runs
-// made half the punches (compaction starts new segments whose gaps are
-// punched again) and three times the body-copying compactions (21
+// made half the punches (why not fewer was not measured) and three times
+// the body-copying compactions (21
 // against 7 in ~600,000 events: ~1.2 KB more written an event; in 15 s
 // runs from an empty directory, 14–19 % more bytes written). Punching the
 // small gaps when the project turns wasteful, instead of copying, made as
