@@ -530,11 +530,11 @@ const punchBlock = 4 << 10
 // block build made 89–94 % fewer punches, processed 4–19 % more events
 // a second (median 9 %) and spent 5–18 % less CPU an event; 180 s runs
 // made half the punches (why not fewer was not measured) and three times
-// the body-copying compactions (21
-// against 7 in ~600,000 events: ~1.2 KB more written an event; in 15 s
-// runs from an empty directory, 14–19 % more bytes written). Punching the
-// small gaps when the project turns wasteful, instead of copying, made as
-// many punches as the one-block build (README, thirty-first round).
+// the body-copying compactions (21 against 7 in ~600,000 events: ~1.2 KB
+// more written an event; in 15 s runs from an empty directory, 14–19 %
+// more bytes written). Punching the small gaps when the project turns
+// wasteful, instead of copying, made as many punches as the one-block
+// build (README, thirty-first round).
 //
 // Evictions for the disk budget and for age (EvictProject,
 // EvictOlderThan) punch every whole block: they are meant to give the

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -256,13 +255,7 @@ func TestEvictionReclaimsDisk(t *testing.T) {
 				if ok, err := db.compactForSpace(pid, 1); err != nil || !ok {
 					t.Fatalf("compactForSpace = %v, %v", ok, err)
 				}
-				ents, _ := os.ReadDir(filepath.Dir(seg))
-				after = 0
-				for _, e := range ents {
-					if strings.HasPrefix(e.Name(), "seg-") {
-						after += diskBytes(t, filepath.Join(filepath.Dir(seg), e.Name()))
-					}
-				}
+				after, _ = segmentUse(t, db, pid)
 				t.Logf("segments on disk after compaction: %d bytes", after)
 			}
 			if after > before/2 {
