@@ -16,15 +16,17 @@ import (
 // bodies by punching holes, but a hole frees only whole blocks and the log
 // keeps an 80-byte record for every event ever digested. Compaction
 // rewrites a project: a new log ("log.new") with renumbered records and
-// rebuilt issue chains, and, when the project's segments take half again
-// as much disk as its live bodies (holes that could not be punched: bodies
-// smaller than a block between live ones, or a file system without hole
-// punching), the live bodies too, in order, into new segments numbered
-// after the current one. It runs when that waste is reached or when the
-// log holds twice as many dead records as live ones (then, while the
-// segments waste less, only the log is rewritten: copying every body would
-// give back next to nothing), and never for fewer than compactMinDead dead
-// records (compactDue).
+// rebuilt issue chains, and, when the project's segments are wasteful
+// (they take half again as much disk as its live bodies: holes that could
+// not be punched, bodies smaller than a block between live ones, or a file
+// system without hole punching; or there are more of them than the live
+// bodies need), the live bodies too, in order, into new segments numbered
+// after the current one. It runs when the log holds twice as many dead
+// records as live ones, and never for fewer than compactMinDead dead
+// records (compactDue): while the segments are not wasteful, only the log
+// is rewritten (copying every body would give back next to nothing). When
+// only the segments are wasteful, they are cleaned instead (clean.go),
+// and compacted only when cleaning cannot bring their waste down.
 //
 // A compaction of the log alone keeps SegFirst, so the id index built with
 // the new log has the old one's generation. The old index can never pass
@@ -51,23 +53,44 @@ var compactMinDead = 5000
 const compactLogRatio = 2
 
 // compactDue reports whether el, whose log holds live live records with
-// bodies of liveBytes in all, is worth rewriting, and whether its segments
-// are wasteful: then its bodies are copied, not only its log rewritten.
-// Callers hold el.mu.
+// bodies of liveBytes in all, is worth compacting or cleaning, and whether
+// its segments are wasteful: then they are cleaned, or its bodies copied,
+// not only its log rewritten (compactLocked). Callers hold el.mu.
 //
 // Until this rule, a log with a third of its records dead was compacted:
 // at a project's maximum, where each new event evicts one, that copied
 // every stored body once per half a maximum of new events, twice the bytes
 // the events themselves wrote, although the holes punched at eviction had
 // already given back nearly all the space of bodies larger than a block.
+//
+// A compaction of the log alone leaves the waste where it was (clean.go
+// gives it back without rewriting the log): the waste rule is not held
+// back by the dead records' minimum once it reaches compactMinWaste, or a
+// project at its maximum would go on wasting past the rule for the
+// compactMinDead evictions after each such compaction.
 func (el *eventLog) compactDue(live int, liveBytes int64) (due, wasteful bool) {
 	dead := int(el.n) - live
-	if dead < compactMinDead {
+	if dead <= 0 {
 		return false, false
 	}
-	waste, err := el.waste(liveBytes)
-	wasteful = err == nil && 2*waste >= liveBytes
-	return wasteful || dead >= compactLogRatio*live, wasteful
+	files, used, err := el.segmentFiles()
+	waste := used - el.unpunched.Load() - liveBytes
+	wasteful = err == nil && (2*waste >= liveBytes && (dead >= compactMinDead || waste >= compactMinWaste) ||
+		files > segmentsNeeded(liveBytes))
+	return wasteful || dead >= compactMinDead && dead >= compactLogRatio*live, wasteful
+}
+
+// compactMinWaste is the waste that makes segments wasteful (at half the
+// live bodies' size) however few records are dead (a variable for tests).
+var compactMinWaste int64 = 4 << 20
+
+// segmentsNeeded is how many segment files a project whose live bodies
+// take liveBytes may keep: with more, its segments are wasteful too. A
+// segment is deleted only once no live body is left in it, and the
+// events retention keeps longest (a rare issue's) would otherwise keep a
+// sparse file each, on disk and in the segments' open read handles.
+func segmentsNeeded(liveBytes int64) int {
+	return int(liveBytes/int64(segmentMax)) + 4
 }
 
 // waste returns the disk space el's segments take beyond its live bodies,
@@ -80,11 +103,17 @@ func (el *eventLog) waste(liveBytes int64) (int64, error) {
 
 // segmentDisk returns the disk space el's segment files take.
 func (el *eventLog) segmentDisk() (int64, error) {
+	_, n, err := el.segmentFiles()
+	return n, err
+}
+
+// segmentFiles returns how many segment files el has and the disk space
+// they take.
+func (el *eventLog) segmentFiles() (files int, used int64, err error) {
 	ents, err := os.ReadDir(el.dir)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var n int64
 	for _, e := range ents {
 		if !strings.HasPrefix(e.Name(), "seg-") {
 			continue
@@ -93,9 +122,19 @@ func (el *eventLog) segmentDisk() (int64, error) {
 		if err != nil {
 			continue // deleted since the directory was read
 		}
-		n += disk.Allocated(fi)
+		files++
+		used += disk.Allocated(fi)
 	}
-	return n, nil
+	return files, used, nil
+}
+
+// candidateBytes returns the bytes of the bodies of cands.
+func candidateBytes(cands []candidate) int64 {
+	var n int64
+	for _, c := range cands {
+		n += int64(c.r.Len)
+	}
+	return n
 }
 
 // bodyBytes returns the bytes of the bodies of records.
@@ -124,23 +163,42 @@ func (db *DB) compactLocked(pid int, force bool) (bool, error) {
 		return false, ErrNotFound
 	}
 	el.mu.RLock()
-	live, err := el.liveRecords()
-	if err != nil {
-		el.mu.RUnlock()
-		return false, err
-	}
 	// Forced, the bodies are copied (compactForSpace has measured the
 	// waste already). Otherwise only the log when the segments waste
 	// little (compactDue's log rule): copying the bodies would give back
 	// next to nothing.
 	inPlace := false
 	if !force {
-		due, wasteful := el.compactDue(len(live), bodyBytes(live))
+		// Retention's lighter records tell whether anything is due.
+		cands, err := el.liveCandidates(db.cands)
+		if err != nil {
+			el.mu.RUnlock()
+			return false, err
+		}
+		n, liveBytes := len(cands), candidateBytes(cands)
+		db.keepCands(cands)
+		due, wasteful := el.compactDue(n, liveBytes)
 		if !due {
 			el.mu.RUnlock()
 			return false, nil
 		}
+		// Wasteful segments are cleaned (clean.go) unless the log is due
+		// too: then every record is rewritten anyway, and with two thirds
+		// of them dead the live bodies are few to copy.
+		if wasteful && int(el.n)-n < compactLogRatio*n {
+			el.mu.RUnlock()
+			cleaned, err := db.clean(pid, el)
+			if err != nil || cleaned {
+				return cleaned, err
+			}
+			el.mu.RLock()
+		}
 		inPlace = !wasteful
+	}
+	live, err := el.liveRecords()
+	if err != nil {
+		el.mu.RUnlock()
+		return false, err
 	}
 	p, err := db.Project(pid)
 	if err != nil {
@@ -332,12 +390,9 @@ func (el *eventLog) copyBodies(lw *bufio.Writer, live []liveRecord, ext *extents
 		// Live records are in log order, and bodies were appended in that
 		// order: a run of records whose bodies lie end to end in one
 		// segment is read with one pread, into a buffer reused for every run.
-		j, size := i+1, int64(live[i].r.Len)
-		for j < len(live) && live[j].r.Seg == live[i].r.Seg && int64(live[j].r.Off) == int64(live[i].r.Off)+size &&
-			size+int64(live[j].r.Len) <= compactRead {
-			size += int64(live[j].r.Len)
-			j++
-		}
+		j, size := adjacentRun(i, len(live), func(k int) (uint32, uint32, uint32) {
+			return live[k].r.Seg, live[k].r.Off, live[k].r.Len
+		})
 		buf = slices.Grow(buf[:0], int(size))[:size]
 		if err := el.readAt(live[i].r.Seg, live[i].r.Off, buf); err != nil {
 			seg.Close()
@@ -396,6 +451,23 @@ func writeRenumbered(lw *bufio.Writer, k int, r record, ends map[uint32][2]uint3
 // compactRead bounds one read of adjacent bodies during compaction (a
 // single larger body is still read whole).
 const compactRead = 256 << 10
+
+// adjacentRun returns the end j of the run of bodies from body i on (of n)
+// that lie end to end in one segment, up to compactRead bytes (body i
+// alone when larger), and the run's size. body(k) gives body k's segment,
+// offset and length.
+func adjacentRun(i, n int, body func(k int) (seg, off, size uint32)) (j int, size int64) {
+	seg, off, first := body(i)
+	j, size = i+1, int64(first)
+	for ; j < n; j++ {
+		s, o, l := body(j)
+		if s != seg || int64(o) != int64(off)+size || size+int64(l) > compactRead {
+			break
+		}
+		size += int64(l)
+	}
+	return j, size
+}
 
 // removeCompacted deletes the files of a compaction that did not commit.
 func (el *eventLog) removeCompacted() {

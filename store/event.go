@@ -165,7 +165,13 @@ func (db *DB) EventBody(ev *Event) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	el.mu.RLock()
-	raw, err := el.readBody(ev.rec)
+	// A cleaning may have moved the body since Events read the record
+	// (clean.go): the record, still the event's, names the copy.
+	r := ev.rec
+	if now, err := el.readRecord(ev.pos); err == nil && now.EventID == r.EventID && now.Flags&flagDeleted == 0 {
+		r = now
+	}
+	raw, err := el.readBody(r)
 	el.mu.RUnlock()
 	if err != nil {
 		return nil, err

@@ -259,18 +259,23 @@ func (el *eventLog) removeSegments(doom func(uint32) bool) error {
 		return err
 	}
 	for _, e := range entries {
-		s, ok := strings.CutPrefix(e.Name(), "seg-")
-		if !ok {
-			continue
-		}
-		k, err := strconv.ParseUint(s, 10, 32)
-		if err == nil && doom(uint32(k)) {
+		if k, ok := segmentNumber(e.Name()); ok && doom(k) {
 			if err := os.Remove(filepath.Join(el.dir, e.Name())); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// segmentNumber returns the number of the segment file named name.
+func segmentNumber(name string) (uint32, bool) {
+	s, ok := strings.CutPrefix(name, "seg-")
+	if !ok {
+		return 0, false
+	}
+	k, err := strconv.ParseUint(s, 10, 32)
+	return uint32(k), err == nil
 }
 
 // liveIssue is what the log says about one issue's stored events.
