@@ -310,11 +310,10 @@ func ParseRateLimits(h string) map[string]time.Duration {
 		if len(parts) < 2 {
 			continue
 		}
-		secs, err := strconv.ParseFloat(strings.TrimSpace(parts[0]), 64)
-		if err != nil || secs < 0 || secs > 7*24*3600 {
+		d, ok := seconds(strings.TrimSpace(parts[0]))
+		if !ok {
 			continue
 		}
-		d := time.Duration(secs * float64(time.Second))
 		cats := strings.TrimSpace(parts[1])
 		if cats == "" {
 			out[""] = max(out[""], d)
@@ -336,16 +335,25 @@ func ParseRetryAfter(h string, now time.Time) time.Duration {
 	if h == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseFloat(h, 64); err == nil {
-		if secs < 0 || secs > 7*24*3600 {
-			return 0
-		}
-		return time.Duration(secs * float64(time.Second))
+	if _, err := strconv.ParseFloat(h, 64); err == nil {
+		d, _ := seconds(h)
+		return d
 	}
 	if t, err := http.ParseTime(h); err == nil {
 		return max(0, t.Sub(now))
 	}
 	return 0
+}
+
+// seconds parses a count of seconds (Retry-After, X-Sentry-Rate-Limits)
+// of at most a week. ParseFloat also reads "NaN" and "Inf", which no
+// comparison rules out: converted, NaN was the most negative duration.
+func seconds(s string) (time.Duration, bool) {
+	secs, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(secs >= 0 && secs <= 7*24*3600) {
+		return 0, false
+	}
+	return time.Duration(secs * float64(time.Second)), true
 }
 
 // Category returns the rate-limit category of an envelope item type: an

@@ -48,7 +48,7 @@ func TestParseDSN(t *testing.T) {
 }
 
 func TestParseRateLimits(t *testing.T) {
-	got := ParseRateLimits("60:error;transaction:organization:quota, 2700:default::x, 10::key, bad, 5:nosuch:org, 120:error:project")
+	got := ParseRateLimits("60:error;transaction:organization:quota, 2700:default::x, 10::key, bad, 5:nosuch:org, 120:error:project, NaN:session, inf:monitor")
 	want := map[string]time.Duration{"error": 120 * time.Second, "transaction": 60 * time.Second, "default": 2700 * time.Second, "": 10 * time.Second}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ParseRateLimits = %v, want %v", got, want)
@@ -58,7 +58,7 @@ func TestParseRateLimits(t *testing.T) {
 		in   string
 		want time.Duration
 	}{
-		{"7", 7 * time.Second}, {"", 0}, {"-1", 0}, {"soon", 0},
+		{"7", 7 * time.Second}, {"", 0}, {"-1", 0}, {"soon", 0}, {"nAn", 0}, {"+Inf", 0},
 		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
 	} {
 		if got := ParseRetryAfter(tt.in, now); got != tt.want {
