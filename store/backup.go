@@ -262,10 +262,8 @@ func (db *DB) backupProject(tw *tar.Writer, p ManifestProject, at time.Time) err
 	}
 	var segs []uint32
 	for _, e := range entries {
-		if s, ok := strings.CutPrefix(e.Name(), "seg-"); ok {
-			if n, err := strconv.ParseUint(s, 10, 32); err == nil && uint32(n) <= p.Seg && uint32(n) >= p.SegFirst {
-				segs = append(segs, uint32(n))
-			}
+		if n, ok := segmentNumber(e.Name()); ok && n <= p.Seg && n >= p.SegFirst {
+			segs = append(segs, n)
 		}
 	}
 	slices.Sort(segs)

@@ -279,10 +279,7 @@ type segPos struct {
 // points the records at the copies, and returns where the copies start.
 // buf is reused and returned. Callers hold digestMu but not el.mu.
 func (db *DB) relocate(pid int, el *eventLog, recs []candidate, buf []byte) (at segPos, _ []byte, err error) {
-	var size int64
-	for _, c := range recs {
-		size += int64(c.r.Len)
-	}
+	size := candidateBytes(recs)
 	el.mu.RLock()
 	segNo, segOff, seg := el.segNo, el.segOff, el.seg
 	el.mu.RUnlock()

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/tinysink/tinysink/store/disk"
 )
@@ -115,7 +114,7 @@ func (el *eventLog) segmentFiles() (files int, used int64, err error) {
 		return 0, 0, err
 	}
 	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), "seg-") {
+		if _, ok := segmentNumber(e.Name()); !ok {
 			continue
 		}
 		fi, err := e.Info()
@@ -132,15 +131,6 @@ func (el *eventLog) segmentFiles() (files int, used int64, err error) {
 func candidateBytes(cands []candidate) int64 {
 	var n int64
 	for _, c := range cands {
-		n += int64(c.r.Len)
-	}
-	return n
-}
-
-// bodyBytes returns the bytes of the bodies of records.
-func bodyBytes(records []liveRecord) int64 {
-	var n int64
-	for _, c := range records {
 		n += int64(c.r.Len)
 	}
 	return n
@@ -289,10 +279,11 @@ func (db *DB) compactForSpace(pid int, need int64) (bool, error) {
 		return false, ErrNotFound
 	}
 	el.mu.RLock()
-	live, err := el.liveRecords()
+	cands, err := el.liveCandidates(db.cands)
 	var waste int64
 	if err == nil {
-		waste, err = el.waste(bodyBytes(live))
+		waste, err = el.waste(candidateBytes(cands))
+		db.keepCands(cands)
 	}
 	el.mu.RUnlock()
 	if err != nil || waste < need {

@@ -310,8 +310,9 @@ func ParseRateLimits(h string) map[string]time.Duration {
 		if len(parts) < 2 {
 			continue
 		}
-		d, ok := seconds(strings.TrimSpace(parts[0]))
-		if !ok {
+		secs, err := strconv.ParseFloat(strings.TrimSpace(parts[0]), 64)
+		d, ok := seconds(secs)
+		if err != nil || !ok {
 			continue
 		}
 		cats := strings.TrimSpace(parts[1])
@@ -335,8 +336,8 @@ func ParseRetryAfter(h string, now time.Time) time.Duration {
 	if h == "" {
 		return 0
 	}
-	if _, err := strconv.ParseFloat(h, 64); err == nil {
-		d, _ := seconds(h)
+	if secs, err := strconv.ParseFloat(h, 64); err == nil {
+		d, _ := seconds(secs)
 		return d
 	}
 	if t, err := http.ParseTime(h); err == nil {
@@ -345,12 +346,11 @@ func ParseRetryAfter(h string, now time.Time) time.Duration {
 	return 0
 }
 
-// seconds parses a count of seconds (Retry-After, X-Sentry-Rate-Limits)
+// seconds converts a count of seconds (Retry-After, X-Sentry-Rate-Limits)
 // of at most a week. ParseFloat also reads "NaN" and "Inf", which no
 // comparison rules out: converted, NaN was the most negative duration.
-func seconds(s string) (time.Duration, bool) {
-	secs, err := strconv.ParseFloat(s, 64)
-	if err != nil || !(secs >= 0 && secs <= 7*24*3600) {
+func seconds(secs float64) (time.Duration, bool) {
+	if !(secs >= 0 && secs <= 7*24*3600) {
 		return 0, false
 	}
 	return time.Duration(secs * float64(time.Second)), true
